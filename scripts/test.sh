@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every FincasKV test on a fresh machine. It installs what the tests need
+# (Debian packages redis-server and redis-tools, a Python venv with the pinned
+# packages of tests/requirements.txt), then runs: cargo fmt --check, clippy,
+# the Rust test suites, builds the Python wheel with maturin, installs it in the
+# venv and runs pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- system packages -------------------------------------------------------
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  step "apt-get install ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# The Debian package starts a system redis on 6379; the tests start their own.
+
+# --- python venv -------------------------------------------------------------
+VENV="${FINCASKV_VENV:-$ROOT/.venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  step "creating venv $VENV"
+  python3 -m venv "$VENV"
+fi
+step "pip install -r tests/requirements.txt"
+"$VENV/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
+
+# --- rust --------------------------------------------------------------------
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo test"
+cargo test --locked --release
+step "cargo build (server binary)"
+cargo build --locked --release -p fincaskv-server
+
+# --- python ------------------------------------------------------------------
+step "maturin build + install wheel"
+rm -rf target/wheels
+"$VENV/bin/maturin" build --release --locked -q -o target/wheels
+"$VENV/bin/pip" install -q --force-reinstall --no-deps target/wheels/fincaskv-*.whl
+step "pytest"
+export FINCASKV_SERVER_BIN="$ROOT/target/release/fincaskv-server"
+cd tests/python
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,1 @@
+//! The `cluster` module: see docs/architecture.md.

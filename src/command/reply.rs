@@ -1,0 +1,62 @@
+//! The reply of a command, independent of the wire protocol.
+//!
+//! The RESP layer encodes a [`Reply`] as RESP2 or RESP3; the Python binding
+//! converts it to Python objects. RESP3-only shapes (`Map`, `Set`, `Double`,
+//! `Bool`, `Push`) have a documented RESP2 fallback, as Redis does it.
+
+use bytes::Bytes;
+
+/// A command's reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// `+OK`-style status line. Must not contain `\r` or `\n`.
+    Simple(String),
+    /// An error line, full text including its prefix, e.g.
+    /// `ERR wrong number of arguments for 'get' command` or
+    /// `WRONGTYPE Operation against a key holding the wrong kind of value`.
+    Error(String),
+    /// `:123`.
+    Integer(i64),
+    /// A bulk string (binary safe).
+    Bulk(Bytes),
+    /// The null bulk string (`$-1` in RESP2, `_` in RESP3).
+    Nil,
+    /// An array.
+    Array(Vec<Reply>),
+    /// The null array (`*-1` in RESP2, `_` in RESP3), e.g. BLPOP timing out.
+    NilArray,
+    /// A map (RESP3 `%`); a flat array of key, value, ... in RESP2.
+    Map(Vec<(Reply, Reply)>),
+    /// A set (RESP3 `~`); an array in RESP2.
+    Set(Vec<Reply>),
+    /// A double (RESP3 `,`); a bulk string in RESP2 (formatted as Redis does).
+    Double(f64),
+    /// A boolean (RESP3 `#`); integer 1/0 in RESP2.
+    Bool(bool),
+    /// A verbatim string (RESP3 `=`, e.g. INFO); a bulk string in RESP2.
+    Verbatim(Bytes),
+    /// An out-of-band push (RESP3 `>`, pub/sub messages); an array in RESP2.
+    Push(Vec<Reply>),
+}
+
+impl Reply {
+    /// `+OK`.
+    pub fn ok() -> Reply {
+        Reply::Simple("OK".to_owned())
+    }
+
+    /// An error reply with the given full text (prefix included).
+    pub fn error(text: impl Into<String>) -> Reply {
+        Reply::Error(text.into())
+    }
+
+    /// A bulk string from anything byte-like.
+    pub fn bulk(b: impl Into<Bytes>) -> Reply {
+        Reply::Bulk(b.into())
+    }
+
+    /// Whether this reply is an error.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+}

@@ -1,0 +1,1 @@
+//! The `keyspace` module: see docs/architecture.md.

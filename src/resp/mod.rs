@@ -1,0 +1,1 @@
+//! The `resp` module: see docs/architecture.md.

@@ -1,0 +1,1 @@
+//! The `server` module: see docs/architecture.md.

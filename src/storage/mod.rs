@@ -1,0 +1,1 @@
+//! The `storage` module: see docs/architecture.md.
