@@ -18,8 +18,10 @@
 //! above the codec in `record.rs` and `hint.rs`.
 
 mod cache;
+mod engine;
 mod error;
 mod hint;
+pub mod index;
 mod lock;
 mod log;
 mod merge;
@@ -29,6 +31,7 @@ mod segment;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use engine::{Engine, EngineStats, WriteBatch};
 pub use error::{Error, Result};
 pub use log::{Commit, Log, LogStats};
 pub use merge::{MergeOracle, MergeReport};
