@@ -41,8 +41,14 @@ fn concurrent_incr_and_lpush_lose_nothing() {
                 for i in 0..EACH {
                     assert!(matches!(run(&ks, &["INCR", "counter"]), Reply::Integer(_)));
                     let v = format!("{t}-{i}");
-                    assert!(matches!(run(&ks, &["LPUSH", "list", &v]), Reply::Integer(_)));
-                    assert!(matches!(run(&ks, &["INCRBY", "by3", "3"]), Reply::Integer(_)));
+                    assert!(matches!(
+                        run(&ks, &["LPUSH", "list", &v]),
+                        Reply::Integer(_)
+                    ));
+                    assert!(matches!(
+                        run(&ks, &["INCRBY", "by3", "3"]),
+                        Reply::Integer(_)
+                    ));
                 }
             })
         })
@@ -51,17 +57,25 @@ fn concurrent_incr_and_lpush_lose_nothing() {
         h.join().expect("worker");
     }
     let total = (THREADS * EACH) as i64;
-    assert_eq!(run(&ks, &["GET", "counter"]), Reply::Bulk(Bytes::from(total.to_string())));
-    assert_eq!(run(&ks, &["GET", "by3"]), Reply::Bulk(Bytes::from((3 * total).to_string())));
+    assert_eq!(
+        run(&ks, &["GET", "counter"]),
+        Reply::Bulk(Bytes::from(total.to_string()))
+    );
+    assert_eq!(
+        run(&ks, &["GET", "by3"]),
+        Reply::Bulk(Bytes::from((3 * total).to_string()))
+    );
     assert_eq!(run(&ks, &["LLEN", "list"]), Reply::Integer(total));
     // Every element exactly once, each thread's elements in push order.
     let Reply::Array(items) = run(&ks, &["LRANGE", "list", "0", "-1"]) else {
         panic!("LRANGE failed");
     };
     let mut seen = std::collections::HashSet::new();
-    let mut last_per_thread = vec![usize::MAX; THREADS];
+    let mut last_per_thread = [usize::MAX; THREADS];
     for item in items {
-        let Reply::Bulk(b) = item else { panic!("bad item") };
+        let Reply::Bulk(b) = item else {
+            panic!("bad item")
+        };
         assert!(seen.insert(b.clone()), "duplicate {b:?}");
         let text = String::from_utf8(b.to_vec()).expect("utf8");
         let (t, i) = text.split_once('-').expect("t-i");
@@ -72,7 +86,10 @@ fn concurrent_incr_and_lpush_lose_nothing() {
     }
     drop(ks);
     let ks = open(dir.path(), FsyncPolicy::Always);
-    assert_eq!(run(&ks, &["GET", "counter"]), Reply::Bulk(Bytes::from(total.to_string())));
+    assert_eq!(
+        run(&ks, &["GET", "counter"]),
+        Reply::Bulk(Bytes::from(total.to_string()))
+    );
     assert_eq!(run(&ks, &["LLEN", "list"]), Reply::Integer(total));
 }
 
@@ -103,17 +120,29 @@ fn transactions_are_atomic_and_replies_are_per_command() {
     for _ in 0..500 {
         let replies = ks.execute_transaction(
             &ctx,
-            &[argv(&["INCR", "a"]), argv(&["LPUSH", "a", "x"]), argv(&["INCR", "b"])],
+            &[
+                argv(&["INCR", "a"]),
+                argv(&["LPUSH", "a", "x"]),
+                argv(&["INCR", "b"]),
+            ],
         );
         assert!(matches!(replies[0], Reply::Integer(_)));
-        assert!(replies[1].is_error(), "WRONGTYPE expected, got {:?}", replies[1]);
+        assert!(
+            replies[1].is_error(),
+            "WRONGTYPE expected, got {:?}",
+            replies[1]
+        );
         assert!(matches!(replies[2], Reply::Integer(_)));
     }
     stop.store(1, Ordering::Relaxed);
     assert!(reader.join().expect("reader") > 0);
     let replies = ks.execute_transaction(
         &ctx,
-        &[argv(&["SELECT", "3"]), argv(&["SET", "in3", "v"]), argv(&["NOSUCH"])],
+        &[
+            argv(&["SELECT", "3"]),
+            argv(&["SET", "in3", "v"]),
+            argv(&["NOSUCH"]),
+        ],
     );
     assert_eq!(replies[0], Reply::ok());
     assert_eq!(replies[1], Reply::ok());
@@ -124,8 +153,14 @@ fn transactions_are_atomic_and_replies_are_per_command() {
     );
     drop(ks);
     let ks = open(dir.path(), FsyncPolicy::No);
-    assert_eq!(run(&ks, &["GET", "a"]), Reply::Bulk(Bytes::from_static(b"500")));
-    assert_eq!(run(&ks, &["GET", "b"]), Reply::Bulk(Bytes::from_static(b"500")));
+    assert_eq!(
+        run(&ks, &["GET", "a"]),
+        Reply::Bulk(Bytes::from_static(b"500"))
+    );
+    assert_eq!(
+        run(&ks, &["GET", "b"]),
+        Reply::Bulk(Bytes::from_static(b"500"))
+    );
 }
 
 #[derive(Default)]
@@ -141,10 +176,16 @@ impl KeyObserver for Recorder {
             .push(format!("mod {db} {}", String::from_utf8_lossy(key)));
     }
     fn db_flushed(&self, db: Option<usize>) {
-        self.events.lock().expect("lock").push(format!("flush {db:?}"));
+        self.events
+            .lock()
+            .expect("lock")
+            .push(format!("flush {db:?}"));
     }
     fn dbs_swapped(&self, a: usize, b: usize) {
-        self.events.lock().expect("lock").push(format!("swap {a} {b}"));
+        self.events
+            .lock()
+            .expect("lock")
+            .push(format!("swap {a} {b}"));
     }
 }
 
