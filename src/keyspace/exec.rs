@@ -47,6 +47,17 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// Longest value a record may carry (APPEND, SETRANGE results).
+    pub(crate) fn max_value_len(&self) -> usize {
+        self.st.max_value_len
+    }
+
+    /// Longest sub-key (hash field, set/zset member, bloom item) a record
+    /// key may carry: families check it before mutating.
+    pub(crate) fn max_sub_len(&self) -> usize {
+        self.st.max_key_len
+    }
+
     /// Number of logical databases.
     pub(crate) fn databases(&self) -> usize {
         self.st.slot_of.len()

@@ -220,3 +220,21 @@ fn keys_and_values_are_binary_safe() {
     let get = vec![Bytes::from_static(b"GET"), key];
     assert_eq!(ks.execute(&ctx, &get), Reply::Bulk(val));
 }
+
+#[test]
+fn oversized_keys_are_refused_before_any_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options::new(dir.path())
+        .with_fsync(FsyncPolicy::No)
+        .with_limits(1024, 4096);
+    let ks = Keyspace::open(Config::new(opts)).expect("open");
+    let long_key = "k".repeat(600);
+    let long_value = "v".repeat(5000);
+    assert!(run(&ks, NOW, &["SET", &long_key, "v"]).is_error());
+    assert!(run(&ks, NOW, &["SET", "k", &long_value]).is_error());
+    assert!(run(&ks, NOW, &["BF.ADD", "bf", &long_key]).is_error());
+    run(&ks, NOW, &["SET", "a", &"x".repeat(4000)]);
+    assert!(run(&ks, NOW, &["APPEND", "a", &"y".repeat(200)]).is_error());
+    assert_eq!(run(&ks, NOW, &["DBSIZE"]), Reply::Integer(1));
+    assert_eq!(run(&ks, NOW, &["STRLEN", "a"]), Reply::Integer(4000));
+}
