@@ -36,6 +36,7 @@ mod glob;
 pub(crate) mod hash;
 mod journal;
 pub(crate) mod list;
+mod members;
 mod replay;
 pub(crate) mod set;
 pub(crate) mod string;
