@@ -135,7 +135,11 @@ pub(crate) fn scan_step<'a, T>(
     a: &ScanArgs,
     whole: bool,
 ) -> (u64, Vec<T>) {
-    let keep = |t: &T| a.pattern.as_ref().map_or(true, |p| glob::matches(p, name(t)));
+    let keep = |t: &T| {
+        a.pattern
+            .as_ref()
+            .map_or(true, |p| glob::matches(p, name(t)))
+    };
     if whole {
         return (0, items.filter(keep).collect());
     }
@@ -165,7 +169,12 @@ pub(crate) fn scan_step<'a, T>(
     if taken == 0 {
         // Every candidate below the pivot shares its hash: take that group
         // whole (a cursor never splits equal hashes) and go past it.
-        next = later.iter().map(|(h, _)| *h).filter(|h| *h > pivot).min().unwrap_or(0);
+        next = later
+            .iter()
+            .map(|(h, _)| *h)
+            .filter(|h| *h > pivot)
+            .min()
+            .unwrap_or(0);
         out = later
             .into_iter()
             .filter(|(h, _)| *h == pivot)

@@ -39,6 +39,7 @@ pub(crate) mod list;
 mod members;
 mod replay;
 pub(crate) mod set;
+mod skiplist;
 pub(crate) mod string;
 mod value;
 pub(crate) mod zset;

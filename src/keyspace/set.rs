@@ -18,7 +18,7 @@ use super::members::{self, record_bytes, FileTally, Member};
 use super::replay::{incarnation, Load};
 use super::value::Value;
 use super::Exec;
-use crate::command::args::{self, count_arg, err, int_arg, is, parse_i64};
+use crate::command::args::{self, err, int_arg, is, parse_i64};
 use crate::command::table::cmd;
 use crate::command::{Command, Reply};
 use crate::storage::{Location, RecordKind, ReplayEntry};
@@ -81,6 +81,13 @@ impl SetValue {
     /// Iterates the members (hash-table order).
     pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
         self.members.iter().map(Member::as_bytes)
+    }
+
+    /// The members in numeric order (an intset's order; all are integers).
+    fn intset_order(&self) -> Vec<&[u8]> {
+        let mut v: Vec<&[u8]> = self.iter().collect();
+        v.sort_by_key(|m| parse_i64(m).unwrap_or(0));
+        v
     }
 
     /// Adds a member in memory; true if it was new.
@@ -227,8 +234,14 @@ fn add(ex: &mut Exec<'_>, key: &Bytes, items: &[&[u8]]) -> usize {
     for m in items {
         if s.insert(m) {
             added += 1;
-            ex.journal
-                .put(TAG_SET_MEMBER, &at, m, expire, Bytes::new(), FixTarget::Whole);
+            ex.journal.put(
+                TAG_SET_MEMBER,
+                &at,
+                m,
+                expire,
+                Bytes::new(),
+                FixTarget::Whole,
+            );
         }
     }
     if added > 0 {
@@ -302,6 +315,7 @@ fn smembers(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match get(ex, &argv[1]) {
         Err(e) => e,
         Ok(None) => Reply::Set(Vec::new()),
+        Ok(Some(s)) if !s.hashtable => bulk_set(s.intset_order().into_iter()),
         Ok(Some(s)) => bulk_set(s.iter()),
     }
 }
@@ -359,10 +373,10 @@ fn spop(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() > 3 {
         return err(args::SYNTAX);
     }
-    let count = match argv.get(2).map(|c| count_arg(c)) {
+    let count = match argv.get(2).map(|c| parse_i64(c).map(usize::try_from)) {
         None => None,
-        Some(Ok(c)) => Some(c),
-        Some(Err(e)) => return e,
+        Some(Some(Ok(c))) => Some(c),
+        Some(_) => return err(args::MUST_BE_POSITIVE),
     };
     let seed = ex.random();
     let picked = match get(ex, &argv[1]) {
@@ -572,14 +586,16 @@ fn sdiffstore(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 /// Parses `numkeys key [key ...]` starting at argv\[at\]: the keys and the
 /// index after them (Redis's texts for SINTERCARD, ZUNION, ZMPOP, ...).
 pub(crate) fn numkeys(argv: &[Bytes], at: usize) -> Result<(&[Bytes], usize), Reply> {
-    let n = int_arg(&argv[at])?;
-    if n <= 0 {
-        return Err(err("ERR numkeys should be greater than 0"));
-    }
+    let n = match parse_i64(&argv[at]) {
+        Some(n) if n > 0 => n,
+        _ => return Err(err("ERR numkeys should be greater than 0")),
+    };
     let n = n as usize;
     let first = at + 1;
     if n > argv.len() - first {
-        return Err(err("ERR Number of keys can't be greater than number of args"));
+        return Err(err(
+            "ERR Number of keys can't be greater than number of args",
+        ));
     }
     Ok((&argv[first..first + n], first + n))
 }
@@ -605,7 +621,11 @@ fn sintercard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let keys = keys.to_vec();
     match combine(ex, &keys, Op::Inter) {
         Ok(v) => {
-            let n = if limit > 0 { v.len().min(limit) } else { v.len() };
+            let n = if limit > 0 {
+                v.len().min(limit)
+            } else {
+                v.len()
+            };
             Reply::Integer(n as i64)
         }
         Err(e) => e,
@@ -621,7 +641,11 @@ fn sscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => e,
         Ok(None) => members::scan_reply(0, Vec::new()),
         Ok(Some(s)) => {
-            let (next, got) = members::scan_step(s.iter(), |m| *m, &a, !s.hashtable);
+            let (next, got) = if s.hashtable {
+                members::scan_step(s.iter(), |m| *m, &a, false)
+            } else {
+                members::scan_step(s.intset_order().into_iter(), |m| *m, &a, true)
+            };
             members::scan_reply(
                 next,
                 got.into_iter()
