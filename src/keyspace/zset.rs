@@ -872,7 +872,7 @@ fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if nx && xx {
         return err("ERR XX and NX options at the same time are not compatible");
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if (nx && (gt || lt)) || (gt && lt) {
         return err("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if incr && rest.len() > 2 {
