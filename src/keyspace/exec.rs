@@ -137,8 +137,18 @@ impl<'a> Exec<'a> {
 
     /// The live entry of `key` in the selected db (expired keys are removed first).
     pub(crate) fn entry(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed_in(self.db, key);
-        self.db_mut().get_mut(key)
+        let slot = self.st.slot_of[self.db];
+        // One hash lookup on the common path (disjoint fields borrowed).
+        match self.st.dbs[slot].get_live_mut(key, self.now_ms) {
+            Ok(entry) => entry,
+            Err(old) => {
+                self.dropper.discard(old.value);
+                if let Some(obs) = &self.st.observer {
+                    obs.key_modified(self.db, key);
+                }
+                None
+            }
+        }
     }
 
     /// The live entry of `key` in logical db `db`.
@@ -232,6 +242,9 @@ impl<'a> Exec<'a> {
         let at = self.replace_in(self.db, key, value, expire_at_ms);
         self.journal
             .put(TAG_STR, &at, &[], expire_at_ms, data, FixTarget::Whole);
+        if expire_at_ms != 0 {
+            self.journal.expire(&at, expire_at_ms);
+        }
     }
 
     /// Changes the deadline of an existing `key` in logical db `db` (0 =

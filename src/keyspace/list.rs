@@ -134,7 +134,10 @@ fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -> usize {
     } else {
         list.items.back().map(|i| i.seq)
     };
-    ex.modified(key);
+    if exists {
+        // (A new list was announced by replace_in.)
+        ex.modified(key);
+    }
     // Sequence numbers saturate only after ~9e18 pushes at one end; should
     // that ever happen, renumber the list.
     if edge == Some(i64::MIN) || edge == Some(i64::MAX) {
@@ -164,6 +167,9 @@ fn renumber(ex: &mut Exec<'_>, key: &Bytes) {
     }) = ex.st.dbs[slot].get(key)
     {
         l.rewrite(&at, expire, ex.journal);
+    }
+    if expire != 0 {
+        ex.journal.expire(&at, expire);
     }
 }
 
@@ -533,6 +539,9 @@ fn linsert(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }) = ex.st.dbs[slot].get(key)
     {
         l.rewrite(&at, expire, ex.journal);
+    }
+    if expire != 0 {
+        ex.journal.expire(&at, expire);
     }
     Reply::Integer(len as i64)
 }
