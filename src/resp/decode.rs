@@ -70,6 +70,8 @@ struct Partial {
     args: Vec<Bytes>,
     /// Length of the bulk whose header was read but whose body has not fully arrived.
     bulk_len: Option<usize>,
+    /// Total length of `args`.
+    bytes: usize,
 }
 
 /// What the decoder found at the front of the buffer.
@@ -90,6 +92,12 @@ impl Decoder {
     /// A fresh decoder.
     pub fn new() -> Self {
         Decoder::default()
+    }
+
+    /// Bytes of arguments already taken out of the read buffer for the
+    /// request being received (counts towards the query buffer limit).
+    pub fn pending_bytes(&self) -> usize {
+        self.partial.as_ref().map_or(0, |p| p.bytes)
     }
 
     /// Whether the decoder is in the middle of a multibulk request.
@@ -136,6 +144,7 @@ impl Decoder {
                         // still announce millions: grow as arguments arrive.
                         args: Vec::with_capacity(n.min(64)),
                         bulk_len: None,
+                        bytes: 0,
                     });
                 } else {
                     match decode_inline(buf)? {
@@ -189,6 +198,7 @@ impl Decoder {
                 }
                 let arg = buf.split_to(len).freeze();
                 buf.advance(2);
+                partial.bytes += arg.len();
                 partial.args.push(arg);
                 partial.bulk_len = None;
                 partial.remaining -= 1;
