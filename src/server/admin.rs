@@ -372,11 +372,8 @@ impl Connection {
                     (None, Flow::Continue)
                 }
                 "skip" => {
-                    // This command's own reply is skipped too (as in Redis),
-                    // then the next one.
+                    // No reply to this command, nor to the next one.
                     if self.reply_mode == ReplyMode::On {
-                        self.reply_mode = ReplyMode::SkipNext;
-                        self.reply(&Reply::ok());
                         self.reply_mode = ReplyMode::SkipNext;
                     }
                     (None, Flow::Continue)

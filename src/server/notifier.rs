@@ -120,7 +120,7 @@ impl Notifier {
         }
         let inner = self.inner.lock();
         for (d, keys) in &inner.watched {
-            if db.is_none_or(|x| x == *d) {
+            if db.map_or(true, |x| x == *d) {
                 keys.values()
                     .flatten()
                     .for_each(|f| f.store(true, Ordering::Release));

@@ -110,7 +110,7 @@ impl PubSub {
         self.channels
             .lock()
             .keys()
-            .filter(|c| pattern.is_none_or(|p| glob_match(p, c, false)))
+            .filter(|c| pattern.map_or(true, |p| glob_match(p, c, false)))
             .cloned()
             .collect()
     }
