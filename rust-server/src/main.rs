@@ -316,3 +316,51 @@ fn check(dir: &std::path::Path, repair: bool) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_is_the_defaults() {
+        let text = include_str!("../../fincaskv.example.toml");
+        let parsed: ServerConfig = toml::from_str(text).expect("example parses");
+        assert_eq!(parsed, ServerConfig::default());
+        // Every option is documented in the example file.
+        for name in server::OPTION_NAMES {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{name} = "))),
+                "{name} missing from fincaskv.example.toml"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("fincaskv-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "port = 1234\nbind = \"0.0.0.0\"\nfsync = \"always\"\n",
+        )
+        .expect("write");
+        let cli = Cli::parse_from([
+            "fincaskv-server",
+            "--conf",
+            path.to_str().expect("utf-8 path"),
+            "--port",
+            "4321",
+        ]);
+        let cfg = load_config(&cli).expect("config");
+        assert_eq!(cfg.port, 4321);
+        assert_eq!(cfg.bind, "0.0.0.0");
+        assert_eq!(cfg.fsync, FsyncSetting::Always);
+        assert_eq!(cfg.config_file.as_deref(), Some(path.as_path()));
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "no-such-option = 1\n").expect("write");
+        let cli = Cli::parse_from(["fincaskv-server", "--conf", bad.to_str().expect("utf-8")]);
+        assert!(load_config(&cli).is_err());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}
