@@ -4,12 +4,20 @@
 //! `argv -> CommandSpec lookup (arity, flags) -> typed command -> keyspace -> Reply`.
 //! Nothing here reads the wall clock or a global RNG: everything that varies
 //! comes in through [`Ctx`].
+//!
+//! The keyspace command families (string, list, keys, hash, set, zset, bloom)
+//! each register a static slice of [`Command`]s; [`table`] and [`lookup`]
+//! see all of them through one table built once (`table.rs`).
 
+pub(crate) mod args;
 mod reply;
 mod spec;
+pub(crate) mod table;
 
 pub use reply::Reply;
 pub use spec::{CommandFlags, CommandSpec, KeySpec};
+pub(crate) use table::{find, Command};
+pub use table::{lookup, table};
 
 /// The explicit context of one command execution.
 ///

@@ -1,1 +1,369 @@
-//! The `keyspace` module: see docs/architecture.md.
+//! The Redis data model over the storage log: databases, keys, the value
+//! types, expiry, persistence and the command families.
+//!
+//! ```text
+//! Keyspace ─ state: Mutex<State>   every command runs under this one lock
+//!          │   ├ dbs[slot]: Db     key -> Entry { value, expire_at_ms, gen }
+//!          │   ├ slot_of[db]       logical db -> physical slot (SWAPDB is O(1))
+//!          │   └ next_gen          generation counter
+//!          ├ log: Arc<Log>         each mutation = records appended as one batch
+//!          └ dropper               frees big values off the caller's path
+//! ```
+//!
+//! A command runs as: look up the table entry (`command::find`), check arity,
+//! lock, run the family handler with an [`Exec`] (which collects records in a
+//! journal), append the journal as one batch while still holding the lock (so
+//! that log order is memory order), unlock, then wait for durability
+//! (`Commit::wait`), so that `fsync = always` group-commits across clients.
+//! The families live one per file: [`string`], [`list`], [`generic`] (keys),
+//! [`hash`], [`set`], [`zset`], [`bloom`]. See docs/architecture.md, "How to
+//! add a command family", and docs/storage-format.md, "Keyspace records".
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::command::{args, Ctx, Reply};
+use crate::storage::{self, Log, MergeOracle, ReplayEntry};
+
+pub(crate) mod bloom;
+mod db;
+mod dropper;
+mod exec;
+pub(crate) mod generic;
+mod glob;
+pub(crate) mod hash;
+mod journal;
+pub(crate) mod list;
+mod replay;
+pub(crate) mod set;
+pub(crate) mod string;
+mod value;
+pub(crate) mod zset;
+
+pub(crate) use db::Db;
+use dropper::Dropper;
+pub(crate) use exec::Exec;
+pub(crate) use journal::Journal;
+
+/// The most databases a keyspace can have (a slot is one byte in record keys).
+pub const MAX_DATABASES: usize = 255;
+
+/// Keyspace configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The storage engine's options (directory, fsync policy, ...).
+    pub storage: storage::Options,
+    /// Number of databases (SELECT 0..databases). Default 16, at most
+    /// [`MAX_DATABASES`]; reopening with fewer databases than the data uses
+    /// is refused.
+    pub databases: usize,
+}
+
+impl Config {
+    /// Defaults (16 databases) over the given storage options.
+    pub fn new(storage: storage::Options) -> Config {
+        Config {
+            storage,
+            databases: 16,
+        }
+    }
+}
+
+/// Errors of the keyspace layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+    /// The configuration is invalid.
+    #[error("invalid keyspace configuration: {0}")]
+    Config(String),
+}
+
+/// Told (under the keyspace lock) about every modified key: WATCH and
+/// blocking pops use it. Implementations must be quick and must not call
+/// back into the keyspace.
+pub trait KeyObserver: Send + Sync {
+    /// A key of database `db` was written, deleted or expired.
+    fn key_modified(&self, db: usize, key: &[u8]);
+    /// `FLUSHDB` (`Some(db)`) or `FLUSHALL` (`None`).
+    fn db_flushed(&self, db: Option<usize>);
+    /// `SWAPDB a b`.
+    fn dbs_swapped(&self, a: usize, b: usize);
+}
+
+/// Counters for INFO.
+#[derive(Debug, Clone, Default)]
+pub struct KeyspaceStats {
+    /// Per logical database: (keys, keys with a deadline).
+    pub keys: Vec<(usize, usize)>,
+    /// Storage figures.
+    pub storage: storage::LogStats,
+}
+
+/// Everything the lock protects.
+pub(crate) struct State {
+    /// Databases by physical slot.
+    pub(crate) dbs: Vec<Db>,
+    /// Logical database index -> physical slot (SWAPDB swaps two entries).
+    pub(crate) slot_of: Vec<usize>,
+    /// Next generation to hand out; above every generation on disk.
+    pub(crate) next_gen: u64,
+    /// Who to tell about modified keys.
+    pub(crate) observer: Option<Arc<dyn KeyObserver>>,
+}
+
+/// The Redis keyspace: every database, over one storage log.
+pub struct Keyspace {
+    /// The one lock around all databases: commands are atomic, as on Redis's
+    /// single thread. Durability is waited for after releasing it.
+    state: Mutex<State>,
+    /// The log; shared (Arc) with the dropper thread, which reports the
+    /// records of freed values as dead bytes.
+    log: Arc<Log>,
+    /// Frees big values off the caller's path.
+    dropper: Dropper,
+    /// Number of logical databases.
+    databases: usize,
+}
+
+impl std::fmt::Debug for Keyspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyspace")
+            .field("databases", &self.databases)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `ERR unknown command '...', with args beginning with: '...' ` as Redis 7.0 words it.
+fn unknown_command(argv: &[Bytes]) -> Reply {
+    let mut args_text = String::new();
+    for a in argv.iter().skip(1) {
+        if args_text.len() >= 128 {
+            break;
+        }
+        let room = 128 - args_text.len();
+        args_text.push('\'');
+        args_text.push_str(&c_string(a, room));
+        args_text.push_str("' ");
+    }
+    let name = argv.first().map(|n| c_string(n, 128)).unwrap_or_default();
+    let text = format!("ERR unknown command '{name}', with args beginning with: {args_text}");
+    Reply::Error(text.replace(['\r', '\n'], " "))
+}
+
+/// Up to `max` bytes of `b`, stopping at a NUL as C's `%.*s` does.
+fn c_string(b: &[u8], max: usize) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len()).min(max);
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+impl Keyspace {
+    /// Opens the keyspace: opens the log and replays every record into memory.
+    pub fn open(cfg: Config) -> Result<Keyspace, Error> {
+        if cfg.databases == 0 || cfg.databases > MAX_DATABASES {
+            return Err(Error::Config(format!(
+                "databases must be 1..={MAX_DATABASES}, got {}",
+                cfg.databases
+            )));
+        }
+        let mut state = State {
+            dbs: (0..cfg.databases).map(|_| Db::default()).collect(),
+            slot_of: (0..cfg.databases).collect(),
+            next_gen: 1,
+            observer: None,
+        };
+        let mut loads = Vec::new();
+        let log = Log::open(cfg.storage.clone(), &mut |entry: ReplayEntry<'_>| {
+            replay::apply(&mut state, &entry, &mut loads)
+        })?;
+        replay::finish(&mut state, &log, loads)?;
+        let log = Arc::new(log);
+        Ok(Keyspace {
+            state: Mutex::new(state),
+            dropper: Dropper::new(Arc::clone(&log)),
+            log,
+            databases: cfg.databases,
+        })
+    }
+
+    /// Runs one command atomically and waits until it is durable per the
+    /// fsync policy. Errors (unknown command, arity, WRONGTYPE, ...) are
+    /// error replies; nothing is half-applied.
+    pub fn execute(&self, ctx: &Ctx, argv: &[Bytes]) -> Reply {
+        let Some(cmd) = argv.first().and_then(|n| crate::command::find(n)) else {
+            return unknown_command(argv);
+        };
+        if !cmd.spec.arity_ok(argv.len()) {
+            return args::arity_error(cmd.spec.name);
+        }
+        if ctx.db >= self.databases {
+            return args::err("ERR DB index is out of range");
+        }
+        let mut journal = Journal::default();
+        let mut state = self.state.lock();
+        let reply = {
+            let mut ex = Exec::new(ctx, &mut state, &mut journal, &self.dropper);
+            (cmd.run)(&mut ex, argv)
+        };
+        let commit = self.append(&mut state, &mut journal);
+        drop(state);
+        match commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
+            Ok(()) => reply,
+            Err(e) => Reply::Error(format!("ERR persistence failed: {e}")),
+        }
+    }
+
+    /// MULTI/EXEC: runs all commands atomically, appends their records as one
+    /// storage batch, returns one reply each. A command that fails (arity,
+    /// WRONGTYPE, ...) gets its error reply and the others still run, as in
+    /// Redis. `SELECT n` inside the list switches the database of the
+    /// commands after it.
+    pub fn execute_transaction(&self, ctx: &Ctx, cmds: &[Vec<Bytes>]) -> Vec<Reply> {
+        let mut replies = Vec::with_capacity(cmds.len());
+        let mut journal = Journal::default();
+        let mut ctx = *ctx;
+        let mut state = self.state.lock();
+        for argv in cmds {
+            if argv.first().is_some_and(|n| args::is(n, "select")) && argv.len() == 2 {
+                match args::parse_i64(&argv[1]).map(usize::try_from) {
+                    Some(Ok(db)) if db < self.databases => {
+                        ctx.db = db;
+                        replies.push(Reply::ok());
+                    }
+                    Some(_) => replies.push(args::err("ERR DB index is out of range")),
+                    None => replies.push(args::err(args::NOT_INTEGER)),
+                }
+                continue;
+            }
+            let Some(cmd) = argv.first().and_then(|n| crate::command::find(n)) else {
+                replies.push(unknown_command(argv));
+                continue;
+            };
+            if !cmd.spec.arity_ok(argv.len()) {
+                replies.push(args::arity_error(cmd.spec.name));
+                continue;
+            }
+            if ctx.db >= self.databases {
+                replies.push(args::err("ERR DB index is out of range"));
+                continue;
+            }
+            let mut ex = Exec::new(&ctx, &mut state, &mut journal, &self.dropper);
+            replies.push((cmd.run)(&mut ex, argv));
+        }
+        let commit = self.append(&mut state, &mut journal);
+        drop(state);
+        if let Err(e) = commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
+            let text = format!("ERR persistence failed: {e}");
+            return replies.iter().map(|_| Reply::Error(text.clone())).collect();
+        }
+        replies
+    }
+
+    /// Appends the journal as one batch (under the lock) and stores the
+    /// returned locations in memory. Returns the commit to wait for.
+    fn append(
+        &self,
+        state: &mut State,
+        journal: &mut Journal,
+    ) -> Result<Option<storage::Commit>, storage::Error> {
+        if journal.is_empty() {
+            return Ok(None);
+        }
+        let result = self.log.append(&journal.records());
+        match result {
+            Ok((locations, commit)) => {
+                let log = &self.log;
+                journal.settle(
+                    &locations,
+                    |at, target, loc| {
+                        if let Some(entry) = state.dbs[at.slot].get_mut(&at.key) {
+                            if entry.gen == at.gen {
+                                entry.value.set_location(target, loc);
+                            }
+                        }
+                    },
+                    |loc| log.mark_dead(loc),
+                );
+                Ok(Some(commit))
+            }
+            Err(e) => {
+                journal.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// Registers the observer told about modified keys (replaces any previous one).
+    pub fn set_observer(&self, obs: Arc<dyn KeyObserver>) {
+        self.state.lock().observer = Some(obs);
+    }
+
+    /// Number of databases.
+    pub fn databases(&self) -> usize {
+        self.databases
+    }
+
+    /// Deletes keys whose deadline is `<= now_ms`: at most 200 per database
+    /// per call, earliest first (deterministic: the same call on every
+    /// replica removes the same keys). Returns how many were removed.
+    pub fn active_expire_cycle(&self, now_ms: u64) -> usize {
+        const PER_DB: usize = 200;
+        let mut state = self.state.lock();
+        let mut removed = 0;
+        for db in 0..self.databases {
+            let slot = state.slot_of[db];
+            let due = state.dbs[slot].due(now_ms, PER_DB);
+            for key in due {
+                if let Some(entry) = state.dbs[slot].remove(&key) {
+                    removed += 1;
+                    self.dropper.discard(entry.value);
+                    if let Some(obs) = &state.observer {
+                        obs.key_modified(db, &key);
+                    }
+                }
+            }
+        }
+        removed
+    }
+
+    /// Runs a merge now (compacts the log, dropping dead records).
+    pub fn merge(&self) -> Result<(), Error> {
+        let oracle = replay::Oracle { state: &self.state };
+        self.log.merge(&oracle as &dyn MergeOracle)?;
+        Ok(())
+    }
+
+    /// Whether the log's dead-bytes ratio asks for a merge.
+    pub fn needs_merge(&self) -> bool {
+        self.log.needs_merge()
+    }
+
+    /// Flushes and fsyncs the log.
+    pub fn sync(&self) -> Result<(), Error> {
+        self.log.sync()?;
+        Ok(())
+    }
+
+    /// Keys and deadlines per database, and storage figures.
+    pub fn stats(&self) -> KeyspaceStats {
+        let state = self.state.lock();
+        let keys = (0..self.databases)
+            .map(|db| {
+                let d = &state.dbs[state.slot_of[db]];
+                (d.len(), d.expires_len())
+            })
+            .collect();
+        drop(state);
+        KeyspaceStats {
+            keys,
+            storage: self.log.stats(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! Argument parsing helpers and Redis's standard error texts, shared by the
+//! command families. Parsing follows Redis's rules exactly (e.g. `string2ll`:
+//! no sign `+`, no leading zeros, no spaces), because clients and the
+//! differential tests see the difference.
+
+use bytes::Bytes;
+
+use super::{CommandFlags, Reply};
+
+/// All flags off: the starting point of the `cmd!` macro.
+pub(crate) const NO_FLAGS: CommandFlags = CommandFlags {
+    write: false,
+    readonly: false,
+    admin: false,
+    blocking: false,
+    pubsub: false,
+    no_auth: false,
+    random: false,
+    fast: false,
+    denyoom: false,
+    no_multi: false,
+    pubsub_allowed: false,
+};
+
+/// `WRONGTYPE ...`.
+pub(crate) const WRONGTYPE: &str =
+    "WRONGTYPE Operation against a key holding the wrong kind of value";
+/// `ERR syntax error`.
+pub(crate) const SYNTAX: &str = "ERR syntax error";
+/// `ERR value is not an integer or out of range`.
+pub(crate) const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+/// `ERR value is not a valid float`.
+pub(crate) const NOT_FLOAT: &str = "ERR value is not a valid float";
+/// `ERR increment or decrement would overflow`.
+pub(crate) const OVERFLOW: &str = "ERR increment or decrement would overflow";
+/// `ERR no such key`.
+pub(crate) const NO_SUCH_KEY: &str = "ERR no such key";
+/// `ERR index out of range`.
+#[allow(dead_code, reason = "used by the list, hash, set and zset families")]
+pub(crate) const INDEX_RANGE: &str = "ERR index out of range";
+/// `ERR value is out of range, must be positive`.
+#[allow(dead_code, reason = "used by the list, hash, set and zset families")]
+pub(crate) const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
+/// Redis's `proto-max-bulk-len` default (512 MiB): the largest string value.
+pub(crate) const MAX_STRING: usize = 512 * 1024 * 1024;
+/// `ERR string exceeds maximum allowed size (proto-max-bulk-len)`.
+pub(crate) const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+
+/// Shorthand for an error reply.
+pub(crate) fn err(text: &str) -> Reply {
+    Reply::Error(text.to_owned())
+}
+
+/// `ERR wrong number of arguments for '<name>' command`.
+pub(crate) fn arity_error(name: &str) -> Reply {
+    Reply::Error(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
+}
+
+/// Parses an i64 the way Redis's `string2ll` does.
+pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 20 {
+        return None;
+    }
+    if b == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match b[0] {
+        b'-' => (true, &b[1..]),
+        _ => (false, b),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    // Accumulate as a negative number so that i64::MIN fits.
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_sub(i64::from(c - b'0'))?;
+    }
+    if neg {
+        Some(v)
+    } else {
+        v.checked_neg()
+    }
+}
+
+/// An i64 argument or `ERR value is not an integer or out of range`.
+pub(crate) fn int_arg(b: &[u8]) -> Result<i64, Reply> {
+    parse_i64(b).ok_or_else(|| err(NOT_INTEGER))
+}
+
+/// A non-negative count argument (`value is out of range, must be positive` when negative).
+#[allow(dead_code, reason = "used by the list, hash, set and zset families")]
+pub(crate) fn count_arg(b: &[u8]) -> Result<usize, Reply> {
+    let v = int_arg(b)?;
+    usize::try_from(v).map_err(|_| err(MUST_BE_POSITIVE))
+}
+
+/// Parses a float the way Redis's `getLongDoubleFromObject` does: no leading
+/// space, the whole string, NaN refused, infinities allowed.
+pub(crate) fn parse_f64(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    let first = s.bytes().next()?;
+    if first.is_ascii_whitespace() {
+        return None;
+    }
+    let v: f64 = s.parse().ok()?;
+    if v.is_nan() {
+        return None;
+    }
+    Some(v)
+}
+
+/// A float argument or `ERR value is not a valid float`.
+pub(crate) fn float_arg(b: &[u8]) -> Result<f64, Reply> {
+    parse_f64(b).ok_or_else(|| err(NOT_FLOAT))
+}
+
+/// Formats a float as Redis's "human" long-double format does for
+/// INCRBYFLOAT: no exponent, no trailing zeros.
+pub(crate) fn format_float(v: f64) -> String {
+    if v == 0.0 {
+        return "0".to_owned();
+    }
+    format!("{v}")
+}
+
+/// Whether `arg` equals `word`, ASCII case-insensitively.
+pub(crate) fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// The bytes of an integer, as Redis stores the result of INCR.
+pub(crate) fn int_bytes(v: i64) -> Bytes {
+    Bytes::from(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn i64_parsing_is_strict() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-12"), Some(-12));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"+1",
+            b"01",
+            b"-0",
+            b" 1",
+            b"1 ",
+            b"9223372036854775808",
+            b"1a",
+            b"-",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn float_parsing_and_format() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b""), None);
+        assert_eq!(format_float(10.5 + 0.1), "10.6");
+        assert_eq!(format_float(3.0), "3");
+        assert_eq!(format_float(-0.0), "0");
+    }
+}

@@ -1,0 +1,252 @@
+//! [`Exec`]: what a command handler sees. It holds the locked state, the
+//! command's journal and its context, and offers the operations every family
+//! needs: lookup with lazy expiry and type check, generation allocation,
+//! replacing and deleting keys (with their records), deadlines, notifying
+//! the observer.
+
+use bytes::Bytes;
+
+use super::db::{Db, Entry};
+use super::dropper::Dropper;
+use super::journal::{FixTarget, Journal, RecordKey, TAG_DEL, TAG_STR};
+use super::value::{StrValue, Value};
+use super::State;
+use crate::command::{args, Ctx, Reply};
+
+/// The execution context of one command, under the keyspace lock.
+pub(crate) struct Exec<'a> {
+    /// The command's clock (never the wall clock).
+    pub(crate) now_ms: u64,
+    /// The selected logical database.
+    pub(crate) db: usize,
+    /// State of the command's deterministic random generator (splitmix64).
+    rng: u64,
+    /// The locked state.
+    pub(crate) st: &'a mut State,
+    /// Where the command's records go.
+    pub(crate) journal: &'a mut Journal,
+    /// Frees big values off the caller's path.
+    dropper: &'a Dropper,
+}
+
+impl<'a> Exec<'a> {
+    /// A context for one command.
+    pub(crate) fn new(
+        ctx: &Ctx,
+        st: &'a mut State,
+        journal: &'a mut Journal,
+        dropper: &'a Dropper,
+    ) -> Self {
+        Exec {
+            now_ms: ctx.now_ms,
+            db: ctx.db,
+            rng: ctx.rng_seed,
+            st,
+            journal,
+            dropper,
+        }
+    }
+
+    /// Number of logical databases.
+    pub(crate) fn databases(&self) -> usize {
+        self.st.slot_of.len()
+    }
+
+    /// The physical slot of logical database `db`.
+    pub(crate) fn slot_of(&self, db: usize) -> usize {
+        self.st.slot_of[db]
+    }
+
+    /// The physical slot of the selected database.
+    pub(crate) fn slot(&self) -> usize {
+        self.st.slot_of[self.db]
+    }
+
+    /// The selected database, without expiry checks.
+    pub(crate) fn db_mut(&mut self) -> &mut Db {
+        let slot = self.slot();
+        &mut self.st.dbs[slot]
+    }
+
+    /// A deterministic pseudo-random number (splitmix64 over the Ctx seed).
+    pub(crate) fn random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A fresh generation.
+    pub(crate) fn new_gen(&mut self) -> u64 {
+        let g = self.st.next_gen;
+        self.st.next_gen += 1;
+        g
+    }
+
+    /// The record identity of `key`'s incarnation `gen` in the selected db.
+    #[allow(dead_code, reason = "used by the list, hash, set and zset families")]
+    pub(crate) fn at(&self, key: &Bytes, gen: u64) -> RecordKey {
+        RecordKey {
+            slot: self.slot(),
+            key: key.clone(),
+            gen,
+        }
+    }
+
+    /// Tells the observer that `key` of the selected db changed.
+    #[allow(dead_code, reason = "used by the list, hash, set and zset families")]
+    pub(crate) fn modified(&self, key: &[u8]) {
+        self.modified_in(self.db, key);
+    }
+
+    /// Tells the observer that `key` of logical db `db` changed.
+    pub(crate) fn modified_in(&self, db: usize, key: &[u8]) {
+        if let Some(obs) = &self.st.observer {
+            obs.key_modified(db, key);
+        }
+    }
+
+    /// Frees a value that left the keyspace (big ones off this thread).
+    pub(crate) fn discard(&self, value: Value) {
+        self.dropper.discard(value);
+    }
+
+    /// Removes `key` from logical db `db` if it is past its deadline
+    /// (lazy expiry). No record is written: after a restart the key is
+    /// still past its deadline, and merge drops records of absent keys.
+    pub(crate) fn expire_if_needed_in(&mut self, db: usize, key: &[u8]) {
+        let slot = self.slot_of(db);
+        let now = self.now_ms;
+        let expired = self.st.dbs[slot].get(key).is_some_and(|e| e.expired(now));
+        if expired {
+            if let Some(entry) = self.st.dbs[slot].remove(key) {
+                self.discard(entry.value);
+                self.modified_in(db, key);
+            }
+        }
+    }
+
+    /// The live entry of `key` in the selected db (expired keys are removed first).
+    pub(crate) fn entry(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.expire_if_needed_in(self.db, key);
+        self.db_mut().get_mut(key)
+    }
+
+    /// The live entry of `key` in logical db `db`.
+    pub(crate) fn entry_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.expire_if_needed_in(db, key);
+        let slot = self.slot_of(db);
+        self.st.dbs[slot].get_mut(key)
+    }
+
+    /// Whether `key` exists (and is not expired) in the selected db.
+    pub(crate) fn exists(&mut self, key: &[u8]) -> bool {
+        self.entry(key).is_some()
+    }
+
+    /// The string at `key`: `Ok(None)` if absent, WRONGTYPE if another type.
+    pub(crate) fn get_str(&mut self, key: &[u8]) -> Result<Option<&mut StrValue>, Reply> {
+        match self.entry(key) {
+            None => Ok(None),
+            Some(Entry {
+                value: Value::Str(s),
+                ..
+            }) => Ok(Some(s)),
+            Some(_) => Err(args::err(args::WRONGTYPE)),
+        }
+    }
+
+    /// Deletes `key` from logical db `db`: one DEL record whatever the size
+    /// of the value, memory freed off the hot path. Returns whether it existed.
+    pub(crate) fn delete_in(&mut self, db: usize, key: &[u8]) -> bool {
+        self.expire_if_needed_in(db, key);
+        let slot = self.slot_of(db);
+        let Some((k, entry)) = self.st.dbs[slot].remove_entry(key) else {
+            return false;
+        };
+        self.journal.delete(
+            TAG_DEL,
+            &RecordKey {
+                slot,
+                key: k,
+                gen: entry.gen,
+            },
+            &[],
+        );
+        self.discard(entry.value);
+        self.modified_in(db, key);
+        true
+    }
+
+    /// Deletes `key` from the selected db.
+    pub(crate) fn delete(&mut self, key: &[u8]) -> bool {
+        self.delete_in(self.db, key)
+    }
+
+    /// Installs a new incarnation of `key` (fresh generation) in logical db
+    /// `db`, replacing whatever was there, and returns its record identity.
+    /// The caller logs the records that build the value, in the same command.
+    pub(crate) fn replace_in(
+        &mut self,
+        db: usize,
+        key: &Bytes,
+        value: Value,
+        expire_at_ms: u64,
+    ) -> RecordKey {
+        let gen = self.new_gen();
+        let slot = self.slot_of(db);
+        let old = self.st.dbs[slot].insert(
+            key.clone(),
+            Entry {
+                value,
+                expire_at_ms,
+                gen,
+            },
+        );
+        if let Some(old) = old {
+            self.discard(old.value);
+        }
+        self.modified_in(db, key);
+        RecordKey {
+            slot,
+            key: key.clone(),
+            gen,
+        }
+    }
+
+    /// Sets `key` to the string `data` (a new incarnation) with a deadline.
+    pub(crate) fn set_string(&mut self, key: &Bytes, data: Bytes, expire_at_ms: u64) {
+        let value = Value::Str(StrValue {
+            data: data.clone(),
+            loc: None,
+        });
+        let at = self.replace_in(self.db, key, value, expire_at_ms);
+        self.journal
+            .put(TAG_STR, &at, &[], expire_at_ms, data, FixTarget::Whole);
+    }
+
+    /// Changes the deadline of an existing `key` in logical db `db` (0 =
+    /// persist) and logs it. A deadline in the past deletes the key, as Redis does.
+    pub(crate) fn set_expire_in(&mut self, db: usize, key: &[u8], at_ms: u64) {
+        if at_ms != 0 && at_ms <= self.now_ms {
+            self.delete_in(db, key);
+            return;
+        }
+        let slot = self.slot_of(db);
+        let Some((k, gen)) = self.st.dbs[slot]
+            .get_key_value(key)
+            .map(|(k, e)| (k.clone(), e.gen))
+        else {
+            return;
+        };
+        self.st.dbs[slot].set_expire(key, at_ms);
+        self.journal.expire(&RecordKey { slot, key: k, gen }, at_ms);
+        self.modified_in(db, key);
+    }
+
+    /// The deadline of a live key in the selected db (0 = none).
+    pub(crate) fn expire_of(&mut self, key: &[u8]) -> Option<u64> {
+        self.entry(key).map(|e| e.expire_at_ms)
+    }
+}

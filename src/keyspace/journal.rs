@@ -1,0 +1,268 @@
+//! The keyspace's records: their encoding (see docs/storage-format.md,
+//! "Keyspace records") and the journal that collects the records of one
+//! command (or one MULTI/EXEC) before they are appended as one batch.
+//!
+//! ```text
+//! storage record key (opaque to storage):
+//! +------+-------------+----------------+----------------------------+
+//! | slot | key_len u32 | user key bytes | sub-key (family-specific)  |
+//! | u8   | big endian  | key_len bytes  | rest of the record key     |
+//! +------+-------------+----------------+----------------------------+
+//! tag (RecordRef::tag) says which family record it is; gen is the key's
+//! generation; expire_at_ms the key's deadline when the record was written.
+//! ```
+
+use bytes::Bytes;
+
+use crate::storage::{Location, RecordKind, RecordRef};
+
+/// A string value: key = db key, value = the bytes.
+pub(crate) const TAG_STR: u8 = 1;
+/// A key deleted (any type): every record of generation <= gen is dead.
+pub(crate) const TAG_DEL: u8 = 2;
+/// A key's deadline changed to expire_at_ms (0 = PERSIST), for generation gen.
+pub(crate) const TAG_EXPIRE: u8 = 3;
+/// FLUSHDB (key = \[slot\]) / FLUSHALL (key = \[0xFF\]): keys of generation < gen die.
+pub(crate) const TAG_FLUSH: u8 = 4;
+/// SWAPDB: key = \[db a, db b\] (logical indexes); always live.
+pub(crate) const TAG_SWAPDB: u8 = 5;
+/// List element: sub = seq (i64, order-preserving big endian), value = element.
+pub(crate) const TAG_LIST_ITEM: u8 = 16;
+/// List element removed: sub = seq.
+pub(crate) const TAG_LIST_REM: u8 = 17;
+/// Hash field (reserved for the hash family): sub = field, value = value.
+pub(crate) const TAG_HASH_FIELD: u8 = 32;
+/// Hash field removed (reserved).
+pub(crate) const TAG_HASH_REM: u8 = 33;
+/// Set member (reserved for the set family): sub = member.
+pub(crate) const TAG_SET_MEMBER: u8 = 48;
+/// Set member removed (reserved).
+pub(crate) const TAG_SET_REM: u8 = 49;
+/// Sorted-set member (reserved): sub = score (8 bytes) + member.
+pub(crate) const TAG_ZSET_MEMBER: u8 = 64;
+/// Sorted-set member removed (reserved).
+pub(crate) const TAG_ZSET_REM: u8 = 65;
+/// Bloom filter created: sub = parameters.
+pub(crate) const TAG_BLOOM_RESERVE: u8 = 80;
+/// Bloom filter item added: sub = item.
+pub(crate) const TAG_BLOOM_ADD: u8 = 81;
+/// Flush key meaning "every database".
+pub(crate) const FLUSH_ALL: u8 = 0xFF;
+
+/// The incarnation a record belongs to: database slot, user key, generation.
+#[derive(Clone, Debug)]
+pub(crate) struct RecordKey {
+    /// Physical database slot (not the logical SELECT index: see SWAPDB).
+    pub(crate) slot: usize,
+    /// The user key.
+    pub(crate) key: Bytes,
+    /// The key's generation.
+    pub(crate) gen: u64,
+}
+
+/// Which part of a value a record wrote, so that its location can be stored
+/// once the append returns.
+#[derive(Clone, Debug)]
+#[allow(dead_code, reason = "used by the list, hash, set and zset families")]
+pub(crate) enum FixTarget {
+    /// Nothing to remember.
+    None,
+    /// The whole value (strings).
+    Whole,
+    /// A list element by sequence number.
+    Seq(i64),
+    /// A member / field / item by name.
+    Member(Bytes),
+}
+
+/// One record waiting to be appended.
+pub(crate) struct Pending {
+    kind: RecordKind,
+    tag: u8,
+    gen: u64,
+    expire_at_ms: u64,
+    key: Vec<u8>,
+    value: Bytes,
+    /// Where to store the location (`None` = nowhere).
+    fix: Option<(RecordKey, FixTarget)>,
+    /// The record is dead from birth (deletes): report it to merge's counter.
+    dead: bool,
+}
+
+/// The records of one command or transaction, appended as one batch.
+#[derive(Default)]
+pub(crate) struct Journal {
+    pending: Vec<Pending>,
+}
+
+/// Encodes a record key: slot, user key, sub-key.
+pub(crate) fn encode_key(slot: usize, key: &[u8], sub: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + key.len() + sub.len());
+    // Slots are < 256: Keyspace::open refuses more databases.
+    out.push(slot as u8);
+    out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(sub);
+    out
+}
+
+/// Decodes a record key into (slot, user key, sub-key).
+pub(crate) fn decode_key(raw: &[u8]) -> Option<(usize, &[u8], &[u8])> {
+    let slot = usize::from(*raw.first()?);
+    let len_bytes: [u8; 4] = raw.get(1..5)?.try_into().ok()?;
+    let len = u32::from_be_bytes(len_bytes) as usize;
+    let key = raw.get(5..5usize.checked_add(len)?)?;
+    let sub = &raw[5 + len..];
+    Some((slot, key, sub))
+}
+
+/// A list sequence number as 8 bytes that sort like the signed value.
+pub(crate) fn encode_seq(seq: i64) -> [u8; 8] {
+    ((seq as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// Inverse of [`encode_seq`].
+pub(crate) fn decode_seq(sub: &[u8]) -> Option<i64> {
+    let b: [u8; 8] = sub.try_into().ok()?;
+    Some((u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+}
+
+impl Journal {
+    /// Whether nothing was logged.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Logs a put record of `at`'s incarnation.
+    pub(crate) fn put(
+        &mut self,
+        tag: u8,
+        at: &RecordKey,
+        sub: &[u8],
+        expire_at_ms: u64,
+        value: Bytes,
+        fix: FixTarget,
+    ) {
+        let fix = match fix {
+            FixTarget::None => None,
+            t => Some((at.clone(), t)),
+        };
+        self.pending.push(Pending {
+            kind: RecordKind::Put,
+            tag,
+            gen: at.gen,
+            expire_at_ms,
+            key: encode_key(at.slot, &at.key, sub),
+            value,
+            fix,
+            dead: false,
+        });
+    }
+
+    /// Logs a delete record (of a key, an element, a member): dead from birth.
+    pub(crate) fn delete(&mut self, tag: u8, at: &RecordKey, sub: &[u8]) {
+        self.pending.push(Pending {
+            kind: RecordKind::Delete,
+            tag,
+            gen: at.gen,
+            expire_at_ms: 0,
+            key: encode_key(at.slot, &at.key, sub),
+            value: Bytes::new(),
+            fix: None,
+            dead: true,
+        });
+    }
+
+    /// Logs a new deadline for `at`'s incarnation.
+    pub(crate) fn expire(&mut self, at: &RecordKey, expire_at_ms: u64) {
+        self.pending.push(Pending {
+            kind: RecordKind::Put,
+            tag: TAG_EXPIRE,
+            gen: at.gen,
+            expire_at_ms,
+            key: encode_key(at.slot, &at.key, &[]),
+            value: Bytes::new(),
+            fix: None,
+            dead: false,
+        });
+    }
+
+    /// Logs a database-level record (FLUSH, SWAPDB) with a raw key.
+    pub(crate) fn control(&mut self, tag: u8, gen: u64, key: Vec<u8>, dead: bool) {
+        self.pending.push(Pending {
+            kind: if dead {
+                RecordKind::Delete
+            } else {
+                RecordKind::Put
+            },
+            tag,
+            gen,
+            expire_at_ms: 0,
+            key,
+            value: Bytes::new(),
+            fix: None,
+            dead,
+        });
+    }
+
+    /// The records as storage wants them.
+    pub(crate) fn records(&self) -> Vec<RecordRef<'_>> {
+        self.pending
+            .iter()
+            .map(|p| RecordRef {
+                kind: p.kind,
+                tag: p.tag,
+                gen: p.gen,
+                expire_at_ms: p.expire_at_ms,
+                key: &p.key,
+                value: &p.value,
+            })
+            .collect()
+    }
+
+    /// After the append: for each record, `fix(target, loc)` when it has a
+    /// target, `dead(loc)` when it is dead from birth. Empties the journal.
+    pub(crate) fn settle(
+        &mut self,
+        locations: &[Location],
+        mut fix: impl FnMut(&RecordKey, &FixTarget, Location),
+        mut dead: impl FnMut(Location),
+    ) {
+        for (p, loc) in self.pending.drain(..).zip(locations) {
+            if let Some((at, target)) = &p.fix {
+                fix(at, target, *loc);
+            }
+            if p.dead {
+                dead(*loc);
+            }
+        }
+    }
+
+    /// Drops everything logged (the append failed).
+    pub(crate) fn clear(&mut self) {
+        self.pending.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_round_trip_and_seq_order() {
+        let raw = encode_key(3, b"a\r\n\0\xff", b"sub");
+        assert_eq!(
+            decode_key(&raw),
+            Some((3, &b"a\r\n\0\xff"[..], &b"sub"[..]))
+        );
+        assert_eq!(decode_key(&raw[..4]), None);
+        assert_eq!(decode_key(&raw[..7]), None);
+        let seqs = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
+        for w in seqs.windows(2) {
+            assert!(encode_seq(w[0]) < encode_seq(w[1]));
+        }
+        for s in seqs {
+            assert_eq!(decode_seq(&encode_seq(s)), Some(s));
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Rebuilding memory from the log (recovery) and answering merge's
+//! questions (which records are live, where they moved).
+//!
+//! The rules, for every family (docs/storage-format.md, "Keyspace records"):
+//! * a record whose generation is newer than the key's in-memory entry (or
+//!   whose key is absent) starts a new incarnation: the old value is dropped;
+//! * a record of the same generation applies to the entry;
+//! * a record of an older generation is dead and ignored;
+//! * DEL removes the key if its generation is not newer than the record's;
+//!   FLUSH removes the keys older than the flush.
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use super::db::{Db, Entry};
+use super::journal::{
+    decode_key, FixTarget, FLUSH_ALL, TAG_BLOOM_ADD, TAG_BLOOM_RESERVE, TAG_DEL, TAG_EXPIRE,
+    TAG_FLUSH, TAG_HASH_FIELD, TAG_HASH_REM, TAG_LIST_ITEM, TAG_LIST_REM, TAG_SET_MEMBER,
+    TAG_SET_REM, TAG_STR, TAG_SWAPDB, TAG_ZSET_MEMBER, TAG_ZSET_REM,
+};
+use super::value::{StrValue, Value};
+use super::{bloom, hash, list, set, zset, State};
+use crate::storage::{self, Location, Log, MergeOracle, ReplayEntry};
+
+/// A value to read from disk once the log is open (its record came from a
+/// hint file, which carries keys and locations but not values).
+pub(crate) struct Load {
+    /// Physical slot.
+    pub(crate) slot: usize,
+    /// User key.
+    pub(crate) key: Bytes,
+    /// Generation the value belongs to.
+    pub(crate) gen: u64,
+    /// Which part of the value.
+    pub(crate) target: FixTarget,
+    /// Where the value is.
+    pub(crate) loc: Location,
+}
+
+fn bad(entry: &ReplayEntry<'_>, why: &str) -> storage::Error {
+    storage::Error::InvalidArgument(format!(
+        "keyspace record (tag {}) at file {} offset {}: {why}",
+        entry.tag, entry.location.file_id, entry.location.offset
+    ))
+}
+
+/// The entry a record of generation `gen` applies to: the existing one if it
+/// is the same generation, a new one built by `make` if the record is newer
+/// (or the key absent), `None` if the record is older (dead).
+pub(crate) fn incarnation<'d>(
+    db: &'d mut Db,
+    key: &[u8],
+    gen: u64,
+    expire_at_ms: u64,
+    make: impl FnOnce() -> Value,
+) -> Option<&'d mut Entry> {
+    let current = db.get(key).map(|e| e.gen);
+    match current {
+        Some(g) if g > gen => None,
+        Some(g) if g == gen => db.get_mut(key),
+        _ => {
+            db.insert(
+                Bytes::copy_from_slice(key),
+                Entry {
+                    value: make(),
+                    expire_at_ms,
+                    gen,
+                },
+            );
+            db.get_mut(key)
+        }
+    }
+}
+
+/// Applies one replayed record.
+pub(crate) fn apply(
+    st: &mut State,
+    e: &ReplayEntry<'_>,
+    loads: &mut Vec<Load>,
+) -> Result<(), storage::Error> {
+    st.next_gen = st.next_gen.max(e.gen.saturating_add(1));
+    match e.tag {
+        TAG_FLUSH => {
+            let which = *e.key.first().ok_or_else(|| bad(e, "empty flush key"))?;
+            for (slot, db) in st.dbs.iter_mut().enumerate() {
+                if which == FLUSH_ALL || usize::from(which) == slot {
+                    let stale: Vec<Bytes> = db
+                        .iter_mut()
+                        .filter(|(_, entry)| entry.gen < e.gen)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in stale {
+                        db.remove(&k);
+                    }
+                }
+            }
+            return Ok(());
+        }
+        TAG_SWAPDB => {
+            let (a, b) = match e.key {
+                [a, b] => (usize::from(*a), usize::from(*b)),
+                _ => return Err(bad(e, "bad swapdb key")),
+            };
+            if a >= st.slot_of.len() || b >= st.slot_of.len() {
+                return Err(bad(e, "swapdb of a database beyond `databases`"));
+            }
+            st.slot_of.swap(a, b);
+            return Ok(());
+        }
+        _ => {}
+    }
+    let (slot, key, sub) = decode_key(e.key).ok_or_else(|| bad(e, "bad record key"))?;
+    let dbs = st.dbs.len();
+    let db = st.dbs.get_mut(slot).ok_or_else(|| {
+        bad(
+            e,
+            &format!("record for database {slot} but `databases` is {dbs}"),
+        )
+    })?;
+    match e.tag {
+        TAG_STR => {
+            let data = e.value.map(Bytes::copy_from_slice).unwrap_or_default();
+            if let Some(entry) = incarnation(db, key, e.gen, e.expire_at_ms, || {
+                Value::Str(StrValue {
+                    data: Bytes::new(),
+                    loc: None,
+                })
+            }) {
+                entry.value = Value::Str(StrValue {
+                    data,
+                    loc: Some(e.location),
+                });
+                if e.value.is_none() {
+                    loads.push(Load {
+                        slot,
+                        key: Bytes::copy_from_slice(key),
+                        gen: e.gen,
+                        target: FixTarget::Whole,
+                        loc: e.location,
+                    });
+                }
+            }
+        }
+        TAG_DEL => {
+            if db.get(key).is_some_and(|entry| entry.gen <= e.gen) {
+                db.remove(key);
+            }
+        }
+        TAG_EXPIRE => {
+            if db.get(key).is_some_and(|entry| entry.gen == e.gen) {
+                db.set_expire(key, e.expire_at_ms);
+            }
+        }
+        TAG_LIST_ITEM | TAG_LIST_REM => {
+            list::replay(db, slot, key, sub, e, loads).map_err(|why| bad(e, &why))?
+        }
+        TAG_HASH_FIELD | TAG_HASH_REM => {
+            hash::replay(db, slot, key, sub, e, loads).map_err(|why| bad(e, &why))?
+        }
+        TAG_SET_MEMBER | TAG_SET_REM => {
+            set::replay(db, slot, key, sub, e, loads).map_err(|why| bad(e, &why))?
+        }
+        TAG_ZSET_MEMBER | TAG_ZSET_REM => {
+            zset::replay(db, slot, key, sub, e, loads).map_err(|why| bad(e, &why))?
+        }
+        TAG_BLOOM_RESERVE | TAG_BLOOM_ADD => {
+            bloom::replay(db, slot, key, sub, e, loads).map_err(|why| bad(e, &why))?
+        }
+        other => return Err(bad(e, &format!("unknown keyspace tag {other}"))),
+    }
+    Ok(())
+}
+
+/// After the log is open: reads the values that hint files did not carry.
+pub(crate) fn finish(st: &mut State, log: &Log, loads: Vec<Load>) -> Result<(), storage::Error> {
+    for load in loads {
+        let Some(entry) = st.dbs[load.slot].get_mut(&load.key) else {
+            continue;
+        };
+        if entry.gen != load.gen {
+            continue;
+        }
+        let bytes = log.read_value(load.loc)?;
+        entry.value.fill(&load.target, load.loc, bytes);
+    }
+    Ok(())
+}
+
+/// Whether a record is still live, given the state in memory.
+fn is_live(st: &State, e: &ReplayEntry<'_>) -> bool {
+    match e.tag {
+        // Always live: the slot mapping is part of the data.
+        TAG_SWAPDB => return true,
+        // Dead from birth: every record they kill is older and is merged
+        // with them (merge takes the oldest files first).
+        TAG_FLUSH | TAG_DEL | TAG_LIST_REM | TAG_HASH_REM | TAG_SET_REM | TAG_ZSET_REM => {
+            return false
+        }
+        _ => {}
+    }
+    let Some((slot, key, sub)) = decode_key(e.key) else {
+        return false;
+    };
+    let Some(entry) = st.dbs.get(slot).and_then(|db| db.get(key)) else {
+        return false;
+    };
+    if entry.gen != e.gen {
+        return false;
+    }
+    match (&entry.value, e.tag) {
+        (_, TAG_EXPIRE) => true,
+        (Value::Str(s), TAG_STR) => s.loc == Some(e.location),
+        (Value::List(v), TAG_LIST_ITEM) => v.is_live(sub, e.location),
+        (Value::Hash(v), TAG_HASH_FIELD) => v.is_live(sub, e.location),
+        (Value::Set(v), TAG_SET_MEMBER) => v.is_live(sub, e.location),
+        (Value::ZSet(v), TAG_ZSET_MEMBER) => v.is_live(sub, e.location),
+        (Value::Bloom(v), TAG_BLOOM_RESERVE | TAG_BLOOM_ADD) => v.is_live(sub, e.location),
+        _ => false,
+    }
+}
+
+/// Points the value at `new` where it pointed at `old`.
+fn relocate(st: &mut State, e: &ReplayEntry<'_>, old: Location, new: Location) {
+    let Some((slot, key, sub)) = decode_key(e.key) else {
+        return;
+    };
+    let Some(entry) = st.dbs.get_mut(slot).and_then(|db| db.get_mut(key)) else {
+        return;
+    };
+    if entry.gen != e.gen {
+        return;
+    }
+    match (&mut entry.value, e.tag) {
+        (Value::Str(s), TAG_STR) if s.loc == Some(old) => s.loc = Some(new),
+        (Value::List(v), TAG_LIST_ITEM) => v.relocate(sub, old, new),
+        (Value::Hash(v), TAG_HASH_FIELD) => v.relocate(sub, old, new),
+        (Value::Set(v), TAG_SET_MEMBER) => v.relocate(sub, old, new),
+        (Value::ZSet(v), TAG_ZSET_MEMBER) => v.relocate(sub, old, new),
+        (Value::Bloom(v), TAG_BLOOM_RESERVE | TAG_BLOOM_ADD) => v.relocate(sub, old, new),
+        _ => {}
+    }
+}
+
+/// The keyspace's answer to merge: takes the lock for each question.
+pub(crate) struct Oracle<'a> {
+    /// The keyspace state.
+    pub(crate) state: &'a Mutex<State>,
+}
+
+impl MergeOracle for Oracle<'_> {
+    fn is_live(&self, entry: &ReplayEntry<'_>) -> bool {
+        is_live(&self.state.lock(), entry)
+    }
+
+    fn relocated(&self, entry: &ReplayEntry<'_>, old: Location, new: Location) {
+        relocate(&mut self.state.lock(), entry, old, new);
+    }
+}

@@ -1,0 +1,906 @@
+//! The log: segment files, the single writer with group commit, reads by
+//! `pread` through the value cache, and open (recovery).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+use super::cache::ValueCache;
+use super::error::{Error, IoContext, Result};
+use super::hint;
+use super::lock::{DirLock, LOCK_FILE};
+use super::merge::{self, MergeOracle, MergeReport};
+use super::record::{self, DiskKind, FILE_HEADER_LEN, RECORD_HEADER_LEN, TYPE_DATA};
+use super::segment::{self, Segment, DATA_SUFFIX, HINT_SUFFIX};
+use super::{FsyncPolicy, Location, Options, RecordRef, ReplayEntry};
+
+/// Largest encoded size of one append (one batch); keeps file offsets < 4 GiB.
+const MAX_APPEND_BYTES: usize = 1 << 30;
+
+/// Counters of the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Number of data files.
+    pub files: usize,
+    /// Bytes in data files (headers included).
+    pub disk_bytes: u64,
+    /// Bytes not reported dead.
+    pub live_bytes: u64,
+    /// Bytes the owner reported dead (overwritten, deleted, expired).
+    pub dead_bytes: u64,
+    /// Bytes charged in the value cache.
+    pub cache_bytes: u64,
+    /// Completed merges since open.
+    pub merges: u64,
+}
+
+/// The writer's state; one `Mutex` so that appends are serialised.
+pub(crate) struct Writer {
+    pub active: Arc<Segment>,
+    /// Total bytes appended since open (a global position for group commit).
+    pub pos: u64,
+    /// Next file id to create.
+    pub next_id: u32,
+    next_batch: u64,
+    buf: Vec<u8>,
+}
+
+/// Shared state of a [`Log`]; reader and writer paths both go through it.
+pub(crate) struct Inner {
+    pub opts: Options,
+    pub dir: PathBuf,
+    /// Held for the life of the log; dropping it releases the flock.
+    _lock: DirLock,
+    /// One writer at a time: appends, rotation.
+    pub writer: Mutex<Writer>,
+    /// Every readable file by id. Readers clone the `Arc` and `pread` outside
+    /// the lock; merge removes merged-away files here (the `Arc` keeps the
+    /// descriptor alive for readers still using it).
+    pub segments: RwLock<BTreeMap<u32, Arc<Segment>>>,
+    pub cache: ValueCache,
+    /// Group commit: the one thread holding this fsyncs for everyone waiting.
+    sync_lock: Mutex<()>,
+    /// Global position up to which appended bytes are fsynced.
+    synced: AtomicU64,
+    /// Set, with its reason, when an fsync failed.
+    poisoned: AtomicBool,
+    poison_reason: Mutex<String>,
+    /// One merge at a time.
+    pub merge_lock: Mutex<()>,
+    pub merges: AtomicU64,
+}
+
+impl Inner {
+    fn check_poison(&self) -> Result<()> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Poisoned(self.poison_reason.lock().clone()));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn poison(&self, reason: String) {
+        tracing::error!(%reason, "fsync failed; the writer is poisoned");
+        *self.poison_reason.lock() = reason;
+        self.poisoned.store(true, Ordering::Release);
+    }
+
+    /// fsyncs everything appended so far (group commit leader or follower).
+    fn sync_to(&self, target: u64) -> Result<()> {
+        if self.synced.load(Ordering::Acquire) >= target {
+            return self.check_poison_if_uncovered(target);
+        }
+        let _g = self.sync_lock.lock();
+        self.check_poison()?;
+        if self.synced.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        let (seg, pos) = {
+            let w = self.writer.lock();
+            (w.active.clone(), w.pos)
+        };
+        if let Err(e) = seg.file.sync_data() {
+            let msg = format!("fsync of {} failed: {e}", seg.path.display());
+            self.poison(msg.clone());
+            return Err(Error::Poisoned(msg));
+        }
+        self.synced.fetch_max(pos, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn check_poison_if_uncovered(&self, target: u64) -> Result<()> {
+        if self.synced.load(Ordering::Acquire) >= target {
+            Ok(())
+        } else {
+            self.check_poison()
+        }
+    }
+
+    /// Seals the active file and starts file `id` (under the writer lock).
+    pub(crate) fn rotate(&self, w: &mut Writer, id: u32) -> Result<()> {
+        if self.opts.fsync != FsyncPolicy::No {
+            if let Err(e) = w.active.file.sync_data() {
+                let msg = format!("fsync of {} failed: {e}", w.active.path.display());
+                self.poison(msg.clone());
+                return Err(Error::Poisoned(msg));
+            }
+            self.synced.fetch_max(w.pos, Ordering::AcqRel);
+        }
+        let seg = Arc::new(Segment::create(&self.dir, id)?);
+        if self.opts.fsync != FsyncPolicy::No {
+            segment::sync_dir(&self.dir)?;
+        }
+        self.segments.write().insert(id, seg.clone());
+        w.active = seg;
+        w.next_id = id
+            .checked_add(1)
+            .ok_or_else(|| Error::InvalidArgument("file id space exhausted; run a merge".into()))?;
+        Ok(())
+    }
+
+    pub(crate) fn segment(&self, id: u32) -> Option<Arc<Segment>> {
+        self.segments.read().get(&id).cloned()
+    }
+
+    pub(crate) fn read_value(&self, loc: Location) -> Result<Bytes> {
+        if let Some(v) = self.cache.get(&loc) {
+            return Ok(v);
+        }
+        let seg = self.segment(loc.file_id).ok_or(Error::StaleLocation(loc))?;
+        let len = loc.len as usize;
+        if len < RECORD_HEADER_LEN || loc.offset + u64::from(loc.len) > seg.size() {
+            return Err(Error::InvalidArgument(format!(
+                "location {loc:?} is outside its file"
+            )));
+        }
+        let mut buf = vec![0u8; len];
+        seg.file
+            .read_exact_at(&mut buf, loc.offset)
+            .ctx(|| format!("reading {}", seg.path.display()))?;
+        let (header, value) =
+            record::decode_value(Bytes::from(buf)).map_err(|e| Error::Corruption {
+                file: seg.path.clone(),
+                offset: loc.offset,
+                reason: e.to_string(),
+            })?;
+        if header.record_len() != u64::from(loc.len) {
+            return Err(Error::Corruption {
+                file: seg.path.clone(),
+                offset: loc.offset,
+                reason: "record length does not match its location".into(),
+            });
+        }
+        self.cache.insert(loc, value.clone());
+        Ok(value)
+    }
+}
+
+/// Handle on an append: done once the records are durable per the fsync policy.
+#[must_use = "a commit must be waited on before acknowledging the write"]
+pub struct Commit {
+    /// `None` when nothing remains to wait for.
+    pending: Option<(Arc<Inner>, u64)>,
+}
+
+impl std::fmt::Debug for Commit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Commit")
+            .field("target", &self.pending.as_ref().map(|p| p.1))
+            .finish()
+    }
+}
+
+impl Commit {
+    /// A commit that is already done.
+    pub fn done() -> Commit {
+        Commit { pending: None }
+    }
+
+    /// Blocks until the records are durable per the policy: with
+    /// [`FsyncPolicy::Always`], until an fsync covering them has returned
+    /// (concurrent waiters share one fsync); otherwise returns at once (the
+    /// bytes were handed to the OS by `append`).
+    pub fn wait(self) -> Result<()> {
+        match self.pending {
+            None => Ok(()),
+            Some((inner, target)) => inner.sync_to(target),
+        }
+    }
+
+    /// True when [`Commit::wait`] would not block.
+    pub fn is_done(&self) -> bool {
+        match &self.pending {
+            None => true,
+            Some((inner, target)) => inner.synced.load(Ordering::Acquire) >= *target,
+        }
+    }
+}
+
+/// The append-only log. `Send + Sync`; share it by reference or `Arc`.
+pub struct Log {
+    pub(crate) inner: Arc<Inner>,
+    /// The `everysec` fsync thread; dropping the sender stops it.
+    syncer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log").field("dir", &self.inner.dir).finish()
+    }
+}
+
+/// Checks that `dir` is (or can become) a store and creates it if missing.
+fn prepare_dir(dir: &Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::NotAStore {
+                dir: dir.to_path_buf(),
+                reason: "it is not a directory".into(),
+            })
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
+            return Ok(());
+        }
+        Err(e) => return Err(Error::io(format!("stat {}", dir.display()), e)),
+    }
+    let mut foreign = None;
+    let mut ours = false;
+    for entry in std::fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
+        let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == LOCK_FILE
+            || name == merge::MERGE_DIR
+            || segment::parse_file_name(&name, DATA_SUFFIX).is_some()
+            || segment::parse_file_name(&name, HINT_SUFFIX).is_some()
+        {
+            ours = true;
+        } else if foreign.is_none() {
+            foreign = Some(name.into_owned());
+        }
+    }
+    match foreign {
+        Some(name) if !ours => Err(Error::NotAStore {
+            dir: dir.to_path_buf(),
+            reason: format!("it holds other files (e.g. {name:?}) and no data files"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+impl Log {
+    /// Opens (creating if needed) and replays every committed record, hint
+    /// files first where valid, in the order they were written (files in
+    /// numeric order). A torn tail of the last file is truncated with a
+    /// warning; damage anywhere else is [`Error::Corruption`].
+    pub fn open(
+        opts: Options,
+        replay: &mut dyn FnMut(ReplayEntry<'_>) -> Result<()>,
+    ) -> Result<Log> {
+        opts.validate()?;
+        let dir = opts.dir.clone();
+        prepare_dir(&dir)?;
+        let lock = DirLock::acquire(&dir)?;
+        merge::recover(&dir)?;
+        let ids = segment::list_ids(&dir, DATA_SUFFIX)?;
+        // Hints without their data file are leftovers; remove them.
+        for hid in segment::list_ids(&dir, HINT_SUFFIX)? {
+            if ids.binary_search(&hid).is_err() {
+                let p = segment::file_path(&dir, hid, HINT_SUFFIX);
+                std::fs::remove_file(&p).ctx(|| format!("removing {}", p.display()))?;
+            }
+        }
+        let mut segments = BTreeMap::new();
+        let mut last_has_hint = false;
+        for (i, &id) in ids.iter().enumerate() {
+            let is_last = i + 1 == ids.len();
+            let path = segment::file_path(&dir, id, DATA_SUFFIX);
+            let data_len = std::fs::metadata(&path)
+                .ctx(|| format!("stat {}", path.display()))?
+                .len();
+            let hint_path = segment::file_path(&dir, id, HINT_SUFFIX);
+            let hinted = hint::replay(&hint_path, id, data_len, replay)?;
+            if !hinted {
+                let outcome = segment::scan_data_file(&path, id, replay)?;
+                if let Some((offset, reason)) = outcome.bad {
+                    if !is_last {
+                        return Err(Error::Corruption {
+                            file: path,
+                            offset,
+                            reason,
+                        });
+                    }
+                    repair_tail(&path, outcome.valid_len, offset, &reason)?;
+                }
+            }
+            if is_last {
+                last_has_hint = hinted;
+            }
+            segments.insert(id, Arc::new(Segment::open(&dir, id)?));
+        }
+        let last = segments.values().next_back().cloned();
+        let (active, next_id) = match last {
+            Some(seg) if !last_has_hint => {
+                let next = seg
+                    .id
+                    .checked_add(1)
+                    .ok_or_else(|| Error::InvalidArgument("file id space exhausted".into()))?;
+                (seg, next)
+            }
+            other => {
+                let id = other.map_or(1, |s| s.id + 1);
+                let seg = Arc::new(Segment::create(&dir, id)?);
+                segment::sync_dir(&dir)?;
+                segments.insert(id, seg.clone());
+                (seg, id + 1)
+            }
+        };
+        let inner = Arc::new(Inner {
+            cache: ValueCache::new(opts.cache_bytes),
+            dir,
+            _lock: lock,
+            writer: Mutex::new(Writer {
+                active,
+                pos: 0,
+                next_id,
+                next_batch: 1,
+                buf: Vec::new(),
+            }),
+            segments: RwLock::new(segments),
+            sync_lock: Mutex::new(()),
+            synced: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
+            poison_reason: Mutex::new(String::new()),
+            merge_lock: Mutex::new(()),
+            merges: AtomicU64::new(0),
+            opts,
+        });
+        let syncer = (inner.opts.fsync == FsyncPolicy::EverySec).then(|| spawn_syncer(&inner));
+        Ok(Log { inner, syncer })
+    }
+
+    /// Appends records; more than one = one atomic batch (all or none after a
+    /// crash). Returns each record's location and a [`Commit`] to wait on
+    /// before acknowledging. Bad input (empty key, key or value too long) is
+    /// [`Error::InvalidArgument`]; after a failed fsync every append is
+    /// [`Error::Poisoned`].
+    pub fn append(&self, records: &[RecordRef<'_>]) -> Result<(Vec<Location>, Commit)> {
+        let inner = &self.inner;
+        if records.is_empty() {
+            return Ok((Vec::new(), Commit::done()));
+        }
+        let mut total = 0usize;
+        for r in records {
+            if r.key.is_empty() {
+                return Err(Error::InvalidArgument("empty key".into()));
+            }
+            if r.key.len() > inner.opts.max_key_len {
+                return Err(Error::InvalidArgument(format!(
+                    "key of {} bytes exceeds the maximum of {}",
+                    r.key.len(),
+                    inner.opts.max_key_len
+                )));
+            }
+            if r.value.len() > inner.opts.max_value_len {
+                return Err(Error::InvalidArgument(format!(
+                    "value of {} bytes exceeds the maximum of {}",
+                    r.value.len(),
+                    inner.opts.max_value_len
+                )));
+            }
+            total = total.saturating_add(record::encoded_len(r.key.len(), r.value.len()));
+        }
+        let batch = records.len() > 1;
+        if batch {
+            total += 2 * record::encoded_len(0, 4);
+        }
+        if total > MAX_APPEND_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "append of {total} bytes exceeds the maximum of {MAX_APPEND_BYTES}"
+            )));
+        }
+        inner.check_poison()?;
+        let mut guard = inner.writer.lock();
+        let w = &mut *guard;
+        if w.active.size() + total as u64 > inner.opts.max_file_size
+            && w.active.size() > FILE_HEADER_LEN as u64
+        {
+            let id = w.next_id;
+            inner.rotate(w, id)?;
+        }
+        let base = w.active.size();
+        let mut buf = std::mem::take(&mut w.buf);
+        buf.clear();
+        let mut locs = Vec::with_capacity(records.len());
+        let batch_id = w.next_batch;
+        if batch {
+            w.next_batch += 1;
+            let count = record::batch_marker_value(records.len() as u32);
+            record::encode(&mut buf, DiskKind::BatchBegin, 0, batch_id, 0, &[], &count);
+        }
+        for r in records {
+            let start = buf.len();
+            record::encode(
+                &mut buf,
+                DiskKind::from_kind(r.kind),
+                r.tag,
+                r.gen,
+                r.expire_at_ms,
+                r.key,
+                r.value,
+            );
+            locs.push(Location {
+                file_id: w.active.id,
+                offset: base + start as u64,
+                len: (buf.len() - start) as u32,
+            });
+        }
+        if batch {
+            let count = record::batch_marker_value(records.len() as u32);
+            record::encode(&mut buf, DiskKind::BatchCommit, 0, batch_id, 0, &[], &count);
+        }
+        let written = w.active.file.write_all_at(&buf, base);
+        let len = buf.len() as u64;
+        w.buf = buf;
+        written.ctx(|| format!("writing {}", w.active.path.display()))?;
+        w.active.size.store(base + len, Ordering::Release);
+        w.pos += len;
+        let commit = if inner.opts.fsync == FsyncPolicy::Always {
+            Commit {
+                pending: Some((inner.clone(), w.pos)),
+            }
+        } else {
+            Commit::done()
+        };
+        Ok((locs, commit))
+    }
+
+    /// Reads the value of the record at `loc` (through the value cache). The
+    /// record's CRC is checked on every disk read.
+    pub fn read_value(&self, loc: Location) -> Result<Bytes> {
+        self.inner.read_value(loc)
+    }
+
+    /// The owner reports that the record at `loc` became dead (overwritten,
+    /// deleted, expired): it counts towards the merge trigger.
+    pub fn mark_dead(&self, loc: Location) {
+        self.mark_dead_bytes(loc.file_id, u64::from(loc.len));
+    }
+
+    /// Like [`Log::mark_dead`] for a sum of bytes in one file (handy after replay).
+    pub fn mark_dead_bytes(&self, file_id: u32, bytes: u64) {
+        if let Some(seg) = self.inner.segment(file_id) {
+            seg.dead.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Rewrites the live records of every sealed file (liveness from `oracle`)
+    /// into new files with hint files, then deletes the old files. Runs on the
+    /// caller's thread; writers are blocked only while the active file is
+    /// rotated. Records appended while it runs replay after its output.
+    pub fn merge(&self, oracle: &dyn MergeOracle) -> Result<MergeReport> {
+        merge::run(&self.inner, oracle)
+    }
+
+    /// True when the dead-bytes ratio and minimum of the options are reached.
+    pub fn needs_merge(&self) -> bool {
+        let s = self.stats();
+        s.dead_bytes >= self.inner.opts.merge_min_dead_bytes
+            && s.disk_bytes > 0
+            && s.dead_bytes as f64 / s.disk_bytes as f64 >= self.inner.opts.merge_ratio
+    }
+
+    /// fsyncs everything appended so far, whatever the policy.
+    pub fn sync(&self) -> Result<()> {
+        let pos = self.inner.writer.lock().pos;
+        self.inner.sync_to(pos.max(1))
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> LogStats {
+        let segs = self.inner.segments.read();
+        let mut s = LogStats {
+            files: segs.len(),
+            cache_bytes: self.inner.cache.used() as u64,
+            merges: self.inner.merges.load(Ordering::Relaxed),
+            ..LogStats::default()
+        };
+        for seg in segs.values() {
+            s.disk_bytes += seg.size();
+            s.dead_bytes += seg.dead();
+        }
+        s.live_bytes = s.disk_bytes - s.dead_bytes;
+        s
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The options the log was opened with.
+    pub fn options(&self) -> &Options {
+        &self.inner.opts
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        if let Some((tx, handle)) = self.syncer.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+        if self.inner.opts.fsync != FsyncPolicy::No && !self.inner.poisoned.load(Ordering::Acquire)
+        {
+            if let Err(e) = self.sync() {
+                tracing::warn!(error = %e, "final fsync on close failed");
+            }
+        }
+    }
+}
+
+/// Starts the `everysec` thread: it fsyncs once a second until the log drops.
+fn spawn_syncer(inner: &Arc<Inner>) -> (mpsc::Sender<()>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel::<()>();
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let handle = std::thread::Builder::new()
+        .name("fincaskv-fsync".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(1))
+            {
+                let Some(inner) = weak.upgrade() else { break };
+                let pos = inner.writer.lock().pos;
+                if pos > 0 {
+                    if let Err(e) = inner.sync_to(pos) {
+                        tracing::error!(error = %e, "everysec fsync failed");
+                    }
+                }
+            }
+        });
+    match handle {
+        Ok(h) => (tx, h),
+        Err(e) => {
+            // Without a thread we cannot keep the promise of `everysec`;
+            // degrade loudly to a thread that exits at once.
+            tracing::error!(error = %e, "could not start the fsync thread");
+            let h = std::thread::spawn(|| {});
+            (tx, h)
+        }
+    }
+}
+
+/// Cuts a torn tail off the last data file and logs it.
+fn repair_tail(path: &Path, valid_len: u64, bad_at: u64, reason: &str) -> Result<()> {
+    tracing::warn!(
+        file = %path.display(),
+        offset = bad_at,
+        truncated_to = valid_len,
+        %reason,
+        "torn tail in the active data file: truncating"
+    );
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .ctx(|| format!("opening {}", path.display()))?;
+    if valid_len < FILE_HEADER_LEN as u64 {
+        let meta_len = f
+            .metadata()
+            .ctx(|| format!("stat {}", path.display()))?
+            .len();
+        if meta_len >= FILE_HEADER_LEN as u64 {
+            // A full-size header that is wrong is not a torn write.
+            return Err(Error::Corruption {
+                file: path.to_path_buf(),
+                offset: 0,
+                reason: reason.to_string(),
+            });
+        }
+        f.set_len(0)
+            .ctx(|| format!("truncating {}", path.display()))?;
+        f.write_all_at(&record::file_header(TYPE_DATA), 0)
+            .ctx(|| format!("writing header of {}", path.display()))?;
+    } else {
+        f.set_len(valid_len)
+            .ctx(|| format!("truncating {}", path.display()))?;
+    }
+    f.sync_all().ctx(|| format!("fsyncing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::RecordKind;
+
+    type Seen = Vec<(RecordKind, Vec<u8>, Option<Vec<u8>>, Location)>;
+
+    fn open(dir: &Path, fsync: FsyncPolicy) -> Result<(Log, Seen)> {
+        let mut seen = Vec::new();
+        let log = Log::open(
+            Options::new(dir).with_fsync(fsync).with_max_file_size(4096),
+            &mut |e| {
+                seen.push((
+                    e.kind,
+                    e.key.to_vec(),
+                    e.value.map(|v| v.to_vec()),
+                    e.location,
+                ));
+                Ok(())
+            },
+        )?;
+        Ok((log, seen))
+    }
+
+    #[test]
+    fn append_read_reopen_in_order_across_rotation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut locs = Vec::new();
+        {
+            let (log, seen) = open(dir.path(), FsyncPolicy::No).expect("open");
+            assert!(seen.is_empty());
+            for i in 0..200u32 {
+                let k = format!("key{i}");
+                let v = format!("value{i}").repeat(3);
+                let (l, c) = log
+                    .append(&[RecordRef::put(k.as_bytes(), v.as_bytes())])
+                    .expect("append");
+                c.wait().expect("commit");
+                locs.push(l[0]);
+            }
+            let (l, c) = log.append(&[RecordRef::delete(b"key0")]).expect("delete");
+            c.wait().expect("commit");
+            locs.push(l[0]);
+            assert!(log.stats().files >= 3, "rotation at 4 KiB");
+            assert_eq!(
+                &log.read_value(locs[7]).expect("read")[..],
+                b"value7value7value7"
+            );
+        }
+        let (log, seen) = open(dir.path(), FsyncPolicy::No).expect("reopen");
+        assert_eq!(seen.len(), 201);
+        for (i, (kind, key, value, loc)) in seen.iter().enumerate().take(200) {
+            assert_eq!(*kind, RecordKind::Put);
+            assert_eq!(key, format!("key{i}").as_bytes());
+            assert_eq!(
+                value.as_deref(),
+                Some(format!("value{i}").repeat(3).as_bytes())
+            );
+            assert_eq!(*loc, locs[i]);
+        }
+        assert_eq!(seen[200].0, RecordKind::Delete);
+        assert_eq!(
+            &log.read_value(locs[150]).expect("read")[..],
+            b"value150value150value150"
+        );
+    }
+
+    #[test]
+    fn batch_is_all_or_nothing_after_a_torn_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path;
+        let good_len;
+        {
+            let (log, _) = open(dir.path(), FsyncPolicy::Always).expect("open");
+            let (_, c) = log
+                .append(&[RecordRef::put(b"solo", b"1")])
+                .expect("append");
+            c.wait().expect("commit");
+            good_len = log.stats().disk_bytes;
+            let (locs, c) = log
+                .append(&[
+                    RecordRef::put(b"a", b"1"),
+                    RecordRef::put(b"b", b"2"),
+                    RecordRef::delete(b"solo"),
+                ])
+                .expect("batch");
+            c.wait().expect("commit");
+            assert_eq!(locs.len(), 3);
+            path = segment::file_path(dir.path(), locs[0].file_id, DATA_SUFFIX);
+        }
+        let full = std::fs::read(&path).expect("read");
+        // Every cut inside the batch hides the whole batch.
+        for cut in good_len..full.len() as u64 {
+            std::fs::write(&path, &full[..cut as usize]).expect("cut");
+            let (_, seen) = open(dir.path(), FsyncPolicy::No).expect("reopen");
+            assert_eq!(seen.len(), 1, "cut at {cut}");
+            assert_eq!(seen[0].1, b"solo");
+            assert_eq!(std::fs::metadata(&path).expect("stat").len(), good_len);
+        }
+        std::fs::write(&path, &full).expect("restore");
+        let (_, seen) = open(dir.path(), FsyncPolicy::No).expect("reopen");
+        assert_eq!(seen.len(), 4, "the whole batch is visible");
+    }
+
+    #[test]
+    fn committed_batch_replays_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (log, _) = open(dir.path(), FsyncPolicy::No).expect("open");
+            let (_, c) = log
+                .append(&[RecordRef::put(b"a", b"1"), RecordRef::put(b"b", b"2")])
+                .expect("batch");
+            c.wait().expect("commit");
+        }
+        let (_, seen) = open(dir.path(), FsyncPolicy::No).expect("reopen");
+        let keys: Vec<_> = seen.iter().map(|s| s.1.clone()).collect();
+        assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn bad_crc_in_an_old_file_is_corruption_naming_file_and_offset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first;
+        {
+            let (log, _) = open(dir.path(), FsyncPolicy::No).expect("open");
+            let (l, c) = log
+                .append(&[RecordRef::put(b"k", &[7u8; 3000])])
+                .expect("append");
+            c.wait().expect("commit");
+            first = l[0];
+            let (_, c) = log
+                .append(&[RecordRef::put(b"k2", &[8u8; 3000])])
+                .expect("append");
+            c.wait().expect("commit");
+            assert_eq!(log.stats().files, 2);
+        }
+        let path = segment::file_path(dir.path(), first.file_id, DATA_SUFFIX);
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[first.offset as usize + 100] ^= 1;
+        std::fs::write(&path, &bytes).expect("write");
+        match open(dir.path(), FsyncPolicy::No) {
+            Err(Error::Corruption { file, offset, .. }) => {
+                assert_eq!(file, path);
+                assert_eq!(offset, first.offset);
+            }
+            other => panic!("expected corruption, got {:?}", other.map(|_| ())),
+        }
+        let msg = open(dir.path(), FsyncPolicy::No)
+            .map(|_| ())
+            .expect_err("corrupt")
+            .to_string();
+        assert!(msg.contains("repair"), "{msg}");
+    }
+
+    #[test]
+    fn torn_tail_is_truncated_and_appends_continue() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let loc;
+        {
+            let (log, _) = open(dir.path(), FsyncPolicy::No).expect("open");
+            let (l, c) = log.append(&[RecordRef::put(b"k", b"v")]).expect("append");
+            c.wait().expect("commit");
+            loc = l[0];
+        }
+        let path = segment::file_path(dir.path(), loc.file_id, DATA_SUFFIX);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        std::io::Write::write_all(&mut f, &[1, 2, 3, 4, 5, 0, 0]).expect("garbage");
+        drop(f);
+        {
+            let (log, seen) = open(dir.path(), FsyncPolicy::No).expect("reopen");
+            assert_eq!(seen.len(), 1);
+            let (_, c) = log.append(&[RecordRef::put(b"k2", b"v2")]).expect("append");
+            c.wait().expect("commit");
+        }
+        let (_, seen) = open(dir.path(), FsyncPolicy::No).expect("reopen");
+        assert_eq!(seen.len(), 2);
+    }
+
+    #[test]
+    fn second_open_is_locked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_log, _) = open(dir.path(), FsyncPolicy::No).expect("open");
+        assert!(matches!(
+            open(dir.path(), FsyncPolicy::No),
+            Err(Error::Locked { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log =
+            Log::open(Options::new(dir.path()).with_limits(8, 16), &mut |_| Ok(())).expect("open");
+        assert!(matches!(
+            log.append(&[RecordRef::put(b"", b"v")]),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            log.append(&[RecordRef::put(b"123456789", b"v")]),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            log.append(&[RecordRef::put(b"k", &[0; 17])]),
+            Err(Error::InvalidArgument(_))
+        ));
+        let bogus = Location {
+            file_id: 999,
+            offset: 8,
+            len: 40,
+        };
+        assert!(matches!(
+            log.read_value(bogus),
+            Err(Error::StaleLocation(_))
+        ));
+        let file = dir.path().join("plainfile");
+        std::fs::write(&file, b"x").expect("write");
+        assert!(matches!(
+            Log::open(Options::new(&file), &mut |_| Ok(())),
+            Err(Error::NotAStore { .. })
+        ));
+        let other = tempfile::tempdir().expect("tempdir");
+        std::fs::write(other.path().join("notes.txt"), b"x").expect("write");
+        assert!(matches!(
+            Log::open(Options::new(other.path()), &mut |_| Ok(())),
+            Err(Error::NotAStore { .. })
+        ));
+    }
+
+    #[test]
+    fn always_commits_are_durable_and_shared() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (log, _) = open(dir.path(), FsyncPolicy::Always).expect("open");
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let log = &log;
+                s.spawn(move || {
+                    for i in 0..50 {
+                        let k = format!("{t}-{i}");
+                        let (_, c) = log
+                            .append(&[RecordRef::put(k.as_bytes(), b"v")])
+                            .expect("append");
+                        assert!(!c.is_done() || c.is_done());
+                        c.wait().expect("commit");
+                    }
+                });
+            }
+        });
+        let (_, c) = log
+            .append(&[RecordRef::put(b"last", b"v")])
+            .expect("append");
+        assert!(!c.is_done(), "not fsynced yet");
+        c.wait().expect("wait");
+        log.sync().expect("sync");
+    }
+
+    #[test]
+    fn poisoned_writer_refuses_appends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (log, _) = open(dir.path(), FsyncPolicy::Always).expect("open");
+        log.inner.poison("simulated fsync failure".into());
+        assert!(matches!(
+            log.append(&[RecordRef::put(b"k", b"v")]),
+            Err(Error::Poisoned(_))
+        ));
+        assert!(matches!(log.sync(), Err(Error::Poisoned(_))));
+    }
+
+    #[test]
+    fn dead_bytes_drive_needs_merge() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(
+            Options::new(dir.path()).with_merge_trigger(0.5, 100),
+            &mut |_| Ok(()),
+        )
+        .expect("open");
+        let (l, c) = log
+            .append(&[RecordRef::put(b"k", &[0; 500])])
+            .expect("append");
+        c.wait().expect("commit");
+        assert!(!log.needs_merge());
+        log.mark_dead(l[0]);
+        assert!(log.needs_merge());
+        let s = log.stats();
+        assert_eq!(s.dead_bytes, u64::from(l[0].len));
+        assert_eq!(s.live_bytes + s.dead_bytes, s.disk_bytes);
+    }
+}
