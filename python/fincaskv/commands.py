@@ -10,6 +10,7 @@ code written for ``redis.Redis`` runs unchanged against ``fincaskv.DB``.
 from __future__ import annotations
 
 import datetime
+import warnings
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from fincaskv.exceptions import DataError
@@ -67,6 +68,14 @@ def _unix_millis(value: AbsExpiryT) -> int:
     if isinstance(value, datetime.datetime):
         return int(value.timestamp() * 1000)
     return value
+
+
+def _deprecated(name: str, reason: str, version: str) -> None:
+    warnings.warn(
+        f"Call to deprecated {name}. ({reason}) -- Deprecated since version {version}.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def _expiry_flags(nx: bool, xx: bool, gt: bool, lt: bool) -> List[bytes]:
@@ -215,7 +224,9 @@ class StringCommands:
         return self.execute_command(*pieces, **options)
 
     def setex(self, name: KeyT, time: ExpiryT, value: EncodableT) -> Any:
-        """SETEX: sets ``name`` with a TTL of ``time`` seconds."""
+        """SETEX (deprecated, use ``set(name, value, ex=time)``): sets ``name``
+        with a TTL of ``time`` seconds."""
+        _deprecated("setex", "Use 'set' instead.", "2.6.12")
         return self.execute_command("SETEX", name, _seconds(time), value)
 
     def psetex(self, name: KeyT, time_ms: ExpiryT, value: EncodableT) -> Any:
@@ -625,13 +636,7 @@ class HashCommands:
 
     def hmset(self, name: KeyT, mapping: Mapping[Any, Any]) -> Any:
         """HMSET (deprecated, use ``hset(name, mapping=...)``): returns ``True``."""
-        import warnings
-
-        warnings.warn(
-            f"{self.__class__.__name__}.hmset() is deprecated. Use {self.__class__.__name__}.hset() instead.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        _deprecated("hmset", "Use 'hset' instead.", "4.0.0")
         if not mapping:
             raise DataError("'hmset' with 'mapping' of length 0")
         pieces: List[Any] = []
@@ -886,16 +891,20 @@ class SortedSetCommands:
         """ZREM: removes members; returns how many existed."""
         return self.execute_command("ZREM", name, *values)
 
-    def zrank(self, name: KeyT, value: EncodableT, withscore: bool = False) -> Any:
+    def zrank(self, name: KeyT, value: EncodableT, withscore: bool = False, score_cast_func: Any = float) -> Any:
         """ZRANK: the 0-based rank by ascending score, or ``None``."""
         if withscore:
-            return self.execute_command("ZRANK", name, value, "WITHSCORE", withscore=True)
+            return self.execute_command(
+                "ZRANK", name, value, "WITHSCORE", withscore=True, score_cast_func=score_cast_func
+            )
         return self.execute_command("ZRANK", name, value)
 
-    def zrevrank(self, name: KeyT, value: EncodableT, withscore: bool = False) -> Any:
+    def zrevrank(self, name: KeyT, value: EncodableT, withscore: bool = False, score_cast_func: Any = float) -> Any:
         """ZREVRANK: the 0-based rank by descending score, or ``None``."""
         if withscore:
-            return self.execute_command("ZREVRANK", name, value, "WITHSCORE", withscore=True)
+            return self.execute_command(
+                "ZREVRANK", name, value, "WITHSCORE", withscore=True, score_cast_func=score_cast_func
+            )
         return self.execute_command("ZREVRANK", name, value)
 
     def _zrange_pieces(
@@ -1137,10 +1146,12 @@ class SortedSetCommands:
         """ZINTERCARD: the size of the intersection (stopping at ``limit``)."""
         return self.execute_command("ZINTERCARD", numkeys, *_as_list(keys), "LIMIT", limit)
 
-    def zunion(self, keys: Any, aggregate: Optional[str] = None, withscores: bool = False) -> Any:
+    def zunion(
+        self, keys: Any, aggregate: Optional[str] = None, withscores: bool = False, score_cast_func: Any = float
+    ) -> Any:
         """ZUNION: the union (``keys`` may be ``{key: weight}``)."""
         pieces = _zaggregate("ZUNION", None, keys, aggregate, withscores=withscores)
-        return self.execute_command(*pieces, withscores=withscores)
+        return self.execute_command(*pieces, withscores=withscores, score_cast_func=score_cast_func)
 
     def zunionstore(self, dest: KeyT, keys: Any, aggregate: Optional[str] = None) -> Any:
         """ZUNIONSTORE: stores the union into ``dest``; returns its size."""

@@ -90,6 +90,9 @@ class DB(Commands, MutableMapping):  # type: ignore[type-arg]
         self._index = db
         self._decode = bool(decode_responses)
         self.response_callbacks: Dict[str, Callable[..., Any]] = dict(RESPONSE_CALLBACKS)
+        # get/set/db[key] skip argv building and callbacks while GET and SET
+        # keep their standard callbacks.
+        self._fast = True
 
     @classmethod
     def _sharing(cls, other: "DB", db: int, decode_responses: bool) -> "DB":
@@ -98,6 +101,7 @@ class DB(Commands, MutableMapping):  # type: ignore[type-arg]
         new._index = db
         new._decode = decode_responses
         new.response_callbacks = dict(other.response_callbacks)
+        new._fast = other._fast
         return new
 
     # -- identity ----------------------------------------------------------------
@@ -149,7 +153,9 @@ class DB(Commands, MutableMapping):  # type: ignore[type-arg]
             raise DataError("execute_command needs a command name")
         name = _command_name(args[0])
         response = self._execute_raw(name, args)
-        callback = self.response_callbacks.get(name)
+        # As in redis-py, a command named by bytes gets no callback (its
+        # callback table is keyed by str).
+        callback = self.response_callbacks.get(name) if isinstance(args[0], str) else None
         if callback is not None:
             return callback(response, **options)
         return response
@@ -157,6 +163,8 @@ class DB(Commands, MutableMapping):  # type: ignore[type-arg]
     def set_response_callback(self, command: str, callback: Callable[..., Any]) -> None:
         """Replaces the response callback of ``command``."""
         self.response_callbacks[command.upper()] = callback
+        if command.upper() in ("GET", "SET"):
+            self._fast = False
 
     def _execute_raw(self, name: str, args: Tuple[Any, ...]) -> Any:
         """Runs one command and returns its reply before any callback."""
@@ -187,12 +195,14 @@ class DB(Commands, MutableMapping):  # type: ignore[type-arg]
 
     def get(self, name: Any) -> Any:
         """GET: the value of ``name``, or ``None``."""
-        return self._native.get(self._index, name, self._decode)
+        if self._fast:
+            return self._native.get(self._index, name, self._decode)
+        return self.execute_command("GET", name)
 
     def set(self, name: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
         """SET: sets ``name``; ``True``, or ``None`` when NX/XX was not met
         (the old value with ``get=True``)."""
-        if args or kwargs:
+        if args or kwargs or not self._fast:
             return StringCommands.set(self, name, value, *args, **kwargs)
         return self._native.set(self._index, name, value)
 
@@ -248,13 +258,13 @@ class DB(Commands, MutableMapping):  # type: ignore[type-arg]
     # -- MutableMapping face ----------------------------------------------------------
 
     def __getitem__(self, key: Any) -> Any:
-        value = self._native.get(self._index, key, self._decode)
+        value = self.get(key)
         if value is None:
             raise KeyError(key)
         return value
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._native.set(self._index, key, value)
+        self.set(key, value)
 
     def __delitem__(self, key: Any) -> None:
         if not self.delete(key):
@@ -385,7 +395,7 @@ class Pipeline(Commands):
             if isinstance(response, Exception):
                 results.append(response)
                 continue
-            callback = db.response_callbacks.get(_command_name(args[0]))
+            callback = db.response_callbacks.get(_command_name(args[0])) if isinstance(args[0], str) else None
             results.append(callback(response, **options) if callback else response)
         if raise_on_error:
             for i, r in enumerate(results):
