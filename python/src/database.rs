@@ -21,37 +21,48 @@ use crate::{convert, errors, options};
 
 /// Wakes threads waiting for a change (the embedded blocking pops: BLPOP ...).
 ///
-/// The keyspace calls it under its own lock for every modified key; it only
-/// bumps a counter and notifies, so it never blocks the writer for long.
+/// The keyspace calls it under its own lock for every modified key, so the
+/// common case (nobody waiting) is one atomic increment and one atomic load;
+/// the mutex and condvar are touched only while some thread waits.
 #[derive(Default)]
 struct ChangeSignal {
     /// Number of changes seen so far; waiters compare it with what they saw.
-    version: Mutex<u64>,
-    /// Signalled on every change.
+    version: AtomicU64,
+    /// Threads inside `wait_change`.
+    waiters: AtomicU64,
+    /// Pairs with `changed`; guards nothing but the wait itself.
+    lock: Mutex<()>,
+    /// Signalled on a change while `waiters > 0`.
     changed: Condvar,
 }
 
 impl ChangeSignal {
     fn bump(&self) {
-        let mut v = self.version.lock();
-        *v = v.wrapping_add(1);
-        self.changed.notify_all();
+        self.version.fetch_add(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            // Taking the lock orders this notify after a waiter's check.
+            let _guard = self.lock.lock();
+            self.changed.notify_all();
+        }
     }
 
     fn current(&self) -> u64 {
-        *self.version.lock()
+        self.version.load(Ordering::SeqCst)
     }
 
     /// Waits until the version differs from `seen` or `timeout` passes; returns the version.
     fn wait_change(&self, seen: u64, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
-        let mut v = self.version.lock();
-        while *v == seen {
-            if self.changed.wait_until(&mut v, deadline).timed_out() {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut guard = self.lock.lock();
+        while self.version.load(Ordering::SeqCst) == seen {
+            if self.changed.wait_until(&mut guard, deadline).timed_out() {
                 break;
             }
         }
-        *v
+        drop(guard);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        self.current()
     }
 }
 

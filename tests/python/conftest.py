@@ -17,6 +17,12 @@ from typing import Iterator
 
 import pytest
 import redis
+from hypothesis import settings
+
+# No example database on disk: runs are reproducible from the seed alone and
+# leave no .hypothesis directory behind.
+settings.register_profile("fincaskv", database=None, print_blob=True)
+settings.load_profile("fincaskv")
 
 
 def free_port() -> int:
