@@ -1,17 +1,20 @@
 """Type stubs of the native module (``python/src/*.rs``)."""
 
 from os import PathLike
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union, final
+
+__all__ = ["Database", "OPTION_NAMES", "__version__"]
 
 __version__: str
 OPTION_NAMES: List[str]
 
 _Arg = Union[bytes, bytearray, memoryview, str, int, float]
 
+@final
 class Database:
     """An open keyspace; the native half of ``fincaskv.DB``."""
 
-    def __init__(self, path: Union[str, PathLike[str]], options: Optional[Dict[str, Any]] = None) -> None: ...
+    def __new__(cls, path: Union[str, PathLike[str]], options: Optional[Dict[str, Any]] = None) -> "Database": ...
     def execute(self, db: int, argv: Sequence[_Arg], decode: bool = False) -> Any: ...
     def execute_transaction(
         self, db: int, commands: Iterable[Sequence[_Arg]], decode: bool = False, replies: bool = True

@@ -193,7 +193,7 @@ class DB(Commands, MutableMapping):  # type: ignore[type-arg]
 
     # -- fast paths (same results as the generic path) -----------------------------
 
-    def get(self, name: Any) -> Any:
+    def get(self, name: Any) -> Any:  # type: ignore[override]
         """GET: the value of ``name``, or ``None``."""
         if self._fast:
             return self._native.get(self._index, name, self._decode)

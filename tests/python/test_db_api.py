@@ -74,3 +74,16 @@ def test_version_matches_native_module() -> None:
 
     assert fincaskv.__version__ == _native.__version__
     assert fincaskv.__version__.count(".") == 2
+
+
+def test_native_stubs_match_the_built_module(tmp_path: object) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "fincaskv._native", "--mypy-config-file", "/dev/null"],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
