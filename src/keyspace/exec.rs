@@ -112,6 +112,14 @@ impl<'a> Exec<'a> {
         self.dropper.discard(value);
     }
 
+    /// Reports a record that no longer holds live data (a popped element,
+    /// an overwritten field) as dead bytes.
+    pub(crate) fn dead(&self, loc: Option<crate::storage::Location>) {
+        if let Some(loc) = loc {
+            self.dropper.mark_dead(loc);
+        }
+    }
+
     /// Removes `key` from logical db `db` if it is past its deadline
     /// (lazy expiry). No record is written: after a restart the key is
     /// still past its deadline, and merge drops records of absent keys.
