@@ -27,6 +27,7 @@ Quick start::
 
 from fincaskv._native import __version__
 from fincaskv.db import DB, Pipeline, WriteBatch
+from fincaskv.server import Server
 from fincaskv.exceptions import (
     ClosedError,
     ConnectionError,
@@ -49,6 +50,7 @@ __all__ = [
     "DB",
     "Pipeline",
     "WriteBatch",
+    "Server",
     "Error",
     "RedisError",
     "ResponseError",

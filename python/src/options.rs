@@ -111,6 +111,8 @@ pub fn parse(py: Python<'_>, path: &Path, options: Option<&Bound<'_, PyDict>>) -
     if merge_check == Duration::MAX && storage.merge_interval.is_some() {
         merge_check = DEFAULT_MERGE_CHECK;
     }
+    // The housekeeping thread decides when to merge (as the server does).
+    storage.merge_interval = None;
     let mut config = Config::new(storage);
     if let Some(n) = databases {
         config.databases = n;
