@@ -8,6 +8,7 @@ command. ``get``/``set`` and ``db[key]`` take a direct native path.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import time
@@ -93,6 +94,7 @@ class DB(Commands, MutableMapping):  # type: ignore[type-arg]
         # get/set/db[key] skip argv building and callbacks while GET and SET
         # keep their standard callbacks.
         self._fast = True
+        self._bind_fast_paths()
 
     @classmethod
     def _sharing(cls, other: "DB", db: int, decode_responses: bool) -> "DB":
@@ -102,7 +104,19 @@ class DB(Commands, MutableMapping):  # type: ignore[type-arg]
         new._decode = decode_responses
         new.response_callbacks = dict(other.response_callbacks)
         new._fast = other._fast
+        new._bind_fast_paths()
         return new
+
+    def _bind_fast_paths(self) -> None:
+        # An instance attribute `get` bound straight to the native method saves
+        # the Python frame of DB.get (a third of a cached read's time).
+        if self._fast:
+            if self._decode:
+                self.get = functools.partial(self._native.get, self._index, decode=True)  # type: ignore[method-assign]
+            else:
+                self.get = functools.partial(self._native.get, self._index)  # type: ignore[method-assign]
+        else:
+            self.__dict__.pop("get", None)
 
     # -- identity ----------------------------------------------------------------
 
@@ -165,6 +179,7 @@ class DB(Commands, MutableMapping):  # type: ignore[type-arg]
         self.response_callbacks[command.upper()] = callback
         if command.upper() in ("GET", "SET"):
             self._fast = False
+            self._bind_fast_paths()
 
     def _execute_raw(self, name: str, args: Tuple[Any, ...]) -> Any:
         """Runs one command and returns its reply before any callback."""
