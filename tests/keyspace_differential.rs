@@ -142,37 +142,50 @@ impl Drop for Redis {
     }
 }
 
+/// Starts a redis-server on a free loopback port. Tests run in parallel,
+/// so a port found free may be taken by another test's server before ours
+/// binds it: the server that answers must report our child's pid.
 fn start_redis() -> Redis {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed (apt-get install redis-server)");
-    let redis = Redis { child, port };
-    // Wait for the condition (the port answers PING), not for a fixed time.
-    for _ in 0..500 {
-        if let Ok(mut c) = Client::connect(port) {
-            if c.call(&[b"PING".to_vec()]) == R::Simple(b"PONG".to_vec()) {
-                return redis;
+    for _ in 0..20 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        let mut redis = Redis { child, port };
+        let marker = format!("process_id:{}", redis.child.id());
+        // Wait for a condition (our server answers), not for a fixed time.
+        for _ in 0..500 {
+            if matches!(redis.child.try_wait(), Ok(Some(_))) {
+                break; // it could not bind: try another port
             }
+            if let Ok(mut c) = Client::connect(port) {
+                if let R::Bulk(Some(info)) = c.call(&[b"INFO".to_vec(), b"server".to_vec()]) {
+                    if String::from_utf8_lossy(&info).contains(&marker) {
+                        return redis;
+                    }
+                    break; // another test's server: try another port
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(10));
+        drop(redis);
     }
-    panic!("redis-server did not start on port {port}");
+    panic!("could not start redis-server");
 }
 
 fn now_ms() -> u64 {

@@ -46,6 +46,9 @@ pub(crate) const TAG_ZSET_REM: u8 = 65;
 pub(crate) const TAG_BLOOM_RESERVE: u8 = 80;
 /// Bloom filter item added: sub = item.
 pub(crate) const TAG_BLOOM_ADD: u8 = 81;
+/// Bloom filter image chunk (RENAME/MOVE/COPY): sub = filter index (u32),
+/// capacity (u64), items (u64), serialized length (u64), offset (u64), bytes.
+pub(crate) const TAG_BLOOM_IMAGE: u8 = 82;
 /// Flush key meaning "every database".
 pub(crate) const FLUSH_ALL: u8 = 0xFF;
 

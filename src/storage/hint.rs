@@ -35,13 +35,11 @@ const FOOTER_LEN: usize = 21;
 const FOOTER_KIND: u8 = 0xFF;
 
 /// Builds a hint file in memory.
-#[allow(dead_code, reason = "used by merge, which is being built")]
 pub(crate) struct HintWriter {
     buf: Vec<u8>,
     count: u64,
 }
 
-#[allow(dead_code, reason = "used by merge, which is being built")]
 impl HintWriter {
     pub(crate) fn new() -> HintWriter {
         HintWriter {

@@ -78,7 +78,7 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    fn check_poison(&self) -> Result<()> {
+    pub(crate) fn check_poison(&self) -> Result<()> {
         if self.poisoned.load(Ordering::Acquire) {
             return Err(Error::Poisoned(self.poison_reason.lock().clone()));
         }

@@ -1,10 +1,17 @@
 //! Merge: rewrite the live records of sealed files into new files with hints.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use super::error::{IoContext, Result};
+use super::error::{Error, IoContext, Result};
+use super::hint::HintWriter;
 use super::log::Inner;
-use super::{Location, ReplayEntry};
+use super::record::{self, DiskKind, FILE_HEADER_LEN, TYPE_DATA};
+use super::segment::{self, Segment, DATA_SUFFIX, HINT_SUFFIX};
+use super::{now_ms, Location, RecordKind, ReplayEntry};
 
 /// Name of the side directory merge writes into.
 pub(crate) const MERGE_DIR: &str = "merge";
@@ -39,19 +46,308 @@ pub struct MergeReport {
     pub bytes_after: u64,
 }
 
+/// The finished marker's text: a version line and the highest old file id.
+fn marker_text(old_max: u32) -> String {
+    format!("fincaskv-merge 1\nold_max={old_max}\n")
+}
+
+fn parse_marker(text: &str) -> Option<u32> {
+    let mut lines = text.lines();
+    if lines.next()? != "fincaskv-merge 1" {
+        return None;
+    }
+    lines.next()?.strip_prefix("old_max=")?.parse().ok()
+}
+
 /// Completes or discards a half-done merge found at open.
+///
+/// With an intact finished marker the merge is complete: move its files in
+/// and delete the old ones (idempotent, so a crash during this step is
+/// repaired by the next open). Without one, the side directory is discarded
+/// and the old files, untouched, are the truth.
 pub(crate) fn recover(dir: &Path) -> Result<()> {
     let side = dir.join(MERGE_DIR);
     if !side.exists() {
         return Ok(());
     }
+    let marker = side.join(FINISHED_MARKER);
+    let old_max = match std::fs::read_to_string(&marker) {
+        Ok(text) => parse_marker(&text),
+        Err(_) => None,
+    };
+    match old_max {
+        Some(old_max) => {
+            tracing::info!(dir = %dir.display(), "completing an interrupted merge");
+            install(dir, old_max)
+        }
+        None => {
+            tracing::warn!(dir = %dir.display(), "discarding an unfinished merge");
+            std::fs::remove_dir_all(&side).ctx(|| format!("removing {}", side.display()))?;
+            segment::sync_dir(dir)
+        }
+    }
+}
+
+/// Moves the merge output into `dir`, deletes the merged files (`id <= old_max`)
+/// and finally the side directory (marker last).
+fn install(dir: &Path, old_max: u32) -> Result<()> {
+    let side = dir.join(MERGE_DIR);
+    for suffix in [DATA_SUFFIX, HINT_SUFFIX] {
+        for id in segment::list_ids(&side, suffix)? {
+            let from = segment::file_path(&side, id, suffix);
+            let to = segment::file_path(dir, id, suffix);
+            std::fs::rename(&from, &to).ctx(|| format!("moving {}", from.display()))?;
+        }
+    }
+    segment::sync_dir(dir)?;
+    for suffix in [DATA_SUFFIX, HINT_SUFFIX] {
+        for id in segment::list_ids(dir, suffix)? {
+            if id <= old_max {
+                let p = segment::file_path(dir, id, suffix);
+                std::fs::remove_file(&p).ctx(|| format!("removing {}", p.display()))?;
+            }
+        }
+    }
+    segment::sync_dir(dir)?;
     std::fs::remove_dir_all(&side).ctx(|| format!("removing {}", side.display()))?;
-    Ok(())
+    segment::sync_dir(dir)
+}
+
+/// A record copied by the merge, kept until its new file is installed.
+struct Moved {
+    kind: RecordKind,
+    tag: u8,
+    gen: u64,
+    expire_at_ms: u64,
+    key: Vec<u8>,
+    old: Location,
+    new: Location,
+}
+
+impl Moved {
+    fn entry(&self, location: Location) -> ReplayEntry<'_> {
+        ReplayEntry {
+            kind: self.kind,
+            tag: self.tag,
+            gen: self.gen,
+            expire_at_ms: self.expire_at_ms,
+            key: &self.key,
+            value: None,
+            location,
+        }
+    }
+}
+
+/// The output file being written.
+struct Output {
+    id: u32,
+    file: BufWriter<File>,
+    size: u64,
+    hint: HintWriter,
+}
+
+impl Output {
+    fn create(side: &Path, id: u32) -> Result<Output> {
+        let path = segment::file_path(side, id, DATA_SUFFIX);
+        let file = File::create(&path).ctx(|| format!("creating {}", path.display()))?;
+        let mut file = BufWriter::with_capacity(1 << 20, file);
+        file.write_all(&record::file_header(TYPE_DATA))
+            .ctx(|| format!("writing {}", path.display()))?;
+        Ok(Output {
+            id,
+            file,
+            size: FILE_HEADER_LEN as u64,
+            hint: HintWriter::new(),
+        })
+    }
+
+    fn finish(self, side: &Path) -> Result<()> {
+        let path = segment::file_path(side, self.id, DATA_SUFFIX);
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e.into_error()))?;
+        file.sync_all()
+            .ctx(|| format!("fsyncing {}", path.display()))?;
+        self.hint
+            .finish(&segment::file_path(side, self.id, HINT_SUFFIX), self.size)
+    }
 }
 
 /// Runs one merge.
-pub(crate) fn run(inner: &Inner, _oracle: &dyn MergeOracle) -> Result<MergeReport> {
+pub(crate) fn run(inner: &Inner, oracle: &dyn MergeOracle) -> Result<MergeReport> {
     let _merge = inner.merge_lock.lock();
-    let _ = (FINISHED_MARKER, super::hint::HintWriter::new);
-    Ok(MergeReport::default())
+    inner.check_poison()?;
+    let max_file = inner.opts.max_file_size;
+    // 1. Seal every file: rotate to a new active file whose id leaves a gap
+    //    for the output, so that later writes replay after it.
+    let (old, old_max, first_out, new_active) = {
+        let mut w = inner.writer.lock();
+        let old: Vec<Arc<Segment>> = inner
+            .segments
+            .read()
+            .values()
+            .filter(|s| s.id <= w.active.id)
+            .cloned()
+            .collect();
+        let total: u64 = old.iter().map(|s| s.size()).sum();
+        if old.len() <= 1 && total <= FILE_HEADER_LEN as u64 {
+            return Ok(MergeReport::default());
+        }
+        let reserve = u32::try_from(2 * total / max_file + 3)
+            .map_err(|_| Error::InvalidArgument("merge output too large".into()))?;
+        let old_max = w.active.id;
+        let new_active = old_max
+            .checked_add(reserve)
+            .and_then(|x| x.checked_add(1))
+            .ok_or_else(|| Error::InvalidArgument("file id space exhausted".into()))?;
+        inner.rotate(&mut w, new_active)?;
+        (old, old_max, old_max + 1, new_active)
+    };
+    let result = write_output(inner, oracle, &old, first_out, new_active);
+    let side = inner.dir.join(MERGE_DIR);
+    let (mut report, moved, out_ids) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&side);
+            return Err(e);
+        }
+    };
+    // 2. Seal the merge: the finished marker, last, then the directory.
+    let marker = side.join(FINISHED_MARKER);
+    let mut f = File::create(&marker).ctx(|| format!("creating {}", marker.display()))?;
+    f.write_all(marker_text(old_max).as_bytes())
+        .and_then(|()| f.sync_all())
+        .ctx(|| format!("writing {}", marker.display()))?;
+    segment::sync_dir(&side)?;
+    // 3. Switch over on disk, then in memory.
+    install(&inner.dir, old_max)?;
+    {
+        let mut segs = inner.segments.write();
+        for &id in &out_ids {
+            segs.insert(id, Arc::new(Segment::open(&inner.dir, id)?));
+        }
+    }
+    for m in &moved {
+        oracle.relocated(&m.entry(m.old), m.old, m.new);
+    }
+    // A record overwritten while the merge ran was copied but is dead.
+    for m in &moved {
+        if !oracle.is_live(&m.entry(m.new)) {
+            if let Some(seg) = inner.segment(m.new.file_id) {
+                seg.dead.fetch_add(u64::from(m.new.len), Ordering::Relaxed);
+            }
+        }
+    }
+    {
+        let mut segs = inner.segments.write();
+        for s in &old {
+            segs.remove(&s.id);
+        }
+    }
+    report.files_merged = old.len();
+    report.files_written = out_ids.len();
+    report.bytes_before = old.iter().map(|s| s.size()).sum();
+    inner.merges.fetch_add(1, Ordering::Relaxed);
+    Ok(report)
+}
+
+/// Writes the live records of `old` into the side directory.
+fn write_output(
+    inner: &Inner,
+    oracle: &dyn MergeOracle,
+    old: &[Arc<Segment>],
+    first_out: u32,
+    limit: u32,
+) -> Result<(MergeReport, Vec<Moved>, Vec<u32>)> {
+    let side = inner.dir.join(MERGE_DIR);
+    if side.exists() {
+        std::fs::remove_dir_all(&side).ctx(|| format!("removing {}", side.display()))?;
+    }
+    std::fs::create_dir(&side).ctx(|| format!("creating {}", side.display()))?;
+    let now = now_ms();
+    let mut report = MergeReport::default();
+    let mut moved = Vec::new();
+    let mut out_ids = Vec::new();
+    let mut out: Option<Output> = None;
+    let mut buf = Vec::new();
+    for seg in old {
+        let outcome = segment::scan_data_file(&seg.path, seg.id, &mut |e| {
+            if (e.expire_at_ms != 0 && e.expire_at_ms <= now) || !oracle.is_live(&e) {
+                report.records_dropped += 1;
+                return Ok(());
+            }
+            let value = e.value.unwrap_or(&[]);
+            buf.clear();
+            record::encode(
+                &mut buf,
+                DiskKind::from_kind(e.kind),
+                e.tag,
+                e.gen,
+                e.expire_at_ms,
+                e.key,
+                value,
+            );
+            let rotate = match &out {
+                None => true,
+                Some(o) => {
+                    o.size + buf.len() as u64 > inner.opts.max_file_size
+                        && o.size > FILE_HEADER_LEN as u64
+                }
+            };
+            if rotate {
+                if let Some(o) = out.take() {
+                    o.finish(&side)?;
+                }
+                let id = first_out + out_ids.len() as u32;
+                if id >= limit {
+                    return Err(Error::InvalidArgument(
+                        "merge output exceeded its id range".into(),
+                    ));
+                }
+                out_ids.push(id);
+                out = Some(Output::create(&side, id)?);
+            }
+            let Some(o) = out.as_mut() else {
+                return Err(Error::InvalidArgument("merge output missing".into()));
+            };
+            let new = Location {
+                file_id: o.id,
+                offset: o.size,
+                len: buf.len() as u32,
+            };
+            o.file
+                .write_all(&buf)
+                .ctx(|| format!("writing merge output {}", o.id))?;
+            o.size += buf.len() as u64;
+            o.hint.add(&ReplayEntry {
+                location: new,
+                value: None,
+                ..e
+            });
+            report.records_kept += 1;
+            report.bytes_after += buf.len() as u64;
+            moved.push(Moved {
+                kind: e.kind,
+                tag: e.tag,
+                gen: e.gen,
+                expire_at_ms: e.expire_at_ms,
+                key: e.key.to_vec(),
+                old: e.location,
+                new,
+            });
+            Ok(())
+        })?;
+        if let Some((offset, reason)) = outcome.bad {
+            return Err(Error::Corruption {
+                file: seg.path.clone(),
+                offset,
+                reason,
+            });
+        }
+    }
+    if let Some(o) = out.take() {
+        o.finish(&side)?;
+    }
+    Ok((report, moved, out_ids))
 }

@@ -18,21 +18,26 @@
 //! above the codec in `record.rs` and `hint.rs`.
 
 mod cache;
+mod engine;
 mod error;
 mod hint;
+pub mod index;
 mod lock;
 mod log;
 mod merge;
 mod record;
+mod repair;
 mod segment;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use engine::{Engine, EngineStats, WriteBatch};
 pub use error::{Error, Result};
 pub use log::{Commit, Log, LogStats};
 pub use merge::{MergeOracle, MergeReport};
 pub use record::RecordKind;
+pub use repair::{repair, RepairReport};
 
 /// When appended bytes are forced to stable storage (Redis's `appendfsync`).
 ///

@@ -1,0 +1,694 @@
+//! The index kinds as one generic map: `Index<V>` from byte-string keys to `V`.
+//!
+//! Used by the [`Engine`](super::Engine)'s keydir (values are record
+//! locations) and by the keyspace (values are Redis objects). The caller
+//! provides the locking: every mutation takes `&mut self`.
+//!
+//! ## Layout and the SCAN guarantee
+//!
+//! Every kind is split into [`PARTITIONS`] partitions by the top bits of a
+//! 64-bit hash of the key (foldhash with a per-index seed). The SCAN cursor is
+//! a position in hash order: `scan(cursor, count)` returns keys whose hash is
+//! `>= cursor` in increasing hash order (all keys sharing the last returned
+//! hash together) and the next cursor is that hash + 1 (0 = done). A key's
+//! hash never changes and no rehash reorders anything, so a key present for
+//! the whole scan is returned exactly once, however many keys are added or
+//! removed meanwhile (Redis promises "at least once"). A scan call costs one
+//! pass over the partitions it touches (`len / 64` keys each).
+//!
+//! ## Kinds and memory per entry (64-bit, beyond the key bytes and `V`)
+//!
+//! * `Hash`: hashbrown `HashTable<(Box<[u8]>, V)>`: a 16-byte boxed key +
+//!   `V` per slot, 1 control byte, at a load factor between 44 % and 87 %;
+//!   plus the key's heap block (malloc rounds up; ~16 bytes overhead). For
+//!   `V` = 24 bytes: about 40 / 0.65 + 1 + 16 ≈ 78 bytes.
+//! * `BTree`: `BTreeMap<Box<[u8]>, V>`: nodes of up to 11 entries, about
+//!   (16 + `V`) / 0.75 + key block overhead ≈ 70 bytes for `V` = 24.
+//! * `SkipList`: crossbeam-skiplist `SkipMap<Box<[u8]>, u32>` mapping the key
+//!   to a slot of a slab `Vec<Option<V>>` (that is how `get_mut` is offered
+//!   soundly: the skip list holds only the slot number). A node is ~48 bytes +
+//!   tower (avg 1.33 pointers) + malloc overhead, + the slab slot: ≈ 100
+//!   bytes for `V` = 24.
+//!
+//! crossbeam-skiplist 0.1.3 leaks the nodes a `range`/`iter` iteration visits;
+//! this module never calls them: ordered walks use `lower_bound` / `front`
+//! and `Entry::next`, and a test (`tests/storage_skiplist_churn.rs`) counts
+//! allocations under insert / remove / scan churn to prove the memory stays
+//! bounded.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+use std::ops::Bound;
+
+use crossbeam_skiplist::SkipMap;
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+use super::error::{Error, Result};
+use super::IndexKind;
+
+/// Number of hash partitions of every index (a power of two).
+pub const PARTITIONS: usize = 64;
+const PART_SHIFT: u32 = 64 - PARTITIONS.trailing_zeros();
+
+/// The slab behind one skip-list partition.
+struct SkipPart<V> {
+    map: SkipMap<Box<[u8]>, u32>,
+    slab: Vec<Option<V>>,
+    free: Vec<u32>,
+}
+
+impl<V> SkipPart<V> {
+    fn new() -> SkipPart<V> {
+        SkipPart {
+            map: SkipMap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    fn slot(&self, key: &[u8]) -> Option<u32> {
+        self.map.get(key).map(|e| *e.value())
+    }
+}
+
+enum Parts<V> {
+    Hash(Vec<HashTable<(Box<[u8]>, V)>>),
+    BTree(Vec<BTreeMap<Box<[u8]>, V>>),
+    SkipList(Vec<SkipPart<V>>),
+}
+
+/// A map from byte-string keys to `V` in the configured [`IndexKind`].
+pub struct Index<V> {
+    kind: IndexKind,
+    hasher: DefaultHashBuilder,
+    parts: Parts<V>,
+    len: usize,
+}
+
+impl<V> std::fmt::Debug for Index<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("kind", &self.kind)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+fn partition(hash: u64) -> usize {
+    (hash >> PART_SHIFT) as usize
+}
+
+/// Is `key` within `(lo, hi)`'s upper bound?
+fn below(key: &[u8], hi: Bound<&[u8]>) -> bool {
+    match hi {
+        Bound::Unbounded => true,
+        Bound::Included(h) => key <= h,
+        Bound::Excluded(h) => key < h,
+    }
+}
+
+/// True when no key can satisfy both bounds (avoids `BTreeMap::range` panics).
+fn empty_range(lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> bool {
+    match (lo, hi) {
+        (Bound::Included(l), Bound::Included(h)) => l > h,
+        (Bound::Included(l), Bound::Excluded(h))
+        | (Bound::Excluded(l), Bound::Included(h))
+        | (Bound::Excluded(l), Bound::Excluded(h)) => l >= h,
+        _ => false,
+    }
+}
+
+impl<V> Index<V> {
+    /// An empty index of `kind` with a fresh hash seed.
+    pub fn new(kind: IndexKind) -> Index<V> {
+        Index::with_hasher(kind, DefaultHashBuilder::default())
+    }
+
+    /// An empty index sharing `hasher` (indexes built from clones of one
+    /// hasher order keys identically, which a sharded owner can use to scan
+    /// shard by shard with one cursor).
+    pub fn with_hasher(kind: IndexKind, hasher: DefaultHashBuilder) -> Index<V> {
+        let parts = match kind {
+            IndexKind::Hash => Parts::Hash((0..PARTITIONS).map(|_| HashTable::new()).collect()),
+            IndexKind::BTree => Parts::BTree((0..PARTITIONS).map(|_| BTreeMap::new()).collect()),
+            IndexKind::SkipList => {
+                Parts::SkipList((0..PARTITIONS).map(|_| SkipPart::new()).collect())
+            }
+        };
+        Index {
+            kind,
+            hasher,
+            parts,
+            len: 0,
+        }
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> IndexKind {
+        self.kind
+    }
+
+    /// True for the ordered kinds (`BTree`, `SkipList`).
+    pub fn is_ordered(&self) -> bool {
+        self.kind != IndexKind::Hash
+    }
+
+    /// The 64-bit hash that orders `key` for [`Index::scan`].
+    pub fn hash_key(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &[u8]) -> Option<&V> {
+        let h = self.hash_key(key);
+        let p = partition(h);
+        match &self.parts {
+            Parts::Hash(t) => t[p].find(h, |(k, _)| **k == *key).map(|(_, v)| v),
+            Parts::BTree(t) => t[p].get(key),
+            Parts::SkipList(t) => {
+                let s = t[p].slot(key)?;
+                t[p].slab.get(s as usize)?.as_ref()
+            }
+        }
+    }
+
+    /// True when `key` is present.
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The value of `key`, mutably.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        let h = self.hash_key(key);
+        let p = partition(h);
+        match &mut self.parts {
+            Parts::Hash(t) => t[p].find_mut(h, |(k, _)| **k == *key).map(|(_, v)| v),
+            Parts::BTree(t) => t[p].get_mut(key),
+            Parts::SkipList(t) => {
+                let s = t[p].slot(key)?;
+                t[p].slab.get_mut(s as usize)?.as_mut()
+            }
+        }
+    }
+
+    /// Inserts or replaces; returns the previous value. The key is copied
+    /// only when it is new.
+    pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
+        let h = self.hash_key(key);
+        let p = partition(h);
+        let Index {
+            hasher, parts, len, ..
+        } = self;
+        let old = match parts {
+            Parts::Hash(t) => {
+                match t[p].entry(h, |(k, _)| **k == *key, |(k, _)| hasher.hash_one(&**k)) {
+                    hashbrown::hash_table::Entry::Occupied(mut o) => {
+                        Some(std::mem::replace(&mut o.get_mut().1, value))
+                    }
+                    hashbrown::hash_table::Entry::Vacant(v) => {
+                        v.insert((key.into(), value));
+                        None
+                    }
+                }
+            }
+            Parts::BTree(t) => match t[p].get_mut(key) {
+                Some(slot) => Some(std::mem::replace(slot, value)),
+                None => {
+                    t[p].insert(key.into(), value);
+                    None
+                }
+            },
+            Parts::SkipList(t) => {
+                let part = &mut t[p];
+                match part.slot(key) {
+                    Some(s) => part
+                        .slab
+                        .get_mut(s as usize)
+                        .and_then(|slot| slot.replace(value)),
+                    None => {
+                        let s = match part.free.pop() {
+                            Some(s) => {
+                                part.slab[s as usize] = Some(value);
+                                s
+                            }
+                            None => {
+                                part.slab.push(Some(value));
+                                (part.slab.len() - 1) as u32
+                            }
+                        };
+                        part.map.insert(key.into(), s);
+                        None
+                    }
+                }
+            }
+        };
+        if old.is_none() {
+            *len += 1;
+        }
+        old
+    }
+
+    /// Removes `key`; returns its value.
+    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
+        let h = self.hash_key(key);
+        let p = partition(h);
+        let old = match &mut self.parts {
+            Parts::Hash(t) => match t[p].find_entry(h, |(k, _)| **k == *key) {
+                Ok(o) => Some(o.remove().0 .1),
+                Err(_) => None,
+            },
+            Parts::BTree(t) => t[p].remove(key),
+            Parts::SkipList(t) => {
+                let part = &mut t[p];
+                let s = part.map.remove(key).map(|e| *e.value());
+                match s {
+                    Some(s) => {
+                        let v = part.slab.get_mut(s as usize).and_then(Option::take);
+                        part.free.push(s);
+                        v
+                    }
+                    None => None,
+                }
+            }
+        };
+        if old.is_some() {
+            self.len -= 1;
+        }
+        old
+    }
+
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        let kind = self.kind;
+        let hasher = self.hasher;
+        *self = Index::with_hasher(kind, hasher);
+    }
+
+    /// Calls `f` on every entry of partition `p`.
+    fn for_each_in(&self, p: usize, f: &mut dyn FnMut(&[u8], &V)) {
+        match &self.parts {
+            Parts::Hash(t) => t[p].iter().for_each(|(k, v)| f(k, v)),
+            Parts::BTree(t) => t[p].iter().for_each(|(k, v)| f(k, v)),
+            Parts::SkipList(t) => {
+                let part = &t[p];
+                let mut cur = part.map.front();
+                while let Some(e) = cur {
+                    if let Some(Some(v)) = part.slab.get(*e.value() as usize) {
+                        f(e.key(), v);
+                    }
+                    cur = e.next();
+                }
+            }
+        }
+    }
+
+    /// Calls `f` on every entry (unspecified order for `Hash`, hash-partition
+    /// order for the others; use [`Index::range`] for key order).
+    pub fn for_each(&self, f: &mut dyn FnMut(&[u8], &V)) {
+        for p in 0..PARTITIONS {
+            self.for_each_in(p, f);
+        }
+    }
+
+    /// One SCAN step: hands up to about `count` entries with hash `>= cursor`
+    /// to `f` in hash order and returns the next cursor (0 = complete). See
+    /// the module docs for the guarantee.
+    pub fn scan(&self, cursor: u64, count: usize, f: &mut dyn FnMut(&[u8], &V)) -> u64 {
+        let count = count.max(1);
+        let mut emitted = 0usize;
+        let mut cursor = cursor;
+        loop {
+            let p = partition(cursor);
+            let mut found: Vec<(u64, Cow<'_, [u8]>, &V)> = Vec::new();
+            self.collect_from(p, cursor, &mut found);
+            found.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+            let room = count - emitted;
+            if found.len() > room {
+                let last_hash = found[room - 1].0;
+                let mut n = room;
+                while n < found.len() && found[n].0 == last_hash {
+                    n += 1;
+                }
+                for (_, k, v) in &found[..n] {
+                    f(k, v);
+                }
+                return last_hash.wrapping_add(1);
+            }
+            for (_, k, v) in &found {
+                f(k, v);
+            }
+            emitted += found.len();
+            if p + 1 >= PARTITIONS {
+                return 0;
+            }
+            cursor = ((p + 1) as u64) << PART_SHIFT;
+            if emitted >= count {
+                return cursor;
+            }
+        }
+    }
+
+    fn collect_from<'a>(
+        &'a self,
+        p: usize,
+        cursor: u64,
+        out: &mut Vec<(u64, Cow<'a, [u8]>, &'a V)>,
+    ) {
+        let hasher = &self.hasher;
+        match &self.parts {
+            Parts::Hash(t) => {
+                for (k, v) in t[p].iter() {
+                    let h = hasher.hash_one(&**k);
+                    if h >= cursor {
+                        out.push((h, Cow::Borrowed(&**k), v));
+                    }
+                }
+            }
+            Parts::BTree(t) => {
+                for (k, v) in t[p].iter() {
+                    let h = hasher.hash_one(&**k);
+                    if h >= cursor {
+                        out.push((h, Cow::Borrowed(&**k), v));
+                    }
+                }
+            }
+            Parts::SkipList(t) => {
+                // Skip-list entries lend their keys only while the entry
+                // lives, so qualifying keys are copied.
+                let part = &t[p];
+                let mut cur = part.map.front();
+                while let Some(e) = cur {
+                    let h = hasher.hash_one(&**e.key());
+                    if h >= cursor {
+                        if let Some(Some(v)) = part.slab.get(*e.value() as usize) {
+                            out.push((h, Cow::Owned(e.key().to_vec()), v));
+                        }
+                    }
+                    cur = e.next();
+                }
+            }
+        }
+    }
+
+    /// Walks keys in order within `(lo, hi)`, calling `f` until it returns
+    /// `false`. [`Error::InvalidArgument`] for the unordered `Hash` kind.
+    pub fn range(
+        &self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        f: &mut dyn FnMut(&[u8], &V) -> bool,
+    ) -> Result<()> {
+        if empty_range(lo, hi) {
+            return Ok(());
+        }
+        match &self.parts {
+            Parts::Hash(_) => Err(Error::InvalidArgument(
+                "the hash index is unordered; range needs btree or skiplist".into(),
+            )),
+            Parts::BTree(t) => {
+                let mut heads: Vec<_> = t
+                    .iter()
+                    .map(|m| m.range::<[u8], _>((lo, hi)).peekable())
+                    .collect();
+                loop {
+                    let mut best: Option<(usize, &[u8])> = None;
+                    for (i, it) in heads.iter_mut().enumerate() {
+                        if let Some((k, _)) = it.peek() {
+                            if best.map_or(true, |(_, b)| k.as_ref() < b) {
+                                best = Some((i, k));
+                            }
+                        }
+                    }
+                    let Some((i, _)) = best else { return Ok(()) };
+                    if let Some((k, v)) = heads[i].next() {
+                        if !f(k, v) {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            Parts::SkipList(t) => {
+                let mut heads: Vec<_> = t.iter().map(|p| p.map.lower_bound(lo)).collect();
+                loop {
+                    let mut best: Option<usize> = None;
+                    for (i, e) in heads.iter().enumerate() {
+                        if let Some(e) = e {
+                            let better = match best.and_then(|b| heads[b].as_ref()) {
+                                None => true,
+                                Some(b) => e.key().cmp(b.key()) == Ordering::Less,
+                            };
+                            if better {
+                                best = Some(i);
+                            }
+                        }
+                    }
+                    let Some(i) = best else { return Ok(()) };
+                    let Some(e) = heads[i].take() else {
+                        return Ok(());
+                    };
+                    if !below(e.key(), hi) {
+                        continue;
+                    }
+                    if let Some(Some(v)) = t[i].slab.get(*e.value() as usize) {
+                        if !f(e.key(), v) {
+                            return Ok(());
+                        }
+                    }
+                    heads[i] = e.next();
+                }
+            }
+        }
+    }
+
+    /// Walks the keys that start with `prefix`, in order (ordered kinds only).
+    pub fn prefix(&self, prefix: &[u8], f: &mut dyn FnMut(&[u8], &V) -> bool) -> Result<()> {
+        self.range(Bound::Included(prefix), Bound::Unbounded, &mut |k, v| {
+            k.starts_with(prefix) && f(k, v)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KINDS: [IndexKind; 3] = [IndexKind::Hash, IndexKind::BTree, IndexKind::SkipList];
+
+    fn key(i: u32) -> Vec<u8> {
+        format!("key:{i:06}").into_bytes()
+    }
+
+    #[test]
+    fn basic_operations_on_every_kind() {
+        for kind in KINDS {
+            let mut ix: Index<u64> = Index::new(kind);
+            assert!(ix.is_empty());
+            for i in 0..1000 {
+                assert_eq!(ix.insert(&key(i), u64::from(i)), None, "{kind:?}");
+            }
+            assert_eq!(ix.len(), 1000);
+            assert_eq!(ix.insert(&key(5), 55), Some(5));
+            assert_eq!(ix.len(), 1000);
+            assert_eq!(ix.get(&key(5)), Some(&55));
+            *ix.get_mut(&key(6)).expect("present") += 100;
+            assert_eq!(ix.get(&key(6)), Some(&106));
+            assert_eq!(ix.remove(&key(7)), Some(7));
+            assert_eq!(ix.remove(&key(7)), None);
+            assert!(!ix.contains_key(&key(7)));
+            assert_eq!(ix.len(), 999);
+            let mut n = 0;
+            ix.for_each(&mut |_, _| n += 1);
+            assert_eq!(n, 999);
+            // slot reuse in the skip list keeps values apart
+            ix.insert(b"new", 1);
+            assert_eq!(ix.get(b"new"), Some(&1));
+            assert_eq!(ix.get(&key(8)), Some(&8));
+            ix.clear();
+            assert!(ix.is_empty());
+            assert_eq!(ix.get(&key(8)), None);
+        }
+    }
+
+    #[test]
+    fn ordered_kinds_range_and_prefix_in_key_order() {
+        for kind in [IndexKind::BTree, IndexKind::SkipList] {
+            let mut ix: Index<u32> = Index::new(kind);
+            for i in (0..500).rev() {
+                ix.insert(&key(i), i);
+            }
+            ix.insert(b"other", 0);
+            let mut got = Vec::new();
+            ix.range(
+                Bound::Included(&key(100)[..]),
+                Bound::Excluded(&key(110)[..]),
+                &mut |k, v| {
+                    got.push((k.to_vec(), *v));
+                    true
+                },
+            )
+            .expect("ordered");
+            let want: Vec<_> = (100..110).map(|i| (key(i), i)).collect();
+            assert_eq!(got, want, "{kind:?}");
+            let mut n = 0;
+            ix.prefix(b"key:0001", &mut |k, _| {
+                assert!(k.starts_with(b"key:0001"));
+                n += 1;
+                true
+            })
+            .expect("ordered");
+            assert_eq!(n, 100);
+            let mut first = Vec::new();
+            ix.range(Bound::Unbounded, Bound::Unbounded, &mut |k, _| {
+                first.push(k.to_vec());
+                first.len() < 3
+            })
+            .expect("ordered");
+            assert_eq!(first, vec![key(0), key(1), key(2)]);
+            // inverted and empty bounds are empty, not a panic
+            ix.range(Bound::Included(b"z"), Bound::Included(b"a"), &mut |_, _| {
+                panic!("nothing in an inverted range")
+            })
+            .expect("ordered");
+            ix.range(Bound::Excluded(b"a"), Bound::Excluded(b"a"), &mut |_, _| {
+                panic!("nothing in an empty range")
+            })
+            .expect("ordered");
+        }
+        let ix: Index<u32> = Index::new(IndexKind::Hash);
+        assert!(ix
+            .range(Bound::Unbounded, Bound::Unbounded, &mut |_, _| true)
+            .is_err());
+    }
+
+    #[test]
+    fn full_scan_returns_every_key_once() {
+        for kind in KINDS {
+            let mut ix: Index<u32> = Index::new(kind);
+            for i in 0..3000 {
+                ix.insert(&key(i), i);
+            }
+            for count in [1, 7, 100, 10_000] {
+                let mut seen = Vec::new();
+                let mut cursor = 0;
+                loop {
+                    cursor = ix.scan(cursor, count, &mut |k, _| seen.push(k.to_vec()));
+                    if cursor == 0 {
+                        break;
+                    }
+                }
+                let set: BTreeSet<_> = seen.iter().cloned().collect();
+                assert_eq!(set.len(), 3000, "{kind:?} count {count}");
+                assert_eq!(seen.len(), 3000, "no duplicates without churn");
+            }
+        }
+    }
+
+    #[test]
+    fn scan_guarantee_under_churn() {
+        for kind in KINDS {
+            let mut ix: Index<u32> = Index::new(kind);
+            // stable keys are present for the whole scan; others come and go
+            for i in 0..2000 {
+                ix.insert(&key(i), i);
+            }
+            let mut seen = BTreeSet::new();
+            let mut cursor = 0;
+            let mut round = 0u32;
+            loop {
+                cursor = ix.scan(cursor, 10, &mut |k, _| {
+                    seen.insert(k.to_vec());
+                });
+                for j in 0..20 {
+                    let n = 10_000 + round * 20 + j;
+                    ix.insert(&key(n), n);
+                    if n % 3 == 0 {
+                        ix.remove(&key(n - 7));
+                    }
+                }
+                if round % 2 == 0 {
+                    // removals of non-stable keys from earlier rounds
+                    ix.remove(&key(10_000 + round));
+                }
+                round += 1;
+                if cursor == 0 {
+                    break;
+                }
+            }
+            for i in 0..2000 {
+                assert!(seen.contains(&key(i)), "{kind:?} missed stable key {i}");
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u8, u32),
+        Remove(u8),
+        Mutate(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (any::<u8>(), any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            any::<u8>().prop_map(Op::Remove),
+            any::<u8>().prop_map(Op::Mutate),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn every_kind_matches_a_btreemap(ops in proptest::collection::vec(op(), 0..200)) {
+            for kind in KINDS {
+                let mut ix: Index<u32> = Index::new(kind);
+                let mut model: BTreeMap<Vec<u8>, u32> = BTreeMap::new();
+                for op in &ops {
+                    match *op {
+                        Op::Insert(k, v) => {
+                            let k = vec![b'k', k];
+                            prop_assert_eq!(ix.insert(&k, v), model.insert(k, v));
+                        }
+                        Op::Remove(k) => {
+                            let k = vec![b'k', k];
+                            prop_assert_eq!(ix.remove(&k), model.remove(&k));
+                        }
+                        Op::Mutate(k) => {
+                            let k = vec![b'k', k];
+                            if let Some(v) = ix.get_mut(&k) { *v = v.wrapping_add(1); }
+                            if let Some(v) = model.get_mut(&k) { *v = v.wrapping_add(1); }
+                        }
+                    }
+                    prop_assert_eq!(ix.len(), model.len());
+                }
+                let mut all = BTreeMap::new();
+                ix.for_each(&mut |k, v| { all.insert(k.to_vec(), *v); });
+                prop_assert_eq!(&all, &model);
+                if ix.is_ordered() {
+                    let mut ordered = Vec::new();
+                    ix.range(Bound::Unbounded, Bound::Unbounded, &mut |k, v| {
+                        ordered.push((k.to_vec(), *v));
+                        true
+                    }).expect("ordered");
+                    let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                    prop_assert_eq!(ordered, want);
+                }
+            }
+        }
+    }
+}
