@@ -232,6 +232,9 @@ impl<'a> Exec<'a> {
         let at = self.replace_in(self.db, key, value, expire_at_ms);
         self.journal
             .put(TAG_STR, &at, &[], expire_at_ms, data, FixTarget::Whole);
+        if expire_at_ms != 0 {
+            self.journal.expire(&at, expire_at_ms);
+        }
     }
 
     /// Changes the deadline of an existing `key` in logical db `db` (0 =

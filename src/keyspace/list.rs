@@ -165,6 +165,9 @@ fn renumber(ex: &mut Exec<'_>, key: &Bytes) {
     {
         l.rewrite(&at, expire, ex.journal);
     }
+    if expire != 0 {
+        ex.journal.expire(&at, expire);
+    }
 }
 
 /// Pops up to `n` elements from the list at `key` (the caller checked it is
@@ -533,6 +536,9 @@ fn linsert(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }) = ex.st.dbs[slot].get(key)
     {
         l.rewrite(&at, expire, ex.journal);
+    }
+    if expire != 0 {
+        ex.journal.expire(&at, expire);
     }
     Reply::Integer(len as i64)
 }

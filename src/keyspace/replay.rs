@@ -147,8 +147,9 @@ pub(crate) fn apply(
             }
         }
         TAG_EXPIRE => {
+            let at: [u8; 8] = sub.try_into().map_err(|_| bad(e, "bad deadline"))?;
             if db.get(key).is_some_and(|entry| entry.gen == e.gen) {
-                db.set_expire(key, e.expire_at_ms);
+                db.set_expire(key, u64::from_be_bytes(at));
             }
         }
         TAG_LIST_ITEM | TAG_LIST_REM => {

@@ -1,1 +1,312 @@
-//! The `server` module: see docs/architecture.md.
+//! The RESP server: a tokio listener, one task per connection, and the
+//! connection and server commands (HELLO, AUTH, CLIENT, INFO, CONFIG,
+//! MULTI/EXEC/WATCH, pub/sub, blocking pops, SHUTDOWN, ...).
+//!
+//! The entry point is injectable (mini-redis style): [`run`] takes a bound
+//! listener and a shutdown future, so tests bind port 0 and the binary stays
+//! thin. Data commands go to the [`Backend`] (the keyspace) through
+//! `execute` with a `Ctx` built per command.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::command::{CommandSpec, Ctx, Reply};
+
+mod admin;
+mod backend;
+mod client;
+mod config;
+mod connection;
+mod notifier;
+mod pubsub;
+mod table;
+
+pub use backend::KeyspaceBackend;
+pub use config::{parse_memory, FsyncSetting, ServerConfig};
+pub use notifier::Notifier;
+pub use pubsub::glob_match;
+pub use table::SERVER_COMMANDS;
+
+use client::{ClientHandle, PushSender};
+
+/// What the server needs from the data layer: the keyspace implements it
+/// (see `docs/architecture.md`, "keyspace -> server"); tests may use a fake.
+pub trait Backend: Send + Sync + 'static {
+    /// Runs one data command atomically (durable per the fsync policy).
+    fn execute(&self, ctx: &Ctx, argv: &[Bytes]) -> Reply;
+    /// Runs MULTI/EXEC's commands atomically; one reply per command.
+    fn execute_transaction(&self, ctx: &Ctx, cmds: &[Vec<Bytes>]) -> Vec<Reply>;
+    /// Installs the key-change hook (WATCH and blocking pops).
+    fn set_observer(&self, notifier: Arc<Notifier>);
+    /// Number of databases.
+    fn databases(&self) -> usize;
+    /// One round of active expiry.
+    fn active_expire_cycle(&self, now_ms: u64);
+    /// Whether enough dead data piled up for a merge.
+    fn needs_merge(&self) -> bool;
+    /// Compacts the data files (blocking; run it off the async workers).
+    fn merge(&self) -> Result<(), String>;
+    /// Fsyncs everything written so far.
+    fn sync(&self) -> Result<(), String>;
+    /// (keys, keys with an expiry) of each database.
+    fn key_counts(&self) -> Vec<(u64, u64)>;
+    /// The data command of this lower-case name.
+    fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec>;
+    /// Every data command.
+    fn table(&self) -> &'static [CommandSpec];
+    /// True when a write waits for its fsync (`fsync = always`): the server
+    /// then runs writes on the blocking pool so that many can share one fsync.
+    fn sync_writes(&self) -> bool {
+        false
+    }
+    /// Extra `INFO persistence` fields (storage statistics).
+    fn persistence_info(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Counters of INFO stats / commandstats.
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    /// Per command: calls, microseconds, failed calls, rejected calls.
+    /// Connections add their counts once per batch, so the lock is cold.
+    pub commandstats: Mutex<HashMap<&'static str, CommandStat>>,
+}
+
+/// INFO commandstats entry.
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct CommandStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub failed: u64,
+    pub rejected: u64,
+}
+
+/// One SLOWLOG entry.
+#[derive(Clone, Debug)]
+pub(crate) struct SlowlogEntry {
+    pub id: u64,
+    pub time: u64,
+    pub micros: u64,
+    pub argv: Vec<Bytes>,
+    pub addr: String,
+    pub name: String,
+}
+
+/// The slow log: newest first, bounded by `slowlog-max-len`.
+#[derive(Default)]
+pub(crate) struct Slowlog {
+    pub next_id: u64,
+    pub entries: std::collections::VecDeque<SlowlogEntry>,
+}
+
+/// Shutdown modes requested by SHUTDOWN.
+const SHUTDOWN_NONE: u8 = 0;
+const SHUTDOWN_SAVE: u8 = 1;
+const SHUTDOWN_NOSAVE: u8 = 2;
+
+/// State shared by the listener, every connection and the background tasks
+/// (one `Arc<Shared>`). Each field says who writes it.
+pub(crate) struct Shared {
+    /// The data layer; immutable handle.
+    pub backend: Arc<dyn Backend>,
+    /// The configuration; CONFIG SET writes it, connections read it once per
+    /// batch (an uncontended read lock).
+    pub config: RwLock<ServerConfig>,
+    /// Connected clients by id; connections insert and remove themselves,
+    /// CLIENT LIST/KILL and INFO read.
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
+    pub next_client_id: AtomicU64,
+    /// WATCH and blocking pops (also the keyspace's observer).
+    pub notifier: Arc<Notifier>,
+    pub pubsub: pubsub::PubSub,
+    pub stats: Stats,
+    pub slowlog: Mutex<Slowlog>,
+    /// MONITOR clients; `monitors_active` lets the hot path skip the lock.
+    pub monitors: Mutex<Vec<PushSender>>,
+    pub monitors_active: AtomicBool,
+    /// Set to true once: the listener stops and every connection winds down.
+    pub shutdown: watch::Sender<bool>,
+    pub shutdown_mode: AtomicU8,
+    pub started: Instant,
+    /// Unix seconds of the last successful SAVE (sync).
+    pub lastsave: AtomicU64,
+    /// DEBUG SET-ACTIVE-EXPIRE.
+    pub active_expire: AtomicBool,
+    /// A merge is running.
+    pub merging: AtomicBool,
+    pub merges_done: AtomicU64,
+    /// The port actually bound.
+    pub port: u16,
+}
+
+impl Shared {
+    /// Asks the server to shut down (SHUTDOWN command).
+    pub fn request_shutdown(&self, save: bool) {
+        self.shutdown_mode.store(
+            if save { SHUTDOWN_SAVE } else { SHUTDOWN_NOSAVE },
+            Ordering::SeqCst,
+        );
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Starts a merge on a blocking thread unless one is running.
+    pub fn start_merge(self: &Arc<Self>) -> bool {
+        if self.merging.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let shared = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            match shared.backend.merge() {
+                Ok(()) => {
+                    shared.merges_done.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "merge done"
+                    );
+                }
+                Err(e) => tracing::error!(error = %e, "merge failed"),
+            }
+            shared.merging.store(false, Ordering::Release);
+        });
+        true
+    }
+}
+
+/// Runs the server on `listener` until `shutdown` completes or a client
+/// sends SHUTDOWN; then stops accepting, lets connections finish the command
+/// they are executing, fsyncs (unless SHUTDOWN NOSAVE) and returns.
+///
+/// The caller owns the backend and drops it afterwards (which releases the
+/// data directory lock).
+pub async fn run(
+    config: ServerConfig,
+    backend: Arc<dyn Backend>,
+    listener: TcpListener,
+    shutdown: impl Future,
+) -> std::io::Result<()> {
+    let port = listener.local_addr()?.port();
+    let notifier = Arc::new(Notifier::new());
+    backend.set_observer(notifier.clone());
+    let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        backend: backend.clone(),
+        config: RwLock::new(config),
+        clients: Mutex::new(BTreeMap::new()),
+        next_client_id: AtomicU64::new(1),
+        notifier: notifier.clone(),
+        pubsub: pubsub::PubSub::default(),
+        stats: Stats::default(),
+        slowlog: Mutex::new(Slowlog::default()),
+        monitors: Mutex::new(Vec::new()),
+        monitors_active: AtomicBool::new(false),
+        shutdown: shutdown_tx,
+        shutdown_mode: AtomicU8::new(SHUTDOWN_NONE),
+        started: Instant::now(),
+        lastsave: AtomicU64::new(now_ms() / 1000),
+        active_expire: AtomicBool::new(true),
+        merging: AtomicBool::new(false),
+        merges_done: AtomicU64::new(0),
+        port,
+    });
+
+    let background = vec![
+        tokio::spawn(notifier.clone().run_unblocker(backend.clone())),
+        tokio::spawn(active_expiry(shared.clone())),
+        tokio::spawn(merge_checker(shared.clone())),
+    ];
+
+    // Every connection task holds a clone of `done_tx`; when they have all
+    // ended, `done_rx.recv()` returns None (mini-redis's shutdown pattern).
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            res = listener.accept() => match res {
+                Ok((stream, addr)) => {
+                    connection::spawn(shared.clone(), stream, addr, done_tx.clone());
+                }
+                Err(e) => {
+                    // EMFILE and friends: log and breathe instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = &mut shutdown => {
+                let _ = shared.shutdown.send(true);
+                break;
+            }
+            _ = shutdown_rx.changed() => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for connections to finish");
+    drop(done_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(10), done_rx.recv()).await;
+    for task in background {
+        task.abort();
+    }
+    if shared.shutdown_mode.load(Ordering::SeqCst) != SHUTDOWN_NOSAVE {
+        let b = backend.clone();
+        match tokio::task::spawn_blocking(move || b.sync()).await {
+            Ok(Ok(())) => tracing::info!("data fsynced"),
+            Ok(Err(e)) => tracing::error!(error = %e, "final fsync failed"),
+            Err(e) => tracing::error!(error = %e, "final fsync task failed"),
+        }
+    }
+    Ok(())
+}
+
+/// Calls `active_expire_cycle` `hz` times a second.
+async fn active_expiry(shared: Arc<Shared>) {
+    loop {
+        let hz = shared.config.read().hz.max(1);
+        tokio::time::sleep(Duration::from_millis(1000 / u64::from(hz))).await;
+        if shared.active_expire.load(Ordering::Relaxed) {
+            let backend = shared.backend.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || backend.active_expire_cycle(now_ms())).await;
+        }
+    }
+}
+
+/// Checks `needs_merge` on an interval and merges on a blocking thread.
+async fn merge_checker(shared: Arc<Shared>) {
+    loop {
+        let every = shared.config.read().merge_check_interval_ms;
+        tokio::time::sleep(Duration::from_millis(if every == 0 { 1000 } else { every })).await;
+        if every == 0 || shared.merging.load(Ordering::Acquire) {
+            continue;
+        }
+        let backend = shared.backend.clone();
+        let due = tokio::task::spawn_blocking(move || backend.needs_merge())
+            .await
+            .unwrap_or(false);
+        if due {
+            tracing::info!("automatic merge starting");
+            shared.start_merge();
+        }
+    }
+}

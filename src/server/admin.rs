@@ -1,0 +1,1466 @@
+//! The connection and server commands: PING ... SHUTDOWN, MULTI/EXEC/WATCH
+//! and pub/sub. Each returns its reply (None when it wrote its replies
+//! itself, as SUBSCRIBE does, or has none) and whether to close.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+#[cfg(test)]
+use super::connection::{full_name, parse_timeout};
+use super::connection::{Connection, Flow, Multi, ReplyMode, Subscriptions};
+use super::{now_ms, table, Shared};
+use crate::command::{CommandSpec, Reply};
+use crate::resp::Protocol;
+
+/// The version clients see as `redis_version` (what they check features against).
+pub const REDIS_COMPAT_VERSION: &str = "7.0.0";
+
+type Outcome = (Option<Reply>, Flow);
+
+fn done(r: Reply) -> Outcome {
+    (Some(r), Flow::Continue)
+}
+
+fn err(text: &str) -> Outcome {
+    done(Reply::error(text))
+}
+
+fn bulk_str(s: &str) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+fn lower(a: &[u8]) -> String {
+    String::from_utf8_lossy(a).to_ascii_lowercase()
+}
+
+fn syntax_error() -> Outcome {
+    err("ERR syntax error")
+}
+
+fn unknown_subcommand(container: &str, sub: &[u8]) -> Outcome {
+    done(Reply::Error(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+        container
+    )))
+}
+
+fn parse_int(a: &[u8]) -> Option<i64> {
+    std::str::from_utf8(a).ok()?.parse().ok()
+}
+
+fn help(lines: &[&str]) -> Outcome {
+    done(Reply::Array(
+        lines
+            .iter()
+            .map(|l| Reply::Simple((*l).to_owned()))
+            .collect(),
+    ))
+}
+
+impl Connection {
+    /// Runs a server command.
+    pub(super) async fn exec_server(
+        &mut self,
+        spec: &'static CommandSpec,
+        argv: Vec<Bytes>,
+    ) -> Outcome {
+        match spec.name {
+            "ping" => self.cmd_ping(&argv),
+            "echo" => done(Reply::Bulk(argv[1].clone())),
+            "quit" => {
+                self.reply(&Reply::ok());
+                (None, Flow::Close)
+            }
+            "reset" => self.cmd_reset(),
+            "hello" => self.cmd_hello(&argv),
+            "auth" => self.cmd_auth(&argv),
+            "select" => self.cmd_select(&argv),
+            "client" => self.cmd_client(&argv),
+            "info" => done(Reply::Verbatim(Bytes::from(info(&self.shared, &argv[1..])))),
+            "config" => self.cmd_config(&argv),
+            "command" => cmd_command(&self.shared, &argv),
+            "dbsize" => {
+                let n = self
+                    .shared
+                    .backend
+                    .key_counts()
+                    .get(self.db)
+                    .map_or(0, |c| c.0);
+                done(Reply::Integer(n as i64))
+            }
+            "time" => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                done(Reply::Array(vec![
+                    bulk_str(&now.as_secs().to_string()),
+                    bulk_str(&now.subsec_micros().to_string()),
+                ]))
+            }
+            "lastsave" => done(Reply::Integer(
+                self.shared.lastsave.load(Ordering::Relaxed) as i64
+            )),
+            "save" => done(self.save().await),
+            "bgsave" => {
+                let shared = self.shared.clone();
+                tokio::spawn(async move {
+                    let _ = save_with(&shared).await;
+                });
+                done(Reply::Simple("Background saving started".to_owned()))
+            }
+            "bgrewriteaof" => {
+                if self.shared.start_merge() {
+                    done(Reply::Simple(
+                        "Background append only file rewriting started".to_owned(),
+                    ))
+                } else {
+                    err("ERR Background append only file rewriting already in progress")
+                }
+            }
+            "shutdown" => self.cmd_shutdown(&argv),
+            "debug" => self.cmd_debug(&argv).await,
+            "slowlog" => self.cmd_slowlog(&argv),
+            "monitor" => self.cmd_monitor(),
+            "memory" => self.cmd_memory(&argv).await,
+            "multi" => {
+                if self.multi.is_some() {
+                    return err("ERR MULTI calls can not be nested");
+                }
+                self.multi = Some(Multi::default());
+                self.handle.multi.store(0, Ordering::Relaxed);
+                done(Reply::ok())
+            }
+            "discard" => {
+                if self.multi.take().is_none() {
+                    return err("ERR DISCARD without MULTI");
+                }
+                self.handle.multi.store(-1, Ordering::Relaxed);
+                self.unwatch_all();
+                done(Reply::ok())
+            }
+            "exec" => self.cmd_exec().await,
+            "watch" => self.cmd_watch(&argv),
+            "unwatch" => {
+                self.unwatch_all();
+                done(Reply::ok())
+            }
+            "subscribe" | "psubscribe" => self.cmd_subscribe(&argv, spec.name == "psubscribe"),
+            "unsubscribe" | "punsubscribe" => {
+                self.cmd_unsubscribe(&argv, spec.name == "punsubscribe")
+            }
+            "publish" => done(Reply::Integer(
+                self.shared.pubsub.publish(&argv[1], &argv[2]),
+            )),
+            "pubsub" => self.cmd_pubsub(&argv),
+            _ => done(super::connection::unknown_command(&argv)),
+        }
+    }
+
+    fn cmd_ping(&mut self, argv: &[Bytes]) -> Outcome {
+        if argv.len() > 2 {
+            return done(Reply::Error(format!(
+                "ERR wrong number of arguments for '{}' command",
+                "ping"
+            )));
+        }
+        if self.proto == Protocol::Resp2 && self.subs.is_some() {
+            let payload = argv.get(1).cloned().unwrap_or_default();
+            return done(Reply::Array(vec![bulk_str("pong"), Reply::Bulk(payload)]));
+        }
+        match argv.get(1) {
+            Some(m) => done(Reply::Bulk(m.clone())),
+            None => done(Reply::Simple("PONG".to_owned())),
+        }
+    }
+
+    fn cmd_reset(&mut self) -> Outcome {
+        self.multi = None;
+        self.handle.multi.store(-1, Ordering::Relaxed);
+        self.unwatch_all();
+        self.unsubscribe_all();
+        if self.handle.monitor.swap(false, Ordering::Relaxed) {
+            let mut m = self.shared.monitors.lock();
+            m.retain(|s| s.client_id() != self.handle.id);
+            self.shared
+                .monitors_active
+                .store(!m.is_empty(), Ordering::Relaxed);
+        }
+        self.db = 0;
+        self.handle.db.store(0, Ordering::Relaxed);
+        self.proto = Protocol::Resp2;
+        self.handle.resp.store(2, Ordering::Relaxed);
+        self.reply_mode = ReplyMode::On;
+        *self.handle.name.lock() = None;
+        self.authenticated = self.shared.config.read().requirepass.is_empty();
+        done(Reply::Simple("RESET".to_owned()))
+    }
+
+    /// Checks a password for `user` (None = the default user).
+    fn check_auth(&self, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Reply> {
+        let required = self.shared.config.read().requirepass.clone();
+        let wrong =
+            || Reply::error("WRONGPASS invalid username-password pair or user is disabled.");
+        if let Some(u) = user {
+            if u != b"default" {
+                return Err(wrong());
+            }
+        }
+        if required.is_empty() {
+            if user.is_none() {
+                return Err(Reply::error(
+                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+                ));
+            }
+            return Ok(());
+        }
+        if constant_time_eq(required.as_bytes(), pass) {
+            Ok(())
+        } else {
+            Err(wrong())
+        }
+    }
+
+    fn cmd_auth(&mut self, argv: &[Bytes]) -> Outcome {
+        let res = match argv.len() {
+            2 => self.check_auth(None, &argv[1]),
+            3 => self.check_auth(Some(&argv[1]), &argv[2]),
+            _ => return syntax_error(),
+        };
+        match res {
+            Ok(()) => {
+                self.authenticated = true;
+                done(Reply::ok())
+            }
+            Err(e) => done(e),
+        }
+    }
+
+    fn cmd_hello(&mut self, argv: &[Bytes]) -> Outcome {
+        let mut proto = self.proto;
+        if argv.len() >= 2 {
+            match parse_int(&argv[1]) {
+                Some(2) => proto = Protocol::Resp2,
+                Some(3) => proto = Protocol::Resp3,
+                Some(_) => return err("NOPROTO unsupported protocol version"),
+                None => return err("ERR Protocol version is not an integer or out of range"),
+            }
+        }
+        let mut i = 2;
+        let mut setname = None;
+        while i < argv.len() {
+            let opt = lower(&argv[i]);
+            if opt == "auth" && i + 2 < argv.len() {
+                if let Err(e) = self.check_auth(Some(&argv[i + 1]), &argv[i + 2]) {
+                    return done(e);
+                }
+                self.authenticated = true;
+                i += 3;
+            } else if opt == "setname" && i + 1 < argv.len() {
+                if let Err(e) = validate_client_name(&argv[i + 1]) {
+                    return done(e);
+                }
+                setname = Some(argv[i + 1].clone());
+                i += 2;
+            } else {
+                return done(Reply::Error(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(&argv[i])
+                )));
+            }
+        }
+        if !self.authenticated {
+            return err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        }
+        if let Some(name) = setname {
+            *self.handle.name.lock() = if name.is_empty() { None } else { Some(name) };
+        }
+        self.proto = proto;
+        self.handle
+            .resp
+            .store(proto.version() as u64, Ordering::Relaxed);
+        done(Reply::Map(vec![
+            (bulk_str("server"), bulk_str("redis")),
+            (bulk_str("version"), bulk_str(REDIS_COMPAT_VERSION)),
+            (bulk_str("proto"), Reply::Integer(proto.version())),
+            (bulk_str("id"), Reply::Integer(self.handle.id as i64)),
+            (bulk_str("mode"), bulk_str("standalone")),
+            (bulk_str("role"), bulk_str("master")),
+            (bulk_str("modules"), Reply::Array(Vec::new())),
+        ]))
+    }
+
+    fn cmd_select(&mut self, argv: &[Bytes]) -> Outcome {
+        let Some(n) = parse_int(&argv[1]) else {
+            return err("ERR value is not an integer or out of range");
+        };
+        if n < 0 || n as usize >= self.shared.backend.databases() {
+            return err("ERR DB index is out of range");
+        }
+        self.db = n as usize;
+        self.handle.db.store(self.db, Ordering::Relaxed);
+        done(Reply::ok())
+    }
+
+    fn cmd_client(&mut self, argv: &[Bytes]) -> Outcome {
+        let sub = lower(&argv[1]);
+        let wrong_args = || {
+            done(Reply::Error(format!(
+                "ERR wrong number of arguments for 'client|{sub}' command"
+            )))
+        };
+        match sub.as_str() {
+            "id" if argv.len() == 2 => done(Reply::Integer(self.handle.id as i64)),
+            "getname" if argv.len() == 2 => done(
+                self.handle
+                    .name
+                    .lock()
+                    .clone()
+                    .map_or(Reply::Nil, Reply::Bulk),
+            ),
+            "setname" if argv.len() == 3 => {
+                if let Err(e) = validate_client_name(&argv[2]) {
+                    return done(e);
+                }
+                *self.handle.name.lock() = if argv[2].is_empty() {
+                    None
+                } else {
+                    Some(argv[2].clone())
+                };
+                done(Reply::ok())
+            }
+            "info" if argv.len() == 2 => done(Reply::Verbatim(Bytes::from(format!(
+                "{}\n",
+                self.handle.info_line()
+            )))),
+            "list" => self.client_list(&argv[2..]),
+            "kill" if argv.len() >= 3 => self.client_kill(&argv[2..]),
+            "setinfo" if argv.len() == 4 => {
+                let attr = lower(&argv[2]);
+                let value = String::from_utf8_lossy(&argv[3]).into_owned();
+                if value.bytes().any(|c| !(b'!'..=b'~').contains(&c)) {
+                    return done(Reply::Error(format!(
+                        "ERR {attr} cannot contain spaces, newlines or special characters."
+                    )));
+                }
+                match attr.as_str() {
+                    "lib-name" => self.handle.lib.lock().0 = value,
+                    "lib-ver" => self.handle.lib.lock().1 = value,
+                    _ => {
+                        return done(Reply::Error(format!(
+                            "ERR Unrecognized option '{}'",
+                            String::from_utf8_lossy(&argv[2])
+                        )))
+                    }
+                }
+                done(Reply::ok())
+            }
+            "no-evict" | "no-touch" if argv.len() == 3 => match lower(&argv[2]).as_str() {
+                "on" | "off" => done(Reply::ok()),
+                _ => syntax_error(),
+            },
+            "reply" if argv.len() == 3 => match lower(&argv[2]).as_str() {
+                "on" => {
+                    self.reply_mode = ReplyMode::On;
+                    done(Reply::ok())
+                }
+                "off" => {
+                    self.reply_mode = ReplyMode::Off;
+                    (None, Flow::Continue)
+                }
+                "skip" => {
+                    // No reply to this command, nor to the next one.
+                    if self.reply_mode == ReplyMode::On {
+                        self.reply_mode = ReplyMode::SkipNext;
+                    }
+                    (None, Flow::Continue)
+                }
+                _ => syntax_error(),
+            },
+            "getredir" if argv.len() == 2 => done(Reply::Integer(-1)),
+            "help" => help(&[
+                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ID",
+                "GETNAME",
+                "SETNAME <name>",
+                "INFO",
+                "LIST [TYPE normal|pubsub] [ID id ...]",
+                "KILL <ip:port> | KILL [ID id] [ADDR ip:port] [LADDR ip:port] [SKIPME yes|no]",
+                "SETINFO <LIB-NAME|LIB-VER> <value>",
+                "NO-EVICT (ON|OFF)",
+                "NO-TOUCH (ON|OFF)",
+                "REPLY (ON|OFF|SKIP)",
+                "HELP",
+            ]),
+            "id" | "getname" | "setname" | "info" | "kill" | "setinfo" | "no-evict"
+            | "no-touch" | "reply" | "getredir" => wrong_args(),
+            _ => unknown_subcommand("CLIENT", &argv[1]),
+        }
+    }
+
+    fn client_list(&self, args: &[Bytes]) -> Outcome {
+        let mut ids: Option<Vec<u64>> = None;
+        let mut kind: Option<String> = None;
+        let mut i = 0;
+        while i < args.len() {
+            match lower(&args[i]).as_str() {
+                "type" if i + 1 < args.len() => {
+                    let t = lower(&args[i + 1]);
+                    if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
+                        return done(Reply::Error(format!(
+                            "ERR Unknown client type '{}'",
+                            String::from_utf8_lossy(&args[i + 1])
+                        )));
+                    }
+                    kind = Some(t);
+                    i += 2;
+                }
+                "id" if i + 1 < args.len() => {
+                    let mut v = Vec::new();
+                    i += 1;
+                    while i < args.len() {
+                        match parse_int(&args[i]) {
+                            Some(n) if n > 0 => v.push(n as u64),
+                            _ => return err("ERR Invalid client ID"),
+                        }
+                        i += 1;
+                    }
+                    ids = Some(v);
+                }
+                _ => return syntax_error(),
+            }
+        }
+        let clients: Vec<_> = self.shared.clients.lock().values().cloned().collect();
+        let mut out = String::new();
+        for c in clients {
+            if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
+                continue;
+            }
+            let is_pubsub = c.subscriptions.load(Ordering::Relaxed)
+                + c.psubscriptions.load(Ordering::Relaxed)
+                > 0;
+            match kind.as_deref() {
+                Some("pubsub") if !is_pubsub => continue,
+                Some("normal") if is_pubsub => continue,
+                Some("master" | "replica" | "slave") => continue,
+                _ => {}
+            }
+            out.push_str(&c.info_line());
+            out.push('\n');
+        }
+        done(Reply::Verbatim(Bytes::from(out)))
+    }
+
+    fn client_kill(&self, args: &[Bytes]) -> Outcome {
+        let clients: Vec<_> = self.shared.clients.lock().values().cloned().collect();
+        if args.len() == 1 {
+            // Old form: CLIENT KILL ip:port.
+            let addr = String::from_utf8_lossy(&args[0]).into_owned();
+            return match clients.iter().find(|c| c.addr.to_string() == addr) {
+                Some(c) => {
+                    c.kill();
+                    done(Reply::ok())
+                }
+                None => err("ERR No such client"),
+            };
+        }
+        if args.len() % 2 != 0 {
+            return syntax_error();
+        }
+        let mut id = None;
+        let mut addr = None;
+        let mut laddr = None;
+        let mut skipme = true;
+        let mut kind = None;
+        for pair in args.chunks(2) {
+            let v = String::from_utf8_lossy(&pair[1]).into_owned();
+            match lower(&pair[0]).as_str() {
+                "id" => match parse_int(&pair[1]) {
+                    Some(n) if n > 0 => id = Some(n as u64),
+                    _ => return err("ERR client-id should be greater than 0"),
+                },
+                "addr" => addr = Some(v),
+                "laddr" => laddr = Some(v),
+                "skipme" => match v.to_ascii_lowercase().as_str() {
+                    "yes" => skipme = true,
+                    "no" => skipme = false,
+                    _ => return syntax_error(),
+                },
+                "type" => kind = Some(v.to_ascii_lowercase()),
+                "user" => {
+                    if v != "default" {
+                        return done(Reply::Error(format!("ERR No such user '{v}'")));
+                    }
+                }
+                "maxage" => {}
+                _ => return syntax_error(),
+            }
+        }
+        let mut killed = 0;
+        for c in clients {
+            if id.is_some_and(|i| i != c.id)
+                || addr.as_ref().is_some_and(|a| *a != c.addr.to_string())
+                || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
+                || (skipme && c.id == self.handle.id)
+            {
+                continue;
+            }
+            let is_pubsub = c.subscriptions.load(Ordering::Relaxed)
+                + c.psubscriptions.load(Ordering::Relaxed)
+                > 0;
+            match kind.as_deref() {
+                Some("pubsub") if !is_pubsub => continue,
+                Some("normal") if is_pubsub => continue,
+                Some("master" | "replica" | "slave") => continue,
+                _ => {}
+            }
+            c.kill();
+            killed += 1;
+        }
+        done(Reply::Integer(killed))
+    }
+
+    fn cmd_config(&mut self, argv: &[Bytes]) -> Outcome {
+        let sub = lower(&argv[1]);
+        match sub.as_str() {
+            "get" if argv.len() >= 3 => {
+                let cfg = self.shared.config.read();
+                let mut seen = std::collections::BTreeMap::new();
+                for pattern in &argv[2..] {
+                    for (k, v) in cfg.matching(&pattern.to_ascii_lowercase()) {
+                        seen.insert(k, v);
+                    }
+                }
+                done(Reply::Map(
+                    seen.into_iter()
+                        .map(|(k, v)| (bulk_str(&k), bulk_str(&v)))
+                        .collect(),
+                ))
+            }
+            "set" if argv.len() >= 4 && argv.len() % 2 == 0 => {
+                let mut cfg = self.shared.config.write();
+                let mut next = cfg.clone();
+                for pair in argv[2..].chunks(2) {
+                    let name = lower(&pair[0]);
+                    let value = String::from_utf8_lossy(&pair[1]).into_owned();
+                    if next.get(&name).is_none() {
+                        return done(Reply::Error(format!(
+                            "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                        )));
+                    }
+                    if let Err(e) = next.set(&name, &value) {
+                        return done(Reply::Error(format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
+                        )));
+                    }
+                }
+                *cfg = next;
+                done(Reply::ok())
+            }
+            "resetstat" if argv.len() == 2 => {
+                let s = &self.shared.stats;
+                s.commandstats.lock().clear();
+                for c in [
+                    &s.connections_received,
+                    &s.rejected_connections,
+                    &s.commands_processed,
+                    &s.net_input_bytes,
+                    &s.net_output_bytes,
+                ] {
+                    c.store(0, Ordering::Relaxed);
+                }
+                done(Reply::ok())
+            }
+            "rewrite" if argv.len() == 2 => {
+                let cfg = self.shared.config.read().clone();
+                let Some(path) = cfg.config_file.clone() else {
+                    return err("ERR The server is running without a config file");
+                };
+                match std::fs::write(&path, cfg.to_toml()) {
+                    Ok(()) => done(Reply::ok()),
+                    Err(e) => done(Reply::Error(format!("ERR Rewriting config file: {e}"))),
+                }
+            }
+            "help" => help(&[
+                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET <pattern> [<pattern> ...]",
+                "SET <directive> <value> [<directive> <value> ...]",
+                "RESETSTAT",
+                "REWRITE",
+                "HELP",
+            ]),
+            "get" | "set" | "resetstat" | "rewrite" => done(Reply::Error(format!(
+                "ERR wrong number of arguments for 'config|{sub}' command"
+            ))),
+            _ => unknown_subcommand("CONFIG", &argv[1]),
+        }
+    }
+
+    async fn save(&mut self) -> Reply {
+        match save_with(&self.shared).await {
+            Ok(()) => Reply::ok(),
+            Err(e) => Reply::Error(format!("ERR {e}")),
+        }
+    }
+
+    fn cmd_shutdown(&mut self, argv: &[Bytes]) -> Outcome {
+        let mut save = true;
+        for a in &argv[1..] {
+            match lower(a).as_str() {
+                "nosave" => save = false,
+                "save" | "now" | "force" => {}
+                "abort" => return err("ERR No shutdown in progress."),
+                _ => return syntax_error(),
+            }
+        }
+        tracing::info!(client = self.handle.id, save, "SHUTDOWN requested");
+        self.shared.request_shutdown(save);
+        (None, Flow::Close)
+    }
+
+    async fn cmd_debug(&mut self, argv: &[Bytes]) -> Outcome {
+        let sub = lower(&argv[1]);
+        match sub.as_str() {
+            "sleep" if argv.len() == 3 => {
+                let secs: f64 = String::from_utf8_lossy(&argv[2]).parse().unwrap_or(0.0);
+                if secs > 0.0 && secs.is_finite() {
+                    tokio::time::sleep(Duration::from_secs_f64(secs.min(3600.0))).await;
+                }
+                done(Reply::ok())
+            }
+            "reload" => done(self.save().await),
+            "set-active-expire" if argv.len() == 3 => {
+                self.shared
+                    .active_expire
+                    .store(argv[2].as_ref() != b"0", Ordering::Relaxed);
+                done(Reply::ok())
+            }
+            "help" => help(&[
+                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "SLEEP <seconds>",
+                "RELOAD (fsyncs the data files)",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "HELP",
+            ]),
+            _ => unknown_subcommand("DEBUG", &argv[1]),
+        }
+    }
+
+    fn cmd_slowlog(&mut self, argv: &[Bytes]) -> Outcome {
+        let sub = lower(&argv[1]);
+        match sub.as_str() {
+            "get" if argv.len() <= 3 => {
+                let count = match argv.get(2) {
+                    None => 10,
+                    Some(a) => match parse_int(a) {
+                        Some(-1) => usize::MAX,
+                        Some(n) if n >= 0 => n as usize,
+                        _ => return err("ERR count should be greater than or equal to -1"),
+                    },
+                };
+                let log = self.shared.slowlog.lock();
+                done(Reply::Array(
+                    log.entries
+                        .iter()
+                        .take(count)
+                        .map(|e| {
+                            Reply::Array(vec![
+                                Reply::Integer(e.id as i64),
+                                Reply::Integer(e.time as i64),
+                                Reply::Integer(e.micros as i64),
+                                Reply::Array(e.argv.iter().cloned().map(Reply::Bulk).collect()),
+                                bulk_str(&e.addr),
+                                bulk_str(&e.name),
+                            ])
+                        })
+                        .collect(),
+                ))
+            }
+            "len" if argv.len() == 2 => done(Reply::Integer(
+                self.shared.slowlog.lock().entries.len() as i64,
+            )),
+            "reset" if argv.len() == 2 => {
+                self.shared.slowlog.lock().entries.clear();
+                done(Reply::ok())
+            }
+            "help" => help(&[
+                "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET [<count>]",
+                "LEN",
+                "RESET",
+                "HELP",
+            ]),
+            "get" | "len" | "reset" => done(Reply::Error(format!(
+                "ERR wrong number of arguments for 'slowlog|{sub}' command"
+            ))),
+            _ => unknown_subcommand("SLOWLOG", &argv[1]),
+        }
+    }
+
+    fn cmd_monitor(&mut self) -> Outcome {
+        if !self.handle.monitor.swap(true, Ordering::Relaxed) {
+            let tx = self.push_sender();
+            let mut m = self.shared.monitors.lock();
+            m.push(tx);
+            self.shared.monitors_active.store(true, Ordering::Relaxed);
+        }
+        done(Reply::ok())
+    }
+
+    async fn cmd_memory(&mut self, argv: &[Bytes]) -> Outcome {
+        let sub = lower(&argv[1]);
+        match sub.as_str() {
+            "usage" if argv.len() == 3 || argv.len() == 5 => {
+                let key = argv[2].clone();
+                let ty = self
+                    .run_keyspace(vec![Bytes::from_static(b"type"), key.clone()])
+                    .await;
+                let ty = match ty {
+                    Reply::Simple(s) => s,
+                    other => return done(other),
+                };
+                let len_cmd: &'static [u8] = match ty.as_str() {
+                    "none" => return done(Reply::Nil),
+                    "string" => b"strlen",
+                    "list" => b"llen",
+                    "hash" => b"hlen",
+                    "set" => b"scard",
+                    "zset" => b"zcard",
+                    _ => b"",
+                };
+                let n = if len_cmd.is_empty() {
+                    0
+                } else {
+                    match self
+                        .run_keyspace(vec![Bytes::from_static(len_cmd), key.clone()])
+                        .await
+                    {
+                        Reply::Integer(n) => n,
+                        _ => 0,
+                    }
+                };
+                // An estimate: the keydir entry plus per-element bookkeeping
+                // (values of collections live on disk, see docs).
+                let per_elem = if ty == "string" { 1 } else { 48 };
+                done(Reply::Integer(64 + key.len() as i64 + n * per_elem))
+            }
+            "doctor" => done(Reply::Verbatim(Bytes::from_static(
+                b"Sam, I have no memory problems",
+            ))),
+            "help" => help(&[
+                "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "USAGE <key> [SAMPLES <count>]",
+                "DOCTOR",
+                "HELP",
+            ]),
+            "usage" => done(Reply::Error(format!(
+                "ERR wrong number of arguments for 'memory|{sub}' command"
+            ))),
+            _ => unknown_subcommand("MEMORY", &argv[1]),
+        }
+    }
+
+    async fn run_keyspace(&mut self, argv: Vec<Bytes>) -> Reply {
+        let ctx = self.ctx();
+        self.shared.backend.execute(&ctx, &argv)
+    }
+
+    pub(super) fn unwatch_all(&mut self) {
+        if let Some(w) = self.watching.take() {
+            let keys: Vec<(usize, Bytes)> =
+                w.keys.iter().map(|(d, k, _)| (*d, k.clone())).collect();
+            self.shared.notifier.unwatch(&keys, &w.dirty);
+        }
+    }
+
+    fn cmd_watch(&mut self, argv: &[Bytes]) -> Outcome {
+        if self.multi.is_some() {
+            return err("ERR WATCH inside MULTI is not allowed");
+        }
+        let mut w = self.watching.take().unwrap_or_default();
+        for key in &argv[1..] {
+            if w.keys.iter().any(|(d, k, _)| *d == self.db && k == key) {
+                continue;
+            }
+            self.shared.notifier.watch(self.db, key.clone(), &w.dirty);
+            let ctx = self.ctx();
+            let existed = matches!(
+                self.shared.backend.execute(&ctx, &[Bytes::from_static(b"exists"), key.clone()]),
+                Reply::Integer(n) if n > 0
+            );
+            w.keys.push((self.db, key.clone(), existed));
+        }
+        self.watching = Some(w);
+        done(Reply::ok())
+    }
+
+    /// Whether EXEC must abort because of WATCH: a watched key changed, or
+    /// expired since it was watched.
+    fn watch_broken(&mut self) -> bool {
+        let Some(w) = self.watching.as_ref() else {
+            return false;
+        };
+        if w.dirty.load(Ordering::Acquire) {
+            return true;
+        }
+        let existed: Vec<(usize, Bytes)> = w
+            .keys
+            .iter()
+            .filter(|(_, _, e)| *e)
+            .map(|(d, k, _)| (*d, k.clone()))
+            .collect();
+        for (db, key) in existed {
+            let mut ctx = self.ctx();
+            ctx.db = db;
+            let gone = matches!(
+                self.shared
+                    .backend
+                    .execute(&ctx, &[Bytes::from_static(b"exists"), key]),
+                Reply::Integer(0)
+            );
+            if gone {
+                return true;
+            }
+        }
+        false
+    }
+
+    async fn cmd_exec(&mut self) -> Outcome {
+        let Some(multi) = self.multi.take() else {
+            return err("ERR EXEC without MULTI");
+        };
+        self.handle.multi.store(-1, Ordering::Relaxed);
+        if multi.failed {
+            self.unwatch_all();
+            return err("EXECABORT Transaction discarded because of previous errors.");
+        }
+        if self.watch_broken() {
+            self.unwatch_all();
+            return done(Reply::NilArray);
+        }
+        self.unwatch_all();
+        let mut replies: Vec<Reply> = Vec::with_capacity(multi.queued.len());
+        // Runs of data commands execute as one atomic transaction; the few
+        // server commands allowed inside MULTI (PING, ECHO, SELECT, INFO,
+        // PUBLISH, ...) run in their place between runs.
+        let mut run: Vec<Vec<Bytes>> = Vec::new();
+        let mut any_write = false;
+        for (spec, argv) in multi.queued {
+            let is_server =
+                table::lookup(spec.name.as_bytes()).is_some_and(|s| std::ptr::eq(s, spec));
+            if is_server {
+                self.exec_run(&mut run, &mut replies, any_write).await;
+                any_write = false;
+                let (r, _) = Box::pin(self.exec_server(spec, argv)).await;
+                replies.push(r.unwrap_or(Reply::Nil));
+            } else {
+                any_write |= spec.flags.write;
+                run.push(argv);
+            }
+        }
+        self.exec_run(&mut run, &mut replies, any_write).await;
+        done(Reply::Array(replies))
+    }
+
+    async fn exec_run(
+        &mut self,
+        run: &mut Vec<Vec<Bytes>>,
+        replies: &mut Vec<Reply>,
+        any_write: bool,
+    ) {
+        if run.is_empty() {
+            return;
+        }
+        let cmds = std::mem::take(run);
+        let ctx = self.ctx();
+        let backend = self.shared.backend.clone();
+        let out = if any_write && backend.sync_writes() {
+            let n = cmds.len();
+            tokio::task::spawn_blocking(move || backend.execute_transaction(&ctx, &cmds))
+                .await
+                .unwrap_or_else(|_| vec![Reply::error("ERR internal error"); n])
+        } else {
+            backend.execute_transaction(&ctx, &cmds)
+        };
+        replies.extend(out);
+    }
+
+    fn sub_count(&self) -> i64 {
+        self.subs
+            .as_ref()
+            .map_or(0, |s| (s.channels.len() + s.patterns.len()) as i64)
+    }
+
+    fn cmd_subscribe(&mut self, argv: &[Bytes], pattern: bool) -> Outcome {
+        let tx = self.push_sender();
+        let kind = if pattern { "psubscribe" } else { "subscribe" };
+        for ch in &argv[1..] {
+            let subs = self.subs.get_or_insert_with(Box::<Subscriptions>::default);
+            let added = if pattern {
+                subs.patterns.insert(ch.clone())
+            } else {
+                subs.channels.insert(ch.clone())
+            };
+            if added {
+                if pattern {
+                    self.shared.pubsub.psubscribe(ch, &tx);
+                } else {
+                    self.shared.pubsub.subscribe(ch, &tx);
+                }
+            }
+            let count = self.sub_count();
+            self.reply(&Reply::Push(vec![
+                bulk_str(kind),
+                Reply::Bulk(ch.clone()),
+                Reply::Integer(count),
+            ]));
+        }
+        self.update_sub_counts();
+        (None, Flow::Continue)
+    }
+
+    fn cmd_unsubscribe(&mut self, argv: &[Bytes], pattern: bool) -> Outcome {
+        let kind = if pattern {
+            "punsubscribe"
+        } else {
+            "unsubscribe"
+        };
+        let targets: Vec<Bytes> = if argv.len() > 1 {
+            argv[1..].to_vec()
+        } else {
+            self.subs
+                .as_ref()
+                .map(|s| {
+                    if pattern {
+                        s.patterns.iter().cloned().collect()
+                    } else {
+                        s.channels.iter().cloned().collect()
+                    }
+                })
+                .unwrap_or_default()
+        };
+        if targets.is_empty() {
+            let count = self.sub_count();
+            self.reply(&Reply::Push(vec![
+                bulk_str(kind),
+                Reply::Nil,
+                Reply::Integer(count),
+            ]));
+        }
+        for ch in targets {
+            if let Some(subs) = self.subs.as_mut() {
+                let removed = if pattern {
+                    subs.patterns.remove(&ch)
+                } else {
+                    subs.channels.remove(&ch)
+                };
+                if removed {
+                    if pattern {
+                        self.shared.pubsub.punsubscribe(&ch, self.handle.id);
+                    } else {
+                        self.shared.pubsub.unsubscribe(&ch, self.handle.id);
+                    }
+                }
+            }
+            let count = self.sub_count();
+            self.reply(&Reply::Push(vec![
+                bulk_str(kind),
+                Reply::Bulk(ch),
+                Reply::Integer(count),
+            ]));
+        }
+        if self.sub_count() == 0 {
+            self.subs = None;
+        }
+        self.update_sub_counts();
+        (None, Flow::Continue)
+    }
+
+    fn unsubscribe_all(&mut self) {
+        if let Some(subs) = self.subs.take() {
+            for c in &subs.channels {
+                self.shared.pubsub.unsubscribe(c, self.handle.id);
+            }
+            for p in &subs.patterns {
+                self.shared.pubsub.punsubscribe(p, self.handle.id);
+            }
+        }
+        self.update_sub_counts();
+    }
+
+    fn update_sub_counts(&self) {
+        let (c, p) = self
+            .subs
+            .as_ref()
+            .map_or((0, 0), |s| (s.channels.len(), s.patterns.len()));
+        self.handle.subscriptions.store(c, Ordering::Relaxed);
+        self.handle.psubscriptions.store(p, Ordering::Relaxed);
+    }
+
+    fn cmd_pubsub(&mut self, argv: &[Bytes]) -> Outcome {
+        let sub = lower(&argv[1]);
+        match sub.as_str() {
+            "channels" if argv.len() <= 3 => {
+                let chans = self.shared.pubsub.channels(argv.get(2).map(|p| p.as_ref()));
+                done(Reply::Array(chans.into_iter().map(Reply::Bulk).collect()))
+            }
+            "numsub" => {
+                let mut out = Vec::new();
+                for ch in &argv[2..] {
+                    out.push(Reply::Bulk(ch.clone()));
+                    out.push(Reply::Integer(self.shared.pubsub.numsub(ch) as i64));
+                }
+                done(Reply::Array(out))
+            }
+            "numpat" if argv.len() == 2 => done(Reply::Integer(self.shared.pubsub.numpat() as i64)),
+            "shardchannels" => done(Reply::Array(Vec::new())),
+            "shardnumsub" => {
+                let mut out = Vec::new();
+                for ch in &argv[2..] {
+                    out.push(Reply::Bulk(ch.clone()));
+                    out.push(Reply::Integer(0));
+                }
+                done(Reply::Array(out))
+            }
+            "help" => help(&[
+                "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "CHANNELS [<pattern>]",
+                "NUMSUB [<channel> ...]",
+                "NUMPAT",
+                "HELP",
+            ]),
+            "channels" | "numpat" => done(Reply::Error(format!(
+                "ERR wrong number of arguments for 'pubsub|{sub}' command"
+            ))),
+            _ => unknown_subcommand("PUBSUB", &argv[1]),
+        }
+    }
+}
+
+/// Fsyncs on a blocking thread and records LASTSAVE.
+async fn save_with(shared: &Arc<Shared>) -> Result<(), String> {
+    let backend = shared.backend.clone();
+    let res = tokio::task::spawn_blocking(move || backend.sync())
+        .await
+        .map_err(|e| e.to_string())?;
+    if res.is_ok() {
+        shared.lastsave.store(now_ms() / 1000, Ordering::Relaxed);
+    }
+    res
+}
+
+fn validate_client_name(name: &[u8]) -> Result<(), Reply> {
+    if name.iter().any(|c| !(b'!'..=b'~').contains(c)) {
+        return Err(Reply::error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// All commands: the server's and the keyspace's.
+fn all_commands(shared: &Shared) -> Vec<&'static CommandSpec> {
+    let mut v: Vec<&'static CommandSpec> = table::SERVER_COMMANDS.iter().collect();
+    for s in shared.backend.table() {
+        if table::lookup(s.name.as_bytes()).is_none() {
+            v.push(s);
+        }
+    }
+    v
+}
+
+fn find_command(shared: &Shared, name: &[u8]) -> Option<&'static CommandSpec> {
+    let name = name.to_ascii_lowercase();
+    table::lookup(&name).or_else(|| shared.backend.lookup(&name))
+}
+
+fn acl_categories(spec: &CommandSpec) -> Vec<Reply> {
+    let mut cats = Vec::new();
+    let f = &spec.flags;
+    if f.write {
+        cats.push("@write");
+    }
+    if f.readonly {
+        cats.push("@read");
+    }
+    if f.admin {
+        cats.extend(["@admin", "@dangerous"]);
+    }
+    if f.blocking {
+        cats.push("@blocking");
+    }
+    if f.pubsub {
+        cats.push("@pubsub");
+    }
+    if f.fast {
+        cats.push("@fast");
+    } else {
+        cats.push("@slow");
+    }
+    let group = match spec.group {
+        "string" => Some("@string"),
+        "list" => Some("@list"),
+        "hash" => Some("@hash"),
+        "set" => Some("@set"),
+        "sorted-set" => Some("@sortedset"),
+        "generic" => Some("@keyspace"),
+        "connection" => Some("@connection"),
+        "transactions" => Some("@transaction"),
+        _ => None,
+    };
+    cats.extend(group);
+    cats.into_iter()
+        .map(|c| Reply::Simple(c.to_owned()))
+        .collect()
+}
+
+fn command_info(spec: &CommandSpec) -> Reply {
+    Reply::Array(vec![
+        bulk_str(spec.name),
+        Reply::Integer(i64::from(spec.arity)),
+        Reply::Set(
+            table::flag_names(&spec.flags)
+                .into_iter()
+                .map(|f| Reply::Simple(f.to_owned()))
+                .collect(),
+        ),
+        Reply::Integer(i64::from(spec.keys.first)),
+        Reply::Integer(i64::from(spec.keys.last)),
+        Reply::Integer(i64::from(spec.keys.step)),
+        Reply::Set(acl_categories(spec)),
+        Reply::Set(Vec::new()),
+        Reply::Array(Vec::new()),
+        Reply::Array(Vec::new()),
+    ])
+}
+
+fn command_docs(spec: &CommandSpec) -> Reply {
+    Reply::Map(vec![
+        (bulk_str("summary"), bulk_str(spec.summary)),
+        (bulk_str("since"), bulk_str(spec.since)),
+        (bulk_str("group"), bulk_str(spec.group)),
+        (bulk_str("complexity"), bulk_str(spec.complexity)),
+    ])
+}
+
+fn cmd_command(shared: &Shared, argv: &[Bytes]) -> Outcome {
+    if argv.len() == 1 {
+        return done(Reply::Array(
+            all_commands(shared).into_iter().map(command_info).collect(),
+        ));
+    }
+    let sub = lower(&argv[1]);
+    match sub.as_str() {
+        "count" if argv.len() == 2 => done(Reply::Integer(all_commands(shared).len() as i64)),
+        "info" => {
+            if argv.len() == 2 {
+                return done(Reply::Array(
+                    all_commands(shared).into_iter().map(command_info).collect(),
+                ));
+            }
+            done(Reply::Array(
+                argv[2..]
+                    .iter()
+                    .map(|n| find_command(shared, n).map_or(Reply::NilArray, command_info))
+                    .collect(),
+            ))
+        }
+        "docs" => {
+            let specs: Vec<&'static CommandSpec> = if argv.len() == 2 {
+                all_commands(shared)
+            } else {
+                argv[2..]
+                    .iter()
+                    .filter_map(|n| find_command(shared, n))
+                    .collect()
+            };
+            done(Reply::Map(
+                specs
+                    .into_iter()
+                    .map(|s| (bulk_str(s.name), command_docs(s)))
+                    .collect(),
+            ))
+        }
+        "list" => {
+            let mut names: Vec<&'static CommandSpec> = all_commands(shared);
+            if argv.len() > 2 {
+                if argv.len() != 5 || lower(&argv[2]) != "filterby" {
+                    return syntax_error();
+                }
+                let value = argv[4].clone();
+                match lower(&argv[3]).as_str() {
+                    "pattern" => {
+                        names.retain(|s| super::glob_match(&value, s.name.as_bytes(), true))
+                    }
+                    "aclcat" => {
+                        let cat = format!("@{}", lower(&value));
+                        names.retain(|s| {
+                            acl_categories(s)
+                                .iter()
+                                .any(|c| matches!(c, Reply::Simple(x) if *x == cat))
+                        });
+                    }
+                    "module" => names.clear(),
+                    _ => return syntax_error(),
+                }
+            }
+            done(Reply::Array(
+                names.into_iter().map(|s| bulk_str(s.name)).collect(),
+            ))
+        }
+        "getkeys" if argv.len() >= 3 => {
+            let Some(spec) = find_command(shared, &argv[2]) else {
+                return err("ERR Invalid command specified");
+            };
+            let args = &argv[2..];
+            if !spec.arity_ok(args.len()) {
+                return err("ERR Invalid arguments specified for command");
+            }
+            if spec.keys.first <= 0 {
+                return err("ERR The command has no key arguments");
+            }
+            let n = args.len() as i64;
+            let first = i64::from(spec.keys.first);
+            let last = if spec.keys.last < 0 {
+                n + i64::from(spec.keys.last)
+            } else {
+                i64::from(spec.keys.last)
+            };
+            let step = i64::from(spec.keys.step.max(1));
+            let mut keys = Vec::new();
+            let mut i = first;
+            while i <= last && i < n {
+                keys.push(Reply::Bulk(args[i as usize].clone()));
+                i += step;
+            }
+            done(Reply::Array(keys))
+        }
+        "help" => help(&[
+            "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "(no subcommand)",
+            "COUNT",
+            "INFO [<command-name> ...]",
+            "DOCS [<command-name> ...]",
+            "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+            "GETKEYS <full-command>",
+            "HELP",
+        ]),
+        "count" | "getkeys" => done(Reply::Error(format!(
+            "ERR wrong number of arguments for 'command|{sub}' command"
+        ))),
+        _ => unknown_subcommand("COMMAND", &argv[1]),
+    }
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn cpu_seconds() -> (f64, f64) {
+    // utime and stime (fields 14 and 15) in clock ticks of 100 Hz.
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0.0, 0.0);
+    };
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    (tick(12), tick(11))
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.2}G", b / (1u64 << 30) as f64)
+    } else if b >= (1u64 << 20) as f64 {
+        format!("{:.2}M", b / (1u64 << 20) as f64)
+    } else if b >= 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+/// The INFO text for the requested sections (default: all but commandstats).
+pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
+    let requested: Vec<String> = args.iter().map(|a| lower(a)).collect();
+    let everything = requested.iter().any(|s| s == "all" || s == "everything");
+    let default = requested.is_empty() || requested.iter().any(|s| s == "default");
+    let want = |name: &str| {
+        everything || requested.iter().any(|s| s == name) || (default && name != "commandstats")
+    };
+    let cfg = shared.config.read().clone();
+    let mut out = String::new();
+    let uptime = shared.started.elapsed().as_secs();
+    if want("server") {
+        out.push_str(&format!(
+            "# Server\r\nredis_version:{}\r\nfincaskv_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nmultiplexing_api:tokio\r\nprocess_id:{}\r\nrun_id:{:040x}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\nconfig_file:{}\r\n\r\n",
+            REDIS_COMPAT_VERSION,
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            usize::BITS,
+            std::process::id(),
+            shared.started.elapsed().as_nanos() ^ u128::from(std::process::id()),
+            shared.port,
+            uptime,
+            uptime / 86400,
+            cfg.hz,
+            cfg.hz,
+            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        ));
+    }
+    if want("clients") {
+        let clients = shared.clients.lock().len();
+        out.push_str(&format!(
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\npubsub_clients:{}\r\n\r\n",
+            clients,
+            cfg.maxclients,
+            shared.notifier.blocked_clients(),
+            shared.clients.lock().values().filter(|c| c.subscriptions.load(Ordering::Relaxed) + c.psubscriptions.load(Ordering::Relaxed) > 0).count(),
+        ));
+    }
+    if want("memory") {
+        let rss = rss_bytes();
+        out.push_str(&format!(
+            "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_allocator:libc\r\n\r\n",
+            human(rss),
+            human(rss),
+        ));
+    }
+    if want("persistence") {
+        out.push_str(&format!(
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:1\r\naof_rewrite_in_progress:{}\r\naof_last_bgrewrite_status:ok\r\nfsync:{}\r\nmerges_completed:{}\r\n",
+            shared.lastsave.load(Ordering::Relaxed),
+            u8::from(shared.merging.load(Ordering::Relaxed)),
+            cfg.fsync.as_str(),
+            shared.merges_done.load(Ordering::Relaxed),
+        ));
+        for (k, v) in shared.backend.persistence_info() {
+            out.push_str(&format!("{k}:{v}\r\n"));
+        }
+        out.push_str("\r\n");
+    }
+    if want("stats") {
+        let s = &shared.stats;
+        out.push_str(&format!(
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n\r\n",
+            s.connections_received.load(Ordering::Relaxed),
+            s.commands_processed.load(Ordering::Relaxed),
+            s.net_input_bytes.load(Ordering::Relaxed),
+            s.net_output_bytes.load(Ordering::Relaxed),
+            s.rejected_connections.load(Ordering::Relaxed),
+            shared.pubsub.channels(None).len(),
+            shared.pubsub.numpat(),
+        ));
+    }
+    if want("replication") {
+        out.push_str(
+            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n\r\n",
+        );
+    }
+    if want("cpu") {
+        let (sys, user) = cpu_seconds();
+        out.push_str(&format!(
+            "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n\r\n"
+        ));
+    }
+    if want("commandstats") {
+        out.push_str("# Commandstats\r\n");
+        let stats = shared.stats.commandstats.lock();
+        let mut names: Vec<_> = stats.iter().collect();
+        names.sort_by_key(|(n, _)| **n);
+        for (name, s) in names {
+            let per_call = if s.calls > 0 {
+                s.usec as f64 / s.calls as f64
+            } else {
+                0.0
+            };
+            out.push_str(&format!(
+                "cmdstat_{name}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+                s.calls, s.usec, s.rejected, s.failed
+            ));
+        }
+        out.push_str("\r\n");
+    }
+    if want("keyspace") {
+        out.push_str("# Keyspace\r\n");
+        for (db, (keys, expires)) in shared.backend.key_counts().into_iter().enumerate() {
+            if keys > 0 {
+                out.push_str(&format!(
+                    "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n"
+                ));
+            }
+        }
+        out.push_str("\r\n");
+    }
+    while out.ends_with("\r\n\r\n") {
+        out.truncate(out.len() - 2);
+    }
+    out
+}
+
+/// Validates the arguments of a blocking command's timeout; exposed for tests.
+#[cfg(test)]
+pub(super) fn timeout_for_test(a: &[u8]) -> Result<Option<Duration>, Reply> {
+    parse_timeout(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(timeout_for_test(b"0"), Ok(None));
+        assert_eq!(
+            timeout_for_test(b"0.1"),
+            Ok(Some(Duration::from_millis(100)))
+        );
+        assert_eq!(timeout_for_test(b"2"), Ok(Some(Duration::from_secs(2))));
+        assert_eq!(
+            timeout_for_test(b"-1"),
+            Err(Reply::error("ERR timeout is negative"))
+        );
+        assert_eq!(
+            timeout_for_test(b"abc"),
+            Err(Reply::error("ERR timeout is not a float or out of range"))
+        );
+    }
+
+    #[test]
+    fn names_and_reprs() {
+        assert_eq!(
+            super::super::connection::repr(b"a\"b\n\x01"),
+            "\"a\\\"b\\n\\x01\""
+        );
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(validate_client_name(b"ok-name").is_ok());
+        assert!(validate_client_name(b"bad name").is_err());
+        let _ = full_name;
+    }
+}

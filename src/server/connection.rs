@@ -1,0 +1,806 @@
+//! One client connection: read requests, execute them, write the replies.
+//!
+//! Pipelining: every complete request in the read buffer is executed before
+//! the replies are written with one `write_all`. Pushes (pub/sub, MONITOR)
+//! are written between batches. A protocol error replies
+//! `-ERR Protocol error: ...` and closes only this connection.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::client::{push_channel, ClientHandle, PushReceiver, PushSender};
+use super::notifier::{is_null, WatchFlag};
+use super::{now_ms, table, CommandStat, Shared, SlowlogEntry};
+use crate::command::{CommandSpec, Ctx, Reply};
+use crate::resp::{encode, Decoded, Decoder, Limits, Protocol};
+
+/// Replies above this size are written before the batch goes on, so a
+/// pipeline of big replies does not pile up in memory.
+const FLUSH_THRESHOLD: usize = 64 * 1024;
+/// Size of a read when the buffer needs room.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// What to do after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flow {
+    Continue,
+    /// Write what is pending, then close (QUIT, protocol error, kill).
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReplyMode {
+    On,
+    Off,
+    SkipNext,
+}
+
+/// MULTI state: the queued commands and whether one was rejected.
+#[derive(Debug, Default)]
+pub(super) struct Multi {
+    pub queued: Vec<(&'static CommandSpec, Vec<Bytes>)>,
+    pub failed: bool,
+}
+
+/// WATCH state.
+#[derive(Debug, Default)]
+pub(super) struct Watching {
+    /// (db, key, existed when watched).
+    pub keys: Vec<(usize, Bytes, bool)>,
+    pub dirty: WatchFlag,
+}
+
+/// Pub/Sub state of a subscribed connection.
+#[derive(Default)]
+pub(super) struct Subscriptions {
+    pub channels: HashSet<Bytes>,
+    pub patterns: HashSet<Bytes>,
+}
+
+pub(super) struct Connection {
+    pub shared: Arc<Shared>,
+    pub stream: TcpStream,
+    pub handle: Arc<ClientHandle>,
+    pub rbuf: BytesMut,
+    pub wbuf: BytesMut,
+    pub decoder: Decoder,
+    pub proto: Protocol,
+    pub db: usize,
+    pub authenticated: bool,
+    pub multi: Option<Multi>,
+    pub watching: Option<Box<Watching>>,
+    pub subs: Option<Box<Subscriptions>>,
+    /// Created lazily on the first SUBSCRIBE / MONITOR: idle connections do
+    /// not pay for a channel.
+    pub push: Option<(PushSender, PushReceiver)>,
+    pub reply_mode: ReplyMode,
+    pub rng: u64,
+    pub shutdown: watch::Receiver<bool>,
+    /// Commandstats of the current batch, added to the shared table once.
+    pub local_stats: Vec<(&'static str, CommandStat)>,
+    pub net_in: u64,
+}
+
+/// Accepts `stream` as a client (or refuses it) and runs it on its own task.
+pub(super) fn spawn(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    done: mpsc::Sender<()>,
+) {
+    tokio::spawn(async move {
+        let _done = done;
+        let _ = stream.set_nodelay(true);
+        shared
+            .stats
+            .connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        let (maxclients, protected, requirepass_empty, bind) = {
+            let c = shared.config.read();
+            (
+                c.maxclients,
+                c.protected_mode,
+                c.requirepass.is_empty(),
+                c.bind.clone(),
+            )
+        };
+        let refuse = if shared.clients.lock().len() >= maxclients {
+            Some("-ERR max number of clients reached\r\n")
+        } else if protected
+            && requirepass_empty
+            && !is_loopback_bind(&bind)
+            && !addr.ip().is_loopback()
+        {
+            Some(PROTECTED_MODE_ERROR)
+        } else {
+            None
+        };
+        let mut stream = stream;
+        if let Some(err) = refuse {
+            shared
+                .stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            let _ = stream.write_all(err.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
+        let laddr = stream.local_addr().unwrap_or(addr);
+        let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let handle = Arc::new(ClientHandle::new(id, addr, laddr));
+        shared.clients.lock().insert(id, handle.clone());
+        let authenticated = requirepass_empty;
+        let mut conn = Connection {
+            shutdown: shared.shutdown.subscribe(),
+            shared,
+            stream,
+            handle,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            decoder: Decoder::new(),
+            proto: Protocol::Resp2,
+            db: 0,
+            authenticated,
+            multi: None,
+            watching: None,
+            subs: None,
+            push: None,
+            reply_mode: ReplyMode::On,
+            rng: rand::random::<u64>() | 1,
+            local_stats: Vec::new(),
+            net_in: 0,
+        };
+        conn.serve().await;
+        conn.cleanup();
+    });
+}
+
+const PROTECTED_MODE_ERROR: &str = "-DENIED FincasKV is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers, you may: 1) Set a password with CONFIG SET requirepass <password> or the requirepass option. 2) Disable protected mode with CONFIG SET protected-mode no or the protected-mode option. 3) Bind to a loopback address only.\r\n";
+
+fn is_loopback_bind(bind: &str) -> bool {
+    bind.split_whitespace().all(|a| {
+        a == "localhost"
+            || a.parse::<std::net::IpAddr>()
+                .map(|ip| ip.is_loopback())
+                .unwrap_or(false)
+    })
+}
+
+impl Connection {
+    /// The connection's main loop.
+    async fn serve(&mut self) {
+        if *self.shutdown.borrow() {
+            return;
+        }
+        loop {
+            let idle_timeout = self.shared.config.read().timeout;
+            let flow = tokio::select! {
+                biased;
+                _ = self.handle.kill.notified() => Flow::Close,
+                _ = self.shutdown.changed() => Flow::Close,
+                push = recv_push(&mut self.push) => match push {
+                    Some(reply) => {
+                        self.write_push(reply);
+                        Flow::Continue
+                    }
+                    None => Flow::Continue,
+                },
+                ready = self.stream.readable() => match ready {
+                    Ok(()) => self.on_readable().await,
+                    Err(_) => Flow::Close,
+                },
+                _ = idle_sleep(idle_timeout) => {
+                    if self.is_idle_timeout_exempt() { Flow::Continue } else { Flow::Close }
+                }
+            };
+            if self.flush().await.is_err() || flow == Flow::Close {
+                break;
+            }
+            if self.handle.killed.load(Ordering::Acquire) {
+                break;
+            }
+        }
+    }
+
+    fn is_idle_timeout_exempt(&self) -> bool {
+        self.subs.is_some() || self.handle.monitor.load(Ordering::Relaxed)
+    }
+
+    /// Reads what is available and executes every complete request.
+    async fn on_readable(&mut self) -> Flow {
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        match self.stream.try_read_buf(&mut self.rbuf) {
+            Ok(0) => return Flow::Close,
+            Ok(n) => self.net_in += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Flow::Continue,
+            Err(_) => return Flow::Close,
+        }
+        let flow = self.process_buffer().await;
+        self.flush_stats();
+        flow
+    }
+
+    /// Executes the complete requests in the read buffer.
+    pub(super) async fn process_buffer(&mut self) -> Flow {
+        let (limits, query_limit) = {
+            let c = self.shared.config.read();
+            (
+                Limits {
+                    max_bulk_len: usize::try_from(c.proto_max_bulk_len).unwrap_or(usize::MAX),
+                    max_multibulk_len: usize::try_from(c.proto_max_multibulk_len)
+                        .unwrap_or(usize::MAX),
+                },
+                c.client_query_buffer_limit,
+            )
+        };
+        loop {
+            match self
+                .decoder
+                .decode(&mut self.rbuf, &limits, self.authenticated)
+            {
+                Ok(Decoded::Command(argv)) => {
+                    if self.dispatch(argv).await == Flow::Close {
+                        return Flow::Close;
+                    }
+                    if self.handle.killed.load(Ordering::Acquire) {
+                        return Flow::Close;
+                    }
+                    if self.wbuf.len() >= FLUSH_THRESHOLD && self.flush().await.is_err() {
+                        return Flow::Close;
+                    }
+                }
+                Ok(Decoded::Incomplete { .. }) => {
+                    let pending = self.rbuf.len() as u64 + self.decoder.pending_bytes() as u64;
+                    if pending > query_limit {
+                        tracing::warn!(
+                            client = self.handle.id,
+                            addr = %self.handle.addr,
+                            pending,
+                            "closing client that reached the query buffer limit"
+                        );
+                        return Flow::Close;
+                    }
+                    if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK {
+                        // Give back the room a big request needed.
+                        self.rbuf = BytesMut::new();
+                    }
+                    return Flow::Continue;
+                }
+                Err(e) => {
+                    tracing::debug!(client = self.handle.id, error = %e, "protocol error");
+                    self.reply_now(&Reply::Error(format!("ERR {e}")));
+                    return Flow::Close;
+                }
+            }
+        }
+    }
+
+    /// Writes the pending output.
+    pub(super) async fn flush(&mut self) -> std::io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let n = self.wbuf.len();
+        let res = self.stream.write_all(&self.wbuf).await;
+        self.shared
+            .stats
+            .net_output_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+        self.wbuf.clear();
+        if self.wbuf.capacity() > 4 * FLUSH_THRESHOLD {
+            self.wbuf = BytesMut::new();
+        }
+        res
+    }
+
+    /// Encodes a reply to the command being executed (honours CLIENT REPLY).
+    pub(super) fn reply(&mut self, reply: &Reply) {
+        match self.reply_mode {
+            ReplyMode::On => encode(reply, self.proto, &mut self.wbuf),
+            ReplyMode::Off => {}
+            ReplyMode::SkipNext => self.reply_mode = ReplyMode::On,
+        }
+    }
+
+    /// Encodes a reply regardless of CLIENT REPLY (protocol errors).
+    fn reply_now(&mut self, reply: &Reply) {
+        encode(reply, self.proto, &mut self.wbuf);
+    }
+
+    fn write_push(&mut self, first: Reply) {
+        encode(&first, self.proto, &mut self.wbuf);
+        let mut n = 0;
+        while let Some(next) = self.push.as_mut().and_then(|(_, rx)| rx.try_recv()) {
+            encode(&next, self.proto, &mut self.wbuf);
+            n += 1;
+            if n >= 256 || self.wbuf.len() >= FLUSH_THRESHOLD {
+                break;
+            }
+        }
+    }
+
+    /// The push sender of this connection, created on first use.
+    pub(super) fn push_sender(&mut self) -> PushSender {
+        if let Some((tx, _)) = &self.push {
+            return tx.clone();
+        }
+        let limit = usize::try_from(self.shared.config.read().client_output_buffer_limit)
+            .unwrap_or(usize::MAX);
+        let (tx, rx) = push_channel(self.handle.clone(), limit);
+        self.push = Some((tx.clone(), rx));
+        tx
+    }
+
+    /// A fresh context for one command.
+    pub(super) fn ctx(&mut self) -> Ctx {
+        // xorshift64*: a cheap per-connection stream of seeds.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        Ctx::new(now_ms(), self.rng, self.db)
+    }
+
+    /// Looks a command up: server commands first, then the keyspace's.
+    fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        let mut lower = [0u8; 32];
+        if name.len() > lower.len() {
+            return None;
+        }
+        let lower = &mut lower[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        table::lookup(lower).or_else(|| self.shared.backend.lookup(lower))
+    }
+
+    /// Runs one request.
+    async fn dispatch(&mut self, argv: Vec<Bytes>) -> Flow {
+        let started = Instant::now();
+        let Some(spec) = self.lookup(&argv[0]) else {
+            let err = unknown_command(&argv);
+            self.reject(None, err);
+            return Flow::Continue;
+        };
+        if !self.authenticated && !spec.flags.no_auth {
+            self.reject(Some(spec), Reply::error("NOAUTH Authentication required."));
+            return Flow::Continue;
+        }
+        if !spec.arity_ok(argv.len()) {
+            let err = Reply::Error(format!(
+                "ERR wrong number of arguments for '{}' command",
+                full_name(spec, &argv)
+            ));
+            self.reject(Some(spec), err);
+            return Flow::Continue;
+        }
+        if let Some(multi) = self.multi.as_mut() {
+            if !matches!(
+                spec.name,
+                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+            ) {
+                if spec.flags.no_multi {
+                    self.reject(
+                        Some(spec),
+                        Reply::error("ERR Command not allowed inside a transaction"),
+                    );
+                    return Flow::Continue;
+                }
+                multi.queued.push((spec, argv));
+                let n = multi.queued.len() as i64;
+                self.handle.multi.store(n, Ordering::Relaxed);
+                self.reply(&Reply::Simple("QUEUED".to_owned()));
+                return Flow::Continue;
+            }
+        }
+        if self.proto == Protocol::Resp2 && self.subs.is_some() && !spec.flags.pubsub_allowed {
+            let err = Reply::Error(format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                full_name(spec, &argv)
+            ));
+            self.reject(Some(spec), err);
+            return Flow::Continue;
+        }
+        if self.shared.monitors_active.load(Ordering::Relaxed) && !spec.flags.admin {
+            self.feed_monitors(&argv);
+        }
+        self.handle.touch();
+        let slow_argv = self.wants_slowlog_argv().then(|| argv.clone());
+        let (reply, flow) =
+            if table::lookup(spec.name.as_bytes()).is_some_and(|s| std::ptr::eq(s, spec)) {
+                self.exec_server(spec, argv).await
+            } else if spec.flags.blocking {
+                self.exec_blocking(spec, argv).await
+            } else {
+                (Some(self.exec_keyspace(spec, argv).await), Flow::Continue)
+            };
+        let elapsed = started.elapsed();
+        if let Some(reply) = &reply {
+            self.reply(reply);
+        }
+        self.record(spec, elapsed, reply.as_ref().is_some_and(Reply::is_error));
+        if let Some(argv) = slow_argv {
+            self.slowlog(argv, elapsed);
+        }
+        flow
+    }
+
+    /// Executes one data command, off the async workers when writes wait
+    /// for fsync.
+    pub(super) async fn exec_keyspace(&mut self, spec: &CommandSpec, argv: Vec<Bytes>) -> Reply {
+        let ctx = self.ctx();
+        let backend = self.shared.backend.clone();
+        if spec.flags.write && backend.sync_writes() {
+            match tokio::task::spawn_blocking(move || backend.execute(&ctx, &argv)).await {
+                Ok(r) => r,
+                Err(_) => Reply::error("ERR internal error"),
+            }
+        } else {
+            backend.execute(&ctx, &argv)
+        }
+    }
+
+    /// Rejects a command (unknown, arity, auth ...); inside MULTI this
+    /// also dooms the transaction (EXECABORT).
+    fn reject(&mut self, spec: Option<&'static CommandSpec>, err: Reply) {
+        if let Some(m) = self.multi.as_mut() {
+            m.failed = true;
+        }
+        if let Some(spec) = spec {
+            let stat = self.local_stat(spec.name);
+            stat.rejected += 1;
+        }
+        self.reply(&err);
+    }
+
+    fn local_stat(&mut self, name: &'static str) -> &mut CommandStat {
+        let idx = match self.local_stats.iter().position(|(n, _)| *n == name) {
+            Some(i) => i,
+            None => {
+                self.local_stats.push((name, CommandStat::default()));
+                self.local_stats.len() - 1
+            }
+        };
+        &mut self.local_stats[idx].1
+    }
+
+    fn record(&mut self, spec: &'static CommandSpec, elapsed: Duration, failed: bool) {
+        *self.handle.last_cmd.lock() = spec.name;
+        let stat = self.local_stat(spec.name);
+        stat.calls += 1;
+        stat.usec += elapsed.as_micros() as u64;
+        if failed {
+            stat.failed += 1;
+        }
+    }
+
+    fn flush_stats(&mut self) {
+        if self.net_in > 0 {
+            self.shared
+                .stats
+                .net_input_bytes
+                .fetch_add(std::mem::take(&mut self.net_in), Ordering::Relaxed);
+        }
+        if self.local_stats.is_empty() {
+            return;
+        }
+        let mut calls = 0;
+        {
+            let mut table = self.shared.stats.commandstats.lock();
+            for (name, s) in self.local_stats.drain(..) {
+                let e = table.entry(name).or_default();
+                e.calls += s.calls;
+                e.usec += s.usec;
+                e.failed += s.failed;
+                e.rejected += s.rejected;
+                calls += s.calls;
+            }
+        }
+        self.shared
+            .stats
+            .commands_processed
+            .fetch_add(calls, Ordering::Relaxed);
+    }
+
+    fn wants_slowlog_argv(&self) -> bool {
+        // Cheap check; the entry is only built for slow commands.
+        self.shared.config.read().slowlog_log_slower_than >= 0
+    }
+
+    fn slowlog(&mut self, argv: Vec<Bytes>, elapsed: Duration) {
+        let (threshold, max_len) = {
+            let c = self.shared.config.read();
+            (c.slowlog_log_slower_than, c.slowlog_max_len)
+        };
+        let micros = elapsed.as_micros() as u64;
+        if threshold < 0 || micros < threshold as u64 {
+            return;
+        }
+        // Redis keeps at most 32 arguments and 128 bytes of each.
+        let mut args: Vec<Bytes> = argv
+            .iter()
+            .take(if argv.len() > 32 { 31 } else { 32 })
+            .map(|a| {
+                if a.len() > 128 {
+                    let mut v = a[..128].to_vec();
+                    v.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
+                    Bytes::from(v)
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        if argv.len() > 32 {
+            args.push(Bytes::from(format!(
+                "... ({} more arguments)",
+                argv.len() - 31
+            )));
+        }
+        let mut log = self.shared.slowlog.lock();
+        let id = log.next_id;
+        log.next_id += 1;
+        log.entries.push_front(SlowlogEntry {
+            id,
+            time: now_ms() / 1000,
+            micros,
+            argv: args,
+            addr: self.handle.addr.to_string(),
+            name: self.handle.name_string(),
+        });
+        while log.entries.len() as u64 > max_len {
+            log.entries.pop_back();
+        }
+    }
+
+    fn feed_monitors(&self, argv: &[Bytes]) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut line = format!(
+            "{}.{:06} [{} {}]",
+            now.as_secs(),
+            now.subsec_micros(),
+            self.db,
+            self.handle.addr
+        );
+        for a in argv {
+            line.push(' ');
+            line.push_str(&repr(a));
+        }
+        let monitors = self.shared.monitors.lock();
+        for m in monitors.iter() {
+            m.send(Reply::Simple(line.clone()), line.len() + 8);
+        }
+    }
+
+    /// A blocking pop: try now; if nothing is there, wait for a change of
+    /// one of its keys (served first-blocked-first-served) or the timeout.
+    async fn exec_blocking(
+        &mut self,
+        spec: &'static CommandSpec,
+        argv: Vec<Bytes>,
+    ) -> (Option<Reply>, Flow) {
+        let (timeout, keys) = match blocking_args(spec.name, &argv) {
+            Ok(x) => x,
+            Err(e) => return (Some(e), Flow::Continue),
+        };
+        let notifier = self.shared.notifier.clone();
+        let waiter = notifier.block(self.db, argv.clone(), keys);
+        let first = self.exec_keyspace(spec, argv).await;
+        if !is_null(&first) {
+            notifier.unblock(&waiter);
+            return (Some(first), Flow::Continue);
+        }
+        let (tx, mut rx) = oneshot::channel();
+        notifier.park(&waiter, tx);
+        // Replies of the requests before this one go out now.
+        if self.flush().await.is_err() {
+            notifier.unblock(&waiter);
+            return (None, Flow::Close);
+        }
+        self.handle.blocked.store(true, Ordering::Relaxed);
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let result = loop {
+            tokio::select! {
+                r = &mut rx => break (Some(r.unwrap_or(first)), Flow::Continue),
+                _ = sleep_until(deadline) => {
+                    if notifier.time_out(&waiter) {
+                        break (Some(first), Flow::Continue);
+                    }
+                    // Being served right now: the reply is on its way.
+                    break (Some((&mut rx).await.unwrap_or(first)), Flow::Continue);
+                }
+                _ = self.handle.kill.notified() => {
+                    notifier.unblock(&waiter);
+                    break (None, Flow::Close);
+                }
+                _ = self.shutdown.changed() => {
+                    notifier.unblock(&waiter);
+                    break (None, Flow::Close);
+                }
+                ready = self.stream.readable() => {
+                    if ready.is_err() || self.read_while_blocked() {
+                        notifier.unblock(&waiter);
+                        break (None, Flow::Close);
+                    }
+                }
+            }
+        };
+        self.handle.blocked.store(false, Ordering::Relaxed);
+        result
+    }
+
+    /// Reads pipelined data while blocked; true if the client went away or
+    /// sent too much.
+    fn read_while_blocked(&mut self) -> bool {
+        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        match self.stream.try_read_buf(&mut self.rbuf) {
+            Ok(0) => true,
+            Ok(n) => {
+                self.net_in += n as u64;
+                self.rbuf.len() as u64 > self.shared.config.read().client_query_buffer_limit
+            }
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    }
+
+    /// Leaves every registry.
+    fn cleanup(&mut self) {
+        self.flush_stats();
+        if let Some(w) = self.watching.take() {
+            let keys: Vec<(usize, Bytes)> =
+                w.keys.iter().map(|(d, k, _)| (*d, k.clone())).collect();
+            self.shared.notifier.unwatch(&keys, &w.dirty);
+        }
+        if let Some(subs) = self.subs.take() {
+            for c in &subs.channels {
+                self.shared.pubsub.unsubscribe(c, self.handle.id);
+            }
+            for p in &subs.patterns {
+                self.shared.pubsub.punsubscribe(p, self.handle.id);
+            }
+        }
+        if self.handle.monitor.load(Ordering::Relaxed) {
+            let mut m = self.shared.monitors.lock();
+            m.retain(|s| s.client_id() != self.handle.id);
+            self.shared
+                .monitors_active
+                .store(!m.is_empty(), Ordering::Relaxed);
+        }
+        self.shared.clients.lock().remove(&self.handle.id);
+        self.handle.killed.store(true, Ordering::Release);
+    }
+}
+
+async fn recv_push(push: &mut Option<(PushSender, PushReceiver)>) -> Option<Reply> {
+    match push {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn idle_sleep(secs: u64) {
+    if secs == 0 {
+        std::future::pending::<()>().await;
+    } else {
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `ERR unknown command 'x', with args beginning with: 'a' 'b' `.
+pub(super) fn unknown_command(argv: &[Bytes]) -> Reply {
+    let mut msg = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        String::from_utf8_lossy(&argv[0][..argv[0].len().min(128)])
+    );
+    let mut budget = 128usize;
+    for a in &argv[1..] {
+        if budget == 0 {
+            break;
+        }
+        let take = a.len().min(budget);
+        msg.push_str(&format!("'{}' ", String::from_utf8_lossy(&a[..take])));
+        budget -= take;
+    }
+    Reply::Error(msg)
+}
+
+/// The name Redis uses in errors: `get`, or `client|list` for subcommands
+/// of container commands.
+pub(super) fn full_name(spec: &CommandSpec, argv: &[Bytes]) -> String {
+    let containers = [
+        "client", "config", "command", "debug", "slowlog", "memory", "pubsub", "object", "xinfo",
+    ];
+    if containers.contains(&spec.name) && argv.len() > 1 {
+        format!(
+            "{}|{}",
+            spec.name,
+            String::from_utf8_lossy(&argv[1]).to_ascii_lowercase()
+        )
+    } else {
+        spec.name.to_owned()
+    }
+}
+
+/// Redis's `sdscatrepr`: a quoted, escaped argument (MONITOR).
+pub(super) fn repr(a: &[u8]) -> String {
+    let mut s = String::with_capacity(a.len() + 2);
+    s.push('"');
+    for &c in a {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            b'"' => s.push_str("\\\""),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            7 => s.push_str("\\a"),
+            8 => s.push_str("\\b"),
+            c if c.is_ascii_graphic() || c == b' ' => s.push(c as char),
+            c => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// Parses a blocking timeout (seconds, fractional) as Redis 7.0 does.
+/// None = wait forever (0).
+pub(super) fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
+    let text = std::str::from_utf8(arg).map_err(|_| timeout_error())?;
+    let secs: f64 = text.trim().parse().map_err(|_| timeout_error())?;
+    if !secs.is_finite() || text.trim() != text {
+        return Err(timeout_error());
+    }
+    if secs < 0.0 {
+        return Err(Reply::error("ERR timeout is negative"));
+    }
+    let ms = (secs * 1000.0).ceil();
+    if ms > (i64::MAX / 2) as f64 {
+        return Err(Reply::error("ERR timeout is out of range"));
+    }
+    if ms == 0.0 {
+        return Ok(None);
+    }
+    Ok(Some(Duration::from_millis(ms as u64)))
+}
+
+fn timeout_error() -> Reply {
+    Reply::error("ERR timeout is not a float or out of range")
+}
+
+/// The timeout and the keys of a blocking command.
+type BlockingArgs = (Option<Duration>, Vec<Bytes>);
+
+fn blocking_args(name: &str, argv: &[Bytes]) -> Result<BlockingArgs, Reply> {
+    let last = argv.len() - 1;
+    match name {
+        "blmpop" | "bzmpop" => {
+            let timeout = parse_timeout(&argv[1])?;
+            let n = std::str::from_utf8(&argv[2])
+                .ok()
+                .and_then(|s| s.parse::<usize>().ok())
+                .unwrap_or(0);
+            let keys = argv.iter().skip(3).take(n).cloned().collect();
+            Ok((timeout, keys))
+        }
+        "blmove" | "brpoplpush" => Ok((parse_timeout(&argv[last])?, vec![argv[1].clone()])),
+        _ => Ok((parse_timeout(&argv[last])?, argv[1..last].to_vec())),
+    }
+}

@@ -1,0 +1,349 @@
+//! Key-change notifications: WATCH and blocking pops.
+//!
+//! The keyspace tells the [`Notifier`] (its `KeyObserver`) about every
+//! modified key, under the keyspace lock, so the hook must be quick and must
+//! never call back into the keyspace: it marks watching transactions dirty and
+//! queues keys that blocked clients wait on. The *unblocker* task then serves
+//! the blocked clients of each ready key in the order they blocked
+//! (first-blocked-first-served), executing their pop on their behalf outside
+//! the keyspace lock and handing the reply over a oneshot channel.
+//!
+//! No polling: a blocked client sleeps on its channel (or its timeout).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::{oneshot, Notify};
+
+use super::Backend;
+use crate::command::{Ctx, Reply};
+
+/// A transaction's WATCH flag: set when any watched key changes.
+pub(crate) type WatchFlag = Arc<AtomicBool>;
+
+/// One blocked command waiting for its keys.
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    pub db: usize,
+    pub argv: Vec<Bytes>,
+    pub keys: Vec<Bytes>,
+    slot: Mutex<Slot>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    /// Present while nobody is executing for this waiter.
+    tx: Option<oneshot::Sender<Reply>>,
+    /// The waiter gave up (timeout); whoever holds `tx` answers with null.
+    timed_out: bool,
+    /// The unblocker found the slot busy: retry the keys when it is released.
+    missed: bool,
+}
+
+/// Is this reply "nothing to pop" (the non-blocking form of a timeout)?
+pub(crate) fn is_null(reply: &Reply) -> bool {
+    matches!(reply, Reply::Nil | Reply::NilArray)
+}
+
+/// Watched keys and blocked clients, told about changes by the keyspace.
+///
+/// Shared (`Arc`) by the keyspace (as its observer), every connection and the
+/// unblocker task. One mutex guards both maps: the hook takes it briefly and
+/// skips it entirely while nobody watches or blocks (`interest == 0`), which
+/// keeps plain writes cheap.
+#[derive(Default)]
+pub struct Notifier {
+    /// Number of registered watches + blocked waiters.
+    interest: AtomicUsize,
+    inner: Mutex<Inner>,
+    /// Wakes the unblocker when `ready` gained keys.
+    ready_signal: Notify,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("interest", &self.interest.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    watched: HashMap<usize, HashMap<Bytes, Vec<WatchFlag>>>,
+    blocked: HashMap<usize, HashMap<Bytes, VecDeque<Arc<Waiter>>>>,
+    ready: Vec<(usize, Bytes)>,
+    blocked_clients: usize,
+}
+
+impl Notifier {
+    /// A notifier with nothing registered.
+    pub fn new() -> Self {
+        Notifier::default()
+    }
+
+    /// Number of clients blocked right now (INFO `blocked_clients`).
+    pub fn blocked_clients(&self) -> usize {
+        self.inner.lock().blocked_clients
+    }
+
+    /// Hook: `key` in `db` was modified (written, deleted, expired).
+    pub fn key_modified(&self, db: usize, key: &[u8]) {
+        if self.interest.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut inner = self.inner.lock();
+        if let Some(flags) = inner.watched.get(&db).and_then(|m| m.get(key)) {
+            for f in flags {
+                f.store(true, Ordering::Release);
+            }
+        }
+        let ready_key = inner
+            .blocked
+            .get(&db)
+            .and_then(|m| m.get_key_value(key))
+            .map(|(k, _)| k.clone());
+        if let Some(k) = ready_key {
+            inner.ready.push((db, k));
+            drop(inner);
+            self.ready_signal.notify_one();
+        }
+    }
+
+    /// Hook: `db` (or every db when None) was flushed.
+    pub fn db_flushed(&self, db: Option<usize>) {
+        if self.interest.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let inner = self.inner.lock();
+        for (d, keys) in &inner.watched {
+            if db.map_or(true, |x| x == *d) {
+                keys.values()
+                    .flatten()
+                    .for_each(|f| f.store(true, Ordering::Release));
+            }
+        }
+    }
+
+    /// Hook: databases `a` and `b` were swapped.
+    pub fn dbs_swapped(&self, a: usize, b: usize) {
+        if self.interest.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut inner = self.inner.lock();
+        for d in [a, b] {
+            if let Some(keys) = inner.watched.get(&d) {
+                keys.values()
+                    .flatten()
+                    .for_each(|f| f.store(true, Ordering::Release));
+            }
+            let ready: Vec<(usize, Bytes)> = inner
+                .blocked
+                .get(&d)
+                .map(|m| m.keys().map(|k| (d, k.clone())).collect())
+                .unwrap_or_default();
+            inner.ready.extend(ready);
+        }
+        drop(inner);
+        self.ready_signal.notify_one();
+    }
+
+    /// WATCH: `flag` is set when `key` in `db` changes.
+    pub(crate) fn watch(&self, db: usize, key: Bytes, flag: &WatchFlag) {
+        let mut inner = self.inner.lock();
+        inner
+            .watched
+            .entry(db)
+            .or_default()
+            .entry(key)
+            .or_default()
+            .push(flag.clone());
+        self.interest.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// UNWATCH of the given keys registered with `flag`.
+    pub(crate) fn unwatch(&self, keys: &[(usize, Bytes)], flag: &WatchFlag) {
+        if keys.is_empty() {
+            return;
+        }
+        let mut inner = self.inner.lock();
+        for (db, key) in keys {
+            let Some(m) = inner.watched.get_mut(db) else {
+                continue;
+            };
+            if let Some(v) = m.get_mut(key) {
+                let before = v.len();
+                v.retain(|f| !Arc::ptr_eq(f, flag));
+                let removed = before - v.len();
+                self.interest.fetch_sub(removed, Ordering::AcqRel);
+                if v.is_empty() {
+                    m.remove(key);
+                }
+            }
+            if m.is_empty() {
+                inner.watched.remove(db);
+            }
+        }
+    }
+
+    /// Registers a blocked command. The caller keeps the sender while it
+    /// makes its first attempt and then [`Notifier::park`]s it.
+    pub(crate) fn block(&self, db: usize, argv: Vec<Bytes>, keys: Vec<Bytes>) -> Arc<Waiter> {
+        let waiter = Arc::new(Waiter {
+            db,
+            argv,
+            keys,
+            slot: Mutex::new(Slot::default()),
+        });
+        let mut inner = self.inner.lock();
+        for key in &waiter.keys {
+            inner
+                .blocked
+                .entry(db)
+                .or_default()
+                .entry(key.clone())
+                .or_default()
+                .push_back(waiter.clone());
+        }
+        inner.blocked_clients += 1;
+        self.interest.fetch_add(1, Ordering::AcqRel);
+        waiter
+    }
+
+    /// Hands the waiter's reply channel to the unblocker. If a change was
+    /// missed while the caller was executing, the keys are served again.
+    pub(crate) fn park(&self, waiter: &Arc<Waiter>, tx: oneshot::Sender<Reply>) {
+        let missed = {
+            let mut slot = waiter.slot.lock();
+            slot.tx = Some(tx);
+            std::mem::take(&mut slot.missed)
+        };
+        if missed {
+            self.requeue(waiter);
+        }
+    }
+
+    fn requeue(&self, waiter: &Waiter) {
+        let mut inner = self.inner.lock();
+        for k in &waiter.keys {
+            inner.ready.push((waiter.db, k.clone()));
+        }
+        drop(inner);
+        self.ready_signal.notify_one();
+    }
+
+    /// Removes a waiter from every queue (served, timed out, or disconnected).
+    pub(crate) fn unblock(&self, waiter: &Arc<Waiter>) {
+        let mut inner = self.inner.lock();
+        let mut found = false;
+        if let Some(m) = inner.blocked.get_mut(&waiter.db) {
+            for key in &waiter.keys {
+                if let Some(q) = m.get_mut(key) {
+                    let before = q.len();
+                    q.retain(|w| !Arc::ptr_eq(w, waiter));
+                    found |= q.len() != before;
+                    if q.is_empty() {
+                        m.remove(key);
+                    }
+                }
+            }
+            if m.is_empty() {
+                inner.blocked.remove(&waiter.db);
+            }
+        }
+        if found {
+            inner.blocked_clients -= 1;
+            self.interest.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The waiter's timeout fired. Returns true if it timed out (nobody is
+    /// serving it: it has been removed); false if the unblocker is executing
+    /// for it right now and will send the reply (a value or null).
+    pub(crate) fn time_out(&self, waiter: &Arc<Waiter>) -> bool {
+        let had_tx = {
+            let mut slot = waiter.slot.lock();
+            slot.timed_out = true;
+            slot.tx.take().is_some()
+        };
+        if had_tx {
+            self.unblock(waiter);
+        }
+        had_tx
+    }
+
+    /// The unblocker task: serves ready keys, for the life of the server.
+    pub(crate) async fn run_unblocker(self: Arc<Self>, backend: Arc<dyn Backend>) {
+        loop {
+            self.ready_signal.notified().await;
+            loop {
+                let ready = std::mem::take(&mut self.inner.lock().ready);
+                if ready.is_empty() {
+                    break;
+                }
+                let mut seen: Vec<(usize, Bytes)> = Vec::with_capacity(ready.len());
+                for (db, key) in ready {
+                    if seen.iter().any(|(d, k)| *d == db && *k == key) {
+                        continue;
+                    }
+                    self.serve_key(backend.as_ref(), db, &key);
+                    seen.push((db, key));
+                }
+            }
+        }
+    }
+
+    /// Serves the waiters of one key in blocking order until one finds
+    /// nothing to pop.
+    fn serve_key(&self, backend: &dyn Backend, db: usize, key: &Bytes) {
+        loop {
+            let front = {
+                let inner = self.inner.lock();
+                inner
+                    .blocked
+                    .get(&db)
+                    .and_then(|m| m.get(key))
+                    .and_then(|q| q.front().cloned())
+            };
+            let Some(waiter) = front else {
+                return;
+            };
+            let tx = {
+                let mut slot = waiter.slot.lock();
+                match slot.tx.take() {
+                    Some(tx) => tx,
+                    None => {
+                        // Its connection is executing its own attempt; it
+                        // looks again when it parks.
+                        slot.missed = true;
+                        return;
+                    }
+                }
+            };
+            if tx.is_closed() {
+                self.unblock(&waiter);
+                continue;
+            }
+            let ctx = Ctx::new(super::now_ms(), rand::random(), waiter.db);
+            let reply = backend.execute(&ctx, &waiter.argv);
+            if is_null(&reply) {
+                let mut slot = waiter.slot.lock();
+                if !slot.timed_out {
+                    slot.tx = Some(tx);
+                    return;
+                }
+                drop(slot);
+                self.unblock(&waiter);
+                let _ = tx.send(reply);
+                return;
+            }
+            self.unblock(&waiter);
+            // The receiver may have gone (disconnect at this instant): the
+            // value is then lost, as for a client that dies mid-reply.
+            let _ = tx.send(reply);
+        }
+    }
+}
