@@ -3,7 +3,7 @@
 from os import PathLike
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union, final
 
-__all__ = ["Database", "OPTION_NAMES", "__version__"]
+__all__ = ["Database", "OPTION_NAMES", "ServerHandle", "__version__"]
 
 __version__: str
 OPTION_NAMES: List[str]
@@ -30,6 +30,29 @@ class Database:
     @property
     def closed(self) -> bool: ...
     @property
-    def path(self) -> str: ...
+    def path(self) -> Any: ...
     @property
     def databases(self) -> int: ...
+
+@final
+class ServerHandle:
+    """A RESP server running in this process; the native half of ``fincaskv.Server``."""
+
+    def __new__(
+        cls,
+        dir: Optional[Union[str, PathLike[str]]] = None,
+        host: Optional[str] = None,
+        port: Optional[int] = None,
+        options: Optional[Dict[str, Any]] = None,
+        conf: Optional[Union[str, PathLike[str]]] = None,
+    ) -> "ServerHandle": ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def dir(self) -> Any: ...
+    @property
+    def running(self) -> bool: ...
+    def stop(self) -> None: ...
+    def wait(self, timeout: Optional[float] = None) -> bool: ...

@@ -5,6 +5,7 @@
 //! * [`convert`]: Python arguments -> argv, `Reply` -> Python objects.
 //! * [`errors`]: the one place where failures become exceptions.
 //! * [`options`]: `DB(path, **options)` parsing and `stats()`.
+//! * [`server`]: `ServerHandle`, the RESP server inside the process.
 //!
 //! The redis-py-shaped API (command methods, response callbacks, pipelines,
 //! the mapping face, asyncio) is Python, in `python/fincaskv/`.
@@ -18,12 +19,14 @@ mod convert;
 mod database;
 mod errors;
 mod options;
+mod server;
 
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<database::Database>()?;
+    m.add_class::<server::ServerHandle>()?;
     m.add("OPTION_NAMES", options::OPTION_NAMES.to_vec())?;
     Ok(())
 }
