@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 from fincaskv import _native
 from fincaskv._callbacks import RESPONSE_CALLBACKS
 from fincaskv.commands import Commands, StringCommands
-from fincaskv.exceptions import DataError, ResponseError
+from fincaskv.exceptions import DataError, Error, ResponseError
 
 __all__ = ["DB", "Pipeline", "WriteBatch"]
 
@@ -240,6 +240,8 @@ class DB(Commands, MutableMapping):  # type: ignore[type-arg]
         """Calls ``func(pipe)`` and executes the pipeline it filled atomically;
         returns its results (``value_from_callable=True``: ``func``'s return value)."""
         value_from_callable = kwargs.pop("value_from_callable", False)
+        if watches:
+            raise Error("WATCH is not supported by the embedded database; drop the watched keys")
         pipe = self.pipeline(transaction=True)
         value = func(pipe)
         results = pipe.execute()
@@ -383,6 +385,17 @@ class Pipeline(Commands):
     def reset(self) -> None:
         """Drops the queued commands."""
         self.command_stack = []
+
+    def watch(self, *names: Any) -> None:
+        """WATCH is not available embedded: a transaction pipeline already
+        runs atomically, so read inside it or use ``fincaskv.Server``."""
+        raise Error(
+            "WATCH is not supported by the embedded database: queue the reads in the "
+            "transaction pipeline (it runs atomically), or use fincaskv.Server"
+        )
+
+    def unwatch(self) -> None:
+        """Nothing is ever watched embedded; a no-op for redis-py compatibility."""
 
     def multi(self) -> None:
         """Starts the transaction block (queued commands are atomic already)."""

@@ -87,3 +87,19 @@ def test_native_stubs_match_the_built_module(tmp_path: object) -> None:
         cwd=str(tmp_path),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_package_type_checks(tmp_path: object) -> None:
+    import os
+    import subprocess
+    import sys
+
+    package_dir = os.path.dirname(fincaskv.__file__)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", os.path.join(str(tmp_path), "cache"),
+         "--config-file", "/dev/null", package_dir],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
