@@ -1,9 +1,32 @@
 //! The `fincaskv._native` extension module: a thin PyO3 layer over the core.
+//!
+//! * [`database`]: `Database`, one open keyspace (GIL released around every
+//!   engine call).
+//! * [`convert`]: Python arguments -> argv, `Reply` -> Python objects.
+//! * [`errors`]: the one place where failures become exceptions.
+//! * [`options`]: `DB(path, **options)` parsing and `stats()`.
+//! * [`server`]: `ServerHandle`, the RESP server inside the process.
+//!
+//! The redis-py-shaped API (command methods, response callbacks, pipelines,
+//! the mapping face, asyncio) is Python, in `python/fincaskv/`.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+#![warn(clippy::unwrap_used)]
+
 use pyo3::prelude::*;
+
+mod convert;
+mod database;
+mod errors;
+mod options;
+mod server;
 
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<database::Database>()?;
+    m.add_class::<server::ServerHandle>()?;
+    m.add("OPTION_NAMES", options::OPTION_NAMES.to_vec())?;
     Ok(())
 }

@@ -1,1 +1,74 @@
-"""Shared pytest configuration for the FincasKV Python suite."""
+"""Shared pytest configuration for the FincasKV Python suite.
+
+The ``fincaskv_db`` and ``fincaskv_server`` fixtures come from the package's
+own pytest plugin (``fincaskv.pytest_plugin``, loaded through its ``pytest11``
+entry point). This file adds a real ``redis-server`` (the reference for the
+differential tests), started once per session on a free port.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import redis
+from hypothesis import settings
+
+# No example database on disk: runs are reproducible from the seed alone and
+# leave no .hypothesis directory behind.
+settings.register_profile("fincaskv", database=None, print_blob=True)
+settings.load_profile("fincaskv")
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real redis-server (7.x) on a free port; yields the port."""
+    binary = shutil.which("redis-server")
+    assert binary is not None, "redis-server is not installed (scripts/test.sh installs it)"
+    workdir: Path = tmp_path_factory.mktemp("redis")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert proc.poll() is None, "redis-server exited at start"
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        client.close()
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def redis_client(redis_server: int) -> Iterator[redis.Redis]:
+    """A redis-py client on the reference server, database flushed."""
+    client = redis.Redis(port=redis_server)
+    client.flushall()
+    try:
+        yield client
+    finally:
+        client.close()
