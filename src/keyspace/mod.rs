@@ -114,6 +114,8 @@ pub(crate) struct State {
     pub(crate) next_gen: u64,
     /// Who to tell about modified keys.
     pub(crate) observer: Option<Arc<dyn KeyObserver>>,
+    /// The journal, kept between commands so that its buffers are reused.
+    journal: Journal,
     /// Longest user key / sub-key (member, item) a record key can carry.
     pub(crate) max_key_len: usize,
     /// Longest value a record can carry (strings, list elements).
@@ -211,6 +213,7 @@ impl Keyspace {
             slot_of: (0..cfg.databases).collect(),
             next_gen: 1,
             observer: None,
+            journal: Journal::default(),
             max_key_len: cfg.storage.max_key_len.saturating_sub(KEY_FRAMING) / 2,
             max_value_len: cfg.storage.max_value_len.min(args::MAX_STRING),
         };
@@ -241,16 +244,17 @@ impl Keyspace {
         if ctx.db >= self.databases {
             return args::err("ERR DB index is out of range");
         }
-        let mut journal = Journal::default();
         let mut state = self.state.lock();
         if let Some(e) = check_sizes(&cmd.spec, argv, &state) {
             return e;
         }
+        let mut journal = std::mem::take(&mut state.journal);
         let reply = {
             let mut ex = Exec::new(ctx, &mut state, &mut journal, &self.dropper);
             (cmd.run)(&mut ex, argv)
         };
         let commit = self.append(&mut state, &mut journal);
+        state.journal = journal;
         drop(state);
         match commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
             Ok(()) => reply,
@@ -265,9 +269,9 @@ impl Keyspace {
     /// commands after it.
     pub fn execute_transaction(&self, ctx: &Ctx, cmds: &[Vec<Bytes>]) -> Vec<Reply> {
         let mut replies = Vec::with_capacity(cmds.len());
-        let mut journal = Journal::default();
         let mut ctx = *ctx;
         let mut state = self.state.lock();
+        let mut journal = std::mem::take(&mut state.journal);
         for argv in cmds {
             if argv.first().is_some_and(|n| args::is(n, "select")) && argv.len() == 2 {
                 match args::parse_i64(&argv[1]).map(usize::try_from) {
@@ -300,6 +304,7 @@ impl Keyspace {
             replies.push((cmd.run)(&mut ex, argv));
         }
         let commit = self.append(&mut state, &mut journal);
+        state.journal = journal;
         drop(state);
         if let Err(e) = commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
             let text = format!("ERR persistence failed: {e}");
@@ -318,7 +323,10 @@ impl Keyspace {
         if journal.is_empty() {
             return Ok(None);
         }
-        let result = self.log.append(&journal.records());
+        let result = match journal.single() {
+            Some(one) => self.log.append(std::slice::from_ref(&one)),
+            None => self.log.append(&journal.records()),
+        };
         match result {
             Ok((locations, commit)) => {
                 let log = &self.log;
