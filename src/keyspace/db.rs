@@ -164,11 +164,15 @@ impl Db {
         entry.expire_at_ms = at_ms;
     }
 
-    /// Removes every key; returns the entries (to be freed off the hot path).
-    pub(crate) fn take_all(&mut self) -> HashMap<Bytes, Entry> {
-        self.order.clear();
-        self.expires.clear();
-        std::mem::take(&mut self.map)
+    /// Removes every key; returns them as a database (to be freed off the
+    /// hot path).
+    pub(crate) fn take_all(&mut self) -> Db {
+        std::mem::take(self)
+    }
+
+    /// Every value (dead-byte accounting of a flushed database).
+    pub(crate) fn values(&self) -> impl Iterator<Item = &super::value::Value> {
+        self.map.values().map(|e| &e.value)
     }
 
     /// Up to `limit` keys whose deadline is `<= now_ms`, earliest first.

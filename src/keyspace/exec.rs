@@ -118,6 +118,11 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// Frees a whole database's entries off this thread (FLUSHDB / FLUSHALL).
+    pub(crate) fn discard_db(&self, db: Db) {
+        self.dropper.discard_db(db);
+    }
+
     /// Frees a value that left the keyspace (big ones off this thread).
     pub(crate) fn discard(&self, value: Value) {
         self.dropper.discard(value);

@@ -435,9 +435,7 @@ fn flush(ex: &mut Exec<'_>, db: Option<usize>) {
     for d in dbs {
         let slot = ex.slot_of(d);
         let all = ex.st.dbs[slot].take_all();
-        for (_, entry) in all {
-            ex.discard(entry.value);
-        }
+        ex.discard_db(all);
     }
     if let Some(obs) = &ex.st.observer {
         obs.db_flushed(db);

@@ -139,6 +139,12 @@ pub struct Keyspace {
     databases: usize,
 }
 
+// The keyspace is shared between threads (server connections, Python).
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Keyspace>();
+};
+
 impl std::fmt::Debug for Keyspace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keyspace")

@@ -238,3 +238,34 @@ fn oversized_keys_are_refused_before_any_change() {
     assert_eq!(run(&ks, NOW, &["DBSIZE"]), Reply::Integer(1));
     assert_eq!(run(&ks, NOW, &["STRLEN", "a"]), Reply::Integer(4000));
 }
+
+#[test]
+fn flushall_empties_every_database_and_stays_empty_after_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let ks = open(dir.path());
+        for db in 0..3 {
+            for i in 0..2000 {
+                let argv: Vec<Bytes> = vec![
+                    Bytes::from_static(b"RPUSH"),
+                    Bytes::from(format!("k{i}")),
+                    Bytes::from_static(b"v"),
+                ];
+                ks.execute(&Ctx::new(NOW, 1, db), &argv);
+            }
+        }
+        assert_eq!(run(&ks, NOW, &["DBSIZE"]), Reply::Integer(2000));
+        assert_eq!(run(&ks, NOW, &["FLUSHALL"]), Reply::ok());
+        for db in 0..3 {
+            let argv = vec![Bytes::from_static(b"DBSIZE")];
+            assert_eq!(ks.execute(&Ctx::new(NOW, 1, db), &argv), Reply::Integer(0));
+        }
+        run(&ks, NOW, &["SET", "after", "v"]);
+    }
+    let ks = open(dir.path());
+    assert_eq!(run(&ks, NOW, &["DBSIZE"]), Reply::Integer(1));
+    assert_eq!(
+        run(&ks, NOW, &["KEYS", "*"]),
+        Reply::Array(vec![bulk("after")])
+    );
+}
