@@ -58,9 +58,7 @@ impl Dropper {
                     match garbage {
                         Garbage::Value(value) => report_dead(&thread_log, &value),
                         Garbage::Db(db) => {
-                            for value in db.values() {
-                                report_dead(&thread_log, value);
-                            }
+                            db.for_each_value(&mut |value| report_dead(&thread_log, value));
                         }
                     }
                 }
@@ -114,9 +112,7 @@ impl Dropper {
             },
             None => db,
         };
-        for value in db.values() {
-            report_dead(&self.log, value);
-        }
+        db.for_each_value(&mut |value| report_dead(&self.log, value));
     }
 }
 

@@ -196,9 +196,10 @@ impl<'a> Exec<'a> {
     pub(crate) fn delete_in(&mut self, db: usize, key: &[u8]) -> bool {
         self.expire_if_needed_in(db, key);
         let slot = self.slot_of(db);
-        let Some((k, entry)) = self.st.dbs[slot].remove_entry(key) else {
+        let Some(entry) = self.st.dbs[slot].remove(key) else {
             return false;
         };
+        let k = Bytes::copy_from_slice(key);
         self.journal.delete(
             TAG_DEL,
             &RecordKey {
@@ -271,12 +272,10 @@ impl<'a> Exec<'a> {
             return;
         }
         let slot = self.slot_of(db);
-        let Some((k, gen)) = self.st.dbs[slot]
-            .get_key_value(key)
-            .map(|(k, e)| (k.clone(), e.gen))
-        else {
+        let Some(gen) = self.st.dbs[slot].get(key).map(|e| e.gen) else {
             return;
         };
+        let k = Bytes::copy_from_slice(key);
         self.st.dbs[slot].set_expire(key, at_ms);
         self.journal.expire(&RecordKey { slot, key: k, gen }, at_ms);
         self.modified_in(db, key);

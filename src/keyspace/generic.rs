@@ -189,13 +189,12 @@ fn keys(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let pattern = &argv[1];
     let now = ex.now_ms;
     let all = pattern.as_ref() == b"*";
-    let db = ex.db_mut();
-    let out = db
-        .keys()
-        .filter(|k| all || glob::matches(pattern, k))
-        .filter(|k| db.get(k).is_some_and(|e| !e.expired(now)))
-        .map(|k| Reply::Bulk(k.clone()))
-        .collect();
+    let mut out = Vec::new();
+    ex.db_mut().for_each(&mut |k, e| {
+        if !e.expired(now) && (all || glob::matches(pattern, k)) {
+            out.push(Reply::Bulk(Bytes::copy_from_slice(k)));
+        }
+    });
     Reply::Array(out)
 }
 
@@ -229,21 +228,16 @@ fn scan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         j += 2;
     }
     let now = ex.now_ms;
-    let db = ex.db_mut();
-    let mut visited = 0usize;
     let mut out = Vec::new();
-    let next = db.scan(cursor, |k| {
-        visited += 1;
-        let keep = db.get(k).is_some_and(|e| {
-            !e.expired(now)
-                && type_filter.map_or(true, |t| {
-                    t.eq_ignore_ascii_case(e.value.type_name().as_bytes())
-                })
-        }) && pattern.map_or(true, |p| glob::matches(p, k));
+    let next = ex.db_mut().scan(cursor, count, &mut |k, e| {
+        let keep = !e.expired(now)
+            && type_filter.map_or(true, |t| {
+                t.eq_ignore_ascii_case(e.value.type_name().as_bytes())
+            })
+            && pattern.map_or(true, |p| glob::matches(p, k));
         if keep {
-            out.push(Reply::Bulk(k.clone()));
+            out.push(Reply::Bulk(Bytes::copy_from_slice(k)));
         }
-        visited < count
     });
     Reply::Array(vec![
         Reply::Bulk(Bytes::from(next.to_string())),
@@ -255,7 +249,7 @@ fn randomkey(ex: &mut Exec<'_>, _argv: &[Bytes]) -> Reply {
     // A bounded number of tries: expired keys found on the way are removed.
     for _ in 0..100 {
         let pick = ex.random() >> 1;
-        let Some(key) = ex.db_mut().key_near(pick).cloned() else {
+        let Some(key) = ex.db_mut().key_near(pick) else {
             return Reply::Nil;
         };
         if ex.exists(&key) {

@@ -175,14 +175,14 @@ fn renumber(ex: &mut Exec<'_>, key: &Bytes) {
 
 /// Pops up to `n` elements from the list at `key` (the caller checked it is
 /// a list). Deletes the key when it becomes empty.
-fn pop(ex: &mut Exec<'_>, key: &[u8], left: bool, n: usize) -> Vec<Bytes> {
+fn pop(ex: &mut Exec<'_>, key: &Bytes, left: bool, n: usize) -> Vec<Bytes> {
     let slot = ex.slot();
-    let Some((k, entry)) = ex.st.dbs[slot].get_key_value(key) else {
+    let Some(entry) = ex.st.dbs[slot].get(key) else {
         return Vec::new();
     };
     let at = RecordKey {
         slot,
-        key: k.clone(),
+        key: key.clone(),
         gen: entry.gen,
     };
     let mut out = Vec::new();

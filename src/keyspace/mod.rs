@@ -215,7 +215,9 @@ impl Keyspace {
             )));
         }
         let mut state = State {
-            dbs: (0..cfg.databases).map(|_| Db::default()).collect(),
+            dbs: (0..cfg.databases)
+                .map(|_| Db::new(cfg.storage.index))
+                .collect(),
             slot_of: (0..cfg.databases).collect(),
             next_gen: 1,
             observer: None,

@@ -84,11 +84,12 @@ pub(crate) fn apply(
             let which = *e.key.first().ok_or_else(|| bad(e, "empty flush key"))?;
             for (slot, db) in st.dbs.iter_mut().enumerate() {
                 if which == FLUSH_ALL || usize::from(which) == slot {
-                    let stale: Vec<Bytes> = db
-                        .iter_mut()
-                        .filter(|(_, entry)| entry.gen < e.gen)
-                        .map(|(k, _)| k.clone())
-                        .collect();
+                    let mut stale: Vec<Bytes> = Vec::new();
+                    db.for_each(&mut |k, entry| {
+                        if entry.gen < e.gen {
+                            stale.push(Bytes::copy_from_slice(k));
+                        }
+                    });
                     for k in stale {
                         db.remove(&k);
                     }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::{Config, Keyspace};
 use crate::command::{Ctx, Reply};
-use crate::storage::{FsyncPolicy, Options};
+use crate::storage::{FsyncPolicy, IndexKind, Options};
 
 pub(crate) const NOW: u64 = 1_700_000_000_000;
 
@@ -100,8 +100,17 @@ fn scan_all(ks: &Keyspace, count: &str, between: &mut dyn FnMut(usize)) -> Vec<B
 
 #[test]
 fn scan_returns_keys_present_throughout_despite_churn() {
+    for kind in [IndexKind::Hash, IndexKind::BTree, IndexKind::SkipList] {
+        scan_guarantee(kind);
+    }
+}
+
+fn scan_guarantee(kind: IndexKind) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ks = open(dir.path());
+    let opts = Options::new(dir.path())
+        .with_fsync(FsyncPolicy::No)
+        .with_index(kind);
+    let ks = Keyspace::open(Config::new(opts)).expect("open");
     for i in 0..1000 {
         run(&ks, NOW, &["SET", &format!("stable{i}"), "v"]);
     }
