@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::db::{Db, Entry};
 use super::dropper::Dropper;
 use super::journal::{FixTarget, Journal, RecordKey, TAG_DEL, TAG_STR};
-use super::value::{StrValue, Value};
+use super::value::{StrForm, StrValue, Value};
 use super::State;
 use crate::command::{args, Ctx, Reply};
 
@@ -252,9 +252,21 @@ impl<'a> Exec<'a> {
 
     /// Sets `key` to the string `data` (a new incarnation) with a deadline.
     pub(crate) fn set_string(&mut self, key: &Bytes, data: Bytes, expire_at_ms: u64) {
+        self.set_string_as(key, data, expire_at_ms, StrForm::Encoded);
+    }
+
+    /// [`Exec::set_string`] for a value Redis would encode as `form`.
+    pub(crate) fn set_string_as(
+        &mut self,
+        key: &Bytes,
+        data: Bytes,
+        expire_at_ms: u64,
+        form: StrForm,
+    ) {
         let value = Value::Str(StrValue {
             data: data.clone(),
             loc: None,
+            form,
         });
         let at = self.replace_in(self.db, key, value, expire_at_ms);
         self.journal

@@ -18,7 +18,7 @@ use super::journal::{
     TAG_EXPIRE, TAG_FLUSH, TAG_HASH_FIELD, TAG_HASH_REM, TAG_LIST_ITEM, TAG_LIST_REM,
     TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_SWAPDB, TAG_ZSET_MEMBER, TAG_ZSET_REM,
 };
-use super::value::{StrValue, Value};
+use super::value::{StrForm, StrValue, Value};
 use super::{bloom, hash, list, set, zset, State};
 use crate::storage::{self, Location, Log, MergeOracle, ReplayEntry};
 
@@ -122,14 +122,12 @@ pub(crate) fn apply(
         TAG_STR => {
             let data = e.value.map(Bytes::copy_from_slice).unwrap_or_default();
             if let Some(entry) = incarnation(db, key, e.gen, e.expire_at_ms, || {
-                Value::Str(StrValue {
-                    data: Bytes::new(),
-                    loc: None,
-                })
+                Value::Str(StrValue::new(Bytes::new()))
             }) {
                 entry.value = Value::Str(StrValue {
                     data,
                     loc: Some(e.location),
+                    form: StrForm::Encoded,
                 });
                 if e.value.is_none() {
                     loads.push(Load {
