@@ -442,7 +442,7 @@ impl Gen {
 /// types collide (WRONGTYPE) and lists grow and shrink.
 #[test]
 fn random_sequences_match_redis() {
-    for seed in [0x000F_1CA5, 1, 2, 3] {
+    for seed in (10..16).chain([0x000F_1CA5, 1]) {
         random_sequence(seed);
     }
 }
