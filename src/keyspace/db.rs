@@ -165,18 +165,4 @@ impl Db {
     pub(crate) fn for_each(&self, f: &mut dyn FnMut(&[u8], &Entry)) {
         self.map.for_each(f);
     }
-
-    /// The first key at or after SCAN position `from`, wrapping around.
-    pub(crate) fn key_near(&self, from: u64) -> Option<Bytes> {
-        let first_from = |cursor: u64| {
-            let mut found = None;
-            self.map.scan(cursor, 1, &mut |k, _| {
-                if found.is_none() {
-                    found = Some(Bytes::copy_from_slice(k));
-                }
-            });
-            found
-        };
-        first_from(from).or_else(|| first_from(0))
-    }
 }

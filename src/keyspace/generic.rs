@@ -246,17 +246,37 @@ fn scan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn randomkey(ex: &mut Exec<'_>, _argv: &[Bytes]) -> Reply {
-    // A bounded number of tries: expired keys found on the way are removed.
-    for _ in 0..100 {
-        let pick = ex.random() >> 1;
-        let Some(key) = ex.db_mut().key_near(pick) else {
-            return Reply::Nil;
-        };
-        if ex.exists(&key) {
-            return Reply::Bulk(key);
+    // Walk from a random SCAN position to the first key not past its
+    // deadline. Expired keys met on the way are skipped, not deleted: a read
+    // must not change what replicas hold (unlike Redis, which deletes them).
+    let now = ex.now_ms;
+    let start = ex.random();
+    let db = ex.db_mut();
+    let mut cursor = start;
+    let mut wrapped = false;
+    let mut budget = db.len().min(10_000);
+    loop {
+        let mut found = None;
+        let next = db.scan(cursor, 16, &mut |k, e| {
+            if found.is_none() && !e.expired(now) {
+                found = Some(Bytes::copy_from_slice(k));
+            }
+            budget = budget.saturating_sub(1);
+        });
+        if let Some(k) = found {
+            return Reply::Bulk(k);
         }
+        if budget == 0 {
+            return Reply::Nil;
+        }
+        if next == 0 {
+            if wrapped {
+                return Reply::Nil;
+            }
+            wrapped = true;
+        }
+        cursor = next;
     }
-    Reply::Nil
 }
 
 /// Moves/copies `src` of db `from` to `dst` of db `to` as a new incarnation
