@@ -823,6 +823,12 @@ impl ListValue {
 
     /// Index of the element with `seq`.
     fn position(&self, seq: i64) -> Result<usize, usize> {
+        // Pushes and pops touch the ends: answer those in O(1).
+        match (self.items.front(), self.items.back()) {
+            (Some(f), _) if f.seq == seq => return Ok(0),
+            (_, Some(b)) if b.seq == seq => return Ok(self.items.len() - 1),
+            _ => {}
+        }
         self.items.binary_search_by_key(&seq, |i| i.seq)
     }
 
