@@ -143,7 +143,7 @@ fn cpu_per_op() {
     let incr = argv(&[b"INCR", b"counter"]);
     let lpush = argv(&[b"LPUSH", b"list", &value]);
     const N: usize = 200_000;
-    let mut report = |name: &str, f: &mut dyn FnMut(usize)| {
+    let report = |name: &str, f: &mut dyn FnMut(usize)| {
         for i in 0..N / 10 {
             f(i); // warm up
         }
