@@ -558,9 +558,10 @@ fn hrandfield(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         .collect();
     let picked: Vec<(&[u8], &Bytes)> = match count {
         None => {
-            members::shuffle_by_content(&mut all, |p| p.0, seed);
+            // O(N) without sorting: the first field of the seeded order.
             return all
-                .first()
+                .iter()
+                .min_by_key(|p| members::content_order_key(p.0, seed))
                 .map_or(Reply::Nil, |p| Reply::Bulk(Bytes::copy_from_slice(p.0)));
         }
         Some(c) if c >= 0 => {

@@ -373,7 +373,7 @@ fn pick_distinct(s: &SetValue, count: usize, seed: u64) -> Vec<Bytes> {
         // O(N) without sorting: the member minimising the seeded hash.
         return s
             .iter()
-            .min_by_key(|m| (super::db::scan_hash(m) ^ (seed >> 1), m.to_vec()))
+            .min_by_key(|m| members::content_order_key(m, seed))
             .map(Bytes::copy_from_slice)
             .into_iter()
             .collect();
