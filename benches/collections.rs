@@ -84,17 +84,24 @@ fn bench_collections(c: &mut Criterion) {
     let mut g = c.benchmark_group("collections");
     g.measurement_time(Duration::from_secs(3));
     let mut i = 0usize;
-    g.bench_function("HSET", |b| {
+    g.bench_function("HSET (overwrite a field)", |b| {
         b.iter(|| {
             i = (i + 1) % SPREAD;
             ks.execute(&ctx, &hsets[i])
         })
     });
-    g.bench_function("SADD", |b| {
+    g.bench_function("SADD (existing member)", |b| {
         b.iter(|| {
             i = (i + 1) % SPREAD;
             ks.execute(&ctx, &sadds[i])
         })
+    });
+    let mut round = 0u64;
+    g.bench_function("HSET (new field)", |b| {
+        b.iter_custom(|iters| fresh(&ks, &ctx, iters, &mut round, b"HSET", true))
+    });
+    g.bench_function("SADD (new member)", |b| {
+        b.iter_custom(|iters| fresh(&ks, &ctx, iters, &mut round, b"SADD", false))
     });
     g.bench_function("ZADD (1M zset)", |b| {
         b.iter(|| {
@@ -109,6 +116,43 @@ fn bench_collections(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// Times `iters` commands that each add a new field / member (argv built
+/// and the collections deleted outside the timing), 100,000 at a time.
+fn fresh(
+    ks: &Keyspace,
+    ctx: &Ctx,
+    iters: u64,
+    round: &mut u64,
+    cmd: &[u8],
+    with_value: bool,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(100_000);
+        *round += 1;
+        let key = format!("fresh:{round}");
+        let cmds: Vec<Vec<Bytes>> = (0..n)
+            .map(|j| {
+                let m = format!("member:{j:08}");
+                if with_value {
+                    argv(&[cmd, key.as_bytes(), m.as_bytes(), b"value-0123456789"])
+                } else {
+                    argv(&[cmd, key.as_bytes(), m.as_bytes()])
+                }
+            })
+            .collect();
+        let start = Instant::now();
+        for c in &cmds {
+            ks.execute(ctx, c);
+        }
+        total += start.elapsed();
+        ks.execute(ctx, &argv(&[b"DEL", key.as_bytes()]));
+        left -= n;
+    }
+    total
 }
 
 /// DEL of a one-million-field hash: the caller's path only (the memory is
