@@ -54,7 +54,11 @@ fn op() -> impl Strategy<Value = Op> {
     let k = 0u8..4;
     let m = 0u8..12;
     prop_oneof![
-        (k.clone(), m.clone(), proptest::collection::vec(any::<u8>(), 0..12))
+        (
+            k.clone(),
+            m.clone(),
+            proptest::collection::vec(any::<u8>(), 0..12)
+        )
             .prop_map(|(k, f, v)| Op::HSet(k, f, v)),
         (k.clone(), m.clone()).prop_map(|(k, f)| Op::HDel(k, f)),
         (k.clone(), m.clone(), any::<i8>()).prop_map(|(k, f, n)| Op::HIncrBy(k, f, n)),
@@ -256,7 +260,11 @@ fn argv_of(op: &Op) -> Vec<Vec<u8>> {
         Op::HDel(k, f) => vec![s("HDEL"), key(*k), member(*f)],
         Op::HIncrBy(k, f, n) => vec![s("HINCRBY"), key(*k), member(*f), s(&n.to_string())],
         Op::SAdd(k, ms) | Op::SRem(k, ms) => {
-            let name = if matches!(op, Op::SAdd(..)) { "SADD" } else { "SREM" };
+            let name = if matches!(op, Op::SAdd(..)) {
+                "SADD"
+            } else {
+                "SREM"
+            };
             let mut v = vec![s(name), key(*k)];
             v.extend(ms.iter().map(|m| member(*m)));
             v
@@ -267,7 +275,12 @@ fn argv_of(op: &Op) -> Vec<Vec<u8>> {
         Op::ZRem(k, m) => vec![s("ZREM"), key(*k), member(*m)],
         Op::ZPopMin(k) => vec![s("ZPOPMIN"), key(*k)],
         Op::ZRemRangeByRank(k, a, b) => {
-            vec![s("ZREMRANGEBYRANK"), key(*k), s(&a.to_string()), s(&b.to_string())]
+            vec![
+                s("ZREMRANGEBYRANK"),
+                key(*k),
+                s(&a.to_string()),
+                s(&b.to_string()),
+            ]
         }
         Op::Del(k) => vec![s("DEL"), key(*k)],
         Op::Rename(a, b) => vec![s("RENAME"), key(*a), key(*b)],

@@ -54,10 +54,28 @@ struct Field {
 
 /// A Hash value.
 #[derive(Default)]
-pub(crate) struct HashValue {
+pub(crate) struct HashData {
     fields: HashMap<Member, Field>,
     /// Redis would have left the listpack encoding (sticky, as in Redis).
     hashtable: bool,
+}
+
+/// The value as the keyspace holds it: one pointer, so that the `Value` enum
+/// (and every key's entry) stays small whatever the collection's bookkeeping.
+#[derive(Default)]
+pub(crate) struct HashValue(Box<HashData>);
+
+impl std::ops::Deref for HashValue {
+    type Target = HashData;
+    fn deref(&self) -> &HashData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for HashValue {
+    fn deref_mut(&mut self) -> &mut HashData {
+        &mut self.0
+    }
 }
 
 impl HashValue {
@@ -123,7 +141,7 @@ impl HashValue {
 
     /// A deep copy without locations.
     pub(crate) fn duplicate(&self) -> Self {
-        HashValue {
+        HashValue(Box::new(HashData {
             fields: self
                 .fields
                 .iter()
@@ -138,7 +156,7 @@ impl HashValue {
                 })
                 .collect(),
             hashtable: self.hashtable,
-        }
+        }))
     }
 
     /// Stores the location of a record just appended.
@@ -540,9 +558,10 @@ fn hrandfield(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         .collect();
     let picked: Vec<(&[u8], &Bytes)> = match count {
         None => {
-            members::shuffle_by_content(&mut all, |p| p.0, seed);
+            // O(N) without sorting: the first field of the seeded order.
             return all
-                .first()
+                .iter()
+                .min_by_key(|p| members::content_order_key(p.0, seed))
                 .map_or(Reply::Nil, |p| Reply::Bulk(Bytes::copy_from_slice(p.0)));
         }
         Some(c) if c >= 0 => {

@@ -196,13 +196,19 @@ pub(crate) fn scan_reply(next: u64, elements: Vec<Reply>) -> Reply {
 /// Orders `items` by a pseudo-random permutation that depends only on their
 /// names and `seed` (content-deterministic: the same on every replica).
 pub(crate) fn shuffle_by_content<'a, T>(items: &mut [T], name: impl Fn(&T) -> &'a [u8], seed: u64) {
-    items.sort_by_cached_key(|t| (scan_hash(name(t)) ^ (seed >> 1), name(t).to_vec()));
+    items.sort_by_cached_key(|t| content_order_key(name(t), seed));
+}
+
+/// The sort key of [`shuffle_by_content`]: the first item of that order is
+/// the one with the smallest key (an O(N) single pick).
+pub(crate) fn content_order_key(name: &[u8], seed: u64) -> (u64, &[u8]) {
+    (scan_hash(name) ^ (seed >> 1), name)
 }
 
 /// Orders `items` by [`scan_hash`] of their names: a content-deterministic
 /// order to pick from by index.
 pub(crate) fn sort_by_content<'a, T>(items: &mut [T], name: impl Fn(&T) -> &'a [u8]) {
-    items.sort_by_cached_key(|t| (scan_hash(name(t)), name(t).to_vec()));
+    items.sort_by_cached_key(|t| (scan_hash(name(t)), name(t)));
 }
 
 /// Bytes of member records per data file: how a set reports its records as

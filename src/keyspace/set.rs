@@ -49,13 +49,31 @@ const INTSET_MAX: usize = 512;
 
 /// A Set value.
 #[derive(Default)]
-pub(crate) struct SetValue {
+pub(crate) struct SetData {
     /// The members.
     members: HashSet<Member>,
     /// Record bytes per data file (dead-byte accounting).
     tally: FileTally,
     /// Redis would have left the intset encoding (sticky, as in Redis).
     hashtable: bool,
+}
+
+/// The value as the keyspace holds it: one pointer, so that the `Value` enum
+/// (and every key's entry) stays small whatever the collection's bookkeeping.
+#[derive(Default)]
+pub(crate) struct SetValue(Box<SetData>);
+
+impl std::ops::Deref for SetValue {
+    type Target = SetData;
+    fn deref(&self) -> &SetData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for SetValue {
+    fn deref_mut(&mut self) -> &mut SetData {
+        &mut self.0
+    }
 }
 
 impl SetValue {
@@ -132,11 +150,11 @@ impl SetValue {
 
     /// A deep copy without locations.
     pub(crate) fn duplicate(&self) -> Self {
-        SetValue {
+        SetValue(Box::new(SetData {
             members: self.members.clone(),
             tally: FileTally::default(),
             hashtable: self.hashtable,
-        }
+        }))
     }
 
     /// Stores the location of a record just appended.
@@ -355,7 +373,7 @@ fn pick_distinct(s: &SetValue, count: usize, seed: u64) -> Vec<Bytes> {
         // O(N) without sorting: the member minimising the seeded hash.
         return s
             .iter()
-            .min_by_key(|m| (super::db::scan_hash(m) ^ (seed >> 1), m.to_vec()))
+            .min_by_key(|m| members::content_order_key(m, seed))
             .map(Bytes::copy_from_slice)
             .into_iter()
             .collect();
@@ -659,8 +677,19 @@ fn sscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 /// A value that only carries record bytes to report dead when discarded
 /// (`Exec::discard`): how a family reports records it overwrote or removed.
 pub(crate) fn dead_records(tally: FileTally) -> Value {
-    Value::Set(SetValue {
+    Value::Set(SetValue(Box::new(SetData {
         tally,
-        ..SetValue::default()
-    })
+        ..SetData::default()
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn collection_values_are_one_pointer() {
+        // Every key's entry holds a `Value`: collections must not bloat it.
+        assert_eq!(std::mem::size_of::<super::SetValue>(), 8);
+        assert_eq!(std::mem::size_of::<super::super::hash::HashValue>(), 8);
+        assert_eq!(std::mem::size_of::<super::super::zset::ZSetValue>(), 8);
+    }
 }

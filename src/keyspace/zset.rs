@@ -136,11 +136,29 @@ struct ZEntry {
 
 /// A Sorted Set value.
 #[derive(Default)]
-pub(crate) struct ZSetValue {
+pub(crate) struct ZSetData {
     dict: HashMap<Member, ZEntry>,
     list: SkipList,
     /// Redis would have left the listpack encoding (sticky, as in Redis).
     big: bool,
+}
+
+/// The value as the keyspace holds it: one pointer, so that the `Value` enum
+/// (and every key's entry) stays small whatever the collection's bookkeeping.
+#[derive(Default)]
+pub(crate) struct ZSetValue(Box<ZSetData>);
+
+impl std::ops::Deref for ZSetValue {
+    type Target = ZSetData;
+    fn deref(&self) -> &ZSetData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ZSetValue {
+    fn deref_mut(&mut self) -> &mut ZSetData {
+        &mut self.0
+    }
 }
 
 impl ZSetValue {
@@ -166,30 +184,32 @@ impl ZSetValue {
     /// Sets a member's score in memory. Returns the replaced record's
     /// location (`Some(None)` if the member existed without one), `None` if new.
     fn set(&mut self, member: &[u8], score: f64) -> Option<Option<Location>> {
+        let d = &mut *self.0;
         if member.len() > LISTPACK_VALUE {
-            self.big = true;
+            d.big = true;
         }
-        if let Some(e) = self.dict.get_mut(member) {
+        if let Some(e) = d.dict.get_mut(member) {
             if e.score.total_cmp(&score) != std::cmp::Ordering::Equal {
-                self.list.remove(e.score, member);
-                self.list.insert(score, member);
+                d.list.remove(e.score, member);
+                d.list.insert(score, member);
                 e.score = score;
             }
             return Some(e.loc.take());
         }
-        self.dict
+        d.dict
             .insert(Member::from(member), ZEntry { score, loc: None });
-        self.list.insert(score, member);
-        if self.dict.len() > LISTPACK_ENTRIES {
-            self.big = true;
+        d.list.insert(score, member);
+        if d.dict.len() > LISTPACK_ENTRIES {
+            d.big = true;
         }
         None
     }
 
     /// Removes a member in memory; returns its record's location.
     fn del(&mut self, member: &[u8]) -> Option<Option<Location>> {
-        let e = self.dict.remove(member)?;
-        self.list.remove(e.score, member);
+        let d = &mut *self.0;
+        let e = d.dict.remove(member)?;
+        d.list.remove(e.score, member);
         Some(e.loc)
     }
 
