@@ -5,18 +5,37 @@
 //! `cargo run --release --example storage_reopen -- [N] [DIR]` (N default
 //! 10,000,000; DIR default a temporary directory).
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use fincaskv::storage::{Engine, FsyncPolicy, Options};
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
+/// Counts live heap bytes as requested (malloc's own per-block overhead,
+/// typically 8-16 bytes, comes on top).
+struct Counting;
+
+static LIVE: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator and only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: `ptr` was allocated by `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live_bytes() -> u64 {
+    LIVE.load(Ordering::Relaxed)
 }
 
 fn key(i: u64) -> [u8; 16] {
@@ -59,16 +78,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let r = e.merge()?;
         println!("merge: {:.2} s, {r:?}", t.elapsed().as_secs_f64());
     }
-    let before = rss_bytes();
+    let before = live_bytes();
     let t = Instant::now();
     let e = Engine::open(opts(&dir))?;
     let s = t.elapsed().as_secs_f64();
-    let after = rss_bytes();
+    let per_key = (live_bytes() - before) as f64 / n as f64;
     println!(
-        "reopen with hints: {} keys in {s:.2} s; keydir RSS {:.1} bytes/key ({:.1} beyond the 16 key bytes)",
+        "reopen with hints: {} keys in {s:.2} s; keydir heap {per_key:.1} bytes/key \
+         ({:.1} beyond the 16 key bytes, + malloc's per-block overhead for each key)",
         e.len(),
-        (after - before) as f64 / n as f64,
-        (after - before) as f64 / n as f64 - 16.0
+        per_key - 16.0
     );
     drop(e);
     for entry in std::fs::read_dir(&dir)? {

@@ -1,8 +1,9 @@
 //! The one command table: every keyspace family registers a static slice of
 //! [`Command`]s in [`FAMILIES`]; lookup is by lower-cased name.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
+
+use hashbrown::HashMap;
 
 use bytes::Bytes;
 

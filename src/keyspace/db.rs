@@ -82,6 +82,29 @@ impl Db {
         self.map.get_mut(key)
     }
 
+    /// The entry of `key` if it is not past its deadline at `now_ms`; an
+    /// expired entry is removed and returned as `Err` (lazy expiry), in one
+    /// hash lookup on the common path.
+    pub(crate) fn get_live_mut(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Result<Option<&mut Entry>, Entry> {
+        match self.map.entry_ref(key) {
+            hashbrown::hash_map::EntryRef::Occupied(o) => {
+                if o.get().expired(now_ms) {
+                    let (k, entry) = o.remove_entry();
+                    self.expires.remove(&(entry.expire_at_ms, k.clone()));
+                    self.order.remove(&(scan_hash(&k), k));
+                    Err(entry)
+                } else {
+                    Ok(Some(o.into_mut()))
+                }
+            }
+            hashbrown::hash_map::EntryRef::Vacant(_) => Ok(None),
+        }
+    }
+
     /// Inserts or replaces; returns the previous entry.
     pub(crate) fn insert(&mut self, key: Bytes, entry: Entry) -> Option<Entry> {
         if entry.expire_at_ms != 0 {

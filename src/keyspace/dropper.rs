@@ -21,6 +21,22 @@ pub(crate) struct Dropper {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Reports every record of `value` as dead, one call per data file (a big
+/// collection's records sit in few files).
+fn report_dead(log: &Log, value: &Value) {
+    let mut per_file: Vec<(u32, u64)> = Vec::new();
+    value.for_each_location(&mut |loc| match per_file.last_mut() {
+        Some((id, bytes)) if *id == loc.file_id => *bytes += u64::from(loc.len),
+        _ => match per_file.iter_mut().find(|(id, _)| *id == loc.file_id) {
+            Some((_, bytes)) => *bytes += u64::from(loc.len),
+            None => per_file.push((loc.file_id, u64::from(loc.len))),
+        },
+    });
+    for (id, bytes) in per_file {
+        log.mark_dead_bytes(id, bytes);
+    }
+}
+
 impl Dropper {
     /// Starts the thread.
     pub(crate) fn new(log: Arc<Log>) -> Dropper {
@@ -30,7 +46,7 @@ impl Dropper {
             .name("fincaskv-dropper".to_owned())
             .spawn(move || {
                 for value in rx {
-                    value.for_each_location(&mut |loc| thread_log.mark_dead(loc));
+                    report_dead(&thread_log, &value);
                     drop(value);
                 }
             });

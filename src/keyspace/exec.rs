@@ -47,6 +47,17 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// Longest value a record may carry (APPEND, SETRANGE results).
+    pub(crate) fn max_value_len(&self) -> usize {
+        self.st.max_value_len
+    }
+
+    /// Longest sub-key (hash field, set/zset member, bloom item) a record
+    /// key may carry: families check it before mutating.
+    pub(crate) fn max_sub_len(&self) -> usize {
+        self.st.max_key_len
+    }
+
     /// Number of logical databases.
     pub(crate) fn databases(&self) -> usize {
         self.st.slot_of.len()
@@ -137,8 +148,18 @@ impl<'a> Exec<'a> {
 
     /// The live entry of `key` in the selected db (expired keys are removed first).
     pub(crate) fn entry(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed_in(self.db, key);
-        self.db_mut().get_mut(key)
+        let slot = self.st.slot_of[self.db];
+        // One hash lookup on the common path (disjoint fields borrowed).
+        match self.st.dbs[slot].get_live_mut(key, self.now_ms) {
+            Ok(entry) => entry,
+            Err(old) => {
+                self.dropper.discard(old.value);
+                if let Some(obs) = &self.st.observer {
+                    obs.key_modified(self.db, key);
+                }
+                None
+            }
+        }
     }
 
     /// The live entry of `key` in logical db `db`.

@@ -134,7 +134,10 @@ fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -> usize {
     } else {
         list.items.back().map(|i| i.seq)
     };
-    ex.modified(key);
+    if exists {
+        // (A new list was announced by replace_in.)
+        ex.modified(key);
+    }
     // Sequence numbers saturate only after ~9e18 pushes at one end; should
     // that ever happen, renumber the list.
     if edge == Some(i64::MIN) || edge == Some(i64::MAX) {

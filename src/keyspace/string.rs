@@ -280,7 +280,7 @@ fn append(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let new = match old {
         None => argv[2].clone(),
         Some(old) => {
-            if old.len() + argv[2].len() > args::MAX_STRING {
+            if old.len() + argv[2].len() > ex.max_value_len() {
                 return err(args::TOO_BIG);
             }
             let mut buf = BytesMut::with_capacity(old.len() + argv[2].len());
@@ -431,7 +431,7 @@ fn setrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if piece.is_empty() {
         return Reply::Integer(old.map_or(0, |o| o.len() as i64));
     }
-    if offset.saturating_add(piece.len()) > args::MAX_STRING {
+    if offset.saturating_add(piece.len()) > ex.max_value_len() {
         return err(args::TOO_BIG);
     }
     let old = old.unwrap_or_default();
