@@ -118,5 +118,13 @@ criterion_group!(benches, bench_commands);
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
-    del_big_list();
+    // `cargo bench --bench commands -- GET` runs only the matching
+    // benchmarks; the DEL measurement runs without a filter or with "DEL".
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if filters.is_empty() || filters.iter().any(|f| f.contains("DEL")) {
+        del_big_list();
+    }
 }

@@ -122,6 +122,9 @@ pub(crate) struct State {
     pub(crate) max_value_len: usize,
 }
 
+/// Largest total argument size of one command (a storage batch holds 1 GiB).
+const MAX_COMMAND_BYTES: usize = 768 << 20;
+
 /// Room left in a record key for the slot, key length and sub-key framing.
 const KEY_FRAMING: usize = 64;
 
@@ -139,6 +142,12 @@ pub struct Keyspace {
     databases: usize,
 }
 
+// The keyspace is shared between threads (server connections, Python).
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Keyspace>();
+};
+
 impl std::fmt::Debug for Keyspace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keyspace")
@@ -154,6 +163,12 @@ impl std::fmt::Debug for Keyspace {
 fn check_sizes(spec: &crate::command::CommandSpec, argv: &[Bytes], state: &State) -> Option<Reply> {
     if argv.iter().any(|a| a.len() > state.max_value_len) {
         return Some(args::err(args::TOO_BIG));
+    }
+    // One command is one storage batch, and a batch is at most 1 GiB.
+    if argv.iter().map(|a| a.len() + 64).sum::<usize>() > MAX_COMMAND_BYTES {
+        return Some(args::err(
+            "ERR command too large (its records would exceed one storage batch)",
+        ));
     }
     let keys = spec.keys;
     if keys.first > 0 && keys.step > 0 {
@@ -209,7 +224,9 @@ impl Keyspace {
             )));
         }
         let mut state = State {
-            dbs: (0..cfg.databases).map(|_| Db::default()).collect(),
+            dbs: (0..cfg.databases)
+                .map(|_| Db::new(cfg.storage.index))
+                .collect(),
             slot_of: (0..cfg.databases).collect(),
             next_gen: 1,
             observer: None,

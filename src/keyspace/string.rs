@@ -8,6 +8,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use super::value::StrForm;
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is};
 use crate::command::table::cmd;
@@ -277,6 +278,7 @@ fn append(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(v) => v,
         Err(e) => return e,
     };
+    let existed = old.is_some();
     let new = match old {
         None => argv[2].clone(),
         Some(old) => {
@@ -291,7 +293,12 @@ fn append(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let len = new.len() as i64;
     let expire = ex.expire_of(key).unwrap_or(0);
-    ex.set_string(key, new, expire);
+    let form = if existed {
+        StrForm::Raw
+    } else {
+        StrForm::Encoded
+    };
+    ex.set_string_as(key, new, expire, form);
     Reply::Integer(len)
 }
 
@@ -366,7 +373,7 @@ fn incrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if let Some(sum) = exact {
         let text = args::int_bytes(sum);
         let expire = ex.expire_of(key).unwrap_or(0);
-        ex.set_string(key, text.clone(), expire);
+        ex.set_string_as(key, text.clone(), expire, StrForm::Plain);
         return Reply::Bulk(text);
     }
     let new = current + by;
@@ -375,7 +382,7 @@ fn incrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     let text = Bytes::from(args::format_float(new));
     let expire = ex.expire_of(key).unwrap_or(0);
-    ex.set_string(key, text.clone(), expire);
+    ex.set_string_as(key, text.clone(), expire, StrForm::Plain);
     Reply::Bulk(text)
 }
 
@@ -442,7 +449,7 @@ fn setrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     buf[offset..offset + piece.len()].copy_from_slice(piece);
     let len = buf.len() as i64;
     let expire = ex.expire_of(key).unwrap_or(0);
-    ex.set_string(key, buf.freeze(), expire);
+    ex.set_string_as(key, buf.freeze(), expire, StrForm::Raw);
     Reply::Integer(len)
 }
 

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::{Config, Keyspace};
 use crate::command::{Ctx, Reply};
-use crate::storage::{FsyncPolicy, Options};
+use crate::storage::{FsyncPolicy, IndexKind, Options};
 
 pub(crate) const NOW: u64 = 1_700_000_000_000;
 
@@ -100,8 +100,17 @@ fn scan_all(ks: &Keyspace, count: &str, between: &mut dyn FnMut(usize)) -> Vec<B
 
 #[test]
 fn scan_returns_keys_present_throughout_despite_churn() {
+    for kind in [IndexKind::Hash, IndexKind::BTree, IndexKind::SkipList] {
+        scan_guarantee(kind);
+    }
+}
+
+fn scan_guarantee(kind: IndexKind) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ks = open(dir.path());
+    let opts = Options::new(dir.path())
+        .with_fsync(FsyncPolicy::No)
+        .with_index(kind);
+    let ks = Keyspace::open(Config::new(opts)).expect("open");
     for i in 0..1000 {
         run(&ks, NOW, &["SET", &format!("stable{i}"), "v"]);
     }
@@ -237,4 +246,35 @@ fn oversized_keys_are_refused_before_any_change() {
     assert!(run(&ks, NOW, &["APPEND", "a", &"y".repeat(200)]).is_error());
     assert_eq!(run(&ks, NOW, &["DBSIZE"]), Reply::Integer(1));
     assert_eq!(run(&ks, NOW, &["STRLEN", "a"]), Reply::Integer(4000));
+}
+
+#[test]
+fn flushall_empties_every_database_and_stays_empty_after_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let ks = open(dir.path());
+        for db in 0..3 {
+            for i in 0..2000 {
+                let argv: Vec<Bytes> = vec![
+                    Bytes::from_static(b"RPUSH"),
+                    Bytes::from(format!("k{i}")),
+                    Bytes::from_static(b"v"),
+                ];
+                ks.execute(&Ctx::new(NOW, 1, db), &argv);
+            }
+        }
+        assert_eq!(run(&ks, NOW, &["DBSIZE"]), Reply::Integer(2000));
+        assert_eq!(run(&ks, NOW, &["FLUSHALL"]), Reply::ok());
+        for db in 0..3 {
+            let argv = vec![Bytes::from_static(b"DBSIZE")];
+            assert_eq!(ks.execute(&Ctx::new(NOW, 1, db), &argv), Reply::Integer(0));
+        }
+        run(&ks, NOW, &["SET", "after", "v"]);
+    }
+    let ks = open(dir.path());
+    assert_eq!(run(&ks, NOW, &["DBSIZE"]), Reply::Integer(1));
+    assert_eq!(
+        run(&ks, NOW, &["KEYS", "*"]),
+        Reply::Array(vec![bulk("after")])
+    );
 }

@@ -401,6 +401,28 @@ impl<V> Index<V> {
         old
     }
 
+    /// Makes room for `additional` more keys spread evenly over the
+    /// partitions (`Hash` kind; the ordered kinds have nothing to reserve).
+    pub fn reserve(&mut self, additional: usize) {
+        let per = additional.div_ceil(PARTITIONS);
+        for p in 0..PARTITIONS {
+            self.reserve_partition(p, per);
+        }
+    }
+
+    /// Makes room for `additional` more keys in partition `p` (a sharded
+    /// owner whose shard holds only some partitions reserves just those).
+    pub(crate) fn reserve_partition(&mut self, p: usize, additional: usize) {
+        let hasher = self.hasher;
+        if let Parts::Hash(t) = &mut self.parts {
+            if let Some(table) = t.get_mut(p) {
+                table.reserve(additional, |(k, _)| {
+                    table_hash(hasher.hash_one(k.as_slice()))
+                });
+            }
+        }
+    }
+
     /// Removes every entry.
     pub fn clear(&mut self) {
         let kind = self.kind;
@@ -645,6 +667,7 @@ mod tests {
     fn basic_operations_on_every_kind() {
         for kind in KINDS {
             let mut ix: Index<u64> = Index::new(kind);
+            ix.reserve(5000);
             assert!(ix.is_empty());
             for i in 0..1000 {
                 assert_eq!(ix.insert(&key(i), u64::from(i)), None, "{kind:?}");
