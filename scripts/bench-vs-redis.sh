@@ -16,6 +16,7 @@ N=${N:-200000}          # requests per test
 CLIENTS=${CLIENTS:-50}  # parallel connections
 CONNS=${CONNS:-10000}   # idle connections for the memory test
 TESTS=${TESTS:-set,get,incr,lpush,rpop,sadd,hset,zadd,lrange_100}
+FK_ARGS=${FK_ARGS:-}    # extra fincaskv-server flags, e.g. "--worker-threads 1"
 
 for tool in redis-server redis-benchmark python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
@@ -46,7 +47,7 @@ ulimit -n $((CONNS + 2000)) 2>/dev/null || echo "warning: cannot raise the fd li
 
 FK_PORT=$(free_port)
 "$BIN" --port "$FK_PORT" --dir "$WORK/fincaskv" --fsync everysec --maxclients $((CONNS + 100)) \
-  --loglevel warn >"$WORK/fincaskv.log" 2>&1 &
+  --loglevel warn $FK_ARGS >"$WORK/fincaskv.log" 2>&1 &
 FK_PID=$!
 RS_PORT=$(free_port)
 mkdir -p "$WORK/redis"
@@ -88,7 +89,7 @@ compare() {
 }
 
 echo "fincaskv-server $("$BIN" --version | awk '{print $2}') on :$FK_PORT vs $(redis-server --version | awk '{print $3}') on :$RS_PORT"
-echo "machine: $(nproc) cores; N=$N clients=$CLIENTS"
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); N=$N clients=$CLIENTS; fincaskv flags: ${FK_ARGS:-none}"
 compare "no pipelining" "$TESTS" -c "$CLIENTS" -n "$N"
 compare "pipeline 16" set,get -c "$CLIENTS" -n "$N" -P 16
 
