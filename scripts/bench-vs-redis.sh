@@ -16,6 +16,7 @@ N=${N:-200000}          # requests per test
 CLIENTS=${CLIENTS:-50}  # parallel connections
 CONNS=${CONNS:-10000}   # idle connections for the memory test
 TESTS=${TESTS:-set,get,incr,lpush,rpop,sadd,hset,zadd,lrange_100}
+FK_ARGS=${FK_ARGS:-}    # extra fincaskv-server flags, e.g. "--worker-threads 1"
 
 for tool in redis-server redis-benchmark python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
@@ -46,7 +47,7 @@ ulimit -n $((CONNS + 2000)) 2>/dev/null || echo "warning: cannot raise the fd li
 
 FK_PORT=$(free_port)
 "$BIN" --port "$FK_PORT" --dir "$WORK/fincaskv" --fsync everysec --maxclients $((CONNS + 100)) \
-  --loglevel warn >"$WORK/fincaskv.log" 2>&1 &
+  --loglevel warn $FK_ARGS >"$WORK/fincaskv.log" 2>&1 &
 FK_PID=$!
 RS_PORT=$(free_port)
 mkdir -p "$WORK/redis"
@@ -56,30 +57,41 @@ RS_PID=$!
 wait_port "$FK_PORT"
 wait_port "$RS_PORT"
 
-# Runs redis-benchmark and prints "TEST rps" lines.
+# Runs redis-benchmark once per test (so that a failing test cannot stop the
+# others) and prints "TEST<TAB>rps" lines; a test that fails prints ERROR.
 bench() {
-  local port=$1; shift
-  redis-cli -p "$port" flushall >/dev/null
-  redis-benchmark -p "$port" -q "$@" 2>&1 | tr '\r' '\n' | grep 'requests per second' |
-    sed -E 's/^ *([^:]+): ([0-9.]+) requests per second.*/\1\t\2/'
+  local port=$1 tests=$2; shift 2
+  local t out
+  for t in ${tests//,/ }; do
+    redis-cli -p "$port" flushall >/dev/null
+    out=$(redis-benchmark -p "$port" -q -t "$t" "$@" 2>&1 | tr '\r' '\n' || true)
+    if echo "$out" | grep -q 'requests per second'; then
+      echo "$out" | grep 'requests per second' |
+        sed -E 's/^ *([^:]+): ([0-9.]+) requests per second.*/\1\t\2/'
+    else
+      printf '%s\t0\n' "$(echo "$t" | tr '[:lower:]' '[:upper:]') (error: $(echo "$out" | grep -m1 -i error | cut -c1-60))"
+    fi
+  done
 }
 
+# Runs each test on FincasKV then on Redis right after (interleaved, so that
+# a change of machine load hits both alike) and prints the ratio.
 compare() {
-  local title=$1; shift
+  local title=$1 tests=$2; shift 2
   echo
-  echo "== $title: redis-benchmark -q $*"
-  local fk rs
-  fk=$(bench "$FK_PORT" "$@")
-  rs=$(bench "$RS_PORT" "$@")
-  printf '%-36s %14s %14s %7s\n' test fincaskv_rps redis_rps ratio
-  join -t $'\t' <(echo "$fk" | sort) <(echo "$rs" | sort) |
-    awk -F'\t' '{ printf "%-36s %14.0f %14.0f %7.2f\n", $1, $2, $3, ($3 > 0 ? $2 / $3 : 0) }'
+  echo "== $title: redis-benchmark -q -t $tests $*"
+  printf '%-40s %14s %14s %7s\n' test fincaskv_rps redis_rps ratio
+  local t
+  for t in ${tests//,/ }; do
+    join -t $'\t' -a 1 <(bench "$FK_PORT" "$t" "$@" | sort) <(bench "$RS_PORT" "$t" "$@" | sort) |
+      awk -F'\t' '{ printf "%-40s %14.0f %14.0f %7.2f\n", $1, $2, $3, ($3 > 0 ? $2 / $3 : 0) }'
+  done
 }
 
 echo "fincaskv-server $("$BIN" --version | awk '{print $2}') on :$FK_PORT vs $(redis-server --version | awk '{print $3}') on :$RS_PORT"
-echo "machine: $(nproc) cores; N=$N clients=$CLIENTS"
-compare "no pipelining" -c "$CLIENTS" -n "$N" -t "$TESTS"
-compare "pipeline 16" -c "$CLIENTS" -n "$N" -P 16 -t set,get
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); N=$N clients=$CLIENTS; fincaskv flags: ${FK_ARGS:-none}"
+compare "no pipelining" "$TESTS" -c "$CLIENTS" -n "$N"
+compare "pipeline 16" set,get -c "$CLIENTS" -n "$N" -P 16
 
 # Memory per idle connection: RSS before and after opening CONNS connections
 # that send nothing (each server measured on its own).

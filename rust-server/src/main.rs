@@ -57,6 +57,9 @@ struct Cli {
     /// Protected mode: yes or no [default: yes].
     #[arg(long, value_name = "yes|no")]
     protected_mode: Option<String>,
+    /// Threads serving connections; 0 = one per core [default: 0].
+    #[arg(long)]
+    worker_threads: Option<usize>,
     /// Log level: error, warn, info, debug, trace [default: info].
     #[arg(long)]
     loglevel: Option<String>,
@@ -159,6 +162,9 @@ fn load_config(cli: &Cli) -> Result<ServerConfig, String> {
     if let Some(p) = &cli.protected_mode {
         cfg.set("protected-mode", p)
             .map_err(|e| format!("--protected-mode: {e}"))?;
+    }
+    if let Some(n) = cli.worker_threads {
+        cfg.worker_threads = n;
     }
     if let Some(l) = &cli.loglevel {
         cfg.loglevel = l.clone();
@@ -333,6 +339,16 @@ mod tests {
                 "{name} missing from fincaskv.example.toml"
             );
         }
+    }
+
+    #[test]
+    fn config_rewrite_output_parses_back() {
+        let mut cfg = ServerConfig::default();
+        cfg.set("maxclients", "7").expect("set");
+        cfg.set("requirepass", "a \"quoted\" pass").expect("set");
+        let mut parsed: ServerConfig = toml::from_str(&cfg.to_toml()).expect("rewrite parses");
+        parsed.config_file = cfg.config_file.clone();
+        assert_eq!(parsed, cfg);
     }
 
     #[test]

@@ -381,7 +381,7 @@ impl Connection {
         Ctx::new(now_ms(), self.rng, self.db)
     }
 
-    /// Looks a command up: server commands first, then the keyspace's.
+    /// Looks a command up: the keyspace table, then the server commands.
     fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
         let mut lower = [0u8; 32];
         if name.len() > lower.len() {
@@ -637,13 +637,13 @@ impl Connection {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let result = loop {
             tokio::select! {
-                r = &mut rx => break (Some(r.unwrap_or(first)), Flow::Continue),
+                r = &mut rx => break (Some(Self::timed_out_reply(r)), Flow::Continue),
                 _ = sleep_until(deadline) => {
                     if notifier.time_out(&waiter) {
-                        break (Some(first), Flow::Continue);
+                        break (Some(Reply::NilArray), Flow::Continue);
                     }
                     // Being served right now: the reply is on its way.
-                    break (Some((&mut rx).await.unwrap_or(first)), Flow::Continue);
+                    break (Some(Self::timed_out_reply((&mut rx).await)), Flow::Continue);
                 }
                 _ = self.handle.kill.notified() => {
                     notifier.unblock(&waiter);
@@ -663,6 +663,16 @@ impl Connection {
         };
         self.handle.blocked.store(false, Ordering::Relaxed);
         result
+    }
+
+    /// The reply the unblocker sent; a null (served after the timeout fired)
+    /// becomes Redis's timeout reply, the null array, for every blocking pop
+    /// (BLMOVE and BRPOPLPUSH included, as Redis 7.0 does).
+    fn timed_out_reply(r: Result<Reply, oneshot::error::RecvError>) -> Reply {
+        match r {
+            Ok(reply) if !is_null(&reply) => reply,
+            _ => Reply::NilArray,
+        }
     }
 
     /// Reads pipelined data while blocked; true if the client went away or
