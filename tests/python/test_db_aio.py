@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -74,5 +75,35 @@ def test_concurrent_tasks(tmp_path: Path) -> None:
         async with fincaskv.aio.DB(tmp_path / "db") as db:
             await asyncio.gather(*(db.incr("n") for _ in range(200)))
             assert await db.get("n") == b"200"
+
+    run(main())
+
+
+def test_many_waiting_pops_do_not_starve_other_calls(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with fincaskv.aio.DB(tmp_path / "db") as db:
+            waiters = [asyncio.ensure_future(db.blpop(f"q{i}", timeout=60)) for i in range(40)]
+            await asyncio.sleep(0)
+            for i in range(40):
+                await db.rpush(f"q{i}", i)
+            results = await asyncio.wait_for(asyncio.gather(*waiters), 120)
+            assert sorted(results) == sorted((f"q{i}".encode(), str(i).encode()) for i in range(40))
+
+    run(main())
+
+
+def test_cancelled_pop_stops_waiting_and_takes_nothing(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with fincaskv.aio.DB(tmp_path / "db") as db:
+            waiter = asyncio.ensure_future(db.blpop("queue", timeout=0))
+            await asyncio.sleep(0.01)
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            # Wait until the worker thread has noticed and ended.
+            while any(t.name == "fincaskv-aio-blocking" for t in threading.enumerate()):
+                await asyncio.sleep(0.01)
+            await db.rpush("queue", "job")
+            assert await db.lrange("queue", 0, -1) == [b"job"]
 
     run(main())
