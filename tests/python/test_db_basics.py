@@ -145,3 +145,8 @@ def test_expired_keys_disappear(fincaskv_db: fincaskv.DB) -> None:
         time.sleep(0.005)
     assert db.exists("gone") == 0
     assert db.get("kept") == b"y"
+
+
+def test_impossible_configuration_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(fincaskv.DataError):
+        fincaskv.DB(tmp_path / "db", databases=100_000)
