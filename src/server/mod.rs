@@ -30,7 +30,7 @@ mod pubsub;
 mod table;
 
 pub use backend::KeyspaceBackend;
-pub use config::{parse_memory, FsyncSetting, ServerConfig};
+pub use config::{parse_memory, FsyncSetting, ServerConfig, OPTION_NAMES};
 pub use notifier::Notifier;
 pub use pubsub::glob_match;
 pub use table::SERVER_COMMANDS;
@@ -134,6 +134,8 @@ pub(crate) struct Shared {
     /// The configuration; CONFIG SET writes it, connections read it once per
     /// batch (an uncontended read lock).
     pub config: RwLock<ServerConfig>,
+    /// Bumped by every CONFIG SET so connections refresh their cached copy.
+    pub config_gen: AtomicU64,
     /// Connected clients by id; connections insert and remove themselves,
     /// CLIENT LIST/KILL and INFO read.
     pub clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
@@ -214,6 +216,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         backend: backend.clone(),
         config: RwLock::new(config),
+        config_gen: AtomicU64::new(0),
         clients: Mutex::new(BTreeMap::new()),
         next_client_id: AtomicU64::new(1),
         notifier: notifier.clone(),
