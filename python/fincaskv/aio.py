@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import threading
 from typing import Any, AsyncIterator, Callable, Dict, List, Optional
 
 from fincaskv import db as _sync
@@ -29,11 +30,48 @@ async def _in_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
     return await loop.run_in_executor(None, functools.partial(func, *args, **kwargs))
 
 
+# Commands that may wait for data. Each call gets a thread of its own (a
+# dozen waiting pops must not fill the shared pool and starve the push that
+# would wake them), and cancelling the awaiting task ends the wait.
+_BLOCKING = frozenset({"blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop"})
+
+
+async def _in_own_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    loop = asyncio.get_running_loop()
+    future: "asyncio.Future[Any]" = loop.create_future()
+    cancel = threading.Event()
+
+    def settle(ok: bool, value: Any) -> None:
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def run() -> None:
+        _sync.cancel_wait.event = cancel
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - handed to the awaiting task
+            loop.call_soon_threadsafe(settle, False, e)
+        else:
+            loop.call_soon_threadsafe(settle, True, result)
+
+    threading.Thread(target=run, name="fincaskv-aio-blocking", daemon=True).start()
+    try:
+        return await future
+    except asyncio.CancelledError:
+        cancel.set()
+        raise
+
+
 def _awaitable(name: str, source: Any) -> Callable[..., Any]:
     """An async method that runs ``self._sync.<name>`` in a thread."""
+    runner = _in_own_thread if name in _BLOCKING else _in_thread
 
     async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return await _in_thread(getattr(self._sync, name), *args, **kwargs)
+        return await runner(getattr(self._sync, name), *args, **kwargs)
 
     original = getattr(source, name)
     method.__name__ = name

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import threading
 import time
 from collections.abc import MutableMapping
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
@@ -37,8 +38,14 @@ _BLOCKING_TIMEOUT_AT: Dict[str, int] = {
     "BZMPOP": 1,
 }
 
-# Longest single wait, so that Ctrl-C is noticed while a blocking pop waits.
+# Longest single wait, so that Ctrl-C (or a cancelled asyncio task) is
+# noticed while a blocking pop waits.
 _WAIT_SLICE = 0.25
+
+# A blocking pop running in a thread stops waiting (returns None) once the
+# event in `cancel_wait.event` is set; fincaskv.aio sets it when the awaiting
+# task is cancelled.
+cancel_wait = threading.local()
 
 
 def _command_name(name: Any) -> str:
@@ -193,7 +200,10 @@ class DB(Commands, MutableMapping):  # type: ignore[type-arg]
     def _execute_blocking(self, name: str, args: Tuple[Any, ...]) -> Any:
         native = self._native
         deadline: Optional[float] = None
+        cancel: Optional[threading.Event] = getattr(cancel_wait, "event", None)
         while True:
+            if cancel is not None and cancel.is_set():
+                return None
             seen = native.version()
             response = native.execute(self._index, args, self._decode)
             if response is not None:

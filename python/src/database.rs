@@ -115,23 +115,19 @@ impl Housekeeper {
                         last_merge_check = Instant::now();
                         if ks.needs_merge() {
                             if let Err(e) = ks.merge() {
-                                tracing_log(&format!("fincaskv: background merge failed: {e}"));
+                                tracing::warn!(error = %e, "background merge failed");
                             }
                         }
                     }
                 }
             });
         if let Err(e) = spawned {
-            tracing_log(&format!(
-                "fincaskv: cannot start the housekeeping thread: {e}"
-            ));
+            // Without it keys still expire when read; only the sweep and
+            // the automatic merge are lost.
+            tracing::warn!(error = %e, "cannot start the housekeeping thread");
         }
         Housekeeper { _stop: stop }
     }
-}
-
-fn tracing_log(msg: &str) {
-    eprintln!("{msg}");
 }
 
 /// Milliseconds since the Unix epoch.

@@ -73,16 +73,11 @@ pub fn data_error(py: Python<'_>, msg: impl Into<String>) -> PyErr {
 pub fn engine_error(py: Python<'_>, err: &fincaskv::keyspace::Error) -> PyErr {
     use fincaskv::keyspace::Error as K;
     use fincaskv::storage::Error as S;
-    let storage = match err {
-        K::Storage(s) => Some(s),
-        _ => None,
-    };
-    let name = match storage {
-        Some(S::Locked { .. }) => "LockedError",
-        Some(S::Corruption { .. }) => "CorruptionError",
-        Some(S::InvalidArgument(_)) => "DataError",
-        Some(_) => "StorageError",
-        None => "StorageError",
+    let name = match err {
+        K::Storage(S::Locked { .. }) => "LockedError",
+        K::Storage(S::Corruption { .. }) => "CorruptionError",
+        K::Storage(S::InvalidArgument(_)) | K::Config(_) => "DataError",
+        _ => "StorageError",
     };
     new_err(py, name, err.to_string())
 }

@@ -13,11 +13,13 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Tuple
 
 import pytest
 import redis
 from hypothesis import settings
+
+import fincaskv
 
 # No example database on disk: runs are reproducible from the seed alone and
 # leave no .hypothesis directory behind.
@@ -72,3 +74,9 @@ def redis_client(redis_server: int) -> Iterator[redis.Redis]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def both(fincaskv_db: fincaskv.DB, redis_client: redis.Redis) -> Tuple[fincaskv.DB, redis.Redis]:
+    """An empty ``fincaskv.DB`` and a client of an empty reference redis-server."""
+    return fincaskv_db, redis_client

@@ -1,0 +1,277 @@
+"""Differential tests: the same redis-py-style calls on ``fincaskv.DB`` and on
+redis-py talking to a real ``redis-server``; results must be equal.
+
+Strings, keys, lists, errors, pipelines and random sequences here; hashes,
+sets and sorted sets in their own files. Commands whose result is random
+(SPOP, SRANDMEMBER, ...) are compared by shape in their own tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Tuple
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fincaskv
+from differential import Call, c, run_both
+
+STRINGS: List[Call] = [
+    c("get", "s"),
+    c("set", "s", "v1"),
+    c("get", "s"),
+    c("set", "s", "v2", nx=True),
+    c("set", "s", "v2", xx=True),
+    c("set", "s", "v3", get=True),
+    c("set", "missing", "x", xx=True),
+    c("set", "n", 10),
+    c("incr", "n"),
+    c("incrby", "n", 5),
+    c("decr", "n"),
+    c("decrby", "n", 3),
+    c("incrbyfloat", "n", 1.5),
+    c("incrbyfloat", "f", "0.1"),
+    c("incrbyfloat", "f", -2),
+    c("incr", "s"),
+    c("append", "s", "-tail"),
+    c("append", "newkey", "abc"),
+    c("strlen", "s"),
+    c("strlen", "nope"),
+    c("getrange", "s", 0, 3),
+    c("getrange", "s", -4, -1),
+    c("setrange", "s", 2, "ZZ"),
+    c("setrange", "pad", 3, "x"),
+    c("get", "pad"),
+    c("getset", "s", "new"),
+    c("getdel", "s"),
+    c("getdel", "s"),
+    c("mset", {"a": 1, "b": 2, "c": "three"}),
+    c("mget", ["a", "b", "zz", "c"]),
+    c("mget", "a", "b"),
+    c("msetnx", {"a": 5, "d": 4}),
+    c("msetnx", {"d": 4, "e": 5}),
+    c("setnx", "a", 7),
+    c("setnx", "g", 7),
+    c("setex", "ttl1", 100, "v"),
+    c("psetex", "ttl2", 100000, "v"),
+    c("ttl", "ttl1"),
+    c("getex", "a", ex=50),
+    c("ttl", "a"),
+    c("getex", "a", persist=True),
+    c("ttl", "a"),
+    c("set", "bin", b"\x00\xff\x10"),
+    c("get", "bin"),
+    c("set", "k", "v", ex=0),
+    c("set", "k", "v", px=-5),
+    c("incrby", "n", "notanumber"),
+    c("set", "big", "9223372036854775807"),
+    c("incr", "big"),
+    c("lcs", "a", "b"),
+    c("substr", "c", 0, 2),
+]
+
+
+def test_strings(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
+    run_both(*both, STRINGS)
+
+
+KEYS: List[Call] = [
+    c("mset", {"k1": "a", "k2": "b", "k3": "c", "other": "d"}),
+    c("rpush", "alist", "x"),
+    c("exists", "k1", "k2", "nope", "k1"),
+    c("type", "k1"),
+    c("type", "alist"),
+    c("type", "nope"),
+    c("delete", "k3", "nope"),
+    c("unlink", "k3"),
+    c("touch", "k1", "nope"),
+    c("expire", "k1", 100),
+    c("ttl", "k1"),
+    c("expire", "k1", 50, gt=True),
+    c("expire", "k1", 500, gt=True),
+    c("expire", "k1", 10, xx=True),
+    c("expire", "k2", 10, xx=True),
+    c("expire", "k2", 10, nx=True),
+    c("persist", "k1"),
+    c("persist", "k1"),
+    c("ttl", "k1"),
+    c("pttl", "nope"),
+    c("ttl", "nope"),
+    c("pexpire", "k2", 100000),
+    c("expireat", "other", 4102444800),
+    c("expiretime", "other"),
+    c("pexpiretime", "other"),
+    c("pexpireat", "other", 4102444800000),
+    c("expiretime", "nope"),
+    c("rename", "other", "renamed"),
+    c("rename", "nope", "x"),
+    c("renamenx", "renamed", "k1"),
+    c("renamenx", "renamed", "fresh"),
+    c("copy", "fresh", "copied"),
+    c("copy", "fresh", "copied"),
+    c("copy", "fresh", "copied", replace=True),
+    c("get", "copied"),
+    c("move", "copied", 3),
+    c("exists", "copied"),
+    c("dbsize"),
+    c("expire", "k1", -1),
+    c("exists", "k1"),
+    c("delete", "a", "b", "c"),
+]
+
+
+def test_keys(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
+    run_both(*both, KEYS)
+    db, r = both
+    assert sorted(db.keys()) == sorted(r.keys())
+    assert sorted(db.keys("k*")) == sorted(r.keys("k*"))
+    assert sorted(db.scan_iter(match="*")) == sorted(r.scan_iter(match="*"))
+
+
+LISTS: List[Call] = [
+    c("lpush", "l", 1, 2, 3),
+    c("rpush", "l", "a", "b"),
+    c("lrange", "l", 0, -1),
+    c("llen", "l"),
+    c("lindex", "l", 0),
+    c("lindex", "l", -1),
+    c("lindex", "l", 99),
+    c("lset", "l", 1, "X"),
+    c("lset", "l", 99, "X"),
+    c("linsert", "l", "BEFORE", "X", "before-x"),
+    c("linsert", "l", "AFTER", "nope", "x"),
+    c("lrem", "l", 0, "a"),
+    c("lpos", "l", "b"),
+    c("lpos", "l", "zz"),
+    c("rpush", "l", "b", "b"),
+    c("lpos", "l", "b", rank=2),
+    c("lpos", "l", "b", count=0),
+    c("lpop", "l"),
+    c("rpop", "l"),
+    c("lpop", "l", 2),
+    c("rpop", "l", 10),
+    c("lpop", "l"),
+    c("lpop", "l", 2),
+    c("lpushx", "l", "x"),
+    c("rpushx", "l", "x"),
+    c("rpush", "src", "1", "2", "3"),
+    c("rpoplpush", "src", "dst"),
+    c("lmove", "src", "dst", "LEFT", "LEFT"),
+    c("lrange", "dst", 0, -1),
+    c("ltrim", "src", 0, 0),
+    c("lrange", "src", 0, -1),
+    c("lmpop", 2, "nope", "dst", direction="LEFT"),
+    c("lmpop", 2, "nope", "dst", direction="RIGHT", count=5),
+    c("blpop", ["nope", "src"], 1),
+    c("brpop", ["nope"], 0.05),
+    c("set", "str", "x"),
+    c("lpush", "str", 1),
+    c("lrange", "str", 0, -1),
+]
+
+
+def test_lists(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
+    run_both(*both, LISTS)
+
+
+ERRORS: List[Call] = [
+    c("execute_command", "GET"),
+    c("execute_command", "GET", "a", "b"),
+    c("execute_command", "NOSUCHCOMMAND", "x"),
+    c("execute_command", "SET", "k", "v", "EX"),
+    c("execute_command", "SET", "k", "v", "EX", "abc"),
+    c("execute_command", "SET", "k", "v", "NX", "XX"),
+    c("execute_command", "INCRBY", "k", "1.5"),
+    c("execute_command", "EXPIRE", "k", "10", "NX", "XX"),
+    c("execute_command", "LRANGE", "k", "a", "1"),
+    c("execute_command", "LPOS", "l", "x", "RANK", "0"),
+    c("execute_command", "LPUSH", "l"),
+    c("execute_command", "set", "lower", "case"),
+    c("execute_command", "GET", "lower"),
+    c("execute_command", b"SET", b"bytes", b"cmd"),
+    c("execute_command", "TYPE", "bytes"),
+]
+
+
+def test_errors_and_raw_commands(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
+    run_both(*both, ERRORS)
+
+
+def test_bad_argument_types_are_data_errors(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
+    run_both(
+        *both,
+        [
+            c("set", "k", {"a": 1}),
+            c("set", "k", True),
+            c("set", "k", None),
+            c("set", "k", "v", nx=True, xx=True),
+            c("set", "k", "v", ex=1, px=1),
+            c("hset", "h"),
+            c("zadd", "z", {}),
+            c("zadd", "z", {"a": 1, "b": 2}, incr=True),
+        ],
+    )
+
+
+def test_decode_responses(tmp_path: Any, redis_server: int) -> None:
+    r = redis.Redis(port=redis_server, decode_responses=True)
+    r.flushall()
+    with fincaskv.DB(tmp_path / "d", decode_responses=True) as db:
+        run_both(
+            db,
+            r,
+            [
+                c("set", "k", "välue"),
+                c("get", "k"),
+                c("mget", ["k", "nope"]),
+                c("rpush", "l", "ä", "b"),
+                c("lrange", "l", 0, -1),
+                c("type", "l"),
+                c("keys", "k*"),
+            ],
+        )
+    r.close()
+
+
+def test_pipelines_match(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
+    db, r = both
+    results = []
+    for client in (db, r):
+        pipe = client.pipeline(transaction=True)
+        pipe.set("a", 1).incr("a").get("a").rpush("l", "x", "y").lrange("l", 0, -1)
+        pipe.set("b", 2, nx=True).set("b", 3, nx=True).delete("a", "l").incrbyfloat("f", 0.5)
+        results.append(pipe.execute())
+    assert results[0] == results[1]
+
+
+# -- model-based: random sequences over a small key space -----------------------
+
+_keys = st.sampled_from(["k1", "k2", "k3"])
+_vals = st.one_of(st.integers(-5, 5), st.sampled_from(["a", "b", "", "1.5", "x y"]))
+_members = st.sampled_from(["m1", "m2", "m3", "m4"])
+
+_calls = st.one_of(
+    st.builds(lambda k, v: c("set", k, v), _keys, _vals),
+    st.builds(lambda k: c("get", k), _keys),
+    st.builds(lambda k: c("incr", k), _keys),
+    st.builds(lambda k, v: c("append", k, v), _keys, _vals),
+    st.builds(lambda k: c("delete", k), _keys),
+    st.builds(lambda k: c("type", k), _keys),
+    st.builds(lambda k, v: c("lpush", k, v), _keys, _vals),
+    st.builds(lambda k, v: c("rpush", k, v), _keys, _vals),
+    st.builds(lambda k: c("lpop", k), _keys),
+    st.builds(lambda k, a, b: c("lrange", k, a, b), _keys, st.integers(-3, 3), st.integers(-3, 3)),
+    st.builds(lambda a, b: c("rename", a, b), _keys, _keys),
+    st.builds(lambda k: c("exists", k), _keys),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=st.lists(_calls, min_size=1, max_size=25))
+def test_random_sequences_match_redis(both: Tuple[fincaskv.DB, redis.Redis], calls: List[Call]) -> None:
+    db, r = both
+    db.flushall()
+    r.flushall()
+    run_both(db, r, calls)
