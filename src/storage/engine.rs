@@ -12,7 +12,7 @@ use hashbrown::DefaultHashBuilder;
 use parking_lot::{RwLock, RwLockWriteGuard};
 
 use super::error::Result;
-use super::index::{Index, Key};
+use super::index::Index;
 use super::{
     now_ms, Location, Log, LogStats, MergeOracle, MergeReport, Options, RecordKind, RecordRef,
     ReplayEntry,
@@ -32,39 +32,6 @@ struct KeyEntry {
 impl KeyEntry {
     fn expired(&self, now: u64) -> bool {
         self.expire_at_ms != 0 && self.expire_at_ms <= now
-    }
-}
-
-/// Replayed records handed to the replay worker per message.
-const REPLAY_CHUNK: usize = 4096;
-
-/// One replayed record on its way to its keydir shard.
-struct Replayed {
-    key: Key,
-    loc: Location,
-    expire_at_ms: u64,
-    /// A put that has not expired (otherwise the key is removed).
-    visible: bool,
-}
-
-impl Replayed {
-    /// Applies the record to its shard, adding dead bytes per file to `dead`.
-    fn apply(self, shard: &mut Shard, dead: &mut HashMap<u32, u64>) {
-        let old = if self.visible {
-            shard.insert(
-                self.key.as_slice(),
-                KeyEntry {
-                    loc: self.loc,
-                    expire_at_ms: self.expire_at_ms,
-                },
-            )
-        } else {
-            *dead.entry(self.loc.file_id).or_default() += u64::from(self.loc.len);
-            shard.remove(self.key.as_slice())
-        };
-        if let Some(old) = old {
-            *dead.entry(old.loc.file_id).or_default() += u64::from(old.loc.len);
-        }
     }
 }
 
@@ -360,76 +327,30 @@ impl Engine {
             }
         }
         let now = now_ms();
+        let mut dead: HashMap<u32, u64> = HashMap::new();
         let interval = opts.merge_interval;
-        // Replay on two threads: this one parses the files and keeps the
-        // lower half of the shards, a worker fills the upper half from
-        // chunks. Each key belongs to one shard and each half is applied in
-        // log order, so the result is the same as a sequential replay.
-        let hasher = keydir.hasher;
-        let (low, high) = keydir.shards.split_at_mut(SHARDS / 2);
-        let (log, dead) = std::thread::scope(|scope| -> Result<(Log, HashMap<u32, u64>)> {
-            let (tx, rx) = mpsc::sync_channel::<Vec<Replayed>>(16);
-            let worker = std::thread::Builder::new()
-                .name("fincaskv-replay".into())
-                .spawn_scoped(scope, move || {
-                    let mut dead = HashMap::new();
-                    for chunk in rx {
-                        for r in chunk {
-                            let si = (hasher.hash_one(r.key.as_slice()) >> SHARD_SHIFT) as usize;
-                            if let Some(shard) = high.get_mut(si - SHARDS / 2) {
-                                r.apply(shard.get_mut(), &mut dead);
-                            }
-                        }
-                    }
-                    dead
-                })
-                .map_err(|e| super::Error::io("starting the replay thread", e))?;
-            let mut dead: HashMap<u32, u64> = HashMap::new();
-            let mut chunk: Vec<Replayed> = Vec::with_capacity(REPLAY_CHUNK);
-            let opened = Log::open(opts, &mut |e: ReplayEntry<'_>| {
-                let si = (hasher.hash_one(e.key) >> SHARD_SHIFT) as usize;
-                let r = Replayed {
-                    key: Key::new(e.key),
-                    loc: e.location,
-                    expire_at_ms: e.expire_at_ms,
-                    visible: e.kind == RecordKind::Put
-                        && !(e.expire_at_ms != 0 && e.expire_at_ms <= now),
-                };
-                match low.get_mut(si) {
-                    // Not shared yet: exclusive access without locking.
-                    Some(shard) => r.apply(shard.get_mut(), &mut dead),
-                    None => {
-                        chunk.push(r);
-                        if chunk.len() >= REPLAY_CHUNK {
-                            let full =
-                                std::mem::replace(&mut chunk, Vec::with_capacity(REPLAY_CHUNK));
-                            tx.send(full).map_err(|_| {
-                                super::Error::io(
-                                    "replaying",
-                                    std::io::Error::other("the replay thread stopped"),
-                                )
-                            })?;
-                        }
-                    }
-                }
-                Ok(())
-            });
-            if !chunk.is_empty() {
-                // A send fails only if the worker died; join reports that.
-                let _ = tx.send(chunk);
-            }
-            drop(tx);
-            let worker_dead = worker.join().map_err(|_| {
-                super::Error::io(
-                    "replaying",
-                    std::io::Error::other("the replay thread panicked"),
+        let log = Log::open(opts, &mut |e: ReplayEntry<'_>| {
+            // Not shared yet: exclusive access without locking.
+            let si = keydir.shard_of(e.key);
+            let shard = keydir.shards[si].get_mut();
+            let visible =
+                e.kind == RecordKind::Put && !(e.expire_at_ms != 0 && e.expire_at_ms <= now);
+            let old = if visible {
+                shard.insert(
+                    e.key,
+                    KeyEntry {
+                        loc: e.location,
+                        expire_at_ms: e.expire_at_ms,
+                    },
                 )
-            })?;
-            let log = opened?;
-            for (file, bytes) in worker_dead {
-                *dead.entry(file).or_default() += bytes;
+            } else {
+                *dead.entry(e.location.file_id).or_default() += u64::from(e.location.len);
+                shard.remove(e.key)
+            };
+            if let Some(old) = old {
+                *dead.entry(old.loc.file_id).or_default() += u64::from(old.loc.len);
             }
-            Ok((log, dead))
+            Ok(())
         })?;
         for (file, bytes) in dead {
             log.mark_dead_bytes(file, bytes);
