@@ -113,10 +113,76 @@ fn del_big_list() {
     );
 }
 
+/// CPU time of the calling thread (immune to other processes on a loaded
+/// machine, unlike criterion's wall clock).
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Thread CPU time per command for GET, SET, INCR, LPUSH (fsync = no).
+fn cpu_per_op() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ks = open(dir.path());
+    let ctx = Ctx::new(NOW, 1, 0);
+    let value = [b'v'; 16];
+    let sets: Vec<Vec<Bytes>> = (0..KEYS)
+        .map(|i| argv(&[b"SET", &key(i), &value]))
+        .collect();
+    let gets: Vec<Vec<Bytes>> = (0..KEYS).map(|i| argv(&[b"GET", &key(i)])).collect();
+    for s in &sets {
+        ks.execute(&ctx, s);
+    }
+    let incr = argv(&[b"INCR", b"counter"]);
+    let lpush = argv(&[b"LPUSH", b"list", &value]);
+    const N: usize = 200_000;
+    let report = |name: &str, f: &mut dyn FnMut(usize)| {
+        for i in 0..N / 10 {
+            f(i); // warm up
+        }
+        let start = thread_cpu();
+        for i in 0..N {
+            f(i);
+        }
+        let per = (thread_cpu() - start) / N as u32;
+        println!("thread CPU per {name}: {per:?}");
+    };
+    report("GET", &mut |i| {
+        criterion::black_box(ks.execute(&ctx, &gets[i % KEYS]));
+    });
+    report("SET", &mut |i| {
+        criterion::black_box(ks.execute(&ctx, &sets[i % KEYS]));
+    });
+    report("INCR", &mut |_| {
+        criterion::black_box(ks.execute(&ctx, &incr));
+    });
+    report("LPUSH", &mut |_| {
+        criterion::black_box(ks.execute(&ctx, &lpush));
+    });
+}
+
 criterion_group!(benches, bench_commands);
 
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
-    del_big_list();
+    // `cargo bench --bench commands -- GET` runs only the matching
+    // benchmarks; the DEL measurement runs without a filter or with "DEL".
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if filters.is_empty() || filters.iter().any(|f| f.contains("DEL")) {
+        del_big_list();
+    }
+    if filters.is_empty() || filters.iter().any(|f| f.contains("CPU")) {
+        cpu_per_op();
+    }
 }

@@ -10,8 +10,11 @@ const VALUE: [u8; 100] = [0x5a; 100];
 
 fn key(i: u64) -> [u8; 16] {
     let mut k = *b"key-000000000000";
-    let digits = format!("{:012}", i % 1_000_000_000_000);
-    k[4..].copy_from_slice(digits.as_bytes());
+    let mut n = i;
+    for b in k[4..].iter_mut().rev() {
+        *b = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
     k
 }
 

@@ -175,14 +175,14 @@ fn renumber(ex: &mut Exec<'_>, key: &Bytes) {
 
 /// Pops up to `n` elements from the list at `key` (the caller checked it is
 /// a list). Deletes the key when it becomes empty.
-fn pop(ex: &mut Exec<'_>, key: &[u8], left: bool, n: usize) -> Vec<Bytes> {
+fn pop(ex: &mut Exec<'_>, key: &Bytes, left: bool, n: usize) -> Vec<Bytes> {
     let slot = ex.slot();
-    let Some((k, entry)) = ex.st.dbs[slot].get_key_value(key) else {
+    let Some(entry) = ex.st.dbs[slot].get(key) else {
         return Vec::new();
     };
     let at = RecordKey {
         slot,
-        key: k.clone(),
+        key: key.clone(),
         gen: entry.gen,
     };
     let mut out = Vec::new();
@@ -563,16 +563,15 @@ fn lpos(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
                 Err(e) => return e,
             };
         } else if is(&argv[j], "count") && more {
-            count = match int_arg(&argv[j + 1]) {
-                Ok(c) if c < 0 => return err("ERR COUNT can't be negative"),
-                Ok(c) => Some(c as usize),
-                Err(e) => return e,
+            // Redis answers a non-integer COUNT / MAXLEN with the same text.
+            count = match args::parse_i64(&argv[j + 1]) {
+                Some(c) if c >= 0 => Some(c as usize),
+                _ => return err("ERR COUNT can't be negative"),
             };
         } else if is(&argv[j], "maxlen") && more {
-            maxlen = match int_arg(&argv[j + 1]) {
-                Ok(c) if c < 0 => return err("ERR MAXLEN can't be negative"),
-                Ok(c) => c as usize,
-                Err(e) => return e,
+            maxlen = match args::parse_i64(&argv[j + 1]) {
+                Some(c) if c >= 0 => c as usize,
+                _ => return err("ERR MAXLEN can't be negative"),
             };
         } else {
             return err(args::SYNTAX);
@@ -824,6 +823,12 @@ impl ListValue {
 
     /// Index of the element with `seq`.
     fn position(&self, seq: i64) -> Result<usize, usize> {
+        // Pushes and pops touch the ends: answer those in O(1).
+        match (self.items.front(), self.items.back()) {
+            (Some(f), _) if f.seq == seq => return Ok(0),
+            (_, Some(b)) if b.seq == seq => return Ok(self.items.len() - 1),
+            _ => {}
+        }
         self.items.binary_search_by_key(&seq, |i| i.seq)
     }
 

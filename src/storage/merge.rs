@@ -221,7 +221,14 @@ pub(crate) fn run(inner: &Inner, oracle: &dyn MergeOracle) -> Result<MergeReport
         .ctx(|| format!("writing {}", marker.display()))?;
     segment::sync_dir(&side)?;
     // 3. Switch over on disk, then in memory.
-    install(&inner.dir, old_max)?;
+    if let Err(e) = install(&inner.dir, old_max) {
+        // Half installed: only a reopen (which completes the install) is
+        // safe now; stop every further write and merge.
+        inner.poison(format!(
+            "merge install failed ({e}); reopen the store to complete it"
+        ));
+        return Err(e);
+    }
     {
         let mut segs = inner.segments.write();
         for &id in &out_ids {
