@@ -297,7 +297,7 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, Bytes)]) -> usize {
             FixTarget::Member((*field).clone()),
         );
     }
-    ex.discard(super::set::dead_records(dead));
+    dead.for_each(&mut |loc| ex.dead(Some(loc)));
     ex.modified(key);
     added
 }
@@ -438,7 +438,7 @@ fn hdel(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         }
     }
     let empty = h.fields.is_empty();
-    ex.discard(super::set::dead_records(dead));
+    dead.for_each(&mut |loc| ex.dead(Some(loc)));
     if empty {
         ex.delete(key);
     } else if removed > 0 {

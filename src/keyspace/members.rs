@@ -143,15 +143,21 @@ pub(crate) fn scan_step<'a, T>(
     if whole {
         return (0, items.filter(keep).collect());
     }
+    let mut total = 0usize;
     let mut rest: Vec<(u64, T)> = items
+        .inspect(|_| total += 1)
         .map(|t| (scan_hash(name(&t)), t))
         .filter(|(h, _)| *h >= a.cursor)
         .collect();
-    if rest.len() <= a.count {
+    // Each call costs O(N) here (no hash-ordered index), so a step takes at
+    // least 1/SCAN_STEPS of the collection: a full iteration stays O(N) x
+    // SCAN_STEPS. COUNT is a hint in Redis too ("may return more").
+    let count = a.count.max(total / SCAN_STEPS);
+    if rest.len() <= count {
         return (0, rest.into_iter().map(|(_, t)| t).filter(keep).collect());
     }
-    rest.select_nth_unstable_by_key(a.count, |(h, _)| *h);
-    let pivot = rest[a.count].0;
+    rest.select_nth_unstable_by_key(count, |(h, _)| *h);
+    let pivot = rest[count].0;
     let mut next = pivot;
     let mut out: Vec<T> = Vec::new();
     let mut taken = 0usize;
@@ -184,6 +190,10 @@ pub(crate) fn scan_step<'a, T>(
     }
     (next, out)
 }
+
+/// A full `*SCAN` iteration of a big collection takes about this many calls
+/// at most (see [`scan_step`]).
+const SCAN_STEPS: usize = 32;
 
 /// The reply of a *SCAN step: `[cursor, [elements...]]`.
 pub(crate) fn scan_reply(next: u64, elements: Vec<Reply>) -> Reply {
@@ -322,6 +332,40 @@ mod tests {
             cursor = next;
         }
         assert_eq!(seen.len(), 1000);
+    }
+
+    #[test]
+    fn scan_step_keeps_redis_guarantee_under_changes() {
+        // Members 0..500 stay the whole time; others come and go between calls.
+        let stable: Vec<Vec<u8>> = (0..500).map(|i| format!("s{i}").into_bytes()).collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0u32;
+        loop {
+            let churn: Vec<Vec<u8>> = (0..300)
+                .map(|i| format!("c{round}-{i}").into_bytes())
+                .collect();
+            let a = ScanArgs {
+                cursor,
+                pattern: None,
+                count: 5,
+            };
+            let all = stable.iter().chain(churn.iter());
+            let (next, got) = scan_step(all, |n| n.as_slice(), &a, false);
+            seen.extend(got.into_iter().cloned());
+            round += 1;
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+            assert!(round < 10_000, "scan does not terminate");
+        }
+        for m in &stable {
+            assert!(
+                seen.contains(m),
+                "{m:?} present throughout but never returned"
+            );
+        }
     }
 
     #[test]

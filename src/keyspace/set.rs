@@ -297,7 +297,7 @@ fn remove(ex: &mut Exec<'_>, key: &Bytes, items: &[&[u8]]) -> usize {
         dead = s.tally.take(dead_bytes);
     }
     let empty = s.members.is_empty();
-    ex.discard(dead_records(dead));
+    dead.for_each(&mut |loc| ex.dead(Some(loc)));
     if empty {
         ex.delete(key);
     } else if removed > 0 {
@@ -672,15 +672,6 @@ fn sscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             )
         }
     }
-}
-
-/// A value that only carries record bytes to report dead when discarded
-/// (`Exec::discard`): how a family reports records it overwrote or removed.
-pub(crate) fn dead_records(tally: FileTally) -> Value {
-    Value::Set(SetValue(Box::new(SetData {
-        tally,
-        ..SetData::default()
-    })))
 }
 
 #[cfg(test)]

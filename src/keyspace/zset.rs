@@ -390,7 +390,7 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(Bytes, f64)]) {
             FixTarget::Member(m.clone()),
         );
     }
-    ex.discard(super::set::dead_records(dead));
+    dead.for_each(&mut |loc| ex.dead(Some(loc)));
     ex.modified(key);
 }
 
@@ -421,7 +421,7 @@ fn remove(ex: &mut Exec<'_>, key: &Bytes, items: &[Bytes]) -> usize {
         }
     }
     let empty = z.dict.is_empty();
-    ex.discard(super::set::dead_records(dead));
+    dead.for_each(&mut |loc| ex.dead(Some(loc)));
     if empty {
         ex.delete(key);
     } else if removed > 0 {
