@@ -474,7 +474,7 @@ fn random_sequence(seed: u64) {
     ];
     let ints = ["0", "1", "-1", "2", "-2", "5", "-100", "x"];
     let mut g = Gen(seed);
-    for _ in 0..3000 {
+    for step in 0..3000u64 {
         let k = g.pick(&keys);
         let k2 = g.pick(&keys);
         let v = g.pick(&vals);
@@ -520,7 +520,14 @@ fn random_sequence(seed: u64) {
             27 => format!("TYPE {k}"),
             28 => format!("RENAME {k} {k2}"),
             29 => format!("COPY {k} {k2} REPLACE"),
-            30 => format!("EXPIRE {k} 1000 {}", g.pick(&["NX", "XX", "GT", "LT", ""])),
+            // Every EXPIRE gets a TTL no earlier command used (1007 + 10 * step
+            // seconds, never 1000 or 5000 as GETEX uses): with equal TTLs, GT/LT
+            // would compare the two sides' clock readings, milliseconds apart.
+            30 => format!(
+                "EXPIRE {k} {} {}",
+                1007 + 10 * step,
+                g.pick(&["NX", "XX", "GT", "LT", ""])
+            ),
             31 => format!("TTL {k}"),
             32 => format!("PERSIST {k}"),
             33 => format!("SETNX {k} {v}"),
