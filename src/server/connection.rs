@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
+use std::future::Future;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -217,8 +219,9 @@ impl Connection {
             let idle_timeout = self.cached.timeout;
             let flow = tokio::select! {
                 biased;
+                // Shutdown kills every client too (a per-client Notify: no
+                // lock shared by all connections on the hot path).
                 _ = self.handle.kill.notified() => Flow::Close,
-                _ = self.shutdown.changed() => Flow::Close,
                 push = recv_push(&mut self.push) => match push {
                     Some(reply) => {
                         self.write_push(reply);
@@ -252,11 +255,19 @@ impl Connection {
         if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
             self.rbuf.reserve(READ_CHUNK);
         }
-        match self.stream.try_read_buf(&mut self.rbuf) {
-            Ok(0) => return Flow::Close,
-            Ok(n) => self.net_in += n as u64,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Flow::Continue,
-            Err(_) => return Flow::Close,
+        // One poll of `read_buf` (not `try_read_buf`): on a short read tokio
+        // clears the readiness itself, which saves the extra read syscall
+        // that would otherwise end in WouldBlock after every request.
+        let polled = {
+            let mut read = std::pin::pin!(self.stream.read_buf(&mut self.rbuf));
+            std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx))).await
+        };
+        match polled {
+            std::task::Poll::Ready(Ok(0)) => return Flow::Close,
+            std::task::Poll::Ready(Ok(n)) => self.net_in += n as u64,
+            std::task::Poll::Ready(Err(_)) => return Flow::Close,
+            // Spurious readiness: nothing was read; back to waiting.
+            std::task::Poll::Pending => return Flow::Continue,
         }
         let flow = self.process_buffer().await;
         self.flush_stats();
@@ -646,10 +657,6 @@ impl Connection {
                     break (Some(Self::timed_out_reply((&mut rx).await)), Flow::Continue);
                 }
                 _ = self.handle.kill.notified() => {
-                    notifier.unblock(&waiter);
-                    break (None, Flow::Close);
-                }
-                _ = self.shutdown.changed() => {
                     notifier.unblock(&waiter);
                     break (None, Flow::Close);
                 }
