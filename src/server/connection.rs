@@ -848,3 +848,41 @@ fn blocking_args(name: &str, argv: &[Bytes]) -> Result<BlockingArgs, Reply> {
         _ => Ok((parse_timeout(&argv[last])?, argv[1..last].to_vec())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_binds() {
+        assert!(is_loopback_bind("127.0.0.1"));
+        assert!(is_loopback_bind("127.0.0.1 ::1"));
+        assert!(is_loopback_bind("localhost"));
+        assert!(!is_loopback_bind("0.0.0.0"));
+        assert!(!is_loopback_bind("127.0.0.1 10.0.0.5"));
+    }
+
+    #[test]
+    fn blocking_keys_and_timeouts() {
+        let argv = |parts: &[&str]| -> Vec<Bytes> {
+            parts
+                .iter()
+                .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+                .collect()
+        };
+        let (t, keys) = blocking_args("blpop", &argv(&["blpop", "a", "b", "1.5"])).unwrap();
+        assert_eq!(t, Some(Duration::from_millis(1500)));
+        assert_eq!(keys, argv(&["a", "b"]));
+        let (t, keys) =
+            blocking_args("bzmpop", &argv(&["bzmpop", "0", "2", "x", "y", "MIN"])).unwrap();
+        assert_eq!(t, None);
+        assert_eq!(keys, argv(&["x", "y"]));
+        let (_, keys) = blocking_args(
+            "blmove",
+            &argv(&["blmove", "src", "dst", "LEFT", "RIGHT", "0.1"]),
+        )
+        .unwrap();
+        assert_eq!(keys, argv(&["src"]));
+        assert!(blocking_args("brpop", &argv(&["brpop", "a", "-2"])).is_err());
+    }
+}
