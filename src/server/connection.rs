@@ -488,10 +488,19 @@ impl Connection {
         if spec.flags.write && backend.sync_writes() {
             let backend = backend.clone();
             let argv = argv.to_vec();
-            match tokio::task::spawn_blocking(move || backend.execute(&ctx, &argv)).await {
+            let notifier = self.shared.notifier.clone();
+            let run = move || {
+                let _shared = notifier.exec_gate.read();
+                backend.execute(&ctx, &argv)
+            };
+            match tokio::task::spawn_blocking(run).await {
                 Ok(r) => r,
                 Err(_) => Reply::error("ERR internal error"),
             }
+        } else if spec.flags.write {
+            // Writes share the gate; EXEC with WATCH takes it exclusively.
+            let _shared = self.shared.notifier.exec_gate.read();
+            backend.execute(&ctx, argv)
         } else {
             backend.execute(&ctx, argv)
         }
