@@ -838,6 +838,29 @@ impl Connection {
             self.unwatch_all();
             return err("EXECABORT Transaction discarded because of previous errors.");
         }
+        if self.watching.is_some()
+            && multi
+                .queued
+                .iter()
+                .all(|(s, _)| !table::is_server_command(s))
+        {
+            // The common case: check the watched keys and run the
+            // transaction while no other client's write can run (the gate),
+            // so nothing slips in between the check and the execution.
+            let notifier = self.shared.notifier.clone();
+            let reply = {
+                let _exclusive = notifier.exec_gate.write();
+                if self.watch_broken() {
+                    Reply::NilArray
+                } else {
+                    let cmds: Vec<Vec<Bytes>> = multi.queued.into_iter().map(|(_, a)| a).collect();
+                    let ctx = self.ctx();
+                    Reply::Array(self.shared.backend.execute_transaction(&ctx, &cmds))
+                }
+            };
+            self.unwatch_all();
+            return done(reply);
+        }
         if self.watch_broken() {
             self.unwatch_all();
             return done(Reply::NilArray);
@@ -879,9 +902,16 @@ impl Connection {
         let backend = self.shared.backend.clone();
         let out = if any_write && backend.sync_writes() {
             let n = cmds.len();
-            tokio::task::spawn_blocking(move || backend.execute_transaction(&ctx, &cmds))
-                .await
-                .unwrap_or_else(|_| vec![Reply::error("ERR internal error"); n])
+            let notifier = self.shared.notifier.clone();
+            tokio::task::spawn_blocking(move || {
+                let _shared = notifier.exec_gate.read();
+                backend.execute_transaction(&ctx, &cmds)
+            })
+            .await
+            .unwrap_or_else(|_| vec![Reply::error("ERR internal error"); n])
+        } else if any_write {
+            let _shared = self.shared.notifier.exec_gate.read();
+            backend.execute_transaction(&ctx, &cmds)
         } else {
             backend.execute_transaction(&ctx, &cmds)
         };

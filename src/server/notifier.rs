@@ -61,6 +61,12 @@ pub struct Notifier {
     inner: Mutex<Inner>,
     /// Wakes the unblocker when `ready` gained keys.
     ready_signal: Notify,
+    /// Every client write runs holding this shared; EXEC with watched keys
+    /// holds it exclusively while it checks the keys and runs, so no write
+    /// of another client lands between the check and the transaction (the
+    /// atomicity Redis gets from being single-threaded). Lock order: gate,
+    /// then the keyspace's own lock; nothing takes the gate inside.
+    pub(crate) exec_gate: parking_lot::RwLock<()>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -328,7 +334,10 @@ impl Notifier {
                 continue;
             }
             let ctx = Ctx::new(super::now_ms(), rand::random(), waiter.db);
-            let reply = backend.execute(&ctx, &waiter.argv);
+            let reply = {
+                let _shared = self.exec_gate.read();
+                backend.execute(&ctx, &waiter.argv)
+            };
             if is_null(&reply) {
                 let mut slot = waiter.slot.lock();
                 if !slot.timed_out {

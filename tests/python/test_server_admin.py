@@ -97,3 +97,39 @@ def test_idle_timeout_closes_clients(server):
     # The idle client is closed by the server (EOF) after about a second.
     assert raw.recv(16) == b""
     assert c.config_set("timeout", 0) is True
+
+
+def test_fsync_always_concurrent_writers(tmp_path):
+    import signal
+    import threading
+
+    srv = start_server(tmp_path, "--fsync", "always")
+    try:
+        errors = []
+
+        def writer(n):
+            try:
+                c = srv.client()
+                for i in range(50):
+                    c.set(f"w{n}:{i}", i)
+                with c.pipeline(transaction=True) as p:
+                    p.incr("total").incr("total")
+                    p.execute()
+            except Exception as e:  # noqa: BLE001 - collected and asserted below
+                errors.append(e)
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert errors == []
+        c = srv.client()
+        assert c.dbsize() == 8 * 50 + 1
+        assert c.get("total") == b"16"
+        assert c.info("persistence")["fsync"] == "always"
+        # SIGINT stops it cleanly too.
+        srv.proc.send_signal(signal.SIGINT)
+        assert srv.proc.wait(timeout=30) == 0
+    finally:
+        srv.stop()

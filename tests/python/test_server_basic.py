@@ -235,3 +235,26 @@ def test_shutdown_command_exits_zero(tmp_path):
 def test_sigterm_exits_zero(server):
     server.client().set("k", "v")
     assert server.stop() == 0
+
+
+def test_watch_optimistic_increments_never_lose_updates(server):
+    import threading
+
+    def worker():
+        c = server.client(protocol=2)
+
+        def incr(pipe):
+            value = int(pipe.get("counter") or 0)
+            pipe.multi()
+            pipe.set("counter", value + 1)
+
+        for _ in range(50):
+            c.transaction(incr, "counter")
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    # Every successful EXEC saw an unchanged counter: no increment is lost.
+    assert server.client().get("counter") == b"200"
