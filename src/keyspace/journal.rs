@@ -46,6 +46,12 @@ pub(crate) const TAG_ZSET_REM: u8 = 65;
 pub(crate) const TAG_BLOOM_RESERVE: u8 = 80;
 /// Bloom filter item added: sub = item.
 pub(crate) const TAG_BLOOM_ADD: u8 = 81;
+/// Replication metadata (the Raft state machine's last applied log id and
+/// membership): key = `RAFT_META_KEY`, value = opaque bytes of the cluster
+/// module. Only the newest one is live. See `keyspace::replicated`.
+pub(crate) const TAG_RAFT_META: u8 = 96;
+/// The record key of [`TAG_RAFT_META`] records.
+pub(crate) const RAFT_META_KEY: &[u8] = b"raft-meta";
 /// Flush key meaning "every database".
 pub(crate) const FLUSH_ALL: u8 = 0xFF;
 
@@ -203,6 +209,36 @@ impl Journal {
             fix: None,
             dead,
         });
+    }
+
+    /// Logs a raw record (snapshot import, replication metadata).
+    pub(crate) fn raw(
+        &mut self,
+        kind: RecordKind,
+        tag: u8,
+        gen: u64,
+        expire_at_ms: u64,
+        key: Vec<u8>,
+        value: Bytes,
+    ) {
+        self.pending.push(Pending {
+            kind,
+            tag,
+            gen,
+            expire_at_ms,
+            key,
+            value,
+            fix: None,
+            dead: kind == RecordKind::Delete,
+        });
+    }
+
+    /// Moves the pending records out as (kind, tag, gen, expire, key, value).
+    pub(crate) fn take_raw(&mut self) -> Vec<(RecordKind, u8, u64, u64, Vec<u8>, Bytes)> {
+        self.pending
+            .drain(..)
+            .map(|p| (p.kind, p.tag, p.gen, p.expire_at_ms, p.key, p.value))
+            .collect()
     }
 
     /// The records as storage wants them.
