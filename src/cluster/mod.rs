@@ -24,7 +24,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::Reply;
 
+pub use backend::ClusterBackend;
+pub use node::{ClusterConfig, ClusterNode};
+
+pub mod backend;
 pub mod log_store;
+pub mod network;
+pub mod node;
 pub mod state_machine;
 #[cfg(test)]
 mod tests;

@@ -438,6 +438,9 @@ impl Connection {
     pub(super) async fn exec_keyspace(&mut self, spec: &CommandSpec, argv: Vec<Bytes>) -> Reply {
         let ctx = self.ctx();
         let backend = self.shared.backend.clone();
+        if let Some(routed) = backend.route(&ctx, spec, &argv) {
+            return routed.await;
+        }
         if spec.flags.write && backend.sync_writes() {
             match tokio::task::spawn_blocking(move || backend.execute(&ctx, &argv)).await {
                 Ok(r) => r,
