@@ -51,6 +51,11 @@ impl Dropper {
         }
     }
 
+    /// Reports one record as dead bytes.
+    pub(crate) fn mark_dead(&self, loc: crate::storage::Location) {
+        self.log.mark_dead(loc);
+    }
+
     /// Frees `value` (big ones on the background thread).
     pub(crate) fn discard(&self, value: Value) {
         let value = if value.len() > DROP_INLINE_MAX {

@@ -112,6 +112,14 @@ impl<'a> Exec<'a> {
         self.dropper.discard(value);
     }
 
+    /// Reports a record that no longer holds live data (a popped element,
+    /// an overwritten field) as dead bytes.
+    pub(crate) fn dead(&self, loc: Option<crate::storage::Location>) {
+        if let Some(loc) = loc {
+            self.dropper.mark_dead(loc);
+        }
+    }
+
     /// Removes `key` from logical db `db` if it is past its deadline
     /// (lazy expiry). No record is written: after a restart the key is
     /// still past its deadline, and merge drops records of absent keys.
@@ -224,6 +232,9 @@ impl<'a> Exec<'a> {
         let at = self.replace_in(self.db, key, value, expire_at_ms);
         self.journal
             .put(TAG_STR, &at, &[], expire_at_ms, data, FixTarget::Whole);
+        if expire_at_ms != 0 {
+            self.journal.expire(&at, expire_at_ms);
+        }
     }
 
     /// Changes the deadline of an existing `key` in logical db `db` (0 =

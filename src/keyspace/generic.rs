@@ -286,6 +286,9 @@ fn transfer(ex: &mut Exec<'_>, from: usize, src: &Bytes, to: usize, dst: &Bytes,
     if let Some(entry) = ex.st.dbs[slot_to].get(dst) {
         entry.value.rewrite(&at, expire, ex.journal);
     }
+    if expire != 0 {
+        ex.journal.expire(&at, expire);
+    }
 }
 
 fn rename_generic(ex: &mut Exec<'_>, argv: &[Bytes], nx: bool) -> Reply {

@@ -20,7 +20,8 @@ use crate::storage::{Location, RecordKind, RecordRef};
 pub(crate) const TAG_STR: u8 = 1;
 /// A key deleted (any type): every record of generation <= gen is dead.
 pub(crate) const TAG_DEL: u8 = 2;
-/// A key's deadline changed to expire_at_ms (0 = PERSIST), for generation gen.
+/// A key's deadline changed (sub = deadline in ms, u64 big endian; 0 =
+/// PERSIST), for generation gen.
 pub(crate) const TAG_EXPIRE: u8 = 3;
 /// FLUSHDB (key = \[slot\]) / FLUSHALL (key = \[0xFF\]): keys of generation < gen die.
 pub(crate) const TAG_FLUSH: u8 = 4;
@@ -46,6 +47,9 @@ pub(crate) const TAG_ZSET_REM: u8 = 65;
 pub(crate) const TAG_BLOOM_RESERVE: u8 = 80;
 /// Bloom filter item added: sub = item.
 pub(crate) const TAG_BLOOM_ADD: u8 = 81;
+/// Bloom filter image chunk (RENAME/MOVE/COPY): sub = filter index (u32),
+/// capacity (u64), items (u64), serialized length (u64), offset (u64), bytes.
+pub(crate) const TAG_BLOOM_IMAGE: u8 = 82;
 /// Replication metadata (the Raft state machine's last applied log id and
 /// membership): key = `RAFT_META_KEY`, value = opaque bytes of the cluster
 /// module. Only the newest one is live. See `keyspace::replicated`.
@@ -140,12 +144,18 @@ impl Journal {
     }
 
     /// Logs a put record of `at`'s incarnation.
+    ///
+    /// `_expire_at_ms` is not written: every keyspace record has a zero
+    /// storage deadline, so that storage never drops one on its own (the
+    /// deadline of a key can change after its records were written); a key's
+    /// deadline travels in `TAG_EXPIRE` records only ([`Journal::expire`]),
+    /// logged after the records that create the incarnation.
     pub(crate) fn put(
         &mut self,
         tag: u8,
         at: &RecordKey,
         sub: &[u8],
-        expire_at_ms: u64,
+        _expire_at_ms: u64,
         value: Bytes,
         fix: FixTarget,
     ) {
@@ -157,7 +167,7 @@ impl Journal {
             kind: RecordKind::Put,
             tag,
             gen: at.gen,
-            expire_at_ms,
+            expire_at_ms: 0,
             key: encode_key(at.slot, &at.key, sub),
             value,
             fix,
@@ -179,14 +189,15 @@ impl Journal {
         });
     }
 
-    /// Logs a new deadline for `at`'s incarnation.
+    /// Logs a new deadline for `at`'s incarnation (0 = none), in the
+    /// record key (the storage deadline stays 0, see [`Journal::put`]).
     pub(crate) fn expire(&mut self, at: &RecordKey, expire_at_ms: u64) {
         self.pending.push(Pending {
             kind: RecordKind::Put,
             tag: TAG_EXPIRE,
             gen: at.gen,
-            expire_at_ms,
-            key: encode_key(at.slot, &at.key, &[]),
+            expire_at_ms: 0,
+            key: encode_key(at.slot, &at.key, &expire_at_ms.to_be_bytes()),
             value: Bytes::new(),
             fix: None,
             dead: false,

@@ -14,9 +14,9 @@ use parking_lot::Mutex;
 
 use super::db::{Db, Entry};
 use super::journal::{
-    decode_key, FixTarget, FLUSH_ALL, TAG_BLOOM_ADD, TAG_BLOOM_RESERVE, TAG_DEL, TAG_EXPIRE,
-    TAG_FLUSH, TAG_HASH_FIELD, TAG_HASH_REM, TAG_LIST_ITEM, TAG_LIST_REM, TAG_RAFT_META,
-    TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_SWAPDB, TAG_ZSET_MEMBER, TAG_ZSET_REM,
+    decode_key, FixTarget, FLUSH_ALL, TAG_BLOOM_ADD, TAG_BLOOM_IMAGE, TAG_BLOOM_RESERVE, TAG_DEL,
+    TAG_EXPIRE, TAG_FLUSH, TAG_HASH_FIELD, TAG_HASH_REM, TAG_LIST_ITEM, TAG_LIST_REM,
+    TAG_RAFT_META, TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_SWAPDB, TAG_ZSET_MEMBER, TAG_ZSET_REM,
 };
 use super::value::{StrValue, Value};
 use super::{bloom, hash, list, set, zset, State};
@@ -152,8 +152,9 @@ pub(crate) fn apply(
             }
         }
         TAG_EXPIRE => {
+            let at: [u8; 8] = sub.try_into().map_err(|_| bad(e, "bad deadline"))?;
             if db.get(key).is_some_and(|entry| entry.gen == e.gen) {
-                db.set_expire(key, e.expire_at_ms);
+                db.set_expire(key, u64::from_be_bytes(at));
             }
         }
         TAG_LIST_ITEM | TAG_LIST_REM => {
@@ -168,7 +169,7 @@ pub(crate) fn apply(
         TAG_ZSET_MEMBER | TAG_ZSET_REM => {
             zset::replay(db, slot, key, sub, e, loads).map_err(|why| bad(e, &why))?
         }
-        TAG_BLOOM_RESERVE | TAG_BLOOM_ADD => {
+        TAG_BLOOM_RESERVE | TAG_BLOOM_ADD | TAG_BLOOM_IMAGE => {
             bloom::replay(db, slot, key, sub, e, loads).map_err(|why| bad(e, &why))?
         }
         other => return Err(bad(e, &format!("unknown keyspace tag {other}"))),
@@ -223,7 +224,9 @@ fn is_live(st: &State, e: &ReplayEntry<'_>) -> bool {
         (Value::Hash(v), TAG_HASH_FIELD) => v.is_live(sub, e.location),
         (Value::Set(v), TAG_SET_MEMBER) => v.is_live(sub, e.location),
         (Value::ZSet(v), TAG_ZSET_MEMBER) => v.is_live(sub, e.location),
-        (Value::Bloom(v), TAG_BLOOM_RESERVE | TAG_BLOOM_ADD) => v.is_live(sub, e.location),
+        (Value::Bloom(v), TAG_BLOOM_RESERVE | TAG_BLOOM_ADD | TAG_BLOOM_IMAGE) => {
+            v.is_live(sub, e.location)
+        }
         _ => false,
     }
 }
@@ -251,7 +254,9 @@ fn relocate(st: &mut State, e: &ReplayEntry<'_>, old: Location, new: Location) {
         (Value::Hash(v), TAG_HASH_FIELD) => v.relocate(sub, old, new),
         (Value::Set(v), TAG_SET_MEMBER) => v.relocate(sub, old, new),
         (Value::ZSet(v), TAG_ZSET_MEMBER) => v.relocate(sub, old, new),
-        (Value::Bloom(v), TAG_BLOOM_RESERVE | TAG_BLOOM_ADD) => v.relocate(sub, old, new),
+        (Value::Bloom(v), TAG_BLOOM_RESERVE | TAG_BLOOM_ADD | TAG_BLOOM_IMAGE) => {
+            v.relocate(sub, old, new)
+        }
         _ => {}
     }
 }

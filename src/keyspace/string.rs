@@ -357,6 +357,18 @@ fn incrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(v) => v,
         Err(e) => return e,
     };
+    // Redis computes in long double (64-bit mantissa): integer sums that fit
+    // an i64 are exact there; compute them exactly here too.
+    let exact = match (read_int(ex, key), args::parse_i64(&argv[2])) {
+        (Some(a), Some(b)) => a.checked_add(b),
+        _ => None,
+    };
+    if let Some(sum) = exact {
+        let text = args::int_bytes(sum);
+        let expire = ex.expire_of(key).unwrap_or(0);
+        ex.set_string(key, text.clone(), expire);
+        return Reply::Bulk(text);
+    }
     let new = current + by;
     if !new.is_finite() {
         return err("ERR increment would produce NaN or Infinity");
@@ -365,6 +377,15 @@ fn incrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let expire = ex.expire_of(key).unwrap_or(0);
     ex.set_string(key, text.clone(), expire);
     Reply::Bulk(text)
+}
+
+/// The current value of `key` as an exact integer (absent = 0).
+fn read_int(ex: &mut Exec<'_>, key: &[u8]) -> Option<i64> {
+    match read(ex, key) {
+        Ok(None) => Some(0),
+        Ok(Some(v)) => args::parse_i64(&v),
+        Err(_) => None,
+    }
 }
 
 fn getrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use crate::command::{CommandSpec, Ctx, Reply};
 
 mod admin;
+mod backend;
 mod client;
 mod config;
 mod connection;
@@ -28,6 +29,7 @@ mod notifier;
 mod pubsub;
 mod table;
 
+pub use backend::KeyspaceBackend;
 pub use config::{parse_memory, FsyncSetting, ServerConfig};
 pub use notifier::Notifier;
 pub use pubsub::glob_match;

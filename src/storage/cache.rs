@@ -1,6 +1,9 @@
-//! The LRU value cache, bounded in bytes and sharded to keep lock hold times
-//! short. Keys are record locations: a location is never reused (file ids only
-//! grow), so an entry can never return another record's value.
+//! The value cache: bounded in bytes, sharded to keep lock hold times short,
+//! evicting by CLOCK (second chance), the usual LRU approximation: a hit only
+//! sets a `referenced` bit instead of relinking a list, so a hit touches one
+//! node instead of three. Keys are record locations: a location is never
+//! reused (file ids only grow), so an entry can never return another record's
+//! value.
 
 use bytes::Bytes;
 use hashbrown::HashMap;
@@ -11,22 +14,20 @@ use super::Location;
 const SHARDS: usize = 16;
 /// Bookkeeping charged per entry on top of the value bytes.
 const ENTRY_OVERHEAD: usize = 64;
-const NIL: u32 = u32::MAX;
 
 struct Node {
     loc: Location,
     value: Bytes,
-    prev: u32,
-    next: u32,
+    referenced: bool,
 }
 
-/// One shard: a hash map into a slab of nodes on an intrusive LRU list.
+/// One shard: a hash map into a ring of nodes swept by the clock hand.
 struct Shard {
     map: HashMap<Location, u32>,
-    nodes: Vec<Node>,
+    ring: Vec<Option<Node>>,
+    /// Empty ring slots.
     free: Vec<u32>,
-    head: u32,
-    tail: u32,
+    hand: usize,
     used: usize,
     capacity: usize,
 }
@@ -35,54 +36,43 @@ impl Shard {
     fn new(capacity: usize) -> Shard {
         Shard {
             map: HashMap::new(),
-            nodes: Vec::new(),
+            ring: Vec::new(),
             free: Vec::new(),
-            head: NIL,
-            tail: NIL,
+            hand: 0,
             used: 0,
             capacity,
         }
     }
 
-    fn unlink(&mut self, i: u32) {
-        let (prev, next) = {
-            let n = &self.nodes[i as usize];
-            (n.prev, n.next)
-        };
-        if prev == NIL {
-            self.head = next;
-        } else {
-            self.nodes[prev as usize].next = next;
-        }
-        if next == NIL {
-            self.tail = prev;
-        } else {
-            self.nodes[next as usize].prev = prev;
-        }
-    }
-
-    fn push_front(&mut self, i: u32) {
-        let old = self.head;
-        {
-            let n = &mut self.nodes[i as usize];
-            n.prev = NIL;
-            n.next = old;
-        }
-        if old != NIL {
-            self.nodes[old as usize].prev = i;
-        } else {
-            self.tail = i;
-        }
-        self.head = i;
-    }
-
     fn get(&mut self, loc: &Location) -> Option<Bytes> {
         let i = *self.map.get(loc)?;
-        if self.head != i {
-            self.unlink(i);
-            self.push_front(i);
+        let node = self.ring.get_mut(i as usize)?.as_mut()?;
+        node.referenced = true;
+        Some(node.value.clone())
+    }
+
+    /// Evicts one entry: the first unreferenced one from the hand on,
+    /// clearing reference bits as it passes (at most two sweeps).
+    fn evict_one(&mut self) -> bool {
+        let n = self.ring.len();
+        for _ in 0..2 * n {
+            let i = self.hand % n.max(1);
+            self.hand = i + 1;
+            let Some(node) = self.ring.get_mut(i).and_then(Option::as_mut) else {
+                continue;
+            };
+            if node.referenced {
+                node.referenced = false;
+                continue;
+            }
+            let loc = node.loc;
+            self.used -= node.value.len() + ENTRY_OVERHEAD;
+            self.ring[i] = None;
+            self.map.remove(&loc);
+            self.free.push(i as u32);
+            return true;
         }
-        Some(self.nodes[i as usize].value.clone())
+        false
     }
 
     fn insert(&mut self, loc: Location, value: Bytes) {
@@ -90,39 +80,32 @@ impl Shard {
         if charge > self.capacity || self.map.contains_key(&loc) {
             return;
         }
-        while self.used + charge > self.capacity && self.tail != NIL {
-            let t = self.tail;
-            self.unlink(t);
-            let node = &mut self.nodes[t as usize];
-            self.used -= node.value.len() + ENTRY_OVERHEAD;
-            node.value = Bytes::new();
-            let old = node.loc;
-            self.map.remove(&old);
-            self.free.push(t);
+        while self.used + charge > self.capacity {
+            if !self.evict_one() {
+                return;
+            }
         }
-        let node = Node {
+        let node = Some(Node {
             loc,
             value,
-            prev: NIL,
-            next: NIL,
-        };
+            referenced: false,
+        });
         let i = match self.free.pop() {
             Some(i) => {
-                self.nodes[i as usize] = node;
+                self.ring[i as usize] = node;
                 i
             }
             None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
+                self.ring.push(node);
+                (self.ring.len() - 1) as u32
             }
         };
-        self.push_front(i);
         self.map.insert(loc, i);
         self.used += charge;
     }
 }
 
-/// A byte-bounded LRU of values keyed by location. Capacity 0 = disabled.
+/// A byte-bounded CLOCK (approximate LRU) cache of values keyed by location. Capacity 0 = disabled.
 pub(crate) struct ValueCache {
     shards: Vec<Mutex<Shard>>,
     enabled: bool,
@@ -175,14 +158,18 @@ mod tests {
     }
 
     #[test]
-    fn evicts_least_recently_used_within_budget() {
+    fn evicts_an_unreferenced_entry_within_budget() {
         let mut s = Shard::new(3 * (10 + ENTRY_OVERHEAD));
         for i in 0..3 {
             s.insert(loc(i), Bytes::from(vec![i as u8; 10]));
         }
-        assert!(s.get(&loc(0)).is_some()); // 0 is now most recent
+        assert!(s.get(&loc(0)).is_some()); // 0 gets its second chance
+        assert!(s.get(&loc(2)).is_some());
         s.insert(loc(3), Bytes::from(vec![3; 10]));
-        assert!(s.get(&loc(1)).is_none(), "1 was least recently used");
+        assert!(
+            s.get(&loc(1)).is_none(),
+            "1 was the only unreferenced entry"
+        );
         assert!(s.get(&loc(0)).is_some());
         assert!(s.get(&loc(2)).is_some());
         assert_eq!(s.get(&loc(3)).as_deref(), Some(&[3u8; 10][..]));

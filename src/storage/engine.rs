@@ -189,12 +189,14 @@ impl Engine {
     /// Opens (creating if needed) the store in `opts.dir`, rebuilding the
     /// keydir from hint and data files.
     pub fn open(opts: Options) -> Result<Engine> {
-        let keydir = Keydir::new(opts.index);
+        let mut keydir = Keydir::new(opts.index);
         let now = now_ms();
         let mut dead: HashMap<u32, u64> = HashMap::new();
         let interval = opts.merge_interval;
         let log = Log::open(opts, &mut |e: ReplayEntry<'_>| {
-            let mut shard = keydir.shard(e.key).write();
+            // Not shared yet: exclusive access without locking.
+            let si = keydir.shard_of(e.key);
+            let shard = keydir.shards[si].get_mut();
             let visible =
                 e.kind == RecordKind::Put && !(e.expire_at_ms != 0 && e.expire_at_ms <= now);
             let old = if visible {

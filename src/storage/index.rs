@@ -96,6 +96,13 @@ impl<V> std::fmt::Debug for Index<V> {
     }
 }
 
+/// The hash given to a hashbrown table. SwissTable takes its 7-bit control
+/// tag from the top bits, which are the partition bits (equal within a
+/// partition); rotating gives the table fresh bits for both tag and bucket.
+fn table_hash(hash: u64) -> u64 {
+    hash.rotate_left(32)
+}
+
 fn partition(hash: u64) -> usize {
     (hash >> PART_SHIFT) as usize
 }
@@ -175,7 +182,9 @@ impl<V> Index<V> {
         let h = self.hash_key(key);
         let p = partition(h);
         match &self.parts {
-            Parts::Hash(t) => t[p].find(h, |(k, _)| **k == *key).map(|(_, v)| v),
+            Parts::Hash(t) => t[p]
+                .find(table_hash(h), |(k, _)| **k == *key)
+                .map(|(_, v)| v),
             Parts::BTree(t) => t[p].get(key),
             Parts::SkipList(t) => {
                 let s = t[p].slot(key)?;
@@ -194,7 +203,9 @@ impl<V> Index<V> {
         let h = self.hash_key(key);
         let p = partition(h);
         match &mut self.parts {
-            Parts::Hash(t) => t[p].find_mut(h, |(k, _)| **k == *key).map(|(_, v)| v),
+            Parts::Hash(t) => t[p]
+                .find_mut(table_hash(h), |(k, _)| **k == *key)
+                .map(|(_, v)| v),
             Parts::BTree(t) => t[p].get_mut(key),
             Parts::SkipList(t) => {
                 let s = t[p].slot(key)?;
@@ -213,7 +224,11 @@ impl<V> Index<V> {
         } = self;
         let old = match parts {
             Parts::Hash(t) => {
-                match t[p].entry(h, |(k, _)| **k == *key, |(k, _)| hasher.hash_one(&**k)) {
+                match t[p].entry(
+                    table_hash(h),
+                    |(k, _)| **k == *key,
+                    |(k, _)| table_hash(hasher.hash_one(&**k)),
+                ) {
                     hashbrown::hash_table::Entry::Occupied(mut o) => {
                         Some(std::mem::replace(&mut o.get_mut().1, value))
                     }
@@ -265,7 +280,7 @@ impl<V> Index<V> {
         let h = self.hash_key(key);
         let p = partition(h);
         let old = match &mut self.parts {
-            Parts::Hash(t) => match t[p].find_entry(h, |(k, _)| **k == *key) {
+            Parts::Hash(t) => match t[p].find_entry(table_hash(h), |(k, _)| **k == *key) {
                 Ok(o) => Some(o.remove().0 .1),
                 Err(_) => None,
             },

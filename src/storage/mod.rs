@@ -26,6 +26,7 @@ mod lock;
 mod log;
 mod merge;
 mod record;
+mod repair;
 mod segment;
 
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ pub use error::{Error, Result};
 pub use log::{Commit, Log, LogStats};
 pub use merge::{MergeOracle, MergeReport};
 pub use record::RecordKind;
+pub use repair::{repair, RepairReport};
 
 /// When appended bytes are forced to stable storage (Redis's `appendfsync`).
 ///

@@ -1,0 +1,237 @@
+"""redis-py 8.1 against the real binary: RESP2 and RESP3, pipelines,
+transactions, AUTH, CLIENT/INFO/CONFIG, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import redis
+
+from server_harness import recv_until_closed, server, r, start_server  # noqa: F401
+
+
+def test_strings_roundtrip(r):
+    assert r.ping() is True
+    assert r.set("k", b"v\x00\xff") is True
+    assert r.get("k") == b"v\x00\xff"
+    assert r.get("missing") is None
+    assert r.incr("n") == 1
+    assert r.incrby("n", 41) == 42
+    assert r.exists("k", "n", "missing") == 2
+    assert r.delete("k", "missing") == 1
+    assert r.dbsize() == 1
+
+
+def test_pipeline_many_commands(r):
+    with r.pipeline(transaction=False) as p:
+        for i in range(500):
+            p.set(f"k{i}", i)
+        for i in range(500):
+            p.get(f"k{i}")
+        out = p.execute()
+    assert out[:500] == [True] * 500
+    assert out[500:] == [str(i).encode() for i in range(500)]
+
+
+def test_transaction_pipeline(r):
+    with r.pipeline(transaction=True) as p:
+        p.set("a", 1).incr("a").get("a")
+        assert p.execute() == [True, 2, b"2"]
+
+
+def test_execabort_on_queue_error(r):
+    with r.pipeline(transaction=True) as p:
+        p.set("a", 1)
+        p.execute_command("NOSUCHCOMMAND")
+        with pytest.raises(redis.exceptions.ResponseError) as e:
+            p.execute()
+    assert "EXECABORT" in str(e.value) or "unknown command" in str(e.value)
+    assert r.get("a") is None
+
+
+def test_watch_conflict(server, r):
+    other = server.client()
+    r.set("w", 1)
+    with r.pipeline() as p:
+        p.watch("w")
+        other.set("w", 2)
+        p.multi()
+        p.set("w", 3)
+        with pytest.raises(redis.WatchError):
+            p.execute()
+    assert r.get("w") == b"2"
+    # Unchanged watch: the transaction runs.
+    with r.pipeline() as p:
+        p.watch("w")
+        p.multi()
+        p.set("w", 4)
+        assert p.execute() == [True]
+    assert r.get("w") == b"4"
+
+
+def test_watch_sees_flushall(server, r):
+    r.set("w", 1)
+    with r.pipeline() as p:
+        p.watch("w")
+        server.client().flushall()
+        p.multi()
+        p.set("w", 3)
+        with pytest.raises(redis.WatchError):
+            p.execute()
+
+
+def test_watch_sees_expiry(server, r):
+    r.set("w", 1, px=30)
+    with r.pipeline() as p:
+        p.watch("w")
+        # Wait (a condition) until the key is gone for the server.
+        from server_harness import wait_for
+
+        wait_for(lambda: server.client().exists("w") == 0, "expiry of w")
+        p.multi()
+        p.set("w", 3)
+        with pytest.raises(redis.WatchError):
+            p.execute()
+
+
+def test_info_and_config(r):
+    info = r.info()
+    assert info["redis_version"] == "7.0.0"
+    assert "fincaskv_version" in info
+    assert r.info("keyspace") == {} or isinstance(r.info("keyspace"), dict)
+    r.set("x", 1)
+    assert r.info("keyspace")["db0"]["keys"] == 1
+    stats = r.info("commandstats")
+    assert stats["cmdstat_set"]["calls"] >= 1
+    assert r.config_get("maxclients") == {"maxclients": "10000"}
+    assert r.config_set("maxclients", 50) is True
+    assert r.config_get("maxclients") == {"maxclients": "50"}
+    with pytest.raises(redis.exceptions.ResponseError):
+        r.config_set("no-such-option", 1)
+    assert r.config_resetstat() is True
+
+
+def test_client_commands(r):
+    assert r.client_setname("me") is True
+    assert r.client_getname() in ("me", b"me")
+    me = r.client_info()
+    assert me["name"] == "me"
+    ids = [c["id"] for c in r.client_list()]
+    assert str(r.client_id()) in [str(i) for i in ids]
+
+
+def test_select_databases(server):
+    a = server.client(db=0)
+    b = server.client(db=3)
+    a.set("k", "zero")
+    b.set("k", "three")
+    assert a.get("k") == b"zero"
+    assert b.get("k") == b"three"
+    with pytest.raises(redis.exceptions.ResponseError, match="DB index is out of range"):
+        a.execute_command("SELECT", 99)
+
+
+def test_command_docs_and_count(r):
+    assert r.command_count() > 20
+    docs = r.execute_command("COMMAND DOCS", "get")
+    flat = docs if isinstance(docs, list) else [x for kv in docs.items() for x in kv]
+    assert flat[0] == b"get"
+    assert r.command_getkeys("SET", "key", "value") in ([b"key"], ["key"])
+    info = r.command()
+    assert info["get"]["arity"] == 2
+
+
+def test_time_lastsave_save(r):
+    secs, micros = r.time()
+    assert secs > 1_600_000_000 and 0 <= micros < 1_000_000
+    assert r.save() is True
+    assert r.lastsave() is not None
+
+
+def test_bad_input_closes_only_that_connection(server):
+    good = server.client()
+    good.set("alive", 1)
+    for payload, err in [
+        (b"*1\r\n$-7\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+        (b"*2\r\n$3\r\nGET\r\n$999999999999\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+        (b"*9999999999\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
+        (b'SET a "x\r\n', b"-ERR Protocol error: unbalanced quotes in request\r\n"),
+        (b"*1\r\n:12\r\n", b"-ERR Protocol error: expected '$', got something else\r\n"),
+    ]:
+        s = server.raw()
+        s.sendall(payload)
+        assert recv_until_closed(s) == err
+        s.close()
+    # Inline commands work for humans with nc.
+    s = server.raw()
+    s.sendall(b"PING\r\nECHO hello\r\nQUIT\r\n")
+    assert recv_until_closed(s) == b"+PONG\r\n$5\r\nhello\r\n+OK\r\n"
+    assert good.get("alive") == b"1"
+
+
+def test_auth(tmp_path):
+    srv = start_server(tmp_path, password="pw")
+    try:
+        anon = srv.client(protocol=2, password=None)
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            anon.get("x")
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            srv.client(password="bad").ping()
+        assert srv.client().ping() is True
+        assert srv.client(protocol=2).set("k", 1) is True
+        s = srv.raw()
+        s.sendall(b"GET k\r\nAUTH wrong\r\nAUTH pw\r\nGET k\r\n")
+        want = b"-NOAUTH Authentication required.\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n$1\r\n1\r\n"
+        got = b""
+        while len(got) < len(want):
+            got += s.recv(4096)
+        assert got == want
+    finally:
+        srv.stop()
+
+
+def test_resp3_types(server):
+    r3 = server.client()  # redis-py 8 default: HELLO 3
+    r3.set("a", 1)
+    hello = r3.execute_command("HELLO", "3")
+    assert hello[b"proto"] == 3
+    assert r3.get("nothing") is None
+
+
+def test_shutdown_command_exits_zero(tmp_path):
+    srv = start_server(tmp_path)
+    c = srv.client()
+    c.set("persist", "yes")
+    # redis-py treats the closed connection as success (as with Redis).
+    c.shutdown()
+    assert srv.proc.wait(timeout=30) == 0
+    srv.stop()
+    # Restart on the same dir: the data is there (and the lock was released).
+    again = subprocess.Popen(
+        [srv.proc.args[0], "--port", str(srv.port), "--dir", str(srv.dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        from server_harness import wait_for
+        import socket
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        wait_for(up, "restart")
+        with redis.Redis(port=srv.port) as c2:
+            assert c2.get("persist") == b"yes"
+    finally:
+        again.terminate()
+        assert again.wait(timeout=30) == 0
+
+
+def test_sigterm_exits_zero(server):
+    server.client().set("k", "v")
+    assert server.stop() == 0
