@@ -382,6 +382,12 @@ impl ClusterNode {
     /// Adds `peer` to the cluster (run on the leader, or forwarded to it):
     /// as a learner first, waits until it caught up, then as a voter.
     pub async fn join(&self, peer: NodeInfo) -> Reply {
+        // Fail fast on a wrong address or secret, before forming anything.
+        if peer != self.info {
+            if let Err(e) = PeerConn::connect(&peer.raft_addr, &self.secret).await {
+                return Reply::Error(format!("ERR cannot reach {peer}: {e}"));
+            }
+        }
         if !self.is_formed() {
             if let Err(r) = self.form().await {
                 return r;
