@@ -164,7 +164,7 @@ fn snapshot_round_trip_replaces_the_keyspace() {
     let b = TempDir::new().expect("tempdir");
     rt().block_on(async {
         let ks_a = keyspace(&a.path().join("data"));
-        let mut sm_a = StateMachine::open(ks_a, a.path().join("raft")).expect("sm");
+        let mut sm_a = StateMachine::open(ks_a.clone(), a.path().join("raft")).expect("sm");
         sm_a.apply([
             cmd(1, &["set", "s", "hello"]),
             cmd(2, &["set", "t", "x", "pxat", "99999999"]),

@@ -115,6 +115,10 @@ impl Keyspace {
                         gen: entry.gen,
                     };
                     entry.value.rewrite(&at, entry.expire_at_ms, &mut journal);
+                    // Deadlines live in their own records (journal.rs).
+                    if entry.expire_at_ms != 0 {
+                        journal.expire(&at, entry.expire_at_ms);
+                    }
                 }
             }
         }
