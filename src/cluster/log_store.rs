@@ -34,7 +34,7 @@ use openraft::{ErrorSubject, ErrorVerb, RaftLogId, RaftLogReader, Vote};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::{Entry, LogId, StorageError, TypeConfig};
+use super::{blocking, Entry, LogId, StorageError, TypeConfig};
 
 const MAGIC: &[u8; 4] = b"FKRL";
 const VERSION: u8 = 1;
@@ -427,7 +427,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError> {
         let mut g = self.inner.lock();
         let old = g.meta.vote.replace(*vote);
-        if let Err(e) = g.write_meta() {
+        if let Err(e) = blocking(|| g.write_meta()) {
             g.meta.vote = old;
             return Err(io_err(ErrorSubject::Vote, ErrorVerb::Write, e));
         }
@@ -448,7 +448,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let res = self.inner.lock().append(entries);
+        let res = blocking(|| self.inner.lock().append(entries));
         match res {
             Ok(()) => {
                 // Signalled only now: the frames are fsynced.
@@ -464,16 +464,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        self.inner
-            .lock()
-            .truncate(log_id.index)
+        blocking(|| self.inner.lock().truncate(log_id.index))
             .map_err(|e| logs_err(ErrorVerb::Delete, e))
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        self.inner
-            .lock()
-            .purge(log_id)
-            .map_err(|e| logs_err(ErrorVerb::Delete, e))
+        blocking(|| self.inner.lock().purge(log_id)).map_err(|e| logs_err(ErrorVerb::Delete, e))
     }
 }

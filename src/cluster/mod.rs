@@ -196,6 +196,18 @@ openraft::declare_raft_types!(
         SnapshotData = std::io::Cursor<Vec<u8>>,
 );
 
+/// Runs blocking work (fsync, keyspace commands) from async code: off the
+/// async worker on a multi-thread runtime, inline on a current-thread one
+/// (unit tests).
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// The raft handle type.
 pub type Raft = openraft::Raft<TypeConfig>;
 /// A raft log entry.

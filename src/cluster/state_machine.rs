@@ -32,7 +32,9 @@ use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, Store
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::{Entry, LogId, NodeInfo, Request, Response, StorageError, TypeConfig, WireReply};
+use super::{
+    blocking, Entry, LogId, NodeInfo, Request, Response, StorageError, TypeConfig, WireReply,
+};
 use crate::command::{Ctx, Reply};
 use crate::keyspace::{DumpRecord, Keyspace};
 
@@ -72,17 +74,6 @@ fn snap_err(verb: ErrorVerb, e: io::Error) -> StorageError {
         verb,
         openraft::AnyError::new(&e),
     ))
-}
-
-/// Runs blocking keyspace work: off the async worker on a multi-thread
-/// runtime, inline on a current-thread one (tests).
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
 }
 
 /// Encodes a keyspace copy.
