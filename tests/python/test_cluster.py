@@ -118,6 +118,12 @@ def test_readme_flow(tmp_path):
             ca.execute_command("CLUSTER", "INIT", "other", "127.0.0.1:1")
         assert raft_info(a)["raft_role"] == "leader"
         assert raft_info(b)["raft_leader"] == "node1"
+        # LEAVE at the follower: the leader removes it; one voter remains.
+        assert cb.execute_command("CLUSTER", "LEAVE") == "OK"
+        wait_for(lambda: raft_info(a).get("cluster_size") == "1", "node2 to leave")
+        assert ca.set("alone", "1") is True
+        with pytest.raises(redis.ResponseError, match="no such member"):
+            ca.execute_command("CLUSTER", "REMOVE", "ghost")
     finally:
         a.stop()
         b.stop()
