@@ -1,6 +1,7 @@
 //! The raft log: its own segment files, one CRC per entry, fsynced before
-//! `LogFlushed` is signalled; the vote and the purge point in a small
-//! metadata file replaced atomically.
+//! `LogFlushed` is signalled, with group commit (a flusher thread fsyncs once
+//! for every append queued meanwhile; a failed fsync poisons the log); the
+//! vote and the purge point in a small metadata file replaced atomically.
 //!
 //! ```text
 //! <dir>/meta.json            {"vote":..,"last_purged":..}  (tmp + fsync + rename)
@@ -70,8 +71,9 @@ struct Inner {
     entries: BTreeMap<u64, (Entry, u64)>,
     /// Segments in index order; the last is the active one.
     segments: Vec<Segment>,
-    /// The active segment, open for append.
-    active: Option<File>,
+    /// The active segment, open for append; shared with the flusher thread,
+    /// which fsyncs it.
+    active: Option<Arc<File>>,
 }
 
 /// The raft log store (and, cloned, its reader). Cheap to clone: all clones
@@ -80,6 +82,66 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
+    /// Group commit: appends write and queue their callback here; the
+    /// flusher thread fsyncs once for everything queued, then signals
+    /// `LogFlushed` for each (so raft keeps proposing during an fsync).
+    flusher: std::sync::mpsc::Sender<FlushJob>,
+    /// Set when an fsync failed: nothing is acknowledged after that.
+    poisoned: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// One append waiting for its fsync.
+struct FlushJob {
+    file: Arc<File>,
+    callback: LogFlushed<TypeConfig>,
+}
+
+impl std::fmt::Debug for FlushJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FlushJob")
+    }
+}
+
+/// The flusher thread: one fsync per file for every job queued meanwhile.
+fn run_flusher(
+    jobs: std::sync::mpsc::Receiver<FlushJob>,
+    poisoned: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = jobs.try_recv() {
+            batch.push(more);
+        }
+        let mut result: io::Result<()> = if poisoned.load(Ordering::Acquire) {
+            Err(io::Error::other(
+                "raft log poisoned by an earlier fsync failure",
+            ))
+        } else {
+            Ok(())
+        };
+        let mut synced: Vec<*const File> = Vec::new();
+        for job in &batch {
+            if result.is_err() {
+                break;
+            }
+            let ptr = Arc::as_ptr(&job.file);
+            if !synced.contains(&ptr) {
+                synced.push(ptr);
+                result = job.file.sync_data();
+            }
+        }
+        if result.is_err() {
+            poisoned.store(true, Ordering::Release);
+        }
+        for job in batch {
+            let r = match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            };
+            job.callback.log_io_completed(r);
+        }
+    }
 }
 
 fn io_err(
@@ -198,7 +260,7 @@ impl Inner {
             path,
             len: HEADER_LEN,
         });
-        self.active = Some(f);
+        self.active = Some(Arc::new(f));
         Ok(())
     }
 
@@ -210,10 +272,10 @@ impl Inner {
             .or(self.meta.last_purged)
     }
 
-    /// Appends and fsyncs entries.
-    fn append(&mut self, entries: Vec<Entry>) -> io::Result<()> {
+    /// Writes entries (not yet fsynced); returns the file to fsync.
+    fn append(&mut self, entries: Vec<Entry>) -> io::Result<Option<Arc<File>>> {
         let Some(first) = entries.first() else {
-            return Ok(());
+            return Ok(None);
         };
         let first_index = first.get_log_id().index;
         let full = self
@@ -232,18 +294,17 @@ impl Inner {
         }
         let f = self
             .active
-            .as_mut()
+            .clone()
             .ok_or_else(|| io::Error::other("no active raft segment"))?;
-        f.seek(SeekFrom::Start(base))?;
-        f.write_all(&buf)?;
-        f.sync_data()?;
+        (&*f).seek(SeekFrom::Start(base))?;
+        (&*f).write_all(&buf)?;
         if let Some(seg) = self.segments.last_mut() {
             seg.len = base + buf.len() as u64;
         }
         for (e, off) in entries.into_iter().zip(offsets) {
             self.entries.insert(e.get_log_id().index, (e, off));
         }
-        Ok(())
+        Ok(Some(f))
     }
 
     /// Removes entries with index >= `index`.
@@ -280,7 +341,9 @@ impl Inner {
         }
         sync_dir(&self.dir)?;
         self.active = match self.segments.last() {
-            Some(seg) => Some(OpenOptions::new().read(true).write(true).open(&seg.path)?),
+            Some(seg) => Some(Arc::new(
+                OpenOptions::new().read(true).write(true).open(&seg.path)?,
+            )),
             None => None,
         };
         let _ = self.entries.split_off(&index);
@@ -377,10 +440,20 @@ impl LogStore {
             });
         }
         if let Some(seg) = inner.segments.last() {
-            inner.active = Some(OpenOptions::new().read(true).write(true).open(&seg.path)?);
+            inner.active = Some(Arc::new(
+                OpenOptions::new().read(true).write(true).open(&seg.path)?,
+            ));
         }
+        let (flusher, jobs) = std::sync::mpsc::channel();
+        let poisoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let p = poisoned.clone();
+        std::thread::Builder::new()
+            .name("raft-log-flush".to_owned())
+            .spawn(move || run_flusher(jobs, p))?;
         Ok(LogStore {
             inner: Arc::new(Mutex::new(inner)),
+            flusher,
+            poisoned,
         })
     }
 
@@ -448,10 +521,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
+        if self.poisoned.load(std::sync::atomic::Ordering::Acquire) {
+            let e = io::Error::other("raft log poisoned by an earlier fsync failure");
+            return Err(logs_err(ErrorVerb::Write, e));
+        }
         let res = blocking(|| self.inner.lock().append(entries));
         match res {
-            Ok(()) => {
-                // Signalled only now: the frames are fsynced.
+            Ok(Some(file)) => {
+                // LogFlushed is signalled by the flusher, after the fsync.
+                let job = FlushJob { file, callback };
+                if let Err(std::sync::mpsc::SendError(job)) = self.flusher.send(job) {
+                    job.callback
+                        .log_io_completed(Err(io::Error::other("raft log flusher stopped")));
+                }
+                Ok(())
+            }
+            Ok(None) => {
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
