@@ -98,6 +98,9 @@ pub enum Request {
         /// The leader's clock.
         now_ms: u64,
     },
+    /// Requests proposed together (group commit: one entry, one fsync);
+    /// the replies are concatenated (see `state_machine::reply_count`).
+    Batch(Vec<Request>),
 }
 
 impl fmt::Display for Request {
@@ -111,6 +114,7 @@ impl fmt::Display for Request {
             }
             Request::Transaction { cmds, .. } => write!(f, "transaction of {}", cmds.len()),
             Request::ExpireCycle { now_ms } => write!(f, "expire cycle at {now_ms}"),
+            Request::Batch(v) => write!(f, "batch of {}", v.len()),
         }
     }
 }

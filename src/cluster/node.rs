@@ -132,6 +132,69 @@ pub struct ClusterNode {
     pool: Mutex<HashMap<String, Vec<PeerConn>>>,
     /// The peer listener task; aborted on drop.
     listener: Mutex<Option<JoinHandle<()>>>,
+    /// Writes waiting to be proposed: the proposer task takes everything
+    /// queued while the previous entry was in flight and proposes it as one
+    /// `Request::Batch` entry (one raft log fsync for all of them).
+    proposals: tokio::sync::mpsc::UnboundedSender<Proposal>,
+    /// The proposer task; aborted on drop.
+    proposer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// One write waiting for the proposer, and where its replies go.
+type Proposal = (Request, tokio::sync::oneshot::Sender<Vec<Reply>>);
+
+/// Most requests in one batch entry.
+const MAX_BATCH: usize = 512;
+
+/// Proposes queued writes in batches, one entry in flight at a time.
+async fn run_proposer(
+    raft: Raft,
+    timeout: Duration,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Proposal>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let counts: Vec<usize> = batch
+            .iter()
+            .map(|(r, _)| super::state_machine::reply_count(r))
+            .collect();
+        let (reqs, txs): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
+        let entry = if reqs.len() == 1 {
+            reqs.into_iter()
+                .next()
+                .unwrap_or(Request::Batch(Vec::new()))
+        } else {
+            Request::Batch(reqs)
+        };
+        let outcome = tokio::time::timeout(timeout, raft.client_write(entry)).await;
+        match outcome {
+            Ok(Ok(resp)) => {
+                let mut replies = resp.data.replies.into_iter().map(Reply::from);
+                for (tx, n) in txs.into_iter().zip(counts) {
+                    let _ = tx.send(replies.by_ref().take(n).collect());
+                }
+            }
+            other => {
+                let err = match other {
+                    Err(_) => timeout_reply(),
+                    Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                        clusterdown("leadership moved; retry")
+                    }
+                    Ok(Err(e)) => clusterdown(&e.to_string()),
+                    Ok(Ok(_)) => Reply::error("ERR unreachable"),
+                };
+                for tx in txs {
+                    let _ = tx.send(vec![err.clone()]);
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for ClusterNode {
@@ -146,6 +209,9 @@ impl std::fmt::Debug for ClusterNode {
 impl Drop for ClusterNode {
     fn drop(&mut self) {
         if let Some(t) = self.listener.lock().take() {
+            t.abort();
+        }
+        if let Some(t) = self.proposer.lock().take() {
             t.abort();
         }
     }
@@ -193,7 +259,11 @@ impl ClusterNode {
         )
         .await
         .map_err(std::io::Error::other)?;
+        let (proposals, rx) = tokio::sync::mpsc::unbounded_channel();
+        let proposer = tokio::spawn(run_proposer(raft.clone(), cfg.timeout, rx));
         let node = Arc::new(ClusterNode {
+            proposals,
+            proposer: Mutex::new(Some(proposer)),
             id,
             info,
             raft,
@@ -292,16 +362,14 @@ impl ClusterNode {
 
     /// Proposes on this node (must be the leader).
     async fn write_here(&self, req: Request) -> Vec<Reply> {
-        match tokio::time::timeout(self.timeout, self.raft.client_write(req.clone())).await {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.proposals.send((req, tx)).is_err() {
+            return vec![clusterdown("the node is shutting down")];
+        }
+        match tokio::time::timeout(self.timeout + Duration::from_millis(500), rx).await {
+            Ok(Ok(replies)) => replies,
+            Ok(Err(_)) => vec![clusterdown("the node is shutting down")],
             Err(_) => vec![timeout_reply()],
-            Ok(Ok(resp)) => resp.data.replies.into_iter().map(Reply::from).collect(),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                match f.leader_node {
-                    Some(_) => self.forward(RpcRequest::Forward(Forward::Write(req))).await,
-                    None => vec![clusterdown("no leader elected")],
-                }
-            }
-            Ok(Err(e)) => vec![clusterdown(&e.to_string())],
         }
     }
 

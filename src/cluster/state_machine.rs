@@ -50,6 +50,9 @@ pub struct SmMeta {
     pub membership: StoredMembership<u64, NodeInfo>,
     /// The latest proposer clock applied (entries never go back in time).
     pub now_ms: u64,
+    /// Inside a batch entry: (its log id, sub-requests already applied).
+    #[serde(default)]
+    pub partial: Option<(LogId, usize)>,
 }
 
 impl SmMeta {
@@ -258,8 +261,10 @@ impl StateMachine {
     }
 
     fn apply_one(&mut self, entry: Entry) -> Result<Response, StorageError> {
+        let prev = self.meta.last_applied;
         self.meta.last_applied = Some(entry.log_id);
-        let ks = &self.keyspace;
+        let resume = self.meta.partial.take();
+        let ks = self.keyspace.clone();
         match entry.payload {
             EntryPayload::Blank => {
                 let meta = self.meta.encode()?;
@@ -274,49 +279,100 @@ impl StateMachine {
                     .map_err(|e| sm_err(ErrorVerb::Write, io::Error::other(e)))?;
                 Ok(Response::default())
             }
-            EntryPayload::Normal(req) => {
-                let replies = match req {
-                    Request::Command {
-                        db,
-                        now_ms,
-                        rng_seed,
-                        argv,
-                    } => {
-                        self.meta.now_ms = self.meta.now_ms.max(now_ms);
-                        let ctx = Ctx::new(self.meta.now_ms, rng_seed, db);
-                        let argv: Vec<Bytes> = argv.into_iter().map(Bytes::from).collect();
-                        let meta = self.meta.encode()?;
-                        let reply = blocking(|| ks.execute_replicated(&ctx, &argv, meta));
-                        vec![WireReply::from(&reply)]
-                    }
-                    Request::Transaction {
-                        db,
-                        now_ms,
-                        rng_seed,
-                        cmds,
-                    } => {
-                        self.meta.now_ms = self.meta.now_ms.max(now_ms);
-                        let ctx = Ctx::new(self.meta.now_ms, rng_seed, db);
-                        let cmds: Vec<Vec<Bytes>> = cmds
-                            .into_iter()
-                            .map(|c| c.into_iter().map(Bytes::from).collect())
-                            .collect();
-                        let meta = self.meta.encode()?;
-                        let replies =
-                            blocking(|| ks.execute_transaction_replicated(&ctx, &cmds, meta));
-                        replies.iter().map(WireReply::from).collect()
-                    }
-                    Request::ExpireCycle { now_ms } => {
-                        self.meta.now_ms = self.meta.now_ms.max(now_ms);
-                        let now = self.meta.now_ms;
-                        let meta = self.meta.encode()?;
-                        blocking(|| ks.active_expire_cycle_replicated(now, meta));
-                        Vec::new()
-                    }
+            EntryPayload::Normal(Request::Batch(subs)) => {
+                // Each sub-request is its own atomic keyspace batch; the
+                // metadata says how far into this entry we got (`partial`),
+                // so a crash mid-entry neither loses nor repeats a sub-request.
+                let skip = match resume {
+                    Some((id, k)) if id == entry.log_id => k,
+                    _ => 0,
                 };
+                let n = subs.len();
+                let mut replies = Vec::new();
+                for (i, sub) in subs.into_iter().enumerate() {
+                    if i < skip {
+                        let skipped = WireReply::Error("ERR applied before a restart".into());
+                        replies.extend(std::iter::repeat(skipped).take(reply_count(&sub)));
+                        continue;
+                    }
+                    let last = i + 1 == n;
+                    self.meta.last_applied = if last { Some(entry.log_id) } else { prev };
+                    self.meta.partial = (!last).then_some((entry.log_id, i + 1));
+                    replies.extend(self.run(sub)?);
+                }
+                self.meta.last_applied = Some(entry.log_id);
+                self.meta.partial = None;
+                if n == 0 {
+                    let meta = self.meta.encode()?;
+                    blocking(|| ks.put_raft_meta(meta))
+                        .map_err(|e| sm_err(ErrorVerb::Write, io::Error::other(e)))?;
+                }
                 Ok(Response { replies })
             }
+            EntryPayload::Normal(req) => Ok(Response {
+                replies: self.run(req)?,
+            }),
         }
+    }
+
+    /// Applies one (non-batch) request with the current metadata.
+    fn run(&mut self, req: Request) -> Result<Vec<WireReply>, StorageError> {
+        let ks = &self.keyspace;
+        Ok(match req {
+            Request::Command {
+                db,
+                now_ms,
+                rng_seed,
+                argv,
+            } => {
+                self.meta.now_ms = self.meta.now_ms.max(now_ms);
+                let ctx = Ctx::new(self.meta.now_ms, rng_seed, db);
+                let argv: Vec<Bytes> = argv.into_iter().map(Bytes::from).collect();
+                let meta = self.meta.encode()?;
+                let reply = blocking(|| ks.execute_replicated(&ctx, &argv, meta));
+                vec![WireReply::from(&reply)]
+            }
+            Request::Transaction {
+                db,
+                now_ms,
+                rng_seed,
+                cmds,
+            } => {
+                self.meta.now_ms = self.meta.now_ms.max(now_ms);
+                let ctx = Ctx::new(self.meta.now_ms, rng_seed, db);
+                let cmds: Vec<Vec<Bytes>> = cmds
+                    .into_iter()
+                    .map(|c| c.into_iter().map(Bytes::from).collect())
+                    .collect();
+                let meta = self.meta.encode()?;
+                let replies = blocking(|| ks.execute_transaction_replicated(&ctx, &cmds, meta));
+                replies.iter().map(WireReply::from).collect()
+            }
+            Request::ExpireCycle { now_ms } => {
+                self.meta.now_ms = self.meta.now_ms.max(now_ms);
+                let now = self.meta.now_ms;
+                let meta = self.meta.encode()?;
+                blocking(|| ks.active_expire_cycle_replicated(now, meta));
+                Vec::new()
+            }
+            Request::Batch(_) => {
+                // Never nested by the proposer; applied as a no-op.
+                let meta = self.meta.encode()?;
+                blocking(|| ks.put_raft_meta(meta))
+                    .map_err(|e| sm_err(ErrorVerb::Write, io::Error::other(e)))?;
+                vec![WireReply::Error("ERR nested batch".into())]
+            }
+        })
+    }
+}
+
+/// How many replies applying `req` produces (batch replies are split by it).
+pub fn reply_count(req: &Request) -> usize {
+    match req {
+        Request::Command { .. } => 1,
+        Request::Transaction { cmds, .. } => cmds.len(),
+        Request::ExpireCycle { .. } => 0,
+        Request::Batch(_) => 1,
     }
 }
 

@@ -277,3 +277,71 @@ fn relative_ttls_become_deadlines() {
         ["set", "ex", "px"]
     );
 }
+
+fn batch(index: u64, argvs: &[&[&str]]) -> Entry {
+    let reqs = argvs
+        .iter()
+        .map(|argv| Request::Command {
+            db: 0,
+            now_ms: 1_000,
+            rng_seed: 7,
+            argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        })
+        .collect();
+    Entry {
+        log_id: log_id(1, index),
+        payload: EntryPayload::Normal(Request::Batch(reqs)),
+    }
+}
+
+#[test]
+fn batch_entries_split_replies_and_resume_after_a_crash_mid_entry() {
+    let dir = TempDir::new().expect("tempdir");
+    rt().block_on(async {
+        let ks = keyspace(&dir.path().join("data"));
+        let mut sm = StateMachine::open(ks.clone(), dir.path().join("raft")).expect("sm");
+        let out = sm
+            .apply([batch(1, &[&["incr", "n"], &["incr", "n"], &["get", "n"]])])
+            .await
+            .expect("apply");
+        assert_eq!(
+            out[0].replies,
+            vec![
+                super::WireReply::Integer(1),
+                super::WireReply::Integer(2),
+                super::WireReply::Bulk(b"2".to_vec())
+            ]
+        );
+        // A crash after the first sub-request of entry 2: the metadata says
+        // entry 1 is applied and one sub-request of entry 2 too.
+        let meta = super::state_machine::SmMeta {
+            last_applied: Some(log_id(1, 1)),
+            partial: Some((log_id(1, 2), 1)),
+            ..Default::default()
+        };
+        ks.execute(
+            &Ctx::new(1_000, 0, 0),
+            &[Bytes::from("incr"), Bytes::from("m")],
+        );
+        ks.put_raft_meta(Bytes::from(serde_json::to_vec(&meta).expect("json")))
+            .expect("meta");
+        drop(sm);
+        let mut sm = StateMachine::open(ks.clone(), dir.path().join("raft")).expect("sm");
+        assert_eq!(
+            sm.applied_state().await.expect("state").0,
+            Some(log_id(1, 1))
+        );
+        sm.apply([batch(2, &[&["incr", "m"], &["incr", "m"]])])
+            .await
+            .expect("apply");
+        let ctx = Ctx::new(2_000, 0, 0);
+        assert_eq!(
+            ks.execute(&ctx, &[Bytes::from("get"), Bytes::from("m")]),
+            Reply::bulk("2")
+        );
+        assert_eq!(
+            sm.applied_state().await.expect("state").0,
+            Some(log_id(1, 2))
+        );
+    });
+}
