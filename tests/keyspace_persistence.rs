@@ -6,14 +6,19 @@
 use bytes::Bytes;
 use fincaskv::command::{Ctx, Reply};
 use fincaskv::keyspace::{Config, Keyspace};
-use fincaskv::storage::{FsyncPolicy, Options};
+use fincaskv::storage::{FsyncPolicy, IndexKind, Options};
 
 const NOW: u64 = 1_800_000_000_000;
 
 fn open(dir: &std::path::Path) -> Keyspace {
+    open_kind(dir, IndexKind::Hash)
+}
+
+fn open_kind(dir: &std::path::Path, kind: IndexKind) -> Keyspace {
     // Small files, so that there are immutable files for merge to rewrite.
     let opts = Options::new(dir)
         .with_fsync(FsyncPolicy::No)
+        .with_index(kind)
         .with_max_file_size(16 * 1024);
     Keyspace::open(Config::new(opts)).expect("open keyspace")
 }
@@ -123,6 +128,13 @@ fn workload(ks: &Keyspace, seed: u64, steps: usize) {
 
 #[test]
 fn every_type_survives_reopen_and_merge() {
+    for kind in [IndexKind::Hash, IndexKind::BTree, IndexKind::SkipList] {
+        survives_reopen_and_merge(kind);
+    }
+}
+
+fn survives_reopen_and_merge(kind: IndexKind) {
+    let open = |dir: &std::path::Path| open_kind(dir, kind);
     let dir = tempfile::tempdir().expect("tempdir");
     let before = {
         let ks = open(dir.path());

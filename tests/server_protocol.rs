@@ -771,3 +771,145 @@ async fn client_reply_off_and_skip() {
     expect(&mut c, b"$1\r\nx\r\n").await;
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn slow_subscriber_is_disconnected_not_buffered() {
+    let srv = start(ServerConfig::default()).await;
+    let mut sub = srv.connect().await;
+    let mut publ = srv.connect().await;
+    send(
+        &mut publ,
+        &cmd(&["CONFIG", "SET", "client-output-buffer-limit", "64kb"]),
+    )
+    .await;
+    expect(&mut publ, b"+OK\r\n").await;
+    send(&mut sub, &cmd(&["SUBSCRIBE", "flood"])).await;
+    expect(&mut sub, b"*3\r\n$9\r\nsubscribe\r\n$5\r\nflood\r\n:1\r\n").await;
+    // The subscriber stops reading; publish far more than the limit plus
+    // what the socket buffers can hold.
+    let payload = "x".repeat(64 * 1024);
+    let mut delivered_to_none = false;
+    for _ in 0..2000 {
+        send(&mut publ, &cmd(&["PUBLISH", "flood", &payload])).await;
+        let line = read_line(&mut publ).await;
+        if line == ":0\r\n" {
+            delivered_to_none = true;
+            break;
+        }
+    }
+    assert!(delivered_to_none, "the slow subscriber was never dropped");
+    // Its connection is closed: reading drains what was sent, then EOF.
+    let mut sink = Vec::new();
+    let n = sub.read_to_end(&mut sink).await.unwrap_or(0);
+    assert!(n < 2000 * 64 * 1024);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn query_buffer_limit_closes_the_client() {
+    let srv = start(ServerConfig::default()).await;
+    let mut c = srv.connect().await;
+    send(
+        &mut c,
+        &cmd(&["CONFIG", "SET", "client-query-buffer-limit", "1mb"]),
+    )
+    .await;
+    expect(&mut c, b"+OK\r\n").await;
+    // A 3 MB bulk passes the bulk limit but not the query buffer limit.
+    send(&mut c, b"*2\r\n$3\r\nGET\r\n$3000000\r\n").await;
+    let chunk = vec![b'a'; 64 * 1024];
+    let mut closed = false;
+    for _ in 0..(3_000_000 / chunk.len() + 1) {
+        if c.write_all(&chunk).await.is_err() {
+            closed = true;
+            break;
+        }
+    }
+    if !closed {
+        expect_eof(&mut c).await;
+    }
+    let mut other = srv.connect().await;
+    send(&mut other, b"PING\r\n").await;
+    expect(&mut other, b"+PONG\r\n").await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn monitor_and_slowlog() {
+    let srv = start(ServerConfig::default()).await;
+    let mut mon = srv.connect().await;
+    let mut c = srv.connect().await;
+    send(&mut mon, &cmd(&["MONITOR"])).await;
+    expect(&mut mon, b"+OK\r\n").await;
+    send(&mut c, &cmd(&["SET", "a b", "1"])).await;
+    expect(&mut c, b"+OK\r\n").await;
+    let line = read_line(&mut mon).await;
+    assert!(line.starts_with('+'), "{line}");
+    assert!(line.ends_with(" \"SET\" \"a b\" \"1\"\r\n"), "{line}");
+    assert!(line.contains("[0 127.0.0.1:"), "{line}");
+
+    send(
+        &mut c,
+        &cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]),
+    )
+    .await;
+    expect(&mut c, b"+OK\r\n").await;
+    send(&mut c, &cmd(&["SLOWLOG", "RESET"])).await;
+    expect(&mut c, b"+OK\r\n").await;
+    send(&mut c, &cmd(&["ECHO", "slow"])).await;
+    expect(&mut c, b"$4\r\nslow\r\n").await;
+    send(&mut c, &cmd(&["SLOWLOG", "LEN"])).await;
+    // SLOWLOG RESET itself and ECHO are logged.
+    expect(&mut c, b":2\r\n").await;
+    send(&mut c, &cmd(&["SLOWLOG", "GET", "1"])).await;
+    assert_eq!(read_line(&mut c).await, "*1\r\n");
+    assert_eq!(read_line(&mut c).await, "*6\r\n");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn config_get_set_and_errors() {
+    let srv = start(ServerConfig::default()).await;
+    let mut c = srv.connect().await;
+    send(&mut c, &cmd(&["CONFIG", "GET", "maxclients"])).await;
+    expect(&mut c, b"*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n").await;
+    send(&mut c, &cmd(&["CONFIG", "SET", "nope", "1"])).await;
+    expect(
+        &mut c,
+        b"-ERR Unknown option or number of arguments for CONFIG SET - 'nope'\r\n",
+    )
+    .await;
+    send(&mut c, &cmd(&["CONFIG", "SET", "maxclients", "x"])).await;
+    expect(
+        &mut c,
+        b"-ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer\r\n",
+    )
+    .await;
+    send(&mut c, &cmd(&["CONFIG", "REWRITE"])).await;
+    expect(
+        &mut c,
+        b"-ERR The server is running without a config file\r\n",
+    )
+    .await;
+    // redis-benchmark asks for these two.
+    send(&mut c, &cmd(&["CONFIG", "GET", "save"])).await;
+    expect(&mut c, b"*2\r\n$4\r\nsave\r\n$0\r\n\r\n").await;
+    send(&mut c, &cmd(&["CONFIG", "GET", "appendonly"])).await;
+    expect(&mut c, b"*2\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n").await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_and_blocked_clients() {
+    let srv = start(ServerConfig::default()).await;
+    let mut idle = srv.connect().await;
+    let mut blocked = srv.connect().await;
+    let mut probe = srv.connect().await;
+    send(&mut idle, b"PING\r\n").await;
+    expect(&mut idle, b"+PONG\r\n").await;
+    send(&mut blocked, &cmd(&["BLPOP", "never", "0"])).await;
+    wait_blocked(&mut probe, 1).await;
+    srv.stop().await;
+    expect_eof(&mut idle).await;
+    expect_eof(&mut blocked).await;
+}

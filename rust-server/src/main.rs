@@ -58,6 +58,9 @@ struct Cli {
     /// Protected mode: yes or no [default: yes].
     #[arg(long, value_name = "yes|no")]
     protected_mode: Option<String>,
+    /// Threads serving connections; 0 = one per core [default: 0].
+    #[arg(long)]
+    worker_threads: Option<usize>,
     /// Log level: error, warn, info, debug, trace [default: info].
     #[arg(long)]
     loglevel: Option<String>,
@@ -179,6 +182,9 @@ fn load_config(cli: &Cli) -> Result<ServerConfig, String> {
     if let Some(p) = &cli.protected_mode {
         cfg.set("protected-mode", p)
             .map_err(|e| format!("--protected-mode: {e}"))?;
+    }
+    if let Some(n) = cli.worker_threads {
+        cfg.worker_threads = n;
     }
     if let Some(l) = &cli.loglevel {
         cfg.loglevel = l.clone();
@@ -347,5 +353,63 @@ fn check(dir: &std::path::Path, repair: bool) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_is_the_defaults() {
+        let text = include_str!("../../fincaskv.example.toml");
+        let parsed: ServerConfig = toml::from_str(text).expect("example parses");
+        assert_eq!(parsed, ServerConfig::default());
+        // Every option is documented in the example file.
+        for name in server::OPTION_NAMES {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{name} = "))),
+                "{name} missing from fincaskv.example.toml"
+            );
+        }
+    }
+
+    #[test]
+    fn config_rewrite_output_parses_back() {
+        let mut cfg = ServerConfig::default();
+        cfg.set("maxclients", "7").expect("set");
+        cfg.set("requirepass", "a \"quoted\" pass").expect("set");
+        let mut parsed: ServerConfig = toml::from_str(&cfg.to_toml()).expect("rewrite parses");
+        parsed.config_file = cfg.config_file.clone();
+        assert_eq!(parsed, cfg);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("fincaskv-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "port = 1234\nbind = \"0.0.0.0\"\nfsync = \"always\"\n",
+        )
+        .expect("write");
+        let cli = Cli::parse_from([
+            "fincaskv-server",
+            "--conf",
+            path.to_str().expect("utf-8 path"),
+            "--port",
+            "4321",
+        ]);
+        let cfg = load_config(&cli).expect("config");
+        assert_eq!(cfg.port, 4321);
+        assert_eq!(cfg.bind, "0.0.0.0");
+        assert_eq!(cfg.fsync, FsyncSetting::Always);
+        assert_eq!(cfg.config_file.as_deref(), Some(path.as_path()));
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "no-such-option = 1\n").expect("write");
+        let cli = Cli::parse_from(["fincaskv-server", "--conf", bad.to_str().expect("utf-8")]);
+        assert!(load_config(&cli).is_err());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

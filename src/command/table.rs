@@ -1,8 +1,9 @@
 //! The one command table: every keyspace family registers a static slice of
 //! [`Command`]s in [`FAMILIES`]; lookup is by lower-cased name.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
+
+use hashbrown::HashMap;
 
 use bytes::Bytes;
 
@@ -38,7 +39,7 @@ static FAMILIES: &[&[Command]] = &[
 
 struct Table {
     specs: Vec<CommandSpec>,
-    by_name: HashMap<&'static str, &'static Command>,
+    by_name: HashMap<&'static [u8], &'static Command>,
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
@@ -47,7 +48,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     for family in FAMILIES {
         for cmd in family.iter() {
             specs.push(cmd.spec);
-            by_name.insert(cmd.spec.name, cmd);
+            by_name.insert(cmd.spec.name.as_bytes(), cmd);
         }
     }
     Table { specs, by_name }
@@ -65,8 +66,7 @@ pub(crate) fn find(name: &[u8]) -> Option<&'static Command> {
     let lower = &mut buf[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    let name = std::str::from_utf8(lower).ok()?;
-    TABLE.by_name.get(name).copied()
+    TABLE.by_name.get(&*lower).copied()
 }
 
 /// The spec of a keyspace command, by name (case-insensitive).

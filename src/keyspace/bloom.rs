@@ -517,6 +517,14 @@ fn reserve(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 
 /// Adds items, creating the filter with defaults; one reply per item.
 fn add_items(ex: &mut Exec<'_>, key: &Bytes, items: &[Bytes]) -> Result<Vec<Reply>, Reply> {
+    // Items go into record keys: refuse what the log could not store,
+    // before anything changes.
+    if items.iter().any(|i| i.len() > ex.max_sub_len()) {
+        return Err(Reply::Error(format!(
+            "ERR item is too long (at most {} bytes)",
+            ex.max_sub_len()
+        )));
+    }
     if get_bloom(ex, key)?.is_none() {
         create(
             ex,

@@ -1,22 +1,22 @@
-//! One database: the key map, its SCAN order and its expiry index.
+//! One database: the key map (a `storage::index::Index` of the configured
+//! kind) and its expiry index.
 //!
 //! ```text
-//! Db ─ map:     key ──> Entry { value, expire_at_ms, gen }      (hash map, O(1))
-//!    ├ order:   (scan_hash(key), key)                           (ordered; SCAN cursors)
-//!    └ expires: (expire_at_ms, key) for keys with a deadline    (ordered; active expiry)
+//! Db ─ map:     key ──> Entry { value, expire_at_ms, gen }   (Index<Entry>: hash / btree / skiplist)
+//!    └ expires: (expire_at_ms, key) for keys with a deadline (ordered; active expiry)
 //! ```
 //!
-//! SCAN walks `order` by hash: the cursor is the next hash to visit, so a key
-//! present during the whole scan is returned at least once, whatever inserts
-//! and deletes happen in between (Redis's guarantee), and keys sharing a hash
-//! are returned together so that a cursor never splits them.
+//! SCAN is the index's: the cursor is a position in a fixed hash order, so a
+//! key present during the whole scan is returned at least once, whatever
+//! inserts and deletes happen in between, on every index kind.
 
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
-use hashbrown::HashMap;
 
 use super::value::Value;
+use crate::storage::index::Index;
+use crate::storage::IndexKind;
 
 /// A key's slot in a database.
 pub(crate) struct Entry {
@@ -36,16 +36,13 @@ impl Entry {
     }
 }
 
-/// One database (what SELECT chooses).
-#[derive(Default)]
-pub(crate) struct Db {
-    map: HashMap<Bytes, Entry>,
-    order: BTreeSet<(u64, Bytes)>,
-    expires: BTreeSet<(u64, Bytes)>,
-}
-
-/// The hash that orders SCAN: fixed (the same on every run and replica) and
-/// 63 bits wide so that a cursor fits a signed 64-bit integer.
+/// A fixed hash (the same on every run and replica), 63 bits wide so that a
+/// cursor built on it fits a signed 64-bit integer. The collection families
+/// order their HSCAN / SSCAN / ZSCAN cursors by it.
+#[allow(
+    dead_code,
+    reason = "used by the hash, set and zset families' SCAN steps"
+)]
 pub(crate) fn scan_hash(key: &[u8]) -> u64 {
     let mut h: u64 = 0x9E37_79B9_7F4A_7C15 ^ key.len() as u64;
     for chunk in key.chunks(8) {
@@ -60,7 +57,21 @@ pub(crate) fn scan_hash(key: &[u8]) -> u64 {
     h >> 1
 }
 
+/// One database (what SELECT chooses).
+pub(crate) struct Db {
+    map: Index<Entry>,
+    expires: BTreeSet<(u64, Bytes)>,
+}
+
 impl Db {
+    /// An empty database whose key map is of `kind`.
+    pub(crate) fn new(kind: IndexKind) -> Db {
+        Db {
+            map: Index::new(kind),
+            expires: BTreeSet::new(),
+        }
+    }
+
     /// Number of keys (expired-but-not-yet-removed included, as Redis's DBSIZE).
     pub(crate) fn len(&self) -> usize {
         self.map.len()
@@ -82,70 +93,81 @@ impl Db {
         self.map.get_mut(key)
     }
 
+    /// The entry of `key` if it is not past its deadline at `now_ms`; an
+    /// expired entry is removed and returned as `Err` (lazy expiry).
+    pub(crate) fn get_live_mut(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Result<Option<&mut Entry>, Entry> {
+        if self.expires.is_empty() {
+            // No key of this database has a deadline: one lookup.
+            return Ok(self.map.get_mut(key));
+        }
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(e) if e.expired(now_ms) => match self.remove(key) {
+                Some(entry) => Err(entry),
+                None => Ok(None),
+            },
+            Some(_) => Ok(self.map.get_mut(key)),
+        }
+    }
+
     /// Inserts or replaces; returns the previous entry.
     pub(crate) fn insert(&mut self, key: Bytes, entry: Entry) -> Option<Entry> {
-        if entry.expire_at_ms != 0 {
-            self.expires.insert((entry.expire_at_ms, key.clone()));
+        let at = entry.expire_at_ms;
+        if at != 0 {
+            self.expires.insert((at, key.clone()));
         }
-        let old = self.map.insert(key.clone(), entry);
-        match &old {
-            Some(old) => {
-                if old.expire_at_ms != 0 {
-                    let at = self.map.get(&key).map_or(0, |e| e.expire_at_ms);
-                    if at != old.expire_at_ms {
-                        self.expires.remove(&(old.expire_at_ms, key));
-                    }
-                }
-            }
-            None => {
-                self.order.insert((scan_hash(&key), key));
+        let old = self.map.insert(&key, entry);
+        if let Some(old) = &old {
+            if old.expire_at_ms != 0 && old.expire_at_ms != at {
+                self.expires.remove(&(old.expire_at_ms, key));
             }
         }
         old
     }
 
-    /// The stored key and its entry.
-    pub(crate) fn get_key_value(&self, key: &[u8]) -> Option<(&Bytes, &Entry)> {
-        self.map.get_key_value(key)
-    }
-
     /// Removes a key; returns its entry.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        self.remove_entry(key).map(|(_, e)| e)
-    }
-
-    /// Removes a key; returns the stored key and its entry.
-    pub(crate) fn remove_entry(&mut self, key: &[u8]) -> Option<(Bytes, Entry)> {
-        let (key, entry) = self.map.remove_entry(key)?;
+        let entry = self.map.remove(key)?;
         if entry.expire_at_ms != 0 {
-            self.expires.remove(&(entry.expire_at_ms, key.clone()));
+            self.expires
+                .remove(&(entry.expire_at_ms, Bytes::copy_from_slice(key)));
         }
-        self.order.remove(&(scan_hash(&key), key.clone()));
-        Some((key, entry))
+        Some(entry)
     }
 
     /// Sets (0 = removes) the deadline of an existing key.
     pub(crate) fn set_expire(&mut self, key: &[u8], at_ms: u64) {
-        let Some((k, entry)) = self.map.get_key_value_mut(key) else {
+        let Some(entry) = self.map.get_mut(key) else {
             return;
         };
-        if entry.expire_at_ms == at_ms {
+        let old = entry.expire_at_ms;
+        if old == at_ms {
             return;
         }
-        if entry.expire_at_ms != 0 {
-            self.expires.remove(&(entry.expire_at_ms, k.clone()));
+        entry.expire_at_ms = at_ms;
+        let k = Bytes::copy_from_slice(key);
+        if old != 0 {
+            self.expires.remove(&(old, k.clone()));
         }
         if at_ms != 0 {
-            self.expires.insert((at_ms, k.clone()));
+            self.expires.insert((at_ms, k));
         }
-        entry.expire_at_ms = at_ms;
     }
 
-    /// Removes every key; returns the entries (to be freed off the hot path).
-    pub(crate) fn take_all(&mut self) -> HashMap<Bytes, Entry> {
-        self.order.clear();
-        self.expires.clear();
-        std::mem::take(&mut self.map)
+    /// Removes every key; returns them as a database (to be freed off the
+    /// hot path).
+    pub(crate) fn take_all(&mut self) -> Db {
+        let kind = self.map.kind();
+        std::mem::replace(self, Db::new(kind))
+    }
+
+    /// Calls `f` with every value (dead-byte accounting of a flushed database).
+    pub(crate) fn for_each_value(&self, f: &mut dyn FnMut(&Value)) {
+        self.map.for_each(&mut |_, e| f(&e.value));
     }
 
     /// Up to `limit` keys whose deadline is `<= now_ms`, earliest first.
@@ -158,38 +180,14 @@ impl Db {
             .collect()
     }
 
-    /// Keys in SCAN order from hash `cursor`: calls `f` for each until it
-    /// returns false *and* the next key's hash differs. Returns the next
-    /// cursor (0 when the walk reached the end).
-    pub(crate) fn scan(&self, cursor: u64, mut f: impl FnMut(&Bytes) -> bool) -> u64 {
-        let mut want_more = true;
-        let mut last: Option<u64> = None;
-        for (h, key) in self.order.range((cursor, Bytes::new())..) {
-            if !want_more && last != Some(*h) {
-                return *h;
-            }
-            last = Some(*h);
-            want_more = f(key);
-        }
-        0
+    /// One SCAN step from `cursor`: about `count` entries to `f`; returns
+    /// the next cursor (0 = complete).
+    pub(crate) fn scan(&self, cursor: u64, count: usize, f: &mut dyn FnMut(&[u8], &Entry)) -> u64 {
+        self.map.scan(cursor, count, f)
     }
 
-    /// Every key in SCAN order.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &Bytes> {
-        self.order.iter().map(|(_, k)| k)
-    }
-
-    /// The first key at or after hash `from` in SCAN order, wrapping around.
-    pub(crate) fn key_near(&self, from: u64) -> Option<&Bytes> {
-        self.order
-            .range((from, Bytes::new())..)
-            .next()
-            .or_else(|| self.order.iter().next())
-            .map(|(_, k)| k)
-    }
-
-    /// All entries (replay post-processing, stats).
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut Entry)> {
-        self.map.iter_mut()
+    /// Calls `f` with every key and entry.
+    pub(crate) fn for_each(&self, f: &mut dyn FnMut(&[u8], &Entry)) {
+        self.map.for_each(f);
     }
 }

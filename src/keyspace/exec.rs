@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::db::{Db, Entry};
 use super::dropper::Dropper;
 use super::journal::{FixTarget, Journal, RecordKey, TAG_DEL, TAG_STR};
-use super::value::{StrValue, Value};
+use super::value::{StrForm, StrValue, Value};
 use super::State;
 use crate::command::{args, Ctx, Reply};
 
@@ -45,6 +45,17 @@ impl<'a> Exec<'a> {
             journal,
             dropper,
         }
+    }
+
+    /// Longest value a record may carry (APPEND, SETRANGE results).
+    pub(crate) fn max_value_len(&self) -> usize {
+        self.st.max_value_len
+    }
+
+    /// Longest sub-key (hash field, set/zset member, bloom item) a record
+    /// key may carry: families check it before mutating.
+    pub(crate) fn max_sub_len(&self) -> usize {
+        self.st.max_key_len
     }
 
     /// Number of logical databases.
@@ -107,6 +118,11 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// Frees a whole database's entries off this thread (FLUSHDB / FLUSHALL).
+    pub(crate) fn discard_db(&self, db: Db) {
+        self.dropper.discard_db(db);
+    }
+
     /// Frees a value that left the keyspace (big ones off this thread).
     pub(crate) fn discard(&self, value: Value) {
         self.dropper.discard(value);
@@ -137,8 +153,18 @@ impl<'a> Exec<'a> {
 
     /// The live entry of `key` in the selected db (expired keys are removed first).
     pub(crate) fn entry(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed_in(self.db, key);
-        self.db_mut().get_mut(key)
+        let slot = self.st.slot_of[self.db];
+        // One hash lookup on the common path (disjoint fields borrowed).
+        match self.st.dbs[slot].get_live_mut(key, self.now_ms) {
+            Ok(entry) => entry,
+            Err(old) => {
+                self.dropper.discard(old.value);
+                if let Some(obs) = &self.st.observer {
+                    obs.key_modified(self.db, key);
+                }
+                None
+            }
+        }
     }
 
     /// The live entry of `key` in logical db `db`.
@@ -170,9 +196,10 @@ impl<'a> Exec<'a> {
     pub(crate) fn delete_in(&mut self, db: usize, key: &[u8]) -> bool {
         self.expire_if_needed_in(db, key);
         let slot = self.slot_of(db);
-        let Some((k, entry)) = self.st.dbs[slot].remove_entry(key) else {
+        let Some(entry) = self.st.dbs[slot].remove(key) else {
             return false;
         };
+        let k = Bytes::copy_from_slice(key);
         self.journal.delete(
             TAG_DEL,
             &RecordKey {
@@ -225,9 +252,21 @@ impl<'a> Exec<'a> {
 
     /// Sets `key` to the string `data` (a new incarnation) with a deadline.
     pub(crate) fn set_string(&mut self, key: &Bytes, data: Bytes, expire_at_ms: u64) {
+        self.set_string_as(key, data, expire_at_ms, StrForm::Encoded);
+    }
+
+    /// [`Exec::set_string`] for a value Redis would encode as `form`.
+    pub(crate) fn set_string_as(
+        &mut self,
+        key: &Bytes,
+        data: Bytes,
+        expire_at_ms: u64,
+        form: StrForm,
+    ) {
         let value = Value::Str(StrValue {
             data: data.clone(),
             loc: None,
+            form,
         });
         let at = self.replace_in(self.db, key, value, expire_at_ms);
         self.journal
@@ -245,12 +284,10 @@ impl<'a> Exec<'a> {
             return;
         }
         let slot = self.slot_of(db);
-        let Some((k, gen)) = self.st.dbs[slot]
-            .get_key_value(key)
-            .map(|(k, e)| (k.clone(), e.gen))
-        else {
+        let Some(gen) = self.st.dbs[slot].get(key).map(|e| e.gen) else {
             return;
         };
+        let k = Bytes::copy_from_slice(key);
         self.st.dbs[slot].set_expire(key, at_ms);
         self.journal.expire(&RecordKey { slot, key: k, gen }, at_ms);
         self.modified_in(db, key);

@@ -189,13 +189,12 @@ fn keys(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let pattern = &argv[1];
     let now = ex.now_ms;
     let all = pattern.as_ref() == b"*";
-    let db = ex.db_mut();
-    let out = db
-        .keys()
-        .filter(|k| all || glob::matches(pattern, k))
-        .filter(|k| db.get(k).is_some_and(|e| !e.expired(now)))
-        .map(|k| Reply::Bulk(k.clone()))
-        .collect();
+    let mut out = Vec::new();
+    ex.db_mut().for_each(&mut |k, e| {
+        if !e.expired(now) && (all || glob::matches(pattern, k)) {
+            out.push(Reply::Bulk(Bytes::copy_from_slice(k)));
+        }
+    });
     Reply::Array(out)
 }
 
@@ -229,21 +228,16 @@ fn scan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         j += 2;
     }
     let now = ex.now_ms;
-    let db = ex.db_mut();
-    let mut visited = 0usize;
     let mut out = Vec::new();
-    let next = db.scan(cursor, |k| {
-        visited += 1;
-        let keep = db.get(k).is_some_and(|e| {
-            !e.expired(now)
-                && type_filter.map_or(true, |t| {
-                    t.eq_ignore_ascii_case(e.value.type_name().as_bytes())
-                })
-        }) && pattern.map_or(true, |p| glob::matches(p, k));
+    let next = ex.db_mut().scan(cursor, count, &mut |k, e| {
+        let keep = !e.expired(now)
+            && type_filter.map_or(true, |t| {
+                t.eq_ignore_ascii_case(e.value.type_name().as_bytes())
+            })
+            && pattern.map_or(true, |p| glob::matches(p, k));
         if keep {
-            out.push(Reply::Bulk(k.clone()));
+            out.push(Reply::Bulk(Bytes::copy_from_slice(k)));
         }
-        visited < count
     });
     Reply::Array(vec![
         Reply::Bulk(Bytes::from(next.to_string())),
@@ -252,17 +246,37 @@ fn scan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn randomkey(ex: &mut Exec<'_>, _argv: &[Bytes]) -> Reply {
-    // A bounded number of tries: expired keys found on the way are removed.
-    for _ in 0..100 {
-        let pick = ex.random() >> 1;
-        let Some(key) = ex.db_mut().key_near(pick).cloned() else {
-            return Reply::Nil;
-        };
-        if ex.exists(&key) {
-            return Reply::Bulk(key);
+    // Walk from a random SCAN position to the first key not past its
+    // deadline. Expired keys met on the way are skipped, not deleted: a read
+    // must not change what replicas hold (unlike Redis, which deletes them).
+    let now = ex.now_ms;
+    let start = ex.random();
+    let db = ex.db_mut();
+    let mut cursor = start;
+    let mut wrapped = false;
+    let mut budget = db.len().min(10_000);
+    loop {
+        let mut found = None;
+        let next = db.scan(cursor, 16, &mut |k, e| {
+            if found.is_none() && !e.expired(now) {
+                found = Some(Bytes::copy_from_slice(k));
+            }
+            budget = budget.saturating_sub(1);
+        });
+        if let Some(k) = found {
+            return Reply::Bulk(k);
         }
+        if budget == 0 {
+            return Reply::Nil;
+        }
+        if next == 0 {
+            if wrapped {
+                return Reply::Nil;
+            }
+            wrapped = true;
+        }
+        cursor = next;
     }
-    Reply::Nil
 }
 
 /// Moves/copies `src` of db `from` to `dst` of db `to` as a new incarnation
@@ -435,9 +449,7 @@ fn flush(ex: &mut Exec<'_>, db: Option<usize>) {
     for d in dbs {
         let slot = ex.slot_of(d);
         let all = ex.st.dbs[slot].take_all();
-        for (_, entry) in all {
-            ex.discard(entry.value);
-        }
+        ex.discard_db(all);
     }
     if let Some(obs) = &ex.st.observer {
         obs.db_flushed(db);

@@ -91,7 +91,8 @@ pub(crate) struct Pending {
     tag: u8,
     gen: u64,
     expire_at_ms: u64,
-    key: Vec<u8>,
+    /// The record key: a range of the journal's `keys` buffer.
+    key: std::ops::Range<usize>,
     value: Bytes,
     /// Where to store the location (`None` = nowhere).
     fix: Option<(RecordKey, FixTarget)>,
@@ -100,20 +101,30 @@ pub(crate) struct Pending {
 }
 
 /// The records of one command or transaction, appended as one batch.
+/// Reused from command to command (it lives in the locked state), so that
+/// its buffers are allocated once.
 #[derive(Default)]
 pub(crate) struct Journal {
     pending: Vec<Pending>,
+    /// Every pending record key, back to back.
+    keys: Vec<u8>,
 }
 
 /// Encodes a record key: slot, user key, sub-key.
+#[cfg(test)]
 pub(crate) fn encode_key(slot: usize, key: &[u8], sub: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + key.len() + sub.len());
+    encode_key_into(&mut out, slot, key, sub);
+    out
+}
+
+/// Appends an encoded record key to `out`.
+fn encode_key_into(out: &mut Vec<u8>, slot: usize, key: &[u8], sub: &[u8]) {
     // Slots are < 256: Keyspace::open refuses more databases.
     out.push(slot as u8);
     out.extend_from_slice(&(key.len() as u32).to_be_bytes());
     out.extend_from_slice(key);
     out.extend_from_slice(sub);
-    out
 }
 
 /// Decodes a record key into (slot, user key, sub-key).
@@ -138,6 +149,13 @@ pub(crate) fn decode_seq(sub: &[u8]) -> Option<i64> {
 }
 
 impl Journal {
+    /// Appends a record key to the buffer; returns its range.
+    fn key(&mut self, slot: usize, key: &[u8], sub: &[u8]) -> std::ops::Range<usize> {
+        let start = self.keys.len();
+        encode_key_into(&mut self.keys, slot, key, sub);
+        start..self.keys.len()
+    }
+
     /// Whether nothing was logged.
     pub(crate) fn is_empty(&self) -> bool {
         self.pending.is_empty()
@@ -163,12 +181,13 @@ impl Journal {
             FixTarget::None => None,
             t => Some((at.clone(), t)),
         };
+        let key = self.key(at.slot, &at.key, sub);
         self.pending.push(Pending {
             kind: RecordKind::Put,
             tag,
             gen: at.gen,
             expire_at_ms: 0,
-            key: encode_key(at.slot, &at.key, sub),
+            key,
             value,
             fix,
             dead: false,
@@ -177,12 +196,13 @@ impl Journal {
 
     /// Logs a delete record (of a key, an element, a member): dead from birth.
     pub(crate) fn delete(&mut self, tag: u8, at: &RecordKey, sub: &[u8]) {
+        let key = self.key(at.slot, &at.key, sub);
         self.pending.push(Pending {
             kind: RecordKind::Delete,
             tag,
             gen: at.gen,
             expire_at_ms: 0,
-            key: encode_key(at.slot, &at.key, sub),
+            key,
             value: Bytes::new(),
             fix: None,
             dead: true,
@@ -192,12 +212,13 @@ impl Journal {
     /// Logs a new deadline for `at`'s incarnation (0 = none), in the
     /// record key (the storage deadline stays 0, see [`Journal::put`]).
     pub(crate) fn expire(&mut self, at: &RecordKey, expire_at_ms: u64) {
+        let key = self.key(at.slot, &at.key, &expire_at_ms.to_be_bytes());
         self.pending.push(Pending {
             kind: RecordKind::Put,
             tag: TAG_EXPIRE,
             gen: at.gen,
             expire_at_ms: 0,
-            key: encode_key(at.slot, &at.key, &expire_at_ms.to_be_bytes()),
+            key,
             value: Bytes::new(),
             fix: None,
             dead: false,
@@ -205,7 +226,10 @@ impl Journal {
     }
 
     /// Logs a database-level record (FLUSH, SWAPDB) with a raw key.
-    pub(crate) fn control(&mut self, tag: u8, gen: u64, key: Vec<u8>, dead: bool) {
+    pub(crate) fn control(&mut self, tag: u8, gen: u64, raw_key: Vec<u8>, dead: bool) {
+        let start = self.keys.len();
+        self.keys.extend_from_slice(&raw_key);
+        let key = start..self.keys.len();
         self.pending.push(Pending {
             kind: if dead {
                 RecordKind::Delete
@@ -232,12 +256,14 @@ impl Journal {
         key: Vec<u8>,
         value: Bytes,
     ) {
+        let start = self.keys.len();
+        self.keys.extend_from_slice(&key);
         self.pending.push(Pending {
             kind,
             tag,
             gen,
             expire_at_ms,
-            key,
+            key: start..self.keys.len(),
             value,
             fix: None,
             dead: kind == RecordKind::Delete,
@@ -246,10 +272,35 @@ impl Journal {
 
     /// Moves the pending records out as (kind, tag, gen, expire, key, value).
     pub(crate) fn take_raw(&mut self) -> Vec<(RecordKind, u8, u64, u64, Vec<u8>, Bytes)> {
+        let keys = std::mem::take(&mut self.keys);
         self.pending
             .drain(..)
-            .map(|p| (p.kind, p.tag, p.gen, p.expire_at_ms, p.key, p.value))
+            .map(|p| {
+                (
+                    p.kind,
+                    p.tag,
+                    p.gen,
+                    p.expire_at_ms,
+                    keys[p.key].to_vec(),
+                    p.value,
+                )
+            })
             .collect()
+    }
+
+    /// The only record, when there is exactly one (no Vec needed).
+    pub(crate) fn single(&self) -> Option<RecordRef<'_>> {
+        match self.pending.as_slice() {
+            [p] => Some(RecordRef {
+                kind: p.kind,
+                tag: p.tag,
+                gen: p.gen,
+                expire_at_ms: p.expire_at_ms,
+                key: &self.keys[p.key.clone()],
+                value: &p.value,
+            }),
+            _ => None,
+        }
     }
 
     /// The records as storage wants them.
@@ -261,7 +312,7 @@ impl Journal {
                 tag: p.tag,
                 gen: p.gen,
                 expire_at_ms: p.expire_at_ms,
-                key: &p.key,
+                key: &self.keys[p.key.clone()],
                 value: &p.value,
             })
             .collect()
@@ -275,6 +326,7 @@ impl Journal {
         mut fix: impl FnMut(&RecordKey, &FixTarget, Location),
         mut dead: impl FnMut(Location),
     ) {
+        self.keys.clear();
         for (p, loc) in self.pending.drain(..).zip(locations) {
             if let Some((at, target)) = &p.fix {
                 fix(at, target, *loc);
@@ -283,11 +335,26 @@ impl Journal {
                 dead(*loc);
             }
         }
+        self.trim();
     }
 
     /// Drops everything logged (the append failed).
     pub(crate) fn clear(&mut self) {
         self.pending.clear();
+        self.keys.clear();
+        self.trim();
+    }
+
+    /// Gives back the memory of an unusually big command (the journal is
+    /// kept between commands).
+    fn trim(&mut self) {
+        const KEEP: usize = 64 * 1024;
+        if self.keys.capacity() > KEEP {
+            self.keys = Vec::new();
+        }
+        if self.pending.capacity() > KEEP / 64 {
+            self.pending = Vec::new();
+        }
     }
 }
 

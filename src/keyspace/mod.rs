@@ -120,7 +120,19 @@ pub(crate) struct State {
     /// `replicated.rs`: its bytes (None until read back after a hint-file
     /// recovery) and its location (merge liveness).
     pub(crate) raft_meta: Option<(Option<Bytes>, storage::Location)>,
+    /// The journal, kept between commands so that its buffers are reused.
+    journal: Journal,
+    /// Longest user key / sub-key (member, item) a record key can carry.
+    pub(crate) max_key_len: usize,
+    /// Longest value a record can carry (strings, list elements).
+    pub(crate) max_value_len: usize,
 }
+
+/// Largest total argument size of one command (a storage batch holds 1 GiB).
+const MAX_COMMAND_BYTES: usize = 768 << 20;
+
+/// Room left in a record key for the slot, key length and sub-key framing.
+const KEY_FRAMING: usize = 64;
 
 /// The Redis keyspace: every database, over one storage log.
 pub struct Keyspace {
@@ -136,12 +148,53 @@ pub struct Keyspace {
     databases: usize,
 }
 
+// The keyspace is shared between threads (server connections, Python).
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Keyspace>();
+};
+
 impl std::fmt::Debug for Keyspace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keyspace")
             .field("databases", &self.databases)
             .finish_non_exhaustive()
     }
+}
+
+/// Refuses arguments the log could not store, before anything is mutated:
+/// a key longer than the record key allows, any argument longer than a value
+/// may be. (A record key holds the user key plus a sub-key, so each gets
+/// half of the storage's key limit.)
+fn check_sizes(spec: &crate::command::CommandSpec, argv: &[Bytes], state: &State) -> Option<Reply> {
+    if argv.iter().any(|a| a.len() > state.max_value_len) {
+        return Some(args::err(args::TOO_BIG));
+    }
+    // One command is one storage batch, and a batch is at most 1 GiB.
+    if argv.iter().map(|a| a.len() + 64).sum::<usize>() > MAX_COMMAND_BYTES {
+        return Some(args::err(
+            "ERR command too large (its records would exceed one storage batch)",
+        ));
+    }
+    let keys = spec.keys;
+    if keys.first > 0 && keys.step > 0 {
+        let last = if keys.last < 0 {
+            argv.len() as i64 + i64::from(keys.last)
+        } else {
+            i64::from(keys.last)
+        };
+        let mut i = i64::from(keys.first);
+        while i <= last && (i as usize) < argv.len() {
+            if argv[i as usize].len() > state.max_key_len {
+                return Some(Reply::Error(format!(
+                    "ERR key is too long (at most {} bytes)",
+                    state.max_key_len
+                )));
+            }
+            i += i64::from(keys.step);
+        }
+    }
+    None
 }
 
 /// `ERR unknown command '...', with args beginning with: '...' ` as Redis 7.0 words it.
@@ -177,11 +230,16 @@ impl Keyspace {
             )));
         }
         let mut state = State {
-            dbs: (0..cfg.databases).map(|_| Db::default()).collect(),
+            dbs: (0..cfg.databases)
+                .map(|_| Db::new(cfg.storage.index))
+                .collect(),
             slot_of: (0..cfg.databases).collect(),
             next_gen: 1,
             observer: None,
             raft_meta: None,
+            journal: Journal::default(),
+            max_key_len: cfg.storage.max_key_len.saturating_sub(KEY_FRAMING) / 2,
+            max_value_len: cfg.storage.max_value_len.min(args::MAX_STRING),
         };
         let mut loads = Vec::new();
         let log = Log::open(cfg.storage.clone(), &mut |entry: ReplayEntry<'_>| {
@@ -221,13 +279,18 @@ impl Keyspace {
         if ctx.db >= self.databases {
             return rejected(args::err("ERR DB index is out of range"));
         }
-        let mut journal = Journal::default();
         let mut state = self.state.lock();
+        if let Some(e) = check_sizes(&cmd.spec, argv, &state) {
+            drop(state);
+            return rejected(e);
+        }
+        let mut journal = std::mem::take(&mut state.journal);
         let reply = {
             let mut ex = Exec::new(ctx, &mut state, &mut journal, &self.dropper);
             (cmd.run)(&mut ex, argv)
         };
         let commit = self.append(&mut state, &mut journal, meta);
+        state.journal = journal;
         drop(state);
         match commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
             Ok(()) => reply,
@@ -252,9 +315,9 @@ impl Keyspace {
         meta: Option<Bytes>,
     ) -> Vec<Reply> {
         let mut replies = Vec::with_capacity(cmds.len());
-        let mut journal = Journal::default();
         let mut ctx = *ctx;
         let mut state = self.state.lock();
+        let mut journal = std::mem::take(&mut state.journal);
         for argv in cmds {
             if argv.first().is_some_and(|n| args::is(n, "select")) && argv.len() == 2 {
                 match args::parse_i64(&argv[1]).map(usize::try_from) {
@@ -279,10 +342,15 @@ impl Keyspace {
                 replies.push(args::err("ERR DB index is out of range"));
                 continue;
             }
+            if let Some(e) = check_sizes(&cmd.spec, argv, &state) {
+                replies.push(e);
+                continue;
+            }
             let mut ex = Exec::new(&ctx, &mut state, &mut journal, &self.dropper);
             replies.push((cmd.run)(&mut ex, argv));
         }
         let commit = self.append(&mut state, &mut journal, meta);
+        state.journal = journal;
         drop(state);
         if let Err(e) = commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
             let text = format!("ERR persistence failed: {e}");
@@ -306,7 +374,10 @@ impl Keyspace {
         if journal.is_empty() {
             return Ok(None);
         }
-        let result = self.log.append(&journal.records());
+        let result = match journal.single() {
+            Some(one) => self.log.append(std::slice::from_ref(&one)),
+            None => self.log.append(&journal.records()),
+        };
         match result {
             Ok((locations, commit)) => {
                 let log = &self.log;

@@ -18,7 +18,7 @@ use super::journal::{
     TAG_EXPIRE, TAG_FLUSH, TAG_HASH_FIELD, TAG_HASH_REM, TAG_LIST_ITEM, TAG_LIST_REM,
     TAG_RAFT_META, TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_SWAPDB, TAG_ZSET_MEMBER, TAG_ZSET_REM,
 };
-use super::value::{StrValue, Value};
+use super::value::{StrForm, StrValue, Value};
 use super::{bloom, hash, list, set, zset, State};
 use crate::storage::{self, Location, Log, MergeOracle, ReplayEntry};
 
@@ -84,11 +84,12 @@ pub(crate) fn apply(
             let which = *e.key.first().ok_or_else(|| bad(e, "empty flush key"))?;
             for (slot, db) in st.dbs.iter_mut().enumerate() {
                 if which == FLUSH_ALL || usize::from(which) == slot {
-                    let stale: Vec<Bytes> = db
-                        .iter_mut()
-                        .filter(|(_, entry)| entry.gen < e.gen)
-                        .map(|(k, _)| k.clone())
-                        .collect();
+                    let mut stale: Vec<Bytes> = Vec::new();
+                    db.for_each(&mut |k, entry| {
+                        if entry.gen < e.gen {
+                            stale.push(Bytes::copy_from_slice(k));
+                        }
+                    });
                     for k in stale {
                         db.remove(&k);
                     }
@@ -126,14 +127,12 @@ pub(crate) fn apply(
         TAG_STR => {
             let data = e.value.map(Bytes::copy_from_slice).unwrap_or_default();
             if let Some(entry) = incarnation(db, key, e.gen, e.expire_at_ms, || {
-                Value::Str(StrValue {
-                    data: Bytes::new(),
-                    loc: None,
-                })
+                Value::Str(StrValue::new(Bytes::new()))
             }) {
                 entry.value = Value::Str(StrValue {
                     data,
                     loc: Some(e.location),
+                    form: StrForm::Encoded,
                 });
                 if e.value.is_none() {
                     loads.push(Load {

@@ -15,9 +15,7 @@
 
 use bytes::Bytes;
 
-use super::journal::{
-    decode_key, encode_key, RecordKey, FLUSH_ALL, RAFT_META_KEY, TAG_FLUSH, TAG_RAFT_META,
-};
+use super::journal::{decode_key, RecordKey, FLUSH_ALL, RAFT_META_KEY, TAG_FLUSH, TAG_RAFT_META};
 use super::{replay, Journal, Keyspace};
 use crate::command::{Ctx, Reply};
 use crate::storage::{self, RecordKind, ReplayEntry};
@@ -37,6 +35,17 @@ pub struct DumpRecord {
     pub key: Vec<u8>,
     /// Record value.
     pub value: Bytes,
+}
+
+/// Encodes a record key (slot, user key, sub-key) as `journal.rs` draws it.
+fn record_key(slot: usize, key: &[u8], sub: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + key.len() + sub.len());
+    // Slots are < 256: Keyspace::open refuses more databases.
+    out.push(slot as u8);
+    out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(sub);
+    out
 }
 
 /// Adds the metadata record to a journal (last record of the batch).
@@ -107,20 +116,18 @@ impl Keyspace {
         for db in 0..self.databases {
             let slot = state.slot_of[db];
             let d = &state.dbs[slot];
-            for key in d.keys() {
-                if let Some(entry) = d.get(key) {
-                    let at = RecordKey {
-                        slot: db,
-                        key: key.clone(),
-                        gen: entry.gen,
-                    };
-                    entry.value.rewrite(&at, entry.expire_at_ms, &mut journal);
-                    // Deadlines live in their own records (journal.rs).
-                    if entry.expire_at_ms != 0 {
-                        journal.expire(&at, entry.expire_at_ms);
-                    }
+            d.for_each(&mut |key, entry| {
+                let at = RecordKey {
+                    slot: db,
+                    key: Bytes::copy_from_slice(key),
+                    gen: entry.gen,
+                };
+                entry.value.rewrite(&at, entry.expire_at_ms, &mut journal);
+                // Deadlines live in their own records (journal.rs).
+                if entry.expire_at_ms != 0 {
+                    journal.expire(&at, entry.expire_at_ms);
                 }
-            }
+            });
         }
         let meta = state.raft_meta.as_ref().and_then(|m| m.0.clone());
         drop(state);
@@ -180,7 +187,7 @@ impl Keyspace {
                 r.tag,
                 gen,
                 r.expire_at_ms,
-                encode_key(state.slot_of[db], key, sub),
+                record_key(state.slot_of[db], key, sub),
                 r.value.clone(),
             );
         }
@@ -202,9 +209,8 @@ impl Keyspace {
         let (locations, commit) = self.log.append(&refs)?;
         // The batch is in the log: rebuild memory exactly as recovery would.
         for slot in 0..state.dbs.len() {
-            for (_, entry) in state.dbs[slot].take_all() {
-                self.dropper.discard(entry.value);
-            }
+            let all = state.dbs[slot].take_all();
+            self.dropper.discard_db(all);
         }
         let mut loads = Vec::new();
         for (rec, loc) in refs.iter().zip(&locations) {

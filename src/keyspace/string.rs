@@ -8,6 +8,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use super::value::StrForm;
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is};
 use crate::command::table::cmd;
@@ -148,7 +149,8 @@ fn set(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     } else {
         None
     };
-    let found = ex.exists(key);
+    // Plain SET overwrites whatever is there: only NX / XX need a lookup.
+    let found = (flags.nx || flags.xx) && ex.exists(key);
     let abort = (flags.nx && found) || (flags.xx && !found);
     if !abort {
         let expire = if flags.keepttl {
@@ -277,10 +279,11 @@ fn append(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(v) => v,
         Err(e) => return e,
     };
+    let existed = old.is_some();
     let new = match old {
         None => argv[2].clone(),
         Some(old) => {
-            if old.len() + argv[2].len() > args::MAX_STRING {
+            if old.len() + argv[2].len() > ex.max_value_len() {
                 return err(args::TOO_BIG);
             }
             let mut buf = BytesMut::with_capacity(old.len() + argv[2].len());
@@ -291,7 +294,12 @@ fn append(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let len = new.len() as i64;
     let expire = ex.expire_of(key).unwrap_or(0);
-    ex.set_string(key, new, expire);
+    let form = if existed {
+        StrForm::Raw
+    } else {
+        StrForm::Encoded
+    };
+    ex.set_string_as(key, new, expire, form);
     Reply::Integer(len)
 }
 
@@ -366,7 +374,7 @@ fn incrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if let Some(sum) = exact {
         let text = args::int_bytes(sum);
         let expire = ex.expire_of(key).unwrap_or(0);
-        ex.set_string(key, text.clone(), expire);
+        ex.set_string_as(key, text.clone(), expire, StrForm::Plain);
         return Reply::Bulk(text);
     }
     let new = current + by;
@@ -375,7 +383,7 @@ fn incrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     let text = Bytes::from(args::format_float(new));
     let expire = ex.expire_of(key).unwrap_or(0);
-    ex.set_string(key, text.clone(), expire);
+    ex.set_string_as(key, text.clone(), expire, StrForm::Plain);
     Reply::Bulk(text)
 }
 
@@ -431,7 +439,7 @@ fn setrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if piece.is_empty() {
         return Reply::Integer(old.map_or(0, |o| o.len() as i64));
     }
-    if offset.saturating_add(piece.len()) > args::MAX_STRING {
+    if offset.saturating_add(piece.len()) > ex.max_value_len() {
         return err(args::TOO_BIG);
     }
     let old = old.unwrap_or_default();
@@ -442,7 +450,7 @@ fn setrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     buf[offset..offset + piece.len()].copy_from_slice(piece);
     let len = buf.len() as i64;
     let expire = ex.expire_of(key).unwrap_or(0);
-    ex.set_string(key, buf.freeze(), expire);
+    ex.set_string_as(key, buf.freeze(), expire, StrForm::Raw);
     Reply::Integer(len)
 }
 

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::{Config, Keyspace};
 use crate::command::{Ctx, Reply};
-use crate::storage::{FsyncPolicy, Options};
+use crate::storage::{FsyncPolicy, IndexKind, Options};
 
 pub(crate) const NOW: u64 = 1_700_000_000_000;
 
@@ -72,4 +72,238 @@ fn strings_survive_reopen() {
     assert_eq!(run(&ks, NOW, &["GET", "a"]), bulk("1x"));
     assert_eq!(run(&ks, NOW, &["TTL", "b"]), Reply::Integer(100));
     assert_eq!(run(&ks, NOW, &["EXISTS", "c"]), Reply::Integer(0));
+}
+
+fn scan_all(ks: &Keyspace, count: &str, between: &mut dyn FnMut(usize)) -> Vec<Bytes> {
+    let mut cursor = "0".to_owned();
+    let mut out = Vec::new();
+    let mut call = 0;
+    loop {
+        let Reply::Array(parts) = run(ks, NOW, &["SCAN", &cursor, "COUNT", count]) else {
+            panic!("SCAN failed");
+        };
+        let (Reply::Bulk(next), Reply::Array(keys)) = (&parts[0], &parts[1]) else {
+            panic!("bad SCAN reply");
+        };
+        out.extend(keys.iter().map(|k| match k {
+            Reply::Bulk(b) => b.clone(),
+            other => panic!("bad key {other:?}"),
+        }));
+        cursor = String::from_utf8(next.to_vec()).expect("cursor");
+        if cursor == "0" {
+            return out;
+        }
+        between(call);
+        call += 1;
+    }
+}
+
+#[test]
+fn scan_returns_keys_present_throughout_despite_churn() {
+    for kind in [IndexKind::Hash, IndexKind::BTree, IndexKind::SkipList] {
+        scan_guarantee(kind);
+    }
+}
+
+fn scan_guarantee(kind: IndexKind) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options::new(dir.path())
+        .with_fsync(FsyncPolicy::No)
+        .with_index(kind);
+    let ks = Keyspace::open(Config::new(opts)).expect("open");
+    for i in 0..1000 {
+        run(&ks, NOW, &["SET", &format!("stable{i}"), "v"]);
+    }
+    let mut churn = 0;
+    let seen = scan_all(&ks, "17", &mut |call| {
+        // Between calls: add and remove other keys (rehash-like churn).
+        for j in 0..50 {
+            churn += 1;
+            run(&ks, NOW, &["SET", &format!("temp{call}-{j}"), "v"]);
+            run(&ks, NOW, &["DEL", &format!("temp{}-{j}", call / 2)]);
+        }
+    });
+    assert!(churn > 0);
+    let seen: std::collections::HashSet<Bytes> = seen.into_iter().collect();
+    for i in 0..1000 {
+        assert!(
+            seen.contains(format!("stable{i}").as_bytes()),
+            "stable{i} missed"
+        );
+    }
+}
+
+#[test]
+fn bloom_commands_reply_like_redisbloom_and_persist() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let card_before = {
+        let ks = open(dir.path());
+        assert_eq!(
+            run(&ks, NOW, &["BF.RESERVE", "bf", "0.01", "10"]),
+            Reply::ok()
+        );
+        assert_eq!(
+            run(&ks, NOW, &["BF.RESERVE", "bf", "0.01", "10"]),
+            Reply::Error("ERR item exists".into())
+        );
+        assert_eq!(
+            run(&ks, NOW, &["BF.RESERVE", "x", "1.5", "10"]),
+            Reply::Error("ERR (0 < error rate range < 1)".into())
+        );
+        assert_eq!(
+            run(&ks, NOW, &["BF.RESERVE", "x", "abc", "10"]),
+            Reply::Error("ERR bad error rate".into())
+        );
+        assert_eq!(
+            run(&ks, NOW, &["BF.RESERVE", "x", "0.1", "0"]),
+            Reply::Error("ERR (capacity should be larger than 0)".into())
+        );
+        assert_eq!(run(&ks, NOW, &["BF.ADD", "bf", "a"]), Reply::Integer(1));
+        assert_eq!(run(&ks, NOW, &["BF.ADD", "bf", "a"]), Reply::Integer(0));
+        let items: Vec<String> = (0..50).map(|i| format!("item{i}")).collect();
+        let mut madd = vec!["BF.MADD", "bf"];
+        madd.extend(items.iter().map(String::as_str));
+        assert!(matches!(run(&ks, NOW, &madd), Reply::Array(r) if r.len() == 50));
+        assert_eq!(run(&ks, NOW, &["BF.EXISTS", "bf", "a"]), Reply::Integer(1));
+        assert_eq!(
+            run(&ks, NOW, &["BF.EXISTS", "nokey", "a"]),
+            Reply::Integer(0)
+        );
+        assert_eq!(
+            run(&ks, NOW, &["BF.INFO", "nokey"]),
+            Reply::Error("ERR not found".into())
+        );
+        assert!(matches!(
+            run(&ks, NOW, &["BF.INFO", "bf", "CAPACITY"]),
+            Reply::Array(v) if v.len() == 1
+        ));
+        assert!(matches!(run(&ks, NOW, &["BF.INFO", "bf"]), Reply::Map(m) if m.len() == 5));
+        assert_eq!(
+            run(&ks, NOW, &["TYPE", "bf"]),
+            Reply::Simple("MBbloom--".into())
+        );
+        run(&ks, NOW, &["SET", "str", "v"]);
+        assert!(run(&ks, NOW, &["BF.ADD", "str", "a"]).is_error());
+        assert_eq!(run(&ks, NOW, &["BF.ADD", "auto", "x"]), Reply::Integer(1));
+        assert_eq!(run(&ks, NOW, &["RENAME", "bf", "bf2"]), Reply::ok());
+        assert_eq!(run(&ks, NOW, &["COPY", "bf2", "bf3"]), Reply::Integer(1));
+        run(&ks, NOW, &["BF.CARD", "bf2"])
+    };
+    assert!(
+        matches!(card_before, Reply::Integer(n) if n > 30),
+        "{card_before:?}"
+    );
+    let ks = open(dir.path());
+    for key in ["bf2", "bf3"] {
+        assert_eq!(run(&ks, NOW, &["BF.CARD", key]), card_before, "{key}");
+        for i in 0..50 {
+            assert_eq!(
+                run(&ks, NOW, &["BF.EXISTS", key, &format!("item{i}")]),
+                Reply::Integer(1),
+                "{key} lost item{i}"
+            );
+        }
+    }
+    assert_eq!(run(&ks, NOW, &["EXISTS", "bf"]), Reply::Integer(0));
+    assert_eq!(run(&ks, NOW, &["BF.CARD", "auto"]), Reply::Integer(1));
+    ks.merge().expect("merge");
+    drop(ks);
+    let ks = open(dir.path());
+    assert_eq!(
+        run(&ks, NOW, &["BF.EXISTS", "bf3", "item7"]),
+        Reply::Integer(1)
+    );
+}
+
+#[test]
+fn keys_and_values_are_binary_safe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ks = open(dir.path());
+    let key = Bytes::from_static(b"k\r\n\0\xff");
+    let val = Bytes::from_static(b"\0\xfe\r\n");
+    let ctx = Ctx::new(NOW, 1, 0);
+    let set = vec![Bytes::from_static(b"SET"), key.clone(), val.clone()];
+    assert_eq!(ks.execute(&ctx, &set), Reply::ok());
+    drop(ks);
+    let ks = open(dir.path());
+    let get = vec![Bytes::from_static(b"GET"), key];
+    assert_eq!(ks.execute(&ctx, &get), Reply::Bulk(val));
+}
+
+#[test]
+fn oversized_keys_are_refused_before_any_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options::new(dir.path())
+        .with_fsync(FsyncPolicy::No)
+        .with_limits(1024, 4096);
+    let ks = Keyspace::open(Config::new(opts)).expect("open");
+    let long_key = "k".repeat(600);
+    let long_value = "v".repeat(5000);
+    assert!(run(&ks, NOW, &["SET", &long_key, "v"]).is_error());
+    assert!(run(&ks, NOW, &["SET", "k", &long_value]).is_error());
+    assert!(run(&ks, NOW, &["BF.ADD", "bf", &long_key]).is_error());
+    run(&ks, NOW, &["SET", "a", &"x".repeat(4000)]);
+    assert!(run(&ks, NOW, &["APPEND", "a", &"y".repeat(200)]).is_error());
+    assert_eq!(run(&ks, NOW, &["DBSIZE"]), Reply::Integer(1));
+    assert_eq!(run(&ks, NOW, &["STRLEN", "a"]), Reply::Integer(4000));
+}
+
+#[test]
+fn flushall_empties_every_database_and_stays_empty_after_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let ks = open(dir.path());
+        for db in 0..3 {
+            for i in 0..2000 {
+                let argv: Vec<Bytes> = vec![
+                    Bytes::from_static(b"RPUSH"),
+                    Bytes::from(format!("k{i}")),
+                    Bytes::from_static(b"v"),
+                ];
+                ks.execute(&Ctx::new(NOW, 1, db), &argv);
+            }
+        }
+        assert_eq!(run(&ks, NOW, &["DBSIZE"]), Reply::Integer(2000));
+        assert_eq!(run(&ks, NOW, &["FLUSHALL"]), Reply::ok());
+        for db in 0..3 {
+            let argv = vec![Bytes::from_static(b"DBSIZE")];
+            assert_eq!(ks.execute(&Ctx::new(NOW, 1, db), &argv), Reply::Integer(0));
+        }
+        run(&ks, NOW, &["SET", "after", "v"]);
+    }
+    let ks = open(dir.path());
+    assert_eq!(run(&ks, NOW, &["DBSIZE"]), Reply::Integer(1));
+    assert_eq!(
+        run(&ks, NOW, &["KEYS", "*"]),
+        Reply::Array(vec![bulk("after")])
+    );
+}
+
+#[test]
+fn repeated_linsert_at_one_spot_renumbers_and_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut expected: Vec<String> = vec!["a".into(), "z".into()];
+    {
+        let ks = open(dir.path());
+        run(&ks, NOW, &["RPUSH", "l", "a", "z"]);
+        run(&ks, NOW, &["EXPIRE", "l", "1000"]);
+        // Each insert goes right after "a": the gap halves every time, so
+        // the list is renumbered several times on the way.
+        for i in 0..70 {
+            let v = format!("v{i}");
+            let r = run(&ks, NOW, &["LINSERT", "l", "AFTER", "a", &v]);
+            expected.insert(1, v);
+            assert_eq!(r, Reply::Integer(expected.len() as i64));
+        }
+        run(&ks, NOW, &["LINSERT", "l", "BEFORE", "a", "first"]);
+        expected.insert(0, "first".into());
+    }
+    let want = Reply::Array(expected.iter().map(|v| bulk(v)).collect());
+    let ks = open(dir.path());
+    assert_eq!(run(&ks, NOW, &["LRANGE", "l", "0", "-1"]), want);
+    assert_eq!(run(&ks, NOW, &["TTL", "l"]), Reply::Integer(1000));
+    ks.merge().expect("merge");
+    drop(ks);
+    let ks = open(dir.path());
+    assert_eq!(run(&ks, NOW, &["LRANGE", "l", "0", "-1"]), want);
 }

@@ -15,6 +15,33 @@ pub(crate) struct StrValue {
     pub(crate) data: Bytes,
     /// Location of the record that wrote it; `None` until the append returns.
     pub(crate) loc: Option<Location>,
+    /// How Redis would have built the object (OBJECT ENCODING only).
+    pub(crate) form: StrForm,
+}
+
+/// How a string was made, which decides what OBJECT ENCODING answers, as in
+/// Redis: SET-like commands try `int`, then `embstr` (<= 44 bytes), then
+/// `raw`; INCRBYFLOAT makes a plain string object (`embstr` or `raw`, never
+/// `int`); APPEND to and SETRANGE of a value modify it in place (`raw`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StrForm {
+    /// `int`, `embstr` or `raw` by content.
+    Encoded,
+    /// `embstr` or `raw` by length.
+    Plain,
+    /// Always `raw`.
+    Raw,
+}
+
+impl StrValue {
+    /// A string not yet written (location unknown) made the SET way.
+    pub(crate) fn new(data: Bytes) -> StrValue {
+        StrValue {
+            data,
+            loc: None,
+            form: StrForm::Encoded,
+        }
+    }
 }
 
 /// A key's value.
@@ -53,7 +80,7 @@ impl Value {
     /// What OBJECT ENCODING answers.
     pub(crate) fn encoding(&self) -> &'static str {
         match self {
-            Value::Str(s) => string_encoding(&s.data),
+            Value::Str(s) => string_encoding(&s.data, s.form),
             Value::List(v) => v.encoding(),
             Value::Hash(v) => v.encoding(),
             Value::Set(v) => v.encoding(),
@@ -120,6 +147,7 @@ impl Value {
             Value::Str(s) => Value::Str(StrValue {
                 data: s.data.clone(),
                 loc: None,
+                form: s.form,
             }),
             Value::List(v) => Value::List(v.duplicate()),
             Value::Hash(v) => Value::Hash(v.duplicate()),
@@ -160,8 +188,13 @@ impl Value {
 }
 
 /// Redis 7.0's string encodings: `int`, `embstr` (<= 44 bytes), `raw`.
-fn string_encoding(data: &[u8]) -> &'static str {
-    if data.len() <= 20 && crate::command::args::parse_i64(data).is_some() {
+fn string_encoding(data: &[u8], form: StrForm) -> &'static str {
+    if form == StrForm::Raw {
+        "raw"
+    } else if form == StrForm::Encoded
+        && data.len() <= 20
+        && crate::command::args::parse_i64(data).is_some()
+    {
         "int"
     } else if data.len() <= 44 {
         "embstr"

@@ -66,23 +66,23 @@ impl Connection {
     pub(super) async fn exec_server(
         &mut self,
         spec: &'static CommandSpec,
-        argv: Vec<Bytes>,
+        argv: &[Bytes],
     ) -> Outcome {
         match spec.name {
-            "ping" => self.cmd_ping(&argv),
+            "ping" => self.cmd_ping(argv),
             "echo" => done(Reply::Bulk(argv[1].clone())),
             "quit" => {
                 self.reply(&Reply::ok());
                 (None, Flow::Close)
             }
             "reset" => self.cmd_reset(),
-            "hello" => self.cmd_hello(&argv),
-            "auth" => self.cmd_auth(&argv),
-            "select" => self.cmd_select(&argv),
-            "client" => self.cmd_client(&argv),
+            "hello" => self.cmd_hello(argv),
+            "auth" => self.cmd_auth(argv),
+            "select" => self.cmd_select(argv),
+            "client" => self.cmd_client(argv),
             "info" => done(Reply::Verbatim(Bytes::from(info(&self.shared, &argv[1..])))),
-            "config" => self.cmd_config(&argv),
-            "command" => cmd_command(&self.shared, &argv),
+            "config" => self.cmd_config(argv),
+            "command" => cmd_command(&self.shared, argv),
             "dbsize" => {
                 let n = self
                     .shared
@@ -121,11 +121,11 @@ impl Connection {
                     err("ERR Background append only file rewriting already in progress")
                 }
             }
-            "shutdown" => self.cmd_shutdown(&argv),
-            "debug" => self.cmd_debug(&argv).await,
-            "slowlog" => self.cmd_slowlog(&argv),
+            "shutdown" => self.cmd_shutdown(argv),
+            "debug" => self.cmd_debug(argv).await,
+            "slowlog" => self.cmd_slowlog(argv),
             "monitor" => self.cmd_monitor(),
-            "memory" => self.cmd_memory(&argv).await,
+            "memory" => self.cmd_memory(argv).await,
             "multi" => {
                 if self.multi.is_some() {
                     return err("ERR MULTI calls can not be nested");
@@ -143,20 +143,20 @@ impl Connection {
                 done(Reply::ok())
             }
             "exec" => self.cmd_exec().await,
-            "watch" => self.cmd_watch(&argv),
+            "watch" => self.cmd_watch(argv),
             "unwatch" => {
                 self.unwatch_all();
                 done(Reply::ok())
             }
-            "subscribe" | "psubscribe" => self.cmd_subscribe(&argv, spec.name == "psubscribe"),
+            "subscribe" | "psubscribe" => self.cmd_subscribe(argv, spec.name == "psubscribe"),
             "unsubscribe" | "punsubscribe" => {
-                self.cmd_unsubscribe(&argv, spec.name == "punsubscribe")
+                self.cmd_unsubscribe(argv, spec.name == "punsubscribe")
             }
             "publish" => done(Reply::Integer(
                 self.shared.pubsub.publish(&argv[1], &argv[2]),
             )),
-            "pubsub" => self.cmd_pubsub(&argv),
-            _ => done(super::connection::unknown_command(&argv)),
+            "pubsub" => self.cmd_pubsub(argv),
+            _ => done(super::connection::unknown_command(argv)),
         }
     }
 
@@ -558,6 +558,7 @@ impl Connection {
                     }
                 }
                 *cfg = next;
+                self.shared.config_gen.fetch_add(1, Ordering::AcqRel);
                 done(Reply::ok())
             }
             "resetstat" if argv.len() == 2 => {
@@ -849,12 +850,11 @@ impl Connection {
         let mut run: Vec<Vec<Bytes>> = Vec::new();
         let mut any_write = false;
         for (spec, argv) in multi.queued {
-            let is_server =
-                table::lookup(spec.name.as_bytes()).is_some_and(|s| std::ptr::eq(s, spec));
+            let is_server = table::is_server_command(spec);
             if is_server {
                 self.exec_run(&mut run, &mut replies, any_write).await;
                 any_write = false;
-                let (r, _) = Box::pin(self.exec_server(spec, argv)).await;
+                let (r, _) = Box::pin(self.exec_server(spec, &argv)).await;
                 replies.push(r.unwrap_or(Reply::Nil));
             } else {
                 any_write |= spec.flags.write;

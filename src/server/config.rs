@@ -93,6 +93,9 @@ pub struct ServerConfig {
     /// How often to check whether a merge is due, milliseconds; 0 disables
     /// automatic merge. Default 1000. Settable.
     pub merge_check_interval_ms: u64,
+    /// Threads running connections (tokio workers); 0 = one per CPU core.
+    /// Default 0. Read at start.
+    pub worker_threads: usize,
     /// Log level of the binary (`error`, `warn`, `info`, `debug`, `trace`).
     /// Default `info`.
     pub loglevel: String,
@@ -122,6 +125,7 @@ impl Default for ServerConfig {
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
             merge_check_interval_ms: 1000,
+            worker_threads: 0,
             loglevel: "info".to_owned(),
             config_file: None,
         }
@@ -148,6 +152,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "slowlog-log-slower-than",
     "slowlog-max-len",
     "merge-check-interval-ms",
+    "worker-threads",
     "loglevel",
 ];
 
@@ -207,6 +212,7 @@ impl ServerConfig {
             "slowlog-log-slower-than" => self.slowlog_log_slower_than.to_string(),
             "slowlog-max-len" => self.slowlog_max_len.to_string(),
             "merge-check-interval-ms" => self.merge_check_interval_ms.to_string(),
+            "worker-threads" => self.worker_threads.to_string(),
             "loglevel" => self.loglevel.clone(),
             "appendonly" => "yes".to_owned(),
             "save" => String::new(),
@@ -311,6 +317,7 @@ impl ServerConfig {
                 | "slowlog-log-slower-than"
                 | "slowlog-max-len"
                 | "merge-check-interval-ms"
+                | "worker-threads"
                     if numeric =>
                 {
                     value

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
+use std::future::Future;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -87,6 +89,36 @@ pub(super) struct Connection {
     /// Commandstats of the current batch, added to the shared table once.
     pub local_stats: Vec<(&'static str, CommandStat)>,
     pub net_in: u64,
+    /// The config values the hot path needs, refreshed when CONFIG SET
+    /// bumps `Shared::config_gen` (no lock per command).
+    pub cached: CachedConfig,
+}
+
+/// A connection's copy of the hot-path options.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CachedConfig {
+    pub gen: u64,
+    pub limits: Limits,
+    pub query_limit: u64,
+    pub timeout: u64,
+    pub slowlog_threshold: i64,
+}
+
+impl CachedConfig {
+    fn load(shared: &Shared) -> CachedConfig {
+        let gen = shared.config_gen.load(Ordering::Acquire);
+        let c = shared.config.read();
+        CachedConfig {
+            gen,
+            limits: Limits {
+                max_bulk_len: usize::try_from(c.proto_max_bulk_len).unwrap_or(usize::MAX),
+                max_multibulk_len: usize::try_from(c.proto_max_multibulk_len).unwrap_or(usize::MAX),
+            },
+            query_limit: c.client_query_buffer_limit,
+            timeout: c.timeout,
+            slowlog_threshold: c.slowlog_log_slower_than,
+        }
+    }
 }
 
 /// Accepts `stream` as a client (or refuses it) and runs it on its own task.
@@ -138,6 +170,7 @@ pub(super) fn spawn(
         let handle = Arc::new(ClientHandle::new(id, addr, laddr));
         shared.clients.lock().insert(id, handle.clone());
         let authenticated = requirepass_empty;
+        let cached = CachedConfig::load(&shared);
         let mut conn = Connection {
             shutdown: shared.shutdown.subscribe(),
             shared,
@@ -157,6 +190,7 @@ pub(super) fn spawn(
             rng: rand::random::<u64>() | 1,
             local_stats: Vec::new(),
             net_in: 0,
+            cached,
         };
         conn.serve().await;
         conn.cleanup();
@@ -181,11 +215,13 @@ impl Connection {
             return;
         }
         loop {
-            let idle_timeout = self.shared.config.read().timeout;
+            self.refresh_config();
+            let idle_timeout = self.cached.timeout;
             let flow = tokio::select! {
                 biased;
+                // Shutdown kills every client too (a per-client Notify: no
+                // lock shared by all connections on the hot path).
                 _ = self.handle.kill.notified() => Flow::Close,
-                _ = self.shutdown.changed() => Flow::Close,
                 push = recv_push(&mut self.push) => match push {
                     Some(reply) => {
                         self.write_push(reply);
@@ -219,11 +255,19 @@ impl Connection {
         if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
             self.rbuf.reserve(READ_CHUNK);
         }
-        match self.stream.try_read_buf(&mut self.rbuf) {
-            Ok(0) => return Flow::Close,
-            Ok(n) => self.net_in += n as u64,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Flow::Continue,
-            Err(_) => return Flow::Close,
+        // One poll of `read_buf` (not `try_read_buf`): on a short read tokio
+        // clears the readiness itself, which saves the extra read syscall
+        // that would otherwise end in WouldBlock after every request.
+        let polled = {
+            let mut read = std::pin::pin!(self.stream.read_buf(&mut self.rbuf));
+            std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx))).await
+        };
+        match polled {
+            std::task::Poll::Ready(Ok(0)) => return Flow::Close,
+            std::task::Poll::Ready(Ok(n)) => self.net_in += n as u64,
+            std::task::Poll::Ready(Err(_)) => return Flow::Close,
+            // Spurious readiness: nothing was read; back to waiting.
+            std::task::Poll::Pending => return Flow::Continue,
         }
         let flow = self.process_buffer().await;
         self.flush_stats();
@@ -232,18 +276,10 @@ impl Connection {
 
     /// Executes the complete requests in the read buffer.
     pub(super) async fn process_buffer(&mut self) -> Flow {
-        let (limits, query_limit) = {
-            let c = self.shared.config.read();
-            (
-                Limits {
-                    max_bulk_len: usize::try_from(c.proto_max_bulk_len).unwrap_or(usize::MAX),
-                    max_multibulk_len: usize::try_from(c.proto_max_multibulk_len)
-                        .unwrap_or(usize::MAX),
-                },
-                c.client_query_buffer_limit,
-            )
-        };
         loop {
+            self.refresh_config();
+            let limits = self.cached.limits;
+            let query_limit = self.cached.query_limit;
             match self
                 .decoder
                 .decode(&mut self.rbuf, &limits, self.authenticated)
@@ -282,6 +318,12 @@ impl Connection {
                     return Flow::Close;
                 }
             }
+        }
+    }
+
+    fn refresh_config(&mut self) {
+        if self.shared.config_gen.load(Ordering::Acquire) != self.cached.gen {
+            self.cached = CachedConfig::load(&self.shared);
         }
     }
 
@@ -350,7 +392,7 @@ impl Connection {
         Ctx::new(now_ms(), self.rng, self.db)
     }
 
-    /// Looks a command up: server commands first, then the keyspace's.
+    /// Looks a command up: the keyspace table, then the server commands.
     fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
         let mut lower = [0u8; 32];
         if name.len() > lower.len() {
@@ -359,7 +401,12 @@ impl Connection {
         let lower = &mut lower[..name.len()];
         lower.copy_from_slice(name);
         lower.make_ascii_lowercase();
-        table::lookup(lower).or_else(|| self.shared.backend.lookup(lower))
+        // The keyspace's table is a hash map; the server's names do not
+        // overlap with it.
+        self.shared
+            .backend
+            .lookup(lower)
+            .or_else(|| table::lookup(lower))
     }
 
     /// Runs one request.
@@ -413,41 +460,43 @@ impl Connection {
             self.feed_monitors(&argv);
         }
         self.handle.touch();
-        let slow_argv = self.wants_slowlog_argv().then(|| argv.clone());
-        let (reply, flow) =
-            if table::lookup(spec.name.as_bytes()).is_some_and(|s| std::ptr::eq(s, spec)) {
-                self.exec_server(spec, argv).await
-            } else if spec.flags.blocking {
-                self.exec_blocking(spec, argv).await
-            } else {
-                (Some(self.exec_keyspace(spec, argv).await), Flow::Continue)
-            };
+        let (reply, flow) = if table::is_server_command(spec) {
+            self.exec_server(spec, &argv).await
+        } else if spec.flags.blocking {
+            self.exec_blocking(spec, &argv).await
+        } else {
+            (Some(self.exec_keyspace(spec, &argv).await), Flow::Continue)
+        };
         let elapsed = started.elapsed();
         if let Some(reply) = &reply {
             self.reply(reply);
         }
         self.record(spec, elapsed, reply.as_ref().is_some_and(Reply::is_error));
-        if let Some(argv) = slow_argv {
-            self.slowlog(argv, elapsed);
+        if self.cached.slowlog_threshold >= 0
+            && elapsed.as_micros() as u64 >= self.cached.slowlog_threshold as u64
+        {
+            self.slowlog(&argv, elapsed);
         }
         flow
     }
 
     /// Executes one data command, off the async workers when writes wait
     /// for fsync.
-    pub(super) async fn exec_keyspace(&mut self, spec: &CommandSpec, argv: Vec<Bytes>) -> Reply {
+    pub(super) async fn exec_keyspace(&mut self, spec: &CommandSpec, argv: &[Bytes]) -> Reply {
         let ctx = self.ctx();
-        let backend = self.shared.backend.clone();
-        if let Some(routed) = backend.route(&ctx, spec, &argv) {
+        let backend = &self.shared.backend;
+        if let Some(routed) = backend.route(&ctx, spec, argv) {
             return routed.await;
         }
         if spec.flags.write && backend.sync_writes() {
+            let backend = backend.clone();
+            let argv = argv.to_vec();
             match tokio::task::spawn_blocking(move || backend.execute(&ctx, &argv)).await {
                 Ok(r) => r,
                 Err(_) => Reply::error("ERR internal error"),
             }
         } else {
-            backend.execute(&ctx, &argv)
+            backend.execute(&ctx, argv)
         }
     }
 
@@ -513,20 +562,9 @@ impl Connection {
             .fetch_add(calls, Ordering::Relaxed);
     }
 
-    fn wants_slowlog_argv(&self) -> bool {
-        // Cheap check; the entry is only built for slow commands.
-        self.shared.config.read().slowlog_log_slower_than >= 0
-    }
-
-    fn slowlog(&mut self, argv: Vec<Bytes>, elapsed: Duration) {
-        let (threshold, max_len) = {
-            let c = self.shared.config.read();
-            (c.slowlog_log_slower_than, c.slowlog_max_len)
-        };
+    fn slowlog(&mut self, argv: &[Bytes], elapsed: Duration) {
+        let max_len = self.shared.config.read().slowlog_max_len;
         let micros = elapsed.as_micros() as u64;
-        if threshold < 0 || micros < threshold as u64 {
-            return;
-        }
         // Redis keeps at most 32 arguments and 128 bytes of each.
         let mut args: Vec<Bytes> = argv
             .iter()
@@ -589,14 +627,14 @@ impl Connection {
     async fn exec_blocking(
         &mut self,
         spec: &'static CommandSpec,
-        argv: Vec<Bytes>,
+        argv: &[Bytes],
     ) -> (Option<Reply>, Flow) {
-        let (timeout, keys) = match blocking_args(spec.name, &argv) {
+        let (timeout, keys) = match blocking_args(spec.name, argv) {
             Ok(x) => x,
             Err(e) => return (Some(e), Flow::Continue),
         };
         let notifier = self.shared.notifier.clone();
-        let waiter = notifier.block(self.db, argv.clone(), keys);
+        let waiter = notifier.block(self.db, argv.to_vec(), keys);
         let first = self.exec_keyspace(spec, argv).await;
         if !is_null(&first) {
             notifier.unblock(&waiter);
@@ -613,19 +651,15 @@ impl Connection {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let result = loop {
             tokio::select! {
-                r = &mut rx => break (Some(r.unwrap_or(first)), Flow::Continue),
+                r = &mut rx => break (Some(Self::timed_out_reply(r)), Flow::Continue),
                 _ = sleep_until(deadline) => {
                     if notifier.time_out(&waiter) {
-                        break (Some(first), Flow::Continue);
+                        break (Some(Reply::NilArray), Flow::Continue);
                     }
                     // Being served right now: the reply is on its way.
-                    break (Some((&mut rx).await.unwrap_or(first)), Flow::Continue);
+                    break (Some(Self::timed_out_reply((&mut rx).await)), Flow::Continue);
                 }
                 _ = self.handle.kill.notified() => {
-                    notifier.unblock(&waiter);
-                    break (None, Flow::Close);
-                }
-                _ = self.shutdown.changed() => {
                     notifier.unblock(&waiter);
                     break (None, Flow::Close);
                 }
@@ -641,6 +675,16 @@ impl Connection {
         result
     }
 
+    /// The reply the unblocker sent; a null (served after the timeout fired)
+    /// becomes Redis's timeout reply, the null array, for every blocking pop
+    /// (BLMOVE and BRPOPLPUSH included, as Redis 7.0 does).
+    fn timed_out_reply(r: Result<Reply, oneshot::error::RecvError>) -> Reply {
+        match r {
+            Ok(reply) if !is_null(&reply) => reply,
+            _ => Reply::NilArray,
+        }
+    }
+
     /// Reads pipelined data while blocked; true if the client went away or
     /// sent too much.
     fn read_while_blocked(&mut self) -> bool {
@@ -651,7 +695,7 @@ impl Connection {
             Ok(0) => true,
             Ok(n) => {
                 self.net_in += n as u64;
-                self.rbuf.len() as u64 > self.shared.config.read().client_query_buffer_limit
+                self.rbuf.len() as u64 > self.cached.query_limit
             }
             Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
         }
@@ -805,5 +849,43 @@ fn blocking_args(name: &str, argv: &[Bytes]) -> Result<BlockingArgs, Reply> {
         }
         "blmove" | "brpoplpush" => Ok((parse_timeout(&argv[last])?, vec![argv[1].clone()])),
         _ => Ok((parse_timeout(&argv[last])?, argv[1..last].to_vec())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_binds() {
+        assert!(is_loopback_bind("127.0.0.1"));
+        assert!(is_loopback_bind("127.0.0.1 ::1"));
+        assert!(is_loopback_bind("localhost"));
+        assert!(!is_loopback_bind("0.0.0.0"));
+        assert!(!is_loopback_bind("127.0.0.1 10.0.0.5"));
+    }
+
+    #[test]
+    fn blocking_keys_and_timeouts() {
+        let argv = |parts: &[&str]| -> Vec<Bytes> {
+            parts
+                .iter()
+                .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+                .collect()
+        };
+        let (t, keys) = blocking_args("blpop", &argv(&["blpop", "a", "b", "1.5"])).unwrap();
+        assert_eq!(t, Some(Duration::from_millis(1500)));
+        assert_eq!(keys, argv(&["a", "b"]));
+        let (t, keys) =
+            blocking_args("bzmpop", &argv(&["bzmpop", "0", "2", "x", "y", "MIN"])).unwrap();
+        assert_eq!(t, None);
+        assert_eq!(keys, argv(&["x", "y"]));
+        let (_, keys) = blocking_args(
+            "blmove",
+            &argv(&["blmove", "src", "dst", "LEFT", "RIGHT", "0.1"]),
+        )
+        .unwrap();
+        assert_eq!(keys, argv(&["src"]));
+        assert!(blocking_args("brpop", &argv(&["brpop", "a", "-2"])).is_err());
     }
 }

@@ -30,7 +30,7 @@ mod pubsub;
 mod table;
 
 pub use backend::KeyspaceBackend;
-pub use config::{parse_memory, FsyncSetting, ServerConfig};
+pub use config::{parse_memory, FsyncSetting, ServerConfig, OPTION_NAMES};
 pub use notifier::Notifier;
 pub use pubsub::glob_match;
 pub use table::SERVER_COMMANDS;
@@ -152,6 +152,8 @@ pub(crate) struct Shared {
     /// The configuration; CONFIG SET writes it, connections read it once per
     /// batch (an uncontended read lock).
     pub config: RwLock<ServerConfig>,
+    /// Bumped by every CONFIG SET so connections refresh their cached copy.
+    pub config_gen: AtomicU64,
     /// Connected clients by id; connections insert and remove themselves,
     /// CLIENT LIST/KILL and INFO read.
     pub clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
@@ -232,6 +234,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         backend: backend.clone(),
         config: RwLock::new(config),
+        config_gen: AtomicU64::new(0),
         clients: Mutex::new(BTreeMap::new()),
         next_client_id: AtomicU64::new(1),
         notifier: notifier.clone(),
@@ -281,6 +284,11 @@ pub async fn run(
     }
     drop(listener);
     tracing::info!("shutting down: waiting for connections to finish");
+    // Each connection finishes the command it is running, then closes. A
+    // connection registering right now sees the shutdown flag instead.
+    for client in shared.clients.lock().values() {
+        client.kill();
+    }
     drop(done_tx);
     let _ = tokio::time::timeout(Duration::from_secs(10), done_rx.recv()).await;
     for task in background {

@@ -98,6 +98,13 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     SERVER_COMMANDS.iter().find(|s| s.name.as_bytes() == name)
 }
 
+/// Whether `spec` is one of [`SERVER_COMMANDS`] (by address: no string compare).
+pub fn is_server_command(spec: &CommandSpec) -> bool {
+    SERVER_COMMANDS
+        .as_ptr_range()
+        .contains(&(spec as *const CommandSpec))
+}
+
 /// The flags of a command as COMMAND INFO lists them.
 pub fn flag_names(f: &CommandFlags) -> Vec<&'static str> {
     let mut out = Vec::new();

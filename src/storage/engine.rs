@@ -22,7 +22,7 @@ use super::{
 const SHARDS: usize = 16;
 const SHARD_SHIFT: u32 = 64 - SHARDS.trailing_zeros();
 
-/// What the keydir keeps per key: where the newest record is and its deadline.
+/// Where a key's newest record is and its deadline (unpacked form).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct KeyEntry {
     loc: Location,
@@ -35,12 +35,138 @@ impl KeyEntry {
     }
 }
 
+/// No expiry slot.
+const NO_TTL: u32 = u32::MAX;
+
+/// What the index stores per key: 16 bytes (with the 24-byte [`Key`] a slot
+/// is 40 bytes). Offsets fit in 32 bits because files are at most 2 GiB and
+/// one append at most 1 GiB. Deadlines live in the shard's `expires` slab, so
+/// keys without a TTL pay nothing for them.
+///
+/// [`Key`]: super::index::Key
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PackedEntry {
+    file_id: u32,
+    offset: u32,
+    len: u32,
+    /// Index into `Shard::expires`, or `NO_TTL`.
+    ttl: u32,
+}
+
+impl PackedEntry {
+    fn loc(&self) -> Location {
+        Location {
+            file_id: self.file_id,
+            offset: u64::from(self.offset),
+            len: self.len,
+        }
+    }
+}
+
+/// One keydir shard: the index plus the slab of deadlines.
+struct Shard {
+    index: Index<PackedEntry>,
+    expires: Vec<u64>,
+    free_ttl: Vec<u32>,
+}
+
+impl Shard {
+    fn new(kind: super::IndexKind, hasher: DefaultHashBuilder) -> Shard {
+        Shard {
+            index: Index::with_hasher(kind, hasher),
+            expires: Vec::new(),
+            free_ttl: Vec::new(),
+        }
+    }
+
+    fn unpack(&self, p: &PackedEntry) -> KeyEntry {
+        let expire_at_ms = if p.ttl == NO_TTL {
+            0
+        } else {
+            self.expires.get(p.ttl as usize).copied().unwrap_or(0)
+        };
+        KeyEntry {
+            loc: p.loc(),
+            expire_at_ms,
+        }
+    }
+
+    fn release_ttl(&mut self, ttl: u32) {
+        if ttl != NO_TTL {
+            self.free_ttl.push(ttl);
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Option<KeyEntry> {
+        self.index.get(key).map(|p| self.unpack(p))
+    }
+
+    fn insert(&mut self, key: &[u8], e: KeyEntry) -> Option<KeyEntry> {
+        let ttl = if e.expire_at_ms == 0 {
+            NO_TTL
+        } else if let Some(t) = self.free_ttl.pop() {
+            self.expires[t as usize] = e.expire_at_ms;
+            t
+        } else {
+            self.expires.push(e.expire_at_ms);
+            (self.expires.len() - 1) as u32
+        };
+        let packed = PackedEntry {
+            file_id: e.loc.file_id,
+            // < 4 GiB: see the type's docs.
+            offset: e.loc.offset as u32,
+            len: e.loc.len,
+            ttl,
+        };
+        let old = self.index.insert(key, packed)?;
+        let unpacked = self.unpack(&old);
+        self.release_ttl(old.ttl);
+        Some(unpacked)
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Option<KeyEntry> {
+        let old = self.index.remove(key)?;
+        let unpacked = self.unpack(&old);
+        self.release_ttl(old.ttl);
+        Some(unpacked)
+    }
+
+    /// Points `key` at `new` if it still points at `old`.
+    fn relocate(&mut self, key: &[u8], old: Location, new: Location) {
+        if let Some(p) = self.index.get_mut(key) {
+            if p.loc() == old {
+                p.file_id = new.file_id;
+                p.offset = new.offset as u32;
+                p.len = new.len;
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn scan(&self, cursor: u64, count: usize, f: &mut dyn FnMut(&[u8], KeyEntry)) -> u64 {
+        self.index
+            .scan(cursor, count, &mut |k, p| f(k, self.unpack(p)))
+    }
+
+    fn range(
+        &self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        f: &mut dyn FnMut(&[u8], KeyEntry) -> bool,
+    ) -> Result<()> {
+        self.index.range(lo, hi, &mut |k, p| f(k, self.unpack(p)))
+    }
+}
+
 /// The in-memory keydir: shards chosen by the top bits of the key hash, each
-/// an [`Index`] behind its own `RwLock` (readers share, a writer holds the
-/// shard while it appends so that index order always equals log order).
+/// behind its own `RwLock` (readers share, a writer holds the shard while it
+/// appends so that index order always equals log order).
 struct Keydir {
     hasher: DefaultHashBuilder,
-    shards: Vec<RwLock<Index<KeyEntry>>>,
+    shards: Vec<RwLock<Shard>>,
 }
 
 impl Keydir {
@@ -48,7 +174,7 @@ impl Keydir {
         let hasher = DefaultHashBuilder::default();
         Keydir {
             shards: (0..SHARDS)
-                .map(|_| RwLock::new(Index::with_hasher(kind, hasher)))
+                .map(|_| RwLock::new(Shard::new(kind, hasher)))
                 .collect(),
             hasher,
         }
@@ -58,7 +184,7 @@ impl Keydir {
         (self.hasher.hash_one(key) >> SHARD_SHIFT) as usize
     }
 
-    fn shard(&self, key: &[u8]) -> &RwLock<Index<KeyEntry>> {
+    fn shard(&self, key: &[u8]) -> &RwLock<Shard> {
         &self.shards[self.shard_of(key)]
     }
 }
@@ -161,12 +287,10 @@ impl MergeOracle for Shared {
     }
 
     fn relocated(&self, entry: &ReplayEntry<'_>, old: Location, new: Location) {
-        let mut shard = self.keydir.shard(entry.key).write();
-        if let Some(e) = shard.get_mut(entry.key) {
-            if e.loc == old {
-                e.loc = new;
-            }
-        }
+        self.keydir
+            .shard(entry.key)
+            .write()
+            .relocate(entry.key, old, new);
     }
 }
 
@@ -190,6 +314,18 @@ impl Engine {
     /// keydir from hint and data files.
     pub fn open(opts: Options) -> Result<Engine> {
         let mut keydir = Keydir::new(opts.index);
+        // Size the tables once from the hint footers instead of growing them
+        // through every doubling during replay.
+        if opts.index == super::IndexKind::Hash && opts.dir.is_dir() {
+            let expected = super::hint::estimate_entries(&opts.dir) as usize;
+            let per_partition = expected.div_ceil(super::index::PARTITIONS);
+            let parts_per_shard = super::index::PARTITIONS / SHARDS;
+            for (si, shard) in keydir.shards.iter_mut().enumerate() {
+                for p in si * parts_per_shard..(si + 1) * parts_per_shard {
+                    shard.get_mut().index.reserve_partition(p, per_partition);
+                }
+            }
+        }
         let now = now_ms();
         let mut dead: HashMap<u32, u64> = HashMap::new();
         let interval = opts.merge_interval;
@@ -276,7 +412,7 @@ impl Engine {
         Ok(None)
     }
 
-    fn drop_if_expired(&self, shard: &mut RwLockWriteGuard<'_, Index<KeyEntry>>, key: &[u8]) {
+    fn drop_if_expired(&self, shard: &mut RwLockWriteGuard<'_, Shard>, key: &[u8]) {
         if shard.get(key).is_some_and(|e| e.expired(now_ms())) {
             if let Some(old) = shard.remove(key) {
                 self.shared.log.mark_dead(old.loc);
@@ -329,7 +465,7 @@ impl Engine {
         shard_ids.dedup();
         let commit = {
             // Lock shards in index order (no deadlock with other batches).
-            let mut guards: Vec<(usize, RwLockWriteGuard<'_, Index<KeyEntry>>)> = shard_ids
+            let mut guards: Vec<(usize, RwLockWriteGuard<'_, Shard>)> = shard_ids
                 .iter()
                 .map(|&i| (i, s.keydir.shards[i].write()))
                 .collect();
@@ -543,6 +679,14 @@ mod tests {
     }
 
     #[test]
+    fn handles_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Engine>();
+        check::<Log>();
+        check::<crate::storage::index::Index<u64>>();
+    }
+
+    #[test]
     fn put_get_delete_reopen_on_every_kind() {
         for kind in KINDS {
             let dir = tempfile::tempdir().expect("tempdir");
@@ -588,6 +732,27 @@ mod tests {
             "expired overwrite hides the older value"
         );
         assert_eq!(get(&e, b"live").as_deref(), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn expiry_slots_are_reused_without_mixing_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = Engine::open(opts(dir.path(), IndexKind::SkipList)).expect("open");
+        let far = now_ms() + 3_600_000;
+        e.put_expire_at(b"a", b"1", far).expect("put");
+        e.put(b"a", b"2")
+            .expect("overwrite without ttl frees the slot");
+        e.put_expire_at(b"b", b"3", 1)
+            .expect("reuses the slot, expired");
+        e.put_expire_at(b"c", b"4", far).expect("put");
+        assert_eq!(get(&e, b"a").as_deref(), Some(&b"2"[..]));
+        assert_eq!(get(&e, b"b"), None);
+        assert_eq!(get(&e, b"c").as_deref(), Some(&b"4"[..]));
+        assert!(e.delete(b"c").expect("delete"));
+        e.put(b"d", b"5").expect("put");
+        assert_eq!(get(&e, b"d").as_deref(), Some(&b"5"[..]));
+        let shard = e.shared.keydir.shard(b"a").read();
+        assert_eq!(shard.get(b"a").map(|k| k.expire_at_ms), Some(0));
     }
 
     #[test]
@@ -731,6 +896,57 @@ mod tests {
         drop(e);
         let e = Engine::open(opts(dir.path(), IndexKind::Hash)).expect("reopen");
         check(&e);
+    }
+
+    #[test]
+    fn concurrent_writers_leave_memory_and_disk_in_agreement() {
+        // Threads race on the same keys (puts, deletes, batches) while merges
+        // run; whatever wins in memory must be what a reopen replays.
+        for kind in KINDS {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let e = Engine::open(opts(dir.path(), kind)).expect("open");
+            std::thread::scope(|s| {
+                for t in 0..3u32 {
+                    let e = &e;
+                    s.spawn(move || {
+                        for i in 0..600u32 {
+                            let k = format!("k{}", (i * 7 + t) % 50);
+                            match i % 5 {
+                                0 => {
+                                    e.delete(k.as_bytes()).expect("delete");
+                                }
+                                1 => {
+                                    let mut b = WriteBatch::new();
+                                    b.put(k.as_bytes(), format!("b{t}-{i}").as_bytes());
+                                    b.put(format!("k{}", (i + 1) % 50).as_bytes(), b"pair");
+                                    e.write(&b).expect("batch");
+                                }
+                                _ => e
+                                    .put(k.as_bytes(), format!("{t}-{i}").as_bytes())
+                                    .expect("put"),
+                            }
+                        }
+                    });
+                }
+                let e = &e;
+                s.spawn(move || {
+                    for _ in 0..4 {
+                        e.merge().expect("merge");
+                        let (_, keys) = e.scan(0, 1000);
+                        assert!(keys.len() <= 50);
+                    }
+                });
+            });
+            let before: Vec<Option<Vec<u8>>> = (0..50)
+                .map(|i| get(&e, format!("k{i}").as_bytes()))
+                .collect();
+            drop(e);
+            let e = Engine::open(opts(dir.path(), kind)).expect("reopen");
+            let after: Vec<Option<Vec<u8>>> = (0..50)
+                .map(|i| get(&e, format!("k{i}").as_bytes()))
+                .collect();
+            assert_eq!(before, after, "{kind:?}");
+        }
     }
 
     #[test]
