@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use fincaskv::cluster::{ClusterBackend, ClusterConfig};
 use fincaskv::keyspace::{Config as KeyspaceConfig, Keyspace};
 use fincaskv::server::{self, Backend, FsyncSetting, KeyspaceBackend, ServerConfig};
 use fincaskv::storage::{self, FsyncPolicy, IndexKind};
@@ -63,6 +64,25 @@ struct Cli {
     /// Log level: error, warn, info, debug, trace [default: info].
     #[arg(long)]
     loglevel: Option<String>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// Raft cluster flags (see `fincaskv::cluster`).
+#[derive(Debug, clap::Args)]
+struct ClusterArgs {
+    /// This node's cluster name (with --raft-addr: start as CLUSTER INIT would).
+    #[arg(long)]
+    node_id: Option<String>,
+    /// This node's raft (peer) listener address, host:port.
+    #[arg(long)]
+    raft_addr: Option<String>,
+    /// Raft address of a cluster member to ask to add this node.
+    #[arg(long)]
+    join: Option<String>,
+    /// Shared secret peers must present [default: empty].
+    #[arg(long)]
+    cluster_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -108,7 +128,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, &cli.cluster)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -192,7 +212,7 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
-async fn serve(config: ServerConfig) -> Result<(), String> {
+async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), String> {
     let fsync = match config.fsync {
         FsyncSetting::Always => FsyncPolicy::Always,
         FsyncSetting::Everysec => FsyncPolicy::EverySec,
@@ -244,10 +264,23 @@ async fn serve(config: ServerConfig) -> Result<(), String> {
         keys,
         load_ms
     );
-    let backend: Arc<dyn Backend> = backend;
+    // Cluster mode hooks in here: CLUSTER commands, raft routing.
+    let mut cluster_cfg = ClusterConfig::new(config.dir.join("cluster"));
+    cluster_cfg.node_name = cluster_args.node_id.clone();
+    cluster_cfg.raft_addr = cluster_args.raft_addr.clone();
+    cluster_cfg.join = cluster_args.join.clone();
+    cluster_cfg.secret = cluster_args.cluster_secret.clone().unwrap_or_default();
+    let cluster = ClusterBackend::new(backend, keyspace.clone(), cluster_cfg);
+    cluster
+        .boot()
+        .await
+        .map_err(|e| format!("cannot start the cluster node: {e}"))?;
+    let backend: Arc<dyn Backend> = cluster.clone();
     server::run(config, backend, listener, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
+    cluster.shutdown().await;
+    drop(cluster);
     // Every connection is gone; dropping the last handle closes the log
     // and releases the directory lock.
     drop(keyspace);

@@ -1,1 +1,222 @@
-//! The `cluster` module: see docs/architecture.md.
+//! Raft replication of the keyspace (openraft 0.9, `storage-v2`).
+//!
+//! Split by audience (docs/architecture.md, "Cluster"):
+//!
+//! * [`log_store`]: the raft log in its own segment files (CRC per entry,
+//!   fsynced before `LogFlushed`), the vote, purge;
+//! * [`state_machine`]: the keyspace as the state machine: each entry is a
+//!   normalised command applied with the leader's `Ctx`; the last applied log
+//!   id lives in the keyspace's own log (same batch as the data); snapshots
+//!   are point-in-time copies of the keyspace;
+//! * [`network`]: the peer transport (length-prefixed JSON frames over TCP,
+//!   authenticated with the shared cluster secret) and its RPC server;
+//! * [`node`]: a running node: CLUSTER commands, proposing writes,
+//!   linearizable reads, forwarding from followers to the leader;
+//! * [`backend`]: the server's `Backend` in cluster mode.
+#![allow(
+    clippy::result_large_err,
+    reason = "openraft's StorageError / RaftError are the traits' error types"
+)]
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::Reply;
+
+pub use backend::ClusterBackend;
+pub use node::{ClusterConfig, ClusterNode};
+
+pub mod backend;
+pub mod log_store;
+pub mod network;
+pub mod node;
+pub mod state_machine;
+#[cfg(test)]
+mod tests;
+
+/// A node's identity and raft address, as stored in the membership.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// The name given to `CLUSTER INIT` / `CLUSTER JOIN` (e.g. `node1`).
+    pub name: String,
+    /// `host:port` of the node's raft (peer) listener.
+    pub raft_addr: String,
+}
+
+impl fmt::Display for NodeInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.name, self.raft_addr)
+    }
+}
+
+/// The raft node id of a node name: the number itself when the name is a
+/// decimal number, else a 64-bit FNV-1a hash of the name.
+pub fn node_id(name: &str) -> u64 {
+    if let Ok(n) = name.parse::<u64>() {
+        return n;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// A replicated command: what a raft log entry carries.
+///
+/// Commands are normalised by the proposer (see [`state_machine::normalise`]):
+/// relative TTLs are absolute deadlines, and `now_ms` / `rng_seed` are the
+/// proposer's, so that every replica computes the same result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// One command on database `db`.
+    Command {
+        /// Logical database.
+        db: usize,
+        /// The proposer's clock.
+        now_ms: u64,
+        /// Seed for random choices (SPOP, ...).
+        rng_seed: u64,
+        /// The normalised argv.
+        argv: Vec<Vec<u8>>,
+    },
+    /// MULTI/EXEC as one entry.
+    Transaction {
+        /// Logical database at EXEC.
+        db: usize,
+        /// The proposer's clock.
+        now_ms: u64,
+        /// Seed for random choices.
+        rng_seed: u64,
+        /// The normalised commands.
+        cmds: Vec<Vec<Vec<u8>>>,
+    },
+    /// One round of active expiry at the leader's time.
+    ExpireCycle {
+        /// The leader's clock.
+        now_ms: u64,
+    },
+    /// Requests proposed together (group commit: one entry, one fsync);
+    /// the replies are concatenated (see `state_machine::reply_count`).
+    Batch(Vec<Request>),
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Request::Command { argv, .. } => {
+                let name = argv
+                    .first()
+                    .map(|n| String::from_utf8_lossy(n).into_owned());
+                write!(f, "command {}", name.unwrap_or_default())
+            }
+            Request::Transaction { cmds, .. } => write!(f, "transaction of {}", cmds.len()),
+            Request::ExpireCycle { now_ms } => write!(f, "expire cycle at {now_ms}"),
+            Request::Batch(v) => write!(f, "batch of {}", v.len()),
+        }
+    }
+}
+
+/// The result of applying one entry: one reply per command (empty for
+/// blank, membership and expiry entries).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// The replies.
+    pub replies: Vec<WireReply>,
+}
+
+/// [`Reply`] in a serialisable shape (the peer transport and forwarding).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "mirrors command::Reply variant by variant")]
+pub enum WireReply {
+    Simple(String),
+    Error(String),
+    Integer(i64),
+    Bulk(Vec<u8>),
+    Nil,
+    Array(Vec<WireReply>),
+    NilArray,
+    Map(Vec<(WireReply, WireReply)>),
+    Set(Vec<WireReply>),
+    Double(f64),
+    Bool(bool),
+    Verbatim(Vec<u8>),
+    Push(Vec<WireReply>),
+}
+
+impl From<&Reply> for WireReply {
+    fn from(r: &Reply) -> Self {
+        let many = |v: &[Reply]| v.iter().map(WireReply::from).collect();
+        match r {
+            Reply::Simple(s) => WireReply::Simple(s.clone()),
+            Reply::Error(s) => WireReply::Error(s.clone()),
+            Reply::Integer(i) => WireReply::Integer(*i),
+            Reply::Bulk(b) => WireReply::Bulk(b.to_vec()),
+            Reply::Nil => WireReply::Nil,
+            Reply::Array(v) => WireReply::Array(many(v)),
+            Reply::NilArray => WireReply::NilArray,
+            Reply::Map(v) => WireReply::Map(v.iter().map(|(k, v)| (k.into(), v.into())).collect()),
+            Reply::Set(v) => WireReply::Set(many(v)),
+            Reply::Double(d) => WireReply::Double(*d),
+            Reply::Bool(b) => WireReply::Bool(*b),
+            Reply::Verbatim(b) => WireReply::Verbatim(b.to_vec()),
+            Reply::Push(v) => WireReply::Push(many(v)),
+        }
+    }
+}
+
+impl From<WireReply> for Reply {
+    fn from(r: WireReply) -> Self {
+        let many = |v: Vec<WireReply>| v.into_iter().map(Reply::from).collect();
+        match r {
+            WireReply::Simple(s) => Reply::Simple(s),
+            WireReply::Error(s) => Reply::Error(s),
+            WireReply::Integer(i) => Reply::Integer(i),
+            WireReply::Bulk(b) => Reply::Bulk(b.into()),
+            WireReply::Nil => Reply::Nil,
+            WireReply::Array(v) => Reply::Array(many(v)),
+            WireReply::NilArray => Reply::NilArray,
+            WireReply::Map(v) => {
+                Reply::Map(v.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+            }
+            WireReply::Set(v) => Reply::Set(many(v)),
+            WireReply::Double(d) => Reply::Double(d),
+            WireReply::Bool(b) => Reply::Bool(b),
+            WireReply::Verbatim(b) => Reply::Verbatim(b.into()),
+            WireReply::Push(v) => Reply::Push(many(v)),
+        }
+    }
+}
+
+openraft::declare_raft_types!(
+    /// FincasKV's openraft type configuration.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = u64,
+        Node = NodeInfo,
+        SnapshotData = std::io::Cursor<Vec<u8>>,
+);
+
+/// Runs blocking work (fsync, keyspace commands) from async code: off the
+/// async worker on a multi-thread runtime, inline on a current-thread one
+/// (unit tests).
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// The raft handle type.
+pub type Raft = openraft::Raft<TypeConfig>;
+/// A raft log entry.
+pub type Entry = openraft::Entry<TypeConfig>;
+/// A raft log id.
+pub type LogId = openraft::LogId<u64>;
+/// A storage error.
+pub type StorageError = openraft::StorageError<u64>;

@@ -50,6 +50,12 @@ pub(crate) const TAG_BLOOM_ADD: u8 = 81;
 /// Bloom filter image chunk (RENAME/MOVE/COPY): sub = filter index (u32),
 /// capacity (u64), items (u64), serialized length (u64), offset (u64), bytes.
 pub(crate) const TAG_BLOOM_IMAGE: u8 = 82;
+/// Replication metadata (the Raft state machine's last applied log id and
+/// membership): key = `RAFT_META_KEY`, value = opaque bytes of the cluster
+/// module. Only the newest one is live. See `keyspace::replicated`.
+pub(crate) const TAG_RAFT_META: u8 = 96;
+/// The record key of [`TAG_RAFT_META`] records.
+pub(crate) const RAFT_META_KEY: &[u8] = b"raft-meta";
 /// Flush key meaning "every database".
 pub(crate) const FLUSH_ALL: u8 = 0xFF;
 
@@ -238,6 +244,48 @@ impl Journal {
             fix: None,
             dead,
         });
+    }
+
+    /// Logs a raw record (snapshot import, replication metadata).
+    pub(crate) fn raw(
+        &mut self,
+        kind: RecordKind,
+        tag: u8,
+        gen: u64,
+        expire_at_ms: u64,
+        key: Vec<u8>,
+        value: Bytes,
+    ) {
+        let start = self.keys.len();
+        self.keys.extend_from_slice(&key);
+        self.pending.push(Pending {
+            kind,
+            tag,
+            gen,
+            expire_at_ms,
+            key: start..self.keys.len(),
+            value,
+            fix: None,
+            dead: kind == RecordKind::Delete,
+        });
+    }
+
+    /// Moves the pending records out as (kind, tag, gen, expire, key, value).
+    pub(crate) fn take_raw(&mut self) -> Vec<(RecordKind, u8, u64, u64, Vec<u8>, Bytes)> {
+        let keys = std::mem::take(&mut self.keys);
+        self.pending
+            .drain(..)
+            .map(|p| {
+                (
+                    p.kind,
+                    p.tag,
+                    p.gen,
+                    p.expire_at_ms,
+                    keys[p.key].to_vec(),
+                    p.value,
+                )
+            })
+            .collect()
     }
 
     /// The only record, when there is exactly one (no Vec needed).

@@ -38,6 +38,7 @@ mod journal;
 pub(crate) mod list;
 mod members;
 mod replay;
+mod replicated;
 pub(crate) mod set;
 mod skiplist;
 pub(crate) mod string;
@@ -48,6 +49,7 @@ pub(crate) use db::Db;
 use dropper::Dropper;
 pub(crate) use exec::Exec;
 pub(crate) use journal::Journal;
+pub use replicated::DumpRecord;
 
 /// The most databases a keyspace can have (a slot is one byte in record keys).
 pub const MAX_DATABASES: usize = 255;
@@ -116,6 +118,10 @@ pub(crate) struct State {
     pub(crate) next_gen: u64,
     /// Who to tell about modified keys.
     pub(crate) observer: Option<Arc<dyn KeyObserver>>,
+    /// The newest replication metadata record (cluster mode), see
+    /// `replicated.rs`: its bytes (None until read back after a hint-file
+    /// recovery) and its location (merge liveness).
+    pub(crate) raft_meta: Option<(Option<Bytes>, storage::Location)>,
     /// The journal, kept between commands so that its buffers are reused.
     journal: Journal,
     /// Longest user key / sub-key (member, item) a record key can carry.
@@ -232,6 +238,7 @@ impl Keyspace {
             slot_of: (0..cfg.databases).collect(),
             next_gen: 1,
             observer: None,
+            raft_meta: None,
             journal: Journal::default(),
             max_key_len: cfg.storage.max_key_len.saturating_sub(KEY_FRAMING) / 2,
             max_value_len: cfg.storage.max_value_len.min(args::MAX_STRING),
@@ -254,25 +261,37 @@ impl Keyspace {
     /// fsync policy. Errors (unknown command, arity, WRONGTYPE, ...) are
     /// error replies; nothing is half-applied.
     pub fn execute(&self, ctx: &Ctx, argv: &[Bytes]) -> Reply {
+        self.execute_inner(ctx, argv, None)
+    }
+
+    /// [`Keyspace::execute`], appending `meta` (replication metadata) in the
+    /// same atomic batch when given.
+    fn execute_inner(&self, ctx: &Ctx, argv: &[Bytes], meta: Option<Bytes>) -> Reply {
+        // A rejected command still records the metadata (the entry was applied).
+        let rejected = |reply: Reply| match meta.clone().map(|m| self.put_raft_meta(m)) {
+            Some(Err(e)) => Reply::Error(format!("ERR persistence failed: {e}")),
+            _ => reply,
+        };
         let Some(cmd) = argv.first().and_then(|n| crate::command::find(n)) else {
-            return unknown_command(argv);
+            return rejected(unknown_command(argv));
         };
         if !cmd.spec.arity_ok(argv.len()) {
-            return args::arity_error(cmd.spec.name);
+            return rejected(args::arity_error(cmd.spec.name));
         }
         if ctx.db >= self.databases {
-            return args::err("ERR DB index is out of range");
+            return rejected(args::err("ERR DB index is out of range"));
         }
         let mut state = self.state.lock();
         if let Some(e) = check_sizes(&cmd.spec, argv, &state) {
-            return e;
+            drop(state);
+            return rejected(e);
         }
         let mut journal = std::mem::take(&mut state.journal);
         let reply = {
             let mut ex = Exec::new(ctx, &mut state, &mut journal, &self.dropper);
             (cmd.run)(&mut ex, argv)
         };
-        let commit = self.append(&mut state, &mut journal);
+        let commit = self.append(&mut state, &mut journal, meta);
         state.journal = journal;
         drop(state);
         match commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
@@ -287,6 +306,16 @@ impl Keyspace {
     /// Redis. `SELECT n` inside the list switches the database of the
     /// commands after it.
     pub fn execute_transaction(&self, ctx: &Ctx, cmds: &[Vec<Bytes>]) -> Vec<Reply> {
+        self.execute_transaction_inner(ctx, cmds, None)
+    }
+
+    /// [`Keyspace::execute_transaction`], appending `meta` in the same batch.
+    fn execute_transaction_inner(
+        &self,
+        ctx: &Ctx,
+        cmds: &[Vec<Bytes>],
+        meta: Option<Bytes>,
+    ) -> Vec<Reply> {
         let mut replies = Vec::with_capacity(cmds.len());
         let mut ctx = *ctx;
         let mut state = self.state.lock();
@@ -322,7 +351,7 @@ impl Keyspace {
             let mut ex = Exec::new(&ctx, &mut state, &mut journal, &self.dropper);
             replies.push((cmd.run)(&mut ex, argv));
         }
-        let commit = self.append(&mut state, &mut journal);
+        let commit = self.append(&mut state, &mut journal, meta);
         state.journal = journal;
         drop(state);
         if let Err(e) = commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
@@ -338,7 +367,12 @@ impl Keyspace {
         &self,
         state: &mut State,
         journal: &mut Journal,
+        meta: Option<Bytes>,
     ) -> Result<Option<storage::Commit>, storage::Error> {
+        let has_meta = meta.is_some();
+        if let Some(meta) = &meta {
+            replicated::log_meta(journal, meta.clone());
+        }
         if journal.is_empty() {
             return Ok(None);
         }
@@ -349,6 +383,11 @@ impl Keyspace {
         match result {
             Ok((locations, commit)) => {
                 let log = &self.log;
+                if let (true, Some(meta), Some(loc)) = (has_meta, meta, locations.last()) {
+                    if let Some((_, old)) = state.raft_meta.replace((Some(meta), *loc)) {
+                        log.mark_dead(old);
+                    }
+                }
                 journal.settle(
                     &locations,
                     |at, target, loc| {

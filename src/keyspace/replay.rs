@@ -16,7 +16,7 @@ use super::db::{Db, Entry};
 use super::journal::{
     decode_key, FixTarget, FLUSH_ALL, TAG_BLOOM_ADD, TAG_BLOOM_IMAGE, TAG_BLOOM_RESERVE, TAG_DEL,
     TAG_EXPIRE, TAG_FLUSH, TAG_HASH_FIELD, TAG_HASH_REM, TAG_LIST_ITEM, TAG_LIST_REM,
-    TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_SWAPDB, TAG_ZSET_MEMBER, TAG_ZSET_REM,
+    TAG_RAFT_META, TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_SWAPDB, TAG_ZSET_MEMBER, TAG_ZSET_REM,
 };
 use super::value::{StrForm, StrValue, Value};
 use super::{bloom, hash, list, set, zset, State};
@@ -108,6 +108,11 @@ pub(crate) fn apply(
             st.slot_of.swap(a, b);
             return Ok(());
         }
+        TAG_RAFT_META => {
+            // Replay is in write order: the last one wins.
+            st.raft_meta = Some((e.value.map(Bytes::copy_from_slice), e.location));
+            return Ok(());
+        }
         _ => {}
     }
     let (slot, key, sub) = decode_key(e.key).ok_or_else(|| bad(e, "bad record key"))?;
@@ -173,6 +178,9 @@ pub(crate) fn apply(
 
 /// After the log is open: reads the values that hint files did not carry.
 pub(crate) fn finish(st: &mut State, log: &Log, loads: Vec<Load>) -> Result<(), storage::Error> {
+    if let Some((value @ None, loc)) = &mut st.raft_meta {
+        *value = Some(log.read_value(*loc)?);
+    }
     for load in loads {
         let Some(entry) = st.dbs[load.slot].get_mut(&load.key) else {
             continue;
@@ -191,6 +199,7 @@ fn is_live(st: &State, e: &ReplayEntry<'_>) -> bool {
     match e.tag {
         // Always live: the slot mapping is part of the data.
         TAG_SWAPDB => return true,
+        TAG_RAFT_META => return st.raft_meta.as_ref().is_some_and(|m| m.1 == e.location),
         // Dead from birth: every record they kill is older and is merged
         // with them (merge takes the oldest files first).
         TAG_FLUSH | TAG_DEL | TAG_LIST_REM | TAG_HASH_REM | TAG_SET_REM | TAG_ZSET_REM => {
@@ -223,6 +232,12 @@ fn is_live(st: &State, e: &ReplayEntry<'_>) -> bool {
 
 /// Points the value at `new` where it pointed at `old`.
 fn relocate(st: &mut State, e: &ReplayEntry<'_>, old: Location, new: Location) {
+    if e.tag == TAG_RAFT_META {
+        if let Some(meta) = st.raft_meta.as_mut().filter(|m| m.1 == old) {
+            meta.1 = new;
+        }
+        return;
+    }
     let Some((slot, key, sub)) = decode_key(e.key) else {
         return;
     };

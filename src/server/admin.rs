@@ -900,7 +900,9 @@ impl Connection {
         let cmds = std::mem::take(run);
         let ctx = self.ctx();
         let backend = self.shared.backend.clone();
-        let out = if any_write && backend.sync_writes() {
+        let out = if let Some(routed) = backend.route_transaction(&ctx, &cmds) {
+            routed.await
+        } else if any_write && backend.sync_writes() {
             let n = cmds.len();
             let notifier = self.shared.notifier.clone();
             tokio::task::spawn_blocking(move || {
@@ -1435,6 +1437,19 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
             ));
         }
         out.push_str("\r\n");
+    }
+    for (name, fields) in shared.backend.info_sections() {
+        if want(&name) {
+            let mut title = name.clone();
+            if let Some(first) = title.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            out.push_str(&format!("# {title}\r\n"));
+            for (k, v) in fields {
+                out.push_str(&format!("{k}:{v}\r\n"));
+            }
+            out.push_str("\r\n");
+        }
     }
     if want("keyspace") {
         out.push_str("# Keyspace\r\n");

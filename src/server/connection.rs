@@ -485,6 +485,9 @@ impl Connection {
     pub(super) async fn exec_keyspace(&mut self, spec: &CommandSpec, argv: &[Bytes]) -> Reply {
         let ctx = self.ctx();
         let backend = &self.shared.backend;
+        if let Some(routed) = backend.route(&ctx, spec, argv) {
+            return routed.await;
+        }
         if spec.flags.write && backend.sync_writes() {
             let backend = backend.clone();
             let argv = argv.to_vec();

@@ -37,6 +37,9 @@ pub use table::SERVER_COMMANDS;
 
 use client::{ClientHandle, PushSender};
 
+/// A boxed `Send` future (cluster routing hooks of [`Backend`]).
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
 /// What the server needs from the data layer: the keyspace implements it
 /// (see `docs/architecture.md`, "keyspace -> server"); tests may use a fake.
 pub trait Backend: Send + Sync + 'static {
@@ -69,6 +72,21 @@ pub trait Backend: Send + Sync + 'static {
     }
     /// Extra `INFO persistence` fields (storage statistics).
     fn persistence_info(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// Cluster mode (`crate::cluster::ClusterBackend`): takes over a data
+    /// command (replication, forwarding, linearizable reads). `None`, the
+    /// default: the server runs it with `execute`.
+    fn route(&self, _ctx: &Ctx, _spec: &CommandSpec, _argv: &[Bytes]) -> Option<BoxFuture<Reply>> {
+        None
+    }
+    /// Cluster mode: takes over MULTI/EXEC's commands (`None`: run locally).
+    fn route_transaction(&self, _ctx: &Ctx, _cmds: &[Vec<Bytes>]) -> Option<BoxFuture<Vec<Reply>>> {
+        None
+    }
+    /// Extra INFO sections (e.g. `raft`): (name, fields). Shown by
+    /// `INFO <name>` and by `INFO` / `INFO all`.
+    fn info_sections(&self) -> Vec<(String, Vec<(String, String)>)> {
         Vec::new()
     }
 }

@@ -1,0 +1,370 @@
+//! The server's [`Backend`] in cluster mode: wraps the standalone backend
+//! and routes commands through raft once the node has an identity.
+//!
+//! * `CLUSTER ...` is handled here (INIT, JOIN, INFO, MEMBERS, LEAVE, REMOVE);
+//! * commands flagged `write` are normalised and proposed (a follower
+//!   forwards them to the leader); the reply is the applied entry's reply,
+//!   so `+OK` means committed;
+//! * other data commands are linearizable reads (`ensure_linearizable` on
+//!   the leader, forwarded from followers);
+//! * MULTI/EXEC is one entry;
+//! * active expiry is proposed by the leader as an entry; followers do none;
+//! * blocking pops and anything else reaching the synchronous `execute`
+//!   with a write in cluster mode are refused (not replicated yet).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+
+use super::node::{join_via, load_identity, ClusterConfig, ClusterNode};
+use super::state_machine::normalise;
+use super::{NodeInfo, Request};
+use crate::command::{CommandFlags, CommandSpec, Ctx, KeySpec, Reply};
+use crate::keyspace::Keyspace;
+use crate::server::{Backend, BoxFuture, Notifier};
+
+/// The `CLUSTER` command's table entry.
+pub static CLUSTER_SPEC: CommandSpec = CommandSpec {
+    name: "cluster",
+    arity: -2,
+    flags: CommandFlags {
+        write: false,
+        readonly: false,
+        admin: true,
+        blocking: false,
+        pubsub: false,
+        no_auth: false,
+        random: false,
+        fast: false,
+        denyoom: false,
+        no_multi: true,
+        pubsub_allowed: false,
+    },
+    keys: KeySpec::NONE,
+    group: "cluster",
+    summary: "Raft cluster administration: INIT, JOIN, INFO, MEMBERS, LEAVE, REMOVE.",
+    since: "3.0.0",
+    complexity: "O(1) except JOIN (waits for the new member to catch up)",
+};
+
+/// State shared by the backend and the futures it returns.
+struct Shared {
+    keyspace: Arc<Keyspace>,
+    cfg: ClusterConfig,
+    /// The running node: None until `CLUSTER INIT` (or the startup flags /
+    /// a persisted identity) started it; then set once.
+    node: RwLock<Option<Arc<ClusterNode>>>,
+    /// Serialises `CLUSTER INIT`s.
+    init: tokio::sync::Mutex<()>,
+}
+
+/// The cluster-mode backend.
+pub struct ClusterBackend {
+    /// Everything not routed through raft runs here (the keyspace backend).
+    inner: Arc<dyn Backend>,
+    shared: Arc<Shared>,
+}
+
+impl ClusterBackend {
+    /// Wraps `inner` (which must run over `keyspace`).
+    pub fn new(
+        inner: Arc<dyn Backend>,
+        keyspace: Arc<Keyspace>,
+        cfg: ClusterConfig,
+    ) -> Arc<ClusterBackend> {
+        Arc::new(ClusterBackend {
+            inner,
+            shared: Arc::new(Shared {
+                keyspace,
+                cfg,
+                node: RwLock::new(None),
+                init: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// At startup: starts the node when the flags name it (`--node-id` +
+    /// `--raft-addr`) or a previous `CLUSTER INIT` recorded an identity,
+    /// then asks `--join`'s member to add it (in the background).
+    pub async fn boot(&self) -> std::io::Result<()> {
+        let cfg = &self.shared.cfg;
+        let info = match (&cfg.node_name, &cfg.raft_addr) {
+            (Some(name), Some(addr)) => Some(NodeInfo {
+                name: name.clone(),
+                raft_addr: addr.clone(),
+            }),
+            (None, None) => load_identity(&cfg.dir)?,
+            _ => {
+                return Err(std::io::Error::other(
+                    "--node-id and --raft-addr go together",
+                ))
+            }
+        };
+        let Some(info) = info else {
+            return Ok(());
+        };
+        let node = ClusterNode::start(cfg, info.clone(), self.shared.keyspace.clone()).await?;
+        *self.shared.node.write() = Some(node.clone());
+        if let Some(addr) = cfg.join.clone() {
+            if !node.is_formed() {
+                let secret = cfg.secret.clone();
+                tokio::spawn(async move {
+                    let reply = join_via(&addr, &secret, info, 20).await;
+                    match reply {
+                        Reply::Error(e) => {
+                            tracing::error!(error = %e, "joining the cluster failed")
+                        }
+                        _ => tracing::info!("joined the cluster via {addr}"),
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The running node, if any.
+    pub fn node(&self) -> Option<Arc<ClusterNode>> {
+        self.shared.node.read().clone()
+    }
+
+    /// Stops raft (call before dropping the keyspace).
+    pub async fn shutdown(&self) {
+        let node = self.shared.node.write().take();
+        if let Some(node) = node {
+            node.shutdown().await;
+        }
+    }
+}
+
+fn arg(argv: &[Bytes], i: usize) -> String {
+    argv.get(i)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .unwrap_or_default()
+}
+
+fn syntax(sub: &str) -> Reply {
+    Reply::Error(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLUSTER HELP."
+    ))
+}
+
+async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
+    let sub = arg(&argv, 1).to_ascii_lowercase();
+    let node = shared.node.read().clone();
+    match (sub.as_str(), argv.len()) {
+        ("init", 4) => {
+            let info = NodeInfo {
+                name: arg(&argv, 2),
+                raft_addr: arg(&argv, 3),
+            };
+            let _guard = shared.init.lock().await;
+            if let Some(node) = shared.node.read().clone() {
+                return if node.info == info {
+                    Reply::ok()
+                } else {
+                    Reply::Error(format!("ERR this node is already {}", node.info))
+                };
+            }
+            match ClusterNode::start(&shared.cfg, info, shared.keyspace.clone()).await {
+                Ok(n) => {
+                    *shared.node.write() = Some(n);
+                    Reply::ok()
+                }
+                Err(e) => Reply::Error(format!("ERR cluster init failed: {e}")),
+            }
+        }
+        ("join", 4) => match node {
+            None => Reply::error("ERR run CLUSTER INIT <node-id> <raft-addr> on this node first"),
+            Some(n) => {
+                n.join(NodeInfo {
+                    name: arg(&argv, 2),
+                    raft_addr: arg(&argv, 3),
+                })
+                .await
+            }
+        },
+        ("info", 2) => {
+            let fields = match &node {
+                None => vec![
+                    ("cluster_enabled".to_owned(), "0".to_owned()),
+                    ("cluster_state".to_owned(), "standalone".to_owned()),
+                ],
+                Some(n) => {
+                    let mut f = vec![("cluster_enabled".to_owned(), "1".to_owned())];
+                    f.extend(n.info_fields());
+                    f
+                }
+            };
+            let text: String = fields.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect();
+            Reply::Verbatim(Bytes::from(text))
+        }
+        ("members", 2) => match node {
+            None => Reply::Array(Vec::new()),
+            Some(n) => Reply::Array(n.members().into_iter().map(Reply::bulk).collect()),
+        },
+        ("leave", 2) => match node {
+            None => Reply::error("ERR this node is not in a cluster"),
+            Some(n) => n.remove(&n.info.name.clone()).await,
+        },
+        ("remove", 3) => match node {
+            None => Reply::error("ERR this node is not in a cluster"),
+            Some(n) => n.remove(&arg(&argv, 2)).await,
+        },
+        ("help", 2) => Reply::Array(
+            [
+                "CLUSTER INIT <node-id> <raft-addr> -- name this node and start its raft listener",
+                "CLUSTER JOIN <node-id> <raft-addr> -- add a node (forms the cluster on first use)",
+                "CLUSTER INFO -- cluster state and raft figures",
+                "CLUSTER MEMBERS -- one line per member",
+                "CLUSTER LEAVE -- remove this node from the cluster",
+                "CLUSTER REMOVE <node-id> -- remove a member",
+            ]
+            .into_iter()
+            .map(Reply::bulk)
+            .collect(),
+        ),
+        _ => syntax(&sub),
+    }
+}
+
+impl Backend for ClusterBackend {
+    fn execute(&self, ctx: &Ctx, argv: &[Bytes]) -> Reply {
+        let in_cluster = self.shared.node.read().is_some();
+        if in_cluster {
+            let write = argv
+                .first()
+                .and_then(|n| self.inner.lookup(&n.to_ascii_lowercase()))
+                .is_some_and(|s| s.flags.write);
+            if write {
+                return Reply::error("ERR this command is not supported in cluster mode");
+            }
+        }
+        self.inner.execute(ctx, argv)
+    }
+
+    fn execute_transaction(&self, ctx: &Ctx, cmds: &[Vec<Bytes>]) -> Vec<Reply> {
+        self.inner.execute_transaction(ctx, cmds)
+    }
+
+    fn set_observer(&self, notifier: Arc<Notifier>) {
+        self.inner.set_observer(notifier);
+    }
+
+    fn databases(&self) -> usize {
+        self.inner.databases()
+    }
+
+    fn active_expire_cycle(&self, now_ms: u64) {
+        let node = self.shared.node.read().clone();
+        match node {
+            None => self.inner.active_expire_cycle(now_ms),
+            Some(n) => {
+                // Only the leader expires, through the log, and only when
+                // some key has a deadline.
+                let any = self.inner.key_counts().iter().any(|(_, e)| *e > 0);
+                if n.is_leader() && any {
+                    if let Ok(h) = tokio::runtime::Handle::try_current() {
+                        h.spawn(async move {
+                            let _ = n.write(Request::ExpireCycle { now_ms }).await;
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn needs_merge(&self) -> bool {
+        self.inner.needs_merge()
+    }
+
+    fn merge(&self) -> Result<(), String> {
+        self.inner.merge()
+    }
+
+    fn sync(&self) -> Result<(), String> {
+        self.inner.sync()
+    }
+
+    fn key_counts(&self) -> Vec<(u64, u64)> {
+        self.inner.key_counts()
+    }
+
+    fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        if name == b"cluster" {
+            return Some(&CLUSTER_SPEC);
+        }
+        self.inner.lookup(name)
+    }
+
+    fn table(&self) -> &'static [CommandSpec] {
+        self.inner.table()
+    }
+
+    fn sync_writes(&self) -> bool {
+        self.inner.sync_writes()
+    }
+
+    fn persistence_info(&self) -> Vec<(String, String)> {
+        self.inner.persistence_info()
+    }
+
+    fn route(&self, ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Option<BoxFuture<Reply>> {
+        if spec.name == "cluster" {
+            return Some(Box::pin(cluster_command(
+                self.shared.clone(),
+                argv.to_vec(),
+            )));
+        }
+        let node = self.shared.node.read().clone()?;
+        let ctx = *ctx;
+        if spec.flags.write {
+            let req = Request::Command {
+                db: ctx.db,
+                now_ms: ctx.now_ms,
+                rng_seed: ctx.rng_seed,
+                argv: normalise(argv, ctx.now_ms),
+            };
+            Some(Box::pin(async move {
+                node.write(req)
+                    .await
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| Reply::error("ERR empty reply"))
+            }))
+        } else {
+            let argv = argv.to_vec();
+            Some(Box::pin(async move { node.read(&ctx, &argv).await }))
+        }
+    }
+
+    fn route_transaction(&self, ctx: &Ctx, cmds: &[Vec<Bytes>]) -> Option<BoxFuture<Vec<Reply>>> {
+        let node = self.shared.node.read().clone()?;
+        let n = cmds.len();
+        let req = Request::Transaction {
+            db: ctx.db,
+            now_ms: ctx.now_ms,
+            rng_seed: ctx.rng_seed,
+            cmds: cmds.iter().map(|c| normalise(c, ctx.now_ms)).collect(),
+        };
+        Some(Box::pin(async move {
+            let mut replies = node.write(req).await;
+            if replies.len() != n {
+                // An error for the whole entry (no leader, timeout).
+                let err = replies
+                    .pop()
+                    .unwrap_or_else(|| Reply::error("ERR empty reply"));
+                replies = vec![err; n];
+            }
+            replies
+        }))
+    }
+
+    fn info_sections(&self) -> Vec<(String, Vec<(String, String)>)> {
+        let fields = match self.shared.node.read().clone() {
+            Some(n) => n.info_fields(),
+            None => vec![("cluster_enabled".to_owned(), "0".to_owned())],
+        };
+        vec![("raft".to_owned(), fields)]
+    }
+}

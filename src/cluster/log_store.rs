@@ -1,0 +1,559 @@
+//! The raft log: its own segment files, one CRC per entry, fsynced before
+//! `LogFlushed` is signalled, with group commit (a flusher thread fsyncs once
+//! for every append queued meanwhile; a failed fsync poisons the log); the
+//! vote and the purge point in a small metadata file replaced atomically.
+//!
+//! ```text
+//! <dir>/meta.json            {"vote":..,"last_purged":..}  (tmp + fsync + rename)
+//! <dir>/<first index:020>.rlog  segment: header then frames
+//!
+//! segment header:  b"FKRL" | version u8 (=1)
+//! frame:
+//! +-----------+-----------+-------------------------------+
+//! | crc32 u32 | len u32   | payload: JSON of the Entry     |
+//! | LE, over  | LE        | len bytes                      |
+//! | len+payld |           |                                |
+//! +-----------+-----------+-------------------------------+
+//! ```
+//!
+//! Recovery reads the segments in numeric order. A torn or corrupt frame at
+//! the end of the last segment is cut (what a crash leaves); anywhere else
+//! it is an error naming the file and offset. Entries are also kept in
+//! memory (a `BTreeMap` from index to entry) for reads: the log is bounded
+//! by snapshots and purge.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{ErrorSubject, ErrorVerb, RaftLogId, RaftLogReader, Vote};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use super::{blocking, Entry, LogId, StorageError, TypeConfig};
+
+const MAGIC: &[u8; 4] = b"FKRL";
+const VERSION: u8 = 1;
+const HEADER_LEN: u64 = 5;
+/// A segment is closed and a new one started past this size.
+const SEGMENT_BYTES: u64 = 64 << 20;
+/// Refuse frames larger than this at recovery (a corrupt length).
+const MAX_FRAME: u32 = 512 << 20;
+
+/// The persisted vote and purge point.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Meta {
+    vote: Option<Vote<u64>>,
+    last_purged: Option<LogId>,
+}
+
+/// One segment file.
+#[derive(Debug)]
+struct Segment {
+    first_index: u64,
+    path: PathBuf,
+    /// Bytes written (header included).
+    len: u64,
+}
+
+/// Everything behind the lock. Appends, truncation and purge hold it while
+/// they write, so readers see a consistent log.
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    meta: Meta,
+    /// Live entries (index > last_purged) and where each frame starts.
+    entries: BTreeMap<u64, (Entry, u64)>,
+    /// Segments in index order; the last is the active one.
+    segments: Vec<Segment>,
+    /// The active segment, open for append; shared with the flusher thread,
+    /// which fsyncs it.
+    active: Option<Arc<File>>,
+}
+
+/// The raft log store (and, cloned, its reader). Cheap to clone: all clones
+/// share one `Arc<Mutex<..>>` (openraft owns the store, readers run in the
+/// replication tasks).
+#[derive(Debug, Clone)]
+pub struct LogStore {
+    inner: Arc<Mutex<Inner>>,
+    /// Group commit: appends write and queue their callback here; the
+    /// flusher thread fsyncs once for everything queued, then signals
+    /// `LogFlushed` for each (so raft keeps proposing during an fsync).
+    flusher: std::sync::mpsc::Sender<FlushJob>,
+    /// Set when an fsync failed: nothing is acknowledged after that.
+    poisoned: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// One append waiting for its fsync.
+struct FlushJob {
+    file: Arc<File>,
+    callback: LogFlushed<TypeConfig>,
+}
+
+impl std::fmt::Debug for FlushJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FlushJob")
+    }
+}
+
+/// The flusher thread: one fsync per file for every job queued meanwhile.
+fn run_flusher(
+    jobs: std::sync::mpsc::Receiver<FlushJob>,
+    poisoned: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = jobs.try_recv() {
+            batch.push(more);
+        }
+        let mut result: io::Result<()> = if poisoned.load(Ordering::Acquire) {
+            Err(io::Error::other(
+                "raft log poisoned by an earlier fsync failure",
+            ))
+        } else {
+            Ok(())
+        };
+        let mut synced: Vec<*const File> = Vec::new();
+        for job in &batch {
+            if result.is_err() {
+                break;
+            }
+            let ptr = Arc::as_ptr(&job.file);
+            if !synced.contains(&ptr) {
+                synced.push(ptr);
+                result = job.file.sync_data();
+            }
+        }
+        if result.is_err() {
+            poisoned.store(true, Ordering::Release);
+        }
+        for job in batch {
+            let r = match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            };
+            job.callback.log_io_completed(r);
+        }
+    }
+}
+
+fn io_err(
+    subject: ErrorSubject<u64>,
+    verb: ErrorVerb,
+    e: impl std::error::Error + 'static,
+) -> StorageError {
+    StorageError::from(openraft::StorageIOError::new(
+        subject,
+        verb,
+        openraft::AnyError::new(&e),
+    ))
+}
+
+fn logs_err(verb: ErrorVerb, e: io::Error) -> StorageError {
+    io_err(ErrorSubject::Logs, verb, e)
+}
+
+fn corrupt(path: &Path, offset: u64, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("raft log {} offset {offset}: {why}", path.display()),
+    )
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn segment_path(dir: &Path, first_index: u64) -> PathBuf {
+    dir.join(format!("{first_index:020}.rlog"))
+}
+
+/// Encodes one frame.
+fn encode_frame(entry: &Entry, out: &mut Vec<u8>) -> io::Result<()> {
+    let payload = serde_json::to_vec(entry).map_err(io::Error::other)?;
+    let len = u32::try_from(payload.len()).map_err(|_| io::Error::other("raft entry too large"))?;
+    let mut h = crc32fast::Hasher::new();
+    h.update(&len.to_le_bytes());
+    h.update(&payload);
+    out.extend_from_slice(&h.finalize().to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(())
+}
+
+/// Entries with their frame offsets, where valid data ends, whether a bad
+/// frame follows.
+type Frames = (Vec<(Entry, u64)>, u64, bool);
+
+/// Decodes the frames of one segment file's bytes. Returns the entries with
+/// their offsets and the offset where valid data ends, plus whether the rest
+/// was invalid.
+fn decode_frames(path: &Path, bytes: &[u8]) -> io::Result<Frames> {
+    if bytes.len() < HEADER_LEN as usize || &bytes[..4] != MAGIC {
+        return Err(corrupt(path, 0, "bad segment header"));
+    }
+    if bytes[4] != VERSION {
+        return Err(corrupt(path, 4, "unknown segment version"));
+    }
+    let mut out = Vec::new();
+    let mut pos = HEADER_LEN as usize;
+    while pos < bytes.len() {
+        let Some(head) = bytes.get(pos..pos + 8) else {
+            return Ok((out, pos as u64, true));
+        };
+        let crc = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        if len > MAX_FRAME {
+            return Ok((out, pos as u64, true));
+        }
+        let Some(payload) = bytes.get(pos + 8..pos + 8 + len as usize) else {
+            return Ok((out, pos as u64, true));
+        };
+        let mut h = crc32fast::Hasher::new();
+        h.update(&head[4..8]);
+        h.update(payload);
+        if h.finalize() != crc {
+            return Ok((out, pos as u64, true));
+        }
+        let entry: Entry = serde_json::from_slice(payload)
+            .map_err(|e| corrupt(path, pos as u64, &format!("bad entry: {e}")))?;
+        out.push((entry, pos as u64));
+        pos += 8 + len as usize;
+    }
+    Ok((out, pos as u64, false))
+}
+
+impl Inner {
+    fn write_meta(&self) -> io::Result<()> {
+        let tmp = self.dir.join("meta.json.tmp");
+        let bytes = serde_json::to_vec(&self.meta).map_err(io::Error::other)?;
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, self.dir.join("meta.json"))?;
+        sync_dir(&self.dir)
+    }
+
+    fn new_segment(&mut self, first_index: u64) -> io::Result<()> {
+        let path = segment_path(&self.dir, first_index);
+        let mut f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        f.write_all(MAGIC)?;
+        f.write_all(&[VERSION])?;
+        f.sync_all()?;
+        sync_dir(&self.dir)?;
+        self.segments.push(Segment {
+            first_index,
+            path,
+            len: HEADER_LEN,
+        });
+        self.active = Some(Arc::new(f));
+        Ok(())
+    }
+
+    fn last_log_id(&self) -> Option<LogId> {
+        self.entries
+            .values()
+            .next_back()
+            .map(|(e, _)| *e.get_log_id())
+            .or(self.meta.last_purged)
+    }
+
+    /// Writes entries (not yet fsynced); returns the file to fsync.
+    fn append(&mut self, entries: Vec<Entry>) -> io::Result<Option<Arc<File>>> {
+        let Some(first) = entries.first() else {
+            return Ok(None);
+        };
+        let first_index = first.get_log_id().index;
+        let full = self
+            .segments
+            .last()
+            .map_or(true, |s| s.len >= SEGMENT_BYTES);
+        if full || self.active.is_none() {
+            self.new_segment(first_index)?;
+        }
+        let mut buf = Vec::new();
+        let mut offsets = Vec::with_capacity(entries.len());
+        let base = self.segments.last().map_or(HEADER_LEN, |s| s.len);
+        for e in &entries {
+            offsets.push(base + buf.len() as u64);
+            encode_frame(e, &mut buf)?;
+        }
+        let f = self
+            .active
+            .clone()
+            .ok_or_else(|| io::Error::other("no active raft segment"))?;
+        (&*f).seek(SeekFrom::Start(base))?;
+        (&*f).write_all(&buf)?;
+        if let Some(seg) = self.segments.last_mut() {
+            seg.len = base + buf.len() as u64;
+        }
+        for (e, off) in entries.into_iter().zip(offsets) {
+            self.entries.insert(e.get_log_id().index, (e, off));
+        }
+        Ok(Some(f))
+    }
+
+    /// Removes entries with index >= `index`.
+    fn truncate(&mut self, index: u64) -> io::Result<()> {
+        let Some((first_gone, offset)) = self.entries.range(index..).next().map(|(k, v)| (*k, v.1))
+        else {
+            return Ok(());
+        };
+        // Drop whole segments that start at or after the first removed entry.
+        while self.segments.len() > 1
+            && self
+                .segments
+                .last()
+                .is_some_and(|s| s.first_index >= first_gone)
+        {
+            if let Some(seg) = self.segments.pop() {
+                fs::remove_file(&seg.path)?;
+            }
+        }
+        let seg_first = self.segments.last().map_or(0, |s| s.first_index);
+        if seg_first >= first_gone {
+            // The only segment left starts at the cut: empty it.
+            if let Some(seg) = self.segments.last_mut() {
+                let f = OpenOptions::new().write(true).open(&seg.path)?;
+                f.set_len(HEADER_LEN)?;
+                f.sync_all()?;
+                seg.len = HEADER_LEN;
+            }
+        } else if let Some(seg) = self.segments.last_mut() {
+            let f = OpenOptions::new().write(true).open(&seg.path)?;
+            f.set_len(offset)?;
+            f.sync_all()?;
+            seg.len = offset;
+        }
+        sync_dir(&self.dir)?;
+        self.active = match self.segments.last() {
+            Some(seg) => Some(Arc::new(
+                OpenOptions::new().read(true).write(true).open(&seg.path)?,
+            )),
+            None => None,
+        };
+        let _ = self.entries.split_off(&index);
+        Ok(())
+    }
+
+    /// Forgets entries up to and including `log_id`.
+    fn purge(&mut self, log_id: LogId) -> io::Result<()> {
+        self.meta.last_purged = Some(log_id);
+        self.write_meta()?;
+        let keep = self.entries.split_off(&(log_id.index + 1));
+        self.entries = keep;
+        // A segment can go when the next one starts at or before the first
+        // entry still needed.
+        while self.segments.len() > 1 && self.segments[1].first_index <= log_id.index + 1 {
+            let seg = self.segments.remove(0);
+            fs::remove_file(&seg.path)?;
+        }
+        Ok(())
+    }
+}
+
+impl LogStore {
+    /// Opens (creating) the log in `dir` and recovers it.
+    pub fn open(dir: impl AsRef<Path>) -> io::Result<LogStore> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir)?;
+        let meta: Meta = match fs::read(dir.join("meta.json")) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| corrupt(&dir.join("meta.json"), 0, &e.to_string()))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Meta::default(),
+            Err(e) => return Err(e),
+        };
+        let mut firsts: Vec<u64> = Vec::new();
+        for ent in fs::read_dir(&dir)? {
+            let name = ent?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(n) = name
+                .strip_suffix(".rlog")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                firsts.push(n);
+            }
+        }
+        firsts.sort_unstable();
+        let purged = meta.last_purged.map_or(0, |l| l.index + 1);
+        let mut inner = Inner {
+            dir: dir.clone(),
+            meta,
+            entries: BTreeMap::new(),
+            segments: Vec::new(),
+            active: None,
+        };
+        let count = firsts.len();
+        for (i, first) in firsts.into_iter().enumerate() {
+            let path = segment_path(&dir, first);
+            let mut bytes = Vec::new();
+            File::open(&path)?.read_to_end(&mut bytes)?;
+            let last = i + 1 == count;
+            let (frames, end, torn) = if bytes.len() < HEADER_LEN as usize && last {
+                // A crash while creating the segment: start it over.
+                (Vec::new(), HEADER_LEN, true)
+            } else {
+                decode_frames(&path, &bytes)?
+            };
+            if torn {
+                if !last {
+                    return Err(corrupt(&path, end, "corrupt frame in a sealed segment"));
+                }
+                tracing::warn!(file = %path.display(), offset = end, "raft log: cutting a torn tail");
+                let f = OpenOptions::new().write(true).open(&path)?;
+                if bytes.len() < HEADER_LEN as usize {
+                    f.set_len(0)?;
+                    drop(f);
+                    let mut f = OpenOptions::new().write(true).open(&path)?;
+                    f.write_all(MAGIC)?;
+                    f.write_all(&[VERSION])?;
+                    f.sync_all()?;
+                } else {
+                    f.set_len(end)?;
+                    f.sync_all()?;
+                }
+            }
+            for (e, off) in frames {
+                let idx = e.get_log_id().index;
+                if idx >= purged {
+                    inner.entries.insert(idx, (e, off));
+                }
+            }
+            inner.segments.push(Segment {
+                first_index: first,
+                path,
+                len: end,
+            });
+        }
+        if let Some(seg) = inner.segments.last() {
+            inner.active = Some(Arc::new(
+                OpenOptions::new().read(true).write(true).open(&seg.path)?,
+            ));
+        }
+        let (flusher, jobs) = std::sync::mpsc::channel();
+        let poisoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let p = poisoned.clone();
+        std::thread::Builder::new()
+            .name("raft-log-flush".to_owned())
+            .spawn(move || run_flusher(jobs, p))?;
+        Ok(LogStore {
+            inner: Arc::new(Mutex::new(inner)),
+            flusher,
+            poisoned,
+        })
+    }
+
+    /// The index of the last entry (or of the purge point), 0 when empty.
+    pub fn last_index(&self) -> u64 {
+        self.inner.lock().last_log_id().map_or(0, |l| l.index)
+    }
+
+    /// Whether the log has never held an entry nor a vote (a fresh node).
+    pub fn is_pristine(&self) -> bool {
+        let g = self.inner.lock();
+        g.entries.is_empty() && g.meta.last_purged.is_none() && g.meta.vote.is_none()
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let g = self.inner.lock();
+        Ok(g.entries
+            .range(range)
+            .map(|(_, (e, _))| e.clone())
+            .collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let g = self.inner.lock();
+        Ok(LogState {
+            last_purged_log_id: g.meta.last_purged,
+            last_log_id: g.last_log_id(),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError> {
+        let mut g = self.inner.lock();
+        let old = g.meta.vote.replace(*vote);
+        if let Err(e) = blocking(|| g.write_meta()) {
+            g.meta.vote = old;
+            return Err(io_err(ErrorSubject::Vote, ErrorVerb::Write, e));
+        }
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError> {
+        Ok(self.inner.lock().meta.vote)
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if self.poisoned.load(std::sync::atomic::Ordering::Acquire) {
+            let e = io::Error::other("raft log poisoned by an earlier fsync failure");
+            return Err(logs_err(ErrorVerb::Write, e));
+        }
+        let res = blocking(|| self.inner.lock().append(entries));
+        match res {
+            Ok(Some(file)) => {
+                // LogFlushed is signalled by the flusher, after the fsync.
+                let job = FlushJob { file, callback };
+                if let Err(std::sync::mpsc::SendError(job)) = self.flusher.send(job) {
+                    job.callback
+                        .log_io_completed(Err(io::Error::other("raft log flusher stopped")));
+                }
+                Ok(())
+            }
+            Ok(None) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                let text = e.to_string();
+                callback.log_io_completed(Err(io::Error::other(text)));
+                Err(logs_err(ErrorVerb::Write, e))
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        blocking(|| self.inner.lock().truncate(log_id.index))
+            .map_err(|e| logs_err(ErrorVerb::Delete, e))
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        blocking(|| self.inner.lock().purge(log_id)).map_err(|e| logs_err(ErrorVerb::Delete, e))
+    }
+}

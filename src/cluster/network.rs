@@ -1,0 +1,346 @@
+//! The peer transport: raft RPCs, forwarded client commands and join
+//! requests over TCP.
+//!
+//! ```text
+//! frame:  len u32 BE | JSON body (len bytes, at most MAX_FRAME)
+//! a connection: client -> Hello { secret }   (the shared cluster secret)
+//!               server -> Welcome | closes the connection
+//!               then request / response frames, one at a time
+//! ```
+//!
+//! JSON keeps the transport short to write and easy to inspect; a binary
+//! encoding is the obvious next step (see the report in docs/architecture.md).
+//! The secret authenticates peers; it is not encryption: keep the raft port
+//! on a private network.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{NodeInfo, Request, TypeConfig, WireReply};
+
+/// Largest frame accepted (a snapshot chunk is a few MiB of JSON).
+pub const MAX_FRAME: u32 = 256 << 20;
+
+/// How long connecting to a peer may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a peer asks.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RpcRequest {
+    /// First frame of a connection.
+    Hello {
+        /// The shared cluster secret.
+        secret: String,
+    },
+    /// Raft AppendEntries.
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    /// Raft InstallSnapshot (one chunk).
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// Raft RequestVote.
+    Vote(VoteRequest<u64>),
+    /// A follower forwards a client's command to the leader.
+    Forward(Forward),
+    /// A node asks the leader to add it (`--join`).
+    Join(NodeInfo),
+    /// A node asks the leader to remove a member (`CLUSTER LEAVE`).
+    Remove {
+        /// The member's node name.
+        name: String,
+    },
+}
+
+/// A client command forwarded to the leader.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Forward {
+    /// A write, already normalised: the leader proposes it as is.
+    Write(Request),
+    /// A linearizable read: the leader confirms its leadership, then runs it.
+    Read {
+        /// Logical database.
+        db: usize,
+        /// The follower's clock.
+        now_ms: u64,
+        /// The argv.
+        argv: Vec<Vec<u8>>,
+    },
+}
+
+/// What a peer answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RpcResponse {
+    /// Hello accepted.
+    Welcome,
+    /// AppendEntries result.
+    AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    /// InstallSnapshot result.
+    InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    /// Vote result.
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    /// The replies of a forwarded command (or of Join / Remove: one reply).
+    Replies(Vec<WireReply>),
+}
+
+/// Writes one frame.
+pub async fn write_frame<T: Serialize>(s: &mut TcpStream, msg: &T) -> std::io::Result<()> {
+    let body = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
+    let len = u32::try_from(body.len())
+        .ok()
+        .filter(|l| *l <= MAX_FRAME)
+        .ok_or_else(|| std::io::Error::other("frame too large"))?;
+    let mut buf = Vec::with_capacity(4 + body.len());
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(&body);
+    s.write_all(&buf).await
+}
+
+/// Reads one frame (checks the length before allocating).
+pub async fn read_frame<T: DeserializeOwned>(s: &mut TcpStream) -> std::io::Result<T> {
+    let len = s.read_u32().await?;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "peer frame too large",
+        ));
+    }
+    let mut body = vec![0u8; len as usize];
+    s.read_exact(&mut body).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// Compares two secrets without an early exit.
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+/// One authenticated connection to a peer.
+#[derive(Debug)]
+pub struct PeerConn {
+    stream: TcpStream,
+}
+
+impl PeerConn {
+    /// Connects to `addr` and authenticates with `secret`.
+    pub async fn connect(addr: &str, secret: &str) -> std::io::Result<PeerConn> {
+        let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+            })??;
+        stream.set_nodelay(true)?;
+        write_frame(
+            &mut stream,
+            &RpcRequest::Hello {
+                secret: secret.to_owned(),
+            },
+        )
+        .await?;
+        match read_frame::<RpcResponse>(&mut stream).await? {
+            RpcResponse::Welcome => Ok(PeerConn { stream }),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "peer refused the cluster secret",
+            )),
+        }
+    }
+
+    /// Sends a request and reads its response.
+    pub async fn call(&mut self, req: &RpcRequest) -> std::io::Result<RpcResponse> {
+        write_frame(&mut self.stream, req).await?;
+        read_frame(&mut self.stream).await
+    }
+}
+
+/// Creates a [`PeerClient`] per target (openraft's network factory).
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// The shared cluster secret.
+    pub secret: Arc<String>,
+}
+
+/// openraft's client to one peer; reconnects after any error.
+#[derive(Debug)]
+pub struct PeerClient {
+    addr: String,
+    secret: Arc<String>,
+    conn: Option<PeerConn>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, _target: u64, node: &NodeInfo) -> PeerClient {
+        PeerClient {
+            addr: node.raft_addr.clone(),
+            secret: self.secret.clone(),
+            conn: None,
+        }
+    }
+}
+
+impl PeerClient {
+    async fn call(&mut self, req: RpcRequest, ttl: Duration) -> std::io::Result<RpcResponse> {
+        let fut = async {
+            if self.conn.is_none() {
+                self.conn = Some(PeerConn::connect(&self.addr, &self.secret).await?);
+            }
+            match self.conn.as_mut() {
+                Some(c) => c.call(&req).await,
+                None => Err(std::io::Error::other("not connected")),
+            }
+        };
+        let res = match tokio::time::timeout(ttl, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "peer rpc timed out",
+            )),
+        };
+        if res.is_err() {
+            // The stream may hold half a frame: start over next time.
+            self.conn = None;
+        }
+        res
+    }
+}
+
+fn unexpected() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected peer response")
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
+        match self
+            .call(RpcRequest::AppendEntries(rpc), option.hard_ttl())
+            .await
+        {
+            Ok(RpcResponse::AppendEntries(Ok(r))) => Ok(r),
+            Ok(RpcResponse::AppendEntries(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(0, e)))
+            }
+            Ok(_) => Err(RPCError::Network(NetworkError::new(&unexpected()))),
+            Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<u64>,
+        RPCError<u64, NodeInfo, RaftError<u64, InstallSnapshotError>>,
+    > {
+        match self
+            .call(RpcRequest::InstallSnapshot(rpc), option.hard_ttl())
+            .await
+        {
+            Ok(RpcResponse::InstallSnapshot(Ok(r))) => Ok(r),
+            Ok(RpcResponse::InstallSnapshot(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(0, e)))
+            }
+            Ok(_) => Err(RPCError::Network(NetworkError::new(&unexpected()))),
+            Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
+        match self.call(RpcRequest::Vote(rpc), option.hard_ttl()).await {
+            Ok(RpcResponse::Vote(Ok(r))) => Ok(r),
+            Ok(RpcResponse::Vote(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(0, e))),
+            Ok(_) => Err(RPCError::Network(NetworkError::new(&unexpected()))),
+            Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+        }
+    }
+}
+
+/// Handles the requests of authenticated peers (the node implements it).
+pub trait RpcHandler: Send + Sync + 'static {
+    /// Answers one request (never `Hello`).
+    fn handle(
+        self: Arc<Self>,
+        req: RpcRequest,
+    ) -> impl std::future::Future<Output = RpcResponse> + Send;
+}
+
+/// Serves peers on `listener` until the task is dropped.
+pub async fn serve<H: RpcHandler>(listener: TcpListener, secret: Arc<String>, handler: Arc<H>) {
+    loop {
+        let (mut stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "raft accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let secret = secret.clone();
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            match read_frame::<RpcRequest>(&mut stream).await {
+                Ok(RpcRequest::Hello { secret: given }) if same_secret(&given, &secret) => {}
+                _ => {
+                    tracing::warn!(%peer, "raft peer refused: bad or missing cluster secret");
+                    return;
+                }
+            }
+            if write_frame(&mut stream, &RpcResponse::Welcome)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            loop {
+                let req = match read_frame::<RpcRequest>(&mut stream).await {
+                    Ok(RpcRequest::Hello { .. }) => return,
+                    Ok(r) => r,
+                    Err(_) => return,
+                };
+                let resp = handler.clone().handle(req).await;
+                if write_frame(&mut stream, &resp).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_by_content() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+        assert!(same_secret("", ""));
+    }
+}

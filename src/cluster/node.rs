@@ -1,0 +1,706 @@
+//! A running cluster node: its raft instance, the peer listener, and the
+//! operations the server needs (propose a write, linearizable read, forward
+//! to the leader, join / remove members, describe the cluster).
+//!
+//! Forming a cluster (docs/architecture.md, "Cluster"): `CLUSTER INIT name
+//! addr` only records the node's identity and starts its raft listener. The
+//! cluster is created by the first `CLUSTER JOIN` run on a node that is not
+//! yet in one: that node initialises a one-node cluster of itself, snapshots
+//! and purges its log (so that every later member starts from a snapshot,
+//! which replaces whatever data the member had), then adds the peer as a
+//! learner, waits for it to catch up and promotes it to voter. A node that
+//! was `CLUSTER INIT`-ed and then joined therefore never forms a second
+//! cluster: its log is empty until the leader's snapshot arrives.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::{ChangeMembers, ServerState};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::log_store::LogStore;
+use super::network::{Forward, Network, PeerConn, RpcHandler, RpcRequest, RpcResponse};
+use super::state_machine::StateMachine;
+use super::{node_id, NodeInfo, Raft, Request, WireReply};
+use crate::command::{Ctx, Reply};
+use crate::keyspace::Keyspace;
+
+/// Cluster settings (startup flags `--node-id`, `--raft-addr`, `--join`,
+/// `--cluster-secret`).
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Where the raft log, snapshot and identity live (default:
+    /// `<data dir>/cluster`).
+    pub dir: PathBuf,
+    /// The shared secret peers must present. Default: empty (any peer that
+    /// also has an empty secret).
+    pub secret: String,
+    /// This node's name; with `raft_addr`, starts the node at boot (as
+    /// `CLUSTER INIT` would).
+    pub node_name: Option<String>,
+    /// This node's raft listener address.
+    pub raft_addr: Option<String>,
+    /// The raft address of a member to ask to add this node at boot.
+    pub join: Option<String>,
+    /// How long a write or linearizable read may wait for a quorum before
+    /// `-TIMEOUT` (default 5 s).
+    pub timeout: Duration,
+}
+
+impl ClusterConfig {
+    /// Defaults under `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> ClusterConfig {
+        ClusterConfig {
+            dir: dir.into(),
+            secret: String::new(),
+            node_name: None,
+            raft_addr: None,
+            join: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The persisted identity (`identity.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Identity {
+    name: String,
+    raft_addr: String,
+}
+
+/// Reads the identity a previous `CLUSTER INIT` recorded.
+pub(crate) fn load_identity(dir: &Path) -> std::io::Result<Option<NodeInfo>> {
+    match std::fs::read(dir.join("identity.json")) {
+        Ok(b) => {
+            let id: Identity = serde_json::from_slice(&b).map_err(std::io::Error::other)?;
+            Ok(Some(NodeInfo {
+                name: id.name,
+                raft_addr: id.raft_addr,
+            }))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn save_identity(dir: &Path, info: &NodeInfo) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join("identity.json.tmp");
+    let body = serde_json::to_vec(&Identity {
+        name: info.name.clone(),
+        raft_addr: info.raft_addr.clone(),
+    })
+    .map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, body)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, dir.join("identity.json"))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// `-CLUSTERDOWN ...`
+fn clusterdown(why: &str) -> Reply {
+    Reply::Error(format!("CLUSTERDOWN {why}"))
+}
+
+/// `-TIMEOUT ...`
+fn timeout_reply() -> Reply {
+    Reply::error("TIMEOUT no quorum within the timeout; the write may or may not be committed")
+}
+
+/// A running node.
+pub struct ClusterNode {
+    /// Raft node id (from the name, see [`node_id`]).
+    pub id: u64,
+    /// Name and raft address.
+    pub info: NodeInfo,
+    /// The raft handle (cheap to clone).
+    pub raft: Raft,
+    /// The state machine's keyspace, for reads served here.
+    keyspace: Arc<Keyspace>,
+    secret: Arc<String>,
+    timeout: Duration,
+    /// Idle authenticated connections to other nodes, by raft address:
+    /// forwarding borrows one and puts it back (a connection carries one
+    /// request at a time).
+    pool: Mutex<HashMap<String, Vec<PeerConn>>>,
+    /// The peer listener task; aborted on drop.
+    listener: Mutex<Option<JoinHandle<()>>>,
+    /// Writes waiting to be proposed: the proposer task takes everything
+    /// queued while the previous entry was in flight and proposes it as one
+    /// `Request::Batch` entry (one raft log fsync for all of them).
+    proposals: tokio::sync::mpsc::UnboundedSender<Proposal>,
+    /// The proposer task; aborted on drop.
+    proposer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// One write waiting for the proposer, and where its replies go.
+type Proposal = (Request, tokio::sync::oneshot::Sender<Vec<Reply>>);
+
+/// Most requests in one batch entry.
+const MAX_BATCH: usize = 512;
+
+/// Proposes queued writes in batches, one entry in flight at a time.
+async fn run_proposer(
+    raft: Raft,
+    timeout: Duration,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Proposal>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let counts: Vec<usize> = batch
+            .iter()
+            .map(|(r, _)| super::state_machine::reply_count(r))
+            .collect();
+        let (reqs, txs): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
+        let entry = if reqs.len() == 1 {
+            reqs.into_iter()
+                .next()
+                .unwrap_or(Request::Batch(Vec::new()))
+        } else {
+            Request::Batch(reqs)
+        };
+        let outcome = tokio::time::timeout(timeout, raft.client_write(entry)).await;
+        match outcome {
+            Ok(Ok(resp)) => {
+                let mut replies = resp.data.replies.into_iter().map(Reply::from);
+                for (tx, n) in txs.into_iter().zip(counts) {
+                    let _ = tx.send(replies.by_ref().take(n).collect());
+                }
+            }
+            other => {
+                let err = match other {
+                    Err(_) => timeout_reply(),
+                    Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                        clusterdown("leadership moved; retry")
+                    }
+                    Ok(Err(e)) => clusterdown(&e.to_string()),
+                    Ok(Ok(_)) => Reply::error("ERR unreachable"),
+                };
+                for tx in txs {
+                    let _ = tx.send(vec![err.clone()]);
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterNode")
+            .field("id", &self.id)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ClusterNode {
+    fn drop(&mut self) {
+        if let Some(t) = self.listener.lock().take() {
+            t.abort();
+        }
+        if let Some(t) = self.proposer.lock().take() {
+            t.abort();
+        }
+    }
+}
+
+impl ClusterNode {
+    /// Starts the node: records the identity, opens the raft log and state
+    /// machine under `cfg.dir`, binds the raft listener and starts raft.
+    pub async fn start(
+        cfg: &ClusterConfig,
+        info: NodeInfo,
+        keyspace: Arc<Keyspace>,
+    ) -> std::io::Result<Arc<ClusterNode>> {
+        if let Some(old) = load_identity(&cfg.dir)? {
+            if old != info {
+                return Err(std::io::Error::other(format!(
+                    "this node is already {old}; it cannot become {info}"
+                )));
+            }
+        }
+        let listener = TcpListener::bind(&info.raft_addr).await?;
+        save_identity(&cfg.dir, &info)?;
+        let log = LogStore::open(cfg.dir.join("log"))?;
+        let sm = StateMachine::open(keyspace.clone(), cfg.dir.join("snapshot"))?;
+        let config = openraft::Config {
+            cluster_name: "fincaskv".to_owned(),
+            heartbeat_interval: 200,
+            election_timeout_min: 1000,
+            election_timeout_max: 2000,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
+            max_in_snapshot_log_to_keep: 1_000,
+            ..Default::default()
+        };
+        let config = Arc::new(config.validate().map_err(std::io::Error::other)?);
+        let secret = Arc::new(cfg.secret.clone());
+        let id = node_id(&info.name);
+        let raft = Raft::new(
+            id,
+            config,
+            Network {
+                secret: secret.clone(),
+            },
+            log,
+            sm,
+        )
+        .await
+        .map_err(std::io::Error::other)?;
+        let (proposals, rx) = tokio::sync::mpsc::unbounded_channel();
+        let proposer = tokio::spawn(run_proposer(raft.clone(), cfg.timeout, rx));
+        let node = Arc::new(ClusterNode {
+            proposals,
+            proposer: Mutex::new(Some(proposer)),
+            id,
+            info,
+            raft,
+            keyspace,
+            secret: secret.clone(),
+            timeout: cfg.timeout,
+            pool: Mutex::new(HashMap::new()),
+            listener: Mutex::new(None),
+        });
+        let task = tokio::spawn(super::network::serve(listener, secret, node.clone()));
+        *node.listener.lock() = Some(task);
+        Ok(node)
+    }
+
+    /// Whether this node belongs to a cluster (has a membership).
+    pub fn is_formed(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let formed = m.membership_config.membership().nodes().next().is_some();
+        formed
+    }
+
+    /// The current leader, if known.
+    pub fn leader(&self) -> Option<(u64, NodeInfo)> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let id = m.current_leader?;
+        let node = m.membership_config.membership().get_node(&id)?.clone();
+        Some((id, node))
+    }
+
+    /// Whether this node is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.id)
+    }
+
+    /// Sends a request to the node at `addr` on a pooled connection.
+    async fn call_peer(
+        &self,
+        addr: &str,
+        req: &RpcRequest,
+        ttl: Duration,
+    ) -> Result<RpcResponse, Reply> {
+        let pooled = self.pool.lock().get_mut(addr).and_then(|v| v.pop());
+        let fut = async {
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => PeerConn::connect(addr, &self.secret).await?,
+            };
+            let resp = conn.call(req).await?;
+            Ok::<_, std::io::Error>((conn, resp))
+        };
+        match tokio::time::timeout(ttl, fut).await {
+            Ok(Ok((conn, resp))) => {
+                self.pool
+                    .lock()
+                    .entry(addr.to_owned())
+                    .or_default()
+                    .push(conn);
+                Ok(resp)
+            }
+            Ok(Err(e)) => Err(clusterdown(&format!(
+                "the leader at {addr} is unreachable: {e}"
+            ))),
+            Err(_) => Err(timeout_reply()),
+        }
+    }
+
+    /// Forwards to the leader and returns its replies.
+    async fn forward(&self, req: RpcRequest) -> Vec<Reply> {
+        let Some((_, leader)) = self.leader() else {
+            return vec![clusterdown("no leader elected")];
+        };
+        // Leave room for the leader's own timeout.
+        let ttl = self.timeout + Duration::from_secs(1);
+        match self.call_peer(&leader.raft_addr, &req, ttl).await {
+            Ok(RpcResponse::Replies(r)) => r.into_iter().map(Reply::from).collect(),
+            Ok(_) => vec![Reply::error("ERR unexpected response from the leader")],
+            Err(e) => vec![e],
+        }
+    }
+
+    /// Proposes a replicated entry; returns its replies once it is committed
+    /// and applied (forwarding to the leader when this node is not it).
+    pub async fn write(&self, req: Request) -> Vec<Reply> {
+        if !self.is_formed() {
+            return vec![clusterdown(
+                "the cluster is not formed yet (CLUSTER JOIN a peer)",
+            )];
+        }
+        if !self.is_leader() {
+            return self.forward(RpcRequest::Forward(Forward::Write(req))).await;
+        }
+        self.write_here(req).await
+    }
+
+    /// Proposes on this node (must be the leader).
+    async fn write_here(&self, req: Request) -> Vec<Reply> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.proposals.send((req, tx)).is_err() {
+            return vec![clusterdown("the node is shutting down")];
+        }
+        match tokio::time::timeout(self.timeout + Duration::from_millis(500), rx).await {
+            Ok(Ok(replies)) => replies,
+            Ok(Err(_)) => vec![clusterdown("the node is shutting down")],
+            Err(_) => vec![timeout_reply()],
+        }
+    }
+
+    /// A linearizable read: confirmed by a quorum round on the leader
+    /// (`ensure_linearizable`), then run against the leader's keyspace.
+    pub async fn read(&self, ctx: &Ctx, argv: &[Bytes]) -> Reply {
+        if !self.is_formed() {
+            return clusterdown("the cluster is not formed yet (CLUSTER JOIN a peer)");
+        }
+        if !self.is_leader() {
+            let req = RpcRequest::Forward(Forward::Read {
+                db: ctx.db,
+                now_ms: ctx.now_ms,
+                argv: argv.iter().map(|a| a.to_vec()).collect(),
+            });
+            return self
+                .forward(req)
+                .await
+                .into_iter()
+                .next()
+                .unwrap_or(Reply::Nil);
+        }
+        self.read_here(ctx, argv).await
+    }
+
+    async fn read_here(&self, ctx: &Ctx, argv: &[Bytes]) -> Reply {
+        match tokio::time::timeout(self.timeout, self.raft.ensure_linearizable()).await {
+            Err(_) => timeout_reply(),
+            Ok(Ok(_)) => {
+                let ks = self.keyspace.clone();
+                let (ctx, argv) = (*ctx, argv.to_vec());
+                tokio::task::spawn_blocking(move || ks.execute(&ctx, &argv))
+                    .await
+                    .unwrap_or_else(|_| Reply::error("ERR internal error"))
+            }
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_)))) => {
+                clusterdown("leadership moved; retry")
+            }
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) => timeout_reply(),
+            Ok(Err(e)) => clusterdown(&e.to_string()),
+        }
+    }
+
+    /// Creates a one-node cluster of this node, snapshots and purges the log
+    /// so that members added later start from a snapshot.
+    async fn form(&self) -> Result<(), Reply> {
+        let mut members = BTreeMap::new();
+        members.insert(self.id, self.info.clone());
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| Reply::Error(format!("ERR cannot form the cluster: {e}")))?;
+        let wait = self.raft.wait(Some(Duration::from_secs(10)));
+        let m = wait
+            .state(ServerState::Leader, "become leader")
+            .await
+            .map_err(|e| clusterdown(&format!("no leader after forming: {e}")))?;
+        let applied = m.last_applied.map_or(0, |l| l.index);
+        let _ = wait.applied_index_at_least(Some(applied), "applied").await;
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| clusterdown(&e.to_string()))?;
+        let m = wait
+            .metrics(
+                |m| m.snapshot.is_some_and(|s| s.index >= applied),
+                "snapshot built",
+            )
+            .await
+            .map_err(|e| clusterdown(&format!("snapshot: {e}")))?;
+        if let Some(s) = m.snapshot {
+            let _ = self.raft.trigger().purge_log(s.index).await;
+        }
+        Ok(())
+    }
+
+    /// Adds `peer` to the cluster (run on the leader, or forwarded to it):
+    /// as a learner first, waits until it caught up, then as a voter.
+    pub async fn join(&self, peer: NodeInfo) -> Reply {
+        // Fail fast on a wrong address or secret, before forming anything.
+        if peer != self.info {
+            if let Err(e) = PeerConn::connect(&peer.raft_addr, &self.secret).await {
+                return Reply::Error(format!("ERR cannot reach {peer}: {e}"));
+            }
+        }
+        if !self.is_formed() {
+            if let Err(r) = self.form().await {
+                return r;
+            }
+        }
+        if !self.is_leader() {
+            return self
+                .forward(RpcRequest::Join(peer))
+                .await
+                .into_iter()
+                .next()
+                .unwrap_or(Reply::Nil);
+        }
+        self.join_here(peer).await
+    }
+
+    async fn join_here(&self, peer: NodeInfo) -> Reply {
+        let id = node_id(&peer.name);
+        let voters: BTreeSet<u64> = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            m.membership_config.membership().voter_ids().collect()
+        };
+        if voters.contains(&id) {
+            return Reply::ok();
+        }
+        let ttl = Duration::from_secs(60);
+        match tokio::time::timeout(ttl, self.raft.add_learner(id, peer.clone(), true)).await {
+            Err(_) => return timeout_reply(),
+            Ok(Err(e)) => return Reply::Error(format!("ERR cannot add {peer} as a learner: {e}")),
+            Ok(Ok(_)) => {}
+        }
+        match tokio::time::timeout(
+            ttl,
+            self.raft
+                .change_membership(ChangeMembers::AddVoterIds([id].into()), false),
+        )
+        .await
+        {
+            Err(_) => timeout_reply(),
+            Ok(Err(e)) => Reply::Error(format!("ERR cannot promote {peer}: {e}")),
+            Ok(Ok(_)) => Reply::ok(),
+        }
+    }
+
+    /// Removes the member `name` (voter and learner), on the leader.
+    pub async fn remove(&self, name: &str) -> Reply {
+        if !self.is_formed() {
+            return clusterdown("the cluster is not formed yet");
+        }
+        if !self.is_leader() {
+            return self
+                .forward(RpcRequest::Remove {
+                    name: name.to_owned(),
+                })
+                .await
+                .into_iter()
+                .next()
+                .unwrap_or(Reply::Nil);
+        }
+        let id = node_id(name);
+        let (voters, learners): (BTreeSet<u64>, BTreeSet<u64>) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            let mem = m.membership_config.membership();
+            (mem.voter_ids().collect(), mem.learner_ids().collect())
+        };
+        let ttl = Duration::from_secs(30);
+        if voters.contains(&id) {
+            if voters.len() == 1 {
+                return Reply::error("ERR cannot remove the last voter");
+            }
+            let change = ChangeMembers::RemoveVoters([id].into());
+            match tokio::time::timeout(ttl, self.raft.change_membership(change, false)).await {
+                Err(_) => return timeout_reply(),
+                Ok(Err(e)) => return Reply::Error(format!("ERR cannot remove {name}: {e}")),
+                Ok(Ok(_)) => {}
+            }
+        } else if learners.contains(&id) {
+            let change = ChangeMembers::RemoveNodes([id].into());
+            match tokio::time::timeout(ttl, self.raft.change_membership(change, false)).await {
+                Err(_) => return timeout_reply(),
+                Ok(Err(e)) => return Reply::Error(format!("ERR cannot remove {name}: {e}")),
+                Ok(Ok(_)) => {}
+            }
+        } else {
+            return Reply::Error(format!("ERR no such member '{name}'"));
+        }
+        Reply::ok()
+    }
+
+    /// `CLUSTER INFO` / `INFO raft` fields.
+    pub fn info_fields(&self) -> Vec<(String, String)> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let mem = m.membership_config.membership();
+        let voters = mem.voter_ids().count();
+        let nodes = mem.nodes().count();
+        let leader = m
+            .current_leader
+            .and_then(|id| mem.get_node(&id).map(|n| n.name.clone()))
+            .unwrap_or_default();
+        let state = if nodes == 0 {
+            "unformed"
+        } else if m.current_leader.is_some() {
+            "ok"
+        } else {
+            "fail"
+        };
+        let role = match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        vec![
+            ("cluster_state".into(), state.into()),
+            ("cluster_known_nodes".into(), nodes.to_string()),
+            ("cluster_size".into(), voters.to_string()),
+            ("raft_node_name".into(), self.info.name.clone()),
+            ("raft_node_id".into(), self.id.to_string()),
+            ("raft_addr".into(), self.info.raft_addr.clone()),
+            ("raft_role".into(), role.into()),
+            ("raft_leader".into(), leader),
+            ("raft_term".into(), m.current_term.to_string()),
+            (
+                "raft_last_log_index".into(),
+                m.last_log_index.map_or(0, |i| i).to_string(),
+            ),
+            (
+                "raft_last_applied".into(),
+                m.last_applied.map_or(0, |l| l.index).to_string(),
+            ),
+            (
+                "raft_snapshot_index".into(),
+                m.snapshot.map_or(0, |l| l.index).to_string(),
+            ),
+            (
+                "raft_purged_index".into(),
+                m.purged.map_or(0, |l| l.index).to_string(),
+            ),
+        ]
+    }
+
+    /// `CLUSTER MEMBERS`: one line per member,
+    /// `<name> <raft addr> <voter|learner> [leader] [myself]`.
+    pub fn members(&self) -> Vec<String> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let mem = m.membership_config.membership();
+        let voters: BTreeSet<u64> = mem.voter_ids().collect();
+        mem.nodes()
+            .map(|(id, n)| {
+                let mut line = format!(
+                    "{} {} {}",
+                    n.name,
+                    n.raft_addr,
+                    if voters.contains(id) {
+                        "voter"
+                    } else {
+                        "learner"
+                    }
+                );
+                if m.current_leader == Some(*id) {
+                    line.push_str(" leader");
+                }
+                if *id == self.id {
+                    line.push_str(" myself");
+                }
+                line
+            })
+            .collect()
+    }
+
+    /// Stops raft (the process is shutting down).
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+        if let Some(t) = self.listener.lock().take() {
+            t.abort();
+        }
+    }
+}
+
+fn one(r: Reply) -> RpcResponse {
+    RpcResponse::Replies(vec![WireReply::from(&r)])
+}
+
+impl RpcHandler for ClusterNode {
+    async fn handle(self: Arc<Self>, req: RpcRequest) -> RpcResponse {
+        match req {
+            RpcRequest::Hello { .. } => RpcResponse::Welcome,
+            RpcRequest::AppendEntries(r) => {
+                RpcResponse::AppendEntries(self.raft.append_entries(r).await)
+            }
+            RpcRequest::InstallSnapshot(r) => {
+                RpcResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
+            }
+            RpcRequest::Vote(r) => RpcResponse::Vote(self.raft.vote(r).await),
+            RpcRequest::Forward(Forward::Write(req)) => {
+                // Forwarded once at most: a node that is not the leader any
+                // more answers CLUSTERDOWN instead of bouncing it on.
+                let replies = if self.is_leader() {
+                    self.write_here(req).await
+                } else {
+                    vec![clusterdown("leadership moved; retry")]
+                };
+                RpcResponse::Replies(replies.iter().map(WireReply::from).collect())
+            }
+            RpcRequest::Forward(Forward::Read { db, now_ms, argv }) => {
+                let reply = if self.is_leader() {
+                    let argv: Vec<Bytes> = argv.into_iter().map(Bytes::from).collect();
+                    self.read_here(&Ctx::new(now_ms, 0, db), &argv).await
+                } else {
+                    clusterdown("leadership moved; retry")
+                };
+                one(reply)
+            }
+            // An unformed node forms the cluster; a follower forwards.
+            RpcRequest::Join(peer) => one(self.join(peer).await),
+            RpcRequest::Remove { name } => one(self.remove(&name).await),
+        }
+    }
+}
+
+/// Asks the member at `addr` to add `me` (the `--join` flag), retrying while
+/// the cluster elects a leader. Tries the leader it reports, too.
+pub async fn join_via(addr: &str, secret: &str, me: NodeInfo, attempts: usize) -> Reply {
+    let mut last = clusterdown("join not attempted");
+    for _ in 0..attempts {
+        match PeerConn::connect(addr, secret).await {
+            Ok(mut conn) => match conn.call(&RpcRequest::Join(me.clone())).await {
+                Ok(RpcResponse::Replies(r)) => {
+                    let reply = r.into_iter().next().map(Reply::from).unwrap_or(Reply::Nil);
+                    if !reply.is_error() {
+                        return reply;
+                    }
+                    last = reply;
+                }
+                Ok(_) => last = Reply::error("ERR unexpected response"),
+                Err(e) => last = clusterdown(&e.to_string()),
+            },
+            Err(e) => last = clusterdown(&format!("cannot reach {addr}: {e}")),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    last
+}

@@ -1,0 +1,347 @@
+//! Unit tests of the cluster stores: openraft's storage suite, log recovery,
+//! snapshot round trips, normalisation.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use openraft::storage::{RaftLogStorage, RaftStateMachine};
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::{CommittedLeaderId, EntryPayload, RaftLogReader, RaftSnapshotBuilder};
+use tempfile::TempDir;
+
+use super::log_store::LogStore;
+use super::state_machine::{decode_snapshot, encode_snapshot, normalise, StateMachine};
+use super::{Entry, LogId, Request, StorageError, TypeConfig};
+use crate::command::{Ctx, Reply};
+use crate::keyspace::{Config, Keyspace};
+use crate::storage::{FsyncPolicy, Options};
+
+fn keyspace(dir: &std::path::Path) -> Arc<Keyspace> {
+    let opts = Options::new(dir).with_fsync(FsyncPolicy::No);
+    Arc::new(Keyspace::open(Config::new(opts)).expect("open keyspace"))
+}
+
+struct Builder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
+    async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError> {
+        let dir = TempDir::new().expect("tempdir");
+        let log = LogStore::open(dir.path().join("raft")).expect("log store");
+        let ks = keyspace(&dir.path().join("data"));
+        let sm = StateMachine::open(ks, dir.path().join("raft")).expect("state machine");
+        Ok((dir, log, sm))
+    }
+}
+
+#[test]
+fn openraft_storage_suite() -> Result<(), StorageError> {
+    Suite::test_all(Builder)
+}
+
+fn log_id(term: u64, index: u64) -> LogId {
+    LogId::new(CommittedLeaderId::new(term, 1), index)
+}
+
+fn cmd(index: u64, argv: &[&str]) -> Entry {
+    Entry {
+        log_id: log_id(1, index),
+        payload: EntryPayload::Normal(Request::Command {
+            db: 0,
+            now_ms: 1_000,
+            rng_seed: 7,
+            argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        }),
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn log_survives_reopen_and_cuts_a_torn_tail() {
+    let dir = TempDir::new().expect("tempdir");
+    rt().block_on(async {
+        let mut log = LogStore::open(dir.path()).expect("open");
+        use openraft::storage::RaftLogStorageExt;
+        log.blocking_append((1..=5).map(|i| cmd(i, &["set", "k", "v"])))
+            .await
+            .expect("append");
+        log.truncate(log_id(1, 5)).await.expect("truncate");
+        drop(log);
+        // A torn frame at the end (what a crash mid-write leaves).
+        let seg = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_name().to_string_lossy().ends_with(".rlog"))
+            .expect("segment");
+        let mut bytes = std::fs::read(seg.path()).expect("read");
+        let before = bytes.len();
+        bytes.extend_from_slice(&[1, 2, 3, 4, 200, 0, 0, 0, 9, 9]);
+        std::fs::write(seg.path(), &bytes).expect("write");
+        let mut log = LogStore::open(dir.path()).expect("reopen");
+        let got = log.try_get_log_entries(0..100).await.expect("read");
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[3].log_id.index, 4);
+        assert_eq!(
+            std::fs::metadata(seg.path()).expect("meta").len() as usize,
+            before
+        );
+        // Purge then reopen: purged entries stay gone.
+        log.purge(log_id(1, 2)).await.expect("purge");
+        drop(log);
+        let mut log = LogStore::open(dir.path()).expect("reopen 2");
+        let got = log.try_get_log_entries(0..100).await.expect("read");
+        assert_eq!(
+            got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        let state = log.get_log_state().await.expect("state");
+        assert_eq!(state.last_purged_log_id, Some(log_id(1, 2)));
+    });
+}
+
+#[test]
+fn corruption_in_a_sealed_position_is_cut_only_at_the_tail() {
+    let dir = TempDir::new().expect("tempdir");
+    rt().block_on(async {
+        let mut log = LogStore::open(dir.path()).expect("open");
+        use openraft::storage::RaftLogStorageExt;
+        log.blocking_append((1..=3).map(|i| cmd(i, &["set", "k", "v"])))
+            .await
+            .expect("append");
+        drop(log);
+        let seg = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_name().to_string_lossy().ends_with(".rlog"))
+            .expect("segment");
+        let mut bytes = std::fs::read(seg.path()).expect("read");
+        // Flip a byte inside the last frame's payload.
+        let n = bytes.len();
+        bytes[n - 3] ^= 0xFF;
+        std::fs::write(seg.path(), &bytes).expect("write");
+        let mut log = LogStore::open(dir.path()).expect("reopen");
+        let got = log.try_get_log_entries(0..100).await.expect("read");
+        assert_eq!(got.len(), 2);
+    });
+}
+
+#[test]
+fn applied_entries_are_not_reapplied_after_restart() {
+    let dir = TempDir::new().expect("tempdir");
+    rt().block_on(async {
+        {
+            let ks = keyspace(&dir.path().join("data"));
+            let mut sm = StateMachine::open(ks, dir.path().join("raft")).expect("sm");
+            let out = sm
+                .apply([cmd(1, &["incr", "n"]), cmd(2, &["incr", "n"])])
+                .await
+                .expect("apply");
+            assert_eq!(out[1].replies, vec![super::WireReply::Integer(2)]);
+            // An entry whose command is rejected still counts as applied.
+            sm.apply([cmd(3, &["nosuchcommand"])]).await.expect("apply");
+        }
+        let ks = keyspace(&dir.path().join("data"));
+        let mut sm = StateMachine::open(ks.clone(), dir.path().join("raft")).expect("sm");
+        let (applied, _) = sm.applied_state().await.expect("state");
+        assert_eq!(applied, Some(log_id(1, 3)));
+        let got = ks.execute(
+            &Ctx::new(2_000, 0, 0),
+            &[Bytes::from("get"), Bytes::from("n")],
+        );
+        assert_eq!(got, Reply::bulk("2"));
+    });
+}
+
+#[test]
+fn snapshot_round_trip_replaces_the_keyspace() {
+    let a = TempDir::new().expect("tempdir");
+    let b = TempDir::new().expect("tempdir");
+    rt().block_on(async {
+        let ks_a = keyspace(&a.path().join("data"));
+        let mut sm_a = StateMachine::open(ks_a.clone(), a.path().join("raft")).expect("sm");
+        sm_a.apply([
+            cmd(1, &["set", "s", "hello"]),
+            cmd(2, &["set", "t", "x", "pxat", "99999999"]),
+            cmd(3, &["mset", "l", "a", "m", "b"]),
+        ])
+        .await
+        .expect("apply");
+        let snap = sm_a
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("build");
+        assert_eq!(snap.meta.last_log_id, Some(log_id(1, 3)));
+
+        let ks_b = keyspace(&b.path().join("data"));
+        ks_b.execute(
+            &Ctx::new(1, 0, 0),
+            &[Bytes::from("set"), Bytes::from("stale"), Bytes::from("1")],
+        );
+        let mut sm_b = StateMachine::open(ks_b.clone(), b.path().join("raft")).expect("sm");
+        sm_b.install_snapshot(&snap.meta, snap.snapshot)
+            .await
+            .expect("install");
+        let ctx = Ctx::new(2_000, 0, 0);
+        assert_eq!(
+            ks_b.execute(&ctx, &[Bytes::from("get"), Bytes::from("s")]),
+            Reply::bulk("hello")
+        );
+        assert_eq!(
+            ks_b.execute(&ctx, &[Bytes::from("get"), Bytes::from("stale")]),
+            Reply::Nil
+        );
+        assert_eq!(
+            ks_b.execute(&ctx, &[Bytes::from("pexpiretime"), Bytes::from("t")]),
+            Reply::Integer(99_999_999)
+        );
+        assert_eq!(
+            ks_b.execute(&ctx, &[Bytes::from("get"), Bytes::from("m")]),
+            Reply::bulk("b")
+        );
+        drop(sm_b);
+        drop(ks_b);
+        // The import is durable and carries the applied id.
+        let ks_b = keyspace(&b.path().join("data"));
+        assert_eq!(
+            ks_b.execute(&ctx, &[Bytes::from("get"), Bytes::from("s")]),
+            Reply::bulk("hello")
+        );
+        assert_eq!(
+            ks_b.execute(&ctx, &[Bytes::from("get"), Bytes::from("stale")]),
+            Reply::Nil
+        );
+        let mut sm_b = StateMachine::open(ks_b, b.path().join("raft")).expect("sm");
+        assert_eq!(
+            sm_b.applied_state().await.expect("state").0,
+            Some(log_id(1, 3))
+        );
+        let cur = sm_b
+            .get_current_snapshot()
+            .await
+            .expect("current")
+            .expect("some");
+        assert_eq!(cur.meta.last_log_id, Some(log_id(1, 3)));
+    });
+}
+
+#[test]
+fn snapshot_codec_rejects_damage() {
+    let meta = super::state_machine::SmMeta::default();
+    let data = encode_snapshot(&meta, &[]).expect("encode");
+    assert!(decode_snapshot(&data).is_ok());
+    let mut bad = data.clone();
+    bad[6] ^= 1;
+    assert!(decode_snapshot(&bad).is_err());
+    assert!(decode_snapshot(&data[..data.len() - 1]).is_err());
+    let _ = Cursor::new(data);
+}
+
+#[test]
+fn relative_ttls_become_deadlines() {
+    let argv = |v: &[&str]| {
+        v.iter()
+            .map(|a| Bytes::from(a.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let s = |v: Vec<Vec<u8>>| {
+        v.into_iter()
+            .map(|a| String::from_utf8(a).expect("utf8"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        s(normalise(&argv(&["SET", "k", "v", "EX", "10"]), 1_000)),
+        ["SET", "k", "v", "PXAT", "11000"]
+    );
+    assert_eq!(
+        s(normalise(&argv(&["set", "k", "v", "px", "5", "nx"]), 1_000)),
+        ["set", "k", "v", "PXAT", "1005", "nx"]
+    );
+    assert_eq!(
+        s(normalise(&argv(&["expire", "k", "2", "nx"]), 1_000)),
+        ["PEXPIREAT", "k", "3000", "nx"]
+    );
+    assert_eq!(
+        s(normalise(&argv(&["expire", "k", "-2"]), 1_000)),
+        ["expire", "k", "-2"]
+    );
+    assert_eq!(
+        s(normalise(&argv(&["set", "ex", "px"]), 1_000)),
+        ["set", "ex", "px"]
+    );
+}
+
+fn batch(index: u64, argvs: &[&[&str]]) -> Entry {
+    let reqs = argvs
+        .iter()
+        .map(|argv| Request::Command {
+            db: 0,
+            now_ms: 1_000,
+            rng_seed: 7,
+            argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        })
+        .collect();
+    Entry {
+        log_id: log_id(1, index),
+        payload: EntryPayload::Normal(Request::Batch(reqs)),
+    }
+}
+
+#[test]
+fn batch_entries_split_replies_and_resume_after_a_crash_mid_entry() {
+    let dir = TempDir::new().expect("tempdir");
+    rt().block_on(async {
+        let ks = keyspace(&dir.path().join("data"));
+        let mut sm = StateMachine::open(ks.clone(), dir.path().join("raft")).expect("sm");
+        let out = sm
+            .apply([batch(1, &[&["incr", "n"], &["incr", "n"], &["get", "n"]])])
+            .await
+            .expect("apply");
+        assert_eq!(
+            out[0].replies,
+            vec![
+                super::WireReply::Integer(1),
+                super::WireReply::Integer(2),
+                super::WireReply::Bulk(b"2".to_vec())
+            ]
+        );
+        // A crash after the first sub-request of entry 2: the metadata says
+        // entry 1 is applied and one sub-request of entry 2 too.
+        let meta = super::state_machine::SmMeta {
+            last_applied: Some(log_id(1, 1)),
+            partial: Some((log_id(1, 2), 1)),
+            ..Default::default()
+        };
+        ks.execute(
+            &Ctx::new(1_000, 0, 0),
+            &[Bytes::from("incr"), Bytes::from("m")],
+        );
+        ks.put_raft_meta(Bytes::from(serde_json::to_vec(&meta).expect("json")))
+            .expect("meta");
+        drop(sm);
+        let mut sm = StateMachine::open(ks.clone(), dir.path().join("raft")).expect("sm");
+        assert_eq!(
+            sm.applied_state().await.expect("state").0,
+            Some(log_id(1, 1))
+        );
+        sm.apply([batch(2, &[&["incr", "m"], &["incr", "m"]])])
+            .await
+            .expect("apply");
+        let ctx = Ctx::new(2_000, 0, 0);
+        assert_eq!(
+            ks.execute(&ctx, &[Bytes::from("get"), Bytes::from("m")]),
+            Reply::bulk("2")
+        );
+        assert_eq!(
+            sm.applied_state().await.expect("state").0,
+            Some(log_id(1, 2))
+        );
+    });
+}

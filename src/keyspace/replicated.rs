@@ -1,0 +1,244 @@
+//! What the Raft state machine (`crate::cluster`) needs from the keyspace:
+//!
+//! * **replication metadata in the data log**: `execute_replicated` /
+//!   `execute_transaction_replicated` / `put_raft_meta` append one
+//!   `TAG_RAFT_META` record (opaque bytes: the last applied log id and the
+//!   membership) in the same atomic batch as the command's records, so a
+//!   restart neither loses an applied entry nor applies it twice;
+//! * **snapshots**: [`Keyspace::export`] copies every live key as the records
+//!   that recreate it (point in time, under the lock), and
+//!   [`Keyspace::import`] replaces the whole keyspace with such a copy in one
+//!   atomic batch (FLUSHALL record + the records + the metadata).
+//!
+//! A [`DumpRecord`]'s key uses the *logical* database index; import maps it
+//! to the current physical slot, so earlier SWAPDB records stay consistent.
+
+use bytes::Bytes;
+
+use super::journal::{decode_key, RecordKey, FLUSH_ALL, RAFT_META_KEY, TAG_FLUSH, TAG_RAFT_META};
+use super::{replay, Journal, Keyspace};
+use crate::command::{Ctx, Reply};
+use crate::storage::{self, RecordKind, ReplayEntry};
+
+/// One record of a keyspace copy (snapshot transfer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpRecord {
+    /// True for a delete record.
+    pub delete: bool,
+    /// The keyspace record type.
+    pub tag: u8,
+    /// The key's generation in the source keyspace (only equality matters).
+    pub gen: u64,
+    /// Absolute deadline in ms, 0 = none.
+    pub expire_at_ms: u64,
+    /// Record key: logical db, user key, sub-key (see `journal.rs`).
+    pub key: Vec<u8>,
+    /// Record value.
+    pub value: Bytes,
+}
+
+/// Encodes a record key (slot, user key, sub-key) as `journal.rs` draws it.
+fn record_key(slot: usize, key: &[u8], sub: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + key.len() + sub.len());
+    // Slots are < 256: Keyspace::open refuses more databases.
+    out.push(slot as u8);
+    out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(sub);
+    out
+}
+
+/// Adds the metadata record to a journal (last record of the batch).
+pub(crate) fn log_meta(journal: &mut Journal, meta: Bytes) {
+    journal.raw(
+        RecordKind::Put,
+        TAG_RAFT_META,
+        0,
+        0,
+        RAFT_META_KEY.to_vec(),
+        meta,
+    );
+}
+
+impl Keyspace {
+    /// [`Keyspace::execute`] with `meta` appended in the same atomic batch.
+    pub fn execute_replicated(&self, ctx: &Ctx, argv: &[Bytes], meta: Bytes) -> Reply {
+        self.execute_inner(ctx, argv, Some(meta))
+    }
+
+    /// [`Keyspace::execute_transaction`] with `meta` in the same batch.
+    pub fn execute_transaction_replicated(
+        &self,
+        ctx: &Ctx,
+        cmds: &[Vec<Bytes>],
+        meta: Bytes,
+    ) -> Vec<Reply> {
+        self.execute_transaction_inner(ctx, cmds, Some(meta))
+    }
+
+    /// [`Keyspace::active_expire_cycle`] followed by the metadata record.
+    pub fn active_expire_cycle_replicated(&self, now_ms: u64, meta: Bytes) -> usize {
+        let removed = self.active_expire_cycle(now_ms);
+        // Expiry writes no record (replay sees the deadline passed); only
+        // the metadata is logged.
+        if let Err(e) = self.put_raft_meta(meta) {
+            tracing::error!(error = %e, "could not persist raft metadata");
+        }
+        removed
+    }
+
+    /// Appends only a metadata record and waits for it per the fsync policy.
+    pub fn put_raft_meta(&self, meta: Bytes) -> Result<(), super::Error> {
+        let mut journal = Journal::default();
+        let mut state = self.state.lock();
+        let commit = self.append(&mut state, &mut journal, Some(meta))?;
+        drop(state);
+        if let Some(c) = commit {
+            c.wait()?;
+        }
+        Ok(())
+    }
+
+    /// The newest metadata record's bytes, if any.
+    pub fn raft_meta(&self) -> Option<Bytes> {
+        self.state
+            .lock()
+            .raft_meta
+            .as_ref()
+            .and_then(|m| m.0.clone())
+    }
+
+    /// A point-in-time copy of every key (including keys past their deadline
+    /// that were not removed yet) and the metadata, taken under the lock.
+    pub fn export(&self) -> (Vec<DumpRecord>, Option<Bytes>) {
+        let state = self.state.lock();
+        let mut journal = Journal::default();
+        for db in 0..self.databases {
+            let slot = state.slot_of[db];
+            let d = &state.dbs[slot];
+            d.for_each(&mut |key, entry| {
+                let at = RecordKey {
+                    slot: db,
+                    key: Bytes::copy_from_slice(key),
+                    gen: entry.gen,
+                };
+                entry.value.rewrite(&at, entry.expire_at_ms, &mut journal);
+                // Deadlines live in their own records (journal.rs).
+                if entry.expire_at_ms != 0 {
+                    journal.expire(&at, entry.expire_at_ms);
+                }
+            });
+        }
+        let meta = state.raft_meta.as_ref().and_then(|m| m.0.clone());
+        drop(state);
+        let records = journal
+            .take_raw()
+            .into_iter()
+            .map(|(kind, tag, gen, expire_at_ms, key, value)| DumpRecord {
+                delete: kind == RecordKind::Delete,
+                tag,
+                gen,
+                expire_at_ms,
+                key,
+                value,
+            })
+            .collect();
+        (records, meta)
+    }
+
+    /// Replaces every database with `records` (from [`Keyspace::export`]) and
+    /// sets the metadata, as one atomic batch, then waits for durability.
+    /// An error while rebuilding memory (a malformed copy) leaves the
+    /// keyspace partly replaced: the caller treats it as fatal.
+    pub fn import(&self, records: &[DumpRecord], meta: Bytes) -> Result<(), super::Error> {
+        let mut state = self.state.lock();
+        // Map every record to the current physical slot and a fresh generation.
+        let flush_gen = state.next_gen;
+        let mut next_gen = flush_gen + 1;
+        let mut gens: std::collections::HashMap<(u64, Vec<u8>), u64> = Default::default();
+        let mut journal = Journal::default();
+        journal.raw(
+            RecordKind::Delete,
+            TAG_FLUSH,
+            flush_gen,
+            0,
+            vec![FLUSH_ALL],
+            Bytes::new(),
+        );
+        for r in records {
+            let (db, key, sub) = decode_key(&r.key)
+                .filter(|(db, _, _)| *db < self.databases)
+                .ok_or_else(|| {
+                    super::Error::Storage(storage::Error::InvalidArgument(
+                        "snapshot record with a bad key".to_owned(),
+                    ))
+                })?;
+            let gen = *gens.entry((r.gen, key.to_vec())).or_insert_with(|| {
+                next_gen += 1;
+                next_gen - 1
+            });
+            let kind = if r.delete {
+                RecordKind::Delete
+            } else {
+                RecordKind::Put
+            };
+            journal.raw(
+                kind,
+                r.tag,
+                gen,
+                r.expire_at_ms,
+                record_key(state.slot_of[db], key, sub),
+                r.value.clone(),
+            );
+        }
+        log_meta(&mut journal, meta);
+        let raw = journal.take_raw();
+        let refs: Vec<storage::RecordRef<'_>> = raw
+            .iter()
+            .map(
+                |(kind, tag, gen, expire_at_ms, key, value)| storage::RecordRef {
+                    kind: *kind,
+                    tag: *tag,
+                    gen: *gen,
+                    expire_at_ms: *expire_at_ms,
+                    key,
+                    value,
+                },
+            )
+            .collect();
+        let (locations, commit) = self.log.append(&refs)?;
+        // The batch is in the log: rebuild memory exactly as recovery would.
+        for slot in 0..state.dbs.len() {
+            let all = state.dbs[slot].take_all();
+            self.dropper.discard_db(all);
+        }
+        let mut loads = Vec::new();
+        for (rec, loc) in refs.iter().zip(&locations) {
+            let entry = ReplayEntry {
+                kind: rec.kind,
+                tag: rec.tag,
+                gen: rec.gen,
+                expire_at_ms: rec.expire_at_ms,
+                key: rec.key,
+                value: Some(rec.value),
+                location: *loc,
+            };
+            if rec.kind == RecordKind::Delete {
+                self.log.mark_dead(*loc);
+            }
+            if rec.tag == TAG_RAFT_META {
+                if let Some((_, old)) = state.raft_meta.take() {
+                    self.log.mark_dead(old);
+                }
+            }
+            replay::apply(&mut state, &entry, &mut loads)?;
+        }
+        state.next_gen = state.next_gen.max(next_gen);
+        if let Some(obs) = &state.observer {
+            obs.db_flushed(None);
+        }
+        drop(state);
+        commit.wait()?;
+        Ok(())
+    }
+}
