@@ -464,6 +464,8 @@ class WriteBatch(Pipeline):
         # [key, value, key, value, ...] list: committed as a single MSET, with
         # no tuple per put (300,000 tuples wake Python's cyclic GC many times).
         self._puts: List[Any] = []
+        # Commands queued (a put counts one), for len().
+        self._queued = 0
 
     def _flush_puts(self) -> None:
         if self._puts:
@@ -474,6 +476,7 @@ class WriteBatch(Pipeline):
         """Queues one command (after the puts queued before it)."""
         if not args:
             raise DataError("execute_command needs a command name")
+        self._queued += 1
         if len(args) == 3 and not options and isinstance(args[0], str) and args[0].upper() == "SET":
             self._puts += (args[1], args[2])
             return self
@@ -483,20 +486,23 @@ class WriteBatch(Pipeline):
 
     def put(self, key: Any, value: Any) -> "WriteBatch":
         """Queues ``SET key value``."""
+        self._queued += 1
         self._puts += (key, value)
         return self
 
     def __len__(self) -> int:
-        return len(self.command_stack) + len(self._puts) // 2
+        return self._queued
 
     def reset(self) -> None:
         """Drops the queued commands."""
         self.command_stack = []
         self._puts = []
+        self._queued = 0
 
     def commit(self) -> None:
         """Applies the queued writes atomically; raises the first error reply."""
         db = self._db
+        self._queued = 0
         if not self.command_stack:
             puts, self._puts = self._puts, []
             if puts:
