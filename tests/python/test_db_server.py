@@ -115,3 +115,18 @@ def test_console_script_is_installed() -> None:
     out = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     assert fincaskv.__version__ in out.stdout
+
+
+def test_embedded_and_served_answers_agree(tmp_path: Path, fincaskv_db: fincaskv.DB) -> None:
+    """The same redis-py calls on fincaskv.DB and on redis-py talking to
+    fincaskv.Server give the same results (one engine, two doors)."""
+    from differential import run_both
+    from test_db_differential import ERRORS, KEYS, LISTS, STRINGS
+
+    with fincaskv.Server(tmp_path / "srv") as server:
+        r = server.client()
+        for calls in (STRINGS, KEYS, LISTS, ERRORS):
+            fincaskv_db.flushall()
+            r.flushall()
+            run_both(fincaskv_db, r, calls)
+        r.close()
