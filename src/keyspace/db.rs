@@ -39,7 +39,10 @@ impl Entry {
 /// A fixed hash (the same on every run and replica), 63 bits wide so that a
 /// cursor built on it fits a signed 64-bit integer. The collection families
 /// order their HSCAN / SSCAN / ZSCAN cursors by it.
-#[allow(dead_code, reason = "used by the hash, set and zset families' SCAN steps")]
+#[allow(
+    dead_code,
+    reason = "used by the hash, set and zset families' SCAN steps"
+)]
 pub(crate) fn scan_hash(key: &[u8]) -> u64 {
     let mut h: u64 = 0x9E37_79B9_7F4A_7C15 ^ key.len() as u64;
     for chunk in key.chunks(8) {

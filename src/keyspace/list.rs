@@ -4,9 +4,9 @@
 //! number (`seq`) that orders it and names its record on disk: LPUSH takes
 //! `head - 1`, RPUSH `tail + 1`, so push and pop are O(1) in memory and one
 //! record on disk (`TAG_LIST_ITEM` / `TAG_LIST_REM`). LSET rewrites the
-//! element's record (same seq); LINSERT, which needs a seq between two
-//! neighbours, rewrites the list as a new incarnation (O(N), as Redis's
-//! LINSERT is O(N)).
+//! element's record (same seq). Pushes space seqs by `SEQ_GAP`, so LINSERT
+//! takes the midpoint between two neighbours (one record); only when a gap
+//! is used up is the list rewritten as a new incarnation (O(N) records).
 
 use std::collections::VecDeque;
 
@@ -23,6 +23,12 @@ use crate::command::args::{self, err, int_arg, is};
 use crate::command::table::cmd;
 use crate::command::{Command, Reply};
 use crate::storage::{Location, RecordKind, ReplayEntry};
+
+/// Distance between the seqs of consecutive pushes: LINSERT takes the
+/// midpoint of a gap (one record) and renumbers the list only when a gap is
+/// used up (after ~16 inserts at one spot). 2^16 leaves room for 2^47 pushes
+/// at each end.
+const SEQ_GAP: i64 = 1 << 16;
 
 /// The list commands.
 pub(crate) static COMMANDS: &[Command] = &[
@@ -105,9 +111,13 @@ fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -> usize {
     };
     for val in vals {
         let seq = if left {
-            list.items.front().map_or(0, |i| i.seq.saturating_sub(1))
+            list.items
+                .front()
+                .map_or(0, |i| i.seq.saturating_sub(SEQ_GAP))
         } else {
-            list.items.back().map_or(0, |i| i.seq.saturating_add(1))
+            list.items
+                .back()
+                .map_or(0, |i| i.seq.saturating_add(SEQ_GAP))
         };
         let item = Item {
             seq,
@@ -158,7 +168,7 @@ fn renumber(ex: &mut Exec<'_>, key: &Bytes) {
     };
     let mut fresh = old.duplicate();
     for (i, item) in fresh.items.iter_mut().enumerate() {
-        item.seq = i as i64;
+        item.seq = i as i64 * SEQ_GAP;
     }
     let at = ex.replace_in(ex.db, key, Value::List(fresh), expire);
     if let Some(Entry {
@@ -508,8 +518,8 @@ fn linsert(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return err(args::SYNTAX);
     };
     let key = &argv[1];
-    let ListRef { expire, list, .. } = match get_list(ex, key) {
-        Ok(Some(l)) => l,
+    let list = match get_list(ex, key) {
+        Ok(Some(l)) => l.list,
         Ok(None) => return Reply::Integer(0),
         Err(e) => return e,
     };
@@ -517,32 +527,46 @@ fn linsert(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Integer(-1);
     };
     let at_pos = if after { pivot + 1 } else { pivot };
-    // A new incarnation with seqs 0..=len: LINSERT is O(N) in Redis too.
-    let mut fresh = list.duplicate();
-    fresh.items.insert(
+    // A seq strictly between the neighbours, if the gap allows one.
+    let before = at_pos.checked_sub(1).map(|i| list.items[i].seq);
+    let next = list.items.get(at_pos).map(|i| i.seq);
+    let seq = match (before, next) {
+        (Some(a), Some(b)) if i128::from(b) - i128::from(a) > 1 => {
+            Some((i128::from(a) + (i128::from(b) - i128::from(a)) / 2) as i64)
+        }
+        (Some(a), None) => a.checked_add(SEQ_GAP),
+        (None, Some(b)) => b.checked_sub(SEQ_GAP),
+        _ => None,
+    };
+    let Some(seq) = seq else {
+        // No room: renumber (a new incarnation, O(N) records), then insert
+        // (the second call finds gaps of SEQ_GAP).
+        renumber(ex, key);
+        return linsert(ex, argv);
+    };
+    let ListRef { gen, expire, list } = match get_list(ex, key) {
+        Ok(Some(l)) => l,
+        _ => return Reply::Integer(-1),
+    };
+    list.items.insert(
         at_pos,
         Item {
-            seq: 0,
+            seq,
             val: argv[4].clone(),
             loc: None,
         },
     );
-    for (i, item) in fresh.items.iter_mut().enumerate() {
-        item.seq = i as i64;
-    }
-    let len = fresh.items.len();
-    let at = ex.replace_in(ex.db, key, Value::List(fresh), expire);
-    let slot = ex.slot();
-    if let Some(Entry {
-        value: Value::List(l),
-        ..
-    }) = ex.st.dbs[slot].get(key)
-    {
-        l.rewrite(&at, expire, ex.journal);
-    }
-    if expire != 0 {
-        ex.journal.expire(&at, expire);
-    }
+    let len = list.items.len();
+    let at = ex.at(key, gen);
+    ex.journal.put(
+        TAG_LIST_ITEM,
+        &at,
+        &encode_seq(seq),
+        expire,
+        argv[4].clone(),
+        FixTarget::Seq(seq),
+    );
+    ex.modified(key);
     Reply::Integer(len as i64)
 }
 

@@ -149,7 +149,8 @@ fn set(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     } else {
         None
     };
-    let found = ex.exists(key);
+    // Plain SET overwrites whatever is there: only NX / XX need a lookup.
+    let found = (flags.nx || flags.xx) && ex.exists(key);
     let abort = (flags.nx && found) || (flags.xx && !found);
     if !abort {
         let expire = if flags.keepttl {

@@ -278,3 +278,32 @@ fn flushall_empties_every_database_and_stays_empty_after_reopen() {
         Reply::Array(vec![bulk("after")])
     );
 }
+
+#[test]
+fn repeated_linsert_at_one_spot_renumbers_and_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut expected: Vec<String> = vec!["a".into(), "z".into()];
+    {
+        let ks = open(dir.path());
+        run(&ks, NOW, &["RPUSH", "l", "a", "z"]);
+        run(&ks, NOW, &["EXPIRE", "l", "1000"]);
+        // Each insert goes right after "a": the gap halves every time, so
+        // the list is renumbered several times on the way.
+        for i in 0..70 {
+            let v = format!("v{i}");
+            let r = run(&ks, NOW, &["LINSERT", "l", "AFTER", "a", &v]);
+            expected.insert(1, v);
+            assert_eq!(r, Reply::Integer(expected.len() as i64));
+        }
+        run(&ks, NOW, &["LINSERT", "l", "BEFORE", "a", "first"]);
+        expected.insert(0, "first".into());
+    }
+    let want = Reply::Array(expected.iter().map(|v| bulk(v)).collect());
+    let ks = open(dir.path());
+    assert_eq!(run(&ks, NOW, &["LRANGE", "l", "0", "-1"]), want);
+    assert_eq!(run(&ks, NOW, &["TTL", "l"]), Reply::Integer(1000));
+    ks.merge().expect("merge");
+    drop(ks);
+    let ks = open(dir.path());
+    assert_eq!(run(&ks, NOW, &["LRANGE", "l", "0", "-1"]), want);
+}
