@@ -898,3 +898,18 @@ async fn config_get_set_and_errors() {
     expect(&mut c, b"*2\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n").await;
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_and_blocked_clients() {
+    let srv = start(ServerConfig::default()).await;
+    let mut idle = srv.connect().await;
+    let mut blocked = srv.connect().await;
+    let mut probe = srv.connect().await;
+    send(&mut idle, b"PING\r\n").await;
+    expect(&mut idle, b"+PONG\r\n").await;
+    send(&mut blocked, &cmd(&["BLPOP", "never", "0"])).await;
+    wait_blocked(&mut probe, 1).await;
+    srv.stop().await;
+    expect_eof(&mut idle).await;
+    expect_eof(&mut blocked).await;
+}

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
+use std::future::Future;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -217,8 +219,9 @@ impl Connection {
             let idle_timeout = self.cached.timeout;
             let flow = tokio::select! {
                 biased;
+                // Shutdown kills every client too (a per-client Notify: no
+                // lock shared by all connections on the hot path).
                 _ = self.handle.kill.notified() => Flow::Close,
-                _ = self.shutdown.changed() => Flow::Close,
                 push = recv_push(&mut self.push) => match push {
                     Some(reply) => {
                         self.write_push(reply);
@@ -252,11 +255,19 @@ impl Connection {
         if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
             self.rbuf.reserve(READ_CHUNK);
         }
-        match self.stream.try_read_buf(&mut self.rbuf) {
-            Ok(0) => return Flow::Close,
-            Ok(n) => self.net_in += n as u64,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Flow::Continue,
-            Err(_) => return Flow::Close,
+        // One poll of `read_buf` (not `try_read_buf`): on a short read tokio
+        // clears the readiness itself, which saves the extra read syscall
+        // that would otherwise end in WouldBlock after every request.
+        let polled = {
+            let mut read = std::pin::pin!(self.stream.read_buf(&mut self.rbuf));
+            std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx))).await
+        };
+        match polled {
+            std::task::Poll::Ready(Ok(0)) => return Flow::Close,
+            std::task::Poll::Ready(Ok(n)) => self.net_in += n as u64,
+            std::task::Poll::Ready(Err(_)) => return Flow::Close,
+            // Spurious readiness: nothing was read; back to waiting.
+            std::task::Poll::Pending => return Flow::Continue,
         }
         let flow = self.process_buffer().await;
         self.flush_stats();
@@ -649,10 +660,6 @@ impl Connection {
                     notifier.unblock(&waiter);
                     break (None, Flow::Close);
                 }
-                _ = self.shutdown.changed() => {
-                    notifier.unblock(&waiter);
-                    break (None, Flow::Close);
-                }
                 ready = self.stream.readable() => {
                     if ready.is_err() || self.read_while_blocked() {
                         notifier.unblock(&waiter);
@@ -839,5 +846,43 @@ fn blocking_args(name: &str, argv: &[Bytes]) -> Result<BlockingArgs, Reply> {
         }
         "blmove" | "brpoplpush" => Ok((parse_timeout(&argv[last])?, vec![argv[1].clone()])),
         _ => Ok((parse_timeout(&argv[last])?, argv[1..last].to_vec())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_binds() {
+        assert!(is_loopback_bind("127.0.0.1"));
+        assert!(is_loopback_bind("127.0.0.1 ::1"));
+        assert!(is_loopback_bind("localhost"));
+        assert!(!is_loopback_bind("0.0.0.0"));
+        assert!(!is_loopback_bind("127.0.0.1 10.0.0.5"));
+    }
+
+    #[test]
+    fn blocking_keys_and_timeouts() {
+        let argv = |parts: &[&str]| -> Vec<Bytes> {
+            parts
+                .iter()
+                .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+                .collect()
+        };
+        let (t, keys) = blocking_args("blpop", &argv(&["blpop", "a", "b", "1.5"])).unwrap();
+        assert_eq!(t, Some(Duration::from_millis(1500)));
+        assert_eq!(keys, argv(&["a", "b"]));
+        let (t, keys) =
+            blocking_args("bzmpop", &argv(&["bzmpop", "0", "2", "x", "y", "MIN"])).unwrap();
+        assert_eq!(t, None);
+        assert_eq!(keys, argv(&["x", "y"]));
+        let (_, keys) = blocking_args(
+            "blmove",
+            &argv(&["blmove", "src", "dst", "LEFT", "RIGHT", "0.1"]),
+        )
+        .unwrap();
+        assert_eq!(keys, argv(&["src"]));
+        assert!(blocking_args("brpop", &argv(&["brpop", "a", "-2"])).is_err());
     }
 }

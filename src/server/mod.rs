@@ -266,6 +266,11 @@ pub async fn run(
     }
     drop(listener);
     tracing::info!("shutting down: waiting for connections to finish");
+    // Each connection finishes the command it is running, then closes. A
+    // connection registering right now sees the shutdown flag instead.
+    for client in shared.clients.lock().values() {
+        client.kill();
+    }
     drop(done_tx);
     let _ = tokio::time::timeout(Duration::from_secs(10), done_rx.recv()).await;
     for task in background {

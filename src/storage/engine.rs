@@ -899,6 +899,57 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_writers_leave_memory_and_disk_in_agreement() {
+        // Threads race on the same keys (puts, deletes, batches) while merges
+        // run; whatever wins in memory must be what a reopen replays.
+        for kind in KINDS {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let e = Engine::open(opts(dir.path(), kind)).expect("open");
+            std::thread::scope(|s| {
+                for t in 0..3u32 {
+                    let e = &e;
+                    s.spawn(move || {
+                        for i in 0..600u32 {
+                            let k = format!("k{}", (i * 7 + t) % 50);
+                            match i % 5 {
+                                0 => {
+                                    e.delete(k.as_bytes()).expect("delete");
+                                }
+                                1 => {
+                                    let mut b = WriteBatch::new();
+                                    b.put(k.as_bytes(), format!("b{t}-{i}").as_bytes());
+                                    b.put(format!("k{}", (i + 1) % 50).as_bytes(), b"pair");
+                                    e.write(&b).expect("batch");
+                                }
+                                _ => e
+                                    .put(k.as_bytes(), format!("{t}-{i}").as_bytes())
+                                    .expect("put"),
+                            }
+                        }
+                    });
+                }
+                let e = &e;
+                s.spawn(move || {
+                    for _ in 0..4 {
+                        e.merge().expect("merge");
+                        let (_, keys) = e.scan(0, 1000);
+                        assert!(keys.len() <= 50);
+                    }
+                });
+            });
+            let before: Vec<Option<Vec<u8>>> = (0..50)
+                .map(|i| get(&e, format!("k{i}").as_bytes()))
+                .collect();
+            drop(e);
+            let e = Engine::open(opts(dir.path(), kind)).expect("reopen");
+            let after: Vec<Option<Vec<u8>>> = (0..50)
+                .map(|i| get(&e, format!("k{i}").as_bytes()))
+                .collect();
+            assert_eq!(before, after, "{kind:?}");
+        }
+    }
+
+    #[test]
     fn half_done_merge_is_discarded_or_completed_on_open() {
         let dir = tempfile::tempdir().expect("tempdir");
         {

@@ -113,25 +113,49 @@ fn install(dir: &Path, old_max: u32) -> Result<()> {
     segment::sync_dir(dir)
 }
 
-/// A record copied by the merge, kept until its new file is installed.
+/// A record copied by the merge, kept until its new file is installed
+/// (about 64 bytes + the key, which lives in the set's shared arena).
 struct Moved {
     kind: RecordKind,
     tag: u8,
+    key_len: u32,
+    key_start: usize,
     gen: u64,
     expire_at_ms: u64,
-    key: Vec<u8>,
     old: Location,
     new: Location,
 }
 
-impl Moved {
-    fn entry(&self, location: Location) -> ReplayEntry<'_> {
+/// Every record a merge copied, keys packed in one arena (no allocation per key).
+#[derive(Default)]
+struct MovedSet {
+    keys: Vec<u8>,
+    items: Vec<Moved>,
+}
+
+impl MovedSet {
+    fn push(&mut self, e: &ReplayEntry<'_>, new: Location) {
+        let key_start = self.keys.len();
+        self.keys.extend_from_slice(e.key);
+        self.items.push(Moved {
+            kind: e.kind,
+            tag: e.tag,
+            key_len: e.key.len() as u32,
+            key_start,
+            gen: e.gen,
+            expire_at_ms: e.expire_at_ms,
+            old: e.location,
+            new,
+        });
+    }
+
+    fn entry(&self, m: &Moved, location: Location) -> ReplayEntry<'_> {
         ReplayEntry {
-            kind: self.kind,
-            tag: self.tag,
-            gen: self.gen,
-            expire_at_ms: self.expire_at_ms,
-            key: &self.key,
+            kind: m.kind,
+            tag: m.tag,
+            gen: m.gen,
+            expire_at_ms: m.expire_at_ms,
+            key: &self.keys[m.key_start..m.key_start + m.key_len as usize],
             value: None,
             location,
         }
@@ -235,12 +259,12 @@ pub(crate) fn run(inner: &Inner, oracle: &dyn MergeOracle) -> Result<MergeReport
             segs.insert(id, Arc::new(Segment::open(&inner.dir, id)?));
         }
     }
-    for m in &moved {
-        oracle.relocated(&m.entry(m.old), m.old, m.new);
+    for m in &moved.items {
+        oracle.relocated(&moved.entry(m, m.old), m.old, m.new);
     }
     // A record overwritten while the merge ran was copied but is dead.
-    for m in &moved {
-        if !oracle.is_live(&m.entry(m.new)) {
+    for m in &moved.items {
+        if !oracle.is_live(&moved.entry(m, m.new)) {
             if let Some(seg) = inner.segment(m.new.file_id) {
                 seg.dead.fetch_add(u64::from(m.new.len), Ordering::Relaxed);
             }
@@ -266,7 +290,7 @@ fn write_output(
     old: &[Arc<Segment>],
     first_out: u32,
     limit: u32,
-) -> Result<(MergeReport, Vec<Moved>, Vec<u32>)> {
+) -> Result<(MergeReport, MovedSet, Vec<u32>)> {
     let side = inner.dir.join(MERGE_DIR);
     if side.exists() {
         std::fs::remove_dir_all(&side).ctx(|| format!("removing {}", side.display()))?;
@@ -274,7 +298,7 @@ fn write_output(
     std::fs::create_dir(&side).ctx(|| format!("creating {}", side.display()))?;
     let now = now_ms();
     let mut report = MergeReport::default();
-    let mut moved = Vec::new();
+    let mut moved = MovedSet::default();
     let mut out_ids = Vec::new();
     let mut out: Option<Output> = None;
     let mut buf = Vec::new();
@@ -334,15 +358,7 @@ fn write_output(
             });
             report.records_kept += 1;
             report.bytes_after += buf.len() as u64;
-            moved.push(Moved {
-                kind: e.kind,
-                tag: e.tag,
-                gen: e.gen,
-                expire_at_ms: e.expire_at_ms,
-                key: e.key.to_vec(),
-                old: e.location,
-                new,
-            });
+            moved.push(&e, new);
             Ok(())
         })?;
         if let Some((offset, reason)) = outcome.bad {
