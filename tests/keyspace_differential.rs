@@ -52,7 +52,7 @@ fn from_reply(r: &Reply) -> R {
                 .flat_map(|(k, v)| [from_reply(k), from_reply(v)])
                 .collect(),
         )),
-        Reply::Double(d) => R::Bulk(Some(format!("{d}").into_bytes())),
+        Reply::Double(d) => R::Bulk(Some(redis_double(*d).into_bytes())),
         Reply::Bool(b) => R::Int(i64::from(*b)),
     }
 }
@@ -226,8 +226,17 @@ impl Pair {
 
     fn both(&mut self, argv: &[Vec<u8>]) -> (R, R) {
         let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
-        let blocking =
-            ["blpop", "brpop", "blmove", "brpoplpush", "blmpop"].contains(&name.as_str());
+        let blocking = [
+            "blpop",
+            "brpop",
+            "blmove",
+            "brpoplpush",
+            "blmpop",
+            "bzpopmin",
+            "bzpopmax",
+            "bzmpop",
+        ]
+        .contains(&name.as_str());
         let theirs = if blocking {
             // Redis runs blocking commands non-blocking inside MULTI, which is
             // how the keyspace runs them.
@@ -259,6 +268,8 @@ impl Pair {
             return;
         }
         let (mut ours, mut theirs) = self.both(argv);
+        normalize_collection_reply(&name, argv, &mut ours);
+        normalize_collection_reply(&name, argv, &mut theirs);
         if name == "keys" {
             for r in [&mut ours, &mut theirs] {
                 if let R::Array(Some(a)) = r {
@@ -350,6 +361,7 @@ fn split(line: &str) -> Vec<Vec<u8>> {
 }
 
 include!("differential/scripts.rs");
+include!("differential/collections.rs");
 
 #[test]
 fn strings_match_redis() {

@@ -1,68 +1,611 @@
-//! The Hash family: placeholder, filled in by the hash change (branched
-//! from the keyspace framework). It declares the value type and the hooks
-//! every family implements (see docs/architecture.md, "How to add a command
-//! family"), so that the generic code compiles.
+//! The Hash family: HSET HSETNX HGET HMSET HMGET HGETALL HDEL HEXISTS HLEN
+//! HKEYS HVALS HINCRBY HINCRBYFLOAT HSTRLEN HRANDFIELD HSCAN.
+//!
+//! A hash keeps field -> (value, location of the field's record). Each write
+//! of a field appends one record (`TAG_HASH_FIELD`, sub-key = field, value =
+//! the value), each removal one `TAG_HASH_REM` record. Merge keeps a field
+//! record iff it is the field's current record (same generation, same
+//! location). Values are kept in memory (see docs/storage-format.md, "Hash,
+//! set, zset records", for why and what it costs).
 
 use bytes::Bytes;
+use hashbrown::HashMap;
 
-use super::db::Db;
-use super::journal::{FixTarget, Journal, RecordKey};
-use super::replay::Load;
-use crate::command::Command;
-use crate::storage::{Location, ReplayEntry};
+use super::db::{Db, Entry};
+use super::journal::{FixTarget, Journal, RecordKey, TAG_HASH_FIELD, TAG_HASH_REM};
+use super::members::{self, FileTally, Member};
+use super::replay::{incarnation, Load};
+use super::value::Value;
+use super::Exec;
+use crate::command::args::{self, err, int_arg, is, parse_f64, parse_i64};
+use crate::command::table::cmd;
+use crate::command::{Command, Reply};
+use crate::storage::{Location, RecordKind, ReplayEntry};
 
 /// The hash commands.
-pub(crate) static COMMANDS: &[Command] = &[];
+pub(crate) static COMMANDS: &[Command] = &[
+    cmd!("hset", -4, [write, denyoom, fast], (1, 1, 1), "hash", "Creates or modifies the value of a field in a hash.", "2.0.0", "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.", hset),
+    cmd!("hsetnx", 4, [write, denyoom, fast], (1, 1, 1), "hash", "Sets the value of a field in a hash only when the field doesn't exist.", "2.0.0", "O(1)", hsetnx),
+    cmd!("hget", 3, [readonly, fast], (1, 1, 1), "hash", "Returns the value of a field in a hash.", "2.0.0", "O(1)", hget),
+    cmd!("hmset", -4, [write, denyoom, fast], (1, 1, 1), "hash", "Sets the values of multiple fields.", "2.0.0", "O(N) where N is the number of fields being set.", hmset),
+    cmd!("hmget", -3, [readonly, fast], (1, 1, 1), "hash", "Returns the values of all fields in a hash.", "2.0.0", "O(N) where N is the number of fields being requested.", hmget),
+    cmd!("hgetall", 2, [readonly], (1, 1, 1), "hash", "Returns all fields and values in a hash.", "2.0.0", "O(N) where N is the size of the hash.", hgetall),
+    cmd!("hdel", -3, [write, fast], (1, 1, 1), "hash", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", "2.0.0", "O(N) where N is the number of fields to be removed.", hdel),
+    cmd!("hexists", 3, [readonly, fast], (1, 1, 1), "hash", "Determines whether a field exists in a hash.", "2.0.0", "O(1)", hexists),
+    cmd!("hlen", 2, [readonly, fast], (1, 1, 1), "hash", "Returns the number of fields in a hash.", "2.0.0", "O(1)", hlen),
+    cmd!("hkeys", 2, [readonly], (1, 1, 1), "hash", "Returns all fields in a hash.", "2.0.0", "O(N) where N is the size of the hash.", hkeys),
+    cmd!("hvals", 2, [readonly], (1, 1, 1), "hash", "Returns all values in a hash.", "2.0.0", "O(N) where N is the size of the hash.", hvals),
+    cmd!("hincrby", 4, [write, denyoom, fast], (1, 1, 1), "hash", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", "2.0.0", "O(1)", hincrby),
+    cmd!("hincrbyfloat", 4, [write, denyoom, fast], (1, 1, 1), "hash", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", "2.6.0", "O(1)", hincrbyfloat),
+    cmd!("hstrlen", 3, [readonly, fast], (1, 1, 1), "hash", "Returns the length of the value of a field.", "3.2.0", "O(1)", hstrlen),
+    cmd!("hrandfield", -2, [readonly, random], (1, 1, 1), "hash", "Returns one or more random fields from a hash.", "6.2.0", "O(N) where N is the number of fields returned", hrandfield),
+    cmd!("hscan", -3, [readonly, random], (1, 1, 1), "hash", "Iterates over fields and values of a hash.", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", hscan),
+];
+
+/// Redis 7.0's `hash-max-listpack-entries` and `hash-max-listpack-value`.
+const LISTPACK_ENTRIES: usize = 128;
+const LISTPACK_VALUE: usize = 64;
+
+/// One field's value and record.
+struct Field {
+    value: Bytes,
+    loc: Option<Location>,
+}
 
 /// A Hash value.
 #[derive(Default)]
-pub(crate) struct HashValue {}
+pub(crate) struct HashData {
+    fields: HashMap<Member, Field>,
+    /// Redis would have left the listpack encoding (sticky, as in Redis).
+    hashtable: bool,
+}
+
+/// The value as the keyspace holds it: one pointer, so that the `Value` enum
+/// (and every key's entry) stays small whatever the collection's bookkeeping.
+#[derive(Default)]
+pub(crate) struct HashValue(Box<HashData>);
+
+impl std::ops::Deref for HashValue {
+    type Target = HashData;
+    fn deref(&self) -> &HashData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for HashValue {
+    fn deref_mut(&mut self) -> &mut HashData {
+        &mut self.0
+    }
+}
 
 impl HashValue {
     /// Number of elements.
     pub(crate) fn len(&self) -> usize {
-        0
+        self.fields.len()
     }
 
     /// What OBJECT ENCODING answers.
     pub(crate) fn encoding(&self) -> &'static str {
-        "listpack"
+        if self.hashtable {
+            "hashtable"
+        } else {
+            "listpack"
+        }
+    }
+
+    /// The value of `field`.
+    pub(crate) fn get(&self, field: &[u8]) -> Option<&Bytes> {
+        self.fields.get(field).map(|f| &f.value)
+    }
+
+    /// Sets a field in memory; returns the location of the record it replaced
+    /// (`Some(None)` if the field existed without one yet), `None` if new.
+    fn insert(&mut self, field: &[u8], value: Bytes) -> Option<Option<Location>> {
+        if field.len() > LISTPACK_VALUE || value.len() > LISTPACK_VALUE {
+            self.hashtable = true;
+        }
+        if let Some(f) = self.fields.get_mut(field) {
+            f.value = value;
+            return Some(f.loc.take());
+        }
+        self.fields
+            .insert(Member::from(field), Field { value, loc: None });
+        if self.fields.len() > LISTPACK_ENTRIES {
+            self.hashtable = true;
+        }
+        None
     }
 
     /// Every record location holding part of the value.
-    pub(crate) fn for_each_location(&self, _f: &mut dyn FnMut(Location)) {}
+    pub(crate) fn for_each_location(&self, f: &mut dyn FnMut(Location)) {
+        for field in self.fields.values() {
+            if let Some(loc) = field.loc {
+                f(loc);
+            }
+        }
+    }
 
     /// Appends the records that recreate the value under `at`.
-    pub(crate) fn rewrite(&self, _at: &RecordKey, _expire_at_ms: u64, _journal: &mut Journal) {}
+    pub(crate) fn rewrite(&self, at: &RecordKey, expire_at_ms: u64, journal: &mut Journal) {
+        for (name, f) in &self.fields {
+            journal.put(
+                TAG_HASH_FIELD,
+                at,
+                name.as_bytes(),
+                expire_at_ms,
+                f.value.clone(),
+                FixTarget::Member(name.to_bytes()),
+            );
+        }
+    }
 
     /// A deep copy without locations.
     pub(crate) fn duplicate(&self) -> Self {
-        Self::default()
+        HashValue(Box::new(HashData {
+            fields: self
+                .fields
+                .iter()
+                .map(|(k, f)| {
+                    (
+                        k.clone(),
+                        Field {
+                            value: f.value.clone(),
+                            loc: None,
+                        },
+                    )
+                })
+                .collect(),
+            hashtable: self.hashtable,
+        }))
     }
 
     /// Stores the location of a record just appended.
-    pub(crate) fn set_location(&mut self, _target: &FixTarget, _loc: Location) {}
+    pub(crate) fn set_location(&mut self, target: &FixTarget, loc: Location) {
+        if let FixTarget::Member(name) = target {
+            if let Some(f) = self.fields.get_mut(name.as_ref()) {
+                f.loc = Some(loc);
+            }
+        }
+    }
 
     /// Whether the record at `loc` with sub-key `sub` is still live.
-    pub(crate) fn is_live(&self, _sub: &[u8], _loc: Location) -> bool {
-        false
+    pub(crate) fn is_live(&self, sub: &[u8], loc: Location) -> bool {
+        self.fields.get(sub).is_some_and(|f| f.loc == Some(loc))
     }
 
     /// Merge moved a live record from `old` to `new`.
-    pub(crate) fn relocate(&mut self, _sub: &[u8], _old: Location, _new: Location) {}
+    pub(crate) fn relocate(&mut self, sub: &[u8], old: Location, new: Location) {
+        if let Some(f) = self.fields.get_mut(sub) {
+            if f.loc == Some(old) {
+                f.loc = Some(new);
+            }
+        }
+    }
 
     /// Stores bytes read at recovery for a record that came from a hint file.
-    pub(crate) fn fill(&mut self, _target: &FixTarget, _loc: Location, _bytes: Bytes) {}
+    pub(crate) fn fill(&mut self, target: &FixTarget, loc: Location, bytes: Bytes) {
+        if let FixTarget::Member(name) = target {
+            if let Some(f) = self.fields.get_mut(name.as_ref()) {
+                if f.loc == Some(loc) {
+                    let big = bytes.len() > LISTPACK_VALUE;
+                    f.value = bytes;
+                    self.hashtable |= big;
+                }
+            }
+        }
+    }
 }
 
 /// Applies one replayed record of this family.
 pub(crate) fn replay(
-    _db: &mut Db,
-    _slot: usize,
-    _key: &[u8],
-    _sub: &[u8],
-    _e: &ReplayEntry<'_>,
-    _loads: &mut Vec<Load>,
+    db: &mut Db,
+    slot: usize,
+    key: &[u8],
+    sub: &[u8],
+    e: &ReplayEntry<'_>,
+    loads: &mut Vec<Load>,
 ) -> Result<(), String> {
-    Err("hash records are not supported yet".to_owned())
+    if e.kind == RecordKind::Delete || e.tag == TAG_HASH_REM {
+        let now_empty = match db.get_mut(key) {
+            Some(entry) if entry.gen == e.gen => match &mut entry.value {
+                Value::Hash(h) => {
+                    h.fields.remove(sub);
+                    h.fields.is_empty()
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if now_empty {
+            db.remove(key);
+        }
+        return Ok(());
+    }
+    let Some(entry) = incarnation(db, key, e.gen, e.expire_at_ms, || {
+        Value::Hash(HashValue::default())
+    }) else {
+        return Ok(());
+    };
+    let Value::Hash(h) = &mut entry.value else {
+        return Err("hash record for a key of another type".to_owned());
+    };
+    let value = e.value.map(Bytes::copy_from_slice).unwrap_or_default();
+    h.insert(sub, value);
+    if let Some(f) = h.fields.get_mut(sub) {
+        f.loc = Some(e.location);
+    }
+    if e.value.is_none() {
+        loads.push(Load {
+            slot,
+            key: Bytes::copy_from_slice(key),
+            gen: e.gen,
+            target: FixTarget::Member(Bytes::copy_from_slice(sub)),
+            loc: e.location,
+        });
+    }
+    Ok(())
+}
+
+/// The hash at `key` (lazy expiry): `Ok(None)` if absent, WRONGTYPE if another type.
+pub(crate) fn get<'e>(
+    ex: &'e mut Exec<'_>,
+    key: &[u8],
+) -> Result<Option<&'e mut HashValue>, Reply> {
+    match ex.entry(key) {
+        None => Ok(None),
+        Some(Entry {
+            value: Value::Hash(h),
+            ..
+        }) => Ok(Some(h)),
+        Some(_) => Err(err(args::WRONGTYPE)),
+    }
+}
+
+/// Writes field/value pairs into the hash at `key` (created if absent; the
+/// caller checked the type), one record each. Returns how many were new.
+fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, Bytes)]) -> usize {
+    let slot = ex.slot();
+    if ex.st.dbs[slot].get(key).is_none() {
+        ex.replace_in(ex.db, key, Value::Hash(HashValue::default()), 0);
+    }
+    let Some(entry) = ex.st.dbs[slot].get_mut(key) else {
+        return 0;
+    };
+    let at = RecordKey {
+        slot,
+        key: key.clone(),
+        gen: entry.gen,
+    };
+    let expire = entry.expire_at_ms;
+    let Value::Hash(h) = &mut entry.value else {
+        return 0;
+    };
+    let mut added = 0;
+    let mut dead = FileTally::default();
+    for (field, value) in pairs {
+        match h.insert(field, value.clone()) {
+            None => added += 1,
+            Some(Some(old)) => dead.add(old),
+            Some(None) => {}
+        }
+        ex.journal.put(
+            TAG_HASH_FIELD,
+            &at,
+            field,
+            expire,
+            value.clone(),
+            FixTarget::Member((*field).clone()),
+        );
+    }
+    dead.for_each(&mut |loc| ex.dead(Some(loc)));
+    ex.modified(key);
+    added
+}
+
+fn pairs_of<'a>(argv: &'a [Bytes], name: &str) -> Result<Vec<(&'a Bytes, Bytes)>, Reply> {
+    if argv.len() % 2 != 0 {
+        return Err(args::arity_error(name));
+    }
+    Ok(argv[2..]
+        .chunks_exact(2)
+        .map(|p| (&p[0], p[1].clone()))
+        .collect())
+}
+
+fn hset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let pairs = match pairs_of(argv, "hset") {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    if let Err(e) = get(ex, &argv[1]) {
+        return e;
+    }
+    Reply::Integer(write(ex, &argv[1], &pairs) as i64)
+}
+
+fn hmset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let pairs = match pairs_of(argv, "hmset") {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    if let Err(e) = get(ex, &argv[1]) {
+        return e;
+    }
+    write(ex, &argv[1], &pairs);
+    Reply::ok()
+}
+
+fn hsetnx(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(Some(h)) if h.get(&argv[2]).is_some() => Reply::Integer(0),
+        Ok(_) => {
+            write(ex, &argv[1], &[(&argv[2], argv[3].clone())]);
+            Reply::Integer(1)
+        }
+    }
+}
+
+fn hget(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(h) => h
+            .and_then(|h| h.get(&argv[2]).cloned())
+            .map_or(Reply::Nil, Reply::Bulk),
+    }
+}
+
+fn hmget(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(h) => {
+            let h = h.map(|h| &*h);
+            Reply::Array(
+                argv[2..]
+                    .iter()
+                    .map(|f| {
+                        h.and_then(|h| h.get(f).cloned())
+                            .map_or(Reply::Nil, Reply::Bulk)
+                    })
+                    .collect(),
+            )
+        }
+    }
+}
+
+fn hgetall(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(None) => Reply::Map(Vec::new()),
+        Ok(Some(h)) => Reply::Map(
+            h.fields
+                .iter()
+                .map(|(k, f)| (Reply::Bulk(k.to_bytes()), Reply::Bulk(f.value.clone())))
+                .collect(),
+        ),
+    }
+}
+
+fn hkeys(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(None) => Reply::Array(Vec::new()),
+        Ok(Some(h)) => Reply::Array(h.fields.keys().map(|k| Reply::Bulk(k.to_bytes())).collect()),
+    }
+}
+
+fn hvals(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(None) => Reply::Array(Vec::new()),
+        Ok(Some(h)) => Reply::Array(
+            h.fields
+                .values()
+                .map(|f| Reply::Bulk(f.value.clone()))
+                .collect(),
+        ),
+    }
+}
+
+fn hdel(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let key = &argv[1];
+    match get(ex, key) {
+        Err(e) => return e,
+        Ok(None) => return Reply::Integer(0),
+        Ok(Some(_)) => {}
+    }
+    let slot = ex.slot();
+    let Some(entry) = ex.st.dbs[slot].get_mut(key) else {
+        return Reply::Integer(0);
+    };
+    let at = RecordKey {
+        slot,
+        key: key.clone(),
+        gen: entry.gen,
+    };
+    let Value::Hash(h) = &mut entry.value else {
+        return Reply::Integer(0);
+    };
+    let mut removed = 0;
+    let mut dead = FileTally::default();
+    for f in &argv[2..] {
+        if let Some(old) = h.fields.remove(f.as_ref()) {
+            removed += 1;
+            if let Some(loc) = old.loc {
+                dead.add(loc);
+            }
+            ex.journal.delete(TAG_HASH_REM, &at, f);
+        }
+    }
+    let empty = h.fields.is_empty();
+    dead.for_each(&mut |loc| ex.dead(Some(loc)));
+    if empty {
+        ex.delete(key);
+    } else if removed > 0 {
+        ex.modified(key);
+    }
+    Reply::Integer(removed)
+}
+
+fn hexists(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(h) => Reply::Integer(i64::from(h.is_some_and(|h| h.get(&argv[2]).is_some()))),
+    }
+}
+
+fn hlen(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(h) => Reply::Integer(h.map_or(0, |h| h.len()) as i64),
+    }
+}
+
+fn hstrlen(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(h) => Reply::Integer(h.and_then(|h| h.get(&argv[2])).map_or(0, |v| v.len()) as i64),
+    }
+}
+
+fn hincrby(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let by = match int_arg(&argv[3]) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let current = match get(ex, &argv[1]) {
+        Err(e) => return e,
+        Ok(h) => match h.and_then(|h| h.get(&argv[2])) {
+            None => 0,
+            Some(v) => match parse_i64(v) {
+                Some(n) => n,
+                None => return err("ERR hash value is not an integer"),
+            },
+        },
+    };
+    let Some(new) = current.checked_add(by) else {
+        return err(args::OVERFLOW);
+    };
+    write(ex, &argv[1], &[(&argv[2], args::int_bytes(new))]);
+    Reply::Integer(new)
+}
+
+fn hincrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let by = match args::float_arg(&argv[3]) {
+        Ok(v) if v.is_finite() => v,
+        Ok(_) => return err("ERR value is NaN or Infinity"),
+        Err(e) => return e,
+    };
+    let current = match get(ex, &argv[1]) {
+        Err(e) => return e,
+        Ok(h) => match h.and_then(|h| h.get(&argv[2])) {
+            None => 0.0,
+            Some(v) => match parse_f64(v) {
+                Some(n) => n,
+                None => return err("ERR hash value is not a float"),
+            },
+        },
+    };
+    let new = current + by;
+    if !new.is_finite() {
+        return err("ERR increment would produce NaN or Infinity");
+    }
+    let text = Bytes::from(args::format_float(new));
+    write(ex, &argv[1], &[(&argv[2], text.clone())]);
+    Reply::Bulk(text)
+}
+
+fn hrandfield(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let mut withvalues = false;
+    if argv.len() > 4 || (argv.len() == 4 && !is(&argv[3], "withvalues")) {
+        return err(args::SYNTAX);
+    }
+    if argv.len() == 4 {
+        withvalues = true;
+    }
+    let count = match argv.get(2).map(|c| int_arg(c)) {
+        None => None,
+        Some(Ok(i64::MIN)) => {
+            return err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
+        }
+        Some(Ok(c)) if withvalues && c < -(i64::MAX / 2) => {
+            return err("ERR value is out of range")
+        }
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => return e,
+    };
+    let seed = ex.random();
+    let mut draws = Vec::new();
+    if let Some(c) = count {
+        if c < 0 {
+            draws = (0..c.unsigned_abs()).map(|_| ex.random()).collect();
+        }
+    }
+    let h = match get(ex, &argv[1]) {
+        Err(e) => return e,
+        Ok(None) => {
+            return match count {
+                None => Reply::Nil,
+                Some(_) => Reply::Array(Vec::new()),
+            }
+        }
+        Ok(Some(h)) => h,
+    };
+    let mut all: Vec<(&[u8], &Bytes)> = h
+        .fields
+        .iter()
+        .map(|(k, f)| (k.as_bytes(), &f.value))
+        .collect();
+    let picked: Vec<(&[u8], &Bytes)> = match count {
+        None => {
+            // O(N) without sorting: the first field of the seeded order.
+            return all
+                .iter()
+                .min_by_key(|p| members::content_order_key(p.0, seed))
+                .map_or(Reply::Nil, |p| Reply::Bulk(Bytes::copy_from_slice(p.0)));
+        }
+        Some(c) if c >= 0 => {
+            members::shuffle_by_content(&mut all, |p| p.0, seed);
+            all.truncate(c as usize);
+            all
+        }
+        Some(_) => {
+            members::sort_by_content(&mut all, |p| p.0);
+            let n = all.len() as u64;
+            draws.iter().map(|r| all[(r % n) as usize]).collect()
+        }
+    };
+    let mut out = Vec::with_capacity(picked.len() * 2);
+    for (k, v) in picked {
+        out.push(Reply::Bulk(Bytes::copy_from_slice(k)));
+        if withvalues {
+            out.push(Reply::Bulk(v.clone()));
+        }
+    }
+    Reply::Array(out)
+}
+
+fn hscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let a = match members::scan_args(argv) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(None) => members::scan_reply(0, Vec::new()),
+        Ok(Some(h)) => {
+            let (next, got) = members::scan_step(
+                h.fields.iter().map(|(k, f)| (k.as_bytes(), &f.value)),
+                |p| p.0,
+                &a,
+                !h.hashtable,
+            );
+            let mut out = Vec::with_capacity(got.len() * 2);
+            for (k, v) in got {
+                out.push(Reply::Bulk(Bytes::copy_from_slice(k)));
+                out.push(Reply::Bulk(v.clone()));
+            }
+            members::scan_reply(next, out)
+        }
+    }
 }

@@ -1,68 +1,1552 @@
-//! The Sorted Set family: placeholder, filled in by the zset change (branched
-//! from the keyspace framework). It declares the value type and the hooks
-//! every family implements (see docs/architecture.md, "How to add a command
-//! family"), so that the generic code compiles.
+//! The Sorted Set family: ZADD ZINCRBY ZREM ZSCORE ZMSCORE ZCARD ZCOUNT
+//! ZLEXCOUNT ZRANGE ZRANGESTORE ZREVRANGE ZRANGEBYSCORE ZREVRANGEBYSCORE
+//! ZRANGEBYLEX ZREVRANGEBYLEX ZRANK ZREVRANK ZPOPMIN ZPOPMAX ZMPOP
+//! ZREMRANGEBYRANK ZREMRANGEBYSCORE ZREMRANGEBYLEX ZUNION ZINTER ZDIFF
+//! ZUNIONSTORE ZINTERSTORE ZDIFFSTORE ZRANDMEMBER ZSCAN, and BZPOPMIN
+//! BZPOPMAX BZMPOP (run non-blocking: the server does the waiting).
+//!
+//! A sorted set keeps member -> (score, location of its record) in a hash
+//! map and (score, member) in an order-statistic skiplist (`skiplist.rs`):
+//! ZADD, ZREM, ZRANK and range starts are O(log n). One record per member
+//! written (`TAG_ZSET_MEMBER`, sub-key = 8-byte order-preserving score +
+//! member, empty value: recovery needs no value read) or removed
+//! (`TAG_ZSET_REM`, sub-key = member).
 
 use bytes::Bytes;
+use hashbrown::HashMap;
 
-use super::db::Db;
-use super::journal::{FixTarget, Journal, RecordKey};
-use super::replay::Load;
-use crate::command::Command;
-use crate::storage::{Location, ReplayEntry};
+use super::db::{Db, Entry};
+use super::journal::{FixTarget, Journal, RecordKey, TAG_ZSET_MEMBER, TAG_ZSET_REM};
+use super::members::{self, FileTally, Member};
+use super::replay::{incarnation, Load};
+use super::skiplist::SkipList;
+use super::value::Value;
+use super::Exec;
+use crate::command::args::{self, err, int_arg, is, parse_f64};
+use crate::command::table::cmd;
+use crate::command::{Command, Reply};
+use crate::storage::{Location, RecordKind, ReplayEntry};
 
 /// The zset commands.
-pub(crate) static COMMANDS: &[Command] = &[];
+pub(crate) static COMMANDS: &[Command] = &[
+    cmd!("zadd", -4, [write, denyoom, fast], (1, 1, 1), "sorted-set", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", "1.2.0", "O(log(N)) for each item added, where N is the number of elements in the sorted set.", zadd),
+    cmd!("zincrby", 4, [write, denyoom, fast], (1, 1, 1), "sorted-set", "Increments the score of a member in a sorted set.", "1.2.0", "O(log(N)) where N is the number of elements in the sorted set.", zincrby),
+    cmd!("zrem", -3, [write, fast], (1, 1, 1), "sorted-set", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", "1.2.0", "O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.", zrem),
+    cmd!("zscore", 3, [readonly, fast], (1, 1, 1), "sorted-set", "Returns the score of a member in a sorted set.", "1.2.0", "O(1)", zscore),
+    cmd!("zmscore", -3, [readonly, fast], (1, 1, 1), "sorted-set", "Returns the score of one or more members in a sorted set.", "6.2.0", "O(N) where N is the number of members being requested.", zmscore),
+    cmd!("zcard", 2, [readonly, fast], (1, 1, 1), "sorted-set", "Returns the number of members in a sorted set.", "1.2.0", "O(1)", zcard),
+    cmd!("zcount", 4, [readonly, fast], (1, 1, 1), "sorted-set", "Returns the count of members in a sorted set that have scores within a range.", "2.0.0", "O(log(N)) with N being the number of elements in the sorted set.", zcount),
+    cmd!("zlexcount", 4, [readonly, fast], (1, 1, 1), "sorted-set", "Returns the number of members in a sorted set within a lexicographical range.", "2.8.9", "O(log(N)) with N being the number of elements in the sorted set.", zlexcount),
+    cmd!("zrange", -4, [readonly], (1, 1, 1), "sorted-set", "Returns members in a sorted set within a range of indexes.", "1.2.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.", zrange),
+    cmd!("zrangestore", -5, [write, denyoom], (1, 2, 1), "sorted-set", "Stores a range of members from sorted set in a key.", "6.2.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements stored into the destination key.", zrangestore),
+    cmd!("zrevrange", -4, [readonly], (1, 1, 1), "sorted-set", "Returns members in a sorted set within a range of indexes in reverse order.", "1.2.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.", zrevrange),
+    cmd!("zrangebyscore", -4, [readonly], (1, 1, 1), "sorted-set", "Returns members in a sorted set within a range of scores.", "1.0.5", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned.", zrangebyscore),
+    cmd!("zrevrangebyscore", -4, [readonly], (1, 1, 1), "sorted-set", "Returns members in a sorted set within a range of scores in reverse order.", "2.2.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned.", zrevrangebyscore),
+    cmd!("zrangebylex", -4, [readonly], (1, 1, 1), "sorted-set", "Returns members in a sorted set within a lexicographical range.", "2.8.9", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned.", zrangebylex),
+    cmd!("zrevrangebylex", -4, [readonly], (1, 1, 1), "sorted-set", "Returns members in a sorted set within a lexicographical range in reverse order.", "2.8.9", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned.", zrevrangebylex),
+    cmd!("zrank", 3, [readonly, fast], (1, 1, 1), "sorted-set", "Returns the index of a member in a sorted set ordered by ascending scores.", "2.0.0", "O(log(N))", zrank),
+    cmd!("zrevrank", 3, [readonly, fast], (1, 1, 1), "sorted-set", "Returns the index of a member in a sorted set ordered by descending scores.", "2.0.0", "O(log(N))", zrevrank),
+    cmd!("zpopmin", -2, [write, fast], (1, 1, 1), "sorted-set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "5.0.0", "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.", zpopmin),
+    cmd!("zpopmax", -2, [write, fast], (1, 1, 1), "sorted-set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "5.0.0", "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.", zpopmax),
+    cmd!("zmpop", -4, [write], (0, 0, 0), "sorted-set", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", zmpop),
+    cmd!("bzpopmin", -3, [write, blocking, fast], (1, -2, 1), "sorted-set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", bzpopmin),
+    cmd!("bzpopmax", -3, [write, blocking, fast], (1, -2, 1), "sorted-set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", bzpopmax),
+    cmd!("bzmpop", -5, [write, blocking], (0, 0, 0), "sorted-set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", bzmpop),
+    cmd!("zremrangebyrank", 4, [write], (1, 1, 1), "sorted-set", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", "2.0.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.", zremrangebyrank),
+    cmd!("zremrangebyscore", 4, [write], (1, 1, 1), "sorted-set", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", "1.2.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.", zremrangebyscore),
+    cmd!("zremrangebylex", 4, [write], (1, 1, 1), "sorted-set", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", "2.8.9", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.", zremrangebylex),
+    cmd!("zunion", -3, [readonly], (0, 0, 0), "sorted-set", "Returns the union of multiple sorted sets.", "6.2.0", "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.", zunion),
+    cmd!("zinter", -3, [readonly], (0, 0, 0), "sorted-set", "Returns the intersect of multiple sorted sets.", "6.2.0", "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.", zinter),
+    cmd!("zdiff", -3, [readonly], (0, 0, 0), "sorted-set", "Returns the difference between multiple sorted sets.", "6.2.0", "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.", zdiff),
+    cmd!("zunionstore", -4, [write, denyoom], (1, 1, 1), "sorted-set", "Stores the union of multiple sorted sets in a key.", "2.0.0", "O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.", zunionstore),
+    cmd!("zinterstore", -4, [write, denyoom], (1, 1, 1), "sorted-set", "Stores the intersect of multiple sorted sets in a key.", "2.0.0", "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.", zinterstore),
+    cmd!("zdiffstore", -4, [write, denyoom], (1, 1, 1), "sorted-set", "Stores the difference of multiple sorted sets in a key.", "6.2.0", "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.", zdiffstore),
+    cmd!("zrandmember", -2, [readonly, random], (1, 1, 1), "sorted-set", "Returns one or more random members from a sorted set.", "6.2.0", "O(N) where N is the number of members returned", zrandmember),
+    cmd!("zscan", -3, [readonly, random], (1, 1, 1), "sorted-set", "Iterates over members and scores of a sorted set.", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", zscan),
+];
+
+/// Redis 7.0's `zset-max-listpack-entries` and `zset-max-listpack-value`.
+const LISTPACK_ENTRIES: usize = 128;
+const LISTPACK_VALUE: usize = 64;
+
+/// A score as 8 bytes that sort like the number (sign-flipped IEEE bits).
+pub(crate) fn encode_score(score: f64) -> [u8; 8] {
+    let bits = score.to_bits();
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits ^ (1 << 63)
+    };
+    ordered.to_be_bytes()
+}
+
+/// Inverse of [`encode_score`].
+pub(crate) fn decode_score(b: &[u8]) -> Option<f64> {
+    let raw: [u8; 8] = b.try_into().ok()?;
+    let ordered = u64::from_be_bytes(raw);
+    let bits = if ordered >> 63 == 1 {
+        ordered ^ (1 << 63)
+    } else {
+        !ordered
+    };
+    Some(f64::from_bits(bits))
+}
+
+/// A score as Redis 7.0 prints it in RESP2 bulk strings and ZSCAN
+/// (`%.17g`; `inf`, `-inf`).
+pub(crate) fn format_score(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0" } else { "0" }.to_owned();
+    }
+    let sci = format!("{d:.16e}");
+    let (mantissa, exp) = match sci.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (sci.as_str(), 0),
+    };
+    if (-4..17).contains(&exp) {
+        let decimals = (16 - exp) as usize;
+        let fixed = format!("{d:.decimals$}");
+        let fixed = if fixed.contains('.') {
+            fixed.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            fixed
+        };
+        return fixed;
+    }
+    let m = if mantissa.contains('.') {
+        mantissa.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        mantissa
+    };
+    format!(
+        "{m}e{}{:02}",
+        if exp < 0 { '-' } else { '+' },
+        exp.unsigned_abs()
+    )
+}
+
+/// A member's score and record.
+struct ZEntry {
+    score: f64,
+    loc: Option<Location>,
+}
 
 /// A Sorted Set value.
 #[derive(Default)]
-pub(crate) struct ZSetValue {}
+pub(crate) struct ZSetData {
+    dict: HashMap<Member, ZEntry>,
+    list: SkipList,
+    /// Redis would have left the listpack encoding (sticky, as in Redis).
+    big: bool,
+}
+
+/// The value as the keyspace holds it: one pointer, so that the `Value` enum
+/// (and every key's entry) stays small whatever the collection's bookkeeping.
+#[derive(Default)]
+pub(crate) struct ZSetValue(Box<ZSetData>);
+
+impl std::ops::Deref for ZSetValue {
+    type Target = ZSetData;
+    fn deref(&self) -> &ZSetData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ZSetValue {
+    fn deref_mut(&mut self) -> &mut ZSetData {
+        &mut self.0
+    }
+}
 
 impl ZSetValue {
     /// Number of elements.
     pub(crate) fn len(&self) -> usize {
-        0
+        self.list.len()
     }
 
     /// What OBJECT ENCODING answers.
     pub(crate) fn encoding(&self) -> &'static str {
-        "skiplist"
+        if self.big {
+            "skiplist"
+        } else {
+            "listpack"
+        }
+    }
+
+    /// The score of `member`.
+    pub(crate) fn score(&self, member: &[u8]) -> Option<f64> {
+        self.dict.get(member).map(|e| e.score)
+    }
+
+    /// Sets a member's score in memory. Returns the replaced record's
+    /// location (`Some(None)` if the member existed without one), `None` if new.
+    fn set(&mut self, member: &[u8], score: f64) -> Option<Option<Location>> {
+        let d = &mut *self.0;
+        if member.len() > LISTPACK_VALUE {
+            d.big = true;
+        }
+        if let Some(e) = d.dict.get_mut(member) {
+            if e.score.total_cmp(&score) != std::cmp::Ordering::Equal {
+                d.list.remove(e.score, member);
+                d.list.insert(score, member);
+                e.score = score;
+            }
+            return Some(e.loc.take());
+        }
+        d.dict
+            .insert(Member::from(member), ZEntry { score, loc: None });
+        d.list.insert(score, member);
+        if d.dict.len() > LISTPACK_ENTRIES {
+            d.big = true;
+        }
+        None
+    }
+
+    /// Removes a member in memory; returns its record's location.
+    fn del(&mut self, member: &[u8]) -> Option<Option<Location>> {
+        let d = &mut *self.0;
+        let e = d.dict.remove(member)?;
+        d.list.remove(e.score, member);
+        Some(e.loc)
+    }
+
+    /// A sorted set of these (member, score) pairs, encoded as Redis would.
+    fn from_pairs(pairs: &[(Bytes, f64)]) -> ZSetValue {
+        let mut z = ZSetValue::default();
+        for (m, s) in pairs {
+            z.set(m, *s);
+        }
+        z
     }
 
     /// Every record location holding part of the value.
-    pub(crate) fn for_each_location(&self, _f: &mut dyn FnMut(Location)) {}
+    pub(crate) fn for_each_location(&self, f: &mut dyn FnMut(Location)) {
+        for e in self.dict.values() {
+            if let Some(loc) = e.loc {
+                f(loc);
+            }
+        }
+    }
 
     /// Appends the records that recreate the value under `at`.
-    pub(crate) fn rewrite(&self, _at: &RecordKey, _expire_at_ms: u64, _journal: &mut Journal) {}
+    pub(crate) fn rewrite(&self, at: &RecordKey, expire_at_ms: u64, journal: &mut Journal) {
+        for (m, e) in &self.dict {
+            journal.put(
+                TAG_ZSET_MEMBER,
+                at,
+                &sub_key(e.score, m.as_bytes()),
+                expire_at_ms,
+                Bytes::new(),
+                FixTarget::Member(m.to_bytes()),
+            );
+        }
+    }
 
     /// A deep copy without locations.
     pub(crate) fn duplicate(&self) -> Self {
-        Self::default()
+        let mut z = ZSetValue::default();
+        for (s, m) in self.list.range(0, usize::MAX, false) {
+            z.set(m, s);
+        }
+        z.big = self.big;
+        z
     }
 
     /// Stores the location of a record just appended.
-    pub(crate) fn set_location(&mut self, _target: &FixTarget, _loc: Location) {}
+    pub(crate) fn set_location(&mut self, target: &FixTarget, loc: Location) {
+        if let FixTarget::Member(m) = target {
+            if let Some(e) = self.dict.get_mut(m.as_ref()) {
+                e.loc = Some(loc);
+            }
+        }
+    }
 
     /// Whether the record at `loc` with sub-key `sub` is still live.
-    pub(crate) fn is_live(&self, _sub: &[u8], _loc: Location) -> bool {
-        false
+    pub(crate) fn is_live(&self, sub: &[u8], loc: Location) -> bool {
+        sub.get(8..)
+            .and_then(|m| self.dict.get(m))
+            .is_some_and(|e| e.loc == Some(loc))
     }
 
     /// Merge moved a live record from `old` to `new`.
-    pub(crate) fn relocate(&mut self, _sub: &[u8], _old: Location, _new: Location) {}
+    pub(crate) fn relocate(&mut self, sub: &[u8], old: Location, new: Location) {
+        if let Some(e) = sub.get(8..).and_then(|m| self.dict.get_mut(m)) {
+            if e.loc == Some(old) {
+                e.loc = Some(new);
+            }
+        }
+    }
 
-    /// Stores bytes read at recovery for a record that came from a hint file.
+    /// Stores bytes read at recovery (zset records need none: the score is
+    /// in the record key).
     pub(crate) fn fill(&mut self, _target: &FixTarget, _loc: Location, _bytes: Bytes) {}
+}
+
+/// The record sub-key of a member: score (8 B) + member.
+fn sub_key(score: f64, member: &[u8]) -> Vec<u8> {
+    let mut sub = Vec::with_capacity(8 + member.len());
+    sub.extend_from_slice(&encode_score(score));
+    sub.extend_from_slice(member);
+    sub
 }
 
 /// Applies one replayed record of this family.
 pub(crate) fn replay(
-    _db: &mut Db,
+    db: &mut Db,
     _slot: usize,
-    _key: &[u8],
-    _sub: &[u8],
-    _e: &ReplayEntry<'_>,
+    key: &[u8],
+    sub: &[u8],
+    e: &ReplayEntry<'_>,
     _loads: &mut Vec<Load>,
 ) -> Result<(), String> {
-    Err("zset records are not supported yet".to_owned())
+    if e.kind == RecordKind::Delete || e.tag == TAG_ZSET_REM {
+        let now_empty = match db.get_mut(key) {
+            Some(entry) if entry.gen == e.gen => match &mut entry.value {
+                Value::ZSet(z) => {
+                    z.del(sub);
+                    z.dict.is_empty()
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if now_empty {
+            db.remove(key);
+        }
+        return Ok(());
+    }
+    let score = sub
+        .get(..8)
+        .and_then(decode_score)
+        .filter(|s| !s.is_nan())
+        .ok_or("bad zset score")?;
+    let member = &sub[8..];
+    let Some(entry) = incarnation(db, key, e.gen, e.expire_at_ms, || {
+        Value::ZSet(ZSetValue::default())
+    }) else {
+        return Ok(());
+    };
+    let Value::ZSet(z) = &mut entry.value else {
+        return Err("zset record for a key of another type".to_owned());
+    };
+    z.set(member, score);
+    if let Some(en) = z.dict.get_mut(member) {
+        en.loc = Some(e.location);
+    }
+    Ok(())
+}
+
+/// The zset at `key` (lazy expiry): `Ok(None)` if absent, WRONGTYPE if another type.
+pub(crate) fn get<'e>(
+    ex: &'e mut Exec<'_>,
+    key: &[u8],
+) -> Result<Option<&'e mut ZSetValue>, Reply> {
+    match ex.entry(key) {
+        None => Ok(None),
+        Some(Entry {
+            value: Value::ZSet(z),
+            ..
+        }) => Ok(Some(z)),
+        Some(_) => Err(err(args::WRONGTYPE)),
+    }
+}
+
+/// Writes (member, score) pairs into the zset at `key` (created if absent;
+/// the caller checked the type), one record each.
+fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(Bytes, f64)]) {
+    if pairs.is_empty() {
+        return;
+    }
+    let slot = ex.slot();
+    if ex.st.dbs[slot].get(key).is_none() {
+        ex.replace_in(ex.db, key, Value::ZSet(ZSetValue::default()), 0);
+    }
+    let Some(entry) = ex.st.dbs[slot].get_mut(key) else {
+        return;
+    };
+    let at = RecordKey {
+        slot,
+        key: key.clone(),
+        gen: entry.gen,
+    };
+    let expire = entry.expire_at_ms;
+    let Value::ZSet(z) = &mut entry.value else {
+        return;
+    };
+    let mut dead = FileTally::default();
+    for (m, score) in pairs {
+        if let Some(Some(old)) = z.set(m, *score) {
+            dead.add(old);
+        }
+        ex.journal.put(
+            TAG_ZSET_MEMBER,
+            &at,
+            &sub_key(*score, m),
+            expire,
+            Bytes::new(),
+            FixTarget::Member(m.clone()),
+        );
+    }
+    dead.for_each(&mut |loc| ex.dead(Some(loc)));
+    ex.modified(key);
+}
+
+/// Removes members of the zset at `key` (the caller checked the type), one
+/// record each; deletes the key when it becomes empty. Returns how many.
+fn remove(ex: &mut Exec<'_>, key: &Bytes, items: &[Bytes]) -> usize {
+    let slot = ex.slot();
+    let Some(entry) = ex.st.dbs[slot].get_mut(key) else {
+        return 0;
+    };
+    let at = RecordKey {
+        slot,
+        key: key.clone(),
+        gen: entry.gen,
+    };
+    let Value::ZSet(z) = &mut entry.value else {
+        return 0;
+    };
+    let mut removed = 0;
+    let mut dead = FileTally::default();
+    for m in items {
+        if let Some(old) = z.del(m) {
+            removed += 1;
+            if let Some(loc) = old {
+                dead.add(loc);
+            }
+            ex.journal.delete(TAG_ZSET_REM, &at, m);
+        }
+    }
+    let empty = z.dict.is_empty();
+    dead.for_each(&mut |loc| ex.dead(Some(loc)));
+    if empty {
+        ex.delete(key);
+    } else if removed > 0 {
+        ex.modified(key);
+    }
+    removed
+}
+
+/// Stores `pairs` as a new zset at `dst` (deleting `dst` when empty).
+fn store(ex: &mut Exec<'_>, dst: &Bytes, pairs: &[(Bytes, f64)]) -> usize {
+    if pairs.is_empty() {
+        ex.delete(dst);
+        return 0;
+    }
+    let value = ZSetValue::from_pairs(pairs);
+    let n = value.len();
+    let at = ex.replace_in(ex.db, dst, Value::ZSet(value), 0);
+    for (m, s) in pairs {
+        ex.journal.put(
+            TAG_ZSET_MEMBER,
+            &at,
+            &sub_key(*s, m),
+            0,
+            Bytes::new(),
+            FixTarget::Member(m.clone()),
+        );
+    }
+    n
+}
+
+fn bulk(m: &[u8]) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(m))
+}
+
+/// `[m1, s1, m2, s2, ...]` or `[m1, m2, ...]`.
+fn members_reply(items: &[(f64, &[u8])], withscores: bool) -> Reply {
+    let mut out = Vec::with_capacity(items.len() * if withscores { 2 } else { 1 });
+    for (s, m) in items {
+        out.push(bulk(m));
+        if withscores {
+            out.push(Reply::Double(*s));
+        }
+    }
+    Reply::Array(out)
+}
+
+// ---------------------------------------------------------------- ranges
+
+/// A score bound: value and exclusivity.
+#[derive(Clone, Copy)]
+struct ScoreBound {
+    v: f64,
+    ex: bool,
+}
+
+/// A float as C's `strtod` reads a whole argument: overflow refused (Redis
+/// checks `ERANGE`), NaN refused. Hexadecimal floats are not supported.
+fn score_arg(b: &[u8]) -> Option<f64> {
+    let v = parse_f64(b)?;
+    if v.is_infinite() && !b.iter().any(|c| c.eq_ignore_ascii_case(&b'i')) {
+        return None;
+    }
+    Some(v)
+}
+
+/// A range bound as Redis's `zslParseRange` reads it (`strtod`: leading
+/// spaces allowed, the empty string is 0).
+fn parse_bound_float(b: &[u8]) -> Option<f64> {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let b = &b[start..];
+    if b.is_empty() {
+        return Some(0.0);
+    }
+    score_arg(b)
+}
+
+fn parse_score_bound(b: &[u8]) -> Option<ScoreBound> {
+    match b.split_first() {
+        Some((b'(', rest)) => parse_bound_float(rest).map(|v| ScoreBound { v, ex: true }),
+        _ => parse_bound_float(b).map(|v| ScoreBound { v, ex: false }),
+    }
+}
+
+/// A score argument (ZADD, ZINCRBY) or `ERR value is not a valid float`;
+/// -0 is stored as 0, as Redis's listpack encoding does.
+fn score_value(b: &[u8]) -> Result<f64, Reply> {
+    score_arg(b)
+        .map(|v| v + 0.0)
+        .ok_or_else(|| err(args::NOT_FLOAT))
+}
+
+fn score_range(min: &[u8], max: &[u8]) -> Result<(ScoreBound, ScoreBound), Reply> {
+    match (parse_score_bound(min), parse_score_bound(max)) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err(err("ERR min or max is not a float")),
+    }
+}
+
+/// A lex bound: `-`, `+`, `[x` or `(x`.
+#[derive(Clone)]
+enum LexBound {
+    Min,
+    Max,
+    Incl(Bytes),
+    Excl(Bytes),
+}
+
+fn parse_lex_bound(b: &Bytes) -> Option<LexBound> {
+    match b.first() {
+        Some(b'-') if b.len() == 1 => Some(LexBound::Min),
+        Some(b'+') if b.len() == 1 => Some(LexBound::Max),
+        Some(b'[') => Some(LexBound::Incl(b.slice(1..))),
+        Some(b'(') => Some(LexBound::Excl(b.slice(1..))),
+        _ => None,
+    }
+}
+
+fn lex_range(min: &Bytes, max: &Bytes) -> Result<(LexBound, LexBound), Reply> {
+    match (parse_lex_bound(min), parse_lex_bound(max)) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err(err("ERR min or max not valid string range item")),
+    }
+}
+
+/// Ranks `lo..hi` of the elements inside a score range.
+fn score_ranks(z: &ZSetValue, min: ScoreBound, max: ScoreBound) -> (usize, usize) {
+    let lo = z
+        .list
+        .count_before(|s, _| s < min.v || (min.ex && s <= min.v));
+    let hi = z
+        .list
+        .count_before(|s, _| s < max.v || (!max.ex && s <= max.v));
+    (lo, hi.max(lo))
+}
+
+/// Ranks `lo..hi` of the elements inside a lex range.
+fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound) -> (usize, usize) {
+    let lo = z.list.count_before(|_, m| match min {
+        LexBound::Min => false,
+        LexBound::Max => true,
+        LexBound::Incl(x) => m < x.as_ref(),
+        LexBound::Excl(x) => m <= x.as_ref(),
+    });
+    let hi = z.list.count_before(|_, m| match max {
+        LexBound::Min => false,
+        LexBound::Max => true,
+        LexBound::Incl(x) => m <= x.as_ref(),
+        LexBound::Excl(x) => m < x.as_ref(),
+    });
+    (lo, hi.max(lo))
+}
+
+/// Clamps Redis's (start, end) rank arguments; `None` = empty.
+fn clamp_ranks(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut start = if start < 0 { start + len } else { start };
+    let mut end = if end < 0 { end + len } else { end };
+    if start < 0 {
+        start = 0;
+    }
+    if start > end || start >= len {
+        return None;
+    }
+    if end >= len {
+        end = len - 1;
+    }
+    Some((start as usize, end as usize))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum RangeType {
+    Auto,
+    Rank,
+    Score,
+    Lex,
+}
+
+/// What a ZRANGE-family command asks for.
+struct RangeQuery {
+    kind: RangeType,
+    rev: bool,
+    withscores: bool,
+    offset: i64,
+    limit: i64,
+}
+
+/// The selected elements of `z`, in reply order.
+fn select<'z>(
+    z: &'z ZSetValue,
+    q: &RangeQuery,
+    min: &Bytes,
+    max: &Bytes,
+) -> Result<Vec<(f64, &'z [u8])>, Reply> {
+    let len = z.len();
+    let (lo, hi) = match q.kind {
+        RangeType::Rank | RangeType::Auto => {
+            let start = int_arg(min)?;
+            let end = int_arg(max)?;
+            return Ok(match clamp_ranks(start, end, len) {
+                None => Vec::new(),
+                Some((s, e)) => z.list.range(s, e, q.rev),
+            });
+        }
+        RangeType::Score => {
+            let (a, b) = score_range(min, max)?;
+            score_ranks(z, a, b)
+        }
+        RangeType::Lex => {
+            let (a, b) = lex_range(min, max)?;
+            lex_ranks(z, &a, &b)
+        }
+    };
+    if q.offset < 0 || hi <= lo {
+        return Ok(Vec::new());
+    }
+    let n = hi - lo;
+    let offset = usize::try_from(q.offset).unwrap_or(usize::MAX);
+    if offset >= n {
+        return Ok(Vec::new());
+    }
+    let take = if q.limit < 0 {
+        n - offset
+    } else {
+        (n - offset).min(usize::try_from(q.limit).unwrap_or(usize::MAX))
+    };
+    if take == 0 {
+        return Ok(Vec::new());
+    }
+    // In rank terms counted from the end when reversed.
+    let (start, end) = if q.rev {
+        (len - hi + offset, len - hi + offset + take - 1)
+    } else {
+        (lo + offset, lo + offset + take - 1)
+    };
+    Ok(z.list.range(start, end, q.rev))
+}
+
+/// Validates a range's bounds without a key (errors come before the lookup).
+fn check_bounds(q: &RangeQuery, min: &Bytes, max: &Bytes) -> Result<(), Reply> {
+    match q.kind {
+        RangeType::Rank | RangeType::Auto => {
+            int_arg(min)?;
+            int_arg(max)?;
+        }
+        RangeType::Score => {
+            score_range(min, max)?;
+        }
+        RangeType::Lex => {
+            lex_range(min, max)?;
+        }
+    }
+    Ok(())
+}
+
+/// Redis's `zrangeGenericCommand`: `argv[key_at]` is the source key,
+/// `key_at + 1` and `+ 2` the bounds, options after them.
+fn range_generic(
+    ex: &mut Exec<'_>,
+    argv: &[Bytes],
+    key_at: usize,
+    store: Option<&Bytes>,
+    kind: RangeType,
+    rev: Option<bool>,
+) -> Reply {
+    let mut q = RangeQuery {
+        kind,
+        rev: rev.unwrap_or(false),
+        withscores: false,
+        offset: 0,
+        limit: -1,
+    };
+    let mut rev_set = rev.is_some();
+    let mut j = key_at + 3;
+    while j < argv.len() {
+        let left = argv.len() - j - 1;
+        let a = &argv[j];
+        if store.is_none() && is(a, "withscores") {
+            q.withscores = true;
+        } else if is(a, "limit") && left >= 2 {
+            match (int_arg(&argv[j + 1]), int_arg(&argv[j + 2])) {
+                (Ok(o), Ok(l)) => {
+                    q.offset = o;
+                    q.limit = l;
+                }
+                (Err(e), _) | (_, Err(e)) => return e,
+            }
+            j += 2;
+        } else if !rev_set && is(a, "rev") {
+            q.rev = true;
+            rev_set = true;
+        } else if q.kind == RangeType::Auto && is(a, "bylex") {
+            q.kind = RangeType::Lex;
+        } else if q.kind == RangeType::Auto && is(a, "byscore") {
+            q.kind = RangeType::Score;
+        } else {
+            return err(args::SYNTAX);
+        }
+        j += 1;
+    }
+    if q.kind == RangeType::Auto {
+        q.kind = RangeType::Rank;
+    }
+    if q.kind == RangeType::Rank && q.limit != -1 {
+        return err(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        );
+    }
+    if q.withscores && q.kind == RangeType::Lex {
+        return err("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+    }
+    let (mut min, mut max) = (&argv[key_at + 1], &argv[key_at + 2]);
+    if q.rev && q.kind != RangeType::Rank {
+        std::mem::swap(&mut min, &mut max);
+    }
+    if let Err(e) = check_bounds(&q, min, max) {
+        return e;
+    }
+    let src = &argv[key_at];
+    let picked: Vec<(Bytes, f64)> = match get(ex, src) {
+        Err(e) => return e,
+        Ok(None) => Vec::new(),
+        Ok(Some(z)) => match select(z, &q, min, max) {
+            Ok(v) => v
+                .into_iter()
+                .map(|(s, m)| (Bytes::copy_from_slice(m), s))
+                .collect(),
+            Err(e) => return e,
+        },
+    };
+    match store {
+        Some(dst) => Reply::Integer(self::store(ex, dst, &picked) as i64),
+        None => {
+            let items: Vec<(f64, &[u8])> = picked.iter().map(|(m, s)| (*s, m.as_ref())).collect();
+            members_reply(&items, q.withscores)
+        }
+    }
+}
+
+fn zrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    range_generic(ex, argv, 1, None, RangeType::Auto, None)
+}
+
+fn zrangestore(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let dst = argv[1].clone();
+    range_generic(ex, argv, 2, Some(&dst), RangeType::Auto, None)
+}
+
+fn zrevrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    range_generic(ex, argv, 1, None, RangeType::Rank, Some(true))
+}
+
+fn zrangebyscore(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    range_generic(ex, argv, 1, None, RangeType::Score, Some(false))
+}
+
+fn zrevrangebyscore(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    range_generic(ex, argv, 1, None, RangeType::Score, Some(true))
+}
+
+fn zrangebylex(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    range_generic(ex, argv, 1, None, RangeType::Lex, Some(false))
+}
+
+fn zrevrangebylex(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    range_generic(ex, argv, 1, None, RangeType::Lex, Some(true))
+}
+
+fn zcount(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let (a, b) = match score_range(&argv[2], &argv[3]) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(None) => Reply::Integer(0),
+        Ok(Some(z)) => {
+            let (lo, hi) = score_ranks(z, a, b);
+            Reply::Integer((hi - lo) as i64)
+        }
+    }
+}
+
+fn zlexcount(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let (a, b) = match lex_range(&argv[2], &argv[3]) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(None) => Reply::Integer(0),
+        Ok(Some(z)) => {
+            let (lo, hi) = lex_ranks(z, &a, &b);
+            Reply::Integer((hi - lo) as i64)
+        }
+    }
+}
+
+/// Removes the elements a ZREMRANGEBY* command selects.
+fn remrange(ex: &mut Exec<'_>, argv: &[Bytes], kind: RangeType) -> Reply {
+    let q = RangeQuery {
+        kind,
+        rev: false,
+        withscores: false,
+        offset: 0,
+        limit: -1,
+    };
+    if let Err(e) = check_bounds(&q, &argv[2], &argv[3]) {
+        return e;
+    }
+    let victims: Vec<Bytes> = match get(ex, &argv[1]) {
+        Err(e) => return e,
+        Ok(None) => return Reply::Integer(0),
+        Ok(Some(z)) => match select(z, &q, &argv[2], &argv[3]) {
+            Ok(v) => v
+                .into_iter()
+                .map(|(_, m)| Bytes::copy_from_slice(m))
+                .collect(),
+            Err(e) => return e,
+        },
+    };
+    Reply::Integer(remove(ex, &argv[1], &victims) as i64)
+}
+
+fn zremrangebyrank(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    remrange(ex, argv, RangeType::Rank)
+}
+
+fn zremrangebyscore(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    remrange(ex, argv, RangeType::Score)
+}
+
+fn zremrangebylex(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    remrange(ex, argv, RangeType::Lex)
+}
+
+// ------------------------------------------------------------ add / score
+
+fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
+        (false, false, false, false, false, false);
+    let mut j = 2;
+    while j < argv.len() {
+        let a = &argv[j];
+        if is(a, "nx") {
+            nx = true;
+        } else if is(a, "xx") {
+            xx = true;
+        } else if is(a, "gt") {
+            gt = true;
+        } else if is(a, "lt") {
+            lt = true;
+        } else if is(a, "ch") {
+            ch = true;
+        } else if is(a, "incr") {
+            incr = true;
+        } else {
+            break;
+        }
+        j += 1;
+    }
+    let rest = &argv[j..];
+    if rest.is_empty() || rest.len() % 2 != 0 {
+        return err(args::SYNTAX);
+    }
+    if nx && xx {
+        return err("ERR XX and NX options at the same time are not compatible");
+    }
+    if (nx && (gt || lt)) || (gt && lt) {
+        return err("ERR GT, LT, and/or NX options at the same time are not compatible");
+    }
+    if incr && rest.len() > 2 {
+        return err("ERR INCR option supports a single increment-element pair");
+    }
+    let mut pairs = Vec::with_capacity(rest.len() / 2);
+    for p in rest.chunks_exact(2) {
+        match score_value(&p[0]) {
+            Ok(s) => pairs.push((s, &p[1])),
+            Err(e) => return e,
+        }
+    }
+    let key = &argv[1];
+    let z = match get(ex, key) {
+        Err(e) => return e,
+        Ok(z) => z,
+    };
+    let mut writes: Vec<(Bytes, f64)> = Vec::new();
+    let (mut added, mut updated) = (0i64, 0i64);
+    let mut incr_result: Option<f64> = None;
+    {
+        // Decide against the current content (and earlier pairs of this command).
+        let mut pending: HashMap<&[u8], f64> = HashMap::new();
+        for (score, m) in &pairs {
+            let cur = pending
+                .get(m.as_ref())
+                .copied()
+                .or_else(|| z.as_ref().and_then(|z| z.score(m)));
+            match cur {
+                Some(cur) => {
+                    if nx {
+                        continue;
+                    }
+                    let mut new = *score;
+                    if incr {
+                        new += cur;
+                        if new.is_nan() {
+                            return err("ERR resulting score is not a number (NaN)");
+                        }
+                    }
+                    if (lt && new >= cur) || (gt && new <= cur) {
+                        continue;
+                    }
+                    incr_result = Some(new);
+                    if new != cur {
+                        updated += 1;
+                        pending.insert(m, new);
+                        writes.push(((*m).clone(), new));
+                    }
+                }
+                None => {
+                    if xx {
+                        continue;
+                    }
+                    added += 1;
+                    incr_result = Some(*score);
+                    pending.insert(m, *score);
+                    writes.push(((*m).clone(), *score));
+                }
+            }
+        }
+    }
+    write(ex, key, &writes);
+    if incr {
+        incr_result.map_or(Reply::Nil, Reply::Double)
+    } else {
+        Reply::Integer(if ch { added + updated } else { added })
+    }
+}
+
+fn zincrby(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let by = match score_value(&argv[2]) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let cur = match get(ex, &argv[1]) {
+        Err(e) => return e,
+        Ok(z) => z.and_then(|z| z.score(&argv[3])).unwrap_or(0.0),
+    };
+    let new = cur + by;
+    if new.is_nan() {
+        return err("ERR resulting score is not a number (NaN)");
+    }
+    write(ex, &argv[1], &[(argv[3].clone(), new)]);
+    Reply::Double(new)
+}
+
+fn zrem(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(None) => Reply::Integer(0),
+        Ok(Some(_)) => Reply::Integer(remove(ex, &argv[1], &argv[2..]) as i64),
+    }
+}
+
+fn zscore(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(z) => z
+            .and_then(|z| z.score(&argv[2]))
+            .map_or(Reply::Nil, Reply::Double),
+    }
+}
+
+fn zmscore(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(z) => {
+            let z = z.map(|z| &*z);
+            Reply::Array(
+                argv[2..]
+                    .iter()
+                    .map(|m| z.and_then(|z| z.score(m)).map_or(Reply::Nil, Reply::Double))
+                    .collect(),
+            )
+        }
+    }
+}
+
+fn zcard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(z) => Reply::Integer(z.map_or(0, |z| z.len()) as i64),
+    }
+}
+
+fn rank_generic(ex: &mut Exec<'_>, argv: &[Bytes], rev: bool) -> Reply {
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(None) => Reply::Nil,
+        Ok(Some(z)) => match z.score(&argv[2]).and_then(|s| z.list.rank(s, &argv[2])) {
+            None => Reply::Nil,
+            Some(r) => Reply::Integer(if rev { z.len() - 1 - r } else { r } as i64),
+        },
+    }
+}
+
+fn zrank(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    rank_generic(ex, argv, false)
+}
+
+fn zrevrank(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    rank_generic(ex, argv, true)
+}
+
+// ------------------------------------------------------------------ pops
+
+/// Pops up to `count` lowest (or highest) elements of the zset at `key`
+/// (type already checked; absent = nothing).
+fn pop(ex: &mut Exec<'_>, key: &Bytes, max: bool, count: usize) -> Vec<(Bytes, f64)> {
+    let picked: Vec<(Bytes, f64)> = match get(ex, key) {
+        Ok(Some(z)) => z
+            .list
+            .range(0, count.saturating_sub(1), max)
+            .into_iter()
+            .map(|(s, m)| (Bytes::copy_from_slice(m), s))
+            .collect(),
+        _ => return Vec::new(),
+    };
+    if count == 0 {
+        return Vec::new();
+    }
+    let names: Vec<Bytes> = picked.iter().map(|(m, _)| m.clone()).collect();
+    remove(ex, key, &names);
+    picked
+}
+
+fn flat_pairs(pairs: &[(Bytes, f64)]) -> Vec<Reply> {
+    let mut out = Vec::with_capacity(pairs.len() * 2);
+    for (m, s) in pairs {
+        out.push(Reply::Bulk(m.clone()));
+        out.push(Reply::Double(*s));
+    }
+    out
+}
+
+fn zpop_generic(ex: &mut Exec<'_>, argv: &[Bytes], max: bool) -> Reply {
+    if argv.len() > 3 {
+        return err(args::SYNTAX);
+    }
+    let count = match argv.get(2) {
+        None => 1,
+        Some(c) => match args::parse_i64(c).map(usize::try_from) {
+            Some(Ok(c)) => c,
+            _ => return err(args::MUST_BE_POSITIVE),
+        },
+    };
+    if let Err(e) = get(ex, &argv[1]) {
+        return e;
+    }
+    Reply::Array(flat_pairs(&pop(ex, &argv[1], max, count)))
+}
+
+fn zpopmin(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    zpop_generic(ex, argv, false)
+}
+
+fn zpopmax(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    zpop_generic(ex, argv, true)
+}
+
+/// Parses a blocking command's timeout (Redis's texts).
+fn timeout_arg(b: &[u8]) -> Result<(), Reply> {
+    match parse_f64(b) {
+        Some(t) if t < 0.0 => Err(err("ERR timeout is negative")),
+        Some(t) if t.is_finite() => Ok(()),
+        _ => Err(err("ERR timeout is not a float or out of range")),
+    }
+}
+
+fn bzpop_generic(ex: &mut Exec<'_>, argv: &[Bytes], max: bool) -> Reply {
+    let last = argv.len() - 1;
+    if let Err(e) = timeout_arg(&argv[last]) {
+        return e;
+    }
+    for key in &argv[1..last] {
+        match get(ex, key) {
+            Err(e) => return e,
+            Ok(None) => continue,
+            Ok(Some(_)) => {
+                let popped = pop(ex, key, max, 1);
+                if let Some((m, s)) = popped.into_iter().next() {
+                    return Reply::Array(vec![
+                        Reply::Bulk(key.clone()),
+                        Reply::Bulk(m),
+                        Reply::Double(s),
+                    ]);
+                }
+            }
+        }
+    }
+    Reply::NilArray
+}
+
+fn bzpopmin(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    bzpop_generic(ex, argv, false)
+}
+
+fn bzpopmax(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    bzpop_generic(ex, argv, true)
+}
+
+/// ZMPOP / BZMPOP from `numkeys` at argv\[at\].
+fn mpop_generic(ex: &mut Exec<'_>, argv: &[Bytes], at: usize) -> Reply {
+    let numkeys = match int_arg(&argv[at]) {
+        Ok(n) if n >= 1 => n as usize,
+        _ => return err("ERR numkeys should be greater than 0"),
+    };
+    let where_at = match (at + 1).checked_add(numkeys) {
+        Some(w) if w < argv.len() => w,
+        _ => return err(args::SYNTAX),
+    };
+    let max = if is(&argv[where_at], "min") {
+        false
+    } else if is(&argv[where_at], "max") {
+        true
+    } else {
+        return err(args::SYNTAX);
+    };
+    let mut count: Option<usize> = None;
+    let mut j = where_at + 1;
+    while j < argv.len() {
+        if count.is_none() && is(&argv[j], "count") && j + 1 < argv.len() {
+            match int_arg(&argv[j + 1]) {
+                Ok(c) if c >= 1 => count = Some(c as usize),
+                _ => return err("ERR count should be greater than 0"),
+            }
+            j += 2;
+        } else {
+            return err(args::SYNTAX);
+        }
+    }
+    let count = count.unwrap_or(1);
+    for key in &argv[at + 1..where_at] {
+        match get(ex, key) {
+            Err(e) => return e,
+            Ok(None) => continue,
+            Ok(Some(_)) => {
+                let popped = pop(ex, key, max, count);
+                let pairs = popped
+                    .into_iter()
+                    .map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]))
+                    .collect();
+                return Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(pairs)]);
+            }
+        }
+    }
+    Reply::NilArray
+}
+
+fn zmpop(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    mpop_generic(ex, argv, 1)
+}
+
+fn bzmpop(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    if let Err(e) = timeout_arg(&argv[1]) {
+        return e;
+    }
+    mpop_generic(ex, argv, 2)
+}
+
+// ------------------------------------------------- union / inter / diff
+
+#[derive(Clone, Copy, PartialEq)]
+enum SetOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+#[derive(Clone, Copy)]
+enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
+fn aggregate(a: Aggregate, target: f64, v: f64) -> f64 {
+    match a {
+        Aggregate::Sum => {
+            let s = target + v;
+            // +inf + -inf: Redis's convention is 0.
+            if s.is_nan() {
+                0.0
+            } else {
+                s
+            }
+        }
+        Aggregate::Min => target.min(v),
+        Aggregate::Max => target.max(v),
+    }
+}
+
+/// One input of ZUNION & co: (member, score) pairs (a plain set counts 1).
+fn input_pairs(ex: &mut Exec<'_>, key: &[u8]) -> Result<Vec<(Bytes, f64)>, Reply> {
+    match ex.entry(key) {
+        None => Ok(Vec::new()),
+        Some(Entry {
+            value: Value::ZSet(z),
+            ..
+        }) => Ok(z
+            .list
+            .range(0, usize::MAX, false)
+            .into_iter()
+            .map(|(s, m)| (Bytes::copy_from_slice(m), s))
+            .collect()),
+        Some(Entry {
+            value: Value::Set(s),
+            ..
+        }) => Ok(s.iter().map(|m| (Bytes::copy_from_slice(m), 1.0)).collect()),
+        Some(_) => Err(err(args::WRONGTYPE)),
+    }
+}
+
+/// Redis's `zunionInterDiffGenericCommand`; `at` is the numkeys index.
+fn combine(
+    ex: &mut Exec<'_>,
+    argv: &[Bytes],
+    at: usize,
+    op: SetOp,
+    dst: Option<&Bytes>,
+    name: &str,
+) -> Reply {
+    let setnum = match int_arg(&argv[at]) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    if setnum < 1 {
+        return err(&format!(
+            "ERR at least 1 input key is needed for '{name}' command"
+        ));
+    }
+    let setnum = setnum as usize;
+    if setnum > argv.len() - (at + 1) {
+        return err(args::SYNTAX);
+    }
+    let keys = &argv[at + 1..at + 1 + setnum];
+    let mut inputs = Vec::with_capacity(setnum);
+    for k in keys {
+        match input_pairs(ex, k) {
+            Ok(p) => inputs.push(p),
+            Err(e) => return e,
+        }
+    }
+    let mut weights = vec![1.0f64; setnum];
+    let mut agg = Aggregate::Sum;
+    let mut withscores = false;
+    let mut j = at + 1 + setnum;
+    while j < argv.len() {
+        let remaining = argv.len() - j;
+        if op != SetOp::Diff && remaining > setnum && is(&argv[j], "weights") {
+            j += 1;
+            for w in weights.iter_mut() {
+                match parse_f64(&argv[j]) {
+                    Some(v) => *w = v,
+                    None => return err("ERR weight value is not a float"),
+                }
+                j += 1;
+            }
+        } else if op != SetOp::Diff && remaining >= 2 && is(&argv[j], "aggregate") {
+            let a = &argv[j + 1];
+            agg = if is(a, "sum") {
+                Aggregate::Sum
+            } else if is(a, "min") {
+                Aggregate::Min
+            } else if is(a, "max") {
+                Aggregate::Max
+            } else {
+                return err(args::SYNTAX);
+            };
+            j += 2;
+        } else if dst.is_none() && is(&argv[j], "withscores") {
+            withscores = true;
+            j += 1;
+        } else {
+            return err(args::SYNTAX);
+        }
+    }
+    let weighted = |s: f64, w: f64| {
+        let v = s * w;
+        if v.is_nan() {
+            0.0
+        } else {
+            v
+        }
+    };
+    let result: Vec<(Bytes, f64)> = match op {
+        SetOp::Diff => {
+            let others: Vec<hashbrown::HashSet<&[u8]>> = inputs[1..]
+                .iter()
+                .map(|p| p.iter().map(|(m, _)| m.as_ref()).collect())
+                .collect();
+            inputs[0]
+                .iter()
+                .filter(|(m, _)| !others.iter().any(|o| o.contains(m.as_ref())))
+                .cloned()
+                .collect()
+        }
+        SetOp::Inter => {
+            let mut order: Vec<usize> = (0..setnum).collect();
+            order.sort_by_key(|&i| inputs[i].len());
+            let maps: Vec<HashMap<&[u8], f64>> = inputs
+                .iter()
+                .map(|p| p.iter().map(|(m, s)| (m.as_ref(), *s)).collect())
+                .collect();
+            let first = order[0];
+            let mut out = Vec::new();
+            'member: for (m, s) in &inputs[first] {
+                let mut score = weighted(*s, weights[first]);
+                for &i in &order[1..] {
+                    match maps[i].get(m.as_ref()) {
+                        Some(v) => score = aggregate(agg, score, weighted(*v, weights[i])),
+                        None => continue 'member,
+                    }
+                }
+                out.push((m.clone(), score));
+            }
+            out
+        }
+        SetOp::Union => {
+            let mut order: Vec<usize> = (0..setnum).collect();
+            order.sort_by_key(|&i| inputs[i].len());
+            let mut acc: HashMap<Bytes, f64> = HashMap::new();
+            let mut seq: Vec<Bytes> = Vec::new();
+            for &i in &order {
+                for (m, s) in &inputs[i] {
+                    let v = weighted(*s, weights[i]);
+                    match acc.get_mut(m) {
+                        Some(t) => *t = aggregate(agg, *t, v),
+                        None => {
+                            acc.insert(m.clone(), v);
+                            seq.push(m.clone());
+                        }
+                    }
+                }
+            }
+            seq.into_iter()
+                .filter_map(|m| acc.get(&m).map(|s| (m.clone(), *s)))
+                .collect()
+        }
+    };
+    match dst {
+        Some(d) => Reply::Integer(store(ex, d, &result) as i64),
+        None => {
+            let mut sorted: Vec<(f64, &[u8])> =
+                result.iter().map(|(m, s)| (*s, m.as_ref())).collect();
+            sorted.sort_by(|a, b| super::skiplist::cmp(a.0, a.1, b.0, b.1));
+            members_reply(&sorted, withscores)
+        }
+    }
+}
+
+fn zunion(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    combine(ex, argv, 1, SetOp::Union, None, "zunion")
+}
+
+fn zinter(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    combine(ex, argv, 1, SetOp::Inter, None, "zinter")
+}
+
+fn zdiff(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    combine(ex, argv, 1, SetOp::Diff, None, "zdiff")
+}
+
+fn zunionstore(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let dst = argv[1].clone();
+    combine(ex, argv, 2, SetOp::Union, Some(&dst), "zunionstore")
+}
+
+fn zinterstore(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let dst = argv[1].clone();
+    combine(ex, argv, 2, SetOp::Inter, Some(&dst), "zinterstore")
+}
+
+fn zdiffstore(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let dst = argv[1].clone();
+    combine(ex, argv, 2, SetOp::Diff, Some(&dst), "zdiffstore")
+}
+
+// ---------------------------------------------------------- random, scan
+
+fn zrandmember(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    if argv.len() > 4 || (argv.len() == 4 && !is(&argv[3], "withscores")) {
+        return err(args::SYNTAX);
+    }
+    let withscores = argv.len() == 4;
+    let count = match argv.get(2).map(|c| int_arg(c)) {
+        None => None,
+        Some(Ok(i64::MIN)) => {
+            return err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
+        }
+        Some(Ok(c)) if withscores && c < -(i64::MAX / 2) => {
+            return err("ERR value is out of range")
+        }
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => return e,
+    };
+    let seed = ex.random();
+    let mut draws = Vec::new();
+    if let Some(c) = count {
+        if c < 0 {
+            draws = (0..c.unsigned_abs()).map(|_| ex.random()).collect();
+        }
+    }
+    let z = match get(ex, &argv[1]) {
+        Err(e) => return e,
+        Ok(None) => {
+            return match count {
+                None => Reply::Nil,
+                Some(_) => Reply::Array(Vec::new()),
+            }
+        }
+        Ok(Some(z)) => z,
+    };
+    let n = z.len();
+    let picked: Vec<(f64, &[u8])> = match count {
+        None => {
+            let p = z.list.at_rank((seed % n as u64) as usize);
+            return p.map_or(Reply::Nil, |p| bulk(z.list.get(p).1));
+        }
+        Some(c) if c >= 0 => {
+            let mut all = z.list.range(0, usize::MAX, false);
+            if (c as usize) < all.len() {
+                members::shuffle_by_content(&mut all, |p| p.1, seed);
+                all.truncate(c as usize);
+            }
+            all
+        }
+        Some(_) => draws
+            .iter()
+            .filter_map(|r| z.list.at_rank((r % n as u64) as usize))
+            .map(|p| z.list.get(p))
+            .collect(),
+    };
+    members_reply(&picked, withscores)
+}
+
+fn zscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let a = match members::scan_args(argv) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    match get(ex, &argv[1]) {
+        Err(e) => e,
+        Ok(None) => members::scan_reply(0, Vec::new()),
+        Ok(Some(z)) => {
+            // A listpack-encoded zset answers in score order, as Redis does.
+            let (next, got) = if z.big {
+                members::scan_step(
+                    z.dict.iter().map(|(m, e)| (m.as_bytes(), e.score)),
+                    |p| p.0,
+                    &a,
+                    false,
+                )
+            } else {
+                members::scan_step(
+                    z.list
+                        .range(0, usize::MAX, false)
+                        .into_iter()
+                        .map(|(s, m)| (m, s)),
+                    |p| p.0,
+                    &a,
+                    true,
+                )
+            };
+            let mut out = Vec::with_capacity(got.len() * 2);
+            for (m, s) in got {
+                out.push(bulk(m));
+                out.push(Reply::Bulk(Bytes::from(format_score(s))));
+            }
+            members::scan_reply(next, out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_encoding_sorts_and_round_trips() {
+        let scores = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -2.5,
+            -0.0,
+            0.0,
+            1e-300,
+            1.0,
+            2.5,
+            1e300,
+            f64::INFINITY,
+        ];
+        for w in scores.windows(2) {
+            assert!(encode_score(w[0]) <= encode_score(w[1]), "{w:?}");
+        }
+        for s in scores {
+            assert_eq!(
+                decode_score(&encode_score(s)).map(f64::to_bits),
+                Some(s.to_bits())
+            );
+        }
+    }
+
+    #[test]
+    fn scores_format_like_redis() {
+        assert_eq!(format_score(1.1), "1.1000000000000001");
+        assert_eq!(format_score(0.1), "0.10000000000000001");
+        assert_eq!(format_score(1e-5), "1.0000000000000001e-05");
+        assert_eq!(format_score(1e30), "1e+30");
+        assert_eq!(format_score(1.0), "1");
+        assert_eq!(format_score(-2.5), "-2.5");
+        assert_eq!(format_score(100.0), "100");
+        assert_eq!(format_score(f64::INFINITY), "inf");
+        assert_eq!(format_score(12345678901234567.0), "12345678901234568");
+    }
 }
