@@ -43,7 +43,7 @@ HASHES: List[Call] = [
 
 
 def test_hashes(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
-    run_both(*both, HASHES)
+    run_both(*both, HASHES, unordered={"hkeys", "hvals"})
     db, r = both
     assert dict(db.hscan_iter("h")) == dict(r.hscan_iter("h"))
 
@@ -82,5 +82,7 @@ def test_hash_decoded(tmp_path: Path, redis_server: int) -> None:
     r = redis.Redis(port=redis_server, decode_responses=True)
     r.flushall()
     with fincaskv.DB(tmp_path / "d", decode_responses=True) as db:
-        run_both(db, r, [c("hset", "h", mapping={"f": "välue", "g": 1}), c("hgetall", "h"), c("hkeys", "h")])
+        run_both(
+            db, r, [c("hset", "h", mapping={"f": "välue", "g": 1}), c("hgetall", "h"), c("hkeys", "h")], {"hkeys"}
+        )
     r.close()

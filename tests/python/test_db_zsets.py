@@ -57,7 +57,6 @@ ZSETS: List[Call] = [
     c("zdiff", ["z", "z2"]),
     c("zdiff", ["z", "z2"], withscores=True),
     c("zdiffstore", "zd", ["z", "z2"]),
-    c("zintercard", 2, ["z", "z2"]),
     c("zrangestore", "zr", "z", 0, 1),
     c("zrange", "zr", 0, -1, withscores=True),
     c("zpopmin", "z"),
