@@ -85,16 +85,24 @@ def test_fincaskv_server_fixture(fincaskv_server: fincaskv.Server) -> None:
 
 
 def test_python_dash_m_runs_the_server(tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fincaskv", "--port", str(port), "--dir", str(tmp_path / "srv")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    # A port free a moment ago may be taken by another program before the
+    # server binds it (other test suites share the machine): then try another.
+    for _ in range(5):
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fincaskv", "--port", str(port), "--dir", str(tmp_path / "srv")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None
         line = proc.stdout.readline()
+        if line:
+            break
+        _, err = proc.communicate(timeout=60)
+        assert "cannot listen" in err, err
+    try:
+        assert proc.stdout is not None
         assert f"listening on 127.0.0.1:{port}" in line, line
         r = redis.Redis(port=port)
         assert r.set("k", "v") is True
