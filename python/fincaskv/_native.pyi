@@ -3,10 +3,12 @@
 from os import PathLike
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union, final
 
-__all__ = ["Database", "OPTION_NAMES", "ServerHandle", "__version__"]
+__all__ = ["Database", "OPTION_NAMES", "ServerHandle", "__version__", "_format_double"]
 
 __version__: str
 OPTION_NAMES: List[str]
+
+def _format_double(value: float) -> str: ...
 
 _Arg = Union[bytes, bytearray, memoryview, str, int, float]
 

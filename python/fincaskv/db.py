@@ -460,21 +460,65 @@ class WriteBatch(Pipeline):
 
     def __init__(self, db: DB) -> None:
         super().__init__(db, transaction=True)
+        # Plain puts queued since the last other command, as one flat
+        # [key, value, key, value, ...] list: committed as a single MSET, with
+        # no tuple per put (300,000 tuples wake Python's cyclic GC many times).
+        self._puts: List[Any] = []
+        # Commands queued (a put counts one), for len().
+        self._queued = 0
+
+    def _flush_puts(self) -> None:
+        if self._puts:
+            self.command_stack.append((("MSET", *self._puts), {}))
+            self._puts = []
+
+    def execute_command(self, *args: Any, **options: Any) -> "WriteBatch":
+        """Queues one command (after the puts queued before it)."""
+        if not args:
+            raise DataError("execute_command needs a command name")
+        self._queued += 1
+        if len(args) == 3 and not options and isinstance(args[0], str) and args[0].upper() == "SET":
+            self._puts += (args[1], args[2])
+            return self
+        self._flush_puts()
+        self.command_stack.append((args, options))
+        return self
 
     def put(self, key: Any, value: Any) -> "WriteBatch":
         """Queues ``SET key value``."""
-        self.command_stack.append((("SET", key, value), {}))
+        self._queued += 1
+        self._puts += (key, value)
         return self
+
+    def __len__(self) -> int:
+        return self._queued
+
+    def reset(self) -> None:
+        """Drops the queued commands."""
+        self.command_stack = []
+        self._puts = []
+        self._queued = 0
 
     def commit(self) -> None:
         """Applies the queued writes atomically; raises the first error reply."""
-        stack, self.command_stack = self.command_stack, []
-        if not stack:
-            return
         db = self._db
+        self._queued = 0
+        if not self.command_stack:
+            puts, self._puts = self._puts, []
+            if puts:
+                puts.insert(0, "MSET")
+                db._native.execute(db._index, puts, db._decode)
+            return
+        self._flush_puts()
+        stack, self.command_stack = self.command_stack, []
         error = db._native.execute_transaction(db._index, [args for args, _ in stack], db._decode, False)
         if error is not None:
             raise error
+
+    def execute(self, raise_on_error: bool = True) -> List[Any]:
+        """Commits (as ``commit()``); a write batch returns no results."""
+        self.commit()
+        return []
 
     def __enter__(self) -> "WriteBatch":
         return self

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use fincaskv::command::Reply;
 use pyo3::exceptions::PyUnicodeDecodeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyFloat, PyInt, PyList, PyMemoryView, PyString};
+use pyo3::types::{PyByteArray, PyBytes, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple};
 
 use crate::errors;
 
@@ -68,11 +68,24 @@ fn invalid_input(obj: &Bound<'_, PyAny>) -> PyErr {
     )
 }
 
-/// Encodes a whole argv (any iterable of arguments).
+/// Encodes a whole argv (a tuple, a list, or any iterable of arguments).
 pub fn argv(seq: &Bound<'_, PyAny>) -> PyResult<Vec<Bytes>> {
-    let mut out = Vec::with_capacity(seq.len().unwrap_or(4));
-    for item in seq.try_iter()? {
-        out.push(arg(&item?)?);
+    let mut out;
+    if let Ok(t) = seq.cast::<PyTuple>() {
+        out = Vec::with_capacity(t.len());
+        for item in t.iter() {
+            out.push(arg(&item)?);
+        }
+    } else if let Ok(l) = seq.cast::<PyList>() {
+        out = Vec::with_capacity(l.len());
+        for item in l.iter() {
+            out.push(arg(&item)?);
+        }
+    } else {
+        out = Vec::with_capacity(seq.len().unwrap_or(4));
+        for item in seq.try_iter()? {
+            out.push(arg(&item?)?);
+        }
     }
     if out.is_empty() {
         return Err(errors::data_error(seq.py(), "empty command"));

@@ -28,5 +28,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<database::Database>()?;
     m.add_class::<server::ServerHandle>()?;
     m.add("OPTION_NAMES", options::OPTION_NAMES.to_vec())?;
+    m.add_function(wrap_pyfunction!(format_double, m)?)?;
     Ok(())
+}
+
+/// How a double reply reaches Python in RESP2 (`%.17g`, as Redis 7.0 prints
+/// scores); exposed for the tests.
+#[pyfunction]
+#[pyo3(name = "_format_double")]
+fn format_double(value: f64) -> String {
+    convert::format_double(value)
 }

@@ -103,3 +103,20 @@ def test_custom_response_callback(fincaskv_db: fincaskv.DB) -> None:
     assert fincaskv_db.execute_command("GET", "k") == b"V"
     assert fincaskv_db.get("k") == b"V"
     assert fincaskv_db["k"] == b"V"
+
+
+def test_double_replies_are_formatted_as_redis_does() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from fincaskv import _native
+
+    @given(st.floats(allow_nan=True, allow_infinity=True))
+    def check(x: float) -> None:
+        assert _native._format_double(x) == "%.17g" % x
+
+    check()
+    assert _native._format_double(0.1) == "0.10000000000000001"
+    assert _native._format_double(1e20) == "1e+20"
+    assert _native._format_double(1.5e-7) == "1.4999999999999999e-07"
+    assert _native._format_double(-0.0) == "-0"

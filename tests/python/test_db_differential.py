@@ -1,8 +1,8 @@
 """Differential tests: the same redis-py-style calls on ``fincaskv.DB`` and on
 redis-py talking to a real ``redis-server``; results must be equal.
 
-Strings, keys, lists, errors, pipelines and random sequences here; hashes,
-sets and sorted sets in their own files. Commands whose result is random
+Strings, keys, lists, errors, pipelines and random sequences (every family)
+here; hashes, sets and sorted sets in their own files. Commands whose result is random
 (SPOP, SRANDMEMBER, ...) are compared by shape in their own tests.
 """
 
@@ -263,6 +263,19 @@ _calls = st.one_of(
     st.builds(lambda k, v: c("rpush", k, v), _keys, _vals),
     st.builds(lambda k: c("lpop", k), _keys),
     st.builds(lambda k, a, b: c("lrange", k, a, b), _keys, st.integers(-3, 3), st.integers(-3, 3)),
+    st.builds(lambda k, m, v: c("hset", k, m, v), _keys, _members, _vals),
+    st.builds(lambda k, m: c("hdel", k, m), _keys, _members),
+    st.builds(lambda k: c("hgetall", k), _keys),
+    st.builds(lambda k, m: c("hincrby", k, m, 2), _keys, _members),
+    st.builds(lambda k, m: c("sadd", k, m), _keys, _members),
+    st.builds(lambda k, m: c("srem", k, m), _keys, _members),
+    st.builds(lambda k: c("smembers", k), _keys),
+    st.builds(lambda a, b: c("sinter", [a, b]), _keys, _keys),
+    st.builds(lambda k, m, s: c("zadd", k, {m: s}), _keys, _members, st.integers(-3, 3)),
+    st.builds(lambda k, m: c("zrem", k, m), _keys, _members),
+    st.builds(lambda k: c("zrange", k, 0, -1, withscores=True), _keys),
+    st.builds(lambda k, m: c("zincrby", k, 1.5, m), _keys, _members),
+    st.builds(lambda k: c("zpopmin", k), _keys),
     st.builds(lambda a, b: c("rename", a, b), _keys, _keys),
     st.builds(lambda k: c("exists", k), _keys),
 )

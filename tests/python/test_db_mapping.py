@@ -71,3 +71,46 @@ def test_decoded_mapping(tmp_path: object) -> None:
         db["ключ"] = "значение"
         assert db["ключ"] == "значение"
         assert list(db) == ["ключ"]
+
+
+def test_mapping_behaves_like_a_dict(fincaskv_db: fincaskv.DB) -> None:
+    from typing import Dict, List, Tuple
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    keys = st.binary(min_size=1, max_size=3)
+    ops = st.lists(
+        st.one_of(
+            st.tuples(st.just("set"), keys, st.binary(max_size=5)),
+            st.tuples(st.just("del"), keys, st.just(b"")),
+            st.tuples(st.just("pop"), keys, st.just(b"")),
+        ),
+        max_size=30,
+    )
+
+    @settings(max_examples=60, deadline=None)
+    @given(ops)
+    def check(steps: List[Tuple[str, bytes, bytes]]) -> None:
+        db = fincaskv_db
+        db.clear()
+        model: Dict[bytes, bytes] = {}
+        for op, key, value in steps:
+            if op == "set":
+                db[key] = value
+                model[key] = value
+            elif op == "del":
+                if key in model:
+                    del db[key]
+                    del model[key]
+                else:
+                    with pytest.raises(KeyError):
+                        del db[key]
+            else:
+                assert db.pop(key, None) == model.pop(key, None)
+            assert len(db) == len(model)
+            assert (key in db) == (key in model)
+        assert sorted(db) == sorted(model)
+        assert dict(db.items()) == model
+
+    check()

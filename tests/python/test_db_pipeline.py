@@ -116,3 +116,13 @@ def test_watch_is_refused_clearly(fincaskv_db: fincaskv.DB) -> None:
         fincaskv_db.pipeline().watch("k")
     with pytest.raises(fincaskv.Error, match="WATCH"):
         fincaskv_db.transaction(lambda pipe: None, "k")
+
+
+def test_write_batch_keeps_the_order_of_puts_and_other_commands(fincaskv_db: fincaskv.DB) -> None:
+    db = fincaskv_db
+    with db.write_batch() as batch:
+        batch.put("a", "1").delete("a").put("a", "2")
+        batch.set("b", 1).incr("b").set("c", "x").expire("c", 100).put("c", "y")
+        assert len(batch) == 8
+    assert db.mget("a", "b", "c") == [b"2", b"2", b"y"]
+    assert db.ttl("c") == -1  # the last put cleared the TTL, as SET does
