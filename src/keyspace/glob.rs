@@ -1,13 +1,20 @@
 //! Redis's glob-style pattern matching (`stringmatchlen`): `*`, `?`,
 //! `[abc]`, `[^a-z]`, `\x` escapes; over bytes.
 
-/// Whether `s` matches `pattern`.
+/// Whether `s` matches `pattern` (case-sensitive, as KEYS / SCAN MATCH).
 pub(crate) fn matches(pattern: &[u8], s: &[u8]) -> bool {
-    let mut budget = 10_000usize;
-    match_from(pattern, s, &mut budget)
+    matches_case(pattern, s, false)
 }
 
-fn match_from(mut p: &[u8], mut s: &[u8], budget: &mut usize) -> bool {
+/// Whether `s` matches `pattern`; `nocase` folds ASCII case (as CONFIG GET and
+/// COMMAND LIST FILTERBY PATTERN do). Pub/sub patterns use `nocase = false`.
+pub(crate) fn matches_case(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
+    let mut budget = 10_000usize;
+    match_from(pattern, s, nocase, &mut budget)
+}
+
+fn match_from(mut p: &[u8], mut s: &[u8], nocase: bool, budget: &mut usize) -> bool {
+    let eq = |a: u8, b: u8| a == b || (nocase && a.eq_ignore_ascii_case(&b));
     // Redis bounds the recursion of `*` (nesting limit); we bound the work.
     if *budget == 0 {
         return false;
@@ -23,7 +30,7 @@ fn match_from(mut p: &[u8], mut s: &[u8], budget: &mut usize) -> bool {
                     return true;
                 }
                 for i in 0..=s.len() {
-                    if match_from(&p[1..], &s[i..], budget) {
+                    if match_from(&p[1..], &s[i..], nocase, budget) {
                         return true;
                     }
                     if *budget == 0 {
@@ -51,7 +58,7 @@ fn match_from(mut p: &[u8], mut s: &[u8], budget: &mut usize) -> bool {
                 loop {
                     match p {
                         [b'\\', x, ..] => {
-                            if *x == sc {
+                            if eq(*x, sc) {
                                 hit = true;
                             }
                             p = &p[2..];
@@ -64,13 +71,18 @@ fn match_from(mut p: &[u8], mut s: &[u8], budget: &mut usize) -> bool {
                         }
                         [a, b'-', b, ..] => {
                             let (lo, hi) = if a <= b { (*a, *b) } else { (*b, *a) };
-                            if lo <= sc && sc <= hi {
+                            let in_range = |c: u8| lo <= c && c <= hi;
+                            if in_range(sc)
+                                || (nocase
+                                    && (in_range(sc.to_ascii_lowercase())
+                                        || in_range(sc.to_ascii_uppercase())))
+                            {
                                 hit = true;
                             }
                             p = &p[3..];
                         }
                         [x, ..] => {
-                            if *x == sc {
+                            if eq(*x, sc) {
                                 hit = true;
                             }
                             p = &p[1..];
@@ -90,13 +102,13 @@ fn match_from(mut p: &[u8], mut s: &[u8], budget: &mut usize) -> bool {
             }
             b'\\' if p.len() >= 2 => {
                 p = &p[1..];
-                if s.first() != Some(&p[0]) {
+                if !s.first().is_some_and(|&c| eq(p[0], c)) {
                     return false;
                 }
                 s = &s[1..];
             }
             _ => {
-                if s.first() != Some(&c) {
+                if !s.first().is_some_and(|&x| eq(c, x)) {
                     return false;
                 }
                 s = &s[1..];

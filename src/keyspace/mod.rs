@@ -32,7 +32,7 @@ mod db;
 mod dropper;
 mod exec;
 pub(crate) mod generic;
-mod glob;
+pub(crate) mod glob;
 pub(crate) mod hash;
 mod journal;
 pub(crate) mod list;
