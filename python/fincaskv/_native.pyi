@@ -3,12 +3,13 @@
 from os import PathLike
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union, final
 
-__all__ = ["Database", "OPTION_NAMES", "ServerHandle", "__version__", "_format_double"]
+__all__ = ["Database", "OPTION_NAMES", "ServerHandle", "__version__", "_format_double", "run_cli"]
 
 __version__: str
 OPTION_NAMES: List[str]
 
 def _format_double(value: float) -> str: ...
+def run_cli(argv: List[str]) -> int: ...
 
 _Arg = Union[bytes, bytearray, memoryview, str, int, float]
 

@@ -29,6 +29,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::ServerHandle>()?;
     m.add("OPTION_NAMES", options::OPTION_NAMES.to_vec())?;
     m.add_function(wrap_pyfunction!(format_double, m)?)?;
+    m.add_function(wrap_pyfunction!(run_cli, m)?)?;
     Ok(())
 }
 
@@ -38,4 +39,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyo3(name = "_format_double")]
 fn format_double(value: f64) -> String {
     convert::format_double(value)
+}
+
+/// Runs the `fincaskv-server` command line (the binary's own code, so the
+/// flags and subcommands are the same) with the GIL released; returns the
+/// exit code. `argv` starts with the program name.
+#[pyfunction]
+fn run_cli(py: Python<'_>, argv: Vec<String>) -> u8 {
+    py.detach(move || fincaskv_server::run_cli(argv))
 }

@@ -1,0 +1,432 @@
+//! `fincaskv-server`: the FincasKV RESP server command line, as a library.
+//!
+//! The binary (`src/main.rs`) and the Python package (`python -m fincaskv`,
+//! the wheel's `fincaskv-server` console script) both call [`run_cli`], so
+//! they accept exactly the same arguments. A thin shell around the core: it reads the TOML config file and the
+//! command line (flags win), sets up logging, opens the keyspace, binds the
+//! listener and hands everything to `fincaskv::server::run`, with SIGINT /
+//! SIGTERM as the shutdown future. `fincaskv-server check [--repair] DIR`
+//! checks (and salvages) a data directory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use fincaskv::cluster::{ClusterBackend, ClusterConfig};
+use fincaskv::keyspace::{Config as KeyspaceConfig, Keyspace};
+use fincaskv::server::{self, Backend, FsyncSetting, KeyspaceBackend, ServerConfig};
+use fincaskv::storage::{self, FsyncPolicy, IndexKind};
+use tracing_subscriber::EnvFilter;
+
+/// Command line. Every flag overrides the same option of the config file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fincaskv-server",
+    version,
+    about = "FincasKV: a persistent, Redis-compatible key/value server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// TOML config file (see fincaskv.example.toml).
+    #[arg(long = "conf", value_name = "PATH")]
+    conf: Option<PathBuf>,
+    /// TCP port [default: 8911].
+    #[arg(long)]
+    port: Option<u16>,
+    /// Data directory [default: ./fincaskv-data].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1].
+    #[arg(long)]
+    bind: Option<String>,
+    /// Fsync policy [default: everysec].
+    #[arg(long, value_enum)]
+    fsync: Option<FsyncArg>,
+    /// Password for AUTH.
+    #[arg(long)]
+    requirepass: Option<String>,
+    /// Number of databases [default: 16].
+    #[arg(long)]
+    databases: Option<usize>,
+    /// Keydir index kind: hash, btree or skiplist [default: hash].
+    #[arg(long)]
+    index: Option<String>,
+    /// Maximum number of clients [default: 10000].
+    #[arg(long)]
+    maxclients: Option<usize>,
+    /// Protected mode: yes or no [default: yes].
+    #[arg(long, value_name = "yes|no")]
+    protected_mode: Option<String>,
+    /// Threads serving connections; 0 = one per core [default: 0].
+    #[arg(long)]
+    worker_threads: Option<usize>,
+    /// Log level: error, warn, info, debug, trace [default: info].
+    #[arg(long)]
+    loglevel: Option<String>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// Raft cluster flags (see `fincaskv::cluster`).
+#[derive(Debug, clap::Args)]
+struct ClusterArgs {
+    /// This node's cluster name (with --raft-addr: start as CLUSTER INIT would).
+    #[arg(long)]
+    node_id: Option<String>,
+    /// This node's raft (peer) listener address, host:port.
+    #[arg(long)]
+    raft_addr: Option<String>,
+    /// Raft address of a cluster member to ask to add this node.
+    #[arg(long)]
+    join: Option<String>,
+    /// Shared secret peers must present [default: empty].
+    #[arg(long)]
+    cluster_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FsyncArg {
+    Always,
+    Everysec,
+    No,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Checks a data directory; with --repair, salvages every valid record.
+    Check {
+        /// Rewrite damaged files keeping every valid record.
+        #[arg(long)]
+        repair: bool,
+        /// The data directory.
+        dir: PathBuf,
+    },
+}
+
+/// Runs the server command line: `args` is the whole argv, program name
+/// first. Parses flags (printing help or a usage error as clap does), runs
+/// a subcommand or the server until SIGINT / SIGTERM / SHUTDOWN, and
+/// returns the process exit code (0 success, 1 failure, 2 usage error).
+pub fn run_cli<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    if let Some(Command::Check { repair, dir }) = &cli.command {
+        init_logging("info");
+        return check(dir, *repair);
+    }
+    let config = match load_config(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("fincaskv-server: {e}");
+            return 2;
+        }
+    };
+    init_logging(&config.loglevel);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("fincaskv-server: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(serve(config, &cli.cluster)) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("fincaskv-server: {e}");
+            1
+        }
+    }
+}
+
+/// Reads the config file (if any) and applies the flags on top.
+fn load_config(cli: &Cli) -> Result<ServerConfig, String> {
+    let mut cfg = match &cli.conf {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+            let mut cfg: ServerConfig = toml::from_str(&text)
+                .map_err(|e| format!("invalid config file {}: {e}", path.display()))?;
+            cfg.config_file = Some(path.clone());
+            cfg
+        }
+        None => ServerConfig::default(),
+    };
+    if let Some(p) = cli.port {
+        cfg.port = p;
+    }
+    if let Some(d) = &cli.dir {
+        cfg.dir = d.clone();
+    }
+    if let Some(b) = &cli.bind {
+        cfg.bind = b.clone();
+    }
+    if let Some(f) = cli.fsync {
+        cfg.fsync = match f {
+            FsyncArg::Always => FsyncSetting::Always,
+            FsyncArg::Everysec => FsyncSetting::Everysec,
+            FsyncArg::No => FsyncSetting::No,
+        };
+    }
+    if let Some(p) = &cli.requirepass {
+        cfg.requirepass = p.clone();
+    }
+    if let Some(n) = cli.databases {
+        cfg.databases = n;
+    }
+    if let Some(i) = &cli.index {
+        cfg.index = i.clone();
+    }
+    if let Some(n) = cli.maxclients {
+        cfg.maxclients = n;
+    }
+    if let Some(p) = &cli.protected_mode {
+        cfg.set("protected-mode", p)
+            .map_err(|e| format!("--protected-mode: {e}"))?;
+    }
+    if let Some(n) = cli.worker_threads {
+        cfg.worker_threads = n;
+    }
+    if let Some(l) = &cli.loglevel {
+        cfg.loglevel = l.clone();
+    }
+    index_kind(&cfg.index)?;
+    Ok(cfg)
+}
+
+fn index_kind(name: &str) -> Result<IndexKind, String> {
+    match name.to_ascii_lowercase().as_str() {
+        "hash" => Ok(IndexKind::Hash),
+        "btree" => Ok(IndexKind::BTree),
+        "skiplist" => Ok(IndexKind::SkipList),
+        other => Err(format!(
+            "unknown index kind '{other}' (hash, btree, skiplist)"
+        )),
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only for a terminal: log files and pipes get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), String> {
+    let fsync = match config.fsync {
+        FsyncSetting::Always => FsyncPolicy::Always,
+        FsyncSetting::Everysec => FsyncPolicy::EverySec,
+        FsyncSetting::No => FsyncPolicy::No,
+    };
+    let storage_opts = storage::Options::new(config.dir.clone())
+        .with_fsync(fsync)
+        .with_index(index_kind(&config.index)?)
+        // The server decides when to merge (merge-check-interval-ms).
+        .with_merge_interval(None);
+    let mut ks_cfg = KeyspaceConfig::new(storage_opts);
+    ks_cfg.databases = config.databases;
+    let load_started = Instant::now();
+    let dir = config.dir.clone();
+    let keyspace = tokio::task::spawn_blocking(move || Keyspace::open(ks_cfg))
+        .await
+        .map_err(|e| format!("opening the keyspace failed: {e}"))?
+        .map_err(|e| format!("cannot open data directory {}: {e}", dir.display()))?;
+    let keyspace = Arc::new(keyspace);
+    let load_ms = load_started.elapsed().as_millis() as u64;
+    let backend = Arc::new(KeyspaceBackend::new(
+        keyspace.clone(),
+        config.fsync == FsyncSetting::Always,
+    ));
+    let keys: u64 = backend.key_counts().iter().map(|(k, _)| k).sum();
+
+    let addr = format!("{}:{}", config.bind, config.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        addr = %local,
+        pid = std::process::id(),
+        dir = %config.dir.display(),
+        fsync = config.fsync.as_str(),
+        keys,
+        load_ms,
+        "fincaskv-server ready to accept connections"
+    );
+    println!(
+        "fincaskv-server {} listening on {} (pid {}, data dir {}, fsync {}, {} keys loaded in {} ms)",
+        env!("CARGO_PKG_VERSION"),
+        local,
+        std::process::id(),
+        config.dir.display(),
+        config.fsync.as_str(),
+        keys,
+        load_ms
+    );
+    // Cluster mode hooks in here: CLUSTER commands, raft routing.
+    let mut cluster_cfg = ClusterConfig::new(config.dir.join("cluster"));
+    cluster_cfg.node_name = cluster_args.node_id.clone();
+    cluster_cfg.raft_addr = cluster_args.raft_addr.clone();
+    cluster_cfg.join = cluster_args.join.clone();
+    cluster_cfg.secret = cluster_args.cluster_secret.clone().unwrap_or_default();
+    let cluster = ClusterBackend::new(backend, keyspace.clone(), cluster_cfg);
+    cluster
+        .boot()
+        .await
+        .map_err(|e| format!("cannot start the cluster node: {e}"))?;
+    let backend: Arc<dyn Backend> = cluster.clone();
+    server::run(config, backend, listener, shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    cluster.shutdown().await;
+    drop(cluster);
+    // Every connection is gone; dropping the last handle closes the log
+    // and releases the directory lock.
+    drop(keyspace);
+    tracing::info!("fincaskv-server stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+fn check(dir: &std::path::Path, repair: bool) -> u8 {
+    if repair {
+        match storage::repair(dir) {
+            Ok(report) => {
+                println!(
+                    "{}: repaired: {} files scanned, {} rewritten, {} records kept, {} records dropped, {} damaged bytes skipped",
+                    dir.display(),
+                    report.files_scanned,
+                    report.files_rewritten,
+                    report.records_kept,
+                    report.records_dropped,
+                    report.bytes_skipped
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("repair of {} failed: {e}", dir.display());
+                1
+            }
+        }
+    } else {
+        if !dir.is_dir() {
+            eprintln!("{}: no such directory", dir.display());
+            return 1;
+        }
+        // A check is an open that replays everything (read-only in effect).
+        match Keyspace::open(KeyspaceConfig::new(
+            storage::Options::new(dir).with_merge_interval(None),
+        )) {
+            Ok(ks) => {
+                let keys: usize = ks.stats().keys.iter().map(|(k, _)| k).sum();
+                println!("{}: OK ({keys} keys)", dir.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", dir.display());
+                eprintln!(
+                    "run `fincaskv-server check --repair {}` to salvage every valid record",
+                    dir.display()
+                );
+                1
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_is_the_defaults() {
+        let text = include_str!("../../fincaskv.example.toml");
+        let parsed: ServerConfig = toml::from_str(text).expect("example parses");
+        assert_eq!(parsed, ServerConfig::default());
+        // Every option is documented in the example file.
+        for name in server::OPTION_NAMES {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{name} = "))),
+                "{name} missing from fincaskv.example.toml"
+            );
+        }
+    }
+
+    #[test]
+    fn config_rewrite_output_parses_back() {
+        let mut cfg = ServerConfig::default();
+        cfg.set("maxclients", "7").expect("set");
+        cfg.set("requirepass", "a \"quoted\" pass").expect("set");
+        let mut parsed: ServerConfig = toml::from_str(&cfg.to_toml()).expect("rewrite parses");
+        parsed.config_file = cfg.config_file.clone();
+        assert_eq!(parsed, cfg);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("fincaskv-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "port = 1234\nbind = \"0.0.0.0\"\nfsync = \"always\"\n",
+        )
+        .expect("write");
+        let cli = Cli::parse_from([
+            "fincaskv-server",
+            "--conf",
+            path.to_str().expect("utf-8 path"),
+            "--port",
+            "4321",
+        ]);
+        let cfg = load_config(&cli).expect("config");
+        assert_eq!(cfg.port, 4321);
+        assert_eq!(cfg.bind, "0.0.0.0");
+        assert_eq!(cfg.fsync, FsyncSetting::Always);
+        assert_eq!(cfg.config_file.as_deref(), Some(path.as_path()));
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "no-such-option = 1\n").expect("write");
+        let cli = Cli::parse_from(["fincaskv-server", "--conf", bad.to_str().expect("utf-8")]);
+        assert!(load_config(&cli).is_err());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}
