@@ -46,6 +46,14 @@ step "maturin build + install wheel"
 rm -rf target/wheels
 "$VENV/bin/maturin" build --release --locked -q -o target/wheels
 "$VENV/bin/pip" install -q --force-reinstall --no-deps target/wheels/fincaskv-*.whl
+step "wheel smoke test in a fresh venv (no test packages, no server binary)"
+SMOKE=$(mktemp -d)
+python3 -m venv "$SMOKE/venv"
+"$SMOKE/venv/bin/pip" install -q --disable-pip-version-check --no-index --no-deps target/wheels/fincaskv-*.whl
+"$SMOKE/venv/bin/fincaskv-server" --version
+(cd "$SMOKE" && env -u FINCASKV_SERVER_BIN "$SMOKE/venv/bin/python" "$ROOT/scripts/wheel_smoke.py" "$SMOKE")
+rm -rf "$SMOKE"
+
 step "pytest"
 export FINCASKV_SERVER_BIN="$ROOT/target/release/fincaskv-server"
 cd tests/python

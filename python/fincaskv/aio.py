@@ -17,7 +17,7 @@ import asyncio
 import functools
 import inspect
 import threading
-from typing import Any, AsyncIterator, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
 
 from fincaskv import db as _sync
 from fincaskv.commands import BloomCommands, Commands
@@ -99,6 +99,11 @@ class _AsyncCommands:
     """Base of the generated async command methods."""
 
     _sync: Any
+
+    if TYPE_CHECKING:
+        # The command methods are generated at import time from the
+        # synchronous ones; type checkers see each as an awaitable call.
+        def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]: ...
 
 
 class Bloom(_AsyncCommands):

@@ -7,6 +7,9 @@ Fixtures:
 * ``fincaskv_server`` -- a fresh in-process :class:`fincaskv.Server` on a free
   port of 127.0.0.1, stopped after the test; connect with
   ``redis.Redis(port=fincaskv_server.port)``.
+* ``fincaskv_cluster`` -- a fresh 3-node :class:`fincaskv.cluster.LocalCluster`
+  (server processes on free loopback ports, a leader elected), stopped after
+  the test; ``fincaskv_cluster.client(i)``, ``.leader()``, ``.kill(i)``...
 """
 
 from __future__ import annotations
@@ -39,3 +42,15 @@ def fincaskv_server(tmp_path: Path) -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def fincaskv_cluster(tmp_path: Path) -> Iterator[Any]:
+    """A 3-node Raft cluster of server processes, stopped after the test."""
+    from fincaskv.cluster import LocalCluster
+
+    cluster = LocalCluster(3, tmp_path / "fincaskv-cluster")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -102,3 +102,20 @@ def test_package_type_checks(tmp_path: object) -> None:
         cwd=str(tmp_path),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_sample_program_passes_mypy_strict(tmp_path: object) -> None:
+    """A program using DB, aio, Server and the cluster helpers type-checks
+    with `mypy --strict` against the installed package."""
+    import os
+    import subprocess
+    import sys
+
+    sample = os.path.join(os.path.dirname(os.path.abspath(__file__)), "typed", "sample.py")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", os.path.join(str(tmp_path), "cache"), sample],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
