@@ -167,6 +167,11 @@ class DB(_AsyncCommands):
         """Makes everything written so far durable (fsync)."""
         await _in_thread(self._sync.sync)
 
+    async def backup(self, dest: Any) -> Dict[str, int]:
+        """A consistent copy of the database in ``dest`` (see ``DB.backup``)."""
+        result: Dict[str, int] = await _in_thread(self._sync.backup, dest)
+        return result
+
     async def stats(self) -> Dict[str, Any]:
         """Engine and keyspace statistics."""
         return await _in_thread(self._sync.stats)

@@ -318,6 +318,16 @@ impl Database {
             .map_err(|e| errors::engine_error(py, &e))
     }
 
+    /// Writes a consistent copy of the database into the new directory
+    /// `dest` while it stays open; returns (files linked, files copied, bytes).
+    fn backup(&self, py: Python<'_>, dest: std::path::PathBuf) -> PyResult<(usize, usize, u64)> {
+        let open = self.open_state(py)?;
+        let report = py
+            .detach(move || open.keyspace.backup(&dest))
+            .map_err(|e| errors::engine_error(py, &e))?;
+        Ok((report.files_linked, report.files_copied, report.bytes))
+    }
+
     /// Flushes and fsyncs everything written so far.
     fn sync(&self, py: Python<'_>) -> PyResult<()> {
         let open = self.open_state(py)?;

@@ -286,6 +286,10 @@ impl Backend for ClusterBackend {
         self.inner.sync()
     }
 
+    fn backup(&self, dest: &std::path::Path) -> Result<String, String> {
+        self.inner.backup(dest)
+    }
+
     fn key_counts(&self) -> Vec<(u64, u64)> {
         self.inner.key_counts()
     }

@@ -448,6 +448,14 @@ impl Keyspace {
         Ok(())
     }
 
+    /// Writes a consistent copy of every database into `dest` (which must
+    /// not exist, or be empty) while the keyspace stays open: every command
+    /// acknowledged before the call is in it, no command is half in it.
+    /// Opening `dest` (or starting a server on it) restores it.
+    pub fn backup(&self, dest: &std::path::Path) -> Result<storage::BackupReport, Error> {
+        Ok(self.log.backup(dest)?)
+    }
+
     /// Whether the log's dead-bytes ratio asks for a merge.
     pub fn needs_merge(&self) -> bool {
         self.log.needs_merge()

@@ -112,6 +112,7 @@ impl Connection {
                 });
                 done(Reply::Simple("Background saving started".to_owned()))
             }
+            "backup" => done(self.backup(&argv[1]).await),
             "bgrewriteaof" => {
                 if self.shared.start_merge() {
                     done(Reply::Simple(
@@ -597,6 +598,32 @@ impl Connection {
                 "ERR wrong number of arguments for 'config|{sub}' command"
             ))),
             _ => unknown_subcommand("CONFIG", &argv[1]),
+        }
+    }
+
+    /// `BACKUP <dest>`: an online, consistent copy of the data directory
+    /// (hard links for sealed files, a copy of the active file's prefix)
+    /// into `dest`, which must not exist or be empty. Updates LASTSAVE.
+    async fn backup(&mut self, dest: &Bytes) -> Reply {
+        let Ok(dest) = std::str::from_utf8(dest) else {
+            return Reply::error("ERR backup destination must be a UTF-8 path");
+        };
+        if dest.is_empty() || dest.contains('\0') {
+            return Reply::error("ERR invalid backup destination");
+        }
+        let dest = std::path::PathBuf::from(dest);
+        let backend = self.shared.backend.clone();
+        let res = tokio::task::spawn_blocking(move || backend.backup(&dest)).await;
+        match res {
+            Ok(Ok(summary)) => {
+                tracing::info!("{summary}");
+                self.shared
+                    .lastsave
+                    .store(now_ms() / 1000, Ordering::Relaxed);
+                Reply::ok()
+            }
+            Ok(Err(e)) => Reply::Error(format!("ERR backup failed: {e}")),
+            Err(e) => Reply::Error(format!("ERR backup failed: {e}")),
         }
     }
 

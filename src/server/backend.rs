@@ -78,6 +78,17 @@ impl Backend for KeyspaceBackend {
         self.keyspace.sync().map_err(|e| e.to_string())
     }
 
+    fn backup(&self, dest: &std::path::Path) -> Result<String, String> {
+        let r = self.keyspace.backup(dest).map_err(|e| e.to_string())?;
+        Ok(format!(
+            "backup written to {}: {} files linked, {} copied, {} bytes",
+            r.dir.display(),
+            r.files_linked,
+            r.files_copied,
+            r.bytes
+        ))
+    }
+
     fn key_counts(&self) -> Vec<(u64, u64)> {
         self.keyspace
             .stats()

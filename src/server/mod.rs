@@ -59,6 +59,12 @@ pub trait Backend: Send + Sync + 'static {
     fn merge(&self) -> Result<(), String>;
     /// Fsyncs everything written so far.
     fn sync(&self) -> Result<(), String>;
+    /// Writes a consistent copy of the data into the new directory `dest`
+    /// (blocking; run it off the async workers) and describes what it did.
+    fn backup(&self, dest: &std::path::Path) -> Result<String, String> {
+        let _ = dest;
+        Err("backups are not supported by this backend".to_owned())
+    }
     /// (keys, keys with an expiry) of each database.
     fn key_counts(&self) -> Vec<(u64, u64)>;
     /// The data command of this lower-case name.

@@ -74,6 +74,7 @@ pub static SERVER_COMMANDS: &[CommandSpec] = &[
     spec("lastsave", 1, RANDOM | FAST, "server", "Returns the Unix timestamp of the last successful save to disk.", "1.0.0", "O(1)"),
     spec("save", 1, ADMIN | NOMULTI, "server", "Synchronously fsyncs the data files.", "1.0.0", "O(N) where N is the total number of keys in all databases"),
     spec("bgsave", -1, ADMIN, "server", "Asynchronously fsyncs the data files.", "1.0.0", "O(N) where N is the total number of keys in all databases"),
+    spec("backup", 2, ADMIN | NOMULTI, "server", "Writes a consistent copy of the data files into a new directory (FincasKV).", "1.0.0", "O(N) where N is the size of the active data file"),
     spec("bgrewriteaof", 1, ADMIN | NOMULTI, "server", "Asynchronously merges the data files (compaction).", "1.0.0", "O(N) where N is the total number of keys in all databases"),
     spec("shutdown", -1, ADMIN | NOMULTI, "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)"),
     spec("debug", -2, ADMIN | NOMULTI, "server", "A container for debugging commands.", "1.0.0", "Depends on subcommand."),

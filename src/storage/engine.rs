@@ -601,6 +601,12 @@ impl Engine {
         shared.log.merge(shared)
     }
 
+    /// Writes a consistent copy of the store into `dest` (see
+    /// [`Log::backup`]); the engine stays open meanwhile.
+    pub fn backup(&self, dest: &std::path::Path) -> Result<crate::storage::BackupReport> {
+        self.shared.log.backup(dest)
+    }
+
     /// True when the dead-bytes trigger is reached.
     pub fn needs_merge(&self) -> bool {
         self.shared.log.needs_merge()

@@ -17,6 +17,7 @@
 //! The byte layout of every file is drawn in `docs/storage-format.md` and
 //! above the codec in `record.rs` and `hint.rs`.
 
+mod backup;
 mod cache;
 mod engine;
 mod error;
@@ -32,6 +33,7 @@ mod segment;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use backup::BackupReport;
 pub use engine::{Engine, EngineStats, WriteBatch};
 pub use error::{Error, Result};
 pub use log::{Commit, Log, LogStats};
