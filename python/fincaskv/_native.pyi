@@ -1,7 +1,7 @@
 """Type stubs of the native module (``python/src/*.rs``)."""
 
 from os import PathLike
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union, final
+from typing import Any, Awaitable, Dict, Iterable, List, Optional, Sequence, Tuple, Union, final
 
 __all__ = ["Database", "OPTION_NAMES", "ServerHandle", "__version__", "_format_double", "run_cli"]
 
@@ -19,6 +19,7 @@ class Database:
 
     def __new__(cls, path: Union[str, PathLike[str]], options: Optional[Dict[str, Any]] = None) -> "Database": ...
     def execute(self, db: int, argv: Sequence[_Arg], decode: bool = False) -> Any: ...
+    def execute_async(self, db: int, argv: Sequence[_Arg], decode: bool = False) -> Awaitable[Any]: ...
     def execute_transaction(
         self, db: int, commands: Iterable[Sequence[_Arg]], decode: bool = False, replies: bool = True
     ) -> Any: ...

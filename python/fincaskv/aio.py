@@ -1,9 +1,11 @@
 """``fincaskv.aio``: the embedded database for asyncio code.
 
 ``fincaskv.aio.DB`` has the methods of ``fincaskv.DB`` (redis-py's), each
-returning an awaitable, as ``redis.asyncio.Redis`` does. A call runs the
-synchronous method in a worker thread (the engine releases the GIL), so the
-event loop never waits on a disk write or a blocking pop::
+returning an awaitable, as ``redis.asyncio.Redis`` does. A command call builds
+its arguments exactly as the synchronous method does and runs as a native
+awaitable (pyo3-async-runtimes: the engine call runs on a tokio blocking
+pool, the event loop never waits on a disk write); blocking pops wait in a
+thread of their own, cancelled with their task::
 
     async with fincaskv.aio.DB(path) as db:
         await db.set("k", "v")
@@ -17,7 +19,7 @@ import asyncio
 import functools
 import inspect
 import threading
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from fincaskv import db as _sync
 from fincaskv.commands import BloomCommands, Commands
@@ -66,12 +68,48 @@ async def _in_own_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) ->
         raise
 
 
+def _queue_one(sync: _sync.DB, name: str, args: Any, kwargs: Any) -> Optional[Tuple[Any, Any]]:
+    """The one command (argv, callback options) that ``sync.<name>(...)``
+    would run, built by the same method on a pipeline; ``None`` when the
+    method runs something else (several commands, local answers, waits)."""
+    if name == "execute_command":
+        queued: Tuple[Any, Any] = (args, kwargs)
+    else:
+        pipe = sync.pipeline(transaction=False)
+        getattr(pipe, name)(*args, **kwargs)
+        if len(pipe.command_stack) != 1:
+            return None
+        queued = pipe.command_stack[0]
+    if not queued[0]:
+        return None
+    cname = _sync._command_name(queued[0][0])
+    if cname in _sync._LOCAL_COMMANDS or cname in _sync._BLOCKING_TIMEOUT_AT:
+        return None
+    return queued
+
+
+async def _execute_native(sync: _sync.DB, args: Any, options: Any) -> Any:
+    """Runs one command as a native awaitable (pyo3-async-runtimes: the
+    engine call runs on tokio's blocking pool) and applies its callback as
+    ``DB.execute_command`` does."""
+    response = await sync._native.execute_async(sync._index, args, sync._decode)
+    callback = sync.response_callbacks.get(_sync._command_name(args[0])) if isinstance(args[0], str) else None
+    if callback is not None:
+        return callback(response, **options)
+    return response
+
+
 def _awaitable(name: str, source: Any) -> Callable[..., Any]:
     """An async method that runs ``self._sync.<name>`` in a thread."""
     runner = _in_own_thread if name in _BLOCKING else _in_thread
 
     async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return await runner(getattr(self._sync, name), *args, **kwargs)
+        sync = self._sync
+        if runner is _in_thread and isinstance(sync, _sync.DB):
+            queued = _queue_one(sync, name, args, kwargs)
+            if queued is not None:
+                return await _execute_native(sync, *queued)
+        return await runner(getattr(sync, name), *args, **kwargs)
 
     original = getattr(source, name)
     method.__name__ = name

@@ -222,6 +222,30 @@ impl Database {
         convert::reply(py, &reply, decode)
     }
 
+    /// `execute` as an asyncio awaitable (pyo3-async-runtimes): the command
+    /// runs on the tokio runtime's blocking pool, the event loop never waits
+    /// on the engine, and the result is converted when the future resolves.
+    #[pyo3(signature = (db, argv, decode = false))]
+    fn execute_async<'py>(
+        &self,
+        py: Python<'py>,
+        db: usize,
+        argv: &Bound<'_, PyAny>,
+        decode: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let argv = convert::argv(argv)?;
+        let ctx = self.ctx(py, db)?;
+        let open = self.open_state(py)?;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let reply = tokio::task::spawn_blocking(move || open.keyspace.execute(&ctx, &argv))
+                .await
+                .map_err(|e| {
+                    pyo3::exceptions::PyRuntimeError::new_err(format!("engine task failed: {e}"))
+                })?;
+            Python::attach(|py| convert::reply(py, &reply, decode))
+        })
+    }
+
     /// Runs several commands as one atomic transaction (MULTI/EXEC): one
     /// result per command, error replies as exception instances in the list.
     /// With `replies=False` (a write batch) returns only the first error

@@ -107,3 +107,30 @@ def test_cancelled_pop_stops_waiting_and_takes_nothing(tmp_path: Path) -> None:
             assert await db.lrange("queue", 0, -1) == [b"job"]
 
     run(main())
+
+
+def test_commands_run_as_native_awaitables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain commands do not go through a worker thread: they are
+    pyo3-async-runtimes futures, with redis-py's callbacks applied."""
+
+    async def no_threads(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a plain command went to a worker thread")
+
+    async def main() -> None:
+        async with fincaskv.aio.DB(tmp_path / "db") as db:
+            monkeypatch.setattr(fincaskv.aio, "_in_thread", no_threads)
+            assert await db.set("k", "v", ex=100) is True
+            assert await db.get("k") == b"v"
+            assert await db.hset("h", mapping={"a": 1}) == 1
+            assert await db.hgetall("h") == {b"a": b"1"}
+            assert await db.zadd("z", {"m": 2.5}) == 1
+            assert await db.zrange("z", 0, -1, withscores=True) == [(b"m", 2.5)]
+            assert await db.execute_command("STRLEN", "k") == 1
+            with pytest.raises(fincaskv.WrongTypeError):
+                await db.lpush("h", "x")
+            # Many at once on one loop.
+            results = await asyncio.gather(*(db.incr("n") for _ in range(200)))
+            assert sorted(results) == list(range(1, 201))
+            monkeypatch.undo()
+
+    run(main())
