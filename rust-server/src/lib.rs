@@ -19,6 +19,8 @@ use fincaskv::server::{self, Backend, FsyncSetting, KeyspaceBackend, ServerConfi
 use fincaskv::storage::{self, FsyncPolicy, IndexKind};
 use tracing_subscriber::EnvFilter;
 
+mod tools;
+
 /// Command line. Every flag overrides the same option of the config file.
 #[derive(Debug, Parser)]
 #[command(
@@ -95,6 +97,30 @@ enum FsyncArg {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Writes every key of a data directory as JSON lines or RESP commands.
+    Dump {
+        /// Output format: jsonl (one object per key) or resp (a command
+        /// stream for `redis-cli --pipe` or `load`).
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: tools::DumpFormat,
+        /// Output file [default: standard output].
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// The data directory (no server may hold it).
+        dir: PathBuf,
+    },
+    /// Loads a dump (JSON lines or RESP, detected) into a data directory.
+    Load {
+        /// The data directory (created if needed; no server may hold it).
+        dir: PathBuf,
+        /// The dump file; `-` for standard input.
+        file: PathBuf,
+    },
+    /// Merges (compacts) a data directory offline.
+    Merge {
+        /// The data directory (no server may hold it).
+        dir: PathBuf,
+    },
     /// Checks a data directory; with --repair, salvages every valid record.
     Check {
         /// Rewrite damaged files keeping every valid record.
@@ -121,9 +147,16 @@ where
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    if let Some(Command::Check { repair, dir }) = &cli.command {
-        init_logging("info");
-        return check(dir, *repair);
+    match &cli.command {
+        Some(Command::Check { repair, dir }) => {
+            init_logging("info");
+            return check(dir, *repair);
+        }
+        Some(cmd) => {
+            init_logging("warn");
+            return run_tool(cmd);
+        }
+        None => {}
     }
     let config = match load_config(&cli) {
         Ok(c) => c,
@@ -324,6 +357,76 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => tracing::info!("SIGINT received"),
         _ = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// `dump`, `load`, `merge`: prints the summary on stderr (stdout may carry
+/// the dump) and returns the exit code.
+fn run_tool(cmd: &Command) -> u8 {
+    let started = Instant::now();
+    let result = match cmd {
+        Command::Dump {
+            format,
+            output,
+            dir,
+        } => {
+            let mut out: Box<dyn std::io::Write> = match output {
+                Some(path) => match std::fs::File::create(path) {
+                    Ok(f) => Box::new(f),
+                    Err(e) => {
+                        eprintln!("cannot create {}: {e}", path.display());
+                        return 1;
+                    }
+                },
+                None => Box::new(std::io::stdout().lock()),
+            };
+            tools::dump(dir, *format, &mut out).map(|s| {
+                format!(
+                    "{}: dumped {} keys ({} bytes) in {:.1} s{}",
+                    dir.display(),
+                    s.keys,
+                    s.bytes,
+                    started.elapsed().as_secs_f64(),
+                    if s.skipped > 0 {
+                        format!("; {} Bloom filters skipped (no portable form)", s.skipped)
+                    } else {
+                        String::new()
+                    }
+                )
+            })
+        }
+        Command::Load { dir, file } => {
+            let input: Result<Box<dyn std::io::Read>, String> = if file.as_os_str() == "-" {
+                Ok(Box::new(std::io::stdin().lock()))
+            } else {
+                std::fs::File::open(file)
+                    .map(|f| Box::new(f) as Box<dyn std::io::Read>)
+                    .map_err(|e| format!("cannot open {}: {e}", file.display()))
+            };
+            input
+                .and_then(|mut input| tools::load(dir, &mut input))
+                .map(|s| {
+                    format!(
+                        "{}: loaded {} keys ({} commands) in {:.1} s",
+                        dir.display(),
+                        s.keys,
+                        s.commands,
+                        started.elapsed().as_secs_f64()
+                    )
+                })
+        }
+        Command::Merge { dir } => tools::merge(dir),
+        Command::Check { .. } => unreachable!("handled by run_cli"),
+    };
+    match result {
+        Ok(summary) => {
+            eprintln!("{summary}");
+            0
+        }
+        Err(e) => {
+            eprintln!("fincaskv-server: {e}");
+            1
+        }
     }
 }
 
