@@ -44,7 +44,7 @@ fn from_reply(r: &Reply) -> R {
         Reply::Bulk(b) | Reply::Verbatim(b) => R::Bulk(Some(b.to_vec())),
         Reply::Nil => R::Bulk(None),
         Reply::NilArray => R::Array(None),
-        Reply::Array(a) | Reply::Set(a) | Reply::Push(a) => {
+        Reply::Array(a) | Reply::Set(a) | Reply::Push(a) | Reply::Pairs(a) => {
             R::Array(Some(a.iter().map(from_reply).collect()))
         }
         Reply::Map(m) => R::Array(Some(

@@ -123,7 +123,9 @@ fn value(py: Python<'_>, r: &Reply, decode: bool) -> PyResult<Py<PyAny>> {
         Reply::Integer(i) => i.into_pyobject(py)?.into_any().unbind(),
         Reply::Bulk(b) | Reply::Verbatim(b) => bulk(py, b, decode)?,
         Reply::Nil | Reply::NilArray => py.None(),
-        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => list(py, items, decode)?,
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Pairs(items) => {
+            list(py, items, decode)?
+        }
         Reply::Map(pairs) => {
             let out = PyList::empty(py);
             for (k, v) in pairs {

@@ -72,7 +72,7 @@ fn run(ks: &Keyspace, db: usize, argv: &[&[u8]]) -> Reply {
 
 fn bulk_items(reply: Reply) -> Vec<Bytes> {
     match reply {
-        Reply::Array(items) | Reply::Set(items) => items
+        Reply::Array(items) | Reply::Set(items) | Reply::Pairs(items) => items
             .into_iter()
             .filter_map(|r| match r {
                 Reply::Bulk(b) | Reply::Verbatim(b) => Some(b),

@@ -144,6 +144,7 @@ pub enum WireReply {
     Bool(bool),
     Verbatim(Vec<u8>),
     Push(Vec<WireReply>),
+    Pairs(Vec<WireReply>),
 }
 
 impl From<&Reply> for WireReply {
@@ -163,6 +164,7 @@ impl From<&Reply> for WireReply {
             Reply::Bool(b) => WireReply::Bool(*b),
             Reply::Verbatim(b) => WireReply::Verbatim(b.to_vec()),
             Reply::Push(v) => WireReply::Push(many(v)),
+            Reply::Pairs(v) => WireReply::Pairs(many(v)),
         }
     }
 }
@@ -186,6 +188,7 @@ impl From<WireReply> for Reply {
             WireReply::Bool(b) => Reply::Bool(b),
             WireReply::Verbatim(b) => Reply::Verbatim(b.into()),
             WireReply::Push(v) => Reply::Push(many(v)),
+            WireReply::Pairs(v) => Reply::Pairs(many(v)),
         }
     }
 }

@@ -37,6 +37,11 @@ pub enum Reply {
     Verbatim(Bytes),
     /// An out-of-band push (RESP3 `>`, pub/sub messages); an array in RESP2.
     Push(Vec<Reply>),
+    /// Pairs kept flat (`[m1, s1, m2, s2, ...]`, even length), e.g. WITHSCORES
+    /// results: a flat array in RESP2, an array of 2-element arrays in RESP3,
+    /// as Redis 7.0 answers ZRANGE/ZRANDMEMBER/ZUNION ... WITHSCORES,
+    /// ZPOPMIN with a count and HRANDFIELD WITHVALUES.
+    Pairs(Vec<Reply>),
 }
 
 impl Reply {

@@ -582,7 +582,11 @@ fn hrandfield(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             out.push(Reply::Bulk(v.clone()));
         }
     }
-    Reply::Array(out)
+    if withvalues {
+        Reply::Pairs(out)
+    } else {
+        Reply::Array(out)
+    }
 }
 
 fn hscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {

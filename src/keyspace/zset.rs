@@ -456,7 +456,7 @@ fn bulk(m: &[u8]) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(m))
 }
 
-/// `[m1, s1, m2, s2, ...]` or `[m1, m2, ...]`.
+/// `[m1, s1, m2, s2, ...]` (pairs in RESP3) or `[m1, m2, ...]`.
 fn members_reply(items: &[(f64, &[u8])], withscores: bool) -> Reply {
     let mut out = Vec::with_capacity(items.len() * if withscores { 2 } else { 1 });
     for (s, m) in items {
@@ -465,7 +465,11 @@ fn members_reply(items: &[(f64, &[u8])], withscores: bool) -> Reply {
             out.push(Reply::Double(*s));
         }
     }
-    Reply::Array(out)
+    if withscores {
+        Reply::Pairs(out)
+    } else {
+        Reply::Array(out)
+    }
 }
 
 // ---------------------------------------------------------------- ranges
@@ -1083,7 +1087,13 @@ fn zpop_generic(ex: &mut Exec<'_>, argv: &[Bytes], max: bool) -> Reply {
     if let Err(e) = get(ex, &argv[1]) {
         return e;
     }
-    Reply::Array(flat_pairs(&pop(ex, &argv[1], max, count)))
+    let popped = flat_pairs(&pop(ex, &argv[1], max, count));
+    // Redis 7.0: flat without COUNT, pairs (in RESP3) with one.
+    if argv.len() == 3 {
+        Reply::Pairs(popped)
+    } else {
+        Reply::Array(popped)
+    }
 }
 
 fn zpopmin(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {

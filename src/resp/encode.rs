@@ -54,6 +54,23 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
                 encode(item, proto, out);
             }
         }
+        Reply::Pairs(items) => match proto {
+            Protocol::Resp2 => {
+                header(out, b'*', items.len());
+                for item in items {
+                    encode(item, proto, out);
+                }
+            }
+            Protocol::Resp3 => {
+                header(out, b'*', items.len() / 2);
+                for pair in items.chunks(2) {
+                    header(out, b'*', pair.len());
+                    for item in pair {
+                        encode(item, proto, out);
+                    }
+                }
+            }
+        },
         Reply::Map(pairs) => {
             match proto {
                 Protocol::Resp2 => header(out, b'*', pairs.len() * 2),
