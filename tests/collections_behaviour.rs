@@ -170,7 +170,7 @@ fn multi_key_writes_survive_reopen_whole() {
     assert_eq!(run(&ks, &["SCARD", "i"]), Reply::Integer(2));
     assert_eq!(
         run(&ks, &["ZRANGE", "u", "0", "-1", "WITHSCORES"]),
-        Reply::Array(vec![
+        Reply::Pairs(vec![
             bulk("p"),
             Reply::Double(1.0),
             bulk("q"),

@@ -340,7 +340,7 @@ fn check_contents(ks: &Keyspace, model: &HashMap<u8, M>) -> Result<(), TestCaseE
                 }
                 prop_assert_eq!(
                     run(ks, &[b"ZRANGE", &kk, b"0", b"-1", b"WITHSCORES"]),
-                    Reply::Array(want)
+                    Reply::Pairs(want)
                 );
                 for (i, (m, _)) in order.iter().enumerate() {
                     prop_assert_eq!(run(ks, &[b"ZRANK", &kk, m]), Reply::Integer(i as i64));
