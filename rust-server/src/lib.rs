@@ -67,6 +67,9 @@ struct Cli {
     /// Log level: error, warn, info, debug, trace [default: info].
     #[arg(long)]
     loglevel: Option<String>,
+    /// Prometheus metrics endpoint HOST:PORT (GET /metrics) [default: off].
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -236,6 +239,9 @@ fn load_config(cli: &Cli) -> Result<ServerConfig, String> {
     }
     if let Some(l) = &cli.loglevel {
         cfg.loglevel = l.clone();
+    }
+    if let Some(a) = &cli.metrics_addr {
+        cfg.metrics_addr = a.clone();
     }
     index_kind(&cfg.index)?;
     Ok(cfg)

@@ -99,6 +99,9 @@ pub struct ServerConfig {
     /// Log level of the binary (`error`, `warn`, `info`, `debug`, `trace`).
     /// Default `info`.
     pub loglevel: String,
+    /// `host:port` of the Prometheus metrics endpoint (`GET /metrics`);
+    /// empty = off. Default off. Read at start.
+    pub metrics_addr: String,
     /// The file this configuration was read from (CONFIG REWRITE writes it).
     #[serde(skip)]
     pub config_file: Option<PathBuf>,
@@ -127,6 +130,7 @@ impl Default for ServerConfig {
             merge_check_interval_ms: 1000,
             worker_threads: 0,
             loglevel: "info".to_owned(),
+            metrics_addr: String::new(),
             config_file: None,
         }
     }
@@ -154,6 +158,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "merge-check-interval-ms",
     "worker-threads",
     "loglevel",
+    "metrics-addr",
 ];
 
 /// Read-only aliases that Redis clients ask for (redis-benchmark asks for
@@ -214,6 +219,7 @@ impl ServerConfig {
             "merge-check-interval-ms" => self.merge_check_interval_ms.to_string(),
             "worker-threads" => self.worker_threads.to_string(),
             "loglevel" => self.loglevel.clone(),
+            "metrics-addr" => self.metrics_addr.clone(),
             "appendonly" => "yes".to_owned(),
             "save" => String::new(),
             "maxmemory" => "0".to_owned(),

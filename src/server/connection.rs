@@ -537,7 +537,9 @@ impl Connection {
         *self.handle.last_cmd.lock() = spec.name;
         let stat = self.local_stat(spec.name);
         stat.calls += 1;
-        stat.usec += elapsed.as_micros() as u64;
+        let usec = elapsed.as_micros() as u64;
+        stat.usec += usec;
+        stat.hist[super::metrics::bucket_of(usec)] += 1;
         if failed {
             stat.failed += 1;
         }
@@ -562,6 +564,9 @@ impl Connection {
                 e.usec += s.usec;
                 e.failed += s.failed;
                 e.rejected += s.rejected;
+                for (t, c) in e.hist.iter_mut().zip(s.hist) {
+                    *t += c;
+                }
                 calls += s.calls;
             }
         }

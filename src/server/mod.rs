@@ -25,6 +25,7 @@ mod backend;
 mod client;
 mod config;
 mod connection;
+mod metrics;
 mod notifier;
 mod pubsub;
 mod table;
@@ -125,6 +126,9 @@ pub(crate) struct CommandStat {
     pub usec: u64,
     pub failed: u64,
     pub rejected: u64,
+    /// Latency histogram: one count per bucket of
+    /// `metrics::LATENCY_BUCKETS_US`, then `+Inf`.
+    pub hist: [u64; metrics::LATENCY_BUCKETS_US.len() + 1],
 }
 
 /// One SLOWLOG entry.
@@ -259,11 +263,27 @@ pub async fn run(
         port,
     });
 
-    let background = vec![
+    let metrics_addr = shared.config.read().metrics_addr.clone();
+    let metrics_listener = if metrics_addr.is_empty() {
+        None
+    } else {
+        let l = TcpListener::bind(&metrics_addr).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on metrics-addr {metrics_addr}: {e}"),
+            )
+        })?;
+        tracing::info!(addr = %metrics_addr, "Prometheus metrics at http://{metrics_addr}/metrics");
+        Some(l)
+    };
+    let mut background = vec![
         tokio::spawn(notifier.clone().run_unblocker(backend.clone())),
         tokio::spawn(active_expiry(shared.clone())),
         tokio::spawn(merge_checker(shared.clone())),
     ];
+    if let Some(l) = metrics_listener {
+        background.push(tokio::spawn(metrics::serve(l, shared.clone())));
+    }
 
     // Every connection task holds a clone of `done_tx`; when they have all
     // ended, `done_rx.recv()` returns None (mini-redis's shutdown pattern).
