@@ -315,6 +315,7 @@ class LocalCluster:
             for node in self.nodes[1:] or self.nodes[:1]:
                 _command(first.address, "CLUSTER", "JOIN", node.name, node.raft_addr, timeout=timeout)
             self.wait_for_leader(voters=n)
+            self.wait_for_agreement()
         except BaseException:
             self.stop()
             raise
@@ -417,6 +418,18 @@ class LocalCluster:
 
         _wait(ready, "a leader" + (f" with {voters} voters" if voters else ""), timeout or self.timeout)
         return found[0]
+
+    def wait_for_agreement(self, timeout: Optional[float] = None) -> None:
+        """Waits until every running, unpaused node reports the same leader
+        and the same number of voters as the leader does."""
+
+        def agreed() -> bool:
+            infos = [n.info() for n in self.nodes if n.running and not n.paused]
+            leaders = {i.get("raft_leader", "") for i in infos}
+            sizes = {i.get("cluster_size", "") for i in infos}
+            return len(leaders) == 1 and "" not in leaders and len(sizes) == 1
+
+        _wait(agreed, "every node to agree on the leader and the membership", timeout or self.timeout)
 
     def wait_for_applied(self, index: int, timeout: Optional[float] = None) -> None:
         """Waits until every running, unpaused node applied log ``index``."""

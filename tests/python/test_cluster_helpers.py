@@ -28,9 +28,14 @@ def test_fixture_gives_a_formed_three_node_cluster(fincaskv_cluster: LocalCluste
     assert {i["raft_leader"] for i in infos.values()} == {leader.name}
     assert [i["raft_role"] for i in infos.values()].count("leader") == 1
     # Write through one node, read from every other.
-    assert fincaskv_cluster.client(1).set("k", "v") is True
-    for i in range(3):
-        assert fincaskv_cluster.client(i).get("k") == b"v"
+    clients = [fincaskv_cluster.client(i) for i in range(3)]
+    try:
+        assert clients[1].set("k", "v") is True
+        for c in clients:
+            assert c.get("k") == b"v"
+    finally:
+        for c in clients:
+            c.close()
 
 
 def test_kill_restart_pause_resume(tmp_path: Path) -> None:

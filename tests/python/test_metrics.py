@@ -69,10 +69,12 @@ def test_metrics_endpoint(tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(f"http://127.0.0.1:{mport}/other", timeout=10)
         assert e.value.code == 404
+        e.value.close()
         req = urllib.request.Request(f"http://127.0.0.1:{mport}/metrics", method="POST", data=b"x")
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=10)
         assert e.value.code == 405
+        e.value.close()
         assert r.ping()
     finally:
         srv.stop()
