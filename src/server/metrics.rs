@@ -24,6 +24,9 @@ pub(crate) const LATENCY_BUCKETS_US: [u64; 10] = [
     10, 50, 100, 250, 500, 1_000, 5_000, 10_000, 100_000, 1_000_000,
 ];
 
+/// Reads one counter of a command's statistics.
+type StatField = fn(&super::CommandStat) -> u64;
+
 /// Index of the histogram bucket for a command that took `usec`.
 pub(crate) fn bucket_of(usec: u64) -> usize {
     LATENCY_BUCKETS_US
@@ -99,72 +102,49 @@ pub(crate) fn render(shared: &Shared) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let stats = &shared.stats;
 
-    family(
-        &mut out,
-        "fincaskv_uptime_seconds",
-        "gauge",
-        "Seconds since the server started.",
-    );
-    let _ = writeln!(
-        out,
-        "fincaskv_uptime_seconds {}",
-        shared.started.elapsed().as_secs_f64()
-    );
-    family(
-        &mut out,
-        "fincaskv_connected_clients",
-        "gauge",
-        "Client connections open now.",
-    );
-    let _ = writeln!(
-        out,
-        "fincaskv_connected_clients {}",
-        shared.clients.lock().len()
-    );
-    family(
-        &mut out,
-        "fincaskv_connections_received_total",
-        "counter",
-        "Client connections accepted.",
-    );
-    let _ = writeln!(
-        out,
-        "fincaskv_connections_received_total {}",
-        stats.connections_received.load(Ordering::Relaxed)
-    );
-    family(
-        &mut out,
-        "fincaskv_rejected_connections_total",
-        "counter",
-        "Connections refused (maxclients).",
-    );
-    let _ = writeln!(
-        out,
-        "fincaskv_rejected_connections_total {}",
-        stats.rejected_connections.load(Ordering::Relaxed)
-    );
-    family(
-        &mut out,
-        "fincaskv_net_input_bytes_total",
-        "counter",
-        "Bytes read from clients.",
-    );
-    let _ = writeln!(
-        out,
-        "fincaskv_net_input_bytes_total {}",
-        stats.net_input_bytes.load(Ordering::Relaxed)
-    );
-    family(
-        &mut out,
-        "fincaskv_net_output_bytes_total",
-        "counter",
-        "Bytes written to clients.",
-    );
-    let _ = writeln!(
-        out,
-        "fincaskv_net_output_bytes_total {}",
-        stats.net_output_bytes.load(Ordering::Relaxed)
-    );
+    let relaxed = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    let scalars: [(&str, &str, &str, f64); 6] = [
+        (
+            "fincaskv_uptime_seconds",
+            "gauge",
+            "Seconds since the server started.",
+            shared.started.elapsed().as_secs_f64(),
+        ),
+        (
+            "fincaskv_connected_clients",
+            "gauge",
+            "Client connections open now.",
+            shared.clients.lock().len() as f64,
+        ),
+        (
+            "fincaskv_connections_received_total",
+            "counter",
+            "Client connections accepted.",
+            relaxed(&stats.connections_received),
+        ),
+        (
+            "fincaskv_rejected_connections_total",
+            "counter",
+            "Connections refused (maxclients).",
+            relaxed(&stats.rejected_connections),
+        ),
+        (
+            "fincaskv_net_input_bytes_total",
+            "counter",
+            "Bytes read from clients.",
+            relaxed(&stats.net_input_bytes),
+        ),
+        (
+            "fincaskv_net_output_bytes_total",
+            "counter",
+            "Bytes written to clients.",
+            relaxed(&stats.net_output_bytes),
+        ),
+    ];
+    for (name, kind, help, value) in scalars {
+        family(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
 
     // Per command: calls, failures, latency histogram (seconds).
     let mut commands: Vec<(&'static str, super::CommandStat)> = stats
@@ -174,33 +154,23 @@ pub(crate) fn render(shared: &Shared) -> String {
         .map(|(k, v)| (*k, *v))
         .collect();
     commands.sort_by_key(|(k, _)| *k);
-    family(
-        &mut out,
-        "fincaskv_commands_total",
-        "counter",
-        "Commands executed, by command.",
-    );
-    for (name, s) in &commands {
-        let _ = writeln!(
-            out,
-            "fincaskv_commands_total{{cmd=\"{}\"}} {}",
-            label(name),
-            s.calls
-        );
-    }
-    family(
-        &mut out,
-        "fincaskv_commands_failed_total",
-        "counter",
-        "Commands that replied an error, by command.",
-    );
-    for (name, s) in &commands {
-        let _ = writeln!(
-            out,
-            "fincaskv_commands_failed_total{{cmd=\"{}\"}} {}",
-            label(name),
-            s.failed
-        );
+    let per_command: [(&str, &str, StatField); 2] = [
+        (
+            "fincaskv_commands_total",
+            "Commands executed, by command.",
+            |s| s.calls,
+        ),
+        (
+            "fincaskv_commands_failed_total",
+            "Commands that replied an error, by command.",
+            |s| s.failed,
+        ),
+    ];
+    for (metric, help, get) in per_command {
+        family(&mut out, metric, "counter", help);
+        for (name, s) in &commands {
+            let _ = writeln!(out, "{metric}{{cmd=\"{}\"}} {}", label(name), get(s));
+        }
     }
     family(
         &mut out,
