@@ -66,19 +66,12 @@ pub fn parse(py: Python<'_>, path: &Path, options: Option<&Bound<'_, PyDict>>) -
                 }
                 "index" => {
                     let text: String = value.extract()?;
-                    storage.index = match text.to_ascii_lowercase().as_str() {
-                        "hash" => IndexKind::Hash,
-                        "btree" => IndexKind::BTree,
-                        "skiplist" => IndexKind::SkipList,
-                        _ => {
-                            return Err(errors::data_error(
-                                py,
-                                format!(
-                                    "index must be 'hash', 'btree' or 'skiplist', got {text:?}"
-                                ),
-                            ))
-                        }
-                    };
+                    storage.index = text.parse::<IndexKind>().map_err(|_| {
+                        errors::data_error(
+                            py,
+                            format!("index must be 'hash', 'btree' or 'skiplist', got {text:?}"),
+                        )
+                    })?;
                 }
                 "cache_size" => storage.cache_bytes = value.extract()?,
                 "max_file_size" => storage.max_file_size = value.extract()?,

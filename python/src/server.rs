@@ -71,17 +71,6 @@ fn to_policy(f: FsyncSetting) -> FsyncPolicy {
     }
 }
 
-fn index_kind(name: &str) -> Result<IndexKind, String> {
-    match name.to_ascii_lowercase().as_str() {
-        "hash" => Ok(IndexKind::Hash),
-        "btree" => Ok(IndexKind::BTree),
-        "skiplist" => Ok(IndexKind::SkipList),
-        other => Err(format!(
-            "unknown index kind '{other}' (hash, btree, skiplist)"
-        )),
-    }
-}
-
 /// Builds the server configuration: the TOML file `conf` (if any), then the
 /// options (names as in the file, `_` or `-`), then `dir`, `host`, `port`
 /// where given.
@@ -148,7 +137,9 @@ fn build_config(
             }
         }
     }
-    index_kind(&cfg.index).map_err(|e| errors::data_error(py, e))?;
+    cfg.index
+        .parse::<IndexKind>()
+        .map_err(|e| errors::data_error(py, e))?;
     if let Some(dir) = dir {
         cfg.dir = dir;
     }
@@ -165,7 +156,7 @@ fn build_config(
 fn open_keyspace(cfg: &ServerConfig) -> Result<Keyspace, fincaskv::keyspace::Error> {
     let storage_opts = storage::Options::new(cfg.dir.clone())
         .with_fsync(to_policy(cfg.fsync))
-        .with_index(index_kind(&cfg.index).unwrap_or(IndexKind::Hash))
+        .with_index(cfg.index.parse::<IndexKind>().unwrap_or(IndexKind::Hash))
         .with_merge_interval(None);
     let mut ks_cfg = KeyspaceConfig::new(storage_opts);
     ks_cfg.databases = cfg.databases;

@@ -243,19 +243,8 @@ fn load_config(cli: &Cli) -> Result<ServerConfig, String> {
     if let Some(a) = &cli.metrics_addr {
         cfg.metrics_addr = a.clone();
     }
-    index_kind(&cfg.index)?;
+    cfg.index.parse::<IndexKind>()?;
     Ok(cfg)
-}
-
-fn index_kind(name: &str) -> Result<IndexKind, String> {
-    match name.to_ascii_lowercase().as_str() {
-        "hash" => Ok(IndexKind::Hash),
-        "btree" => Ok(IndexKind::BTree),
-        "skiplist" => Ok(IndexKind::SkipList),
-        other => Err(format!(
-            "unknown index kind '{other}' (hash, btree, skiplist)"
-        )),
-    }
 }
 
 fn init_logging(level: &str) {
@@ -276,7 +265,7 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
     };
     let storage_opts = storage::Options::new(config.dir.clone())
         .with_fsync(fsync)
-        .with_index(index_kind(&config.index)?)
+        .with_index(config.index.parse::<IndexKind>()?)
         // The server decides when to merge (merge-check-interval-ms).
         .with_merge_interval(None);
     let mut ks_cfg = KeyspaceConfig::new(storage_opts);

@@ -72,6 +72,22 @@ pub enum IndexKind {
     SkipList,
 }
 
+impl std::str::FromStr for IndexKind {
+    type Err = String;
+
+    /// `hash`, `btree` or `skiplist`, in any case; the error names the choices.
+    fn from_str(name: &str) -> Result<IndexKind, String> {
+        match name.to_ascii_lowercase().as_str() {
+            "hash" => Ok(IndexKind::Hash),
+            "btree" => Ok(IndexKind::BTree),
+            "skiplist" => Ok(IndexKind::SkipList),
+            other => Err(format!(
+                "unknown index kind '{other}' (hash, btree, skiplist)"
+            )),
+        }
+    }
+}
+
 /// Options of a [`Log`] or [`Engine`]. Build with [`Options::new`] and the
 /// `with_*` methods; every default is stated on its field.
 #[derive(Clone, Debug)]
@@ -269,4 +285,18 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod index_kind_tests {
+    use super::IndexKind;
+
+    #[test]
+    fn index_kinds_parse_by_name_in_any_case() {
+        assert_eq!("hash".parse::<IndexKind>(), Ok(IndexKind::Hash));
+        assert_eq!("BTree".parse::<IndexKind>(), Ok(IndexKind::BTree));
+        assert_eq!("SKIPLIST".parse::<IndexKind>(), Ok(IndexKind::SkipList));
+        let err = "lsm".parse::<IndexKind>().expect_err("unknown kind");
+        assert!(err.contains("'lsm'") && err.contains("skiplist"), "{err}");
+    }
 }
