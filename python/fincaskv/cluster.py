@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from fincaskv._clients import close_all
 from fincaskv.exceptions import ConnectionError, Error, ResponseError, TimeoutError
 
 __all__ = ["ClusterError", "LocalCluster", "Node", "bootstrap", "cluster_info"]
@@ -221,6 +222,7 @@ class Node:
         self.proc: Optional["subprocess.Popen[bytes]"] = None
         #: True while the process is stopped with SIGSTOP.
         self.paused = False
+        self._clients: List[Any] = []
 
     @property
     def address(self) -> Tuple[str, int]:
@@ -261,7 +263,15 @@ class Node:
             import redis
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ImportError("Node.client() needs redis-py: pip install 'fincaskv[redis]'") from e
-        return redis.Redis(host=self.host, port=self.port, **kwargs)
+        client = redis.Redis(host=self.host, port=self.port, **kwargs)
+        self._clients.append(client)
+        return client
+
+    def _down(self) -> None:
+        """Forgets the process and closes the clients made by :meth:`client`."""
+        self.proc = None
+        self.paused = False
+        close_all(self._clients)
 
     def __repr__(self) -> str:
         state = "paused" if self.paused else ("running" if self.running else "down")
@@ -364,8 +374,7 @@ class LocalCluster:
             if node.proc.poll() is None:
                 node.proc.kill()
             node.proc.wait(timeout=self.timeout)
-        node.proc = None
-        node.paused = False
+        node._down()
 
     def restart(self, i: int) -> None:
         """Starts node ``i`` again on its data directory and ports; it rejoins
@@ -476,7 +485,7 @@ class LocalCluster:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-            node.proc = None
+            node._down()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None

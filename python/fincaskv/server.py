@@ -12,9 +12,10 @@ every Redis client can connect as soon as the constructor returns::
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
 from fincaskv import _native
+from fincaskv._clients import close_all
 
 __all__ = ["Server"]
 
@@ -48,6 +49,7 @@ class Server:
             options,
             os.fspath(conf) if conf is not None else None,
         )
+        self._clients: List[Any] = []
 
     @property
     def port(self) -> int:
@@ -81,8 +83,10 @@ class Server:
 
     def stop(self) -> None:
         """Stops the server: connections finish their command, the data is
-        fsynced, the directory is released. Stopping twice is allowed."""
+        fsynced, the directory is released. Clients made by :meth:`client`
+        are closed. Stopping twice is allowed."""
         self._handle.stop()
+        close_all(self._clients)
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Waits for the server to stop by itself (a client's SHUTDOWN);
@@ -90,10 +94,13 @@ class Server:
         return bool(self._handle.wait(timeout))
 
     def client(self, **kwargs: Any) -> Any:
-        """A ``redis.Redis`` connected to this server (needs redis-py)."""
+        """A ``redis.Redis`` connected to this server (needs redis-py); it is
+        closed by :meth:`stop` if the caller has not closed it."""
         import redis
 
-        return redis.Redis(host=self.host, port=self.port, **kwargs)
+        client = redis.Redis(host=self.host, port=self.port, **kwargs)
+        self._clients.append(client)
+        return client
 
     def __enter__(self) -> "Server":
         return self
@@ -104,3 +111,4 @@ class Server:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<fincaskv.Server {self.host}:{self.port} dir={self.dir!r} {state}>"
+

@@ -8,6 +8,7 @@ differential tests), started once per session on a free port.
 
 from __future__ import annotations
 
+import gc
 import shutil
 import socket
 import subprocess
@@ -25,6 +26,18 @@ import fincaskv
 # leave no .hypothesis directory behind.
 settings.register_profile("fincaskv", database=None, print_blob=True)
 settings.load_profile("fincaskv")
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """A client a test forgets to close is reported in that test.
+
+    A redis-py client in a reference cycle is freed only by the cycle
+    collector; without this its ResourceWarning surfaces at the end of the
+    session, where it fails the run without naming the test that leaked it.
+    """
+    yield
+    gc.collect()
 
 
 def free_port() -> int:

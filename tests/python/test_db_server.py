@@ -36,8 +36,8 @@ def test_options_and_config_file(tmp_path: Path) -> None:
     conf = tmp_path / "fincaskv.toml"
     conf.write_text('requirepass = "secret"\ndatabases = 4\n')
     with fincaskv.Server(tmp_path / "srv", conf=conf, fsync="always", maxclients=50) as server:
-        with pytest.raises(redis.AuthenticationError):
-            redis.Redis(port=server.port).ping()
+        with redis.Redis(port=server.port) as anon, pytest.raises(redis.AuthenticationError):
+            anon.ping()
         r = server.client(password="secret")
         assert r.config_get("databases") == {"databases": "4"}
         assert r.config_get("maxclients") == {"maxclients": "50"}
@@ -70,6 +70,7 @@ def test_shutdown_command_stops_the_server(tmp_path: Path) -> None:
     r = server.client()
     r.set("k", "v")
     r.shutdown()  # redis-py swallows the closed connection that follows
+    r.close()
     assert server.wait(60)
     assert not server.running
     server.stop()
@@ -138,3 +139,14 @@ def test_embedded_and_served_answers_agree(tmp_path: Path, fincaskv_db: fincaskv
             r.flushall()
             run_both(fincaskv_db, r, calls)
         r.close()
+
+
+def test_stop_closes_the_clients_it_made(tmp_path: Path) -> None:
+    server = fincaskv.Server(tmp_path / "srv")
+    c = server.client()
+    assert c.ping() is True
+    pool = c.connection_pool
+    assert pool._created_connections == 1
+    server.stop()
+    # redis-py's close() disconnects and drops every pooled connection.
+    assert pool._created_connections == 0 or all(conn._sock is None for conn in pool._available_connections)
