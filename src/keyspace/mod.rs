@@ -128,6 +128,30 @@ pub(crate) struct State {
     pub(crate) max_key_len: usize,
     /// Longest value a record can carry (strings, list elements).
     pub(crate) max_value_len: usize,
+    /// A command changed memory and then its append failed (a full disk):
+    /// memory is ahead of the log. The next command reloads memory from the
+    /// log first (see `Keyspace::lock_state`); merge treats every record as
+    /// live meanwhile.
+    pub(crate) stale: bool,
+}
+
+impl State {
+    /// Empty databases, as before replaying a log.
+    fn new(cfg: &Config) -> State {
+        State {
+            dbs: (0..cfg.databases)
+                .map(|_| Db::new(cfg.storage.index))
+                .collect(),
+            slot_of: (0..cfg.databases).collect(),
+            next_gen: 1,
+            observer: None,
+            raft_meta: None,
+            journal: Journal::default(),
+            max_key_len: cfg.storage.max_key_len.saturating_sub(KEY_FRAMING) / 2,
+            max_value_len: cfg.storage.max_value_len.min(args::MAX_STRING),
+            stale: false,
+        }
+    }
 }
 
 /// Largest total argument size of one command (a storage batch holds 1 GiB).
@@ -148,6 +172,8 @@ pub struct Keyspace {
     dropper: Dropper,
     /// Number of logical databases.
     databases: usize,
+    /// The configuration it was opened with (to rebuild memory from the log).
+    cfg: Config,
 }
 
 // The keyspace is shared between threads (server connections, Python).
@@ -168,6 +194,11 @@ impl std::fmt::Debug for Keyspace {
 /// a key longer than the record key allows, any argument longer than a value
 /// may be. (A record key holds the user key plus a sub-key, so each gets
 /// half of the storage's key limit.)
+/// The reply to a command whose write could not be made durable.
+fn persistence_error(e: &storage::Error) -> Reply {
+    Reply::Error(format!("ERR persistence failed: {e}"))
+}
+
 fn check_sizes(spec: &crate::command::CommandSpec, argv: &[Bytes], state: &State) -> Option<Reply> {
     if argv.iter().any(|a| a.len() > state.max_value_len) {
         return Some(args::err(args::TOO_BIG));
@@ -231,18 +262,7 @@ impl Keyspace {
                 cfg.databases
             )));
         }
-        let mut state = State {
-            dbs: (0..cfg.databases)
-                .map(|_| Db::new(cfg.storage.index))
-                .collect(),
-            slot_of: (0..cfg.databases).collect(),
-            next_gen: 1,
-            observer: None,
-            raft_meta: None,
-            journal: Journal::default(),
-            max_key_len: cfg.storage.max_key_len.saturating_sub(KEY_FRAMING) / 2,
-            max_value_len: cfg.storage.max_value_len.min(args::MAX_STRING),
-        };
+        let mut state = State::new(&cfg);
         let mut loads = Vec::new();
         let log = Log::open(cfg.storage.clone(), &mut |entry: ReplayEntry<'_>| {
             replay::apply(&mut state, &entry, &mut loads)
@@ -254,7 +274,44 @@ impl Keyspace {
             dropper: Dropper::new(Arc::clone(&log)),
             log,
             databases: cfg.databases,
+            cfg,
         })
+    }
+
+    /// Locks the state. If a failed append left memory ahead of the log,
+    /// memory is first rebuilt from the log (merges paused, so the file set
+    /// holds still), exactly as an open would build it: what a client was
+    /// told failed is then gone from memory too.
+    pub(crate) fn lock_state(&self) -> Result<parking_lot::MutexGuard<'_, State>, storage::Error> {
+        let state = self.state.lock();
+        if !state.stale {
+            return Ok(state);
+        }
+        drop(state);
+        // Lock order: merge pause first (a merge asks the state lock).
+        let pause = self.log.pause_merges();
+        let mut state = self.state.lock();
+        if state.stale {
+            tracing::warn!(
+                "a write failed after changing memory; reloading the keyspace from the log"
+            );
+            let mut fresh = State::new(&self.cfg);
+            let mut loads = Vec::new();
+            pause.replay(&mut |entry: ReplayEntry<'_>| {
+                replay::apply(&mut fresh, &entry, &mut loads)
+            })?;
+            replay::finish(&mut fresh, &self.log, loads)?;
+            let old = std::mem::replace(&mut state.dbs, fresh.dbs);
+            for db in old {
+                self.dropper.discard_db(db);
+            }
+            state.slot_of = fresh.slot_of;
+            state.next_gen = state.next_gen.max(fresh.next_gen);
+            state.raft_meta = fresh.raft_meta;
+            state.stale = false;
+            tracing::info!("keyspace reloaded from the log");
+        }
+        Ok(state)
     }
 
     /// Runs one command atomically and waits until it is durable per the
@@ -281,7 +338,16 @@ impl Keyspace {
         if ctx.db >= self.databases {
             return rejected(args::err("ERR DB index is out of range"));
         }
-        let mut state = self.state.lock();
+        if cmd.spec.flags.write {
+            let bytes = argv.iter().map(|a| a.len() as u64 + 64).sum();
+            if let Err(e) = self.log.check_space(bytes) {
+                return rejected(persistence_error(&e));
+            }
+        }
+        let mut state = match self.lock_state() {
+            Ok(state) => state,
+            Err(e) => return rejected(persistence_error(&e)),
+        };
         if let Some(e) = check_sizes(&cmd.spec, argv, &state) {
             drop(state);
             return rejected(e);
@@ -296,7 +362,7 @@ impl Keyspace {
         drop(state);
         match commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
             Ok(()) => reply,
-            Err(e) => Reply::Error(format!("ERR persistence failed: {e}")),
+            Err(e) => persistence_error(&e),
         }
     }
 
@@ -318,7 +384,15 @@ impl Keyspace {
     ) -> Vec<Reply> {
         let mut replies = Vec::with_capacity(cmds.len());
         let mut ctx = *ctx;
-        let mut state = self.state.lock();
+        let bytes = cmds.iter().flatten().map(|a| a.len() as u64 + 64).sum();
+        let state = self.log.check_space(bytes).and_then(|()| self.lock_state());
+        let mut state = match state {
+            Ok(state) => state,
+            Err(e) => {
+                let reply = persistence_error(&e);
+                return cmds.iter().map(|_| reply.clone()).collect();
+            }
+        };
         let mut journal = std::mem::take(&mut state.journal);
         for argv in cmds {
             if argv.first().is_some_and(|n| args::is(n, "select")) && argv.len() == 2 {
@@ -355,8 +429,8 @@ impl Keyspace {
         state.journal = journal;
         drop(state);
         if let Err(e) = commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
-            let text = format!("ERR persistence failed: {e}");
-            return replies.iter().map(|_| Reply::Error(text.clone())).collect();
+            let reply = persistence_error(&e);
+            return replies.iter().map(|_| reply.clone()).collect();
         }
         replies
     }
@@ -402,7 +476,10 @@ impl Keyspace {
                 Ok(Some(commit))
             }
             Err(e) => {
+                // The command already changed memory; the log does not have
+                // it. Memory is rebuilt from the log before the next command.
                 journal.clear();
+                state.stale = true;
                 Err(e)
             }
         }
@@ -423,7 +500,9 @@ impl Keyspace {
     /// replica removes the same keys). Returns how many were removed.
     pub fn active_expire_cycle(&self, now_ms: u64) -> usize {
         const PER_DB: usize = 200;
-        let mut state = self.state.lock();
+        let Ok(mut state) = self.lock_state() else {
+            return 0; // the log is unreadable: the next command reports it
+        };
         let mut removed = 0;
         for db in 0..self.databases {
             let slot = state.slot_of[db];

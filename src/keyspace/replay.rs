@@ -268,7 +268,9 @@ pub(crate) struct Oracle<'a> {
 
 impl MergeOracle for Oracle<'_> {
     fn is_live(&self, entry: &ReplayEntry<'_>) -> bool {
-        is_live(&self.state.lock(), entry)
+        let state = self.state.lock();
+        // Memory ahead of the log judges nothing: keep every record.
+        state.stale || is_live(&state, entry)
     }
 
     fn relocated(&self, entry: &ReplayEntry<'_>, old: Location, new: Location) {

@@ -111,7 +111,11 @@ impl Keyspace {
     /// A point-in-time copy of every key (including keys past their deadline
     /// that were not removed yet) and the metadata, taken under the lock.
     pub fn export(&self) -> (Vec<DumpRecord>, Option<Bytes>) {
-        let state = self.state.lock();
+        // Never export memory that is ahead of the log (see `lock_state`).
+        let state = self.lock_state().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "reloading the keyspace before a snapshot failed");
+            self.state.lock()
+        });
         let mut journal = Journal::default();
         for db in 0..self.databases {
             let slot = state.slot_of[db];
@@ -234,6 +238,8 @@ impl Keyspace {
             replay::apply(&mut state, &entry, &mut loads)?;
         }
         state.next_gen = state.next_gen.max(next_gen);
+        // Memory now holds exactly the imported batch, which is in the log.
+        state.stale = false;
         if let Some(obs) = &state.observer {
             obs.db_flushed(None);
         }

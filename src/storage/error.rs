@@ -55,6 +55,10 @@ pub enum Error {
     /// A previous fsync failed; nothing more is acknowledged by this writer.
     #[error("the writer is poisoned after a failed fsync: {0}")]
     Poisoned(String),
+    /// The file system is (still) too full for the write; nothing was
+    /// written or changed. Writes work again once space is freed.
+    #[error("no space left on device: {0}")]
+    NoSpace(String),
     /// A location whose file no longer exists (it was merged away).
     #[error("stale location {0:?}: its file was merged away")]
     StaleLocation(Location),

@@ -52,6 +52,63 @@ pub(crate) struct Writer {
     buf: Vec<u8>,
 }
 
+/// Merges are paused while this lives (see [`Log::pause_merges`]).
+pub struct MergePause<'a> {
+    log: &'a Log,
+    _merge: parking_lot::MutexGuard<'a, ()>,
+}
+
+impl MergePause<'_> {
+    /// Replays every record of the open log, as [`Log::open`] did: hint files
+    /// where valid, else the data files, in file order, up to each file's
+    /// written size. Dead-byte counters restart at zero (the replay's owner
+    /// reports dead records again). The caller must keep appends out while
+    /// it runs (the keyspace holds its state lock). Used to rebuild the
+    /// owner's memory after a failed append left it ahead of the disk.
+    pub fn replay(&self, f: &mut dyn FnMut(ReplayEntry<'_>) -> Result<()>) -> Result<()> {
+        let inner = &self.log.inner;
+        let segs: Vec<Arc<Segment>> = inner.segments.read().values().cloned().collect();
+        for seg in segs {
+            seg.dead.store(0, Ordering::Relaxed);
+            let size = seg.size();
+            let hint_path = segment::file_path(&inner.dir, seg.id, HINT_SUFFIX);
+            if hint::replay(&hint_path, seg.id, size, f)? {
+                continue;
+            }
+            let outcome = segment::scan_data_file(&seg.path, seg.id, f)?;
+            match outcome.bad {
+                Some((offset, reason)) if offset < size => {
+                    return Err(Error::Corruption {
+                        file: seg.path.clone(),
+                        offset,
+                        reason,
+                    })
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bytes available to this process on the file system holding `dir`.
+#[expect(unsafe_code, reason = "statvfs(3) has no safe wrapper in std")]
+fn free_bytes(dir: &Path) -> Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| Error::InvalidArgument(format!("{} has a NUL byte", dir.display())))?;
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized,
+    // writable statvfs struct that lives across the call.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(Error::io(
+            format!("statvfs {}", dir.display()),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// Shared state of a [`Log`]; reader and writer paths both go through it.
 pub(crate) struct Inner {
     pub opts: Options,
@@ -74,6 +131,9 @@ pub(crate) struct Inner {
     poison_reason: Mutex<String>,
     /// One merge at a time.
     pub merge_lock: Mutex<()>,
+    /// Set when an append failed to write (a full disk, most often);
+    /// [`Log::check_space`] clears it once space is back.
+    space_short: AtomicBool,
     pub merges: AtomicU64,
 }
 
@@ -360,6 +420,7 @@ impl Log {
             poisoned: AtomicBool::new(false),
             poison_reason: Mutex::new(String::new()),
             merge_lock: Mutex::new(()),
+            space_short: AtomicBool::new(false),
             merges: AtomicU64::new(0),
             opts,
         });
@@ -450,7 +511,18 @@ impl Log {
         let written = w.active.file.write_all_at(&buf, base);
         let len = buf.len() as u64;
         w.buf = buf;
-        written.ctx(|| format!("writing {}", w.active.path.display()))?;
+        if let Err(e) = written {
+            // A full disk (ENOSPC), a quota or an I/O error: part of the
+            // batch may be in the file. Cut it off so the file ends with the
+            // last whole append (a sealed file with garbage at its end would
+            // refuse the next open); if even that fails, the next append
+            // overwrites it and recovery cuts it as a torn tail.
+            if let Err(t) = w.active.file.set_len(base) {
+                tracing::warn!(error = %t, file = %w.active.path.display(), "cutting a failed append");
+            }
+            self.inner.space_short.store(true, Ordering::Release);
+            return Err(Error::io(format!("writing {}", w.active.path.display()), e));
+        }
         w.active.size.store(base + len, Ordering::Release);
         w.pos += len;
         let commit = if inner.opts.fsync == FsyncPolicy::Always {
@@ -461,6 +533,37 @@ impl Log {
             Commit::done()
         };
         Ok((locs, commit))
+    }
+
+    /// Whether an append of about `bytes` bytes can be written. Free after
+    /// a successful append (no system call); after a failed write it asks
+    /// the file system (statvfs) for `bytes` plus 1 MiB of headroom and
+    /// answers [`Error::NoSpace`] until that much is free again. Callers that
+    /// change state in memory before appending ask first, so that a full
+    /// disk refuses writes cheaply instead of failing them half way.
+    pub fn check_space(&self, bytes: u64) -> Result<()> {
+        if !self.inner.space_short.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let want = bytes.saturating_add(1 << 20);
+        let free = free_bytes(&self.inner.dir)?;
+        if free < want {
+            return Err(Error::NoSpace(format!(
+                "{} has {free} bytes free, {want} needed",
+                self.inner.dir.display()
+            )));
+        }
+        self.inner.space_short.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Stops merges until the returned guard drops, so that its
+    /// [`MergePause::replay`] sees a fixed set of files.
+    pub fn pause_merges(&self) -> MergePause<'_> {
+        MergePause {
+            log: self,
+            _merge: self.inner.merge_lock.lock(),
+        }
     }
 
     /// Reads the value of the record at `loc` (through the value cache). The

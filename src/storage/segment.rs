@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::error::{IoContext, Result};
+use super::error::{Error, IoContext, Result};
 use super::record::{self, DiskKind, FILE_HEADER_LEN, RECORD_HEADER_LEN, TYPE_DATA};
 use super::{Location, ReplayEntry};
 
@@ -100,8 +100,15 @@ impl Segment {
             .create_new(true)
             .open(&path)
             .ctx(|| format!("creating {}", path.display()))?;
-        file.write_all_at(&record::file_header(TYPE_DATA), 0)
-            .ctx(|| format!("writing header of {}", path.display()))?;
+        if let Err(e) = file.write_all_at(&record::file_header(TYPE_DATA), 0) {
+            // A file without its header would block the next rotation (the
+            // id exists) and read as damage: remove it (a full disk).
+            let _ = std::fs::remove_file(&path);
+            return Err(Error::io(
+                format!("writing header of {}", path.display()),
+                e,
+            ));
+        }
         Ok(Segment {
             id,
             path,
