@@ -6,7 +6,7 @@
 //! the server: it stops accepting, lets connections finish, fsyncs, and the
 //! data directory is released when the thread has joined.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -182,13 +182,14 @@ impl ServerHandle {
         let dir = cfg.dir.clone();
         let opened = py.detach(|| open_keyspace(&cfg));
         let keyspace = Arc::new(opened.map_err(|e| errors::engine_error(py, &e))?);
-        let listener = StdListener::bind((cfg.bind.as_str(), cfg.port)).map_err(|e| {
-            errors::new_err(
-                py,
-                "ConnectionError",
-                format!("cannot listen on {}:{}: {e}", cfg.bind, cfg.port),
-            )
-        })?;
+        let listener =
+            fincaskv::server::listen(&cfg.bind, cfg.port, cfg.tcp_backlog).map_err(|e| {
+                errors::new_err(
+                    py,
+                    "ConnectionError",
+                    format!("cannot listen on {}:{}: {e}", cfg.bind, cfg.port),
+                )
+            })?;
         let addr = listener
             .local_addr()
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;

@@ -285,8 +285,8 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
     let keys: u64 = backend.key_counts().iter().map(|(k, _)| k).sum();
 
     let addr = format!("{}:{}", config.bind, config.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
+    let listener = fincaskv::server::listen(&config.bind, config.port, config.tcp_backlog)
+        .and_then(tokio::net::TcpListener::from_std)
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(

@@ -102,6 +102,9 @@ pub struct ServerConfig {
     /// `host:port` of the Prometheus metrics endpoint (`GET /metrics`);
     /// empty = off. Default off. Read at start.
     pub metrics_addr: String,
+    /// Length of the listen queue of the RESP port (Redis's `tcp-backlog`);
+    /// the kernel caps it at `net.core.somaxconn`. Default 511. Read at start.
+    pub tcp_backlog: u32,
     /// The file this configuration was read from (CONFIG REWRITE writes it).
     #[serde(skip)]
     pub config_file: Option<PathBuf>,
@@ -131,6 +134,7 @@ impl Default for ServerConfig {
             worker_threads: 0,
             loglevel: "info".to_owned(),
             metrics_addr: String::new(),
+            tcp_backlog: 511,
             config_file: None,
         }
     }
@@ -159,6 +163,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "worker-threads",
     "loglevel",
     "metrics-addr",
+    "tcp-backlog",
 ];
 
 /// Read-only aliases that Redis clients ask for (redis-benchmark asks for
@@ -220,6 +225,7 @@ impl ServerConfig {
             "worker-threads" => self.worker_threads.to_string(),
             "loglevel" => self.loglevel.clone(),
             "metrics-addr" => self.metrics_addr.clone(),
+            "tcp-backlog" => self.tcp_backlog.to_string(),
             "appendonly" => "yes".to_owned(),
             "save" => String::new(),
             "maxmemory" => "0".to_owned(),
@@ -324,6 +330,7 @@ impl ServerConfig {
                 | "slowlog-max-len"
                 | "merge-check-interval-ms"
                 | "worker-threads"
+                | "tcp-backlog"
                     if numeric =>
                 {
                     value

@@ -225,6 +225,40 @@ impl Shared {
     }
 }
 
+/// Opens the RESP listening socket on `host:port` with a listen queue of
+/// `backlog` (Redis's `tcp-backlog`; std and tokio use 128, which drops the
+/// SYNs of a burst of connections and costs each of them a one-second
+/// retry) and `SO_REUSEADDR`, as Redis does. Non-blocking, ready for
+/// `tokio::net::TcpListener::from_std`.
+pub fn listen(host: &str, port: u16, backlog: u32) -> std::io::Result<std::net::TcpListener> {
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        let bound = socket
+            .bind(&addr.into())
+            .and_then(|()| socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX)));
+        match bound {
+            Ok(()) => {
+                socket.set_nonblocking(true)?;
+                return Ok(socket.into());
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("{host} resolves to no address"),
+        )
+    }))
+}
+
 /// Runs the server on `listener` until `shutdown` completes or a client
 /// sends SHUTDOWN; then stops accepting, lets connections finish the command
 /// they are executing, fsyncs (unless SHUTDOWN NOSAVE) and returns.
