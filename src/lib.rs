@@ -20,6 +20,8 @@
 
 pub mod cluster;
 pub mod command;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keyspace;
 pub mod resp;
 pub mod server;

@@ -178,13 +178,26 @@ pub(crate) fn replay(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(super::Error::io(format!("reading {}", path.display()), e)),
     };
-    let Some(range) = validate(&buf, data_len) else {
+    let replayed = replay_bytes(&buf, file_id, data_len, f)?;
+    if !replayed {
         tracing::warn!(file = %path.display(), "hint file is invalid, scanning the data file instead");
+    }
+    Ok(replayed)
+}
+
+/// [`replay`] on the bytes of a hint file.
+pub(crate) fn replay_bytes(
+    buf: &[u8],
+    file_id: u32,
+    data_len: u64,
+    f: &mut dyn FnMut(ReplayEntry<'_>) -> Result<()>,
+) -> Result<bool> {
+    let Some(range) = validate(buf, data_len) else {
         return Ok(false);
     };
     let mut pos = range.start;
     while pos < range.end {
-        let key_len = u32_at(&buf, pos + 34) as usize;
+        let key_len = u32_at(buf, pos + 34) as usize;
         let kind = if buf[pos + 4] == DiskKind::Put as u8 {
             RecordKind::Put
         } else {
@@ -193,19 +206,48 @@ pub(crate) fn replay(
         f(ReplayEntry {
             kind,
             tag: buf[pos + 5],
-            gen: u64_at(&buf, pos + 6),
-            expire_at_ms: u64_at(&buf, pos + 14),
+            gen: u64_at(buf, pos + 6),
+            expire_at_ms: u64_at(buf, pos + 14),
             key: &buf[pos + ENTRY_FIXED..pos + ENTRY_FIXED + key_len],
             value: None,
             location: Location {
                 file_id,
-                offset: u64_at(&buf, pos + 22),
-                len: u32_at(&buf, pos + 30),
+                offset: u64_at(buf, pos + 22),
+                len: u32_at(buf, pos + 30),
             },
         })?;
         pos += ENTRY_FIXED + key_len;
     }
     Ok(true)
+}
+
+/// Fuzzing aid: gives `buf` a valid file header, valid entry CRCs where
+/// the entry framing fits and a valid footer CRC, so that a fuzzer reaches
+/// the structural checks behind them. Returns the data length the footer
+/// names.
+pub(crate) fn fix_checksums_for_fuzzing(buf: &mut [u8]) -> u64 {
+    if buf.len() < FILE_HEADER_LEN + FOOTER_LEN {
+        return 0;
+    }
+    buf[..FILE_HEADER_LEN].copy_from_slice(&record::file_header(TYPE_HINT));
+    let foot = buf.len() - FOOTER_LEN;
+    let mut pos = FILE_HEADER_LEN;
+    while foot - pos >= ENTRY_FIXED {
+        let key_len = u32_at(buf, pos + 34) as usize;
+        let Some(end) = (pos + ENTRY_FIXED)
+            .checked_add(key_len)
+            .filter(|&e| e <= foot)
+        else {
+            break;
+        };
+        let crc = crc32fast::hash(&buf[pos + 4..end]);
+        buf[pos..pos + 4].copy_from_slice(&crc.to_le_bytes());
+        pos = end;
+    }
+    buf[foot + 4] = FOOTER_KIND;
+    let crc = crc32fast::hash(&buf[foot + 4..]);
+    buf[foot..foot + 4].copy_from_slice(&crc.to_le_bytes());
+    u64_at(buf, foot + 13)
 }
 
 #[cfg(test)]

@@ -300,3 +300,64 @@ mod index_kind_tests {
         assert!(err.contains("'lsm'") && err.contains("skiplist"), "{err}");
     }
 }
+
+/// Entry points of the fuzz targets (`fuzz/`) and of their regression test
+/// (`tests/fuzz_regressions.rs`) for decoders that are private to storage.
+/// Not an API: each function panics only when it finds a bug.
+#[doc(hidden)]
+pub mod fuzz_hooks {
+    use super::{hint, record};
+
+    /// Decodes `data` as a data-file record and as a file header. A record
+    /// that decodes and passes its CRC must re-encode to the same bytes.
+    pub fn record(data: &[u8]) {
+        let _ = record::check_file_header(data, record::TYPE_DATA);
+        let _ = record::decode_header(data);
+        if let Ok(d) = record::decode(data) {
+            let len = d.header.record_len() as usize;
+            assert!(len <= data.len(), "decoded past the end of the buffer");
+            if record::crc_ok(&d.header, &data[..len]) {
+                let mut again = Vec::new();
+                record::encode(
+                    &mut again,
+                    d.header.kind,
+                    d.header.tag,
+                    d.header.gen,
+                    d.header.expire_at_ms,
+                    d.key,
+                    d.value,
+                );
+                assert_eq!(
+                    again,
+                    &data[..len],
+                    "a valid record re-encodes to other bytes"
+                );
+            }
+        }
+        let _ = record::decode_value(bytes::Bytes::copy_from_slice(data));
+    }
+
+    /// Replays `data[1..]` as a hint file; with `data[0]` odd, its CRCs are
+    /// made valid first so the structural checks behind them are reached.
+    /// Every entry handed out must lie inside the buffer and point inside
+    /// the data file.
+    pub fn hint(data: &[u8]) {
+        let Some((&mode, rest)) = data.split_first() else {
+            return;
+        };
+        let mut buf = rest.to_vec();
+        let data_len = if mode & 1 == 1 {
+            hint::fix_checksums_for_fuzzing(&mut buf)
+        } else {
+            buf.len() as u64
+        };
+        let _ = hint::replay_bytes(&buf, 1, data_len, &mut |e| {
+            assert!(e.key.len() <= buf.len());
+            assert!(
+                e.location.offset.saturating_add(u64::from(e.location.len)) <= data_len,
+                "a hint entry points past its data file"
+            );
+            Ok(())
+        });
+    }
+}
