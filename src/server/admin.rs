@@ -11,7 +11,7 @@ use bytes::Bytes;
 #[cfg(test)]
 use super::connection::{full_name, parse_timeout};
 use super::connection::{Connection, Flow, Multi, ReplyMode, Subscriptions};
-use super::{now_ms, table, Shared};
+use super::{acl, now_ms, table, Shared};
 use crate::command::{CommandSpec, Reply};
 use crate::resp::Protocol;
 
@@ -78,6 +78,7 @@ impl Connection {
             "reset" => self.cmd_reset(),
             "hello" => self.cmd_hello(argv),
             "auth" => self.cmd_auth(argv),
+            "acl" => self.cmd_acl(argv),
             "select" => self.cmd_select(argv),
             "client" => self.cmd_client(argv),
             "info" => done(Reply::Verbatim(Bytes::from(info(&self.shared, &argv[1..])))),
@@ -197,18 +198,32 @@ impl Connection {
         self.reply_mode = ReplyMode::On;
         *self.handle.name.lock() = None;
         self.authenticated = self.shared.config.read().requirepass.is_empty();
+        self.user = "default".to_owned();
         done(Reply::Simple("RESET".to_owned()))
     }
 
-    /// Checks a password for `user` (None = the default user).
-    fn check_auth(&self, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Reply> {
+    /// Checks a password for `user` (None = the default user); returns the
+    /// user name to switch to.
+    fn check_auth(&self, user: Option<&[u8]>, pass: &[u8]) -> Result<String, Reply> {
         let required = self.shared.config.read().requirepass.clone();
         let wrong =
             || Reply::error("WRONGPASS invalid username-password pair or user is disabled.");
-        if let Some(u) = user {
-            if u != b"default" {
-                return Err(wrong());
-            }
+        if let Some(u) = user.filter(|u| *u != b"default") {
+            let name = String::from_utf8_lossy(u).into_owned();
+            let acl = self.shared.acl.read();
+            return match acl.user(&name) {
+                Some(found) if found.enabled && found.password_ok(pass) => Ok(name),
+                _ => Err(wrong()),
+            };
+        }
+        if !self
+            .shared
+            .acl
+            .read()
+            .user("default")
+            .is_some_and(|u| u.enabled)
+        {
+            return Err(wrong());
         }
         if required.is_empty() {
             if user.is_none() {
@@ -216,13 +231,108 @@ impl Connection {
                     "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
                 ));
             }
-            return Ok(());
+            return Ok("default".to_owned());
         }
-        if constant_time_eq(required.as_bytes(), pass) {
-            Ok(())
+        if acl::constant_time_eq(required.as_bytes(), pass) {
+            Ok("default".to_owned())
         } else {
             Err(wrong())
         }
+    }
+
+    /// `ACL SETUSER / DELUSER / USERS / WHOAMI / LIST / CAT`.
+    fn cmd_acl(&mut self, argv: &[Bytes]) -> Outcome {
+        let sub = lower(&argv[1]);
+        let strings = |a: &[Bytes]| -> Vec<String> {
+            a.iter()
+                .map(|x| String::from_utf8_lossy(x).into_owned())
+                .collect()
+        };
+        let arity = |ok: bool| {
+            (!ok).then(|| {
+                Reply::Error(format!(
+                    "ERR wrong number of arguments for 'acl|{sub}' command"
+                ))
+            })
+        };
+        let shared = self.shared.clone();
+        let reply = match sub.as_str() {
+            "whoami" => arity(argv.len() == 2).unwrap_or_else(|| bulk_str(&self.user)),
+            "users" => arity(argv.len() == 2).unwrap_or_else(|| {
+                Reply::Array(
+                    shared
+                        .acl
+                        .read()
+                        .names()
+                        .iter()
+                        .map(|n| bulk_str(n))
+                        .collect(),
+                )
+            }),
+            "list" => arity(argv.len() == 2).unwrap_or_else(|| {
+                let pass = shared.config.read().requirepass.clone();
+                Reply::Array(
+                    shared
+                        .acl
+                        .read()
+                        .list(&pass)
+                        .iter()
+                        .map(|l| bulk_str(l))
+                        .collect(),
+                )
+            }),
+            "cat" => arity(argv.len() <= 3).unwrap_or_else(|| match argv.get(2) {
+                None => Reply::Array(acl::CATEGORIES.iter().map(|c| bulk_str(c)).collect()),
+                Some(cat) => {
+                    let cat = lower(cat);
+                    if !acl::CATEGORIES.contains(&cat.as_str()) {
+                        return Reply::Error(format!("ERR Unknown category '{cat}'"));
+                    }
+                    let mut names: Vec<&str> = all_commands(&shared)
+                        .into_iter()
+                        .filter(|s| acl::in_category(s, &cat))
+                        .map(|s| s.name)
+                        .collect();
+                    names.sort_unstable();
+                    Reply::Array(names.iter().map(|n| bulk_str(n)).collect())
+                }
+            }),
+            "deluser" => arity(argv.len() >= 3).unwrap_or_else(|| {
+                // The write guard must be gone before refresh_acl reads.
+                let deleted = shared.acl.write().delete(&strings(&argv[2..]));
+                match deleted {
+                    Ok(n) => {
+                        shared.refresh_acl();
+                        Reply::Integer(n)
+                    }
+                    Err(e) => Reply::Error(e),
+                }
+            }),
+            "setuser" => arity(argv.len() >= 3).unwrap_or_else(|| {
+                let name = String::from_utf8_lossy(&argv[2]).into_owned();
+                let known = |c: &str| all_commands(&shared).iter().any(|s| s.name == c);
+                let result = shared
+                    .acl
+                    .write()
+                    .set_user(&name, &strings(&argv[3..]), &known);
+                match result {
+                    Ok(change) => {
+                        if let acl::PasswordChange::Set(p) = change {
+                            shared.config.write().requirepass = p;
+                            shared.config_gen.fetch_add(1, Ordering::AcqRel);
+                        }
+                        shared.refresh_acl();
+                        Reply::ok()
+                    }
+                    Err(e) => Reply::Error(e),
+                }
+            }),
+            _ => Reply::Error(format!(
+                "ERR unknown subcommand '{}'. Try ACL HELP.",
+                String::from_utf8_lossy(&argv[1])
+            )),
+        };
+        done(reply)
     }
 
     fn cmd_auth(&mut self, argv: &[Bytes]) -> Outcome {
@@ -232,8 +342,9 @@ impl Connection {
             _ => return syntax_error(),
         };
         match res {
-            Ok(()) => {
+            Ok(user) => {
                 self.authenticated = true;
+                self.user = user;
                 done(Reply::ok())
             }
             Err(e) => done(e),
@@ -255,8 +366,9 @@ impl Connection {
         while i < argv.len() {
             let opt = lower(&argv[i]);
             if opt == "auth" && i + 2 < argv.len() {
-                if let Err(e) = self.check_auth(Some(&argv[i + 1]), &argv[i + 2]) {
-                    return done(e);
+                match self.check_auth(Some(&argv[i + 1]), &argv[i + 2]) {
+                    Ok(user) => self.user = user,
+                    Err(e) => return done(e),
                 }
                 self.authenticated = true;
                 i += 3;
@@ -1120,13 +1232,6 @@ fn validate_client_name(name: &[u8]) -> Result<(), Reply> {
     Ok(())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// All commands: the server's and the keyspace's.
 fn all_commands(shared: &Shared) -> Vec<&'static CommandSpec> {
     let mut v: Vec<&'static CommandSpec> = table::SERVER_COMMANDS.iter().collect();
@@ -1529,8 +1634,8 @@ mod tests {
             super::super::connection::repr(b"a\"b\n\x01"),
             "\"a\\\"b\\n\\x01\""
         );
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(acl::constant_time_eq(b"abc", b"abc"));
+        assert!(!acl::constant_time_eq(b"abc", b"abd"));
         assert!(validate_client_name(b"ok-name").is_ok());
         assert!(validate_client_name(b"bad name").is_err());
         let _ = full_name;

@@ -77,6 +77,8 @@ pub(super) struct Connection {
     pub proto: Protocol,
     pub db: usize,
     pub authenticated: bool,
+    /// The ACL user this connection runs as (`default` until AUTH user pass).
+    pub user: String,
     pub multi: Option<Multi>,
     pub watching: Option<Box<Watching>>,
     pub subs: Option<Box<Subscriptions>>,
@@ -182,6 +184,7 @@ pub(super) fn spawn(
             proto: Protocol::Resp2,
             db: 0,
             authenticated,
+            user: "default".to_owned(),
             multi: None,
             watching: None,
             subs: None,
@@ -429,6 +432,17 @@ impl Connection {
             self.reject(Some(spec), err);
             return Flow::Continue;
         }
+        if !spec.flags.no_auth
+            && (self.user != "default" || !self.shared.acl_open.load(Ordering::Acquire))
+            && !self.shared.acl.read().allows(&self.user, spec)
+        {
+            let err = Reply::Error(format!(
+                "NOPERM this user has no permissions to run the '{}' command",
+                full_name(spec, &argv)
+            ));
+            self.reject(Some(spec), err);
+            return Flow::Continue;
+        }
         if let Some(multi) = self.multi.as_mut() {
             if !matches!(
                 spec.name,
@@ -518,6 +532,21 @@ impl Connection {
         if let Some(spec) = spec {
             let stat = self.local_stat(spec.name);
             stat.rejected += 1;
+            // A refused EXEC discards the transaction (Redis's execCommandAbort).
+            if spec.name == "exec" {
+                if let Reply::Error(e) = &err {
+                    let abort = Reply::Error(format!(
+                        "EXECABORT Transaction discarded because of: {}",
+                        e.trim_start_matches('-')
+                    ));
+                    if self.multi.take().is_some() {
+                        self.handle.multi.store(-1, Ordering::Relaxed);
+                    }
+                    self.unwatch_all();
+                    self.reply(&abort);
+                    return;
+                }
+            }
         }
         self.reply(&err);
     }
@@ -787,7 +816,8 @@ pub(super) fn unknown_command(argv: &[Bytes]) -> Reply {
 /// of container commands.
 pub(super) fn full_name(spec: &CommandSpec, argv: &[Bytes]) -> String {
     let containers = [
-        "client", "config", "command", "debug", "slowlog", "memory", "pubsub", "object", "xinfo",
+        "acl", "client", "config", "command", "debug", "slowlog", "memory", "pubsub", "object",
+        "xinfo",
     ];
     if containers.contains(&spec.name) && argv.len() > 1 {
         format!(

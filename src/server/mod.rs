@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::command::{CommandSpec, Ctx, Reply};
 
+mod acl;
 mod admin;
 mod backend;
 mod client;
@@ -167,6 +168,11 @@ pub(crate) struct Shared {
     /// Connected clients by id; connections insert and remove themselves,
     /// CLIENT LIST/KILL and INFO read.
     pub clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
+    /// Users and their permissions (`ACL SETUSER`).
+    pub acl: RwLock<acl::Acl>,
+    /// True while no user is restricted: connections of the default user
+    /// then skip the per-command permission check.
+    pub acl_open: AtomicBool,
     pub next_client_id: AtomicU64,
     /// WATCH and blocking pops (also the keyspace's observer).
     pub notifier: Arc<Notifier>,
@@ -192,6 +198,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Re-reads whether the ACL restricts anyone (after ACL SETUSER/DELUSER).
+    pub(crate) fn refresh_acl(&self) {
+        let open = self.acl.read().open();
+        self.acl_open.store(open, Ordering::Release);
+    }
+
     /// Asks the server to shut down (SHUTDOWN command).
     pub fn request_shutdown(&self, save: bool) {
         self.shutdown_mode.store(
@@ -280,6 +292,8 @@ pub async fn run(
         config: RwLock::new(config),
         config_gen: AtomicU64::new(0),
         clients: Mutex::new(BTreeMap::new()),
+        acl: RwLock::new(acl::Acl::default()),
+        acl_open: AtomicBool::new(true),
         next_client_id: AtomicU64::new(1),
         notifier: notifier.clone(),
         pubsub: pubsub::PubSub::default(),

@@ -1,0 +1,373 @@
+//! A minimal ACL, as Redis 6+ users expect: named users with passwords, an
+//! on/off switch and allowed commands and command categories
+//! (`ACL SETUSER alice on >secret +@read -@dangerous +set`), `AUTH user
+//! pass`, `ACL WHOAMI / USERS / LIST / DELUSER / CAT`.
+//!
+//! The `default` user is the one `requirepass` protects: its password *is*
+//! `requirepass` (`ACL SETUSER default >pw` sets it, `nopass` clears it), so
+//! the two views never disagree. Key and channel patterns other than "all"
+//! (`~*`, `&*`) are refused with a clear error: every user sees every key.
+
+use std::collections::BTreeMap;
+
+use crate::command::CommandSpec;
+
+/// Every category a rule may name (`ACL CAT`).
+pub const CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bloom",
+    "fast",
+    "slow",
+    "blocking",
+    "admin",
+    "dangerous",
+    "connection",
+    "transaction",
+    "pubsub",
+    "cluster",
+];
+
+/// Whether `spec` belongs to `category` (from its group and flags).
+pub fn in_category(spec: &CommandSpec, category: &str) -> bool {
+    let f = &spec.flags;
+    match category {
+        "all" => true,
+        "read" => f.readonly,
+        "write" => f.write,
+        "fast" => f.fast,
+        "slow" => !f.fast,
+        "blocking" => f.blocking,
+        "admin" | "dangerous" => f.admin,
+        "pubsub" => f.pubsub || spec.group == "pubsub",
+        "keyspace" => spec.group == "generic",
+        "sortedset" => spec.group == "sorted_set" || spec.group == "sortedset",
+        "transaction" => spec.group == "transactions",
+        other => spec.group == other,
+    }
+}
+
+/// One command rule, applied in order over the user's base permission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Rule {
+    /// `+@cat` / `-@cat`.
+    Category(bool, String),
+    /// `+cmd` / `-cmd`.
+    Command(bool, String),
+}
+
+/// A user (the `default` user's password lives in `requirepass`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// `on` / `off`: an off user cannot authenticate.
+    pub enabled: bool,
+    /// `nopass`: any password is accepted.
+    pub nopass: bool,
+    /// Accepted passwords.
+    passwords: Vec<Vec<u8>>,
+    /// `allcommands` (true) or `nocommands` (false), before the rules.
+    all: bool,
+    rules: Vec<Rule>,
+}
+
+impl User {
+    /// A new user as `ACL SETUSER name` creates it: off, no password, no commands.
+    fn new() -> User {
+        User {
+            enabled: false,
+            nopass: false,
+            passwords: Vec::new(),
+            all: false,
+            rules: Vec::new(),
+        }
+    }
+
+    /// The `default` user of a fresh server: on, every command.
+    fn default_user() -> User {
+        User {
+            enabled: true,
+            nopass: true,
+            all: true,
+            ..User::new()
+        }
+    }
+
+    /// Whether the user may run `spec`.
+    pub fn allows(&self, spec: &CommandSpec) -> bool {
+        let mut ok = self.all;
+        for r in &self.rules {
+            match r {
+                Rule::Category(allow, c) if in_category(spec, c) => ok = *allow,
+                Rule::Command(allow, c) if c == spec.name => ok = *allow,
+                _ => {}
+            }
+        }
+        ok
+    }
+
+    /// Whether the user may run everything (the fast path skips checks).
+    fn unrestricted(&self) -> bool {
+        self.all
+            && self
+                .rules
+                .iter()
+                .all(|r| matches!(r, Rule::Category(true, _) | Rule::Command(true, _)))
+    }
+
+    /// Checks `pass` (constant time per stored password).
+    pub fn password_ok(&self, pass: &[u8]) -> bool {
+        self.nopass || self.passwords.iter().any(|p| constant_time_eq(p, pass))
+    }
+
+    /// The `ACL LIST` line of this user.
+    fn describe(&self, name: &str, requirepass: &str) -> String {
+        let mut out = format!("user {name} {}", if self.enabled { "on" } else { "off" });
+        if name == "default" {
+            if requirepass.is_empty() {
+                out.push_str(" nopass");
+            } else {
+                out.push_str(" #<requirepass>");
+            }
+        } else if self.nopass {
+            out.push_str(" nopass");
+        } else {
+            for _ in &self.passwords {
+                out.push_str(" #<password>");
+            }
+        }
+        out.push_str(" ~* &* ");
+        out.push_str(if self.all { "+@all" } else { "-@all" });
+        for r in &self.rules {
+            match r {
+                Rule::Category(a, c) => {
+                    out.push_str(&format!(" {}@{c}", if *a { '+' } else { '-' }))
+                }
+                Rule::Command(a, c) => out.push_str(&format!(" {}{c}", if *a { '+' } else { '-' })),
+            }
+        }
+        out
+    }
+}
+
+/// What a SETUSER rule did to `requirepass` (the default user's password).
+pub enum PasswordChange {
+    /// Nothing.
+    None,
+    /// Set `requirepass` to this.
+    Set(String),
+}
+
+/// The users of one server.
+#[derive(Debug)]
+pub struct Acl {
+    users: BTreeMap<String, User>,
+    /// True while every user may run every command (no check per command).
+    open: bool,
+}
+
+impl Default for Acl {
+    fn default() -> Self {
+        let mut users = BTreeMap::new();
+        users.insert("default".to_owned(), User::default_user());
+        Acl { users, open: true }
+    }
+}
+
+impl Acl {
+    /// The user called `name`.
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.get(name)
+    }
+
+    /// Whether no user has any restriction (commands skip the check).
+    pub fn open(&self) -> bool {
+        self.open
+    }
+
+    /// Whether `name` may run `spec` (a deleted user may run nothing).
+    pub fn allows(&self, name: &str, spec: &CommandSpec) -> bool {
+        self.users
+            .get(name)
+            .is_some_and(|u| u.enabled && u.allows(spec))
+    }
+
+    /// `ACL SETUSER name rules...`: applies the rules to a copy and stores
+    /// it only if every rule is valid (Redis's all-or-nothing).
+    pub fn set_user(
+        &mut self,
+        name: &str,
+        rules: &[String],
+        commands: &dyn Fn(&str) -> bool,
+    ) -> Result<PasswordChange, String> {
+        if name.is_empty()
+            || name
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
+            return Err("ERR Usernames can't contain spaces or null characters".to_owned());
+        }
+        let mut user = self.users.get(name).cloned().unwrap_or_else(User::new);
+        let mut change = PasswordChange::None;
+        for raw in rules {
+            let rule = raw.to_ascii_lowercase();
+            let bad = |why: &str| format!("ERR Error in ACL SETUSER modifier '{raw}': {why}");
+            match rule.as_str() {
+                "on" => user.enabled = true,
+                "off" => user.enabled = false,
+                "nopass" => {
+                    user.nopass = true;
+                    user.passwords.clear();
+                    if name == "default" {
+                        change = PasswordChange::Set(String::new());
+                    }
+                }
+                "resetpass" => {
+                    user.nopass = false;
+                    user.passwords.clear();
+                }
+                "allcommands" | "+@all" => {
+                    user.all = true;
+                    user.rules.clear();
+                }
+                "nocommands" | "-@all" => {
+                    user.all = false;
+                    user.rules.clear();
+                }
+                "~*" | "allkeys" | "&*" | "allchannels" | "resetkeys" | "resetchannels" => {}
+                "reset" => user = User::new(),
+                _ if raw.starts_with('>') => {
+                    let pass = raw.as_bytes()[1..].to_vec();
+                    user.nopass = false;
+                    if !user.passwords.contains(&pass) {
+                        user.passwords.push(pass);
+                    }
+                    if name == "default" {
+                        change = PasswordChange::Set(raw[1..].to_owned());
+                    }
+                }
+                _ if raw.starts_with('<') => {
+                    let pass = &raw.as_bytes()[1..];
+                    user.passwords.retain(|p| p != pass);
+                }
+                _ if rule.starts_with('~') || rule.starts_with('%') || rule.starts_with('&') => {
+                    return Err(bad(
+                        "only ~* and &* are supported (every user sees every key and channel)",
+                    ));
+                }
+                _ if rule.starts_with("+@") || rule.starts_with("-@") => {
+                    let cat = &rule[2..];
+                    if !CATEGORIES.contains(&cat) {
+                        return Err(bad("Unknown command or category name in ACL"));
+                    }
+                    user.rules
+                        .push(Rule::Category(rule.starts_with('+'), cat.to_owned()));
+                }
+                _ if rule.starts_with('+') || rule.starts_with('-') => {
+                    let cmd = &rule[1..];
+                    if cmd.contains('|') {
+                        return Err(bad(
+                            "subcommand rules are not supported; allow or deny the whole command",
+                        ));
+                    }
+                    if !commands(cmd) {
+                        return Err(bad("Unknown command or category name in ACL"));
+                    }
+                    user.rules
+                        .push(Rule::Command(rule.starts_with('+'), cmd.to_owned()));
+                }
+                _ => return Err(bad("Syntax error")),
+            }
+        }
+        if name == "default" && user.passwords.len() > 1 {
+            return Err("ERR the default user has one password (requirepass)".to_owned());
+        }
+        self.users.insert(name.to_owned(), user);
+        self.refresh();
+        Ok(change)
+    }
+
+    /// `ACL DELUSER`: how many of `names` existed.
+    pub fn delete(&mut self, names: &[String]) -> Result<i64, String> {
+        if names.iter().any(|n| n == "default") {
+            return Err("ERR The 'default' user cannot be removed".to_owned());
+        }
+        let n = names
+            .iter()
+            .filter(|n| self.users.remove(n.as_str()).is_some())
+            .count();
+        self.refresh();
+        Ok(n as i64)
+    }
+
+    /// `ACL USERS`.
+    pub fn names(&self) -> Vec<String> {
+        self.users.keys().cloned().collect()
+    }
+
+    /// `ACL LIST`.
+    pub fn list(&self, requirepass: &str) -> Vec<String> {
+        self.users
+            .iter()
+            .map(|(n, u)| u.describe(n, requirepass))
+            .collect()
+    }
+
+    fn refresh(&mut self) {
+        self.open = self.users.len() == 1
+            && self
+                .users
+                .get("default")
+                .is_some_and(|u| u.enabled && u.unrestricted());
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str) -> &'static CommandSpec {
+        crate::command::lookup(name.as_bytes()).expect("a keyspace command")
+    }
+
+    #[test]
+    fn rules_apply_in_order() {
+        let mut acl = Acl::default();
+        assert!(acl.open());
+        let known = |c: &str| crate::command::lookup(c.as_bytes()).is_some();
+        let rules: Vec<String> = ["on", ">pw", "+@read", "-get", "+set"]
+            .map(String::from)
+            .to_vec();
+        acl.set_user("alice", &rules, &known).unwrap();
+        assert!(!acl.open());
+        assert!(acl.allows("alice", spec("mget")));
+        assert!(!acl.allows("alice", spec("get")));
+        assert!(acl.allows("alice", spec("set")));
+        assert!(!acl.allows("alice", spec("del")));
+        assert!(acl.allows("default", spec("del")));
+        assert!(acl.user("alice").unwrap().password_ok(b"pw"));
+        assert!(!acl.user("alice").unwrap().password_ok(b"px"));
+        // All or nothing: a bad rule leaves the user as it was.
+        let bad: Vec<String> = ["-@read", "+nosuchcommand"].map(String::from).to_vec();
+        assert!(acl.set_user("alice", &bad, &known).is_err());
+        assert!(acl.allows("alice", spec("mget")));
+        assert!(acl.set_user("bob", &["~foo*".to_owned()], &known).is_err());
+        assert_eq!(acl.delete(&["alice".to_owned(), "zed".to_owned()]), Ok(1));
+        assert!(acl.open());
+        assert!(!acl.allows("alice", spec("mget")));
+        assert!(acl.delete(&["default".to_owned()]).is_err());
+    }
+}

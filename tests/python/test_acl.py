@@ -1,0 +1,83 @@
+"""ACL: users with passwords and allowed commands/categories, AUTH user pass,
+ACL WHOAMI/USERS/DELUSER/CAT, compared byte for byte with redis-server 7.0
+(users are given ~* there: ours see every key, see docs/architecture.md)."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from server_harness import Server, server  # noqa: F401
+from test_server_differential import cmd, exchange
+
+SCRIPT = [
+    cmd("ACL", "SETUSER", "alice", "on", ">pw", "~*", "&*", "+@read", "-get", "+set"),
+    cmd("ACL", "SETUSER", "bob", "on", ">x", "+nosuch"),
+    cmd("ACL", "SETUSER", "bob", "on", ">x", "+@nosuch"),
+    cmd("ACL", "SETUSER", "bob", "blah"),
+    cmd("ACL", "SETUSER", "carol", "off", ">pw", "~*", "+@all"),
+    cmd("ACL", "DELUSER", "default"),
+    cmd("ACL", "DELUSER", "nobody"),
+    cmd("ACL", "USERS"),
+    cmd("ACL", "WHOAMI"),
+    cmd("ACL", "CAT", "nosuch"),
+    cmd("ACL", "NOPE"),
+    cmd("ACL"),
+    cmd("AUTH", "alice", "bad"),
+    cmd("AUTH", "carol", "pw"),
+    cmd("AUTH", "nobody", "pw"),
+    cmd("SET", "k", "v"),
+    cmd("AUTH", "alice", "pw"),
+    cmd("GET", "k"),
+    cmd("SET", "k", "v2"),
+    cmd("MGET", "k"),
+    cmd("STRLEN", "k"),
+    cmd("DEL", "k"),
+    cmd("CONFIG", "GET", "maxclients"),
+    cmd("LPUSH", "l", "x"),
+    cmd("AUTH", "default", "wrong"),
+    cmd("AUTH", "alice", "pw"),
+    cmd("MULTI"),
+    cmd("DEL", "k"),
+    cmd("EXEC"),
+]
+
+
+def test_acl_same_bytes_as_redis(server: Server, redis_server: int) -> None:
+    setup = [cmd("ACL", "DELUSER", "alice", "bob", "carol"), cmd("FLUSHALL")]
+    ours = exchange(server.port, setup + SCRIPT)[len(setup):]
+    theirs = exchange(redis_server, setup + SCRIPT)[len(setup):]
+    try:
+        for req, a, b in zip(SCRIPT, ours, theirs):
+            assert a == b, f"{req!r}: ours {a!r}, redis {b!r}"
+    finally:
+        exchange(redis_server, [cmd("ACL", "DELUSER", "alice", "bob", "carol")])
+
+
+def test_acl_with_redis_py(server: Server) -> None:
+    admin = server.client()
+    assert admin.acl_setuser("reader", enabled=True, passwords=["+secret"], commands=["+@read"]) is True
+    assert admin.acl_whoami() == "default"
+    assert sorted(admin.acl_users()) == ["default", "reader"]
+    admin.set("k", "v")
+    reader = server.client(username="reader", password="secret")
+    assert reader.get("k") == b"v"
+    with pytest.raises(redis.exceptions.NoPermissionError, match="no permissions to run the 'set' command"):
+        reader.set("k", "w")
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        server.client(username="reader", password="wrong").ping()
+    # Deleting the user takes its rights away from open connections too.
+    assert admin.acl_deluser("reader") == 1
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        reader.get("k")
+    assert admin.get("k") == b"v"
+
+
+def test_default_user_password_is_requirepass(server: Server) -> None:
+    admin = server.client()
+    assert admin.execute_command("ACL", "SETUSER", "default", ">topsecret") == b"OK"
+    assert admin.config_get("requirepass") == {"requirepass": "topsecret"}
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        server.client().ping()
+    assert server.client(password="topsecret").ping() is True
+    assert server.client(username="default", password="topsecret").ping() is True
