@@ -102,6 +102,24 @@ def test_endless_inline_line_is_refused(hostile: Server) -> None:
     s.close()
 
 
+def test_nul_bytes_in_inline_commands(hostile: Server) -> None:
+    # Found by the resp fuzz target: a NUL in an inline line used to loop
+    # forever. We end the line at the NUL (sdssplitargs's C-string view).
+    # Intended difference: redis-server 7.0 looks for the newline with
+    # strchr, which stops at the NUL, so it answers nothing until 64 KB
+    # arrive ("too big inline request").
+    s = hostile.raw()
+    s.sendall(b"\x00\r\nECHO ab\x00cd\r\nPING\r\n")
+    want = b"$2\r\nab\r\n+PONG\r\n"
+    got = b""
+    while len(got) < len(want):
+        chunk = s.recv(100)
+        assert chunk, got
+        got += chunk
+    assert got == want
+    s.close()
+
+
 def test_pipeline_of_a_million_commands(hostile: Server) -> None:
     n = 1_000_000
     one = bulk_cmd(b"INCR", b"pipelined")
