@@ -119,6 +119,9 @@ impl Backend for KeyspaceBackend {
             ("dead_bytes".into(), s.dead_bytes.to_string()),
             ("value_cache_bytes".into(), s.cache_bytes.to_string()),
             ("storage_merges".into(), s.merges.to_string()),
+            ("fsyncs".into(), s.fsyncs.to_string()),
+            ("fsync_micros_total".into(), s.fsync_micros.to_string()),
+            ("fsync_micros_max".into(), s.fsync_max_micros.to_string()),
         ]
     }
 }

@@ -39,6 +39,12 @@ pub struct LogStats {
     pub cache_bytes: u64,
     /// Completed merges since open.
     pub merges: u64,
+    /// fsyncs of data files since open (group commit: one for many writers).
+    pub fsyncs: u64,
+    /// Total time spent in those fsyncs, microseconds.
+    pub fsync_micros: u64,
+    /// The slowest of them, microseconds.
+    pub fsync_max_micros: u64,
 }
 
 /// The writer's state; one `Mutex` so that appends are serialised.
@@ -134,6 +140,10 @@ pub(crate) struct Inner {
     /// Set when an append failed to write (a full disk, most often);
     /// [`Log::check_space`] clears it once space is back.
     space_short: AtomicBool,
+    /// fsync count, total and slowest duration (µs), for [`LogStats`].
+    fsyncs: AtomicU64,
+    fsync_micros: AtomicU64,
+    fsync_max_micros: AtomicU64,
     pub merges: AtomicU64,
 }
 
@@ -151,6 +161,17 @@ impl Inner {
         self.poisoned.store(true, Ordering::Release);
     }
 
+    /// `fdatasync`, counted and timed for the stats.
+    fn timed_sync(&self, file: &std::fs::File) -> std::io::Result<()> {
+        let started = std::time::Instant::now();
+        let result = file.sync_data();
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.fsync_micros.fetch_add(micros, Ordering::Relaxed);
+        self.fsync_max_micros.fetch_max(micros, Ordering::Relaxed);
+        result
+    }
+
     /// fsyncs everything appended so far (group commit leader or follower).
     fn sync_to(&self, target: u64) -> Result<()> {
         if self.synced.load(Ordering::Acquire) >= target {
@@ -165,7 +186,7 @@ impl Inner {
             let w = self.writer.lock();
             (w.active.clone(), w.pos)
         };
-        if let Err(e) = seg.file.sync_data() {
+        if let Err(e) = self.timed_sync(&seg.file) {
             let msg = format!("fsync of {} failed: {e}", seg.path.display());
             self.poison(msg.clone());
             return Err(Error::Poisoned(msg));
@@ -185,7 +206,7 @@ impl Inner {
     /// Seals the active file and starts file `id` (under the writer lock).
     pub(crate) fn rotate(&self, w: &mut Writer, id: u32) -> Result<()> {
         if self.opts.fsync != FsyncPolicy::No {
-            if let Err(e) = w.active.file.sync_data() {
+            if let Err(e) = self.timed_sync(&w.active.file) {
                 let msg = format!("fsync of {} failed: {e}", w.active.path.display());
                 self.poison(msg.clone());
                 return Err(Error::Poisoned(msg));
@@ -421,6 +442,9 @@ impl Log {
             poison_reason: Mutex::new(String::new()),
             merge_lock: Mutex::new(()),
             space_short: AtomicBool::new(false),
+            fsyncs: AtomicU64::new(0),
+            fsync_micros: AtomicU64::new(0),
+            fsync_max_micros: AtomicU64::new(0),
             merges: AtomicU64::new(0),
             opts,
         });
@@ -614,6 +638,9 @@ impl Log {
             files: segs.len(),
             cache_bytes: self.inner.cache.used() as u64,
             merges: self.inner.merges.load(Ordering::Relaxed),
+            fsyncs: self.inner.fsyncs.load(Ordering::Relaxed),
+            fsync_micros: self.inner.fsync_micros.load(Ordering::Relaxed),
+            fsync_max_micros: self.inner.fsync_max_micros.load(Ordering::Relaxed),
             ..LogStats::default()
         };
         for seg in segs.values() {

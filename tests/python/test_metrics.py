@@ -40,7 +40,7 @@ def scrape(port: int) -> Dict[str, float]:
 
 def test_metrics_endpoint(tmp_path: Path) -> None:
     mport = free_port()
-    srv = start_server(tmp_path, "--metrics-addr", f"127.0.0.1:{mport}")
+    srv = start_server(tmp_path, "--metrics-addr", f"127.0.0.1:{mport}", "--fsync", "always")
     try:
         r = srv.client()
         for i in range(25):
@@ -65,6 +65,10 @@ def test_metrics_endpoint(tmp_path: Path) -> None:
         assert s['fincaskv_command_duration_seconds_count{cmd="set"}'] == 26
         assert s['fincaskv_command_duration_seconds_sum{cmd="set"}'] > 0
         assert any(k.startswith("fincaskv_storage_") for k in s), sorted(s)
+        # fsync=always: one fsync per acknowledged write at least once, timed.
+        fsyncs = [v for k, v in s.items() if k.endswith("_fsyncs")]
+        assert fsyncs and fsyncs[0] >= 26, sorted(s)
+        assert [v for k, v in s.items() if k.endswith("_fsync_micros_total")][0] > 0
         # Other paths and methods are refused.
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(f"http://127.0.0.1:{mport}/other", timeout=10)
