@@ -20,27 +20,14 @@ fn replay(target: &str, run: fn(&[u8])) {
     assert!(n > 0, "no inputs in {}", dir.display());
 }
 
-#[test]
-fn resp() {
-    replay("resp", fincaskv::fuzzing::resp);
+/// One test per target, each replaying its own directory.
+macro_rules! targets {
+    ($($name:ident),*) => {$(
+        #[test]
+        fn $name() {
+            replay(stringify!($name), fincaskv::fuzzing::$name);
+        }
+    )*};
 }
 
-#[test]
-fn record() {
-    replay("record", fincaskv::fuzzing::record);
-}
-
-#[test]
-fn hint() {
-    replay("hint", fincaskv::fuzzing::hint);
-}
-
-#[test]
-fn recovery() {
-    replay("recovery", fincaskv::fuzzing::recovery);
-}
-
-#[test]
-fn command() {
-    replay("command", fincaskv::fuzzing::command);
-}
+targets!(resp, record, hint, recovery, command);

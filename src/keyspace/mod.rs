@@ -190,21 +190,27 @@ impl std::fmt::Debug for Keyspace {
     }
 }
 
-/// Refuses arguments the log could not store, before anything is mutated:
-/// a key longer than the record key allows, any argument longer than a value
-/// may be. (A record key holds the user key plus a sub-key, so each gets
-/// half of the storage's key limit.)
 /// The reply to a command whose write could not be made durable.
 fn persistence_error(e: &storage::Error) -> Reply {
     Reply::Error(format!("ERR persistence failed: {e}"))
 }
 
+/// Upper bound of the bytes a command's arguments take in its records
+/// (each argument plus record framing).
+fn command_bytes(argv: &[Bytes]) -> usize {
+    argv.iter().map(|a| a.len() + 64).sum()
+}
+
+/// Refuses arguments the log could not store, before anything is mutated:
+/// a key longer than the record key allows, any argument longer than a value
+/// may be. (A record key holds the user key plus a sub-key, so each gets
+/// half of the storage's key limit.)
 fn check_sizes(spec: &crate::command::CommandSpec, argv: &[Bytes], state: &State) -> Option<Reply> {
     if argv.iter().any(|a| a.len() > state.max_value_len) {
         return Some(args::err(args::TOO_BIG));
     }
     // One command is one storage batch, and a batch is at most 1 GiB.
-    if argv.iter().map(|a| a.len() + 64).sum::<usize>() > MAX_COMMAND_BYTES {
+    if command_bytes(argv) > MAX_COMMAND_BYTES {
         return Some(args::err(
             "ERR command too large (its records would exceed one storage batch)",
         ));
@@ -339,8 +345,7 @@ impl Keyspace {
             return rejected(args::err("ERR DB index is out of range"));
         }
         if cmd.spec.flags.write {
-            let bytes = argv.iter().map(|a| a.len() as u64 + 64).sum();
-            if let Err(e) = self.log.check_space(bytes) {
+            if let Err(e) = self.log.check_space(command_bytes(argv) as u64) {
                 return rejected(persistence_error(&e));
             }
         }
@@ -384,8 +389,11 @@ impl Keyspace {
     ) -> Vec<Reply> {
         let mut replies = Vec::with_capacity(cmds.len());
         let mut ctx = *ctx;
-        let bytes = cmds.iter().flatten().map(|a| a.len() as u64 + 64).sum();
-        let state = self.log.check_space(bytes).and_then(|()| self.lock_state());
+        let bytes: usize = cmds.iter().map(|argv| command_bytes(argv)).sum();
+        let state = self
+            .log
+            .check_space(bytes as u64)
+            .and_then(|()| self.lock_state());
         let mut state = match state {
             Ok(state) => state,
             Err(e) => {

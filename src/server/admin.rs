@@ -298,30 +298,22 @@ impl Connection {
                 }
             }),
             "deluser" => arity(argv.len() >= 3).unwrap_or_else(|| {
-                // The write guard must be gone before refresh_acl reads.
-                let deleted = shared.acl.write().delete(&strings(&argv[2..]));
-                match deleted {
-                    Ok(n) => {
-                        shared.refresh_acl();
-                        Reply::Integer(n)
-                    }
+                match shared.update_acl(|acl| acl.delete(&strings(&argv[2..]))) {
+                    Ok(n) => Reply::Integer(n),
                     Err(e) => Reply::Error(e),
                 }
             }),
             "setuser" => arity(argv.len() >= 3).unwrap_or_else(|| {
                 let name = String::from_utf8_lossy(&argv[2]).into_owned();
-                let known = |c: &str| all_commands(&shared).iter().any(|s| s.name == c);
-                let result = shared
-                    .acl
-                    .write()
-                    .set_user(&name, &strings(&argv[3..]), &known);
+                let known = |c: &str| self.lookup(c.as_bytes()).is_some();
+                let result =
+                    shared.update_acl(|acl| acl.set_user(&name, &strings(&argv[3..]), &known));
                 match result {
                     Ok(change) => {
                         if let acl::PasswordChange::Set(p) = change {
                             shared.config.write().requirepass = p;
                             shared.config_gen.fetch_add(1, Ordering::AcqRel);
                         }
-                        shared.refresh_acl();
                         Reply::ok()
                     }
                     Err(e) => Reply::Error(e),

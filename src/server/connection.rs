@@ -396,7 +396,7 @@ impl Connection {
     }
 
     /// Looks a command up: the keyspace table, then the server commands.
-    fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+    pub(super) fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
         let mut lower = [0u8; 32];
         if name.len() > lower.len() {
             return None;

@@ -170,8 +170,9 @@ pub(crate) struct Shared {
     pub clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     /// Users and their permissions (`ACL SETUSER`).
     pub acl: RwLock<acl::Acl>,
-    /// True while no user is restricted: connections of the default user
-    /// then skip the per-command permission check.
+    /// `acl.open()`, readable without the lock: while no user is
+    /// restricted, connections of the default user skip the per-command
+    /// check. Only `update_acl` writes it.
     pub acl_open: AtomicBool,
     pub next_client_id: AtomicU64,
     /// WATCH and blocking pops (also the keyspace's observer).
@@ -198,10 +199,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Re-reads whether the ACL restricts anyone (after ACL SETUSER/DELUSER).
-    pub(crate) fn refresh_acl(&self) {
-        let open = self.acl.read().open();
-        self.acl_open.store(open, Ordering::Release);
+    /// Changes the users (ACL SETUSER / DELUSER) and keeps `acl_open` in
+    /// step, under the one write lock.
+    pub(crate) fn update_acl<R>(&self, change: impl FnOnce(&mut acl::Acl) -> R) -> R {
+        let mut users = self.acl.write();
+        let out = change(&mut users);
+        self.acl_open.store(users.open(), Ordering::Release);
+        out
     }
 
     /// Asks the server to shut down (SHUTDOWN command).
