@@ -23,6 +23,8 @@ pub mod command;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keyspace;
+pub mod progress;
 pub mod resp;
 pub mod server;
 pub mod storage;
+pub mod tls;

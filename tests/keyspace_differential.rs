@@ -142,6 +142,26 @@ impl Drop for Redis {
     }
 }
 
+/// `INFO server` of whatever listens on `port`; any failure (nothing there
+/// yet, a connection reset by a server that lost the port) is an error to
+/// retry on, not a panic.
+fn probe_info(port: u16) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")?;
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    reader.read_line(&mut head)?;
+    let len: usize = head
+        .strip_prefix('$')
+        .and_then(|n| n.trim_end().parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("unexpected reply {head:?}")))?;
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body)?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 /// Starts a redis-server on a free loopback port. Tests run in parallel,
 /// so a port found free may be taken by another test's server before ours
 /// binds it: the server that answers must report our child's pid.
@@ -173,13 +193,11 @@ fn start_redis() -> Redis {
             if matches!(redis.child.try_wait(), Ok(Some(_))) {
                 break; // it could not bind: try another port
             }
-            if let Ok(mut c) = Client::connect(port) {
-                if let R::Bulk(Some(info)) = c.call(&[b"INFO".to_vec(), b"server".to_vec()]) {
-                    if String::from_utf8_lossy(&info).contains(&marker) {
-                        return redis;
-                    }
-                    break; // another test's server: try another port
+            if let Ok(info) = probe_info(port) {
+                if info.contains(&marker) {
+                    return redis;
                 }
+                break; // another test's server: try another port
             }
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -132,7 +132,7 @@ fn build_config(
                     )))
                 }
                 other => cfg
-                    .set(other, &text)
+                    .set_startup(other, &text)
                     .map_err(|e| errors::data_error(py, format!("option {other}: {e}")))?,
             }
         }
@@ -140,6 +140,10 @@ fn build_config(
     cfg.index
         .parse::<IndexKind>()
         .map_err(|e| errors::data_error(py, e))?;
+    // Bad certificate files fail here, as a DataError, not in the server thread.
+    if let Some(files) = cfg.tls_files().map_err(|e| errors::data_error(py, e))? {
+        files.acceptor().map_err(|e| errors::data_error(py, e))?;
+    }
     if let Some(dir) = dir {
         cfg.dir = dir;
     }

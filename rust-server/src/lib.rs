@@ -71,7 +71,32 @@ struct Cli {
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
     #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
     cluster: ClusterArgs,
+}
+
+/// TLS flags, named as Redis names them.
+#[derive(Debug, clap::Args)]
+struct TlsArgs {
+    /// TLS port for clients, beside --port [default: 0 = off].
+    #[arg(long)]
+    tls_port: Option<u16>,
+    /// PEM certificate chain of this server.
+    #[arg(long, value_name = "PATH")]
+    tls_cert_file: Option<String>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, value_name = "PATH")]
+    tls_key_file: Option<String>,
+    /// PEM CA bundle client and peer certificates must chain to.
+    #[arg(long, value_name = "PATH")]
+    tls_ca_cert_file: Option<String>,
+    /// Client certificates: yes (required), optional or no [default: yes].
+    #[arg(long, value_name = "yes|optional|no")]
+    tls_auth_clients: Option<String>,
+    /// TLS with client certificates on the raft transport [default: no].
+    #[arg(long, value_name = "yes|no")]
+    tls_cluster: Option<String>,
 }
 
 /// Raft cluster flags (see `fincaskv::cluster`).
@@ -243,6 +268,22 @@ fn load_config(cli: &Cli) -> Result<ServerConfig, String> {
     if let Some(a) = &cli.metrics_addr {
         cfg.metrics_addr = a.clone();
     }
+    let t = &cli.tls;
+    let tls_flags = [
+        ("tls-port", t.tls_port.map(|p| p.to_string())),
+        ("tls-cert-file", t.tls_cert_file.clone()),
+        ("tls-key-file", t.tls_key_file.clone()),
+        ("tls-ca-cert-file", t.tls_ca_cert_file.clone()),
+        ("tls-auth-clients", t.tls_auth_clients.clone()),
+        ("tls-cluster", t.tls_cluster.clone()),
+    ];
+    for (name, value) in tls_flags {
+        if let Some(v) = value {
+            cfg.set_startup(name, &v)
+                .map_err(|e| format!("--{name}: {e}"))?;
+        }
+    }
+    cfg.tls_files()?;
     cfg.index.parse::<IndexKind>()?;
     Ok(cfg)
 }
@@ -315,6 +356,12 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
     cluster_cfg.raft_addr = cluster_args.raft_addr.clone();
     cluster_cfg.join = cluster_args.join.clone();
     cluster_cfg.secret = cluster_args.cluster_secret.clone().unwrap_or_default();
+    if config.tls_cluster {
+        let files = config
+            .tls_files()?
+            .ok_or("tls-cluster needs the TLS files")?;
+        cluster_cfg.tls = Some(fincaskv::tls::PeerTls::new(&files)?);
+    }
     let cluster = ClusterBackend::new(backend, keyspace.clone(), cluster_cfg);
     cluster
         .boot()

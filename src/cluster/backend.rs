@@ -108,9 +108,9 @@ impl ClusterBackend {
         *self.shared.node.write() = Some(node.clone());
         if let Some(addr) = cfg.join.clone() {
             if !node.is_formed() {
-                let secret = cfg.secret.clone();
+                let auth = cfg.peer_auth();
                 tokio::spawn(async move {
-                    let reply = join_via(&addr, &secret, info, 20).await;
+                    let reply = join_via(&addr, &auth, info, 20).await;
                     match reply {
                         Reply::Error(e) => {
                             tracing::error!(error = %e, "joining the cluster failed")

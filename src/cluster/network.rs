@@ -10,8 +10,10 @@
 //!
 //! JSON keeps the transport short to write and easy to inspect; a binary
 //! encoding is the obvious next step (see the report in docs/architecture.md).
-//! The secret authenticates peers; it is not encryption: keep the raft port
-//! on a private network.
+//! The secret authenticates peers; it is not encryption. With `tls-cluster`
+//! every connection is TLS first (both sides present a certificate signed by
+//! the cluster's CA), then the Hello exchange runs inside it; without it,
+//! keep the raft port on a private network.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +28,10 @@ use openraft::raft::{
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::tls::{PeerTls, Stream};
 
 use super::{NodeInfo, Request, TypeConfig, WireReply};
 
@@ -93,8 +97,26 @@ pub enum RpcResponse {
     Replies(Vec<WireReply>),
 }
 
+/// How a node authenticates to its peers and checks them.
+#[derive(Debug, Clone, Default)]
+pub struct PeerAuth {
+    /// The shared cluster secret.
+    pub secret: String,
+    /// TLS for every peer connection (`tls-cluster`), if on.
+    pub tls: Option<PeerTls>,
+}
+
+/// The host part of `host:port` (brackets of an IPv6 address removed).
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
 /// Writes one frame.
-pub async fn write_frame<T: Serialize>(s: &mut TcpStream, msg: &T) -> std::io::Result<()> {
+pub async fn write_frame<T: Serialize, S: AsyncWrite + Unpin>(
+    s: &mut S,
+    msg: &T,
+) -> std::io::Result<()> {
     let body = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
     let len = u32::try_from(body.len())
         .ok()
@@ -103,11 +125,14 @@ pub async fn write_frame<T: Serialize>(s: &mut TcpStream, msg: &T) -> std::io::R
     let mut buf = Vec::with_capacity(4 + body.len());
     buf.extend_from_slice(&len.to_be_bytes());
     buf.extend_from_slice(&body);
-    s.write_all(&buf).await
+    s.write_all(&buf).await?;
+    s.flush().await
 }
 
 /// Reads one frame (checks the length before allocating).
-pub async fn read_frame<T: DeserializeOwned>(s: &mut TcpStream) -> std::io::Result<T> {
+pub async fn read_frame<T: DeserializeOwned>(
+    s: &mut (impl AsyncRead + Unpin),
+) -> std::io::Result<T> {
     let len = s.read_u32().await?;
     if len > MAX_FRAME {
         return Err(std::io::Error::new(
@@ -132,24 +157,38 @@ fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// One authenticated connection to a peer.
-#[derive(Debug)]
 pub struct PeerConn {
-    stream: TcpStream,
+    stream: Stream,
+}
+
+impl std::fmt::Debug for PeerConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerConn")
+            .field("tls", &self.stream.is_tls())
+            .finish()
+    }
 }
 
 impl PeerConn {
-    /// Connects to `addr` and authenticates with `secret`.
-    pub async fn connect(addr: &str, secret: &str) -> std::io::Result<PeerConn> {
-        let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+    /// Connects to `addr` (over TLS if `auth` says so) and authenticates
+    /// with the cluster secret.
+    pub async fn connect(addr: &str, auth: &PeerAuth) -> std::io::Result<PeerConn> {
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
             .map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
             })??;
-        stream.set_nodelay(true)?;
+        tcp.set_nodelay(true)?;
+        let mut stream = match &auth.tls {
+            None => Stream::Plain(tcp),
+            Some(tls) => Stream::connect(&tls.connector, host_of(addr), tcp)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("TLS with {addr}: {e}")))?,
+        };
         write_frame(
             &mut stream,
             &RpcRequest::Hello {
-                secret: secret.to_owned(),
+                secret: auth.secret.clone(),
             },
         )
         .await?;
@@ -172,15 +211,15 @@ impl PeerConn {
 /// Creates a [`PeerClient`] per target (openraft's network factory).
 #[derive(Debug, Clone)]
 pub struct Network {
-    /// The shared cluster secret.
-    pub secret: Arc<String>,
+    /// How to authenticate to peers.
+    pub auth: Arc<PeerAuth>,
 }
 
 /// openraft's client to one peer; reconnects after any error.
 #[derive(Debug)]
 pub struct PeerClient {
     addr: String,
-    secret: Arc<String>,
+    auth: Arc<PeerAuth>,
     conn: Option<PeerConn>,
 }
 
@@ -190,7 +229,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, _target: u64, node: &NodeInfo) -> PeerClient {
         PeerClient {
             addr: node.raft_addr.clone(),
-            secret: self.secret.clone(),
+            auth: self.auth.clone(),
             conn: None,
         }
     }
@@ -200,7 +239,7 @@ impl PeerClient {
     async fn call(&mut self, req: RpcRequest, ttl: Duration) -> std::io::Result<RpcResponse> {
         let fut = async {
             if self.conn.is_none() {
-                self.conn = Some(PeerConn::connect(&self.addr, &self.secret).await?);
+                self.conn = Some(PeerConn::connect(&self.addr, &self.auth).await?);
             }
             match self.conn.as_mut() {
                 Some(c) => c.call(&req).await,
@@ -290,9 +329,9 @@ pub trait RpcHandler: Send + Sync + 'static {
 }
 
 /// Serves peers on `listener` until the task is dropped.
-pub async fn serve<H: RpcHandler>(listener: TcpListener, secret: Arc<String>, handler: Arc<H>) {
+pub async fn serve<H: RpcHandler>(listener: TcpListener, auth: Arc<PeerAuth>, handler: Arc<H>) {
     loop {
-        let (mut stream, peer) = match listener.accept().await {
+        let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = %e, "raft accept failed");
@@ -300,12 +339,22 @@ pub async fn serve<H: RpcHandler>(listener: TcpListener, secret: Arc<String>, ha
                 continue;
             }
         };
-        let secret = secret.clone();
+        let auth = auth.clone();
         let handler = handler.clone();
         tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
+            let _ = tcp.set_nodelay(true);
+            let mut stream = match &auth.tls {
+                None => Stream::Plain(tcp),
+                Some(tls) => match Stream::accept(&tls.acceptor, tcp).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "raft peer refused: TLS handshake failed");
+                        return;
+                    }
+                },
+            };
             match read_frame::<RpcRequest>(&mut stream).await {
-                Ok(RpcRequest::Hello { secret: given }) if same_secret(&given, &secret) => {}
+                Ok(RpcRequest::Hello { secret: given }) if same_secret(&given, &auth.secret) => {}
                 _ => {
                     tracing::warn!(%peer, "raft peer refused: bad or missing cluster secret");
                     return;
@@ -342,5 +391,12 @@ mod tests {
         assert!(!same_secret("abc", "abd"));
         assert!(!same_secret("abc", "abcd"));
         assert!(same_secret("", ""));
+    }
+
+    #[test]
+    fn host_of_addresses() {
+        assert_eq!(host_of("127.0.0.1:7000"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:7000"), "::1");
+        assert_eq!(host_of("node-a.example:7000"), "node-a.example");
     }
 }

@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::log_store::LogStore;
-use super::network::{Forward, Network, PeerConn, RpcHandler, RpcRequest, RpcResponse};
+use super::network::{Forward, Network, PeerAuth, PeerConn, RpcHandler, RpcRequest, RpcResponse};
 use super::state_machine::StateMachine;
 use super::{node_id, NodeInfo, Raft, Request, WireReply};
 use crate::command::{Ctx, Reply};
@@ -42,6 +42,8 @@ pub struct ClusterConfig {
     /// The shared secret peers must present. Default: empty (any peer that
     /// also has an empty secret).
     pub secret: String,
+    /// TLS for the raft transport (`tls-cluster`); `None`: plain TCP.
+    pub tls: Option<crate::tls::PeerTls>,
     /// This node's name; with `raft_addr`, starts the node at boot (as
     /// `CLUSTER INIT` would).
     pub node_name: Option<String>,
@@ -55,11 +57,20 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
+    /// How this node authenticates to peers and checks them.
+    pub fn peer_auth(&self) -> PeerAuth {
+        PeerAuth {
+            secret: self.secret.clone(),
+            tls: self.tls.clone(),
+        }
+    }
+
     /// Defaults under `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> ClusterConfig {
         ClusterConfig {
             dir: dir.into(),
             secret: String::new(),
+            tls: None,
             node_name: None,
             raft_addr: None,
             join: None,
@@ -124,7 +135,7 @@ pub struct ClusterNode {
     pub raft: Raft,
     /// The state machine's keyspace, for reads served here.
     keyspace: Arc<Keyspace>,
-    secret: Arc<String>,
+    auth: Arc<PeerAuth>,
     timeout: Duration,
     /// Idle authenticated connections to other nodes, by raft address:
     /// forwarding borrows one and puts it back (a connection carries one
@@ -246,19 +257,11 @@ impl ClusterNode {
             ..Default::default()
         };
         let config = Arc::new(config.validate().map_err(std::io::Error::other)?);
-        let secret = Arc::new(cfg.secret.clone());
+        let auth = Arc::new(cfg.peer_auth());
         let id = node_id(&info.name);
-        let raft = Raft::new(
-            id,
-            config,
-            Network {
-                secret: secret.clone(),
-            },
-            log,
-            sm,
-        )
-        .await
-        .map_err(std::io::Error::other)?;
+        let raft = Raft::new(id, config, Network { auth: auth.clone() }, log, sm)
+            .await
+            .map_err(std::io::Error::other)?;
         let (proposals, rx) = tokio::sync::mpsc::unbounded_channel();
         let proposer = tokio::spawn(run_proposer(raft.clone(), cfg.timeout, rx));
         let node = Arc::new(ClusterNode {
@@ -268,12 +271,12 @@ impl ClusterNode {
             info,
             raft,
             keyspace,
-            secret: secret.clone(),
+            auth: auth.clone(),
             timeout: cfg.timeout,
             pool: Mutex::new(HashMap::new()),
             listener: Mutex::new(None),
         });
-        let task = tokio::spawn(super::network::serve(listener, secret, node.clone()));
+        let task = tokio::spawn(super::network::serve(listener, auth, node.clone()));
         *node.listener.lock() = Some(task);
         Ok(node)
     }
@@ -311,7 +314,7 @@ impl ClusterNode {
         let fut = async {
             let mut conn = match pooled {
                 Some(c) => c,
-                None => PeerConn::connect(addr, &self.secret).await?,
+                None => PeerConn::connect(addr, &self.auth).await?,
             };
             let resp = conn.call(req).await?;
             Ok::<_, std::io::Error>((conn, resp))
@@ -452,7 +455,7 @@ impl ClusterNode {
     pub async fn join(&self, peer: NodeInfo) -> Reply {
         // Fail fast on a wrong address or secret, before forming anything.
         if peer != self.info {
-            if let Err(e) = PeerConn::connect(&peer.raft_addr, &self.secret).await {
+            if let Err(e) = PeerConn::connect(&peer.raft_addr, &self.auth).await {
                 return Reply::Error(format!("ERR cannot reach {peer}: {e}"));
             }
         }
@@ -683,10 +686,10 @@ impl RpcHandler for ClusterNode {
 
 /// Asks the member at `addr` to add `me` (the `--join` flag), retrying while
 /// the cluster elects a leader. Tries the leader it reports, too.
-pub async fn join_via(addr: &str, secret: &str, me: NodeInfo, attempts: usize) -> Reply {
+pub async fn join_via(addr: &str, auth: &PeerAuth, me: NodeInfo, attempts: usize) -> Reply {
     let mut last = clusterdown("join not attempted");
     for _ in 0..attempts {
-        match PeerConn::connect(addr, secret).await {
+        match PeerConn::connect(addr, auth).await {
             Ok(mut conn) => match conn.call(&RpcRequest::Join(me.clone())).await {
                 Ok(RpcResponse::Replies(r)) => {
                     let reply = r.into_iter().next().map(Reply::from).unwrap_or(Reply::Nil);

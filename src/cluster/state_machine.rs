@@ -460,8 +460,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
+        let started = std::time::Instant::now();
         let (mut sm_meta, records) =
             decode_snapshot(&data).map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        tracing::info!(
+            snapshot = %meta.snapshot_id,
+            records = records.len(),
+            bytes = data.len(),
+            "installing a snapshot from the leader"
+        );
         sm_meta.last_applied = meta.last_log_id;
         sm_meta.membership = meta.last_membership.clone();
         let meta_bytes = sm_meta.encode()?;
@@ -476,6 +483,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let dir = self.dir.clone();
         blocking(|| save_snapshot(&dir, &stored)).map_err(|e| snap_err(ErrorVerb::Write, e))?;
         *self.current.lock() = Some(stored);
+        tracing::info!(
+            snapshot = %meta.snapshot_id,
+            ms = started.elapsed().as_millis() as u64,
+            "snapshot installed"
+        );
         Ok(())
     }
 

@@ -105,6 +105,22 @@ pub struct ServerConfig {
     /// Length of the listen queue of the RESP port (Redis's `tcp-backlog`);
     /// the kernel caps it at `net.core.somaxconn`. Default 511. Read at start.
     pub tcp_backlog: u32,
+    /// TLS port for clients (alongside `port`); 0 = no TLS. Default 0.
+    /// Read at start.
+    pub tls_port: u16,
+    /// PEM certificate chain of the server (TLS port and `tls-cluster`).
+    pub tls_cert_file: String,
+    /// PEM private key of `tls-cert-file`.
+    pub tls_key_file: String,
+    /// PEM CA bundle that client (and peer) certificates must chain to.
+    pub tls_ca_cert_file: String,
+    /// Whether TLS clients must present a certificate signed by the CA:
+    /// `yes` (Redis's default), `optional` or `no`. Read at start.
+    pub tls_auth_clients: String,
+    /// Encrypt and mutually authenticate the raft transport with the same
+    /// certificate files (peers must present a certificate signed by the
+    /// CA). Default false. Read at start.
+    pub tls_cluster: bool,
     /// The file this configuration was read from (CONFIG REWRITE writes it).
     #[serde(skip)]
     pub config_file: Option<PathBuf>,
@@ -135,6 +151,12 @@ impl Default for ServerConfig {
             loglevel: "info".to_owned(),
             metrics_addr: String::new(),
             tcp_backlog: 511,
+            tls_port: 0,
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            tls_ca_cert_file: String::new(),
+            tls_auth_clients: "yes".to_owned(),
+            tls_cluster: false,
             config_file: None,
         }
     }
@@ -164,6 +186,12 @@ pub const OPTION_NAMES: &[&str] = &[
     "loglevel",
     "metrics-addr",
     "tcp-backlog",
+    "tls-port",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-auth-clients",
+    "tls-cluster",
 ];
 
 /// Read-only aliases that Redis clients ask for (redis-benchmark asks for
@@ -226,6 +254,12 @@ impl ServerConfig {
             "loglevel" => self.loglevel.clone(),
             "metrics-addr" => self.metrics_addr.clone(),
             "tcp-backlog" => self.tcp_backlog.to_string(),
+            "tls-port" => self.tls_port.to_string(),
+            "tls-cert-file" => self.tls_cert_file.clone(),
+            "tls-key-file" => self.tls_key_file.clone(),
+            "tls-ca-cert-file" => self.tls_ca_cert_file.clone(),
+            "tls-auth-clients" => self.tls_auth_clients.clone(),
+            "tls-cluster" => yes_no(self.tls_cluster),
             "appendonly" => "yes".to_owned(),
             "save" => String::new(),
             "maxmemory" => "0".to_owned(),
@@ -303,6 +337,53 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// Sets any option, including those read only at start (the command
+    /// line and `fincaskv.Server(**options)` use it; CONFIG SET uses
+    /// [`ServerConfig::set`]).
+    pub fn set_startup(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let bad = || "argument couldn't be parsed into an integer".to_owned();
+        match name {
+            "tls-port" => self.tls_port = value.parse().map_err(|_| bad())?,
+            "tcp-backlog" => self.tcp_backlog = value.parse().map_err(|_| bad())?,
+            "metrics-addr" => self.metrics_addr = value.to_owned(),
+            "worker-threads" => self.worker_threads = value.parse().map_err(|_| bad())?,
+            "tls-cert-file" => self.tls_cert_file = value.to_owned(),
+            "tls-key-file" => self.tls_key_file = value.to_owned(),
+            "tls-ca-cert-file" => self.tls_ca_cert_file = value.to_owned(),
+            "tls-auth-clients" => {
+                crate::tls::ClientAuth::parse(value)
+                    .ok_or_else(|| "argument must be 'yes', 'no' or 'optional'".to_owned())?;
+                self.tls_auth_clients = value.to_ascii_lowercase();
+            }
+            "tls-cluster" => {
+                self.tls_cluster =
+                    parse_bool(value).ok_or_else(|| "argument must be 'yes' or 'no'".to_owned())?
+            }
+            _ => return self.set(name, value),
+        }
+        Ok(())
+    }
+
+    /// The TLS certificate files, if `tls-port` or `tls-cluster` asks for
+    /// TLS (`None` otherwise). Errors say which option is missing.
+    pub fn tls_files(&self) -> Result<Option<crate::tls::TlsFiles>, String> {
+        if self.tls_port == 0 && !self.tls_cluster {
+            return Ok(None);
+        }
+        if self.tls_cert_file.is_empty() || self.tls_key_file.is_empty() {
+            return Err("tls-port and tls-cluster need tls-cert-file and tls-key-file".to_owned());
+        }
+        let client_auth = crate::tls::ClientAuth::parse(&self.tls_auth_clients)
+            .ok_or_else(|| "tls-auth-clients must be 'yes', 'no' or 'optional'".to_owned())?;
+        Ok(Some(crate::tls::TlsFiles {
+            cert_file: PathBuf::from(&self.tls_cert_file),
+            key_file: PathBuf::from(&self.tls_key_file),
+            ca_cert_file: (!self.tls_ca_cert_file.is_empty())
+                .then(|| PathBuf::from(&self.tls_ca_cert_file)),
+            client_auth,
+        }))
+    }
+
     /// The configuration as a TOML document (what CONFIG REWRITE writes).
     pub fn to_toml(&self) -> String {
         let mut out = String::from(
@@ -316,7 +397,7 @@ impl ServerConfig {
             let numeric =
                 !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit() || b == b'-');
             let toml_value = match *name {
-                "protected-mode" => (value == "yes").to_string(),
+                "protected-mode" | "tls-cluster" => (value == "yes").to_string(),
                 "port"
                 | "databases"
                 | "maxclients"
@@ -331,6 +412,7 @@ impl ServerConfig {
                 | "merge-check-interval-ms"
                 | "worker-threads"
                 | "tcp-backlog"
+                | "tls-port"
                     if numeric =>
                 {
                     value

@@ -12,17 +12,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use std::future::Future;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_rustls::TlsAcceptor;
 
 use super::client::{push_channel, ClientHandle, PushReceiver, PushSender};
 use super::notifier::{is_null, WatchFlag};
 use super::{now_ms, table, CommandStat, Shared, SlowlogEntry};
 use crate::command::{CommandSpec, Ctx, Reply};
 use crate::resp::{encode, Decoded, Decoder, Limits, Protocol};
+use crate::tls::Stream;
 
 /// Replies above this size are written before the batch goes on, so a
 /// pipeline of big replies does not pile up in memory.
@@ -69,7 +70,7 @@ pub(super) struct Subscriptions {
 
 pub(super) struct Connection {
     pub shared: Arc<Shared>,
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub handle: Arc<ClientHandle>,
     pub rbuf: BytesMut,
     pub wbuf: BytesMut,
@@ -126,13 +127,27 @@ impl CachedConfig {
 /// Accepts `stream` as a client (or refuses it) and runs it on its own task.
 pub(super) fn spawn(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    tcp: TcpStream,
+    tls: Option<TlsAcceptor>,
     addr: SocketAddr,
     done: mpsc::Sender<()>,
 ) {
     tokio::spawn(async move {
         let _done = done;
-        let _ = stream.set_nodelay(true);
+        let _ = tcp.set_nodelay(true);
+        let laddr = tcp.local_addr().unwrap_or(addr);
+        // The handshake comes first, so that even a refusal below reaches a
+        // TLS client as a readable error.
+        let mut stream = match tls {
+            None => Stream::Plain(tcp),
+            Some(acceptor) => match Stream::accept(&acceptor, tcp).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(%addr, error = %e, "TLS handshake failed");
+                    return;
+                }
+            },
+        };
         shared
             .stats
             .connections_received
@@ -157,7 +172,6 @@ pub(super) fn spawn(
         } else {
             None
         };
-        let mut stream = stream;
         if let Some(err) = refuse {
             shared
                 .stats
@@ -167,7 +181,6 @@ pub(super) fn spawn(
             let _ = stream.shutdown().await;
             return;
         }
-        let laddr = stream.local_addr().unwrap_or(addr);
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let handle = Arc::new(ClientHandle::new(id, addr, laddr));
         shared.clients.lock().insert(id, handle.clone());
@@ -232,9 +245,16 @@ impl Connection {
                     }
                     None => Flow::Continue,
                 },
-                ready = self.stream.readable() => match ready {
-                    Ok(()) => self.on_readable().await,
-                    Err(_) => Flow::Close,
+                read = self.stream.read_some(&mut self.rbuf) => match read {
+                    Ok(Some(0)) | Err(_) => Flow::Close,
+                    Ok(Some(n)) => {
+                        self.net_in += n as u64;
+                        let flow = self.process_buffer().await;
+                        self.flush_stats();
+                        flow
+                    }
+                    // Spurious readiness: nothing was read; back to waiting.
+                    Ok(None) => Flow::Continue,
                 },
                 _ = idle_sleep(idle_timeout) => {
                     if self.is_idle_timeout_exempt() { Flow::Continue } else { Flow::Close }
@@ -251,30 +271,6 @@ impl Connection {
 
     fn is_idle_timeout_exempt(&self) -> bool {
         self.subs.is_some() || self.handle.monitor.load(Ordering::Relaxed)
-    }
-
-    /// Reads what is available and executes every complete request.
-    async fn on_readable(&mut self) -> Flow {
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
-            self.rbuf.reserve(READ_CHUNK);
-        }
-        // One poll of `read_buf` (not `try_read_buf`): on a short read tokio
-        // clears the readiness itself, which saves the extra read syscall
-        // that would otherwise end in WouldBlock after every request.
-        let polled = {
-            let mut read = std::pin::pin!(self.stream.read_buf(&mut self.rbuf));
-            std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx))).await
-        };
-        match polled {
-            std::task::Poll::Ready(Ok(0)) => return Flow::Close,
-            std::task::Poll::Ready(Ok(n)) => self.net_in += n as u64,
-            std::task::Poll::Ready(Err(_)) => return Flow::Close,
-            // Spurious readiness: nothing was read; back to waiting.
-            std::task::Poll::Pending => return Flow::Continue,
-        }
-        let flow = self.process_buffer().await;
-        self.flush_stats();
-        flow
     }
 
     /// Executes the complete requests in the read buffer.
@@ -336,7 +332,11 @@ impl Connection {
             return Ok(());
         }
         let n = self.wbuf.len();
-        let res = self.stream.write_all(&self.wbuf).await;
+        // TLS buffers in the session: flush pushes it out (a no-op on TCP).
+        let res = match self.stream.write_all(&self.wbuf).await {
+            Ok(()) => self.stream.flush().await,
+            Err(e) => Err(e),
+        };
         self.shared
             .stats
             .net_output_bytes
@@ -706,8 +706,8 @@ impl Connection {
                     notifier.unblock(&waiter);
                     break (None, Flow::Close);
                 }
-                ready = self.stream.readable() => {
-                    if ready.is_err() || self.read_while_blocked() {
+                read = self.stream.read_some(&mut self.rbuf) => {
+                    if self.read_while_blocked(read) {
                         notifier.unblock(&waiter);
                         break (None, Flow::Close);
                     }
@@ -728,19 +728,16 @@ impl Connection {
         }
     }
 
-    /// Reads pipelined data while blocked; true if the client went away or
-    /// sent too much.
-    fn read_while_blocked(&mut self) -> bool {
-        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
-            self.rbuf.reserve(READ_CHUNK);
-        }
-        match self.stream.try_read_buf(&mut self.rbuf) {
-            Ok(0) => true,
-            Ok(n) => {
+    /// Accounts for pipelined data read while blocked; true if the client
+    /// went away or sent too much.
+    fn read_while_blocked(&mut self, read: std::io::Result<Option<usize>>) -> bool {
+        match read {
+            Ok(Some(0)) | Err(_) => true,
+            Ok(Some(n)) => {
                 self.net_in += n as u64;
                 self.rbuf.len() as u64 > self.cached.query_limit
             }
-            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            Ok(None) => false,
         }
     }
 

@@ -315,6 +315,7 @@ pub async fn run(
         port,
     });
 
+    let tls_listener = bind_tls(&shared.config.read())?;
     let metrics_addr = shared.config.read().metrics_addr.clone();
     let metrics_listener = if metrics_addr.is_empty() {
         None
@@ -345,13 +346,15 @@ pub async fn run(
         tokio::select! {
             res = listener.accept() => match res {
                 Ok((stream, addr)) => {
-                    connection::spawn(shared.clone(), stream, addr, done_tx.clone());
+                    connection::spawn(shared.clone(), stream, None, addr, done_tx.clone());
                 }
-                Err(e) => {
-                    // EMFILE and friends: log and breathe instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                Err(e) => accept_failed(e).await,
+            },
+            res = accept_tls(&tls_listener) => match res {
+                Ok((stream, addr, acceptor)) => {
+                    connection::spawn(shared.clone(), stream, Some(acceptor), addr, done_tx.clone());
                 }
+                Err(e) => accept_failed(e).await,
             },
             _ = &mut shutdown => {
                 let _ = shared.shutdown.send(true);
@@ -361,6 +364,7 @@ pub async fn run(
         }
     }
     drop(listener);
+    drop(tls_listener);
     tracing::info!("shutting down: waiting for connections to finish");
     // Each connection finishes the command it is running, then closes. A
     // connection registering right now sees the shutdown flag instead.
@@ -381,6 +385,58 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// EMFILE and friends: log and breathe instead of spinning.
+async fn accept_failed(e: std::io::Error) {
+    tracing::warn!(error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// Binds `bind:tls-port` with its acceptor when `tls-port` is set (the
+/// certificate files are read now: a bad file fails the start).
+fn bind_tls(
+    config: &ServerConfig,
+) -> std::io::Result<Option<(TcpListener, tokio_rustls::TlsAcceptor)>> {
+    if config.tls_port == 0 {
+        return Ok(None);
+    }
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let files = config
+        .tls_files()
+        .map_err(invalid)?
+        .ok_or_else(|| invalid("no TLS files".into()))?;
+    let acceptor = files.acceptor().map_err(invalid)?;
+    let listener = listen(&config.bind, config.tls_port, config.tcp_backlog)
+        .and_then(TcpListener::from_std)
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot listen on tls-port {}:{}: {e}",
+                    config.bind, config.tls_port
+                ),
+            )
+        })?;
+    tracing::info!(addr = %listener.local_addr()?, "TLS port ready");
+    Ok(Some((listener, acceptor)))
+}
+
+/// Accepts on the TLS listener (never completes without one).
+async fn accept_tls(
+    tls: &Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+) -> std::io::Result<(
+    tokio::net::TcpStream,
+    std::net::SocketAddr,
+    tokio_rustls::TlsAcceptor,
+)> {
+    match tls {
+        Some((listener, acceptor)) => {
+            let (stream, addr) = listener.accept().await?;
+            Ok((stream, addr, acceptor.clone()))
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Calls `active_expire_cycle` `hz` times a second.

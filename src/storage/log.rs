@@ -20,6 +20,7 @@ use super::merge::{self, MergeOracle, MergeReport};
 use super::record::{self, DiskKind, FILE_HEADER_LEN, RECORD_HEADER_LEN, TYPE_DATA};
 use super::segment::{self, Segment, DATA_SUFFIX, HINT_SUFFIX};
 use super::{FsyncPolicy, Location, Options, RecordRef, ReplayEntry};
+use crate::progress::ProgressLog;
 
 /// Largest encoded size of one append (one batch); keeps file offsets < 4 GiB.
 const MAX_APPEND_BYTES: usize = 1 << 30;
@@ -381,12 +382,20 @@ impl Log {
         }
         let mut segments = BTreeMap::new();
         let mut last_has_hint = false;
+        let mut sizes = Vec::with_capacity(ids.len());
+        for &id in &ids {
+            let path = segment::file_path(&dir, id, DATA_SUFFIX);
+            let len = std::fs::metadata(&path)
+                .ctx(|| format!("stat {}", path.display()))?
+                .len();
+            sizes.push(len);
+        }
+        let mut progress = ProgressLog::new("loading data files", sizes.iter().sum());
+        let mut loaded = 0u64;
         for (i, &id) in ids.iter().enumerate() {
             let is_last = i + 1 == ids.len();
             let path = segment::file_path(&dir, id, DATA_SUFFIX);
-            let data_len = std::fs::metadata(&path)
-                .ctx(|| format!("stat {}", path.display()))?
-                .len();
+            let data_len = sizes[i];
             let hint_path = segment::file_path(&dir, id, HINT_SUFFIX);
             let hinted = hint::replay(&hint_path, id, data_len, replay)?;
             if !hinted {
@@ -406,7 +415,10 @@ impl Log {
                 last_has_hint = hinted;
             }
             segments.insert(id, Arc::new(Segment::open(&dir, id)?));
+            loaded += data_len;
+            progress.update(loaded, || format!("{}/{} files", i + 1, ids.len()));
         }
+        progress.finish(|| format!("{} files", ids.len()));
         let last = segments.values().next_back().cloned();
         let (active, next_id) = match last {
             Some(seg) if !last_has_hint => {

@@ -12,6 +12,7 @@ use super::log::Inner;
 use super::record::{self, DiskKind, FILE_HEADER_LEN, TYPE_DATA};
 use super::segment::{self, Segment, DATA_SUFFIX, HINT_SUFFIX};
 use super::{now_ms, Location, RecordKind, ReplayEntry};
+use crate::progress::ProgressLog;
 
 /// Name of the side directory merge writes into.
 pub(crate) const MERGE_DIR: &str = "merge";
@@ -302,7 +303,9 @@ fn write_output(
     let mut out_ids = Vec::new();
     let mut out: Option<Output> = None;
     let mut buf = Vec::new();
-    for seg in old {
+    let mut progress = ProgressLog::new("merge", old.iter().map(|s| s.size()).sum());
+    let mut scanned = 0u64;
+    for (i, seg) in old.iter().enumerate() {
         let outcome = segment::scan_data_file(&seg.path, seg.id, &mut |e| {
             if (e.expire_at_ms != 0 && e.expire_at_ms <= now) || !oracle.is_live(&e) {
                 report.records_dropped += 1;
@@ -368,9 +371,17 @@ fn write_output(
                 reason,
             });
         }
+        scanned += seg.size();
+        progress.update(scanned, || format!("{}/{} files", i + 1, old.len()));
     }
     if let Some(o) = out.take() {
         o.finish(&side)?;
     }
+    progress.finish(|| {
+        format!(
+            "{} records kept, {} dropped",
+            report.records_kept, report.records_dropped
+        )
+    });
     Ok((report, moved, out_ids))
 }
