@@ -14,12 +14,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
-use openraft::{ChangeMembers, ServerState};
+use openraft::{ChangeMembers, RaftMetrics, ServerState};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -149,6 +150,33 @@ pub struct ClusterNode {
     proposals: tokio::sync::mpsc::UnboundedSender<Proposal>,
     /// The proposer task; aborted on drop.
     proposer: Mutex<Option<JoinHandle<()>>>,
+    /// Times this node saw a new leader (`raft_leader_changes_seen`).
+    leader_changes: Arc<AtomicU64>,
+    /// The task counting leader changes; aborted on drop.
+    watcher: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Counts every change to a known leader this node sees (a term without a
+/// leader does not count; a new leader, or the same one after an election
+/// in a later term, does). etcd calls it `leader_changes_seen`.
+async fn watch_leader(
+    mut metrics: tokio::sync::watch::Receiver<RaftMetrics<u64, NodeInfo>>,
+    count: Arc<AtomicU64>,
+) {
+    let mut last: Option<(u64, u64)> = None;
+    loop {
+        let now = {
+            let m = metrics.borrow_and_update();
+            m.current_leader.map(|l| (l, m.current_term))
+        };
+        if now.is_some() && now != last {
+            count.fetch_add(1, Ordering::Relaxed);
+            last = now;
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// One write waiting for the proposer, and where its replies go.
@@ -225,6 +253,9 @@ impl Drop for ClusterNode {
         if let Some(t) = self.proposer.lock().take() {
             t.abort();
         }
+        if let Some(t) = self.watcher.lock().take() {
+            t.abort();
+        }
     }
 }
 
@@ -275,9 +306,16 @@ impl ClusterNode {
             timeout: cfg.timeout,
             pool: Mutex::new(HashMap::new()),
             listener: Mutex::new(None),
+            leader_changes: Arc::new(AtomicU64::new(0)),
+            watcher: Mutex::new(None),
         });
         let task = tokio::spawn(super::network::serve(listener, auth, node.clone()));
         *node.listener.lock() = Some(task);
+        let watcher = tokio::spawn(watch_leader(
+            node.raft.metrics(),
+            node.leader_changes.clone(),
+        ));
+        *node.watcher.lock() = Some(watcher);
         Ok(node)
     }
 
@@ -600,6 +638,10 @@ impl ClusterNode {
             (
                 "raft_purged_index".into(),
                 m.purged.map_or(0, |l| l.index).to_string(),
+            ),
+            (
+                "raft_leader_changes_seen".into(),
+                self.leader_changes.load(Ordering::Relaxed).to_string(),
             ),
         ]
     }

@@ -160,11 +160,18 @@ def test_three_nodes_failover_and_restart(tmp_path):
 
         old_leader = leader_of(nodes)
         assert old_leader is n1
+        seen = [int(raft_info(n)["raft_leader_changes_seen"]) for n in (n2, n3)]
+        assert min(seen) >= 1
         data, port = n1.dir, n1.port
         kill9(n1)
         survivors = [n2, n3]
         wait_for(lambda: leader_of(survivors) is not None, "a new leader", timeout=30)
         new_leader = leader_of(survivors)
+        # Both survivors counted the change (INFO raft -> Prometheus gauge).
+        wait_for(
+            lambda: all(int(raft_info(n)["raft_leader_changes_seen"]) > seen[i] for i, n in enumerate(survivors)),
+            "the leader change to be counted",
+        )
         other = n3 if new_leader is n2 else n2
         cl, co = new_leader.client(decode_responses=True), other.client(decode_responses=True)
         # Every write acknowledged before the crash is there.
