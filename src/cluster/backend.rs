@@ -199,6 +199,10 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
             let text: String = fields.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect();
             Reply::Verbatim(Bytes::from(text))
         }
+        ("snapshot", 2) => match node {
+            None => Reply::error("ERR this node is not in a cluster"),
+            Some(n) => n.snapshot().await,
+        },
         ("members", 2) => match node {
             None => Reply::Array(Vec::new()),
             Some(n) => Reply::Array(n.members().into_iter().map(Reply::bulk).collect()),
@@ -217,6 +221,7 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
                 "CLUSTER JOIN <node-id> <raft-addr> -- add a node (forms the cluster on first use)",
                 "CLUSTER INFO -- cluster state and raft figures",
                 "CLUSTER MEMBERS -- one line per member",
+                "CLUSTER SNAPSHOT -- start a raft snapshot of this node (the log is purged after it)",
                 "CLUSTER LEAVE -- remove this node from the cluster",
                 "CLUSTER REMOVE <node-id> -- remove a member",
             ]

@@ -121,6 +121,12 @@ fn clusterdown(why: &str) -> Reply {
     Reply::Error(format!("CLUSTERDOWN {why}"))
 }
 
+/// `-CLUSTERDOWN ... (not executed)`: the command certainly did not run
+/// (nothing was proposed or sent), so a client may retry it safely.
+fn not_executed(why: &str) -> Reply {
+    Reply::Error(format!("CLUSTERDOWN {why} (not executed)"))
+}
+
 /// `-TIMEOUT ...`
 fn timeout_reply() -> Reply {
     Reply::error("TIMEOUT no quorum within the timeout; the write may or may not be committed")
@@ -349,13 +355,16 @@ impl ClusterNode {
         ttl: Duration,
     ) -> Result<RpcResponse, Reply> {
         let pooled = self.pool.lock().get_mut(addr).and_then(|v| v.pop());
+        // The error says whether the request may have reached the peer.
         let fut = async {
             let mut conn = match pooled {
                 Some(c) => c,
-                None => PeerConn::connect(addr, &self.auth).await?,
+                None => PeerConn::connect(addr, &self.auth)
+                    .await
+                    .map_err(|e| (false, e))?,
             };
-            let resp = conn.call(req).await?;
-            Ok::<_, std::io::Error>((conn, resp))
+            let resp = conn.call(req).await.map_err(|e| (true, e))?;
+            Ok::<_, (bool, std::io::Error)>((conn, resp))
         };
         match tokio::time::timeout(ttl, fut).await {
             Ok(Ok((conn, resp))) => {
@@ -366,8 +375,11 @@ impl ClusterNode {
                     .push(conn);
                 Ok(resp)
             }
-            Ok(Err(e)) => Err(clusterdown(&format!(
+            Ok(Err((false, e))) => Err(not_executed(&format!(
                 "the leader at {addr} is unreachable: {e}"
+            ))),
+            Ok(Err((true, e))) => Err(clusterdown(&format!(
+                "lost the connection to the leader at {addr} ({e}); a write may or may not be committed"
             ))),
             Err(_) => Err(timeout_reply()),
         }
@@ -376,7 +388,7 @@ impl ClusterNode {
     /// Forwards to the leader and returns its replies.
     async fn forward(&self, req: RpcRequest) -> Vec<Reply> {
         let Some((_, leader)) = self.leader() else {
-            return vec![clusterdown("no leader elected")];
+            return vec![not_executed("no leader elected")];
         };
         // Leave room for the leader's own timeout.
         let ttl = self.timeout + Duration::from_secs(1);
@@ -391,7 +403,7 @@ impl ClusterNode {
     /// and applied (forwarding to the leader when this node is not it).
     pub async fn write(&self, req: Request) -> Vec<Reply> {
         if !self.is_formed() {
-            return vec![clusterdown(
+            return vec![not_executed(
                 "the cluster is not formed yet (CLUSTER JOIN a peer)",
             )];
         }
@@ -405,11 +417,13 @@ impl ClusterNode {
     async fn write_here(&self, req: Request) -> Vec<Reply> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.proposals.send((req, tx)).is_err() {
-            return vec![clusterdown("the node is shutting down")];
+            return vec![not_executed("the node is shutting down")];
         }
         match tokio::time::timeout(self.timeout + Duration::from_millis(500), rx).await {
             Ok(Ok(replies)) => replies,
-            Ok(Err(_)) => vec![clusterdown("the node is shutting down")],
+            Ok(Err(_)) => vec![clusterdown(
+                "the node shut down mid-write; the write may or may not be committed",
+            )],
             Err(_) => vec![timeout_reply()],
         }
     }
@@ -418,7 +432,7 @@ impl ClusterNode {
     /// (`ensure_linearizable`), then run against the leader's keyspace.
     pub async fn read(&self, ctx: &Ctx, argv: &[Bytes]) -> Reply {
         if !self.is_formed() {
-            return clusterdown("the cluster is not formed yet (CLUSTER JOIN a peer)");
+            return not_executed("the cluster is not formed yet (CLUSTER JOIN a peer)");
         }
         if !self.is_leader() {
             let req = RpcRequest::Forward(Forward::Read {
@@ -486,6 +500,16 @@ impl ClusterNode {
             let _ = self.raft.trigger().purge_log(s.index).await;
         }
         Ok(())
+    }
+
+    /// `CLUSTER SNAPSHOT`: asks raft to build a snapshot of this node's state
+    /// machine now (in the background; `raft_snapshot_index` in INFO raft
+    /// moves when it is done). The log is purged up to it as usual.
+    pub async fn snapshot(&self) -> Reply {
+        match self.raft.trigger().snapshot().await {
+            Ok(()) => Reply::ok(),
+            Err(e) => clusterdown(&format!("cannot start a snapshot: {e}")),
+        }
     }
 
     /// Adds `peer` to the cluster (run on the leader, or forwarded to it):

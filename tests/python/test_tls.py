@@ -237,7 +237,6 @@ def test_cluster_over_tls_refuses_outsiders(tmp_path: Path, certs: Dict[str, str
 
         # A node whose certificate another CA signed cannot join, nor can a
         # node speaking plain TCP; the cluster keeps its three members.
-        outsiders = []
         for name, extra in [
             ("rogue", ["--tls-cluster", "yes", "--tls-cert-file", certs["rogue.crt"], "--tls-key-file",
                        certs["rogue.key"], "--tls-ca-cert-file", certs["rogue-ca.crt"]]),
@@ -246,10 +245,10 @@ def test_cluster_over_tls_refuses_outsiders(tmp_path: Path, certs: Dict[str, str
             raft_port = free_port()
             srv = start_server(tmp_path, "--node-id", name, "--raft-addr", f"127.0.0.1:{raft_port}",
                                "--cluster-secret", cluster.secret, *extra)
-            outsiders.append(srv)
-            with pytest.raises(ClusterResponseError, match="cannot reach"):
-                cluster.nodes[leader.index].execute("CLUSTER", "JOIN", name, f"127.0.0.1:{raft_port}")
-        for srv in outsiders:
-            srv.stop()
+            try:
+                with pytest.raises(ClusterResponseError, match="cannot reach"):
+                    cluster.nodes[leader.index].execute("CLUSTER", "JOIN", name, f"127.0.0.1:{raft_port}")
+            finally:
+                srv.stop()
         members = cluster.nodes[leader.index].execute("CLUSTER", "MEMBERS")
         assert len(members) == 3, members

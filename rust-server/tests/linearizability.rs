@@ -1,0 +1,897 @@
+//! Linearizability under faults. A 3-node cluster of real `fincaskv-server`
+//! processes on loopback; client threads run SET/GET on registers, INCR/GET
+//! on counters and RPUSH/LRANGE on lists against random nodes (followers
+//! forward), while a nemesis SIGKILLs nodes (any node, the leader, the leader
+//! right after it started a merge or a raft snapshot), restarts them, and
+//! SIGSTOPs / SIGCONTs them. Every operation is recorded (invoke, return, in
+//! real-time order); an error or a timeout is an unknown outcome (the
+//! operation may or may not have happened, as in Jepsen). Afterwards each
+//! key's history is checked for linearizability:
+//! an acknowledged write that is lost, a stale read or a double-applied INCR
+//! makes the history non-linearizable and fails the test. The checker is
+//! todc-utils' `WGLChecker` (Wing & Gong's search with Lowe's memoisation);
+//! an unknown outcome gets its response at the end of the key's history, so
+//! it may be linearized anywhere after its call, including after everything
+//! else (= never happened).
+//!
+//! Short by default (CI: two epochs of 12 s). `FINCASKV_LIN_EPOCHS=50` gives
+//! a long run; each epoch uses fresh keys, which keeps every history small
+//! enough for the checker's search.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use todc_utils::linearizability::history::{Action, History as TodcHistory};
+use todc_utils::{Specification, WGLChecker};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fincaskv-server");
+const SECRET: &str = "lin-secret";
+
+// ---------------------------------------------------------------- RESP ----
+
+#[derive(Debug, Clone, PartialEq)]
+enum Resp {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Resp>>),
+}
+
+struct Conn {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+}
+
+impl Conn {
+    fn open(port: u16, timeout: Duration) -> std::io::Result<Conn> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+        s.set_read_timeout(Some(timeout))?;
+        s.set_write_timeout(Some(timeout))?;
+        s.set_nodelay(true)?;
+        Ok(Conn {
+            r: BufReader::new(s.try_clone()?),
+            w: s,
+        })
+    }
+
+    fn call(&mut self, args: &[&[u8]]) -> std::io::Result<Resp> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.w.write_all(&out)?;
+        self.read()
+    }
+
+    fn read(&mut self) -> std::io::Result<Resp> {
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+        let mut line = Vec::new();
+        self.r.read_until(b'\n', &mut line)?;
+        if !line.ends_with(b"\r\n") {
+            return Err(bad("connection closed"));
+        }
+        line.truncate(line.len() - 2);
+        let (kind, rest) = line.split_first().ok_or_else(|| bad("empty line"))?;
+        let text = String::from_utf8_lossy(rest).into_owned();
+        let num = || text.parse::<i64>().map_err(|_| bad("bad number"));
+        Ok(match kind {
+            b'+' => Resp::Simple(text.clone()),
+            b'-' => Resp::Error(text.clone()),
+            b':' => Resp::Int(num()?),
+            b'$' => {
+                let n = num()?;
+                if n < 0 {
+                    Resp::Bulk(None)
+                } else {
+                    let mut buf = vec![0u8; n as usize + 2];
+                    std::io::Read::read_exact(&mut self.r, &mut buf)?;
+                    buf.truncate(n as usize);
+                    Resp::Bulk(Some(buf))
+                }
+            }
+            b'*' => {
+                let n = num()?;
+                if n < 0 {
+                    Resp::Array(None)
+                } else {
+                    let mut items = Vec::with_capacity(n as usize);
+                    for _ in 0..n {
+                        items.push(self.read()?);
+                    }
+                    Resp::Array(Some(items))
+                }
+            }
+            _ => return Err(bad("unknown reply type")),
+        })
+    }
+}
+
+/// One command on a fresh connection.
+fn command(port: u16, args: &[&str]) -> std::io::Result<Resp> {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    Conn::open(port, Duration::from_secs(10))?.call(&args)
+}
+
+fn info_field(port: u16, field: &str) -> Option<String> {
+    match command(port, &["INFO", "raft"]).ok()? {
+        Resp::Bulk(Some(text)) => String::from_utf8_lossy(&text)
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_owned)),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------- processes ----
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+struct Node {
+    name: String,
+    port: u16,
+    raft_port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    stopped: bool,
+}
+
+impl Node {
+    fn new(i: usize, base: &Path) -> Node {
+        Node {
+            name: format!("n{i}"),
+            port: free_port(),
+            raft_port: free_port(),
+            dir: base.join(format!("n{i}")),
+            child: None,
+            stopped: false,
+        }
+    }
+
+    fn raft_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.raft_port)
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.with_extension("log"))
+            .expect("log file");
+        let child = Command::new(BIN)
+            .args(["--port", &self.port.to_string()])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(["--node-id", &self.name, "--raft-addr", &self.raft_addr()])
+            .args(["--cluster-secret", SECRET, "--loglevel", "warn"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn fincaskv-server");
+        self.child = Some(child);
+        self.stopped = false;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while command(self.port, &["PING"]).is_err() {
+            assert!(Instant::now() < deadline, "{} did not start", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.stopped = false;
+    }
+
+    fn signal(&mut self, sig: libc::c_int) {
+        if let Some(c) = &self.child {
+            // SAFETY: kill(2) on a child we spawned and have not reaped.
+            unsafe { libc::kill(c.id() as libc::pid_t, sig) };
+            self.stopped = sig == libc::SIGSTOP;
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.child.is_some() && !self.stopped
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if self.stopped {
+            self.signal(libc::SIGCONT);
+        }
+        self.kill9();
+    }
+}
+
+/// A tiny xorshift generator (the test needs no crate for this).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn leader_index(nodes: &[Node]) -> Option<usize> {
+    nodes
+        .iter()
+        .position(|n| n.running() && info_field(n.port, "raft_role").as_deref() == Some("leader"))
+}
+
+fn wait_for_leader(nodes: &[Node]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(i) = leader_index(nodes) {
+            return i;
+        }
+        assert!(Instant::now() < deadline, "no leader within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// --------------------------------------------------------------- model ----
+
+/// What a client did to one key.
+#[derive(Debug, Clone, PartialEq)]
+enum Op {
+    Set(i64),
+    Get,
+    Incr,
+    Push(i64),
+    Range,
+}
+
+/// What it answered.
+#[derive(Debug, Clone, PartialEq)]
+enum Ret {
+    Ok,
+    Value(Option<i64>),
+    Int(i64),
+    List(Vec<i64>),
+}
+
+/// The state of one key: a string (register or counter) or a list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct KeyState {
+    value: Option<i64>,
+    list: Vec<i64>,
+}
+
+impl KeyState {
+    fn apply(&mut self, op: &Op) -> Ret {
+        match op {
+            Op::Set(v) => {
+                self.value = Some(*v);
+                Ret::Ok
+            }
+            Op::Get => Ret::Value(self.value),
+            Op::Incr => {
+                let v = self.value.unwrap_or(0) + 1;
+                self.value = Some(v);
+                Ret::Int(v)
+            }
+            Op::Push(v) => {
+                self.list.push(*v);
+                Ret::Int(self.list.len() as i64)
+            }
+            Op::Range => Ret::List(self.list.clone()),
+        }
+    }
+}
+
+/// The sequential specification: an operation with its observed return
+/// value (`None`: unknown outcome, any return is fine).
+struct KeySpec;
+
+impl Specification for KeySpec {
+    type State = KeyState;
+    type Operation = (Op, Option<Ret>);
+
+    fn init() -> KeyState {
+        KeyState::default()
+    }
+
+    fn apply((op, ret): &(Op, Option<Ret>), state: &KeyState) -> (bool, KeyState) {
+        let mut next = state.clone();
+        let got = next.apply(op);
+        match ret {
+            Some(r) if *r != got => (false, state.clone()),
+            _ => (true, next),
+        }
+    }
+}
+
+/// One entry of the history, in real-time order.
+#[derive(Debug, Clone)]
+enum Event {
+    Invoke {
+        thread: u64,
+        key: String,
+        op: Op,
+    },
+    Return {
+        thread: u64,
+        key: String,
+        ret: Ret,
+    },
+    /// The server said the command was certainly not executed.
+    Fail {
+        thread: u64,
+        key: String,
+    },
+}
+
+#[derive(Default)]
+struct History {
+    events: Mutex<Vec<Event>>,
+    next_thread: AtomicU64,
+}
+
+impl History {
+    fn thread(&self) -> u64 {
+        self.next_thread.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn push(&self, e: Event) {
+        self.events.lock().unwrap().push(e);
+    }
+}
+
+/// Checks every key's history; returns (keys checked, acknowledged ops,
+/// unknown outcomes) or the first key that is not linearizable.
+fn check(events: &[Event]) -> Result<(usize, usize, usize), String> {
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    let mut per_key: BTreeMap<&str, Vec<&Event>> = Default::default();
+    for e in events {
+        let key = match e {
+            Event::Invoke { key, .. } | Event::Return { key, .. } | Event::Fail { key, .. } => {
+                key.as_str()
+            }
+        };
+        per_key.entry(key).or_default().push(e);
+    }
+    let (mut acked, mut unknown) = (0, 0);
+    for (key, evs) in &per_key {
+        // Values some read saw (writes are unique).
+        let mut observed: HashSet<i64> = HashSet::new();
+        for e in evs {
+            match e {
+                Event::Return {
+                    ret: Ret::Value(Some(v)),
+                    ..
+                } => {
+                    observed.insert(*v);
+                }
+                Event::Return {
+                    ret: Ret::List(l), ..
+                } => observed.extend(l.iter().copied()),
+                _ => {}
+            }
+        }
+        // Dense process ids per key; the pending call of each process and
+        // where it is in `actions`.
+        let mut pid: HashMap<u64, usize> = Default::default();
+        let mut pending: BTreeMap<usize, (Op, usize)> = Default::default();
+        let mut actions = Vec::with_capacity(evs.len() + 8);
+        let mut dropped: HashSet<usize> = HashSet::new();
+        for e in evs {
+            match e {
+                Event::Invoke { thread, op, .. } => {
+                    let next = pid.len();
+                    let p = *pid.entry(*thread).or_insert(next);
+                    if pending.insert(p, (op.clone(), actions.len())).is_some() {
+                        return Err(format!("thread {thread} invoked twice on {key}"));
+                    }
+                    actions.push((p, Action::Call((op.clone(), None))));
+                }
+                Event::Return { thread, ret, .. } => {
+                    let p = pid[thread];
+                    let (op, _) = pending
+                        .remove(&p)
+                        .ok_or_else(|| format!("return without a call on {key}"))?;
+                    acked += 1;
+                    actions.push((p, Action::Response((op, Some(ret.clone())))));
+                }
+                Event::Fail { thread, .. } => {
+                    // Certainly not executed: as if never called.
+                    let p = pid[thread];
+                    let (_, at) = pending
+                        .remove(&p)
+                        .ok_or_else(|| format!("failure without a call on {key}"))?;
+                    dropped.insert(at);
+                }
+            }
+        }
+        // Unknown outcomes answer "anything" after everything else. Dropped
+        // instead (= they did not happen, always a valid choice) when that
+        // cannot change the verdict, to keep the search small: a read whose
+        // answer was lost changed nothing; a SET or RPUSH whose unique value
+        // no read ever saw (the epoch ends with a read of every key) either
+        // did not happen or was overwritten unseen.
+        for (p, (op, at)) in pending {
+            unknown += 1;
+            let unseen = match op {
+                Op::Get | Op::Range => true,
+                Op::Set(v) | Op::Push(v) => !observed.contains(&v),
+                Op::Incr => false,
+            };
+            if unseen {
+                dropped.insert(at);
+            } else {
+                actions.push((p, Action::Response((op, None))));
+            }
+        }
+        let actions: Vec<_> = actions
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !dropped.contains(i))
+            .map(|(_, a)| a)
+            .collect();
+        if std::env::var_os("FINCASKV_LIN_VERBOSE").is_some() {
+            eprintln!("checking {key}: {} actions", actions.len());
+        }
+        if !WGLChecker::<KeySpec>::is_linearizable(TodcHistory::from_actions(actions)) {
+            let dump: Vec<String> = evs.iter().map(|e| format!("{e:?}")).collect();
+            return Err(format!(
+                "key {key} is not linearizable; its history:\n{}",
+                dump.join("\n")
+            ));
+        }
+    }
+    Ok((per_key.len(), acked, unknown))
+}
+
+// -------------------------------------------------------------- clients ----
+
+fn parse_int(b: &[u8]) -> Option<i64> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+/// The reply as the model's return value; `None` = unknown outcome.
+fn to_ret(op: &Op, reply: &Resp) -> Option<Ret> {
+    match (op, reply) {
+        (Op::Set(_), Resp::Simple(s)) if s == "OK" => Some(Ret::Ok),
+        (Op::Get, Resp::Bulk(None)) => Some(Ret::Value(None)),
+        (Op::Get, Resp::Bulk(Some(v))) => Some(Ret::Value(Some(parse_int(v)?))),
+        (Op::Incr | Op::Push(_), Resp::Int(n)) => Some(Ret::Int(*n)),
+        (Op::Range, Resp::Array(Some(items))) => items
+            .iter()
+            .map(|i| match i {
+                Resp::Bulk(Some(v)) => parse_int(v),
+                _ => None,
+            })
+            .collect::<Option<Vec<i64>>>()
+            .map(Ret::List),
+        _ => None,
+    }
+}
+
+fn args_of(key: &str, op: &Op) -> Vec<Vec<u8>> {
+    let v = |s: &str| s.as_bytes().to_vec();
+    match op {
+        Op::Set(x) => vec![v("SET"), v(key), v(&x.to_string())],
+        Op::Get => vec![v("GET"), v(key)],
+        Op::Incr => vec![v("INCR"), v(key)],
+        Op::Push(x) => vec![v("RPUSH"), v(key), v(&x.to_string())],
+        Op::Range => vec![v("LRANGE"), v(key), v("0"), v("-1")],
+    }
+}
+
+/// Runs one operation as `thread`, recording it. False: unknown outcome
+/// (the caller then continues as a new thread: this one stays in flight).
+fn run_op(
+    hist: &History,
+    conn: &mut Option<Conn>,
+    port: u16,
+    thread: u64,
+    key: &str,
+    op: Op,
+) -> bool {
+    if conn.is_none() {
+        match Conn::open(port, Duration::from_secs(8)) {
+            Ok(c) => *conn = Some(c),
+            // Nothing was sent: nothing to record.
+            Err(_) => return true,
+        }
+    }
+    let Some(c) = conn.as_mut() else { return true };
+    hist.push(Event::Invoke {
+        thread,
+        key: key.to_owned(),
+        op: op.clone(),
+    });
+    let args = args_of(key, &op);
+    let argv: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+    let reply = c.call(&argv);
+    if std::env::var_os("FINCASKV_LIN_VERBOSE").is_some() {
+        match &reply {
+            Ok(Resp::Error(e)) => eprintln!("{key} {op:?}: -{e}"),
+            Err(e) => eprintln!("{key} {op:?}: io error {e}"),
+            _ => {}
+        }
+    }
+    if let Ok(Resp::Error(e)) = &reply {
+        if e.ends_with("(not executed)") {
+            hist.push(Event::Fail {
+                thread,
+                key: key.to_owned(),
+            });
+            return true;
+        }
+    }
+    match reply.ok().and_then(|r| to_ret(&op, &r)) {
+        Some(ret) => {
+            hist.push(Event::Return {
+                thread,
+                key: key.to_owned(),
+                ret,
+            });
+            true
+        }
+        None => {
+            *conn = None;
+            false
+        }
+    }
+}
+
+/// Makes an operation (values come from a shared counter: every write is unique).
+type OpMaker = fn(&mut Rng, &AtomicU64) -> Op;
+
+/// The keys of an epoch and what may be done to each.
+fn keys(epoch: u64) -> Vec<(String, &'static [OpMaker])> {
+    fn set(_: &mut Rng, uniq: &AtomicU64) -> Op {
+        Op::Set(uniq.fetch_add(1, Ordering::Relaxed) as i64)
+    }
+    fn get(_: &mut Rng, _: &AtomicU64) -> Op {
+        Op::Get
+    }
+    fn incr(_: &mut Rng, _: &AtomicU64) -> Op {
+        Op::Incr
+    }
+    fn push(_: &mut Rng, uniq: &AtomicU64) -> Op {
+        Op::Push(uniq.fetch_add(1, Ordering::Relaxed) as i64)
+    }
+    fn range(_: &mut Rng, _: &AtomicU64) -> Op {
+        Op::Range
+    }
+    let mut out: Vec<(String, &'static [OpMaker])> = Vec::new();
+    for i in 0..6 {
+        out.push((format!("e{epoch}:reg{i}"), &[set, get]));
+    }
+    for i in 0..3 {
+        out.push((format!("e{epoch}:ctr{i}"), &[incr, get]));
+    }
+    for i in 0..3 {
+        out.push((format!("e{epoch}:list{i}"), &[push, range]));
+    }
+    out
+}
+
+/// Nemesis actions taken in one epoch.
+#[derive(Debug, Default)]
+struct Faults {
+    kills: u32,
+    leader_kills: u32,
+    mid_merge: u32,
+    mid_snapshot: u32,
+    pauses: u32,
+}
+
+#[test]
+fn linearizable_under_kills_pauses_merges_and_snapshots() {
+    let epochs: u64 = std::env::var("FINCASKV_LIN_EPOCHS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let epoch_secs: u64 = std::env::var("FINCASKV_LIN_EPOCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let base = tempfile_dir();
+    let mut list: Vec<Node> = (1..=3).map(|i| Node::new(i, &base)).collect();
+    for n in &mut list {
+        n.start();
+    }
+    for n in &list[1..] {
+        let reply =
+            command(list[0].port, &["CLUSTER", "JOIN", &n.name, &n.raft_addr()]).expect("join");
+        assert_eq!(reply, Resp::Simple("OK".into()), "join {}", n.name);
+    }
+    wait_for_leader(&list);
+    let nodes = Arc::new(Mutex::new(list));
+    let ports: Vec<u16> = nodes.lock().unwrap().iter().map(|n| n.port).collect();
+    let mut total = (0, 0, 0);
+    let mut all_faults = Vec::new();
+    for epoch in 0..epochs {
+        let hist = Arc::new(History::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let uniq = Arc::new(AtomicU64::new(1));
+        let keyset = Arc::new(keys(epoch));
+        let workers: Vec<_> = (0..4u64)
+            .map(|w| {
+                let (hist, stop, uniq, keyset, ports) = (
+                    hist.clone(),
+                    stop.clone(),
+                    uniq.clone(),
+                    keyset.clone(),
+                    ports.clone(),
+                );
+                std::thread::spawn(move || {
+                    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (epoch << 8 | w) | 1);
+                    let mut thread = hist.thread();
+                    let mut conn: Option<Conn> = None;
+                    let mut port = ports[rng.below(ports.len() as u64) as usize];
+                    while !stop.load(Ordering::Relaxed) {
+                        // Now and then move to another node.
+                        if rng.below(20) == 0 {
+                            conn = None;
+                            port = ports[rng.below(ports.len() as u64) as usize];
+                        }
+                        let (key, ops) = &keyset[rng.below(keyset.len() as u64) as usize];
+                        let op = ops[rng.below(ops.len() as u64) as usize](&mut rng, &uniq);
+                        if !run_op(&hist, &mut conn, port, thread, key, op) {
+                            thread = hist.thread();
+                            port = ports[rng.below(ports.len() as u64) as usize];
+                        }
+                        if conn.is_none() {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut rng = Rng(0xD1B5_4A32_D192_ED03 ^ epoch);
+        let mut faults = Faults::default();
+        let deadline = Instant::now() + Duration::from_secs(epoch_secs);
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500 + rng.below(1000)));
+            let action = rng.below(5);
+            let mut guard = nodes.lock().unwrap();
+            let n = guard.len() as u64;
+            match action {
+                0 => {
+                    let i = rng.below(n) as usize;
+                    guard[i].kill9();
+                    faults.kills += 1;
+                    std::thread::sleep(Duration::from_millis(300 + rng.below(1200)));
+                    guard[i].start();
+                }
+                1..=3 => {
+                    let Some(i) = leader_index(&guard) else {
+                        continue;
+                    };
+                    match action {
+                        2 => {
+                            let _ = command(guard[i].port, &["BGREWRITEAOF"]);
+                            faults.mid_merge += 1;
+                        }
+                        3 => {
+                            let _ = command(guard[i].port, &["CLUSTER", "SNAPSHOT"]);
+                            faults.mid_snapshot += 1;
+                        }
+                        _ => faults.leader_kills += 1,
+                    }
+                    std::thread::sleep(Duration::from_millis(rng.below(30)));
+                    guard[i].kill9();
+                    std::thread::sleep(Duration::from_millis(300 + rng.below(1200)));
+                    guard[i].start();
+                }
+                _ => {
+                    let i = rng.below(n) as usize;
+                    guard[i].signal(libc::SIGSTOP);
+                    faults.pauses += 1;
+                    std::thread::sleep(Duration::from_millis(500 + rng.below(2500)));
+                    guard[i].signal(libc::SIGCONT);
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for w in workers {
+            w.join().expect("worker");
+        }
+        // Final reads, once the cluster has a leader again: every
+        // acknowledged write must be visible.
+        wait_for_leader(&nodes.lock().unwrap());
+        let mut conn = None;
+        for (key, _) in keyset.iter() {
+            let op = if key.contains("list") {
+                Op::Range
+            } else {
+                Op::Get
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let thread = hist.thread();
+                if run_op(&hist, &mut conn, ports[0], thread, key, op.clone()) && conn.is_some() {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "final read of {key} kept failing"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let events = hist.events.lock().unwrap().clone();
+        // Kept for a post-mortem if the check fails (or never ends).
+        let dump: String = events.iter().map(|e| format!("{e:?}\n")).collect();
+        std::fs::write(base.join(format!("epoch{epoch}.history")), dump).expect("history file");
+        let checked = std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(move || check(&events))
+            .expect("checker thread")
+            .join()
+            .expect("checker");
+        let (keys_checked, acked, unknown) = match checked {
+            Ok(x) => x,
+            Err(e) => panic!("epoch {epoch}: {e}"),
+        };
+        eprintln!(
+            "epoch {epoch}: {keys_checked} keys linearizable; {acked} operations acknowledged, {unknown} unknown outcomes; faults {faults:?}"
+        );
+        assert!(
+            acked > 100,
+            "the cluster hardly served anything: {acked} operations"
+        );
+        total.0 += keys_checked;
+        total.1 += acked;
+        total.2 += unknown;
+        all_faults.push(faults);
+    }
+    eprintln!(
+        "total: {} key histories linearizable, {} operations acknowledged, {} unknown outcomes",
+        total.0, total.1, total.2
+    );
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "fincaskv-lin-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn the_checker_finds_a_stale_read_and_a_lost_write() {
+    use Event::*;
+    let k = || "k".to_owned();
+    // Thread 1 sets 1 and is acknowledged; later thread 2 reads nothing.
+    let stale = vec![
+        Invoke {
+            thread: 1,
+            key: k(),
+            op: Op::Set(1),
+        },
+        Return {
+            thread: 1,
+            key: k(),
+            ret: Ret::Ok,
+        },
+        Invoke {
+            thread: 2,
+            key: k(),
+            op: Op::Get,
+        },
+        Return {
+            thread: 2,
+            key: k(),
+            ret: Ret::Value(None),
+        },
+    ];
+    assert!(check(&stale).is_err());
+    // A double-applied INCR: two increments, a later read of 3.
+    let double = vec![
+        Invoke {
+            thread: 1,
+            key: k(),
+            op: Op::Incr,
+        },
+        Return {
+            thread: 1,
+            key: k(),
+            ret: Ret::Int(1),
+        },
+        Invoke {
+            thread: 1,
+            key: k(),
+            op: Op::Incr,
+        },
+        Return {
+            thread: 1,
+            key: k(),
+            ret: Ret::Int(2),
+        },
+        Invoke {
+            thread: 2,
+            key: k(),
+            op: Op::Get,
+        },
+        Return {
+            thread: 2,
+            key: k(),
+            ret: Ret::Value(Some(3)),
+        },
+    ];
+    assert!(check(&double).is_err());
+    // An unknown outcome may or may not have happened: both reads are fine.
+    for seen in [None, Some(7)] {
+        let maybe = vec![
+            Invoke {
+                thread: 1,
+                key: k(),
+                op: Op::Set(7),
+            },
+            Invoke {
+                thread: 2,
+                key: k(),
+                op: Op::Get,
+            },
+            Return {
+                thread: 2,
+                key: k(),
+                ret: Ret::Value(seen),
+            },
+        ];
+        assert_eq!(check(&maybe), Ok((1, 1, 1)));
+    }
+    // Concurrent writes may be ordered either way.
+    let concurrent = vec![
+        Invoke {
+            thread: 1,
+            key: k(),
+            op: Op::Push(1),
+        },
+        Invoke {
+            thread: 2,
+            key: k(),
+            op: Op::Push(2),
+        },
+        Return {
+            thread: 2,
+            key: k(),
+            ret: Ret::Int(1),
+        },
+        Return {
+            thread: 1,
+            key: k(),
+            ret: Ret::Int(2),
+        },
+        Invoke {
+            thread: 3,
+            key: k(),
+            op: Op::Range,
+        },
+        Return {
+            thread: 3,
+            key: k(),
+            ret: Ret::List(vec![2, 1]),
+        },
+    ];
+    assert!(check(&concurrent).is_ok());
+}
