@@ -108,6 +108,10 @@ struct ClusterArgs {
     /// This node's raft (peer) listener address, host:port.
     #[arg(long)]
     raft_addr: Option<String>,
+    /// Listen for peers here instead of at --raft-addr (which stays the
+    /// address peers dial: a node behind NAT or a proxy).
+    #[arg(long, value_name = "HOST:PORT")]
+    raft_bind: Option<String>,
     /// Raft address of a cluster member to ask to add this node.
     #[arg(long)]
     join: Option<String>,
@@ -354,6 +358,7 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
     let mut cluster_cfg = ClusterConfig::new(config.dir.join("cluster"));
     cluster_cfg.node_name = cluster_args.node_id.clone();
     cluster_cfg.raft_addr = cluster_args.raft_addr.clone();
+    cluster_cfg.raft_bind = cluster_args.raft_bind.clone();
     cluster_cfg.join = cluster_args.join.clone();
     cluster_cfg.secret = cluster_args.cluster_secret.clone().unwrap_or_default();
     if config.tls_cluster {

@@ -2,8 +2,10 @@
 //! processes on loopback; client threads run SET/GET on registers, INCR/GET
 //! on counters and RPUSH/LRANGE on lists against random nodes (followers
 //! forward), while a nemesis SIGKILLs nodes (any node, the leader, the leader
-//! right after it started a merge or a raft snapshot), restarts them, and
-//! SIGSTOPs / SIGCONTs them. Every operation is recorded (invoke, return, in
+//! right after it started a merge or a raft snapshot), restarts them,
+//! SIGSTOPs / SIGCONTs them, and cuts one node (often the leader) off the
+//! others through a proxy in front of every raft port (clients can still
+//! reach it). Every operation is recorded (invoke, return, in
 //! real-time order); an error or a timeout is an unknown outcome (the
 //! operation may or may not have happened, as in Jepsen). Afterwards each
 //! key's history is checked for linearizability:
@@ -133,17 +135,30 @@ fn info_field(port: u16, field: &str) -> Option<String> {
 
 // ---------------------------------------------------------- processes ----
 
+/// A free port below the kernel's ephemeral range (32768 and up on Linux):
+/// a killed node's ports must still be free when it restarts, and an
+/// outgoing connection's ephemeral port could otherwise take one meanwhile.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let start = 20_000 + (std::process::id() as u64 * 97) % 10_000;
+    loop {
+        let port = (start + NEXT.fetch_add(1, Ordering::Relaxed) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.10", port)).is_ok()
+        {
+            return port;
+        }
+    }
 }
 
 struct Node {
+    index: usize,
     name: String,
     port: u16,
+    /// Where the node's raft listener binds (`--raft-bind`).
     raft_port: u16,
+    /// Where peers dial it: the partition proxy (`--raft-addr`).
+    proxy_port: u16,
     dir: PathBuf,
     child: Option<Child>,
     stopped: bool,
@@ -152,17 +167,21 @@ struct Node {
 impl Node {
     fn new(i: usize, base: &Path) -> Node {
         Node {
+            index: i,
             name: format!("n{i}"),
             port: free_port(),
             raft_port: free_port(),
+            proxy_port: free_port(),
             dir: base.join(format!("n{i}")),
             child: None,
             stopped: false,
         }
     }
 
+    /// The advertised raft address: the proxy on this node's own loopback
+    /// IP (its outgoing peer connections come from that IP too).
     fn raft_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.raft_port)
+        format!("{}:{}", node_ip(self.index), self.proxy_port)
     }
 
     fn start(&mut self) {
@@ -176,6 +195,7 @@ impl Node {
             .arg("--dir")
             .arg(&self.dir)
             .args(["--node-id", &self.name, "--raft-addr", &self.raft_addr()])
+            .args(["--raft-bind", &format!("127.0.0.1:{}", self.raft_port)])
             .args(["--cluster-secret", SECRET, "--loglevel", "warn"])
             .stdout(Stdio::null())
             .stderr(log)
@@ -246,6 +266,112 @@ fn wait_for_leader(nodes: &[Node]) -> usize {
         }
         assert!(Instant::now() < deadline, "no leader within 30 s");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------- partitions ----
+
+/// Node `i`'s own loopback address (127.0.0.1x).
+fn node_ip(i: usize) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(127, 0, 0, 10 + i as u8)
+}
+
+/// A TCP proxy in front of every node's raft port. Peers dial the proxy of
+/// node `i` (its advertised raft address); the caller is known by its source
+/// IP. A partition black-holes the traffic between the two sides: bytes are
+/// read and dropped, as a network that loses packets does, until the
+/// partition heals and those connections are closed.
+#[derive(Default)]
+struct Net {
+    /// Pairs (from, to) that cannot talk.
+    cut: Mutex<std::collections::HashSet<(usize, usize)>>,
+    /// Live proxied connections: (from, to, client side, server side).
+    conns: Mutex<Vec<(usize, usize, TcpStream, TcpStream)>>,
+}
+
+impl Net {
+    fn blocked(&self, from: usize, to: usize) -> bool {
+        let cut = self.cut.lock().unwrap();
+        cut.contains(&(from, to)) || cut.contains(&(to, from))
+    }
+
+    /// Starts the proxy of node `to`: `listen` (its advertised address)
+    /// forwards to `target` (where it binds).
+    fn serve(self: &Arc<Self>, to: usize, listen: std::net::SocketAddr, target: u16) {
+        let listener = TcpListener::bind(listen).expect("proxy bind");
+        let net = self.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let from = match client.peer_addr().map(|a| a.ip()) {
+                    Ok(std::net::IpAddr::V4(ip)) if ip.octets()[3] >= 10 => {
+                        ip.octets()[3] as usize - 10
+                    }
+                    _ => usize::MAX,
+                };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue; // the node is down: the caller sees the close
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+                    continue;
+                };
+                net.conns.lock().unwrap().push((from, to, c2, s2));
+                for (mut a, mut b) in [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ]
+                .into_iter()
+                .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                {
+                    let net = net.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 64 * 1024];
+                        loop {
+                            let n = match std::io::Read::read(&mut a, &mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            if net.blocked(from, to) {
+                                continue; // lost in the partition
+                            }
+                            if b.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = a.shutdown(std::net::Shutdown::Both);
+                        let _ = b.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+    }
+
+    /// Cuts `side` off from every other node.
+    fn isolate(&self, side: usize, nodes: usize) {
+        let mut cut = self.cut.lock().unwrap();
+        for other in 0..nodes {
+            if other != side {
+                cut.insert((side, other));
+            }
+        }
+    }
+
+    /// Heals every partition; connections that crossed one are closed (their
+    /// streams lost bytes) and the nodes reconnect.
+    fn heal(&self) {
+        let mut cut = self.cut.lock().unwrap();
+        let mut conns = self.conns.lock().unwrap();
+        conns.retain(|(from, to, c, s)| {
+            let crossed = cut.contains(&(*from, *to)) || cut.contains(&(*to, *from));
+            if crossed {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            !crossed
+        });
+        cut.clear();
     }
 }
 
@@ -596,6 +722,7 @@ struct Faults {
     mid_merge: u32,
     mid_snapshot: u32,
     pauses: u32,
+    partitions: u32,
 }
 
 #[test]
@@ -609,7 +736,15 @@ fn linearizable_under_kills_pauses_merges_and_snapshots() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(12);
     let base = tempfile_dir();
-    let mut list: Vec<Node> = (1..=3).map(|i| Node::new(i, &base)).collect();
+    let mut list: Vec<Node> = (0..3).map(|i| Node::new(i, &base)).collect();
+    let net = Arc::new(Net::default());
+    for n in &list {
+        net.serve(
+            n.index,
+            std::net::SocketAddr::from((node_ip(n.index), n.proxy_port)),
+            n.raft_port,
+        );
+    }
     for n in &mut list {
         n.start();
     }
@@ -666,7 +801,7 @@ fn linearizable_under_kills_pauses_merges_and_snapshots() {
         let deadline = Instant::now() + Duration::from_secs(epoch_secs);
         while Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(500 + rng.below(1000)));
-            let action = rng.below(5);
+            let action = rng.below(7);
             let mut guard = nodes.lock().unwrap();
             let n = guard.len() as u64;
             match action {
@@ -696,6 +831,18 @@ fn linearizable_under_kills_pauses_merges_and_snapshots() {
                     guard[i].kill9();
                     std::thread::sleep(Duration::from_millis(300 + rng.below(1200)));
                     guard[i].start();
+                }
+                5 | 6 => {
+                    // Cut one node (the leader half of the time) off the
+                    // others; clients can still reach it.
+                    let i = match leader_index(&guard) {
+                        Some(l) if action == 5 => l,
+                        _ => rng.below(n) as usize,
+                    };
+                    net.isolate(i, n as usize);
+                    faults.partitions += 1;
+                    std::thread::sleep(Duration::from_millis(1000 + rng.below(3000)));
+                    net.heal();
                 }
                 _ => {
                     let i = rng.below(n) as usize;

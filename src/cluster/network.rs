@@ -104,12 +104,47 @@ pub struct PeerAuth {
     pub secret: String,
     /// TLS for every peer connection (`tls-cluster`), if on.
     pub tls: Option<PeerTls>,
+    /// Local address outgoing peer connections come from: the IP of this
+    /// node's raft address, so that a peer (or a firewall, or the fault
+    /// test's proxy) sees which node is calling. Falls back to the kernel's
+    /// choice when the address is not local (NAT).
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 /// The host part of `host:port` (brackets of an IPv6 address removed).
-fn host_of(addr: &str) -> &str {
+pub(super) fn host_of(addr: &str) -> &str {
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
     host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// Connects to `addr`, from `source` when given and usable.
+async fn dial(addr: &str, source: Option<std::net::IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let mut last = None;
+    for target in tokio::net::lookup_host(addr).await? {
+        if target.is_ipv4() != source.is_ipv4() {
+            continue;
+        }
+        let socket = if target.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        if socket.bind(std::net::SocketAddr::new(source, 0)).is_err() {
+            // Not a local address (NAT): let the kernel choose.
+            return TcpStream::connect(target).await;
+        }
+        match socket.connect(target).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        Some(e) => Err(e),
+        None => TcpStream::connect(addr).await,
+    }
 }
 
 /// Writes one frame.
@@ -173,7 +208,7 @@ impl PeerConn {
     /// Connects to `addr` (over TLS if `auth` says so) and authenticates
     /// with the cluster secret.
     pub async fn connect(addr: &str, auth: &PeerAuth) -> std::io::Result<PeerConn> {
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, dial(addr, auth.source_ip))
             .await
             .map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
@@ -355,8 +390,12 @@ pub async fn serve<H: RpcHandler>(listener: TcpListener, auth: Arc<PeerAuth>, ha
             };
             match read_frame::<RpcRequest>(&mut stream).await {
                 Ok(RpcRequest::Hello { secret: given }) if same_secret(&given, &auth.secret) => {}
-                _ => {
+                Ok(_) => {
                     tracing::warn!(%peer, "raft peer refused: bad or missing cluster secret");
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "raft peer left before its hello");
                     return;
                 }
             }

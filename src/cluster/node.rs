@@ -48,8 +48,11 @@ pub struct ClusterConfig {
     /// This node's name; with `raft_addr`, starts the node at boot (as
     /// `CLUSTER INIT` would).
     pub node_name: Option<String>,
-    /// This node's raft listener address.
+    /// This node's raft address, as peers dial it.
     pub raft_addr: Option<String>,
+    /// Where the raft listener binds, when not at `raft_addr` (a node behind
+    /// NAT or a proxy: peers dial `raft_addr`, which leads here).
+    pub raft_bind: Option<String>,
     /// The raft address of a member to ask to add this node at boot.
     pub join: Option<String>,
     /// How long a write or linearizable read may wait for a quorum before
@@ -63,6 +66,7 @@ impl ClusterConfig {
         PeerAuth {
             secret: self.secret.clone(),
             tls: self.tls.clone(),
+            source_ip: None,
         }
     }
 
@@ -74,6 +78,7 @@ impl ClusterConfig {
             tls: None,
             node_name: None,
             raft_addr: None,
+            raft_bind: None,
             join: None,
             timeout: Duration::from_secs(5),
         }
@@ -280,7 +285,10 @@ impl ClusterNode {
                 )));
             }
         }
-        let listener = TcpListener::bind(&info.raft_addr).await?;
+        let bind = cfg.raft_bind.as_deref().unwrap_or(&info.raft_addr);
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {bind}: {e}")))?;
         save_identity(&cfg.dir, &info)?;
         let log = LogStore::open(cfg.dir.join("log"))?;
         let sm = StateMachine::open(keyspace.clone(), cfg.dir.join("snapshot"))?;
@@ -294,7 +302,13 @@ impl ClusterNode {
             ..Default::default()
         };
         let config = Arc::new(config.validate().map_err(std::io::Error::other)?);
-        let auth = Arc::new(cfg.peer_auth());
+        let mut auth = cfg.peer_auth();
+        // Peers see this node's connections coming from its raft address.
+        auth.source_ip = super::network::host_of(&info.raft_addr)
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .filter(|ip| !ip.is_unspecified());
+        let auth = Arc::new(auth);
         let id = node_id(&info.name);
         let raft = Raft::new(id, config, Network { auth: auth.clone() }, log, sm)
             .await
