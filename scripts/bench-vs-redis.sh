@@ -34,14 +34,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 500); do
-    redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
-    sleep 0.02
-  done
-  echo "server on port $1 did not start" >&2; exit 1
-}
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 ulimit -n $((CONNS + 2000)) 2>/dev/null || echo "warning: cannot raise the fd limit to $((CONNS + 2000))" >&2
 
