@@ -138,6 +138,9 @@ enum Command {
         /// Output file [default: standard output].
         #[arg(short = 'o', long)]
         output: Option<PathBuf>,
+        /// Leave Bloom filters out (for a Redis without RedisBloom).
+        #[arg(long)]
+        no_bloom: bool,
         /// The data directory (no server may hold it).
         dir: PathBuf,
     },
@@ -415,6 +418,7 @@ fn run_tool(cmd: &Command) -> u8 {
         Command::Dump {
             format,
             output,
+            no_bloom,
             dir,
         } => {
             let mut out: Box<dyn std::io::Write> = match output {
@@ -427,7 +431,7 @@ fn run_tool(cmd: &Command) -> u8 {
                 },
                 None => Box::new(std::io::stdout().lock()),
             };
-            tools::dump(dir, *format, &mut out).map(|s| {
+            tools::dump(dir, *format, *no_bloom, &mut out).map(|s| {
                 format!(
                     "{}: dumped {} keys ({} bytes) in {:.1} s{}",
                     dir.display(),
@@ -435,7 +439,7 @@ fn run_tool(cmd: &Command) -> u8 {
                     s.bytes,
                     started.elapsed().as_secs_f64(),
                     if s.skipped > 0 {
-                        format!("; {} Bloom filters skipped (no portable form)", s.skipped)
+                        format!("; {} Bloom filters left out (--no-bloom)", s.skipped)
                     } else {
                         String::new()
                     }

@@ -5,8 +5,9 @@
 //! The dump is command-level, so it is portable: the RESP form is what
 //! `redis-cli --pipe` sends to a real Redis, and `load` accepts both forms.
 //! Strings, lists, hashes, sets and sorted sets round-trip exactly (with
-//! their deadlines as PEXPIREAT); Bloom filters have no portable form yet and
-//! are counted as skipped in the summary.
+//! their deadlines as PEXPIREAT); Bloom filters travel as RedisBloom's
+//! `BF.SCANDUMP` / `BF.LOADCHUNK` chunks (their bytes are FincasKV's own
+//! image format, so they load into FincasKV, not into RedisBloom).
 
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -19,6 +20,9 @@ use fincaskv::resp::{Decoded, Decoder, Limits};
 use fincaskv::storage;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value as Json};
+
+/// `TYPE` of a Bloom filter (RedisBloom's name).
+const BLOOM: &str = "MBbloom--";
 
 /// Dump formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -125,6 +129,25 @@ impl KeyDump {
                 members
             }
             "zset" => bulk_items(run(ks, db, &[b"ZRANGE", &key, b"0", b"-1", b"WITHSCORES"])),
+            BLOOM => {
+                let mut chunks = Vec::new();
+                let mut iter = 0i64;
+                loop {
+                    let reply = run(ks, db, &[b"BF.SCANDUMP", &key, iter.to_string().as_bytes()]);
+                    let Reply::Array(parts) = reply else {
+                        return None;
+                    };
+                    match parts.as_slice() {
+                        [Reply::Integer(0), _] => break,
+                        [Reply::Integer(next), Reply::Bulk(data)] => {
+                            chunks.push(data.clone());
+                            iter = *next;
+                        }
+                        _ => return None,
+                    }
+                }
+                chunks
+            }
             _ => Vec::new(),
         };
         let deadline = match run(ks, db, &[b"PEXPIRETIME", &key]) {
@@ -143,7 +166,7 @@ impl KeyDump {
     fn portable(&self) -> bool {
         matches!(
             self.kind.as_str(),
-            "string" | "list" | "hash" | "set" | "zset"
+            "string" | "list" | "hash" | "set" | "zset" | BLOOM
         )
     }
 
@@ -151,6 +174,19 @@ impl KeyDump {
     fn commands(&self) -> Vec<Vec<Bytes>> {
         let key = self.key.clone();
         let mut out = vec![vec![Bytes::from_static(b"DEL"), key.clone()]];
+        if self.kind == BLOOM {
+            // Chunk i goes with iterator i + 1, as BF.SCANDUMP numbered it.
+            for (i, chunk) in self.items.iter().enumerate() {
+                out.push(vec![
+                    Bytes::from_static(b"BF.LOADCHUNK"),
+                    key.clone(),
+                    Bytes::from((i + 1).to_string()),
+                    chunk.clone(),
+                ]);
+            }
+            out.extend(self.expiry_command());
+            return out;
+        }
         let (name, step): (&'static [u8], usize) = match self.kind.as_str() {
             "string" => (b"SET", 1),
             "list" => (b"RPUSH", 1),
@@ -171,20 +207,25 @@ impl KeyDump {
             }
             out.push(cmd);
         }
-        if let Some(at) = self.deadline {
-            out.push(vec![
-                Bytes::from_static(b"PEXPIREAT"),
-                key,
-                Bytes::from(at.to_string()),
-            ]);
-        }
+        out.extend(self.expiry_command());
         out
+    }
+
+    /// PEXPIREAT of a key with a deadline.
+    fn expiry_command(&self) -> Option<Vec<Bytes>> {
+        self.deadline.map(|at| {
+            vec![
+                Bytes::from_static(b"PEXPIREAT"),
+                self.key.clone(),
+                Bytes::from(at.to_string()),
+            ]
+        })
     }
 
     fn to_json(&self) -> Json {
         let value = match self.kind.as_str() {
             "string" => text(&self.items[0]),
-            "list" | "set" => Json::Array(self.items.iter().map(|b| text(b)).collect()),
+            "list" | "set" | BLOOM => Json::Array(self.items.iter().map(|b| text(b)).collect()),
             "hash" => {
                 let mut m = Map::new();
                 let mut pairs = Vec::new();
@@ -269,14 +310,19 @@ fn resp_command(out: &mut impl Write, cmd: &[Bytes]) -> std::io::Result<()> {
 pub struct DumpSummary {
     /// Keys written.
     pub keys: u64,
-    /// Keys of a type without a portable form (Bloom filters).
+    /// Keys left out (Bloom filters with `--no-bloom`).
     pub skipped: u64,
     /// Bytes written.
     pub bytes: u64,
 }
 
 /// `dump DIR`: every key of every database to `out`.
-pub fn dump(dir: &Path, format: DumpFormat, out: &mut dyn Write) -> Result<DumpSummary, String> {
+pub fn dump(
+    dir: &Path,
+    format: DumpFormat,
+    no_bloom: bool,
+    out: &mut dyn Write,
+) -> Result<DumpSummary, String> {
     let ks = open(dir)?;
     let total: u64 = ks.stats().keys.iter().map(|(k, _)| *k as u64).sum();
     let pb = bar(total, "dump");
@@ -304,7 +350,7 @@ pub fn dump(dir: &Path, format: DumpFormat, out: &mut dyn Write) -> Result<DumpS
                     continue; // expired or deleted meanwhile
                 };
                 pb.inc(1);
-                if !k.portable() {
+                if !k.portable() || (no_bloom && k.kind == BLOOM) {
                     summary.skipped += 1;
                     continue;
                 }
@@ -488,7 +534,7 @@ fn key_from_json(v: &Json) -> Result<KeyDump, String> {
     };
     let items = match kind.as_str() {
         "string" => vec![from_text(value)?],
-        "list" | "set" => list(value)?,
+        "list" | "set" | BLOOM => list(value)?,
         "hash" => match value {
             Json::Object(m) => m
                 .iter()

@@ -101,6 +101,28 @@ pub(crate) static COMMANDS: &[Command] = &[
         info
     ),
     cmd!(
+        "bf.scandump",
+        3,
+        [readonly],
+        (1, 1, 1),
+        "bf",
+        "Begins an incremental save of the bloom filter",
+        "1.0.0",
+        "O(n), where n is the capacity",
+        scandump
+    ),
+    cmd!(
+        "bf.loadchunk",
+        4,
+        [write, denyoom],
+        (1, 1, 1),
+        "bf",
+        "Restores a filter previously saved using SCANDUMP",
+        "1.0.0",
+        "O(n), where n is the capacity",
+        loadchunk
+    ),
+    cmd!(
         "bf.card",
         2,
         [readonly],
@@ -290,16 +312,10 @@ impl BloomValue {
     /// every new item. Their locations are not tracked.
     pub(crate) fn for_each_location(&self, _f: &mut dyn FnMut(Location)) {}
 
-    /// RESERVE plus the image chunks of every sub-filter.
-    pub(crate) fn rewrite(&self, at: &RecordKey, expire_at_ms: u64, journal: &mut Journal) {
-        journal.put(
-            TAG_BLOOM_RESERVE,
-            at,
-            &self.params.encode(),
-            expire_at_ms,
-            Bytes::new(),
-            FixTarget::None,
-        );
+    /// The image chunks of every sub-filter (what merge writes and
+    /// BF.SCANDUMP hands out after the parameters).
+    fn image_chunks(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
         for (index, f) in self.filters.iter().enumerate() {
             let bytes = f.bits.as_slice();
             for (n, chunk) in bytes.chunks(IMAGE_CHUNK).enumerate() {
@@ -310,15 +326,31 @@ impl BloomValue {
                 sub.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
                 sub.extend_from_slice(&((n * IMAGE_CHUNK) as u64).to_be_bytes());
                 sub.extend_from_slice(chunk);
-                journal.put(
-                    TAG_BLOOM_IMAGE,
-                    at,
-                    &sub,
-                    expire_at_ms,
-                    Bytes::new(),
-                    FixTarget::None,
-                );
+                out.push(sub);
             }
+        }
+        out
+    }
+
+    /// RESERVE plus the image chunks of every sub-filter.
+    pub(crate) fn rewrite(&self, at: &RecordKey, expire_at_ms: u64, journal: &mut Journal) {
+        journal.put(
+            TAG_BLOOM_RESERVE,
+            at,
+            &self.params.encode(),
+            expire_at_ms,
+            Bytes::new(),
+            FixTarget::None,
+        );
+        for sub in self.image_chunks() {
+            journal.put(
+                TAG_BLOOM_IMAGE,
+                at,
+                &sub,
+                expire_at_ms,
+                Bytes::new(),
+                FixTarget::None,
+            );
         }
     }
 
@@ -669,6 +701,86 @@ fn info(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             None => err("ERR Invalid information value"),
         },
     }
+}
+
+/// `BF.SCANDUMP key iterator`: iterator 0 starts; each reply is
+/// `[next, chunk]` and `[0, ""]` ends. Chunk 1 holds the parameters, the
+/// others the image of the sub-filters (the format of the log's own image
+/// records, docs/storage-format.md), so `BF.LOADCHUNK` replays them as
+/// recovery would.
+fn scandump(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let Some(iter) = args::parse_i64(&argv[2]).filter(|i| *i >= 0) else {
+        return err("ERR invalid iterator");
+    };
+    let b = match get_bloom(ex, &argv[1]) {
+        Err(e) => return e,
+        Ok(None) => return err("ERR not found"),
+        Ok(Some(Entry {
+            value: Value::Bloom(b),
+            ..
+        })) => b,
+        Ok(Some(_)) => return err(args::WRONGTYPE),
+    };
+    let chunk = match iter {
+        0 => Some(b.params.encode().to_vec()),
+        n => b.image_chunks().into_iter().nth(n as usize - 1),
+    };
+    match chunk {
+        Some(c) => Reply::Array(vec![Reply::Integer(iter + 1), Reply::bulk(c)]),
+        None => Reply::Array(vec![Reply::Integer(0), Reply::bulk(Bytes::new())]),
+    }
+}
+
+/// `BF.LOADCHUNK key iterator data`: iterator 1 (the parameters) creates
+/// the filter, replacing a filter already there; later chunks fill it in.
+fn loadchunk(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let Some(iter) = args::parse_i64(&argv[2]).filter(|i| *i >= 1) else {
+        return err("ERR invalid iterator");
+    };
+    let (key, data) = (&argv[1], &argv[3]);
+    if data.len() > ex.max_sub_len() {
+        return err("ERR received bad data");
+    }
+    if iter == 1 {
+        let Some(params) = Params::decode(data) else {
+            return err("ERR received bad data");
+        };
+        if let Err(e) = get_bloom(ex, key) {
+            return e;
+        }
+        return match create(ex, key, params) {
+            Ok(()) => {
+                ex.modified(key);
+                Reply::ok()
+            }
+            Err(e) => e,
+        };
+    }
+    let gen = match get_bloom(ex, key) {
+        Err(e) => return e,
+        Ok(None) => return err("ERR invalid chunk - Too big for current filter"),
+        Ok(Some(entry)) => {
+            let Value::Bloom(b) = &mut entry.value else {
+                return err(args::WRONGTYPE);
+            };
+            if b.apply_image(data).is_none() {
+                b.assembly = None;
+                return err("ERR received bad data");
+            }
+            (entry.gen, entry.expire_at_ms)
+        }
+    };
+    let at = ex.at(key, gen.0);
+    ex.journal.put(
+        TAG_BLOOM_IMAGE,
+        &at,
+        data,
+        gen.1,
+        Bytes::new(),
+        FixTarget::None,
+    );
+    ex.modified(key);
+    Reply::ok()
 }
 
 fn card(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
