@@ -24,6 +24,7 @@ is installed (``pip install fincaskv[redis]``)::
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -185,7 +186,36 @@ def bootstrap(
 # --- local clusters ----------------------------------------------------------------
 
 
+def _ephemeral_range() -> Tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_next_port = [0]
+
+
 def _free_port(host: str) -> int:
+    """A free port outside the kernel's ephemeral range: a killed node must
+    find its ports free when it restarts, and an outgoing connection's
+    ephemeral port could otherwise take one meanwhile."""
+    low, high = _ephemeral_range()
+    candidates = range(20000, low) if low > 21000 else range(high + 1, 65536)
+    if not _next_port[0]:
+        _next_port[0] = random.randrange(len(candidates))
+    for _ in range(len(candidates)):
+        port = candidates[_next_port[0] % len(candidates)]
+        _next_port[0] += 1
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])

@@ -294,9 +294,9 @@ impl ClusterNode {
         let sm = StateMachine::open(keyspace.clone(), cfg.dir.join("snapshot"))?;
         let config = openraft::Config {
             cluster_name: "fincaskv".to_owned(),
-            heartbeat_interval: 200,
-            election_timeout_min: 1000,
-            election_timeout_max: 2000,
+            heartbeat_interval: 100,
+            election_timeout_min: 500,
+            election_timeout_max: 1000,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
             max_in_snapshot_log_to_keep: 1_000,
             ..Default::default()
