@@ -104,6 +104,7 @@ impl ClusterBackend {
         let Some(info) = info else {
             return Ok(());
         };
+        info.validate().map_err(std::io::Error::other)?;
         let node = ClusterNode::start(cfg, info.clone(), self.shared.keyspace.clone()).await?;
         *self.shared.node.write() = Some(node.clone());
         if let Some(addr) = cfg.join.clone() {
@@ -158,6 +159,9 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
                 name: arg(&argv, 2),
                 raft_addr: arg(&argv, 3),
             };
+            if let Err(e) = info.validate() {
+                return Reply::Error(format!("ERR {e}"));
+            }
             let _guard = shared.init.lock().await;
             if let Some(node) = shared.node.read().clone() {
                 return if node.info == info {
@@ -177,11 +181,14 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
         ("join", 4) => match node {
             None => Reply::error("ERR run CLUSTER INIT <node-id> <raft-addr> on this node first"),
             Some(n) => {
-                n.join(NodeInfo {
+                let peer = NodeInfo {
                     name: arg(&argv, 2),
                     raft_addr: arg(&argv, 3),
-                })
-                .await
+                };
+                match peer.validate() {
+                    Ok(()) => n.join(peer).await,
+                    Err(e) => Reply::Error(format!("ERR {e}")),
+                }
             }
         },
         ("info", 2) => {

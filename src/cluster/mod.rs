@@ -44,6 +44,42 @@ pub struct NodeInfo {
     pub raft_addr: String,
 }
 
+impl NodeInfo {
+    /// Checks a name and address a user gave (CLUSTER INIT / JOIN, the
+    /// startup flags): a name is 1-64 letters, digits, `-`, `_` or `.`; an
+    /// address is `host:port` with a port number. Neither is ever used to
+    /// build a file path; this keeps logs, INFO and CLUSTER MEMBERS sane.
+    pub fn validate(&self) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !name_ok {
+            return Err(format!(
+                "invalid node name {:?}: use 1-64 letters, digits, '-', '_' or '.'",
+                self.name
+            ));
+        }
+        let addr_ok = self.raft_addr.len() <= 255
+            && self.raft_addr.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty()
+                    && port.parse::<u16>().is_ok_and(|p| p > 0)
+                    && host
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
+            });
+        if !addr_ok {
+            return Err(format!(
+                "invalid raft address {:?}: expected host:port",
+                self.raft_addr
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for NodeInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}", self.name, self.raft_addr)

@@ -345,3 +345,27 @@ fn batch_entries_split_replies_and_resume_after_a_crash_mid_entry() {
         );
     });
 }
+
+#[test]
+fn node_names_and_addresses_are_validated() {
+    let info = |name: &str, addr: &str| super::NodeInfo {
+        name: name.to_owned(),
+        raft_addr: addr.to_owned(),
+    };
+    assert!(info("node1", "127.0.0.1:7000").validate().is_ok());
+    assert!(info("n-2.a_b", "[::1]:7000").validate().is_ok());
+    assert!(info("db.example", "db.example:7000").validate().is_ok());
+    for (name, addr) in [
+        ("", "127.0.0.1:7000"),
+        ("../../etc/passwd", "127.0.0.1:7000"),
+        ("a b", "127.0.0.1:7000"),
+        (&"x".repeat(65), "127.0.0.1:7000"),
+        ("n1", "127.0.0.1"),
+        ("n1", "127.0.0.1:0"),
+        ("n1", "127.0.0.1:99999"),
+        ("n1", ":7000"),
+        ("n1", "host/../x:7000"),
+    ] {
+        assert!(info(name, addr).validate().is_err(), "{name:?} {addr:?}");
+    }
+}

@@ -225,3 +225,17 @@ def test_no_quorum_is_a_timeout_not_ok(tmp_path):
     finally:
         a.stop()
         b.stop()
+
+
+def test_cluster_commands_validate_names_and_addresses(tmp_path):
+    srv = start_server(tmp_path)
+    try:
+        c = srv.client()
+        for args in [("../../etc", "127.0.0.1:7000"), ("a b", "127.0.0.1:7000"), ("n1", "no-port"),
+                     ("n1", "127.0.0.1:0")]:
+            with pytest.raises(redis.ResponseError, match="invalid"):
+                c.execute_command("CLUSTER", "INIT", *args)
+        # Nothing was created for the refused names.
+        assert not (srv.dir / "cluster" / "identity.json").exists()
+    finally:
+        srv.stop()
