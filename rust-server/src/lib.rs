@@ -115,6 +115,13 @@ struct ClusterArgs {
     /// Raft address of a cluster member to ask to add this node.
     #[arg(long)]
     join: Option<String>,
+    /// Raft heartbeat interval in ms [default: 100].
+    #[arg(long, value_name = "MS")]
+    raft_heartbeat_ms: Option<u64>,
+    /// Raft election timeout in ms; each node draws its own in [MS, 2*MS];
+    /// failover takes about 3-4 times MS [default: 500].
+    #[arg(long, value_name = "MS")]
+    raft_election_timeout_ms: Option<u64>,
     /// Shared secret peers must present [default: empty].
     #[arg(long)]
     cluster_secret: Option<String>,
@@ -362,6 +369,19 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
     cluster_cfg.node_name = cluster_args.node_id.clone();
     cluster_cfg.raft_addr = cluster_args.raft_addr.clone();
     cluster_cfg.raft_bind = cluster_args.raft_bind.clone();
+    if let Some(ms) = cluster_args.raft_heartbeat_ms {
+        cluster_cfg.heartbeat_ms = ms;
+    }
+    if let Some(ms) = cluster_args.raft_election_timeout_ms {
+        cluster_cfg.election_timeout_ms = ms;
+    }
+    if cluster_cfg.heartbeat_ms == 0 || cluster_cfg.election_timeout_ms <= cluster_cfg.heartbeat_ms
+    {
+        return Err(format!(
+            "--raft-election-timeout-ms ({}) must be greater than --raft-heartbeat-ms ({}), which must not be 0",
+            cluster_cfg.election_timeout_ms, cluster_cfg.heartbeat_ms
+        ));
+    }
     cluster_cfg.join = cluster_args.join.clone();
     cluster_cfg.secret = cluster_args.cluster_secret.clone().unwrap_or_default();
     if config.tls_cluster {

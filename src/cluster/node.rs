@@ -58,6 +58,13 @@ pub struct ClusterConfig {
     /// How long a write or linearizable read may wait for a quorum before
     /// `-TIMEOUT` (default 5 s).
     pub timeout: Duration,
+    /// Leader heartbeat interval, ms (`--raft-heartbeat-ms`, default 100).
+    pub heartbeat_ms: u64,
+    /// Election timeout, ms (`--raft-election-timeout-ms`, default 500): a
+    /// node draws its timeout in [t, 2t]. openraft 0.9 makes a follower of a
+    /// live leader wait 2t (its lease) plus its timeout before campaigning,
+    /// so failover takes about 3-4 t.
+    pub election_timeout_ms: u64,
 }
 
 impl ClusterConfig {
@@ -81,6 +88,8 @@ impl ClusterConfig {
             raft_bind: None,
             join: None,
             timeout: Duration::from_secs(5),
+            heartbeat_ms: 100,
+            election_timeout_ms: 500,
         }
     }
 }
@@ -294,9 +303,9 @@ impl ClusterNode {
         let sm = StateMachine::open(keyspace.clone(), cfg.dir.join("snapshot"))?;
         let config = openraft::Config {
             cluster_name: "fincaskv".to_owned(),
-            heartbeat_interval: 100,
-            election_timeout_min: 500,
-            election_timeout_max: 1000,
+            heartbeat_interval: cfg.heartbeat_ms,
+            election_timeout_min: cfg.election_timeout_ms,
+            election_timeout_max: cfg.election_timeout_ms * 2,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
             max_in_snapshot_log_to_keep: 1_000,
             ..Default::default()
