@@ -17,7 +17,7 @@
 //! else (= never happened).
 //!
 //! Short by default (CI: two epochs of 12 s). `FINCASKV_LIN_EPOCHS=50` gives
-//! a long run; each epoch uses fresh keys, which keeps every history small
+//! a long run; `FINCASKV_LIN_SERVER_ARGS` adds server flags (raft timing); each epoch uses fresh keys, which keeps every history small
 //! enough for the checker's search.
 
 use std::io::{BufRead, BufReader, Write};
@@ -197,6 +197,12 @@ impl Node {
             .args(["--node-id", &self.name, "--raft-addr", &self.raft_addr()])
             .args(["--raft-bind", &format!("127.0.0.1:{}", self.raft_port)])
             .args(["--cluster-secret", SECRET, "--loglevel", "warn"])
+            // e.g. "--raft-election-timeout-ms 150 --raft-heartbeat-ms 30"
+            .args(
+                std::env::var("FINCASKV_LIN_SERVER_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
