@@ -27,8 +27,9 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 /// client that connects and sends nothing must not hold a task forever).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Room made in the read buffer before a read.
-const READ_CHUNK: usize = 16 * 1024;
+/// Room made in the read buffer before a read (the connection's buffer
+/// policy uses it too).
+pub const READ_CHUNK: usize = 16 * 1024;
 
 /// Whether clients must present a certificate (Redis's `tls-auth-clients`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +106,15 @@ fn load_roots(path: &Path) -> Result<RootCertStore, String> {
 }
 
 impl TlsFiles {
+    /// The error of a certificate and key rustls will not use together.
+    fn unusable(&self, e: rustls::Error) -> String {
+        format!(
+            "{} and {} do not make a usable certificate: {e}",
+            self.cert_file.display(),
+            self.key_file.display()
+        )
+    }
+
     /// The acceptor of a TLS listener: presents `cert_file`, verifies client
     /// certificates against `ca_cert_file` as `client_auth` says. Errors
     /// name the file at fault.
@@ -136,13 +146,9 @@ impl TlsFiles {
                 )
             }
         };
-        let config = builder.with_single_cert(certs, key).map_err(|e| {
-            format!(
-                "{} and {} do not make a usable certificate: {e}",
-                self.cert_file.display(),
-                self.key_file.display()
-            )
-        })?;
+        let config = builder
+            .with_single_cert(certs, key)
+            .map_err(|e| self.unusable(e))?;
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
 
@@ -158,13 +164,7 @@ impl TlsFiles {
             .map_err(|e| e.to_string())?
             .with_root_certificates(load_roots(ca)?)
             .with_client_auth_cert(load_certs(&self.cert_file)?, load_key(&self.key_file)?)
-            .map_err(|e| {
-                format!(
-                    "{} and {} do not make a usable certificate: {e}",
-                    self.cert_file.display(),
-                    self.key_file.display()
-                )
-            })?;
+            .map_err(|e| self.unusable(e))?;
         Ok(TlsConnector::from(Arc::new(config)))
     }
 }
@@ -210,6 +210,15 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// The server side of an accepted connection: plain without an
+    /// acceptor, else after the TLS handshake.
+    pub async fn server(tcp: TcpStream, tls: Option<&TlsAcceptor>) -> io::Result<Stream> {
+        match tls {
+            None => Ok(Stream::Plain(tcp)),
+            Some(acceptor) => Stream::accept(acceptor, tcp).await,
+        }
+    }
+
     /// The TLS server side of `tcp` (handshake bounded by [`HANDSHAKE_TIMEOUT`]).
     pub async fn accept(acceptor: &TlsAcceptor, tcp: TcpStream) -> io::Result<Stream> {
         let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
@@ -256,14 +265,6 @@ impl Stream {
             // rustls may hold decrypted bytes the socket's readiness does not
             // show, so TLS reads go straight to the session.
             Stream::Tls(tls) => tls.read_buf(buf).await.map(Some),
-        }
-    }
-
-    /// The underlying TCP stream.
-    pub fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(tcp) => tcp,
-            Stream::Tls(tls) => tls.get_ref().0,
         }
     }
 

@@ -17,8 +17,9 @@
 //! else (= never happened).
 //!
 //! Short by default (CI: two epochs of 12 s). `FINCASKV_LIN_EPOCHS=50` gives
-//! a long run; `FINCASKV_LIN_SERVER_ARGS` adds server flags (raft timing); each epoch uses fresh keys, which keeps every history small
-//! enough for the checker's search.
+//! a long run; `FINCASKV_LIN_SERVER_ARGS` adds server flags (raft timing).
+//! Each epoch uses fresh keys, which keeps every history small enough for
+//! the checker's search.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -964,119 +965,52 @@ fn tempfile_dir() -> PathBuf {
 
 #[test]
 fn the_checker_finds_a_stale_read_and_a_lost_write() {
-    use Event::*;
-    let k = || "k".to_owned();
+    // Events of key "k": thread t invokes op / gets ret.
+    let inv = |thread: u64, op: Op| Event::Invoke {
+        thread,
+        key: "k".to_owned(),
+        op,
+    };
+    let ret = |thread: u64, ret: Ret| Event::Return {
+        thread,
+        key: "k".to_owned(),
+        ret,
+    };
     // Thread 1 sets 1 and is acknowledged; later thread 2 reads nothing.
     let stale = vec![
-        Invoke {
-            thread: 1,
-            key: k(),
-            op: Op::Set(1),
-        },
-        Return {
-            thread: 1,
-            key: k(),
-            ret: Ret::Ok,
-        },
-        Invoke {
-            thread: 2,
-            key: k(),
-            op: Op::Get,
-        },
-        Return {
-            thread: 2,
-            key: k(),
-            ret: Ret::Value(None),
-        },
+        inv(1, Op::Set(1)),
+        ret(1, Ret::Ok),
+        inv(2, Op::Get),
+        ret(2, Ret::Value(None)),
     ];
     assert!(check(&stale).is_err());
     // A double-applied INCR: two increments, a later read of 3.
     let double = vec![
-        Invoke {
-            thread: 1,
-            key: k(),
-            op: Op::Incr,
-        },
-        Return {
-            thread: 1,
-            key: k(),
-            ret: Ret::Int(1),
-        },
-        Invoke {
-            thread: 1,
-            key: k(),
-            op: Op::Incr,
-        },
-        Return {
-            thread: 1,
-            key: k(),
-            ret: Ret::Int(2),
-        },
-        Invoke {
-            thread: 2,
-            key: k(),
-            op: Op::Get,
-        },
-        Return {
-            thread: 2,
-            key: k(),
-            ret: Ret::Value(Some(3)),
-        },
+        inv(1, Op::Incr),
+        ret(1, Ret::Int(1)),
+        inv(1, Op::Incr),
+        ret(1, Ret::Int(2)),
+        inv(2, Op::Get),
+        ret(2, Ret::Value(Some(3))),
     ];
     assert!(check(&double).is_err());
     // An unknown outcome may or may not have happened: both reads are fine.
     for seen in [None, Some(7)] {
         let maybe = vec![
-            Invoke {
-                thread: 1,
-                key: k(),
-                op: Op::Set(7),
-            },
-            Invoke {
-                thread: 2,
-                key: k(),
-                op: Op::Get,
-            },
-            Return {
-                thread: 2,
-                key: k(),
-                ret: Ret::Value(seen),
-            },
+            inv(1, Op::Set(7)),
+            inv(2, Op::Get),
+            ret(2, Ret::Value(seen)),
         ];
         assert_eq!(check(&maybe), Ok((1, 1, 1)));
     }
     // Concurrent writes may be ordered either way.
     let concurrent = vec![
-        Invoke {
-            thread: 1,
-            key: k(),
-            op: Op::Push(1),
-        },
-        Invoke {
-            thread: 2,
-            key: k(),
-            op: Op::Push(2),
-        },
-        Return {
-            thread: 2,
-            key: k(),
-            ret: Ret::Int(1),
-        },
-        Return {
-            thread: 1,
-            key: k(),
-            ret: Ret::Int(2),
-        },
-        Invoke {
-            thread: 3,
-            key: k(),
-            op: Op::Range,
-        },
-        Return {
-            thread: 3,
-            key: k(),
-            ret: Ret::List(vec![2, 1]),
-        },
+        inv(1, Op::Push(1)),
+        inv(2, Op::Push(2)),
+        ret(2, Ret::Int(1)),
+        ret(1, Ret::Int(2)),
+        inv(3, Op::Range),
+        ret(3, Ret::List(vec![2, 1])),
     ];
     assert!(check(&concurrent).is_ok());
 }

@@ -378,15 +378,13 @@ pub async fn serve<H: RpcHandler>(listener: TcpListener, auth: Arc<PeerAuth>, ha
         let handler = handler.clone();
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            let mut stream = match &auth.tls {
-                None => Stream::Plain(tcp),
-                Some(tls) => match Stream::accept(&tls.acceptor, tcp).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(%peer, error = %e, "raft peer refused: TLS handshake failed");
-                        return;
-                    }
-                },
+            let acceptor = auth.tls.as_ref().map(|t| &t.acceptor);
+            let mut stream = match Stream::server(tcp, acceptor).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "raft peer refused: TLS handshake failed");
+                    return;
+                }
             };
             match read_frame::<RpcRequest>(&mut stream).await {
                 Ok(RpcRequest::Hello { secret: given }) if same_secret(&given, &auth.secret) => {}

@@ -312,24 +312,17 @@ impl BloomValue {
     /// every new item. Their locations are not tracked.
     pub(crate) fn for_each_location(&self, _f: &mut dyn FnMut(Location)) {}
 
-    /// The image chunks of every sub-filter (what merge writes and
-    /// BF.SCANDUMP hands out after the parameters).
-    fn image_chunks(&self) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        for (index, f) in self.filters.iter().enumerate() {
-            let bytes = f.bits.as_slice();
-            for (n, chunk) in bytes.chunks(IMAGE_CHUNK).enumerate() {
-                let mut sub = Vec::with_capacity(36 + chunk.len());
-                sub.extend_from_slice(&(index as u32).to_be_bytes());
-                sub.extend_from_slice(&f.capacity.to_be_bytes());
-                sub.extend_from_slice(&f.items.to_be_bytes());
-                sub.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-                sub.extend_from_slice(&((n * IMAGE_CHUNK) as u64).to_be_bytes());
-                sub.extend_from_slice(chunk);
-                out.push(sub);
-            }
-        }
-        out
+    /// Where each image chunk comes from, in order: (filter index, filter,
+    /// chunk number, its bytes). Cheap: nothing is copied until
+    /// [`image_record`] builds a chunk.
+    fn image_parts(&self) -> impl Iterator<Item = (usize, &SubFilter, usize, &[u8])> {
+        self.filters.iter().enumerate().flat_map(|(index, f)| {
+            f.bits
+                .as_slice()
+                .chunks(IMAGE_CHUNK)
+                .enumerate()
+                .map(move |(n, chunk)| (index, f, n, chunk))
+        })
     }
 
     /// RESERVE plus the image chunks of every sub-filter.
@@ -342,7 +335,8 @@ impl BloomValue {
             Bytes::new(),
             FixTarget::None,
         );
-        for sub in self.image_chunks() {
+        for part in self.image_parts() {
+            let sub = image_record(part);
             journal.put(
                 TAG_BLOOM_IMAGE,
                 at,
@@ -418,6 +412,19 @@ impl BloomValue {
 
     /// Bloom records carry no value.
     pub(crate) fn fill(&mut self, _target: &FixTarget, _loc: Location, _bytes: Bytes) {}
+}
+
+/// The BLOOM_IMAGE sub-key of one chunk: filter index, capacity, items,
+/// the filter's total length and the chunk's offset, then its bytes.
+fn image_record((index, f, n, chunk): (usize, &SubFilter, usize, &[u8])) -> Vec<u8> {
+    let mut sub = Vec::with_capacity(36 + chunk.len());
+    sub.extend_from_slice(&(index as u32).to_be_bytes());
+    sub.extend_from_slice(&f.capacity.to_be_bytes());
+    sub.extend_from_slice(&f.items.to_be_bytes());
+    sub.extend_from_slice(&(f.bits.as_slice().len() as u64).to_be_bytes());
+    sub.extend_from_slice(&((n * IMAGE_CHUNK) as u64).to_be_bytes());
+    sub.extend_from_slice(chunk);
+    sub
 }
 
 /// Applies a replayed bloom record.
@@ -704,7 +711,7 @@ fn info(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 }
 
 /// `BF.SCANDUMP key iterator`: iterator 0 starts; each reply is
-/// `[next, chunk]` and `[0, ""]` ends. Chunk 1 holds the parameters, the
+/// `[next, chunk]` and `[0, ""]` ends. Each call builds only its own chunk. Chunk 1 holds the parameters, the
 /// others the image of the sub-filters (the format of the log's own image
 /// records, docs/storage-format.md), so `BF.LOADCHUNK` replays them as
 /// recovery would.
@@ -723,7 +730,7 @@ fn scandump(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let chunk = match iter {
         0 => Some(b.params.encode().to_vec()),
-        n => b.image_chunks().into_iter().nth(n as usize - 1),
+        n => b.image_parts().nth(n as usize - 1).map(image_record),
     };
     match chunk {
         Some(c) => Reply::Array(vec![Reply::Integer(iter + 1), Reply::bulk(c)]),
@@ -749,14 +756,11 @@ fn loadchunk(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             return e;
         }
         return match create(ex, key, params) {
-            Ok(()) => {
-                ex.modified(key);
-                Reply::ok()
-            }
+            Ok(()) => Reply::ok(),
             Err(e) => e,
         };
     }
-    let gen = match get_bloom(ex, key) {
+    let (gen, expire) = match get_bloom(ex, key) {
         Err(e) => return e,
         Ok(None) => return err("ERR invalid chunk - Too big for current filter"),
         Ok(Some(entry)) => {
@@ -770,12 +774,12 @@ fn loadchunk(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             (entry.gen, entry.expire_at_ms)
         }
     };
-    let at = ex.at(key, gen.0);
+    let at = ex.at(key, gen);
     ex.journal.put(
         TAG_BLOOM_IMAGE,
         &at,
         data,
-        gen.1,
+        expire,
         Bytes::new(),
         FixTarget::None,
     );

@@ -14,10 +14,13 @@ pub(crate) fn open(dir: &std::path::Path) -> Keyspace {
 }
 
 pub(crate) fn run(ks: &Keyspace, now: u64, args: &[&str]) -> Reply {
-    let argv: Vec<Bytes> = args
-        .iter()
-        .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-        .collect();
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    run_bytes(ks, now, &args)
+}
+
+/// Runs with binary arguments.
+fn run_bytes(ks: &Keyspace, now: u64, args: &[&[u8]]) -> Reply {
+    let argv: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
     ks.execute(&Ctx::new(now, 7, 0), &argv)
 }
 
@@ -308,12 +311,6 @@ fn repeated_linsert_at_one_spot_renumbers_and_survives_reopen() {
     assert_eq!(run(&ks, NOW, &["LRANGE", "l", "0", "-1"]), want);
 }
 
-/// Runs with binary arguments.
-fn run_bytes(ks: &Keyspace, args: &[&[u8]]) -> Reply {
-    let argv: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-    ks.execute(&Ctx::new(NOW, 7, 0), &argv)
-}
-
 #[test]
 fn bloom_scandump_loadchunk_round_trip_and_persist() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -345,6 +342,7 @@ fn bloom_scandump_loadchunk_round_trip_and_persist() {
             chunks += 1;
             let reply = run_bytes(
                 &ks,
+                NOW,
                 &[b"BF.LOADCHUNK", b"dst", next.to_string().as_bytes(), data],
             );
             assert_eq!(reply, Reply::ok(), "chunk {next}");

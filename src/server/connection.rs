@@ -23,13 +23,11 @@ use super::notifier::{is_null, WatchFlag};
 use super::{now_ms, table, CommandStat, Shared, SlowlogEntry};
 use crate::command::{CommandSpec, Ctx, Reply};
 use crate::resp::{encode, Decoded, Decoder, Limits, Protocol};
-use crate::tls::Stream;
+use crate::tls::{Stream, READ_CHUNK};
 
 /// Replies above this size are written before the batch goes on, so a
 /// pipeline of big replies does not pile up in memory.
 const FLUSH_THRESHOLD: usize = 64 * 1024;
-/// Size of a read when the buffer needs room.
-const READ_CHUNK: usize = 16 * 1024;
 
 /// What to do after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,15 +136,12 @@ pub(super) fn spawn(
         let laddr = tcp.local_addr().unwrap_or(addr);
         // The handshake comes first, so that even a refusal below reaches a
         // TLS client as a readable error.
-        let mut stream = match tls {
-            None => Stream::Plain(tcp),
-            Some(acceptor) => match Stream::accept(&acceptor, tcp).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(%addr, error = %e, "TLS handshake failed");
-                    return;
-                }
-            },
+        let mut stream = match Stream::server(tcp, tls.as_ref()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(%addr, error = %e, "TLS handshake failed");
+                return;
+            }
         };
         shared
             .stats
