@@ -138,6 +138,16 @@ impl ClusterBackend {
     }
 }
 
+/// The replicated form of one write command.
+fn command_request(ctx: &Ctx, argv: &[Bytes]) -> Request {
+    Request::Command {
+        db: ctx.db,
+        now_ms: ctx.now_ms,
+        rng_seed: ctx.rng_seed,
+        argv: normalise(argv, ctx.now_ms),
+    }
+}
+
 fn arg(argv: &[Bytes], i: usize) -> String {
     argv.get(i)
         .map(|a| String::from_utf8_lossy(a).into_owned())
@@ -335,12 +345,7 @@ impl Backend for ClusterBackend {
         let node = self.shared.node.read().clone()?;
         let ctx = *ctx;
         if spec.flags.write {
-            let req = Request::Command {
-                db: ctx.db,
-                now_ms: ctx.now_ms,
-                rng_seed: ctx.rng_seed,
-                argv: normalise(argv, ctx.now_ms),
-            };
+            let req = command_request(&ctx, argv);
             Some(Box::pin(async move {
                 node.write(req)
                     .await
@@ -352,6 +357,26 @@ impl Backend for ClusterBackend {
             let argv = argv.to_vec();
             Some(Box::pin(async move { node.read(&ctx, &argv).await }))
         }
+    }
+
+    fn submit_write(
+        &self,
+        ctx: &Ctx,
+        spec: &CommandSpec,
+        argv: &[Bytes],
+    ) -> Option<BoxFuture<Reply>> {
+        if !spec.flags.write || spec.name == "cluster" {
+            return None;
+        }
+        let node = self.shared.node.read().clone()?;
+        let replies = node.submit(command_request(ctx, argv))?;
+        Some(Box::pin(async move {
+            replies
+                .await
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Reply::error("ERR empty reply"))
+        }))
     }
 
     fn route_transaction(&self, ctx: &Ctx, cmds: &[Vec<Bytes>]) -> Option<BoxFuture<Vec<Reply>>> {

@@ -1,16 +1,18 @@
 //! The raft log: its own segment files, one CRC per entry, fsynced before
-//! `LogFlushed` is signalled, with group commit (a flusher thread fsyncs once
-//! for every append queued meanwhile; a failed fsync poisons the log); the
+//! `LogFlushed` is signalled (one write and one fsync per append call; the
+//! proposer groups client writes into batch entries, so one fsync covers
+//! many writes; a failed fsync poisons the log); the
 //! vote and the purge point in a small metadata file replaced atomically.
 //!
 //! ```text
 //! <dir>/meta.json            {"vote":..,"last_purged":..}  (tmp + fsync + rename)
 //! <dir>/<first index:020>.rlog  segment: header then frames
 //!
-//! segment header:  b"FKRL" | version u8 (=1)
+//! segment header:  b"FKRL" | version u8 (=2; 1 = JSON payloads, still
+//!                  read, never appended to: appends start a new segment)
 //! frame:
 //! +-----------+-----------+-------------------------------+
-//! | crc32 u32 | len u32   | payload: JSON of the Entry     |
+//! | crc32 u32 | len u32   | payload: bincode of the Entry  |
 //! | LE, over  | LE        | len bytes                      |
 //! | len+payld |           |                                |
 //! +-----------+-----------+-------------------------------+
@@ -30,6 +32,7 @@ use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bincode::Options;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, RaftLogId, RaftLogReader, Vote};
 use parking_lot::Mutex;
@@ -38,7 +41,11 @@ use serde::{Deserialize, Serialize};
 use super::{blocking, Entry, LogId, StorageError, TypeConfig};
 
 const MAGIC: &[u8; 4] = b"FKRL";
-const VERSION: u8 = 1;
+/// Segment format written now: frame payloads are bincode.
+const VERSION: u8 = 2;
+/// The first format (JSON payloads): still read; appends start a new
+/// segment.
+const VERSION_JSON: u8 = 1;
 const HEADER_LEN: u64 = 5;
 /// A segment is closed and a new one started past this size.
 const SEGMENT_BYTES: u64 = 64 << 20;
@@ -71,8 +78,8 @@ struct Inner {
     entries: BTreeMap<u64, (Entry, u64)>,
     /// Segments in index order; the last is the active one.
     segments: Vec<Segment>,
-    /// The active segment, open for append; shared with the flusher thread,
-    /// which fsyncs it.
+    /// The active segment, open for append (shared with the append that
+    /// fsyncs it outside the lock).
     active: Option<Arc<File>>,
 }
 
@@ -82,66 +89,8 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
-    /// Group commit: appends write and queue their callback here; the
-    /// flusher thread fsyncs once for everything queued, then signals
-    /// `LogFlushed` for each (so raft keeps proposing during an fsync).
-    flusher: std::sync::mpsc::Sender<FlushJob>,
     /// Set when an fsync failed: nothing is acknowledged after that.
     poisoned: Arc<std::sync::atomic::AtomicBool>,
-}
-
-/// One append waiting for its fsync.
-struct FlushJob {
-    file: Arc<File>,
-    callback: LogFlushed<TypeConfig>,
-}
-
-impl std::fmt::Debug for FlushJob {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FlushJob")
-    }
-}
-
-/// The flusher thread: one fsync per file for every job queued meanwhile.
-fn run_flusher(
-    jobs: std::sync::mpsc::Receiver<FlushJob>,
-    poisoned: Arc<std::sync::atomic::AtomicBool>,
-) {
-    use std::sync::atomic::Ordering;
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while let Ok(more) = jobs.try_recv() {
-            batch.push(more);
-        }
-        let mut result: io::Result<()> = if poisoned.load(Ordering::Acquire) {
-            Err(io::Error::other(
-                "raft log poisoned by an earlier fsync failure",
-            ))
-        } else {
-            Ok(())
-        };
-        let mut synced: Vec<*const File> = Vec::new();
-        for job in &batch {
-            if result.is_err() {
-                break;
-            }
-            let ptr = Arc::as_ptr(&job.file);
-            if !synced.contains(&ptr) {
-                synced.push(ptr);
-                result = job.file.sync_data();
-            }
-        }
-        if result.is_err() {
-            poisoned.store(true, Ordering::Release);
-        }
-        for job in batch {
-            let r = match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-            };
-            job.callback.log_io_completed(r);
-        }
-    }
 }
 
 fn io_err(
@@ -176,8 +125,23 @@ fn segment_path(dir: &Path, first_index: u64) -> PathBuf {
 }
 
 /// Encodes one frame.
+/// The bincode options of the log's frames (varint integers, no trailing
+/// bytes, bounded by the frame limit).
+fn log_codec() -> impl bincode::Options {
+    bincode::DefaultOptions::new().with_limit(u64::from(MAX_FRAME))
+}
+
+/// The format version in a segment's header (0 if unreadable).
+fn segment_version(path: &Path) -> u8 {
+    let mut head = [0u8; HEADER_LEN as usize];
+    match File::open(path).and_then(|mut f| f.read_exact(&mut head)) {
+        Ok(()) => head[4],
+        Err(_) => 0,
+    }
+}
+
 fn encode_frame(entry: &Entry, out: &mut Vec<u8>) -> io::Result<()> {
-    let payload = serde_json::to_vec(entry).map_err(io::Error::other)?;
+    let payload = log_codec().serialize(entry).map_err(io::Error::other)?;
     let len = u32::try_from(payload.len()).map_err(|_| io::Error::other("raft entry too large"))?;
     let mut h = crc32fast::Hasher::new();
     h.update(&len.to_le_bytes());
@@ -199,7 +163,8 @@ fn decode_frames(path: &Path, bytes: &[u8]) -> io::Result<Frames> {
     if bytes.len() < HEADER_LEN as usize || &bytes[..4] != MAGIC {
         return Err(corrupt(path, 0, "bad segment header"));
     }
-    if bytes[4] != VERSION {
+    let version = bytes[4];
+    if version != VERSION && version != VERSION_JSON {
         return Err(corrupt(path, 4, "unknown segment version"));
     }
     let mut out = Vec::new();
@@ -222,8 +187,12 @@ fn decode_frames(path: &Path, bytes: &[u8]) -> io::Result<Frames> {
         if h.finalize() != crc {
             return Ok((out, pos as u64, true));
         }
-        let entry: Entry = serde_json::from_slice(payload)
-            .map_err(|e| corrupt(path, pos as u64, &format!("bad entry: {e}")))?;
+        let entry: Result<Entry, String> = if version == VERSION_JSON {
+            serde_json::from_slice(payload).map_err(|e| e.to_string())
+        } else {
+            log_codec().deserialize(payload).map_err(|e| e.to_string())
+        };
+        let entry = entry.map_err(|e| corrupt(path, pos as u64, &format!("bad entry: {e}")))?;
         out.push((entry, pos as u64));
         pos += 8 + len as usize;
     }
@@ -245,6 +214,10 @@ impl Inner {
 
     fn new_segment(&mut self, first_index: u64) -> io::Result<()> {
         let path = segment_path(&self.dir, first_index);
+        // An emptied old-format segment with this name is replaced.
+        if self.segments.last().is_some_and(|s| s.path == path) {
+            self.segments.pop();
+        }
         let mut f = OpenOptions::new()
             .create(true)
             .truncate(true)
@@ -340,7 +313,11 @@ impl Inner {
             seg.len = offset;
         }
         sync_dir(&self.dir)?;
-        self.active = match self.segments.last() {
+        self.active = match self
+            .segments
+            .last()
+            .filter(|s| segment_version(&s.path) == VERSION)
+        {
             Some(seg) => Some(Arc::new(
                 OpenOptions::new().read(true).write(true).open(&seg.path)?,
             )),
@@ -439,21 +416,18 @@ impl LogStore {
                 len: end,
             });
         }
-        if let Some(seg) = inner.segments.last() {
+        if let Some(seg) = inner
+            .segments
+            .last()
+            .filter(|s| segment_version(&s.path) == VERSION)
+        {
             inner.active = Some(Arc::new(
                 OpenOptions::new().read(true).write(true).open(&seg.path)?,
             ));
         }
-        let (flusher, jobs) = std::sync::mpsc::channel();
-        let poisoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let p = poisoned.clone();
-        std::thread::Builder::new()
-            .name("raft-log-flush".to_owned())
-            .spawn(move || run_flusher(jobs, p))?;
         Ok(LogStore {
             inner: Arc::new(Mutex::new(inner)),
-            flusher,
-            poisoned,
+            poisoned: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -525,18 +499,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let e = io::Error::other("raft log poisoned by an earlier fsync failure");
             return Err(logs_err(ErrorVerb::Write, e));
         }
-        let res = blocking(|| self.inner.lock().append(entries));
-        match res {
-            Ok(Some(file)) => {
-                // LogFlushed is signalled by the flusher, after the fsync.
-                let job = FlushJob { file, callback };
-                if let Err(std::sync::mpsc::SendError(job)) = self.flusher.send(job) {
-                    job.callback
-                        .log_io_completed(Err(io::Error::other("raft log flusher stopped")));
+        // openraft 0.9 waits for LogFlushed before it runs its next command,
+        // so a flusher thread could never group two appends: write and
+        // fsync here (the lock is not held during the fsync, so replication
+        // tasks keep reading).
+        let poisoned = &self.poisoned;
+        let res = blocking(|| {
+            let file = self.inner.lock().append(entries)?;
+            if let Some(f) = file {
+                if let Err(e) = f.sync_data() {
+                    poisoned.store(true, std::sync::atomic::Ordering::Release);
+                    return Err(e);
                 }
-                Ok(())
             }
-            Ok(None) => {
+            Ok(())
+        });
+        match res {
+            Ok(()) => {
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }

@@ -2,14 +2,17 @@
 //! requests over TCP.
 //!
 //! ```text
-//! frame:  len u32 BE | JSON body (len bytes, at most MAX_FRAME)
-//! a connection: client -> Hello { secret }   (the shared cluster secret)
+//! frame:  len u32 BE | bincode body (len bytes, at most MAX_FRAME)
+//! a connection: client -> Hello { version, secret }   (PROTOCOL_VERSION,
+//!                                              the shared cluster secret)
 //!               server -> Welcome | closes the connection
 //!               then request / response frames, one at a time
 //! ```
 //!
-//! JSON keeps the transport short to write and easy to inspect; a binary
-//! encoding is the obvious next step (see the report in docs/architecture.md).
+//! Bodies are bincode (serde's compact binary form: integers fixed-width,
+//! byte strings length-prefixed), so an entry of SETs costs about its
+//! argument bytes; the enums below are the whole schema. A peer speaking
+//! another protocol version is refused at its Hello.
 //! The secret authenticates peers; it is not encryption. With `tls-cluster`
 //! every connection is TLS first (both sides present a certificate signed by
 //! the cluster's CA), then the Hello exchange runs inside it; without it,
@@ -18,6 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bincode::Options;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -35,7 +39,10 @@ use crate::tls::{PeerTls, Stream};
 
 use super::{NodeInfo, Request, TypeConfig, WireReply};
 
-/// Largest frame accepted (a snapshot chunk is a few MiB of JSON).
+/// The peer protocol's version: bumped when a message changes shape.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// Largest frame accepted (a snapshot chunk is a few MiB).
 pub const MAX_FRAME: u32 = 256 << 20;
 
 /// How long connecting to a peer may take.
@@ -46,6 +53,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub enum RpcRequest {
     /// First frame of a connection.
     Hello {
+        /// The sender's [`PROTOCOL_VERSION`].
+        version: u32,
         /// The shared cluster secret.
         secret: String,
     },
@@ -152,7 +161,7 @@ pub async fn write_frame<T: Serialize, S: AsyncWrite + Unpin>(
     s: &mut S,
     msg: &T,
 ) -> std::io::Result<()> {
-    let body = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
+    let body = codec().serialize(msg).map_err(std::io::Error::other)?;
     let len = u32::try_from(body.len())
         .ok()
         .filter(|l| *l <= MAX_FRAME)
@@ -164,12 +173,30 @@ pub async fn write_frame<T: Serialize, S: AsyncWrite + Unpin>(
     s.flush().await
 }
 
+/// The bincode options of the transport: varint integers, no trailing
+/// bytes, and no value may claim more than a frame's worth of memory.
+fn codec() -> impl bincode::Options {
+    bincode::DefaultOptions::new().with_limit(u64::from(MAX_FRAME))
+}
+
+/// Largest first frame (the Hello) read from a connection not yet
+/// authenticated.
+const MAX_HELLO: u32 = 64 << 10;
+
 /// Reads one frame (checks the length before allocating).
 pub async fn read_frame<T: DeserializeOwned>(
     s: &mut (impl AsyncRead + Unpin),
 ) -> std::io::Result<T> {
+    read_frame_limited(s, MAX_FRAME).await
+}
+
+/// Reads one frame of at most `max` bytes.
+async fn read_frame_limited<T: DeserializeOwned>(
+    s: &mut (impl AsyncRead + Unpin),
+    max: u32,
+) -> std::io::Result<T> {
     let len = s.read_u32().await?;
-    if len > MAX_FRAME {
+    if len > max {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "peer frame too large",
@@ -177,7 +204,8 @@ pub async fn read_frame<T: DeserializeOwned>(
     }
     let mut body = vec![0u8; len as usize];
     s.read_exact(&mut body).await?;
-    serde_json::from_slice(&body)
+    codec()
+        .deserialize(&body)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
@@ -223,6 +251,7 @@ impl PeerConn {
         write_frame(
             &mut stream,
             &RpcRequest::Hello {
+                version: PROTOCOL_VERSION,
                 secret: auth.secret.clone(),
             },
         )
@@ -243,19 +272,61 @@ impl PeerConn {
     }
 }
 
+/// Most idle connections kept per peer.
+const MAX_IDLE_PER_PEER: usize = 1024;
+
+/// Idle authenticated connections to peers, by raft address. A connection
+/// carries one request at a time: a caller takes one (or dials), and puts
+/// it back after a whole request/response exchange.
+#[derive(Debug, Default)]
+pub struct PeerPool {
+    idle: parking_lot::Mutex<std::collections::HashMap<String, Vec<PeerConn>>>,
+}
+
+impl PeerPool {
+    /// An idle connection to `addr`, if one is pooled.
+    pub fn take(&self, addr: &str) -> Option<PeerConn> {
+        self.idle.lock().get_mut(addr).and_then(Vec::pop)
+    }
+
+    /// Returns a connection that finished its exchange cleanly.
+    pub fn put(&self, addr: &str, conn: PeerConn) {
+        let mut idle = self.idle.lock();
+        let v = idle.entry(addr.to_owned()).or_default();
+        if v.len() < MAX_IDLE_PER_PEER {
+            v.push(conn);
+        }
+    }
+}
+
 /// Creates a [`PeerClient`] per target (openraft's network factory).
+/// openraft 0.9 also asks for a fresh client for every leadership check
+/// (each linearizable read round): clients share the pool, so that costs
+/// no new TCP connection.
 #[derive(Debug, Clone)]
 pub struct Network {
     /// How to authenticate to peers.
     pub auth: Arc<PeerAuth>,
+    /// Connections shared by every client (and the node's forwarding).
+    pub pool: Arc<PeerPool>,
 }
 
-/// openraft's client to one peer; reconnects after any error.
+/// openraft's client to one peer; its connection goes back to the pool
+/// when it is dropped.
 #[derive(Debug)]
 pub struct PeerClient {
     addr: String,
     auth: Arc<PeerAuth>,
+    pool: Arc<PeerPool>,
     conn: Option<PeerConn>,
+}
+
+impl Drop for PeerClient {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.pool.put(&self.addr, c);
+        }
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -265,21 +336,35 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         PeerClient {
             addr: node.raft_addr.clone(),
             auth: self.auth.clone(),
+            pool: self.pool.clone(),
             conn: None,
         }
     }
 }
 
 impl PeerClient {
+    /// One exchange. Raft RPCs are idempotent, so a pooled connection that
+    /// turns out dead (the peer restarted) is retried once on a new one.
     async fn call(&mut self, req: RpcRequest, ttl: Duration) -> std::io::Result<RpcResponse> {
+        // The connection is held by the exchange, not by `self`, until the
+        // response is read: a call cancelled halfway (openraft wraps calls
+        // in timeouts) drops its connection instead of pooling a stream
+        // with an unread response in it.
         let fut = async {
-            if self.conn.is_none() {
-                self.conn = Some(PeerConn::connect(&self.addr, &self.auth).await?);
+            if let Some(mut c) = self.conn.take().or_else(|| self.pool.take(&self.addr)) {
+                match c.call(&req).await {
+                    Ok(r) => {
+                        self.conn = Some(c);
+                        return Ok(r);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(e),
+                    Err(_) => {}
+                }
             }
-            match self.conn.as_mut() {
-                Some(c) => c.call(&req).await,
-                None => Err(std::io::Error::other("not connected")),
-            }
+            let mut c = PeerConn::connect(&self.addr, &self.auth).await?;
+            let r = c.call(&req).await?;
+            self.conn = Some(c);
+            Ok(r)
         };
         let res = match tokio::time::timeout(ttl, fut).await {
             Ok(r) => r,
@@ -288,10 +373,6 @@ impl PeerClient {
                 "peer rpc timed out",
             )),
         };
-        if res.is_err() {
-            // The stream may hold half a frame: start over next time.
-            self.conn = None;
-        }
         res
     }
 }
@@ -386,8 +467,13 @@ pub async fn serve<H: RpcHandler>(listener: TcpListener, auth: Arc<PeerAuth>, ha
                     return;
                 }
             };
-            match read_frame::<RpcRequest>(&mut stream).await {
-                Ok(RpcRequest::Hello { secret: given }) if same_secret(&given, &auth.secret) => {}
+            match read_frame_limited::<RpcRequest>(&mut stream, MAX_HELLO).await {
+                Ok(RpcRequest::Hello { version, .. }) if version != PROTOCOL_VERSION => {
+                    tracing::warn!(%peer, version, ours = PROTOCOL_VERSION, "raft peer refused: another peer protocol version");
+                    return;
+                }
+                Ok(RpcRequest::Hello { secret: given, .. })
+                    if same_secret(&given, &auth.secret) => {}
                 Ok(_) => {
                     tracing::warn!(%peer, "raft peer refused: bad or missing cluster secret");
                     return;

@@ -36,10 +36,36 @@ use super::{
     blocking, Entry, LogId, NodeInfo, Request, Response, StorageError, TypeConfig, WireReply,
 };
 use crate::command::{Ctx, Reply};
-use crate::keyspace::{DumpRecord, Keyspace};
+use crate::keyspace::{DumpRecord, GroupItem, Keyspace};
 
 const SNAP_MAGIC: &[u8; 4] = b"FKSN";
 const SNAP_VERSION: u8 = 1;
+
+/// Most commands applied as one keyspace batch: a long run of committed
+/// entries (a follower catching up) is split at entry boundaries.
+const MAX_GROUP_COMMANDS: usize = 4096;
+
+/// Committed entries on their way into one keyspace batch.
+#[derive(Default)]
+struct Group {
+    /// The keyspace work, in log order.
+    items: Vec<GroupItem>,
+    /// Commands in `items`.
+    commands: usize,
+    /// Per entry, where its replies come from.
+    entries: Vec<Vec<Part>>,
+}
+
+/// Where one request's replies come from.
+enum Part {
+    /// `Group::items[i]`.
+    Item(usize),
+    /// Applied before a restart (old metadata stopped inside the entry):
+    /// this many error replies.
+    Skipped(usize),
+    /// A batch inside a batch: one error reply.
+    Nested,
+}
 
 /// What the state machine persists with the data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -260,65 +286,12 @@ impl StateMachine {
         self.meta.last_applied
     }
 
-    fn apply_one(&mut self, entry: Entry) -> Result<Response, StorageError> {
-        let prev = self.meta.last_applied;
-        self.meta.last_applied = Some(entry.log_id);
-        let resume = self.meta.partial.take();
-        let ks = self.keyspace.clone();
-        match entry.payload {
-            EntryPayload::Blank => {
-                let meta = self.meta.encode()?;
-                blocking(|| ks.put_raft_meta(meta))
-                    .map_err(|e| sm_err(ErrorVerb::Write, io::Error::other(e)))?;
-                Ok(Response::default())
-            }
-            EntryPayload::Membership(m) => {
-                self.meta.membership = StoredMembership::new(Some(entry.log_id), m);
-                let meta = self.meta.encode()?;
-                blocking(|| ks.put_raft_meta(meta))
-                    .map_err(|e| sm_err(ErrorVerb::Write, io::Error::other(e)))?;
-                Ok(Response::default())
-            }
-            EntryPayload::Normal(Request::Batch(subs)) => {
-                // Each sub-request is its own atomic keyspace batch; the
-                // metadata says how far into this entry we got (`partial`),
-                // so a crash mid-entry neither loses nor repeats a sub-request.
-                let skip = match resume {
-                    Some((id, k)) if id == entry.log_id => k,
-                    _ => 0,
-                };
-                let n = subs.len();
-                let mut replies = Vec::new();
-                for (i, sub) in subs.into_iter().enumerate() {
-                    if i < skip {
-                        let skipped = WireReply::Error("ERR applied before a restart".into());
-                        replies.extend(std::iter::repeat(skipped).take(reply_count(&sub)));
-                        continue;
-                    }
-                    let last = i + 1 == n;
-                    self.meta.last_applied = if last { Some(entry.log_id) } else { prev };
-                    self.meta.partial = (!last).then_some((entry.log_id, i + 1));
-                    replies.extend(self.run(sub)?);
-                }
-                self.meta.last_applied = Some(entry.log_id);
-                self.meta.partial = None;
-                if n == 0 {
-                    let meta = self.meta.encode()?;
-                    blocking(|| ks.put_raft_meta(meta))
-                        .map_err(|e| sm_err(ErrorVerb::Write, io::Error::other(e)))?;
-                }
-                Ok(Response { replies })
-            }
-            EntryPayload::Normal(req) => Ok(Response {
-                replies: self.run(req)?,
-            }),
-        }
-    }
-
-    /// Applies one (non-batch) request with the current metadata.
-    fn run(&mut self, req: Request) -> Result<Vec<WireReply>, StorageError> {
-        let ks = &self.keyspace;
-        Ok(match req {
+    /// Turns one request of an entry into a keyspace group item, advancing
+    /// the applied clock (entries never go back in time). `None` for a
+    /// nested batch, which the proposer never makes.
+    fn item(&mut self, req: Request) -> Option<GroupItem> {
+        let bytes = |argv: Vec<Vec<u8>>| argv.into_iter().map(Bytes::from).collect::<Vec<_>>();
+        match req {
             Request::Command {
                 db,
                 now_ms,
@@ -326,11 +299,10 @@ impl StateMachine {
                 argv,
             } => {
                 self.meta.now_ms = self.meta.now_ms.max(now_ms);
-                let ctx = Ctx::new(self.meta.now_ms, rng_seed, db);
-                let argv: Vec<Bytes> = argv.into_iter().map(Bytes::from).collect();
-                let meta = self.meta.encode()?;
-                let reply = blocking(|| ks.execute_replicated(&ctx, &argv, meta));
-                vec![WireReply::from(&reply)]
+                Some(GroupItem::Commands {
+                    ctx: Ctx::new(self.meta.now_ms, rng_seed, db),
+                    cmds: vec![bytes(argv)],
+                })
             }
             Request::Transaction {
                 db,
@@ -339,30 +311,95 @@ impl StateMachine {
                 cmds,
             } => {
                 self.meta.now_ms = self.meta.now_ms.max(now_ms);
-                let ctx = Ctx::new(self.meta.now_ms, rng_seed, db);
-                let cmds: Vec<Vec<Bytes>> = cmds
-                    .into_iter()
-                    .map(|c| c.into_iter().map(Bytes::from).collect())
-                    .collect();
-                let meta = self.meta.encode()?;
-                let replies = blocking(|| ks.execute_transaction_replicated(&ctx, &cmds, meta));
-                replies.iter().map(WireReply::from).collect()
+                Some(GroupItem::Commands {
+                    ctx: Ctx::new(self.meta.now_ms, rng_seed, db),
+                    cmds: cmds.into_iter().map(bytes).collect(),
+                })
             }
             Request::ExpireCycle { now_ms } => {
                 self.meta.now_ms = self.meta.now_ms.max(now_ms);
-                let now = self.meta.now_ms;
-                let meta = self.meta.encode()?;
-                blocking(|| ks.active_expire_cycle_replicated(now, meta));
+                Some(GroupItem::Expire {
+                    now_ms: self.meta.now_ms,
+                })
+            }
+            Request::Batch(_) => None,
+        }
+    }
+
+    /// Adds one committed entry to `group`.
+    fn push_entry(&mut self, group: &mut Group, entry: Entry) {
+        // Metadata written by an older version may stop inside a batch
+        // entry: its first `skip` requests are applied already.
+        let resume = self.meta.partial.take();
+        self.meta.last_applied = Some(entry.log_id);
+        let reqs = match entry.payload {
+            EntryPayload::Blank => Vec::new(),
+            EntryPayload::Membership(m) => {
+                self.meta.membership = StoredMembership::new(Some(entry.log_id), m);
                 Vec::new()
             }
-            Request::Batch(_) => {
-                // Never nested by the proposer; applied as a no-op.
-                let meta = self.meta.encode()?;
-                blocking(|| ks.put_raft_meta(meta))
-                    .map_err(|e| sm_err(ErrorVerb::Write, io::Error::other(e)))?;
-                vec![WireReply::Error("ERR nested batch".into())]
+            EntryPayload::Normal(Request::Batch(subs)) => subs,
+            EntryPayload::Normal(req) => vec![req],
+        };
+        let skip = match resume {
+            Some((id, k)) if id == entry.log_id => k,
+            _ => 0,
+        };
+        let mut parts = Vec::with_capacity(reqs.len());
+        for (i, req) in reqs.into_iter().enumerate() {
+            if i < skip {
+                parts.push(Part::Skipped(reply_count(&req)));
+                continue;
             }
-        })
+            match self.item(req) {
+                Some(item) => {
+                    if let GroupItem::Commands { cmds, .. } = &item {
+                        group.commands += cmds.len();
+                    }
+                    parts.push(Part::Item(group.items.len()));
+                    group.items.push(item);
+                }
+                None => parts.push(Part::Nested),
+            }
+        }
+        group.entries.push(parts);
+    }
+
+    /// Applies `group` as one keyspace batch carrying the metadata (the
+    /// last applied id is the group's last entry) and returns one response
+    /// per entry.
+    fn flush(&mut self, group: &mut Group) -> Result<Vec<Response>, StorageError> {
+        if group.entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let meta = self.meta.encode()?;
+        let items = std::mem::take(&mut group.items);
+        group.commands = 0;
+        let ks = self.keyspace.clone();
+        let results = blocking(|| ks.execute_group_replicated(&items, meta));
+        let mut results: Vec<Option<Vec<Reply>>> = results.into_iter().map(Some).collect();
+        let mut out = Vec::with_capacity(group.entries.len());
+        for parts in group.entries.drain(..) {
+            let mut replies = Vec::new();
+            for part in parts {
+                match part {
+                    Part::Item(i) => {
+                        let got = results
+                            .get_mut(i)
+                            .and_then(Option::take)
+                            .unwrap_or_default();
+                        replies.extend(got.iter().map(WireReply::from));
+                    }
+                    Part::Skipped(n) => replies.extend(
+                        std::iter::repeat(WireReply::Error("ERR applied before a restart".into()))
+                            .take(n),
+                    ),
+                    Part::Nested => replies.push(WireReply::Error("ERR nested batch".into())),
+                }
+            }
+            out.push(Response { replies });
+        }
+        Ok(out)
     }
 }
 
@@ -436,9 +473,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: Send,
     {
         let mut out = Vec::new();
+        let mut group = Group::default();
         for entry in entries {
-            out.push(self.apply_one(entry)?);
+            self.push_entry(&mut group, entry);
+            if group.commands >= MAX_GROUP_COMMANDS {
+                out.extend(self.flush(&mut group)?);
+            }
         }
+        out.extend(self.flush(&mut group)?);
         Ok(out)
     }
 

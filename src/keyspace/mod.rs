@@ -259,6 +259,35 @@ fn c_string(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
+/// One part of a group of work applied as one storage batch
+/// ([`Keyspace::execute_group_replicated`]).
+#[derive(Debug, Clone)]
+pub enum GroupItem {
+    /// Commands run in order with `ctx`, as a transaction runs them.
+    Commands {
+        /// Clock, seed and database.
+        ctx: Ctx,
+        /// The commands (one for a plain command).
+        cmds: Vec<Vec<Bytes>>,
+    },
+    /// One round of active expiry at `now_ms`.
+    Expire {
+        /// The clock.
+        now_ms: u64,
+    },
+}
+
+/// The same error as every reply of every item.
+fn group_error(items: &[GroupItem], reply: &Reply) -> Vec<Vec<Reply>> {
+    items
+        .iter()
+        .map(|item| match item {
+            GroupItem::Commands { cmds, .. } => cmds.iter().map(|_| reply.clone()).collect(),
+            GroupItem::Expire { .. } => Vec::new(),
+        })
+        .collect()
+}
+
 impl Keyspace {
     /// Opens the keyspace: opens the log and replays every record into memory.
     pub fn open(cfg: Config) -> Result<Keyspace, Error> {
@@ -387,21 +416,69 @@ impl Keyspace {
         cmds: &[Vec<Bytes>],
         meta: Option<Bytes>,
     ) -> Vec<Reply> {
-        let mut replies = Vec::with_capacity(cmds.len());
-        let mut ctx = *ctx;
-        let bytes: usize = cmds.iter().map(|argv| command_bytes(argv)).sum();
+        let items = [GroupItem::Commands {
+            ctx: *ctx,
+            cmds: cmds.to_vec(),
+        }];
+        self.execute_group(&items, meta).pop().unwrap_or_default()
+    }
+
+    /// Runs `items` in order under one lock and appends all their records
+    /// (and `meta`, last) as ONE storage batch: after a crash either every
+    /// item's effect is in the log or none is. One reply list per item.
+    pub(crate) fn execute_group(
+        &self,
+        items: &[GroupItem],
+        meta: Option<Bytes>,
+    ) -> Vec<Vec<Reply>> {
+        let bytes: usize = items
+            .iter()
+            .map(|item| match item {
+                GroupItem::Commands { cmds, .. } => cmds.iter().map(|a| command_bytes(a)).sum(),
+                GroupItem::Expire { .. } => 0,
+            })
+            .sum();
         let state = self
             .log
             .check_space(bytes as u64)
             .and_then(|()| self.lock_state());
         let mut state = match state {
             Ok(state) => state,
-            Err(e) => {
-                let reply = persistence_error(&e);
-                return cmds.iter().map(|_| reply.clone()).collect();
-            }
+            Err(e) => return group_error(items, &persistence_error(&e)),
         };
         let mut journal = std::mem::take(&mut state.journal);
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                GroupItem::Commands { ctx, cmds } => {
+                    out.push(self.run_commands(&mut state, &mut journal, *ctx, cmds));
+                }
+                GroupItem::Expire { now_ms } => {
+                    self.expire_due(&mut state, *now_ms);
+                    out.push(Vec::new());
+                }
+            }
+        }
+        let commit = self.append(&mut state, &mut journal, meta);
+        state.journal = journal;
+        drop(state);
+        if let Err(e) = commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
+            return group_error(items, &persistence_error(&e));
+        }
+        out
+    }
+
+    /// Runs `cmds` as a transaction does: a failing command gets its error
+    /// reply and the others still run; `SELECT n` switches the database of
+    /// the commands after it.
+    fn run_commands(
+        &self,
+        state: &mut State,
+        journal: &mut Journal,
+        mut ctx: Ctx,
+        cmds: &[Vec<Bytes>],
+    ) -> Vec<Reply> {
+        let mut replies = Vec::with_capacity(cmds.len());
         for argv in cmds {
             if argv.first().is_some_and(|n| args::is(n, "select")) && argv.len() == 2 {
                 match args::parse_i64(&argv[1]).map(usize::try_from) {
@@ -426,19 +503,12 @@ impl Keyspace {
                 replies.push(args::err("ERR DB index is out of range"));
                 continue;
             }
-            if let Some(e) = check_sizes(&cmd.spec, argv, &state) {
+            if let Some(e) = check_sizes(&cmd.spec, argv, state) {
                 replies.push(e);
                 continue;
             }
-            let mut ex = Exec::new(&ctx, &mut state, &mut journal, &self.dropper);
+            let mut ex = Exec::new(&ctx, state, journal, &self.dropper);
             replies.push((cmd.run)(&mut ex, argv));
-        }
-        let commit = self.append(&mut state, &mut journal, meta);
-        state.journal = journal;
-        drop(state);
-        if let Err(e) = commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
-            let reply = persistence_error(&e);
-            return replies.iter().map(|_| reply.clone()).collect();
         }
         replies
     }
@@ -507,10 +577,16 @@ impl Keyspace {
     /// per call, earliest first (deterministic: the same call on every
     /// replica removes the same keys). Returns how many were removed.
     pub fn active_expire_cycle(&self, now_ms: u64) -> usize {
-        const PER_DB: usize = 200;
         let Ok(mut state) = self.lock_state() else {
             return 0; // the log is unreadable: the next command reports it
         };
+        self.expire_due(&mut state, now_ms)
+    }
+
+    /// Removes up to a bounded number of keys per database whose deadline
+    /// is past `now_ms` (expiry writes no record: replay sees the deadline).
+    fn expire_due(&self, state: &mut State, now_ms: u64) -> usize {
+        const PER_DB: usize = 200;
         let mut removed = 0;
         for db in 0..self.databases {
             let slot = state.slot_of[db];

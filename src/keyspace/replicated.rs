@@ -16,7 +16,7 @@
 use bytes::Bytes;
 
 use super::journal::{decode_key, RecordKey, FLUSH_ALL, RAFT_META_KEY, TAG_FLUSH, TAG_RAFT_META};
-use super::{replay, Journal, Keyspace};
+use super::{replay, GroupItem, Journal, Keyspace};
 use crate::command::{Ctx, Reply};
 use crate::storage::{self, RecordKind, ReplayEntry};
 
@@ -74,6 +74,13 @@ impl Keyspace {
         meta: Bytes,
     ) -> Vec<Reply> {
         self.execute_transaction_inner(ctx, cmds, Some(meta))
+    }
+
+    /// Runs `items` in order and appends their records and `meta` as one
+    /// atomic batch (the raft state machine applies a run of committed
+    /// entries this way: one write, and a crash keeps all of it or none).
+    pub fn execute_group_replicated(&self, items: &[GroupItem], meta: Bytes) -> Vec<Vec<Reply>> {
+        self.execute_group(items, Some(meta))
     }
 
     /// [`Keyspace::active_expire_cycle`] followed by the metadata record.

@@ -5,7 +5,7 @@
 //! are written between batches. A protocol error replies
 //! `-ERR Protocol error: ...` and closes only this connection.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::client::{push_channel, ClientHandle, PushReceiver, PushSender};
 use super::notifier::{is_null, WatchFlag};
-use super::{now_ms, table, CommandStat, Shared, SlowlogEntry};
+use super::{now_ms, table, BoxFuture, CommandStat, Shared, SlowlogEntry};
 use crate::command::{CommandSpec, Ctx, Reply};
 use crate::resp::{encode, Decoded, Decoder, Limits, Protocol};
 use crate::tls::{Stream, READ_CHUNK};
@@ -93,7 +93,28 @@ pub(super) struct Connection {
     /// The config values the hot path needs, refreshed when CONFIG SET
     /// bumps `Shared::config_gen` (no lock per command).
     pub cached: CachedConfig,
+    /// Cluster mode: replies owed in order while pipelined writes are in
+    /// flight (see [`Connection::drain_inflight`]); empty otherwise.
+    pub inflight: VecDeque<Owed>,
 }
+
+/// A reply owed to the client, in command order.
+pub(super) enum Owed {
+    /// Ready (a rejection queued behind writes still in flight).
+    Ready(Reply),
+    /// A write submitted to the cluster and not answered yet.
+    Write {
+        reply: BoxFuture<Reply>,
+        spec: &'static CommandSpec,
+        started: Instant,
+        /// Whether the client wants the reply (CLIENT REPLY at dispatch).
+        send: bool,
+    },
+}
+
+/// Most writes one connection keeps in flight before it waits for the
+/// oldest (a pipeline longer than this is taken in steps).
+const MAX_INFLIGHT: usize = 1024;
 
 /// A connection's copy of the hot-path options.
 #[derive(Debug, Clone, Copy)]
@@ -202,6 +223,7 @@ pub(super) fn spawn(
             local_stats: Vec::new(),
             net_in: 0,
             cached,
+            inflight: VecDeque::new(),
         };
         conn.serve().await;
         conn.cleanup();
@@ -290,6 +312,8 @@ impl Connection {
                     }
                 }
                 Ok(Decoded::Incomplete { .. }) => {
+                    // The input is used up: answer what is in flight.
+                    self.drain_inflight().await;
                     let pending = self.rbuf.len() as u64 + self.decoder.pending_bytes() as u64;
                     if pending > query_limit {
                         tracing::warn!(
@@ -308,6 +332,7 @@ impl Connection {
                 }
                 Err(e) => {
                     tracing::debug!(client = self.handle.id, error = %e, "protocol error");
+                    self.drain_inflight().await;
                     self.reply_now(&Reply::Error(format!("ERR {e}")));
                     return Flow::Close;
                 }
@@ -345,10 +370,49 @@ impl Connection {
 
     /// Encodes a reply to the command being executed (honours CLIENT REPLY).
     pub(super) fn reply(&mut self, reply: &Reply) {
+        if self.wants_reply() {
+            if self.inflight.is_empty() {
+                encode(reply, self.proto, &mut self.wbuf);
+            } else {
+                self.inflight.push_back(Owed::Ready(reply.clone()));
+            }
+        }
+    }
+
+    /// Whether the current command's reply goes out (CLIENT REPLY); uses
+    /// up a SKIP.
+    fn wants_reply(&mut self) -> bool {
         match self.reply_mode {
-            ReplyMode::On => encode(reply, self.proto, &mut self.wbuf),
-            ReplyMode::Off => {}
-            ReplyMode::SkipNext => self.reply_mode = ReplyMode::On,
+            ReplyMode::On => true,
+            ReplyMode::Off => false,
+            ReplyMode::SkipNext => {
+                self.reply_mode = ReplyMode::On;
+                false
+            }
+        }
+    }
+
+    /// Waits for every write in flight, oldest first, and encodes the owed
+    /// replies in command order. Runs before any command that is not a
+    /// submitted write (a read must see the writes before it) and when the
+    /// input is used up.
+    pub(super) async fn drain_inflight(&mut self) {
+        while let Some(owed) = self.inflight.pop_front() {
+            match owed {
+                Owed::Ready(reply) => encode(&reply, self.proto, &mut self.wbuf),
+                Owed::Write {
+                    reply,
+                    spec,
+                    started,
+                    send,
+                } => {
+                    let reply = reply.await;
+                    if send {
+                        encode(&reply, self.proto, &mut self.wbuf);
+                    }
+                    self.record(spec, started.elapsed(), reply.is_error());
+                }
+            }
         }
     }
 
@@ -469,6 +533,23 @@ impl Connection {
             self.feed_monitors(&argv);
         }
         self.handle.touch();
+        if spec.flags.write && !spec.flags.blocking && !table::is_server_command(spec) {
+            let ctx = self.ctx();
+            if let Some(reply) = self.shared.backend.submit_write(&ctx, spec, &argv) {
+                let send = self.wants_reply();
+                self.inflight.push_back(Owed::Write {
+                    reply,
+                    spec,
+                    started,
+                    send,
+                });
+                if self.inflight.len() >= MAX_INFLIGHT {
+                    self.drain_inflight().await;
+                }
+                return Flow::Continue;
+            }
+        }
+        self.drain_inflight().await;
         let (reply, flow) = if table::is_server_command(spec) {
             self.exec_server(spec, &argv).await
         } else if spec.flags.blocking {

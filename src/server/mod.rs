@@ -88,6 +88,18 @@ pub trait Backend: Send + Sync + 'static {
     fn route(&self, _ctx: &Ctx, _spec: &CommandSpec, _argv: &[Bytes]) -> Option<BoxFuture<Reply>> {
         None
     }
+    /// Cluster mode, on the leader: submits a write command NOW (writes
+    /// submitted one after another apply in that order) and returns the
+    /// future of its reply, so that a pipelining connection keeps many
+    /// writes in flight. `None`: not submitted (run it the usual way).
+    fn submit_write(
+        &self,
+        _ctx: &Ctx,
+        _spec: &CommandSpec,
+        _argv: &[Bytes],
+    ) -> Option<BoxFuture<Reply>> {
+        None
+    }
     /// Cluster mode: takes over MULTI/EXEC's commands (`None`: run locally).
     fn route_transaction(&self, _ctx: &Ctx, _cmds: &[Vec<Bytes>]) -> Option<BoxFuture<Vec<Reply>>> {
         None
