@@ -106,6 +106,32 @@ fn log_survives_reopen_and_cuts_a_torn_tail() {
 }
 
 #[test]
+fn preallocated_room_reads_as_the_end_of_the_log() {
+    let dir = TempDir::new().expect("tempdir");
+    rt().block_on(async {
+        use openraft::storage::RaftLogStorageExt;
+        let mut log = LogStore::open(dir.path()).expect("open");
+        log.blocking_append((1..=3).map(|i| cmd(i, &["set", "k", "v"])))
+            .await
+            .expect("append");
+        drop(log);
+        // Reopen (the zero tail is room, not a torn frame), append after
+        // it, reopen again: every entry, in order.
+        let mut log = LogStore::open(dir.path()).expect("reopen");
+        log.blocking_append((4..=6).map(|i| cmd(i, &["set", "k", "v"])))
+            .await
+            .expect("append 2");
+        drop(log);
+        let mut log = LogStore::open(dir.path()).expect("reopen 2");
+        let got = log.try_get_log_entries(0..100).await.expect("read");
+        assert_eq!(
+            got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5, 6]
+        );
+    });
+}
+
+#[test]
 fn corruption_in_a_sealed_position_is_cut_only_at_the_tail() {
     let dir = TempDir::new().expect("tempdir");
     rt().block_on(async {
@@ -121,8 +147,9 @@ fn corruption_in_a_sealed_position_is_cut_only_at_the_tail() {
             .find(|e| e.file_name().to_string_lossy().ends_with(".rlog"))
             .expect("segment");
         let mut bytes = std::fs::read(seg.path()).expect("read");
-        // Flip a byte inside the last frame's payload.
-        let n = bytes.len();
+        // Flip a byte inside the last frame's payload (the file may be
+        // longer: preallocated zeros).
+        let n = super::log_store::valid_end(&seg.path()).expect("end") as usize;
         bytes[n - 3] ^= 0xFF;
         std::fs::write(seg.path(), &bytes).expect("write");
         let mut log = LogStore::open(dir.path()).expect("reopen");
