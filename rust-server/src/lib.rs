@@ -125,6 +125,16 @@ struct ClusterArgs {
     /// Shared secret peers must present [default: empty].
     #[arg(long)]
     cluster_secret: Option<String>,
+    /// How reads are served: linearizable (confirmed by the leader) or
+    /// local (this node's state, possibly stale) [default: linearizable].
+    #[arg(long, value_enum)]
+    cluster_read_mode: Option<ReadModeArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReadModeArg {
+    Linearizable,
+    Local,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -383,6 +393,7 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
         ));
     }
     cluster_cfg.join = cluster_args.join.clone();
+    cluster_cfg.local_reads = matches!(cluster_args.cluster_read_mode, Some(ReadModeArg::Local));
     cluster_cfg.secret = cluster_args.cluster_secret.clone().unwrap_or_default();
     if config.tls_cluster {
         let files = config

@@ -6,12 +6,19 @@
 //!   forwards them to the leader); the reply is the applied entry's reply,
 //!   so `+OK` means committed;
 //! * other data commands are linearizable reads (`ensure_linearizable` on
-//!   the leader, forwarded from followers);
+//!   the leader, forwarded from followers), or, in the `local` read mode
+//!   (`--cluster-read-mode local`, `CLUSTER READMODE local`), run on this
+//!   node's own state: possibly stale, never forwarded;
 //! * MULTI/EXEC is one entry;
 //! * active expiry is proposed by the leader as an entry; followers do none;
-//! * blocking pops and anything else reaching the synchronous `execute`
-//!   with a write in cluster mode are refused (not replicated yet).
+//! * blocking pops: each attempt (the first, and each one the unblocker
+//!   makes when a key changes) is a replicated non-blocking pop, so the
+//!   element leaves the list on every node; a follower's blocked client
+//!   wakes when the follower applies the push, and its pop is forwarded;
+//! * a write reaching the synchronous `execute` in cluster mode is refused
+//!   (nothing routes one there).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -57,6 +64,17 @@ struct Shared {
     node: RwLock<Option<Arc<ClusterNode>>>,
     /// Serialises `CLUSTER INIT`s.
     init: tokio::sync::Mutex<()>,
+    /// Reads run on this node's state, unchecked (`local` read mode).
+    local_reads: AtomicBool,
+}
+
+/// The read mode's name.
+fn read_mode(local: bool) -> &'static str {
+    if local {
+        "local"
+    } else {
+        "linearizable"
+    }
 }
 
 /// The cluster-mode backend.
@@ -77,6 +95,7 @@ impl ClusterBackend {
             inner,
             shared: Arc::new(Shared {
                 keyspace,
+                local_reads: AtomicBool::new(cfg.local_reads),
                 cfg,
                 node: RwLock::new(None),
                 init: tokio::sync::Mutex::new(()),
@@ -216,6 +235,18 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
             let text: String = fields.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect();
             Reply::Verbatim(Bytes::from(text))
         }
+        ("readmode", 2) => Reply::bulk(read_mode(shared.local_reads.load(Ordering::Relaxed))),
+        ("readmode", 3) => match arg(&argv, 2).to_ascii_lowercase().as_str() {
+            "local" => {
+                shared.local_reads.store(true, Ordering::Relaxed);
+                Reply::ok()
+            }
+            "linearizable" => {
+                shared.local_reads.store(false, Ordering::Relaxed);
+                Reply::ok()
+            }
+            _ => Reply::error("ERR CLUSTER READMODE takes local or linearizable"),
+        },
         ("snapshot", 2) => match node {
             None => Reply::error("ERR this node is not in a cluster"),
             Some(n) => n.snapshot().await,
@@ -238,6 +269,7 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
                 "CLUSTER JOIN <node-id> <raft-addr> -- add a node (forms the cluster on first use)",
                 "CLUSTER INFO -- cluster state and raft figures",
                 "CLUSTER MEMBERS -- one line per member",
+                "CLUSTER READMODE [local|linearizable] -- show or set how this node serves reads (local: from its own state, possibly stale)",
                 "CLUSTER SNAPSHOT -- start a raft snapshot of this node (the log is purged after it)",
                 "CLUSTER LEAVE -- remove this node from the cluster",
                 "CLUSTER REMOVE <node-id> -- remove a member",
@@ -283,9 +315,9 @@ impl Backend for ClusterBackend {
             None => self.inner.active_expire_cycle(now_ms),
             Some(n) => {
                 // Only the leader expires, through the log, and only when
-                // some key has a deadline.
-                let any = self.inner.key_counts().iter().any(|(_, e)| *e > 0);
-                if n.is_leader() && any {
+                // some key is past its deadline (an idle cluster with TTLs
+                // pending appends nothing).
+                if n.is_leader() && self.shared.keyspace.any_due(now_ms) {
                     if let Ok(h) = tokio::runtime::Handle::try_current() {
                         h.spawn(async move {
                             let _ = n.write(Request::ExpireCycle { now_ms }).await;
@@ -294,6 +326,10 @@ impl Backend for ClusterBackend {
                 }
             }
         }
+    }
+
+    fn digest(&self) -> Option<[u8; 20]> {
+        self.inner.digest()
     }
 
     fn needs_merge(&self) -> bool {
@@ -353,6 +389,8 @@ impl Backend for ClusterBackend {
                     .next()
                     .unwrap_or_else(|| Reply::error("ERR empty reply"))
             }))
+        } else if self.shared.local_reads.load(Ordering::Relaxed) {
+            None // run here, on this node's state
         } else {
             let argv = argv.to_vec();
             Some(Box::pin(async move { node.read(&ctx, &argv).await }))
@@ -402,10 +440,12 @@ impl Backend for ClusterBackend {
     }
 
     fn info_sections(&self) -> Vec<(String, Vec<(String, String)>)> {
-        let fields = match self.shared.node.read().clone() {
+        let mut fields = match self.shared.node.read().clone() {
             Some(n) => n.info_fields(),
             None => vec![("cluster_enabled".to_owned(), "0".to_owned())],
         };
+        let local = self.shared.local_reads.load(Ordering::Relaxed);
+        fields.push(("raft_read_mode".to_owned(), read_mode(local).to_owned()));
         vec![("raft".to_owned(), fields)]
     }
 }

@@ -68,6 +68,10 @@ pub struct ClusterConfig {
     /// live leader wait 2t (its lease) plus its timeout before campaigning,
     /// so failover takes about 3-4 t.
     pub election_timeout_ms: u64,
+    /// Serve reads from this node's own state without a leadership check
+    /// (`--cluster-read-mode local`): possibly stale, never forwarded.
+    /// Default: linearizable reads. `CLUSTER READMODE` switches it.
+    pub local_reads: bool,
 }
 
 impl ClusterConfig {
@@ -93,6 +97,7 @@ impl ClusterConfig {
             timeout: Duration::from_secs(5),
             heartbeat_ms: 100,
             election_timeout_ms: 500,
+            local_reads: false,
         }
     }
 }
@@ -606,12 +611,33 @@ impl ClusterNode {
 
     /// `CLUSTER SNAPSHOT`: asks raft to build a snapshot of this node's state
     /// machine now (in the background; `raft_snapshot_index` in INFO raft
-    /// moves when it is done). The log is purged up to it as usual.
+    /// moves when it is done); the log is then purged up to it.
     pub async fn snapshot(&self) -> Reply {
-        match self.raft.trigger().snapshot().await {
-            Ok(()) => Reply::ok(),
-            Err(e) => clusterdown(&format!("cannot start a snapshot: {e}")),
+        let applied = self
+            .raft
+            .metrics()
+            .borrow()
+            .last_applied
+            .map_or(0, |l| l.index);
+        if let Err(e) = self.raft.trigger().snapshot().await {
+            return clusterdown(&format!("cannot start a snapshot: {e}"));
         }
+        // Purge the whole log up to it once it is built (raft alone keeps
+        // the last entries), so that a node joining later starts from it.
+        let raft = self.raft.clone();
+        tokio::spawn(async move {
+            let built = raft
+                .wait(Some(Duration::from_secs(600)))
+                .metrics(
+                    |m| m.snapshot.is_some_and(|s| s.index >= applied),
+                    "snapshot built",
+                )
+                .await;
+            if let Ok(Some(s)) = built.map(|m| m.snapshot) {
+                let _ = raft.trigger().purge_log(s.index).await;
+            }
+        });
+        Reply::ok()
     }
 
     /// Adds `peer` to the cluster (run on the leader, or forwarded to it):

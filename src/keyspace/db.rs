@@ -170,6 +170,14 @@ impl Db {
         self.map.for_each(&mut |_, e| f(&e.value));
     }
 
+    /// Whether some key's deadline is `<= now_ms`.
+    pub(crate) fn any_due(&self, now_ms: u64) -> bool {
+        self.expires
+            .iter()
+            .next()
+            .is_some_and(|(at, _)| *at <= now_ms)
+    }
+
     /// Up to `limit` keys whose deadline is `<= now_ms`, earliest first.
     pub(crate) fn due(&self, now_ms: u64, limit: usize) -> Vec<Bytes> {
         self.expires

@@ -583,6 +583,13 @@ impl Keyspace {
         self.expire_due(&mut state, now_ms)
     }
 
+    /// Whether some key of some database is past its deadline at `now_ms`
+    /// (the cluster leader proposes an expiry round only then).
+    pub fn any_due(&self, now_ms: u64) -> bool {
+        let state = self.state.lock();
+        state.dbs.iter().any(|d| d.any_due(now_ms))
+    }
+
     /// Removes up to a bounded number of keys per database whose deadline
     /// is past `now_ms` (expiry writes no record: replay sees the deadline).
     fn expire_due(&self, state: &mut State, now_ms: u64) -> usize {

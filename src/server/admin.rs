@@ -764,6 +764,17 @@ impl Connection {
                 done(Reply::ok())
             }
             "reload" => done(self.save().await),
+            "digest" if argv.len() == 2 => {
+                let backend = self.shared.backend.clone();
+                match tokio::task::spawn_blocking(move || backend.digest()).await {
+                    Ok(Some(d)) => {
+                        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+                        done(Reply::Simple(hex))
+                    }
+                    Ok(None) => err("ERR DEBUG DIGEST is not supported by this backend"),
+                    Err(_) => err("ERR internal error"),
+                }
+            }
             "set-active-expire" if argv.len() == 3 => {
                 self.shared
                     .active_expire
@@ -774,6 +785,7 @@ impl Connection {
                 "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "SLEEP <seconds>",
                 "RELOAD (fsyncs the data files)",
+                "DIGEST (a digest of the whole dataset; equal on nodes holding the same data)",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "HELP",
             ]),

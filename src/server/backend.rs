@@ -70,6 +70,10 @@ impl Backend for KeyspaceBackend {
         self.keyspace.needs_merge()
     }
 
+    fn digest(&self) -> Option<[u8; 20]> {
+        Some(self.keyspace.digest())
+    }
+
     fn merge(&self) -> Result<(), String> {
         self.keyspace.merge().map_err(|e| e.to_string())
     }

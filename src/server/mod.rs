@@ -69,6 +69,11 @@ pub trait Backend: Send + Sync + 'static {
     }
     /// (keys, keys with an expiry) of each database.
     fn key_counts(&self) -> Vec<(u64, u64)>;
+    /// A digest of the whole dataset (`DEBUG DIGEST`; all zero when
+    /// empty), or `None` when the backend cannot compute one.
+    fn digest(&self) -> Option<[u8; 20]> {
+        None
+    }
     /// The data command of this lower-case name.
     fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec>;
     /// Every data command.

@@ -295,7 +295,7 @@ impl Notifier {
                     if seen.iter().any(|(d, k)| *d == db && *k == key) {
                         continue;
                     }
-                    self.serve_key(backend.as_ref(), db, &key);
+                    self.serve_key(backend.as_ref(), db, &key).await;
                     seen.push((db, key));
                 }
             }
@@ -303,8 +303,10 @@ impl Notifier {
     }
 
     /// Serves the waiters of one key in blocking order until one finds
-    /// nothing to pop.
-    fn serve_key(&self, backend: &dyn Backend, db: usize, key: &Bytes) {
+    /// nothing to pop. In cluster mode the pop is a replicated write (the
+    /// backend routes it through raft; a follower forwards it), awaited
+    /// here, so blocked clients are served in order on every node.
+    async fn serve_key(&self, backend: &dyn Backend, db: usize, key: &Bytes) {
         loop {
             let front = {
                 let inner = self.inner.lock();
@@ -334,9 +336,17 @@ impl Notifier {
                 continue;
             }
             let ctx = Ctx::new(super::now_ms(), rand::random(), waiter.db);
-            let reply = {
-                let _shared = self.exec_gate.read();
-                backend.execute(&ctx, &waiter.argv)
+            let spec = waiter
+                .argv
+                .first()
+                .and_then(|n| backend.lookup(&n.to_ascii_lowercase()));
+            let routed = spec.and_then(|spec| backend.route(&ctx, spec, &waiter.argv));
+            let reply = match routed {
+                Some(fut) => fut.await,
+                None => {
+                    let _shared = self.exec_gate.read();
+                    backend.execute(&ctx, &waiter.argv)
+                }
             };
             if is_null(&reply) {
                 let mut slot = waiter.slot.lock();

@@ -6,8 +6,10 @@ conditions (INFO raft fields), never on fixed sleeps.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -19,8 +21,18 @@ from server_harness import Server, free_port, start_server, wait_for
 pytestmark = pytest.mark.timeout(120)
 
 
+def info(srv: Server, section: str) -> dict[str, str]:
+    # A connection per call, closed at once: wait_for polls this every few
+    # milliseconds, and kept connections would reach maxclients.
+    c = redis.Redis(host="127.0.0.1", port=srv.port, socket_timeout=10, decode_responses=True)
+    try:
+        return {k: str(v) for k, v in c.info(section).items()}
+    finally:
+        c.close()
+
+
 def raft_info(srv: Server) -> dict[str, str]:
-    return {k: str(v) for k, v in srv.client(decode_responses=True).info("raft").items()}
+    return info(srv, "raft")
 
 
 def try_raft_info(srv: Server) -> dict[str, str]:
@@ -64,6 +76,18 @@ def leader_of(nodes: list[Server]) -> Server | None:
     for n in nodes:
         if n.proc.poll() is None and try_raft_info(n).get("raft_role") == "leader":
             return n
+    return None
+
+
+def agreed_leader(nodes: list[Server]) -> Server | None:
+    """The leader, once every node in `nodes` names it (a follower that
+    still names a dead leader would forward to it and fail)."""
+    leader = leader_of(nodes)
+    if leader is None:
+        return None
+    name = try_raft_info(leader).get("raft_node_name")
+    if all(try_raft_info(n).get("raft_leader") == name for n in nodes):
+        return leader
     return None
 
 
@@ -239,3 +263,212 @@ def test_cluster_commands_validate_names_and_addresses(tmp_path):
         assert not (srv.dir / "cluster" / "identity.json").exists()
     finally:
         srv.stop()
+
+
+def start_cluster(tmp: Path, n: int, *extra: str) -> tuple[list[Server], list[int]]:
+    """n nodes joined one by one through --join (node 0 forms the cluster)."""
+    rports = [free_port() for _ in range(n)]
+    nodes = [node(tmp, "n1", rports[0], *extra)]
+    for i in range(1, n):
+        nodes.append(node(tmp, f"n{i + 1}", rports[i], "--join", f"127.0.0.1:{rports[0]}", *extra))
+        wait_for(lambda: raft_info(nodes[0]).get("cluster_size") == str(i + 1), f"n{i + 1} to join", timeout=30)
+    return nodes, rports
+
+
+def stop_all(nodes: list[Server]) -> None:
+    for n in nodes:
+        if n.proc.poll() is None:
+            n.stop()
+
+
+def digest(srv: Server) -> str:
+    c = redis.Redis(host="127.0.0.1", port=srv.port, socket_timeout=60, decode_responses=True)
+    try:
+        d = c.execute_command("DEBUG", "DIGEST")
+    finally:
+        c.close()
+    assert isinstance(d, str) and len(d) == 40
+    return d
+
+
+def wait_same_data(nodes: list[Server], timeout: float = 30) -> str:
+    """Waits until every node applied the leader's last entry and holds the
+    same dataset; returns the digest."""
+    leader = leader_of(nodes)
+    assert leader is not None
+    target = int(raft_info(leader)["raft_last_log_index"])
+    for n in nodes:
+        wait_for(
+            lambda n=n: int(try_raft_info(n).get("raft_last_applied", "0")) >= target,
+            "every node to apply the log",
+            timeout=timeout,
+        )
+    digests = {digest(n) for n in nodes}
+    assert len(digests) == 1, digests
+    return digests.pop()
+
+
+def test_blocking_pops_are_replicated(tmp_path):
+    """BLPOP / BRPOPLPUSH / BLMOVE block on any node; the push that serves
+    them and the pop itself are raft entries, so every node ends with the
+    same lists and no element is served twice."""
+    nodes, _ = start_cluster(tmp_path, 3)
+    try:
+        leader = leader_of(nodes)
+        assert leader is nodes[0]
+        follower = nodes[1]
+        results: dict[str, object] = {}
+
+        def block(name: str, srv: Server, *cmd: str) -> threading.Thread:
+            c = srv.client(decode_responses=True)
+            t = threading.Thread(target=lambda: results.__setitem__(name, c.execute_command(*cmd)))
+            t.start()
+            return t
+
+        waiters = [
+            block("at-follower", follower, "BLPOP", "q", "20"),
+            block("at-leader", leader, "BLPOP", "q", "20"),
+            block("move", nodes[2], "BLMOVE", "src", "dst", "LEFT", "RIGHT", "20"),
+        ]
+        wait_for(
+            lambda: sum(int(info(n, "clients")["blocked_clients"]) for n in nodes) == 3,
+            "three blocked clients",
+        )
+        cl = leader.client(decode_responses=True)
+        assert cl.rpush("q", "a", "b", "c") == 3
+        assert follower.client(decode_responses=True).rpush("src", "e1") == 1
+        for t in waiters:
+            t.join(timeout=30)
+            assert not t.is_alive()
+        popped = sorted([results["at-follower"][1], results["at-leader"][1]])  # type: ignore[index]
+        assert [results["at-follower"][0], results["at-leader"][0]] == ["q", "q"]  # type: ignore[index]
+        assert len(set(popped)) == 2 and set(popped) <= {"a", "b"}
+        assert results["move"] == "e1"
+        wait_same_data(nodes)
+        for n in nodes:
+            c = n.client(decode_responses=True)
+            assert c.lrange("q", 0, -1) == ["c"]
+            assert c.lrange("dst", 0, -1) == ["e1"]
+            assert c.exists("src") == 0
+        # Nothing to pop: the timeout's null reply, after the timeout.
+        started = time.monotonic()
+        assert follower.client(decode_responses=True).blpop(["empty"], timeout=1) is None
+        assert time.monotonic() - started >= 0.9
+    finally:
+        stop_all(nodes)
+
+
+def test_local_read_mode_serves_stale_reads_without_a_quorum(tmp_path):
+    """--cluster-read-mode local answers from the node's own state, even cut
+    off from the cluster; CLUSTER READMODE switches back to linearizable,
+    which then refuses to answer without a quorum."""
+    nodes, _ = start_cluster(tmp_path, 3)
+    local = node(tmp_path, "n4", free_port(), "--join", raft_info(nodes[0])["raft_addr"], "--cluster-read-mode", "local")
+    nodes.append(local)
+    try:
+        wait_for(lambda: raft_info(nodes[0]).get("cluster_size") == "4", "n4 to join", timeout=30)
+        cl = nodes[0].client(decode_responses=True)
+        assert cl.set("k", "v1") is True
+        wait_same_data(nodes)
+        c4 = local.client(decode_responses=True)
+        assert raft_info(local)["raft_read_mode"] == "local"
+        assert c4.execute_command("CLUSTER", "READMODE") == "local"
+        assert c4.get("k") == "v1"
+        # Three of four voters gone: no quorum anywhere.
+        for n in nodes[:3]:
+            kill9(n)
+        assert c4.get("k") == "v1"  # stale-capable, still served
+        assert c4.dbsize() == 1
+        with pytest.raises(redis.ResponseError):
+            c4.set("k", "v2")  # writes still need the quorum
+        assert c4.execute_command("CLUSTER", "READMODE", "linearizable") == "OK"
+        with pytest.raises(redis.ResponseError):
+            c4.get("k")
+        with pytest.raises(redis.ResponseError, match="local or linearizable"):
+            c4.execute_command("CLUSTER", "READMODE", "sometimes")
+    finally:
+        stop_all(nodes)
+
+
+def test_five_nodes_survive_two_failures_and_converge(tmp_path):
+    """5 voters: kill -9 of the leader and one follower leaves a quorum of 3
+    that keeps serving; the two restart from their data and every node ends
+    with the same dataset (DEBUG DIGEST)."""
+    nodes, rports = start_cluster(tmp_path, 5)
+    try:
+        cl = nodes[0].client(decode_responses=True)
+        p = cl.pipeline(transaction=False)
+        for i in range(500):
+            p.set(f"k{i}", i).rpush("log", i).hincrby("h", f"f{i % 7}", 1)
+        # Pipelined writes are in flight together; replies keep their order.
+        replies = p.execute()
+        assert replies[0::3] == [True] * 500
+        assert replies[1::3] == list(range(1, 501))
+        assert replies[2::3] == [i // 7 + 1 for i in range(500)]
+        first = wait_same_data(nodes)
+        assert first != "0" * 40
+        victims = [0, 3]
+        saved = {i: (nodes[i].dir, nodes[i].port) for i in victims}
+        for i in victims:
+            kill9(nodes[i])
+        alive = [n for i, n in enumerate(nodes) if i not in victims]
+        wait_for(lambda: agreed_leader(alive) is not None, "a leader all 3 left know", timeout=30)
+        c = alive[1].client(decode_responses=True)  # maybe a follower: forwards
+        for i in range(500, 600):
+            assert c.set(f"k{i}", i) is True
+        assert c.rpush("log", "after") == 501
+        for i in victims:
+            data, port = saved[i]
+            nodes[i] = node(tmp_path, f"n{i + 1}", rports[i], data=data, port=port)
+        final = wait_same_data(nodes, timeout=60)
+        assert final != first
+        for n in nodes:
+            cn = n.client(decode_responses=True)
+            assert cn.get("k599") == "599"
+            assert cn.llen("log") == 501
+        assert all(raft_info(n)["cluster_size"] == "5" for n in nodes)
+    finally:
+        stop_all(nodes)
+
+
+@pytest.mark.timeout(600)
+def test_late_joiner_catches_up_through_a_snapshot(tmp_path):
+    """A node joining a cluster whose log was purged (CLUSTER SNAPSHOT)
+    installs the leader's snapshot and then holds the same data. The key
+    count is FINCASKV_LATE_JOINER_KEYS (default 100,000; 1,000,000 in the
+    benchmark run of the closing note)."""
+    keys = int(os.environ.get("FINCASKV_LATE_JOINER_KEYS", "100000"))
+    nodes, _ = start_cluster(tmp_path, 2)
+    try:
+        cl = nodes[0].client(decode_responses=True)
+        batch = 2000
+        for start in range(0, keys, batch):
+            kv = {f"key:{i:08d}": f"value-{i}" for i in range(start, min(keys, start + batch))}
+            assert cl.mset(kv) is True
+        cl.sadd("set", *range(100))
+        cl.zadd("z", {f"m{i}": i for i in range(100)})
+        cl.set("ttl", "v", ex=3600)
+        assert cl.execute_command("CLUSTER", "SNAPSHOT") == "OK"
+        applied = int(raft_info(nodes[0])["raft_last_applied"])
+
+        def purged() -> bool:
+            i = raft_info(nodes[0])
+            return int(i["raft_snapshot_index"]) >= applied and int(i["raft_purged_index"]) >= applied
+
+        wait_for(purged, "the leader's snapshot and purge", timeout=120)
+        snap_index = int(raft_info(nodes[0])["raft_snapshot_index"])
+        late = node(tmp_path, "late", free_port(), "--join", raft_info(nodes[0])["raft_addr"])
+        nodes.append(late)
+        wait_for(lambda: try_raft_info(late).get("cluster_size") == "3", "the late node to be a voter", timeout=300)
+        assert int(raft_info(late)["raft_snapshot_index"]) >= snap_index
+        assert cl.set("after-join", "1") is True
+        wait_same_data(nodes, timeout=120)
+        c = late.client(decode_responses=True)
+        assert c.dbsize() == keys + 4
+        assert c.get(f"key:{keys - 1:08d}") == f"value-{keys - 1}"
+        assert c.get("after-join") == "1"
+        assert 0 < c.ttl("ttl") <= 3600
+        log = (tmp_path / f"server-{late.port}.log").read_text(errors="replace")
+        assert "snapshot installed" in log
+    finally:
+        stop_all(nodes)
