@@ -4,7 +4,7 @@ until the first write acknowledged by the survivors (a client retries a SET
 against every surviving node in turn, as a client library would).
 
     FINCASKV_SERVER_BIN=target/release/fincaskv-server \\
-        .venv/bin/python scripts/bench-failover.py [TRIALS] [ELECTION_TIMEOUT_MS]
+        .venv/bin/python scripts/bench-failover.py [TRIALS] [ELECTION_MS [ELECTION_MAX_MS [HEARTBEAT_MS]]]
 
 Prints each trial and the median / max (issue 5's target: median < 1 s,
 max < 2 s; etcd 3.4 on this machine type: median 1.3 s, max 2.4 s).
@@ -53,6 +53,10 @@ def main() -> None:
     if len(sys.argv) > 2:
         ms = int(sys.argv[2])
         options = {"raft_election_timeout_ms": ms, "raft_heartbeat_ms": max(ms // 5, 1)}
+    if len(sys.argv) > 3:
+        options["raft_election_timeout_max_ms"] = int(sys.argv[3])
+    if len(sys.argv) > 4:
+        options["raft_heartbeat_ms"] = int(sys.argv[4])
     with tempfile.TemporaryDirectory() as base:
         with LocalCluster(3, base, fsync="always", **options) as cluster:
             times = []

@@ -122,6 +122,11 @@ struct ClusterArgs {
     /// failover takes about 3-4 times MS [default: 500].
     #[arg(long, value_name = "MS")]
     raft_election_timeout_ms: Option<u64>,
+    /// Upper end of the election timeout draw, ms; also the leader lease a
+    /// follower waits out before campaigning, so failover takes about
+    /// MAX + a draw in [MS, MAX] [default: 2*MS].
+    #[arg(long, value_name = "MS")]
+    raft_election_timeout_max_ms: Option<u64>,
     /// Shared secret peers must present [default: empty].
     #[arg(long)]
     cluster_secret: Option<String>,
@@ -384,6 +389,15 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
     }
     if let Some(ms) = cluster_args.raft_election_timeout_ms {
         cluster_cfg.election_timeout_ms = ms;
+    }
+    cluster_cfg.election_timeout_max_ms = cluster_args.raft_election_timeout_max_ms;
+    if let Some(max) = cluster_cfg.election_timeout_max_ms {
+        if max <= cluster_cfg.election_timeout_ms {
+            return Err(format!(
+                "--raft-election-timeout-max-ms ({max}) must be greater than --raft-election-timeout-ms ({})",
+                cluster_cfg.election_timeout_ms
+            ));
+        }
     }
     if cluster_cfg.heartbeat_ms == 0 || cluster_cfg.election_timeout_ms <= cluster_cfg.heartbeat_ms
     {

@@ -68,6 +68,11 @@ pub struct ClusterConfig {
     /// live leader wait 2t (its lease) plus its timeout before campaigning,
     /// so failover takes about 3-4 t.
     pub election_timeout_ms: u64,
+    /// Upper end of the election timeout draw, ms
+    /// (`--raft-election-timeout-max-ms`, default twice the lower end). It
+    /// is also openraft's leader lease: a follower waits it plus its own
+    /// timeout after the last heartbeat before it campaigns.
+    pub election_timeout_max_ms: Option<u64>,
     /// Serve reads from this node's own state without a leadership check
     /// (`--cluster-read-mode local`): possibly stale, never forwarded.
     /// Default: linearizable reads. `CLUSTER READMODE` switches it.
@@ -97,6 +102,7 @@ impl ClusterConfig {
             timeout: Duration::from_secs(5),
             heartbeat_ms: 100,
             election_timeout_ms: 500,
+            election_timeout_max_ms: None,
             local_reads: false,
         }
     }
@@ -173,6 +179,14 @@ pub struct ClusterNode {
     /// queued while the previous entry was in flight and proposes it as one
     /// `Request::Batch` entry (one raft log fsync for all of them).
     proposals: tokio::sync::mpsc::UnboundedSender<Proposal>,
+    /// Writes this node forwards to the leader (it is a follower): the
+    /// forwarder task sends every write queued as one batch, one request
+    /// at a time, so they keep their order.
+    forwards: tokio::sync::mpsc::UnboundedSender<Proposal>,
+    /// Writes queued to the forwarder and not answered yet: while some
+    /// are, new writes queue behind them even on a node that just became
+    /// leader (a connection's writes apply in its order).
+    forwarding: Arc<AtomicU64>,
     /// Linearizable reads waiting for a leadership check: the read barrier
     /// task confirms leadership once for every read queued meanwhile.
     reads: tokio::sync::mpsc::UnboundedSender<ReadWaiter>,
@@ -278,18 +292,7 @@ async fn run_proposer(
                 Err(_) => break,
             }
         }
-        let counts: Vec<usize> = batch
-            .iter()
-            .map(|(r, _)| super::state_machine::reply_count(r))
-            .collect();
-        let (reqs, txs): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
-        let entry = if reqs.len() == 1 {
-            reqs.into_iter()
-                .next()
-                .unwrap_or(Request::Batch(Vec::new()))
-        } else {
-            Request::Batch(reqs)
-        };
+        let (entry, counts, txs) = batch_entry(batch);
         // Submitting is ordered (this loop); waiting for the outcome is not.
         let submitted = raft.client_write_ff(entry).await;
         tokio::spawn(async move {
@@ -308,20 +311,91 @@ async fn run_proposer(
                     Ok(Ok(Err(e))) => Err(clusterdown(&e.to_string())),
                 },
             };
-            match outcome {
-                Ok(replies) => {
-                    let mut replies = replies.into_iter().map(Reply::from);
-                    for (tx, n) in txs.into_iter().zip(counts) {
-                        let _ = tx.send(replies.by_ref().take(n).collect());
-                    }
-                }
-                Err(err) => {
-                    for tx in txs {
-                        let _ = tx.send(vec![err.clone()]);
-                    }
-                }
-            }
+            let replies = match outcome {
+                Ok(replies) => replies.into_iter().map(Reply::from).collect(),
+                Err(err) => vec![err],
+            };
+            hand_out(replies, &counts, txs);
         });
+    }
+}
+
+/// Makes one request of queued writes (a batch unless there is one; a
+/// forwarded batch is flattened into it), with each write's reply count.
+fn batch_entry(
+    batch: Vec<Proposal>,
+) -> (
+    Request,
+    Vec<usize>,
+    Vec<tokio::sync::oneshot::Sender<Vec<Reply>>>,
+) {
+    let counts: Vec<usize> = batch
+        .iter()
+        .map(|(r, _)| super::state_machine::reply_count(r))
+        .collect();
+    let (reqs, txs): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
+    let mut flat = Vec::with_capacity(reqs.len());
+    for r in reqs {
+        match r {
+            Request::Batch(subs) => flat.extend(subs),
+            r => flat.push(r),
+        }
+    }
+    let entry = if flat.len() == 1 {
+        flat.pop().unwrap_or(Request::Batch(Vec::new()))
+    } else {
+        Request::Batch(flat)
+    };
+    (entry, counts, txs)
+}
+
+/// Gives each waiting write its replies: `counts[i]` of them in order, or,
+/// when `replies` is one error for the whole batch, that error.
+fn hand_out(
+    replies: Vec<Reply>,
+    counts: &[usize],
+    txs: Vec<tokio::sync::oneshot::Sender<Vec<Reply>>>,
+) {
+    if replies.len() == counts.iter().sum::<usize>() {
+        let mut replies = replies.into_iter();
+        for (tx, n) in txs.into_iter().zip(counts) {
+            let _ = tx.send(replies.by_ref().take(*n).collect());
+        }
+    } else {
+        let err = replies
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Reply::error("ERR empty reply"));
+        for tx in txs {
+            let _ = tx.send(vec![err.clone()]);
+        }
+    }
+}
+
+/// Forwards queued writes to the leader: everything queued goes as one
+/// request, one request at a time (so a connection's writes keep their
+/// order), and each write gets its replies.
+async fn run_forwarder(
+    node: std::sync::Weak<ClusterNode>,
+    pending: Arc<AtomicU64>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Proposal>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let n = batch.len() as u64;
+        let (req, counts, txs) = batch_entry(batch);
+        let replies = match node.upgrade() {
+            Some(node) => node.forward(RpcRequest::Forward(Forward::Write(req))).await,
+            None => vec![not_executed("the node is shutting down")],
+        };
+        hand_out(replies, &counts, txs);
+        pending.fetch_sub(n, Ordering::AcqRel);
     }
 }
 
@@ -368,7 +442,9 @@ impl ClusterNode {
             cluster_name: "fincaskv".to_owned(),
             heartbeat_interval: cfg.heartbeat_ms,
             election_timeout_min: cfg.election_timeout_ms,
-            election_timeout_max: cfg.election_timeout_ms * 2,
+            election_timeout_max: cfg
+                .election_timeout_max_ms
+                .unwrap_or(cfg.election_timeout_ms * 2),
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
             max_in_snapshot_log_to_keep: 1_000,
             ..Default::default()
@@ -394,8 +470,12 @@ impl ClusterNode {
         let proposer = tokio::spawn(run_proposer(raft.clone(), cfg.timeout, rx));
         let (reads, rx) = tokio::sync::mpsc::unbounded_channel();
         let reader = tokio::spawn(run_read_barrier(raft.clone(), cfg.timeout, rx));
+        let (forwards, forward_rx) = tokio::sync::mpsc::unbounded_channel();
+        let forwarding = Arc::new(AtomicU64::new(0));
         let node = Arc::new(ClusterNode {
             proposals,
+            forwards,
+            forwarding: forwarding.clone(),
             reads,
             id,
             info,
@@ -412,7 +492,8 @@ impl ClusterNode {
             node.raft.metrics(),
             node.leader_changes.clone(),
         ));
-        node.tasks.lock().extend([serve, watcher]);
+        let forwarder = tokio::spawn(run_forwarder(Arc::downgrade(&node), forwarding, forward_rx));
+        node.tasks.lock().extend([serve, watcher, forwarder]);
         Ok(node)
     }
 
@@ -489,44 +570,39 @@ impl ClusterNode {
     /// Proposes a replicated entry; returns its replies once it is committed
     /// and applied (forwarding to the leader when this node is not it).
     pub async fn write(&self, req: Request) -> Vec<Reply> {
-        if !self.is_formed() {
-            return vec![not_executed(
+        match self.submit(req) {
+            Some(replies) => replies.await,
+            None => vec![not_executed(
                 "the cluster is not formed yet (CLUSTER JOIN a peer)",
-            )];
+            )],
         }
-        if !self.is_leader() {
-            return self.forward(RpcRequest::Forward(Forward::Write(req))).await;
-        }
-        self.write_here(req).await
     }
 
-    /// Proposes on this node (must be the leader).
-    async fn write_here(&self, req: Request) -> Vec<Reply> {
-        self.enqueue(req).await
-    }
-
-    /// On the leader: queues `req` for the proposer now, so that writes
-    /// submitted one after another apply in that order, and returns the
-    /// future of its replies (a pipelining client's writes are in flight
-    /// together). `None` when this node is not the leader: use
-    /// [`ClusterNode::write`], which forwards.
+    /// Queues `req` NOW (for the proposer on the leader, for the forwarder
+    /// on a follower), so that writes submitted one after another apply
+    /// in that order, and returns the future of its replies (a pipelining
+    /// client keeps many writes in flight). `None` when the cluster is not
+    /// formed.
     pub fn submit(&self, req: Request) -> Option<BoxFuture<Vec<Reply>>> {
-        if !self.is_formed() || !self.is_leader() {
+        if !self.is_formed() {
             return None;
         }
-        Some(Box::pin(self.enqueue(req)))
-    }
-
-    /// Sends `req` to the proposer (before the returned future is polled)
-    /// and waits for its replies.
-    fn enqueue(
-        &self,
-        req: Request,
-    ) -> impl std::future::Future<Output = Vec<Reply>> + Send + 'static {
+        // Behind writes still being forwarded, even as the new leader.
+        let forward = !self.is_leader() || self.forwarding.load(Ordering::Acquire) > 0;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let sent = self.proposals.send((req, tx)).is_ok();
-        let wait = self.timeout + Duration::from_millis(500);
-        async move {
+        let sent = if forward {
+            self.forwarding.fetch_add(1, Ordering::AcqRel);
+            let sent = self.forwards.send((req, tx)).is_ok();
+            if !sent {
+                self.forwarding.fetch_sub(1, Ordering::AcqRel);
+            }
+            sent
+        } else {
+            self.proposals.send((req, tx)).is_ok()
+        };
+        // Room for the leader's own timeout and the forwarding hop.
+        let wait = self.timeout + Duration::from_secs(2);
+        Some(Box::pin(async move {
             if !sent {
                 return vec![not_executed("the node is shutting down")];
             }
@@ -537,6 +613,21 @@ impl ClusterNode {
                 )],
                 Err(_) => vec![timeout_reply()],
             }
+        }))
+    }
+
+    /// Proposes on this node (must be the leader).
+    async fn write_here(&self, req: Request) -> Vec<Reply> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.proposals.send((req, tx)).is_err() {
+            return vec![not_executed("the node is shutting down")];
+        }
+        match tokio::time::timeout(self.timeout + Duration::from_millis(500), rx).await {
+            Ok(Ok(replies)) => replies,
+            Ok(Err(_)) => vec![clusterdown(
+                "the node shut down mid-write; the write may or may not be committed",
+            )],
+            Err(_) => vec![timeout_reply()],
         }
     }
 

@@ -63,8 +63,9 @@ enum Part {
     /// Applied before a restart (old metadata stopped inside the entry):
     /// this many error replies.
     Skipped(usize),
-    /// A batch inside a batch: one error reply.
-    Nested,
+    /// A batch inside a batch (the proposer flattens them; an old log
+    /// may hold one): an error reply for each of its writes.
+    Nested(usize),
 }
 
 /// What the state machine persists with the data.
@@ -351,6 +352,7 @@ impl StateMachine {
                 parts.push(Part::Skipped(reply_count(&req)));
                 continue;
             }
+            let n = reply_count(&req);
             match self.item(req) {
                 Some(item) => {
                     if let GroupItem::Commands { cmds, .. } = &item {
@@ -359,7 +361,7 @@ impl StateMachine {
                     parts.push(Part::Item(group.items.len()));
                     group.items.push(item);
                 }
-                None => parts.push(Part::Nested),
+                None => parts.push(Part::Nested(n)),
             }
         }
         group.entries.push(parts);
@@ -394,7 +396,9 @@ impl StateMachine {
                         std::iter::repeat(WireReply::Error("ERR applied before a restart".into()))
                             .take(n),
                     ),
-                    Part::Nested => replies.push(WireReply::Error("ERR nested batch".into())),
+                    Part::Nested(n) => replies.extend(
+                        std::iter::repeat(WireReply::Error("ERR nested batch".into())).take(n),
+                    ),
                 }
             }
             out.push(Response { replies });
@@ -409,7 +413,7 @@ pub fn reply_count(req: &Request) -> usize {
         Request::Command { .. } => 1,
         Request::Transaction { cmds, .. } => cmds.len(),
         Request::ExpireCycle { .. } => 0,
-        Request::Batch(_) => 1,
+        Request::Batch(subs) => subs.iter().map(reply_count).sum(),
     }
 }
 
