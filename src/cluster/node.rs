@@ -992,3 +992,73 @@ pub async fn join_via(addr: &str, auth: &PeerAuth, me: NodeInfo, attempts: usize
     }
     last
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(name: &str) -> Request {
+        Request::Command {
+            db: 0,
+            now_ms: 1,
+            rng_seed: 2,
+            argv: vec![name.as_bytes().to_vec()],
+        }
+    }
+
+    fn proposal(req: Request) -> (Proposal, tokio::sync::oneshot::Receiver<Vec<Reply>>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        ((req, tx), rx)
+    }
+
+    #[test]
+    fn forwarded_batches_are_flattened_and_replies_handed_out_in_order() {
+        let (a, mut ra) = proposal(cmd("a"));
+        let (b, mut rb) = proposal(Request::Batch(vec![cmd("b1"), cmd("b2")]));
+        let (c, mut rc) = proposal(Request::Transaction {
+            db: 0,
+            now_ms: 1,
+            rng_seed: 2,
+            cmds: vec![vec![b"c1".to_vec()], vec![b"c2".to_vec()]],
+        });
+        let (entry, counts, txs) = batch_entry(vec![a, b, c]);
+        assert_eq!(counts, vec![1, 2, 2]);
+        match &entry {
+            Request::Batch(subs) => {
+                assert_eq!(subs.len(), 4, "the forwarded batch is flattened");
+                assert!(subs.iter().all(|s| !matches!(s, Request::Batch(_))));
+            }
+            other => panic!("expected a batch, got {other}"),
+        }
+        let replies = (1..=5).map(Reply::Integer).collect();
+        hand_out(replies, &counts, txs);
+        assert_eq!(ra.try_recv().expect("a"), vec![Reply::Integer(1)]);
+        assert_eq!(
+            rb.try_recv().expect("b"),
+            vec![Reply::Integer(2), Reply::Integer(3)]
+        );
+        assert_eq!(
+            rc.try_recv().expect("c"),
+            vec![Reply::Integer(4), Reply::Integer(5)]
+        );
+    }
+
+    #[test]
+    fn one_error_for_a_batch_reaches_every_write() {
+        let (a, mut ra) = proposal(cmd("a"));
+        let (b, mut rb) = proposal(Request::Batch(vec![cmd("b1"), cmd("b2")]));
+        let (entry, counts, txs) = batch_entry(vec![a, b]);
+        assert!(matches!(entry, Request::Batch(ref s) if s.len() == 3));
+        hand_out(vec![timeout_reply()], &counts, txs);
+        assert_eq!(ra.try_recv().expect("a"), vec![timeout_reply()]);
+        assert_eq!(rb.try_recv().expect("b"), vec![timeout_reply()]);
+    }
+
+    #[test]
+    fn a_single_write_is_proposed_as_itself() {
+        let (a, _ra) = proposal(cmd("a"));
+        let (entry, counts, _) = batch_entry(vec![a]);
+        assert_eq!(entry, cmd("a"));
+        assert_eq!(counts, vec![1]);
+    }
+}
