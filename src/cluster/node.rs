@@ -240,6 +240,40 @@ const MAX_IN_FLIGHT: usize = 2;
 /// after the read arrived, or the error to answer.
 type ReadWaiter = tokio::sync::oneshot::Sender<Result<(), Reply>>;
 
+/// `first` and whatever else is queued on `rx` right now, at most `max`.
+fn drain_queued<T>(
+    first: T,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>,
+    max: usize,
+) -> Vec<T> {
+    let mut out = vec![first];
+    while out.len() < max {
+        match rx.try_recv() {
+            Ok(x) => out.push(x),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Waits for a queued write's replies (`sent`: whether it was queued).
+async fn await_replies(
+    sent: bool,
+    rx: tokio::sync::oneshot::Receiver<Vec<Reply>>,
+    wait: Duration,
+) -> Vec<Reply> {
+    if !sent {
+        return vec![not_executed("the node is shutting down")];
+    }
+    match tokio::time::timeout(wait, rx).await {
+        Ok(Ok(replies)) => replies,
+        Ok(Err(_)) => vec![clusterdown(
+            "the node shut down mid-write; the write may or may not be committed",
+        )],
+        Err(_) => vec![timeout_reply()],
+    }
+}
+
 /// Confirms leadership for queued linearizable reads: every read waiting
 /// when a check starts shares it (one quorum round for all of them, as
 /// etcd's ReadIndex batching does). A read that arrives during a check
@@ -250,10 +284,7 @@ async fn run_read_barrier(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<ReadWaiter>,
 ) {
     while let Some(first) = rx.recv().await {
-        let mut waiters = vec![first];
-        while let Ok(w) = rx.try_recv() {
-            waiters.push(w);
-        }
+        let waiters = drain_queued(first, &mut rx, usize::MAX);
         let grant = match tokio::time::timeout(timeout, raft.ensure_linearizable()).await {
             Err(_) => Err(timeout_reply()),
             Ok(Ok(_)) => Ok(()),
@@ -285,13 +316,7 @@ async fn run_proposer(
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
-        }
+        let batch = drain_queued(first, &mut rx, MAX_BATCH);
         let (entry, counts, txs) = batch_entry(batch);
         // Submitting is ordered (this loop); waiting for the outcome is not.
         let submitted = raft.client_write_ff(entry).await;
@@ -381,13 +406,7 @@ async fn run_forwarder(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Proposal>,
 ) {
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
-        }
+        let batch = drain_queued(first, &mut rx, MAX_BATCH);
         let n = batch.len() as u64;
         let (req, counts, txs) = batch_entry(batch);
         let replies = match node.upgrade() {
@@ -602,33 +621,14 @@ impl ClusterNode {
         };
         // Room for the leader's own timeout and the forwarding hop.
         let wait = self.timeout + Duration::from_secs(2);
-        Some(Box::pin(async move {
-            if !sent {
-                return vec![not_executed("the node is shutting down")];
-            }
-            match tokio::time::timeout(wait, rx).await {
-                Ok(Ok(replies)) => replies,
-                Ok(Err(_)) => vec![clusterdown(
-                    "the node shut down mid-write; the write may or may not be committed",
-                )],
-                Err(_) => vec![timeout_reply()],
-            }
-        }))
+        Some(Box::pin(await_replies(sent, rx, wait)))
     }
 
     /// Proposes on this node (must be the leader).
     async fn write_here(&self, req: Request) -> Vec<Reply> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.proposals.send((req, tx)).is_err() {
-            return vec![not_executed("the node is shutting down")];
-        }
-        match tokio::time::timeout(self.timeout + Duration::from_millis(500), rx).await {
-            Ok(Ok(replies)) => replies,
-            Ok(Err(_)) => vec![clusterdown(
-                "the node shut down mid-write; the write may or may not be committed",
-            )],
-            Err(_) => vec![timeout_reply()],
-        }
+        let sent = self.proposals.send((req, tx)).is_ok();
+        await_replies(sent, rx, self.timeout + Duration::from_millis(500)).await
     }
 
     /// A linearizable read: confirmed by a quorum round on the leader

@@ -105,23 +105,23 @@ fn log_survives_reopen_and_cuts_a_torn_tail() {
     });
 }
 
+/// Opens the raft log in `dir`, appends SET entries `ids`, closes it.
+async fn append_and_close(dir: &std::path::Path, ids: std::ops::RangeInclusive<u64>) {
+    use openraft::storage::RaftLogStorageExt;
+    let mut log = LogStore::open(dir).expect("open");
+    log.blocking_append(ids.map(|i| cmd(i, &["set", "k", "v"])))
+        .await
+        .expect("append");
+}
+
 #[test]
 fn preallocated_room_reads_as_the_end_of_the_log() {
     let dir = TempDir::new().expect("tempdir");
     rt().block_on(async {
-        use openraft::storage::RaftLogStorageExt;
-        let mut log = LogStore::open(dir.path()).expect("open");
-        log.blocking_append((1..=3).map(|i| cmd(i, &["set", "k", "v"])))
-            .await
-            .expect("append");
-        drop(log);
+        append_and_close(dir.path(), 1..=3).await;
         // Reopen (the zero tail is room, not a torn frame), append after
         // it, reopen again: every entry, in order.
-        let mut log = LogStore::open(dir.path()).expect("reopen");
-        log.blocking_append((4..=6).map(|i| cmd(i, &["set", "k", "v"])))
-            .await
-            .expect("append 2");
-        drop(log);
+        append_and_close(dir.path(), 4..=6).await;
         let mut log = LogStore::open(dir.path()).expect("reopen 2");
         let got = log.try_get_log_entries(0..100).await.expect("read");
         assert_eq!(
@@ -135,12 +135,7 @@ fn preallocated_room_reads_as_the_end_of_the_log() {
 fn corruption_in_a_sealed_position_is_cut_only_at_the_tail() {
     let dir = TempDir::new().expect("tempdir");
     rt().block_on(async {
-        let mut log = LogStore::open(dir.path()).expect("open");
-        use openraft::storage::RaftLogStorageExt;
-        log.blocking_append((1..=3).map(|i| cmd(i, &["set", "k", "v"])))
-            .await
-            .expect("append");
-        drop(log);
+        append_and_close(dir.path(), 1..=3).await;
         let seg = std::fs::read_dir(dir.path())
             .expect("dir")
             .filter_map(|e| e.ok())
