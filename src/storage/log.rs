@@ -16,6 +16,7 @@ use super::cache::ValueCache;
 use super::error::{Error, IoContext, Result};
 use super::hint;
 use super::lock::{DirLock, LOCK_FILE};
+use super::mapped::ActiveMap;
 use super::merge::{self, MergeOracle, MergeReport};
 use super::record::{self, DiskKind, FILE_HEADER_LEN, RECORD_HEADER_LEN, TYPE_DATA};
 use super::segment::{self, Segment, DATA_SUFFIX, HINT_SUFFIX};
@@ -57,6 +58,11 @@ pub(crate) struct Writer {
     pub next_id: u32,
     next_batch: u64,
     buf: Vec<u8>,
+    /// The active file's writable mapping (`None`: appends use `pwrite`).
+    map: Option<ActiveMap>,
+    /// The active file was grown past its written bytes (for the mapping)
+    /// and must be cut back when sealed.
+    grown: bool,
 }
 
 /// Merges are paused while this lives (see [`Log::pause_merges`]).
@@ -82,7 +88,7 @@ impl MergePause<'_> {
             if hint::replay(&hint_path, seg.id, size, f)? {
                 continue;
             }
-            let outcome = segment::scan_data_file(&seg.path, seg.id, f)?;
+            let outcome = segment::scan_data_file(&seg.path, seg.id, size, f)?;
             match outcome.bad {
                 Some((offset, reason)) if offset < size => {
                     return Err(Error::Corruption {
@@ -204,8 +210,37 @@ impl Inner {
         }
     }
 
+    /// Maps `seg` for appends when the options ask for it and the file
+    /// system allows it (see `mapped.rs`).
+    fn map_active(&self, seg: &Segment) -> Option<ActiveMap> {
+        if !self.opts.mmap_appends {
+            return None;
+        }
+        ActiveMap::new(&seg.file, seg.size(), self.opts.max_file_size)
+    }
+
+    /// Makes `seg` the active file (under the writer lock).
+    fn activate(&self, w: &mut Writer, seg: Arc<Segment>) {
+        w.map = self.map_active(&seg);
+        w.grown = w.map.is_some();
+        w.active = seg;
+    }
+
+    /// Drops the active file's mapping and cuts the file back to its
+    /// written bytes. A failed cut leaves zeros at the end, which recovery
+    /// reads as unused room: it only costs disk space.
+    fn seal(&self, w: &mut Writer) {
+        w.map = None;
+        if std::mem::take(&mut w.grown) {
+            if let Err(e) = w.active.file.set_len(w.active.size()) {
+                tracing::warn!(error = %e, file = %w.active.path.display(), "cutting the unused room of a data file");
+            }
+        }
+    }
+
     /// Seals the active file and starts file `id` (under the writer lock).
     pub(crate) fn rotate(&self, w: &mut Writer, id: u32) -> Result<()> {
+        self.seal(w);
         if self.opts.fsync != FsyncPolicy::No {
             if let Err(e) = self.timed_sync(&w.active.file) {
                 let msg = format!("fsync of {} failed: {e}", w.active.path.display());
@@ -219,7 +254,7 @@ impl Inner {
             segment::sync_dir(&self.dir)?;
         }
         self.segments.write().insert(id, seg.clone());
-        w.active = seg;
+        self.activate(w, seg);
         w.next_id = id
             .checked_add(1)
             .ok_or_else(|| Error::InvalidArgument("file id space exhausted; run a merge".into()))?;
@@ -399,7 +434,10 @@ impl Log {
             let hint_path = segment::file_path(&dir, id, HINT_SUFFIX);
             let hinted = hint::replay(&hint_path, id, data_len, replay)?;
             if !hinted {
-                let outcome = segment::scan_data_file(&path, id, replay)?;
+                let outcome = segment::scan_data_file(&path, id, u64::MAX, replay)?;
+                if let (None, Some(room)) = (&outcome.bad, outcome.room_from) {
+                    cut_room(&path, room)?;
+                }
                 if let Some((offset, reason)) = outcome.bad {
                     if !is_last {
                         return Err(Error::Corruption {
@@ -441,11 +479,13 @@ impl Log {
             dir,
             _lock: lock,
             writer: Mutex::new(Writer {
-                active,
+                active: active.clone(),
                 pos: 0,
                 next_id,
                 next_batch: 1,
                 buf: Vec::new(),
+                map: None,
+                grown: false,
             }),
             segments: RwLock::new(segments),
             sync_lock: Mutex::new(()),
@@ -460,6 +500,7 @@ impl Log {
             merges: AtomicU64::new(0),
             opts,
         });
+        inner.activate(&mut inner.writer.lock(), active);
         let syncer = (inner.opts.fsync == FsyncPolicy::EverySec).then(|| spawn_syncer(&inner));
         Ok(Log { inner, syncer })
     }
@@ -544,17 +585,33 @@ impl Log {
             let count = record::batch_marker_value(records.len() as u32);
             record::encode(&mut buf, DiskKind::BatchCommit, 0, batch_id, 0, &[], &count);
         }
-        let written = w.active.file.write_all_at(&buf, base);
         let len = buf.len() as u64;
+        let written = match w.map.as_mut() {
+            // Nothing is copied when the space cannot be reserved: no cut.
+            Some(map) if map.fits(base, len) => map
+                .write(&w.active.file, base, &buf)
+                .map_err(|e| (e, false)),
+            _ => {
+                // Larger than the mapping's room (one append bigger than a
+                // file): unmap before a cut could shrink the file under it.
+                w.map = None;
+                w.active
+                    .file
+                    .write_all_at(&buf, base)
+                    .map_err(|e| (e, true))
+            }
+        };
         w.buf = buf;
-        if let Err(e) = written {
+        if let Err((e, cut)) = written {
             // A full disk (ENOSPC), a quota or an I/O error: part of the
             // batch may be in the file. Cut it off so the file ends with the
             // last whole append (a sealed file with garbage at its end would
             // refuse the next open); if even that fails, the next append
             // overwrites it and recovery cuts it as a torn tail.
-            if let Err(t) = w.active.file.set_len(base) {
-                tracing::warn!(error = %t, file = %w.active.path.display(), "cutting a failed append");
+            if cut {
+                if let Err(t) = w.active.file.set_len(base) {
+                    tracing::warn!(error = %t, file = %w.active.path.display(), "cutting a failed append");
+                }
             }
             self.inner.space_short.store(true, Ordering::Release);
             return Err(Error::io(format!("writing {}", w.active.path.display()), e));
@@ -680,6 +737,7 @@ impl Drop for Log {
             drop(tx);
             let _ = handle.join();
         }
+        self.inner.seal(&mut self.inner.writer.lock());
         if self.inner.opts.fsync != FsyncPolicy::No && !self.inner.poisoned.load(Ordering::Acquire)
         {
             if let Err(e) = self.sync() {
@@ -687,6 +745,17 @@ impl Drop for Log {
             }
         }
     }
+}
+
+/// Cuts the zeros from `room` to the end of a data file: the unused room
+/// of a file that was active when the process stopped.
+fn cut_room(path: &Path, room: u64) -> Result<()> {
+    tracing::debug!(file = %path.display(), offset = room, "cutting unused room after the last record");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(room))
+        .ctx(|| format!("cutting {}", path.display()))
 }
 
 /// Starts the `everysec` thread: it fsyncs once a second until the log drops.

@@ -306,7 +306,7 @@ fn write_output(
     let mut progress = ProgressLog::new("merge", old.iter().map(|s| s.size()).sum());
     let mut scanned = 0u64;
     for (i, seg) in old.iter().enumerate() {
-        let outcome = segment::scan_data_file(&seg.path, seg.id, &mut |e| {
+        let outcome = segment::scan_data_file(&seg.path, seg.id, seg.size(), &mut |e| {
             if (e.expire_at_ms != 0 && e.expire_at_ms <= now) || !oracle.is_live(&e) {
                 report.records_dropped += 1;
                 return Ok(());

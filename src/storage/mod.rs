@@ -25,6 +25,7 @@ mod hint;
 pub mod index;
 mod lock;
 mod log;
+mod mapped;
 mod merge;
 mod record;
 mod repair;
@@ -115,6 +116,11 @@ pub struct Options {
     pub max_key_len: usize,
     /// Longest accepted value. Default 512 MiB (Redis's `proto-max-bulk-len`).
     pub max_value_len: usize,
+    /// Append to the active data file through a shared memory map instead
+    /// of a `pwrite` per append (same durability, no system call; falls
+    /// back to `pwrite` where the file system cannot reserve space).
+    /// Default true.
+    pub mmap_appends: bool,
 }
 
 impl Options {
@@ -131,7 +137,14 @@ impl Options {
             merge_interval: Some(Duration::from_secs(60)),
             max_key_len: 1 << 20,
             max_value_len: 512 << 20,
+            mmap_appends: true,
         }
+    }
+
+    /// Chooses between appends through a memory map (default) and `pwrite`.
+    pub fn with_mmap_appends(mut self, on: bool) -> Options {
+        self.mmap_appends = on;
+        self
     }
 
     /// Sets the fsync policy.

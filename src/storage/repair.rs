@@ -121,6 +121,11 @@ fn salvage(data: &[u8]) -> (Vec<u8>, bool, (u64, u64, u64)) {
                 }
                 pos += len;
             }
+            // Zeros to the end: the unused room of a file that was active
+            // when the process stopped (see `mapped.rs`), not damage.
+            Err(_) if data[pos..].iter().all(|&b| b == 0) => {
+                break;
+            }
             Err(_) => {
                 damaged = true;
                 skipped += 1;

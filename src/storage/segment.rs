@@ -135,24 +135,74 @@ pub(crate) struct ScanOutcome {
     pub valid_len: u64,
     /// The first bad spot: offset and reason. `None` when the file is clean.
     pub bad: Option<(u64, String)>,
+    /// Where zeros start that run to the end of the file: the unused room
+    /// of a file that was active (see `mapped.rs`), not damage.
+    pub room_from: Option<u64>,
+}
+
+/// Ends a scan at `pos`, where no valid record starts: zeros up to the end
+/// of the file are the unused room of an active file (an open batch before
+/// them was torn); anything else is damage at `pos`.
+fn stop_at(
+    file: &File,
+    pos: u64,
+    file_len: u64,
+    reason: String,
+    open_batch: Option<u64>,
+    out: &mut ScanOutcome,
+) -> std::io::Result<()> {
+    if zeros_between(file, pos, file_len)? {
+        out.room_from = Some(pos);
+        if let Some(start) = open_batch {
+            out.bad = Some((start, "batch without commit marker".into()));
+        }
+    } else {
+        out.bad = Some((pos, reason));
+    }
+    Ok(())
+}
+
+/// True when every byte of `file` in `from..to` is zero.
+pub(crate) fn zeros_between(file: &File, from: u64, to: u64) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = buf
+            .len()
+            .min(usize::try_from(to - at).unwrap_or(usize::MAX));
+        file.read_exact_at(&mut buf[..n], at)?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
 }
 
 /// Reads every committed record of a data file in order and hands it to `f`
 /// (with its value). Batches are handed out only when their commit marker is
-/// intact. Stops at the first bad record and reports it in the outcome; only
-/// I/O errors and errors from `f` are returned as `Err`.
+/// intact. Stops at the first bad record and reports it in the outcome, or
+/// at zeros running to the end (the room of a file that was active); only
+/// I/O errors and errors from `f` are returned as `Err`. Reads at most
+/// `limit` bytes of the file.
 pub(crate) fn scan_data_file(
     path: &Path,
     file_id: u32,
+    limit: u64,
     f: &mut dyn FnMut(ReplayEntry<'_>) -> Result<()>,
 ) -> Result<ScanOutcome> {
     let file = File::open(path).ctx(|| format!("opening {}", path.display()))?;
     let file_len = file
         .metadata()
         .ctx(|| format!("stat {}", path.display()))?
-        .len();
+        .len()
+        .min(limit);
     let mut out = ScanOutcome::default();
-    let mut rd = BufReader::with_capacity(1 << 20, file);
+    let mut rd = BufReader::with_capacity(
+        1 << 20,
+        file.try_clone()
+            .ctx(|| format!("opening {}", path.display()))?,
+    );
     let mut head = [0u8; FILE_HEADER_LEN];
     let got = read_full(&mut rd, &mut head).ctx(|| format!("reading {}", path.display()))?;
     if let Err(reason) = record::check_file_header(&head[..got], TYPE_DATA) {
@@ -169,7 +219,20 @@ pub(crate) fn scan_data_file(
     loop {
         rec.clear();
         rec.resize(RECORD_HEADER_LEN, 0);
-        let got = read_full(&mut rd, &mut rec).ctx(|| format!("reading {}", path.display()))?;
+        let got = read_full(&mut (&mut rd).take(file_len - pos), &mut rec)
+            .ctx(|| format!("reading {}", path.display()))?;
+        let open_batch = batch.map(|b| b.2);
+        let mut stop = |reason: &str| {
+            stop_at(
+                &file,
+                pos,
+                file_len,
+                reason.to_string(),
+                open_batch,
+                &mut out,
+            )
+            .ctx(|| format!("reading {}", path.display()))
+        };
         if got == 0 {
             if let Some((_, _, start)) = batch {
                 out.bad = Some((start, "batch without commit marker".into()));
@@ -177,19 +240,19 @@ pub(crate) fn scan_data_file(
             return Ok(out);
         }
         if got < RECORD_HEADER_LEN {
-            out.bad = Some((pos, "truncated record header".into()));
+            stop("truncated record header")?;
             return Ok(out);
         }
         let header = match record::decode_header(&rec) {
             Ok(h) => h,
             Err(e) => {
-                out.bad = Some((pos, format!("{e:?}")));
+                stop(&format!("{e:?}"))?;
                 return Ok(out);
             }
         };
         let total = header.record_len();
         if pos + total > file_len {
-            out.bad = Some((pos, "record extends past the end of the file".into()));
+            stop("record extends past the end of the file")?;
             return Ok(out);
         }
         // The length is bounded by the file length checked above.
@@ -197,7 +260,7 @@ pub(crate) fn scan_data_file(
         rd.read_exact(&mut rec[RECORD_HEADER_LEN..])
             .ctx(|| format!("reading {}", path.display()))?;
         if !record::crc_ok(&header, &rec) {
-            out.bad = Some((pos, "checksum mismatch".into()));
+            stop("checksum mismatch")?;
             return Ok(out);
         }
         let key_end = RECORD_HEADER_LEN + header.key_len as usize;
