@@ -219,7 +219,10 @@ fn zeros_after_the_last_record_are_room_in_any_file() {
     let e = Engine::open(opts(dir.path())).expect("zeros are room, not damage");
     assert_eq!(e.len(), 100);
     for i in 0..100 {
-        assert!(e.get(format!("key{i:04}").as_bytes()).expect("get").is_some());
+        assert!(e
+            .get(format!("key{i:04}").as_bytes())
+            .expect("get")
+            .is_some());
     }
     drop(e);
     assert_eq!(std::fs::metadata(&files[0]).expect("stat").len(), lens[0]);
@@ -264,7 +267,9 @@ fn pwrite_appends_read_back_the_same() {
     let e = Engine::open(o.with_mmap_appends(true)).expect("reopen mapped");
     for i in 0..100u32 {
         assert_eq!(
-            e.get(format!("key{i:04}").as_bytes()).expect("get").as_deref(),
+            e.get(format!("key{i:04}").as_bytes())
+                .expect("get")
+                .as_deref(),
             Some(&i.to_le_bytes()[..])
         );
     }

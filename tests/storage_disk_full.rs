@@ -69,10 +69,10 @@ fn sh(args: &[&str], target: &Path) {
     );
 }
 
-fn open(dir: &Path) -> Keyspace {
+fn open(dir: &Path, max_file: u64) -> Keyspace {
     let opts = Options::new(dir)
         .with_fsync(FsyncPolicy::Always)
-        .with_max_file_size(64 * 1024);
+        .with_max_file_size(max_file);
     Keyspace::open(Config::new(opts)).expect("open keyspace")
 }
 
@@ -179,16 +179,28 @@ impl Model {
     }
 }
 
+/// Small data files: the disk fills when a new file's space cannot be
+/// reserved (its appends then use `pwrite`) or a `pwrite` fails.
 #[test]
 fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
-    let disk = SmallDisk::mount("384k");
+    full_disk(SmallDisk::mount("384k"), 64 * 1024);
+}
+
+/// Large data files: the disk fills while the mapped active file reserves
+/// its next 4 MiB (`fallocate` fails before anything is copied).
+#[test]
+fn a_full_disk_while_the_mapped_file_grows() {
+    full_disk(SmallDisk::mount("6m"), 64 << 20);
+}
+
+fn full_disk(disk: SmallDisk, max_file: u64) {
     let mut model = Model::default();
     let mut next = 0;
     {
-        let ks = open(&disk.path());
+        let ks = open(&disk.path(), max_file);
         // Fill the disk until a write is refused.
         let err = loop {
-            assert!(next < 100_000, "the disk never filled");
+            assert!(next < 200_000, "the disk never filled");
             if let Some(e) = model.write(&ks, next) {
                 break e;
             }
@@ -217,7 +229,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
         model.verify(&ks, next);
 
         // Space comes back: writes work again, without a restart.
-        disk.resize("16m");
+        disk.resize("64m");
         let before = model.strings.len();
         for i in next..next + 50 {
             assert_eq!(model.write(&ks, i), None, "write {i} after space came back");
@@ -229,6 +241,6 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
         model.verify(&ks, next);
     }
     // Everything acknowledged survives a reopen; nothing refused appears.
-    let ks = open(&disk.path());
+    let ks = open(&disk.path(), max_file);
     model.verify(&ks, next);
 }

@@ -17,6 +17,12 @@
 //! before a byte is written. Recovery reads zeros after the last record
 //! as that unused room (see `segment::scan_data_file`).
 //!
+//! Pages are put in the page cache ahead of the copies by `pwrite`s of
+//! zeros (64 KiB at a time, past the write position only): a page first
+//! touched through the mapping would be read in and zero-filled by a page
+//! fault, which costs far more on this kind of machine. Appends of a page
+//! or more skip the mapping and are `pwrite`n into the reserved range.
+//!
 //! Where the file system cannot reserve space (no `fallocate`), or off
 //! Linux, the writer keeps using `pwrite`: [`ActiveMap::new`] answers `None`.
 
@@ -28,6 +34,12 @@ use memmap2::MmapMut;
 /// reserved range, so they cannot fail for space either).
 const PWRITE_FROM: usize = 4096;
 
+/// Zeros written ahead of the copies per `pwrite` (see `ActiveMap::prefill`).
+const PREFILL_STEP: usize = 64 << 10;
+
+/// Page size assumed for rounding (a larger real page only costs a fault).
+const PAGE: u64 = 4096;
+
 /// Bytes reserved per `fallocate` ahead of the write position.
 const RESERVE_STEP: u64 = 4 << 20;
 
@@ -36,6 +48,10 @@ pub(crate) struct ActiveMap {
     map: MmapMut,
     /// Bytes from the file's start that are reserved on disk.
     reserved: u64,
+    /// End of the bytes written through `pwrite` (records or zeros): the
+    /// pages before it are in the page cache. Never behind the write
+    /// position.
+    prefilled: u64,
 }
 
 impl std::fmt::Debug for ActiveMap {
@@ -68,13 +84,43 @@ impl ActiveMap {
                 // zero large folios of them at once.
                 #[cfg(unix)]
                 let _ = map.advise(memmap2::Advice::Random);
-                Some(ActiveMap { map, reserved })
+                Some(ActiveMap {
+                    map,
+                    reserved,
+                    prefilled: written,
+                })
             }
             None => {
                 let _ = file.set_len(written);
                 None
             }
         }
+    }
+
+    /// Writes zeros from `prefilled` to past `need` (reserved space only),
+    /// so that the next copies land in pages already in the page cache. A
+    /// page first touched through the mapping is read in (zero-filled) by
+    /// a page fault instead, which costs several times more here (measured:
+    /// 14 % of a SET through `execute`, against 3 % for this `pwrite`).
+    /// `prefilled` never lags the write position, so this writes only at or
+    /// after it, over bytes that hold nothing yet.
+    fn prefill(&mut self, file: &File, need: u64) -> std::io::Result<()> {
+        // `need` is under a page past `prefilled` (appends that reach here
+        // are shorter than PWRITE_FROM), so the range fits this buffer.
+        static ZEROS: [u8; PREFILL_STEP + PAGE as usize] = [0; PREFILL_STEP + PAGE as usize];
+        let from = self.prefilled;
+        let to = (from + PREFILL_STEP as u64)
+            .div_ceil(PAGE)
+            .saturating_mul(PAGE)
+            .min(self.reserved)
+            .max(need);
+        let len = usize::try_from(to - from).map_err(std::io::Error::other)?;
+        let zeros = ZEROS
+            .get(..len)
+            .ok_or_else(|| std::io::Error::other("prefill range"))?;
+        std::os::unix::fs::FileExt::write_all_at(file, zeros, from)?;
+        self.prefilled = to;
+        Ok(())
     }
 
     /// True when `len` bytes at `offset` lie inside the mapping.
@@ -95,7 +141,12 @@ impl ActiveMap {
         if bytes.len() >= PWRITE_FROM {
             // A page or more: the copy dominates, and a page the kernel
             // fills whole needs no zeroing first, unlike a faulted-in one.
-            return std::os::unix::fs::FileExt::write_all_at(file, bytes, offset);
+            std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)?;
+            self.prefilled = self.prefilled.max(end);
+            return Ok(());
+        }
+        if end > self.prefilled {
+            self.prefill(file, end)?;
         }
         let start = usize::try_from(offset).map_err(std::io::Error::other)?;
         self.map[start..start + bytes.len()].copy_from_slice(bytes);
@@ -114,13 +165,20 @@ fn reserve(file: &File, from: u64, need: u64, cap: u64) -> std::io::Result<u64> 
     if end == from {
         return Ok(end);
     }
-    rustix::fs::fallocate(
-        file,
-        rustix::fs::FallocateFlags::KEEP_SIZE,
-        from,
-        end - from,
-    )?;
-    Ok(end)
+    let falloc = |to: u64| {
+        rustix::fs::fallocate(file, rustix::fs::FallocateFlags::KEEP_SIZE, from, to - from)
+    };
+    match falloc(end) {
+        Ok(()) => Ok(end),
+        Err(rustix::io::Errno::NOSPC) => {
+            // Not a whole step left: reserve what this append needs, so
+            // that the disk is used up to its last pages.
+            let exact = need.div_ceil(PAGE).saturating_mul(PAGE).min(end);
+            falloc(exact)?;
+            Ok(exact)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
