@@ -673,7 +673,10 @@ impl Log {
 
     /// Like [`Log::mark_dead`] for a sum of bytes in one file (handy after replay).
     pub fn mark_dead_bytes(&self, file_id: u32, bytes: u64) {
-        if let Some(seg) = self.inner.segment(file_id) {
+        // Under the read lock, without cloning the `Arc`: this runs on every
+        // overwrite, and the clone's two atomic operations cost more than
+        // the counter.
+        if let Some(seg) = self.inner.segments.read().get(&file_id) {
             seg.dead.fetch_add(bytes, Ordering::Relaxed);
         }
     }
