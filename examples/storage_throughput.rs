@@ -89,6 +89,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for i in 0..n {
             e.get(&key(i))?;
         }
+        // The floor under any get: the keydir lookup alone (no value).
+        measure("keydir lookup (contains)", n * rounds, || {
+            let mut i = 0;
+            for _ in 0..n * rounds {
+                i = (i + 7919) % n;
+                std::hint::black_box(e.contains(&key(i)));
+            }
+            Ok(())
+        })?;
         measure("get (value cache hit)", n * rounds, || {
             let mut i = 0;
             for _ in 0..n * rounds {
