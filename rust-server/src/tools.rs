@@ -112,7 +112,7 @@ struct KeyDump {
 impl KeyDump {
     fn read(ks: &Keyspace, db: usize, key: Bytes) -> Option<KeyDump> {
         let kind = match run(ks, db, &[b"TYPE", &key]) {
-            Reply::Simple(t) => t,
+            Reply::Simple(t) => t.into_owned(),
             _ => return None,
         };
         let items = match kind.as_str() {

@@ -187,7 +187,7 @@ impl From<&Reply> for WireReply {
     fn from(r: &Reply) -> Self {
         let many = |v: &[Reply]| v.iter().map(WireReply::from).collect();
         match r {
-            Reply::Simple(s) => WireReply::Simple(s.clone()),
+            Reply::Simple(s) => WireReply::Simple(s.to_string()),
             Reply::Error(s) => WireReply::Error(s.clone()),
             Reply::Integer(i) => WireReply::Integer(*i),
             Reply::Bulk(b) => WireReply::Bulk(b.to_vec()),
@@ -209,7 +209,7 @@ impl From<WireReply> for Reply {
     fn from(r: WireReply) -> Self {
         let many = |v: Vec<WireReply>| v.into_iter().map(Reply::from).collect();
         match r {
-            WireReply::Simple(s) => Reply::Simple(s),
+            WireReply::Simple(s) => Reply::Simple(s.into()),
             WireReply::Error(s) => Reply::Error(s),
             WireReply::Integer(i) => Reply::Integer(i),
             WireReply::Bulk(b) => Reply::Bulk(b.into()),

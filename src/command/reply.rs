@@ -4,13 +4,16 @@
 //! converts it to Python objects. RESP3-only shapes (`Map`, `Set`, `Double`,
 //! `Bool`, `Push`) have a documented RESP2 fallback, as Redis does it.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 /// A command's reply.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
-    /// `+OK`-style status line. Must not contain `\r` or `\n`.
-    Simple(String),
+    /// `+OK`-style status line. Must not contain `\r` or `\n`. Borrowed
+    /// for the fixed lines (`OK`, `QUEUED`, type names): no allocation.
+    Simple(Cow<'static, str>),
     /// An error line, full text including its prefix, e.g.
     /// `ERR wrong number of arguments for 'get' command` or
     /// `WRONGTYPE Operation against a key holding the wrong kind of value`.
@@ -47,7 +50,7 @@ pub enum Reply {
 impl Reply {
     /// `+OK`.
     pub fn ok() -> Reply {
-        Reply::Simple("OK".to_owned())
+        Reply::Simple(Cow::Borrowed("OK"))
     }
 
     /// An error reply with the given full text (prefix included).

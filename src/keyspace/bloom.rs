@@ -442,7 +442,7 @@ pub(crate) fn replay(
         let current = db.get(key).map(|entry| entry.gen);
         if current.map_or(true, |g| g < e.gen) {
             db.insert(
-                Bytes::copy_from_slice(key),
+                &Bytes::copy_from_slice(key),
                 Entry {
                     value: Value::Bloom(value),
                     expire_at_ms: e.expire_at_ms,
@@ -700,7 +700,7 @@ fn info(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         None => Reply::Map(
             fields
                 .into_iter()
-                .map(|(label, _, v)| (Reply::Simple(label.to_owned()), v))
+                .map(|(label, _, v)| (Reply::Simple(label.to_owned().into()), v))
                 .collect(),
         ),
         Some(which) => match fields.into_iter().find(|(_, name, _)| is(which, name)) {

@@ -115,15 +115,15 @@ impl Db {
     }
 
     /// Inserts or replaces; returns the previous entry.
-    pub(crate) fn insert(&mut self, key: Bytes, entry: Entry) -> Option<Entry> {
+    pub(crate) fn insert(&mut self, key: &Bytes, entry: Entry) -> Option<Entry> {
         let at = entry.expire_at_ms;
         if at != 0 {
             self.expires.insert((at, key.clone()));
         }
-        let old = self.map.insert(&key, entry);
+        let old = self.map.insert(key, entry);
         if let Some(old) = &old {
             if old.expire_at_ms != 0 && old.expire_at_ms != at {
-                self.expires.remove(&(old.expire_at_ms, key));
+                self.expires.remove(&(old.expire_at_ms, key.clone()));
             }
         }
         old

@@ -232,7 +232,7 @@ impl<'a> Exec<'a> {
         let gen = self.new_gen();
         let slot = self.slot_of(db);
         let old = self.st.dbs[slot].insert(
-            key.clone(),
+            key,
             Entry {
                 value,
                 expire_at_ms,

@@ -56,7 +56,7 @@ fn exists(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 
 fn type_(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let name = ex.entry(&argv[1]).map_or("none", |e| e.value.type_name());
-    Reply::Simple(name.to_owned())
+    Reply::Simple(name.into())
 }
 
 /// EXPIRE and friends (Redis's `expireGenericCommand`).
@@ -495,7 +495,7 @@ fn object(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Array(
             lines
                 .iter()
-                .map(|l| Reply::Simple((*l).to_owned()))
+                .map(|l| Reply::Simple((*l).to_owned().into()))
                 .collect(),
         );
     }

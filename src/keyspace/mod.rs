@@ -124,6 +124,8 @@ pub(crate) struct State {
     pub(crate) raft_meta: Option<(Option<Bytes>, storage::Location)>,
     /// The journal, kept between commands so that its buffers are reused.
     journal: Journal,
+    /// The locations of the last append, reused likewise.
+    locations: Vec<storage::Location>,
     /// Longest user key / sub-key (member, item) a record key can carry.
     pub(crate) max_key_len: usize,
     /// Longest value a record can carry (strings, list elements).
@@ -147,6 +149,7 @@ impl State {
             observer: None,
             raft_meta: None,
             journal: Journal::default(),
+            locations: Vec::new(),
             max_key_len: cfg.storage.max_key_len.saturating_sub(KEY_FRAMING) / 2,
             max_value_len: cfg.storage.max_value_len.min(args::MAX_STRING),
             stale: false,
@@ -528,12 +531,16 @@ impl Keyspace {
         if journal.is_empty() {
             return Ok(None);
         }
+        // One vector for every append's locations (no allocation per command).
+        let mut locations = std::mem::take(&mut state.locations);
         let result = match journal.single() {
-            Some(one) => self.log.append(std::slice::from_ref(&one)),
-            None => self.log.append(&journal.records()),
+            Some(one) => self
+                .log
+                .append_into(std::slice::from_ref(&one), &mut locations),
+            None => self.log.append_into(&journal.records(), &mut locations),
         };
-        match result {
-            Ok((locations, commit)) => {
+        let result = match result {
+            Ok(commit) => {
                 let log = &self.log;
                 if let (true, Some(meta), Some(loc)) = (has_meta, meta, locations.last()) {
                     if let Some((_, old)) = state.raft_meta.replace((Some(meta), *loc)) {
@@ -560,7 +567,11 @@ impl Keyspace {
                 state.stale = true;
                 Err(e)
             }
+        };
+        if locations.capacity() <= 1024 {
+            state.locations = locations;
         }
+        result
     }
 
     /// Registers the observer told about modified keys (replaces any previous one).

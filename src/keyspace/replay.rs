@@ -60,7 +60,7 @@ pub(crate) fn incarnation<'d>(
         Some(g) if g == gen => db.get_mut(key),
         _ => {
             db.insert(
-                Bytes::copy_from_slice(key),
+                &Bytes::copy_from_slice(key),
                 Entry {
                     value: make(),
                     expire_at_ms,

@@ -56,7 +56,7 @@ fn help(lines: &[&str]) -> Outcome {
     done(Reply::Array(
         lines
             .iter()
-            .map(|l| Reply::Simple((*l).to_owned()))
+            .map(|l| Reply::Simple((*l).to_owned().into()))
             .collect(),
     ))
 }
@@ -111,13 +111,13 @@ impl Connection {
                 tokio::spawn(async move {
                     let _ = save_with(&shared).await;
                 });
-                done(Reply::Simple("Background saving started".to_owned()))
+                done(Reply::Simple("Background saving started".into()))
             }
             "backup" => done(self.backup(&argv[1]).await),
             "bgrewriteaof" => {
                 if self.shared.start_merge() {
                     done(Reply::Simple(
-                        "Background append only file rewriting started".to_owned(),
+                        "Background append only file rewriting started".into(),
                     ))
                 } else {
                     err("ERR Background append only file rewriting already in progress")
@@ -175,7 +175,7 @@ impl Connection {
         }
         match argv.get(1) {
             Some(m) => done(Reply::Bulk(m.clone())),
-            None => done(Reply::Simple("PONG".to_owned())),
+            None => done(Reply::Simple("PONG".into())),
         }
     }
 
@@ -199,7 +199,7 @@ impl Connection {
         *self.handle.name.lock() = None;
         self.authenticated = self.shared.config.read().requirepass.is_empty();
         self.user = "default".to_owned();
-        done(Reply::Simple("RESET".to_owned()))
+        done(Reply::Simple("RESET".into()))
     }
 
     /// Checks a password for `user` (None = the default user); returns the
@@ -769,7 +769,7 @@ impl Connection {
                 match tokio::task::spawn_blocking(move || backend.digest()).await {
                     Ok(Some(d)) => {
                         let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
-                        done(Reply::Simple(hex))
+                        done(Reply::Simple(hex.into()))
                     }
                     Ok(None) => err("ERR DEBUG DIGEST is not supported by this backend"),
                     Err(_) => err("ERR internal error"),
@@ -866,7 +866,7 @@ impl Connection {
                     Reply::Simple(s) => s,
                     other => return done(other),
                 };
-                let len_cmd: &'static [u8] = match ty.as_str() {
+                let len_cmd: &'static [u8] = match &*ty {
                     "none" => return done(Reply::Nil),
                     "string" => b"strlen",
                     "list" => b"llen",
@@ -1288,7 +1288,7 @@ fn acl_categories(spec: &CommandSpec) -> Vec<Reply> {
     };
     cats.extend(group);
     cats.into_iter()
-        .map(|c| Reply::Simple(c.to_owned()))
+        .map(|c| Reply::Simple(c.to_owned().into()))
         .collect()
 }
 
@@ -1299,7 +1299,7 @@ fn command_info(spec: &CommandSpec) -> Reply {
         Reply::Set(
             table::flag_names(&spec.flags)
                 .into_iter()
-                .map(|f| Reply::Simple(f.to_owned()))
+                .map(|f| Reply::Simple(f.to_owned().into()))
                 .collect(),
         ),
         Reply::Integer(i64::from(spec.keys.first)),

@@ -517,7 +517,7 @@ impl Connection {
                 multi.queued.push((spec, argv));
                 let n = multi.queued.len() as i64;
                 self.handle.multi.store(n, Ordering::Relaxed);
-                self.reply(&Reply::Simple("QUEUED".to_owned()));
+                self.reply(&Reply::Simple("QUEUED".into()));
                 return Flow::Continue;
             }
         }
@@ -737,7 +737,7 @@ impl Connection {
         }
         let monitors = self.shared.monitors.lock();
         for m in monitors.iter() {
-            m.send(Reply::Simple(line.clone()), line.len() + 8);
+            m.send(Reply::Simple(line.clone().into()), line.len() + 8);
         }
     }
 

@@ -511,9 +511,22 @@ impl Log {
     /// [`Error::InvalidArgument`]; after a failed fsync every append is
     /// [`Error::Poisoned`].
     pub fn append(&self, records: &[RecordRef<'_>]) -> Result<(Vec<Location>, Commit)> {
+        let mut locs = Vec::with_capacity(records.len());
+        let commit = self.append_into(records, &mut locs)?;
+        Ok((locs, commit))
+    }
+
+    /// [`Log::append`] writing the locations into `locs` (cleared first),
+    /// so that a caller appending in a loop reuses one vector.
+    pub fn append_into(
+        &self,
+        records: &[RecordRef<'_>],
+        locs: &mut Vec<Location>,
+    ) -> Result<Commit> {
         let inner = &self.inner;
+        locs.clear();
         if records.is_empty() {
-            return Ok((Vec::new(), Commit::done()));
+            return Ok(Commit::done());
         }
         let mut total = 0usize;
         for r in records {
@@ -557,7 +570,7 @@ impl Log {
         let base = w.active.size();
         let mut buf = std::mem::take(&mut w.buf);
         buf.clear();
-        let mut locs = Vec::with_capacity(records.len());
+        locs.reserve(records.len());
         let batch_id = w.next_batch;
         if batch {
             w.next_batch += 1;
@@ -603,6 +616,7 @@ impl Log {
         };
         w.buf = buf;
         if let Err((e, cut)) = written {
+            locs.clear();
             // A full disk (ENOSPC), a quota or an I/O error: part of the
             // batch may be in the file. Cut it off so the file ends with the
             // last whole append (a sealed file with garbage at its end would
@@ -625,7 +639,7 @@ impl Log {
         } else {
             Commit::done()
         };
-        Ok((locs, commit))
+        Ok(commit)
     }
 
     /// Whether an append of about `bytes` bytes can be written. Free after
