@@ -42,7 +42,7 @@ use openraft::{ErrorSubject, ErrorVerb, RaftLogId, RaftLogReader, Vote};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::{blocking, Entry, LogId, StorageError, TypeConfig};
+use super::{blocking, inline, Entry, LogId, StorageError, TypeConfig};
 
 const MAGIC: &[u8; 4] = b"FKRL";
 /// Segment format written now: frame payloads are bincode.
@@ -560,7 +560,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // fsync here (the lock is not held during the fsync, so replication
         // tasks keep reading).
         let poisoned = &self.poisoned;
-        let res = blocking(|| {
+        let res = inline(|| {
             let file = self.inner.lock().append(entries)?;
             if let Some(f) = file {
                 if let Err(e) = f.sync_data() {

@@ -33,7 +33,8 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    blocking, Entry, LogId, NodeInfo, Request, Response, StorageError, TypeConfig, WireReply,
+    blocking, inline, Entry, LogId, NodeInfo, Request, Response, StorageError, TypeConfig,
+    WireReply,
 };
 use crate::command::{Ctx, Reply};
 use crate::keyspace::{DumpRecord, GroupItem, Keyspace};
@@ -378,7 +379,7 @@ impl StateMachine {
         let items = std::mem::take(&mut group.items);
         group.commands = 0;
         let ks = self.keyspace.clone();
-        let results = blocking(|| ks.execute_group_replicated(&items, meta));
+        let results = inline(|| ks.execute_group_replicated(&items, meta));
         let mut results: Vec<Option<Vec<Reply>>> = results.into_iter().map(Some).collect();
         let mut out = Vec::with_capacity(group.entries.len());
         for parts in group.entries.drain(..) {
