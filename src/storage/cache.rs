@@ -219,6 +219,21 @@ mod tests {
     }
 
     #[test]
+    fn small_values_are_copied_and_large_ones_shared() {
+        let c = ValueCache::new(16 * 100_000);
+        let small = Bytes::from(vec![7u8; COPY_MAX]);
+        let large = Bytes::from(vec![9u8; COPY_MAX + 1]);
+        c.insert(loc(1), small.clone());
+        c.insert(loc(2), large.clone());
+        let got_small = c.get(&loc(1)).expect("small cached");
+        let got_large = c.get(&loc(2)).expect("large cached");
+        assert_eq!(got_small, small);
+        assert_ne!(got_small.as_ptr(), small.as_ptr(), "a small value is a copy");
+        assert_eq!(got_large.as_ptr(), large.as_ptr(), "a large value is shared");
+        assert_eq!(c.used(), small.len() + large.len() + 2 * ENTRY_OVERHEAD);
+    }
+
+    #[test]
     fn disabled_cache_stores_nothing() {
         let c = ValueCache::new(0);
         c.insert(loc(1), Bytes::from_static(b"x"));
