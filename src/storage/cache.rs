@@ -228,8 +228,16 @@ mod tests {
         let got_small = c.get(&loc(1)).expect("small cached");
         let got_large = c.get(&loc(2)).expect("large cached");
         assert_eq!(got_small, small);
-        assert_ne!(got_small.as_ptr(), small.as_ptr(), "a small value is a copy");
-        assert_eq!(got_large.as_ptr(), large.as_ptr(), "a large value is shared");
+        assert_ne!(
+            got_small.as_ptr(),
+            small.as_ptr(),
+            "a small value is a copy"
+        );
+        assert_eq!(
+            got_large.as_ptr(),
+            large.as_ptr(),
+            "a large value is shared"
+        );
         assert_eq!(c.used(), small.len() + large.len() + 2 * ENTRY_OVERHEAD);
     }
 
