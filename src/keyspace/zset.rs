@@ -6,7 +6,7 @@
 //! BZPOPMAX BZMPOP (run non-blocking: the server does the waiting).
 //!
 //! A sorted set keeps member -> (score, location of its record) in a hash
-//! map and (score, member) in an order-statistic skiplist (`skiplist.rs`):
+//! map and (score, member) in an order-statistic B+tree (`ordtree.rs`):
 //! ZADD, ZREM, ZRANK and range starts are O(log n). One record per member
 //! written (`TAG_ZSET_MEMBER`, sub-key = 8-byte order-preserving score +
 //! member, empty value: recovery needs no value read) or removed
@@ -18,8 +18,8 @@ use hashbrown::HashMap;
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_ZSET_MEMBER, TAG_ZSET_REM};
 use super::members::{self, FileTally, Member};
+use super::ordtree::OrderTree;
 use super::replay::{incarnation, Load};
-use super::skiplist::SkipList;
 use super::value::Value;
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is, parse_f64};
@@ -138,7 +138,7 @@ struct ZEntry {
 #[derive(Default)]
 pub(crate) struct ZSetData {
     dict: HashMap<Member, ZEntry>,
-    list: SkipList,
+    list: OrderTree,
     /// Redis would have left the listpack encoding (sticky, as in Redis).
     big: bool,
 }
@@ -1389,7 +1389,7 @@ fn combine(
         None => {
             let mut sorted: Vec<(f64, &[u8])> =
                 result.iter().map(|(m, s)| (*s, m.as_ref())).collect();
-            sorted.sort_by(|a, b| super::skiplist::cmp(a.0, a.1, b.0, b.1));
+            sorted.sort_by(|a, b| super::ordtree::cmp(a.0, a.1, b.0, b.1));
             members_reply(&sorted, withscores)
         }
     }

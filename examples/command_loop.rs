@@ -1,0 +1,104 @@
+//! Runs one command shape in a loop through `Keyspace::execute` (fsync = no),
+//! for profiling with `perf record`: `cargo run --release --example
+//! command_loop -- SET 5000000`. Shapes: GET SET INCR LPUSH HSET SADD ZADD, and ZMOVE / ZRANK
+//! on a 1M-member sorted set.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use fincaskv::command::Ctx;
+use fincaskv::keyspace::{Config, Keyspace};
+use fincaskv::storage::{FsyncPolicy, Options};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let shape = args.next().unwrap_or_else(|| "SET".into()).to_uppercase();
+    let n: usize = args.next().map_or(2_000_000, |s| s.parse().expect("count"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options::new(dir.path())
+        .with_fsync(FsyncPolicy::No)
+        .with_merge_interval(None);
+    let ks = Keyspace::open(Config::new(opts)).expect("open");
+    let ctx = Ctx::new(1_800_000_000_000, 1, 0);
+    const KEYS: usize = 10_000;
+    let b = |s: String| Bytes::from(s);
+    let cmds: Vec<Vec<Bytes>> = (0..KEYS)
+        .map(|i| match shape.as_str() {
+            "GET" => vec![b("GET".into()), b(format!("key:{i:08}"))],
+            "SET" => vec![b("SET".into()), b(format!("key:{i:08}")), b("v".repeat(16))],
+            "INCR" => vec![b("INCR".into()), b("counter".into())],
+            "LPUSH" => vec![b("LPUSH".into()), b("list".into()), b("v".repeat(16))],
+            "HSET" => vec![
+                b("HSET".into()),
+                b("hash".into()),
+                b(format!("field:{i:08}")),
+                b("v".repeat(16)),
+            ],
+            "SADD" => vec![
+                b("SADD".into()),
+                b(format!("set:{}", i % 64)),
+                b(format!("member:{i:08}")),
+            ],
+            "ZADD" => vec![
+                b("ZADD".into()),
+                b("z".into()),
+                b(format!("{}", i * 7 % 1000)),
+                b(format!("m:{i:08}")),
+            ],
+            // A member of the 1M-member zset moves (two score tables used
+            // in turn, see below) / is ranked.
+            "ZMOVE" => vec![
+                b("ZADD".into()),
+                b("bigz".into()),
+                b(format!("{}", i * 100 * 13 % 999_983)),
+                b(format!("m:{:08}", i * 100)),
+            ],
+            "ZRANK" => vec![
+                b("ZRANK".into()),
+                b("bigz".into()),
+                b(format!("m:{:08}", i * 100)),
+            ],
+            other => panic!("unknown shape {other}"),
+        })
+        .collect();
+    for i in 0..KEYS {
+        let set = vec![b("SET".into()), b(format!("key:{i:08}")), b("v".repeat(16))];
+        ks.execute(&ctx, &set);
+    }
+    if shape.starts_with('Z') {
+        for chunk in 0..1000 {
+            let mut a = vec![b("ZADD".into()), b("bigz".into())];
+            for i in chunk * 1000..(chunk + 1) * 1000 {
+                a.push(b((i as u64 * 7 % 1_000_003).to_string()));
+                a.push(b(format!("m:{i:08}")));
+            }
+            ks.execute(&ctx, &a);
+        }
+    }
+    let del = vec![b("DEL".into()), b("list".into())];
+    // The other score table for ZMOVE: odd passes use it, so that every
+    // ZADD really moves its member.
+    let other: Vec<Vec<Bytes>> = (0..KEYS)
+        .map(|i| {
+            vec![
+                b("ZADD".into()),
+                b("bigz".into()),
+                b(format!("{}", i * 100 * 17 % 999_983)),
+                b(format!("m:{:08}", i * 100)),
+            ]
+        })
+        .collect();
+    let start = Instant::now();
+    for i in 0..n {
+        if shape == "ZMOVE" && (i / KEYS) % 2 == 1 {
+            ks.execute(&ctx, &other[i % KEYS]);
+            continue;
+        }
+        ks.execute(&ctx, &cmds[i % KEYS]);
+        if shape == "LPUSH" && i % 100_000 == 99_999 {
+            ks.execute(&ctx, &del);
+        }
+    }
+    let el = start.elapsed();
+    println!("{shape}: {n} in {el:?}, {:?} per command", el / n as u32);
+}
