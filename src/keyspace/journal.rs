@@ -95,7 +95,7 @@ pub(crate) struct Pending {
     key: std::ops::Range<usize>,
     value: Bytes,
     /// Where to store the location (`None` = nowhere).
-    fix: Option<(RecordKey, FixTarget)>,
+    fix: Option<FixTarget>,
     /// The record is dead from birth (deletes): report it to merge's counter.
     dead: bool,
 }
@@ -177,9 +177,11 @@ impl Journal {
         value: Bytes,
         fix: FixTarget,
     ) {
+        // The fix finds its entry again by the record key (slot, key,
+        // generation), read back from `keys` at settle: no key clone here.
         let fix = match fix {
             FixTarget::None => None,
-            t => Some((at.clone(), t)),
+            t => Some(t),
         };
         let key = self.key(at.slot, &at.key, sub);
         self.pending.push(Pending {
@@ -323,18 +325,20 @@ impl Journal {
     pub(crate) fn settle(
         &mut self,
         locations: &[Location],
-        mut fix: impl FnMut(&RecordKey, &FixTarget, Location),
+        mut fix: impl FnMut(usize, &[u8], u64, &FixTarget, Location),
         mut dead: impl FnMut(Location),
     ) {
-        self.keys.clear();
         for (p, loc) in self.pending.drain(..).zip(locations) {
-            if let Some((at, target)) = &p.fix {
-                fix(at, target, *loc);
+            if let Some(target) = &p.fix {
+                if let Some((slot, key, _)) = decode_key(&self.keys[p.key.clone()]) {
+                    fix(slot, key, p.gen, target, *loc);
+                }
             }
             if p.dead {
                 dead(*loc);
             }
         }
+        self.keys.clear();
         self.trim();
     }
 

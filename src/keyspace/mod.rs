@@ -549,9 +549,10 @@ impl Keyspace {
                 }
                 journal.settle(
                     &locations,
-                    |at, target, loc| {
-                        if let Some(entry) = state.dbs[at.slot].get_mut(&at.key) {
-                            if entry.gen == at.gen {
+                    |slot, key, gen, target, loc| {
+                        let db = state.dbs.get_mut(slot);
+                        if let Some(entry) = db.and_then(|d| d.get_mut(key)) {
+                            if entry.gen == gen {
                                 entry.value.set_location(target, loc);
                             }
                         }
