@@ -326,7 +326,7 @@ impl BloomValue {
     }
 
     /// RESERVE plus the image chunks of every sub-filter.
-    pub(crate) fn rewrite(&self, at: &RecordKey, expire_at_ms: u64, journal: &mut Journal) {
+    pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
         journal.put(
             TAG_BLOOM_RESERVE,
             at,

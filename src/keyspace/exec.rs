@@ -97,10 +97,10 @@ impl<'a> Exec<'a> {
 
     /// The record identity of `key`'s incarnation `gen` in the selected db.
     #[allow(dead_code, reason = "used by the list, hash, set and zset families")]
-    pub(crate) fn at(&self, key: &Bytes, gen: u64) -> RecordKey {
+    pub(crate) fn at<'k>(&self, key: &'k Bytes, gen: u64) -> RecordKey<'k> {
         RecordKey {
             slot: self.slot(),
-            key: key.clone(),
+            key,
             gen,
         }
     }
@@ -199,12 +199,11 @@ impl<'a> Exec<'a> {
         let Some(entry) = self.st.dbs[slot].remove(key) else {
             return false;
         };
-        let k = Bytes::copy_from_slice(key);
         self.journal.delete(
             TAG_DEL,
             &RecordKey {
                 slot,
-                key: k,
+                key,
                 gen: entry.gen,
             },
             &[],
@@ -222,13 +221,13 @@ impl<'a> Exec<'a> {
     /// Installs a new incarnation of `key` (fresh generation) in logical db
     /// `db`, replacing whatever was there, and returns its record identity.
     /// The caller logs the records that build the value, in the same command.
-    pub(crate) fn replace_in(
+    pub(crate) fn replace_in<'k>(
         &mut self,
         db: usize,
-        key: &Bytes,
+        key: &'k Bytes,
         value: Value,
         expire_at_ms: u64,
-    ) -> RecordKey {
+    ) -> RecordKey<'k> {
         let gen = self.new_gen();
         let slot = self.slot_of(db);
         let old = self.st.dbs[slot].insert(
@@ -243,11 +242,7 @@ impl<'a> Exec<'a> {
             self.discard(old.value);
         }
         self.modified_in(db, key);
-        RecordKey {
-            slot,
-            key: key.clone(),
-            gen,
-        }
+        RecordKey { slot, key, gen }
     }
 
     /// Sets `key` to the string `data` (a new incarnation) with a deadline.
@@ -287,9 +282,8 @@ impl<'a> Exec<'a> {
         let Some(gen) = self.st.dbs[slot].get(key).map(|e| e.gen) else {
             return;
         };
-        let k = Bytes::copy_from_slice(key);
         self.st.dbs[slot].set_expire(key, at_ms);
-        self.journal.expire(&RecordKey { slot, key: k, gen }, at_ms);
+        self.journal.expire(&RecordKey { slot, key, gen }, at_ms);
         self.modified_in(db, key);
     }
 

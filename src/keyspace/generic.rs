@@ -295,7 +295,7 @@ fn transfer(ex: &mut Exec<'_>, from: usize, src: &Bytes, to: usize, dst: &Bytes,
         // Make sure a stale destination does not hide behind a lazy expiry.
         ex.expire_if_needed_in(to, dst);
     }
-    let at: RecordKey = ex.replace_in(to, dst, value, expire);
+    let at: RecordKey<'_> = ex.replace_in(to, dst, value, expire);
     let slot_to = ex.slot_of(to);
     if let Some(entry) = ex.st.dbs[slot_to].get(dst) {
         entry.value.rewrite(&at, expire, ex.journal);

@@ -126,7 +126,7 @@ impl HashValue {
     }
 
     /// Appends the records that recreate the value under `at`.
-    pub(crate) fn rewrite(&self, at: &RecordKey, expire_at_ms: u64, journal: &mut Journal) {
+    pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
         for (name, f) in &self.fields {
             journal.put(
                 TAG_HASH_FIELD,
@@ -273,7 +273,7 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, Bytes)]) -> usize {
     };
     let at = RecordKey {
         slot,
-        key: key.clone(),
+        key,
         gen: entry.gen,
     };
     let expire = entry.expire_at_ms;
@@ -420,7 +420,7 @@ fn hdel(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let at = RecordKey {
         slot,
-        key: key.clone(),
+        key,
         gen: entry.gen,
     };
     let Value::Hash(h) = &mut entry.value else {

@@ -61,11 +61,11 @@ pub(crate) const FLUSH_ALL: u8 = 0xFF;
 
 /// The incarnation a record belongs to: database slot, user key, generation.
 #[derive(Clone, Debug)]
-pub(crate) struct RecordKey {
+pub(crate) struct RecordKey<'a> {
     /// Physical database slot (not the logical SELECT index: see SWAPDB).
     pub(crate) slot: usize,
     /// The user key.
-    pub(crate) key: Bytes,
+    pub(crate) key: &'a [u8],
     /// The key's generation.
     pub(crate) gen: u64,
 }
@@ -171,7 +171,7 @@ impl Journal {
     pub(crate) fn put(
         &mut self,
         tag: u8,
-        at: &RecordKey,
+        at: &RecordKey<'_>,
         sub: &[u8],
         _expire_at_ms: u64,
         value: Bytes,
@@ -183,7 +183,7 @@ impl Journal {
             FixTarget::None => None,
             t => Some(t),
         };
-        let key = self.key(at.slot, &at.key, sub);
+        let key = self.key(at.slot, at.key, sub);
         self.pending.push(Pending {
             kind: RecordKind::Put,
             tag,
@@ -197,8 +197,8 @@ impl Journal {
     }
 
     /// Logs a delete record (of a key, an element, a member): dead from birth.
-    pub(crate) fn delete(&mut self, tag: u8, at: &RecordKey, sub: &[u8]) {
-        let key = self.key(at.slot, &at.key, sub);
+    pub(crate) fn delete(&mut self, tag: u8, at: &RecordKey<'_>, sub: &[u8]) {
+        let key = self.key(at.slot, at.key, sub);
         self.pending.push(Pending {
             kind: RecordKind::Delete,
             tag,
@@ -213,8 +213,8 @@ impl Journal {
 
     /// Logs a new deadline for `at`'s incarnation (0 = none), in the
     /// record key (the storage deadline stays 0, see [`Journal::put`]).
-    pub(crate) fn expire(&mut self, at: &RecordKey, expire_at_ms: u64) {
-        let key = self.key(at.slot, &at.key, &expire_at_ms.to_be_bytes());
+    pub(crate) fn expire(&mut self, at: &RecordKey<'_>, expire_at_ms: u64) {
+        let key = self.key(at.slot, at.key, &expire_at_ms.to_be_bytes());
         self.pending.push(Pending {
             kind: RecordKind::Put,
             tag: TAG_EXPIRE,

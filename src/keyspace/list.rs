@@ -102,7 +102,7 @@ fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -> usize {
     };
     let at = RecordKey {
         slot,
-        key: key.clone(),
+        key,
         gen: entry.gen,
     };
     let expire = entry.expire_at_ms;
@@ -192,7 +192,7 @@ fn pop(ex: &mut Exec<'_>, key: &Bytes, left: bool, n: usize) -> Vec<Bytes> {
     };
     let at = RecordKey {
         slot,
-        key: key.clone(),
+        key,
         gen: entry.gen,
     };
     let mut out = Vec::new();
@@ -415,7 +415,7 @@ fn remove_positions(ex: &mut Exec<'_>, key: &Bytes, positions: &[usize]) {
     };
     let at = RecordKey {
         slot,
-        key: key.clone(),
+        key,
         gen: entry.gen,
     };
     let Some(list) = list_of(entry) else {
@@ -866,7 +866,7 @@ impl ListValue {
     }
 
     /// Records recreating the list under `at` (seqs 0, 1, 2, ...).
-    pub(crate) fn rewrite(&self, at: &RecordKey, expire_at_ms: u64, journal: &mut Journal) {
+    pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
         for item in &self.items {
             journal.put(
                 TAG_LIST_ITEM,

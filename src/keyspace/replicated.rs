@@ -130,7 +130,7 @@ impl Keyspace {
             d.for_each(&mut |key, entry| {
                 let at = RecordKey {
                     slot: db,
-                    key: Bytes::copy_from_slice(key),
+                    key,
                     gen: entry.gen,
                 };
                 entry.value.rewrite(&at, entry.expire_at_ms, &mut journal);

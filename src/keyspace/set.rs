@@ -135,7 +135,7 @@ impl SetValue {
     }
 
     /// Appends the records that recreate the value under `at`.
-    pub(crate) fn rewrite(&self, at: &RecordKey, expire_at_ms: u64, journal: &mut Journal) {
+    pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
         for m in &self.members {
             journal.put(
                 TAG_SET_MEMBER,
@@ -241,7 +241,7 @@ fn add(ex: &mut Exec<'_>, key: &Bytes, items: &[&[u8]]) -> usize {
     };
     let at = RecordKey {
         slot,
-        key: key.clone(),
+        key,
         gen: entry.gen,
     };
     let expire = entry.expire_at_ms;
@@ -277,7 +277,7 @@ fn remove(ex: &mut Exec<'_>, key: &Bytes, items: &[&[u8]]) -> usize {
     };
     let at = RecordKey {
         slot,
-        key: key.clone(),
+        key,
         gen: entry.gen,
     };
     let Value::Set(s) = &mut entry.value else {

@@ -121,7 +121,7 @@ impl Value {
 
     /// Appends the records that recreate this value under `at` (a new
     /// incarnation, generation `at.gen`): RENAME, MOVE, COPY.
-    pub(crate) fn rewrite(&self, at: &RecordKey, expire_at_ms: u64, journal: &mut Journal) {
+    pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
         match self {
             Value::Str(s) => {
                 journal.put(

@@ -232,7 +232,7 @@ impl ZSetValue {
     }
 
     /// Appends the records that recreate the value under `at`.
-    pub(crate) fn rewrite(&self, at: &RecordKey, expire_at_ms: u64, journal: &mut Journal) {
+    pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
         for (m, e) in &self.dict {
             journal.put(
                 TAG_ZSET_MEMBER,
@@ -369,7 +369,7 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(Bytes, f64)]) {
     };
     let at = RecordKey {
         slot,
-        key: key.clone(),
+        key,
         gen: entry.gen,
     };
     let expire = entry.expire_at_ms;
@@ -403,7 +403,7 @@ fn remove(ex: &mut Exec<'_>, key: &Bytes, items: &[Bytes]) -> usize {
     };
     let at = RecordKey {
         slot,
-        key: key.clone(),
+        key,
         gen: entry.gen,
     };
     let Value::ZSet(z) = &mut entry.value else {
