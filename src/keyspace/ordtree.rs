@@ -770,37 +770,3 @@ mod tests {
         assert!(tree.at_rank(0).is_none());
     }
 }
-
-#[cfg(test)]
-mod timing {
-    use super::*;
-
-    /// Cost of moving a member in a 1M-element tree (remove + insert) and
-    /// of a rank: `cargo test --release --lib ordtree::timing -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "a measurement, not a check"]
-    fn move_and_rank_in_a_million() {
-        let mut t = OrderTree::default();
-        let score = |i: u64, mult: u64| (i * mult % 1_000_003) as f64;
-        for i in 0..1_000_000u64 {
-            t.insert(score(i, 7), format!("m:{i:08}").as_bytes());
-        }
-        let names: Vec<Vec<u8>> = (0..100_000u64)
-            .map(|i| format!("m:{:08}", i * 10).into_bytes())
-            .collect();
-        let start = std::time::Instant::now();
-        for (i, m) in names.iter().enumerate() {
-            let i = i as u64 * 10;
-            assert!(t.remove(score(i, 7), m));
-            t.insert(score(i, 13), m);
-        }
-        let moved = start.elapsed() / names.len() as u32;
-        let start = std::time::Instant::now();
-        let mut sum = 0;
-        for (i, m) in names.iter().enumerate() {
-            sum += t.rank(score(i as u64 * 10, 13), m).unwrap_or(0);
-        }
-        let ranked = start.elapsed() / names.len() as u32;
-        println!("move {moved:?}, rank {ranked:?} ({sum})");
-    }
-}
