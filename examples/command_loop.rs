@@ -22,6 +22,15 @@ fn main() {
     let ctx = Ctx::new(1_800_000_000_000, 1, 0);
     const KEYS: usize = 10_000;
     let b = |s: String| Bytes::from(s);
+    // ZADD of member i of the 1M-member zset with score table `mult`.
+    let zmove = |i: usize, mult: usize| {
+        vec![
+            b("ZADD".into()),
+            b("bigz".into()),
+            b(format!("{}", i * 100 * mult % 999_983)),
+            b(format!("m:{:08}", i * 100)),
+        ]
+    };
     let cmds: Vec<Vec<Bytes>> = (0..KEYS)
         .map(|i| match shape.as_str() {
             "GET" => vec![b("GET".into()), b(format!("key:{i:08}"))],
@@ -47,12 +56,7 @@ fn main() {
             ],
             // A member of the 1M-member zset moves (two score tables used
             // in turn, see below) / is ranked.
-            "ZMOVE" => vec![
-                b("ZADD".into()),
-                b("bigz".into()),
-                b(format!("{}", i * 100 * 13 % 999_983)),
-                b(format!("m:{:08}", i * 100)),
-            ],
+            "ZMOVE" => zmove(i, 13),
             "ZRANK" => vec![
                 b("ZRANK".into()),
                 b("bigz".into()),
@@ -78,16 +82,11 @@ fn main() {
     let del = vec![b("DEL".into()), b("list".into())];
     // The other score table for ZMOVE: odd passes use it, so that every
     // ZADD really moves its member.
-    let other: Vec<Vec<Bytes>> = (0..KEYS)
-        .map(|i| {
-            vec![
-                b("ZADD".into()),
-                b("bigz".into()),
-                b(format!("{}", i * 100 * 17 % 999_983)),
-                b(format!("m:{:08}", i * 100)),
-            ]
-        })
-        .collect();
+    let other: Vec<Vec<Bytes>> = if shape == "ZMOVE" {
+        (0..KEYS).map(|i| zmove(i, 17)).collect()
+    } else {
+        Vec::new()
+    };
     let start = Instant::now();
     for i in 0..n {
         if shape == "ZMOVE" && (i / KEYS) % 2 == 1 {

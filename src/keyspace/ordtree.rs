@@ -76,7 +76,6 @@ fn ordered(x: f64) -> i64 {
 /// the arena slot, next to the header): a search reads the slot's few cache
 /// lines of `f64`s and touches a member only among equal scores.
 struct Leaf {
-    len: u32,
     prev: u32,
     next: u32,
     /// One spare slot: an insert overflows, then the leaf splits.
@@ -87,7 +86,6 @@ struct Leaf {
 impl Leaf {
     fn empty() -> Leaf {
         Leaf {
-            len: 0,
             prev: NIL,
             next: NIL,
             scores: [0.0; LEAF_CAP + 1],
@@ -95,8 +93,13 @@ impl Leaf {
         }
     }
 
+    /// Number of elements (the score array has no length of its own).
+    fn len(&self) -> usize {
+        self.members.len()
+    }
+
     fn scores(&self) -> &[f64] {
-        &self.scores[..self.len as usize]
+        &self.scores[..self.len()]
     }
 
     /// Index of the first element `>= (score, member)`.
@@ -109,7 +112,7 @@ impl Leaf {
     /// Index of `(score, member)` if present.
     fn find(&self, score: f64, member: &[u8]) -> Option<usize> {
         let at = self.lower_bound(score, member);
-        let hit = at < self.len as usize
+        let hit = at < self.len()
             && self.scores[at].total_cmp(&score) == Ordering::Equal
             && self.members[at].as_bytes() == member;
         hit.then_some(at)
@@ -222,7 +225,7 @@ impl OrderTree {
     /// Entries of a node: elements of a leaf, children of an inner node.
     fn width(&self, id: u32, height: usize) -> usize {
         if height == 0 {
-            self.leaves[id as usize].len as usize
+            self.leaves[id as usize].len()
         } else {
             self.inners[id as usize].n as usize
         }
@@ -231,7 +234,7 @@ impl OrderTree {
     /// Elements under a node.
     fn count(&self, id: u32, height: usize) -> usize {
         if height == 0 {
-            self.leaves[id as usize].len as usize
+            self.leaves[id as usize].len()
         } else {
             let node = &self.inners[id as usize];
             node.before(node.n as usize)
@@ -243,7 +246,6 @@ impl OrderTree {
         self.len += 1;
         if self.root == NIL {
             let mut leaf = Leaf::empty();
-            leaf.len = 1;
             leaf.scores[0] = score;
             leaf.members.push(Member::from(member));
             self.root = self.new_leaf(leaf);
@@ -269,10 +271,10 @@ impl OrderTree {
         if height == 0 {
             let leaf = &mut self.leaves[id as usize];
             let at = leaf.lower_bound(score, member);
-            put(&mut leaf.scores, leaf.len as usize, at, score);
+            let len = leaf.len();
+            put(&mut leaf.scores, len, at, score);
             leaf.members.insert(at, Member::from(member));
-            leaf.len += 1;
-            return (leaf.len as usize > LEAF_CAP).then(|| self.split_leaf(id));
+            return (leaf.len() > LEAF_CAP).then(|| self.split_leaf(id));
         }
         let node = &mut self.inners[id as usize];
         let c = node.route(score, member);
@@ -293,15 +295,13 @@ impl OrderTree {
 
     fn split_leaf(&mut self, id: u32) -> Split {
         let left = &mut self.leaves[id as usize];
-        let len = left.len as usize;
+        let len = left.len();
         let half = len / 2;
         let mut right = Leaf::empty();
-        right.len = (len - half) as u32;
         right.scores[..len - half].copy_from_slice(&left.scores[half..len]);
         right.members = left.members.split_off(half);
         right.prev = id;
         right.next = left.next;
-        left.len = half as u32;
         let (score, member) = (right.scores[0], right.members[0].clone());
         let next = right.next;
         let right = self.new_leaf(right);
@@ -372,9 +372,9 @@ impl OrderTree {
             let Some(at) = leaf.find(score, member) else {
                 return false;
             };
-            take(&mut leaf.scores, leaf.len as usize, at);
+            let len = leaf.len();
+            take(&mut leaf.scores, len, at);
             leaf.members.remove(at);
-            leaf.len -= 1;
             return true;
         }
         let c = self.inners[id as usize].route(score, member);
@@ -442,10 +442,9 @@ impl OrderTree {
         if height == 1 {
             let right = std::mem::replace(&mut self.leaves[b as usize], Leaf::empty());
             let l = &mut self.leaves[a as usize];
-            let (at, m) = (l.len as usize, right.len as usize);
+            let (at, m) = (l.len(), right.len());
             l.scores[at..at + m].copy_from_slice(&right.scores[..m]);
             l.members.extend(right.members);
-            l.len += right.len;
             l.next = right.next;
             if right.next != NIL {
                 self.leaves[right.next as usize].prev = a;
@@ -516,7 +515,7 @@ impl OrderTree {
             }
             id = node.children[c];
         }
-        (left < self.leaves[id as usize].len as usize).then_some(Pos(id, left as u32))
+        (left < self.leaves[id as usize].len()).then_some(Pos(id, left as u32))
     }
 
     /// How many elements satisfy `before` (a predicate true on a prefix of
@@ -541,7 +540,7 @@ impl OrderTree {
         }
         let leaf = &self.leaves[id as usize];
         let mut at = 0;
-        while at < leaf.len as usize && before(leaf.scores[at], leaf.members[at].as_bytes()) {
+        while at < leaf.len() && before(leaf.scores[at], leaf.members[at].as_bytes()) {
             at += 1;
         }
         rank + at
@@ -559,7 +558,7 @@ impl OrderTree {
     /// The element after `p`.
     pub(crate) fn next(&self, p: Pos) -> Option<Pos> {
         let leaf = &self.leaves[p.0 as usize];
-        if p.1 + 1 < leaf.len {
+        if (p.1 as usize) + 1 < leaf.len() {
             return Some(Pos(p.0, p.1 + 1));
         }
         (leaf.next != NIL).then_some(Pos(leaf.next, 0))
@@ -574,7 +573,7 @@ impl OrderTree {
         if prev == NIL {
             return None;
         }
-        Some(Pos(prev, self.leaves[prev as usize].len - 1))
+        Some(Pos(prev, self.leaves[prev as usize].len() as u32 - 1))
     }
 
     /// Elements of 0-based ranks `start..=end` (clamped), forward or reverse
@@ -628,12 +627,11 @@ impl OrderTree {
     fn check_node(&self, id: u32, height: usize, all: &mut Vec<(f64, Vec<u8>)>) -> usize {
         if height == 0 {
             let l = &self.leaves[id as usize];
-            assert!(l.len > 0 && l.len as usize <= LEAF_CAP);
-            assert_eq!(l.len as usize, l.members.len());
+            assert!(l.len() > 0 && l.len() <= LEAF_CAP);
             for (s, m) in l.scores().iter().zip(&l.members) {
                 all.push((*s, m.as_bytes().to_vec()));
             }
-            return l.len as usize;
+            return l.len();
         }
         let node = &self.inners[id as usize];
         assert!(node.n > 0 && node.n as usize <= INNER_CAP);
