@@ -367,27 +367,79 @@ impl Keyspace {
             Some(Err(e)) => Reply::Error(format!("ERR persistence failed: {e}")),
             _ => reply,
         };
-        let Some(cmd) = argv.first().and_then(|n| crate::command::find(n)) else {
-            return rejected(unknown_command(argv));
+        let cmd = match self.admit(ctx, argv) {
+            Ok(cmd) => cmd,
+            Err(reply) => return rejected(reply),
         };
-        if !cmd.spec.arity_ok(argv.len()) {
-            return rejected(args::arity_error(cmd.spec.name));
-        }
-        if ctx.db >= self.databases {
-            return rejected(args::err("ERR DB index is out of range"));
-        }
         if cmd.spec.flags.write {
             if let Err(e) = self.log.check_space(command_bytes(argv) as u64) {
                 return rejected(persistence_error(&e));
             }
         }
-        let mut state = match self.lock_state() {
+        let state = match self.lock_state() {
             Ok(state) => state,
             Err(e) => return rejected(persistence_error(&e)),
         };
+        self.run_locked(cmd, ctx, argv, state, meta.clone())
+            .unwrap_or_else(rejected)
+    }
+
+    /// [`Keyspace::execute`] for a caller that must not block (a Python
+    /// thread holding the GIL): runs `argv` only if it can finish without
+    /// waiting for a lock and without a system call on the log, that is
+    /// when the state lock is free and, for a write, the log can take
+    /// `log_bytes` bytes by a copy into memory already mapped and backed
+    /// on disk (see [`Log::quiet_room`](crate::storage::Log::quiet_room)).
+    /// `None` when it cannot: nothing was done, call
+    /// [`Keyspace::execute`]. `log_bytes` bounds what the command appends
+    /// (GET and SET append one record of about their argv's size); a
+    /// command that appends more is still correct, it may only block.
+    pub fn try_execute(&self, ctx: &Ctx, argv: &[Bytes], log_bytes: usize) -> Option<Reply> {
+        let cmd = match self.admit(ctx, argv) {
+            Ok(cmd) => cmd,
+            Err(reply) => return Some(reply),
+        };
+        let state = self.state.try_lock()?;
+        // A stale state is rebuilt from the log first: `execute` does that.
+        // Even a read may append (a lazily expired key's delete), so the
+        // room is asked of every command.
+        if state.stale || !self.log.quiet_room(log_bytes as u64) {
+            return None;
+        }
+        Some(
+            self.run_locked(cmd, ctx, argv, state, None)
+                .unwrap_or_else(|r| r),
+        )
+    }
+
+    /// The checks that need no lock: the command exists, its arity, the db
+    /// index. `Err` is the reply that rejects it.
+    fn admit(&self, ctx: &Ctx, argv: &[Bytes]) -> Result<&'static crate::command::Command, Reply> {
+        let Some(cmd) = argv.first().and_then(|n| crate::command::find(n)) else {
+            return Err(unknown_command(argv));
+        };
+        if !cmd.spec.arity_ok(argv.len()) {
+            return Err(args::arity_error(cmd.spec.name));
+        }
+        if ctx.db >= self.databases {
+            return Err(args::err("ERR DB index is out of range"));
+        }
+        Ok(cmd)
+    }
+
+    /// Runs an admitted command under the state lock and appends its
+    /// records. `Err` is a rejection (sizes) made before anything changed.
+    fn run_locked(
+        &self,
+        cmd: &'static crate::command::Command,
+        ctx: &Ctx,
+        argv: &[Bytes],
+        mut state: parking_lot::MutexGuard<'_, State>,
+        meta: Option<Bytes>,
+    ) -> Result<Reply, Reply> {
         if let Some(e) = check_sizes(&cmd.spec, argv, &state) {
             drop(state);
-            return rejected(e);
+            return Err(e);
         }
         let mut journal = std::mem::take(&mut state.journal);
         let reply = {
@@ -398,8 +450,8 @@ impl Keyspace {
         state.journal = journal;
         drop(state);
         match commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
-            Ok(()) => reply,
-            Err(e) => persistence_error(&e),
+            Ok(()) => Ok(reply),
+            Err(e) => Ok(persistence_error(&e)),
         }
     }
 

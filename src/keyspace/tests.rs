@@ -392,3 +392,70 @@ fn bloom_scandump_loadchunk_round_trip_and_persist() {
         );
     }
 }
+
+#[test]
+fn try_execute_runs_only_what_cannot_block() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ks = open(dir.path());
+    let ctx = Ctx::new(NOW, 7, 0);
+    let argv = |a: &[&str]| -> Vec<Bytes> {
+        a.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
+    };
+    let set = argv(&["SET", "k", "v"]);
+    // Errors found before any lock are answered directly.
+    assert_eq!(
+        ks.try_execute(&ctx, &argv(&["GET"]), 64),
+        Some(Reply::Error(
+            "ERR wrong number of arguments for 'get' command".into()
+        ))
+    );
+    // Appends until the quiet path declines once (the mapped window's end
+    // or the pages written ahead), then `execute` moves the log on and the
+    // quiet path works again: every SET lands either way.
+    let (mut quiet, mut declined) = (0, 0);
+    for i in 0..40_000 {
+        let a = argv(&["SET", &format!("key:{i}"), "value"]);
+        match ks.try_execute(&ctx, &a, 128) {
+            Some(reply) => {
+                assert_eq!(reply, Reply::ok());
+                quiet += 1;
+            }
+            None => {
+                declined += 1;
+                assert_eq!(ks.execute(&ctx, &a), Reply::ok());
+            }
+        }
+    }
+    assert!(
+        quiet > 30_000 && declined > 0,
+        "quiet {quiet} declined {declined}"
+    );
+    assert_eq!(run(&ks, NOW, &["DBSIZE"]), Reply::Integer(40_000));
+    // A held state lock: declined, nothing done.
+    {
+        let _held = ks.state.lock();
+        assert_eq!(ks.try_execute(&ctx, &set, 64), None);
+    }
+    assert_eq!(run(&ks, NOW, &["GET", "k"]), Reply::Nil);
+    assert_eq!(ks.try_execute(&ctx, &set, 64), Some(Reply::ok()));
+    assert_eq!(run(&ks, NOW, &["GET", "k"]), bulk("v"));
+    drop(ks);
+    // Everything written on the quiet path is in the log.
+    let ks = open(dir.path());
+    assert_eq!(run(&ks, NOW, &["DBSIZE"]), Reply::Integer(40_001));
+}
+
+#[test]
+fn try_execute_declines_with_fsync_always() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options::new(dir.path()).with_fsync(FsyncPolicy::Always);
+    let ks = Keyspace::open(Config::new(opts)).expect("open keyspace");
+    let set: Vec<Bytes> = ["SET", "k", "v"]
+        .iter()
+        .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+        .collect();
+    assert_eq!(ks.try_execute(&Ctx::new(NOW, 7, 0), &set, 64), None);
+    assert_eq!(run(&ks, NOW, &["GET", "k"]), Reply::Nil);
+}

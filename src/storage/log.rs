@@ -642,6 +642,26 @@ impl Log {
         Ok(commit)
     }
 
+    /// Whether an append of `bytes` bytes would be a copy into memory only:
+    /// no `fsync` per write (`fsync = always`), no rotation, no `pwrite`,
+    /// and the bytes land in the mapped window of the active file, in
+    /// pages already reserved and in the page cache (no `fallocate`, no
+    /// `mmap`, no major fault). Also false while the writer lock is held
+    /// (the append would wait) or after a failed write. For callers that
+    /// must not block, such as a Python thread holding the GIL.
+    pub fn quiet_room(&self, bytes: u64) -> bool {
+        let inner = &self.inner;
+        if inner.opts.fsync == FsyncPolicy::Always || inner.space_short.load(Ordering::Acquire) {
+            return false;
+        }
+        let Some(w) = inner.writer.try_lock() else {
+            return false;
+        };
+        let base = w.active.size();
+        base + bytes <= inner.opts.max_file_size
+            && w.map.as_ref().is_some_and(|m| m.quiet(base, bytes))
+    }
+
     /// Whether an append of about `bytes` bytes can be written. Free after
     /// a successful append (no system call); after a failed write it asks
     /// the file system (statvfs) for `bytes` plus 1 MiB of headroom and

@@ -143,6 +143,18 @@ impl ActiveMap {
             .is_some_and(|end| end <= self.capacity)
     }
 
+    /// True when [`ActiveMap::write`] of `len` bytes at `offset` would be a
+    /// copy only: inside the mapped window, in reserved space and in pages
+    /// already written ahead (no system call, no major fault).
+    pub(crate) fn quiet(&self, offset: u64, len: u64) -> bool {
+        let end = offset.saturating_add(len);
+        len < PWRITE_FROM as u64
+            && offset >= self.window
+            && end <= self.window + self.map.len() as u64
+            && end <= self.reserved
+            && end <= self.prefilled
+    }
+
     /// Copies `bytes` to `offset` (inside the mapping: see [`ActiveMap::fits`])
     /// after reserving the disk space they need. On an error nothing was
     /// copied.

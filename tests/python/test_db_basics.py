@@ -150,3 +150,45 @@ def test_expired_keys_disappear(fincaskv_db: fincaskv.DB) -> None:
 def test_impossible_configuration_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(fincaskv.DataError):
         fincaskv.DB(tmp_path / "db", databases=100_000)
+
+
+def test_set_bound_fast_path_takes_every_form(tmp_path: Path) -> None:
+    # `db.set` is the native method bound to the instance; options go
+    # through redis-py's full `set` and must behave exactly as it does.
+    with fincaskv.DB(tmp_path / "db") as db:
+        assert db.set("k", "v") is True
+        assert db.set(name="k2", value=b"v2") is True
+        assert db.get("k2") == b"v2"
+        assert db.set("k", "w", nx=True) is None
+        assert db.set("k", "w", None, None, False, True) is True  # positional xx
+        assert db.set("k", "x", get=True) == b"w"
+        assert db.set("t", "v", ex=100) is True
+        assert 0 < db.ttl("t") <= 100
+        assert db.set("t", "v2", keepttl=True) is True
+        assert 0 < db.ttl("t") <= 100
+        with pytest.raises(fincaskv.DataError):
+            db.set("k", "v", ex=1, px=1)
+        with pytest.raises(fincaskv.DataError):
+            db.set("k", None)
+        with pytest.raises(TypeError):
+            db.set("k")
+        big = b"x" * 100_000  # a pwrite-sized append: the GIL-released path
+        assert db.set("big", big) is True
+        assert db.get("big") == big
+        setter = db.set
+    with pytest.raises(fincaskv.Error):
+        setter("k", "v")
+
+
+def test_set_bound_to_a_collected_db_raises(tmp_path: Path) -> None:
+    db = fincaskv.DB(tmp_path / "db")
+    setter = db.set
+    native = db._native
+    del db
+    import gc
+
+    gc.collect()
+    assert setter("k", "v") is True  # plain SET needs only the engine
+    with pytest.raises(fincaskv.Error, match="no longer exists"):
+        setter("k", "v", ex=10)
+    native.close()
