@@ -332,7 +332,7 @@ impl BloomValue {
             at,
             &self.params.encode(),
             expire_at_ms,
-            Bytes::new(),
+            &Bytes::new(),
             FixTarget::None,
         );
         for part in self.image_parts() {
@@ -342,7 +342,7 @@ impl BloomValue {
                 at,
                 &sub,
                 expire_at_ms,
-                Bytes::new(),
+                &Bytes::new(),
                 FixTarget::None,
             );
         }
@@ -498,7 +498,7 @@ fn create(ex: &mut Exec<'_>, key: &Bytes, params: Params) -> Result<(), Reply> {
         &at,
         &params.encode(),
         0,
-        Bytes::new(),
+        &Bytes::new(),
         FixTarget::None,
     );
     Ok(())
@@ -604,7 +604,7 @@ fn add_items(ex: &mut Exec<'_>, key: &Bytes, items: &[Bytes]) -> Result<Vec<Repl
             &at,
             item,
             expire,
-            Bytes::new(),
+            &Bytes::new(),
             FixTarget::None,
         );
     }
@@ -780,7 +780,7 @@ fn loadchunk(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         &at,
         data,
         expire,
-        Bytes::new(),
+        &Bytes::new(),
         FixTarget::None,
     );
     ex.modified(key);

@@ -228,7 +228,17 @@ impl<'a> Exec<'a> {
         value: Value,
         expire_at_ms: u64,
     ) -> RecordKey<'k> {
-        let gen = self.new_gen();
+        let at = RecordKey {
+            slot: self.slot_of(db),
+            key,
+            gen: self.new_gen(),
+        };
+        self.replace_as(db, key, at.gen, value, expire_at_ms);
+        at
+    }
+
+    /// [`Exec::replace_in`] with a fresh generation `gen` chosen by the caller.
+    fn replace_as(&mut self, db: usize, key: &Bytes, gen: u64, value: Value, expire_at_ms: u64) {
         let slot = self.slot_of(db);
         let old = self.st.dbs[slot].insert(
             key,
@@ -242,7 +252,6 @@ impl<'a> Exec<'a> {
             self.discard(old.value);
         }
         self.modified_in(db, key);
-        RecordKey { slot, key, gen }
     }
 
     /// Sets `key` to the string `data` (a new incarnation) with a deadline.
@@ -258,14 +267,21 @@ impl<'a> Exec<'a> {
         expire_at_ms: u64,
         form: StrForm,
     ) {
+        // The record is logged first (its value copied, or shared when
+        // large), so that the value moves into the keyspace without a clone.
+        let at = RecordKey {
+            slot: self.slot_of(self.db),
+            key,
+            gen: self.new_gen(),
+        };
+        self.journal
+            .put(TAG_STR, &at, &[], expire_at_ms, &data, FixTarget::Whole);
         let value = Value::Str(StrValue {
-            data: data.clone(),
+            data,
             loc: None,
             form,
         });
-        let at = self.replace_in(self.db, key, value, expire_at_ms);
-        self.journal
-            .put(TAG_STR, &at, &[], expire_at_ms, data, FixTarget::Whole);
+        self.replace_as(self.db, key, at.gen, value, expire_at_ms);
         if expire_at_ms != 0 {
             self.journal.expire(&at, expire_at_ms);
         }

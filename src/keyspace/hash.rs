@@ -133,7 +133,7 @@ impl HashValue {
                 at,
                 name.as_bytes(),
                 expire_at_ms,
-                f.value.clone(),
+                &f.value,
                 FixTarget::Member(name.to_bytes()),
             );
         }
@@ -293,7 +293,7 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, Bytes)]) -> usize {
             &at,
             field,
             expire,
-            value.clone(),
+            value,
             FixTarget::Member((*field).clone()),
         );
     }

@@ -93,12 +93,25 @@ pub(crate) struct Pending {
     expire_at_ms: u64,
     /// The record key: a range of the journal's `keys` buffer.
     key: std::ops::Range<usize>,
-    value: Bytes,
+    value: PendingValue,
     /// Where to store the location (`None` = nowhere).
     fix: Option<FixTarget>,
     /// The record is dead from birth (deletes): report it to merge's counter.
     dead: bool,
 }
+
+/// A pending record's value.
+enum PendingValue {
+    /// Copied into the journal's `keys` buffer (small values): cheaper
+    /// than sharing the `Bytes`, whose first clone allocates a shared
+    /// header when it was built from a `Vec` (every argv argument is).
+    Copied(std::ops::Range<usize>),
+    /// Shared with the keyspace (large values: no copy).
+    Shared(Bytes),
+}
+
+/// Values up to this many bytes are copied into the journal.
+const COPY_VALUE_MAX: usize = 512;
 
 /// The records of one command or transaction, appended as one batch.
 /// Reused from command to command (it lives in the locked state), so that
@@ -106,7 +119,7 @@ pub(crate) struct Pending {
 #[derive(Default)]
 pub(crate) struct Journal {
     pending: Vec<Pending>,
-    /// Every pending record key, back to back.
+    /// Every pending record key (and small value), back to back.
     keys: Vec<u8>,
 }
 
@@ -156,6 +169,25 @@ impl Journal {
         start..self.keys.len()
     }
 
+    /// Keeps a record's value: small ones copied, large ones shared.
+    fn value(&mut self, value: &Bytes) -> PendingValue {
+        if value.len() <= COPY_VALUE_MAX {
+            let start = self.keys.len();
+            self.keys.extend_from_slice(value);
+            PendingValue::Copied(start..self.keys.len())
+        } else {
+            PendingValue::Shared(value.clone())
+        }
+    }
+
+    /// A pending record's value bytes.
+    fn value_of<'a>(&'a self, p: &'a Pending) -> &'a [u8] {
+        match &p.value {
+            PendingValue::Copied(r) => &self.keys[r.clone()],
+            PendingValue::Shared(b) => b,
+        }
+    }
+
     /// Whether nothing was logged.
     pub(crate) fn is_empty(&self) -> bool {
         self.pending.is_empty()
@@ -174,7 +206,7 @@ impl Journal {
         at: &RecordKey<'_>,
         sub: &[u8],
         _expire_at_ms: u64,
-        value: Bytes,
+        value: &Bytes,
         fix: FixTarget,
     ) {
         // The fix finds its entry again by the record key (slot, key,
@@ -184,6 +216,7 @@ impl Journal {
             t => Some(t),
         };
         let key = self.key(at.slot, at.key, sub);
+        let value = self.value(value);
         self.pending.push(Pending {
             kind: RecordKind::Put,
             tag,
@@ -205,7 +238,7 @@ impl Journal {
             gen: at.gen,
             expire_at_ms: 0,
             key,
-            value: Bytes::new(),
+            value: PendingValue::Copied(0..0),
             fix: None,
             dead: true,
         });
@@ -221,7 +254,7 @@ impl Journal {
             gen: at.gen,
             expire_at_ms: 0,
             key,
-            value: Bytes::new(),
+            value: PendingValue::Copied(0..0),
             fix: None,
             dead: false,
         });
@@ -242,7 +275,7 @@ impl Journal {
             gen,
             expire_at_ms: 0,
             key,
-            value: Bytes::new(),
+            value: PendingValue::Copied(0..0),
             fix: None,
             dead,
         });
@@ -260,13 +293,14 @@ impl Journal {
     ) {
         let start = self.keys.len();
         self.keys.extend_from_slice(&key);
+        let key = start..self.keys.len();
         self.pending.push(Pending {
             kind,
             tag,
             gen,
             expire_at_ms,
-            key: start..self.keys.len(),
-            value,
+            key,
+            value: PendingValue::Shared(value),
             fix: None,
             dead: kind == RecordKind::Delete,
         });
@@ -278,13 +312,17 @@ impl Journal {
         self.pending
             .drain(..)
             .map(|p| {
+                let value = match p.value {
+                    PendingValue::Copied(r) => Bytes::copy_from_slice(&keys[r]),
+                    PendingValue::Shared(b) => b,
+                };
                 (
                     p.kind,
                     p.tag,
                     p.gen,
                     p.expire_at_ms,
                     keys[p.key].to_vec(),
-                    p.value,
+                    value,
                 )
             })
             .collect()
@@ -299,7 +337,7 @@ impl Journal {
                 gen: p.gen,
                 expire_at_ms: p.expire_at_ms,
                 key: &self.keys[p.key.clone()],
-                value: &p.value,
+                value: self.value_of(p),
             }),
             _ => None,
         }
@@ -315,7 +353,7 @@ impl Journal {
                 gen: p.gen,
                 expire_at_ms: p.expire_at_ms,
                 key: &self.keys[p.key.clone()],
-                value: &p.value,
+                value: self.value_of(p),
             })
             .collect()
     }

@@ -134,7 +134,7 @@ fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -> usize {
             &at,
             &encode_seq(seq),
             expire,
-            val.clone(),
+            &val,
             FixTarget::Seq(seq),
         );
     }
@@ -395,7 +395,7 @@ fn lset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         &at,
         &encode_seq(seq),
         expire,
-        argv[3].clone(),
+        &argv[3],
         FixTarget::Seq(seq),
     );
     ex.dead(old_loc);
@@ -563,7 +563,7 @@ fn linsert(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         &at,
         &encode_seq(seq),
         expire,
-        argv[4].clone(),
+        &argv[4],
         FixTarget::Seq(seq),
     );
     ex.modified(key);
@@ -873,7 +873,7 @@ impl ListValue {
                 at,
                 &encode_seq(item.seq),
                 expire_at_ms,
-                item.val.clone(),
+                &item.val,
                 FixTarget::Seq(item.seq),
             );
         }

@@ -142,7 +142,7 @@ impl SetValue {
                 at,
                 m.as_bytes(),
                 expire_at_ms,
-                Bytes::new(),
+                &Bytes::new(),
                 FixTarget::Whole,
             );
         }
@@ -257,7 +257,7 @@ fn add(ex: &mut Exec<'_>, key: &Bytes, items: &[&[u8]]) -> usize {
                 &at,
                 m,
                 expire,
-                Bytes::new(),
+                &Bytes::new(),
                 FixTarget::Whole,
             );
         }
@@ -565,7 +565,7 @@ pub(crate) fn store(ex: &mut Exec<'_>, dst: &Bytes, members: &[Bytes]) -> usize 
     let at = ex.replace_in(ex.db, dst, Value::Set(value), 0);
     for m in members {
         ex.journal
-            .put(TAG_SET_MEMBER, &at, m, 0, Bytes::new(), FixTarget::Whole);
+            .put(TAG_SET_MEMBER, &at, m, 0, &Bytes::new(), FixTarget::Whole);
     }
     n
 }

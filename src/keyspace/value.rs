@@ -129,7 +129,7 @@ impl Value {
                     at,
                     &[],
                     expire_at_ms,
-                    s.data.clone(),
+                    &s.data,
                     FixTarget::Whole,
                 );
             }

@@ -239,7 +239,7 @@ impl ZSetValue {
                 at,
                 &sub_key(e.score, m.as_bytes()),
                 expire_at_ms,
-                Bytes::new(),
+                &Bytes::new(),
                 FixTarget::Member(m.to_bytes()),
             );
         }
@@ -386,7 +386,7 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(Bytes, f64)]) {
             &at,
             &sub_key(*score, m),
             expire,
-            Bytes::new(),
+            &Bytes::new(),
             FixTarget::Member(m.clone()),
         );
     }
@@ -445,7 +445,7 @@ fn store(ex: &mut Exec<'_>, dst: &Bytes, pairs: &[(Bytes, f64)]) -> usize {
             &at,
             &sub_key(*s, m),
             0,
-            Bytes::new(),
+            &Bytes::new(),
             FixTarget::Member(m.clone()),
         );
     }
