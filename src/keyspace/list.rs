@@ -134,7 +134,7 @@ fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -> usize {
             &at,
             &encode_seq(seq),
             expire,
-            &val,
+            val,
             FixTarget::Seq(seq),
         );
     }
