@@ -7,7 +7,7 @@ order (one call each), then one batch of N puts into a fresh store. Keys are
 16 bytes, values 100 bytes. Prints operations per second.
 
     .venv/bin/pip install -r scripts/bench-requirements.txt
-    .venv/bin/python scripts/bench-python.py            # N = 300,000
+    .venv/bin/python scripts/bench-python.py            # N = 300,000, median of 3 runs
     .venv/bin/python scripts/bench-python.py -n 50000 --stores fincaskv,lmdb
 
 Durability is set alike everywhere: a process crash loses nothing that a
@@ -27,6 +27,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -284,6 +285,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=300_000, help="operations per phase (default 300000)")
     parser.add_argument("--stores", default=",".join(STORES), help="comma-separated stores to run")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs per store, interleaved; each figure is the median (default 3)",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -295,17 +302,24 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
         return
 
-    results: Dict[str, Dict[str, float]] = {}
-    for name in args.stores.split(","):
-        proc = subprocess.run(
-            [sys.executable, __file__, "--one", name, "-n", str(args.n)], capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            print(f"{name}: failed\n{proc.stderr.strip()}", file=sys.stderr)
-            continue
-        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    # Runs are interleaved (every store once, then again ...) so that a
+    # slow stretch of a shared machine hits every store alike; the median
+    # of the runs is reported.
+    runs: Dict[str, List[Dict[str, float]]] = {}
+    for _ in range(max(1, args.repeat)):
+        for name in args.stores.split(","):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--one", name, "-n", str(args.n)], capture_output=True, text=True
+            )
+            if proc.returncode != 0:
+                print(f"{name}: failed\n{proc.stderr.strip()}", file=sys.stderr)
+                continue
+            runs.setdefault(name, []).append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    results = {
+        name: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for name, rs in runs.items()
+    }
 
-    print(f"\n{args.n:,} ops per phase, {KEY_LEN}-byte keys, {VALUE_LEN}-byte values")
+    print(f"\n{args.n:,} ops per phase, {KEY_LEN}-byte keys, {VALUE_LEN}-byte values, median of {args.repeat} runs")
     for suffix, title in (("", "ops per wall-clock second"), ("_cpu", "ops per CPU second of the process")):
         print(f"\n{title}:")
         print(f"{'store':<12}{'puts':>14}{'gets':>14}{'batch puts':>14}")
