@@ -15,7 +15,7 @@ use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_HASH_FIELD, TAG_HASH_REM};
 use super::members::{self, FileTally, Member};
 use super::replay::{incarnation, Load};
-use super::value::Value;
+use super::value::{keep, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is, parse_f64, parse_i64};
 use crate::command::table::cmd;
@@ -263,7 +263,7 @@ pub(crate) fn get<'e>(
 
 /// Writes field/value pairs into the hash at `key` (created if absent; the
 /// caller checked the type), one record each. Returns how many were new.
-fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, Bytes)]) -> usize {
+fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, &Bytes)]) -> usize {
     let slot = ex.slot();
     if ex.st.dbs[slot].get(key).is_none() {
         ex.replace_in(ex.db, key, Value::Hash(HashValue::default()), 0);
@@ -283,7 +283,7 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, Bytes)]) -> usize {
     let mut added = 0;
     let mut dead = FileTally::default();
     for (field, value) in pairs {
-        match h.insert(field, value.clone()) {
+        match h.insert(field, keep(value)) {
             None => added += 1,
             Some(Some(old)) => dead.add(old),
             Some(None) => {}
@@ -302,14 +302,11 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, Bytes)]) -> usize {
     added
 }
 
-fn pairs_of<'a>(argv: &'a [Bytes], name: &str) -> Result<Vec<(&'a Bytes, Bytes)>, Reply> {
+fn pairs_of<'a>(argv: &'a [Bytes], name: &str) -> Result<Vec<(&'a Bytes, &'a Bytes)>, Reply> {
     if argv.len() % 2 != 0 {
         return Err(args::arity_error(name));
     }
-    Ok(argv[2..]
-        .chunks_exact(2)
-        .map(|p| (&p[0], p[1].clone()))
-        .collect())
+    Ok(argv[2..].chunks_exact(2).map(|p| (&p[0], &p[1])).collect())
 }
 
 fn hset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
@@ -340,7 +337,7 @@ fn hsetnx(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => e,
         Ok(Some(h)) if h.get(&argv[2]).is_some() => Reply::Integer(0),
         Ok(_) => {
-            write(ex, &argv[1], &[(&argv[2], argv[3].clone())]);
+            write(ex, &argv[1], &[(&argv[2], &argv[3])]);
             Reply::Integer(1)
         }
     }
@@ -486,7 +483,7 @@ fn hincrby(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let Some(new) = current.checked_add(by) else {
         return err(args::OVERFLOW);
     };
-    write(ex, &argv[1], &[(&argv[2], args::int_bytes(new))]);
+    write(ex, &argv[1], &[(&argv[2], &args::int_bytes(new))]);
     Reply::Integer(new)
 }
 
@@ -511,7 +508,7 @@ fn hincrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return err("ERR increment would produce NaN or Infinity");
     }
     let text = Bytes::from(args::format_float(new));
-    write(ex, &argv[1], &[(&argv[2], text.clone())]);
+    write(ex, &argv[1], &[(&argv[2], &text)]);
     Reply::Bulk(text)
 }
 

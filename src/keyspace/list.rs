@@ -17,7 +17,7 @@ use super::journal::{
     decode_seq, encode_seq, FixTarget, Journal, RecordKey, TAG_LIST_ITEM, TAG_LIST_REM,
 };
 use super::replay::{incarnation, Load};
-use super::value::Value;
+use super::value::{keep, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is};
 use crate::command::table::cmd;
@@ -121,7 +121,7 @@ fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -> usize {
         };
         let item = Item {
             seq,
-            val: val.clone(),
+            val: keep(val),
             loc: None,
         };
         if left {
@@ -387,7 +387,7 @@ fn lset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let item = &mut list.items[i];
     let old_loc = item.loc.take();
-    item.val = argv[3].clone();
+    item.val = keep(&argv[3]);
     let seq = item.seq;
     let at = ex.at(key, gen);
     ex.journal.put(
@@ -552,7 +552,7 @@ fn linsert(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         at_pos,
         Item {
             seq,
-            val: argv[4].clone(),
+            val: keep(&argv[4]),
             loc: None,
         },
     );

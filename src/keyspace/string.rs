@@ -8,7 +8,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::value::StrForm;
+use super::value::{keep, StrForm};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is};
 use crate::command::table::cmd;
@@ -158,7 +158,7 @@ fn set(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         } else {
             when
         };
-        ex.set_string(key, argv[2].clone(), expire);
+        ex.set_string(key, keep(&argv[2]), expire);
         // A deadline already past (EXAT/PXAT): the key is set, then gone.
         if expire != 0 && expire <= ex.now_ms {
             ex.delete(key);
@@ -175,7 +175,7 @@ fn setnx(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if ex.exists(&argv[1]) {
         return Reply::Integer(0);
     }
-    ex.set_string(&argv[1], argv[2].clone(), 0);
+    ex.set_string(&argv[1], keep(&argv[2]), 0);
     Reply::Integer(1)
 }
 
@@ -184,7 +184,7 @@ fn setex_generic(ex: &mut Exec<'_>, argv: &[Bytes], ms: bool, name: &str) -> Rep
         Ok(w) => w,
         Err(e) => return e,
     };
-    ex.set_string(&argv[1], argv[3].clone(), when);
+    ex.set_string(&argv[1], keep(&argv[3]), when);
     Reply::ok()
 }
 
@@ -201,7 +201,7 @@ fn getset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(v) => v,
         Err(e) => return e,
     };
-    ex.set_string(&argv[1], argv[2].clone(), 0);
+    ex.set_string(&argv[1], keep(&argv[2]), 0);
     bulk_or_nil(old)
 }
 
@@ -255,7 +255,7 @@ fn mset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return args::arity_error("mset");
     }
     for pair in argv[1..].chunks_exact(2) {
-        ex.set_string(&pair[0], pair[1].clone(), 0);
+        ex.set_string(&pair[0], keep(&pair[1]), 0);
     }
     Reply::ok()
 }
@@ -268,7 +268,7 @@ fn msetnx(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Integer(0);
     }
     for pair in argv[1..].chunks_exact(2) {
-        ex.set_string(&pair[0], pair[1].clone(), 0);
+        ex.set_string(&pair[0], keep(&pair[1]), 0);
     }
     Reply::Integer(1)
 }

@@ -172,6 +172,24 @@ impl Value {
     }
 }
 
+/// Values up to this many bytes are copied out of a command's argument
+/// when the keyspace keeps them (see [`keep`]).
+const KEEP_COPY_MAX: usize = 512;
+
+/// The bytes a value keeps from a command argument. Small ones are copied
+/// into a block of their own: sharing the argument instead would allocate a
+/// shared header on its first clone (an argv `Bytes` is built from a
+/// `Vec`) and keep it, 32 more bytes per kept value and a reference count to
+/// touch when it is freed; the copy also lets the argument's block go back
+/// to the allocator at once. Large ones are shared (no copy).
+pub(crate) fn keep(arg: &Bytes) -> Bytes {
+    if arg.len() <= KEEP_COPY_MAX {
+        Bytes::copy_from_slice(arg)
+    } else {
+        arg.clone()
+    }
+}
+
 impl Value {
     /// Stores bytes read from disk at recovery (the record came from a hint file).
     pub(crate) fn fill(&mut self, target: &FixTarget, loc: Location, bytes: Bytes) {
