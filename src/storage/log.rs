@@ -26,6 +26,9 @@ use crate::progress::ProgressLog;
 /// Largest encoded size of one append (one batch); keeps file offsets < 4 GiB.
 const MAX_APPEND_BYTES: usize = 1 << 30;
 
+/// A big append is encoded and written in pieces of about this size.
+const APPEND_CHUNK: usize = 1 << 20;
+
 /// Counters of the log.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LogStats {
@@ -63,6 +66,34 @@ pub(crate) struct Writer {
     /// The active file was grown past its written bytes (for the mapping)
     /// and must be cut back when sealed.
     grown: bool,
+}
+
+impl Writer {
+    /// Writes `bytes` at `offset` of the active file: through the mapping
+    /// when it covers them, else with `pwrite`. The error says whether the
+    /// file may hold part of the bytes past its written end and must be cut
+    /// back (a mapped write fails before copying anything).
+    fn put_bytes(
+        &mut self,
+        offset: u64,
+        bytes: &[u8],
+    ) -> std::result::Result<(), (std::io::Error, bool)> {
+        match self.map.as_mut() {
+            // Nothing is copied when the space cannot be reserved: no cut.
+            Some(map) if map.fits(offset, bytes.len() as u64) => map
+                .write(&self.active.file, offset, bytes)
+                .map_err(|e| (e, false)),
+            _ => {
+                // Larger than the mapping's room (one append bigger than a
+                // file): unmap before a cut could shrink the file under it.
+                self.map = None;
+                self.active
+                    .file
+                    .write_all_at(bytes, offset)
+                    .map_err(|e| (e, true))
+            }
+        }
+    }
 }
 
 /// Merges are paused while this lives (see [`Log::pause_merges`]).
@@ -577,6 +608,12 @@ impl Log {
             let count = record::batch_marker_value(records.len() as u32);
             record::encode(&mut buf, DiskKind::BatchBegin, 0, batch_id, 0, &[], &count);
         }
+        // Bytes of this append already written (a big batch is encoded and
+        // written a chunk at a time, so no buffer of its whole size is
+        // allocated and faulted in; its commit marker comes last, so a
+        // crash between chunks leaves a torn batch, which recovery drops).
+        let mut flushed = 0u64;
+        let mut written = Ok(());
         for r in records {
             let start = buf.len();
             record::encode(
@@ -590,31 +627,30 @@ impl Log {
             );
             locs.push(Location {
                 file_id: w.active.id,
-                offset: base + start as u64,
+                offset: base + flushed + start as u64,
                 len: (buf.len() - start) as u32,
             });
-        }
-        if batch {
-            let count = record::batch_marker_value(records.len() as u32);
-            record::encode(&mut buf, DiskKind::BatchCommit, 0, batch_id, 0, &[], &count);
-        }
-        let len = buf.len() as u64;
-        let written = match w.map.as_mut() {
-            // Nothing is copied when the space cannot be reserved: no cut.
-            Some(map) if map.fits(base, len) => map
-                .write(&w.active.file, base, &buf)
-                .map_err(|e| (e, false)),
-            _ => {
-                // Larger than the mapping's room (one append bigger than a
-                // file): unmap before a cut could shrink the file under it.
-                w.map = None;
-                w.active
-                    .file
-                    .write_all_at(&buf, base)
-                    .map_err(|e| (e, true))
+            if buf.len() >= APPEND_CHUNK {
+                written = w.put_bytes(base + flushed, &buf);
+                if written.is_err() {
+                    break;
+                }
+                flushed += buf.len() as u64;
+                buf.clear();
             }
-        };
-        w.buf = buf;
+        }
+        if written.is_ok() {
+            if batch {
+                let count = record::batch_marker_value(records.len() as u32);
+                record::encode(&mut buf, DiskKind::BatchCommit, 0, batch_id, 0, &[], &count);
+            }
+            written = w.put_bytes(base + flushed, &buf);
+        }
+        let len = flushed + buf.len() as u64;
+        // One huge record may have grown the buffer: do not keep that.
+        if buf.capacity() <= 4 * APPEND_CHUNK {
+            w.buf = buf;
+        }
         if let Err((e, cut)) = written {
             locs.clear();
             // A full disk (ENOSPC), a quota or an I/O error: part of the
@@ -927,6 +963,61 @@ mod tests {
             &log.read_value(locs[150]).expect("read")[..],
             b"value150value150value150"
         );
+    }
+
+    /// A batch several times `APPEND_CHUNK` is written a chunk at a time:
+    /// every location points at its record, before and after a reopen, and
+    /// a small append after it lands behind it.
+    #[test]
+    fn big_batch_is_written_in_chunks() {
+        for mmap in [true, false] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let opts = || {
+                Options::new(dir.path())
+                    .with_fsync(FsyncPolicy::No)
+                    .with_mmap_appends(mmap)
+            };
+            let value = |i: usize| format!("{i:>9}").repeat(1 + i % 200);
+            let n = 5_000usize;
+            let keys: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
+            let values: Vec<String> = (0..n).map(value).collect();
+            let total: usize = values.iter().map(String::len).sum();
+            assert!(total > 4 * APPEND_CHUNK, "{total} bytes: several chunks");
+            let log = Log::open(opts(), &mut |_| Ok(())).expect("open");
+            let records: Vec<RecordRef<'_>> = keys
+                .iter()
+                .zip(&values)
+                .map(|(k, v)| RecordRef::put(k.as_bytes(), v.as_bytes()))
+                .collect();
+            let (locs, _) = log.append(&records).expect("append");
+            let (after, _) = log
+                .append(&[RecordRef::put(b"after", b"x")])
+                .expect("append after");
+            assert!(after[0].offset >= locs[n - 1].offset + u64::from(locs[n - 1].len));
+            for i in (0..n).step_by(7) {
+                assert_eq!(
+                    &log.read_value(locs[i]).expect("read")[..],
+                    values[i].as_bytes()
+                );
+            }
+            drop(log);
+            let mut seen = 0usize;
+            Log::open(opts(), &mut |e| {
+                if seen < n {
+                    assert_eq!(e.key, keys[seen].as_bytes());
+                    assert_eq!(
+                        e.value.map(<[u8]>::to_vec),
+                        Some(values[seen].clone().into_bytes())
+                    );
+                } else {
+                    assert_eq!(e.key, b"after");
+                }
+                seen += 1;
+                Ok(())
+            })
+            .expect("reopen");
+            assert_eq!(seen, n + 1);
+        }
     }
 
     /// Small appends through the memory map across several mapping
