@@ -3,13 +3,14 @@
 //! elements costs the caller O(1). Either way, the records that held the
 //! value are reported to the log as dead bytes (the merge trigger).
 
+use std::cell::RefCell;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::db::Db;
 use super::value::{Value, DROP_INLINE_MAX};
-use crate::storage::Log;
+use crate::storage::{DeadCache, Log};
 
 /// What the background thread frees.
 enum Garbage {
@@ -80,13 +81,14 @@ impl Dropper {
         }
     }
 
-    /// Reports one record as dead bytes.
-    pub(crate) fn mark_dead(&self, loc: crate::storage::Location) {
-        self.log.mark_dead(loc);
+    /// Reports one record as dead bytes (through the state's cache of the
+    /// last file counted into).
+    pub(crate) fn mark_dead(&self, loc: crate::storage::Location, cache: &RefCell<DeadCache>) {
+        self.log.mark_dead_cached(&mut cache.borrow_mut(), loc);
     }
 
     /// Frees `value` (big ones on the background thread).
-    pub(crate) fn discard(&self, value: Value) {
+    pub(crate) fn discard(&self, value: Value, cache: &RefCell<DeadCache>) {
         let value = if value.len() > DROP_INLINE_MAX {
             match &self.tx {
                 Some(tx) => match tx.send(Garbage::Value(value)) {
@@ -99,7 +101,8 @@ impl Dropper {
         } else {
             value
         };
-        value.for_each_location(&mut |loc| self.log.mark_dead(loc));
+        let mut cache = cache.borrow_mut();
+        value.for_each_location(&mut |loc| self.log.mark_dead_cached(&mut cache, loc));
     }
 
     /// Frees a whole database's entries (FLUSHDB / FLUSHALL) off this thread.

@@ -125,14 +125,14 @@ impl<'a> Exec<'a> {
 
     /// Frees a value that left the keyspace (big ones off this thread).
     pub(crate) fn discard(&self, value: Value) {
-        self.dropper.discard(value);
+        self.dropper.discard(value, &self.st.dead);
     }
 
     /// Reports a record that no longer holds live data (a popped element,
     /// an overwritten field) as dead bytes.
     pub(crate) fn dead(&self, loc: Option<crate::storage::Location>) {
         if let Some(loc) = loc {
-            self.dropper.mark_dead(loc);
+            self.dropper.mark_dead(loc, &self.st.dead);
         }
     }
 
@@ -158,7 +158,7 @@ impl<'a> Exec<'a> {
         match self.st.dbs[slot].get_live_mut(key, self.now_ms) {
             Ok(entry) => entry,
             Err(old) => {
-                self.dropper.discard(old.value);
+                self.dropper.discard(old.value, &self.st.dead);
                 if let Some(obs) = &self.st.observer {
                     obs.key_modified(self.db, key);
                 }

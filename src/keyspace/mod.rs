@@ -135,6 +135,9 @@ pub(crate) struct State {
     /// log first (see `Keyspace::lock_state`); merge treats every record as
     /// live meanwhile.
     pub(crate) stale: bool,
+    /// The dead-bytes counter of the data file last counted into (most
+    /// overwrites hit the same file): see [`storage::Log::mark_dead_cached`].
+    pub(crate) dead: std::cell::RefCell<storage::DeadCache>,
 }
 
 impl State {
@@ -153,6 +156,7 @@ impl State {
             max_key_len: cfg.storage.max_key_len.saturating_sub(KEY_FRAMING) / 2,
             max_value_len: cfg.storage.max_value_len.min(args::MAX_STRING),
             stale: false,
+            dead: Default::default(),
         }
     }
 }
@@ -609,7 +613,7 @@ impl Keyspace {
                             }
                         }
                     },
-                    |loc| log.mark_dead(loc),
+                    |loc| log.mark_dead_cached(&mut state.dead.borrow_mut(), loc),
                 );
                 Ok(Some(commit))
             }
@@ -665,7 +669,7 @@ impl Keyspace {
             for key in due {
                 if let Some(entry) = state.dbs[slot].remove(&key) {
                     removed += 1;
-                    self.dropper.discard(entry.value);
+                    self.dropper.discard(entry.value, &state.dead);
                     if let Some(obs) = &state.observer {
                         obs.key_modified(db, &key);
                     }
@@ -678,7 +682,10 @@ impl Keyspace {
     /// Runs a merge now (compacts the log, dropping dead records).
     pub fn merge(&self) -> Result<(), Error> {
         let oracle = replay::Oracle { state: &self.state };
-        self.log.merge(&oracle as &dyn MergeOracle)?;
+        let merged = self.log.merge(&oracle as &dyn MergeOracle);
+        // The cached dead counter may belong to a file merge removed.
+        self.state.lock().dead.get_mut().clear();
+        merged?;
         Ok(())
     }
 

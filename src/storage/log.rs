@@ -424,6 +424,26 @@ fn prepare_dir(dir: &Path) -> Result<()> {
     }
 }
 
+/// The dead-bytes counter of the file [`Log::mark_dead_cached`] counted
+/// into last (empty at first and after [`DeadCache::clear`]).
+#[derive(Default)]
+pub struct DeadCache(Option<Arc<Segment>>);
+
+impl DeadCache {
+    /// Forgets the cached file (call after a merge).
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl std::fmt::Debug for DeadCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DeadCache")
+            .field(&self.0.as_ref().map(|s| s.id))
+            .finish()
+    }
+}
+
 impl Log {
     /// Opens (creating if needed) and replays every committed record, hint
     /// files first where valid, in the order they were written (files in
@@ -739,6 +759,26 @@ impl Log {
     /// deleted, expired): it counts towards the merge trigger.
     pub fn mark_dead(&self, loc: Location) {
         self.mark_dead_bytes(loc.file_id, u64::from(loc.len));
+    }
+
+    /// [`Log::mark_dead`] through `cache`, which keeps the last file's
+    /// counter: an overwrite in the same file as the previous one costs one
+    /// atomic add instead of a lock, a map lookup and the add. File ids are
+    /// never reused, so a cached file that merge has since removed only
+    /// absorbs the count; the owner clears the cache after a merge so that
+    /// a removed file's descriptor (and disk space) is not held.
+    pub fn mark_dead_cached(&self, cache: &mut DeadCache, loc: Location) {
+        let bytes = u64::from(loc.len);
+        if let Some(seg) = &cache.0 {
+            if seg.id == loc.file_id {
+                seg.dead.fetch_add(bytes, Ordering::Relaxed);
+                return;
+            }
+        }
+        cache.0 = self.inner.segments.read().get(&loc.file_id).cloned();
+        if let Some(seg) = &cache.0 {
+            seg.dead.fetch_add(bytes, Ordering::Relaxed);
+        }
     }
 
     /// Like [`Log::mark_dead`] for a sum of bytes in one file (handy after replay).

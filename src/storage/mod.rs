@@ -37,7 +37,7 @@ use std::time::Duration;
 pub use backup::BackupReport;
 pub use engine::{Engine, EngineStats, WriteBatch};
 pub use error::{Error, Result};
-pub use log::{Commit, Log, LogStats, MergePause};
+pub use log::{Commit, DeadCache, Log, LogStats, MergePause};
 pub use merge::{MergeOracle, MergeReport};
 pub use record::RecordKind;
 pub use repair::{repair, RepairReport};
