@@ -274,13 +274,10 @@ impl<'a> Exec<'a> {
             key,
             gen: self.new_gen(),
         };
-        self.journal
-            .put(TAG_STR, &at, &[], expire_at_ms, &data, FixTarget::Whole);
-        let value = Value::Str(StrValue {
-            data,
-            loc: None,
-            form,
-        });
+        let loc = self
+            .journal
+            .put_predicted(TAG_STR, &at, &[], &data, FixTarget::Whole);
+        let value = Value::Str(StrValue { data, loc, form });
         self.replace_as(self.db, key, at.gen, value, expire_at_ms);
         if expire_at_ms != 0 {
             self.journal.expire(&at, expire_at_ms);

@@ -100,16 +100,21 @@ impl HashValue {
 
     /// Sets a field in memory; returns the location of the record it replaced
     /// (`Some(None)` if the field existed without one yet), `None` if new.
-    fn insert(&mut self, field: &[u8], value: Bytes) -> Option<Option<Location>> {
+    fn insert(
+        &mut self,
+        field: &[u8],
+        value: Bytes,
+        loc: Option<Location>,
+    ) -> Option<Option<Location>> {
         if field.len() > LISTPACK_VALUE || value.len() > LISTPACK_VALUE {
             self.hashtable = true;
         }
         if let Some(f) = self.fields.get_mut(field) {
             f.value = value;
-            return Some(f.loc.take());
+            return Some(std::mem::replace(&mut f.loc, loc));
         }
         self.fields
-            .insert(Member::from(field), Field { value, loc: None });
+            .insert(Member::from(field), Field { value, loc });
         if self.fields.len() > LISTPACK_ENTRIES {
             self.hashtable = true;
         }
@@ -134,7 +139,7 @@ impl HashValue {
                 name.as_bytes(),
                 expire_at_ms,
                 &f.value,
-                FixTarget::Member(name.to_bytes()),
+                FixTarget::Sub,
             );
         }
     }
@@ -159,12 +164,16 @@ impl HashValue {
         }))
     }
 
-    /// Stores the location of a record just appended.
-    pub(crate) fn set_location(&mut self, target: &FixTarget, loc: Location) {
-        if let FixTarget::Member(name) = target {
-            if let Some(f) = self.fields.get_mut(name.as_ref()) {
-                f.loc = Some(loc);
-            }
+    /// Stores the location of a record just appended (`sub`: its sub-key,
+    /// the field's name).
+    pub(crate) fn set_location(&mut self, target: &FixTarget, sub: &[u8], loc: Location) {
+        let name = match target {
+            FixTarget::Member(name) => name.as_ref(),
+            FixTarget::Sub => sub,
+            _ => return,
+        };
+        if let Some(f) = self.fields.get_mut(name) {
+            f.loc = Some(loc);
         }
     }
 
@@ -230,10 +239,7 @@ pub(crate) fn replay(
         return Err("hash record for a key of another type".to_owned());
     };
     let value = e.value.map(Bytes::copy_from_slice).unwrap_or_default();
-    h.insert(sub, value);
-    if let Some(f) = h.fields.get_mut(sub) {
-        f.loc = Some(e.location);
-    }
+    h.insert(sub, value, Some(e.location));
     if e.value.is_none() {
         loads.push(Load {
             slot,
@@ -276,26 +282,21 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, &Bytes)]) -> usize {
         key,
         gen: entry.gen,
     };
-    let expire = entry.expire_at_ms;
     let Value::Hash(h) = &mut entry.value else {
         return 0;
     };
     let mut added = 0;
     let mut dead = FileTally::default();
     for (field, value) in pairs {
-        match h.insert(field, keep(value)) {
+        // Logged first: the record's foretold location goes into the field.
+        let loc = ex
+            .journal
+            .put_predicted(TAG_HASH_FIELD, &at, field, value, FixTarget::Sub);
+        match h.insert(field, keep(value), loc) {
             None => added += 1,
             Some(Some(old)) => dead.add(old),
             Some(None) => {}
         }
-        ex.journal.put(
-            TAG_HASH_FIELD,
-            &at,
-            field,
-            expire,
-            value,
-            FixTarget::Member((*field).clone()),
-        );
     }
     dead.for_each(&mut |loc| ex.dead(Some(loc)));
     ex.modified(key);

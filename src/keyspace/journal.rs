@@ -83,6 +83,9 @@ pub(crate) enum FixTarget {
     Seq(i64),
     /// A member / field / item by name.
     Member(Bytes),
+    /// The hash field or sorted-set member the record's sub-key names
+    /// (read back from the journal at settle: no copy of the name).
+    Sub,
 }
 
 /// One record waiting to be appended.
@@ -98,6 +101,10 @@ pub(crate) struct Pending {
     fix: Option<FixTarget>,
     /// The record is dead from birth (deletes): report it to merge's counter.
     dead: bool,
+    /// The location [`Journal::put_predicted`] foretold and the caller
+    /// stored: when the append puts the record there, settle has nothing
+    /// to fix.
+    predicted: Option<Location>,
 }
 
 /// A pending record's value.
@@ -121,6 +128,10 @@ pub(crate) struct Journal {
     pending: Vec<Pending>,
     /// Every pending record key (and small value), back to back.
     keys: Vec<u8>,
+    /// Where the last append of one record ended (file id, offset): where
+    /// the next one lands unless something else appended or the file was
+    /// rotated in between. `None` after a batch, a failure, or at open.
+    tail: Option<(u32, u64)>,
 }
 
 /// Encodes a record key: slot, user key, sub-key.
@@ -226,7 +237,43 @@ impl Journal {
             value,
             fix,
             dead: false,
+            predicted: None,
         });
+    }
+
+    /// [`Journal::put`], foretelling the record's location when it is the
+    /// first of the journal: the caller stores the answer in the value as
+    /// its location, and settle leaves it alone when the append put the
+    /// record there (one record, nothing appended in between, no rotation)
+    /// and fixes it as usual otherwise. Saves settle's second lookup of
+    /// the key (and of the member) on the common path.
+    ///
+    /// Until settle, a wrong forecast (the journal got more records, or
+    /// the file rotated) is only ever read if the same command discards the
+    /// value again: that counts its length as dead bytes in the forecast
+    /// file, where otherwise (no location yet) nothing would be counted.
+    pub(crate) fn put_predicted(
+        &mut self,
+        tag: u8,
+        at: &RecordKey<'_>,
+        sub: &[u8],
+        value: &Bytes,
+        fix: FixTarget,
+    ) -> Option<Location> {
+        self.put(tag, at, sub, 0, value, fix);
+        let (file_id, offset) = self.tail?;
+        let [p] = self.pending.as_mut_slice() else {
+            return None;
+        };
+        let key_len = p.key.len();
+        let len = crate::storage::record_len(key_len, value.len());
+        let loc = Location {
+            file_id,
+            offset,
+            len: u32::try_from(len).ok()?,
+        };
+        p.predicted = Some(loc);
+        Some(loc)
     }
 
     /// Logs a delete record (of a key, an element, a member): dead from birth.
@@ -241,6 +288,7 @@ impl Journal {
             value: PendingValue::Copied(0..0),
             fix: None,
             dead: true,
+            predicted: None,
         });
     }
 
@@ -257,6 +305,7 @@ impl Journal {
             value: PendingValue::Copied(0..0),
             fix: None,
             dead: false,
+            predicted: None,
         });
     }
 
@@ -278,6 +327,7 @@ impl Journal {
             value: PendingValue::Copied(0..0),
             fix: None,
             dead,
+            predicted: None,
         });
     }
 
@@ -303,6 +353,7 @@ impl Journal {
             value: PendingValue::Shared(value),
             fix: None,
             dead: kind == RecordKind::Delete,
+            predicted: None,
         });
     }
 
@@ -358,24 +409,33 @@ impl Journal {
             .collect()
     }
 
-    /// After the append: for each record, `fix(target, loc)` when it has a
+    /// After the append: for each record, `fix(slot, key, sub, gen, target,
+    /// loc)` when it has a
     /// target, `dead(loc)` when it is dead from birth. Empties the journal.
     pub(crate) fn settle(
         &mut self,
         locations: &[Location],
-        mut fix: impl FnMut(usize, &[u8], u64, &FixTarget, Location),
+        mut fix: impl FnMut(usize, &[u8], &[u8], u64, &FixTarget, Location),
         mut dead: impl FnMut(Location),
     ) {
+        let single = self.pending.len() == 1 && locations.len() == 1;
         for (p, loc) in self.pending.drain(..).zip(locations) {
             if let Some(target) = &p.fix {
-                if let Some((slot, key, _)) = decode_key(&self.keys[p.key.clone()]) {
-                    fix(slot, key, p.gen, target, *loc);
+                let foretold = single && p.predicted == Some(*loc);
+                if !foretold {
+                    if let Some((slot, key, sub)) = decode_key(&self.keys[p.key.clone()]) {
+                        fix(slot, key, sub, p.gen, target, *loc);
+                    }
                 }
             }
             if p.dead {
                 dead(*loc);
             }
         }
+        self.tail = match locations {
+            [one] if single => Some((one.file_id, one.offset + u64::from(one.len))),
+            _ => None,
+        };
         self.keys.clear();
         self.trim();
     }
@@ -384,6 +444,7 @@ impl Journal {
     pub(crate) fn clear(&mut self) {
         self.pending.clear();
         self.keys.clear();
+        self.tail = None;
         self.trim();
     }
 

@@ -105,7 +105,6 @@ fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -> usize {
         key,
         gen: entry.gen,
     };
-    let expire = entry.expire_at_ms;
     let Some(list) = list_of(entry) else {
         return 0;
     };
@@ -119,24 +118,24 @@ fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -> usize {
                 .back()
                 .map_or(0, |i| i.seq.saturating_add(SEQ_GAP))
         };
+        // Logged first: the record's foretold location goes into the item.
+        let loc = ex.journal.put_predicted(
+            TAG_LIST_ITEM,
+            &at,
+            &encode_seq(seq),
+            val,
+            FixTarget::Seq(seq),
+        );
         let item = Item {
             seq,
             val: keep(val),
-            loc: None,
+            loc,
         };
         if left {
             list.items.push_front(item);
         } else {
             list.items.push_back(item);
         }
-        ex.journal.put(
-            TAG_LIST_ITEM,
-            &at,
-            &encode_seq(seq),
-            expire,
-            val,
-            FixTarget::Seq(seq),
-        );
     }
     let len = list.items.len();
     let edge = if left {

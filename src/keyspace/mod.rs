@@ -605,11 +605,11 @@ impl Keyspace {
                 }
                 journal.settle(
                     &locations,
-                    |slot, key, gen, target, loc| {
+                    |slot, key, sub, gen, target, loc| {
                         let db = state.dbs.get_mut(slot);
                         if let Some(entry) = db.and_then(|d| d.get_mut(key)) {
                             if entry.gen == gen {
-                                entry.value.set_location(target, loc);
+                                entry.value.set_location(target, sub, loc);
                             }
                         }
                     },

@@ -158,14 +158,14 @@ impl Value {
     }
 
     /// Records that `target` of this value was written at `loc` (called
-    /// after the append returns).
-    pub(crate) fn set_location(&mut self, target: &FixTarget, loc: Location) {
+    /// after the append returns); `sub` is the record's sub-key.
+    pub(crate) fn set_location(&mut self, target: &FixTarget, sub: &[u8], loc: Location) {
         match (self, target) {
             (Value::Str(s), FixTarget::Whole) => s.loc = Some(loc),
             (Value::List(v), t) => v.set_location(t, loc),
-            (Value::Hash(v), t) => v.set_location(t, loc),
+            (Value::Hash(v), t) => v.set_location(t, sub, loc),
             (Value::Set(v), t) => v.set_location(t, loc),
-            (Value::ZSet(v), t) => v.set_location(t, loc),
+            (Value::ZSet(v), t) => v.set_location(t, sub, loc),
             (Value::Bloom(v), t) => v.set_location(t, loc),
             _ => {}
         }

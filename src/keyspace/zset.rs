@@ -255,12 +255,19 @@ impl ZSetValue {
         z
     }
 
-    /// Stores the location of a record just appended.
-    pub(crate) fn set_location(&mut self, target: &FixTarget, loc: Location) {
-        if let FixTarget::Member(m) = target {
-            if let Some(e) = self.dict.get_mut(m.as_ref()) {
-                e.loc = Some(loc);
-            }
+    /// Stores the location of a record just appended (`sub`: its sub-key,
+    /// score then member).
+    pub(crate) fn set_location(&mut self, target: &FixTarget, sub: &[u8], loc: Location) {
+        let member = match target {
+            FixTarget::Member(m) => m.as_ref(),
+            FixTarget::Sub => match sub.get(8..) {
+                Some(m) => m,
+                None => return,
+            },
+            _ => return,
+        };
+        if let Some(e) = self.dict.get_mut(member) {
+            e.loc = Some(loc);
         }
     }
 
@@ -387,7 +394,7 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(Bytes, f64)]) {
             &sub_key(*score, m),
             expire,
             &Bytes::new(),
-            FixTarget::Member(m.clone()),
+            FixTarget::Sub,
         );
     }
     dead.for_each(&mut |loc| ex.dead(Some(loc)));
@@ -446,7 +453,7 @@ fn store(ex: &mut Exec<'_>, dst: &Bytes, pairs: &[(Bytes, f64)]) -> usize {
             &sub_key(*s, m),
             0,
             &Bytes::new(),
-            FixTarget::Member(m.clone()),
+            FixTarget::Sub,
         );
     }
     n

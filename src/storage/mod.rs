@@ -40,6 +40,12 @@ pub use error::{Error, Result};
 pub use log::{Commit, DeadCache, Log, LogStats, MergePause};
 pub use merge::{MergeOracle, MergeReport};
 pub use record::RecordKind;
+
+/// Bytes a record with a key of `key_len` and a value of `val_len` bytes
+/// takes in a data file (header included).
+pub fn record_len(key_len: usize, val_len: usize) -> usize {
+    record::encoded_len(key_len, val_len)
+}
 pub use repair::{repair, RepairReport};
 
 /// When appended bytes are forced to stable storage (Redis's `appendfsync`).
