@@ -1,9 +1,7 @@
 //! The one command table: every keyspace family registers a static slice of
-//! [`Command`]s in [`FAMILIES`]; lookup is by lower-cased name.
+//! [`Command`]s in [`FAMILIES`]; lookup is by name, case-insensitively.
 
 use std::sync::LazyLock;
-
-use hashbrown::HashMap;
 
 use bytes::Bytes;
 
@@ -39,19 +37,40 @@ static FAMILIES: &[&[Command]] = &[
 
 struct Table {
     specs: Vec<CommandSpec>,
-    by_name: HashMap<&'static [u8], &'static Command>,
+    /// Commands by [`bucket`] of their name: a lookup hashes three bytes
+    /// and the length and compares one or two names, case-insensitively
+    /// (a general hash map first lower-cased a copy of the name and hashed
+    /// all of it: 200 instructions of a 2,600-instruction SET).
+    buckets: Vec<Vec<&'static Command>>,
+}
+
+/// Buckets of the command table (a power of two, several per command).
+const BUCKETS: usize = 1024;
+
+/// The bucket of a (non-empty) command name: its length and its first,
+/// second and last bytes, lower-cased (ASCII).
+fn bucket(name: &[u8]) -> usize {
+    let n = name.len();
+    let at = |i: usize| usize::from(name[i.min(n - 1)].to_ascii_lowercase());
+    (n.wrapping_mul(97)
+        ^ at(0).wrapping_mul(31)
+        ^ at(1).wrapping_mul(7)
+        ^ at(n - 1).wrapping_mul(131))
+        % BUCKETS
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let mut specs = Vec::new();
-    let mut by_name = HashMap::new();
+    let mut buckets = vec![Vec::new(); BUCKETS];
     for family in FAMILIES {
         for cmd in family.iter() {
             specs.push(cmd.spec);
-            by_name.insert(cmd.spec.name.as_bytes(), cmd);
+            let name = cmd.spec.name.as_bytes();
+            debug_assert!(!name.is_empty() && name.len() <= MAX_NAME);
+            buckets[bucket(name)].push(cmd);
         }
     }
-    Table { specs, by_name }
+    Table { specs, buckets }
 });
 
 /// Longest command name we look up (`bf.reserve`, `georadiusbymember_ro`, ...).
@@ -59,14 +78,13 @@ const MAX_NAME: usize = 32;
 
 /// Finds a keyspace command by name, case-insensitively.
 pub(crate) fn find(name: &[u8]) -> Option<&'static Command> {
-    if name.len() > MAX_NAME {
+    if name.is_empty() || name.len() > MAX_NAME {
         return None;
     }
-    let mut buf = [0u8; MAX_NAME];
-    let lower = &mut buf[..name.len()];
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
-    TABLE.by_name.get(&*lower).copied()
+    TABLE.buckets[bucket(name)]
+        .iter()
+        .find(|c| c.spec.name.as_bytes().eq_ignore_ascii_case(name))
+        .copied()
 }
 
 /// The spec of a keyspace command, by name (case-insensitive).
@@ -124,5 +142,35 @@ mod tests {
         assert_eq!(lookup(b"GeT").map(|s| s.name), Some("get"));
         assert!(lookup(b"nosuchcommand").is_none());
         assert!(lookup(&[b'a'; 100]).is_none());
+        assert!(lookup(b"").is_none());
+        assert!(lookup(b"g").is_none());
+    }
+
+    /// Every command is found by its name in any case, and the buckets
+    /// stay short (a lookup compares one or two names).
+    #[test]
+    fn every_name_is_found_in_any_case_and_buckets_are_short() {
+        for spec in table() {
+            let upper = spec.name.to_ascii_uppercase();
+            assert_eq!(lookup(upper.as_bytes()).map(|s| s.name), Some(spec.name));
+            let mixed: String = spec
+                .name
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            assert_eq!(lookup(mixed.as_bytes()).map(|s| s.name), Some(spec.name));
+            // A name one byte longer or shorter is another command or none.
+            let longer = format!("{}x", spec.name);
+            assert_ne!(lookup(longer.as_bytes()).map(|s| s.name), Some(spec.name));
+        }
+        let longest = TABLE.buckets.iter().map(Vec::len).max().unwrap_or(0);
+        assert!(longest <= 3, "a bucket holds {longest} commands");
     }
 }

@@ -125,14 +125,16 @@ pub(crate) fn encode(
 ) {
     let start = out.len();
     out.reserve(encoded_len(key.len(), value.len()));
-    out.extend_from_slice(&[0u8; 4]);
-    out.push(kind as u8);
-    out.push(tag);
-    out.extend_from_slice(&gen.to_le_bytes());
-    out.extend_from_slice(&expire_at_ms.to_le_bytes());
+    // The header is built in place and copied once (the CRC goes in last).
+    let mut header = [0u8; RECORD_HEADER_LEN];
+    header[4] = kind as u8;
+    header[5] = tag;
+    header[6..14].copy_from_slice(&gen.to_le_bytes());
+    header[14..22].copy_from_slice(&expire_at_ms.to_le_bytes());
     // Lengths are checked against the configured maxima (< 4 GiB) before encoding.
-    out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    header[22..26].copy_from_slice(&(key.len() as u32).to_le_bytes());
+    header[26..30].copy_from_slice(&(value.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
     out.extend_from_slice(key);
     out.extend_from_slice(value);
     let crc = crc32fast::hash(&out[start + 4..]);
