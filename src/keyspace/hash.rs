@@ -268,10 +268,17 @@ pub(crate) fn get<'e>(
 }
 
 /// Writes field/value pairs into the hash at `key` (created if absent; the
-/// caller checked the type), one record each. Returns how many were new.
-fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, &Bytes)]) -> usize {
+/// caller checked the type, and says whether the hash exists when it
+/// knows: `None` looks), one record each. Returns how many were new.
+fn write(
+    ex: &mut Exec<'_>,
+    key: &Bytes,
+    pairs: &[(&Bytes, &Bytes)],
+    exists: Option<bool>,
+) -> usize {
     let slot = ex.slot();
-    if ex.st.dbs[slot].get(key).is_none() {
+    let exists = exists.unwrap_or_else(|| ex.st.dbs[slot].get(key).is_some());
+    if !exists {
         ex.replace_in(ex.db, key, Value::Hash(HashValue::default()), 0);
     }
     let Some(entry) = ex.st.dbs[slot].get_mut(key) else {
@@ -311,14 +318,24 @@ fn pairs_of<'a>(argv: &'a [Bytes], name: &str) -> Result<Vec<(&'a Bytes, &'a Byt
 }
 
 fn hset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    let pairs = match pairs_of(argv, "hset") {
-        Ok(p) => p,
+    // One pair (the common case) needs no vector.
+    let one;
+    let many;
+    let pairs: &[(&Bytes, &Bytes)] = if let [_, _, f, v] = argv {
+        one = [(f, v)];
+        &one
+    } else {
+        many = match pairs_of(argv, "hset") {
+            Ok(p) => p,
+            Err(e) => return e,
+        };
+        &many
+    };
+    let exists = match get(ex, &argv[1]) {
+        Ok(h) => h.is_some(),
         Err(e) => return e,
     };
-    if let Err(e) = get(ex, &argv[1]) {
-        return e;
-    }
-    Reply::Integer(write(ex, &argv[1], &pairs) as i64)
+    Reply::Integer(write(ex, &argv[1], pairs, Some(exists)) as i64)
 }
 
 fn hmset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
@@ -326,10 +343,11 @@ fn hmset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(p) => p,
         Err(e) => return e,
     };
-    if let Err(e) = get(ex, &argv[1]) {
-        return e;
-    }
-    write(ex, &argv[1], &pairs);
+    let exists = match get(ex, &argv[1]) {
+        Ok(h) => h.is_some(),
+        Err(e) => return e,
+    };
+    write(ex, &argv[1], &pairs, Some(exists));
     Reply::ok()
 }
 
@@ -338,7 +356,7 @@ fn hsetnx(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => e,
         Ok(Some(h)) if h.get(&argv[2]).is_some() => Reply::Integer(0),
         Ok(_) => {
-            write(ex, &argv[1], &[(&argv[2], &argv[3])]);
+            write(ex, &argv[1], &[(&argv[2], &argv[3])], None);
             Reply::Integer(1)
         }
     }
@@ -484,7 +502,7 @@ fn hincrby(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let Some(new) = current.checked_add(by) else {
         return err(args::OVERFLOW);
     };
-    write(ex, &argv[1], &[(&argv[2], &args::int_bytes(new))]);
+    write(ex, &argv[1], &[(&argv[2], &args::int_bytes(new))], None);
     Reply::Integer(new)
 }
 
@@ -509,7 +527,7 @@ fn hincrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return err("ERR increment would produce NaN or Infinity");
     }
     let text = Bytes::from(args::format_float(new));
-    write(ex, &argv[1], &[(&argv[2], &text)]);
+    write(ex, &argv[1], &[(&argv[2], &text)], None);
     Reply::Bulk(text)
 }
 

@@ -90,9 +90,9 @@ fn list_of(entry: &mut Entry) -> Option<&mut ListValue> {
 
 /// Pushes `vals` at the head (`left`) or tail of the list at `key` of the
 /// selected db, creating it when absent. Returns the new length.
-/// The caller checked that `key` is absent or a list.
-fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -> usize {
-    let exists = ex.entry(key).is_some();
+/// The caller checked that `key` is absent or a live list, and says
+/// which (`exists`): that check's lookup already removed an expired key.
+fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool, exists: bool) -> usize {
     if !exists {
         ex.replace_in(ex.db, key, Value::List(ListValue::default()), 0);
     }
@@ -229,12 +229,12 @@ fn pop(ex: &mut Exec<'_>, key: &Bytes, left: bool, n: usize) -> Vec<Bytes> {
 
 fn push_generic(ex: &mut Exec<'_>, argv: &[Bytes], left: bool, only_existing: bool) -> Reply {
     let key = &argv[1];
-    match get_list(ex, key) {
+    let exists = match get_list(ex, key) {
         Err(e) => return e,
         Ok(None) if only_existing => return Reply::Integer(0),
-        Ok(_) => {}
-    }
-    Reply::Integer(push(ex, key, &argv[2..], left) as i64)
+        Ok(found) => found.is_some(),
+    };
+    Reply::Integer(push(ex, key, &argv[2..], left, exists) as i64)
 }
 
 fn lpush(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
@@ -674,7 +674,8 @@ fn move_one(
     let Some(val) = pop(ex, src, from_left, 1).into_iter().next() else {
         return Ok(None);
     };
-    push(ex, dst, std::slice::from_ref(&val), to_left);
+    let exists = ex.entry(dst).is_some();
+    push(ex, dst, std::slice::from_ref(&val), to_left, exists);
     Ok(Some(val))
 }
 

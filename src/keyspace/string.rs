@@ -8,7 +8,8 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::value::{keep, StrForm};
+use super::db::Entry;
+use super::value::{keep, StrForm, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is};
 use crate::command::table::cmd;
@@ -312,18 +313,23 @@ fn strlen(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 
 /// INCRBY and friends: the new value, keeping the deadline.
 fn incr_by(ex: &mut Exec<'_>, key: &Bytes, by: i64) -> Reply {
-    let current = match read(ex, key) {
-        Ok(None) => 0,
-        Ok(Some(v)) => match args::parse_i64(&v) {
-            Some(n) => n,
+    // One lookup reads the number and the deadline (no clone of the value:
+    // its first clone would allocate a shared header).
+    let (current, expire) = match ex.entry(key) {
+        None => (0, 0),
+        Some(Entry {
+            value: Value::Str(s),
+            expire_at_ms,
+            ..
+        }) => match args::parse_i64(&s.data) {
+            Some(n) => (n, *expire_at_ms),
             None => return err(args::NOT_INTEGER),
         },
-        Err(e) => return e,
+        Some(_) => return err(args::WRONGTYPE),
     };
     let Some(new) = current.checked_add(by) else {
         return err(args::OVERFLOW);
     };
-    let expire = ex.expire_of(key).unwrap_or(0);
     ex.set_string(key, args::int_bytes(new), expire);
     Reply::Integer(new)
 }
