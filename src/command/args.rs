@@ -137,9 +137,13 @@ pub(crate) fn is(arg: &[u8], word: &str) -> bool {
 
 /// The bytes of an integer, as Redis stores the result of INCR.
 pub(crate) fn int_bytes(v: i64) -> Bytes {
-    // Digits written backwards into a stack buffer (INCR's hot path; the
-    // formatting machinery of `to_string` cost ~100 instructions more).
-    let mut buf = [0u8; 20];
+    Bytes::copy_from_slice(format_i64(v, &mut [0u8; 20]))
+}
+
+/// `v` in decimal, written into `buf` (digits backwards from its end; the
+/// formatting machinery of `to_string` costs ~100 instructions more, on
+/// INCR's and the RESP encoder's hot paths).
+pub(crate) fn format_i64(v: i64, buf: &mut [u8; 20]) -> &[u8] {
     let mut at = buf.len();
     let mut n = v.unsigned_abs();
     loop {
@@ -154,7 +158,7 @@ pub(crate) fn int_bytes(v: i64) -> Bytes {
         at -= 1;
         buf[at] = b'-';
     }
-    Bytes::copy_from_slice(&buf[at..])
+    &buf[at..]
 }
 
 #[cfg(test)]

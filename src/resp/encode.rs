@@ -158,22 +158,7 @@ fn bulk(out: &mut BytesMut, data: &[u8]) {
 }
 
 fn put_int(out: &mut BytesMut, n: i64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    let neg = n < 0;
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if neg {
-        out.put_u8(b'-');
-    }
-    out.put_slice(&tmp[i..]);
+    out.put_slice(crate::command::args::format_i64(n, &mut [0u8; 20]));
 }
 
 /// Formats a double as Redis 7.0 does (`printf("%.17g")`, `inf`, `-inf`, `nan`).
