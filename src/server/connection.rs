@@ -463,8 +463,8 @@ impl Connection {
         let lower = &mut lower[..name.len()];
         lower.copy_from_slice(name);
         lower.make_ascii_lowercase();
-        // The keyspace's table is a hash map; the server's names do not
-        // overlap with it.
+        // The keyspace's table first (bucketed by a few bytes of the
+        // name); the server's names do not overlap with it.
         self.shared
             .backend
             .lookup(lower)
