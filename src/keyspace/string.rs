@@ -9,6 +9,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::db::Entry;
+use super::journal::{FixTarget, RecordKey, TAG_STR};
 use super::value::{keep, StrForm, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is};
@@ -316,21 +317,54 @@ fn incr_by(ex: &mut Exec<'_>, key: &Bytes, by: i64) -> Reply {
     // One lookup reads the number and the deadline (no clone of the value:
     // its first clone would allocate a shared header).
     let (current, expire) = match ex.entry(key) {
-        None => (0, 0),
+        None => (None, 0),
         Some(Entry {
             value: Value::Str(s),
             expire_at_ms,
             ..
         }) => match args::parse_i64(&s.data) {
-            Some(n) => (n, *expire_at_ms),
+            Some(n) => (Some(n), *expire_at_ms),
             None => return err(args::NOT_INTEGER),
         },
         Some(_) => return err(args::WRONGTYPE),
     };
-    let Some(new) = current.checked_add(by) else {
+    let Some(new) = current.unwrap_or(0).checked_add(by) else {
         return err(args::OVERFLOW);
     };
-    ex.set_string(key, args::int_bytes(new), expire);
+    let data = args::int_bytes(new);
+    if current.is_none() || expire != 0 {
+        // A new incarnation: its string record, then its EXPIRE record
+        // (replay needs them in that order, and merge may drop the older
+        // string records of a generation, so a key with a deadline is not
+        // rewritten in place).
+        ex.set_string(key, data, expire);
+        return Reply::Integer(new);
+    }
+    // In place: the same incarnation (generation) gets a newer string
+    // record; replay and merge keep the newest record of a generation (its
+    // location is the value's).
+    let slot = ex.slot();
+    let Some(entry) = ex.st.dbs[slot].get_mut(key) else {
+        return Reply::Integer(new);
+    };
+    let at = RecordKey {
+        slot,
+        key,
+        gen: entry.gen,
+    };
+    let loc = ex
+        .journal
+        .put_predicted(TAG_STR, &at, &[], &data, FixTarget::Whole);
+    let old = match &mut entry.value {
+        Value::Str(s) => {
+            s.data = data;
+            s.form = StrForm::Encoded;
+            std::mem::replace(&mut s.loc, loc)
+        }
+        _ => None,
+    };
+    ex.dead(old);
+    ex.modified(key);
     Reply::Integer(new)
 }
 

@@ -533,7 +533,14 @@ fn foretold_locations_survive_rotation_batches_merge_and_reopen() {
     let ks = open_small();
     // Records of ~200 bytes: a 4 KiB file rotates every ~20 of them.
     let pad = "x".repeat(180);
+    // INCR rewrites a counter in place (same generation): its deadline
+    // and EXPIRE record must survive merges and reopen.
+    run(&ks, NOW, &["SET", "t", "0", "EX", "5000"]);
+    run(&ks, NOW, &["SET", "p", "0", "EX", "5000"]);
+    run(&ks, NOW, &["PERSIST", "p"]);
     for round in 0..30 {
+        run(&ks, NOW, &["INCR", "t"]);
+        run(&ks, NOW, &["INCR", "p"]);
         let r = format!("{round}{pad}");
         for i in 0..5 {
             let k = format!("s{i}");
@@ -576,6 +583,10 @@ fn foretold_locations_survive_rotation_batches_merge_and_reopen() {
             bulk(&format!("29{pad}.4"))
         );
         assert_eq!(run(ks, NOW, &["TTL", "e"]), Reply::Integer(1000));
+        assert_eq!(run(ks, NOW, &["GET", "t"]), bulk("30"));
+        assert_eq!(run(ks, NOW, &["TTL", "t"]), Reply::Integer(5000));
+        assert_eq!(run(ks, NOW, &["GET", "p"]), bulk("30"));
+        assert_eq!(run(ks, NOW, &["TTL", "p"]), Reply::Integer(-1));
     };
     check(&ks);
     let s = ks.stats().storage;
@@ -586,4 +597,6 @@ fn foretold_locations_survive_rotation_batches_merge_and_reopen() {
     let ks = open_small();
     check(&ks);
     assert_eq!(ks.digest(), digest);
+    assert_eq!(run(&ks, NOW + 5_000_000, &["GET", "t"]), Reply::Nil);
+    assert_eq!(run(&ks, NOW + 5_000_000, &["GET", "p"]), bulk("30"));
 }

@@ -339,7 +339,7 @@ const KEYS_SCRIPT: &[&str] = &[
     "PERSIST",
     "SET e1 v",
     "EXPIRE e1 100 nx",
-    "EXPIRE e1 100 xx gt",
+    "EXPIRE e1 200 xx gt", // 200, not 100: equal deadlines within one millisecond answer 0
     "EXPIRE e1 50 lt",
     "TTL e1",
     "PEXPIRE e1 -5",
