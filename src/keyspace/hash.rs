@@ -13,7 +13,7 @@ use hashbrown::HashMap;
 
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_HASH_FIELD, TAG_HASH_REM};
-use super::members::{self, FileTally, Member};
+use super::members::{self, DeadTally, Member};
 use super::replay::{incarnation, Load};
 use super::value::{keep, Value};
 use super::Exec;
@@ -293,7 +293,7 @@ fn write(
         return 0;
     };
     let mut added = 0;
-    let mut dead = FileTally::default();
+    let mut dead = DeadTally::default();
     for (field, value) in pairs {
         // Logged first: the record's foretold location goes into the field.
         let loc = ex
@@ -443,7 +443,7 @@ fn hdel(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Integer(0);
     };
     let mut removed = 0;
-    let mut dead = FileTally::default();
+    let mut dead = DeadTally::default();
     for f in &argv[2..] {
         if let Some(old) = h.fields.remove(f.as_ref()) {
             removed += 1;

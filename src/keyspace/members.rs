@@ -270,18 +270,52 @@ impl FileTally {
 
     /// Calls `f` with pseudo-locations covering every tallied byte.
     pub(crate) fn for_each(&self, f: &mut dyn FnMut(Location)) {
-        for &(file_id, mut bytes) in &self.files {
-            while bytes > 0 {
-                let len = bytes.min(u64::from(u32::MAX));
-                bytes -= len;
-                f(Location {
-                    file_id,
-                    offset: 0,
-                    // len <= u32::MAX by the min above.
-                    len: len as u32,
-                });
-            }
+        for &(file_id, bytes) in &self.files {
+            spans(file_id, bytes, f);
         }
+    }
+}
+
+/// Calls `f` with pseudo-locations in `file_id` covering `bytes`.
+fn spans(file_id: u32, mut bytes: u64, f: &mut dyn FnMut(Location)) {
+    while bytes > 0 {
+        let len = bytes.min(u64::from(u32::MAX));
+        bytes -= len;
+        f(Location {
+            file_id,
+            offset: 0,
+            // len <= u32::MAX by the min above.
+            len: len as u32,
+        });
+    }
+}
+
+/// The records one command overwrote or removed, summed per file, to be
+/// marked dead once the value is no longer borrowed. The first file is
+/// kept inline: a command whose dead records are all in one file (nearly
+/// every one) allocates nothing.
+#[derive(Default)]
+pub(crate) struct DeadTally {
+    first: Option<(u32, u64)>,
+    rest: FileTally,
+}
+
+impl DeadTally {
+    /// The record at `loc` died.
+    pub(crate) fn add(&mut self, loc: Location) {
+        match &mut self.first {
+            None => self.first = Some((loc.file_id, u64::from(loc.len))),
+            Some((f, b)) if *f == loc.file_id => *b += u64::from(loc.len),
+            Some(_) => self.rest.add(loc),
+        }
+    }
+
+    /// Calls `f` with pseudo-locations covering every tallied byte.
+    pub(crate) fn for_each(&self, f: &mut dyn FnMut(Location)) {
+        if let Some((file_id, bytes)) = self.first {
+            spans(file_id, bytes, f);
+        }
+        self.rest.for_each(f);
     }
 }
 
@@ -294,6 +328,35 @@ pub(crate) fn record_bytes(key: &[u8], sub_len: usize, value_len: usize) -> u64 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dead_tally_sums_per_file_and_covers_every_byte() {
+        let loc = |file_id, len| Location {
+            file_id,
+            offset: 7,
+            len,
+        };
+        let mut t = DeadTally::default();
+        for l in [
+            loc(3, 10),
+            loc(3, 5),
+            loc(4, 1),
+            loc(3, 2),
+            loc(5, 8),
+            loc(4, 9),
+        ] {
+            t.add(l);
+        }
+        let mut got = std::collections::BTreeMap::new();
+        t.for_each(&mut |l| *got.entry(l.file_id).or_insert(0u64) += u64::from(l.len));
+        assert_eq!(
+            got.into_iter().collect::<Vec<_>>(),
+            vec![(3, 17), (4, 10), (5, 8)]
+        );
+        let mut none = 0;
+        DeadTally::default().for_each(&mut |_| none += 1);
+        assert_eq!(none, 0);
+    }
 
     #[test]
     fn member_is_compact_and_hashes_as_bytes() {

@@ -17,7 +17,7 @@ use hashbrown::HashMap;
 
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_ZSET_MEMBER, TAG_ZSET_REM};
-use super::members::{self, FileTally, Member};
+use super::members::{self, DeadTally, Member};
 use super::ordtree::OrderTree;
 use super::replay::{incarnation, Load};
 use super::value::Value;
@@ -383,7 +383,7 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(Bytes, f64)]) {
     let Value::ZSet(z) = &mut entry.value else {
         return;
     };
-    let mut dead = FileTally::default();
+    let mut dead = DeadTally::default();
     for (m, score) in pairs {
         if let Some(Some(old)) = z.set(m, *score) {
             dead.add(old);
@@ -417,7 +417,7 @@ fn remove(ex: &mut Exec<'_>, key: &Bytes, items: &[Bytes]) -> usize {
         return 0;
     };
     let mut removed = 0;
-    let mut dead = FileTally::default();
+    let mut dead = DeadTally::default();
     for m in items {
         if let Some(old) = z.del(m) {
             removed += 1;
