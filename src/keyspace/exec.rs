@@ -167,6 +167,22 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// [`Exec::entry`] and the journal, borrowed together: a write that
+    /// checks the key's type and then logs its records needs one lookup.
+    pub(crate) fn entry_and_journal(&mut self, key: &[u8]) -> (Option<&mut Entry>, &mut Journal) {
+        let slot = self.st.slot_of[self.db];
+        match self.st.dbs[slot].get_live_mut(key, self.now_ms) {
+            Ok(entry) => (entry, &mut *self.journal),
+            Err(old) => {
+                self.dropper.discard(old.value, &self.st.dead);
+                if let Some(obs) = &self.st.observer {
+                    obs.key_modified(self.db, key);
+                }
+                (None, &mut *self.journal)
+            }
+        }
+    }
+
     /// The live entry of `key` in logical db `db`.
     pub(crate) fn entry_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         self.expire_if_needed_in(db, key);

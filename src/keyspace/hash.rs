@@ -284,30 +284,64 @@ fn write(
     let Some(entry) = ex.st.dbs[slot].get_mut(key) else {
         return 0;
     };
+    let (added, dead) = write_into(entry, ex.journal, slot, key, pairs);
+    written(ex, key, &dead);
+    added
+}
+
+/// Writes field/value pairs into the hash `entry` (of `key` in `slot`),
+/// one record each. Returns how many fields were new and the records the
+/// others replaced.
+fn write_into(
+    entry: &mut Entry,
+    journal: &mut Journal,
+    slot: usize,
+    key: &Bytes,
+    pairs: &[(&Bytes, &Bytes)],
+) -> (usize, DeadTally) {
     let at = RecordKey {
         slot,
         key,
         gen: entry.gen,
     };
-    let Value::Hash(h) = &mut entry.value else {
-        return 0;
-    };
     let mut added = 0;
     let mut dead = DeadTally::default();
+    let Value::Hash(h) = &mut entry.value else {
+        return (added, dead);
+    };
     for (field, value) in pairs {
         // Logged first: the record's foretold location goes into the field.
-        let loc = ex
-            .journal
-            .put_predicted(TAG_HASH_FIELD, &at, field, value, FixTarget::Sub);
+        let loc = journal.put_predicted(TAG_HASH_FIELD, &at, field, value, FixTarget::Sub);
         match h.insert(field, keep(value), loc) {
             None => added += 1,
             Some(Some(old)) => dead.add(old),
             Some(None) => {}
         }
     }
+    (added, dead)
+}
+
+/// After a write into the hash at `key`: marks the replaced records dead
+/// and announces the change.
+fn written(ex: &mut Exec<'_>, key: &Bytes, dead: &DeadTally) {
     dead.for_each(&mut |loc| ex.dead(Some(loc)));
     ex.modified(key);
-    added
+}
+
+/// HSET/HMSET: one lookup checks the type and finds the hash to write
+/// into (created when absent). Returns how many fields were new.
+fn set_pairs(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, &Bytes)]) -> Result<usize, Reply> {
+    let slot = ex.slot();
+    let (entry, journal) = ex.entry_and_journal(key);
+    match entry {
+        Some(e) if !matches!(e.value, Value::Hash(_)) => Err(err(args::WRONGTYPE)),
+        Some(e) => {
+            let (added, dead) = write_into(e, journal, slot, key, pairs);
+            written(ex, key, &dead);
+            Ok(added)
+        }
+        None => Ok(write(ex, key, pairs, Some(false))),
+    }
 }
 
 fn pairs_of<'a>(argv: &'a [Bytes], name: &str) -> Result<Vec<(&'a Bytes, &'a Bytes)>, Reply> {
@@ -331,11 +365,10 @@ fn hset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         };
         &many
     };
-    let exists = match get(ex, &argv[1]) {
-        Ok(h) => h.is_some(),
-        Err(e) => return e,
-    };
-    Reply::Integer(write(ex, &argv[1], pairs, Some(exists)) as i64)
+    match set_pairs(ex, &argv[1], pairs) {
+        Ok(added) => Reply::Integer(added as i64),
+        Err(e) => e,
+    }
 }
 
 fn hmset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
@@ -343,12 +376,10 @@ fn hmset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let exists = match get(ex, &argv[1]) {
-        Ok(h) => h.is_some(),
-        Err(e) => return e,
-    };
-    write(ex, &argv[1], &pairs, Some(exists));
-    Reply::ok()
+    match set_pairs(ex, &argv[1], &pairs) {
+        Ok(_) => Reply::ok(),
+        Err(e) => e,
+    }
 }
 
 fn hsetnx(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {

@@ -100,13 +100,29 @@ fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool, exists: bool
     let Some(entry) = ex.st.dbs[slot].get_mut(key) else {
         return 0;
     };
+    let (len, full) = push_into(entry, ex.journal, slot, key, vals, left);
+    pushed(ex, key, exists, full);
+    len
+}
+
+/// Pushes `vals` into the list `entry` (of `key` in `slot`), logging a
+/// record each. Returns the new length and whether the pushed end's
+/// sequence numbers ran out (the list must be renumbered).
+fn push_into(
+    entry: &mut Entry,
+    journal: &mut Journal,
+    slot: usize,
+    key: &Bytes,
+    vals: &[Bytes],
+    left: bool,
+) -> (usize, bool) {
     let at = RecordKey {
         slot,
         key,
         gen: entry.gen,
     };
     let Some(list) = list_of(entry) else {
-        return 0;
+        return (0, false);
     };
     for val in vals {
         let seq = if left {
@@ -119,7 +135,7 @@ fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool, exists: bool
                 .map_or(0, |i| i.seq.saturating_add(SEQ_GAP))
         };
         // Logged first: the record's foretold location goes into the item.
-        let loc = ex.journal.put_predicted(
+        let loc = journal.put_predicted(
             TAG_LIST_ITEM,
             &at,
             &encode_seq(seq),
@@ -137,22 +153,27 @@ fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool, exists: bool
             list.items.push_back(item);
         }
     }
-    let len = list.items.len();
     let edge = if left {
         list.items.front().map(|i| i.seq)
     } else {
         list.items.back().map(|i| i.seq)
     };
-    if exists {
-        // (A new list was announced by replace_in.)
-        ex.modified(key);
-    }
     // Sequence numbers saturate only after ~9e18 pushes at one end; should
     // that ever happen, renumber the list.
-    if edge == Some(i64::MIN) || edge == Some(i64::MAX) {
+    let full = edge == Some(i64::MIN) || edge == Some(i64::MAX);
+    (list.items.len(), full)
+}
+
+/// After a push into the list at `key`: announces the change (a new list
+/// was announced by `replace_in`) and renumbers a list whose sequence
+/// numbers ran out.
+fn pushed(ex: &mut Exec<'_>, key: &Bytes, existed: bool, full: bool) {
+    if existed {
+        ex.modified(key);
+    }
+    if full {
         renumber(ex, key);
     }
-    len
 }
 
 /// Rewrites the list at `key` as a new incarnation with seqs 0, 1, 2, ...
@@ -229,12 +250,21 @@ fn pop(ex: &mut Exec<'_>, key: &Bytes, left: bool, n: usize) -> Vec<Bytes> {
 
 fn push_generic(ex: &mut Exec<'_>, argv: &[Bytes], left: bool, only_existing: bool) -> Reply {
     let key = &argv[1];
-    let exists = match get_list(ex, key) {
-        Err(e) => return e,
-        Ok(None) if only_existing => return Reply::Integer(0),
-        Ok(found) => found.is_some(),
+    let vals = &argv[2..];
+    // One lookup checks the type and finds the list to push into.
+    let slot = ex.slot();
+    let (entry, journal) = ex.entry_and_journal(key);
+    let len = match entry {
+        Some(e) if !matches!(e.value, Value::List(_)) => return err(args::WRONGTYPE),
+        Some(e) => {
+            let (len, full) = push_into(e, journal, slot, key, vals, left);
+            pushed(ex, key, true, full);
+            len
+        }
+        None if only_existing => return Reply::Integer(0),
+        None => push(ex, key, vals, left, false),
     };
-    Reply::Integer(push(ex, key, &argv[2..], left, exists) as i64)
+    Reply::Integer(len as i64)
 }
 
 fn lpush(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
