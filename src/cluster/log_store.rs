@@ -31,7 +31,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -322,8 +322,8 @@ impl Inner {
             .active
             .clone()
             .ok_or_else(|| io::Error::other("no active raft segment"))?;
-        (&*f).seek(SeekFrom::Start(base))?;
-        (&*f).write_all(&buf)?;
+        // One positioned write (no seek: a syscall less per entry).
+        std::os::unix::fs::FileExt::write_all_at(&*f, &buf, base)?;
         if let Some(seg) = self.segments.last_mut() {
             seg.len = base + buf.len() as u64;
         }
