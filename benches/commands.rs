@@ -1,6 +1,5 @@
 //! Criterion benchmarks of commands through `Keyspace::execute` (fsync = no):
-//! GET, SET, INCR, LPUSH, HSET (overwrites of 10,000 fields of one hash),
-//! SADD (of members already present, 64 sets); and the caller-path cost of DEL of a list of one
+//! GET, SET, INCR, LPUSH; and the caller-path cost of DEL of a list of one
 //! million elements (timed by hand: building the list is not part of it).
 //!
 //! Run: `cargo bench --bench commands`.
@@ -56,33 +55,6 @@ fn bench_commands(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % KEYS;
             ks.execute(&ctx, &sets[i])
-        })
-    });
-    let hsets: Vec<Vec<Bytes>> = (0..KEYS)
-        .map(|i| argv(&[b"HSET", b"hash", format!("field:{i:08}").as_bytes(), &value]))
-        .collect();
-    g.bench_function("HSET", |b| {
-        b.iter(|| {
-            i = (i + 1) % KEYS;
-            ks.execute(&ctx, &hsets[i])
-        })
-    });
-    let sadds: Vec<Vec<Bytes>> = (0..KEYS)
-        .map(|i| {
-            argv(&[
-                b"SADD",
-                format!("set:{}", i % 64).as_bytes(),
-                format!("member:{i:08}").as_bytes(),
-            ])
-        })
-        .collect();
-    for s in &sadds {
-        ks.execute(&ctx, s);
-    }
-    g.bench_function("SADD", |b| {
-        b.iter(|| {
-            i = (i + 1) % KEYS;
-            ks.execute(&ctx, &sadds[i])
         })
     });
     let incr = argv(&[b"INCR", b"counter"]);

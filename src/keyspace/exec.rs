@@ -153,24 +153,14 @@ impl<'a> Exec<'a> {
 
     /// The live entry of `key` in the selected db (expired keys are removed first).
     pub(crate) fn entry(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let slot = self.st.slot_of[self.db];
-        // One hash lookup on the common path (disjoint fields borrowed).
-        match self.st.dbs[slot].get_live_mut(key, self.now_ms) {
-            Ok(entry) => entry,
-            Err(old) => {
-                self.dropper.discard(old.value, &self.st.dead);
-                if let Some(obs) = &self.st.observer {
-                    obs.key_modified(self.db, key);
-                }
-                None
-            }
-        }
+        self.entry_and_journal(key).0
     }
 
     /// [`Exec::entry`] and the journal, borrowed together: a write that
     /// checks the key's type and then logs its records needs one lookup.
     pub(crate) fn entry_and_journal(&mut self, key: &[u8]) -> (Option<&mut Entry>, &mut Journal) {
         let slot = self.st.slot_of[self.db];
+        // One hash lookup on the common path (disjoint fields borrowed).
         match self.st.dbs[slot].get_live_mut(key, self.now_ms) {
             Ok(entry) => (entry, &mut *self.journal),
             Err(old) => {

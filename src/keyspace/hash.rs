@@ -268,17 +268,10 @@ pub(crate) fn get<'e>(
 }
 
 /// Writes field/value pairs into the hash at `key` (created if absent; the
-/// caller checked the type, and says whether the hash exists when it
-/// knows: `None` looks), one record each. Returns how many were new.
-fn write(
-    ex: &mut Exec<'_>,
-    key: &Bytes,
-    pairs: &[(&Bytes, &Bytes)],
-    exists: Option<bool>,
-) -> usize {
+/// caller checked the type), one record each. Returns how many were new.
+fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, &Bytes)]) -> usize {
     let slot = ex.slot();
-    let exists = exists.unwrap_or_else(|| ex.st.dbs[slot].get(key).is_some());
-    if !exists {
+    if ex.st.dbs[slot].get(key).is_none() {
         ex.replace_in(ex.db, key, Value::Hash(HashValue::default()), 0);
     }
     let Some(entry) = ex.st.dbs[slot].get_mut(key) else {
@@ -340,7 +333,7 @@ fn set_pairs(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, &Bytes)]) -> Resu
             written(ex, key, &dead);
             Ok(added)
         }
-        None => Ok(write(ex, key, pairs, Some(false))),
+        None => Ok(write(ex, key, pairs)),
     }
 }
 
@@ -387,7 +380,7 @@ fn hsetnx(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => e,
         Ok(Some(h)) if h.get(&argv[2]).is_some() => Reply::Integer(0),
         Ok(_) => {
-            write(ex, &argv[1], &[(&argv[2], &argv[3])], None);
+            write(ex, &argv[1], &[(&argv[2], &argv[3])]);
             Reply::Integer(1)
         }
     }
@@ -533,7 +526,7 @@ fn hincrby(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let Some(new) = current.checked_add(by) else {
         return err(args::OVERFLOW);
     };
-    write(ex, &argv[1], &[(&argv[2], &args::int_bytes(new))], None);
+    write(ex, &argv[1], &[(&argv[2], &args::int_bytes(new))]);
     Reply::Integer(new)
 }
 
@@ -558,7 +551,7 @@ fn hincrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return err("ERR increment would produce NaN or Infinity");
     }
     let text = Bytes::from(args::format_float(new));
-    write(ex, &argv[1], &[(&argv[2], &text)], None);
+    write(ex, &argv[1], &[(&argv[2], &text)]);
     Reply::Bulk(text)
 }
 

@@ -90,9 +90,9 @@ fn list_of(entry: &mut Entry) -> Option<&mut ListValue> {
 
 /// Pushes `vals` at the head (`left`) or tail of the list at `key` of the
 /// selected db, creating it when absent. Returns the new length.
-/// The caller checked that `key` is absent or a live list, and says
-/// which (`exists`): that check's lookup already removed an expired key.
-fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool, exists: bool) -> usize {
+/// The caller checked that `key` is absent or a list.
+fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -> usize {
+    let exists = ex.entry(key).is_some();
     if !exists {
         ex.replace_in(ex.db, key, Value::List(ListValue::default()), 0);
     }
@@ -262,7 +262,7 @@ fn push_generic(ex: &mut Exec<'_>, argv: &[Bytes], left: bool, only_existing: bo
             len
         }
         None if only_existing => return Reply::Integer(0),
-        None => push(ex, key, vals, left, false),
+        None => push(ex, key, vals, left),
     };
     Reply::Integer(len as i64)
 }
@@ -704,8 +704,7 @@ fn move_one(
     let Some(val) = pop(ex, src, from_left, 1).into_iter().next() else {
         return Ok(None);
     };
-    let exists = ex.entry(dst).is_some();
-    push(ex, dst, std::slice::from_ref(&val), to_left, exists);
+    push(ex, dst, std::slice::from_ref(&val), to_left);
     Ok(Some(val))
 }
 

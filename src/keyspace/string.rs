@@ -319,48 +319,43 @@ fn incr_by(ex: &mut Exec<'_>, key: &Bytes, by: i64) -> Reply {
     // without a deadline, rewrites it in place.
     let slot = ex.slot();
     let (entry, journal) = ex.entry_and_journal(key);
-    let (current, expire) = match entry {
-        None => (None, 0),
+    let (s, expire, gen) = match entry {
+        None => {
+            ex.set_string(key, args::int_bytes(by), 0);
+            return Reply::Integer(by);
+        }
         Some(Entry {
             value: Value::Str(s),
             expire_at_ms,
             gen,
-        }) => {
-            let Some(n) = args::parse_i64(&s.data) else {
-                return err(args::NOT_INTEGER);
-            };
-            let Some(new) = n.checked_add(by) else {
-                return err(args::OVERFLOW);
-            };
-            if *expire_at_ms == 0 {
-                // In place: the same incarnation (generation) gets a newer
-                // string record; replay and merge keep the newest record of
-                // a generation (its location is the value's).
-                let data = args::int_bytes(new);
-                let at = RecordKey {
-                    slot,
-                    key,
-                    gen: *gen,
-                };
-                let loc = journal.put_predicted(TAG_STR, &at, &[], &data, FixTarget::Whole);
-                s.data = data;
-                s.form = StrForm::Encoded;
-                let old = std::mem::replace(&mut s.loc, loc);
-                ex.dead(old);
-                ex.modified(key);
-                return Reply::Integer(new);
-            }
-            (Some(n), *expire_at_ms)
-        }
+        }) => (s, *expire_at_ms, *gen),
         Some(_) => return err(args::WRONGTYPE),
     };
-    let Some(new) = current.unwrap_or(0).checked_add(by) else {
+    let Some(n) = args::parse_i64(&s.data) else {
+        return err(args::NOT_INTEGER);
+    };
+    let Some(new) = n.checked_add(by) else {
         return err(args::OVERFLOW);
     };
-    // A new incarnation: its string record, then its EXPIRE record (replay
-    // needs them in that order, and merge may drop the older string records
-    // of a generation, so a key with a deadline is not rewritten in place).
-    ex.set_string(key, args::int_bytes(new), expire);
+    let data = args::int_bytes(new);
+    if expire != 0 {
+        // A new incarnation: its string record, then its EXPIRE record
+        // (replay needs them in that order, and merge may drop the older
+        // string records of a generation, so a key with a deadline is not
+        // rewritten in place).
+        ex.set_string(key, data, expire);
+        return Reply::Integer(new);
+    }
+    // In place: the same incarnation (generation) gets a newer string
+    // record; replay and merge keep the newest record of a generation (its
+    // location is the value's).
+    let at = RecordKey { slot, key, gen };
+    let loc = journal.put_predicted(TAG_STR, &at, &[], &data, FixTarget::Whole);
+    s.data = data;
+    s.form = StrForm::Encoded;
+    let old = std::mem::replace(&mut s.loc, loc);
+    ex.dead(old);
+    ex.modified(key);
     Reply::Integer(new)
 }
 
