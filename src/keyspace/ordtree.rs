@@ -51,20 +51,36 @@ fn take<T: Copy>(a: &mut [T], len: usize, at: usize) -> T {
 }
 
 /// In sorted `scores`, the range of those equal to `score` (as `lo..hi`:
-/// `lo` are less). A branch-free count over the whole slice rather than a
-/// binary search: its loads do not depend on each other, so the few cache
-/// lines of a node that is not cached are fetched in parallel instead of
-/// one miss after another.
+/// `lo` are less).
+///
+/// Two short branch-free counts rather than a binary search or a count over
+/// the whole slice: first over the last score of every block of
+/// [`BLOCK`] (one load per cache line, independent of each other, so the
+/// lines of a node that is not cached are fetched in parallel instead of one
+/// miss after another), then inside the one block where `score` falls (a
+/// line already fetched). ~20 comparisons for an inner node of 64 instead
+/// of 128. The equal ones are counted forward from `lo` (usually none; at
+/// most the node).
 fn score_span(scores: &[f64], score: f64) -> (usize, usize) {
     let key = ordered(score);
-    let (mut lo, mut le) = (0, 0);
-    for &x in scores {
-        let x = ordered(x);
-        lo += usize::from(x < key);
-        le += usize::from(x <= key);
-    }
-    (lo, le)
+    let below = |x: &f64| usize::from(ordered(*x) < key);
+    // Sorted: the blocks that end below `score` are a prefix.
+    let full: usize = scores
+        .chunks_exact(BLOCK)
+        .map(|b| below(&b[BLOCK - 1]))
+        .sum();
+    let start = full * BLOCK;
+    let end = (start + BLOCK).min(scores.len());
+    let lo = start + scores[start..end].iter().map(below).sum::<usize>();
+    let equal = scores[lo..]
+        .iter()
+        .take_while(|&&x| ordered(x) == key)
+        .count();
+    (lo, lo + equal)
 }
+
+/// Scores per block of [`score_span`]'s first count: one cache line of `f64`s.
+const BLOCK: usize = 8;
 
 /// `f64::total_cmp` order as a signed integer.
 fn ordered(x: f64) -> i64 {
@@ -747,6 +763,21 @@ mod tests {
                 })
                 .collect();
             run(&ops, 6000)?;
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn score_span_is_the_range_of_equal_scores(
+            mut scores in proptest::collection::vec(-4i8..4, 0..80),
+            probe in -5i8..5,
+        ) {
+            let mut scores: Vec<f64> = scores.drain(..).map(|s| f64::from(s) * 0.5).collect();
+            scores.sort_by(f64::total_cmp);
+            let key = f64::from(probe) * 0.5;
+            let lo = scores.iter().filter(|x| x.total_cmp(&key).is_lt()).count();
+            let hi = scores.iter().filter(|x| x.total_cmp(&key).is_le()).count();
+            prop_assert_eq!(score_span(&scores, key), (lo, hi));
         }
     }
 
