@@ -181,9 +181,13 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log_path}")
             try:
-                if redis.Redis(port=self.port, socket_timeout=5).ping():
-                    return
-            except redis.ConnectionError:
+                # Closed here, not by the garbage collector: a probe that
+                # fails mid-handshake otherwise leaves its socket to a
+                # finalizer (a ResourceWarning that fails the pytest run).
+                with redis.Redis(port=self.port, socket_timeout=5) as probe:
+                    if probe.ping():
+                        return
+            except (redis.ConnectionError, redis.TimeoutError):
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start within 60 s")

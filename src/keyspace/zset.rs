@@ -292,12 +292,40 @@ impl ZSetValue {
     pub(crate) fn fill(&mut self, _target: &FixTarget, _loc: Location, _bytes: Bytes) {}
 }
 
-/// The record sub-key of a member: score (8 B) + member.
-fn sub_key(score: f64, member: &[u8]) -> Vec<u8> {
-    let mut sub = Vec::with_capacity(8 + member.len());
-    sub.extend_from_slice(&encode_score(score));
-    sub.extend_from_slice(member);
-    sub
+/// The record sub-key of a member: score (8 B) + member. On the stack for
+/// members up to [`SUB_INLINE`] - 8 bytes (no allocation per ZADD member:
+/// the journal copies it into its own buffer anyway).
+enum SubKey {
+    Inline([u8; SUB_INLINE], usize),
+    Heap(Vec<u8>),
+}
+
+/// Bytes of a sub-key kept on the stack.
+const SUB_INLINE: usize = 64;
+
+impl std::ops::Deref for SubKey {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            SubKey::Inline(buf, len) => &buf[..*len],
+            SubKey::Heap(v) => v,
+        }
+    }
+}
+
+fn sub_key(score: f64, member: &[u8]) -> SubKey {
+    let len = 8 + member.len();
+    if len <= SUB_INLINE {
+        let mut buf = [0u8; SUB_INLINE];
+        buf[..8].copy_from_slice(&encode_score(score));
+        buf[8..len].copy_from_slice(member);
+        SubKey::Inline(buf, len)
+    } else {
+        let mut sub = Vec::with_capacity(len);
+        sub.extend_from_slice(&encode_score(score));
+        sub.extend_from_slice(member);
+        SubKey::Heap(sub)
+    }
 }
 
 /// Applies one replayed record of this family.
@@ -363,7 +391,7 @@ pub(crate) fn get<'e>(
 
 /// Writes (member, score) pairs into the zset at `key` (created if absent;
 /// the caller checked the type), one record each.
-fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(Bytes, f64)]) {
+fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)]) {
     if pairs.is_empty() {
         return;
     }
@@ -921,23 +949,24 @@ fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => return e,
         Ok(z) => z,
     };
-    let mut writes: Vec<(Bytes, f64)> = Vec::new();
+    let mut writes: Vec<(&[u8], f64)> = Vec::with_capacity(pairs.len());
     let (mut added, mut updated) = (0i64, 0i64);
     let mut incr_result: Option<f64> = None;
     {
-        // Decide against the current content (and earlier pairs of this command).
+        // Decide against the current content and earlier pairs of this
+        // command (a map of those only when there are several pairs).
         let mut pending: HashMap<&[u8], f64> = HashMap::new();
-        for (score, m) in &pairs {
-            let cur = pending
-                .get(m.as_ref())
-                .copied()
-                .or_else(|| z.as_ref().and_then(|z| z.score(m)));
+        let several = pairs.len() > 1;
+        for &(score, m) in &pairs {
+            let m: &[u8] = m;
+            let earlier = if several { pending.get(m).copied() } else { None };
+            let cur = earlier.or_else(|| z.as_ref().and_then(|z| z.score(m)));
             match cur {
                 Some(cur) => {
                     if nx {
                         continue;
                     }
-                    let mut new = *score;
+                    let mut new = score;
                     if incr {
                         new += cur;
                         if new.is_nan() {
@@ -950,8 +979,10 @@ fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
                     incr_result = Some(new);
                     if new != cur {
                         updated += 1;
-                        pending.insert(m, new);
-                        writes.push(((*m).clone(), new));
+                        if several {
+                            pending.insert(m, new);
+                        }
+                        writes.push((m, new));
                     }
                 }
                 None => {
@@ -959,9 +990,11 @@ fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
                         continue;
                     }
                     added += 1;
-                    incr_result = Some(*score);
-                    pending.insert(m, *score);
-                    writes.push(((*m).clone(), *score));
+                    incr_result = Some(score);
+                    if several {
+                        pending.insert(m, score);
+                    }
+                    writes.push((m, score));
                 }
             }
         }
@@ -987,7 +1020,7 @@ fn zincrby(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if new.is_nan() {
         return err("ERR resulting score is not a number (NaN)");
     }
-    write(ex, &argv[1], &[(argv[3].clone(), new)]);
+    write(ex, &argv[1], &[(&argv[3][..], new)]);
     Reply::Double(new)
 }
 
