@@ -959,7 +959,11 @@ fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         let several = pairs.len() > 1;
         for &(score, m) in &pairs {
             let m: &[u8] = m;
-            let earlier = if several { pending.get(m).copied() } else { None };
+            let earlier = if several {
+                pending.get(m).copied()
+            } else {
+                None
+            };
             let cur = earlier.or_else(|| z.as_ref().and_then(|z| z.score(m)));
             match cur {
                 Some(cur) => {
