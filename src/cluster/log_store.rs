@@ -145,14 +145,20 @@ fn segment_version(path: &Path) -> u8 {
 }
 
 fn encode_frame(entry: &Entry, out: &mut Vec<u8>) -> io::Result<()> {
-    let payload = log_codec().serialize(entry).map_err(io::Error::other)?;
-    let len = u32::try_from(payload.len()).map_err(|_| io::Error::other("raft entry too large"))?;
-    let mut h = crc32fast::Hasher::new();
-    h.update(&len.to_le_bytes());
-    h.update(&payload);
-    out.extend_from_slice(&h.finalize().to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&payload);
+    // The payload is encoded in place after room for its header.
+    let start = out.len();
+    out.extend_from_slice(&[0; 8]);
+    if let Err(e) = log_codec().serialize_into(&mut *out, entry) {
+        out.truncate(start);
+        return Err(io::Error::other(e));
+    }
+    let Ok(len) = u32::try_from(out.len() - start - 8) else {
+        out.truncate(start);
+        return Err(io::Error::other("raft entry too large"));
+    };
+    out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
+    let crc = crc32fast::hash(&out[start + 4..]);
+    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
     Ok(())
 }
 

@@ -20,6 +20,7 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::command::Reply;
@@ -115,8 +116,10 @@ pub enum Request {
         now_ms: u64,
         /// Seed for random choices (SPOP, ...).
         rng_seed: u64,
-        /// The normalised argv.
-        argv: Vec<Vec<u8>>,
+        /// The normalised argv. `Bytes` (serialised as bincode bytes: the
+        /// same encoding as the `Vec<u8>` it was up to format 2) so that the
+        /// log store's copies and the followers' requests share them.
+        argv: Vec<Bytes>,
     },
     /// MULTI/EXEC as one entry.
     Transaction {
@@ -127,7 +130,7 @@ pub enum Request {
         /// Seed for random choices.
         rng_seed: u64,
         /// The normalised commands.
-        cmds: Vec<Vec<Vec<u8>>>,
+        cmds: Vec<Vec<Bytes>>,
     },
     /// One round of active expiry at the leader's time.
     ExpireCycle {

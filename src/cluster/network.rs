@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bincode::Options;
+use bytes::Bytes;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -87,7 +88,7 @@ pub enum Forward {
         /// The follower's clock.
         now_ms: u64,
         /// The argv.
-        argv: Vec<Vec<u8>>,
+        argv: Vec<Bytes>,
     },
 }
 

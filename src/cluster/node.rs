@@ -641,7 +641,7 @@ impl ClusterNode {
             let req = RpcRequest::Forward(Forward::Read {
                 db: ctx.db,
                 now_ms: ctx.now_ms,
-                argv: argv.iter().map(|a| a.to_vec()).collect(),
+                argv: argv.to_vec(),
             });
             return self
                 .forward(req)
@@ -955,7 +955,6 @@ impl RpcHandler for ClusterNode {
             }
             RpcRequest::Forward(Forward::Read { db, now_ms, argv }) => {
                 let reply = if self.is_leader() {
-                    let argv: Vec<Bytes> = argv.into_iter().map(Bytes::from).collect();
                     self.read_here(&Ctx::new(now_ms, 0, db), &argv).await
                 } else {
                     clusterdown("leadership moved; retry")
@@ -1002,7 +1001,7 @@ mod tests {
             db: 0,
             now_ms: 1,
             rng_seed: 2,
-            argv: vec![name.as_bytes().to_vec()],
+            argv: vec![Bytes::copy_from_slice(name.as_bytes())],
         }
     }
 
@@ -1019,7 +1018,10 @@ mod tests {
             db: 0,
             now_ms: 1,
             rng_seed: 2,
-            cmds: vec![vec![b"c1".to_vec()], vec![b"c2".to_vec()]],
+            cmds: vec![
+                vec![Bytes::from_static(b"c1")],
+                vec![Bytes::from_static(b"c2")],
+            ],
         });
         let (entry, counts, txs) = batch_entry(vec![a, b, c]);
         assert_eq!(counts, vec![1, 2, 2]);

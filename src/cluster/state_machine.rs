@@ -292,7 +292,6 @@ impl StateMachine {
     /// the applied clock (entries never go back in time). `None` for a
     /// nested batch, which the proposer never makes.
     fn item(&mut self, req: Request) -> Option<GroupItem> {
-        let bytes = |argv: Vec<Vec<u8>>| argv.into_iter().map(Bytes::from).collect::<Vec<_>>();
         match req {
             Request::Command {
                 db,
@@ -303,7 +302,7 @@ impl StateMachine {
                 self.meta.now_ms = self.meta.now_ms.max(now_ms);
                 Some(GroupItem::Commands {
                     ctx: Ctx::new(self.meta.now_ms, rng_seed, db),
-                    cmds: vec![bytes(argv)],
+                    cmds: vec![argv],
                 })
             }
             Request::Transaction {
@@ -315,7 +314,7 @@ impl StateMachine {
                 self.meta.now_ms = self.meta.now_ms.max(now_ms);
                 Some(GroupItem::Commands {
                     ctx: Ctx::new(self.meta.now_ms, rng_seed, db),
-                    cmds: cmds.into_iter().map(bytes).collect(),
+                    cmds,
                 })
             }
             Request::ExpireCycle { now_ms } => {
@@ -547,52 +546,51 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 }
 
 /// Turns relative TTLs into absolute deadlines at `now_ms` (SET EX/PX,
-/// SETEX, PSETEX, EXPIRE, PEXPIRE, GETEX EX/PX), so that an entry means the
-/// same thing whenever it is applied. Arguments that do not parse as a
-/// positive integer are left alone (the command then fails the same way
-/// everywhere).
-pub fn normalise(argv: &[Bytes], now_ms: u64) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
-    let name = argv
-        .first()
-        .map(|n| n.to_ascii_lowercase())
-        .unwrap_or_default();
-    let deadline = |arg: &[u8], unit: u64| -> Option<Vec<u8>> {
+/// EXPIRE, PEXPIRE, GETEX EX/PX), so that the logged command reads the same
+/// as what it did. (SETEX / PSETEX and the rest stay relative: an entry
+/// also carries the proposer's `now_ms`, which apply uses as the clock, so
+/// they mean the same thing on every replica too.) Arguments that do not
+/// parse as a positive integer are left alone (the command then fails the
+/// same way everywhere).
+pub fn normalise(argv: &[Bytes], now_ms: u64) -> Vec<Bytes> {
+    // The arguments are shared, not copied: only a rewritten TTL is new.
+    let mut out: Vec<Bytes> = argv.to_vec();
+    let is = |arg: &[u8], name: &[u8]| arg.eq_ignore_ascii_case(name);
+    let deadline = |arg: &[u8], unit: u64| -> Option<Bytes> {
         let n: u64 = std::str::from_utf8(arg).ok()?.parse().ok()?;
         let at = n.checked_mul(unit)?.checked_add(now_ms)?;
-        (n > 0 && at < (1 << 62)).then(|| at.to_string().into_bytes())
+        (n > 0 && at < (1 << 62)).then(|| Bytes::from(at.to_string()))
     };
-    match name.as_slice() {
-        b"set" | b"getex" => {
-            let mut i = if name == b"set" { 3 } else { 2 };
-            while i + 1 < out.len() {
-                let opt = out[i].to_ascii_lowercase();
-                let unit = match opt.as_slice() {
-                    b"ex" => Some(1000),
-                    b"px" => Some(1),
-                    _ => None,
-                };
-                if let Some(unit) = unit {
-                    if let Some(at) = deadline(&out[i + 1], unit) {
-                        out[i] = b"PXAT".to_vec();
-                        out[i + 1] = at;
-                    }
-                    i += 2;
-                } else if matches!(opt.as_slice(), b"exat" | b"pxat") {
-                    i += 2;
-                } else {
-                    i += 1;
+    let name: &[u8] = argv.first().map_or(&[], |n| &n[..]);
+    if is(name, b"set") || is(name, b"getex") {
+        let mut i = if is(name, b"set") { 3 } else { 2 };
+        while i + 1 < out.len() {
+            let opt = &out[i];
+            let unit = if is(opt, b"ex") {
+                Some(1000)
+            } else if is(opt, b"px") {
+                Some(1)
+            } else {
+                None
+            };
+            if let Some(unit) = unit {
+                if let Some(at) = deadline(&out[i + 1], unit) {
+                    out[i] = Bytes::from_static(b"PXAT");
+                    out[i + 1] = at;
                 }
+                i += 2;
+            } else if is(opt, b"exat") || is(opt, b"pxat") {
+                i += 2;
+            } else {
+                i += 1;
             }
         }
-        b"expire" | b"pexpire" if out.len() >= 3 => {
-            let unit = if name == b"expire" { 1000 } else { 1 };
-            if let Some(at) = deadline(&out[2], unit) {
-                out[0] = b"PEXPIREAT".to_vec();
-                out[2] = at;
-            }
+    } else if (is(name, b"expire") || is(name, b"pexpire")) && out.len() >= 3 {
+        let unit = if is(name, b"expire") { 1000 } else { 1 };
+        if let Some(at) = deadline(&out[2], unit) {
+            out[0] = Bytes::from_static(b"PEXPIREAT");
+            out[2] = at;
         }
-        _ => {}
     }
     out
 }

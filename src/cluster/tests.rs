@@ -50,7 +50,10 @@ fn cmd(index: u64, argv: &[&str]) -> Entry {
             db: 0,
             now_ms: 1_000,
             rng_seed: 7,
-            argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+            argv: argv
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect(),
         }),
     }
 }
@@ -273,9 +276,9 @@ fn relative_ttls_become_deadlines() {
             .map(|a| Bytes::from(a.to_string()))
             .collect::<Vec<_>>()
     };
-    let s = |v: Vec<Vec<u8>>| {
+    let s = |v: Vec<Bytes>| {
         v.into_iter()
-            .map(|a| String::from_utf8(a).expect("utf8"))
+            .map(|a| String::from_utf8(a.to_vec()).expect("utf8"))
             .collect::<Vec<_>>()
     };
     assert_eq!(
@@ -307,7 +310,10 @@ fn batch(index: u64, argvs: &[&[&str]]) -> Entry {
             db: 0,
             now_ms: 1_000,
             rng_seed: 7,
-            argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+            argv: argv
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect(),
         })
         .collect();
     Entry {
@@ -390,4 +396,67 @@ fn node_names_and_addresses_are_validated() {
     ] {
         assert!(info(name, addr).validate().is_err(), "{name:?} {addr:?}");
     }
+}
+
+/// `Request` as it was up to session 18 (arguments as `Vec<u8>`): raft logs
+/// and peers of that version must still read the same bytes.
+#[derive(serde::Serialize)]
+enum OldRequest {
+    Command {
+        db: usize,
+        now_ms: u64,
+        rng_seed: u64,
+        argv: Vec<Vec<u8>>,
+    },
+    Transaction {
+        db: usize,
+        now_ms: u64,
+        rng_seed: u64,
+        cmds: Vec<Vec<Vec<u8>>>,
+    },
+    #[allow(dead_code)]
+    ExpireCycle {
+        now_ms: u64,
+    },
+    Batch(Vec<OldRequest>),
+}
+
+#[test]
+fn arguments_as_bytes_keep_the_log_and_wire_encoding() {
+    use bincode::Options;
+    let codec = || bincode::DefaultOptions::new();
+    let args: Vec<Vec<u8>> = vec![b"SET".to_vec(), b"k\r\n\0\xff".to_vec(), vec![7u8; 300]];
+    let old = OldRequest::Batch(vec![
+        OldRequest::Command {
+            db: 3,
+            now_ms: 1_700_000_000_000,
+            rng_seed: 42,
+            argv: args.clone(),
+        },
+        OldRequest::Transaction {
+            db: 0,
+            now_ms: 5,
+            rng_seed: 6,
+            cmds: vec![args.clone(), Vec::new()],
+        },
+    ]);
+    let b = |v: &[Vec<u8>]| v.iter().map(|a| Bytes::from(a.clone())).collect::<Vec<_>>();
+    let new = Request::Batch(vec![
+        Request::Command {
+            db: 3,
+            now_ms: 1_700_000_000_000,
+            rng_seed: 42,
+            argv: b(&args),
+        },
+        Request::Transaction {
+            db: 0,
+            now_ms: 5,
+            rng_seed: 6,
+            cmds: vec![b(&args), Vec::new()],
+        },
+    ]);
+    let old_bytes = codec().serialize(&old).expect("old encodes");
+    assert_eq!(codec().serialize(&new).expect("new encodes"), old_bytes);
+    let back: Request = codec().deserialize(&old_bytes).expect("old bytes decode");
+    assert_eq!(back, new);
 }
