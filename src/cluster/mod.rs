@@ -160,10 +160,30 @@ impl fmt::Display for Request {
 
 /// The result of applying one entry: one reply per command (empty for
 /// blank, membership and expiry entries).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// The replies stay [`Reply`]s (the leader hands them to its clients as
+/// they are); openraft wants the type serialisable, which goes through
+/// [`WireReply`].
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Response {
     /// The replies.
-    pub replies: Vec<WireReply>,
+    pub replies: Vec<Reply>,
+}
+
+impl Serialize for Response {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let wire: Vec<WireReply> = self.replies.iter().map(WireReply::from).collect();
+        wire.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Response {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = Vec::<WireReply>::deserialize(d)?;
+        Ok(Response {
+            replies: wire.into_iter().map(Reply::from).collect(),
+        })
+    }
 }
 
 /// [`Reply`] in a serialisable shape (the peer transport and forwarding).

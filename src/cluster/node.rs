@@ -337,7 +337,7 @@ async fn run_proposer(
                 },
             };
             let replies = match outcome {
-                Ok(replies) => replies.into_iter().map(Reply::from).collect(),
+                Ok(replies) => replies,
                 Err(err) => vec![err],
             };
             hand_out(replies, &counts, txs);

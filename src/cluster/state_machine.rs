@@ -34,7 +34,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     blocking, inline, Entry, LogId, NodeInfo, Request, Response, StorageError, TypeConfig,
-    WireReply,
 };
 use crate::command::{Ctx, Reply};
 use crate::keyspace::{DumpRecord, GroupItem, Keyspace};
@@ -59,7 +58,7 @@ struct Group {
 
 /// Where one request's replies come from.
 enum Part {
-    /// `Group::items[i]`.
+    /// The next item of `Group::items`, which gives this many replies.
     Item(usize),
     /// Applied before a restart (old metadata stopped inside the entry):
     /// this many error replies.
@@ -300,9 +299,9 @@ impl StateMachine {
                 argv,
             } => {
                 self.meta.now_ms = self.meta.now_ms.max(now_ms);
-                Some(GroupItem::Commands {
+                Some(GroupItem::Command {
                     ctx: Ctx::new(self.meta.now_ms, rng_seed, db),
-                    cmds: vec![argv],
+                    argv,
                 })
             }
             Request::Transaction {
@@ -355,10 +354,8 @@ impl StateMachine {
             let n = reply_count(&req);
             match self.item(req) {
                 Some(item) => {
-                    if let GroupItem::Commands { cmds, .. } = &item {
-                        group.commands += cmds.len();
-                    }
-                    parts.push(Part::Item(group.items.len()));
+                    group.commands += item.reply_count();
+                    parts.push(Part::Item(item.reply_count()));
                     group.items.push(item);
                 }
                 None => parts.push(Part::Nested(n)),
@@ -378,27 +375,20 @@ impl StateMachine {
         let items = std::mem::take(&mut group.items);
         group.commands = 0;
         let ks = self.keyspace.clone();
-        let results = inline(|| ks.execute_group_replicated(&items, meta));
-        let mut results: Vec<Option<Vec<Reply>>> = results.into_iter().map(Some).collect();
+        // The replies of all items in order: each item takes its count.
+        let mut results = inline(|| ks.execute_group_replicated(&items, meta)).into_iter();
         let mut out = Vec::with_capacity(group.entries.len());
         for parts in group.entries.drain(..) {
             let mut replies = Vec::new();
             for part in parts {
                 match part {
-                    Part::Item(i) => {
-                        let got = results
-                            .get_mut(i)
-                            .and_then(Option::take)
-                            .unwrap_or_default();
-                        replies.extend(got.iter().map(WireReply::from));
-                    }
+                    Part::Item(n) => replies.extend(results.by_ref().take(n)),
                     Part::Skipped(n) => replies.extend(
-                        std::iter::repeat(WireReply::Error("ERR applied before a restart".into()))
-                            .take(n),
+                        std::iter::repeat(Reply::error("ERR applied before a restart")).take(n),
                     ),
-                    Part::Nested(n) => replies.extend(
-                        std::iter::repeat(WireReply::Error("ERR nested batch".into())).take(n),
-                    ),
+                    Part::Nested(n) => {
+                        replies.extend(std::iter::repeat(Reply::error("ERR nested batch")).take(n))
+                    }
                 }
             }
             out.push(Response { replies });
@@ -553,8 +543,23 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 /// parse as a positive integer are left alone (the command then fails the
 /// same way everywhere).
 pub fn normalise(argv: &[Bytes], now_ms: u64) -> Vec<Bytes> {
-    // The arguments are shared, not copied: only a rewritten TTL is new.
-    let mut out: Vec<Bytes> = argv.to_vec();
+    // One copy of all the arguments in one block, sliced: the entry then
+    // pins neither the connection's read buffer (which a shared argument
+    // would) nor one allocation per argument, and clones of it (the log
+    // store's, for each follower and for apply) only count references.
+    let mut block = Vec::with_capacity(argv.iter().map(|a| a.len()).sum());
+    for a in argv {
+        block.extend_from_slice(a);
+    }
+    let block = Bytes::from(block);
+    let mut at = 0;
+    let mut out: Vec<Bytes> = argv
+        .iter()
+        .map(|a| {
+            at += a.len();
+            block.slice(at - a.len()..at)
+        })
+        .collect();
     let is = |arg: &[u8], name: &[u8]| arg.eq_ignore_ascii_case(name);
     let deadline = |arg: &[u8], unit: u64| -> Option<Bytes> {
         let n: u64 = std::str::from_utf8(arg).ok()?.parse().ok()?;
@@ -600,6 +605,5 @@ pub fn first_reply(resp: Response) -> Reply {
     resp.replies
         .into_iter()
         .next()
-        .map(Reply::from)
         .unwrap_or_else(|| Reply::error("ERR empty reply from the state machine"))
 }

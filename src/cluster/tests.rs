@@ -167,7 +167,7 @@ fn applied_entries_are_not_reapplied_after_restart() {
                 .apply([cmd(1, &["incr", "n"]), cmd(2, &["incr", "n"])])
                 .await
                 .expect("apply");
-            assert_eq!(out[1].replies, vec![super::WireReply::Integer(2)]);
+            assert_eq!(out[1].replies, vec![Reply::Integer(2)]);
             // An entry whose command is rejected still counts as applied.
             sm.apply([cmd(3, &["nosuchcommand"])]).await.expect("apply");
         }
@@ -335,9 +335,9 @@ fn batch_entries_split_replies_and_resume_after_a_crash_mid_entry() {
         assert_eq!(
             out[0].replies,
             vec![
-                super::WireReply::Integer(1),
-                super::WireReply::Integer(2),
-                super::WireReply::Bulk(b"2".to_vec())
+                Reply::Integer(1),
+                Reply::Integer(2),
+                Reply::Bulk(Bytes::from_static(b"2"))
             ]
         );
         // A crash after the first sub-request of entry 2: the metadata says
@@ -459,4 +459,24 @@ fn arguments_as_bytes_keep_the_log_and_wire_encoding() {
     assert_eq!(codec().serialize(&new).expect("new encodes"), old_bytes);
     let back: Request = codec().deserialize(&old_bytes).expect("old bytes decode");
     assert_eq!(back, new);
+}
+
+#[test]
+fn responses_serialise_through_wire_replies() {
+    use bincode::Options;
+    let resp = super::Response {
+        replies: vec![
+            Reply::ok(),
+            Reply::error("ERR no"),
+            Reply::Integer(-3),
+            Reply::Bulk(Bytes::from_static(b"a\r\n\0")),
+            Reply::Array(vec![Reply::Nil, Reply::Double(1.5)]),
+        ],
+    };
+    let codec = || bincode::DefaultOptions::new();
+    let bytes = codec().serialize(&resp).expect("encodes");
+    let wire: Vec<super::WireReply> = resp.replies.iter().map(Into::into).collect();
+    assert_eq!(bytes, codec().serialize(&wire).expect("wire encodes"));
+    let back: super::Response = codec().deserialize(&bytes).expect("decodes");
+    assert_eq!(back, resp);
 }

@@ -270,6 +270,13 @@ fn c_string(b: &[u8], max: usize) -> String {
 /// ([`Keyspace::execute_group_replicated`]).
 #[derive(Debug, Clone)]
 pub enum GroupItem {
+    /// One command run with `ctx`.
+    Command {
+        /// Clock, seed and database.
+        ctx: Ctx,
+        /// The command.
+        argv: Vec<Bytes>,
+    },
     /// Commands run in order with `ctx`, as a transaction runs them.
     Commands {
         /// Clock, seed and database.
@@ -284,15 +291,44 @@ pub enum GroupItem {
     },
 }
 
+impl GroupItem {
+    /// The item as work for [`Keyspace::run_group`].
+    fn work(&self) -> Work<'_> {
+        match self {
+            GroupItem::Command { ctx, argv } => Work::Commands(*ctx, std::slice::from_ref(argv)),
+            GroupItem::Commands { ctx, cmds } => Work::Commands(*ctx, cmds),
+            GroupItem::Expire { now_ms } => Work::Expire(*now_ms),
+        }
+    }
+
+    /// How many replies the item gives (one per command).
+    pub fn reply_count(&self) -> usize {
+        self.work().reply_count()
+    }
+}
+
+/// A group item, borrowed.
+#[derive(Clone, Copy)]
+enum Work<'a> {
+    /// Commands run in order with the context, as a transaction runs them.
+    Commands(Ctx, &'a [Vec<Bytes>]),
+    /// One round of active expiry at this time.
+    Expire(u64),
+}
+
+impl Work<'_> {
+    fn reply_count(&self) -> usize {
+        match self {
+            Work::Commands(_, cmds) => cmds.len(),
+            Work::Expire(_) => 0,
+        }
+    }
+}
+
 /// The same error as every reply of every item.
-fn group_error(items: &[GroupItem], reply: &Reply) -> Vec<Vec<Reply>> {
-    items
-        .iter()
-        .map(|item| match item {
-            GroupItem::Commands { cmds, .. } => cmds.iter().map(|_| reply.clone()).collect(),
-            GroupItem::Expire { .. } => Vec::new(),
-        })
-        .collect()
+fn group_error(work: &[Work<'_>], reply: &Reply) -> Vec<Reply> {
+    let n = work.iter().map(Work::reply_count).sum();
+    vec![reply.clone(); n]
 }
 
 impl Keyspace {
@@ -475,26 +511,25 @@ impl Keyspace {
         cmds: &[Vec<Bytes>],
         meta: Option<Bytes>,
     ) -> Vec<Reply> {
-        let items = [GroupItem::Commands {
-            ctx: *ctx,
-            cmds: cmds.to_vec(),
-        }];
-        self.execute_group(&items, meta).pop().unwrap_or_default()
+        self.run_group(&[Work::Commands(*ctx, cmds)], meta)
     }
 
     /// Runs `items` in order under one lock and appends all their records
     /// (and `meta`, last) as ONE storage batch: after a crash either every
-    /// item's effect is in the log or none is. One reply list per item.
-    pub(crate) fn execute_group(
-        &self,
-        items: &[GroupItem],
-        meta: Option<Bytes>,
-    ) -> Vec<Vec<Reply>> {
-        let bytes: usize = items
+    /// item's effect is in the log or none is. The replies of all items in
+    /// order ([`GroupItem::reply_count`] each).
+    pub(crate) fn execute_group(&self, items: &[GroupItem], meta: Option<Bytes>) -> Vec<Reply> {
+        let work: Vec<Work<'_>> = items.iter().map(GroupItem::work).collect();
+        self.run_group(&work, meta)
+    }
+
+    /// [`Keyspace::execute_group`] on borrowed items.
+    fn run_group(&self, work: &[Work<'_>], meta: Option<Bytes>) -> Vec<Reply> {
+        let bytes: usize = work
             .iter()
-            .map(|item| match item {
-                GroupItem::Commands { cmds, .. } => cmds.iter().map(|a| command_bytes(a)).sum(),
-                GroupItem::Expire { .. } => 0,
+            .map(|w| match w {
+                Work::Commands(_, cmds) => cmds.iter().map(|a| command_bytes(a)).sum(),
+                Work::Expire(_) => 0,
             })
             .sum();
         let state = self
@@ -503,18 +538,17 @@ impl Keyspace {
             .and_then(|()| self.lock_state());
         let mut state = match state {
             Ok(state) => state,
-            Err(e) => return group_error(items, &persistence_error(&e)),
+            Err(e) => return group_error(work, &persistence_error(&e)),
         };
         let mut journal = std::mem::take(&mut state.journal);
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            match item {
-                GroupItem::Commands { ctx, cmds } => {
-                    out.push(self.run_commands(&mut state, &mut journal, *ctx, cmds));
+        let mut out = Vec::with_capacity(work.iter().map(Work::reply_count).sum());
+        for w in work {
+            match *w {
+                Work::Commands(ctx, cmds) => {
+                    self.run_commands(&mut state, &mut journal, ctx, cmds, &mut out);
                 }
-                GroupItem::Expire { now_ms } => {
-                    self.expire_due(&mut state, *now_ms);
-                    out.push(Vec::new());
+                Work::Expire(now_ms) => {
+                    self.expire_due(&mut state, now_ms);
                 }
             }
         }
@@ -522,7 +556,7 @@ impl Keyspace {
         state.journal = journal;
         drop(state);
         if let Err(e) = commit.and_then(|c| c.map_or(Ok(()), |c| c.wait())) {
-            return group_error(items, &persistence_error(&e));
+            return group_error(work, &persistence_error(&e));
         }
         out
     }
@@ -536,8 +570,8 @@ impl Keyspace {
         journal: &mut Journal,
         mut ctx: Ctx,
         cmds: &[Vec<Bytes>],
-    ) -> Vec<Reply> {
-        let mut replies = Vec::with_capacity(cmds.len());
+        replies: &mut Vec<Reply>,
+    ) {
         for argv in cmds {
             if argv.first().is_some_and(|n| args::is(n, "select")) && argv.len() == 2 {
                 match args::parse_i64(&argv[1]).map(usize::try_from) {
@@ -569,7 +603,6 @@ impl Keyspace {
             let mut ex = Exec::new(&ctx, state, journal, &self.dropper);
             replies.push((cmd.run)(&mut ex, argv));
         }
-        replies
     }
 
     /// Appends the journal as one batch (under the lock) and stores the

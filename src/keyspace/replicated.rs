@@ -79,7 +79,8 @@ impl Keyspace {
     /// Runs `items` in order and appends their records and `meta` as one
     /// atomic batch (the raft state machine applies a run of committed
     /// entries this way: one write, and a crash keeps all of it or none).
-    pub fn execute_group_replicated(&self, items: &[GroupItem], meta: Bytes) -> Vec<Vec<Reply>> {
+    /// The replies of all items, in order ([`GroupItem::reply_count`] each).
+    pub fn execute_group_replicated(&self, items: &[GroupItem], meta: Bytes) -> Vec<Reply> {
         self.execute_group(items, Some(meta))
     }
 
