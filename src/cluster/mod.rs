@@ -259,7 +259,7 @@ openraft::declare_raft_types!(
         R = Response,
         NodeId = u64,
         Node = NodeInfo,
-        SnapshotData = std::io::Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
 );
 
 /// Runs short blocking work inline on the async worker: a raft log append

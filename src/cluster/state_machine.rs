@@ -8,7 +8,11 @@
 //! applied entry.
 //!
 //! Snapshots are point-in-time copies of the keyspace (`Keyspace::export`),
-//! kept in one file and installed atomically (`Keyspace::import`).
+//! installed atomically (`Keyspace::import`). Their data lives in a file,
+//! never whole in memory: a build encodes the copy straight into the file,
+//! openraft sends it in chunks read from the file, a receiver writes the
+//! chunks into a file, and install reads it back twice (the checksum
+//! first, then the records).
 //!
 //! ```text
 //! snapshot data:
@@ -17,12 +21,16 @@
 //! | delete u8 | tag u8 | gen u64 | expire_at_ms u64 | key_len u32 | key | val_len u32 | val |
 //! then crc32 u32 LE over everything before it.
 //!
-//! snapshot file (<dir>/snapshot.bin, tmp + fsync + rename):
-//! meta_len u32 LE | SnapshotMeta JSON | snapshot data
+//! <dir>/snap-<snapshot id>.data   the data of the current snapshot
+//! <dir>/snapshot.json             {"meta": SnapshotMeta, "file": its data file}
+//!                                 (tmp + fsync + rename, after the data file)
+//! <dir>/*.tmp                     a build or a transfer in progress (removed
+//!                                 at open, as is any data file the index
+//!                                 does not name)
 //! ```
 
 use std::fs;
-use std::io::{self, Cursor, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -106,63 +114,117 @@ fn snap_err(verb: ErrorVerb, e: io::Error) -> StorageError {
     ))
 }
 
-/// Encodes a keyspace copy.
+/// A writer that checksums what goes through it.
+struct CrcWriter<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for CrcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes a keyspace copy in the snapshot data format.
+pub fn write_snapshot(
+    out: &mut impl Write,
+    meta: &SmMeta,
+    records: &[DumpRecord],
+) -> io::Result<()> {
+    let mut w = CrcWriter {
+        inner: out,
+        crc: crc32fast::Hasher::new(),
+    };
+    w.write_all(SNAP_MAGIC)?;
+    w.write_all(&[SNAP_VERSION])?;
+    let m = serde_json::to_vec(meta).map_err(io::Error::other)?;
+    w.write_all(&(m.len() as u32).to_le_bytes())?;
+    w.write_all(&m)?;
+    w.write_all(&(records.len() as u64).to_le_bytes())?;
+    for r in records {
+        w.write_all(&[u8::from(r.delete), r.tag])?;
+        w.write_all(&r.gen.to_le_bytes())?;
+        w.write_all(&r.expire_at_ms.to_le_bytes())?;
+        let klen = u32::try_from(r.key.len()).map_err(io::Error::other)?;
+        w.write_all(&klen.to_le_bytes())?;
+        w.write_all(&r.key)?;
+        let vlen = u32::try_from(r.value.len()).map_err(io::Error::other)?;
+        w.write_all(&vlen.to_le_bytes())?;
+        w.write_all(&r.value)?;
+    }
+    let CrcWriter { inner, crc } = w;
+    inner.write_all(&crc.finalize().to_le_bytes())?;
+    inner.flush()
+}
+
+/// Encodes a keyspace copy in memory (tests; nodes write files).
 pub fn encode_snapshot(meta: &SmMeta, records: &[DumpRecord]) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    out.extend_from_slice(SNAP_MAGIC);
-    out.push(SNAP_VERSION);
-    let m = serde_json::to_vec(meta).map_err(io::Error::other)?;
-    out.extend_from_slice(&(m.len() as u32).to_le_bytes());
-    out.extend_from_slice(&m);
-    out.extend_from_slice(&(records.len() as u64).to_le_bytes());
-    for r in records {
-        out.push(u8::from(r.delete));
-        out.push(r.tag);
-        out.extend_from_slice(&r.gen.to_le_bytes());
-        out.extend_from_slice(&r.expire_at_ms.to_le_bytes());
-        let klen = u32::try_from(r.key.len()).map_err(io::Error::other)?;
-        out.extend_from_slice(&klen.to_le_bytes());
-        out.extend_from_slice(&r.key);
-        let vlen = u32::try_from(r.value.len()).map_err(io::Error::other)?;
-        out.extend_from_slice(&vlen.to_le_bytes());
-        out.extend_from_slice(&r.value);
-    }
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    write_snapshot(&mut out, meta, records)?;
     Ok(out)
-}
-
-/// A bounds-checked reader over a byte slice.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> io::Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len());
-        let end = end.ok_or_else(|| bad_snapshot("truncated"))?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn u8(&mut self) -> io::Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> io::Result<u32> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn u64(&mut self) -> io::Result<u64> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
-    }
 }
 
 fn bad_snapshot(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("bad snapshot: {why}"))
+}
+
+/// Reads exactly `N` bytes (a short read is a truncated snapshot).
+fn array<const N: usize>(r: &mut impl Read) -> io::Result<[u8; N]> {
+    let mut a = [0u8; N];
+    r.read_exact(&mut a).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => bad_snapshot("truncated"),
+        _ => e,
+    })?;
+    Ok(a)
+}
+
+/// Reads `n` bytes without trusting `n`: memory grows only with the bytes
+/// actually there.
+fn bytes(r: &mut impl Read, n: u32) -> io::Result<Vec<u8>> {
+    let mut v = Vec::new();
+    r.take(u64::from(n)).read_to_end(&mut v)?;
+    if v.len() != n as usize {
+        return Err(bad_snapshot("truncated"));
+    }
+    Ok(v)
+}
+
+/// Parses snapshot data without its checksum (already verified).
+fn parse_snapshot(mut r: impl Read) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
+    if &array::<4>(&mut r)? != SNAP_MAGIC || array::<1>(&mut r)?[0] != SNAP_VERSION {
+        return Err(bad_snapshot("bad header"));
+    }
+    let mlen = u32::from_le_bytes(array(&mut r)?);
+    let meta: SmMeta = serde_json::from_slice(&bytes(&mut r, mlen)?).map_err(io::Error::other)?;
+    let count = u64::from_le_bytes(array(&mut r)?);
+    let mut records = Vec::new();
+    for _ in 0..count {
+        let [delete, tag] = array(&mut r)?;
+        let gen = u64::from_le_bytes(array(&mut r)?);
+        let expire_at_ms = u64::from_le_bytes(array(&mut r)?);
+        let klen = u32::from_le_bytes(array(&mut r)?);
+        let key = bytes(&mut r, klen)?;
+        let vlen = u32::from_le_bytes(array(&mut r)?);
+        let value = Bytes::from(bytes(&mut r, vlen)?);
+        records.push(DumpRecord {
+            delete: delete != 0,
+            tag,
+            gen,
+            expire_at_ms,
+            key,
+            value,
+        });
+    }
+    if r.read(&mut [0u8; 1])? != 0 {
+        return Err(bad_snapshot("trailing bytes"));
+    }
+    Ok((meta, records))
 }
 
 /// Decodes [`encode_snapshot`]'s output.
@@ -174,73 +236,170 @@ pub fn decode_snapshot(data: &[u8]) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
     if crc32fast::hash(body).to_le_bytes() != crc {
         return Err(bad_snapshot("checksum mismatch"));
     }
-    let mut r = Reader { buf: body, pos: 0 };
-    if r.take(4)? != SNAP_MAGIC || r.u8()? != SNAP_VERSION {
-        return Err(bad_snapshot("bad header"));
-    }
-    let mlen = r.u32()? as usize;
-    let meta: SmMeta = serde_json::from_slice(r.take(mlen)?).map_err(io::Error::other)?;
-    let count = r.u64()?;
-    let mut records = Vec::new();
-    for _ in 0..count {
-        let delete = r.u8()? != 0;
-        let tag = r.u8()?;
-        let gen = r.u64()?;
-        let expire_at_ms = r.u64()?;
-        let klen = r.u32()? as usize;
-        let key = r.take(klen)?.to_vec();
-        let vlen = r.u32()? as usize;
-        let value = Bytes::copy_from_slice(r.take(vlen)?);
-        records.push(DumpRecord {
-            delete,
-            tag,
-            gen,
-            expire_at_ms,
-            key,
-            value,
-        });
-    }
-    if r.pos != body.len() {
-        return Err(bad_snapshot("trailing bytes"));
-    }
-    Ok((meta, records))
+    parse_snapshot(body)
 }
 
-/// A snapshot kept on disk and in memory.
-#[derive(Debug, Clone)]
+/// Decodes a snapshot data file: the checksum over the whole file first,
+/// then the records (nothing is imported from a damaged file).
+fn read_snapshot_file(f: &mut fs::File) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
+    let len = f.seek(SeekFrom::End(0))?;
+    if len < 9 {
+        return Err(bad_snapshot("too short"));
+    }
+    f.seek(SeekFrom::Start(0))?;
+    let mut r = BufReader::with_capacity(1 << 20, &mut *f);
+    let mut crc = crc32fast::Hasher::new();
+    let mut body = (&mut r).take(len - 4);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = body.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        crc.update(&buf[..n]);
+    }
+    if crc.finalize().to_le_bytes() != array::<4>(&mut r)? {
+        return Err(bad_snapshot("checksum mismatch"));
+    }
+    drop(r);
+    f.seek(SeekFrom::Start(0))?;
+    parse_snapshot(BufReader::with_capacity(1 << 20, (&mut *f).take(len - 4)))
+}
+
+/// The current snapshot: its meta and the name of its data file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredSnapshot {
     meta: SnapshotMeta<u64, NodeInfo>,
-    data: Vec<u8>,
+    file: String,
 }
 
-fn save_snapshot(dir: &Path, snap: &StoredSnapshot) -> io::Result<()> {
-    let tmp = dir.join("snapshot.bin.tmp");
+const SNAPSHOT_INDEX: &str = "snapshot.json";
+
+/// The data file name of a snapshot (ids come from the leader: only safe
+/// characters reach the file system).
+fn data_name(id: &str) -> String {
+    let safe: String = id
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c,
+            _ => '_',
+        })
+        .collect();
+    format!("snap-{safe}.data")
+}
+
+/// A fresh temporary file name in `dir`.
+fn tmp_path(dir: &Path, what: &str) -> PathBuf {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.join(format!("{what}-{}-{n}.tmp", std::process::id()))
+}
+
+/// Makes the data in `tmp` (complete and fsynced) the current snapshot:
+/// the data file first, then the index naming it, then the old data file
+/// goes.
+fn publish(
+    dir: &Path,
+    current: &Mutex<Option<StoredSnapshot>>,
+    meta: SnapshotMeta<u64, NodeInfo>,
+    tmp: &Path,
+) -> io::Result<()> {
+    let stored = StoredSnapshot {
+        file: data_name(&meta.snapshot_id),
+        meta,
+    };
+    fs::rename(tmp, dir.join(&stored.file))?;
+    let index = dir.join(format!("{SNAPSHOT_INDEX}.tmp"));
     {
-        let mut f = fs::File::create(&tmp)?;
-        let m = serde_json::to_vec(&snap.meta).map_err(io::Error::other)?;
-        f.write_all(&(m.len() as u32).to_le_bytes())?;
-        f.write_all(&m)?;
-        f.write_all(&snap.data)?;
+        let mut f = fs::File::create(&index)?;
+        f.write_all(&serde_json::to_vec(&stored).map_err(io::Error::other)?)?;
         f.sync_all()?;
     }
-    fs::rename(&tmp, dir.join("snapshot.bin"))?;
-    fs::File::open(dir)?.sync_all()
+    fs::rename(&index, dir.join(SNAPSHOT_INDEX))?;
+    fs::File::open(dir)?.sync_all()?;
+    let mut cur = current.lock();
+    if let Some(old) = cur.replace(stored.clone()) {
+        if old.file != stored.file {
+            let _ = fs::remove_file(dir.join(old.file));
+        }
+    }
+    Ok(())
 }
 
+/// Opens the current snapshot's data file (an open file outlives its
+/// replacement: a transfer in progress keeps reading the old one).
+fn open_current(
+    dir: &Path,
+    current: &Mutex<Option<StoredSnapshot>>,
+) -> io::Result<Option<(SnapshotMeta<u64, NodeInfo>, fs::File)>> {
+    let cur = current.lock();
+    match cur.as_ref() {
+        None => Ok(None),
+        Some(s) => Ok(Some((s.meta.clone(), fs::File::open(dir.join(&s.file))?))),
+    }
+}
+
+/// Reads the snapshot index of `dir` and removes leftovers: temporary
+/// files, data files the index does not name. A `snapshot.bin` of an
+/// earlier version (meta_len u32 LE | SnapshotMeta JSON | data) is
+/// converted.
 fn load_snapshot(dir: &Path) -> io::Result<Option<StoredSnapshot>> {
-    let bytes = match fs::read(dir.join("snapshot.bin")) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+    let current = Mutex::new(None);
+    let legacy = dir.join("snapshot.bin");
+    match fs::read(&legacy) {
+        Ok(old) => {
+            let mut r = &old[..];
+            let mlen = u32::from_le_bytes(array(&mut r)?);
+            let meta = serde_json::from_slice(&bytes(&mut r, mlen)?).map_err(io::Error::other)?;
+            let tmp = tmp_path(dir, "legacy");
+            let mut f = fs::File::create(&tmp)?;
+            f.write_all(r)?;
+            f.sync_all()?;
+            publish(dir, &current, meta, &tmp)?;
+            fs::remove_file(&legacy)?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let stored: Option<StoredSnapshot> = match fs::read(dir.join(SNAPSHOT_INDEX)) {
+        Ok(b) => Some(serde_json::from_slice(&b).map_err(io::Error::other)?),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
-    let mut r = Reader {
-        buf: &bytes,
-        pos: 0,
-    };
-    let mlen = r.u32()? as usize;
-    let meta = serde_json::from_slice(r.take(mlen)?).map_err(io::Error::other)?;
-    let data = bytes[r.pos..].to_vec();
-    Ok(Some(StoredSnapshot { meta, data }))
+    let stored = stored.filter(|s| dir.join(&s.file).is_file());
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        let named = stored.as_ref().is_some_and(|s| s.file == name);
+        let stale_data = name.starts_with("snap-") && name.ends_with(".data") && !named;
+        if name.ends_with(".tmp") || stale_data {
+            let _ = fs::remove_file(dir.join(&*name));
+        }
+    }
+    Ok(stored)
+}
+
+/// Moves (or, for a file that is not the transfer's, copies) received
+/// snapshot data into a temporary file of `dir`, fsynced, for [`publish`].
+fn adopt(dir: &Path, f: &mut fs::File, receiving: Option<PathBuf>) -> io::Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(path) = receiving {
+        let same = fs::metadata(&path).ok().is_some_and(|m| {
+            f.metadata()
+                .is_ok_and(|mine| (mine.dev(), mine.ino()) == (m.dev(), m.ino()))
+        });
+        if same {
+            f.sync_all()?;
+            return Ok(path);
+        }
+        let _ = fs::remove_file(&path);
+    }
+    let tmp = tmp_path(dir, "copy");
+    let mut out = fs::File::create(&tmp)?;
+    f.seek(SeekFrom::Start(0))?;
+    io::copy(f, &mut out)?;
+    out.sync_all()?;
+    Ok(tmp)
 }
 
 /// The state machine: the keyspace plus the snapshot directory.
@@ -253,6 +412,8 @@ pub struct StateMachine {
     /// The current snapshot; shared with snapshot builders running beside
     /// `apply` (openraft builds snapshots in a separate task).
     current: Arc<Mutex<Option<StoredSnapshot>>>,
+    /// The file a snapshot transfer from the leader is being written to.
+    receiving: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for StateMachine {
@@ -279,6 +440,7 @@ impl StateMachine {
             dir,
             meta,
             current: Arc::new(Mutex::new(current)),
+            receiving: None,
         })
     }
 
@@ -426,8 +588,6 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 .map_err(|e| snap_err(ErrorVerb::Read, io::Error::other(e)))?,
             None => SmMeta::default(),
         };
-        let data =
-            encode_snapshot(&sm_meta, &records).map_err(|e| snap_err(ErrorVerb::Write, e))?;
         let snapshot_id = format!(
             "{}-{}",
             sm_meta.last_applied.map_or(0, |l| l.index),
@@ -438,16 +598,21 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: sm_meta.membership.clone(),
             snapshot_id,
         };
-        let stored = StoredSnapshot {
-            meta: meta.clone(),
-            data: data.clone(),
-        };
         let dir = self.dir.clone();
-        blocking(|| save_snapshot(&dir, &stored)).map_err(|e| snap_err(ErrorVerb::Write, e))?;
-        *self.current.lock() = Some(stored);
+        let current = self.current.clone();
+        let file = blocking(|| -> io::Result<fs::File> {
+            let tmp = tmp_path(&dir, "build");
+            let mut w = BufWriter::with_capacity(1 << 20, fs::File::create(&tmp)?);
+            write_snapshot(&mut w, &sm_meta, &records)?;
+            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            drop(records);
+            publish(&dir, &current, meta.clone(), &tmp)?;
+            fs::File::open(dir.join(data_name(&meta.snapshot_id)))
+        })
+        .map_err(|e| snap_err(ErrorVerb::Write, e))?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(tokio::fs::File::from_std(file)),
         })
     }
 }
@@ -486,23 +651,35 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        if let Some(old) = self.receiving.take() {
+            let _ = fs::remove_file(old);
+        }
+        let path = tmp_path(&self.dir, "receive");
+        let f = blocking(|| {
+            fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+        })
+        .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        self.receiving = Some(path);
+        Ok(Box::new(tokio::fs::File::from_std(f)))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<u64, NodeInfo>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
-        let data = snapshot.into_inner();
+        let mut file = snapshot.into_std().await;
         let started = std::time::Instant::now();
         let (mut sm_meta, records) =
-            decode_snapshot(&data).map_err(|e| snap_err(ErrorVerb::Read, e))?;
+            blocking(|| read_snapshot_file(&mut file)).map_err(|e| snap_err(ErrorVerb::Read, e))?;
         tracing::info!(
             snapshot = %meta.snapshot_id,
             records = records.len(),
-            bytes = data.len(),
             "installing a snapshot from the leader"
         );
         sm_meta.last_applied = meta.last_log_id;
@@ -511,14 +688,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let ks = self.keyspace.clone();
         blocking(|| ks.import(&records, meta_bytes))
             .map_err(|e| snap_err(ErrorVerb::Write, io::Error::other(e)))?;
+        drop(records);
         self.meta = sm_meta;
-        let stored = StoredSnapshot {
-            meta: meta.clone(),
-            data,
-        };
         let dir = self.dir.clone();
-        blocking(|| save_snapshot(&dir, &stored)).map_err(|e| snap_err(ErrorVerb::Write, e))?;
-        *self.current.lock() = Some(stored);
+        let receiving = self.receiving.take();
+        let current = self.current.clone();
+        blocking(|| {
+            let tmp = adopt(&dir, &mut file, receiving)?;
+            publish(&dir, &current, meta.clone(), &tmp)
+        })
+        .map_err(|e| snap_err(ErrorVerb::Write, e))?;
         tracing::info!(
             snapshot = %meta.snapshot_id,
             ms = started.elapsed().as_millis() as u64,
@@ -528,9 +707,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        Ok(self.current.lock().clone().map(|s| Snapshot {
-            meta: s.meta,
-            snapshot: Box::new(Cursor::new(s.data)),
+        let (dir, current) = (self.dir.clone(), self.current.clone());
+        let found =
+            blocking(|| open_current(&dir, &current)).map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        Ok(found.map(|(meta, f)| Snapshot {
+            meta,
+            snapshot: Box::new(tokio::fs::File::from_std(f)),
         }))
     }
 }

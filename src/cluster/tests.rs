@@ -257,6 +257,206 @@ fn snapshot_round_trip_replaces_the_keyspace() {
     });
 }
 
+/// The names of the files in `dir`, sorted.
+fn files(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Builds a snapshot.
+async fn build(sm: &mut StateMachine) -> openraft::storage::Snapshot<TypeConfig> {
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .expect("build")
+}
+
+/// The current snapshot data file of the raft directory `raft`.
+fn data_file(raft: &std::path::Path) -> std::path::PathBuf {
+    let name = files(raft)
+        .into_iter()
+        .find(|f| f.ends_with(".data"))
+        .expect("a data file");
+    raft.join(name)
+}
+
+/// A state machine over a fresh keyspace with `n` keys applied at log
+/// indexes 1..=n.
+async fn filled(dir: &std::path::Path, n: u64) -> (Arc<Keyspace>, StateMachine) {
+    let ks = keyspace(&dir.join("data"));
+    let mut sm = StateMachine::open(ks.clone(), dir.join("raft")).expect("sm");
+    let entries: Vec<Entry> = (1..=n)
+        .map(|i| cmd(i, &["set", &format!("k{i}"), &format!("v{i}")]))
+        .collect();
+    sm.apply(entries).await.expect("apply");
+    (ks, sm)
+}
+
+#[test]
+fn snapshot_data_lives_in_one_file_that_a_new_build_replaces() {
+    use tokio::io::AsyncReadExt;
+    let a = TempDir::new().expect("tempdir");
+    let raft = a.path().join("raft");
+    rt().block_on(async {
+        let (ks, mut sm) = filled(a.path(), 50).await;
+        let first = build(&mut sm).await;
+        let listed = files(&raft);
+        let data: Vec<&String> = listed.iter().filter(|f| f.ends_with(".data")).collect();
+        assert_eq!(data.len(), 1, "{listed:?}");
+        assert!(listed.contains(&"snapshot.json".to_string()), "{listed:?}");
+        // What the builder hands to openraft is the file's content.
+        let mut sent = Vec::new();
+        let mut handle = first.snapshot;
+        handle.read_to_end(&mut sent).await.expect("read");
+        assert_eq!(sent, std::fs::read(raft.join(data[0])).expect("data"));
+        let (_, records) = decode_snapshot(&sent).expect("decode");
+        assert_eq!(records.len(), 50);
+
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = build(&mut sm).await;
+        assert_ne!(second.meta.snapshot_id, first.meta.snapshot_id);
+        let listed = files(&raft);
+        assert_eq!(
+            listed.iter().filter(|f| f.ends_with(".data")).count(),
+            1,
+            "the old data file is removed: {listed:?}"
+        );
+        // Leftovers of an interrupted build or transfer go at open.
+        std::fs::write(raft.join("receive-1-1.tmp"), b"partial").expect("write");
+        std::fs::write(raft.join("snap-stale.data"), b"old").expect("write");
+        drop(sm);
+        drop(ks);
+        let ks = keyspace(&a.path().join("data"));
+        let mut sm = StateMachine::open(ks, &raft).expect("sm");
+        let listed = files(&raft);
+        assert!(
+            !listed
+                .iter()
+                .any(|f| f.ends_with(".tmp") || f == "snap-stale.data"),
+            "{listed:?}"
+        );
+        let cur = sm
+            .get_current_snapshot()
+            .await
+            .expect("current")
+            .expect("some");
+        assert_eq!(cur.meta, second.meta);
+    });
+}
+
+#[test]
+fn a_snapshot_received_in_chunks_is_installed_from_its_file() {
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+    let a = TempDir::new().expect("tempdir");
+    let b = TempDir::new().expect("tempdir");
+    rt().block_on(async {
+        let (_ks_a, mut sm_a) = filled(a.path(), 30).await;
+        let snap = build(&mut sm_a).await;
+        let data = std::fs::read(data_file(&a.path().join("raft"))).expect("read");
+        let ks_b = keyspace(&b.path().join("data"));
+        let mut sm_b = StateMachine::open(ks_b.clone(), b.path().join("raft")).expect("sm");
+        let mut rx = sm_b.begin_receiving_snapshot().await.expect("begin");
+        // Chunks arrive at offsets, the last one first here.
+        let cut = data.len() / 2;
+        rx.seek(std::io::SeekFrom::Start(cut as u64))
+            .await
+            .expect("seek");
+        rx.write_all(&data[cut..]).await.expect("write");
+        rx.seek(std::io::SeekFrom::Start(0)).await.expect("seek");
+        rx.write_all(&data[..cut]).await.expect("write");
+        rx.shutdown().await.expect("flush");
+        sm_b.install_snapshot(&snap.meta, rx)
+            .await
+            .expect("install");
+        assert_eq!(
+            ks_b.execute(
+                &Ctx::new(2_000, 0, 0),
+                &[Bytes::from("get"), Bytes::from("k7")]
+            ),
+            Reply::bulk("v7")
+        );
+        let listed = files(&b.path().join("raft"));
+        assert!(
+            !listed.iter().any(|f| f.ends_with(".tmp")),
+            "the received file is adopted: {listed:?}"
+        );
+        assert_eq!(
+            std::fs::read(data_file(&b.path().join("raft"))).expect("read"),
+            data
+        );
+    });
+}
+
+#[test]
+fn a_damaged_snapshot_file_is_refused_and_changes_nothing() {
+    use tokio::io::AsyncWriteExt;
+    let a = TempDir::new().expect("tempdir");
+    let b = TempDir::new().expect("tempdir");
+    rt().block_on(async {
+        let (_ks_a, mut sm_a) = filled(a.path(), 20).await;
+        let snap = build(&mut sm_a).await;
+        let mut data = std::fs::read(data_file(&a.path().join("raft"))).expect("read");
+        let mid = data.len() / 2;
+        data[mid] ^= 0x10;
+        let (ks_b, mut sm_b) = filled(b.path(), 1).await;
+        let mut rx = sm_b.begin_receiving_snapshot().await.expect("begin");
+        rx.write_all(&data).await.expect("write");
+        rx.shutdown().await.expect("flush");
+        let err = sm_b.install_snapshot(&snap.meta, rx).await;
+        assert!(err.is_err());
+        let ctx = Ctx::new(2_000, 0, 0);
+        assert_eq!(
+            ks_b.execute(&ctx, &[Bytes::from("get"), Bytes::from("k1")]),
+            Reply::bulk("v1")
+        );
+        assert_eq!(
+            ks_b.execute(&ctx, &[Bytes::from("dbsize")]),
+            Reply::Integer(1)
+        );
+        assert!(sm_b
+            .get_current_snapshot()
+            .await
+            .expect("current")
+            .is_none());
+    });
+}
+
+#[test]
+fn a_snapshot_file_of_the_earlier_format_is_converted() {
+    let a = TempDir::new().expect("tempdir");
+    let raft = a.path().join("raft");
+    rt().block_on(async {
+        let (ks, mut sm) = filled(a.path(), 5).await;
+        let snap = build(&mut sm).await;
+        drop(sm);
+        drop(ks);
+        let path = data_file(&raft);
+        let data = std::fs::read(&path).expect("read");
+        std::fs::remove_file(&path).expect("rm");
+        std::fs::remove_file(raft.join("snapshot.json")).expect("rm");
+        // meta_len u32 LE | SnapshotMeta JSON | data
+        let m = serde_json::to_vec(&snap.meta).expect("json");
+        let mut old = (m.len() as u32).to_le_bytes().to_vec();
+        old.extend_from_slice(&m);
+        old.extend_from_slice(&data);
+        std::fs::write(raft.join("snapshot.bin"), old).expect("write");
+        let ks = keyspace(&a.path().join("data"));
+        let mut sm = StateMachine::open(ks, &raft).expect("sm");
+        let cur = sm
+            .get_current_snapshot()
+            .await
+            .expect("current")
+            .expect("some");
+        assert_eq!(cur.meta, snap.meta);
+        assert!(!raft.join("snapshot.bin").exists());
+    });
+}
+
 #[test]
 fn snapshot_codec_rejects_damage() {
     let meta = super::state_machine::SmMeta::default();
