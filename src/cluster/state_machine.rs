@@ -297,13 +297,22 @@ fn tmp_path(dir: &Path, what: &str) -> PathBuf {
 
 /// Makes the data in `tmp` (complete and fsynced) the current snapshot:
 /// the data file first, then the index naming it, then the old data file
-/// goes.
+/// goes. All under the `current` lock, so a build and an install finishing
+/// together do not interleave; a snapshot older than the current one (a
+/// build that started before an install) is dropped instead.
 fn publish(
     dir: &Path,
     current: &Mutex<Option<StoredSnapshot>>,
     meta: SnapshotMeta<u64, NodeInfo>,
     tmp: &Path,
 ) -> io::Result<()> {
+    let mut cur = current.lock();
+    if cur
+        .as_ref()
+        .is_some_and(|c| c.meta.last_log_id > meta.last_log_id)
+    {
+        return fs::remove_file(tmp);
+    }
     let stored = StoredSnapshot {
         file: data_name(&meta.snapshot_id),
         meta,
@@ -317,7 +326,6 @@ fn publish(
     }
     fs::rename(&index, dir.join(SNAPSHOT_INDEX))?;
     fs::File::open(dir)?.sync_all()?;
-    let mut cur = current.lock();
     if let Some(old) = cur.replace(stored.clone()) {
         if old.file != stored.file {
             let _ = fs::remove_file(dir.join(old.file));
@@ -606,8 +614,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             write_snapshot(&mut w, &sm_meta, &records)?;
             w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             drop(records);
+            // Opened before publishing: the handle reads this data even if
+            // a newer snapshot replaces it meanwhile.
+            let data = fs::File::open(&tmp)?;
             publish(&dir, &current, meta.clone(), &tmp)?;
-            fs::File::open(dir.join(data_name(&meta.snapshot_id)))
+            Ok(data)
         })
         .map_err(|e| snap_err(ErrorVerb::Write, e))?;
         Ok(Snapshot {
@@ -788,4 +799,49 @@ pub fn first_reply(resp: Response) -> Reply {
         .into_iter()
         .next()
         .unwrap_or_else(|| Reply::error("ERR empty reply from the state machine"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(index: u64, id: &str) -> SnapshotMeta<u64, NodeInfo> {
+        SnapshotMeta {
+            last_log_id: Some(LogId::new(openraft::CommittedLeaderId::new(1, 1), index)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: id.to_owned(),
+        }
+    }
+
+    fn stage(dir: &Path, body: &[u8]) -> PathBuf {
+        let tmp = tmp_path(dir, "test");
+        fs::write(&tmp, body).expect("write");
+        tmp
+    }
+
+    #[test]
+    fn an_older_snapshot_never_replaces_a_newer_one() {
+        let dir = tempfile::TempDir::new().expect("tempdir");
+        let d = dir.path();
+        let current = Mutex::new(None);
+        publish(d, &current, meta(10, "10-a"), &stage(d, b"ten")).expect("publish");
+        // A build that started before the install of index 10 ends later.
+        publish(d, &current, meta(7, "7-b"), &stage(d, b"seven")).expect("publish");
+        let (m, _) = open_current(d, &current).expect("open").expect("some");
+        assert_eq!(m.snapshot_id, "10-a");
+        let loaded = load_snapshot(d).expect("load").expect("some");
+        assert_eq!(loaded.meta.snapshot_id, "10-a");
+        assert_eq!(fs::read(d.join(&loaded.file)).expect("read"), b"ten");
+        let mut names: Vec<String> = fs::read_dir(d)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["snap-10-a.data", "snapshot.json"]);
+        // A newer one replaces it and its file.
+        publish(d, &current, meta(12, "12/../c"), &stage(d, b"twelve")).expect("publish");
+        let loaded = load_snapshot(d).expect("load").expect("some");
+        assert_eq!(loaded.file, "snap-12____c.data");
+        assert!(!d.join("snap-10-a.data").exists());
+    }
 }
