@@ -426,35 +426,35 @@ impl PeerClient {
             self.conn = Some(c);
             Ok(r)
         };
-        let res = match tokio::time::timeout(ttl, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "peer rpc timed out",
-            )),
-        };
-        res
+        within(ttl, fut).await
+    }
+
+    /// Writes a commit notice on `conn` (this client's connection) without
+    /// waiting for the response, and keeps the connection (see
+    /// [`PeerClient`]).
+    async fn send_notice(
+        &mut self,
+        mut conn: PeerConn,
+        req: RpcRequest,
+        ttl: Duration,
+    ) -> std::io::Result<()> {
+        within(ttl, conn.send(&req)).await?;
+        self.conn = Some(conn);
+        Ok(())
     }
 }
 
-impl PeerClient {
-    /// Writes a commit notice on this client's connection without waiting
-    /// for the response (see [`PeerClient`]).
-    async fn send_notice(&mut self, req: RpcRequest, ttl: Duration) -> std::io::Result<()> {
-        let Some(mut c) = self.conn.take() else {
-            return Err(std::io::Error::other("no connection"));
-        };
-        match tokio::time::timeout(ttl, c.send(&req)).await {
-            Ok(Ok(())) => {
-                self.conn = Some(c);
-                Ok(())
-            }
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "peer rpc timed out",
-            )),
-        }
+/// `fut`, or a timeout error after `ttl`.
+async fn within<T>(
+    ttl: Duration,
+    fut: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    match tokio::time::timeout(ttl, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "peer rpc timed out",
+        )),
     }
 }
 
@@ -468,13 +468,12 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
-        let notice = rpc.entries.is_empty() && self.after_entries && self.conn.is_some();
+        let notice = rpc.entries.is_empty() && self.after_entries;
         self.after_entries = !rpc.entries.is_empty();
-        if notice {
-            return match self
-                .send_notice(RpcRequest::AppendEntries(rpc), option.hard_ttl())
-                .await
-            {
+        let notice_conn = if notice { self.conn.take() } else { None };
+        if let Some(conn) = notice_conn {
+            let req = RpcRequest::AppendEntries(rpc);
+            return match self.send_notice(conn, req, option.hard_ttl()).await {
                 Ok(()) => Ok(AppendEntriesResponse::Success),
                 Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
             };
@@ -661,8 +660,8 @@ mod tests {
     /// A peer that answers the first request, keeps the second (a commit
     /// notice) unanswered until the third arrives, then answers both in
     /// order: the notice with `notice_answer`.
-    async fn holding_peer(notice_answer: AppendEntriesResponse<u64>) -> (String, Arc<PeerAuth>) {
-        let addr = fake_peer(|mut s| async move {
+    async fn holding_peer(notice_answer: AppendEntriesResponse<u64>) -> String {
+        fake_peer(|mut s| async move {
             let ok = || answer(AppendEntriesResponse::Success);
             let _: RpcRequest = read_frame(&mut s).await.unwrap();
             write_frame(&mut s, &ok()).await.unwrap();
@@ -675,14 +674,13 @@ mod tests {
             // Keep the connection open until the client is done.
             let _ = read_frame::<RpcRequest>(&mut s).await;
         })
-        .await;
-        (addr, Arc::new(PeerAuth::default()))
+        .await
     }
 
-    fn client(addr: &str, auth: &Arc<PeerAuth>) -> PeerClient {
+    fn client(addr: &str) -> PeerClient {
         PeerClient {
             addr: addr.to_owned(),
-            auth: auth.clone(),
+            auth: Arc::new(PeerAuth::default()),
             pool: Arc::new(PeerPool::default()),
             conn: None,
             after_entries: false,
@@ -695,8 +693,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_commit_notice_after_entries_does_not_wait_for_its_answer() {
-        let (addr, auth) = holding_peer(AppendEntriesResponse::Success).await;
-        let mut c = client(&addr, &auth);
+        let mut c = client(&holding_peer(AppendEntriesResponse::Success).await);
         let r = c.append_entries(append(1, true), opt()).await.unwrap();
         assert!(r.is_success());
         // The peer answers the notice only after the next request: waiting
@@ -717,8 +714,7 @@ mod tests {
     #[tokio::test]
     async fn a_higher_vote_in_a_deferred_answer_is_reported_by_the_next_request() {
         let higher = Vote::new_committed(2, 2);
-        let (addr, auth) = holding_peer(AppendEntriesResponse::HigherVote(higher)).await;
-        let mut c = client(&addr, &auth);
+        let mut c = client(&holding_peer(AppendEntriesResponse::HigherVote(higher)).await);
         c.append_entries(append(1, true), opt()).await.unwrap();
         c.append_entries(append(2, false), opt()).await.unwrap();
         let r = c.append_entries(append(2, true), opt()).await.unwrap();
@@ -736,7 +732,7 @@ mod tests {
             write_frame(&mut s, &r).await.unwrap();
         })
         .await;
-        let mut c = client(&addr, &Arc::new(PeerAuth::default()));
+        let mut c = client(&addr);
         let r = c.append_entries(append(1, false), opt()).await.unwrap();
         assert_eq!(r, AppendEntriesResponse::HigherVote(higher));
     }

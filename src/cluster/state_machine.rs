@@ -229,36 +229,25 @@ fn parse_snapshot(mut r: impl Read) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
 
 /// Decodes [`encode_snapshot`]'s output.
 pub fn decode_snapshot(data: &[u8]) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
-    if data.len() < 9 {
-        return Err(bad_snapshot("too short"));
-    }
-    let (body, crc) = data.split_at(data.len() - 4);
-    if crc32fast::hash(body).to_le_bytes() != crc {
-        return Err(bad_snapshot("checksum mismatch"));
-    }
-    parse_snapshot(body)
+    read_snapshot(&mut io::Cursor::new(data))
 }
 
-/// Decodes a snapshot data file: the checksum over the whole file first,
-/// then the records (nothing is imported from a damaged file).
-fn read_snapshot_file(f: &mut fs::File) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
+/// Decodes snapshot data (a file, or bytes in memory): the checksum over
+/// the whole of it first, then the records (nothing is imported from
+/// damaged data).
+fn read_snapshot(f: &mut (impl Read + Seek)) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
     let len = f.seek(SeekFrom::End(0))?;
     if len < 9 {
         return Err(bad_snapshot("too short"));
     }
     f.seek(SeekFrom::Start(0))?;
     let mut r = BufReader::with_capacity(1 << 20, &mut *f);
-    let mut crc = crc32fast::Hasher::new();
-    let mut body = (&mut r).take(len - 4);
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = body.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        crc.update(&buf[..n]);
-    }
-    if crc.finalize().to_le_bytes() != array::<4>(&mut r)? {
+    let mut check = CrcWriter {
+        inner: io::sink(),
+        crc: crc32fast::Hasher::new(),
+    };
+    io::copy(&mut (&mut r).take(len - 4), &mut check)?;
+    if check.crc.finalize().to_le_bytes() != array::<4>(&mut r)? {
         return Err(bad_snapshot("checksum mismatch"));
     }
     drop(r);
@@ -687,7 +676,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut file = snapshot.into_std().await;
         let started = std::time::Instant::now();
         let (mut sm_meta, records) =
-            blocking(|| read_snapshot_file(&mut file)).map_err(|e| snap_err(ErrorVerb::Read, e))?;
+            blocking(|| read_snapshot(&mut file)).map_err(|e| snap_err(ErrorVerb::Read, e))?;
         tracing::info!(
             snapshot = %meta.snapshot_id,
             records = records.len(),
