@@ -397,24 +397,44 @@ impl Backend for ClusterBackend {
         }
     }
 
-    fn submit_write(
-        &self,
-        ctx: &Ctx,
-        spec: &CommandSpec,
-        argv: &[Bytes],
-    ) -> Option<BoxFuture<Reply>> {
-        if !spec.flags.write || spec.name == "cluster" {
-            return None;
-        }
-        let node = self.shared.node.read().clone()?;
-        let replies = node.submit(command_request(ctx, argv))?;
-        Some(Box::pin(async move {
+    fn submits_write(&self, spec: &CommandSpec) -> bool {
+        spec.flags.write
+            && spec.name != "cluster"
+            && self
+                .shared
+                .node
+                .read()
+                .as_ref()
+                .is_some_and(|n| n.is_formed())
+    }
+
+    fn submit_writes(&self, cmds: Vec<(Ctx, Vec<Bytes>)>) -> BoxFuture<Vec<Reply>> {
+        let n = cmds.len();
+        let mut reqs: Vec<Request> = cmds
+            .iter()
+            .map(|(ctx, argv)| command_request(ctx, argv))
+            .collect();
+        let req = match reqs.len() {
+            1 => reqs.pop().unwrap_or(Request::Batch(Vec::new())),
+            _ => Request::Batch(reqs),
+        };
+        let node = self.shared.node.read().clone();
+        let submitted = node.and_then(|node| node.submit(req));
+        Box::pin(async move {
+            let mut replies = match submitted {
+                Some(replies) => replies.await,
+                // The node left or stopped since `submits_write`.
+                None => vec![super::node::not_executed("the cluster is not formed")],
+            };
+            if replies.len() != n {
+                // One error for the whole group (no leader, timeout).
+                let err = replies
+                    .pop()
+                    .unwrap_or_else(|| Reply::error("ERR empty reply"));
+                replies = vec![err; n];
+            }
             replies
-                .await
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| Reply::error("ERR empty reply"))
-        }))
+        })
     }
 
     fn route_transaction(&self, ctx: &Ctx, cmds: &[Vec<Bytes>]) -> Option<BoxFuture<Vec<Reply>>> {

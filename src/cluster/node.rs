@@ -151,7 +151,7 @@ fn clusterdown(why: &str) -> Reply {
 
 /// `-CLUSTERDOWN ... (not executed)`: the command certainly did not run
 /// (nothing was proposed or sent), so a client may retry it safely.
-fn not_executed(why: &str) -> Reply {
+pub(super) fn not_executed(why: &str) -> Reply {
     Reply::Error(format!("CLUSTERDOWN {why} (not executed)"))
 }
 
@@ -223,8 +223,9 @@ async fn watch_leader(
 /// One write waiting for the proposer, and where its replies go.
 type Proposal = (Request, tokio::sync::oneshot::Sender<Vec<Reply>>);
 
-/// Most requests in one batch entry.
-const MAX_BATCH: usize = 512;
+/// Most commands in one batch entry (a proposal may carry a whole
+/// pipeline of one connection; one bigger than this is an entry alone).
+const MAX_BATCH: usize = 2048;
 
 /// Most batch entries proposed and not yet answered. openraft 0.9's core
 /// appends one entry per fsync and waits for it, so many small entries in
@@ -240,20 +241,31 @@ const MAX_IN_FLIGHT: usize = 2;
 /// after the read arrived, or the error to answer.
 type ReadWaiter = tokio::sync::oneshot::Sender<Result<(), Reply>>;
 
-/// `first` and whatever else is queued on `rx` right now, at most `max`.
+/// `first` and whatever else is queued on `rx` right now, while their
+/// total `weight` stays under `max`.
 fn drain_queued<T>(
     first: T,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>,
     max: usize,
+    weight: impl Fn(&T) -> usize,
 ) -> Vec<T> {
+    let mut total = weight(&first);
     let mut out = vec![first];
-    while out.len() < max {
+    while total < max {
         match rx.try_recv() {
-            Ok(x) => out.push(x),
+            Ok(x) => {
+                total += weight(&x).max(1);
+                out.push(x);
+            }
             Err(_) => break,
         }
     }
     out
+}
+
+/// A proposal's weight in a batch: its commands.
+fn commands_in(p: &Proposal) -> usize {
+    super::state_machine::reply_count(&p.0)
 }
 
 /// Waits for a queued write's replies (`sent`: whether it was queued).
@@ -284,7 +296,7 @@ async fn run_read_barrier(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<ReadWaiter>,
 ) {
     while let Some(first) = rx.recv().await {
-        let waiters = drain_queued(first, &mut rx, usize::MAX);
+        let waiters = drain_queued(first, &mut rx, usize::MAX, |_| 1);
         let grant = match tokio::time::timeout(timeout, raft.ensure_linearizable()).await {
             Err(_) => Err(timeout_reply()),
             Ok(Ok(_)) => Ok(()),
@@ -316,7 +328,7 @@ async fn run_proposer(
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
-        let batch = drain_queued(first, &mut rx, MAX_BATCH);
+        let batch = drain_queued(first, &mut rx, MAX_BATCH, commands_in);
         let (entry, counts, txs) = batch_entry(batch);
         // Submitting is ordered (this loop); waiting for the outcome is not.
         let submitted = raft.client_write_ff(entry).await;
@@ -406,7 +418,7 @@ async fn run_forwarder(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Proposal>,
 ) {
     while let Some(first) = rx.recv().await {
-        let batch = drain_queued(first, &mut rx, MAX_BATCH);
+        let batch = drain_queued(first, &mut rx, MAX_BATCH, commands_in);
         let n = batch.len() as u64;
         let (req, counts, txs) = batch_entry(batch);
         let replies = match node.upgrade() {

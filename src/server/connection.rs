@@ -96,25 +96,50 @@ pub(super) struct Connection {
     /// Cluster mode: replies owed in order while pipelined writes are in
     /// flight (see [`Connection::drain_inflight`]); empty otherwise.
     pub inflight: VecDeque<Owed>,
+    /// Commands in `inflight` (a submitted group counts each of its own).
+    pub inflight_cmds: usize,
+    /// Cluster mode: writes read from the input and not submitted yet;
+    /// they follow everything in `inflight` and are submitted together,
+    /// as one proposal, when the input is used up or something else must
+    /// wait for them (see [`Connection::submit_pending`]).
+    pub pending: PendingWrites,
+}
+
+/// Writes waiting to be submitted together.
+#[derive(Default)]
+pub(super) struct PendingWrites {
+    /// Each write's context and arguments.
+    pub cmds: Vec<(Ctx, Vec<Bytes>)>,
+    /// What the connection needs when each reply comes back.
+    pub meta: Vec<WriteMeta>,
+}
+
+/// A submitted write's bookkeeping.
+pub(super) struct WriteMeta {
+    spec: &'static CommandSpec,
+    started: Instant,
+    /// Whether the client wants the reply (CLIENT REPLY at dispatch).
+    send: bool,
 }
 
 /// A reply owed to the client, in command order.
 pub(super) enum Owed {
     /// Ready (a rejection queued behind writes still in flight).
     Ready(Reply),
-    /// A write submitted to the cluster and not answered yet.
-    Write {
-        reply: BoxFuture<Reply>,
-        spec: &'static CommandSpec,
-        started: Instant,
-        /// Whether the client wants the reply (CLIENT REPLY at dispatch).
-        send: bool,
+    /// Writes submitted to the cluster together and not answered yet:
+    /// one reply per command, in order.
+    Writes {
+        replies: BoxFuture<Vec<Reply>>,
+        meta: Vec<WriteMeta>,
     },
 }
 
 /// Most writes one connection keeps in flight before it waits for the
 /// oldest (a pipeline longer than this is taken in steps).
 const MAX_INFLIGHT: usize = 1024;
+
+/// Most writes submitted as one group.
+const MAX_GROUP: usize = 256;
 
 /// A connection's copy of the hot-path options.
 #[derive(Debug, Clone, Copy)]
@@ -224,6 +249,8 @@ pub(super) fn spawn(
             net_in: 0,
             cached,
             inflight: VecDeque::new(),
+            inflight_cmds: 0,
+            pending: PendingWrites::default(),
         };
         conn.serve().await;
         conn.cleanup();
@@ -371,6 +398,7 @@ impl Connection {
     /// Encodes a reply to the command being executed (honours CLIENT REPLY).
     pub(super) fn reply(&mut self, reply: &Reply) {
         if self.wants_reply() {
+            self.submit_pending();
             if self.inflight.is_empty() {
                 encode(reply, self.proto, &mut self.wbuf);
             } else {
@@ -397,23 +425,35 @@ impl Connection {
     /// submitted write (a read must see the writes before it) and when the
     /// input is used up.
     pub(super) async fn drain_inflight(&mut self) {
+        self.submit_pending();
         while let Some(owed) = self.inflight.pop_front() {
             match owed {
                 Owed::Ready(reply) => encode(&reply, self.proto, &mut self.wbuf),
-                Owed::Write {
-                    reply,
-                    spec,
-                    started,
-                    send,
-                } => {
-                    let reply = reply.await;
-                    if send {
-                        encode(&reply, self.proto, &mut self.wbuf);
+                Owed::Writes { replies, meta } => {
+                    self.inflight_cmds -= meta.len();
+                    let replies = replies.await;
+                    debug_assert_eq!(replies.len(), meta.len());
+                    for (reply, m) in replies.iter().zip(meta) {
+                        if m.send {
+                            encode(reply, self.proto, &mut self.wbuf);
+                        }
+                        self.record(m.spec, m.started.elapsed(), reply.is_error());
                     }
-                    self.record(spec, started.elapsed(), reply.is_error());
                 }
             }
         }
+    }
+
+    /// Submits the pending writes as one group (one proposal: the writes
+    /// of one read from the socket share a raft entry and one wake-up).
+    pub(super) fn submit_pending(&mut self) {
+        if self.pending.cmds.is_empty() {
+            return;
+        }
+        let PendingWrites { cmds, meta } = std::mem::take(&mut self.pending);
+        let replies = self.shared.backend.submit_writes(cmds);
+        self.inflight_cmds += meta.len();
+        self.inflight.push_back(Owed::Writes { replies, meta });
     }
 
     /// Encodes a reply regardless of CLIENT REPLY (protocol errors).
@@ -533,21 +573,26 @@ impl Connection {
             self.feed_monitors(&argv);
         }
         self.handle.touch();
-        if spec.flags.write && !spec.flags.blocking && !table::is_server_command(spec) {
+        if spec.flags.write
+            && !spec.flags.blocking
+            && !table::is_server_command(spec)
+            && self.shared.backend.submits_write(spec)
+        {
             let ctx = self.ctx();
-            if let Some(reply) = self.shared.backend.submit_write(&ctx, spec, &argv) {
-                let send = self.wants_reply();
-                self.inflight.push_back(Owed::Write {
-                    reply,
-                    spec,
-                    started,
-                    send,
-                });
-                if self.inflight.len() >= MAX_INFLIGHT {
-                    self.drain_inflight().await;
-                }
-                return Flow::Continue;
+            let send = self.wants_reply();
+            self.pending.cmds.push((ctx, argv));
+            self.pending.meta.push(WriteMeta {
+                spec,
+                started,
+                send,
+            });
+            if self.pending.cmds.len() >= MAX_GROUP {
+                self.submit_pending();
             }
+            if self.inflight_cmds >= MAX_INFLIGHT {
+                self.drain_inflight().await;
+            }
+            return Flow::Continue;
         }
         self.drain_inflight().await;
         let (reply, flow) = if table::is_server_command(spec) {

@@ -93,17 +93,20 @@ pub trait Backend: Send + Sync + 'static {
     fn route(&self, _ctx: &Ctx, _spec: &CommandSpec, _argv: &[Bytes]) -> Option<BoxFuture<Reply>> {
         None
     }
-    /// Cluster mode, on the leader: submits a write command NOW (writes
-    /// submitted one after another apply in that order) and returns the
-    /// future of its reply, so that a pipelining connection keeps many
-    /// writes in flight. `None`: not submitted (run it the usual way).
-    fn submit_write(
-        &self,
-        _ctx: &Ctx,
-        _spec: &CommandSpec,
-        _argv: &[Bytes],
-    ) -> Option<BoxFuture<Reply>> {
-        None
+    /// Cluster mode: whether this write command goes through
+    /// [`Backend::submit_writes`] (`false`, the default: the server runs it
+    /// with `execute`).
+    fn submits_write(&self, _spec: &CommandSpec) -> bool {
+        false
+    }
+    /// Cluster mode: submits write commands NOW, together and in order
+    /// (groups submitted one after another apply in that order), and
+    /// returns the future of their replies, one per command, so that a
+    /// pipelining connection keeps many writes in flight. Called only for
+    /// commands [`Backend::submits_write`] accepted.
+    fn submit_writes(&self, cmds: Vec<(Ctx, Vec<Bytes>)>) -> BoxFuture<Vec<Reply>> {
+        let n = cmds.len();
+        Box::pin(async move { vec![Reply::error("ERR this server does not submit writes"); n] })
     }
     /// Cluster mode: takes over MULTI/EXEC's commands (`None`: run locally).
     fn route_transaction(&self, _ctx: &Ctx, _cmds: &[Vec<Bytes>]) -> Option<BoxFuture<Vec<Reply>>> {

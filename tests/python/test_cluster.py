@@ -390,6 +390,53 @@ def test_local_read_mode_serves_stale_reads_without_a_quorum(tmp_path):
         stop_all(nodes)
 
 
+def test_pipelined_writes_keep_order_with_errors_and_reads(tmp_path):
+    """A connection submits the writes of one read from its socket as one
+    group; errors, reads and other commands in between keep their place,
+    and a read sees the writes before it, on the leader and on a follower
+    (which forwards the group)."""
+    nodes, _ = start_cluster(tmp_path, 3)
+    try:
+        leader = leader_of(nodes)
+        assert leader is not None
+        follower = next(n for n in nodes if n is not leader)
+        for srv, tag in ((leader, "l"), (follower, "f")):
+            c = srv.client(decode_responses=True)
+            p = c.pipeline(transaction=False)
+            p.set(f"{tag}:a", "1")
+            p.incr(f"{tag}:a")
+            p.execute_command("SET", f"{tag}:b")  # wrong arity: rejected before submit
+            p.get(f"{tag}:a")  # a read: waits for the writes before it
+            p.rpush(f"{tag}:l", "x", "y")
+            p.incr(f"{tag}:l")  # runs, fails at apply: WRONGTYPE
+            p.execute_command("NOSUCHCOMMAND", "z")
+            p.append(f"{tag}:a", "0")
+            p.ping()
+            p.lrange(f"{tag}:l", 0, -1)
+            out = p.execute(raise_on_error=False)
+            assert out[0] is True
+            assert out[1] == 2
+            assert isinstance(out[2], redis.ResponseError) and "wrong number of arguments" in str(out[2])
+            assert out[3] == "2"
+            assert out[4] == 2
+            assert isinstance(out[5], redis.ResponseError) and str(out[5]).startswith("WRONGTYPE")
+            assert isinstance(out[6], redis.ResponseError) and "unknown command" in str(out[6])
+            assert out[7] == 2
+            assert out[8] is True
+            assert out[9] == ["x", "y"]
+            assert c.get(f"{tag}:a") == "20"
+            # A pipeline longer than one group (256 writes) and than the
+            # in-flight limit (1024) still answers every write, in order.
+            p = c.pipeline(transaction=False)
+            for i in range(3000):
+                p.rpush(f"{tag}:big", i)
+            assert p.execute() == list(range(1, 3001))
+            c.close()
+        wait_same_data(nodes)
+    finally:
+        stop_all(nodes)
+
+
 def test_five_nodes_survive_two_failures_and_converge(tmp_path):
     """5 voters: kill -9 of the leader and one follower leaves a quorum of 3
     that keeps serving; the two restart from their data and every node ends
