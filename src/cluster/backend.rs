@@ -163,7 +163,7 @@ fn command_request(ctx: &Ctx, argv: &[Bytes]) -> Request {
         db: ctx.db,
         now_ms: ctx.now_ms,
         rng_seed: ctx.rng_seed,
-        argv: normalise(argv, ctx.now_ms),
+        argv: normalise(argv, ctx.now_ms).into(),
     }
 }
 
@@ -415,8 +415,8 @@ impl Backend for ClusterBackend {
             .map(|(ctx, argv)| command_request(ctx, argv))
             .collect();
         let req = match reqs.len() {
-            1 => reqs.pop().unwrap_or(Request::Batch(Vec::new())),
-            _ => Request::Batch(reqs),
+            1 => reqs.pop().unwrap_or(Request::Batch(Arc::from([]))),
+            _ => Request::Batch(reqs.into()),
         };
         let node = self.shared.node.read().clone();
         let submitted = node.and_then(|node| node.submit(req));

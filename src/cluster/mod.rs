@@ -19,6 +19,7 @@
 )]
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -117,9 +118,11 @@ pub enum Request {
         /// Seed for random choices (SPOP, ...).
         rng_seed: u64,
         /// The normalised argv. `Bytes` (serialised as bincode bytes: the
-        /// same encoding as the `Vec<u8>` it was up to format 2) so that the
-        /// log store's copies and the followers' requests share them.
-        argv: Vec<Bytes>,
+        /// same encoding as the `Vec<u8>` it was up to format 2) in an
+        /// `Arc` (serialised as the sequence a `Vec` is): the copies openraft
+        /// makes of an entry (for each follower, for apply) only count
+        /// references.
+        argv: Arc<[Bytes]>,
     },
     /// MULTI/EXEC as one entry.
     Transaction {
@@ -139,7 +142,8 @@ pub enum Request {
     },
     /// Requests proposed together (group commit: one entry, one fsync);
     /// the replies are concatenated (see `state_machine::reply_count`).
-    Batch(Vec<Request>),
+    /// Shared (serialised as a `Vec`) for the same reason as `argv`.
+    Batch(Arc<[Request]>),
 }
 
 impl fmt::Display for Request {

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,6 +187,9 @@ pub struct ClusterNode {
     /// are, new writes queue behind them even on a node that just became
     /// leader (a connection's writes apply in its order).
     forwarding: Arc<AtomicU64>,
+    /// Set once the node has seen a membership (it never goes back to
+    /// none): `is_formed` on every write then skips the metrics.
+    formed: AtomicBool,
     /// Linearizable reads waiting for a leadership check: the read barrier
     /// task confirms leadership once for every read queued meanwhile.
     reads: tokio::sync::mpsc::UnboundedSender<ReadWaiter>,
@@ -374,14 +377,14 @@ fn batch_entry(
     let mut flat = Vec::with_capacity(reqs.len());
     for r in reqs {
         match r {
-            Request::Batch(subs) => flat.extend(subs),
+            Request::Batch(subs) => flat.extend(subs.iter().cloned()),
             r => flat.push(r),
         }
     }
     let entry = if flat.len() == 1 {
-        flat.pop().unwrap_or(Request::Batch(Vec::new()))
+        flat.pop().unwrap_or(Request::Batch(Arc::from([])))
     } else {
-        Request::Batch(flat)
+        Request::Batch(flat.into())
     };
     (entry, counts, txs)
 }
@@ -507,6 +510,7 @@ impl ClusterNode {
             proposals,
             forwards,
             forwarding: forwarding.clone(),
+            formed: AtomicBool::new(false),
             reads,
             id,
             info,
@@ -530,9 +534,15 @@ impl ClusterNode {
 
     /// Whether this node belongs to a cluster (has a membership).
     pub fn is_formed(&self) -> bool {
+        if self.formed.load(Ordering::Relaxed) {
+            return true;
+        }
         let m = self.raft.metrics();
         let m = m.borrow();
         let formed = m.membership_config.membership().nodes().next().is_some();
+        if formed {
+            self.formed.store(true, Ordering::Relaxed);
+        }
         formed
     }
 
@@ -1013,7 +1023,7 @@ mod tests {
             db: 0,
             now_ms: 1,
             rng_seed: 2,
-            argv: vec![Bytes::copy_from_slice(name.as_bytes())],
+            argv: vec![Bytes::copy_from_slice(name.as_bytes())].into(),
         }
     }
 
@@ -1025,7 +1035,7 @@ mod tests {
     #[test]
     fn forwarded_batches_are_flattened_and_replies_handed_out_in_order() {
         let (a, mut ra) = proposal(cmd("a"));
-        let (b, mut rb) = proposal(Request::Batch(vec![cmd("b1"), cmd("b2")]));
+        let (b, mut rb) = proposal(Request::Batch(vec![cmd("b1"), cmd("b2")].into()));
         let (c, mut rc) = proposal(Request::Transaction {
             db: 0,
             now_ms: 1,
@@ -1060,7 +1070,7 @@ mod tests {
     #[test]
     fn one_error_for_a_batch_reaches_every_write() {
         let (a, mut ra) = proposal(cmd("a"));
-        let (b, mut rb) = proposal(Request::Batch(vec![cmd("b1"), cmd("b2")]));
+        let (b, mut rb) = proposal(Request::Batch(vec![cmd("b1"), cmd("b2")].into()));
         let (entry, counts, txs) = batch_entry(vec![a, b]);
         assert!(matches!(entry, Request::Batch(ref s) if s.len() == 3));
         hand_out(vec![timeout_reply()], &counts, txs);

@@ -497,7 +497,7 @@ impl StateMachine {
                 self.meta.membership = StoredMembership::new(Some(entry.log_id), m);
                 Vec::new()
             }
-            EntryPayload::Normal(Request::Batch(subs)) => subs,
+            EntryPayload::Normal(Request::Batch(subs)) => subs.to_vec(),
             EntryPayload::Normal(req) => vec![req],
         };
         let skip = match resume {

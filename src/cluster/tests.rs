@@ -641,20 +641,23 @@ fn arguments_as_bytes_keep_the_log_and_wire_encoding() {
         },
     ]);
     let b = |v: &[Vec<u8>]| v.iter().map(|a| Bytes::from(a.clone())).collect::<Vec<_>>();
-    let new = Request::Batch(vec![
-        Request::Command {
-            db: 3,
-            now_ms: 1_700_000_000_000,
-            rng_seed: 42,
-            argv: b(&args),
-        },
-        Request::Transaction {
-            db: 0,
-            now_ms: 5,
-            rng_seed: 6,
-            cmds: vec![b(&args), Vec::new()],
-        },
-    ]);
+    let new = Request::Batch(
+        vec![
+            Request::Command {
+                db: 3,
+                now_ms: 1_700_000_000_000,
+                rng_seed: 42,
+                argv: b(&args).into(),
+            },
+            Request::Transaction {
+                db: 0,
+                now_ms: 5,
+                rng_seed: 6,
+                cmds: vec![b(&args), Vec::new()],
+            },
+        ]
+        .into(),
+    );
     let old_bytes = codec().serialize(&old).expect("old encodes");
     assert_eq!(codec().serialize(&new).expect("new encodes"), old_bytes);
     let back: Request = codec().deserialize(&old_bytes).expect("old bytes decode");

@@ -274,8 +274,9 @@ pub enum GroupItem {
     Command {
         /// Clock, seed and database.
         ctx: Ctx,
-        /// The command.
-        argv: Vec<Bytes>,
+        /// The command (shared: a replicated entry's copies only count
+        /// references).
+        argv: Arc<[Bytes]>,
     },
     /// Commands run in order with `ctx`, as a transaction runs them.
     Commands {
@@ -295,7 +296,7 @@ impl GroupItem {
     /// The item as work for [`Keyspace::run_group`].
     fn work(&self) -> Work<'_> {
         match self {
-            GroupItem::Command { ctx, argv } => Work::Commands(*ctx, std::slice::from_ref(argv)),
+            GroupItem::Command { ctx, argv } => Work::Command(*ctx, argv),
             GroupItem::Commands { ctx, cmds } => Work::Commands(*ctx, cmds),
             GroupItem::Expire { now_ms } => Work::Expire(*now_ms),
         }
@@ -310,6 +311,8 @@ impl GroupItem {
 /// A group item, borrowed.
 #[derive(Clone, Copy)]
 enum Work<'a> {
+    /// One command run with the context.
+    Command(Ctx, &'a [Bytes]),
     /// Commands run in order with the context, as a transaction runs them.
     Commands(Ctx, &'a [Vec<Bytes>]),
     /// One round of active expiry at this time.
@@ -319,6 +322,7 @@ enum Work<'a> {
 impl Work<'_> {
     fn reply_count(&self) -> usize {
         match self {
+            Work::Command(..) => 1,
             Work::Commands(_, cmds) => cmds.len(),
             Work::Expire(_) => 0,
         }
@@ -528,6 +532,7 @@ impl Keyspace {
         let bytes: usize = work
             .iter()
             .map(|w| match w {
+                Work::Command(_, argv) => command_bytes(argv),
                 Work::Commands(_, cmds) => cmds.iter().map(|a| command_bytes(a)).sum(),
                 Work::Expire(_) => 0,
             })
@@ -544,6 +549,9 @@ impl Keyspace {
         let mut out = Vec::with_capacity(work.iter().map(Work::reply_count).sum());
         for w in work {
             match *w {
+                Work::Command(ctx, argv) => {
+                    self.run_commands(&mut state, &mut journal, ctx, &[argv], &mut out);
+                }
                 Work::Commands(ctx, cmds) => {
                     self.run_commands(&mut state, &mut journal, ctx, cmds, &mut out);
                 }
@@ -564,15 +572,16 @@ impl Keyspace {
     /// Runs `cmds` as a transaction does: a failing command gets its error
     /// reply and the others still run; `SELECT n` switches the database of
     /// the commands after it.
-    fn run_commands(
+    fn run_commands<A: AsRef<[Bytes]>>(
         &self,
         state: &mut State,
         journal: &mut Journal,
         mut ctx: Ctx,
-        cmds: &[Vec<Bytes>],
+        cmds: &[A],
         replies: &mut Vec<Reply>,
     ) {
         for argv in cmds {
+            let argv = argv.as_ref();
             if argv.first().is_some_and(|n| args::is(n, "select")) && argv.len() == 2 {
                 match args::parse_i64(&argv[1]).map(usize::try_from) {
                     Some(Ok(db)) if db < self.databases => {

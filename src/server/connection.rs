@@ -433,11 +433,12 @@ impl Connection {
                     self.inflight_cmds -= meta.len();
                     let replies = replies.await;
                     debug_assert_eq!(replies.len(), meta.len());
+                    let now = Instant::now();
                     for (reply, m) in replies.iter().zip(meta) {
                         if m.send {
                             encode(reply, self.proto, &mut self.wbuf);
                         }
-                        self.record(m.spec, m.started.elapsed(), reply.is_error());
+                        self.record(m.spec, now - m.started, reply.is_error());
                     }
                 }
             }
