@@ -35,7 +35,7 @@ use openraft::raft::{
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::tls::{PeerTls, Stream};
@@ -164,17 +164,39 @@ pub async fn write_frame<T: Serialize, S: AsyncWrite + Unpin>(
     s: &mut S,
     msg: &T,
 ) -> std::io::Result<()> {
-    let body = codec().serialize(msg).map_err(std::io::Error::other)?;
-    let len = u32::try_from(body.len())
+    write_frame_with(s, msg, &mut Vec::new()).await
+}
+
+/// Writes one frame, encoded in `buf` (a connection's reusable buffer:
+/// one encoding pass straight into it, no allocation once it has grown).
+async fn write_frame_with<T: Serialize, S: AsyncWrite + Unpin>(
+    s: &mut S,
+    msg: &T,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    buf.clear();
+    buf.extend_from_slice(&[0; 4]);
+    codec()
+        .serialize_into(&mut *buf, msg)
+        .map_err(std::io::Error::other)?;
+    let len = u32::try_from(buf.len() - 4)
         .ok()
         .filter(|l| *l <= MAX_FRAME)
         .ok_or_else(|| std::io::Error::other("frame too large"))?;
-    let mut buf = Vec::with_capacity(4 + body.len());
-    buf.extend_from_slice(&len.to_be_bytes());
-    buf.extend_from_slice(&body);
-    s.write_all(&buf).await?;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    let res = s.write_all(buf).await;
+    if buf.capacity() > KEEP_BUFFER {
+        // A snapshot chunk's worth is not kept for every connection.
+        *buf = Vec::new();
+    }
+    res?;
     s.flush().await
 }
+
+/// Largest write buffer a connection keeps between frames, and its read
+/// buffer's size (one read usually takes in a whole frame, or several).
+const KEEP_BUFFER: usize = 1 << 20;
+const READ_BUFFER: usize = 64 << 10;
 
 /// The bincode options of the transport: varint integers, no trailing
 /// bytes, and no value may claim more than a frame's worth of memory.
@@ -224,16 +246,18 @@ fn same_secret(a: &str, b: &str) -> bool {
 
 /// One authenticated connection to a peer.
 pub struct PeerConn {
-    stream: Stream,
+    stream: BufReader<Stream>,
     /// Requests sent with [`PeerConn::send`] whose responses are still in
     /// the stream: the next [`PeerConn::call`] reads them first.
     unread: usize,
+    /// The frame being written.
+    wbuf: Vec<u8>,
 }
 
 impl std::fmt::Debug for PeerConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PeerConn")
-            .field("tls", &self.stream.is_tls())
+            .field("tls", &self.stream.get_ref().is_tls())
             .finish()
     }
 }
@@ -263,7 +287,11 @@ impl PeerConn {
         )
         .await?;
         match read_frame::<RpcResponse>(&mut stream).await? {
-            RpcResponse::Welcome => Ok(PeerConn { stream, unread: 0 }),
+            RpcResponse::Welcome => Ok(PeerConn {
+                stream: BufReader::with_capacity(READ_BUFFER, stream),
+                unread: 0,
+                wbuf: Vec::new(),
+            }),
             _ => Err(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
                 "peer refused the cluster secret",
@@ -276,7 +304,7 @@ impl PeerConn {
     /// is on its way, so the peer works on both); if one of them reports a
     /// higher vote, that is what this call returns.
     pub async fn call(&mut self, req: &RpcRequest) -> std::io::Result<RpcResponse> {
-        write_frame(&mut self.stream, req).await?;
+        write_frame_with(&mut self.stream, req, &mut self.wbuf).await?;
         let mut higher = None;
         while self.unread > 0 {
             let r: RpcResponse = read_frame(&mut self.stream).await?;
@@ -292,7 +320,7 @@ impl PeerConn {
     /// Sends a request without waiting for its response: the next
     /// [`PeerConn::call`] on this connection reads it.
     pub async fn send(&mut self, req: &RpcRequest) -> std::io::Result<()> {
-        write_frame(&mut self.stream, req).await?;
+        write_frame_with(&mut self.stream, req, &mut self.wbuf).await?;
         self.unread += 1;
         Ok(())
     }
@@ -580,6 +608,8 @@ pub async fn serve<H: RpcHandler>(listener: TcpListener, auth: Arc<PeerAuth>, ha
             {
                 return;
             }
+            let mut stream = BufReader::with_capacity(READ_BUFFER, stream);
+            let mut wbuf = Vec::new();
             loop {
                 let req = match read_frame::<RpcRequest>(&mut stream).await {
                     Ok(RpcRequest::Hello { .. }) => return,
@@ -587,7 +617,10 @@ pub async fn serve<H: RpcHandler>(listener: TcpListener, auth: Arc<PeerAuth>, ha
                     Err(_) => return,
                 };
                 let resp = handler.clone().handle(req).await;
-                if write_frame(&mut stream, &resp).await.is_err() {
+                if write_frame_with(&mut stream, &resp, &mut wbuf)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
