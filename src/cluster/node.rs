@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
-use openraft::{ChangeMembers, RaftMetrics, ServerState};
+use openraft::metrics::RaftServerMetrics;
+use openraft::{ChangeMembers, ServerState};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -202,16 +203,19 @@ pub struct ClusterNode {
 
 /// Counts every change to a known leader this node sees (a term without a
 /// leader does not count; a new leader, or the same one after an election
-/// in a later term, does). etcd calls it `leader_changes_seen`.
+/// in a later term, does). etcd calls it `leader_changes_seen`. Watches
+/// the server metrics, which change with the vote, state, leader or
+/// membership only (the full metrics change with every entry, and would
+/// wake this task a few times per entry).
 async fn watch_leader(
-    mut metrics: tokio::sync::watch::Receiver<RaftMetrics<u64, NodeInfo>>,
+    mut metrics: tokio::sync::watch::Receiver<RaftServerMetrics<u64, NodeInfo>>,
     count: Arc<AtomicU64>,
 ) {
     let mut last: Option<(u64, u64)> = None;
     loop {
         let now = {
             let m = metrics.borrow_and_update();
-            m.current_leader.map(|l| (l, m.current_term))
+            m.current_leader.map(|l| (l, m.vote.leader_id().get_term()))
         };
         if now.is_some() && now != last {
             count.fetch_add(1, Ordering::Relaxed);
@@ -524,7 +528,7 @@ impl ClusterNode {
         });
         let serve = tokio::spawn(super::network::serve(listener, auth, node.clone()));
         let watcher = tokio::spawn(watch_leader(
-            node.raft.metrics(),
+            node.raft.server_metrics(),
             node.leader_changes.clone(),
         ));
         let forwarder = tokio::spawn(run_forwarder(Arc::downgrade(&node), forwarding, forward_rx));
