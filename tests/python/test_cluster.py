@@ -239,6 +239,15 @@ def test_no_quorum_is_a_timeout_not_ok(tmp_path):
         with pytest.raises(redis.ResponseError) as err:
             ca.set("x", "2")
         assert isinstance(err.value, redis.exceptions.ClusterDownError) or str(err.value).startswith("TIMEOUT")
+        # Pipelined writes go as one group: each still gets the error, in
+        # its place, and the command after them runs.
+        p = ca.pipeline(transaction=False)
+        p.set("x", "2").incr("n").rpush("l", "a").ping()
+        out = p.execute(raise_on_error=False)
+        assert len(out) == 4 and out[3] is True
+        for r in out[:3]:
+            assert isinstance(r, redis.ResponseError), out
+            assert isinstance(r, redis.exceptions.ClusterDownError) or str(r).startswith("TIMEOUT"), out
         b = node(tmp_path, "n2", rb, data=data, port=port)
         wait_for(lambda: leader_of([a, b]) is not None, "a leader again", timeout=30)
         leader = leader_of([a, b])
