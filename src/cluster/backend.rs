@@ -167,6 +167,18 @@ fn command_request(ctx: &Ctx, argv: &[Bytes]) -> Request {
     }
 }
 
+/// The replies of `n` commands submitted together: as they are, or, when
+/// the whole submission failed (no leader, timeout), its error for each.
+fn one_per_command(mut replies: Vec<Reply>, n: usize) -> Vec<Reply> {
+    if replies.len() != n {
+        let err = replies
+            .pop()
+            .unwrap_or_else(|| Reply::error("ERR empty reply"));
+        replies = vec![err; n];
+    }
+    replies
+}
+
 fn arg(argv: &[Bytes], i: usize) -> String {
     argv.get(i)
         .map(|a| String::from_utf8_lossy(a).into_owned())
@@ -410,30 +422,22 @@ impl Backend for ClusterBackend {
 
     fn submit_writes(&self, cmds: Vec<(Ctx, Vec<Bytes>)>) -> BoxFuture<Vec<Reply>> {
         let n = cmds.len();
-        let mut reqs: Vec<Request> = cmds
-            .iter()
-            .map(|(ctx, argv)| command_request(ctx, argv))
-            .collect();
-        let req = match reqs.len() {
-            1 => reqs.pop().unwrap_or(Request::Batch(Arc::from([]))),
-            _ => Request::Batch(reqs.into()),
-        };
+        // A batch (the proposer flattens it, and makes an entry of one
+        // request a plain command).
+        let req = Request::Batch(
+            cmds.iter()
+                .map(|(ctx, argv)| command_request(ctx, argv))
+                .collect(),
+        );
         let node = self.shared.node.read().clone();
         let submitted = node.and_then(|node| node.submit(req));
         Box::pin(async move {
-            let mut replies = match submitted {
+            let replies = match submitted {
                 Some(replies) => replies.await,
                 // The node left or stopped since `submits_write`.
                 None => vec![super::node::not_executed("the cluster is not formed")],
             };
-            if replies.len() != n {
-                // One error for the whole group (no leader, timeout).
-                let err = replies
-                    .pop()
-                    .unwrap_or_else(|| Reply::error("ERR empty reply"));
-                replies = vec![err; n];
-            }
-            replies
+            one_per_command(replies, n)
         })
     }
 
@@ -447,15 +451,7 @@ impl Backend for ClusterBackend {
             cmds: cmds.iter().map(|c| normalise(c, ctx.now_ms)).collect(),
         };
         Some(Box::pin(async move {
-            let mut replies = node.write(req).await;
-            if replies.len() != n {
-                // An error for the whole entry (no leader, timeout).
-                let err = replies
-                    .pop()
-                    .unwrap_or_else(|| Reply::error("ERR empty reply"));
-                replies = vec![err; n];
-            }
-            replies
+            one_per_command(node.write(req).await, n)
         }))
     }
 

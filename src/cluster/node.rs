@@ -261,7 +261,7 @@ fn drain_queued<T>(
     while total < max {
         match rx.try_recv() {
             Ok(x) => {
-                total += weight(&x).max(1);
+                total += weight(&x);
                 out.push(x);
             }
             Err(_) => break,
@@ -270,9 +270,10 @@ fn drain_queued<T>(
     out
 }
 
-/// A proposal's weight in a batch: its commands.
+/// A proposal's weight in a batch: its commands (at least 1, so that
+/// requests without replies, like expiry rounds, count too).
 fn commands_in(p: &Proposal) -> usize {
-    super::state_machine::reply_count(&p.0)
+    super::state_machine::reply_count(&p.0).max(1)
 }
 
 /// Waits for a queued write's replies (`sent`: whether it was queued).
