@@ -134,6 +134,16 @@ struct ClusterArgs {
     /// local (this node's state, possibly stale) [default: linearizable].
     #[arg(long, value_enum)]
     cluster_read_mode: Option<ReadModeArg>,
+    /// Followers answer keyed writes and linearizable reads with
+    /// `-MOVED <slot> <leader>` (as Redis Cluster does) instead of
+    /// forwarding them; `CLUSTER SLOTS` shows the leader as the primary of
+    /// every slot. For cluster-aware clients (`redis-cli -c`, RedisCluster).
+    #[arg(long)]
+    cluster_redirect: bool,
+    /// The address clients reach this node at, as `-MOVED` and `CLUSTER
+    /// SLOTS` name it [default: the --raft-addr host with --port].
+    #[arg(long, value_name = "HOST:PORT")]
+    cluster_announce_addr: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -409,6 +419,20 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
     }
     cluster_cfg.join = cluster_args.join.clone();
     cluster_cfg.local_reads = matches!(cluster_args.cluster_read_mode, Some(ReadModeArg::Local));
+    cluster_cfg.redirect = cluster_args.cluster_redirect;
+    if let Some(addr) = &cluster_args.cluster_announce_addr {
+        let port = addr
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.is_empty())
+            .and_then(|(_, port)| port.parse::<u16>().ok());
+        if port.is_none() {
+            return Err(format!(
+                "--cluster-announce-addr takes HOST:PORT, not '{addr}'"
+            ));
+        }
+    }
+    cluster_cfg.announce = cluster_args.cluster_announce_addr.clone();
+    cluster_cfg.client_port = config.port;
     cluster_cfg.secret = cluster_args.cluster_secret.clone().unwrap_or_default();
     if config.tls_cluster {
         let files = config

@@ -1,7 +1,10 @@
 //! The server's [`Backend`] in cluster mode: wraps the standalone backend
 //! and routes commands through raft once the node has an identity.
 //!
-//! * `CLUSTER ...` is handled here (INIT, JOIN, INFO, MEMBERS, LEAVE, REMOVE);
+//! * `CLUSTER ...` is handled here (INIT, JOIN, INFO, MEMBERS, LEAVE,
+//!   REMOVE, SNAPSHOT, READMODE, REDIRECT, SLOTS, KEYSLOT, MYID);
+//! * in the redirect mode (`--cluster-redirect`) a follower answers a
+//!   command with a fixed-position key by `-MOVED <slot> <leader>`;
 //! * commands flagged `write` are normalised and proposed (a follower
 //!   forwards them to the leader); the reply is the applied entry's reply,
 //!   so `+OK` means committed;
@@ -50,7 +53,8 @@ pub static CLUSTER_SPEC: CommandSpec = CommandSpec {
     },
     keys: KeySpec::NONE,
     group: "cluster",
-    summary: "Raft cluster administration: INIT, JOIN, INFO, MEMBERS, LEAVE, REMOVE.",
+    summary:
+        "Raft cluster administration: INIT, JOIN, INFO, MEMBERS, LEAVE, REMOVE, SLOTS, REDIRECT.",
     since: "3.0.0",
     complexity: "O(1) except JOIN (waits for the new member to catch up)",
 };
@@ -66,6 +70,8 @@ struct Shared {
     init: tokio::sync::Mutex<()>,
     /// Reads run on this node's state, unchecked (`local` read mode).
     local_reads: AtomicBool,
+    /// Redirect mode: a follower answers keyed commands with `-MOVED`.
+    redirect: AtomicBool,
 }
 
 /// The read mode's name.
@@ -75,6 +81,68 @@ fn read_mode(local: bool) -> &'static str {
     } else {
         "linearizable"
     }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+/// Shows or sets a switch of `CLUSTER READMODE` / `CLUSTER REDIRECT`:
+/// `names` are the words for false and true.
+fn switch(
+    flag: &AtomicBool,
+    argv: &[Bytes],
+    names: [&str; 2],
+    show: fn(bool) -> &'static str,
+) -> Reply {
+    match argv.get(2) {
+        None => Reply::bulk(show(flag.load(Ordering::Relaxed))),
+        Some(word) => {
+            let word = String::from_utf8_lossy(word).to_ascii_lowercase();
+            match names.iter().position(|n| *n == word) {
+                Some(i) => {
+                    flag.store(i == 1, Ordering::Relaxed);
+                    Reply::ok()
+                }
+                None => Reply::Error(format!(
+                    "ERR CLUSTER {} takes {} or {}",
+                    arg(argv, 1).to_ascii_uppercase(),
+                    names[1],
+                    names[0]
+                )),
+            }
+        }
+    }
+}
+
+/// `CLUSTER SLOTS`: one shard holding every slot, the leader as its
+/// primary and the other voters as its replicas, each as
+/// `[host, port, name, {}]` (Redis 7.0's shape).
+async fn cluster_slots(node: Option<Arc<ClusterNode>>) -> Reply {
+    let Some(node) = node else {
+        return Reply::error("ERR This instance has cluster support disabled");
+    };
+    let Some(members) = node.shard().await else {
+        return Reply::Array(Vec::new());
+    };
+    let mut shard = vec![
+        Reply::Integer(0),
+        Reply::Integer(i64::from(super::slots::SLOTS - 1)),
+    ];
+    for (info, addr) in members {
+        let (host, port) = addr.rsplit_once(':').unwrap_or((&addr, "0"));
+        shard.push(Reply::Array(vec![
+            Reply::bulk(super::network::host_of(host).to_owned()),
+            Reply::Integer(port.parse().unwrap_or(0)),
+            Reply::bulk(info.name),
+            Reply::Map(Vec::new()),
+        ]));
+    }
+    Reply::Array(vec![Reply::Array(shard)])
 }
 
 /// The cluster-mode backend.
@@ -96,6 +164,7 @@ impl ClusterBackend {
             shared: Arc::new(Shared {
                 keyspace,
                 local_reads: AtomicBool::new(cfg.local_reads),
+                redirect: AtomicBool::new(cfg.redirect),
                 cfg,
                 node: RwLock::new(None),
                 init: tokio::sync::Mutex::new(()),
@@ -247,17 +316,13 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
             let text: String = fields.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect();
             Reply::Verbatim(Bytes::from(text))
         }
-        ("readmode", 2) => Reply::bulk(read_mode(shared.local_reads.load(Ordering::Relaxed))),
-        ("readmode", 3) => match arg(&argv, 2).to_ascii_lowercase().as_str() {
-            "local" => {
-                shared.local_reads.store(true, Ordering::Relaxed);
-                Reply::ok()
-            }
-            "linearizable" => {
-                shared.local_reads.store(false, Ordering::Relaxed);
-                Reply::ok()
-            }
-            _ => Reply::error("ERR CLUSTER READMODE takes local or linearizable"),
+        ("readmode", 2 | 3) => switch(&shared.local_reads, &argv, ["linearizable", "local"], read_mode),
+        ("redirect", 2 | 3) => switch(&shared.redirect, &argv, ["off", "on"], on_off),
+        ("slots", 2) => cluster_slots(node).await,
+        ("keyslot", 3) => Reply::Integer(i64::from(super::slots::keyslot(&argv[2]))),
+        ("myid", 2) => match node {
+            None => Reply::error("ERR this node is not in a cluster"),
+            Some(n) => Reply::bulk(n.info.name.clone()),
         },
         ("snapshot", 2) => match node {
             None => Reply::error("ERR this node is not in a cluster"),
@@ -282,6 +347,10 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
                 "CLUSTER INFO -- cluster state and raft figures",
                 "CLUSTER MEMBERS -- one line per member",
                 "CLUSTER READMODE [local|linearizable] -- show or set how this node serves reads (local: from its own state, possibly stale)",
+                "CLUSTER REDIRECT [on|off] -- show or set the redirect mode (on: a follower answers keyed writes and linearizable reads with -MOVED <slot> <leader> instead of forwarding them)",
+                "CLUSTER SLOTS -- one shard with every slot: the leader, then the other voters (for cluster-aware clients)",
+                "CLUSTER KEYSLOT <key> -- the key's hash slot",
+                "CLUSTER MYID -- this node's name",
                 "CLUSTER SNAPSHOT -- start a raft snapshot of this node (the log is purged after it)",
                 "CLUSTER LEAVE -- remove this node from the cluster",
                 "CLUSTER REMOVE <node-id> -- remove a member",
@@ -291,6 +360,15 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
             .collect(),
         ),
         _ => syntax(&sub),
+    }
+}
+
+impl ClusterBackend {
+    /// Whether `spec` gets `-MOVED` here: the redirect mode is on, the
+    /// command names a key at a fixed position (commands with movable keys
+    /// or none are forwarded as usual), and this node does not lead.
+    fn redirects(&self, node: &ClusterNode, spec: &CommandSpec) -> bool {
+        spec.keys.first > 0 && self.shared.redirect.load(Ordering::Relaxed) && !node.is_leader()
     }
 }
 
@@ -392,32 +470,52 @@ impl Backend for ClusterBackend {
         }
         let node = self.shared.node.read().clone()?;
         let ctx = *ctx;
-        if spec.flags.write {
+        let local = !spec.flags.write && self.shared.local_reads.load(Ordering::Relaxed);
+        if local {
+            return None; // run here, on this node's state
+        }
+        let slot = self
+            .redirects(&node, spec)
+            .then(|| argv.get(spec.keys.first as usize))
+            .flatten()
+            .map(|key| super::slots::keyslot(key));
+        let plain: BoxFuture<Reply> = if spec.flags.write {
             let req = command_request(&ctx, argv);
-            Some(Box::pin(async move {
+            let node = node.clone();
+            Box::pin(async move {
                 node.write(req)
                     .await
                     .into_iter()
                     .next()
                     .unwrap_or_else(|| Reply::error("ERR empty reply"))
-            }))
-        } else if self.shared.local_reads.load(Ordering::Relaxed) {
-            None // run here, on this node's state
+            })
         } else {
             let argv = argv.to_vec();
-            Some(Box::pin(async move { node.read(&ctx, &argv).await }))
-        }
+            let node = node.clone();
+            Box::pin(async move { node.read(&ctx, &argv).await })
+        };
+        let Some(slot) = slot else {
+            return Some(plain);
+        };
+        Some(Box::pin(async move {
+            // Without a leader (or its address) the command takes the
+            // usual path, which answers CLUSTERDOWN or forwards it.
+            if let Some((id, info)) = node.leader().filter(|(id, _)| *id != node.id) {
+                if let Some(addr) = node.client_addr_of(id, &info).await {
+                    return Reply::Error(format!("MOVED {slot} {addr}"));
+                }
+            }
+            plain.await
+        }))
     }
 
     fn submits_write(&self, spec: &CommandSpec) -> bool {
-        spec.flags.write
-            && spec.name != "cluster"
-            && self
-                .shared
-                .node
-                .read()
-                .as_ref()
-                .is_some_and(|n| n.is_formed())
+        if !spec.flags.write || spec.name == "cluster" {
+            return false;
+        }
+        let node = self.shared.node.read();
+        node.as_ref()
+            .is_some_and(|n| n.is_formed() && !self.redirects(n, spec))
     }
 
     fn submit_writes(&self, cmds: Vec<(Ctx, Vec<Bytes>)>) -> BoxFuture<Vec<Reply>> {
@@ -462,6 +560,8 @@ impl Backend for ClusterBackend {
         };
         let local = self.shared.local_reads.load(Ordering::Relaxed);
         fields.push(("raft_read_mode".to_owned(), read_mode(local).to_owned()));
+        let redirect = self.shared.redirect.load(Ordering::Relaxed);
+        fields.push(("raft_redirect".to_owned(), on_off(redirect).to_owned()));
         vec![("raft".to_owned(), fields)]
     }
 }

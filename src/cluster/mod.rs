@@ -8,11 +8,12 @@
 //!   normalised command applied with the leader's `Ctx`; the last applied log
 //!   id lives in the keyspace's own log (same batch as the data); snapshots
 //!   are point-in-time copies of the keyspace;
-//! * [`network`]: the peer transport (length-prefixed JSON frames over TCP,
+//! * [`network`]: the peer transport (length-prefixed bincode frames over TCP,
 //!   authenticated with the shared cluster secret) and its RPC server;
 //! * [`node`]: a running node: CLUSTER commands, proposing writes,
 //!   linearizable reads, forwarding from followers to the leader;
-//! * [`backend`]: the server's `Backend` in cluster mode.
+//! * [`backend`]: the server's `Backend` in cluster mode;
+//! * [`slots`]: Redis Cluster hash slots for the redirect mode.
 #![allow(
     clippy::result_large_err,
     reason = "openraft's StorageError / RaftError are the traits' error types"
@@ -33,6 +34,7 @@ pub mod backend;
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod slots;
 pub mod state_machine;
 #[cfg(test)]
 mod tests;

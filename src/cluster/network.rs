@@ -76,6 +76,9 @@ pub enum RpcRequest {
         /// The member's node name.
         name: String,
     },
+    /// Where clients reach the node (its RESP address): the redirect mode's
+    /// `-MOVED` and `CLUSTER SLOTS` name other members by it.
+    ClientAddr,
 }
 
 /// A client command forwarded to the leader.
@@ -107,6 +110,8 @@ pub enum RpcResponse {
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
     /// The replies of a forwarded command (or of Join / Remove: one reply).
     Replies(Vec<WireReply>),
+    /// The node's RESP address (`host:port`).
+    ClientAddr(String),
 }
 
 /// How a node authenticates to its peers and checks them.

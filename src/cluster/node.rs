@@ -12,11 +12,11 @@
 //! was `CLUSTER INIT`-ed and then joined therefore never forms a second
 //! cluster: its log is empty until the leader's snapshot arrives.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
@@ -78,6 +78,16 @@ pub struct ClusterConfig {
     /// (`--cluster-read-mode local`): possibly stale, never forwarded.
     /// Default: linearizable reads. `CLUSTER READMODE` switches it.
     pub local_reads: bool,
+    /// Redirect mode (`--cluster-redirect`): a follower answers a keyed
+    /// write or linearizable read with `-MOVED <slot> <leader>` instead of
+    /// forwarding it. `CLUSTER REDIRECT` switches it.
+    pub redirect: bool,
+    /// The RESP address clients reach this node at, as `-MOVED` and
+    /// `CLUSTER SLOTS` name it (`--cluster-announce-addr`). Default: the
+    /// raft address's host with [`ClusterConfig::client_port`].
+    pub announce: Option<String>,
+    /// The server's RESP port (for the default announced address).
+    pub client_port: u16,
 }
 
 impl ClusterConfig {
@@ -105,6 +115,9 @@ impl ClusterConfig {
             election_timeout_ms: 500,
             election_timeout_max_ms: None,
             local_reads: false,
+            redirect: false,
+            announce: None,
+            client_port: 0,
         }
     }
 }
@@ -196,6 +209,11 @@ pub struct ClusterNode {
     reads: tokio::sync::mpsc::UnboundedSender<ReadWaiter>,
     /// Times this node saw a new leader (`raft_leader_changes_seen`).
     leader_changes: Arc<AtomicU64>,
+    /// Where clients reach this node (`host:port`, RESP).
+    pub client_addr: String,
+    /// Other members' client addresses, by raft id, with when they were
+    /// asked (kept [`CLIENT_ADDR_TTL`]: a member may restart elsewhere).
+    client_addrs: Mutex<HashMap<u64, (String, Instant)>>,
     /// The node's tasks (peer listener, proposer, read barrier, leader
     /// watcher); aborted on drop.
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -233,6 +251,9 @@ type Proposal = (Request, tokio::sync::oneshot::Sender<Vec<Reply>>);
 /// Most commands in one batch entry (a proposal may carry a whole
 /// pipeline of one connection; one bigger than this is an entry alone).
 const MAX_BATCH: usize = 2048;
+
+/// How long a member's client address is trusted before it is asked again.
+const CLIENT_ADDR_TTL: Duration = Duration::from_secs(5);
 
 /// Most batch entries proposed and not yet answered. openraft 0.9's core
 /// appends one entry per fsync and waits for it, so many small entries in
@@ -497,6 +518,13 @@ impl ClusterNode {
             .filter(|ip| !ip.is_unspecified());
         let auth = Arc::new(auth);
         let id = node_id(&info.name);
+        let client_addr = cfg.announce.clone().unwrap_or_else(|| {
+            format!(
+                "{}:{}",
+                super::network::host_of(&info.raft_addr),
+                cfg.client_port
+            )
+        });
         let pool = Arc::new(PeerPool::default());
         let network = Network {
             auth: auth.clone(),
@@ -525,6 +553,8 @@ impl ClusterNode {
             timeout: cfg.timeout,
             pool,
             leader_changes: Arc::new(AtomicU64::new(0)),
+            client_addr,
+            client_addrs: Mutex::new(HashMap::new()),
             tasks: Mutex::new(vec![proposer, reader]),
         });
         let serve = tokio::spawn(super::network::serve(listener, auth, node.clone()));
@@ -563,6 +593,63 @@ impl ClusterNode {
     /// Whether this node is the leader.
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().current_leader == Some(self.id)
+    }
+
+    /// Where clients reach member `id` (`host:port`): this node's own
+    /// address, or the member's answer to [`RpcRequest::ClientAddr`]
+    /// (cached for [`CLIENT_ADDR_TTL`]). None when it cannot be asked.
+    pub async fn client_addr_of(&self, id: u64, info: &NodeInfo) -> Option<String> {
+        if id == self.id {
+            return Some(self.client_addr.clone());
+        }
+        if let Some((addr, at)) = self.client_addrs.lock().get(&id) {
+            if at.elapsed() < CLIENT_ADDR_TTL {
+                return Some(addr.clone());
+            }
+        }
+        let ttl = self.timeout.min(Duration::from_secs(1));
+        match self
+            .call_peer(&info.raft_addr, &RpcRequest::ClientAddr, ttl)
+            .await
+        {
+            Ok(RpcResponse::ClientAddr(addr)) => {
+                self.client_addrs
+                    .lock()
+                    .insert(id, (addr.clone(), Instant::now()));
+                Some(addr)
+            }
+            _ => None,
+        }
+    }
+
+    /// The members `CLUSTER SLOTS` lists: the leader first, then the other
+    /// voters by name (learners are still catching up), each with its
+    /// client address; None without a known leader. A voter that cannot be
+    /// asked for its address is left out.
+    pub async fn shard(&self) -> Option<Vec<(NodeInfo, String)>> {
+        let (leader, voters) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            let mem = m.membership_config.membership();
+            let leader = m.current_leader?;
+            let mut voters: Vec<(u64, NodeInfo)> = mem
+                .voter_ids()
+                .filter(|id| *id != leader)
+                .filter_map(|id| Some((id, mem.get_node(&id)?.clone())))
+                .collect();
+            voters.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+            ((leader, mem.get_node(&leader)?.clone()), voters)
+        };
+        let mut out = vec![(
+            leader.1.clone(),
+            self.client_addr_of(leader.0, &leader.1).await?,
+        )];
+        for (id, info) in voters {
+            if let Some(addr) = self.client_addr_of(id, &info).await {
+                out.push((info, addr));
+            }
+        }
+        Some(out)
     }
 
     /// Sends a request to the node at `addr` on a pooled connection.
@@ -991,6 +1078,7 @@ impl RpcHandler for ClusterNode {
             // An unformed node forms the cluster; a follower forwards.
             RpcRequest::Join(peer) => one(self.join(peer).await),
             RpcRequest::Remove { name } => one(self.remove(&name).await),
+            RpcRequest::ClientAddr => RpcResponse::ClientAddr(self.client_addr.clone()),
         }
     }
 }

@@ -528,3 +528,129 @@ def test_late_joiner_catches_up_through_a_snapshot(tmp_path):
         assert "snapshot installed" in log
     finally:
         stop_all(nodes)
+
+
+def test_redirect_mode_sends_cluster_clients_to_the_leader(tmp_path):
+    """--cluster-redirect: a follower answers a keyed command with -MOVED
+    <slot> <leader> instead of forwarding it, CLUSTER SLOTS names the
+    leader as the primary of every slot, and redis-cli -c and redis-py's
+    RedisCluster follow both, across a failover too."""
+    from redis.cluster import RedisCluster
+    from redis.crc import key_slot
+
+    nodes, _ = start_cluster(tmp_path, 3, "--cluster-redirect", "--raft-election-timeout-ms", "150")
+    rc = None
+    try:
+        wait_for(
+            lambda: agreed_leader(nodes) is not None and all(raft_info(n)["cluster_size"] == "3" for n in nodes),
+            "every node to know the leader and the three voters",
+            timeout=30,
+        )
+        leader = agreed_leader(nodes)
+        assert leader is not None
+        followers = [n for n in nodes if n is not leader]
+        f = followers[0].client(decode_responses=True)
+        assert raft_info(followers[0])["raft_redirect"] == "on"
+        for cmd in (("SET", "foo", "bar"), ("GET", "foo"), ("HSET", "{tag}h", "f", "v"), ("BLPOP", "q", "0")):
+            with pytest.raises(redis.exceptions.MovedError) as moved:
+                f.execute_command(*cmd)
+            assert moved.value.slot_id == key_slot(cmd[1].encode()), cmd
+            assert (moved.value.host, moved.value.port) == ("127.0.0.1", leader.port), cmd
+        # The leader runs them; keyless commands are forwarded as before.
+        assert leader.client().set("foo", "bar") is True
+        assert f.dbsize() == 1
+        assert f.execute_command("CLUSTER", "KEYSLOT", "{tag}h") == key_slot(b"tag")
+        assert f.execute_command("CLUSTER", "MYID") == raft_info(followers[0])["raft_node_name"]
+
+        # Every node shows the same single shard: the leader, then the
+        # other voters.
+        def shard(srv: Server) -> list:
+            c = redis.Redis(host="127.0.0.1", port=srv.port, decode_responses=True)
+            try:
+                return c.execute_command("CLUSTER", "SLOTS")
+            finally:
+                c.close()
+
+        slots = shard(leader)
+        assert [shard(n) for n in followers] == [slots, slots]
+        assert len(slots) == 1 and slots[0][:2] == [0, 16383]
+        members = [(m[0], int(m[1]), m[2]) for m in slots[0][2:]]
+        names = {n.port: raft_info(n)["raft_node_name"] for n in nodes}
+        assert members[0] == ("127.0.0.1", leader.port, names[leader.port])
+        assert sorted(members[1:]) == sorted(("127.0.0.1", n.port, names[n.port]) for n in followers)
+
+        # redis-cli -c follows the redirect.
+        def cli(srv: Server, *args: str) -> str:
+            out = subprocess.run(["redis-cli", "-c", "-p", str(srv.port), *args], capture_output=True, text=True, timeout=30)
+            return out.stdout.strip()
+
+        assert cli(followers[1], "SET", "via-cli", "yes") == "OK"
+        assert cli(followers[0], "GET", "via-cli") == "yes"
+
+        # A cluster client started from a follower sends every keyed
+        # command to the leader, and finds the next leader after a kill -9.
+        rc = RedisCluster(host="127.0.0.1", port=followers[0].port, decode_responses=True)
+        for i in range(100):
+            assert rc.set(f"k{i}", str(i)) is True
+        assert rc.get("k99") == "99"
+        assert leader.client(decode_responses=True).get("k0") == "0"
+        kill9(leader)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert rc.set("after", "failover") is True
+                break
+            except (redis.RedisError, redis.exceptions.RedisClusterException) as e:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no write through RedisCluster after the failover: {e!r}") from e
+                time.sleep(0.1)
+        new_leader = leader_of(followers)
+        assert new_leader is not None
+        assert new_leader.client(decode_responses=True).get("after") == "failover"
+        assert [rc.get(f"k{i}") for i in range(100)] == [str(i) for i in range(100)]
+
+        # Switched off, the follower forwards again.
+        other = followers[1] if new_leader is followers[0] else followers[0]
+        o = other.client(decode_responses=True)
+        assert o.execute_command("CLUSTER", "REDIRECT", "off") == "OK"
+        assert o.set("forwarded", "1") is True
+        assert raft_info(other)["raft_redirect"] == "off"
+        with pytest.raises(redis.ResponseError, match="takes on or off"):
+            o.execute_command("CLUSTER", "REDIRECT", "sometimes")
+    finally:
+        if rc is not None:
+            rc.close()
+        stop_all(nodes)
+
+
+def test_announced_client_address(tmp_path):
+    """--cluster-announce-addr is the address CLUSTER SLOTS and -MOVED give
+    for a node; a malformed one stops the server at startup."""
+    rports = [free_port() for _ in range(2)]
+    a = node(tmp_path, "n1", rports[0], "--cluster-announce-addr", "localhost:7777")
+    b = node(tmp_path, "n2", rports[1], "--join", f"127.0.0.1:{rports[0]}", "--cluster-redirect")
+    try:
+        wait_for(lambda: raft_info(a).get("cluster_size") == "2", "n2 to join", timeout=30)
+        wait_for(
+            lambda: (raft_info(b).get("raft_leader"), raft_info(b).get("cluster_size")) == ("n1", "2"),
+            "n2 to see itself voter and n1 leader",
+            timeout=30,
+        )
+        cb = b.client(decode_responses=True)
+        slots = cb.execute_command("CLUSTER", "SLOTS")
+        assert [(m[0], int(m[1]), m[2]) for m in slots[0][2:]] == [("localhost", 7777, "n1"), ("127.0.0.1", b.port, "n2")]
+        with pytest.raises(redis.exceptions.MovedError, match="localhost:7777"):
+            cb.set("k", "v")
+    finally:
+        stop_all([a, b])
+    from server_harness import server_bin
+
+    for bad in ("7777", ":7777", "host:port"):
+        out = subprocess.run(
+            [server_bin(), "--port", str(free_port()), "--dir", str(tmp_path / "bad"), "--cluster-announce-addr", bad],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert out.returncode != 0
+        assert "--cluster-announce-addr takes HOST:PORT" in out.stderr + out.stdout
