@@ -313,7 +313,8 @@ class LocalCluster:
 
     ``base_dir`` holds one data directory per node (a temporary directory,
     removed by :meth:`stop`, when not given). ``options`` become server flags:
-    ``fsync="always"`` is ``--fsync always``. The binary is ``server_bin``,
+    ``fsync="always"`` is ``--fsync always``, ``cluster_redirect=True`` is
+    ``--cluster-redirect`` (``False`` or ``None`` leave a flag out). The binary is ``server_bin``,
     else ``$FINCASKV_SERVER_BIN``, else the wheel's ``fincaskv-server``.
     """
 
@@ -340,7 +341,11 @@ class LocalCluster:
         self._cmd = _server_command(server_bin)
         self._flags: List[str] = []
         for key, value in options.items():
-            self._flags += [f"--{key.replace('_', '-')}", str(value)]
+            flag = f"--{key.replace('_', '-')}"
+            if value is True:
+                self._flags.append(flag)
+            elif value is not False and value is not None:
+                self._flags += [flag, str(value)]
         #: The nodes, in start order; the first formed the cluster.
         self.nodes: List[Node] = [
             Node(i, host, _free_port(host), _free_port(host), self.base_dir / f"n{i + 1}") for i in range(n)
@@ -496,6 +501,18 @@ class LocalCluster:
     def client(self, i: int, **kwargs: Any) -> Any:
         """A ``redis.Redis`` client of node ``i`` (needs redis-py)."""
         return self._node(i).client(**kwargs)
+
+    def cluster_client(self, **kwargs: Any) -> Any:
+        """A ``redis.cluster.RedisCluster`` over the running nodes (needs
+        redis-py; close it when done). With ``cluster_redirect=True`` it
+        sends every keyed command straight to the leader (followers answer
+        ``-MOVED``, ``CLUSTER SLOTS`` names the leader) and finds the next
+        leader after a failover; without it, followers forward as for any
+        client."""
+        from redis.cluster import ClusterNode, RedisCluster
+
+        startup = [ClusterNode(n.host, n.port) for n in self.nodes if n.running and not n.paused]
+        return RedisCluster(startup_nodes=startup, **kwargs)
 
     # -- lifetime -------------------------------------------------------------------
 

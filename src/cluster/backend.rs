@@ -91,6 +91,16 @@ fn on_off(on: bool) -> &'static str {
     }
 }
 
+/// The read mode and the redirect mode, for `CLUSTER INFO` and `INFO raft`.
+fn mode_fields(shared: &Shared) -> [(String, String); 2] {
+    let local = shared.local_reads.load(Ordering::Relaxed);
+    let redirect = shared.redirect.load(Ordering::Relaxed);
+    [
+        ("raft_read_mode".to_owned(), read_mode(local).to_owned()),
+        ("raft_redirect".to_owned(), on_off(redirect).to_owned()),
+    ]
+}
+
 /// Shows or sets a switch of `CLUSTER READMODE` / `CLUSTER REDIRECT`:
 /// `names` are the words for false and true.
 fn switch(
@@ -310,6 +320,7 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
                 Some(n) => {
                     let mut f = vec![("cluster_enabled".to_owned(), "1".to_owned())];
                     f.extend(n.info_fields());
+                    f.extend(mode_fields(&shared));
                     f
                 }
             };
@@ -558,10 +569,7 @@ impl Backend for ClusterBackend {
             Some(n) => n.info_fields(),
             None => vec![("cluster_enabled".to_owned(), "0".to_owned())],
         };
-        let local = self.shared.local_reads.load(Ordering::Relaxed);
-        fields.push(("raft_read_mode".to_owned(), read_mode(local).to_owned()));
-        let redirect = self.shared.redirect.load(Ordering::Relaxed);
-        fields.push(("raft_redirect".to_owned(), on_off(redirect).to_owned()));
+        fields.extend(mode_fields(&self.shared));
         vec![("raft".to_owned(), fields)]
     }
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,35 @@ def test_kill_restart_pause_resume(tmp_path: Path) -> None:
         f.close()
         cn.close()
     assert all(not n.running for n in cluster.nodes)
+
+
+def test_cluster_client_follows_the_leader(tmp_path: Path) -> None:
+    """cluster_redirect=True is a bare flag; cluster_client() is a
+    RedisCluster that reaches the leader, before and after a kill."""
+    with LocalCluster(3, tmp_path / "c", cluster_redirect=True, raft_election_timeout_ms=150) as cluster:
+        leader = cluster.wait_for_leader()
+        cluster.wait_for_agreement()
+        assert {i["raft_redirect"] for i in cluster.info().values()} == {"on"}
+        rc = cluster.cluster_client(decode_responses=True)
+        try:
+            assert rc.set("a", "1") is True
+            assert rc.get_primaries()[0].port == leader.port
+            cluster.kill(leader.index)
+            new = cluster.wait_for_leader()
+            cluster.wait_for_agreement()
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    assert rc.set("b", "2") is True
+                    break
+                except (redis.RedisError, redis.exceptions.RedisClusterException):
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            assert rc.mget_nonatomic(["a", "b"]) == ["1", "2"]
+            assert rc.get_primaries()[0].port == new.port
+        finally:
+            rc.close()
 
 
 def test_bootstrap_turns_running_servers_into_a_cluster(tmp_path: Path) -> None:
