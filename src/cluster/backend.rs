@@ -27,7 +27,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::RwLock;
 
-use super::node::{join_via, load_identity, ClusterConfig, ClusterNode};
+use super::node::{join_via, load_identity, ClusterConfig, ClusterNode, MemberRole};
 use super::state_machine::normalise;
 use super::{NodeInfo, Request};
 use crate::command::{CommandFlags, CommandSpec, Ctx, KeySpec, Reply};
@@ -129,30 +129,96 @@ fn switch(
     }
 }
 
+/// `host` and `port` of a `host:port` client address.
+fn split_addr(addr: &str) -> (String, i64) {
+    let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "0"));
+    (
+        super::network::host_of(host).to_owned(),
+        port.parse().unwrap_or(0),
+    )
+}
+
 /// `CLUSTER SLOTS`: one shard holding every slot, the leader as its
-/// primary and the other voters as its replicas, each as
-/// `[host, port, name, {}]` (Redis 7.0's shape).
+/// primary and the other voters that answered as its replicas, each as
+/// `[host, port, name, {}]` (Redis 7.0's shape); empty without a leader.
 async fn cluster_slots(node: Option<Arc<ClusterNode>>) -> Reply {
     let Some(node) = node else {
         return Reply::error("ERR This instance has cluster support disabled");
     };
-    let Some(members) = node.shard().await else {
+    let (members, _) = node.client_view().await;
+    let leader_known = members
+        .first()
+        .is_some_and(|m| m.role == MemberRole::Leader && m.addr.is_some());
+    if !leader_known {
         return Reply::Array(Vec::new());
-    };
+    }
     let mut shard = vec![
         Reply::Integer(0),
         Reply::Integer(i64::from(super::slots::SLOTS - 1)),
     ];
-    for (info, addr) in members {
-        let (host, port) = addr.rsplit_once(':').unwrap_or((&addr, "0"));
+    for m in members
+        .into_iter()
+        .filter(|m| m.role != MemberRole::Learner)
+    {
+        let Some(addr) = m.addr else { continue };
+        let (host, port) = split_addr(&addr);
         shard.push(Reply::Array(vec![
-            Reply::bulk(super::network::host_of(host).to_owned()),
-            Reply::Integer(port.parse().unwrap_or(0)),
-            Reply::bulk(info.name),
+            Reply::bulk(host),
+            Reply::Integer(port),
+            Reply::bulk(m.info.name),
             Reply::Map(Vec::new()),
         ]));
     }
     Reply::Array(vec![Reply::Array(shard)])
+}
+
+/// `CLUSTER NODES` in Redis's format, one line per member: `<name>
+/// <host:port@raft-port> <flags> <primary|-> 0 0 <term> connected
+/// [0-16383]`. The leader is the `master` of every slot, voters are
+/// `slave`s, learners `slave,nofailover`; a member that did not tell its
+/// address shows `:0@0` and `fail?`.
+async fn cluster_nodes(node: Option<Arc<ClusterNode>>) -> Reply {
+    let Some(node) = node else {
+        return Reply::error("ERR This instance has cluster support disabled");
+    };
+    let (members, term) = node.client_view().await;
+    let leader = members
+        .iter()
+        .find(|m| m.role == MemberRole::Leader)
+        .map(|m| m.info.name.clone());
+    let mut text = String::new();
+    for m in &members {
+        let mut flags = Vec::new();
+        if m.id == node.id {
+            flags.push("myself");
+        }
+        flags.push(match m.role {
+            MemberRole::Leader => "master",
+            MemberRole::Voter => "slave",
+            MemberRole::Learner => "slave,nofailover",
+        });
+        let addr = match &m.addr {
+            Some(addr) => {
+                let raft_port = m.info.raft_addr.rsplit_once(':').map_or("0", |(_, p)| p);
+                format!("{addr}@{raft_port}")
+            }
+            None => {
+                flags.push("fail?");
+                ":0@0".to_owned()
+            }
+        };
+        let (primary, slots) = match (m.role, &leader) {
+            (MemberRole::Leader, _) => ("-", format!(" 0-{}", super::slots::SLOTS - 1)),
+            (_, Some(l)) => (l.as_str(), String::new()),
+            (_, None) => ("-", String::new()),
+        };
+        text.push_str(&format!(
+            "{} {addr} {} {primary} 0 0 {term} connected{slots}\n",
+            m.info.name,
+            flags.join(",")
+        ));
+    }
+    Reply::bulk(text)
 }
 
 /// The cluster-mode backend.
@@ -330,6 +396,7 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
         ("readmode", 2 | 3) => switch(&shared.local_reads, &argv, ["linearizable", "local"], read_mode),
         ("redirect", 2 | 3) => switch(&shared.redirect, &argv, ["off", "on"], on_off),
         ("slots", 2) => cluster_slots(node).await,
+        ("nodes", 2) => cluster_nodes(node).await,
         ("keyslot", 3) => Reply::Integer(i64::from(super::slots::keyslot(&argv[2]))),
         ("myid", 2) => match node {
             None => Reply::error("ERR this node is not in a cluster"),
@@ -360,6 +427,7 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
                 "CLUSTER READMODE [local|linearizable] -- show or set how this node serves reads (local: from its own state, possibly stale)",
                 "CLUSTER REDIRECT [on|off] -- show or set the redirect mode (on: a follower answers keyed writes and linearizable reads with -MOVED <slot> <leader> instead of forwarding them)",
                 "CLUSTER SLOTS -- one shard with every slot: the leader, then the other voters (for cluster-aware clients)",
+                "CLUSTER NODES -- the members in Redis Cluster's format (the leader is the master of every slot)",
                 "CLUSTER KEYSLOT <key> -- the key's hash slot",
                 "CLUSTER MYID -- this node's name",
                 "CLUSTER SNAPSHOT -- start a raft snapshot of this node (the log is purged after it)",
@@ -570,6 +638,15 @@ impl Backend for ClusterBackend {
             None => vec![("cluster_enabled".to_owned(), "0".to_owned())],
         };
         fields.extend(mode_fields(&self.shared));
-        vec![("raft".to_owned(), fields)]
+        // Redis's own section: cluster tools (`redis-cli --cluster`) look
+        // for cluster_enabled:1 before they ask CLUSTER NODES.
+        let enabled = self
+            .shared
+            .node
+            .read()
+            .as_ref()
+            .is_some_and(|n| n.is_formed());
+        let cluster = vec![("cluster_enabled".to_owned(), u8::from(enabled).to_string())];
+        vec![("cluster".to_owned(), cluster), ("raft".to_owned(), fields)]
     }
 }

@@ -252,6 +252,30 @@ type Proposal = (Request, tokio::sync::oneshot::Sender<Vec<Reply>>);
 /// pipeline of one connection; one bigger than this is an entry alone).
 const MAX_BATCH: usize = 2048;
 
+/// A member's role, in the order `CLUSTER SLOTS` / `NODES` list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MemberRole {
+    /// The current leader (a Redis Cluster primary of every slot).
+    Leader,
+    /// A voter that does not lead (a replica).
+    Voter,
+    /// A learner, still catching up (a replica that cannot fail over).
+    Learner,
+}
+
+/// One member as cluster-aware clients see it.
+#[derive(Debug, Clone)]
+pub struct ClientView {
+    /// Raft node id.
+    pub id: u64,
+    /// Name and raft address.
+    pub info: NodeInfo,
+    /// Its role now.
+    pub role: MemberRole,
+    /// Where clients reach it, if it answered.
+    pub addr: Option<String>,
+}
+
 /// How long a member's client address is trusted before it is asked again.
 const CLIENT_ADDR_TTL: Duration = Duration::from_secs(5);
 
@@ -622,34 +646,38 @@ impl ClusterNode {
         }
     }
 
-    /// The members `CLUSTER SLOTS` lists: the leader first, then the other
-    /// voters by name (learners are still catching up), each with its
-    /// client address; None without a known leader. A voter that cannot be
-    /// asked for its address is left out.
-    pub async fn shard(&self) -> Option<Vec<(NodeInfo, String)>> {
-        let (leader, voters) = {
+    /// Every member as Redis Cluster tools see it (`CLUSTER SLOTS`,
+    /// `CLUSTER NODES`): the leader first, then the voters, then the
+    /// learners, each sorted by name, with its client address (None when
+    /// it could not be asked), and the current term.
+    pub async fn client_view(&self) -> (Vec<ClientView>, u64) {
+        let (mut members, term) = {
             let m = self.raft.metrics();
             let m = m.borrow();
             let mem = m.membership_config.membership();
-            let leader = m.current_leader?;
-            let mut voters: Vec<(u64, NodeInfo)> = mem
-                .voter_ids()
-                .filter(|id| *id != leader)
-                .filter_map(|id| Some((id, mem.get_node(&id)?.clone())))
+            let voters: BTreeSet<u64> = mem.voter_ids().collect();
+            let members: Vec<ClientView> = mem
+                .nodes()
+                .map(|(id, info)| ClientView {
+                    id: *id,
+                    info: info.clone(),
+                    role: if m.current_leader == Some(*id) {
+                        MemberRole::Leader
+                    } else if voters.contains(id) {
+                        MemberRole::Voter
+                    } else {
+                        MemberRole::Learner
+                    },
+                    addr: None,
+                })
                 .collect();
-            voters.sort_by(|a, b| a.1.name.cmp(&b.1.name));
-            ((leader, mem.get_node(&leader)?.clone()), voters)
+            (members, m.current_term)
         };
-        let mut out = vec![(
-            leader.1.clone(),
-            self.client_addr_of(leader.0, &leader.1).await?,
-        )];
-        for (id, info) in voters {
-            if let Some(addr) = self.client_addr_of(id, &info).await {
-                out.push((info, addr));
-            }
+        members.sort_by(|a, b| (a.role, &a.info.name).cmp(&(b.role, &b.info.name)));
+        for m in &mut members {
+            m.addr = self.client_addr_of(m.id, &m.info).await;
         }
-        Some(out)
+        (members, term)
     }
 
     /// Sends a request to the node at `addr` on a pooled connection.

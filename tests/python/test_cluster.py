@@ -579,6 +579,27 @@ def test_redirect_mode_sends_cluster_clients_to_the_leader(tmp_path):
         assert members[0] == ("127.0.0.1", leader.port, names[leader.port])
         assert sorted(members[1:]) == sorted(("127.0.0.1", n.port, names[n.port]) for n in followers)
 
+        # CLUSTER NODES in Redis's format: the leader masters every slot.
+        lines = sorted(str(f.execute_command("CLUSTER", "NODES")).splitlines())
+        term = raft_info(followers[0])["raft_term"]
+        expected = []
+        for n in sorted(nodes, key=lambda n: names[n.port]):
+            me = "myself," if n is followers[0] else ""
+            raft_port = raft_info(n)["raft_addr"].rsplit(":", 1)[1]
+            if n is leader:
+                tail = f"{me}master - 0 0 {term} connected 0-16383"
+            else:
+                tail = f"{me}slave {names[leader.port]} 0 0 {term} connected"
+            expected.append(f"{names[n.port]} 127.0.0.1:{n.port}@{raft_port} {tail}")
+        assert lines == expected
+        # Redis's own cluster checker accepts it.
+        check = subprocess.run(
+            ["redis-cli", "--cluster", "check", f"127.0.0.1:{followers[1].port}"], capture_output=True, text=True, timeout=60
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "All 16384 slots covered" in check.stdout
+        assert info(followers[1], "cluster")["cluster_enabled"] == "1"
+
         # redis-cli -c follows the redirect.
         def cli(srv: Server, *args: str) -> str:
             out = subprocess.run(["redis-cli", "-c", "-p", str(srv.port), *args], capture_output=True, text=True, timeout=30)
