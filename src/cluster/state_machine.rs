@@ -7,9 +7,11 @@
 //! atomic batch as the data, so a restart resumes exactly after the last
 //! applied entry.
 //!
-//! Snapshots are point-in-time copies of the keyspace (`Keyspace::export`),
-//! installed atomically (`Keyspace::import`). Their data lives in a file,
-//! never whole in memory: a build encodes the copy straight into the file,
+//! Snapshots are point-in-time copies of the keyspace
+//! (`Keyspace::export_into`), installed atomically (`Keyspace::import`).
+//! Their data lives in a file, never whole in memory: a build streams the
+//! keyspace, key by key under its lock, straight into the file
+//! ([`SnapshotWriter`]; the record count is patched in at the end),
 //! openraft sends it in chunks read from the file, a receiver writes the
 //! chunks into a file, and install reads it back twice (the checksum
 //! first, then the records).
@@ -30,7 +32,7 @@
 //! ```
 
 use std::fs;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -44,7 +46,8 @@ use super::{
     blocking, inline, Entry, LogId, NodeInfo, Request, Response, StorageError, TypeConfig,
 };
 use crate::command::{Ctx, Reply};
-use crate::keyspace::{DumpRecord, GroupItem, Keyspace};
+use crate::keyspace::{DumpRecord, ExportSink, GroupItem, Keyspace};
+use crate::storage::{self, RecordKind};
 
 const SNAP_MAGIC: &[u8; 4] = b"FKSN";
 const SNAP_VERSION: u8 = 1;
@@ -131,43 +134,142 @@ impl<W: Write> Write for CrcWriter<W> {
     }
 }
 
+/// [`SnapshotWriter`] writes its records in pieces of about this size.
+const WRITE_PIECE: usize = 1 << 20;
+
+/// Writes snapshot data as the keyspace streams it ([`ExportSink`]): the
+/// header when the metadata comes (with a zero record count), each record
+/// as it comes, and in [`SnapshotWriter::finish`] the real count over the
+/// placeholder and the checksum. The checksum covers the count, which is
+/// only known at the end: it is the CRC of the header, of the count and of
+/// the records, combined.
+pub struct SnapshotWriter<W: Write + Seek> {
+    out: CrcWriter<W>,
+    /// Records encoded and not yet written (written in big pieces: one
+    /// checksum update and one copy per piece, not per field).
+    buf: Vec<u8>,
+    /// The header's CRC (before the count), once written.
+    head: Option<crc32fast::Hasher>,
+    /// Where the count goes.
+    count_at: u64,
+    count: u64,
+    /// The metadata the keyspace gave (default when it had none).
+    pub meta: SmMeta,
+}
+
+impl<W: Write + Seek> SnapshotWriter<W> {
+    /// A writer at the start of `out`.
+    pub fn new(out: W) -> SnapshotWriter<W> {
+        SnapshotWriter {
+            out: CrcWriter {
+                inner: out,
+                crc: crc32fast::Hasher::new(),
+            },
+            buf: Vec::with_capacity(WRITE_PIECE + 4096),
+            head: None,
+            count_at: 0,
+            count: 0,
+            meta: SmMeta::default(),
+        }
+    }
+
+    fn header(&mut self, meta: SmMeta) -> io::Result<()> {
+        let w = &mut self.out;
+        w.write_all(SNAP_MAGIC)?;
+        w.write_all(&[SNAP_VERSION])?;
+        let m = serde_json::to_vec(&meta).map_err(io::Error::other)?;
+        w.write_all(&(m.len() as u32).to_le_bytes())?;
+        w.write_all(&m)?;
+        self.head = Some(std::mem::replace(&mut w.crc, crc32fast::Hasher::new()));
+        self.count_at = w.inner.stream_position()?;
+        // Outside the CRC: `finish` accounts for the real count.
+        w.inner.write_all(&0u64.to_le_bytes())?;
+        self.meta = meta;
+        Ok(())
+    }
+
+    /// Writes the count and the checksum; returns the output.
+    pub fn finish(mut self) -> io::Result<(W, SmMeta)> {
+        if self.head.is_none() {
+            self.header(SmMeta::default())?;
+        }
+        self.out.write_all(&self.buf)?;
+        let CrcWriter { mut inner, crc } = self.out;
+        let count = self.count.to_le_bytes();
+        let mut total = self.head.unwrap_or_default();
+        let mut of_count = crc32fast::Hasher::new();
+        of_count.update(&count);
+        total.combine(&of_count);
+        total.combine(&crc);
+        inner.write_all(&total.finalize().to_le_bytes())?;
+        let end = inner.stream_position()?;
+        inner.seek(SeekFrom::Start(self.count_at))?;
+        inner.write_all(&count)?;
+        inner.seek(SeekFrom::Start(end))?;
+        inner.flush()?;
+        Ok((inner, self.meta))
+    }
+}
+
+impl<W: Write + Seek> ExportSink for SnapshotWriter<W> {
+    type Error = io::Error;
+
+    fn meta(&mut self, meta: Option<&Bytes>) -> io::Result<()> {
+        let meta: SmMeta = match meta {
+            Some(b) => serde_json::from_slice(b).map_err(io::Error::other)?,
+            None => SmMeta::default(),
+        };
+        self.header(meta)
+    }
+
+    fn record(&mut self, r: &storage::RecordRef<'_>) -> io::Result<()> {
+        let klen = u32::try_from(r.key.len()).map_err(io::Error::other)?;
+        let vlen = u32::try_from(r.value.len()).map_err(io::Error::other)?;
+        let b = &mut self.buf;
+        b.extend_from_slice(&[u8::from(r.kind == RecordKind::Delete), r.tag]);
+        b.extend_from_slice(&r.gen.to_le_bytes());
+        b.extend_from_slice(&r.expire_at_ms.to_le_bytes());
+        b.extend_from_slice(&klen.to_le_bytes());
+        b.extend_from_slice(r.key);
+        b.extend_from_slice(&vlen.to_le_bytes());
+        b.extend_from_slice(r.value);
+        self.count += 1;
+        if self.buf.len() >= WRITE_PIECE {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
 /// Writes a keyspace copy in the snapshot data format.
-pub fn write_snapshot(
-    out: &mut impl Write,
+pub fn write_snapshot<W: Write + Seek>(
+    out: W,
     meta: &SmMeta,
     records: &[DumpRecord],
-) -> io::Result<()> {
-    let mut w = CrcWriter {
-        inner: out,
-        crc: crc32fast::Hasher::new(),
-    };
-    w.write_all(SNAP_MAGIC)?;
-    w.write_all(&[SNAP_VERSION])?;
-    let m = serde_json::to_vec(meta).map_err(io::Error::other)?;
-    w.write_all(&(m.len() as u32).to_le_bytes())?;
-    w.write_all(&m)?;
-    w.write_all(&(records.len() as u64).to_le_bytes())?;
+) -> io::Result<W> {
+    let mut w = SnapshotWriter::new(out);
+    w.header(meta.clone())?;
     for r in records {
-        w.write_all(&[u8::from(r.delete), r.tag])?;
-        w.write_all(&r.gen.to_le_bytes())?;
-        w.write_all(&r.expire_at_ms.to_le_bytes())?;
-        let klen = u32::try_from(r.key.len()).map_err(io::Error::other)?;
-        w.write_all(&klen.to_le_bytes())?;
-        w.write_all(&r.key)?;
-        let vlen = u32::try_from(r.value.len()).map_err(io::Error::other)?;
-        w.write_all(&vlen.to_le_bytes())?;
-        w.write_all(&r.value)?;
+        w.record(&storage::RecordRef {
+            kind: if r.delete {
+                RecordKind::Delete
+            } else {
+                RecordKind::Put
+            },
+            tag: r.tag,
+            gen: r.gen,
+            expire_at_ms: r.expire_at_ms,
+            key: &r.key,
+            value: &r.value,
+        })?;
     }
-    let CrcWriter { inner, crc } = w;
-    inner.write_all(&crc.finalize().to_le_bytes())?;
-    inner.flush()
+    Ok(w.finish()?.0)
 }
 
 /// Encodes a keyspace copy in memory (tests; nodes write files).
 pub fn encode_snapshot(meta: &SmMeta, records: &[DumpRecord]) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    write_snapshot(&mut out, meta, records)?;
-    Ok(out)
+    Ok(write_snapshot(io::Cursor::new(Vec::new()), meta, records)?.into_inner())
 }
 
 fn bad_snapshot(why: &str) -> io::Error {
@@ -576,15 +678,18 @@ pub struct SnapshotBuilder {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let ks = self.keyspace.clone();
-        let (records, meta_bytes) = blocking(|| ks.export());
+        let dir = self.dir.clone();
+        let tmp = tmp_path(&dir, "build");
+        // The keyspace streams itself into the file under its lock.
+        let (file, sm_meta) = blocking(|| -> io::Result<(fs::File, SmMeta)> {
+            let mut w = SnapshotWriter::new(fs::File::create(&tmp)?);
+            ks.export_into(&mut w)?;
+            w.finish()
+        })
+        .map_err(|e| snap_err(ErrorVerb::Write, e))?;
         // The raft log is purged up to this snapshot: what it covers must be
         // durable in the data files first.
         blocking(|| ks.sync()).map_err(|e| snap_err(ErrorVerb::Write, io::Error::other(e)))?;
-        let sm_meta: SmMeta = match meta_bytes {
-            Some(b) => serde_json::from_slice(&b)
-                .map_err(|e| snap_err(ErrorVerb::Read, io::Error::other(e)))?,
-            None => SmMeta::default(),
-        };
         let snapshot_id = format!(
             "{}-{}",
             sm_meta.last_applied.map_or(0, |l| l.index),
@@ -595,14 +700,10 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: sm_meta.membership.clone(),
             snapshot_id,
         };
-        let dir = self.dir.clone();
         let current = self.current.clone();
         let file = blocking(|| -> io::Result<fs::File> {
-            let tmp = tmp_path(&dir, "build");
-            let mut w = BufWriter::with_capacity(1 << 20, fs::File::create(&tmp)?);
-            write_snapshot(&mut w, &sm_meta, &records)?;
-            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            drop(records);
+            file.sync_all()?;
+            drop(file);
             // Opened before publishing: the handle reads this data even if
             // a newer snapshot replaces it meanwhile.
             let data = fs::File::open(&tmp)?;

@@ -683,3 +683,54 @@ fn responses_serialise_through_wire_replies() {
     let back: super::Response = codec().deserialize(&bytes).expect("decodes");
     assert_eq!(back, resp);
 }
+
+#[test]
+fn a_streamed_snapshot_of_every_type_installs_the_same_dataset() {
+    let a = TempDir::new().expect("tempdir");
+    let b = TempDir::new().expect("tempdir");
+    rt().block_on(async {
+        let ks_a = keyspace(&a.path().join("data"));
+        let mut sm_a = StateMachine::open(ks_a.clone(), a.path().join("raft")).expect("sm");
+        let mut entries = vec![
+            cmd(1, &["set", "s", "v", "pxat", "99999999999"]),
+            cmd(2, &["rpush", "l", "a", "b", "c"]),
+            cmd(3, &["hset", "h", "f1", "1", "f2", "2"]),
+            cmd(4, &["sadd", "set", "x", "y"]),
+            cmd(5, &["zadd", "z", "1.5", "m1", "-3", "m2"]),
+            cmd(6, &["bf.add", "bloom", "item"]),
+            cmd(7, &["incr", "counter"]),
+        ];
+        // A big collection streams as many records (one per element).
+        let many: Vec<String> = (0..2000).map(|i| format!("e{i}")).collect();
+        let mut sadd = vec!["sadd", "big"];
+        sadd.extend(many.iter().map(String::as_str));
+        entries.push(cmd(8, &sadd));
+        sm_a.apply(entries).await.expect("apply");
+        let snap = build(&mut sm_a).await;
+        assert_eq!(snap.meta.last_log_id, Some(log_id(1, 8)));
+
+        let ks_b = keyspace(&b.path().join("data"));
+        let mut sm_b = StateMachine::open(ks_b.clone(), b.path().join("raft")).expect("sm");
+        sm_b.install_snapshot(&snap.meta, snap.snapshot)
+            .await
+            .expect("install");
+        assert_ne!(ks_a.digest(), [0u8; 20]);
+        assert_eq!(ks_a.digest(), ks_b.digest());
+        let ctx = Ctx::new(2_000, 0, 0);
+        assert_eq!(
+            ks_b.execute(&ctx, &[Bytes::from("scard"), Bytes::from("big")]),
+            Reply::Integer(2000)
+        );
+        assert_eq!(
+            ks_b.execute(
+                &ctx,
+                &[Bytes::from("zscore"), Bytes::from("z"), Bytes::from("m2")]
+            ),
+            Reply::Double(-3.0)
+        );
+        assert_eq!(
+            sm_b.applied_state().await.expect("state").0,
+            Some(log_id(1, 8))
+        );
+    });
+}

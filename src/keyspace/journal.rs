@@ -379,34 +379,37 @@ impl Journal {
             .collect()
     }
 
+    /// A pending record as storage wants it.
+    fn record_of<'a>(&'a self, p: &'a Pending) -> RecordRef<'a> {
+        RecordRef {
+            kind: p.kind,
+            tag: p.tag,
+            gen: p.gen,
+            expire_at_ms: p.expire_at_ms,
+            key: &self.keys[p.key.clone()],
+            value: self.value_of(p),
+        }
+    }
+
     /// The only record, when there is exactly one (no Vec needed).
     pub(crate) fn single(&self) -> Option<RecordRef<'_>> {
         match self.pending.as_slice() {
-            [p] => Some(RecordRef {
-                kind: p.kind,
-                tag: p.tag,
-                gen: p.gen,
-                expire_at_ms: p.expire_at_ms,
-                key: &self.keys[p.key.clone()],
-                value: self.value_of(p),
-            }),
+            [p] => Some(self.record_of(p)),
             _ => None,
         }
     }
 
+    /// Calls `f` with each record, in order, until it fails.
+    pub(crate) fn try_each_record<E>(
+        &self,
+        mut f: impl FnMut(&RecordRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.pending.iter().try_for_each(|p| f(&self.record_of(p)))
+    }
+
     /// The records as storage wants them.
     pub(crate) fn records(&self) -> Vec<RecordRef<'_>> {
-        self.pending
-            .iter()
-            .map(|p| RecordRef {
-                kind: p.kind,
-                tag: p.tag,
-                gen: p.gen,
-                expire_at_ms: p.expire_at_ms,
-                key: &self.keys[p.key.clone()],
-                value: self.value_of(p),
-            })
-            .collect()
+        self.pending.iter().map(|p| self.record_of(p)).collect()
     }
 
     /// After the append: for each record, `fix(slot, key, sub, gen, target,

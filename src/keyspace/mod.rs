@@ -49,7 +49,7 @@ pub(crate) use db::Db;
 use dropper::Dropper;
 pub(crate) use exec::Exec;
 pub(crate) use journal::Journal;
-pub use replicated::DumpRecord;
+pub use replicated::{DumpRecord, ExportSink};
 
 /// The most databases a keyspace can have (a slot is one byte in record keys).
 pub const MAX_DATABASES: usize = 255;

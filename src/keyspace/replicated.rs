@@ -5,8 +5,8 @@
 //!   `TAG_RAFT_META` record (opaque bytes: the last applied log id and the
 //!   membership) in the same atomic batch as the command's records, so a
 //!   restart neither loses an applied entry nor applies it twice;
-//! * **snapshots**: [`Keyspace::export`] copies every live key as the records
-//!   that recreate it (point in time, under the lock), and
+//! * **snapshots**: [`Keyspace::export_into`] streams every live key as the
+//!   records that recreate it (point in time, under the lock), and
 //!   [`Keyspace::import`] replaces the whole keyspace with such a copy in one
 //!   atomic batch (FLUSHALL record + the records + the metadata).
 //!
@@ -35,6 +35,17 @@ pub struct DumpRecord {
     pub key: Vec<u8>,
     /// Record value.
     pub value: Bytes,
+}
+
+/// Receives a keyspace copy streamed by [`Keyspace::export_into`].
+pub trait ExportSink {
+    /// What stops the copy.
+    type Error;
+    /// The replication metadata (the newest `TAG_RAFT_META` record's
+    /// bytes), before any record.
+    fn meta(&mut self, meta: Option<&Bytes>) -> Result<(), Self::Error>;
+    /// One record, its key as in a [`DumpRecord`].
+    fn record(&mut self, r: &storage::RecordRef<'_>) -> Result<(), Self::Error>;
 }
 
 /// Encodes a record key (slot, user key, sub-key) as `journal.rs` draws it.
@@ -116,19 +127,27 @@ impl Keyspace {
             .and_then(|m| m.0.clone())
     }
 
-    /// A point-in-time copy of every key (including keys past their deadline
-    /// that were not removed yet) and the metadata, taken under the lock.
-    pub fn export(&self) -> (Vec<DumpRecord>, Option<Bytes>) {
+    /// Streams a point-in-time copy of every key (including keys past
+    /// their deadline that were not removed yet) into `sink`: the metadata
+    /// first, then the records that recreate each key, key by key, all
+    /// under the state lock (no copy of the data is built in memory). Stops
+    /// at the sink's first error.
+    pub fn export_into<S: ExportSink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
         // Never export memory that is ahead of the log (see `lock_state`).
         let state = self.lock_state().unwrap_or_else(|e| {
             tracing::error!(error = %e, "reloading the keyspace before a snapshot failed");
             self.state.lock()
         });
+        sink.meta(state.raft_meta.as_ref().and_then(|m| m.0.as_ref()))?;
         let mut journal = Journal::default();
+        let mut out = Ok(());
         for db in 0..self.databases {
             let slot = state.slot_of[db];
             let d = &state.dbs[slot];
             d.for_each(&mut |key, entry| {
+                if out.is_err() {
+                    return;
+                }
                 let at = RecordKey {
                     slot: db,
                     key,
@@ -139,43 +158,44 @@ impl Keyspace {
                 if entry.expire_at_ms != 0 {
                     journal.expire(&at, entry.expire_at_ms);
                 }
+                out = journal.try_each_record(|r| sink.record(r));
+                journal.clear();
             });
+            if out.is_err() {
+                break;
+            }
         }
-        let meta = state.raft_meta.as_ref().and_then(|m| m.0.clone());
-        drop(state);
-        let records = journal
-            .take_raw()
-            .into_iter()
-            .map(|(kind, tag, gen, expire_at_ms, key, value)| DumpRecord {
-                delete: kind == RecordKind::Delete,
-                tag,
-                gen,
-                expire_at_ms,
-                key,
-                value,
-            })
-            .collect();
-        (records, meta)
+        out
     }
 
     /// A digest of the whole dataset (`DEBUG DIGEST`): 20 bytes, all zero
     /// for an empty keyspace. Order-independent (a sum of per-record
-    /// hashes over what [`Keyspace::export`] writes, generations left out),
-    /// so two nodes that applied the same log, or one that installed the
-    /// other's snapshot, agree. Comparable between processes of one build
-    /// (the hash is std's SipHash with fixed keys).
+    /// hashes over what [`Keyspace::export_into`] gives, generations left
+    /// out), so two nodes that applied the same log, or one that installed
+    /// the other's snapshot, agree. Comparable between processes of one
+    /// build (the hash is std's SipHash with fixed keys).
     pub fn digest(&self) -> [u8; 20] {
-        use std::hash::{Hash, Hasher};
-        let (records, _) = self.export();
-        let mut lanes = [0u64; 3];
-        for r in &records {
-            for (seed, lane) in lanes.iter_mut().enumerate() {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                (seed as u8).hash(&mut h);
-                (r.delete, r.tag, r.expire_at_ms, &r.key, r.value.as_ref()).hash(&mut h);
-                *lane = lane.wrapping_add(h.finish());
+        struct Lanes([u64; 3]);
+        impl ExportSink for Lanes {
+            type Error = std::convert::Infallible;
+            fn meta(&mut self, _: Option<&Bytes>) -> Result<(), Self::Error> {
+                Ok(())
+            }
+            fn record(&mut self, r: &storage::RecordRef<'_>) -> Result<(), Self::Error> {
+                use std::hash::{Hash, Hasher};
+                let delete = r.kind == RecordKind::Delete;
+                for (seed, lane) in self.0.iter_mut().enumerate() {
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    (seed as u8).hash(&mut h);
+                    (delete, r.tag, r.expire_at_ms, r.key, r.value).hash(&mut h);
+                    *lane = lane.wrapping_add(h.finish());
+                }
+                Ok(())
             }
         }
+        let mut lanes = Lanes([0; 3]);
+        let Ok(()) = self.export_into(&mut lanes);
+        let lanes = lanes.0;
         let mut out = [0u8; 20];
         out[..8].copy_from_slice(&lanes[0].to_be_bytes());
         out[8..16].copy_from_slice(&lanes[1].to_be_bytes());
@@ -183,7 +203,7 @@ impl Keyspace {
         out
     }
 
-    /// Replaces every database with `records` (from [`Keyspace::export`]) and
+    /// Replaces every database with `records` (from [`Keyspace::export_into`]) and
     /// sets the metadata, as one atomic batch, then waits for durability.
     /// An error while rebuilding memory (a malformed copy) leaves the
     /// keyspace partly replaced: the caller treats it as fatal.
