@@ -212,8 +212,10 @@ pub struct ClusterNode {
     /// Where clients reach this node (`host:port`, RESP).
     pub client_addr: String,
     /// Other members' client addresses, by raft id, with when they were
-    /// asked (kept [`CLIENT_ADDR_TTL`]: a member may restart elsewhere).
-    client_addrs: Mutex<HashMap<u64, (String, Instant)>>,
+    /// asked: an answer is kept [`CLIENT_ADDR_TTL`] (a member may restart
+    /// elsewhere), no answer [`CLIENT_ADDR_RETRY`] (a member that is down
+    /// costs one timeout per that time, not one per `CLUSTER SLOTS`).
+    client_addrs: Mutex<HashMap<u64, (Option<String>, Instant)>>,
     /// The node's tasks (peer listener, proposer, read barrier, leader
     /// watcher); aborted on drop.
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -278,6 +280,10 @@ pub struct ClientView {
 
 /// How long a member's client address is trusted before it is asked again.
 const CLIENT_ADDR_TTL: Duration = Duration::from_secs(5);
+
+/// How long a member that did not tell its client address is left alone
+/// (also the longest wait for its answer).
+const CLIENT_ADDR_RETRY: Duration = Duration::from_secs(1);
 
 /// Most batch entries proposed and not yet answered. openraft 0.9's core
 /// appends one entry per fsync and waits for it, so many small entries in
@@ -627,30 +633,34 @@ impl ClusterNode {
             return Some(self.client_addr.clone());
         }
         if let Some((addr, at)) = self.client_addrs.lock().get(&id) {
-            if at.elapsed() < CLIENT_ADDR_TTL {
-                return Some(addr.clone());
+            let keep = if addr.is_some() {
+                CLIENT_ADDR_TTL
+            } else {
+                CLIENT_ADDR_RETRY
+            };
+            if at.elapsed() < keep {
+                return addr.clone();
             }
         }
-        let ttl = self.timeout.min(Duration::from_secs(1));
-        match self
+        let ttl = self.timeout.min(CLIENT_ADDR_RETRY);
+        let addr = match self
             .call_peer(&info.raft_addr, &RpcRequest::ClientAddr, ttl)
             .await
         {
-            Ok(RpcResponse::ClientAddr(addr)) => {
-                self.client_addrs
-                    .lock()
-                    .insert(id, (addr.clone(), Instant::now()));
-                Some(addr)
-            }
+            Ok(RpcResponse::ClientAddr(addr)) => Some(addr),
             _ => None,
-        }
+        };
+        self.client_addrs
+            .lock()
+            .insert(id, (addr.clone(), Instant::now()));
+        addr
     }
 
     /// Every member as Redis Cluster tools see it (`CLUSTER SLOTS`,
     /// `CLUSTER NODES`): the leader first, then the voters, then the
     /// learners, each sorted by name, with its client address (None when
     /// it could not be asked), and the current term.
-    pub async fn client_view(&self) -> (Vec<ClientView>, u64) {
+    pub async fn client_view(self: &Arc<Self>) -> (Vec<ClientView>, u64) {
         let (mut members, term) = {
             let m = self.raft.metrics();
             let m = m.borrow();
@@ -674,8 +684,16 @@ impl ClusterNode {
             (members, m.current_term)
         };
         members.sort_by(|a, b| (a.role, &a.info.name).cmp(&(b.role, &b.info.name)));
-        for m in &mut members {
-            m.addr = self.client_addr_of(m.id, &m.info).await;
+        // Asked all at once: a member that is down costs one timeout.
+        let asks: Vec<_> = members
+            .iter()
+            .map(|m| {
+                let (node, id, info) = (self.clone(), m.id, m.info.clone());
+                tokio::spawn(async move { node.client_addr_of(id, &info).await })
+            })
+            .collect();
+        for (m, ask) in members.iter_mut().zip(asks) {
+            m.addr = ask.await.ok().flatten();
         }
         (members, term)
     }

@@ -630,6 +630,15 @@ def test_redirect_mode_sends_cluster_clients_to_the_leader(tmp_path):
         assert new_leader.client(decode_responses=True).get("after") == "failover"
         assert [rc.get(f"k{i}") for i in range(100)] == [str(i) for i in range(100)]
 
+        # Once its cached address expires (5 s), the dead node shows as
+        # failed, and asking for it costs one short timeout.
+        time.sleep(5.2)
+        started = time.monotonic()
+        lines = str(new_leader.client(decode_responses=True).execute_command("CLUSTER", "NODES")).splitlines()
+        assert time.monotonic() - started < 3
+        dead = [line for line in lines if line.startswith(names[leader.port] + " ")]
+        assert len(dead) == 1 and " :0@0 " in dead[0] and "fail?" in dead[0], lines
+
         # Switched off, the follower forwards again.
         other = followers[1] if new_leader is followers[0] else followers[0]
         o = other.client(decode_responses=True)
