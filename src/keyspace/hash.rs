@@ -60,23 +60,10 @@ pub(crate) struct HashData {
     hashtable: bool,
 }
 
-/// The value as the keyspace holds it: one pointer, so that the `Value` enum
-/// (and every key's entry) stays small whatever the collection's bookkeeping.
-#[derive(Default)]
-pub(crate) struct HashValue(Box<HashData>);
-
-impl std::ops::Deref for HashValue {
-    type Target = HashData;
-    fn deref(&self) -> &HashData {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for HashValue {
-    fn deref_mut(&mut self) -> &mut HashData {
-        &mut self.0
-    }
-}
+super::value::boxed_value!(
+    /// The value as the keyspace holds it (see `boxed_value`).
+    HashValue => HashData
+);
 
 impl HashValue {
     /// Number of elements.

@@ -58,23 +58,10 @@ pub(crate) struct SetData {
     hashtable: bool,
 }
 
-/// The value as the keyspace holds it: one pointer, so that the `Value` enum
-/// (and every key's entry) stays small whatever the collection's bookkeeping.
-#[derive(Default)]
-pub(crate) struct SetValue(Box<SetData>);
-
-impl std::ops::Deref for SetValue {
-    type Target = SetData;
-    fn deref(&self) -> &SetData {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for SetValue {
-    fn deref_mut(&mut self) -> &mut SetData {
-        &mut self.0
-    }
-}
+super::value::boxed_value!(
+    /// The value as the keyspace holds it (see `boxed_value`).
+    SetValue => SetData
+);
 
 impl SetValue {
     /// Number of elements.

@@ -8,6 +8,31 @@ use super::journal::{FixTarget, Journal, RecordKey};
 use super::{bloom, hash, list, set, zset};
 use crate::storage::Location;
 
+/// Declares `$value`, a collection value as the keyspace holds it: one
+/// pointer to its `$data`, so that the `Value` enum (and every key's entry)
+/// stays small whatever the collection's bookkeeping; it derefs to the data.
+macro_rules! boxed_value {
+    ($(#[$doc:meta])* $value:ident => $data:ident) => {
+        $(#[$doc])*
+        #[derive(Default)]
+        pub(crate) struct $value(Box<$data>);
+
+        impl std::ops::Deref for $value {
+            type Target = $data;
+            fn deref(&self) -> &$data {
+                &self.0
+            }
+        }
+
+        impl std::ops::DerefMut for $value {
+            fn deref_mut(&mut self) -> &mut $data {
+                &mut self.0
+            }
+        }
+    };
+}
+pub(crate) use boxed_value;
+
 /// A string value: the bytes (kept in memory) and the location of the record
 /// that holds them (for dead-byte accounting and merge's liveness test).
 pub(crate) struct StrValue {

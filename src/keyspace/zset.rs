@@ -143,23 +143,10 @@ pub(crate) struct ZSetData {
     big: bool,
 }
 
-/// The value as the keyspace holds it: one pointer, so that the `Value` enum
-/// (and every key's entry) stays small whatever the collection's bookkeeping.
-#[derive(Default)]
-pub(crate) struct ZSetValue(Box<ZSetData>);
-
-impl std::ops::Deref for ZSetValue {
-    type Target = ZSetData;
-    fn deref(&self) -> &ZSetData {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for ZSetValue {
-    fn deref_mut(&mut self) -> &mut ZSetData {
-        &mut self.0
-    }
-}
+super::value::boxed_value!(
+    /// The value as the keyspace holds it (see `boxed_value`).
+    ZSetValue => ZSetData
+);
 
 impl ZSetValue {
     /// Number of elements.
