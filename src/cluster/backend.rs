@@ -536,6 +536,14 @@ impl Backend for ClusterBackend {
         self.inner.sync_writes()
     }
 
+    fn cluster_enabled(&self) -> bool {
+        self.shared
+            .node
+            .read()
+            .as_ref()
+            .is_some_and(|n| n.is_formed())
+    }
+
     fn persistence_info(&self) -> Vec<(String, String)> {
         self.inner.persistence_info()
     }
@@ -640,13 +648,8 @@ impl Backend for ClusterBackend {
         fields.extend(mode_fields(&self.shared));
         // Redis's own section: cluster tools (`redis-cli --cluster`) look
         // for cluster_enabled:1 before they ask CLUSTER NODES.
-        let enabled = self
-            .shared
-            .node
-            .read()
-            .as_ref()
-            .is_some_and(|n| n.is_formed());
-        let cluster = vec![("cluster_enabled".to_owned(), u8::from(enabled).to_string())];
+        let enabled = u8::from(self.cluster_enabled()).to_string();
+        let cluster = vec![("cluster_enabled".to_owned(), enabled)];
         vec![("cluster".to_owned(), cluster), ("raft".to_owned(), fields)]
     }
 }

@@ -76,6 +76,15 @@ impl Connection {
                 (None, Flow::Close)
             }
             "reset" => self.cmd_reset(),
+            "readonly" | "readwrite" => {
+                if !self.shared.backend.cluster_enabled() {
+                    return done(Reply::error(
+                        "ERR This instance has cluster support disabled",
+                    ));
+                }
+                self.readonly = spec.name == "readonly";
+                done(Reply::ok())
+            }
             "hello" => self.cmd_hello(argv),
             "auth" => self.cmd_auth(argv),
             "acl" => self.cmd_acl(argv),
@@ -193,6 +202,7 @@ impl Connection {
         }
         self.db = 0;
         self.handle.db.store(0, Ordering::Relaxed);
+        self.readonly = false;
         self.proto = Protocol::Resp2;
         self.handle.resp.store(2, Ordering::Relaxed);
         self.reply_mode = ReplyMode::On;

@@ -98,6 +98,10 @@ pub(super) struct Connection {
     pub inflight: VecDeque<Owed>,
     /// Commands in `inflight` (a submitted group counts each of its own).
     pub inflight_cmds: usize,
+    /// `READONLY` (cluster mode): this connection's reads run on this
+    /// node's own state, possibly stale, as reads from a Redis Cluster
+    /// replica do; `READWRITE` or `RESET` clear it.
+    pub readonly: bool,
     /// Cluster mode: writes read from the input and not submitted yet;
     /// they follow everything in `inflight` and are submitted together,
     /// as one proposal, when the input is used up or something else must
@@ -240,6 +244,7 @@ pub(super) fn spawn(
             authenticated,
             user: "default".to_owned(),
             multi: None,
+            readonly: false,
             watching: None,
             subs: None,
             push: None,
@@ -621,6 +626,11 @@ impl Connection {
     pub(super) async fn exec_keyspace(&mut self, spec: &CommandSpec, argv: &[Bytes]) -> Reply {
         let ctx = self.ctx();
         let backend = &self.shared.backend;
+        // READONLY: a data read runs here (CLUSTER, an admin command, is
+        // still routed).
+        if self.readonly && !spec.flags.write && !spec.flags.admin {
+            return backend.execute(&ctx, argv);
+        }
         if let Some(routed) = backend.route(&ctx, spec, argv) {
             return routed.await;
         }

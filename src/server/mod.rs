@@ -83,6 +83,11 @@ pub trait Backend: Send + Sync + 'static {
     fn sync_writes(&self) -> bool {
         false
     }
+    /// Whether this node is in a formed cluster (`READONLY` / `READWRITE`
+    /// are refused otherwise, as by a Redis without cluster support).
+    fn cluster_enabled(&self) -> bool {
+        false
+    }
     /// Extra `INFO persistence` fields (storage statistics).
     fn persistence_info(&self) -> Vec<(String, String)> {
         Vec::new()

@@ -63,6 +63,8 @@ pub static SERVER_COMMANDS: &[CommandSpec] = &[
     spec("quit", -1, NOAUTH | FAST | SUBOK, "connection", "Closes the connection.", "1.0.0", "O(1)"),
     spec("reset", 1, NOAUTH | FAST | SUBOK | NOMULTI, "connection", "Resets the connection.", "6.2.0", "O(1)"),
     spec("hello", -1, NOAUTH | FAST | NOMULTI, "connection", "Handshakes with the Redis server.", "6.0.0", "O(1)"),
+    spec("readonly", 1, FAST, "cluster", "Enables read-only queries for a connection to a Redis Cluster replica node (FincasKV: reads on this node's own state, possibly stale).", "3.0.0", "O(1)"),
+    spec("readwrite", 1, FAST, "cluster", "Enables read-write queries for a connection to a Redis Cluster replica node (FincasKV: reads go back to the node's read mode).", "3.0.0", "O(1)"),
     spec("acl", -2, ADMIN | NOMULTI, "server", "Users, passwords and the commands they may run (SETUSER, DELUSER, USERS, WHOAMI, LIST, CAT).", "6.0.0", "Depends on subcommand."),
     spec("auth", -2, NOAUTH | FAST | NOMULTI, "connection", "Authenticates the connection.", "1.0.0", "O(N) where N is the number of passwords defined for the user"),
     spec("select", 2, FAST, "connection", "Changes the selected database.", "1.0.0", "O(1)"),

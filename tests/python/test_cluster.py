@@ -535,7 +535,7 @@ def test_redirect_mode_sends_cluster_clients_to_the_leader(tmp_path):
     <slot> <leader> instead of forwarding it, CLUSTER SLOTS names the
     leader as the primary of every slot, and redis-cli -c and redis-py's
     RedisCluster follow both, across a failover too."""
-    from redis.cluster import RedisCluster
+    from redis.cluster import LoadBalancingStrategy, RedisCluster
     from redis.crc import key_slot
 
     nodes, _ = start_cluster(tmp_path, 3, "--cluster-redirect", "--raft-election-timeout-ms", "150")
@@ -600,6 +600,27 @@ def test_redirect_mode_sends_cluster_clients_to_the_leader(tmp_path):
         assert "All 16384 slots covered" in check.stdout
         assert info(followers[1], "cluster")["cluster_enabled"] == "1"
 
+        # READONLY: this connection's reads run on the follower's own
+        # state (possibly stale, as from a Redis Cluster replica); writes
+        # still move; READWRITE (or RESET) ends it.
+        ro = redis.Redis(host="127.0.0.1", port=followers[0].port, single_connection_client=True, decode_responses=True)
+        try:
+            assert ro.execute_command("READONLY") in (True, "OK")
+            wait_for(lambda: ro.get("foo") == "bar", "the follower to apply foo")
+            with pytest.raises(redis.exceptions.MovedError):
+                ro.set("foo", "baz")
+            assert ro.execute_command("READWRITE") in (True, "OK")
+            with pytest.raises(redis.exceptions.MovedError):
+                ro.get("foo")
+        finally:
+            ro.close()
+        standalone = start_server(tmp_path)
+        try:
+            with pytest.raises(redis.ResponseError, match="cluster support disabled"):
+                standalone.client().execute_command("READONLY")
+        finally:
+            standalone.stop()
+
         # redis-cli -c follows the redirect.
         def cli(srv: Server, *args: str) -> str:
             out = subprocess.run(["redis-cli", "-c", "-p", str(srv.port), *args], capture_output=True, text=True, timeout=30)
@@ -638,6 +659,33 @@ def test_redirect_mode_sends_cluster_clients_to_the_leader(tmp_path):
         assert time.monotonic() - started < 3
         dead = [line for line in lines if line.startswith(names[leader.port] + " ")]
         assert len(dead) == 1 and " :0@0 " in dead[0] and "fail?" in dead[0], lines
+
+        # Reads from the replica (the other survivor): RedisCluster sends
+        # it READONLY.
+        rr = RedisCluster(
+            host="127.0.0.1",
+            port=new_leader.port,
+            decode_responses=True,
+            load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN_REPLICAS,
+        )
+        replica = followers[1] if new_leader is followers[0] else followers[0]
+
+        def gets(srv: Server) -> tuple[int, int]:
+            c = redis.Redis(host="127.0.0.1", port=srv.port)
+            try:
+                stat = c.info("commandstats").get("cmdstat_get", {})
+            finally:
+                c.close()
+            return int(stat.get("calls", 0)), int(stat.get("failed_calls", 0))
+
+        before = gets(replica)
+        try:
+            wait_for(lambda: all(rr.get(f"k{i}") == str(i) for i in range(100)), "reads through the replicas")
+        finally:
+            rr.close()
+        after = gets(replica)
+        # Served there, not moved to the leader.
+        assert after[0] - before[0] >= 100 and after[1] == before[1], (before, after)
 
         # Switched off, the follower forwards again.
         other = followers[1] if new_leader is followers[0] else followers[0]
