@@ -74,43 +74,33 @@ struct Shared {
     redirect: AtomicBool,
 }
 
-/// The read mode's name.
-fn read_mode(local: bool) -> &'static str {
-    if local {
-        "local"
-    } else {
-        "linearizable"
-    }
-}
+/// The words for the read mode (`local_reads` false, true).
+const READ_MODES: [&str; 2] = ["linearizable", "local"];
 
-fn on_off(on: bool) -> &'static str {
-    if on {
-        "on"
-    } else {
-        "off"
-    }
-}
+/// The words for the redirect mode (`redirect` false, true).
+const ON_OFF: [&str; 2] = ["off", "on"];
 
 /// The read mode and the redirect mode, for `CLUSTER INFO` and `INFO raft`.
 fn mode_fields(shared: &Shared) -> [(String, String); 2] {
     let local = shared.local_reads.load(Ordering::Relaxed);
     let redirect = shared.redirect.load(Ordering::Relaxed);
     [
-        ("raft_read_mode".to_owned(), read_mode(local).to_owned()),
-        ("raft_redirect".to_owned(), on_off(redirect).to_owned()),
+        (
+            "raft_read_mode".to_owned(),
+            READ_MODES[usize::from(local)].to_owned(),
+        ),
+        (
+            "raft_redirect".to_owned(),
+            ON_OFF[usize::from(redirect)].to_owned(),
+        ),
     ]
 }
 
 /// Shows or sets a switch of `CLUSTER READMODE` / `CLUSTER REDIRECT`:
-/// `names` are the words for false and true.
-fn switch(
-    flag: &AtomicBool,
-    argv: &[Bytes],
-    names: [&str; 2],
-    show: fn(bool) -> &'static str,
-) -> Reply {
+/// `names` are its words for false and true.
+fn switch(flag: &AtomicBool, argv: &[Bytes], names: [&'static str; 2]) -> Reply {
     match argv.get(2) {
-        None => Reply::bulk(show(flag.load(Ordering::Relaxed))),
+        None => Reply::bulk(names[usize::from(flag.load(Ordering::Relaxed))]),
         Some(word) => {
             let word = String::from_utf8_lossy(word).to_ascii_lowercase();
             match names.iter().position(|n| *n == word) {
@@ -393,8 +383,8 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
             let text: String = fields.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect();
             Reply::Verbatim(Bytes::from(text))
         }
-        ("readmode", 2 | 3) => switch(&shared.local_reads, &argv, ["linearizable", "local"], read_mode),
-        ("redirect", 2 | 3) => switch(&shared.redirect, &argv, ["off", "on"], on_off),
+        ("readmode", 2 | 3) => switch(&shared.local_reads, &argv, READ_MODES),
+        ("redirect", 2 | 3) => switch(&shared.redirect, &argv, ON_OFF),
         ("slots", 2) => cluster_slots(node).await,
         ("nodes", 2) => cluster_nodes(node).await,
         ("keyslot", 3) => Reply::Integer(i64::from(super::slots::keyslot(&argv[2]))),
@@ -439,6 +429,24 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
             .collect(),
         ),
         _ => syntax(&sub),
+    }
+}
+
+/// A routed command the usual way: a write is proposed (a follower
+/// forwards it), a read is a linearizable read.
+fn through_raft(node: Arc<ClusterNode>, ctx: Ctx, write: bool, argv: &[Bytes]) -> BoxFuture<Reply> {
+    if write {
+        let req = command_request(&ctx, argv);
+        Box::pin(async move {
+            node.write(req)
+                .await
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Reply::error("ERR empty reply"))
+        })
+    } else {
+        let argv = argv.to_vec();
+        Box::pin(async move { node.read(&ctx, &argv).await })
     }
 }
 
@@ -548,7 +556,13 @@ impl Backend for ClusterBackend {
         self.inner.persistence_info()
     }
 
-    fn route(&self, ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Option<BoxFuture<Reply>> {
+    fn route(
+        &self,
+        ctx: &Ctx,
+        spec: &CommandSpec,
+        argv: &[Bytes],
+        stale_ok: bool,
+    ) -> Option<BoxFuture<Reply>> {
         if spec.name == "cluster" {
             return Some(Box::pin(cluster_command(
                 self.shared.clone(),
@@ -556,34 +570,18 @@ impl Backend for ClusterBackend {
             )));
         }
         let node = self.shared.node.read().clone()?;
-        let ctx = *ctx;
-        let local = !spec.flags.write && self.shared.local_reads.load(Ordering::Relaxed);
-        if local {
+        let (ctx, write) = (*ctx, spec.flags.write);
+        if !write && (stale_ok || self.shared.local_reads.load(Ordering::Relaxed)) {
             return None; // run here, on this node's state
         }
-        let slot = self
-            .redirects(&node, spec)
-            .then(|| argv.get(spec.keys.first as usize))
-            .flatten()
-            .map(|key| super::slots::keyslot(key));
-        let plain: BoxFuture<Reply> = if spec.flags.write {
-            let req = command_request(&ctx, argv);
-            let node = node.clone();
-            Box::pin(async move {
-                node.write(req)
-                    .await
-                    .into_iter()
-                    .next()
-                    .unwrap_or_else(|| Reply::error("ERR empty reply"))
-            })
-        } else {
-            let argv = argv.to_vec();
-            let node = node.clone();
-            Box::pin(async move { node.read(&ctx, &argv).await })
+        let Some(slot) = argv
+            .get(spec.keys.first as usize)
+            .filter(|_| self.redirects(&node, spec))
+            .map(|key| super::slots::keyslot(key))
+        else {
+            return Some(through_raft(node, ctx, write, argv));
         };
-        let Some(slot) = slot else {
-            return Some(plain);
-        };
+        let argv = argv.to_vec();
         Some(Box::pin(async move {
             // Without a leader (or its address) the command takes the
             // usual path, which answers CLUSTERDOWN or forwards it.
@@ -592,7 +590,7 @@ impl Backend for ClusterBackend {
                     return Reply::Error(format!("MOVED {slot} {addr}"));
                 }
             }
-            plain.await
+            through_raft(node, ctx, write, &argv).await
         }))
     }
 

@@ -265,6 +265,14 @@ pub enum MemberRole {
     Learner,
 }
 
+/// One member of the current membership.
+struct Member {
+    id: u64,
+    info: NodeInfo,
+    voter: bool,
+    leader: bool,
+}
+
 /// One member as cluster-aware clients see it.
 #[derive(Debug, Clone)]
 pub struct ClientView {
@@ -661,28 +669,20 @@ impl ClusterNode {
     /// learners, each sorted by name, with its client address (None when
     /// it could not be asked), and the current term.
     pub async fn client_view(self: &Arc<Self>) -> (Vec<ClientView>, u64) {
-        let (mut members, term) = {
-            let m = self.raft.metrics();
-            let m = m.borrow();
-            let mem = m.membership_config.membership();
-            let voters: BTreeSet<u64> = mem.voter_ids().collect();
-            let members: Vec<ClientView> = mem
-                .nodes()
-                .map(|(id, info)| ClientView {
-                    id: *id,
-                    info: info.clone(),
-                    role: if m.current_leader == Some(*id) {
-                        MemberRole::Leader
-                    } else if voters.contains(id) {
-                        MemberRole::Voter
-                    } else {
-                        MemberRole::Learner
-                    },
-                    addr: None,
-                })
-                .collect();
-            (members, m.current_term)
-        };
+        let (members, term) = self.membership();
+        let mut members: Vec<ClientView> = members
+            .into_iter()
+            .map(|m| ClientView {
+                id: m.id,
+                role: match (m.leader, m.voter) {
+                    (true, _) => MemberRole::Leader,
+                    (false, true) => MemberRole::Voter,
+                    (false, false) => MemberRole::Learner,
+                },
+                info: m.info,
+                addr: None,
+            })
+            .collect();
         members.sort_by(|a, b| (a.role, &a.info.name).cmp(&(b.role, &b.info.name)));
         // Asked all at once: a member that is down costs one timeout.
         let asks: Vec<_> = members
@@ -1052,31 +1052,40 @@ impl ClusterNode {
     /// `CLUSTER MEMBERS`: one line per member,
     /// `<name> <raft addr> <voter|learner> [leader] [myself]`.
     pub fn members(&self) -> Vec<String> {
-        let m = self.raft.metrics();
-        let m = m.borrow();
-        let mem = m.membership_config.membership();
-        let voters: BTreeSet<u64> = mem.voter_ids().collect();
-        mem.nodes()
-            .map(|(id, n)| {
-                let mut line = format!(
-                    "{} {} {}",
-                    n.name,
-                    n.raft_addr,
-                    if voters.contains(id) {
-                        "voter"
-                    } else {
-                        "learner"
-                    }
-                );
-                if m.current_leader == Some(*id) {
+        self.membership()
+            .0
+            .into_iter()
+            .map(|m| {
+                let voter = if m.voter { "voter" } else { "learner" };
+                let mut line = format!("{} {} {voter}", m.info.name, m.info.raft_addr);
+                if m.leader {
                     line.push_str(" leader");
                 }
-                if *id == self.id {
+                if m.id == self.id {
                     line.push_str(" myself");
                 }
                 line
             })
             .collect()
+    }
+
+    /// Every member, in id order, with whether it votes and whether it
+    /// leads, and the current term (one read of the metrics).
+    fn membership(&self) -> (Vec<Member>, u64) {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let mem = m.membership_config.membership();
+        let voters: BTreeSet<u64> = mem.voter_ids().collect();
+        let members = mem
+            .nodes()
+            .map(|(id, info)| Member {
+                id: *id,
+                info: info.clone(),
+                voter: voters.contains(id),
+                leader: m.current_leader == Some(*id),
+            })
+            .collect();
+        (members, m.current_term)
     }
 
     /// Stops raft (the process is shutting down).

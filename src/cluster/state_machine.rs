@@ -154,7 +154,7 @@ pub struct SnapshotWriter<W: Write + Seek> {
     count_at: u64,
     count: u64,
     /// The metadata the keyspace gave (default when it had none).
-    pub meta: SmMeta,
+    meta: SmMeta,
 }
 
 impl<W: Write + Seek> SnapshotWriter<W> {
@@ -252,11 +252,7 @@ pub fn write_snapshot<W: Write + Seek>(
     w.header(meta.clone())?;
     for r in records {
         w.record(&storage::RecordRef {
-            kind: if r.delete {
-                RecordKind::Delete
-            } else {
-                RecordKind::Put
-            },
+            kind: r.kind(),
             tag: r.tag,
             gen: r.gen,
             expire_at_ms: r.expire_at_ms,

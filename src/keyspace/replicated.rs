@@ -37,6 +37,17 @@ pub struct DumpRecord {
     pub value: Bytes,
 }
 
+impl DumpRecord {
+    /// Put or delete, as storage records it.
+    pub fn kind(&self) -> RecordKind {
+        if self.delete {
+            RecordKind::Delete
+        } else {
+            RecordKind::Put
+        }
+    }
+}
+
 /// Receives a keyspace copy streamed by [`Keyspace::export_into`].
 pub trait ExportSink {
     /// What stops the copy.
@@ -234,13 +245,8 @@ impl Keyspace {
                 next_gen += 1;
                 next_gen - 1
             });
-            let kind = if r.delete {
-                RecordKind::Delete
-            } else {
-                RecordKind::Put
-            };
             journal.raw(
-                kind,
+                r.kind(),
                 r.tag,
                 gen,
                 r.expire_at_ms,

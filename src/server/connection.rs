@@ -626,12 +626,7 @@ impl Connection {
     pub(super) async fn exec_keyspace(&mut self, spec: &CommandSpec, argv: &[Bytes]) -> Reply {
         let ctx = self.ctx();
         let backend = &self.shared.backend;
-        // READONLY: a data read runs here (CLUSTER, an admin command, is
-        // still routed).
-        if self.readonly && !spec.flags.write && !spec.flags.admin {
-            return backend.execute(&ctx, argv);
-        }
-        if let Some(routed) = backend.route(&ctx, spec, argv) {
+        if let Some(routed) = backend.route(&ctx, spec, argv, self.readonly) {
             return routed.await;
         }
         if spec.flags.write && backend.sync_writes() {

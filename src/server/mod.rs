@@ -94,8 +94,15 @@ pub trait Backend: Send + Sync + 'static {
     }
     /// Cluster mode (`crate::cluster::ClusterBackend`): takes over a data
     /// command (replication, forwarding, linearizable reads). `None`, the
-    /// default: the server runs it with `execute`.
-    fn route(&self, _ctx: &Ctx, _spec: &CommandSpec, _argv: &[Bytes]) -> Option<BoxFuture<Reply>> {
+    /// default: the server runs it with `execute`. `stale_ok`: the client
+    /// accepts a read from this node's own state (`READONLY`).
+    fn route(
+        &self,
+        _ctx: &Ctx,
+        _spec: &CommandSpec,
+        _argv: &[Bytes],
+        _stale_ok: bool,
+    ) -> Option<BoxFuture<Reply>> {
         None
     }
     /// Cluster mode: whether this write command goes through

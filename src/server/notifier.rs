@@ -340,7 +340,7 @@ impl Notifier {
                 .argv
                 .first()
                 .and_then(|n| backend.lookup(&n.to_ascii_lowercase()));
-            let routed = spec.and_then(|spec| backend.route(&ctx, spec, &waiter.argv));
+            let routed = spec.and_then(|spec| backend.route(&ctx, spec, &waiter.argv, false));
             let reply = match routed {
                 Some(fut) => fut.await,
                 None => {
