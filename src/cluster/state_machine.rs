@@ -117,6 +117,15 @@ fn snap_err(verb: ErrorVerb, e: io::Error) -> StorageError {
     ))
 }
 
+/// Sets a keyspace error aside and returns an I/O error that stops the
+/// snapshot read with it (the caller reports the kept error, a write
+/// failure, rather than a damaged file).
+fn keep(slot: &mut Option<crate::keyspace::Error>, e: crate::keyspace::Error) -> io::Error {
+    let stop = io::Error::other(e.to_string());
+    *slot = Some(e);
+    stop
+}
+
 /// A writer that checksums what goes through it.
 struct CrcWriter<W> {
     inner: W,
@@ -293,15 +302,18 @@ fn bytes(r: &mut impl Read, n: u32) -> io::Result<Vec<u8>> {
     Ok(v)
 }
 
-/// Parses snapshot data without its checksum (already verified).
-fn parse_snapshot(mut r: impl Read) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
+/// Parses snapshot data without its checksum (already verified), handing
+/// each record to `each` as it is read.
+fn parse_snapshot(
+    mut r: impl Read,
+    mut each: impl FnMut(DumpRecord) -> io::Result<()>,
+) -> io::Result<SmMeta> {
     if &array::<4>(&mut r)? != SNAP_MAGIC || array::<1>(&mut r)?[0] != SNAP_VERSION {
         return Err(bad_snapshot("bad header"));
     }
     let mlen = u32::from_le_bytes(array(&mut r)?);
     let meta: SmMeta = serde_json::from_slice(&bytes(&mut r, mlen)?).map_err(io::Error::other)?;
     let count = u64::from_le_bytes(array(&mut r)?);
-    let mut records = Vec::new();
     for _ in 0..count {
         let [delete, tag] = array(&mut r)?;
         let gen = u64::from_le_bytes(array(&mut r)?);
@@ -310,30 +322,39 @@ fn parse_snapshot(mut r: impl Read) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
         let key = bytes(&mut r, klen)?;
         let vlen = u32::from_le_bytes(array(&mut r)?);
         let value = Bytes::from(bytes(&mut r, vlen)?);
-        records.push(DumpRecord {
+        each(DumpRecord {
             delete: delete != 0,
             tag,
             gen,
             expire_at_ms,
             key,
             value,
-        });
+        })?;
     }
     if r.read(&mut [0u8; 1])? != 0 {
         return Err(bad_snapshot("trailing bytes"));
     }
+    Ok(meta)
+}
+
+/// Decodes [`encode_snapshot`]'s output (tests; nodes stream files).
+pub fn decode_snapshot(data: &[u8]) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
+    let mut records = Vec::new();
+    let meta = read_snapshot(&mut io::Cursor::new(data), |r| {
+        records.push(r);
+        Ok(())
+    })?;
     Ok((meta, records))
 }
 
-/// Decodes [`encode_snapshot`]'s output.
-pub fn decode_snapshot(data: &[u8]) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
-    read_snapshot(&mut io::Cursor::new(data))
-}
-
-/// Decodes snapshot data (a file, or bytes in memory): the checksum over
-/// the whole of it first, then the records (nothing is imported from
-/// damaged data).
-fn read_snapshot(f: &mut (impl Read + Seek)) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
+/// Reads snapshot data (a file, or bytes in memory): the checksum over
+/// the whole of it first, then the records one by one into `each` (nothing
+/// is handed on from damaged data; a record that `each` refuses stops the
+/// read with its error).
+fn read_snapshot(
+    f: &mut (impl Read + Seek),
+    each: impl FnMut(DumpRecord) -> io::Result<()>,
+) -> io::Result<SmMeta> {
     let len = f.seek(SeekFrom::End(0))?;
     if len < 9 {
         return Err(bad_snapshot("too short"));
@@ -350,7 +371,10 @@ fn read_snapshot(f: &mut (impl Read + Seek)) -> io::Result<(SmMeta, Vec<DumpReco
     }
     drop(r);
     f.seek(SeekFrom::Start(0))?;
-    parse_snapshot(BufReader::with_capacity(1 << 20, (&mut *f).take(len - 4)))
+    parse_snapshot(
+        BufReader::with_capacity(1 << 20, (&mut *f).take(len - 4)),
+        each,
+    )
 }
 
 /// The current snapshot: its meta and the name of its data file.
@@ -772,20 +796,32 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), StorageError> {
         let mut file = snapshot.into_std().await;
         let started = std::time::Instant::now();
-        let (mut sm_meta, records) =
-            blocking(|| read_snapshot(&mut file)).map_err(|e| snap_err(ErrorVerb::Read, e))?;
-        tracing::info!(
-            snapshot = %meta.snapshot_id,
-            records = records.len(),
-            "installing a snapshot from the leader"
-        );
-        sm_meta.last_applied = meta.last_log_id;
-        sm_meta.membership = meta.last_membership.clone();
-        let meta_bytes = sm_meta.encode()?;
+        tracing::info!(snapshot = %meta.snapshot_id, "installing a snapshot from the leader");
         let ks = self.keyspace.clone();
-        blocking(|| ks.import(&records, meta_bytes))
-            .map_err(|e| snap_err(ErrorVerb::Write, io::Error::other(e)))?;
-        drop(records);
+        // Records stream from the file into the staging databases; the
+        // commit swaps them in with the metadata, atomically. A damaged
+        // file is found by its checksum before any record is imported.
+        let mut import_error = None;
+        let mut records = 0u64;
+        let sm_meta = blocking(|| -> io::Result<SmMeta> {
+            let mut import = ks.begin_import().map_err(|e| keep(&mut import_error, e))?;
+            let mut sm_meta = read_snapshot(&mut file, |r| {
+                records += 1;
+                import.push(&r).map_err(|e| keep(&mut import_error, e))
+            })?;
+            sm_meta.last_applied = meta.last_log_id;
+            sm_meta.membership = meta.last_membership.clone();
+            let meta_bytes = sm_meta.encode().map_err(io::Error::other)?;
+            import
+                .commit(meta_bytes)
+                .map_err(|e| keep(&mut import_error, e))?;
+            Ok(sm_meta)
+        })
+        .map_err(|e| match import_error.take() {
+            Some(ks_err) => snap_err(ErrorVerb::Write, io::Error::other(ks_err)),
+            None => snap_err(ErrorVerb::Read, e),
+        })?;
+        tracing::info!(records, "snapshot records imported");
         self.meta = sm_meta;
         let dir = self.dir.clone();
         let receiving = self.receiving.take();

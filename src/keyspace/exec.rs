@@ -60,7 +60,7 @@ impl<'a> Exec<'a> {
 
     /// Number of logical databases.
     pub(crate) fn databases(&self) -> usize {
-        self.st.slot_of.len()
+        self.st.databases
     }
 
     /// The physical slot of logical database `db`.

@@ -135,7 +135,6 @@ pub(crate) struct Journal {
 }
 
 /// Encodes a record key: slot, user key, sub-key.
-#[cfg(test)]
 pub(crate) fn encode_key(slot: usize, key: &[u8], sub: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + key.len() + sub.len());
     encode_key_into(&mut out, slot, key, sub);
@@ -144,7 +143,7 @@ pub(crate) fn encode_key(slot: usize, key: &[u8], sub: &[u8]) -> Vec<u8> {
 
 /// Appends an encoded record key to `out`.
 fn encode_key_into(out: &mut Vec<u8>, slot: usize, key: &[u8], sub: &[u8]) {
-    // Slots are < 256: Keyspace::open refuses more databases.
+    // Slots are < 256 (`SLOTS` in mod.rs).
     out.push(slot as u8);
     out.extend_from_slice(&(key.len() as u32).to_be_bytes());
     out.extend_from_slice(key);
@@ -355,28 +354,6 @@ impl Journal {
             dead: kind == RecordKind::Delete,
             predicted: None,
         });
-    }
-
-    /// Moves the pending records out as (kind, tag, gen, expire, key, value).
-    pub(crate) fn take_raw(&mut self) -> Vec<(RecordKind, u8, u64, u64, Vec<u8>, Bytes)> {
-        let keys = std::mem::take(&mut self.keys);
-        self.pending
-            .drain(..)
-            .map(|p| {
-                let value = match p.value {
-                    PendingValue::Copied(r) => Bytes::copy_from_slice(&keys[r]),
-                    PendingValue::Shared(b) => b,
-                };
-                (
-                    p.kind,
-                    p.tag,
-                    p.gen,
-                    p.expire_at_ms,
-                    keys[p.key].to_vec(),
-                    value,
-                )
-            })
-            .collect()
     }
 
     /// A pending record as storage wants it.

@@ -49,10 +49,22 @@ pub(crate) use db::Db;
 use dropper::Dropper;
 pub(crate) use exec::Exec;
 pub(crate) use journal::Journal;
-pub use replicated::{DumpRecord, ExportSink};
+pub use replicated::{DumpRecord, ExportSink, Import};
 
-/// The most databases a keyspace can have (a slot is one byte in record keys).
-pub const MAX_DATABASES: usize = 255;
+/// The most databases a keyspace can have. A physical slot is one byte in
+/// record keys (0xFF means "all" in a FLUSH record), and every logical
+/// database `d` has a staging twin `STAGING + d` for snapshot imports
+/// (`replicated.rs`), so 127 + 128 slots fill the byte.
+pub const MAX_DATABASES: usize = 127;
+
+/// The logical index of database 0's staging twin: a snapshot import
+/// fills `STAGING + d` while `d` keeps serving, then swaps the two.
+/// Fixed (not `databases`) so that the SWAPDB records that remap them mean
+/// the same after a restart with another `databases` setting.
+pub(crate) const STAGING: usize = 128;
+
+/// Physical slots (and logical indexes, staging twins included).
+const SLOTS: usize = STAGING + MAX_DATABASES;
 
 /// Keyspace configuration.
 #[derive(Debug, Clone)]
@@ -112,8 +124,11 @@ pub struct KeyspaceStats {
 pub(crate) struct State {
     /// Databases by physical slot.
     pub(crate) dbs: Vec<Db>,
-    /// Logical database index -> physical slot (SWAPDB swaps two entries).
+    /// Logical database index -> physical slot (SWAPDB swaps two entries);
+    /// indexes from [`STAGING`] on are the staging twins.
     pub(crate) slot_of: Vec<usize>,
+    /// Number of logical databases clients see (SELECT 0..databases).
+    pub(crate) databases: usize,
     /// Next generation to hand out; above every generation on disk.
     pub(crate) next_gen: u64,
     /// Who to tell about modified keys.
@@ -144,10 +159,9 @@ impl State {
     /// Empty databases, as before replaying a log.
     fn new(cfg: &Config) -> State {
         State {
-            dbs: (0..cfg.databases)
-                .map(|_| Db::new(cfg.storage.index))
-                .collect(),
-            slot_of: (0..cfg.databases).collect(),
+            dbs: (0..SLOTS).map(|_| Db::new(cfg.storage.index)).collect(),
+            slot_of: (0..SLOTS).collect(),
+            databases: cfg.databases,
             next_gen: 1,
             observer: None,
             raft_meta: None,
@@ -349,11 +363,13 @@ impl Keyspace {
         let log = Log::open(cfg.storage.clone(), &mut |entry: ReplayEntry<'_>| {
             replay::apply(&mut state, &entry, &mut loads)
         })?;
-        replay::finish(&mut state, &log, loads)?;
         let log = Arc::new(log);
+        let dropper = Dropper::new(Arc::clone(&log));
+        replicated::drop_staging(&mut state, &dropper)?;
+        replay::finish(&mut state, &log, loads)?;
         Ok(Keyspace {
             state: Mutex::new(state),
-            dropper: Dropper::new(Arc::clone(&log)),
+            dropper,
             log,
             databases: cfg.databases,
             cfg,
@@ -382,6 +398,7 @@ impl Keyspace {
             pause.replay(&mut |entry: ReplayEntry<'_>| {
                 replay::apply(&mut fresh, &entry, &mut loads)
             })?;
+            replicated::drop_staging(&mut fresh, &self.dropper)?;
             replay::finish(&mut fresh, &self.log, loads)?;
             let old = std::mem::replace(&mut state.dbs, fresh.dbs);
             for db in old {
@@ -697,7 +714,7 @@ impl Keyspace {
     /// (the cluster leader proposes an expiry round only then).
     pub fn any_due(&self, now_ms: u64) -> bool {
         let state = self.state.lock();
-        state.dbs.iter().any(|d| d.any_due(now_ms))
+        (0..self.databases).any(|db| state.dbs[state.slot_of[db]].any_due(now_ms))
     }
 
     /// Removes up to a bounded number of keys per database whose deadline

@@ -103,7 +103,7 @@ pub(crate) fn apply(
                 _ => return Err(bad(e, "bad swapdb key")),
             };
             if a >= st.slot_of.len() || b >= st.slot_of.len() {
-                return Err(bad(e, "swapdb of a database beyond `databases`"));
+                return Err(bad(e, "swapdb of a database beyond the slots"));
             }
             st.slot_of.swap(a, b);
             return Ok(());
@@ -116,13 +116,10 @@ pub(crate) fn apply(
         _ => {}
     }
     let (slot, key, sub) = decode_key(e.key).ok_or_else(|| bad(e, "bad record key"))?;
-    let dbs = st.dbs.len();
-    let db = st.dbs.get_mut(slot).ok_or_else(|| {
-        bad(
-            e,
-            &format!("record for database {slot} but `databases` is {dbs}"),
-        )
-    })?;
+    let db = st
+        .dbs
+        .get_mut(slot)
+        .ok_or_else(|| bad(e, &format!("record for slot {slot}, beyond the slots")))?;
     match e.tag {
         TAG_STR => {
             let data = e.value.map(Bytes::copy_from_slice).unwrap_or_default();

@@ -7,16 +7,20 @@
 //!   restart neither loses an applied entry nor applies it twice;
 //! * **snapshots**: [`Keyspace::export_into`] streams every live key as the
 //!   records that recreate it (point in time, under the lock), and
-//!   [`Keyspace::import`] replaces the whole keyspace with such a copy in one
-//!   atomic batch (FLUSHALL record + the records + the metadata).
+//!   [`Keyspace::begin_import`] replaces the whole keyspace with such a
+//!   copy: streamed into the staging twins of the databases in ordinary
+//!   batches, then swapped in by one atomic batch (SWAPDB records + the
+//!   metadata), so a copy of any size installs atomically.
 //!
 //! A [`DumpRecord`]'s key uses the *logical* database index; import maps it
-//! to the current physical slot, so earlier SWAPDB records stay consistent.
+//! to the physical slot of that database's staging twin.
 
 use bytes::Bytes;
 
-use super::journal::{decode_key, RecordKey, FLUSH_ALL, RAFT_META_KEY, TAG_FLUSH, TAG_RAFT_META};
-use super::{replay, GroupItem, Journal, Keyspace};
+use super::journal::{
+    decode_key, encode_key, RecordKey, RAFT_META_KEY, TAG_FLUSH, TAG_RAFT_META, TAG_SWAPDB,
+};
+use super::{replay, Dropper, GroupItem, Journal, Keyspace, State, STAGING};
 use crate::command::{Ctx, Reply};
 use crate::storage::{self, RecordKind, ReplayEntry};
 
@@ -57,17 +61,6 @@ pub trait ExportSink {
     fn meta(&mut self, meta: Option<&Bytes>) -> Result<(), Self::Error>;
     /// One record, its key as in a [`DumpRecord`].
     fn record(&mut self, r: &storage::RecordRef<'_>) -> Result<(), Self::Error>;
-}
-
-/// Encodes a record key (slot, user key, sub-key) as `journal.rs` draws it.
-fn record_key(slot: usize, key: &[u8], sub: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 + key.len() + sub.len());
-    // Slots are < 256: Keyspace::open refuses more databases.
-    out.push(slot as u8);
-    out.extend_from_slice(&(key.len() as u32).to_be_bytes());
-    out.extend_from_slice(key);
-    out.extend_from_slice(sub);
-    out
 }
 
 /// Adds the metadata record to a journal (last record of the batch).
@@ -214,69 +207,140 @@ impl Keyspace {
         out
     }
 
-    /// Replaces every database with `records` (from [`Keyspace::export_into`]) and
-    /// sets the metadata, as one atomic batch, then waits for durability.
-    /// An error while rebuilding memory (a malformed copy) leaves the
-    /// keyspace partly replaced: the caller treats it as fatal.
-    pub fn import(&self, records: &[DumpRecord], meta: Bytes) -> Result<(), super::Error> {
-        let mut state = self.state.lock();
-        // Map every record to the current physical slot and a fresh generation.
+    /// Starts replacing every database with a copy streamed from
+    /// [`Keyspace::export_into`] (a snapshot install): the copy is written
+    /// into the staging twins of the databases, in ordinary batches, while
+    /// the databases keep serving; [`Import::commit`] then swaps them in
+    /// with one small atomic batch. Nothing is visible before the commit,
+    /// and a crash before it leaves the databases as they were (recovery
+    /// drops whatever staging holds, see [`drop_staging`]).
+    pub fn begin_import(&self) -> Result<Import<'_>, super::Error> {
+        let mut state = self.lock_state()?;
+        // Whatever an earlier, unfinished import left in staging is older
+        // than this flush, on disk as in memory.
         let flush_gen = state.next_gen;
-        let mut next_gen = flush_gen + 1;
-        let mut gens: std::collections::HashMap<(u64, Vec<u8>), u64> = Default::default();
+        state.next_gen += 1;
         let mut journal = Journal::default();
-        journal.raw(
-            RecordKind::Delete,
-            TAG_FLUSH,
-            flush_gen,
-            0,
-            vec![FLUSH_ALL],
-            Bytes::new(),
-        );
-        for r in records {
-            let (db, key, sub) = decode_key(&r.key)
-                .filter(|(db, _, _)| *db < self.databases)
-                .ok_or_else(|| {
-                    super::Error::Storage(storage::Error::InvalidArgument(
-                        "snapshot record with a bad key".to_owned(),
-                    ))
-                })?;
-            let gen = *gens.entry((r.gen, key.to_vec())).or_insert_with(|| {
-                next_gen += 1;
-                next_gen - 1
-            });
-            journal.raw(
-                r.kind(),
-                r.tag,
-                gen,
-                r.expire_at_ms,
-                record_key(state.slot_of[db], key, sub),
-                r.value.clone(),
-            );
-        }
-        log_meta(&mut journal, meta);
-        let raw = journal.take_raw();
-        let refs: Vec<storage::RecordRef<'_>> = raw
-            .iter()
-            .map(
-                |(kind, tag, gen, expire_at_ms, key, value)| storage::RecordRef {
-                    kind: *kind,
-                    tag: *tag,
-                    gen: *gen,
-                    expire_at_ms: *expire_at_ms,
-                    key,
-                    value,
-                },
-            )
+        let slots: Vec<usize> = (0..self.databases)
+            .map(|db| state.slot_of[STAGING + db])
             .collect();
-        let (locations, commit) = self.log.append(&refs)?;
-        // The batch is in the log: rebuild memory exactly as recovery would.
-        for slot in 0..state.dbs.len() {
-            let all = state.dbs[slot].take_all();
-            self.dropper.discard_db(all);
+        for &slot in &slots {
+            journal.control(TAG_FLUSH, flush_gen, vec![slot as u8], true);
+            let old = state.dbs[slot].take_all();
+            self.dropper.discard_db(old);
         }
+        let commit = self.append(&mut state, &mut journal, None)?;
+        drop(state);
+        if let Some(c) = commit {
+            c.wait()?;
+        }
+        Ok(Import {
+            ks: self,
+            slots,
+            journal,
+            bytes: 0,
+            last: None,
+            gens: 0..0,
+            committed: false,
+        })
+    }
+}
+
+/// How many record bytes an import gathers before it appends them.
+const IMPORT_BATCH_BYTES: usize = 1 << 20;
+
+/// Generations an import reserves at a time.
+const IMPORT_GENS: u64 = 4096;
+
+/// A snapshot import in progress ([`Keyspace::begin_import`]): records
+/// go to the staging twins of the databases, batch by batch, and
+/// [`Import::commit`] swaps them in. Dropped without a commit, it empties
+/// the staging databases again.
+pub struct Import<'a> {
+    ks: &'a Keyspace,
+    /// The physical slot of each database's staging twin (only a commit
+    /// moves them).
+    slots: Vec<usize>,
+    /// The records not appended yet.
+    journal: Journal,
+    /// Their size.
+    bytes: usize,
+    /// The last record's logical db, user key and source generation, and
+    /// the generation it was given here: a key's records arrive together
+    /// (the export writes key by key), so this is all the remapping needs.
+    last: Option<(usize, Vec<u8>, u64, u64)>,
+    /// Generations reserved and not handed out yet.
+    gens: std::ops::Range<u64>,
+    committed: bool,
+}
+
+impl Import<'_> {
+    /// Adds one record of the copy (its key names the logical db).
+    pub fn push(&mut self, r: &DumpRecord) -> Result<(), super::Error> {
+        let bad = |why: &str| {
+            super::Error::Storage(storage::Error::InvalidArgument(format!(
+                "snapshot record (tag {}): {why}",
+                r.tag
+            )))
+        };
+        if matches!(r.tag, TAG_FLUSH | TAG_SWAPDB | TAG_RAFT_META) {
+            return Err(bad("a database-level record in a copy of keys"));
+        }
+        let databases = self.ks.databases;
+        let (db, key, sub) = decode_key(&r.key)
+            .filter(|(db, _, _)| *db < databases)
+            .ok_or_else(|| bad("bad key"))?;
+        let gen = match &self.last {
+            Some((d, k, src, gen)) if *d == db && k.as_slice() == key && *src == r.gen => *gen,
+            _ => {
+                let gen = self.fresh_gen();
+                self.last = Some((db, key.to_vec(), r.gen, gen));
+                gen
+            }
+        };
+        self.journal.raw(
+            r.kind(),
+            r.tag,
+            gen,
+            r.expire_at_ms,
+            encode_key(self.slots[db], key, sub),
+            r.value.clone(),
+        );
+        self.bytes += r.key.len() + r.value.len() + 32;
+        if self.bytes >= IMPORT_BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// A generation above every one in use, from a reserved run.
+    fn fresh_gen(&mut self) -> u64 {
+        if self.gens.is_empty() {
+            let mut state = self.ks.state.lock();
+            self.gens = state.next_gen..state.next_gen + IMPORT_GENS;
+            state.next_gen += IMPORT_GENS;
+        }
+        let gen = self.gens.start;
+        self.gens.start += 1;
+        gen
+    }
+
+    /// Appends the gathered records as one batch and builds them in the
+    /// staging databases exactly as recovery would.
+    fn flush(&mut self) -> Result<(), super::Error> {
+        if self.journal.is_empty() {
+            return Ok(());
+        }
+        let ks = self.ks;
+        let mut state = ks.state.lock();
+        let refs = self.journal.records();
+        let (locations, commit) = ks.log.append(&refs)?;
         let mut loads = Vec::new();
+        let mut applied = Ok(());
         for (rec, loc) in refs.iter().zip(&locations) {
+            if rec.kind == RecordKind::Delete {
+                ks.log.mark_dead(*loc);
+            }
             let entry = ReplayEntry {
                 kind: rec.kind,
                 tag: rec.tag,
@@ -286,24 +350,85 @@ impl Keyspace {
                 value: Some(rec.value),
                 location: *loc,
             };
-            if rec.kind == RecordKind::Delete {
-                self.log.mark_dead(*loc);
+            applied = replay::apply(&mut state, &entry, &mut loads);
+            if applied.is_err() {
+                break;
             }
-            if rec.tag == TAG_RAFT_META {
-                if let Some((_, old)) = state.raft_meta.take() {
-                    self.log.mark_dead(old);
-                }
-            }
-            replay::apply(&mut state, &entry, &mut loads)?;
         }
-        state.next_gen = state.next_gen.max(next_gen);
-        // Memory now holds exactly the imported batch, which is in the log.
-        state.stale = false;
+        drop(state);
+        drop(refs);
+        self.journal.clear();
+        self.bytes = 0;
+        applied?;
+        commit.wait()?;
+        Ok(())
+    }
+
+    /// Appends what is left, then swaps every database with its staging
+    /// twin and writes `meta`, as one atomic batch, and waits for
+    /// durability. The replaced data is freed off this thread; merge drops
+    /// its records.
+    pub fn commit(mut self, meta: Bytes) -> Result<(), super::Error> {
+        self.flush()?;
+        let ks = self.ks;
+        let mut state = ks.lock_state()?;
+        let gen = state.next_gen;
+        state.next_gen += 1;
+        let mut journal = Journal::default();
+        for db in 0..ks.databases {
+            journal.control(TAG_SWAPDB, gen, vec![db as u8, (STAGING + db) as u8], false);
+        }
+        let commit = ks.append(&mut state, &mut journal, Some(meta))?;
+        for db in 0..ks.databases {
+            state.slot_of.swap(db, STAGING + db);
+            let slot = state.slot_of[STAGING + db];
+            let old = state.dbs[slot].take_all();
+            ks.dropper.discard_db(old);
+        }
         if let Some(obs) = &state.observer {
             obs.db_flushed(None);
         }
         drop(state);
-        commit.wait()?;
+        self.committed = true;
+        if let Some(c) = commit {
+            c.wait()?;
+        }
         Ok(())
+    }
+}
+
+impl Drop for Import<'_> {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        // Abandoned (a damaged copy, a failed append): free what staging
+        // holds; the next import's flush makes its records dead on disk.
+        let mut state = self.ks.state.lock();
+        for &slot in &self.slots {
+            let old = state.dbs[slot].take_all();
+            self.ks.dropper.discard_db(old);
+        }
+    }
+}
+
+/// After a replay (open, or a reload after a failed write): empties the
+/// staging databases (an import that a crash cut short; until the commit
+/// nothing of it counts) and refuses data in a database beyond
+/// `databases` (reopened with fewer).
+pub(crate) fn drop_staging(st: &mut State, dropper: &Dropper) -> Result<(), storage::Error> {
+    for logical in STAGING..st.slot_of.len() {
+        let slot = st.slot_of[logical];
+        if st.dbs[slot].len() != 0 {
+            let old = st.dbs[slot].take_all();
+            dropper.discard_db(old);
+        }
+    }
+    match (st.databases..STAGING).find(|&d| st.dbs[st.slot_of[d]].len() != 0) {
+        Some(d) => Err(storage::Error::InvalidArgument(format!(
+            "the data has keys in database {d} but `databases` is {}",
+            st.databases
+        ))),
+        None => Ok(()),
     }
 }

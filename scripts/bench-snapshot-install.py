@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""A late joiner installing a big snapshot: a 2-node cluster is loaded with
+SIZE_MB of string values (VALUE_KB each), snapshots and purges its log
+(CLUSTER SNAPSHOT), then a third node joins and must catch up through the
+snapshot. Prints the load, snapshot and install times, the joiner's peak
+and final RSS, and checks that every node ends with the same DEBUG DIGEST.
+
+    FINCASKV_SERVER_BIN=target/release/fincaskv-server \\
+        .venv/bin/python scripts/bench-snapshot-install.py [SIZE_MB [VALUE_KB]]
+
+Until session 23 an install was ONE storage batch, capped at 1 GiB: with
+SIZE_MB above ~1024 the joiner's raft stopped with a fatal storage error.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from fincaskv.cluster import LocalCluster, _free_port, _server_command, cluster_info
+
+
+def status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def wait(cond, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return
+        except (redis.RedisError, OSError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def main() -> None:
+    size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 1200
+    value_kb = int(sys.argv[2]) if len(sys.argv) > 2 else 256
+    count = size_mb * 1024 // value_kb
+    with tempfile.TemporaryDirectory(prefix="fincaskv-snapbench-") as base:
+        with LocalCluster(2, base) as cluster:
+            leader = cluster.wait_for_leader()
+            c = leader.client(socket_timeout=600)
+            t0 = time.monotonic()
+            pipe = c.pipeline(transaction=False)
+            for i in range(count):
+                # Distinct bytes per key, so the digest covers every value.
+                pipe.set(f"big:{i:08d}", (f"{i:08d}" * (value_kb * 128))[: value_kb * 1024])
+                if i % 16 == 15:
+                    pipe.execute()
+            pipe.execute()
+            load_s = time.monotonic() - t0
+            t0 = time.monotonic()
+            assert c.execute_command("CLUSTER", "SNAPSHOT") in (b"OK", "OK")
+            applied = int(cluster_info(leader.address)["raft_last_applied"])
+
+            def purged() -> bool:
+                i = cluster_info(leader.address)
+                return int(i["raft_snapshot_index"]) >= applied and int(i["raft_purged_index"]) >= applied
+
+            wait(purged, "the leader's snapshot and purge", 1800)
+            snap_s = time.monotonic() - t0
+
+            port, raft_port = _free_port("127.0.0.1"), _free_port("127.0.0.1")
+            data = Path(base) / "late"
+            data.mkdir()
+            log_path = Path(base) / "late.log"
+            args = [
+                *_server_command(None),
+                "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data),
+                "--node-id", "late", "--raft-addr", f"127.0.0.1:{raft_port}",
+                "--cluster-secret", cluster.secret,
+                "--join", leader.raft_addr,
+            ]  # fmt: skip
+            t0 = time.monotonic()
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            try:
+                late = ("127.0.0.1", port)
+                wait(lambda: cluster_info(late).get("cluster_size") == "3", "the joiner to be a voter", 3600)
+                install_s = time.monotonic() - t0
+                peak_mb = status_kb(proc.pid, "VmHWM") / 1024
+                rss_mb = status_kb(proc.pid, "VmRSS") / 1024
+                want = leader.execute("DEBUG", "DIGEST")
+                lc = redis.Redis(host="127.0.0.1", port=port, socket_timeout=600)
+                wait(lambda: lc.execute_command("DEBUG", "DIGEST") == want.encode(), "the joiner's data", 600)
+                assert lc.dbsize() == count
+                for n in cluster.nodes:
+                    assert n.execute("DEBUG", "DIGEST") == want
+                text = log_path.read_text(errors="replace")
+                assert "snapshot installed" in text, text[-3000:]
+                disk = sum(f.stat().st_size for f in data.rglob("*") if f.is_file()) / 2**20
+                print(f"data {size_mb} MB in {count} values of {value_kb} KB")
+                print(f"load {load_s:.1f} s ({size_mb / load_s:.0f} MB/s), snapshot+purge {snap_s:.1f} s")
+                print(f"joiner: voter after {install_s:.1f} s, peak RSS {peak_mb:.0f} MB, RSS {rss_mb:.0f} MB, ")
+                print(f"        dir {disk:.0f} MB; digests equal on all 3 nodes")
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+                if os.environ.get("KEEP_LOG"):
+                    print(log_path.read_text(errors="replace")[-5000:])
+
+
+if __name__ == "__main__":
+    main()
