@@ -24,6 +24,7 @@ from pathlib import Path
 import redis
 
 from fincaskv.cluster import LocalCluster, _free_port, _server_command, cluster_info
+from fincaskv.exceptions import Error as FincasError
 
 
 def status_kb(pid: int, field: str) -> int:
@@ -39,8 +40,8 @@ def wait(cond, what: str, timeout: float) -> None:
         try:
             if cond():
                 return
-        except (redis.RedisError, OSError):
-            pass
+        except (redis.RedisError, OSError, FincasError):
+            pass  # not listening yet
         time.sleep(0.2)
     raise SystemExit(f"timed out waiting for {what}")
 
@@ -49,7 +50,10 @@ def main() -> None:
     size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 1200
     value_kb = int(sys.argv[2]) if len(sys.argv) > 2 else 256
     count = size_mb * 1024 // value_kb
-    with tempfile.TemporaryDirectory(prefix="fincaskv-snapbench-") as base:
+    with tempfile.TemporaryDirectory(prefix="fincaskv-snapbench-") as tmp:
+        # KEEP_DIR=path keeps the nodes' directories there for a look after.
+        base = os.environ.get("KEEP_DIR") or tmp
+        Path(base).mkdir(parents=True, exist_ok=True)
         with LocalCluster(2, base) as cluster:
             leader = cluster.wait_for_leader()
             c = leader.client(socket_timeout=600)
@@ -101,11 +105,16 @@ def main() -> None:
                     assert n.execute("DEBUG", "DIGEST") == want
                 text = log_path.read_text(errors="replace")
                 assert "snapshot installed" in text, text[-3000:]
-                disk = sum(f.stat().st_size for f in data.rglob("*") if f.is_file()) / 2**20
+                disk: dict[str, float] = {}
+                for f in data.rglob("*"):
+                    if f.is_file():
+                        part = str(f.parent.relative_to(data)) or "."
+                        disk[part] = disk.get(part, 0) + f.stat().st_blocks * 512 / 2**20
                 print(f"data {size_mb} MB in {count} values of {value_kb} KB")
                 print(f"load {load_s:.1f} s ({size_mb / load_s:.0f} MB/s), snapshot+purge {snap_s:.1f} s")
                 print(f"joiner: voter after {install_s:.1f} s, peak RSS {peak_mb:.0f} MB, RSS {rss_mb:.0f} MB, ")
-                print(f"        dir {disk:.0f} MB; digests equal on all 3 nodes")
+                print("        disk: " + ", ".join(f"{k} {v:.0f} MB" for k, v in sorted(disk.items())))
+                print("        digests equal on all 3 nodes")
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)

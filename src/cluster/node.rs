@@ -90,6 +90,12 @@ pub struct ClusterConfig {
     pub client_port: u16,
 }
 
+/// How long a snapshot chunk RPC may take, the follower's install of the
+/// whole snapshot included (the last chunk's reply waits for it). Only a
+/// snapshot transfer to a node that stops answering without closing its
+/// connection (a partition) waits this long before the leader retries.
+const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 120_000;
+
 impl ClusterConfig {
     /// How this node authenticates to peers and checks them.
     pub fn peer_auth(&self) -> PeerAuth {
@@ -544,6 +550,11 @@ impl ClusterNode {
                 .election_timeout_max_ms
                 .unwrap_or(cfg.election_timeout_ms * 2),
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
+            // Covers sending a chunk, and for the last one the follower's
+            // whole install (checksum pass + import: seconds per GB). At
+            // openraft's 200 ms default a big install timed out on the
+            // leader, which then sent the whole snapshot again.
+            install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
             max_in_snapshot_log_to_keep: 1_000,
             ..Default::default()
         };

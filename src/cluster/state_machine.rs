@@ -777,6 +777,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let _ = fs::remove_file(old);
         }
         let path = tmp_path(&self.dir, "receive");
+        tracing::info!("receiving a snapshot from the leader");
         let f = blocking(|| {
             fs::OpenOptions::new()
                 .read(true)

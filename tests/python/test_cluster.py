@@ -526,6 +526,11 @@ def test_late_joiner_catches_up_through_a_snapshot(tmp_path):
         assert 0 < c.ttl("ttl") <= 3600
         log = (tmp_path / f"server-{late.port}.log").read_text(errors="replace")
         assert "snapshot installed" in log
+        # One transfer: the leader waits for the install instead of timing
+        # out and sending the whole snapshot again (which left the second
+        # copy behind as a receive-*.tmp file).
+        assert log.count("receiving a snapshot from the leader") == 1, log[-3000:]
+        assert not list(late.dir.rglob("receive-*.tmp"))
     finally:
         stop_all(nodes)
 
