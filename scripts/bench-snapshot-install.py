@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -66,6 +67,23 @@ def main() -> None:
                     pipe.execute()
             pipe.execute()
             load_s = time.monotonic() - t0
+            # A writer on its own connection, timing each SET while the
+            # snapshot is built: the worst one is the write stall.
+            stop = threading.Event()
+            worst = [0.0, 0]
+
+            def writer() -> None:
+                w = leader.client(socket_timeout=600)
+                while not stop.is_set():
+                    t = time.monotonic()
+                    w.set("probe", worst[1])
+                    worst[0] = max(worst[0], time.monotonic() - t)
+                    worst[1] += 1
+
+            probe = threading.Thread(target=writer)
+            probe.start()
+            time.sleep(1.0)
+            idle_worst, worst[0] = worst[0], 0.0
             t0 = time.monotonic()
             assert c.execute_command("CLUSTER", "SNAPSHOT") in (b"OK", "OK")
             applied = int(cluster_info(leader.address)["raft_last_applied"])
@@ -76,6 +94,8 @@ def main() -> None:
 
             wait(purged, "the leader's snapshot and purge", 1800)
             snap_s = time.monotonic() - t0
+            stop.set()
+            probe.join()
 
             port, raft_port = _free_port("127.0.0.1"), _free_port("127.0.0.1")
             data = Path(base) / "late"
@@ -100,7 +120,7 @@ def main() -> None:
                 want = leader.execute("DEBUG", "DIGEST")
                 lc = redis.Redis(host="127.0.0.1", port=port, socket_timeout=600)
                 wait(lambda: lc.execute_command("DEBUG", "DIGEST") == want.encode(), "the joiner's data", 600)
-                assert lc.dbsize() == count
+                assert lc.dbsize() == count + 1  # and the probe key
                 for n in cluster.nodes:
                     assert n.execute("DEBUG", "DIGEST") == want
                 text = log_path.read_text(errors="replace")
@@ -112,6 +132,10 @@ def main() -> None:
                         disk[part] = disk.get(part, 0) + f.stat().st_blocks * 512 / 2**20
                 print(f"data {size_mb} MB in {count} values of {value_kb} KB")
                 print(f"load {load_s:.1f} s ({size_mb / load_s:.0f} MB/s), snapshot+purge {snap_s:.1f} s")
+                print(
+                    f"worst SET during the build {worst[0] * 1000:.0f} ms "
+                    f"(in the second before: {idle_worst * 1000:.1f} ms)"
+                )
                 print(f"joiner: voter after {install_s:.1f} s, peak RSS {peak_mb:.0f} MB, RSS {rss_mb:.0f} MB, ")
                 print("        disk: " + ", ".join(f"{k} {v:.0f} MB" for k, v in sorted(disk.items())))
                 print("        digests equal on all 3 nodes")

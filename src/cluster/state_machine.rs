@@ -94,6 +94,15 @@ pub struct SmMeta {
 }
 
 impl SmMeta {
+    /// The metadata in the keyspace's newest metadata record (default
+    /// when there is none yet).
+    fn decode(meta: Option<&Bytes>) -> io::Result<SmMeta> {
+        match meta {
+            Some(b) => serde_json::from_slice(b).map_err(io::Error::other),
+            None => Ok(SmMeta::default()),
+        }
+    }
+
     fn encode(&self) -> Result<Bytes, StorageError> {
         serde_json::to_vec(self)
             .map(Bytes::from)
@@ -197,26 +206,38 @@ impl<W: Write + Seek> SnapshotWriter<W> {
         Ok(())
     }
 
-    /// Writes the count and the checksum; returns the output.
-    pub fn finish(mut self) -> io::Result<(W, SmMeta)> {
+    /// Writes what is buffered, the count and the checksum (the writer
+    /// takes nothing more after this).
+    pub fn complete(&mut self) -> io::Result<()> {
         if self.head.is_none() {
             self.header(SmMeta::default())?;
         }
-        self.out.write_all(&self.buf)?;
-        let CrcWriter { mut inner, crc } = self.out;
+        let buf = std::mem::take(&mut self.buf);
+        self.out.write_all(&buf)?;
         let count = self.count.to_le_bytes();
-        let mut total = self.head.unwrap_or_default();
+        let mut total = self.head.take().unwrap_or_default();
         let mut of_count = crc32fast::Hasher::new();
         of_count.update(&count);
         total.combine(&of_count);
-        total.combine(&crc);
+        total.combine(&self.out.crc);
+        let inner = &mut self.out.inner;
         inner.write_all(&total.finalize().to_le_bytes())?;
         let end = inner.stream_position()?;
         inner.seek(SeekFrom::Start(self.count_at))?;
         inner.write_all(&count)?;
         inner.seek(SeekFrom::Start(end))?;
-        inner.flush()?;
-        Ok((inner, self.meta))
+        inner.flush()
+    }
+
+    /// The output.
+    pub fn output(&self) -> &W {
+        &self.out.inner
+    }
+
+    /// [`SnapshotWriter::complete`]; returns the output and the metadata.
+    pub fn finish(mut self) -> io::Result<(W, SmMeta)> {
+        self.complete()?;
+        Ok((self.out.inner, self.meta))
     }
 }
 
@@ -224,11 +245,7 @@ impl<W: Write + Seek> ExportSink for SnapshotWriter<W> {
     type Error = io::Error;
 
     fn meta(&mut self, meta: Option<&Bytes>) -> io::Result<()> {
-        let meta: SmMeta = match meta {
-            Some(b) => serde_json::from_slice(b).map_err(io::Error::other)?,
-            None => SmMeta::default(),
-        };
-        self.header(meta)
+        self.header(SmMeta::decode(meta)?)
     }
 
     fn record(&mut self, r: &storage::RecordRef<'_>) -> io::Result<()> {
@@ -700,11 +717,16 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let ks = self.keyspace.clone();
         let dir = self.dir.clone();
         let tmp = tmp_path(&dir, "build");
-        // The keyspace streams itself into the file under its lock.
-        let (file, sm_meta) = blocking(|| -> io::Result<(fs::File, SmMeta)> {
+        // A child process streams the keyspace into the file from a
+        // copy-on-write image of memory (as Redis's BGSAVE): the keyspace
+        // lock is held only for the fork, not for the whole copy.
+        let sm_meta = blocking(|| -> io::Result<SmMeta> {
             let mut w = SnapshotWriter::new(fs::File::create(&tmp)?);
-            ks.export_into(&mut w)?;
-            w.finish()
+            let meta = ks.export_forked(&mut w, |w| {
+                w.complete()?;
+                w.output().sync_all()
+            })?;
+            SmMeta::decode(meta.as_ref())
         })
         .map_err(|e| snap_err(ErrorVerb::Write, e))?;
         // The raft log is purged up to this snapshot: what it covers must be
@@ -722,8 +744,6 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         };
         let current = self.current.clone();
         let file = blocking(|| -> io::Result<fs::File> {
-            file.sync_all()?;
-            drop(file);
             // Opened before publishing: the handle reads this data even if
             // a newer snapshot replaces it meanwhile.
             let data = fs::File::open(&tmp)?;

@@ -137,11 +137,24 @@ impl Keyspace {
     /// under the state lock (no copy of the data is built in memory). Stops
     /// at the sink's first error.
     pub fn export_into<S: ExportSink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
-        // Never export memory that is ahead of the log (see `lock_state`).
-        let state = self.lock_state().unwrap_or_else(|e| {
+        let state = self.lock_for_export();
+        self.export_state(&state, sink)
+    }
+
+    /// The state lock, with memory never ahead of the log (see `lock_state`).
+    fn lock_for_export(&self) -> parking_lot::MutexGuard<'_, State> {
+        self.lock_state().unwrap_or_else(|e| {
             tracing::error!(error = %e, "reloading the keyspace before a snapshot failed");
             self.state.lock()
-        });
+        })
+    }
+
+    /// [`Keyspace::export_into`]'s work, on a locked state.
+    fn export_state<S: ExportSink + ?Sized>(
+        &self,
+        state: &State,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
         sink.meta(state.raft_meta.as_ref().and_then(|m| m.0.as_ref()))?;
         let mut journal = Journal::default();
         let mut out = Ok(());
@@ -170,6 +183,75 @@ impl Keyspace {
             }
         }
         out
+    }
+
+    /// [`Keyspace::export_into`] without holding the lock for the copy, as
+    /// Redis's BGSAVE does it: the lock is held only while the process
+    /// forks, and the child, which sees memory as it was at that instant
+    /// (copy-on-write), streams the copy into `sink` and runs `finish`
+    /// (write the end, fsync), then exits. Commands run in the parent
+    /// meanwhile. Returns the metadata the copy starts with. When the fork
+    /// itself fails (no memory for the page tables), the copy is made here
+    /// under the lock instead.
+    ///
+    /// The child runs only this copy: no other thread exists there, so it
+    /// takes no lock (the state's is the parent's guard, copied), logs
+    /// nothing and leaves with `_exit`; its error comes back through a pipe.
+    pub fn export_forked<S, E>(
+        &self,
+        sink: &mut S,
+        finish: impl FnOnce(&mut S) -> Result<(), E>,
+    ) -> std::io::Result<Option<Bytes>>
+    where
+        S: ExportSink<Error = E>,
+        E: std::fmt::Display,
+    {
+        use std::io::{Read, Write};
+        let (mut rx, mut tx) = fork::pipe()?;
+        let state = self.lock_for_export();
+        let meta = state.raft_meta.as_ref().and_then(|m| m.0.clone());
+        let pid = fork::fork();
+        if pid == 0 {
+            // The child.
+            fork::child_setup();
+            let run = std::panic::AssertUnwindSafe(|| -> Result<(), E> {
+                self.export_state(&state, sink)?;
+                finish(sink)
+            });
+            let code = match std::panic::catch_unwind(run) {
+                Ok(Ok(())) => 0,
+                Ok(Err(e)) => {
+                    let _ = write!(tx, "{e}");
+                    1
+                }
+                Err(_) => {
+                    let _ = write!(tx, "the copy panicked");
+                    2
+                }
+            };
+            fork::exit(code);
+        }
+        drop(tx);
+        if pid < 0 {
+            let err = std::io::Error::last_os_error();
+            tracing::warn!(error = %err, "fork failed: copying the keyspace under its lock");
+            let copied = self
+                .export_state(&state, sink)
+                .and_then(|()| finish(sink))
+                .map_err(|e| std::io::Error::other(e.to_string()));
+            drop(state);
+            return copied.map(|()| meta);
+        }
+        drop(state);
+        let mut why = String::new();
+        let _ = rx.read_to_string(&mut why);
+        let status = fork::wait(pid)?;
+        if status != 0 {
+            return Err(std::io::Error::other(format!(
+                "the keyspace copy in child process {pid} failed (status {status}): {why}"
+            )));
+        }
+        Ok(meta)
     }
 
     /// A digest of the whole dataset (`DEBUG DIGEST`): 20 bytes, all zero
@@ -242,6 +324,75 @@ impl Keyspace {
             last: None,
             gens: 0..0,
             committed: false,
+        })
+    }
+}
+
+/// The few system calls of [`Keyspace::export_forked`].
+#[expect(
+    unsafe_code,
+    reason = "fork(2), _exit(2), waitpid(2) and prctl(2) have no safe wrapper in std"
+)]
+mod fork {
+    /// A pipe (read end, write end), closed on exec.
+    pub(super) fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2(2) writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors are fresh and owned by nothing else.
+        let (rx, tx) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        Ok((rx.into(), tx.into()))
+    }
+
+    /// fork(2): 0 in the child, the child's pid in the parent, -1 on error.
+    pub(super) fn fork() -> libc::pid_t {
+        // SAFETY: the child only reads memory it inherited, allocates
+        // (glibc resets its allocator locks in the child), writes files
+        // and leaves through `exit`; it takes no lock another thread
+        // could have held.
+        unsafe { libc::fork() }
+    }
+
+    /// In the child: die with the parent, and let the usual signals
+    /// terminate it (the parent's handlers forward them to a runtime
+    /// that does not exist here).
+    pub(super) fn child_setup() {
+        // SAFETY: plain system calls with constant arguments.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+
+    /// Leaves the child without running destructors or atexit handlers
+    /// (they belong to the parent's threads and files).
+    pub(super) fn exit(code: i32) -> ! {
+        // SAFETY: _exit(2) never returns and touches nothing in user space.
+        unsafe { libc::_exit(code) }
+    }
+
+    /// Waits for child `pid`; its exit code (128 + signal when killed).
+    pub(super) fn wait(pid: libc::pid_t) -> std::io::Result<i32> {
+        let mut status = 0;
+        loop {
+            // SAFETY: `status` is a valid out pointer for the call.
+            if unsafe { libc::waitpid(pid, &mut status, 0) } == pid {
+                break;
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+        Ok(if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            128 + libc::WTERMSIG(status)
         })
     }
 }

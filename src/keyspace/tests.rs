@@ -788,3 +788,88 @@ fn reopening_with_fewer_databases_than_the_data_uses_is_refused() {
     assert_eq!(run_in(&ks, 1, &["GET", "k"]), bulk("v"));
     assert!(open_with(dir.path(), super::MAX_DATABASES + 1).is_err());
 }
+
+/// A sink that takes its time (in the child of a forked export) and keeps
+/// the record keys it saw.
+struct SlowSink {
+    pause: std::time::Duration,
+    fail: bool,
+    keys: Vec<u8>,
+    out: std::fs::File,
+}
+
+impl super::ExportSink for SlowSink {
+    type Error = std::io::Error;
+    fn meta(&mut self, _: Option<&Bytes>) -> std::io::Result<()> {
+        std::thread::sleep(self.pause);
+        Ok(())
+    }
+    fn record(&mut self, r: &crate::storage::RecordRef<'_>) -> std::io::Result<()> {
+        if self.fail {
+            return Err(std::io::Error::other("the sink refused a record"));
+        }
+        self.keys.extend_from_slice(r.key);
+        self.keys.push(b'\n');
+        Ok(())
+    }
+}
+
+/// The forked export (snapshot builds) copies the keyspace as it was at
+/// the fork while commands keep running: a SET issued during the copy
+/// finishes long before the copy does and is not in it. A failing copy
+/// reports the child's error.
+#[test]
+fn a_forked_export_copies_the_fork_instant_without_holding_the_lock() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ks = std::sync::Arc::new(open(dir.path()));
+    run(&ks, NOW, &["SET", "before", "1"]);
+    run(&ks, NOW, &["HSET", "hash", "field", "v"]);
+    ks.put_raft_meta(Bytes::from_static(b"m1")).expect("meta");
+    let path = dir.path().join("copy");
+    let mut sink = SlowSink {
+        pause: Duration::from_secs(2),
+        fail: false,
+        keys: Vec::new(),
+        out: std::fs::File::create(&path).expect("create"),
+    };
+    let start = Instant::now();
+    let writer = {
+        let ks = ks.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            assert_eq!(run(&ks, NOW, &["SET", "during", "1"]), Reply::ok());
+            start.elapsed()
+        })
+    };
+    let meta = ks
+        .export_forked(&mut sink, |s| {
+            s.out.write_all(&s.keys)?;
+            s.out.sync_all()
+        })
+        .expect("forked export");
+    let copied = start.elapsed();
+    let set_done = writer.join().expect("writer");
+    assert_eq!(meta, Some(Bytes::from_static(b"m1")));
+    assert!(
+        set_done + Duration::from_millis(1000) < copied,
+        "the SET waited for the copy: done at {set_done:?}, copy at {copied:?}"
+    );
+    let copy = std::fs::read(&path).expect("read copy");
+    let has = |k: &[u8]| copy.windows(k.len()).any(|w| w == k);
+    assert!(has(b"before") && has(b"field"), "{copy:?}");
+    assert!(!has(b"during"), "{copy:?}");
+    // The parent's sink saw nothing: the child had its own copy.
+    assert!(sink.keys.is_empty());
+
+    sink.fail = true;
+    sink.pause = Duration::ZERO;
+    let err = ks
+        .export_forked(&mut sink, |_| Ok(()))
+        .expect_err("a failing copy");
+    assert!(
+        err.to_string().contains("the sink refused a record"),
+        "{err}"
+    );
+}
