@@ -70,14 +70,15 @@ def main() -> None:
             # A writer on its own connection, timing each SET while the
             # snapshot is built: the worst one is the write stall.
             stop = threading.Event()
-            worst = [0.0, 0]
+            worst = [0.0, 0, 0.0]
 
             def writer() -> None:
                 w = leader.client(socket_timeout=600)
                 while not stop.is_set():
-                    t = time.monotonic()
+                    t, at = time.monotonic(), time.time()
                     w.set("probe", worst[1])
-                    worst[0] = max(worst[0], time.monotonic() - t)
+                    if time.monotonic() - t > worst[0]:
+                        worst[0], worst[2] = time.monotonic() - t, at
                     worst[1] += 1
 
             probe = threading.Thread(target=writer)
@@ -134,7 +135,8 @@ def main() -> None:
                 print(f"load {load_s:.1f} s ({size_mb / load_s:.0f} MB/s), snapshot+purge {snap_s:.1f} s")
                 print(
                     f"worst SET during the build {worst[0] * 1000:.0f} ms "
-                    f"(in the second before: {idle_worst * 1000:.1f} ms)"
+                    f"(in the second before: {idle_worst * 1000:.1f} ms), "
+                    f"it started at {time.strftime('%H:%M:%S', time.gmtime(worst[2]))}.{int(worst[2] % 1 * 1000):03d}Z"
                 )
                 print(f"joiner: voter after {install_s:.1f} s, peak RSS {peak_mb:.0f} MB, RSS {rss_mb:.0f} MB, ")
                 print("        disk: " + ", ".join(f"{k} {v:.0f} MB" for k, v in sorted(disk.items())))

@@ -386,19 +386,20 @@ impl Inner {
         Ok(())
     }
 
-    /// Forgets entries up to and including `log_id`.
-    fn purge(&mut self, log_id: LogId) -> io::Result<()> {
+    /// Forgets entries up to and including `log_id`; returns the segment
+    /// files that hold nothing else, for the caller to delete.
+    fn purge(&mut self, log_id: LogId) -> io::Result<Vec<PathBuf>> {
         self.meta.last_purged = Some(log_id);
         self.write_meta()?;
         let keep = self.entries.split_off(&(log_id.index + 1));
         self.entries = keep;
         // A segment can go when the next one starts at or before the first
         // entry still needed.
+        let mut doomed = Vec::new();
         while self.segments.len() > 1 && self.segments[1].first_index <= log_id.index + 1 {
-            let seg = self.segments.remove(0);
-            fs::remove_file(&seg.path)?;
+            doomed.push(self.segments.remove(0).path);
         }
-        Ok(())
+        Ok(doomed)
     }
 }
 
@@ -595,6 +596,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        blocking(|| self.inner.lock().purge(log_id)).map_err(|e| logs_err(ErrorVerb::Delete, e))
+        let doomed = blocking(|| self.inner.lock().purge(log_id))
+            .map_err(|e| logs_err(ErrorVerb::Delete, e))?;
+        // The purge point is durable (meta.json): the files are only
+        // deleted now, on their own thread. openraft's core waits for this
+        // call, and unlinking a GB of segments took ~0.7 s during which no
+        // write was served. A crash before they are gone leaves files that
+        // the open reads past (entries at or below the purge point are
+        // skipped) and the next purge deletes.
+        if !doomed.is_empty() {
+            std::thread::spawn(move || {
+                for path in doomed {
+                    if let Err(e) = fs::remove_file(&path) {
+                        tracing::warn!(file = %path.display(), error = %e, "raft log: could not delete a purged segment");
+                    }
+                }
+            });
+        }
+        Ok(())
     }
 }

@@ -491,6 +491,22 @@ async fn within<T>(
     }
 }
 
+/// How openraft should take a failed call. A peer that cannot be reached
+/// (refused, reset, no route) is `Unreachable`: replication to it backs
+/// off ([`PeerClient::backoff`]). A call that timed out is a `Network`
+/// error, retried at once: the peer was there a moment ago and is most
+/// likely only slow (an fsync queued behind other writes on its disk).
+/// Reported as unreachable, a single 100 ms timeout used to pause
+/// replication to that peer for 500 ms, and with it every write that
+/// needed its vote.
+fn transport_error<E: std::error::Error>(e: std::io::Error) -> RPCError<u64, NodeInfo, E> {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        RPCError::Network(NetworkError::new(&e))
+    } else {
+        RPCError::Unreachable(Unreachable::new(&e))
+    }
+}
+
 fn unexpected() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected peer response")
 }
@@ -508,7 +524,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             let req = RpcRequest::AppendEntries(rpc);
             return match self.send_notice(conn, req, option.hard_ttl()).await {
                 Ok(()) => Ok(AppendEntriesResponse::Success),
-                Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+                Err(e) => Err(transport_error(e)),
             };
         }
         match self
@@ -520,7 +536,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
                 Err(RPCError::RemoteError(RemoteError::new(0, e)))
             }
             Ok(_) => Err(RPCError::Network(NetworkError::new(&unexpected()))),
-            Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+            Err(e) => Err(transport_error(e)),
         }
     }
 
@@ -541,7 +557,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
                 Err(RPCError::RemoteError(RemoteError::new(0, e)))
             }
             Ok(_) => Err(RPCError::Network(NetworkError::new(&unexpected()))),
-            Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+            Err(e) => Err(transport_error(e)),
         }
     }
 
@@ -554,8 +570,18 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             Ok(RpcResponse::Vote(Ok(r))) => Ok(r),
             Ok(RpcResponse::Vote(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(0, e))),
             Ok(_) => Err(RPCError::Network(NetworkError::new(&unexpected()))),
-            Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+            Err(e) => Err(transport_error(e)),
         }
+    }
+
+    /// After an `Unreachable` error: wait 25 ms, then twice as long each
+    /// time up to 500 ms (openraft's default is 500 ms every time, which
+    /// kept a node that restarted waiting longer than it needed).
+    fn backoff(&self) -> openraft::network::Backoff {
+        openraft::network::Backoff::new(
+            std::iter::successors(Some(Duration::from_millis(25)), |d| Some(*d * 2))
+                .map(|d| d.min(Duration::from_millis(500))),
+        )
     }
 }
 

@@ -126,6 +126,42 @@ fn snap_err(verb: ErrorVerb, e: io::Error) -> StorageError {
     ))
 }
 
+/// A snapshot file being built, written back to disk every
+/// [`PacedFile::EVERY`] bytes (fdatasync): the build then never leaves
+/// hundreds of MB of dirty pages for one final fsync to flush, which
+/// would queue every raft log fsync on the disk behind it (a 1.2 GB
+/// snapshot stalled writes 1.2 s that way).
+struct PacedFile {
+    file: fs::File,
+    unsynced: u64,
+}
+
+impl PacedFile {
+    const EVERY: u64 = 8 << 20;
+}
+
+impl Write for PacedFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.unsynced += n as u64;
+        if self.unsynced >= Self::EVERY {
+            self.file.sync_data()?;
+            self.unsynced = 0;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Seek for PacedFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
 /// Sets a keyspace error aside and returns an I/O error that stops the
 /// snapshot read with it (the caller reports the kept error, a write
 /// failure, rather than a damaged file).
@@ -721,10 +757,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         // copy-on-write image of memory (as Redis's BGSAVE): the keyspace
         // lock is held only for the fork, not for the whole copy.
         let sm_meta = blocking(|| -> io::Result<SmMeta> {
-            let mut w = SnapshotWriter::new(fs::File::create(&tmp)?);
+            let file = PacedFile {
+                file: fs::File::create(&tmp)?,
+                unsynced: 0,
+            };
+            let mut w = SnapshotWriter::new(file);
             let meta = ks.export_forked(&mut w, |w| {
                 w.complete()?;
-                w.output().sync_all()
+                w.output().file.sync_all()
             })?;
             SmMeta::decode(meta.as_ref())
         })
