@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """A late joiner installing a big snapshot: a 2-node cluster is loaded with
-SIZE_MB of string values (VALUE_KB each), snapshots and purges its log
+SIZE_MB of string values (VALUE_BYTES each), snapshots and purges its log
 (CLUSTER SNAPSHOT), then a third node joins and must catch up through the
 snapshot. Prints the load, snapshot and install times, the joiner's peak
 and final RSS, and checks that every node ends with the same DEBUG DIGEST.
 
     FINCASKV_SERVER_BIN=target/release/fincaskv-server \\
-        .venv/bin/python scripts/bench-snapshot-install.py [SIZE_MB [VALUE_KB]]
+        .venv/bin/python scripts/bench-snapshot-install.py [SIZE_MB [VALUE_BYTES]]
+
+1200 MB of 256 KiB values (the default) tests the size; 40 MB of 64-byte
+values (~650k keys) tests the per-key work.
 
 Until session 23 an install was ONE storage batch, capped at 1 GiB: with
 SIZE_MB above ~1024 the joiner's raft stopped with a fatal storage error.
@@ -49,8 +52,9 @@ def wait(cond, what: str, timeout: float) -> None:
 
 def main() -> None:
     size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 1200
-    value_kb = int(sys.argv[2]) if len(sys.argv) > 2 else 256
-    count = size_mb * 1024 // value_kb
+    value_bytes = int(sys.argv[2]) if len(sys.argv) > 2 else 256 * 1024
+    count = size_mb * 2**20 // value_bytes
+    per_round = max(16, min(1000, 2**20 // value_bytes))
     with tempfile.TemporaryDirectory(prefix="fincaskv-snapbench-") as tmp:
         # KEEP_DIR=path keeps the nodes' directories there for a look after.
         base = os.environ.get("KEEP_DIR") or tmp
@@ -62,8 +66,8 @@ def main() -> None:
             pipe = c.pipeline(transaction=False)
             for i in range(count):
                 # Distinct bytes per key, so the digest covers every value.
-                pipe.set(f"big:{i:08d}", (f"{i:08d}" * (value_kb * 128))[: value_kb * 1024])
-                if i % 16 == 15:
+                pipe.set(f"big:{i:08d}", (f"{i:08d}" * (value_bytes // 8 + 1))[:value_bytes])
+                if i % per_round == per_round - 1:
                     pipe.execute()
             pipe.execute()
             load_s = time.monotonic() - t0
@@ -131,7 +135,7 @@ def main() -> None:
                     if f.is_file():
                         part = str(f.parent.relative_to(data)) or "."
                         disk[part] = disk.get(part, 0) + f.stat().st_blocks * 512 / 2**20
-                print(f"data {size_mb} MB in {count} values of {value_kb} KB")
+                print(f"data {size_mb} MB in {count} values of {value_bytes} bytes")
                 print(f"load {load_s:.1f} s ({size_mb / load_s:.0f} MB/s), snapshot+purge {snap_s:.1f} s")
                 print(
                     f"worst SET during the build {worst[0] * 1000:.0f} ms "

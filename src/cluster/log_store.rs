@@ -386,21 +386,28 @@ impl Inner {
         Ok(())
     }
 
-    /// Forgets entries up to and including `log_id`; returns the segment
-    /// files that hold nothing else, for the caller to delete.
-    fn purge(&mut self, log_id: LogId) -> io::Result<Vec<PathBuf>> {
+    /// Forgets entries up to and including `log_id`; returns what the
+    /// caller should free and delete off the lock: the purged entries and
+    /// the segment files that hold nothing else.
+    fn purge(&mut self, log_id: LogId) -> io::Result<Purged> {
         self.meta.last_purged = Some(log_id);
         self.write_meta()?;
         let keep = self.entries.split_off(&(log_id.index + 1));
-        self.entries = keep;
+        let entries = std::mem::replace(&mut self.entries, keep);
         // A segment can go when the next one starts at or before the first
         // entry still needed.
-        let mut doomed = Vec::new();
+        let mut files = Vec::new();
         while self.segments.len() > 1 && self.segments[1].first_index <= log_id.index + 1 {
-            doomed.push(self.segments.remove(0).path);
+            files.push(self.segments.remove(0).path);
         }
-        Ok(doomed)
+        Ok(Purged { entries, files })
     }
+}
+
+/// What a purge leaves to free and delete.
+struct Purged {
+    entries: BTreeMap<u64, (Entry, u64)>,
+    files: Vec<PathBuf>,
 }
 
 impl LogStore {
@@ -596,23 +603,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let doomed = blocking(|| self.inner.lock().purge(log_id))
+        let purged = blocking(|| self.inner.lock().purge(log_id))
             .map_err(|e| logs_err(ErrorVerb::Delete, e))?;
-        // The purge point is durable (meta.json): the files are only
-        // deleted now, on their own thread. openraft's core waits for this
-        // call, and unlinking a GB of segments took ~0.7 s during which no
-        // write was served. A crash before they are gone leaves files that
-        // the open reads past (entries at or below the purge point are
-        // skipped) and the next purge deletes.
-        if !doomed.is_empty() {
-            std::thread::spawn(move || {
-                for path in doomed {
-                    if let Err(e) = fs::remove_file(&path) {
-                        tracing::warn!(file = %path.display(), error = %e, "raft log: could not delete a purged segment");
-                    }
+        // The purge point is durable (meta.json): the entries are freed
+        // and the files deleted now, on their own thread. openraft's core
+        // waits for this call: unlinking a GB of segments inline took
+        // ~0.7 s, and freeing the entries of 650k SETs ~0.1 s, during
+        // which no write was served. A crash before the files are gone
+        // leaves files that the open reads past (entries at or below the
+        // purge point are skipped) and the next purge deletes.
+        std::thread::spawn(move || {
+            let Purged { entries, files } = purged;
+            drop(entries);
+            for path in files {
+                if let Err(e) = fs::remove_file(&path) {
+                    tracing::warn!(file = %path.display(), error = %e, "raft log: could not delete a purged segment");
                 }
-            });
-        }
+            }
+        });
         Ok(())
     }
 }

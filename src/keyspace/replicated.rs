@@ -208,8 +208,10 @@ impl Keyspace {
     {
         use std::io::{Read, Write};
         let (mut rx, mut tx) = fork::pipe()?;
+        let locked = std::time::Instant::now();
         let state = self.lock_for_export();
         let meta = state.raft_meta.as_ref().and_then(|m| m.0.clone());
+        let forked = std::time::Instant::now();
         let pid = fork::fork();
         if pid == 0 {
             // The child.
@@ -243,9 +245,21 @@ impl Keyspace {
             return copied.map(|()| meta);
         }
         drop(state);
+        tracing::info!(
+            pid,
+            lock_wait_us = forked.duration_since(locked).as_micros() as u64,
+            fork_us = forked.elapsed().as_micros() as u64,
+            "keyspace copy forked"
+        );
         let mut why = String::new();
         let _ = rx.read_to_string(&mut why);
         let status = fork::wait(pid)?;
+        tracing::info!(
+            pid,
+            status,
+            ms = forked.elapsed().as_millis() as u64,
+            "keyspace copy done"
+        );
         if status != 0 {
             return Err(std::io::Error::other(format!(
                 "the keyspace copy in child process {pid} failed (status {status}): {why}"
