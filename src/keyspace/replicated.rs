@@ -6,7 +6,9 @@
 //!   membership) in the same atomic batch as the command's records, so a
 //!   restart neither loses an applied entry nor applies it twice;
 //! * **snapshots**: [`Keyspace::export_into`] streams every live key as the
-//!   records that recreate it (point in time, under the lock), and
+//!   records that recreate it (point in time, under the lock;
+//!   [`Keyspace::export_forked`] does it in a forked child, holding the
+//!   lock only for the fork), and
 //!   [`Keyspace::begin_import`] replaces the whole keyspace with such a
 //!   copy: streamed into the staging twins of the databases in ordinary
 //!   batches, then swapped in by one atomic batch (SWAPDB records + the
