@@ -761,8 +761,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 file: fs::File::create(&tmp)?,
                 unsynced: 0,
             };
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&file.file);
             let mut w = SnapshotWriter::new(file);
-            let meta = ks.export_forked(&mut w, |w| {
+            let meta = ks.export_forked(&mut w, &[fd], |w| {
                 w.complete()?;
                 w.output().file.sync_all()
             })?;

@@ -199,9 +199,15 @@ impl Keyspace {
     /// The child runs only this copy: no other thread exists there, so it
     /// takes no lock (the state's is the parent's guard, copied), logs
     /// nothing and leaves with `_exit`; its error comes back through a pipe.
+    /// It first closes every inherited descriptor but stdin/out/err and
+    /// `keep_fds` (the sink's files): a copy of a data directory's flock'd
+    /// `LOCK` descriptor would otherwise keep that directory locked, after
+    /// the parent closed it, until the child exits, and copies of sockets
+    /// would keep them registered with the parent's epoll.
     pub fn export_forked<S, E>(
         &self,
         sink: &mut S,
+        keep_fds: &[std::os::fd::RawFd],
         finish: impl FnOnce(&mut S) -> Result<(), E>,
     ) -> std::io::Result<Option<Bytes>>
     where
@@ -218,6 +224,9 @@ impl Keyspace {
         if pid == 0 {
             // The child.
             fork::child_setup();
+            let mut keep = keep_fds.to_vec();
+            keep.push(std::os::fd::AsRawFd::as_raw_fd(&tx));
+            fork::close_all_but(keep);
             let run = std::panic::AssertUnwindSafe(|| -> Result<(), E> {
                 self.export_state(&state, sink)?;
                 finish(sink)
@@ -382,6 +391,46 @@ mod fork {
             for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
                 libc::signal(sig, libc::SIG_DFL);
             }
+        }
+    }
+
+    /// Closes every descriptor from 3 on that is not in `keep`.
+    pub(super) fn close_all_but(mut keep: Vec<libc::c_int>) {
+        keep.retain(|&fd| fd >= 3);
+        keep.sort_unstable();
+        keep.dedup();
+        let mut from: libc::c_uint = 3;
+        for fd in keep {
+            let fd = fd as libc::c_uint;
+            if fd > from {
+                close_range(from, fd - 1);
+            }
+            from = fd + 1;
+        }
+        close_range(from, libc::c_uint::MAX);
+    }
+
+    /// close_range(2), or one close(2) per descriptor where the kernel
+    /// lacks it (before Linux 5.9).
+    fn close_range(first: libc::c_uint, last: libc::c_uint) {
+        // SAFETY: closes descriptors of this (child) process only.
+        let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+        if rc == 0 {
+            return;
+        }
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `limit` is a valid out pointer.
+        let open_max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+            limit.rlim_cur.min(1 << 20) as libc::c_uint
+        } else {
+            1 << 16
+        };
+        for fd in first..=last.min(open_max.saturating_sub(1)) {
+            // SAFETY: as above; a descriptor that is not open fails EBADF.
+            unsafe { libc::close(fd as libc::c_int) };
         }
     }
 

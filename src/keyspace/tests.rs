@@ -834,23 +834,32 @@ fn a_forked_export_copies_the_fork_instant_without_holding_the_lock() {
         keys: Vec::new(),
         out: std::fs::File::create(&path).expect("create"),
     };
+    // Another keyspace of this process, closed and reopened during the
+    // copy: the child must not keep its directory locked.
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    let other = open(other_dir.path());
     let start = Instant::now();
     let writer = {
         let ks = ks.clone();
+        let other_path = other_dir.path().to_path_buf();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
             assert_eq!(run(&ks, NOW, &["SET", "during", "1"]), Reply::ok());
-            start.elapsed()
+            drop(other);
+            let reopened = open_with(&other_path, 16).map(drop);
+            (start.elapsed(), reopened)
         })
     };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&sink.out);
     let meta = ks
-        .export_forked(&mut sink, |s| {
+        .export_forked(&mut sink, &[fd], |s| {
             s.out.write_all(&s.keys)?;
             s.out.sync_all()
         })
         .expect("forked export");
     let copied = start.elapsed();
-    let set_done = writer.join().expect("writer");
+    let (set_done, reopened) = writer.join().expect("writer");
+    reopened.expect("a keyspace closed during the copy reopens (no lock left in the child)");
     assert_eq!(meta, Some(Bytes::from_static(b"m1")));
     assert!(
         set_done + Duration::from_millis(1000) < copied,
@@ -866,7 +875,7 @@ fn a_forked_export_copies_the_fork_instant_without_holding_the_lock() {
     sink.fail = true;
     sink.pause = Duration::ZERO;
     let err = ks
-        .export_forked(&mut sink, |_| Ok(()))
+        .export_forked(&mut sink, &[], |_| Ok(()))
         .expect_err("a failing copy");
     assert!(
         err.to_string().contains("the sink refused a record"),
