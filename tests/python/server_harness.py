@@ -30,9 +30,12 @@ def server_bin() -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port outside the kernel's ephemeral range (the package's
+    helper): an outgoing connection's local port cannot take it while a
+    killed server is down, so its restart finds it free."""
+    from fincaskv.cluster import _free_port
+
+    return _free_port("127.0.0.1")
 
 
 @dataclass

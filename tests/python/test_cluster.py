@@ -278,9 +278,15 @@ def start_cluster(tmp: Path, n: int, *extra: str) -> tuple[list[Server], list[in
     """n nodes joined one by one through --join (node 0 forms the cluster)."""
     rports = [free_port() for _ in range(n)]
     nodes = [node(tmp, "n1", rports[0], *extra)]
-    for i in range(1, n):
-        nodes.append(node(tmp, f"n{i + 1}", rports[i], "--join", f"127.0.0.1:{rports[0]}", *extra))
-        wait_for(lambda: raft_info(nodes[0]).get("cluster_size") == str(i + 1), f"n{i + 1} to join", timeout=30)
+    try:
+        for i in range(1, n):
+            nodes.append(node(tmp, f"n{i + 1}", rports[i], "--join", f"127.0.0.1:{rports[0]}", *extra))
+            wait_for(lambda: raft_info(nodes[0]).get("cluster_size") == str(i + 1), f"n{i + 1} to join", timeout=30)
+    except BaseException:
+        # The caller never gets the nodes: stop them here, or they outlive
+        # the test and hold their ports.
+        stop_all(nodes)
+        raise
     return nodes, rports
 
 
