@@ -162,13 +162,18 @@ impl Seek for PacedFile {
     }
 }
 
-/// Sets a keyspace error aside and returns an I/O error that stops the
-/// snapshot read with it (the caller reports the kept error, a write
-/// failure, rather than a damaged file).
-fn keep(slot: &mut Option<crate::keyspace::Error>, e: crate::keyspace::Error) -> io::Error {
-    let stop = io::Error::other(e.to_string());
-    *slot = Some(e);
-    stop
+/// Why a snapshot install stopped: the snapshot could not be read (or was
+/// damaged), or the keyspace refused to store it.
+#[derive(Debug)]
+enum InstallError {
+    Read(io::Error),
+    Import(crate::keyspace::Error),
+}
+
+impl From<io::Error> for InstallError {
+    fn from(e: io::Error) -> Self {
+        InstallError::Read(e)
+    }
 }
 
 /// A writer that checksums what goes through it.
@@ -357,12 +362,12 @@ fn bytes(r: &mut impl Read, n: u32) -> io::Result<Vec<u8>> {
 
 /// Parses snapshot data without its checksum (already verified), handing
 /// each record to `each` as it is read.
-fn parse_snapshot(
+fn parse_snapshot<E: From<io::Error>>(
     mut r: impl Read,
-    mut each: impl FnMut(DumpRecord) -> io::Result<()>,
-) -> io::Result<SmMeta> {
+    mut each: impl FnMut(DumpRecord) -> Result<(), E>,
+) -> Result<SmMeta, E> {
     if &array::<4>(&mut r)? != SNAP_MAGIC || array::<1>(&mut r)?[0] != SNAP_VERSION {
-        return Err(bad_snapshot("bad header"));
+        return Err(bad_snapshot("bad header").into());
     }
     let mlen = u32::from_le_bytes(array(&mut r)?);
     let meta: SmMeta = serde_json::from_slice(&bytes(&mut r, mlen)?).map_err(io::Error::other)?;
@@ -385,7 +390,7 @@ fn parse_snapshot(
         })?;
     }
     if r.read(&mut [0u8; 1])? != 0 {
-        return Err(bad_snapshot("trailing bytes"));
+        return Err(bad_snapshot("trailing bytes").into());
     }
     Ok(meta)
 }
@@ -393,7 +398,7 @@ fn parse_snapshot(
 /// Decodes [`encode_snapshot`]'s output (tests; nodes stream files).
 pub fn decode_snapshot(data: &[u8]) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
     let mut records = Vec::new();
-    let meta = read_snapshot(&mut io::Cursor::new(data), |r| {
+    let meta = read_snapshot(&mut io::Cursor::new(data), |r| -> io::Result<()> {
         records.push(r);
         Ok(())
     })?;
@@ -404,13 +409,13 @@ pub fn decode_snapshot(data: &[u8]) -> io::Result<(SmMeta, Vec<DumpRecord>)> {
 /// the whole of it first, then the records one by one into `each` (nothing
 /// is handed on from damaged data; a record that `each` refuses stops the
 /// read with its error).
-fn read_snapshot(
+fn read_snapshot<E: From<io::Error>>(
     f: &mut (impl Read + Seek),
-    each: impl FnMut(DumpRecord) -> io::Result<()>,
-) -> io::Result<SmMeta> {
+    each: impl FnMut(DumpRecord) -> Result<(), E>,
+) -> Result<SmMeta, E> {
     let len = f.seek(SeekFrom::End(0))?;
     if len < 9 {
-        return Err(bad_snapshot("too short"));
+        return Err(bad_snapshot("too short").into());
     }
     f.seek(SeekFrom::Start(0))?;
     let mut r = BufReader::with_capacity(1 << 20, &mut *f);
@@ -420,7 +425,7 @@ fn read_snapshot(
     };
     io::copy(&mut (&mut r).take(len - 4), &mut check)?;
     if check.crc.finalize().to_le_bytes() != array::<4>(&mut r)? {
-        return Err(bad_snapshot("checksum mismatch"));
+        return Err(bad_snapshot("checksum mismatch").into());
     }
     drop(r);
     f.seek(SeekFrom::Start(0))?;
@@ -863,25 +868,22 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // Records stream from the file into the staging databases; the
         // commit swaps them in with the metadata, atomically. A damaged
         // file is found by its checksum before any record is imported.
-        let mut import_error = None;
         let mut records = 0u64;
-        let sm_meta = blocking(|| -> io::Result<SmMeta> {
-            let mut import = ks.begin_import().map_err(|e| keep(&mut import_error, e))?;
+        let sm_meta = blocking(|| -> Result<SmMeta, InstallError> {
+            let mut import = ks.begin_import().map_err(InstallError::Import)?;
             let mut sm_meta = read_snapshot(&mut file, |r| {
                 records += 1;
-                import.push(&r).map_err(|e| keep(&mut import_error, e))
+                import.push(&r).map_err(InstallError::Import)
             })?;
             sm_meta.last_applied = meta.last_log_id;
             sm_meta.membership = meta.last_membership.clone();
             let meta_bytes = sm_meta.encode().map_err(io::Error::other)?;
-            import
-                .commit(meta_bytes)
-                .map_err(|e| keep(&mut import_error, e))?;
+            import.commit(meta_bytes).map_err(InstallError::Import)?;
             Ok(sm_meta)
         })
-        .map_err(|e| match import_error.take() {
-            Some(ks_err) => snap_err(ErrorVerb::Write, io::Error::other(ks_err)),
-            None => snap_err(ErrorVerb::Read, e),
+        .map_err(|e| match e {
+            InstallError::Import(e) => snap_err(ErrorVerb::Write, io::Error::other(e)),
+            InstallError::Read(e) => snap_err(ErrorVerb::Read, e),
         })?;
         tracing::info!(records, "snapshot records imported");
         self.meta = sm_meta;

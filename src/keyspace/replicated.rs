@@ -333,9 +333,8 @@ impl Keyspace {
             .collect();
         for &slot in &slots {
             journal.control(TAG_FLUSH, flush_gen, vec![slot as u8], true);
-            let old = state.dbs[slot].take_all();
-            self.dropper.discard_db(old);
         }
+        empty_slots(&mut state, &self.dropper, slots.iter().copied());
         let commit = self.append(&mut state, &mut journal, None)?;
         drop(state);
         if let Some(c) = commit {
@@ -597,10 +596,12 @@ impl Import<'_> {
         let commit = ks.append(&mut state, &mut journal, Some(meta))?;
         for db in 0..ks.databases {
             state.slot_of.swap(db, STAGING + db);
-            let slot = state.slot_of[STAGING + db];
-            let old = state.dbs[slot].take_all();
-            ks.dropper.discard_db(old);
         }
+        // The twins now hold the replaced data.
+        let replaced: Vec<usize> = (0..ks.databases)
+            .map(|db| state.slot_of[STAGING + db])
+            .collect();
+        empty_slots(&mut state, &ks.dropper, replaced);
         if let Some(obs) = &state.observer {
             obs.db_flushed(None);
         }
@@ -621,9 +622,18 @@ impl Drop for Import<'_> {
         // Abandoned (a damaged copy, a failed append): free what staging
         // holds; the next import's flush makes its records dead on disk.
         let mut state = self.ks.state.lock();
-        for &slot in &self.slots {
-            let old = state.dbs[slot].take_all();
-            self.ks.dropper.discard_db(old);
+        empty_slots(&mut state, &self.ks.dropper, self.slots.iter().copied());
+    }
+}
+
+/// Empties the databases in physical `slots`, freeing their contents off
+/// the caller's thread. Only memory: the caller writes whatever records
+/// make their keys dead on disk.
+fn empty_slots(st: &mut State, dropper: &Dropper, slots: impl IntoIterator<Item = usize>) {
+    for slot in slots {
+        if st.dbs[slot].len() != 0 {
+            let old = st.dbs[slot].take_all();
+            dropper.discard_db(old);
         }
     }
 }
@@ -633,13 +643,8 @@ impl Drop for Import<'_> {
 /// nothing of it counts) and refuses data in a database beyond
 /// `databases` (reopened with fewer).
 pub(crate) fn drop_staging(st: &mut State, dropper: &Dropper) -> Result<(), storage::Error> {
-    for logical in STAGING..st.slot_of.len() {
-        let slot = st.slot_of[logical];
-        if st.dbs[slot].len() != 0 {
-            let old = st.dbs[slot].take_all();
-            dropper.discard_db(old);
-        }
-    }
+    let staging: Vec<usize> = st.slot_of[STAGING..].to_vec();
+    empty_slots(st, dropper, staging);
     match (st.databases..STAGING).find(|&d| st.dbs[st.slot_of[d]].len() != 0) {
         Some(d) => Err(storage::Error::InvalidArgument(format!(
             "the data has keys in database {d} but `databases` is {}",
