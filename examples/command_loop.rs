@@ -1,12 +1,13 @@
 //! Runs one command shape in a loop through `Keyspace::execute` (fsync = no),
 //! for profiling with `perf record`: `cargo run --release --example
-//! command_loop -- SET 5000000`. Shapes: GET SET INCR LPUSH HSET SADD ZADD, and ZMOVE / ZRANK
-//! on a 1M-member sorted set.
+//! command_loop -- SET 5000000`. Shapes: GET SET INCR LPUSH HSET SADD ZADD, ZMOVE / ZRANK
+//! on a 1M-member sorted set, and SPOP / SRANDMEMBER / SSCAN (COUNT 10, following the
+//! cursor) on a 1M-member set (SPOP: at most 1M calls).
 
 use std::time::Instant;
 
 use bytes::Bytes;
-use fincaskv::command::Ctx;
+use fincaskv::command::{Ctx, Reply};
 use fincaskv::keyspace::{Config, Keyspace};
 use fincaskv::storage::{FsyncPolicy, Options};
 
@@ -57,6 +58,9 @@ fn main() {
             // A member of the 1M-member zset moves (two score tables used
             // in turn, see below) / is ranked.
             "ZMOVE" => zmove(i, 13),
+            "SPOP" => vec![b("SPOP".into()), b("bigs".into())],
+            "SRANDMEMBER" => vec![b("SRANDMEMBER".into()), b("bigs".into())],
+            "SSCAN" => vec![b("SSCAN".into()), b("bigs".into()), b("0".into())],
             "ZRANK" => vec![
                 b("ZRANK".into()),
                 b("bigz".into()),
@@ -79,7 +83,17 @@ fn main() {
             ks.execute(&ctx, &a);
         }
     }
+    if shape.starts_with('S') && shape != "SET" && shape != "SADD" {
+        for chunk in 0..1000 {
+            let mut a = vec![b("SADD".into()), b("bigs".into())];
+            for i in chunk * 1000..(chunk + 1) * 1000 {
+                a.push(b(format!("member:{i:08}")));
+            }
+            ks.execute(&ctx, &a);
+        }
+    }
     let del = vec![b("DEL".into()), b("list".into())];
+    let mut cursor = b("0".into());
     // The other score table for ZMOVE: odd passes use it, so that every
     // ZADD really moves its member.
     let other: Vec<Vec<Bytes>> = if shape == "ZMOVE" {
@@ -91,6 +105,20 @@ fn main() {
     for i in 0..n {
         if shape == "ZMOVE" && (i / KEYS) % 2 == 1 {
             ks.execute(&ctx, &other[i % KEYS]);
+            continue;
+        }
+        if shape == "SSCAN" {
+            let step = [b("SSCAN".into()), b("bigs".into()), cursor.clone()];
+            if let Reply::Array(parts) = ks.execute(&ctx, &step) {
+                if let Some(Reply::Bulk(next)) = parts.first() {
+                    cursor = next.clone();
+                }
+            }
+            continue;
+        }
+        if shape == "SPOP" || shape == "SRANDMEMBER" {
+            // A fresh draw per call, as the server gives each command.
+            ks.execute(&Ctx::new(1_800_000_000_000, i as u64, 0), &cmds[0]);
             continue;
         }
         ks.execute(&ctx, &cmds[i % KEYS]);

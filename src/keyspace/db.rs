@@ -36,27 +36,6 @@ impl Entry {
     }
 }
 
-/// A fixed hash (the same on every run and replica), 63 bits wide so that a
-/// cursor built on it fits a signed 64-bit integer. The collection families
-/// order their HSCAN / SSCAN / ZSCAN cursors by it.
-#[allow(
-    dead_code,
-    reason = "used by the hash, set and zset families' SCAN steps"
-)]
-pub(crate) fn scan_hash(key: &[u8]) -> u64 {
-    let mut h: u64 = 0x9E37_79B9_7F4A_7C15 ^ key.len() as u64;
-    for chunk in key.chunks(8) {
-        let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-        h ^= h >> 32;
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
-    h ^= h >> 33;
-    h >> 1
-}
-
 /// One database (what SELECT chooses).
 pub(crate) struct Db {
     map: Index<Entry>,

@@ -9,12 +9,12 @@
 //! set, zset records", for why and what it costs).
 
 use bytes::Bytes;
-use hashbrown::HashMap;
 
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_HASH_FIELD, TAG_HASH_REM};
 use super::members::{self, DeadTally, Member};
 use super::replay::{incarnation, Load};
+use super::scanmap::ScanMap;
 use super::value::{keep, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is, parse_f64, parse_i64};
@@ -55,7 +55,7 @@ struct Field {
 /// A Hash value.
 #[derive(Default)]
 pub(crate) struct HashData {
-    fields: HashMap<Member, Field>,
+    fields: ScanMap<Field>,
     /// Redis would have left the listpack encoding (sticky, as in Redis).
     hashtable: bool,
 }
@@ -100,8 +100,7 @@ impl HashValue {
             f.value = value;
             return Some(std::mem::replace(&mut f.loc, loc));
         }
-        self.fields
-            .insert(Member::from(field), Field { value, loc });
+        self.fields.insert(field, Field { value, loc });
         if self.fields.len() > LISTPACK_ENTRIES {
             self.hashtable = true;
         }
@@ -119,7 +118,7 @@ impl HashValue {
 
     /// Appends the records that recreate the value under `at`.
     pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
-        for (name, f) in &self.fields {
+        for (name, f) in self.fields.iter() {
             journal.put(
                 TAG_HASH_FIELD,
                 at,
@@ -134,19 +133,10 @@ impl HashValue {
     /// A deep copy without locations.
     pub(crate) fn duplicate(&self) -> Self {
         HashValue(Box::new(HashData {
-            fields: self
-                .fields
-                .iter()
-                .map(|(k, f)| {
-                    (
-                        k.clone(),
-                        Field {
-                            value: f.value.clone(),
-                            loc: None,
-                        },
-                    )
-                })
-                .collect(),
+            fields: self.fields.map_values(|f| Field {
+                value: f.value.clone(),
+                loc: None,
+            }),
             hashtable: self.hashtable,
         }))
     }
@@ -578,35 +568,23 @@ fn hrandfield(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         }
         Ok(Some(h)) => h,
     };
-    let mut all: Vec<(&[u8], &Bytes)> = h
-        .fields
-        .iter()
-        .map(|(k, f)| (k.as_bytes(), &f.value))
-        .collect();
-    let picked: Vec<(&[u8], &Bytes)> = match count {
+    // Content-deterministic picks in O(count) (see `ScanMap::pick`).
+    let picked: Vec<(&Member, &Field)> = match count {
         None => {
-            // O(N) without sorting: the first field of the seeded order.
-            return all
-                .iter()
-                .min_by_key(|p| members::content_order_key(p.0, seed))
-                .map_or(Reply::Nil, |p| Reply::Bulk(Bytes::copy_from_slice(p.0)));
+            return h
+                .fields
+                .pick(seed, 1)
+                .first()
+                .map_or(Reply::Nil, |(k, _)| Reply::Bulk(k.to_bytes()));
         }
-        Some(c) if c >= 0 => {
-            members::shuffle_by_content(&mut all, |p| p.0, seed);
-            all.truncate(c as usize);
-            all
-        }
-        Some(_) => {
-            members::sort_by_content(&mut all, |p| p.0);
-            let n = all.len() as u64;
-            draws.iter().map(|r| all[(r % n) as usize]).collect()
-        }
+        Some(c) if c >= 0 => h.fields.pick(seed, c as usize),
+        Some(_) => draws.iter().flat_map(|&r| h.fields.pick(r, 1)).collect(),
     };
     let mut out = Vec::with_capacity(picked.len() * 2);
-    for (k, v) in picked {
-        out.push(Reply::Bulk(Bytes::copy_from_slice(k)));
+    for (k, f) in picked {
+        out.push(Reply::Bulk(k.to_bytes()));
         if withvalues {
-            out.push(Reply::Bulk(v.clone()));
+            out.push(Reply::Bulk(f.value.clone()));
         }
     }
     if withvalues {
@@ -625,16 +603,18 @@ fn hscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => e,
         Ok(None) => members::scan_reply(0, Vec::new()),
         Ok(Some(h)) => {
-            let (next, got) = members::scan_step(
-                h.fields.iter().map(|(k, f)| (k.as_bytes(), &f.value)),
-                |p| p.0,
-                &a,
-                !h.hashtable,
-            );
+            let (next, got) = if h.hashtable {
+                members::scan_map(&h.fields, &a)
+            } else {
+                (
+                    0,
+                    members::scan_whole(h.fields.iter(), |p| p.0.as_bytes(), &a),
+                )
+            };
             let mut out = Vec::with_capacity(got.len() * 2);
-            for (k, v) in got {
-                out.push(Reply::Bulk(Bytes::copy_from_slice(k)));
-                out.push(Reply::Bulk(v.clone()));
+            for (k, f) in got {
+                out.push(Reply::Bulk(k.to_bytes()));
+                out.push(Reply::Bulk(f.value.clone()));
             }
             members::scan_reply(next, out)
         }

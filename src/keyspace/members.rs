@@ -2,12 +2,13 @@
 //! the `*SCAN` cursor walk over a collection, content-deterministic random
 //! picks and the dead-byte tally of member records.
 //!
-//! * SCAN order: members are visited in the order of [`scan_hash`] (the same
-//!   fixed hash as the top-level SCAN); the cursor is the next hash to visit,
-//!   so a member present during the whole iteration is returned at least once
-//!   whatever is added or removed in between (Redis's guarantee). Collections
-//!   that Redis keeps in a compact encoding (listpack, intset) are returned
-//!   whole with cursor 0, as Redis does.
+//! * SCAN order: a hash-table collection keeps its members in a
+//!   [`ScanMap`], in the order of their hash; the cursor is the next hash to
+//!   visit, so a member present during the whole iteration is returned
+//!   exactly once whatever is added or removed in between (Redis promises
+//!   at least once), in O(COUNT) per call. Collections that Redis keeps in a
+//!   compact encoding (listpack, intset) are returned whole with cursor 0,
+//!   as Redis does.
 //! * Random picks (SPOP, SRANDMEMBER, HRANDFIELD) depend only on the content
 //!   and `Ctx::rng_seed`, never on hash-table layout or insertion history, so
 //!   that every replica (and a replica that restarted) picks the same members.
@@ -16,8 +17,8 @@ use std::hash::{Hash, Hasher};
 
 use bytes::Bytes;
 
-use super::db::scan_hash;
 use super::glob;
+use super::scanmap::ScanMap;
 use crate::command::args::{self, err, int_arg, is};
 use crate::command::Reply;
 use crate::storage::Location;
@@ -87,7 +88,7 @@ impl Hash for Member {
 
 /// Parsed `*SCAN key cursor [MATCH pattern] [COUNT count]` arguments.
 pub(crate) struct ScanArgs {
-    /// Where to resume (a [`scan_hash`] value; 0 = start).
+    /// Where to resume (a member hash, see [`ScanMap::scan`]; 0 = start).
     pub(crate) cursor: u64,
     /// MATCH pattern.
     pub(crate) pattern: Option<Bytes>,
@@ -125,75 +126,33 @@ pub(crate) fn scan_args(argv: &[Bytes]) -> Result<ScanArgs, Reply> {
     Ok(out)
 }
 
-/// One step of a cursor walk over `items` (in [`scan_hash`] order of
-/// `name(item)`): returns the next cursor (0 = done) and the items of this
-/// step that match the pattern. `whole` returns everything at once (compact
-/// encodings). O(N) per call: the collections keep no hash-ordered index.
-pub(crate) fn scan_step<'a, T>(
-    items: impl Iterator<Item = T>,
+/// The items of a collection that Redis keeps in a compact encoding
+/// (listpack, intset) and scans whole, cursor 0: those that match the
+/// pattern.
+pub(crate) fn scan_whole<'a, T>(
+    items: impl IntoIterator<Item = T>,
     name: impl Fn(&T) -> &'a [u8],
     a: &ScanArgs,
-    whole: bool,
-) -> (u64, Vec<T>) {
-    let keep = |t: &T| {
-        a.pattern
-            .as_ref()
-            .map_or(true, |p| glob::matches(p, name(t)))
-    };
-    if whole {
-        return (0, items.filter(keep).collect());
-    }
-    let mut total = 0usize;
-    let mut rest: Vec<(u64, T)> = items
-        .inspect(|_| total += 1)
-        .map(|t| (scan_hash(name(&t)), t))
-        .filter(|(h, _)| *h >= a.cursor)
-        .collect();
-    // Each call costs O(N) here (no hash-ordered index), so a step takes at
-    // least 1/SCAN_STEPS of the collection: a full iteration stays O(N) x
-    // SCAN_STEPS. COUNT is a hint in Redis too ("may return more").
-    let count = a.count.max(total / SCAN_STEPS);
-    if rest.len() <= count {
-        return (0, rest.into_iter().map(|(_, t)| t).filter(keep).collect());
-    }
-    rest.select_nth_unstable_by_key(count, |(h, _)| *h);
-    let pivot = rest[count].0;
-    let mut next = pivot;
-    let mut out: Vec<T> = Vec::new();
-    let mut taken = 0usize;
-    let mut later: Vec<(u64, T)> = Vec::new();
-    for (h, t) in rest {
-        if h < pivot {
-            taken += 1;
-            if keep(&t) {
-                out.push(t);
-            }
-        } else {
-            later.push((h, t));
-        }
-    }
-    if taken == 0 {
-        // Every candidate below the pivot shares its hash: take that group
-        // whole (a cursor never splits equal hashes) and go past it.
-        next = later
-            .iter()
-            .map(|(h, _)| *h)
-            .filter(|h| *h > pivot)
-            .min()
-            .unwrap_or(0);
-        out = later
-            .into_iter()
-            .filter(|(h, _)| *h == pivot)
-            .map(|(_, t)| t)
-            .filter(keep)
-            .collect();
-    }
-    (next, out)
+) -> Vec<T> {
+    items.into_iter().filter(|t| matches(a, name(t))).collect()
 }
 
-/// A full `*SCAN` iteration of a big collection takes about this many calls
-/// at most (see [`scan_step`]).
-const SCAN_STEPS: usize = 32;
+/// One `*SCAN` step over a hash-table collection: about `COUNT` members
+/// from the cursor on (see [`ScanMap::scan`]), those that match the
+/// pattern, and the next cursor. COUNT counts the members visited, as in
+/// Redis, so a step may return fewer than COUNT.
+pub(crate) fn scan_map<'m, V>(
+    map: &'m ScanMap<V>,
+    a: &ScanArgs,
+) -> (u64, Vec<(&'m Member, &'m V)>) {
+    let (next, mut got) = map.scan(a.cursor, a.count);
+    got.retain(|(m, _)| matches(a, m.as_bytes()));
+    (next, got)
+}
+
+fn matches(a: &ScanArgs, name: &[u8]) -> bool {
+    a.pattern.as_ref().map_or(true, |p| glob::matches(p, name))
+}
 
 /// The reply of a *SCAN step: `[cursor, [elements...]]`.
 pub(crate) fn scan_reply(next: u64, elements: Vec<Reply>) -> Reply {
@@ -201,24 +160,6 @@ pub(crate) fn scan_reply(next: u64, elements: Vec<Reply>) -> Reply {
         Reply::Bulk(Bytes::from(next.to_string())),
         Reply::Array(elements),
     ])
-}
-
-/// Orders `items` by a pseudo-random permutation that depends only on their
-/// names and `seed` (content-deterministic: the same on every replica).
-pub(crate) fn shuffle_by_content<'a, T>(items: &mut [T], name: impl Fn(&T) -> &'a [u8], seed: u64) {
-    items.sort_by_cached_key(|t| content_order_key(name(t), seed));
-}
-
-/// The sort key of [`shuffle_by_content`]: the first item of that order is
-/// the one with the smallest key (an O(N) single pick).
-pub(crate) fn content_order_key(name: &[u8], seed: u64) -> (u64, &[u8]) {
-    (scan_hash(name) ^ (seed >> 1), name)
-}
-
-/// Orders `items` by [`scan_hash`] of their names: a content-deterministic
-/// order to pick from by index.
-pub(crate) fn sort_by_content<'a, T>(items: &mut [T], name: impl Fn(&T) -> &'a [u8]) {
-    items.sort_by_cached_key(|t| (scan_hash(name(t)), name(t)));
 }
 
 /// Bytes of member records per data file: how a set reports its records as
@@ -374,61 +315,36 @@ mod tests {
     }
 
     #[test]
-    fn scan_step_visits_everything_once_without_changes() {
-        let names: Vec<Vec<u8>> = (0..1000).map(|i| format!("m{i}").into_bytes()).collect();
-        let mut seen = std::collections::HashSet::new();
-        let mut cursor = 0;
-        loop {
-            let a = ScanArgs {
-                cursor,
-                pattern: None,
-                count: 7,
-            };
-            let (next, got) = scan_step(names.iter(), |n| n.as_slice(), &a, false);
-            for n in got {
-                assert!(seen.insert(n.clone()), "returned twice");
-            }
-            if next == 0 {
-                break;
-            }
-            assert!(next > cursor);
-            cursor = next;
+    fn scan_map_visits_count_members_a_step_and_filters_by_pattern() {
+        let mut map = ScanMap::default();
+        for i in 0..1000 {
+            map.insert(format!("m{i}").as_bytes(), ());
         }
-        assert_eq!(seen.len(), 1000);
-    }
-
-    #[test]
-    fn scan_step_keeps_redis_guarantee_under_changes() {
-        // Members 0..500 stay the whole time; others come and go between calls.
-        let stable: Vec<Vec<u8>> = (0..500).map(|i| format!("s{i}").into_bytes()).collect();
-        let mut seen = std::collections::HashSet::new();
-        let mut cursor = 0;
-        let mut round = 0u32;
+        let pattern = Some(Bytes::from_static(b"m1*"));
+        let mut seen = std::collections::BTreeSet::new();
+        let (mut cursor, mut steps) = (0, 0);
         loop {
-            let churn: Vec<Vec<u8>> = (0..300)
-                .map(|i| format!("c{round}-{i}").into_bytes())
-                .collect();
             let a = ScanArgs {
                 cursor,
-                pattern: None,
-                count: 5,
+                pattern: pattern.clone(),
+                count: 10,
             };
-            let all = stable.iter().chain(churn.iter());
-            let (next, got) = scan_step(all, |n| n.as_slice(), &a, false);
-            seen.extend(got.into_iter().cloned());
-            round += 1;
+            let (next, got) = scan_map(&map, &a);
+            // COUNT members visited per step; those matching are returned.
+            assert!(got.len() <= 10);
+            for (m, _) in got {
+                assert!(m.as_bytes().starts_with(b"m1"));
+                assert!(seen.insert(m.as_bytes().to_vec()), "returned twice");
+            }
+            steps += 1;
             if next == 0 {
                 break;
             }
             cursor = next;
-            assert!(round < 10_000, "scan does not terminate");
         }
-        for m in &stable {
-            assert!(
-                seen.contains(m),
-                "{m:?} present throughout but never returned"
-            );
-        }
+        assert_eq!(steps, 100, "1000 members at COUNT 10");
+        // m1, m10..m19, m100..m199.
+        assert_eq!(seen.len(), 111);
     }
 
     #[test]

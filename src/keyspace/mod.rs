@@ -40,6 +40,8 @@ mod members;
 mod ordtree;
 mod replay;
 mod replicated;
+mod scanmap;
+pub use scanmap::{order_seed_from_secret, set_order_seed};
 pub(crate) mod set;
 pub(crate) mod string;
 mod value;

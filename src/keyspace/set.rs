@@ -12,6 +12,8 @@
 use bytes::Bytes;
 use hashbrown::HashSet;
 
+use super::scanmap::ScanMap;
+
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_SET_MEMBER, TAG_SET_REM};
 use super::members::{self, record_bytes, FileTally, Member};
@@ -51,7 +53,7 @@ const INTSET_MAX: usize = 512;
 #[derive(Default)]
 pub(crate) struct SetData {
     /// The members.
-    members: HashSet<Member>,
+    members: ScanMap<()>,
     /// Record bytes per data file (dead-byte accounting).
     tally: FileTally,
     /// Redis would have left the intset encoding (sticky, as in Redis).
@@ -80,12 +82,12 @@ impl SetValue {
 
     /// Whether `m` is a member.
     pub(crate) fn contains(&self, m: &[u8]) -> bool {
-        self.members.contains(m)
+        self.members.contains_key(m)
     }
 
-    /// Iterates the members (hash-table order).
+    /// Iterates the members (hash order, see `scanmap.rs`).
     pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.members.iter().map(Member::as_bytes)
+        self.members.keys().map(Member::as_bytes)
     }
 
     /// The members in numeric order (an intset's order; all are integers).
@@ -97,10 +99,9 @@ impl SetValue {
 
     /// Adds a member in memory; true if it was new.
     fn insert(&mut self, m: &[u8]) -> bool {
-        if self.members.contains(m) {
+        if self.members.insert(m, ()).is_some() {
             return false;
         }
-        self.members.insert(Member::from(m));
         if !self.hashtable && (self.members.len() > INTSET_MAX || parse_i64(m).is_none()) {
             self.hashtable = true;
         }
@@ -123,7 +124,7 @@ impl SetValue {
 
     /// Appends the records that recreate the value under `at`.
     pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
-        for m in &self.members {
+        for m in self.members.keys() {
             journal.put(
                 TAG_SET_MEMBER,
                 at,
@@ -151,7 +152,7 @@ impl SetValue {
 
     /// Whether the record at `loc` with sub-key `sub` is still live.
     pub(crate) fn is_live(&self, sub: &[u8], _loc: Location) -> bool {
-        self.members.contains(sub)
+        self.members.contains_key(sub)
     }
 
     /// Merge moved a live record from `old` to `new`.
@@ -176,7 +177,7 @@ pub(crate) fn replay(
         let now_empty = match db.get_mut(key) {
             Some(entry) if entry.gen == e.gen => match &mut entry.value {
                 Value::Set(s) => {
-                    if s.members.remove(sub) {
+                    if s.members.remove(sub).is_some() {
                         let size = record_bytes(key, sub.len(), 0);
                         drop(s.tally.take(size));
                     }
@@ -274,7 +275,7 @@ fn remove(ex: &mut Exec<'_>, key: &Bytes, items: &[&[u8]]) -> usize {
     let mut dead = FileTally::default();
     let mut dead_bytes = 0;
     for m in items {
-        if s.members.remove(*m) {
+        if s.members.remove(m).is_some() {
             removed += 1;
             dead_bytes += record_bytes(key, m.len(), 0);
             ex.journal.delete(TAG_SET_REM, &at, m);
@@ -354,24 +355,14 @@ fn scard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
 }
 
-/// `count` members picked without repetition, content-deterministically.
+/// `count` members picked without repetition, content-deterministically
+/// (the same on every replica), in O(count): see [`ScanMap::pick`].
 fn pick_distinct(s: &SetValue, count: usize, seed: u64) -> Vec<Bytes> {
-    if count == 1 {
-        // O(N) without sorting: the member minimising the seeded hash.
-        return s
-            .iter()
-            .min_by_key(|m| members::content_order_key(m, seed))
-            .map(Bytes::copy_from_slice)
-            .into_iter()
-            .collect();
-    }
-    let mut all: Vec<&[u8]> = s.iter().collect();
-    if count >= all.len() {
-        return all.into_iter().map(Bytes::copy_from_slice).collect();
-    }
-    members::shuffle_by_content(&mut all, |m| m, seed);
-    all.truncate(count);
-    all.into_iter().map(Bytes::copy_from_slice).collect()
+    s.members
+        .pick(seed, count)
+        .into_iter()
+        .map(|(m, _)| m.to_bytes())
+        .collect()
 }
 
 fn spop(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
@@ -442,17 +433,13 @@ fn srandmember(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
                 .map(Reply::Bulk)
                 .collect(),
         ),
-        Some(_) => {
-            let mut all: Vec<&[u8]> = s.iter().collect();
-            members::sort_by_content(&mut all, |m| m);
-            let n = all.len() as u64;
-            Reply::Array(
-                draws
-                    .iter()
-                    .map(|r| Reply::Bulk(Bytes::copy_from_slice(all[(r % n) as usize])))
-                    .collect(),
-            )
-        }
+        Some(_) => Reply::Array(
+            draws
+                .iter()
+                .flat_map(|&r| s.members.pick(r, 1))
+                .map(|(m, _)| Reply::Bulk(m.to_bytes()))
+                .collect(),
+        ),
     }
 }
 
@@ -647,9 +634,10 @@ fn sscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(None) => members::scan_reply(0, Vec::new()),
         Ok(Some(s)) => {
             let (next, got) = if s.hashtable {
-                members::scan_step(s.iter(), |m| *m, &a, false)
+                let (next, got) = members::scan_map(&s.members, &a);
+                (next, got.into_iter().map(|(m, _)| m.as_bytes()).collect())
             } else {
-                members::scan_step(s.intset_order().into_iter(), |m| *m, &a, true)
+                (0, members::scan_whole(s.intset_order(), |m| m, &a))
             };
             members::scan_reply(
                 next,

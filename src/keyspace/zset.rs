@@ -17,9 +17,10 @@ use hashbrown::HashMap;
 
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_ZSET_MEMBER, TAG_ZSET_REM};
-use super::members::{self, DeadTally, Member};
+use super::members::{self, DeadTally};
 use super::ordtree::OrderTree;
 use super::replay::{incarnation, Load};
+use super::scanmap::ScanMap;
 use super::value::Value;
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is, parse_f64};
@@ -137,7 +138,7 @@ struct ZEntry {
 /// A Sorted Set value.
 #[derive(Default)]
 pub(crate) struct ZSetData {
-    dict: HashMap<Member, ZEntry>,
+    dict: ScanMap<ZEntry>,
     list: OrderTree,
     /// Redis would have left the listpack encoding (sticky, as in Redis).
     big: bool,
@@ -183,8 +184,7 @@ impl ZSetValue {
             }
             return Some(e.loc.take());
         }
-        d.dict
-            .insert(Member::from(member), ZEntry { score, loc: None });
+        d.dict.insert(member, ZEntry { score, loc: None });
         d.list.insert(score, member);
         if d.dict.len() > LISTPACK_ENTRIES {
             d.big = true;
@@ -220,7 +220,7 @@ impl ZSetValue {
 
     /// Appends the records that recreate the value under `at`.
     pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
-        for (m, e) in &self.dict {
+        for (m, e) in self.dict.iter() {
             journal.put(
                 TAG_ZSET_MEMBER,
                 at,
@@ -1494,14 +1494,13 @@ fn zrandmember(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             let p = z.list.at_rank((seed % n as u64) as usize);
             return p.map_or(Reply::Nil, |p| bulk(z.list.get(p).1));
         }
-        Some(c) if c >= 0 => {
-            let mut all = z.list.range(0, usize::MAX, false);
-            if (c as usize) < all.len() {
-                members::shuffle_by_content(&mut all, |p| p.1, seed);
-                all.truncate(c as usize);
-            }
-            all
-        }
+        // Distinct members, content-deterministically, in O(count).
+        Some(c) if c >= 0 => z
+            .dict
+            .pick(seed, c as usize)
+            .into_iter()
+            .map(|(m, e)| (e.score, m.as_bytes()))
+            .collect(),
         Some(_) => draws
             .iter()
             .filter_map(|r| z.list.at_rank((r % n as u64) as usize))
@@ -1522,22 +1521,13 @@ fn zscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(Some(z)) => {
             // A listpack-encoded zset answers in score order, as Redis does.
             let (next, got) = if z.big {
-                members::scan_step(
-                    z.dict.iter().map(|(m, e)| (m.as_bytes(), e.score)),
-                    |p| p.0,
-                    &a,
-                    false,
-                )
+                let (next, got) = members::scan_map(&z.dict, &a);
+                let got = got.into_iter().map(|(m, e)| (m.as_bytes(), e.score));
+                (next, got.collect())
             } else {
-                members::scan_step(
-                    z.list
-                        .range(0, usize::MAX, false)
-                        .into_iter()
-                        .map(|(s, m)| (m, s)),
-                    |p| p.0,
-                    &a,
-                    true,
-                )
+                let all = z.list.range(0, usize::MAX, false);
+                let all = all.into_iter().map(|(s, m)| (m, s));
+                (0, members::scan_whole(all, |p| p.0, &a))
             };
             let mut out = Vec::with_capacity(got.len() * 2);
             for (m, s) in got {
