@@ -298,3 +298,40 @@ fn hash_values_recovered_from_hint_files() {
         Reply::Bulk(Bytes::from_static(b"hashtable"))
     );
 }
+
+/// HSCAN / SSCAN / ZSCAN of a big collection visit about COUNT members a
+/// call (O(COUNT) per call, as in Redis; not a fraction of the whole
+/// collection) and a complete iteration returns every member once.
+#[test]
+fn collection_scans_step_by_count() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let ks = open(d.path());
+    fill(&ks, 2000);
+    for (cmd, key, per_member) in [("SSCAN", "s", 1), ("HSCAN", "h", 2), ("ZSCAN", "z", 2)] {
+        let mut seen = std::collections::BTreeSet::new();
+        let (mut cursor, mut steps) = ("0".to_string(), 0);
+        loop {
+            let Reply::Array(parts) = run(&ks, &[cmd, key, &cursor, "COUNT", "10"]) else {
+                panic!("{cmd}: not an array");
+            };
+            let (Reply::Bulk(next), Reply::Array(items)) = (&parts[0], &parts[1]) else {
+                panic!("{cmd}: bad shape");
+            };
+            assert!(
+                items.len() <= 11 * per_member,
+                "{cmd} returned {} items for COUNT 10",
+                items.len() / per_member
+            );
+            for m in items.iter().step_by(per_member) {
+                assert!(seen.insert(format!("{m:?}")), "{cmd} returned {m:?} twice");
+            }
+            steps += 1;
+            cursor = String::from_utf8(next.to_vec()).expect("cursor");
+            if cursor == "0" {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 2000, "{cmd}");
+        assert!((190..=210).contains(&steps), "{cmd}: {steps} steps");
+    }
+}

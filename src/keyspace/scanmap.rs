@@ -83,6 +83,10 @@ impl<V> Slot<V> {
 /// Smallest capacity (slots before any spill past the end).
 const MIN_BITS: u32 = 2;
 
+/// Slots allocated past the capacity at a time, for the clusters that run
+/// past the last home slot.
+const SPILL: usize = 16;
+
 /// Where a probe for a hash and a member ended.
 enum Probe {
     /// The member is in this slot.
@@ -208,6 +212,11 @@ impl<V> ScanMap<V> {
         let gap = (at..self.slots.len())
             .find(|&j| self.slots[j].entry.is_none())
             .unwrap_or_else(|| {
+                // A little room at a time: a push into a full Vec would
+                // double the table's memory for one slot.
+                if self.slots.len() == self.slots.capacity() {
+                    self.slots.reserve_exact(SPILL);
+                }
                 self.slots.push(Slot::empty());
                 self.slots.len() - 1
             });
@@ -250,7 +259,7 @@ impl<V> ScanMap<V> {
     fn resize(&mut self, bits: u32) {
         let old = std::mem::take(&mut self.slots);
         self.bits = bits;
-        let mut slots: Vec<Slot<V>> = Vec::with_capacity((1usize << bits) + (1 << bits) / 8);
+        let mut slots: Vec<Slot<V>> = Vec::with_capacity((1usize << bits) + SPILL);
         slots.resize_with(1 << bits, Slot::empty);
         let mut next = 0usize;
         for slot in old {
@@ -259,6 +268,9 @@ impl<V> ScanMap<V> {
             }
             let at = next.max((slot.hash >> (63 - bits)) as usize);
             if at >= slots.len() {
+                if at >= slots.capacity() {
+                    slots.reserve_exact(SPILL);
+                }
                 slots.resize_with(at + 1, Slot::empty);
             }
             slots[at] = slot;
