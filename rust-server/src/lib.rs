@@ -351,7 +351,13 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
         .with_merge_interval(None);
     let mut ks_cfg = KeyspaceConfig::new(storage_opts);
     ks_cfg.databases = config.databases;
-    if let Some(secret) = &cluster_args.cluster_secret {
+    // An empty secret is no secret (the transport treats them alike), so
+    // it keeps the default seed too.
+    if let Some(secret) = cluster_args
+        .cluster_secret
+        .as_ref()
+        .filter(|s| !s.is_empty())
+    {
         // Every node of a cluster shares the secret, so every replica
         // orders collection members alike (SPOP picks the same member on
         // each) and a client cannot predict the hashes.

@@ -90,6 +90,10 @@ pub struct ClusterConfig {
     pub client_port: u16,
 }
 
+/// How long JOIN waits for a new learner to catch up (a snapshot install of
+/// a big dataset included) before it gives up on promoting it.
+const LEARNER_CATCH_UP: Duration = Duration::from_secs(600);
+
 /// How long a snapshot chunk RPC may take, the follower's install of the
 /// whole snapshot included (the last chunk's reply waits for it). Only a
 /// snapshot transfer to a node that stops answering without closing its
@@ -938,10 +942,39 @@ impl ClusterNode {
             return Reply::ok();
         }
         let ttl = Duration::from_secs(60);
-        match tokio::time::timeout(ttl, self.raft.add_learner(id, peer.clone(), true)).await {
+        let added = match tokio::time::timeout(ttl, self.raft.add_learner(id, peer.clone(), true))
+            .await
+        {
             Err(_) => return timeout_reply(),
             Ok(Err(e)) => return Reply::Error(format!("ERR cannot add {peer} as a learner: {e}")),
-            Ok(Ok(_)) => {}
+            Ok(Ok(added)) => added,
+        };
+        // openraft's blocking add_learner returns once the learner is within
+        // `replication_lag_threshold` (5000) entries of the leader, which a
+        // fresh learner of a short or purged log is at once. Wait until it
+        // holds the entry that added it, hence everything before it: the
+        // promotion then makes a voter of a node that has the data, and
+        // does not restart the replication stream (and the snapshot
+        // transfer with it) in the middle of the learner's catch-up.
+        let want = added.log_id.index;
+        let caught_up = self
+            .raft
+            .wait(Some(LEARNER_CATCH_UP))
+            .metrics(
+                move |m| {
+                    m.replication
+                        .as_ref()
+                        .and_then(|r| r.get(&id).copied().flatten())
+                        .is_some_and(|matched| matched.index >= want)
+                },
+                "the learner to catch up",
+            )
+            .await;
+        if caught_up.is_err() {
+            return Reply::Error(format!(
+                "TIMEOUT {peer} did not catch up within {} s; it stays a learner",
+                LEARNER_CATCH_UP.as_secs()
+            ));
         }
         match tokio::time::timeout(
             ttl,
