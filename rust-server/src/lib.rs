@@ -351,23 +351,11 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
         .with_merge_interval(None);
     let mut ks_cfg = KeyspaceConfig::new(storage_opts);
     ks_cfg.databases = config.databases;
-    // An empty secret is no secret (the transport treats them alike), so
-    // it keeps the default seed too.
-    if let Some(secret) = cluster_args
-        .cluster_secret
-        .as_ref()
-        .filter(|s| !s.is_empty())
-    {
-        // Every node of a cluster shares the secret, so every replica
-        // orders collection members alike (SPOP picks the same member on
-        // each) and a client cannot predict the hashes.
-        let seed = fincaskv::keyspace::order_seed_from_secret(secret.as_bytes());
-        if let Err(used) = fincaskv::keyspace::set_order_seed(seed) {
-            if used != seed {
-                return Err("the member-order seed was already set in this process".into());
-            }
-        }
-    }
+    // Every node of a cluster shares the secret, so every replica orders
+    // collection members alike (SPOP picks the same member on each) and a
+    // client cannot predict the hashes.
+    let secret = cluster_args.cluster_secret.as_deref().unwrap_or_default();
+    fincaskv::keyspace::set_order_secret(secret.as_bytes())?;
     let load_started = Instant::now();
     let dir = config.dir.clone();
     let keyspace = tokio::task::spawn_blocking(move || Keyspace::open(ks_cfg))

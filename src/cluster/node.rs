@@ -942,17 +942,18 @@ impl ClusterNode {
             return Reply::ok();
         }
         let ttl = Duration::from_secs(60);
-        let added = match tokio::time::timeout(ttl, self.raft.add_learner(id, peer.clone(), true))
+        let added = match tokio::time::timeout(ttl, self.raft.add_learner(id, peer.clone(), false))
             .await
         {
             Err(_) => return timeout_reply(),
             Ok(Err(e)) => return Reply::Error(format!("ERR cannot add {peer} as a learner: {e}")),
             Ok(Ok(added)) => added,
         };
-        // openraft's blocking add_learner returns once the learner is within
-        // `replication_lag_threshold` (5000) entries of the leader, which a
-        // fresh learner of a short or purged log is at once. Wait until it
-        // holds the entry that added it, hence everything before it: the
+        // Not openraft's blocking add_learner: it returns once the learner
+        // is within `replication_lag_threshold` (5000) entries of the
+        // leader, which a fresh learner of a short or purged log is at once.
+        // Wait until it holds the entry that added it, hence everything
+        // before it: the
         // promotion then makes a voter of a node that has the data, and
         // does not restart the replication stream (and the snapshot
         // transfer with it) in the middle of the learner's catch-up.

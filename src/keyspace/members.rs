@@ -13,8 +13,6 @@
 //!   and `Ctx::rng_seed`, never on hash-table layout or insertion history, so
 //!   that every replica (and a replica that restarted) picks the same members.
 
-use std::hash::{Hash, Hasher};
-
 use bytes::Bytes;
 
 use super::glob;
@@ -62,27 +60,6 @@ impl From<&[u8]> for Member {
         } else {
             Member::Heap(b.into())
         }
-    }
-}
-
-impl std::borrow::Borrow<[u8]> for Member {
-    fn borrow(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
-impl PartialEq for Member {
-    fn eq(&self, other: &Member) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for Member {}
-
-impl Hash for Member {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // Must hash exactly as `[u8]` does (lookups borrow as `[u8]`).
-        self.as_bytes().hash(state);
     }
 }
 
@@ -300,18 +277,12 @@ mod tests {
     }
 
     #[test]
-    fn member_is_compact_and_hashes_as_bytes() {
+    fn member_is_compact() {
         assert_eq!(std::mem::size_of::<Member>(), 24);
         let short = Member::from(&b"abc"[..]);
         let long = Member::from(&[7u8; 40][..]);
         assert_eq!(short.as_bytes(), b"abc");
         assert_eq!(long.as_bytes(), &[7u8; 40][..]);
-        let mut set = hashbrown::HashSet::new();
-        set.insert(short);
-        set.insert(long);
-        assert!(set.contains(&b"abc"[..]));
-        assert!(set.contains(&[7u8; 40][..]));
-        assert!(!set.contains(&b"abd"[..]));
     }
 
     #[test]

@@ -41,7 +41,7 @@ mod ordtree;
 mod replay;
 mod replicated;
 mod scanmap;
-pub use scanmap::{order_seed_from_secret, set_order_seed};
+pub use scanmap::set_order_secret;
 pub(crate) mod set;
 pub(crate) mod string;
 mod value;

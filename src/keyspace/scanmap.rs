@@ -23,7 +23,7 @@
 //!   insert history, so every replica of a cluster picks the same members
 //!   (SPOP is replicated as the command, not as its effect).
 //! * The hash: foldhash (quality variant) under the process-wide
-//!   [order seed](set_order_seed). Replicas must use the same seed; an
+//!   order seed ([`set_order_secret`]). Replicas must use the same seed; an
 //!   attacker who knows it can choose members whose hashes crowd one
 //!   region of the table and make inserts there slow. The server derives it
 //!   from `--cluster-secret` when one is given; without one it is a fixed
@@ -34,32 +34,38 @@ use std::sync::OnceLock;
 
 use super::members::Member;
 
-/// The hash of the default [order seed](set_order_seed).
+/// The seed used when no secret is given.
 const DEFAULT_ORDER_SEED: u64 = 0x5EED_F1CA_5C0F_FEE5;
 
-static ORDER_SEED: OnceLock<u64> = OnceLock::new();
+/// The order seed of this process and the hasher built from it.
+static ORDER: OnceLock<(u64, foldhash::quality::FixedState)> = OnceLock::new();
 
-/// Sets the seed of the member hash of every [`ScanMap`] in this process
-/// (see the module docs). Call it before any keyspace is opened; it fails
-/// (and returns the seed in use) once the seed was set or used.
-pub fn set_order_seed(seed: u64) -> Result<(), u64> {
-    ORDER_SEED.set(seed).map_err(|_| order_seed())
+fn order_of(seed: u64) -> (u64, foldhash::quality::FixedState) {
+    (seed, foldhash::quality::FixedState::with_seed(seed))
 }
 
-/// The order seed of a cluster whose nodes share `secret`.
-pub fn order_seed_from_secret(secret: &[u8]) -> u64 {
-    foldhash::quality::FixedState::with_seed(DEFAULT_ORDER_SEED).hash_one(secret)
-}
-
-fn order_seed() -> u64 {
-    *ORDER_SEED.get_or_init(|| DEFAULT_ORDER_SEED)
+/// Seeds the member hash of every [`ScanMap`] in this process with
+/// `secret`, which every node of a cluster shares (see the module docs); an
+/// empty secret is no secret and keeps the default seed. Call it before any
+/// keyspace is opened: once the seed was set or used, another one is refused.
+pub fn set_order_secret(secret: &[u8]) -> Result<(), String> {
+    let seed = if secret.is_empty() {
+        DEFAULT_ORDER_SEED
+    } else {
+        foldhash::quality::FixedState::with_seed(DEFAULT_ORDER_SEED).hash_one(secret)
+    };
+    if ORDER.get_or_init(|| order_of(seed)).0 == seed {
+        Ok(())
+    } else {
+        Err("the member-order seed was already set in this process".into())
+    }
 }
 
 /// The 63-bit hash that orders the members (the top bit is always clear).
 pub(crate) fn order_hash(member: &[u8]) -> u64 {
-    static STATE: OnceLock<foldhash::quality::FixedState> = OnceLock::new();
-    STATE
-        .get_or_init(|| foldhash::quality::FixedState::with_seed(order_seed()))
+    ORDER
+        .get_or_init(|| order_of(DEFAULT_ORDER_SEED))
+        .1
         .hash_one(member)
         >> 1
 }
@@ -86,6 +92,18 @@ const MIN_BITS: u32 = 2;
 /// Slots allocated past the capacity at a time, for the clusters that run
 /// past the last home slot.
 const SPILL: usize = 16;
+
+/// Grows `slots` to at least `len` slots, past the capacity a little room
+/// at a time: a push into a full Vec would double a big table's memory for
+/// one slot.
+fn spill_to<V>(slots: &mut Vec<Slot<V>>, len: usize) {
+    if len > slots.len() {
+        if len > slots.capacity() {
+            slots.reserve_exact(len - slots.len() + SPILL);
+        }
+        slots.resize_with(len, Slot::empty);
+    }
+}
 
 /// Where a probe for a hash and a member ended.
 enum Probe {
@@ -190,16 +208,15 @@ impl<V> ScanMap<V> {
                 .entry
                 .as_mut()
                 .map(|(_, v)| std::mem::replace(v, value)),
-            Probe::Vacant(i) => {
+            Probe::Vacant(mut at) => {
                 if (self.len + 1) * 4 > self.capacity() * 3 {
                     self.resize(self.bits_for(self.len + 1));
-                    let Probe::Vacant(i) = self.probe(hash, member) else {
+                    let Probe::Vacant(moved) = self.probe(hash, member) else {
                         unreachable!("the member was absent before the resize");
                     };
-                    self.place(i, hash, Member::from(member), value);
-                } else {
-                    self.place(i, hash, Member::from(member), value);
+                    at = moved;
                 }
+                self.place(at, hash, Member::from(member), value);
                 self.len += 1;
                 None
             }
@@ -212,13 +229,9 @@ impl<V> ScanMap<V> {
         let gap = (at..self.slots.len())
             .find(|&j| self.slots[j].entry.is_none())
             .unwrap_or_else(|| {
-                // A little room at a time: a push into a full Vec would
-                // double the table's memory for one slot.
-                if self.slots.len() == self.slots.capacity() {
-                    self.slots.reserve_exact(SPILL);
-                }
-                self.slots.push(Slot::empty());
-                self.slots.len() - 1
+                let end = self.slots.len();
+                spill_to(&mut self.slots, end + 1);
+                end
             });
         self.slots[at..=gap].rotate_right(1);
         self.slots[at] = Slot {
@@ -266,13 +279,8 @@ impl<V> ScanMap<V> {
             if slot.entry.is_none() {
                 continue;
             }
-            let at = next.max((slot.hash >> (63 - bits)) as usize);
-            if at >= slots.len() {
-                if at >= slots.capacity() {
-                    slots.reserve_exact(SPILL);
-                }
-                slots.resize_with(at + 1, Slot::empty);
-            }
+            let at = next.max(self.home(slot.hash));
+            spill_to(&mut slots, at + 1);
             slots[at] = slot;
             next = at + 1;
         }
