@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-step() { printf '\n==> %s\n' "$*"; }
+START=$SECONDS
+step() { printf '\n==> [%dm%02ds] %s\n' $(((SECONDS - START) / 60)) $(((SECONDS - START) % 60)) "$*"; }
 
 # --- system packages -------------------------------------------------------
 need_apt=()
@@ -37,15 +38,17 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The `ci` profile (Cargo.toml) is release without LTO and debug info: the
+# tests, the server and the wheel share one build of the dependencies.
 step "cargo test"
-cargo test --locked --release
+cargo test --locked --profile ci
 step "cargo build (server binary)"
-cargo build --locked --release -p fincaskv-server
+cargo build --locked --profile ci -p fincaskv-server
 
 # --- python ------------------------------------------------------------------
 step "maturin build + install wheel"
 rm -rf target/wheels
-"$VENV/bin/maturin" build --release --locked -q -o target/wheels
+"$VENV/bin/maturin" build --profile ci --locked -q -o target/wheels
 "$VENV/bin/pip" install -q --force-reinstall --no-deps target/wheels/fincaskv-*.whl
 step "wheel smoke test in a fresh venv (no test packages, no server binary)"
 SMOKE=$(mktemp -d)
@@ -56,6 +59,7 @@ python3 -m venv "$SMOKE/venv"
 rm -rf "$SMOKE"
 
 step "pytest"
-export FINCASKV_SERVER_BIN="$ROOT/target/release/fincaskv-server"
+export FINCASKV_SERVER_BIN="$ROOT/target/ci/fincaskv-server"
 cd tests/python
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=15 "$@"
+step "done"
