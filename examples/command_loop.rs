@@ -2,7 +2,8 @@
 //! for profiling with `perf record`: `cargo run --release --example
 //! command_loop -- SET 5000000`. Shapes: GET SET INCR LPUSH HSET SADD ZADD, ZMOVE / ZRANK
 //! on a 1M-member sorted set, and SPOP / SRANDMEMBER / SSCAN (COUNT 10, following the
-//! cursor) on a 1M-member set (SPOP: at most 1M calls).
+//! cursor) on a 1M-member set (SPOP: at most 1M calls), and SCAN (COUNT 10,
+//! following the cursor) over 1M keys.
 
 use std::time::Instant;
 
@@ -61,6 +62,7 @@ fn main() {
             "SPOP" => vec![b("SPOP".into()), b("bigs".into())],
             "SRANDMEMBER" => vec![b("SRANDMEMBER".into()), b("bigs".into())],
             "SSCAN" => vec![b("SSCAN".into()), b("bigs".into()), b("0".into())],
+            "SCAN" => vec![b("SCAN".into()), b("0".into())],
             "ZRANK" => vec![
                 b("ZRANK".into()),
                 b("bigz".into()),
@@ -92,6 +94,16 @@ fn main() {
             ks.execute(&ctx, &a);
         }
     }
+    if shape == "SCAN" {
+        for chunk in 0..1000 {
+            let mut a = vec![b("MSET".into())];
+            for i in chunk * 1000..(chunk + 1) * 1000 {
+                a.push(b(format!("k:{i:08}")));
+                a.push(b("v".into()));
+            }
+            ks.execute(&ctx, &a);
+        }
+    }
     let del = vec![b("DEL".into()), b("list".into())];
     let mut cursor = b("0".into());
     // The other score table for ZMOVE: odd passes use it, so that every
@@ -107,8 +119,12 @@ fn main() {
             ks.execute(&ctx, &other[i % KEYS]);
             continue;
         }
-        if shape == "SSCAN" {
-            let step = [b("SSCAN".into()), b("bigs".into()), cursor.clone()];
+        if shape == "SSCAN" || shape == "SCAN" {
+            let step = if shape == "SCAN" {
+                vec![b("SCAN".into()), cursor.clone()]
+            } else {
+                vec![b("SSCAN".into()), b("bigs".into()), cursor.clone()]
+            };
             if let Reply::Array(parts) = ks.execute(&ctx, &step) {
                 if let Some(Reply::Bulk(next)) = parts.first() {
                     cursor = next.clone();

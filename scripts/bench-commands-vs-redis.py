@@ -55,6 +55,8 @@ SHAPES = {
     "SRANDMEMBER": lambda i: resp("SRANDMEMBER", "bigs"),
     "SPOP": lambda i: resp("SPOP", "bigs"),
     "SSCAN": lambda i: resp("SSCAN", "bigs", 0),
+    # Over 1M keys (same remark).
+    "SCAN": lambda i: resp("SCAN", 0),
 }
 BIG_SET = ("SRANDMEMBER", "SPOP", "SSCAN")
 
@@ -91,6 +93,12 @@ def redis_usec(port, shape, n):
         cli(port, "DEL", "bigs")
         load = b"".join(
             resp("SADD", "bigs", *["member:%08d" % i for i in range(c * 1000, (c + 1) * 1000)])
+            for c in range(1000)
+        )
+        cli(port, "--pipe", stdin=load)
+    if shape == "SCAN" and cli(port, "EXISTS", "k:00000000").strip() == "0":
+        load = b"".join(
+            resp("MSET", *[x for i in range(c * 1000, (c + 1) * 1000) for x in ("k:%08d" % i, "v")])
             for c in range(1000)
         )
         cli(port, "--pipe", stdin=load)

@@ -38,12 +38,13 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The `ci` profile (Cargo.toml) is release without LTO and debug info: the
-# tests, the server and the wheel share one build of the dependencies.
-step "cargo test"
+# The `ci` profile (Cargo.toml) is release without LTO and debug info. The
+# test build also builds the server binary (target/ci/fincaskv-server) that
+# pytest runs: a separate `cargo build -p fincaskv-server` would rebuild most
+# crates, because dev-dependencies change the features of shared ones.
+step "cargo test (and the server binary)"
 cargo test --locked --profile ci
-step "cargo build (server binary)"
-cargo build --locked --profile ci -p fincaskv-server
+test -x target/ci/fincaskv-server || { echo "cargo test did not build target/ci/fincaskv-server" >&2; exit 1; }
 
 # --- python ------------------------------------------------------------------
 step "maturin build + install wheel"

@@ -186,6 +186,9 @@ impl ServerHandle {
         let dir = cfg.dir.clone();
         let opened = py.detach(|| open_keyspace(&cfg));
         let keyspace = Arc::new(opened.map_err(|e| errors::engine_error(py, &e))?);
+        // The TLS and metrics listeners before the RESP port (as the binary).
+        let extras = fincaskv::server::bind_extras(&cfg)
+            .map_err(|e| errors::new_err(py, "ConnectionError", e.to_string()))?;
         let listener =
             fincaskv::server::listen(&cfg.bind, cfg.port, cfg.tcp_backlog).map_err(|e| {
                 errors::new_err(
@@ -218,7 +221,7 @@ impl ServerHandle {
                 let result = runtime.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener)
                         .map_err(|e| format!("cannot use the listener: {e}"))?;
-                    server::run(cfg, backend, listener, async {
+                    server::run_with(cfg, backend, listener, extras, async {
                         let _ = stop_rx.await;
                     })
                     .await

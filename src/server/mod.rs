@@ -307,16 +307,62 @@ pub fn listen(host: &str, port: u16, backlog: u32) -> std::io::Result<std::net::
     }))
 }
 
-/// Runs the server on `listener` until `shutdown` completes or a client
-/// sends SHUTDOWN; then stops accepting, lets connections finish the command
-/// they are executing, fsyncs (unless SHUTDOWN NOSAVE) and returns.
-///
-/// The caller owns the backend and drops it afterwards (which releases the
-/// data directory lock).
+/// The listeners a server opens besides its RESP port: the TLS port and the
+/// Prometheus metrics address, when configured.
+pub struct ExtraListeners {
+    tls: Option<(std::net::TcpListener, tokio_rustls::TlsAcceptor)>,
+    metrics: Option<std::net::TcpListener>,
+}
+
+/// Binds the TLS port and the metrics address of `config` (reading the
+/// certificate files now: a bad file fails the start). Call it before
+/// [`listen`] on the RESP port, so that a server that cannot start never
+/// accepts a client first.
+pub fn bind_extras(config: &ServerConfig) -> std::io::Result<ExtraListeners> {
+    let metrics = if config.metrics_addr.is_empty() {
+        None
+    } else {
+        let addr = &config.metrics_addr;
+        let l = std::net::TcpListener::bind(addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on metrics-addr {addr}: {e}"),
+                )
+            })?;
+        tracing::info!(addr = %addr, "Prometheus metrics at http://{addr}/metrics");
+        Some(l)
+    };
+    Ok(ExtraListeners {
+        tls: bind_tls(config)?,
+        metrics,
+    })
+}
+
+/// [`run_with`] after binding the extra listeners ([`bind_extras`]) itself.
 pub async fn run(
     config: ServerConfig,
     backend: Arc<dyn Backend>,
     listener: TcpListener,
+    shutdown: impl Future,
+) -> std::io::Result<()> {
+    let extras = bind_extras(&config)?;
+    run_with(config, backend, listener, extras, shutdown).await
+}
+
+/// Runs the server on `listener` and `extras` until `shutdown` completes or
+/// a client sends SHUTDOWN; then stops accepting, lets connections finish
+/// the command they are executing, fsyncs (unless SHUTDOWN NOSAVE) and
+/// returns.
+///
+/// The caller owns the backend and drops it afterwards (which releases the
+/// data directory lock).
+pub async fn run_with(
+    config: ServerConfig,
+    backend: Arc<dyn Backend>,
+    listener: TcpListener,
+    extras: ExtraListeners,
     shutdown: impl Future,
 ) -> std::io::Result<()> {
     let port = listener.local_addr()?.port();
@@ -347,20 +393,11 @@ pub async fn run(
         port,
     });
 
-    let tls_listener = bind_tls(&shared.config.read())?;
-    let metrics_addr = shared.config.read().metrics_addr.clone();
-    let metrics_listener = if metrics_addr.is_empty() {
-        None
-    } else {
-        let l = TcpListener::bind(&metrics_addr).await.map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("cannot listen on metrics-addr {metrics_addr}: {e}"),
-            )
-        })?;
-        tracing::info!(addr = %metrics_addr, "Prometheus metrics at http://{metrics_addr}/metrics");
-        Some(l)
+    let tls_listener = match extras.tls {
+        Some((l, acceptor)) => Some((TcpListener::from_std(l)?, acceptor)),
+        None => None,
     };
+    let metrics_listener = extras.metrics.map(TcpListener::from_std).transpose()?;
     let mut background = vec![
         tokio::spawn(notifier.clone().run_unblocker(backend.clone())),
         tokio::spawn(active_expiry(shared.clone())),
@@ -429,7 +466,7 @@ async fn accept_failed(e: std::io::Error) {
 /// certificate files are read now: a bad file fails the start).
 fn bind_tls(
     config: &ServerConfig,
-) -> std::io::Result<Option<(TcpListener, tokio_rustls::TlsAcceptor)>> {
+) -> std::io::Result<Option<(std::net::TcpListener, tokio_rustls::TlsAcceptor)>> {
     if config.tls_port == 0 {
         return Ok(None);
     }
@@ -439,17 +476,15 @@ fn bind_tls(
         .map_err(invalid)?
         .ok_or_else(|| invalid("no TLS files".into()))?;
     let acceptor = files.acceptor().map_err(invalid)?;
-    let listener = listen(&config.bind, config.tls_port, config.tcp_backlog)
-        .and_then(TcpListener::from_std)
-        .map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot listen on tls-port {}:{}: {e}",
-                    config.bind, config.tls_port
-                ),
-            )
-        })?;
+    let listener = listen(&config.bind, config.tls_port, config.tcp_backlog).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot listen on tls-port {}:{}: {e}",
+                config.bind, config.tls_port
+            ),
+        )
+    })?;
     tracing::info!(addr = %listener.local_addr()?, "TLS port ready");
     Ok(Some((listener, acceptor)))
 }

@@ -313,19 +313,9 @@ impl Engine {
     /// Opens (creating if needed) the store in `opts.dir`, rebuilding the
     /// keydir from hint and data files.
     pub fn open(opts: Options) -> Result<Engine> {
+        // No pre-sizing from the hint footers: a `Hash` index grows by
+        // splitting small partitions, never by doubling a big table.
         let mut keydir = Keydir::new(opts.index);
-        // Size the tables once from the hint footers instead of growing them
-        // through every doubling during replay.
-        if opts.index == super::IndexKind::Hash && opts.dir.is_dir() {
-            let expected = super::hint::estimate_entries(&opts.dir) as usize;
-            let per_partition = expected.div_ceil(super::index::PARTITIONS);
-            let parts_per_shard = super::index::PARTITIONS / SHARDS;
-            for (si, shard) in keydir.shards.iter_mut().enumerate() {
-                for p in si * parts_per_shard..(si + 1) * parts_per_shard {
-                    shard.get_mut().index.reserve_partition(p, per_partition);
-                }
-            }
-        }
         let now = now_ms();
         let mut dead: HashMap<u32, u64> = HashMap::new();
         let interval = opts.merge_interval;

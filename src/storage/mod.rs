@@ -21,6 +21,7 @@ mod backup;
 mod cache;
 mod engine;
 mod error;
+mod hashdir;
 mod hint;
 pub mod index;
 mod lock;

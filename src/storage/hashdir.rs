@@ -1,0 +1,216 @@
+//! The partitions of the `Hash` index kind: extendible hashing over the
+//! top bits of the key hash, so that a SCAN step costs one small partition
+//! instead of a fixed share of the whole index.
+//!
+//! * A part holds the keys whose hash starts with its `prefix` (`bits` bits
+//!   long), in a hashbrown table of at most [`PART_CAP`] keys: when an insert
+//!   finds its part full, the part splits in two on the next hash bit (the
+//!   keys with that bit set move to a new part) instead of letting the table
+//!   double. A split moves at most `PART_CAP` keys, so no insert pauses for
+//!   a whole-index resize (a 10 M-key index of 64 fixed partitions used to
+//!   rehash 156 k keys at once).
+//! * `dir[top(h, depth)]` is the part of hash `h`; `depth` is the longest
+//!   prefix, and a part of `bits` bits owns `2^(depth - bits)` consecutive
+//!   directory slots. The directory doubles when a part as long as it splits.
+//! * A part covers one contiguous range of the hash space, and the parts in
+//!   hash order tile it; [`Index::scan`](super::index::Index::scan) walks
+//!   them from the cursor's part. Parts never merge: after mass deletes a
+//!   SCAN may walk some empty parts.
+//!
+//! Memory: the tables load between 44 % (just split) and 87 % (full), as a
+//! hashbrown table does between doublings; a part adds 48 bytes and the
+//! directory 4 bytes per slot (about 1 MB at 10 M keys).
+
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+use super::index::{table_hash, Key};
+
+/// Keys a part holds before it splits: the capacity of a 512-bucket
+/// hashbrown table (7/8 of the buckets).
+pub(super) const PART_CAP: usize = 448;
+
+/// The longest prefix a part may have; a part this deep (only reachable
+/// through colliding hashes) grows its table instead of splitting.
+const MAX_BITS: u32 = 24;
+
+/// The top `bits` bits of `h` (0 for no bits).
+fn top(h: u64, bits: u32) -> usize {
+    h.checked_shr(64 - bits).unwrap_or(0) as usize
+}
+
+/// One partition: the keys whose hash starts with `prefix`.
+struct Part<V> {
+    table: HashTable<(Key, V)>,
+    /// Length of the prefix, in bits.
+    bits: u32,
+    prefix: u64,
+}
+
+impl<V> Part<V> {
+    fn new(bits: u32, prefix: u64) -> Part<V> {
+        Part {
+            table: HashTable::new(),
+            bits,
+            prefix,
+        }
+    }
+}
+
+/// The parts of a `Hash` index and their directory (see the module docs).
+pub(super) struct HashDir<V> {
+    dir: Vec<u32>,
+    depth: u32,
+    parts: Vec<Part<V>>,
+}
+
+impl<V> HashDir<V> {
+    /// One empty part.
+    pub(super) fn new() -> HashDir<V> {
+        HashDir {
+            dir: vec![0],
+            depth: 0,
+            parts: vec![Part::new(0, 0)],
+        }
+    }
+
+    fn part_of(&self, h: u64) -> usize {
+        self.dir[top(h, self.depth)] as usize
+    }
+
+    /// The table that holds hash `h`.
+    pub(super) fn table(&self, h: u64) -> &HashTable<(Key, V)> {
+        &self.parts[self.part_of(h)].table
+    }
+
+    /// The table that holds hash `h`, mutably (no split: for lookups,
+    /// replacements and removals).
+    pub(super) fn table_mut(&mut self, h: u64) -> &mut HashTable<(Key, V)> {
+        let i = self.part_of(h);
+        &mut self.parts[i].table
+    }
+
+    /// The table a key of hash `h` is inserted into, after splitting its
+    /// part while the part is full.
+    pub(super) fn table_for_insert(
+        &mut self,
+        h: u64,
+        hasher: &DefaultHashBuilder,
+    ) -> &mut HashTable<(Key, V)> {
+        loop {
+            let i = self.part_of(h);
+            let p = &self.parts[i];
+            let (len, room) = (p.table.len(), p.table.capacity() - p.table.len());
+            if len >= PART_CAP && p.bits < MAX_BITS {
+                self.split(i, hasher);
+            } else if room == 0 && len * 2 > PART_CAP && len < PART_CAP {
+                // Full of tombstones left by removals: hashbrown would double
+                // the table; a fresh one of the part's size holds the insert.
+                let table = &mut self.parts[i].table;
+                let mut fresh = HashTable::with_capacity(PART_CAP.max(len + 1));
+                for entry in table.drain() {
+                    let h = table_hash(hasher.hash_one(entry.0.as_slice()));
+                    fresh.insert_unique(h, entry, |(k, _)| {
+                        table_hash(hasher.hash_one(k.as_slice()))
+                    });
+                }
+                *table = fresh;
+                return table;
+            } else {
+                return &mut self.parts[i].table;
+            }
+        }
+    }
+
+    /// Splits part `i` on its next hash bit: the keys with the bit set move
+    /// to a new part.
+    fn split(&mut self, i: usize, hasher: &DefaultHashBuilder) {
+        let bits = self.parts[i].bits;
+        if bits == self.depth {
+            let dir = std::mem::take(&mut self.dir);
+            self.dir = dir.iter().flat_map(|&p| [p, p]).collect();
+            self.depth += 1;
+        }
+        let bit = 63 - bits;
+        let hi_prefix = (self.parts[i].prefix << 1) | 1;
+        let lo = &mut self.parts[i];
+        lo.bits = bits + 1;
+        lo.prefix <<= 1;
+        // Both halves go to fresh tables: removing keys from a hashbrown
+        // table leaves tombstones that count against its room, and the next
+        // insert would double the table instead of filling it.
+        let hash = |k: &Key| hasher.hash_one(k.as_slice());
+        let entries: Vec<(u64, (Key, V))> = lo.table.drain().map(|e| (hash(&e.0), e)).collect();
+        let table_of = |upper: bool| {
+            let n = entries
+                .iter()
+                .filter(|(h, _)| (h >> bit) & 1 == upper as u64)
+                .count();
+            if n == 0 {
+                HashTable::new()
+            } else {
+                HashTable::with_capacity(PART_CAP.max(n))
+            }
+        };
+        let mut lo_table = table_of(false);
+        let mut hi = Part::new(bits + 1, hi_prefix);
+        hi.table = table_of(true);
+        for (h, entry) in entries {
+            let half = if (h >> bit) & 1 == 1 {
+                &mut hi.table
+            } else {
+                &mut lo_table
+            };
+            half.insert_unique(table_hash(h), entry, |(k, _)| table_hash(hash(k)));
+        }
+        self.parts[i].table = lo_table;
+        let n = self.parts.len() as u32;
+        self.parts.push(hi);
+        let span = self.depth - (bits + 1);
+        let first = (hi_prefix as usize) << span;
+        self.dir[first..first + (1 << span)].fill(n);
+    }
+
+    /// The table of the part holding hash `h` and the end of the part's
+    /// hash range (exclusive; `None` when the part is the last).
+    pub(super) fn part_at(&self, h: u64) -> (&HashTable<(Key, V)>, Option<u64>) {
+        let p = &self.parts[self.part_of(h)];
+        let end = if p.bits == 0 {
+            None
+        } else {
+            (p.prefix + 1).checked_shl(64 - p.bits).filter(|&e| e != 0)
+        };
+        (&p.table, end)
+    }
+
+    /// Every table.
+    pub(super) fn tables(&self) -> impl Iterator<Item = &HashTable<(Key, V)>> {
+        self.parts.iter().map(|p| &p.table)
+    }
+
+    /// Number of parts and the most keys one holds.
+    #[cfg(test)]
+    pub(super) fn part_sizes(&self) -> (usize, usize) {
+        let most = self.parts.iter().map(|p| p.table.len()).max();
+        (self.parts.len(), most.unwrap_or(0))
+    }
+
+    /// Panics unless the layout invariants hold: the directory maps every
+    /// slot to the part whose prefix it extends, and every key is in the
+    /// part of its hash.
+    #[cfg(test)]
+    pub(super) fn check(&self, hasher: &DefaultHashBuilder) {
+        assert_eq!(self.dir.len(), 1 << self.depth);
+        for (slot, &p) in self.dir.iter().enumerate() {
+            let part = &self.parts[p as usize];
+            assert!(part.bits <= self.depth);
+            assert_eq!((slot >> (self.depth - part.bits)) as u64, part.prefix);
+        }
+        for (i, part) in self.parts.iter().enumerate() {
+            for (k, _) in part.table.iter() {
+                assert_eq!(self.part_of(hasher.hash_one(k.as_slice())), i);
+            }
+        }
+    }
+}
