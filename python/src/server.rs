@@ -186,22 +186,11 @@ impl ServerHandle {
         let dir = cfg.dir.clone();
         let opened = py.detach(|| open_keyspace(&cfg));
         let keyspace = Arc::new(opened.map_err(|e| errors::engine_error(py, &e))?);
-        // The TLS and metrics listeners before the RESP port (as the binary).
-        let extras = fincaskv::server::bind_extras(&cfg)
+        let listeners = fincaskv::server::bind_all(&cfg)
             .map_err(|e| errors::new_err(py, "ConnectionError", e.to_string()))?;
-        let listener =
-            fincaskv::server::listen(&cfg.bind, cfg.port, cfg.tcp_backlog).map_err(|e| {
-                errors::new_err(
-                    py,
-                    "ConnectionError",
-                    format!("cannot listen on {}:{}: {e}", cfg.bind, cfg.port),
-                )
-            })?;
-        let addr = listener
+        let addr = listeners
+            .resp
             .local_addr()
-            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        listener
-            .set_nonblocking(true)
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -219,9 +208,7 @@ impl ServerHandle {
                 ));
                 let backend: Arc<dyn Backend> = backend;
                 let result = runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)
-                        .map_err(|e| format!("cannot use the listener: {e}"))?;
-                    server::run_with(cfg, backend, listener, extras, async {
+                    server::run_with(cfg, backend, listeners, async {
                         let _ = stop_rx.await;
                     })
                     .await

@@ -370,14 +370,10 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
     ));
     let keys: u64 = backend.key_counts().iter().map(|(k, _)| k).sum();
 
-    let addr = format!("{}:{}", config.bind, config.port);
-    // The TLS and metrics listeners first: a server that fails to start
-    // must not have accepted a client on its RESP port.
-    let extras = server::bind_extras(&config).map_err(|e| e.to_string())?;
-    let listener = fincaskv::server::listen(&config.bind, config.port, config.tcp_backlog)
-        .and_then(tokio::net::TcpListener::from_std)
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // The TLS and metrics listeners first, the RESP port last: a server
+    // that fails to start must not have accepted a client.
+    let listeners = server::bind_all(&config).map_err(|e| e.to_string())?;
+    let local = listeners.resp.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         addr = %local,
@@ -454,7 +450,7 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
         .await
         .map_err(|e| format!("cannot start the cluster node: {e}"))?;
     let backend: Arc<dyn Backend> = cluster.clone();
-    server::run_with(config, backend, listener, extras, shutdown_signal())
+    server::run_with(config, backend, listeners, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
     cluster.shutdown().await;

@@ -309,16 +309,35 @@ pub fn listen(host: &str, port: u16, backlog: u32) -> std::io::Result<std::net::
 
 /// The listeners a server opens besides its RESP port: the TLS port and the
 /// Prometheus metrics address, when configured.
-pub struct ExtraListeners {
+struct ExtraListeners {
     tls: Option<(std::net::TcpListener, tokio_rustls::TlsAcceptor)>,
     metrics: Option<std::net::TcpListener>,
 }
 
-/// Binds the TLS port and the metrics address of `config` (reading the
-/// certificate files now: a bad file fails the start). Call it before
-/// [`listen`] on the RESP port, so that a server that cannot start never
-/// accepts a client first.
-pub fn bind_extras(config: &ServerConfig) -> std::io::Result<ExtraListeners> {
+/// Every listener of a server ([`bind_all`]).
+pub struct Listeners {
+    /// The RESP port (non-blocking).
+    pub resp: std::net::TcpListener,
+    extras: ExtraListeners,
+}
+
+/// Binds the listeners of `config`: the TLS port and the metrics address
+/// first (reading the certificate files now: a bad file fails the start),
+/// the RESP port last, so that a server that cannot start never accepts a
+/// client.
+pub fn bind_all(config: &ServerConfig) -> std::io::Result<Listeners> {
+    let extras = bind_extras(config)?;
+    let resp = listen(&config.bind, config.port, config.tcp_backlog).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}:{}: {e}", config.bind, config.port),
+        )
+    })?;
+    Ok(Listeners { resp, extras })
+}
+
+/// Binds the TLS port and the metrics address of `config`.
+fn bind_extras(config: &ServerConfig) -> std::io::Result<ExtraListeners> {
     let metrics = if config.metrics_addr.is_empty() {
         None
     } else {
@@ -340,19 +359,23 @@ pub fn bind_extras(config: &ServerConfig) -> std::io::Result<ExtraListeners> {
     })
 }
 
-/// [`run_with`] after binding the extra listeners ([`bind_extras`]) itself.
+/// [`run_with`] on `listener` as the RESP port, binding the TLS and metrics
+/// listeners of `config` itself.
 pub async fn run(
     config: ServerConfig,
     backend: Arc<dyn Backend>,
     listener: TcpListener,
     shutdown: impl Future,
 ) -> std::io::Result<()> {
-    let extras = bind_extras(&config)?;
-    run_with(config, backend, listener, extras, shutdown).await
+    let listeners = Listeners {
+        extras: bind_extras(&config)?,
+        resp: listener.into_std()?,
+    };
+    run_with(config, backend, listeners, shutdown).await
 }
 
-/// Runs the server on `listener` and `extras` until `shutdown` completes or
-/// a client sends SHUTDOWN; then stops accepting, lets connections finish
+/// Runs the server on `listeners` ([`bind_all`]) until `shutdown` completes
+/// or a client sends SHUTDOWN; then stops accepting, lets connections finish
 /// the command they are executing, fsyncs (unless SHUTDOWN NOSAVE) and
 /// returns.
 ///
@@ -361,10 +384,11 @@ pub async fn run(
 pub async fn run_with(
     config: ServerConfig,
     backend: Arc<dyn Backend>,
-    listener: TcpListener,
-    extras: ExtraListeners,
+    listeners: Listeners,
     shutdown: impl Future,
 ) -> std::io::Result<()> {
+    let Listeners { resp, extras } = listeners;
+    let listener = TcpListener::from_std(resp)?;
     let port = listener.local_addr()?.port();
     let notifier = Arc::new(Notifier::new());
     backend.set_observer(notifier.clone());

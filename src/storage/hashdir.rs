@@ -60,9 +60,35 @@ impl<V> Part<V> {
 
 /// The parts of a `Hash` index and their directory (see the module docs).
 pub(super) struct HashDir<V> {
+    /// `2^depth` slots: `depth` is `dir.len().trailing_zeros()`.
     dir: Vec<u32>,
-    depth: u32,
     parts: Vec<Part<V>>,
+}
+
+/// Empties `table`, handing out its entries with their key hashes.
+fn drain_hashed<'a, V>(
+    table: &'a mut HashTable<(Key, V)>,
+    hasher: &'a DefaultHashBuilder,
+) -> impl Iterator<Item = (u64, (Key, V))> + 'a {
+    table.drain().map(|e| (hasher.hash_one(e.0.as_slice()), e))
+}
+
+/// A fresh table holding `entries` (with their key hashes): no tombstones,
+/// room for [`PART_CAP`] keys, no allocation when empty.
+fn fresh_table<V>(
+    entries: Vec<(u64, (Key, V))>,
+    hasher: &DefaultHashBuilder,
+) -> HashTable<(Key, V)> {
+    if entries.is_empty() {
+        return HashTable::new();
+    }
+    let mut table = HashTable::with_capacity(PART_CAP.max(entries.len()));
+    for (h, entry) in entries {
+        table.insert_unique(table_hash(h), entry, |(k, _)| {
+            table_hash(hasher.hash_one(k.as_slice()))
+        });
+    }
+    table
 }
 
 impl<V> HashDir<V> {
@@ -70,13 +96,16 @@ impl<V> HashDir<V> {
     pub(super) fn new() -> HashDir<V> {
         HashDir {
             dir: vec![0],
-            depth: 0,
             parts: vec![Part::new(0, 0)],
         }
     }
 
+    fn depth(&self) -> u32 {
+        self.dir.len().trailing_zeros()
+    }
+
     fn part_of(&self, h: u64) -> usize {
-        self.dir[top(h, self.depth)] as usize
+        self.dir[top(h, self.depth())] as usize
     }
 
     /// The table that holds hash `h`.
@@ -108,14 +137,8 @@ impl<V> HashDir<V> {
                 // Full of tombstones left by removals: hashbrown would double
                 // the table; a fresh one of the part's size holds the insert.
                 let table = &mut self.parts[i].table;
-                let mut fresh = HashTable::with_capacity(PART_CAP.max(len + 1));
-                for entry in table.drain() {
-                    let h = table_hash(hasher.hash_one(entry.0.as_slice()));
-                    fresh.insert_unique(h, entry, |(k, _)| {
-                        table_hash(hasher.hash_one(k.as_slice()))
-                    });
-                }
-                *table = fresh;
+                let entries = drain_hashed(table, hasher).collect();
+                *table = fresh_table(entries, hasher);
                 return table;
             } else {
                 return &mut self.parts[i].table;
@@ -127,10 +150,9 @@ impl<V> HashDir<V> {
     /// to a new part.
     fn split(&mut self, i: usize, hasher: &DefaultHashBuilder) {
         let bits = self.parts[i].bits;
-        if bits == self.depth {
+        if bits == self.depth() {
             let dir = std::mem::take(&mut self.dir);
             self.dir = dir.iter().flat_map(|&p| [p, p]).collect();
-            self.depth += 1;
         }
         let bit = 63 - bits;
         let hi_prefix = (self.parts[i].prefix << 1) | 1;
@@ -140,34 +162,14 @@ impl<V> HashDir<V> {
         // Both halves go to fresh tables: removing keys from a hashbrown
         // table leaves tombstones that count against its room, and the next
         // insert would double the table instead of filling it.
-        let hash = |k: &Key| hasher.hash_one(k.as_slice());
-        let entries: Vec<(u64, (Key, V))> = lo.table.drain().map(|e| (hash(&e.0), e)).collect();
-        let table_of = |upper: bool| {
-            let n = entries
-                .iter()
-                .filter(|(h, _)| (h >> bit) & 1 == upper as u64)
-                .count();
-            if n == 0 {
-                HashTable::new()
-            } else {
-                HashTable::with_capacity(PART_CAP.max(n))
-            }
-        };
-        let mut lo_table = table_of(false);
+        let (upper, lower): (Vec<_>, Vec<_>) =
+            drain_hashed(&mut lo.table, hasher).partition(|(h, _)| (h >> bit) & 1 == 1);
+        lo.table = fresh_table(lower, hasher);
         let mut hi = Part::new(bits + 1, hi_prefix);
-        hi.table = table_of(true);
-        for (h, entry) in entries {
-            let half = if (h >> bit) & 1 == 1 {
-                &mut hi.table
-            } else {
-                &mut lo_table
-            };
-            half.insert_unique(table_hash(h), entry, |(k, _)| table_hash(hash(k)));
-        }
-        self.parts[i].table = lo_table;
+        hi.table = fresh_table(upper, hasher);
         let n = self.parts.len() as u32;
         self.parts.push(hi);
-        let span = self.depth - (bits + 1);
+        let span = self.depth() - (bits + 1);
         let first = (hi_prefix as usize) << span;
         self.dir[first..first + (1 << span)].fill(n);
     }
@@ -201,11 +203,12 @@ impl<V> HashDir<V> {
     /// part of its hash.
     #[cfg(test)]
     pub(super) fn check(&self, hasher: &DefaultHashBuilder) {
-        assert_eq!(self.dir.len(), 1 << self.depth);
+        let depth = self.depth();
+        assert!(self.dir.len().is_power_of_two());
         for (slot, &p) in self.dir.iter().enumerate() {
             let part = &self.parts[p as usize];
-            assert!(part.bits <= self.depth);
-            assert_eq!((slot >> (self.depth - part.bits)) as u64, part.prefix);
+            assert!(part.bits <= depth);
+            assert_eq!((slot >> (depth - part.bits)) as u64, part.prefix);
         }
         for (i, part) in self.parts.iter().enumerate() {
             for (k, _) in part.table.iter() {
