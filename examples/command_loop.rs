@@ -3,7 +3,8 @@
 //! command_loop -- SET 5000000`. Shapes: GET SET INCR LPUSH HSET SADD ZADD, ZMOVE / ZRANK
 //! on a 1M-member sorted set, and SPOP / SRANDMEMBER / SSCAN (COUNT 10, following the
 //! cursor) on a 1M-member set (SPOP: at most 1M calls), and SCAN (COUNT 10,
-//! following the cursor) over 1M keys.
+//! following the cursor) over 1M keys, and RENAME of a 1M-field hash back and
+//! forth between two names.
 
 use std::time::Instant;
 
@@ -68,6 +69,8 @@ fn main() {
                 b("bigz".into()),
                 b(format!("m:{:08}", i * 100)),
             ],
+            "RENAME" if i % 2 == 0 => vec![b("RENAME".into()), b("bigh".into()), b("bigh2".into())],
+            "RENAME" => vec![b("RENAME".into()), b("bigh2".into()), b("bigh".into())],
             other => panic!("unknown shape {other}"),
         })
         .collect();
@@ -90,6 +93,16 @@ fn main() {
             let mut a = vec![b("SADD".into()), b("bigs".into())];
             for i in chunk * 1000..(chunk + 1) * 1000 {
                 a.push(b(format!("member:{i:08}")));
+            }
+            ks.execute(&ctx, &a);
+        }
+    }
+    if shape == "RENAME" {
+        for chunk in 0..1000 {
+            let mut a = vec![b("HSET".into()), b("bigh".into())];
+            for i in chunk * 1000..(chunk + 1) * 1000 {
+                a.push(b(format!("field:{i:08}")));
+                a.push(b("v".into()));
             }
             ks.execute(&ctx, &a);
         }

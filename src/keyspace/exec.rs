@@ -243,8 +243,16 @@ impl<'a> Exec<'a> {
         at
     }
 
-    /// [`Exec::replace_in`] with a fresh generation `gen` chosen by the caller.
-    fn replace_as(&mut self, db: usize, key: &Bytes, gen: u64, value: Value, expire_at_ms: u64) {
+    /// [`Exec::replace_in`] with the generation `gen` chosen by the caller
+    /// (a fresh one, or the incarnation's own when RENAME moves it).
+    pub(crate) fn replace_as(
+        &mut self,
+        db: usize,
+        key: &Bytes,
+        gen: u64,
+        value: Value,
+        expire_at_ms: u64,
+    ) {
         let slot = self.slot_of(db);
         let old = self.st.dbs[slot].insert(
             key,

@@ -2,13 +2,15 @@
 //! PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST KEYS SCAN RANDOMKEY
 //! RENAME RENAMENX COPY MOVE SWAPDB DBSIZE FLUSHDB FLUSHALL TOUCH OBJECT.
 //!
-//! DEL of any value is one record; RENAME, MOVE and COPY rewrite the value
-//! under its new name as a new incarnation (one batch with the old key's DEL).
+//! DEL of any value is one record; RENAME and MOVE are one record too (the
+//! incarnation keeps its records, see `renamed.rs`); COPY rewrites the value
+//! under its new name as a new incarnation, O(N) as in Redis.
 
 use bytes::Bytes;
 
 use super::glob;
 use super::journal::{RecordKey, FLUSH_ALL, TAG_FLUSH, TAG_SWAPDB};
+use super::renamed::max_hops;
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is};
 use crate::command::table::cmd;
@@ -279,6 +281,43 @@ fn randomkey(ex: &mut Exec<'_>, _argv: &[Bytes]) -> Reply {
     }
 }
 
+/// RENAME / MOVE: `src` of db `from` becomes `dst` of db `to`, replacing
+/// it, with its deadline. The incarnation keeps its generation and its
+/// records: one rename record (and the deadline again) whatever the size of
+/// the value, O(1) as in Redis. An incarnation renamed [`max_hops`] times
+/// already is rewritten instead (a new incarnation: see `renamed.rs`), so
+/// the cost is O(1) amortised. The caller checked that `src` exists.
+fn rename_key(ex: &mut Exec<'_>, from: usize, src: &Bytes, to: usize, dst: &Bytes) {
+    let slot_from = ex.slot_of(from);
+    let Some((gen, len)) = ex.st.dbs[slot_from]
+        .get(src)
+        .map(|e| (e.gen, e.value.len()))
+    else {
+        return;
+    };
+    if ex.st.renamed.hops(gen) >= max_hops(len) {
+        transfer(ex, from, src, to, dst, false);
+        return;
+    }
+    let Some(entry) = ex.st.dbs[slot_from].remove(src) else {
+        return;
+    };
+    ex.modified_in(from, src);
+    let expire = entry.expire_at_ms;
+    ex.replace_as(to, dst, gen, entry.value, expire);
+    let slot_to = ex.slot_of(to);
+    let at = RecordKey {
+        slot: slot_to,
+        key: dst,
+        gen,
+    };
+    ex.journal.rename(&at, slot_from, src);
+    if expire != 0 {
+        ex.journal.expire(&at, expire);
+    }
+    ex.st.renamed.note(&ex.st.dbs, gen, slot_to, dst);
+}
+
 /// Moves/copies `src` of db `from` to `dst` of db `to` as a new incarnation
 /// (rewriting its records), keeping the deadline. The caller checked that
 /// `src` exists; `dst` is replaced.
@@ -316,7 +355,7 @@ fn rename_generic(ex: &mut Exec<'_>, argv: &[Bytes], nx: bool) -> Reply {
     if nx && ex.exists(dst) {
         return Reply::Integer(0);
     }
-    transfer(ex, ex.db, src, ex.db, dst, false);
+    rename_key(ex, ex.db, src, ex.db, dst);
     if nx {
         Reply::Integer(1)
     } else {
@@ -392,7 +431,7 @@ fn move_(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if ex.entry_in(to, key).is_some() {
         return Reply::Integer(0);
     }
-    transfer(ex, ex.db, key, to, key, false);
+    rename_key(ex, ex.db, key, to, key);
     Reply::Integer(1)
 }
 

@@ -27,6 +27,10 @@ pub(crate) const TAG_EXPIRE: u8 = 3;
 pub(crate) const TAG_FLUSH: u8 = 4;
 /// SWAPDB: key = \[db a, db b\] (logical indexes); always live.
 pub(crate) const TAG_SWAPDB: u8 = 5;
+/// RENAME / MOVE of a key's incarnation `gen`, which keeps its generation
+/// and its records: key = the new name, sub = \[source slot\] + source user
+/// key. Live while the incarnation lives (see `keyspace::renamed`).
+pub(crate) const TAG_RENAME: u8 = 6;
 /// List element: sub = seq (i64, order-preserving big endian), value = element.
 pub(crate) const TAG_LIST_ITEM: u8 = 16;
 /// List element removed: sub = seq.
@@ -295,17 +299,17 @@ impl Journal {
     /// record key (the storage deadline stays 0, see [`Journal::put`]).
     pub(crate) fn expire(&mut self, at: &RecordKey<'_>, expire_at_ms: u64) {
         let key = self.key(at.slot, at.key, &expire_at_ms.to_be_bytes());
-        self.pending.push(Pending {
-            kind: RecordKind::Put,
-            tag: TAG_EXPIRE,
-            gen: at.gen,
-            expire_at_ms: 0,
-            key,
-            value: PendingValue::Copied(0..0),
-            fix: None,
-            dead: false,
-            predicted: None,
-        });
+        self.push_empty(TAG_EXPIRE, at.gen, key, false);
+    }
+
+    /// Logs that `to.gen`'s incarnation, named `from_key` in slot
+    /// `from_slot`, is now named `to.key` in slot `to.slot` (RENAME, MOVE).
+    pub(crate) fn rename(&mut self, to: &RecordKey<'_>, from_slot: usize, from_key: &[u8]) {
+        let mut sub = Vec::with_capacity(1 + from_key.len());
+        sub.push(u8::try_from(from_slot).expect("slots fit a byte"));
+        sub.extend_from_slice(from_key);
+        let key = self.key(to.slot, to.key, &sub);
+        self.push_empty(TAG_RENAME, to.gen, key, false);
     }
 
     /// Logs a database-level record (FLUSH, SWAPDB) with a raw key.
@@ -313,6 +317,12 @@ impl Journal {
         let start = self.keys.len();
         self.keys.extend_from_slice(&raw_key);
         let key = start..self.keys.len();
+        self.push_empty(tag, gen, key, dead);
+    }
+
+    /// Queues a record without a value whose key is already in `keys`: a
+    /// put, or a delete (dead from birth) if `dead`.
+    fn push_empty(&mut self, tag: u8, gen: u64, key: std::ops::Range<usize>, dead: bool) {
         self.pending.push(Pending {
             kind: if dead {
                 RecordKind::Delete

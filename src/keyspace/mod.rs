@@ -38,6 +38,7 @@ mod journal;
 pub(crate) mod list;
 mod members;
 mod ordtree;
+mod renamed;
 mod replay;
 mod replicated;
 mod scanmap;
@@ -139,6 +140,8 @@ pub(crate) struct State {
     /// `replicated.rs`: its bytes (None until read back after a hint-file
     /// recovery) and its location (merge liveness).
     pub(crate) raft_meta: Option<(Option<Bytes>, storage::Location)>,
+    /// Current names of the incarnations RENAME / MOVE renamed in place.
+    pub(crate) renamed: renamed::Renamed,
     /// The journal, kept between commands so that its buffers are reused.
     journal: Journal,
     /// The locations of the last append, reused likewise.
@@ -167,6 +170,7 @@ impl State {
             next_gen: 1,
             observer: None,
             raft_meta: None,
+            renamed: Default::default(),
             journal: Journal::default(),
             locations: Vec::new(),
             max_key_len: cfg.storage.max_key_len.saturating_sub(KEY_FRAMING) / 2,
@@ -667,11 +671,9 @@ impl Keyspace {
                 journal.settle(
                     &locations,
                     |slot, key, sub, gen, target, loc| {
-                        let db = state.dbs.get_mut(slot);
-                        if let Some(entry) = db.and_then(|d| d.get_mut(key)) {
-                            if entry.gen == gen {
-                                entry.value.set_location(target, sub, loc);
-                            }
+                        let (dbs, renamed) = (&mut state.dbs, &state.renamed);
+                        if let Some(entry) = renamed::find_mut(dbs, renamed, slot, key, gen) {
+                            entry.value.set_location(target, sub, loc);
                         }
                     },
                     |loc| log.mark_dead_cached(&mut state.dead.borrow_mut(), loc),

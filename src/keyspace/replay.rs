@@ -7,7 +7,10 @@
 //! * a record of the same generation applies to the entry;
 //! * a record of an older generation is dead and ignored;
 //! * DEL removes the key if its generation is not newer than the record's;
-//!   FLUSH removes the keys older than the flush.
+//!   FLUSH removes the keys older than the flush;
+//! * RENAME moves the incarnation of its generation from its source name to
+//!   its key (replacing what is there), if the source still holds it; the
+//!   renamed incarnation is then found by its generation (`renamed.rs`).
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -16,10 +19,11 @@ use super::db::{Db, Entry};
 use super::journal::{
     decode_key, FixTarget, FLUSH_ALL, TAG_BLOOM_ADD, TAG_BLOOM_IMAGE, TAG_BLOOM_RESERVE, TAG_DEL,
     TAG_EXPIRE, TAG_FLUSH, TAG_HASH_FIELD, TAG_HASH_REM, TAG_LIST_ITEM, TAG_LIST_REM,
-    TAG_RAFT_META, TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_SWAPDB, TAG_ZSET_MEMBER, TAG_ZSET_REM,
+    TAG_RAFT_META, TAG_RENAME, TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_SWAPDB, TAG_ZSET_MEMBER,
+    TAG_ZSET_REM,
 };
 use super::value::{StrForm, StrValue, Value};
-use super::{bloom, hash, list, set, zset, State};
+use super::{bloom, hash, list, renamed, set, zset, State};
 use crate::storage::{self, Location, Log, MergeOracle, ReplayEntry};
 
 /// A value to read from disk once the log is open (its record came from a
@@ -113,6 +117,7 @@ pub(crate) fn apply(
             st.raft_meta = Some((e.value.map(Bytes::copy_from_slice), e.location));
             return Ok(());
         }
+        TAG_RENAME => return replay_rename(st, e),
         _ => {}
     }
     let (slot, key, sub) = decode_key(e.key).ok_or_else(|| bad(e, "bad record key"))?;
@@ -173,18 +178,37 @@ pub(crate) fn apply(
     Ok(())
 }
 
+/// A RENAME / MOVE record: moves incarnation `gen` from the source name
+/// (sub-key = source slot + user key) to the record's key, replacing what
+/// is there, if the source still holds it.
+fn replay_rename(st: &mut State, e: &ReplayEntry<'_>) -> Result<(), storage::Error> {
+    let (slot, key, sub) = decode_key(e.key).ok_or_else(|| bad(e, "bad record key"))?;
+    let (&from, from_key) = sub
+        .split_first()
+        .ok_or_else(|| bad(e, "rename without a source"))?;
+    let from = usize::from(from);
+    if slot >= st.dbs.len() || from >= st.dbs.len() {
+        return Err(bad(e, "rename beyond the slots"));
+    }
+    if !st.dbs[from].get(from_key).is_some_and(|en| en.gen == e.gen) {
+        return Ok(());
+    }
+    let entry = st.dbs[from].remove(from_key).expect("checked above");
+    st.dbs[slot].insert(&Bytes::copy_from_slice(key), entry);
+    st.renamed.note(&st.dbs, e.gen, slot, key);
+    Ok(())
+}
+
 /// After the log is open: reads the values that hint files did not carry.
 pub(crate) fn finish(st: &mut State, log: &Log, loads: Vec<Load>) -> Result<(), storage::Error> {
     if let Some((value @ None, loc)) = &mut st.raft_meta {
         *value = Some(log.read_value(*loc)?);
     }
     for load in loads {
-        let Some(entry) = st.dbs[load.slot].get_mut(&load.key) else {
+        let (dbs, moved) = (&mut st.dbs, &st.renamed);
+        let Some(entry) = renamed::find_mut(dbs, moved, load.slot, &load.key, load.gen) else {
             continue;
         };
-        if entry.gen != load.gen {
-            continue;
-        }
         let bytes = log.read_value(load.loc)?;
         entry.value.fill(&load.target, load.loc, bytes);
     }
@@ -207,14 +231,20 @@ fn is_live(st: &State, e: &ReplayEntry<'_>) -> bool {
     let Some((slot, key, sub)) = decode_key(e.key) else {
         return false;
     };
-    let Some(entry) = st.dbs.get(slot).and_then(|db| db.get(key)) else {
+    if e.tag == TAG_EXPIRE {
+        // Under its own name only: RENAME / MOVE log the deadline again
+        // under the new name.
+        return st
+            .dbs
+            .get(slot)
+            .and_then(|db| db.get(key))
+            .is_some_and(|entry| entry.gen == e.gen);
+    }
+    let Some(entry) = renamed::find(&st.dbs, &st.renamed, slot, key, e.gen) else {
         return false;
     };
-    if entry.gen != e.gen {
-        return false;
-    }
     match (&entry.value, e.tag) {
-        (_, TAG_EXPIRE) => true,
+        (_, TAG_RENAME) => true,
         (Value::Str(s), TAG_STR) => s.loc == Some(e.location),
         (Value::List(v), TAG_LIST_ITEM) => v.is_live(sub, e.location),
         (Value::Hash(v), TAG_HASH_FIELD) => v.is_live(sub, e.location),
@@ -238,12 +268,9 @@ fn relocate(st: &mut State, e: &ReplayEntry<'_>, old: Location, new: Location) {
     let Some((slot, key, sub)) = decode_key(e.key) else {
         return;
     };
-    let Some(entry) = st.dbs.get_mut(slot).and_then(|db| db.get_mut(key)) else {
+    let Some(entry) = renamed::find_mut(&mut st.dbs, &st.renamed, slot, key, e.gen) else {
         return;
     };
-    if entry.gen != e.gen {
-        return;
-    }
     match (&mut entry.value, e.tag) {
         (Value::Str(s), TAG_STR) if s.loc == Some(old) => s.loc = Some(new),
         (Value::List(v), TAG_LIST_ITEM) => v.relocate(sub, old, new),

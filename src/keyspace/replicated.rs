@@ -20,7 +20,8 @@
 use bytes::Bytes;
 
 use super::journal::{
-    decode_key, encode_key, RecordKey, RAFT_META_KEY, TAG_FLUSH, TAG_RAFT_META, TAG_SWAPDB,
+    decode_key, encode_key, RecordKey, RAFT_META_KEY, TAG_FLUSH, TAG_RAFT_META, TAG_RENAME,
+    TAG_SWAPDB,
 };
 use super::{replay, Dropper, GroupItem, Journal, Keyspace, State, STAGING};
 use crate::command::{Ctx, Reply};
@@ -498,8 +499,8 @@ impl Import<'_> {
                 r.tag
             )))
         };
-        if matches!(r.tag, TAG_FLUSH | TAG_SWAPDB | TAG_RAFT_META) {
-            return Err(bad("a database-level record in a copy of keys"));
+        if matches!(r.tag, TAG_FLUSH | TAG_SWAPDB | TAG_RAFT_META | TAG_RENAME) {
+            return Err(bad("a database-level or rename record in a copy of keys"));
         }
         let databases = self.ks.databases;
         let (db, key, sub) = decode_key(&r.key)
