@@ -57,6 +57,10 @@ SHAPES = {
     "SSCAN": lambda i: resp("SSCAN", "bigs", 0),
     # Over 1M keys (same remark).
     "SCAN": lambda i: resp("SCAN", 0),
+    # A 1M-field hash renamed back and forth (ours: O(1), and a rewrite
+    # after every 1M renames of the same value; see renamed.rs).
+    "RENAME": lambda i: resp("RENAME", "bigh", "bigh2") if i % 2 == 0
+    else resp("RENAME", "bigh2", "bigh"),
 }
 BIG_SET = ("SRANDMEMBER", "SPOP", "SSCAN")
 
@@ -99,6 +103,14 @@ def redis_usec(port, shape, n):
     if shape == "SCAN" and cli(port, "EXISTS", "k:00000000").strip() == "0":
         load = b"".join(
             resp("MSET", *[x for i in range(c * 1000, (c + 1) * 1000) for x in ("k:%08d" % i, "v")])
+            for c in range(1000)
+        )
+        cli(port, "--pipe", stdin=load)
+    if shape == "RENAME":
+        cli(port, "DEL", "bigh", "bigh2")
+        load = b"".join(
+            resp("HSET", "bigh", *[x for i in range(c * 1000, (c + 1) * 1000)
+                                   for x in ("field:%08d" % i, "v")])
             for c in range(1000)
         )
         cli(port, "--pipe", stdin=load)

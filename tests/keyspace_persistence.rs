@@ -317,6 +317,10 @@ fn rename_and_move_are_one_record_and_survive_merge_and_reopen() {
             };
             assert_eq!(run(&[b"RENAME", a, b]), Reply::ok());
             run(&[b"SADD", b, format!("hop{i}").as_bytes()]);
+            if one == b"small" && i > 0 {
+                // The small set stays small (under its rename limit of 16).
+                run(&[b"SREM", b, format!("hop{}", i - 1).as_bytes()]);
+            }
             if i == 10 {
                 run(&[b"PEXPIRE", b, b"700000"]);
             }

@@ -17,12 +17,13 @@
 //!
 //! Every rename record of a live incarnation stays live (replay needs the
 //! whole chain from the name its first records carry). After
-//! [`max_hops`]`(len)` renames of one incarnation of `len` elements (16, or
-//! one per 32 elements), the next rename rewrites it as a new incarnation
-//! instead (O(len) records), which kills the chain. So the rename records
-//! kept alive are a few per cent of the value's own records at most, and a
-//! rename costs O(1) amortised even when the same value is renamed back
-//! and forth forever. Entries of incarnations that died are pruned when the
+//! [`max_hops`]`(len)` renames of one incarnation of `len` elements (`len`,
+//! at least 16), the next rename rewrites it as a new incarnation instead
+//! (O(len) records), which kills the chain. So the rename records kept
+//! alive are at most about one per element (the value's own footprint at
+//! worst, like the dead records merge leaves), and a rename costs O(1)
+//! amortised (about one element rewritten per rename) even when the same
+//! value is renamed back and forth forever. Entries of incarnations that died are pruned when the
 //! map has doubled since the last prune.
 
 use std::collections::HashMap;
@@ -34,7 +35,7 @@ use super::db::{Db, Entry};
 /// How many renames of an incarnation of `len` elements keep its records;
 /// the next one rewrites it (see the module doc).
 pub(crate) fn max_hops(len: usize) -> u32 {
-    u32::try_from(len / 32).unwrap_or(u32::MAX).max(16)
+    u32::try_from(len).unwrap_or(u32::MAX).max(16)
 }
 
 /// Where a renamed incarnation lives now.
