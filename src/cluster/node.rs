@@ -94,6 +94,23 @@ pub struct ClusterConfig {
 /// a big dataset included) before it gives up on promoting it.
 const LEARNER_CATCH_UP: Duration = Duration::from_secs(600);
 
+/// How long each membership change of JOIN (adding the learner, promoting
+/// it) may take on the leader.
+const JOIN_STEP: Duration = Duration::from_secs(60);
+
+/// How long a membership change of REMOVE / LEAVE may take on the leader.
+const REMOVE_STEP: Duration = Duration::from_secs(30);
+
+/// How long a follower waits for the leader's answer to a forwarded JOIN:
+/// the leader's own budget for it, and a second of slack. (With the write
+/// timeout, a JOIN whose learner took a few seconds to catch up answered
+/// `-TIMEOUT` at the follower while the leader went on and promoted it.)
+const JOIN_FORWARD: Duration =
+    Duration::from_secs(2 * JOIN_STEP.as_secs() + LEARNER_CATCH_UP.as_secs() + 1);
+
+/// The same for a forwarded REMOVE / LEAVE (at most one membership change).
+const REMOVE_FORWARD: Duration = Duration::from_secs(REMOVE_STEP.as_secs() + 1);
+
 /// How long a snapshot chunk RPC may take, the follower's install of the
 /// whole snapshot included (the last chunk's reply waits for it). Only a
 /// snapshot transfer to a node that stops answering without closing its
@@ -747,13 +764,18 @@ impl ClusterNode {
         }
     }
 
-    /// Forwards to the leader and returns its replies.
+    /// Forwards to the leader and returns its replies (a write or a read:
+    /// the leader's own timeout and a second of slack).
     async fn forward(&self, req: RpcRequest) -> Vec<Reply> {
+        self.forward_within(req, self.timeout + Duration::from_secs(1))
+            .await
+    }
+
+    /// Forwards to the leader and waits up to `ttl` for its replies.
+    async fn forward_within(&self, req: RpcRequest, ttl: Duration) -> Vec<Reply> {
         let Some((_, leader)) = self.leader() else {
             return vec![not_executed("no leader elected")];
         };
-        // Leave room for the leader's own timeout.
-        let ttl = self.timeout + Duration::from_secs(1);
         match self.call_peer(&leader.raft_addr, &req, ttl).await {
             Ok(RpcResponse::Replies(r)) => r.into_iter().map(Reply::from).collect(),
             Ok(_) => vec![Reply::error("ERR unexpected response from the leader")],
@@ -922,7 +944,7 @@ impl ClusterNode {
         }
         if !self.is_leader() {
             return self
-                .forward(RpcRequest::Join(peer))
+                .forward_within(RpcRequest::Join(peer), JOIN_FORWARD)
                 .await
                 .into_iter()
                 .next()
@@ -941,7 +963,7 @@ impl ClusterNode {
         if voters.contains(&id) {
             return Reply::ok();
         }
-        let ttl = Duration::from_secs(60);
+        let ttl = JOIN_STEP;
         let added = match tokio::time::timeout(ttl, self.raft.add_learner(id, peer.clone(), false))
             .await
         {
@@ -997,9 +1019,12 @@ impl ClusterNode {
         }
         if !self.is_leader() {
             return self
-                .forward(RpcRequest::Remove {
-                    name: name.to_owned(),
-                })
+                .forward_within(
+                    RpcRequest::Remove {
+                        name: name.to_owned(),
+                    },
+                    REMOVE_FORWARD,
+                )
                 .await
                 .into_iter()
                 .next()
@@ -1012,7 +1037,7 @@ impl ClusterNode {
             let mem = m.membership_config.membership();
             (mem.voter_ids().collect(), mem.learner_ids().collect())
         };
-        let ttl = Duration::from_secs(30);
+        let ttl = REMOVE_STEP;
         if voters.contains(&id) {
             if voters.len() == 1 {
                 return Reply::error("ERR cannot remove the last voter");

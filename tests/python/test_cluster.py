@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -760,3 +761,97 @@ def test_announced_client_address(tmp_path):
         )
         assert out.returncode != 0
         assert "--cluster-announce-addr takes HOST:PORT" in out.stderr + out.stdout
+
+
+class StallingProxy:
+    """A TCP proxy in front of a node's raft port (its `--raft-addr`; the
+    node listens on `--raft-bind`). Every connection passes the peer
+    handshake (the caller's first message, the node's answer); after it,
+    what the caller sends waits until `stall_until` (time.monotonic()). So
+    a connection check (handshake only) passes, and raft traffic to the
+    node is held: it cannot catch up before then."""
+
+    def __init__(self, listen_port: int, target_port: int):
+        self.target_port = target_port
+        self.stall_until = 0.0
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", listen_port))
+        self.sock.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                down, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                up = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                down.close()
+                continue
+            answered = threading.Event()
+            threading.Thread(target=self._pipe, args=(down, up, answered, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(up, down, answered, False), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, answered: threading.Event, to_node: bool) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if not to_node:
+                    # Before the answer goes out: the caller's next message
+                    # can only follow it.
+                    answered.set()
+                elif answered.is_set():
+                    while time.monotonic() < self.stall_until:
+                        time.sleep(0.01)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            src.close()
+
+
+def test_join_through_a_follower_outlasts_the_write_timeout(tmp_path):
+    """CLUSTER JOIN sent to a follower is forwarded to the leader, which adds
+    the node as a learner, waits until it caught up, then promotes it. Here
+    the learner cannot catch up for 8 s (a proxy holds the raft traffic to
+    it), longer than the write timeout (5 s): the follower must wait for
+    the leader's answer and reply +OK. It used to give up after the write
+    timeout and answer -TIMEOUT while the leader went on and promoted the
+    node."""
+    nodes, _ = start_cluster(tmp_path, 2)
+    proxy_port, bind_port = free_port(), free_port()
+    proxy = StallingProxy(proxy_port, bind_port)
+    try:
+        late = node(tmp_path, "late", proxy_port, "--raft-bind", f"127.0.0.1:{bind_port}")
+        nodes.append(late)
+        wait_for(lambda: agreed_leader(nodes[:2]) is not None, "the two voters to agree on a leader")
+        leader = agreed_leader(nodes[:2])
+        follower = next(n for n in nodes[:2] if n is not leader)
+        c = redis.Redis(host="127.0.0.1", port=follower.port, socket_timeout=120, decode_responses=True)
+        proxy.stall_until = time.monotonic() + 8
+        started = time.monotonic()
+        reply = c.execute_command("CLUSTER", "JOIN", "late", f"127.0.0.1:{proxy_port}")
+        took = time.monotonic() - started
+        c.close()
+        assert reply == "OK"
+        assert took > 6.5, f"the learner was not held back ({took:.1f} s): the test shows nothing"
+        wait_for(lambda: try_raft_info(late).get("cluster_size") == "3", "the late node to see itself a voter")
+        assert late.client().get("k") is None
+        assert follower.client().set("k", "v") is True
+        wait_same_data(nodes)
+    finally:
+        stop_all(nodes)
+        proxy.close()
