@@ -48,8 +48,10 @@ pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest frame accepted (a snapshot chunk is a few MiB).
 pub const MAX_FRAME: u32 = 256 << 20;
 
-/// How long connecting to a peer may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long connecting to a peer may take, the TLS and secret handshake
+/// included (a peer that accepts but never answers, e.g. a stopped
+/// process, must not hang a CLUSTER JOIN).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a peer asks.
 #[derive(Debug, Serialize, Deserialize)]
@@ -269,13 +271,24 @@ impl std::fmt::Debug for PeerConn {
 
 impl PeerConn {
     /// Connects to `addr` (over TLS if `auth` says so) and authenticates
-    /// with the cluster secret.
+    /// with the cluster secret, within [`CONNECT_TIMEOUT`].
     pub async fn connect(addr: &str, auth: &PeerAuth) -> std::io::Result<PeerConn> {
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, dial(addr, auth.source_ip))
+        tokio::time::timeout(CONNECT_TIMEOUT, Self::handshake(addr, auth))
             .await
             .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
-            })??;
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "no answer to the handshake within {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
+                )
+            })?
+    }
+
+    /// [`PeerConn::connect`] without its deadline.
+    async fn handshake(addr: &str, auth: &PeerAuth) -> std::io::Result<PeerConn> {
+        let tcp = dial(addr, auth.source_ip).await?;
         tcp.set_nodelay(true)?;
         let mut stream = match &auth.tls {
             None => Stream::Plain(tcp),

@@ -855,3 +855,29 @@ def test_join_through_a_follower_outlasts_the_write_timeout(tmp_path):
     finally:
         stop_all(nodes)
         proxy.close()
+
+
+def test_join_of_a_peer_that_never_answers_is_an_error_not_a_hang(tmp_path):
+    """JOIN first checks that the new member answers the peer handshake.
+    A peer whose port accepts but that never answers (a stopped process)
+    gets a clear error within the connect timeout (5 s), instead of a JOIN
+    that hangs until the peer wakes; once it runs again, JOIN works."""
+    nodes, _ = start_cluster(tmp_path, 1)
+    rb = free_port()
+    b = node(tmp_path, "b", rb)
+    nodes.append(b)
+    try:
+        c = redis.Redis(host="127.0.0.1", port=nodes[0].port, socket_timeout=60, decode_responses=True)
+        b.proc.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(redis.ResponseError, match="cannot reach.*handshake"):
+                c.execute_command("CLUSTER", "JOIN", "b", f"127.0.0.1:{rb}")
+            assert time.monotonic() - started < 30
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
+        assert c.execute_command("CLUSTER", "JOIN", "b", f"127.0.0.1:{rb}") == "OK"
+        wait_for(lambda: try_raft_info(b).get("cluster_size") == "2", "b to see itself a voter")
+        c.close()
+    finally:
+        stop_all(nodes)
