@@ -10,7 +10,7 @@
 //! key present during the whole scan is returned at least once, whatever
 //! inserts and deletes happen in between, on every index kind.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
 
@@ -40,6 +40,10 @@ impl Entry {
 pub(crate) struct Db {
     map: Index<Entry>,
     expires: BTreeSet<(u64, Bytes)>,
+    /// Recovery only: deadlines (EXPIRE records) replayed before any record
+    /// of their incarnation, by (key, generation); see
+    /// [`Db::defer_deadline`].
+    deferred: HashMap<(Bytes, u64), u64>,
 }
 
 impl Db {
@@ -48,6 +52,7 @@ impl Db {
         Db {
             map: Index::new(kind),
             expires: BTreeSet::new(),
+            deferred: HashMap::new(),
         }
     }
 
@@ -135,6 +140,29 @@ impl Db {
         if at_ms != 0 {
             self.expires.insert((at_ms, k));
         }
+    }
+
+    /// Recovery: keeps the deadline `at_ms` of incarnation `gen` of `key`
+    /// until a record creates that incarnation. After a merge, an EXPIRE
+    /// record can come before every surviving record of its incarnation
+    /// (the elements written before the EXPIRE were all removed, so merge
+    /// dropped them), and it must not be lost.
+    pub(crate) fn defer_deadline(&mut self, key: &[u8], gen: u64, at_ms: u64) {
+        self.deferred
+            .insert((Bytes::copy_from_slice(key), gen), at_ms);
+    }
+
+    /// The deadline deferred for incarnation `gen` of `key`, if any (taken).
+    pub(crate) fn take_deferred_deadline(&mut self, key: &[u8], gen: u64) -> Option<u64> {
+        if self.deferred.is_empty() {
+            return None;
+        }
+        self.deferred.remove(&(Bytes::copy_from_slice(key), gen))
+    }
+
+    /// Forgets the deadlines no incarnation claimed (end of recovery).
+    pub(crate) fn clear_deferred(&mut self) {
+        self.deferred = HashMap::new();
     }
 
     /// Removes every key; returns them as a database (to be freed off the

@@ -63,6 +63,7 @@ pub(crate) fn incarnation<'d>(
         Some(g) if g > gen => None,
         Some(g) if g == gen => db.get_mut(key),
         _ => {
+            let expire_at_ms = db.take_deferred_deadline(key, gen).unwrap_or(expire_at_ms);
             db.insert(
                 &Bytes::copy_from_slice(key),
                 Entry {
@@ -153,9 +154,14 @@ pub(crate) fn apply(
             }
         }
         TAG_EXPIRE => {
-            let at: [u8; 8] = sub.try_into().map_err(|_| bad(e, "bad deadline"))?;
-            if db.get(key).is_some_and(|entry| entry.gen == e.gen) {
-                db.set_expire(key, u64::from_be_bytes(at));
+            let at = u64::from_be_bytes(sub.try_into().map_err(|_| bad(e, "bad deadline"))?);
+            match db.get(key).map(|entry| entry.gen) {
+                Some(g) if g == e.gen => db.set_expire(key, at),
+                // A newer incarnation: the record is dead.
+                Some(g) if g > e.gen => {}
+                // Its incarnation has no record before it (merge dropped
+                // them): the next record of that incarnation takes it.
+                _ => db.defer_deadline(key, e.gen, at),
             }
         }
         TAG_LIST_ITEM | TAG_LIST_REM => {
@@ -201,6 +207,9 @@ fn replay_rename(st: &mut State, e: &ReplayEntry<'_>) -> Result<(), storage::Err
 
 /// After the log is open: reads the values that hint files did not carry.
 pub(crate) fn finish(st: &mut State, log: &Log, loads: Vec<Load>) -> Result<(), storage::Error> {
+    for db in &mut st.dbs {
+        db.clear_deferred();
+    }
     if let Some((value @ None, loc)) = &mut st.raft_meta {
         *value = Some(log.read_value(*loc)?);
     }
