@@ -963,14 +963,16 @@ impl ClusterNode {
         if voters.contains(&id) {
             return Reply::ok();
         }
-        let ttl = JOIN_STEP;
-        let added = match tokio::time::timeout(ttl, self.raft.add_learner(id, peer.clone(), false))
-            .await
-        {
-            Err(_) => return timeout_reply(),
-            Ok(Err(e)) => return Reply::Error(format!("ERR cannot add {peer} as a learner: {e}")),
-            Ok(Ok(added)) => added,
-        };
+        let added =
+            match tokio::time::timeout(JOIN_STEP, self.raft.add_learner(id, peer.clone(), false))
+                .await
+            {
+                Err(_) => return timeout_reply(),
+                Ok(Err(e)) => {
+                    return Reply::Error(format!("ERR cannot add {peer} as a learner: {e}"))
+                }
+                Ok(Ok(added)) => added,
+            };
         // Not openraft's blocking add_learner: it returns once the learner
         // is within `replication_lag_threshold` (5000) entries of the
         // leader, which a fresh learner of a short or purged log is at once.
@@ -1000,7 +1002,7 @@ impl ClusterNode {
             ));
         }
         match tokio::time::timeout(
-            ttl,
+            JOIN_STEP,
             self.raft
                 .change_membership(ChangeMembers::AddVoterIds([id].into()), false),
         )

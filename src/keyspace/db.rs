@@ -41,9 +41,9 @@ pub(crate) struct Db {
     map: Index<Entry>,
     expires: BTreeSet<(u64, Bytes)>,
     /// Recovery only: deadlines (EXPIRE records) replayed before any record
-    /// of their incarnation, by (key, generation); see
-    /// [`Db::defer_deadline`].
-    deferred: HashMap<(Bytes, u64), u64>,
+    /// of their incarnation, by generation (unique per incarnation): the
+    /// key the record named and the deadline; see [`Db::defer_deadline`].
+    deferred: HashMap<u64, (Bytes, u64)>,
 }
 
 impl Db {
@@ -149,15 +149,15 @@ impl Db {
     /// dropped them), and it must not be lost.
     pub(crate) fn defer_deadline(&mut self, key: &[u8], gen: u64, at_ms: u64) {
         self.deferred
-            .insert((Bytes::copy_from_slice(key), gen), at_ms);
+            .insert(gen, (Bytes::copy_from_slice(key), at_ms));
     }
 
     /// The deadline deferred for incarnation `gen` of `key`, if any (taken).
     pub(crate) fn take_deferred_deadline(&mut self, key: &[u8], gen: u64) -> Option<u64> {
-        if self.deferred.is_empty() {
-            return None;
+        match self.deferred.get(&gen) {
+            Some((k, _)) if k.as_ref() == key => self.deferred.remove(&gen).map(|(_, at)| at),
+            _ => None,
         }
-        self.deferred.remove(&(Bytes::copy_from_slice(key), gen))
     }
 
     /// Forgets the deadlines no incarnation claimed (end of recovery).
