@@ -1,6 +1,8 @@
 //! Criterion benchmarks of commands through `Keyspace::execute` (fsync = no):
-//! GET, SET, INCR, LPUSH; and the caller-path cost of DEL of a list of one
-//! million elements (timed by hand: building the list is not part of it).
+//! GET, SET, INCR, LPUSH, HSET, SADD on small values, each on a fresh
+//! keyspace; then the thread CPU time per command of the same shapes; and
+//! the caller-path cost of DEL of a list of one million elements (timed by
+//! hand: building the list is not part of it).
 //!
 //! Run: `cargo bench --bench commands`.
 
@@ -30,55 +32,105 @@ fn key(i: usize) -> Vec<u8> {
     format!("key:{:08}", i % KEYS).into_bytes()
 }
 
-fn bench_commands(c: &mut Criterion) {
+/// One command shape: its name and the argv of call `i` (cycled over
+/// [`KEYS`]); the shapes of `examples/command_loop.rs`.
+struct Shape {
+    name: &'static str,
+    argv: fn(usize) -> Vec<Bytes>,
+}
+
+const VALUE: &[u8] = b"vvvvvvvvvvvvvvvv";
+
+/// GET SET INCR LPUSH HSET SADD on small values: 10,000 keys for GET / SET,
+/// one counter, one list, one hash of 10,000 fields (overwritten after the
+/// first round), 64 sets sharing 10,000 members (present after the first
+/// round, as in redis-benchmark's SADD).
+const SHAPES: [Shape; 6] = [
+    Shape {
+        name: "GET",
+        argv: |i| argv(&[b"GET", &key(i)]),
+    },
+    Shape {
+        name: "SET",
+        argv: |i| argv(&[b"SET", &key(i), VALUE]),
+    },
+    Shape {
+        name: "INCR",
+        argv: |_| argv(&[b"INCR", b"counter"]),
+    },
+    Shape {
+        name: "LPUSH",
+        argv: |_| argv(&[b"LPUSH", b"list", VALUE]),
+    },
+    Shape {
+        name: "HSET",
+        argv: |i| {
+            argv(&[
+                b"HSET",
+                b"hash",
+                format!("field:{:08}", i % KEYS).as_bytes(),
+                VALUE,
+            ])
+        },
+    },
+    Shape {
+        name: "SADD",
+        argv: |i| {
+            argv(&[
+                b"SADD",
+                format!("set:{}", i % 64).as_bytes(),
+                format!("member:{:08}", i % KEYS).as_bytes(),
+            ])
+        },
+    },
+];
+
+/// A fresh keyspace in its own directory, loaded with the 10,000 string
+/// keys GET reads. Every shape gets one: a keyspace that earlier shapes
+/// filled with gigabytes of dead records (merge is off here) measures the
+/// page cache and the disk's writeback, not the command.
+fn fresh_keyspace() -> (tempfile::TempDir, Keyspace) {
     let dir = tempfile::tempdir().expect("tempdir");
     let ks = open(dir.path());
     let ctx = Ctx::new(NOW, 1, 0);
-    let value = [b'v'; 16];
-    let sets: Vec<Vec<Bytes>> = (0..KEYS)
-        .map(|i| argv(&[b"SET", &key(i), &value]))
-        .collect();
-    let gets: Vec<Vec<Bytes>> = (0..KEYS).map(|i| argv(&[b"GET", &key(i)])).collect();
-    for s in &sets {
-        ks.execute(&ctx, s);
+    for i in 0..KEYS {
+        ks.execute(&ctx, &argv(&[b"SET", &key(i), VALUE]));
     }
+    (dir, ks)
+}
+
+fn bench_commands(c: &mut Criterion) {
+    let ctx = Ctx::new(NOW, 1, 0);
     let mut g = c.benchmark_group("execute");
     g.measurement_time(Duration::from_secs(3));
-    let mut i = 0usize;
-    g.bench_function("GET", |b| {
-        b.iter(|| {
-            i = (i + 1) % KEYS;
-            ks.execute(&ctx, &gets[i])
-        })
-    });
-    g.bench_function("SET", |b| {
-        b.iter(|| {
-            i = (i + 1) % KEYS;
-            ks.execute(&ctx, &sets[i])
-        })
-    });
-    let incr = argv(&[b"INCR", b"counter"]);
-    g.bench_function("INCR", |b| b.iter(|| ks.execute(&ctx, &incr)));
-    let lpush = argv(&[b"LPUSH", b"list", &value]);
     let del = argv(&[b"DEL", b"list"]);
-    g.bench_function("LPUSH", |b| {
-        b.iter_custom(|iters| {
-            // Bound the list: time the pushes, not the periodic DEL.
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(100_000);
-                let start = Instant::now();
-                for _ in 0..n {
-                    ks.execute(&ctx, &lpush);
+    for shape in &SHAPES {
+        let (_dir, ks) = fresh_keyspace();
+        let cmds: Vec<Vec<Bytes>> = (0..KEYS).map(shape.argv).collect();
+        let mut i = 0usize;
+        g.bench_function(shape.name, |b| {
+            b.iter_custom(|iters| {
+                // 100,000 commands at a time; LPUSH's list is deleted
+                // between rounds (untimed) so that it stays bounded.
+                let mut total = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let n = left.min(100_000);
+                    let start = Instant::now();
+                    for _ in 0..n {
+                        i = (i + 1) % KEYS;
+                        criterion::black_box(ks.execute(&ctx, &cmds[i]));
+                    }
+                    total += start.elapsed();
+                    if shape.name == "LPUSH" {
+                        ks.execute(&ctx, &del);
+                    }
+                    left -= n;
                 }
-                total += start.elapsed();
-                ks.execute(&ctx, &del);
-                left -= n;
-            }
-            total
-        })
-    });
+                total
+            })
+        });
+    }
     g.finish();
 }
 
@@ -135,45 +187,24 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Thread CPU time per command for GET, SET, INCR, LPUSH (fsync = no).
+/// Thread CPU time per command of every shape, each on a fresh keyspace
+/// (fsync = no; robust on a loaded machine, unlike criterion's wall clock).
 fn cpu_per_op() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ks = open(dir.path());
     let ctx = Ctx::new(NOW, 1, 0);
-    let value = [b'v'; 16];
-    let sets: Vec<Vec<Bytes>> = (0..KEYS)
-        .map(|i| argv(&[b"SET", &key(i), &value]))
-        .collect();
-    let gets: Vec<Vec<Bytes>> = (0..KEYS).map(|i| argv(&[b"GET", &key(i)])).collect();
-    for s in &sets {
-        ks.execute(&ctx, s);
-    }
-    let incr = argv(&[b"INCR", b"counter"]);
-    let lpush = argv(&[b"LPUSH", b"list", &value]);
     const N: usize = 200_000;
-    let report = |name: &str, f: &mut dyn FnMut(usize)| {
-        for i in 0..N / 10 {
-            f(i); // warm up
+    for shape in &SHAPES {
+        let (_dir, ks) = fresh_keyspace();
+        let cmds: Vec<Vec<Bytes>> = (0..KEYS).map(shape.argv).collect();
+        for cmd in cmds.iter().cycle().take(N / 10) {
+            ks.execute(&ctx, cmd); // warm up
         }
         let start = thread_cpu();
-        for i in 0..N {
-            f(i);
+        for cmd in cmds.iter().cycle().take(N) {
+            criterion::black_box(ks.execute(&ctx, cmd));
         }
         let per = (thread_cpu() - start) / N as u32;
-        println!("thread CPU per {name}: {per:?}");
-    };
-    report("GET", &mut |i| {
-        criterion::black_box(ks.execute(&ctx, &gets[i % KEYS]));
-    });
-    report("SET", &mut |i| {
-        criterion::black_box(ks.execute(&ctx, &sets[i % KEYS]));
-    });
-    report("INCR", &mut |_| {
-        criterion::black_box(ks.execute(&ctx, &incr));
-    });
-    report("LPUSH", &mut |_| {
-        criterion::black_box(ks.execute(&ctx, &lpush));
-    });
+        println!("thread CPU per {}: {per:?}", shape.name);
+    }
 }
 
 criterion_group!(benches, bench_commands);
