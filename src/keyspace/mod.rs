@@ -34,6 +34,7 @@ mod exec;
 pub(crate) mod generic;
 pub(crate) mod glob;
 pub(crate) mod hash;
+mod huge;
 mod journal;
 pub(crate) mod list;
 mod members;

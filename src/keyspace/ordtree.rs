@@ -163,6 +163,11 @@ impl Inner {
     /// How many separators are `<= (score, member)`: the child to descend.
     fn route(&self, score: f64, member: &[u8]) -> usize {
         let (lo, hi) = score_span(self.seps(), score);
+        if lo == hi {
+            // No separator has this score (the usual case): the members,
+            // in their own allocation, are not touched.
+            return lo;
+        }
         lo + self.sep_members[lo..hi].partition_point(|m| m.as_bytes() <= member)
     }
 
@@ -213,10 +218,28 @@ fn place<T>(arena: &mut Vec<T>, free: &mut Vec<u32>, node: T) -> u32 {
             id
         }
         None => {
+            if arena.len() == arena.capacity() {
+                grow(arena);
+            }
             arena.push(node);
             (arena.len() - 1) as u32
         }
     }
+}
+
+/// Doubles a full arena. A big one moves into a fresh buffer advised for
+/// huge pages before anything is written to it (see `huge`): `realloc`
+/// would move the old pages as they are, small.
+fn grow<T>(arena: &mut Vec<T>) {
+    let cap = (arena.capacity() * 2).max(4);
+    if cap.saturating_mul(std::mem::size_of::<T>()) < super::huge::MIN_BYTES {
+        arena.reserve_exact(cap - arena.len());
+        return;
+    }
+    let mut bigger = Vec::with_capacity(cap);
+    super::huge::advise(&bigger);
+    bigger.append(arena);
+    *arena = bigger;
 }
 
 /// A position in the tree: a leaf and an index in it. Valid until the next
@@ -778,6 +801,35 @@ mod tests {
             let lo = scores.iter().filter(|x| x.total_cmp(&key).is_lt()).count();
             let hi = scores.iter().filter(|x| x.total_cmp(&key).is_le()).count();
             prop_assert_eq!(score_span(&scores, key), (lo, hi));
+        }
+    }
+
+    /// A tree big enough for its arenas to move into buffers advised for
+    /// huge pages (`grow`): the moves keep every node, link and count.
+    #[test]
+    fn a_tree_whose_arenas_grow_past_the_huge_page_threshold_stays_whole() {
+        let mut tree = OrderTree::default();
+        let n = 2 * super::super::huge::MIN_BYTES / std::mem::size_of::<Leaf>() * LEAF_CAP / 2;
+        let score = |i: usize, round: usize| ((i * 7919 + round * 104_729) % 1_000_003) as f64;
+        for i in 0..n {
+            tree.insert(score(i, 0), format!("m{i:07}").as_bytes());
+        }
+        assert!(
+            tree.leaves.capacity() * std::mem::size_of::<Leaf>() >= super::super::huge::MIN_BYTES
+        );
+        // Every member moves (remove + insert), as ZADD of a new score does.
+        for i in 0..n {
+            let m = format!("m{i:07}");
+            assert!(tree.remove(score(i, 0), m.as_bytes()));
+            tree.insert(score(i, 1), m.as_bytes());
+        }
+        tree.check();
+        assert_eq!(tree.len(), n);
+        for i in (0..n).step_by(997) {
+            let m = format!("m{i:07}");
+            let r = tree.rank(score(i, 1), m.as_bytes()).expect("present");
+            let p = tree.at_rank(r).expect("rank in range");
+            assert_eq!(tree.get(p), (score(i, 1), m.as_bytes()));
         }
     }
 

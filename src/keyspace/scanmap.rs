@@ -273,6 +273,7 @@ impl<V> ScanMap<V> {
         let old = std::mem::take(&mut self.slots);
         self.bits = bits;
         let mut slots: Vec<Slot<V>> = Vec::with_capacity((1usize << bits) + SPILL);
+        super::huge::advise(&slots);
         slots.resize_with(1 << bits, Slot::empty);
         let mut next = 0usize;
         for slot in old {
