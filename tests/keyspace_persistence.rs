@@ -24,12 +24,22 @@ fn open_kind(dir: &std::path::Path, kind: IndexKind) -> Keyspace {
 }
 
 fn run_in(ks: &Keyspace, db: usize, args: &[&[u8]]) -> Reply {
+    run_at(ks, NOW, db, args)
+}
+
+fn run_at(ks: &Keyspace, now: u64, db: usize, args: &[&[u8]]) -> Reply {
     let argv: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-    ks.execute(&Ctx::new(NOW, 7, db), &argv)
+    ks.execute(&Ctx::new(now, 7, db), &argv)
 }
 
 /// A canonical text of every database: keys, types, values, deadlines.
 fn dump(ks: &Keyspace) -> String {
+    dump_at(ks, NOW)
+}
+
+/// [`dump`] with the clock at `now` (keys past their deadline are absent).
+fn dump_at(ks: &Keyspace, now: u64) -> String {
+    let run_in = |ks: &Keyspace, db: usize, args: &[&[u8]]| run_at(ks, now, db, args);
     let mut out = String::new();
     for db in 0..ks.databases() {
         let Reply::Array(keys) = run_in(ks, db, &[b"KEYS", b"*"]) else {
@@ -280,8 +290,10 @@ fn rename_and_move_are_one_record_and_survive_merge_and_reopen() {
     }
     assert_eq!(run_in(&ks, 0, &[b"MOVE", b"z2", b"2"]), Reply::Integer(1));
     let grown = disk(&ks) - before;
+    // Two small records each (the rename and the deadline under the new
+    // name), where a rewrite of the values would append hundreds of KB.
     assert!(
-        grown < 1000,
+        grown < 2000,
         "six renames and a move of 5000-element values appended {grown} bytes"
     );
     assert_eq!(run(&[b"HLEN", b"h2"]), Reply::Integer(5000));
@@ -350,11 +362,22 @@ fn merge_and_reopen(dir: &std::path::Path, ks: Keyspace, want: &str, which: &str
     assert_eq!(dump(&ks), want, "the {which} merge changed the data");
     drop(ks);
     let ks = open(dir);
-    assert_eq!(
-        dump(&ks),
-        want,
-        "reopen after the {which} merge changed the data"
-    );
+    let got = dump(&ks);
+    if got != want {
+        let lines = |t: &str| t.lines().map(str::to_owned).collect::<Vec<_>>();
+        let (got_lines, want_lines) = (lines(&got), lines(want));
+        let missing: Vec<_> = want_lines
+            .iter()
+            .filter(|l| !got_lines.contains(l))
+            .collect();
+        let extra: Vec<_> = got_lines
+            .iter()
+            .filter(|l| !want_lines.contains(l))
+            .collect();
+        panic!(
+            "reopen after the {which} merge changed the data:\nwanted {missing:#?}\ngot {extra:#?}"
+        );
+    }
     ks
 }
 
@@ -446,4 +469,201 @@ fn a_deadline_older_than_every_surviving_element_survives_merge() {
     let want = dump(&ks);
     assert_eq!(want.matches("Integer(1800000500000)").count(), 4, "{want}");
     merge_and_reopen(dir.path(), ks, &want, "only");
+}
+
+/// Every family and most write commands at once (strings with their
+/// options, lists, hashes, sets, sorted sets, bloom filters, the *STORE
+/// commands, RENAME / RENAMENX / COPY / MOVE, deadlines set, changed,
+/// removed and already past, SWAPDB, FLUSHDB) on 10 keys in 3 databases,
+/// merged now and then; reopen by replay, merge, reopen from hint files
+/// and more work must all give back the same data. For a longer hunt:
+/// `FINCASKV_PERSIST_SEEDS=N [FINCASKV_PERSIST_FIRST=S]` runs seeds S..S+N.
+#[test]
+fn every_write_command_survives_merge_and_reopen() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    // Seeds 300..400, and those that found a bug (522: a PERSIST before a
+    // RENAME undone by merge + reopen), unless the environment says.
+    let first = env("FINCASKV_PERSIST_FIRST", 300);
+    let seeds: Vec<u64> = match std::env::var_os("FINCASKV_PERSIST_SEEDS") {
+        Some(_) => (first..first + env("FINCASKV_PERSIST_SEEDS", 0)).collect(),
+        None => (300..400).chain([522]).collect(),
+    };
+    for seed in seeds {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        mixed_workload(&ks, seed, 2500, 0);
+        let want = dump(&ks);
+        if seed == 300 {
+            for ty in [
+                "string",
+                "list",
+                "hash",
+                "set",
+                "zset",
+                "MBbloom--",
+                "Integer(18",
+            ] {
+                assert!(want.contains(ty), "the workload left no {ty}:\n{want}");
+            }
+        }
+        drop(ks);
+        let ks = open(dir.path());
+        assert_eq!(dump(&ks), want, "seed {seed}: reopen changed the data");
+        let ks = merge_and_reopen(dir.path(), ks, &want, &format!("seed {seed} first"));
+        mixed_workload(&ks, seed + 10_000, 1500, 0);
+        let want = dump(&ks);
+        merge_and_reopen(dir.path(), ks, &want, &format!("seed {seed} second"));
+    }
+}
+
+/// The clock of step `step` when it moves `tick` ms a step.
+fn clock(step: usize, tick: u64) -> u64 {
+    NOW + step as u64 * tick
+}
+
+/// `steps` random writes; the clock moves `tick` ms a step (0: it stands
+/// still), so that deadlines pass and keys expire (lazily, and by an
+/// active expiry cycle now and then). Returns how many keys the cycles
+/// removed.
+fn mixed_workload(ks: &Keyspace, seed: u64, steps: usize, tick: u64) -> usize {
+    let mut g = Gen(seed);
+    let mut expired = 0;
+    for step in 0..steps {
+        let now = clock(step, tick);
+        let db = g.below(3) as usize;
+        let k = format!("k{}", g.below(10)).into_bytes();
+        let k2 = format!("k{}", g.below(10)).into_bytes();
+        let k3 = format!("k{}", g.below(10)).into_bytes();
+        let m = format!("m{}", g.below(25)).into_bytes();
+        let v = format!("v{step}-{}", "x".repeat(g.below(30) as usize)).into_bytes();
+        let n = g.below(4).to_string().into_bytes();
+        let score = (g.below(40) as i64 - 10).to_string().into_bytes();
+        let dbs = g.below(3).to_string().into_bytes();
+        let ttl = (10_000 + g.below(100_000)).to_string().into_bytes();
+        let past = (now - 1 - g.below(1000)).to_string().into_bytes();
+        let args: Vec<&[u8]> = match g.below(64) {
+            0 => vec![b"SET", &k, &v],
+            1 => vec![b"SET", &k, &v, b"PX", &ttl, b"GET"],
+            2 => vec![b"SET", &k, &v, b"KEEPTTL", b"XX"],
+            3 => vec![b"SET", &k, &v, b"NX", b"EX", b"100"],
+            4 => vec![b"SETRANGE", &k, &n, &v],
+            5 => vec![b"APPEND", &k, &v],
+            6 => vec![b"INCRBY", &k, &score],
+            7 => vec![b"INCRBYFLOAT", &k, b"1.5"],
+            8 => vec![b"GETDEL", &k],
+            9 => vec![b"GETEX", &k, b"PX", &ttl],
+            10 => vec![b"GETEX", &k, b"PERSIST"],
+            11 => vec![b"MSETNX", &k, &v, &k2, &v],
+            12 | 13 => vec![b"RPUSH", &k, &v, &m],
+            14 => vec![b"LPUSH", &k, &m],
+            15 => vec![b"LPOP", &k, &n],
+            16 => vec![b"RPOP", &k],
+            17 => vec![b"LSET", &k, b"-1", &v],
+            18 => vec![b"LINSERT", &k, b"AFTER", &m, &v],
+            19 => vec![b"LTRIM", &k, b"1", b"-1"],
+            20 => vec![b"LREM", &k, b"0", &m],
+            21 => vec![b"LMOVE", &k, &k2, b"RIGHT", b"LEFT"],
+            22 => vec![b"LMPOP", b"2", &k, &k2, b"LEFT", b"COUNT", b"2"],
+            23 | 24 => vec![b"HSET", &k, &m, &v, b"f", &n],
+            25 => vec![b"HDEL", &k, &m],
+            26 => vec![b"HINCRBY", &k, &m, &score],
+            27 => vec![b"HINCRBYFLOAT", &k, b"f", b"0.25"],
+            28 => vec![b"HSETNX", &k, &m, &v],
+            29 | 30 => vec![b"SADD", &k, &m, &n],
+            31 => vec![b"SREM", &k, &m],
+            32 => vec![b"SPOP", &k, &n],
+            33 => vec![b"SMOVE", &k, &k2, &m],
+            34 => vec![b"SINTERSTORE", &k3, &k, &k2],
+            35 => vec![b"SUNIONSTORE", &k3, &k, &k2],
+            36 => vec![b"SDIFFSTORE", &k3, &k, &k2],
+            37 | 38 => vec![b"ZADD", &k, &score, &m],
+            39 => vec![b"ZADD", &k, b"GT", b"CH", &score, &m, b"7", &n],
+            40 => vec![b"ZADD", &k, b"INCR", &score, &m],
+            41 => vec![b"ZINCRBY", &k, b"2.5", &m],
+            42 => vec![b"ZREM", &k, &m],
+            43 => vec![b"ZPOPMIN", &k, &n],
+            44 => vec![b"ZPOPMAX", &k],
+            45 => vec![b"ZREMRANGEBYRANK", &k, b"0", b"1"],
+            46 => vec![b"ZREMRANGEBYSCORE", &k, b"-5", b"0"],
+            47 => vec![b"ZUNIONSTORE", &k3, b"2", &k, &k2, b"WEIGHTS", b"1", b"2"],
+            48 => vec![b"ZINTERSTORE", &k3, b"2", &k, &k2, b"AGGREGATE", b"MAX"],
+            49 => vec![b"ZRANGESTORE", &k3, &k, b"0", b"-2"],
+            50 => vec![b"ZMPOP", b"2", &k, &k2, b"MAX", b"COUNT", b"2"],
+            51 => vec![b"BF.ADD", &k, &m],
+            52 => vec![b"BF.MADD", &k, &m, b"i0", b"i1"],
+            53 => vec![b"DEL", &k, &k2],
+            54 => vec![b"UNLINK", &k],
+            55 | 56 => vec![b"RENAME", &k, &k2],
+            57 => vec![b"RENAMENX", &k, &k2],
+            58 => vec![b"COPY", &k, &k2, b"DB", &dbs, b"REPLACE"],
+            59 => vec![b"MOVE", &k, &dbs],
+            60 => vec![b"PEXPIRE", &k, &ttl, b"GT"],
+            61 => vec![b"PEXPIREAT", &k, &past],
+            62 => vec![b"PERSIST", &k],
+            _ if step % 40 == 0 => vec![b"SWAPDB", b"1", &dbs],
+            _ if step % 131 == 0 => vec![b"FLUSHDB"],
+            _ => vec![b"PEXPIRE", &k, &ttl],
+        };
+        let r = run_at(ks, now, db, &args);
+        if tick > 0 && step % 97 == 0 {
+            expired += ks.active_expire_cycle(now);
+        }
+        if std::env::var_os("FINCASKV_PERSIST_TRACE").is_some() {
+            let text: Vec<String> = args
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            eprintln!("TRACE {step} db{db} {} -> {r:?}", text.join(" "));
+        }
+        if step % 400 == 399 && g.below(2) == 0 {
+            if std::env::var_os("FINCASKV_PERSIST_TRACE").is_some() {
+                eprintln!("TRACE {step} MERGE");
+            }
+            ks.merge().expect("merge");
+        }
+    }
+    expired
+}
+
+/// [`every_write_command_survives_merge_and_reopen`] with a clock that
+/// moves 40 ms a step: deadlines of 10-110 s pass during the run, keys
+/// expire lazily and in active expiry cycles, and the data compared after
+/// each reopen is the data at the run's last instant.
+#[test]
+fn every_write_command_survives_merge_and_reopen_while_keys_expire() {
+    const TICK: u64 = 40;
+    let mut expired = 0;
+    for seed in 700..760u64 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        expired += mixed_workload(&ks, seed, 2500, TICK);
+        let end = clock(2500, TICK);
+        let want = dump_at(&ks, end);
+        drop(ks);
+        let ks = open(dir.path());
+        assert_eq!(
+            dump_at(&ks, end),
+            want,
+            "seed {seed}: reopen changed the data"
+        );
+        ks.merge().expect("merge");
+        assert_eq!(
+            dump_at(&ks, end),
+            want,
+            "seed {seed}: merge changed the data"
+        );
+        drop(ks);
+        let ks = open(dir.path());
+        assert_eq!(
+            dump_at(&ks, end),
+            want,
+            "seed {seed}: reopen after merge changed the data"
+        );
+    }
+    assert!(expired > 0, "no key expired in an active cycle");
 }

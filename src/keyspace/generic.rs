@@ -312,9 +312,13 @@ fn rename_key(ex: &mut Exec<'_>, from: usize, src: &Bytes, to: usize, dst: &Byte
         gen,
     };
     ex.journal.rename(&at, slot_from, src);
-    if expire != 0 {
-        ex.journal.expire(&at, expire);
-    }
+    // The deadline again under the new name, also when there is none:
+    // records of the incarnation written while it had one carry it in
+    // their headers, and the PERSIST that removed it names the old key,
+    // which merge then judges dead (EXPIRE records are live under their
+    // own name only). Without this record a merge + reopen brought back a
+    // deadline removed before the rename.
+    ex.journal.expire(&at, expire);
     ex.st.renamed.note(&ex.st.dbs, gen, slot_to, dst);
 }
 
