@@ -476,24 +476,13 @@ fn a_deadline_older_than_every_surviving_element_survives_merge() {
 /// commands, RENAME / RENAMENX / COPY / MOVE, deadlines set, changed,
 /// removed and already past, SWAPDB, FLUSHDB) on 10 keys in 3 databases,
 /// merged now and then; reopen by replay, merge, reopen from hint files
-/// and more work must all give back the same data. For a longer hunt:
-/// `FINCASKV_PERSIST_SEEDS=N [FINCASKV_PERSIST_FIRST=S]` runs seeds S..S+N.
+/// and more work must all give back the same data (longer hunts: see
+/// [`hunt_seeds`]).
 #[test]
 fn every_write_command_survives_merge_and_reopen() {
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
     // Seeds 300..400, and those that found a bug (522: a PERSIST before a
-    // RENAME undone by merge + reopen), unless the environment says.
-    let first = env("FINCASKV_PERSIST_FIRST", 300);
-    let seeds: Vec<u64> = match std::env::var_os("FINCASKV_PERSIST_SEEDS") {
-        Some(_) => (first..first + env("FINCASKV_PERSIST_SEEDS", 0)).collect(),
-        None => (300..400).chain([522]).collect(),
-    };
-    for seed in seeds {
+    // RENAME undone by merge + reopen).
+    for seed in hunt_seeds((300..400).chain([522])) {
         let dir = tempfile::tempdir().expect("tempdir");
         let ks = open(dir.path());
         mixed_workload(&ks, seed, 2500, 0);
@@ -518,6 +507,20 @@ fn every_write_command_survives_merge_and_reopen() {
         mixed_workload(&ks, seed + 10_000, 1500, 0);
         let want = dump(&ks);
         merge_and_reopen(dir.path(), ks, &want, &format!("seed {seed} second"));
+    }
+}
+
+/// The seeds of a random workload test: `default`, or
+/// `FINCASKV_PERSIST_SEEDS=N [FINCASKV_PERSIST_FIRST=S]` (seeds S..S+N, S
+/// defaulting to 0) for a longer hunt.
+fn hunt_seeds(default: impl Iterator<Item = u64>) -> Vec<u64> {
+    let env = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    match env("FINCASKV_PERSIST_SEEDS") {
+        Some(n) => {
+            let first = env("FINCASKV_PERSIST_FIRST").unwrap_or(0);
+            (first..first + n).collect()
+        }
+        None => default.collect(),
     }
 }
 
@@ -638,7 +641,7 @@ fn mixed_workload(ks: &Keyspace, seed: u64, steps: usize, tick: u64) -> usize {
 fn every_write_command_survives_merge_and_reopen_while_keys_expire() {
     const TICK: u64 = 40;
     let mut expired = 0;
-    for seed in 700..760u64 {
+    for seed in hunt_seeds(700..760) {
         let dir = tempfile::tempdir().expect("tempdir");
         let ks = open(dir.path());
         expired += mixed_workload(&ks, seed, 2500, TICK);
