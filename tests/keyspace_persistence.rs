@@ -741,3 +741,29 @@ fn a_snapshot_of_the_random_workload_installs_the_same_data() {
         );
     }
 }
+
+/// The random workload on the ordered key-map kinds too (the keyspace's
+/// keys in B-trees or skip lists instead of the hash directory).
+#[test]
+fn the_random_workload_survives_merge_and_reopen_on_every_index_kind() {
+    for kind in [IndexKind::BTree, IndexKind::SkipList] {
+        for seed in hunt_seeds(1200..1215) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let ks = open_kind(dir.path(), kind);
+            mixed_workload(&ks, seed, 2500, 40);
+            let end = clock(2500, 40);
+            let want = dump_at(&ks, end);
+            drop(ks);
+            let ks = open_kind(dir.path(), kind);
+            assert_eq!(dump_at(&ks, end), want, "{kind:?} seed {seed}: reopen");
+            ks.merge().expect("merge");
+            drop(ks);
+            let ks = open_kind(dir.path(), kind);
+            assert_eq!(
+                dump_at(&ks, end),
+                want,
+                "{kind:?} seed {seed}: merge + reopen"
+            );
+        }
+    }
+}
