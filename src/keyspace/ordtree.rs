@@ -32,9 +32,12 @@ const INNER_CAP: usize = 64;
 /// "No node".
 const NIL: u32 = u32::MAX;
 
-/// (score, member) order: scores numerically, ties by member bytes.
+/// (score, member) order: scores numerically, ties by member bytes. -0 and
+/// 0 are equal scores, as in Redis (a big sorted set keeps a -0 score).
 pub(crate) fn cmp(a_score: f64, a: &[u8], b_score: f64, b: &[u8]) -> Ordering {
-    a_score.total_cmp(&b_score).then_with(|| a.cmp(b))
+    ordered(a_score)
+        .cmp(&ordered(b_score))
+        .then_with(|| a.cmp(b))
 }
 
 /// Inserts `v` at `at` into the first `len` slots of `a` (one spare slot needed).
@@ -82,8 +85,9 @@ fn score_span(scores: &[f64], score: f64) -> (usize, usize) {
 /// Scores per block of [`score_span`]'s first count: one cache line of `f64`s.
 const BLOCK: usize = 8;
 
-/// `f64::total_cmp` order as a signed integer.
+/// `f64::total_cmp` order as a signed integer, with -0 taken as 0.
 fn ordered(x: f64) -> i64 {
+    let x = if x == 0.0 { 0.0 } else { x };
     let bits = x.to_bits() as i64;
     bits ^ ((((bits >> 63) as u64) >> 1) as i64)
 }
@@ -129,7 +133,7 @@ impl Leaf {
     fn find(&self, score: f64, member: &[u8]) -> Option<usize> {
         let at = self.lower_bound(score, member);
         let hit = at < self.len()
-            && self.scores[at].total_cmp(&score) == Ordering::Equal
+            && ordered(self.scores[at]) == ordered(score)
             && self.members[at].as_bytes() == member;
         hit.then_some(at)
     }

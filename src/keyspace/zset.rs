@@ -200,6 +200,14 @@ impl ZSetValue {
         Some(e.loc)
     }
 
+    /// Whether adding or updating `member` leaves the set in the compact
+    /// (listpack) encoding, which stores a -0 score as 0 in Redis.
+    fn stays_compact(&self, member: &[u8]) -> bool {
+        !self.big
+            && member.len() <= LISTPACK_VALUE
+            && (self.len() < LISTPACK_ENTRIES || self.dict.contains_key(member))
+    }
+
     /// A sorted set of these (member, score) pairs, encoded as Redis would.
     fn from_pairs(pairs: &[(Bytes, f64)]) -> ZSetValue {
         let mut z = ZSetValue::default();
@@ -399,14 +407,21 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)]) {
         return;
     };
     let mut dead = DeadTally::default();
-    for (m, score) in pairs {
-        if let Some(Some(old)) = z.set(m, *score) {
+    for &(m, score) in pairs {
+        // Redis's compact encoding stores -0 as 0 (a skiplist keeps -0);
+        // the record holds what is stored.
+        let score = if score == 0.0 && z.stays_compact(m) {
+            0.0
+        } else {
+            score
+        };
+        if let Some(Some(old)) = z.set(m, score) {
             dead.add(old);
         }
         ex.journal.put(
             TAG_ZSET_MEMBER,
             &at,
-            &sub_key(*score, m),
+            &sub_key(score, m),
             expire,
             &Bytes::new(),
             FixTarget::Sub,
@@ -458,6 +473,20 @@ fn store(ex: &mut Exec<'_>, dst: &Bytes, pairs: &[(Bytes, f64)]) -> usize {
         ex.delete(dst);
         return 0;
     }
+    // A result small enough for the compact encoding stores -0 as 0, as
+    // Redis's conversion of the result to a listpack does.
+    let compact =
+        pairs.len() <= LISTPACK_ENTRIES && pairs.iter().all(|(m, _)| m.len() <= LISTPACK_VALUE);
+    let normalized: Vec<(Bytes, f64)>;
+    let pairs = if compact && pairs.iter().any(|(_, s)| *s == 0.0) {
+        normalized = pairs
+            .iter()
+            .map(|(m, s)| (m.clone(), if *s == 0.0 { 0.0 } else { *s }))
+            .collect();
+        &normalized[..]
+    } else {
+        pairs
+    };
     let value = ZSetValue::from_pairs(pairs);
     let n = value.len();
     let at = ex.replace_in(ex.db, dst, Value::ZSet(value), 0);
@@ -537,9 +566,9 @@ fn parse_score_bound(b: &[u8]) -> Option<ScoreBound> {
 /// A score argument (ZADD, ZINCRBY) or `ERR value is not a valid float`;
 /// -0 is stored as 0, as Redis's listpack encoding does.
 fn score_value(b: &[u8]) -> Result<f64, Reply> {
-    score_arg(b)
-        .map(|v| v + 0.0)
-        .ok_or_else(|| err(args::NOT_FLOAT))
+    // "-0" stays -0, as Redis's strtod gives it: the compact encoding
+    // stores it as 0 (`write`), a big set keeps it.
+    score_arg(b).ok_or_else(|| err(args::NOT_FLOAT))
 }
 
 fn score_range(min: &[u8], max: &[u8]) -> Result<(ScoreBound, ScoreBound), Reply> {
@@ -1005,9 +1034,10 @@ fn zincrby(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let cur = match get(ex, &argv[1]) {
         Err(e) => return e,
-        Ok(z) => z.and_then(|z| z.score(&argv[3])).unwrap_or(0.0),
+        Ok(z) => z.and_then(|z| z.score(&argv[3])),
     };
-    let new = cur + by;
+    // A new member gets the increment itself (-0 stays -0, as in Redis).
+    let new = cur.map_or(by, |cur| cur + by);
     if new.is_nan() {
         return err("ERR resulting score is not a number (NaN)");
     }
