@@ -472,7 +472,15 @@ impl Gen {
 /// types collide (WRONGTYPE) and lists grow and shrink.
 #[test]
 fn random_sequences_match_redis() {
-    for seed in (10..16).chain([0x000F_1CA5, 1]) {
+    // `FINCASKV_DIFF_SEEDS=N` runs seeds 1000..1000+N instead (a hunt).
+    let seeds: Vec<u64> = match std::env::var("FINCASKV_DIFF_SEEDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        Some(n) => (1000..1000 + n).collect(),
+        None => (10..16).chain([0x000F_1CA5, 1]).collect(),
+    };
+    for seed in seeds {
         random_sequence(seed);
     }
 }
@@ -571,6 +579,9 @@ fn random_sequence(seed: u64) {
             50 => format!("LINDEX {k} {i}"),
             _ => "KEYS *".to_owned(),
         };
+        if std::env::var_os("FINCASKV_DIFF_TRACE").is_some() {
+            eprintln!("TRACE {seed} {step} {line}");
+        }
         p.check(&split(&line));
     }
     p.assert_clean();

@@ -701,10 +701,21 @@ fn move_one(
         return Ok(None);
     }
     get_list(ex, dst)?;
+    // Onto itself, a one-element list is popped empty (which deletes the
+    // key) and pushed again: give it back its deadline, as Redis keeps the
+    // list object (and its TTL) through the move.
+    let deadline = if src == dst {
+        ex.expire_of(src).unwrap_or(0)
+    } else {
+        0
+    };
     let Some(val) = pop(ex, src, from_left, 1).into_iter().next() else {
         return Ok(None);
     };
     push(ex, dst, std::slice::from_ref(&val), to_left);
+    if deadline != 0 && ex.expire_of(dst) == Some(0) {
+        ex.set_expire_in(ex.db, dst, deadline);
+    }
     Ok(Some(val))
 }
 

@@ -536,4 +536,15 @@ const LIST_SCRIPT: &[&str] = &[
     "TTL ins",
     "DEL ins",
     "LLEN ins",
+    // Onto itself: a one-element list keeps its deadline (found by the
+    // random sequences: the pop emptied the key, the push made a new one).
+    "RPUSH selfmove x",
+    "EXPIRE selfmove 1000",
+    "LMOVE selfmove selfmove LEFT RIGHT",
+    "TTL selfmove",
+    "RPOPLPUSH selfmove selfmove",
+    "TTL selfmove",
+    "BLMOVE selfmove selfmove RIGHT LEFT 0",
+    "TTL selfmove",
+    "LRANGE selfmove 0 -1",
 ];
