@@ -477,7 +477,13 @@ fn random_sequences_match_redis() {
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
     {
-        Some(n) => (1000..1000 + n).collect(),
+        Some(n) => {
+            let first = std::env::var("FINCASKV_DIFF_FIRST")
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(1000);
+            (first..first + n).collect()
+        }
         None => (10..16).chain([0x000F_1CA5, 1]).collect(),
     };
     for seed in seeds {

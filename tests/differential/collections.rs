@@ -775,7 +775,13 @@ fn random_collection_sequences_match_redis() {
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
     {
-        Some(n) => (1000..1000 + n).collect(),
+        Some(n) => {
+            let first = std::env::var("FINCASKV_DIFF_FIRST")
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(1000);
+            (first..first + n).collect()
+        }
         None => (20..26).collect(),
     };
     for seed in seeds {
