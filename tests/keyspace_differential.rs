@@ -472,22 +472,22 @@ impl Gen {
 /// types collide (WRONGTYPE) and lists grow and shrink.
 #[test]
 fn random_sequences_match_redis() {
-    // `FINCASKV_DIFF_SEEDS=N` runs seeds 1000..1000+N instead (a hunt).
-    let seeds: Vec<u64> = match std::env::var("FINCASKV_DIFF_SEEDS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
+    for seed in hunt_seeds((10..16).chain([0x000F_1CA5, 1])) {
+        random_sequence(seed);
+    }
+}
+
+/// The seeds of a random sequence test: `default`, or for a hunt
+/// `FINCASKV_DIFF_SEEDS=N [FINCASKV_DIFF_FIRST=S]`, seeds S..S+N (S = 1000
+/// unless given).
+fn hunt_seeds(default: impl Iterator<Item = u64>) -> Vec<u64> {
+    let env = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    match env("FINCASKV_DIFF_SEEDS") {
         Some(n) => {
-            let first = std::env::var("FINCASKV_DIFF_FIRST")
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .unwrap_or(1000);
+            let first = env("FINCASKV_DIFF_FIRST").unwrap_or(1000);
             (first..first + n).collect()
         }
-        None => (10..16).chain([0x000F_1CA5, 1]).collect(),
-    };
-    for seed in seeds {
-        random_sequence(seed);
+        None => default.collect(),
     }
 }
 

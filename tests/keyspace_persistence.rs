@@ -680,14 +680,7 @@ fn snapshot_of(ks: &Keyspace) -> Vec<fincaskv::keyspace::DumpRecord> {
             Ok(())
         }
         fn record(&mut self, r: &fincaskv::storage::RecordRef<'_>) -> Result<(), Self::Error> {
-            self.0.push(fincaskv::keyspace::DumpRecord {
-                delete: r.kind == fincaskv::storage::RecordKind::Delete,
-                tag: r.tag,
-                gen: r.gen,
-                expire_at_ms: r.expire_at_ms,
-                key: r.key.to_vec(),
-                value: Bytes::copy_from_slice(r.value),
-            });
+            self.0.push(r.into());
             Ok(())
         }
     }

@@ -697,25 +697,22 @@ fn move_one(
     from_left: bool,
     to_left: bool,
 ) -> Result<Option<Bytes>, Reply> {
-    if get_list(ex, src)?.is_none() {
+    let Some(l) = get_list(ex, src)? else {
         return Ok(None);
+    };
+    if src == dst && l.list.len() == 1 {
+        // Moved onto itself, a one-element list stays what it is (Redis
+        // keeps the list object and its TTL). Popping it would delete the
+        // key and the push would make a new one, without the TTL.
+        let val = l.list.items[0].val.clone();
+        ex.modified(src);
+        return Ok(Some(val));
     }
     get_list(ex, dst)?;
-    // Onto itself, a one-element list is popped empty (which deletes the
-    // key) and pushed again: give it back its deadline, as Redis keeps the
-    // list object (and its TTL) through the move.
-    let deadline = if src == dst {
-        ex.expire_of(src).unwrap_or(0)
-    } else {
-        0
-    };
     let Some(val) = pop(ex, src, from_left, 1).into_iter().next() else {
         return Ok(None);
     };
     push(ex, dst, std::slice::from_ref(&val), to_left);
-    if deadline != 0 && ex.expire_of(dst) == Some(0) {
-        ex.set_expire_in(ex.db, dst, deadline);
-    }
     Ok(Some(val))
 }
 

@@ -87,7 +87,9 @@ const BLOCK: usize = 8;
 
 /// `f64::total_cmp` order as a signed integer, with -0 taken as 0.
 fn ordered(x: f64) -> i64 {
-    let x = if x == 0.0 { 0.0 } else { x };
+    // Adding +0 turns -0 into 0 and leaves every other value as it is
+    // (no branch in the hot search).
+    let x = x + 0.0;
     let bits = x.to_bits() as i64;
     bits ^ ((((bits >> 63) as u64) >> 1) as i64)
 }

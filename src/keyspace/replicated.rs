@@ -44,6 +44,20 @@ pub struct DumpRecord {
     pub value: Bytes,
 }
 
+impl From<&storage::RecordRef<'_>> for DumpRecord {
+    /// An owned copy of a record an export streams.
+    fn from(r: &storage::RecordRef<'_>) -> DumpRecord {
+        DumpRecord {
+            delete: r.kind == RecordKind::Delete,
+            tag: r.tag,
+            gen: r.gen,
+            expire_at_ms: r.expire_at_ms,
+            key: r.key.to_vec(),
+            value: Bytes::copy_from_slice(r.value),
+        }
+    }
+}
+
 impl DumpRecord {
     /// Put or delete, as storage records it.
     pub fn kind(&self) -> RecordKind {

@@ -611,14 +611,7 @@ fn copy_of(ks: &Keyspace) -> (Option<Bytes>, Vec<super::DumpRecord>) {
             Ok(())
         }
         fn record(&mut self, r: &crate::storage::RecordRef<'_>) -> Result<(), Self::Error> {
-            self.1.push(super::DumpRecord {
-                delete: r.kind == crate::storage::RecordKind::Delete,
-                tag: r.tag,
-                gen: r.gen,
-                expire_at_ms: r.expire_at_ms,
-                key: r.key.to_vec(),
-                value: Bytes::copy_from_slice(r.value),
-            });
+            self.1.push(r.into());
             Ok(())
         }
     }

@@ -479,10 +479,7 @@ fn store(ex: &mut Exec<'_>, dst: &Bytes, pairs: &[(Bytes, f64)]) -> usize {
         pairs.len() <= LISTPACK_ENTRIES && pairs.iter().all(|(m, _)| m.len() <= LISTPACK_VALUE);
     let normalized: Vec<(Bytes, f64)>;
     let pairs = if compact && pairs.iter().any(|(_, s)| *s == 0.0) {
-        normalized = pairs
-            .iter()
-            .map(|(m, s)| (m.clone(), if *s == 0.0 { 0.0 } else { *s }))
-            .collect();
+        normalized = pairs.iter().map(|(m, s)| (m.clone(), s + 0.0)).collect();
         &normalized[..]
     } else {
         pairs
@@ -563,11 +560,10 @@ fn parse_score_bound(b: &[u8]) -> Option<ScoreBound> {
     }
 }
 
-/// A score argument (ZADD, ZINCRBY) or `ERR value is not a valid float`;
-/// -0 is stored as 0, as Redis's listpack encoding does.
+/// A score argument (ZADD, ZINCRBY) or `ERR value is not a valid float`.
+/// "-0" stays -0, as Redis's strtod gives it: the compact encoding stores
+/// it as 0 (`write`, `store`), a big set keeps it.
 fn score_value(b: &[u8]) -> Result<f64, Reply> {
-    // "-0" stays -0, as Redis's strtod gives it: the compact encoding
-    // stores it as 0 (`write`), a big set keeps it.
     score_arg(b).ok_or_else(|| err(args::NOT_FLOAT))
 }
 

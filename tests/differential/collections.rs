@@ -768,23 +768,10 @@ fn collection_scans_return_every_member_like_redis() {
 /// member longer than 64 bytes, more than 128 entries in a few keys),
 /// compared with Redis reply by reply. Random picks that change the data
 /// (SPOP) are left out: the two sides would pick different members.
-/// `FINCASKV_DIFF_SEEDS=N` runs seeds 1000..1000+N instead.
+/// For a hunt: `FINCASKV_DIFF_SEEDS=N [FINCASKV_DIFF_FIRST=S]` (`hunt_seeds`).
 #[test]
 fn random_collection_sequences_match_redis() {
-    let seeds: Vec<u64> = match std::env::var("FINCASKV_DIFF_SEEDS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        Some(n) => {
-            let first = std::env::var("FINCASKV_DIFF_FIRST")
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .unwrap_or(1000);
-            (first..first + n).collect()
-        }
-        None => (20..26).collect(),
-    };
-    for seed in seeds {
+    for seed in hunt_seeds(20..26) {
         random_collection_sequence(seed);
     }
 }
