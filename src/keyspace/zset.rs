@@ -794,7 +794,7 @@ fn range_generic(
         return e;
     }
     let src = &argv[key_at];
-    let picked: Vec<(Bytes, f64)> = match get(ex, src) {
+    let mut picked: Vec<(Bytes, f64)> = match get(ex, src) {
         Err(e) => return e,
         Ok(None) => Vec::new(),
         Ok(Some(z)) => match select(z, &q, min, max) {
@@ -806,11 +806,31 @@ fn range_generic(
         },
     };
     match store {
-        Some(dst) => Reply::Integer(self::store(ex, dst, &picked) as i64),
+        Some(dst) => {
+            range_store_scores(&mut picked, q.kind == RangeType::Rank);
+            Reply::Integer(self::store(ex, dst, &picked) as i64)
+        }
         None => {
             let items: Vec<(f64, &[u8])> = picked.iter().map(|(m, s)| (*s, m.as_ref())).collect();
             members_reply(&items, q.withscores)
         }
+    }
+}
+
+/// The scores ZRANGESTORE stores, as Redis 7.0 does: it fills the result
+/// in range order into a listpack, where a -0 score is stored as 0, and
+/// converts it to a skiplist at the first member longer than 64 bytes or
+/// at the 129th member; members put in after that keep -0. A rank range
+/// longer than 128 starts as a skiplist (its length is known up front).
+fn range_store_scores(picked: &mut [(Bytes, f64)], by_rank: bool) {
+    if by_rank && picked.len() > LISTPACK_ENTRIES {
+        return;
+    }
+    for (i, (m, s)) in picked.iter_mut().enumerate() {
+        if i >= LISTPACK_ENTRIES || m.len() > LISTPACK_VALUE {
+            break;
+        }
+        *s += 0.0;
     }
 }
 
