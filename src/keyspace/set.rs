@@ -592,6 +592,15 @@ pub(crate) fn numkeys(argv: &[Bytes], at: usize) -> Result<(&[Bytes], usize), Re
     Ok((&argv[first..first + n], first + n))
 }
 
+/// The LIMIT of SINTERCARD / ZINTERCARD: Redis answers "LIMIT can't be
+/// negative" for a negative limit and for one that is not an integer.
+pub(crate) fn limit_arg(a: &[u8]) -> Result<usize, Reply> {
+    match parse_i64(a) {
+        Some(l) if l >= 0 => Ok(l as usize),
+        _ => Err(err("ERR LIMIT can't be negative")),
+    }
+}
+
 fn sintercard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let (keys, mut j) = match numkeys(argv, 1) {
         Ok(v) => v,
@@ -600,9 +609,8 @@ fn sintercard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let mut limit = 0usize;
     while j < argv.len() {
         if is(&argv[j], "limit") && j + 1 < argv.len() {
-            match int_arg(&argv[j + 1]) {
-                Ok(l) if l < 0 => return err("ERR LIMIT can't be negative"),
-                Ok(l) => limit = l as usize,
+            match limit_arg(&argv[j + 1]) {
+                Ok(l) => limit = l,
                 Err(e) => return e,
             }
             j += 2;

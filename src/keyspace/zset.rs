@@ -1,7 +1,7 @@
 //! The Sorted Set family: ZADD ZINCRBY ZREM ZSCORE ZMSCORE ZCARD ZCOUNT
 //! ZLEXCOUNT ZRANGE ZRANGESTORE ZREVRANGE ZRANGEBYSCORE ZREVRANGEBYSCORE
 //! ZRANGEBYLEX ZREVRANGEBYLEX ZRANK ZREVRANK ZPOPMIN ZPOPMAX ZMPOP
-//! ZREMRANGEBYRANK ZREMRANGEBYSCORE ZREMRANGEBYLEX ZUNION ZINTER ZDIFF
+//! ZREMRANGEBYRANK ZREMRANGEBYSCORE ZREMRANGEBYLEX ZUNION ZINTER ZINTERCARD ZDIFF
 //! ZUNIONSTORE ZINTERSTORE ZDIFFSTORE ZRANDMEMBER ZSCAN, and BZPOPMIN
 //! BZPOPMAX BZMPOP (run non-blocking: the server does the waiting).
 //!
@@ -58,6 +58,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     cmd!("zremrangebylex", 4, [write], (1, 1, 1), "sorted-set", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", "2.8.9", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.", zremrangebylex),
     cmd!("zunion", -3, [readonly], (0, 0, 0), "sorted-set", "Returns the union of multiple sorted sets.", "6.2.0", "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.", zunion),
     cmd!("zinter", -3, [readonly], (0, 0, 0), "sorted-set", "Returns the intersect of multiple sorted sets.", "6.2.0", "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.", zinter),
+    cmd!("zintercard", -3, [readonly], (0, 0, 0), "sorted-set", "Returns the number of members of the intersect of multiple sorted sets.", "7.0.0", "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.", zintercard),
     cmd!("zdiff", -3, [readonly], (0, 0, 0), "sorted-set", "Returns the difference between multiple sorted sets.", "6.2.0", "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.", zdiff),
     cmd!("zunionstore", -4, [write, denyoom], (1, 1, 1), "sorted-set", "Stores the union of multiple sorted sets in a key.", "2.0.0", "O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.", zunionstore),
     cmd!("zinterstore", -4, [write, denyoom], (1, 1, 1), "sorted-set", "Stores the intersect of multiple sorted sets in a key.", "2.0.0", "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.", zinterstore),
@@ -1431,7 +1432,10 @@ fn combine(
                 let mut score = weighted(*s, weights[first]);
                 for &i in &order[1..] {
                     match maps[i].get(m.as_ref()) {
-                        Some(v) => score = aggregate(agg, score, weighted(*v, weights[i])),
+                        // Redis makes a NaN product 0 for the first input
+                        // only; here it reaches the aggregate (SUM makes
+                        // it 0, MIN / MAX keep the score so far).
+                        Some(v) => score = aggregate(agg, score, *v * weights[i]),
                         None => continue 'member,
                     }
                 }
@@ -1478,6 +1482,58 @@ fn zunion(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 
 fn zinter(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     combine(ex, argv, 1, SetOp::Inter, None, "zinter")
+}
+
+/// ZINTERCARD numkeys key [key ...] [LIMIT limit]: the size of the
+/// intersection (sets count as zsets of score 1), counting stops at a
+/// non-zero LIMIT. Redis checks the keys' types before the options.
+fn zintercard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let n = match int_arg(&argv[1]) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    if n < 1 {
+        return err("ERR at least 1 input key is needed for 'zintercard' command");
+    }
+    let n = n as usize;
+    if n > argv.len() - 2 {
+        return err(args::SYNTAX);
+    }
+    let mut inputs = Vec::with_capacity(n);
+    for k in &argv[2..2 + n] {
+        match input_pairs(ex, k) {
+            Ok(p) => inputs.push(p),
+            Err(e) => return e,
+        }
+    }
+    let mut limit = 0usize;
+    let mut j = 2 + n;
+    while j < argv.len() {
+        if argv.len() - j >= 2 && is(&argv[j], "limit") {
+            match super::set::limit_arg(&argv[j + 1]) {
+                Ok(l) => limit = l,
+                Err(e) => return e,
+            }
+            j += 2;
+        } else {
+            return err(args::SYNTAX);
+        }
+    }
+    inputs.sort_by_key(Vec::len);
+    let others: Vec<hashbrown::HashSet<&[u8]>> = inputs[1..]
+        .iter()
+        .map(|p| p.iter().map(|(m, _)| m.as_ref()).collect())
+        .collect();
+    let mut count = 0usize;
+    for (m, _) in &inputs[0] {
+        if others.iter().all(|o| o.contains(m.as_ref())) {
+            count += 1;
+            if count == limit {
+                break;
+            }
+        }
+    }
+    Reply::Integer(count as i64)
 }
 
 fn zdiff(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {

@@ -683,6 +683,37 @@ const ZSET_SCRIPT: &[&str] = &[
     // ZRANGESTORE fills a listpack in range order (-0 stored as 0) until a
     // long member or the 129th converts it; a rank range over 128 starts
     // as a skiplist.
+    "ZADD zic1 1 a 2 b 3 c",
+    "ZADD zic2 5 b 6 c 7 d",
+    "SADD zics a b c x",
+    "ZINTERCARD 2 zic1 zic2",
+    "ZINTERCARD 3 zic1 zic2 zics",
+    "ZINTERCARD 2 zic1 zics LIMIT 1",
+    "ZINTERCARD 2 zic1 zics LIMIT 0",
+    "ZINTERCARD 1 nosuch",
+    "ZINTERCARD 2 zic1 nosuch",
+    "ZINTERCARD 0 zic1",
+    "ZINTERCARD -1 zic1",
+    "ZINTERCARD x zic1",
+    "ZINTERCARD 3 zic1 zic2",
+    "ZINTERCARD 2 zic1 zic2 LIMIT -1",
+    "ZINTERCARD 2 zic1 zic2 LIMIT x",
+    "ZINTERCARD 2 zic1 zic2 LIMIT",
+    "ZINTERCARD 2 zic1 zic2 WITHSCORES",
+    "SET zicstr x",
+    "ZINTERCARD 2 zic1 zicstr",
+    "ZINTERCARD 2 zicstr zic1 LIMIT -1",
+    "SINTERCARD 1 zics LIMIT x",
+    "SINTERCARD 1 zics LIMIT 99999999999999999999",
+    "ZINTERCARD 1 zics LIMIT 99999999999999999999",
+    "ZADD zinf +inf a -inf b 1 c",
+    "ZINTER 2 zinf zinf WEIGHTS 1 0 AGGREGATE MIN WITHSCORES",
+    "ZINTER 2 zinf zinf WEIGHTS 1 0 AGGREGATE MAX WITHSCORES",
+    "ZINTER 2 zinf zinf WEIGHTS 0 1 AGGREGATE MIN WITHSCORES",
+    "ZINTER 2 zinf zinf WEIGHTS 1 0 WITHSCORES",
+    "ZUNION 2 zinf zinf WEIGHTS 1 0 AGGREGATE MIN WITHSCORES",
+    "ZINTERSTORE zinfd 2 zinf zinf WEIGHTS 1 0 AGGREGATE MAX",
+    "ZRANGE zinfd 0 -1 WITHSCORES",
     "ZADD bigneg -0 neg2",
     "ZRANGESTORE bnd bigneg 0 -1",
     "ZSCORE bnd neg2",
@@ -824,7 +855,7 @@ fn random_collection_sequence(seed: u64) {
         let v = g.pick(&values);
         let (b1, b2) = (g.pick(&bounds), g.pick(&bounds));
         let (i, i2) = (g.pick(&ints), g.pick(&ints));
-        let line = match g.below(56) {
+        let line = match g.below(64) {
             0 | 1 => format!("HSET {k} {m} {v} {m2} v"),
             2 => format!("HSETNX {k} {m} {v}"),
             3 => format!("HDEL {k} {m} {m2}"),
@@ -884,6 +915,18 @@ fn random_collection_sequence(seed: u64) {
             52 => format!("ZMPOP 2 {k} {k2} {} COUNT 2", g.pick(&["MIN", "MAX"])),
             53 => format!("OBJECT ENCODING {k}"),
             54 => format!("RENAME {k} {k2}"),
+            55 => format!("SUNION {k} {k2}"),
+            56 => format!("SDIFF {k} {k2} {k3}"),
+            57 => format!(
+                "ZINTER 2 {k} {k2} WEIGHTS 1 {} AGGREGATE {} WITHSCORES",
+                g.pick(&["1", "-1", "0"]),
+                g.pick(&["SUM", "MIN", "MAX"])
+            ),
+            58 => format!("ZDIFF 2 {k} {k2} WITHSCORES"),
+            59 => format!("ZINTERCARD 2 {k} {k2} LIMIT {}", g.below(3)),
+            60 => format!("COPY {k} {k2} {}", g.pick(&["REPLACE", ""])),
+            61 => format!("ZREVRANGEBYSCORE {k} {b2} {b1} WITHSCORES LIMIT {i} {i2}"),
+            62 => format!("ZREVRANGE {k} {i} {i2} WITHSCORES"),
             _ => format!("DEL {k}"),
         };
         if std::env::var_os("FINCASKV_DIFF_TRACE").is_some() {
