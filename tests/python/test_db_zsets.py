@@ -54,6 +54,8 @@ ZSETS: List[Call] = [
     c("zrange", "zi", 0, -1, withscores=True),
     c("zunion", ["z", "z2"], withscores=True),
     c("zinter", ["z", "z2"], aggregate="min", withscores=True),
+    c("zintercard", 2, ["z", "z2"]),
+    c("zintercard", 2, ["z", "z2"], limit=1),
     c("zdiff", ["z", "z2"]),
     c("zdiff", ["z", "z2"], withscores=True),
     c("zdiffstore", "zd", ["z", "z2"]),
