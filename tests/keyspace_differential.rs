@@ -388,6 +388,123 @@ fn strings_match_redis() {
     p.assert_clean();
 }
 
+/// The bitmap commands: GETBIT SETBIT BITCOUNT BITPOS (with BYTE / BIT
+/// ranges, negative indexes, empty strings and every error path).
+const BIT_SCRIPT: &[&str] = &[
+    "SETBIT b 7 1",
+    "SETBIT b 7 1",
+    "SETBIT b 0 1",
+    "GETBIT b 0",
+    "GETBIT b 1",
+    "GETBIT b 7",
+    "GETBIT b 100",
+    "GETBIT nosuch 3",
+    "GET b",
+    "SETBIT b 100 1",
+    "STRLEN b",
+    "GET b",
+    "SETBIT b 100 0",
+    "SETBIT b -1 1",
+    "SETBIT b x 1",
+    "SETBIT b 1 2",
+    "SETBIT b 1 -1",
+    "SETBIT b 1 x",
+    "SETBIT b 4294967296 1",
+    "GETBIT b -1",
+    "GETBIT b x",
+    "GETBIT b 4294967295",
+    "SET s foobar",
+    "BITCOUNT s",
+    "BITCOUNT s 0 0",
+    "BITCOUNT s 1 1",
+    "BITCOUNT s 1 1 BYTE",
+    "BITCOUNT s 5 30 BIT",
+    "BITCOUNT s 0 -1 BIT",
+    "BITCOUNT s -2 -1",
+    "BITCOUNT s -1 -2",
+    "BITCOUNT s 2 1",
+    "BITCOUNT s 0 100",
+    "BITCOUNT s -100 -50",
+    "BITCOUNT s -100 -1 BIT",
+    "BITCOUNT s 3 3 BIT",
+    "BITCOUNT s 1 6 BIT",
+    "BITCOUNT s 0 -1 WORD",
+    "BITCOUNT s 0",
+    "BITCOUNT s x 1",
+    "BITCOUNT s 0 1 BIT extra",
+    "BITCOUNT nosuch",
+    "BITCOUNT nosuch 0 1",
+    "BITCOUNT nosuch x 1",
+    "BITCOUNT nosuch 0",
+    "BITCOUNT s -1 -100 x",
+    "BITCOUNT nosuch 0 1 x",
+    "SET e \"\"",
+    "BITCOUNT e",
+    "BITPOS e 0",
+    "BITPOS e 1",
+    "GETBIT e 0",
+    "SET z \\xff\\xf0\\x00",
+    "BITPOS z 0",
+    "BITPOS z 1",
+    "BITPOS z 1 2",
+    "BITPOS z 0 0 0",
+    "BITPOS z 0 0 -1",
+    "BITPOS z 0 1",
+    "BITPOS z 1 7 15 BIT",
+    "BITPOS z 0 0 11 BIT",
+    "BITPOS z 0 0 12 BIT",
+    "BITPOS z 0 12 BIT",
+    "BITPOS z 0 3 2",
+    "BITPOS z 1 -1",
+    "BITPOS z 0 -1",
+    "SET ones \\xff\\xff",
+    "BITPOS ones 0",
+    "BITPOS ones 0 0 -1",
+    "BITPOS ones 0 0",
+    "BITPOS ones 0 9 BIT",
+    "BITPOS ones 0 9 15 BIT",
+    "BITPOS ones 1 5 5 BIT",
+    "BITPOS ones 0 5 5 BIT",
+    "SET zeros \\x00\\x00\\x00",
+    "BITPOS zeros 1",
+    "BITPOS zeros 0 1",
+    "BITPOS zeros 1 0 -1 BIT",
+    "BITPOS zeros 0 -3 -1 BIT",
+    "BITPOS nosuch 0",
+    "BITPOS nosuch 1",
+    "BITPOS nosuch 2",
+    "BITPOS z 2",
+    "BITPOS z x",
+    "BITPOS z 1 x",
+    "BITPOS z 1 0 x",
+    "BITPOS z 1 0 1 WORD",
+    "BITPOS z 1 0 1 BIT x",
+    "RPUSH lst a",
+    "GETBIT lst 0",
+    "SETBIT lst 0 1",
+    "BITCOUNT lst",
+    "BITPOS lst 1",
+    "BITCOUNT lst 0 1 x",
+    "SETBIT lst x 1",
+    "BITPOS lst 3",
+    "BITCOUNT lst 0",
+    "SET n 12345",
+    "SETBIT n 2 1",
+    "GET n",
+    "BITCOUNT n",
+    "INCR n",
+    "SET t v EX 100",
+    "SETBIT t 1 1",
+    "TTL t",
+];
+
+#[test]
+fn bitmaps_match_redis() {
+    let mut p = Pair::new();
+    p.script(BIT_SCRIPT);
+    p.assert_clean();
+}
+
 #[test]
 fn keys_match_redis() {
     let mut p = Pair::new();
@@ -515,7 +632,7 @@ fn random_sequence(seed: u64) {
         let i2 = g.pick(&ints);
         let side = g.pick(&["LEFT", "RIGHT", "left", "up"]);
         let side2 = g.pick(&["LEFT", "RIGHT"]);
-        let line = match g.below(52) {
+        let line = match g.below(56) {
             0 => format!("SET {k} {v}"),
             1 => format!("GET {k}"),
             2 => format!("APPEND {k} {v}"),
@@ -583,6 +700,17 @@ fn random_sequence(seed: u64) {
             48 => format!("SWAPDB 0 {}", g.below(2)),
             49 => format!("MOVE {k} 1"),
             50 => format!("LINDEX {k} {i}"),
+            51 => format!("SETBIT {k} {} {}", g.below(40), g.pick(&["0", "1", "2"])),
+            52 => format!("GETBIT {k} {}", g.below(40)),
+            53 => format!(
+                "BITCOUNT {k} {i} {i2} {}",
+                g.pick(&["BIT", "BYTE", "", "x"])
+            ),
+            54 => format!(
+                "BITPOS {k} {} {i} {}",
+                g.pick(&["0", "1"]),
+                g.pick(&["", "3", "-1", "9 BIT"])
+            ),
             _ => "KEYS *".to_owned(),
         };
         if std::env::var_os("FINCASKV_DIFF_TRACE").is_some() {

@@ -241,6 +241,53 @@ class StringCommands:
         """SETRANGE: overwrites part of the string at ``name``; returns the new length."""
         return self.execute_command("SETRANGE", name, offset, value)
 
+    def setbit(self, name: KeyT, offset: int, value: int) -> Any:
+        """SETBIT: sets the bit at ``offset`` to ``value``; returns the old bit."""
+        return self.execute_command("SETBIT", name, offset, value)
+
+    def getbit(self, name: KeyT, offset: int) -> Any:
+        """GETBIT: the bit at ``offset`` (0 past the end or for a missing key)."""
+        return self.execute_command("GETBIT", name, offset)
+
+    def bitcount(
+        self,
+        key: KeyT,
+        start: Optional[int] = None,
+        end: Optional[int] = None,
+        mode: Optional[str] = None,
+    ) -> Any:
+        """BITCOUNT: set bits, in ``start..=end`` (bytes, or bits with ``mode="BIT"``)."""
+        params: List[Any] = [key]
+        if start is not None and end is not None:
+            params += [start, end]
+            if mode is not None:
+                params.append(mode)
+        elif (start is None) != (end is None):
+            raise DataError("Both start and end must be specified")
+        return self.execute_command("BITCOUNT", *params)
+
+    def bitpos(
+        self,
+        key: KeyT,
+        bit: int,
+        start: Optional[int] = None,
+        end: Optional[int] = None,
+        mode: Optional[str] = None,
+    ) -> Any:
+        """BITPOS: the first bit equal to ``bit``, in an optional range."""
+        if bit not in (0, 1):
+            raise DataError("bit must be 0 or 1")
+        params: List[Any] = [key, bit]
+        if start is not None:
+            params.append(start)
+        if start is not None and end is not None:
+            params.append(end)
+            if mode is not None:
+                params.append(mode)
+        elif start is None and end is not None:
+            raise DataError("start argument is not set, when end is specified")
+        return self.execute_command("BITPOS", *params)
+
     def strlen(self, name: KeyT) -> Any:
         """STRLEN: the length of the string at ``name``."""
         return self.execute_command("STRLEN", name)
