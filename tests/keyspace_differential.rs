@@ -594,6 +594,13 @@ fn random_sequences_match_redis() {
     }
 }
 
+/// With `FINCASKV_DIFF_TRACE=1`, prints each command of a random sequence.
+fn trace(seed: u64, step: u64, line: &str) {
+    if std::env::var_os("FINCASKV_DIFF_TRACE").is_some() {
+        eprintln!("TRACE {seed} {step} {line}");
+    }
+}
+
 /// The seeds of a random sequence test: `default`, or for a hunt
 /// `FINCASKV_DIFF_SEEDS=N [FINCASKV_DIFF_FIRST=S]`, seeds S..S+N (S = 1000
 /// unless given).
@@ -713,9 +720,7 @@ fn random_sequence(seed: u64) {
             ),
             _ => "KEYS *".to_owned(),
         };
-        if std::env::var_os("FINCASKV_DIFF_TRACE").is_some() {
-            eprintln!("TRACE {seed} {step} {line}");
-        }
+        trace(seed, step, &line);
         p.check(&split(&line));
     }
     p.assert_clean();

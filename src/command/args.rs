@@ -135,6 +135,18 @@ pub(crate) fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
+/// One of two keywords (any case): `Ok(true)` for `yes`, `Ok(false)` for
+/// `no`, else Redis's syntax error (LEFT / RIGHT, BIT / BYTE, ...).
+pub(crate) fn either(arg: &[u8], yes: &str, no: &str) -> Result<bool, Reply> {
+    if is(arg, yes) {
+        Ok(true)
+    } else if is(arg, no) {
+        Ok(false)
+    } else {
+        Err(err(SYNTAX))
+    }
+}
+
 /// The bytes of an integer, as Redis stores the result of INCR.
 pub(crate) fn int_bytes(v: i64) -> Bytes {
     Bytes::copy_from_slice(format_i64(v, &mut [0u8; 20]))

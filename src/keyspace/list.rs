@@ -680,13 +680,7 @@ fn lpos(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 
 /// LEFT / RIGHT.
 fn side(arg: &[u8]) -> Result<bool, Reply> {
-    if is(arg, "left") {
-        Ok(true)
-    } else if is(arg, "right") {
-        Ok(false)
-    } else {
-        Err(err(args::SYNTAX))
-    }
+    args::either(arg, "left", "right")
 }
 
 /// Pops from `src` and pushes to `dst`; `Ok(None)` when `src` is empty.

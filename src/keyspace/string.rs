@@ -553,13 +553,7 @@ fn setbit(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 
 /// The unit of a BITCOUNT / BITPOS range: `Ok(true)` for BIT.
 fn bit_unit(a: &[u8]) -> Result<bool, Reply> {
-    if is(a, "bit") {
-        Ok(true)
-    } else if is(a, "byte") {
-        Ok(false)
-    } else {
-        Err(err(args::SYNTAX))
-    }
+    args::either(a, "bit", "byte")
 }
 
 /// Redis's range arithmetic for BITCOUNT / BITPOS: `start..=end` in the
@@ -635,10 +629,9 @@ fn bitcount(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             if start < 0 && end < 0 && start > end {
                 return Reply::Integer(0);
             }
-            let bits = match argv.get(4).map(|a| bit_unit(a)) {
-                Some(Err(e)) => return e,
-                Some(Ok(b)) => b,
-                None => false,
+            let bits = match argv.get(4).map_or(Ok(false), |a| bit_unit(a)) {
+                Ok(b) => b,
+                Err(e) => return e,
             };
             (start, end, bits)
         }
@@ -670,12 +663,10 @@ fn bitpos(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
                 Ok(s) => s,
                 Err(e) => return e,
             };
-            if let Some(u) = argv.get(5) {
-                match bit_unit(u) {
-                    Ok(b) => bits = b,
-                    Err(e) => return e,
-                }
-            }
+            bits = match argv.get(5).map_or(Ok(false), |u| bit_unit(u)) {
+                Ok(b) => b,
+                Err(e) => return e,
+            };
             if let Some(e) = argv.get(4) {
                 end = match int_arg(e) {
                     Ok(e) => e,

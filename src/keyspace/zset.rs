@@ -468,23 +468,23 @@ fn remove(ex: &mut Exec<'_>, key: &Bytes, items: &[Bytes]) -> usize {
     removed
 }
 
-/// Stores `pairs` as a new zset at `dst` (deleting `dst` when empty).
-fn store(ex: &mut Exec<'_>, dst: &Bytes, pairs: &[(Bytes, f64)]) -> usize {
+/// Stores `pairs` as a new zset at `dst` (deleting `dst` when empty). The
+/// first `in_listpack` members are the ones Redis's result held in its
+/// listpack encoding, which stores a -0 score as 0: they are stored so.
+fn store(
+    ex: &mut Exec<'_>,
+    dst: &Bytes,
+    mut pairs: Vec<(Bytes, f64)>,
+    in_listpack: usize,
+) -> usize {
     if pairs.is_empty() {
         ex.delete(dst);
         return 0;
     }
-    // A result small enough for the compact encoding stores -0 as 0, as
-    // Redis's conversion of the result to a listpack does.
-    let compact =
-        pairs.len() <= LISTPACK_ENTRIES && pairs.iter().all(|(m, _)| m.len() <= LISTPACK_VALUE);
-    let normalized: Vec<(Bytes, f64)>;
-    let pairs = if compact && pairs.iter().any(|(_, s)| *s == 0.0) {
-        normalized = pairs.iter().map(|(m, s)| (m.clone(), s + 0.0)).collect();
-        &normalized[..]
-    } else {
-        pairs
-    };
+    for (_, s) in &mut pairs[..in_listpack] {
+        *s += 0.0;
+    }
+    let pairs = &pairs[..];
     let value = ZSetValue::from_pairs(pairs);
     let n = value.len();
     let at = ex.replace_in(ex.db, dst, Value::ZSet(value), 0);
@@ -795,7 +795,7 @@ fn range_generic(
         return e;
     }
     let src = &argv[key_at];
-    let mut picked: Vec<(Bytes, f64)> = match get(ex, src) {
+    let picked: Vec<(Bytes, f64)> = match get(ex, src) {
         Err(e) => return e,
         Ok(None) => Vec::new(),
         Ok(Some(z)) => match select(z, &q, min, max) {
@@ -808,8 +808,8 @@ fn range_generic(
     };
     match store {
         Some(dst) => {
-            range_store_scores(&mut picked, q.kind == RangeType::Rank);
-            Reply::Integer(self::store(ex, dst, &picked) as i64)
+            let in_listpack = range_in_listpack(&picked, q.kind == RangeType::Rank);
+            Reply::Integer(self::store(ex, dst, picked, in_listpack) as i64)
         }
         None => {
             let items: Vec<(f64, &[u8])> = picked.iter().map(|(m, s)| (*s, m.as_ref())).collect();
@@ -818,20 +818,32 @@ fn range_generic(
     }
 }
 
-/// The scores ZRANGESTORE stores, as Redis 7.0 does: it fills the result
-/// in range order into a listpack, where a -0 score is stored as 0, and
+/// How many members of a ZRANGESTORE result Redis 7.0 holds in a listpack
+/// (see `store`): it fills the result in range order into a listpack and
 /// converts it to a skiplist at the first member longer than 64 bytes or
-/// at the 129th member; members put in after that keep -0. A rank range
-/// longer than 128 starts as a skiplist (its length is known up front).
-fn range_store_scores(picked: &mut [(Bytes, f64)], by_rank: bool) {
+/// at the 129th member. A rank range longer than 128 starts as a skiplist
+/// (its length is known up front).
+fn range_in_listpack(picked: &[(Bytes, f64)], by_rank: bool) -> usize {
     if by_rank && picked.len() > LISTPACK_ENTRIES {
-        return;
+        return 0;
     }
-    for (i, (m, s)) in picked.iter_mut().enumerate() {
-        if i >= LISTPACK_ENTRIES || m.len() > LISTPACK_VALUE {
-            break;
-        }
-        *s += 0.0;
+    picked
+        .iter()
+        .take(LISTPACK_ENTRIES)
+        .take_while(|(m, _)| m.len() <= LISTPACK_VALUE)
+        .count()
+}
+
+/// How many members of a ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE result
+/// Redis 7.0 holds in a listpack (see `store`): it builds the whole result
+/// as a skiplist, then converts it to a listpack when it is small enough.
+fn combined_in_listpack(result: &[(Bytes, f64)]) -> usize {
+    let compact =
+        result.len() <= LISTPACK_ENTRIES && result.iter().all(|(m, _)| m.len() <= LISTPACK_VALUE);
+    if compact {
+        result.len()
+    } else {
+        0
     }
 }
 
@@ -1335,6 +1347,31 @@ fn input_pairs(ex: &mut Exec<'_>, key: &[u8]) -> Result<Vec<(Bytes, f64)>, Reply
     }
 }
 
+/// `numkeys key [key ...]` at argv\[at\] of ZUNION & co and ZINTERCARD:
+/// each input's pairs, with Redis's errors (numkeys, syntax, then
+/// WRONGTYPE; the options after the keys are the caller's).
+fn combine_inputs(
+    ex: &mut Exec<'_>,
+    argv: &[Bytes],
+    at: usize,
+    name: &str,
+) -> Result<Vec<Vec<(Bytes, f64)>>, Reply> {
+    let setnum = int_arg(&argv[at])?;
+    if setnum < 1 {
+        return Err(err(&format!(
+            "ERR at least 1 input key is needed for '{name}' command"
+        )));
+    }
+    let setnum = setnum as usize;
+    if setnum > argv.len() - (at + 1) {
+        return Err(err(args::SYNTAX));
+    }
+    argv[at + 1..at + 1 + setnum]
+        .iter()
+        .map(|k| input_pairs(ex, k))
+        .collect()
+}
+
 /// Redis's `zunionInterDiffGenericCommand`; `at` is the numkeys index.
 fn combine(
     ex: &mut Exec<'_>,
@@ -1344,27 +1381,11 @@ fn combine(
     dst: Option<&Bytes>,
     name: &str,
 ) -> Reply {
-    let setnum = match int_arg(&argv[at]) {
-        Ok(n) => n,
+    let inputs = match combine_inputs(ex, argv, at, name) {
+        Ok(i) => i,
         Err(e) => return e,
     };
-    if setnum < 1 {
-        return err(&format!(
-            "ERR at least 1 input key is needed for '{name}' command"
-        ));
-    }
-    let setnum = setnum as usize;
-    if setnum > argv.len() - (at + 1) {
-        return err(args::SYNTAX);
-    }
-    let keys = &argv[at + 1..at + 1 + setnum];
-    let mut inputs = Vec::with_capacity(setnum);
-    for k in keys {
-        match input_pairs(ex, k) {
-            Ok(p) => inputs.push(p),
-            Err(e) => return e,
-        }
-    }
+    let setnum = inputs.len();
     let mut weights = vec![1.0f64; setnum];
     let mut agg = Aggregate::Sum;
     let mut withscores = false;
@@ -1466,7 +1487,10 @@ fn combine(
         }
     };
     match dst {
-        Some(d) => Reply::Integer(store(ex, d, &result) as i64),
+        Some(d) => {
+            let in_listpack = combined_in_listpack(&result);
+            Reply::Integer(store(ex, d, result, in_listpack) as i64)
+        }
         None => {
             let mut sorted: Vec<(f64, &[u8])> =
                 result.iter().map(|(m, s)| (*s, m.as_ref())).collect();
@@ -1488,26 +1512,12 @@ fn zinter(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 /// intersection (sets count as zsets of score 1), counting stops at a
 /// non-zero LIMIT. Redis checks the keys' types before the options.
 fn zintercard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    let n = match int_arg(&argv[1]) {
-        Ok(n) => n,
+    let mut inputs = match combine_inputs(ex, argv, 1, "zintercard") {
+        Ok(i) => i,
         Err(e) => return e,
     };
-    if n < 1 {
-        return err("ERR at least 1 input key is needed for 'zintercard' command");
-    }
-    let n = n as usize;
-    if n > argv.len() - 2 {
-        return err(args::SYNTAX);
-    }
-    let mut inputs = Vec::with_capacity(n);
-    for k in &argv[2..2 + n] {
-        match input_pairs(ex, k) {
-            Ok(p) => inputs.push(p),
-            Err(e) => return e,
-        }
-    }
     let mut limit = 0usize;
-    let mut j = 2 + n;
+    let mut j = 2 + inputs.len();
     while j < argv.len() {
         if argv.len() - j >= 2 && is(&argv[j], "limit") {
             match super::set::limit_arg(&argv[j + 1]) {

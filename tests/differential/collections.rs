@@ -844,7 +844,7 @@ fn random_collection_sequence(seed: u64) {
     // 1e300 + 1e3 or 0.1 + 1e3 differently.
     let values = ["1", "-3", "2.5", "v", "10", "0.5"];
     let mut g = Gen(seed);
-    for step in 0..2500 {
+    for step in 0..2500u64 {
         let k = g.pick(&keys);
         let k2 = g.pick(&keys);
         let k3 = g.pick(&keys);
@@ -929,9 +929,7 @@ fn random_collection_sequence(seed: u64) {
             62 => format!("ZREVRANGE {k} {i} {i2} WITHSCORES"),
             _ => format!("DEL {k}"),
         };
-        if std::env::var_os("FINCASKV_DIFF_TRACE").is_some() {
-            eprintln!("TRACE {seed} {step} {line}");
-        }
+        trace(seed, step, &line);
         p.check(&split(&line));
     }
     p.assert_clean();
