@@ -389,7 +389,8 @@ fn strings_match_redis() {
 }
 
 /// The bitmap commands: GETBIT SETBIT BITCOUNT BITPOS (with BYTE / BIT
-/// ranges, negative indexes, empty strings and every error path).
+/// ranges, negative indexes, empty strings and every error path), BITOP,
+/// BITFIELD and BITFIELD_RO (every overflow rule, `#N` offsets, widths 1-64).
 const BIT_SCRIPT: &[&str] = &[
     "SETBIT b 7 1",
     "SETBIT b 7 1",
@@ -496,6 +497,120 @@ const BIT_SCRIPT: &[&str] = &[
     "SET t v EX 100",
     "SETBIT t 1 1",
     "TTL t",
+    // BITOP
+    "SET a foobar",
+    "SET b abcdef",
+    "SET c \\xff\\x00\\x0f",
+    "BITOP AND d a b",
+    "GET d",
+    "OBJECT ENCODING d",
+    "BITOP or d a b nosuch",
+    "GET d",
+    "BITOP XOR d a c nosuch",
+    "GET d",
+    "BITOP and d c a b",
+    "GET d",
+    "BITOP NOT d a b",
+    "BITOP not d c",
+    "GET d",
+    "BITOP NOT d nosuch",
+    "EXISTS d",
+    "BITOP foo d a",
+    "BITOP and d lst",
+    "BITOP and d a lst",
+    "BITOP and d",
+    "BITOP not d",
+    "SET d x EX 100",
+    "BITOP and d nosuch nosuch2",
+    "EXISTS d",
+    "SET d x EX 100",
+    "BITOP or d a",
+    "TTL d",
+    "SET n 12",
+    "BITOP or d n",
+    "GET d",
+    "OBJECT ENCODING d",
+    "RPUSH lst2 x",
+    "BITOP xor lst2 a",
+    "TYPE lst2",
+    "GET lst2",
+    "BITOP and a a c",
+    "GET a",
+    "SET e \"\"",
+    "BITOP or d e",
+    "EXISTS d",
+    // BITFIELD and BITFIELD_RO
+    "BITFIELD f",
+    "BITFIELD f OVERFLOW sat",
+    "BITFIELD lst",
+    "BITFIELD lst GET i8 0",
+    "BITFIELD lst SET i8 0 1",
+    "BITFIELD_RO lst GET i8 0",
+    "BITFIELD_RO lst SET i8 0 1",
+    "BITFIELD_RO f SET x 0 1",
+    "BITFIELD_RO f SET i8 x 1",
+    "BITFIELD_RO f SET i8 0 x",
+    "BITFIELD_RO f INCRBY i8 0 1",
+    "BITFIELD_RO f OVERFLOW sat GET i8 0",
+    "BITFIELD_RO f GET i8 0 SET i8 0 1",
+    "BITFIELD_RO f SET i8 0 1 GET x 0",
+    "BITFIELD_RO f SET i8 0 1 GET i8 -1",
+    "EXISTS f",
+    "BITFIELD f GET i8 0 SET",
+    "BITFIELD f foo",
+    "BITFIELD f OVERFLOW",
+    "BITFIELD f OVERFLOW xx GET i8 0",
+    "BITFIELD f GET u64 0",
+    "BITFIELD f GET i65 0",
+    "BITFIELD f GET i0 0",
+    "BITFIELD f GET u0 0",
+    "BITFIELD f GET I8 0",
+    "BITFIELD f GET U8 0",
+    "BITFIELD f GET i 0",
+    "BITFIELD f GET \"\" 0",
+    "BITFIELD f GET i8 #-1",
+    "BITFIELD f GET i8 #",
+    "BITFIELD f GET i8 -1",
+    "BITFIELD f GET i8 x",
+    "BITFIELD f SET i8 0 x",
+    "BITFIELD f SET i8 x x",
+    "BITFIELD f INCRBY i8 0 9223372036854775808",
+    "BITFIELD f GET i8 4294967288",
+    "BITFIELD f GET i8 4294967295",
+    "BITFIELD f GET i8 4294967296",
+    "BITFIELD f GET i8 #536870911",
+    "BITFIELD f GET i8 #536870912",
+    "BITFIELD f GET i8 #4611686018427387904",
+    "EXISTS f",
+    "BITFIELD f OVERFLOW fail INCRBY u2 100 5",
+    "STRLEN f",
+    "GET f",
+    "BITFIELD g SET u8 0 -1 OVERFLOW sat SET u8 8 -1 OVERFLOW fail SET u8 16 -1 GET u8 0 GET u8 8 GET u8 16",
+    "GET g",
+    "BITFIELD h SET i8 0 100 INCRBY i8 0 100 OVERFLOW sat INCRBY i8 0 100 INCRBY i8 0 -300 OVERFLOW fail INCRBY i8 0 -1 GET i8 0",
+    "BITFIELD h overflow WRAP incrby u4 #3 7 incrby u4 #3 9 get u4 #3 get u8 8",
+    "BITFIELD h SET i64 0 -9223372036854775808 GET i64 0 GET u63 0 GET u63 1 INCRBY i64 0 -1 GET i64 0",
+    "BITFIELD h OVERFLOW sat SET i64 0 9223372036854775807 INCRBY i64 0 1 OVERFLOW fail INCRBY i64 0 1 INCRBY i64 0 -9223372036854775808",
+    "BITFIELD h OVERFLOW wrap SET u63 3 -1 GET u63 3 SET i1 0 1 GET i1 0 GET u1 0 SET i1 0 -2 GET i1 0",
+    "BITFIELD h SET i5 13 -17 SET i5 13 16 GET i5 13 INCRBY u3 21 9 GET u3 21",
+    "GET h",
+    "SET k3 a",
+    "BITFIELD k3 SET i4 #4611686018427387904 3",
+    "GET k3",
+    "SET s foobar",
+    "BITFIELD s GET i8 0 GET u4 4 GET i16 #1 GET u63 1 GET i64 8 GET i32 40",
+    "BITFIELD_RO s GET i8 0 GET u4 4 GET i16 #1 GET u63 1 GET i64 8 GET i32 40",
+    "OBJECT ENCODING s",
+    "SET n 12345",
+    "BITFIELD n GET u8 0",
+    "OBJECT ENCODING n",
+    "BITFIELD n OVERFLOW fail INCRBY u8 0 1000",
+    "OBJECT ENCODING n",
+    "GET n",
+    "SET t v EX 100",
+    "BITFIELD t INCRBY u8 0 1",
+    "TTL t",
+    "GET t",
 ];
 
 #[test]
@@ -639,7 +754,7 @@ fn random_sequence(seed: u64) {
         let i2 = g.pick(&ints);
         let side = g.pick(&["LEFT", "RIGHT", "left", "up"]);
         let side2 = g.pick(&["LEFT", "RIGHT"]);
-        let line = match g.below(56) {
+        let line = match g.below(59) {
             0 => format!("SET {k} {v}"),
             1 => format!("GET {k}"),
             2 => format!("APPEND {k} {v}"),
@@ -718,6 +833,24 @@ fn random_sequence(seed: u64) {
                 g.pick(&["0", "1"]),
                 g.pick(&["", "3", "-1", "9 BIT"])
             ),
+            55 => format!(
+                "BITOP {} {k} {k2} {}",
+                g.pick(&["AND", "or", "XOR", "NOT", "x"]),
+                g.pick(&["", "a", "c"])
+            ),
+            56 | 57 => {
+                const TYPES: &[&str] = &["i8", "u8", "i3", "u1", "i64", "u63", "i16", "u64", "x"];
+                const OFFSETS: &[&str] = &["0", "5", "#1", "#3", "17", "-1"];
+                let (t1, o1) = (g.pick(TYPES), g.pick(OFFSETS));
+                let (t2, o2) = (g.pick(TYPES), g.pick(OFFSETS));
+                let ro = if g.below(2) == 0 { "_RO" } else { "" };
+                format!(
+                    "BITFIELD{ro} {k} OVERFLOW {} {} {t1} {o1} {i} GET {t2} {o2} {}",
+                    g.pick(&["WRAP", "SAT", "FAIL"]),
+                    g.pick(&["SET", "INCRBY", "GET"]),
+                    g.pick(&["", "INCRBY u4 #2 9", "SET i8 8 -129"])
+                )
+            }
             _ => "KEYS *".to_owned(),
         };
         trace(seed, step, &line);

@@ -22,7 +22,7 @@ import threading
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from fincaskv import db as _sync
-from fincaskv.commands import BloomCommands, Commands
+from fincaskv.commands import BitFieldOperation, BloomCommands, Commands
 
 __all__ = ["DB", "Pipeline"]
 
@@ -217,6 +217,11 @@ class DB(_AsyncCommands):
     def bf(self) -> Bloom:
         """The bloom-filter commands, as awaitables."""
         return Bloom(self._sync.bf())
+
+    def bitfield(self, key: Any, default_overflow: Optional[str] = None) -> BitFieldOperation:
+        """BITFIELD: a builder (see ``fincaskv.DB.bitfield``) whose
+        ``execute()`` is awaitable."""
+        return BitFieldOperation(self, key, default_overflow=default_overflow)
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> "Pipeline":
         """A pipeline: queue commands (no await), then ``await pipe.execute()``."""

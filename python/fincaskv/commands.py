@@ -21,6 +21,7 @@ ExpiryT = Union[int, datetime.timedelta]
 AbsExpiryT = Union[int, datetime.datetime]
 
 __all__ = [
+    "BitFieldOperation",
     "BloomCommands",
     "Commands",
     "GenericCommands",
@@ -89,6 +90,68 @@ def _expiry_flags(nx: bool, xx: bool, gt: bool, lt: bool) -> List[bytes]:
     if lt:
         flags.append(b"LT")
     return flags
+
+
+class BitFieldOperation:
+    """A BITFIELD command under construction (redis-py's builder): each of
+    ``get`` / ``set`` / ``incrby`` / ``overflow`` adds a subcommand and
+    returns the builder; ``execute()`` sends them as one command and
+    returns its list of results (``None`` where OVERFLOW FAIL refused)."""
+
+    def __init__(self, client: Any, key: KeyT, default_overflow: Optional[str] = None) -> None:
+        self.client = client
+        self.key = key
+        self._default_overflow = default_overflow
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets the subcommands added so far."""
+        self.operations: List[tuple] = []
+        self._last_overflow = "WRAP"
+        self.overflow(self._default_overflow or self._last_overflow)
+
+    def overflow(self, overflow: str) -> "BitFieldOperation":
+        """OVERFLOW WRAP | SAT | FAIL for the SET / INCRBY that follow."""
+        overflow = overflow.upper()
+        if overflow != self._last_overflow:
+            self._last_overflow = overflow
+            self.operations.append(("OVERFLOW", overflow))
+        return self
+
+    def get(self, fmt: str, offset: Union[int, str]) -> "BitFieldOperation":
+        """GET the field ``fmt`` (``i8``, ``u4``, ...) at ``offset`` (``"#N"``
+        counts in fields)."""
+        self.operations.append(("GET", fmt, offset))
+        return self
+
+    def set(self, fmt: str, offset: Union[int, str], value: int) -> "BitFieldOperation":
+        """SET the field to ``value``; its result is the old value."""
+        self.operations.append(("SET", fmt, offset, value))
+        return self
+
+    def incrby(
+        self, fmt: str, offset: Union[int, str], increment: int, overflow: Optional[str] = None
+    ) -> "BitFieldOperation":
+        """INCRBY the field by ``increment`` (under ``overflow`` if given);
+        its result is the new value."""
+        if overflow is not None:
+            self.overflow(overflow)
+        self.operations.append(("INCRBY", fmt, offset, increment))
+        return self
+
+    @property
+    def command(self) -> List[Any]:
+        """The command as it will be sent."""
+        cmd: List[Any] = ["BITFIELD", self.key]
+        for op in self.operations:
+            cmd.extend(op)
+        return cmd
+
+    def execute(self) -> Any:
+        """Sends the command; the builder is reset for reuse."""
+        cmd = self.command
+        self.reset()
+        return self.client.execute_command(*cmd)
 
 
 class StringCommands:
@@ -287,6 +350,30 @@ class StringCommands:
         elif start is None and end is not None:
             raise DataError("start argument is not set, when end is specified")
         return self.execute_command("BITPOS", *params)
+
+    def bitop(self, operation: str, dest: KeyT, *keys: KeyT) -> Any:
+        """BITOP: ``operation`` (AND, OR, XOR, NOT) over ``keys`` into
+        ``dest``; returns the result's length (``dest`` deleted when 0)."""
+        return self.execute_command("BITOP", operation, dest, *keys)
+
+    def bitfield(self, key: KeyT, default_overflow: Optional[str] = None) -> "BitFieldOperation":
+        """BITFIELD: returns a :class:`BitFieldOperation` to chain
+        ``get`` / ``set`` / ``incrby`` / ``overflow`` on, then ``execute()``."""
+        return BitFieldOperation(self, key, default_overflow=default_overflow)
+
+    def bitfield_ro(
+        self,
+        key: KeyT,
+        encoding: str,
+        offset: Union[int, str],
+        items: Optional[List[tuple]] = None,
+    ) -> Any:
+        """BITFIELD_RO: the field ``encoding`` at ``offset``, then one per
+        ``(encoding, offset)`` pair of ``items``."""
+        params: List[Any] = [key, "GET", encoding, offset]
+        for enc, off in items or ():
+            params += ["GET", enc, off]
+        return self.execute_command("BITFIELD_RO", *params)
 
     def strlen(self, name: KeyT) -> Any:
         """STRLEN: the length of the string at ``name``."""

@@ -27,6 +27,7 @@ use parking_lot::Mutex;
 use crate::command::{args, Ctx, Reply};
 use crate::storage::{self, Log, MergeOracle, ReplayEntry};
 
+pub(crate) mod bitmap;
 pub(crate) mod bloom;
 mod db;
 mod dropper;

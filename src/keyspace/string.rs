@@ -1,6 +1,6 @@
 //! The String family: GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET
 //! MSET MSETNX APPEND STRLEN INCR DECR INCRBY DECRBY INCRBYFLOAT GETRANGE
-//! SETRANGE SUBSTR LCS.
+//! SETRANGE SUBSTR LCS (the bitmap commands are in `bitmap.rs`).
 //!
 //! Every write makes a new incarnation of the key (fresh generation, one
 //! `TAG_STR` record holding the whole value); writes that modify a value in
@@ -39,15 +39,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     cmd!("getrange", 4, [readonly], (1, 1, 1), "string", "Returns a substring of the string stored at a key.", "2.4.0", "O(N) where N is the length of the returned string.", getrange),
     cmd!("substr", 4, [readonly], (1, 1, 1), "string", "Returns a substring from a string value.", "1.0.0", "O(N) where N is the length of the returned string.", getrange),
     cmd!("setrange", 4, [write, denyoom], (1, 1, 1), "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", "2.2.0", "O(1), not counting the time taken to copy the new string in place.", setrange),
-    cmd!("getbit", 3, [readonly, fast], (1, 1, 1), "bitmap", "Returns a bit value by offset.", "2.2.0", "O(1)", getbit),
-    cmd!("setbit", 4, [write, denyoom], (1, 1, 1), "bitmap", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", "2.2.0", "O(1)", setbit),
-    cmd!("bitcount", -2, [readonly], (1, 1, 1), "bitmap", "Counts the number of set bits (population counting) in a string.", "2.6.0", "O(N)", bitcount),
-    cmd!("bitpos", -3, [readonly], (1, 1, 1), "bitmap", "Finds the first set (1) or clear (0) bit in a string.", "2.8.7", "O(N)", bitpos),
     cmd!("lcs", -3, [readonly], (1, 2, 1), "string", "Finds the longest common substring.", "7.0.0", "O(N*M) where N and M are the lengths of s1 and s2, respectively", lcs),
 ];
 
 /// A string reply or WRONGTYPE; nil when absent.
-fn read(ex: &mut Exec<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
+pub(super) fn read(ex: &mut Exec<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     Ok(ex.get_str(key)?.map(|s| s.data.clone()))
 }
 
@@ -487,206 +483,6 @@ fn setrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let expire = ex.expire_of(key).unwrap_or(0);
     ex.set_string_as(key, buf.freeze(), expire, StrForm::Raw);
     Reply::Integer(len)
-}
-
-/// A bit offset of GETBIT / SETBIT: 0 up to (but not at) the maximum
-/// value length in bits.
-fn bit_offset(ex: &Exec<'_>, a: &[u8]) -> Result<usize, Reply> {
-    match args::parse_i64(a) {
-        Some(o) if o >= 0 && ((o as u64) >> 3) < ex.max_value_len() as u64 => Ok(o as usize),
-        _ => Err(err("ERR bit offset is not an integer or out of range")),
-    }
-}
-
-/// The bit at `offset` (bit 0 is the most significant bit of byte 0).
-fn bit_at(v: &[u8], offset: usize) -> bool {
-    v.get(offset >> 3)
-        .is_some_and(|b| b & (0x80 >> (offset & 7)) != 0)
-}
-
-fn getbit(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    let offset = match bit_offset(ex, &argv[2]) {
-        Ok(o) => o,
-        Err(e) => return e,
-    };
-    match read(ex, &argv[1]) {
-        Ok(v) => Reply::Integer(i64::from(v.is_some_and(|v| bit_at(&v, offset)))),
-        Err(e) => e,
-    }
-}
-
-/// SETBIT: answers the bit's old value; the string grows with zero bytes
-/// as needed, keeps its TTL and is rewritten whole (O(length), as
-/// SETRANGE).
-fn setbit(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    let offset = match bit_offset(ex, &argv[2]) {
-        Ok(o) => o,
-        Err(e) => return e,
-    };
-    let on = match args::parse_i64(&argv[3]) {
-        Some(b @ (0 | 1)) => b == 1,
-        _ => return err("ERR bit is not an integer or out of range"),
-    };
-    let key = &argv[1];
-    let old = match read(ex, key) {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
-    let mut buf = BytesMut::from(old.as_deref().unwrap_or_default());
-    let byte = offset >> 3;
-    if buf.len() <= byte {
-        buf.resize(byte + 1, 0);
-    }
-    let mask = 0x80 >> (offset & 7);
-    let was = buf[byte] & mask != 0;
-    if on {
-        buf[byte] |= mask;
-    } else {
-        buf[byte] &= !mask;
-    }
-    // Written even when the bit was already so: Redis turns the value raw
-    // and counts the key as modified either way.
-    let expire = ex.expire_of(key).unwrap_or(0);
-    ex.set_string_as(key, buf.freeze(), expire, StrForm::Raw);
-    Reply::Integer(i64::from(was))
-}
-
-/// The unit of a BITCOUNT / BITPOS range: `Ok(true)` for BIT.
-fn bit_unit(a: &[u8]) -> Result<bool, Reply> {
-    args::either(a, "bit", "byte")
-}
-
-/// Redis's range arithmetic for BITCOUNT / BITPOS: `start..=end` in the
-/// unit (bytes, or bits when `bits`) over `len` bytes, negative indexes
-/// from the end, clamped; answers the bit range, or `None` when empty.
-fn bit_range(len: usize, start: i64, end: i64, bits: bool) -> Option<(usize, usize)> {
-    let total = if bits { len as i64 * 8 } else { len as i64 };
-    let fix = |i: i64| if i < 0 { (total + i).max(0) } else { i };
-    let (start, end) = (fix(start), fix(end).min(total - 1));
-    if start > end {
-        return None;
-    }
-    let (start, end) = (start as usize, end as usize);
-    Some(if bits {
-        (start, end)
-    } else {
-        (start * 8, end * 8 + 7)
-    })
-}
-
-/// Set bits of `v` in the bit range `lo..=hi` (within `v`).
-fn count_bits(v: &[u8], lo: usize, hi: usize) -> i64 {
-    let (first, last) = (lo >> 3, hi >> 3);
-    let head = 0xFFu8 >> (lo & 7);
-    let tail = 0xFFu8 << (7 - (hi & 7));
-    let n = if first == last {
-        (v[first] & head & tail).count_ones()
-    } else {
-        (v[first] & head).count_ones()
-            + v[first + 1..last]
-                .iter()
-                .map(|b| b.count_ones())
-                .sum::<u32>()
-            + (v[last] & tail).count_ones()
-    };
-    i64::from(n)
-}
-
-/// The first bit equal to `bit` in the bit range `lo..=hi` (within `v`),
-/// skipping whole bytes that cannot hold it.
-fn find_bit(v: &[u8], lo: usize, hi: usize, bit: bool) -> Option<usize> {
-    let skip = if bit { 0x00 } else { 0xFF };
-    let mut i = lo;
-    while i <= hi {
-        if i & 7 == 0 && i + 7 <= hi && v[i >> 3] == skip {
-            i += 8;
-            continue;
-        }
-        if bit_at(v, i) == bit {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
-}
-
-/// BITCOUNT: Redis 7.0 looks the key up (0 when missing, WRONGTYPE)
-/// before it parses the range.
-fn bitcount(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    let v = match read(ex, &argv[1]) {
-        Ok(Some(v)) => v,
-        Ok(None) => return Reply::Integer(0),
-        Err(e) => return e,
-    };
-    let (start, end, bits) = match argv.len() {
-        2 => (0, -1, false),
-        4 | 5 => {
-            let (start, end) = match (int_arg(&argv[2]), int_arg(&argv[3])) {
-                (Ok(s), Ok(e)) => (s, e),
-                (Err(e), _) | (_, Err(e)) => return e,
-            };
-            // Redis answers this empty range before it reads the unit.
-            if start < 0 && end < 0 && start > end {
-                return Reply::Integer(0);
-            }
-            let bits = match argv.get(4).map_or(Ok(false), |a| bit_unit(a)) {
-                Ok(b) => b,
-                Err(e) => return e,
-            };
-            (start, end, bits)
-        }
-        _ => return err(args::SYNTAX),
-    };
-    match bit_range(v.len(), start, end, bits) {
-        Some((lo, hi)) => Reply::Integer(count_bits(&v, lo, hi)),
-        None => Reply::Integer(0),
-    }
-}
-
-fn bitpos(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    let bit = match int_arg(&argv[2]) {
-        Ok(b @ (0 | 1)) => b == 1,
-        Ok(_) => return err("ERR The bit argument must be 1 or 0."),
-        Err(e) => return e,
-    };
-    let v = match read(ex, &argv[1]) {
-        // A missing key is an endless run of zero bits.
-        Ok(None) => return Reply::Integer(if bit { -1 } else { 0 }),
-        Ok(Some(v)) => v,
-        Err(e) => return e,
-    };
-    let (mut start, mut end, mut bits, mut end_given) = (0, -1, false, false);
-    match argv.len() {
-        3 => {}
-        4..=6 => {
-            start = match int_arg(&argv[3]) {
-                Ok(s) => s,
-                Err(e) => return e,
-            };
-            bits = match argv.get(5).map_or(Ok(false), |u| bit_unit(u)) {
-                Ok(b) => b,
-                Err(e) => return e,
-            };
-            if let Some(e) = argv.get(4) {
-                end = match int_arg(e) {
-                    Ok(e) => e,
-                    Err(e) => return e,
-                };
-                end_given = true;
-            }
-        }
-        _ => return err(args::SYNTAX),
-    }
-    let Some((lo, hi)) = bit_range(v.len(), start, end, bits) else {
-        return Reply::Integer(-1);
-    };
-    match find_bit(&v, lo, hi, bit) {
-        Some(i) => Reply::Integer(i as i64),
-        // Looking for a 0 past the string's end finds the padding, unless
-        // the caller gave the end of the range.
-        None if !bit && !end_given => Reply::Integer(hi as i64 + 1),
-        None => Reply::Integer(-1),
-    }
 }
 
 /// The most DP cells LCS allocates (4 bytes each, like Redis's limit of

@@ -55,6 +55,19 @@ STRINGS: List[Call] = [
     c("bitpos", "bits", 1),
     c("bitpos", "bits", 0, 2),
     c("bitpos", "pad", 1, 0, 30, "BIT"),
+    c("set", "b1", "foobar"),
+    c("set", "b2", b"\xff\x00\x0f"),
+    c("bitop", "AND", "bdest", "b1", "b2"),
+    c("bitop", "or", "bdest", "b1", "b2", "nope"),
+    c("get", "bdest"),
+    c("bitop", "NOT", "bdest", "b2"),
+    c("get", "bdest"),
+    c("bitop", "NOT", "bdest", "b1", "b2"),
+    c("bitop", "xor", "bdest", "nope"),
+    c("exists", "bdest"),
+    c("bitfield_ro", "b1", "u8", 0),
+    c("bitfield_ro", "b1", "i4", "#3", items=[("u16", 8), ("i64", 0), ("u63", 100)]),
+    c("bitfield_ro", "b1", "u64", 0),
     c("getset", "s", "new"),
     c("getdel", "s"),
     c("getdel", "s"),
@@ -131,6 +144,27 @@ KEYS: List[Call] = [
     c("exists", "k1"),
     c("delete", "a", "b", "c"),
 ]
+
+
+def test_bitfield_builder(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
+    results = []
+    for client in both:
+        bf = client.bitfield("bf", default_overflow="SAT")
+        first = bf.set("i8", 0, 100).incrby("i8", 0, 100).get("u8", 0).execute()
+        second = (
+            bf.incrby("u4", "#3", 20, overflow="fail")
+            .overflow("wrap")
+            .incrby("u4", "#3", 20)
+            .set("i64", 64, -(2**63))
+            .get("u63", 65)
+            .execute()
+        )
+        pipe = client.pipeline(transaction=False)
+        pipe.bitfield("bf").get("i16", 0).execute()
+        pipe.get("bf")
+        results.append((first, second, pipe.execute()))
+    assert results[0] == results[1]
+    assert results[0][0] == [0, 127, 127]
 
 
 def test_keys(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
