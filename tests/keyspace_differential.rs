@@ -613,10 +613,163 @@ const BIT_SCRIPT: &[&str] = &[
     "GET t",
 ];
 
+/// SORT and SORT_RO over lists, sets and sorted sets: numeric (C strtod
+/// syntax) and ALPHA, BY / GET patterns with hash fields, LIMIT windows,
+/// BY without `*`, STORE, and every error path.
+const SORT_SCRIPT: &[&str] = &[
+    "RPUSH l 3 1 2 10 -5 2.5 0x10 \" 7\" inf -inf 1e3 -0 0",
+    "SORT l",
+    "SORT l DESC",
+    "SORT l ASC LIMIT 2 3",
+    "SORT l LIMIT -5 2",
+    "SORT l LIMIT 5 -1",
+    "SORT l LIMIT 20 1",
+    "SORT l LIMIT 2 0",
+    "SORT l LIMIT 0 100 DESC",
+    "SORT l ALPHA",
+    "SORT l ALPHA DESC LIMIT 1 4",
+    "SORT_RO l DESC",
+    "SORT l BY nosort",
+    "SORT l BY nosort DESC",
+    "SORT l BY nosort LIMIT 2 3",
+    "SORT l BY nosort DESC LIMIT 2 3",
+    "SORT l BY nosort DESC LIMIT 100 3",
+    "SORT l BY nosort LIMIT 0 0",
+    "RPUSH bad 1 x 2",
+    "SORT bad",
+    "SORT bad ALPHA",
+    "SORT bad BY nosort",
+    "SORT bad LIMIT 0 1",
+    "SORT bad STORE dst",
+    "EXISTS dst",
+    "RPUSH nan nan 1",
+    "SORT nan",
+    "RPUSH trail \"5 \"",
+    "SORT trail",
+    "RPUSH emp \"\" 1 -1",
+    "SORT emp",
+    "RPUSH hx 0x1p3 9 0X.8 0x",
+    "SORT hx",
+    "SORT hx LIMIT 0 2",
+    "RPUSH hx2 0x1p3 9 0X.8 0x10 -0x1P-1",
+    "SORT hx2",
+    "SADD s 5 3 9 1 banana apple 10",
+    "SORT s",
+    "SORT s ALPHA",
+    "SORT s ALPHA DESC LIMIT 1 3",
+    "SORT s ALPHA STORE sdst",
+    "LRANGE sdst 0 -1",
+    "SORT s BY nosort STORE sdst2",
+    "LRANGE sdst2 0 -1",
+    "SADD sn 5 3 9 1 10 -2",
+    "SORT sn",
+    "SORT sn DESC LIMIT 1 2",
+    "SORT sn BY nosort STORE sdst3",
+    "LRANGE sdst3 0 -1",
+    "ZADD z 3 c 1 a 2 b 5 e 4 d",
+    "OBJECT ENCODING z",
+    "SORT z BY nosort",
+    "OBJECT ENCODING z",
+    "SORT z BY nosort DESC",
+    "SORT z BY nosort LIMIT 1 2",
+    "SORT z BY nosort DESC LIMIT 1 2",
+    "SORT z BY nosort LIMIT -1 100",
+    "SORT z BY nosort LIMIT 9 1",
+    "SORT z ALPHA DESC",
+    "SORT z",
+    "ZADD zn 3 10 1 20 2 30",
+    "SORT zn",
+    "SORT zn BY nosort",
+    "ZADD ze 1 x",
+    "SORT_RO ze BY nosort LIMIT 5 5",
+    "OBJECT ENCODING ze",
+    "DEL l2",
+    "RPUSH l2 3 1 2",
+    "MSET w_1 30 w_2 20 w_3 10 o_1 one o_2 two",
+    "HSET h_1 f 5",
+    "HSET h_3 f 1",
+    "SORT l2 BY w_*",
+    "SORT l2 BY w_* DESC",
+    "SORT l2 BY w_* GET o_* GET # GET nosort GET h_*->f",
+    "SORT l2 BY h_*->f",
+    "SORT l2 BY h_*-> GET h_*->",
+    "SORT l2 BY h_*->f GET h_*->g GET w_*->f GET h_*",
+    "SORT l2 BY w_* LIMIT 1 1 GET #",
+    "SORT l2 BY w_* DESC LIMIT 0 2 GET o_* STORE out",
+    "LRANGE out 0 -1",
+    "SORT l2 BY w_* GET o_* STORE out",
+    "LRANGE out 0 -1",
+    "TYPE out",
+    "OBJECT ENCODING out",
+    "SORT l2 BY nosort GET o_* GET #",
+    "SORT l2 BY nosort DESC GET w_*",
+    "SORT l2 BY o_*",
+    "SORT l2 BY o_* ALPHA",
+    "SORT l2 BY o_* ALPHA DESC",
+    "SORT l2 BY o_* ALPHA GET o_* STORE out2",
+    "LRANGE out2 0 -1",
+    "SORT l2 BY *_1 GET *",
+    "SORT l2 BY w_*_x",
+    "SORT l2 GET",
+    "SORT l2 BY",
+    "SORT l2 LIMIT 1",
+    "SORT l2 LIMIT x 1",
+    "SORT l2 LIMIT 0 x",
+    "SORT l2 LIMIT 0 1.5",
+    "SORT l2 STORE",
+    "SORT l2 foo",
+    "SORT l2 ALPHA ASC DESC",
+    "SORT l2 DESC ASC",
+    "SORT_RO l2 STORE x",
+    "SORT_RO l2 BY w_* GET o_*",
+    "SET str v",
+    "SORT str",
+    "SORT str LIMIT x 1",
+    "SORT str foo",
+    "SORT_RO str",
+    "HSET hh a 1",
+    "SORT hh",
+    "SORT nosuch",
+    "SORT nosuch STORE dst4",
+    "EXISTS dst4",
+    "SET dst4 x EX 100",
+    "SORT l2 STORE dst4",
+    "TTL dst4",
+    "LRANGE dst4 0 -1",
+    "SORT nosuch STORE dst4",
+    "EXISTS dst4",
+    "RPUSH self 3 1 2",
+    "SORT self STORE self",
+    "LRANGE self 0 -1",
+    "RPUSH al b a B A \"\" ab aB",
+    "SORT al ALPHA",
+    "SORT al ALPHA STORE alst",
+    "LRANGE alst 0 -1",
+    "RPUSH dup 2 1 2 1 x",
+    "SORT dup ALPHA",
+    "SORT dup LIMIT 0 4",
+    // Out of range numbers last: Redis 7.0 checks a stale `errno` after
+    // strtod, so once one SORT met ERANGE, its later numeric sorts fail
+    // too (documented difference; we answer from the number alone).
+    "RPUSH rng 1 1e-400",
+    "SORT rng",
+    "RPUSH rng2 1 1e400",
+    "SORT rng2",
+    "RPUSH sub 1e-310",
+    "SORT sub",
+];
+
 #[test]
 fn bitmaps_match_redis() {
     let mut p = Pair::new();
     p.script(BIT_SCRIPT);
+    p.assert_clean();
+}
+
+#[test]
+fn sort_matches_redis() {
+    let mut p = Pair::new();
+    p.script(SORT_SCRIPT);
     p.assert_clean();
 }
 
@@ -754,7 +907,7 @@ fn random_sequence(seed: u64) {
         let i2 = g.pick(&ints);
         let side = g.pick(&["LEFT", "RIGHT", "left", "up"]);
         let side2 = g.pick(&["LEFT", "RIGHT"]);
-        let line = match g.below(59) {
+        let line = match g.below(60) {
             0 => format!("SET {k} {v}"),
             1 => format!("GET {k}"),
             2 => format!("APPEND {k} {v}"),
@@ -851,6 +1004,13 @@ fn random_sequence(seed: u64) {
                     g.pick(&["", "INCRBY u4 #2 9", "SET i8 8 -129"])
                 )
             }
+            58 => format!(
+                "SORT{} {k} {} {} LIMIT {i} {i2} {}",
+                g.pick(&["", "_RO"]),
+                g.pick(&["ALPHA", "", "BY nosort", "BY a"]),
+                g.pick(&["DESC", "ASC", ""]),
+                g.pick(&["", "", "GET #", "STORE c"])
+            ),
             _ => "KEYS *".to_owned(),
         };
         trace(seed, step, &line);

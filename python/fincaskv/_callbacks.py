@@ -168,6 +168,14 @@ def bf_info(response: Any, **options: Any) -> Any:
     return BFInfo(response)
 
 
+def sort_result(response: Any, **options: Any) -> Any:
+    """SORT with ``groups=n`` -> tuples of ``n`` values per element."""
+    n = options.get("groups")
+    if not response or not n or not isinstance(response, list):
+        return response
+    return list(zip(*[response[i::n] for i in range(n)]))
+
+
 def _table() -> Dict[str, Callback]:
     table: Dict[str, Callback] = {}
 
@@ -196,6 +204,7 @@ def _table() -> Dict[str, Callback]:
             "HSCAN": hscan_result,
             "PING": ping_result,
             "SET": set_result,
+            "SORT": sort_result,
             "SCAN": scan_result,
             "SSCAN": scan_result,
             "TIME": time_result,

@@ -401,6 +401,33 @@ class StringCommands:
         return self.execute_command(*pieces)
 
 
+def _sort_args(
+    name: Any, start: Any, num: Any, by: Any, get: Any, desc: bool, alpha: bool, store: Any, groups: bool
+) -> List[Any]:
+    """SORT's arguments after the command name, with redis-py's checks."""
+    if (start is None) != (num is None):
+        raise DataError("``start`` and ``num`` must both be specified")
+    args: List[Any] = [name]
+    if by is not None:
+        args += ["BY", by]
+    if start is not None:
+        args += ["LIMIT", start, num]
+    if get is not None:
+        for pattern in [get] if isinstance(get, (bytes, str)) else get:
+            args += ["GET", pattern]
+    if desc:
+        args.append("DESC")
+    if alpha:
+        args.append("ALPHA")
+    if store is not None:
+        args += ["STORE", store]
+    if groups and (not get or isinstance(get, (bytes, str)) or len(get) < 2):
+        raise DataError(
+            'when using "groups" the "get" argument must be specified and contain at least two keys'
+        )
+    return args
+
+
 class GenericCommands:
     """Key-space commands: DEL, EXISTS, EXPIRE, TTL, RENAME, SCAN, ..."""
 
@@ -419,6 +446,39 @@ class GenericCommands:
     def exists(self, *names: KeyT) -> Any:
         """EXISTS: how many of ``names`` exist."""
         return self.execute_command("EXISTS", *names)
+
+    def sort(
+        self,
+        name: KeyT,
+        start: Optional[int] = None,
+        num: Optional[int] = None,
+        by: Optional[KeyT] = None,
+        get: Optional[Union[KeyT, Sequence[KeyT]]] = None,
+        desc: bool = False,
+        alpha: bool = False,
+        store: Optional[KeyT] = None,
+        groups: bool = False,
+    ) -> Any:
+        """SORT: the list, set or sorted set at ``name`` sorted (numbers, or
+        strings with ``alpha``), by the weights a ``by`` pattern names, paged
+        with ``start`` / ``num``, projected by ``get`` patterns (``groups``
+        returns one tuple per element), or stored at ``store`` (returns the
+        stored length)."""
+        return self.execute_command("SORT", *_sort_args(name, start, num, by, get, desc, alpha, store, groups),
+                                    groups=len(get) if groups and get is not None else None)
+
+    def sort_ro(
+        self,
+        key: str,
+        start: Optional[int] = None,
+        num: Optional[int] = None,
+        by: Optional[str] = None,
+        get: Optional[List[str]] = None,
+        desc: bool = False,
+        alpha: bool = False,
+    ) -> Any:
+        """SORT_RO: SORT without STORE, as a read-only command."""
+        return self.execute_command("SORT_RO", *_sort_args(key, start, num, by, get, desc, alpha, None, False))
 
     def touch(self, *args: KeyT) -> Any:
         """TOUCH: how many of the keys exist."""

@@ -34,6 +34,7 @@ static FAMILIES: &[&[Command]] = &[
     crate::keyspace::zset::COMMANDS,
     crate::keyspace::bloom::COMMANDS,
     crate::keyspace::bitmap::COMMANDS,
+    crate::keyspace::sort::COMMANDS,
 ];
 
 struct Table {

@@ -91,7 +91,7 @@ fn list_of(entry: &mut Entry) -> Option<&mut ListValue> {
 /// Pushes `vals` at the head (`left`) or tail of the list at `key` of the
 /// selected db, creating it when absent. Returns the new length.
 /// The caller checked that `key` is absent or a list.
-fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -> usize {
+pub(crate) fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -> usize {
     let exists = ex.entry(key).is_some();
     if !exists {
         ex.replace_in(ex.db, key, Value::List(ListValue::default()), 0);

@@ -46,6 +46,7 @@ mod replicated;
 mod scanmap;
 pub use scanmap::set_order_secret;
 pub(crate) mod set;
+pub(crate) mod sort;
 pub(crate) mod string;
 mod value;
 pub(crate) mod zset;

@@ -165,6 +165,23 @@ impl ZSetValue {
         }
     }
 
+    /// Members of ranks `start..=end` (clamped; from the highest when
+    /// `rev`), in rank order.
+    pub(crate) fn members_by_rank(&self, start: usize, end: usize, rev: bool) -> Vec<&[u8]> {
+        self.list
+            .range(start, end, rev)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect()
+    }
+
+    /// Leaves the listpack encoding as Redis's SORT does (sticky until the
+    /// value is rebuilt, e.g. on reopen, where Redis's RDB load converts
+    /// small sorted sets back too).
+    pub(crate) fn leave_listpack(&mut self) {
+        self.big = true;
+    }
+
     /// The score of `member`.
     pub(crate) fn score(&self, member: &[u8]) -> Option<f64> {
         self.dict.get(member).map(|e| e.score)

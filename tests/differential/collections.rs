@@ -855,7 +855,7 @@ fn random_collection_sequence(seed: u64) {
         let v = g.pick(&values);
         let (b1, b2) = (g.pick(&bounds), g.pick(&bounds));
         let (i, i2) = (g.pick(&ints), g.pick(&ints));
-        let line = match g.below(64) {
+        let line = match g.below(68) {
             0 | 1 => format!("HSET {k} {m} {v} {m2} v"),
             2 => format!("HSETNX {k} {m} {v}"),
             3 => format!("HDEL {k} {m} {m2}"),
@@ -927,6 +927,29 @@ fn random_collection_sequence(seed: u64) {
             60 => format!("COPY {k} {k2} {}", g.pick(&["REPLACE", ""])),
             61 => format!("ZREVRANGEBYSCORE {k} {b2} {b1} WITHSCORES LIMIT {i} {i2}"),
             62 => format!("ZREVRANGE {k} {i} {i2} WITHSCORES"),
+            // SORT: no ALPHA with BY (ties keep Redis's hash order) and no
+            // BY nosort on a set without STORE (Redis's hash order again).
+            63 => format!(
+                "SORT{} {k} {} {} LIMIT {i} {i2} GET # GET h*->{m}",
+                g.pick(&["", "_RO"]),
+                g.pick(&["ALPHA", ""]),
+                g.pick(&["DESC", "ASC", ""])
+            ),
+            64 => format!("SORT {k} BY h*->{m} {} GET h*", g.pick(&["DESC", ""])),
+            65 => format!(
+                "SORT {k} BY nosort {} LIMIT {i} {i2} STORE {k3}",
+                g.pick(&["DESC", ""])
+            ),
+            66 => {
+                let (z, desc) = (g.pick(&["z1", "z2"]), g.pick(&["DESC", ""]));
+                // A sorted set keeps its order; a set would not.
+                let (ty, _) = p.both(&split(&format!("TYPE {z}")));
+                if ty == R::Simple(b"zset".to_vec()) {
+                    format!("SORT {z} BY nosort {desc} LIMIT {i} {i2} GET #")
+                } else {
+                    format!("SORT {z} BY nosort {desc} STORE {k3}")
+                }
+            }
             _ => format!("DEL {k}"),
         };
         trace(seed, step, &line);

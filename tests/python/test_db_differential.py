@@ -146,6 +146,42 @@ KEYS: List[Call] = [
 ]
 
 
+SORTS: List[Call] = [
+    c("rpush", "sl", 3, 1, 2, 10),
+    c("sadd", "ss", "b", "a", "c"),
+    c("zadd", "sz", {"x": 2, "y": 1, "z": 3}),
+    c("mset", {"w_1": 30, "w_2": 20, "w_3": 10, "o_1": "one", "o_2": "two"}),
+    c("hset", "h_3", "f", "three"),
+    c("sort", "sl"),
+    c("sort", "sl", desc=True, start=1, num=2),
+    c("sort", "sl", start=1),
+    c("sort", "sl", alpha=True),
+    c("sort", "sl", by="w_*"),
+    c("sort", "sl", by="w_*", get=["#", "o_*", "h_*->f"]),
+    c("sort", "sl", by="w_*", get="o_*"),
+    c("sort", "sl", by="w_*", get=["#", "o_*"], groups=True),
+    c("sort", "sl", get="o_*", groups=True),
+    c("sort", "sl", by="nosort", desc=True),
+    c("sort", "sl", by="w_*", get="o_*", store="sorted"),
+    c("lrange", "sorted", 0, -1),
+    c("sort", "ss", alpha=True, desc=True),
+    c("sort", "ss"),
+    c("sort", "ss", by="nosort", store="sorted2"),
+    c("lrange", "sorted2", 0, -1),
+    c("sort", "sz", by="nosort", start=0, num=2),
+    c("sort", "sz", alpha=True),
+    c("sort_ro", "sl", desc=True),
+    c("sort_ro", "sz", by="nosort"),
+    c("sort", "w_1"),
+    c("sort", "nope", store="sorted"),
+    c("exists", "sorted"),
+]
+
+
+def test_sort(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
+    run_both(*both, SORTS)
+
+
 def test_bitfield_builder(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
     results = []
     for client in both:
