@@ -594,43 +594,6 @@ class GenericCommands:
             cursor, data = self.scan(cursor=cursor, match=match, count=count, _type=_type, **kwargs)
             yield from data
 
-    def sort(
-        self,
-        name: KeyT,
-        start: Optional[int] = None,
-        num: Optional[int] = None,
-        by: Optional[str] = None,
-        get: Optional[List[str]] = None,
-        desc: bool = False,
-        alpha: bool = False,
-        store: Optional[str] = None,
-        groups: Optional[bool] = False,
-    ) -> Any:
-        """SORT: sorts a list, set or sorted set (``BY``/``GET`` patterns included)."""
-        if (start is not None and num is None) or (num is not None and start is None):
-            raise DataError("``start`` and ``num`` must both be specified")
-        pieces: List[Any] = ["SORT", name]
-        if by is not None:
-            pieces += ["BY", by]
-        if start is not None and num is not None:
-            pieces += ["LIMIT", start, num]
-        gets = [get] if isinstance(get, (bytes, str)) else list(get or [])
-        for g in gets:
-            pieces += ["GET", g]
-        if desc:
-            pieces.append("DESC")
-        if alpha:
-            pieces.append("ALPHA")
-        if store is not None:
-            pieces += ["STORE", store]
-        if groups and (not gets or len(gets) < 2):
-            raise DataError('when using "groups" the "get" argument must be specified and contain at least two keys')
-        result = self.execute_command(*pieces)
-        if groups and isinstance(result, list):
-            n = len(gets)
-            return list(zip(*[result[i::n] for i in range(n)]))
-        return result
-
 
 class ListCommands:
     """List commands: LPUSH, LRANGE, LPOP, BLPOP, LMOVE, ..."""
