@@ -561,6 +561,12 @@ fn mixed_workload(ks: &Keyspace, seed: u64, steps: usize, tick: u64) -> usize {
             // exact sequences they had before SETBIT existed).
             4 if seed % 2 == 1 && step % 3 == 0 => vec![b"SETBIT", &k, &bit_at, &bit],
             4 => vec![b"SETRANGE", &k, &n, &v],
+            // Odd seeds also run BITFIELD, SORT ... STORE and BITOP in
+            // place of some APPEND / SINTERSTORE / SDIFFSTORE steps (same
+            // rule: no extra draw).
+            5 if seed % 2 == 1 && step % 3 == 1 => {
+                vec![b"BITFIELD", &k, b"INCRBY", b"u8", &bit_at, &score]
+            }
             5 => vec![b"APPEND", &k, &v],
             6 => vec![b"INCRBY", &k, &score],
             7 => vec![b"INCRBYFLOAT", &k, b"1.5"],
@@ -587,8 +593,12 @@ fn mixed_workload(ks: &Keyspace, seed: u64, steps: usize, tick: u64) -> usize {
             31 => vec![b"SREM", &k, &m],
             32 => vec![b"SPOP", &k, &n],
             33 => vec![b"SMOVE", &k, &k2, &m],
+            34 if seed % 2 == 1 && step % 3 == 1 => {
+                vec![b"SORT", &k, b"BY", b"nosort", b"STORE", &k3]
+            }
             34 => vec![b"SINTERSTORE", &k3, &k, &k2],
             35 => vec![b"SUNIONSTORE", &k3, &k, &k2],
+            36 if seed % 2 == 1 && step % 3 == 1 => vec![b"BITOP", b"OR", &k3, &k, &k2],
             36 => vec![b"SDIFFSTORE", &k3, &k, &k2],
             37 | 38 => vec![b"ZADD", &k, &score, &m],
             39 => vec![b"ZADD", &k, b"GT", b"CH", &score, &m, b"7", &n],
