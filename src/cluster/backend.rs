@@ -34,6 +34,56 @@ use crate::command::{CommandFlags, CommandSpec, Ctx, KeySpec, Reply};
 use crate::keyspace::Keyspace;
 use crate::server::{Backend, BoxFuture, Notifier};
 
+/// A server command of the cluster backend: no keys, not replicated.
+const fn node_command(
+    name: &'static str,
+    arity: i32,
+    no_multi: bool,
+    summary: &'static str,
+    since: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags: CommandFlags {
+            write: false,
+            readonly: false,
+            admin: false,
+            blocking: false,
+            pubsub: false,
+            no_auth: false,
+            random: false,
+            fast: true,
+            denyoom: false,
+            no_multi,
+            pubsub_allowed: false,
+        },
+        keys: KeySpec::NONE,
+        group: "server",
+        summary,
+        since,
+        complexity: "O(1)",
+    }
+}
+
+/// `ROLE`'s table entry.
+pub static ROLE_SPEC: CommandSpec = node_command(
+    "role",
+    1,
+    false,
+    "Returns the replication role: the raft leader is a master listing its followers, a follower a slave of the leader.",
+    "2.8.12",
+);
+
+/// `WAIT`'s table entry.
+pub static WAIT_SPEC: CommandSpec = node_command(
+    "wait",
+    3,
+    true,
+    "Blocks until the given number of followers hold every entry this node has appended (every acknowledged write is on a quorum already).",
+    "3.0.0",
+);
+
 /// The `CLUSTER` command's table entry.
 pub static CLUSTER_SPEC: CommandSpec = CommandSpec {
     name: "cluster",
@@ -126,6 +176,118 @@ fn split_addr(addr: &str) -> (String, i64) {
         super::network::host_of(host).to_owned(),
         port.parse().unwrap_or(0),
     )
+}
+
+/// `ROLE`: without a cluster, a master without replicas (as Redis
+/// answers). The leader answers `master`, its applied index as the
+/// offset, and each follower that told its client address as `[host,
+/// port, matched index]` (strings, as Redis); a follower answers `slave`,
+/// the leader's host and port, `connected` (`connect` while it knows no
+/// leader's address) and its applied index.
+async fn role(node: Option<Arc<ClusterNode>>) -> Reply {
+    let Some(node) = node.filter(|n| n.is_formed()) else {
+        return Reply::Array(vec![
+            Reply::bulk("master"),
+            Reply::Integer(0),
+            Reply::Array(Vec::new()),
+        ]);
+    };
+    let (applied, followers) = node.replication();
+    let (members, _) = node.client_view().await;
+    match followers {
+        Some(followers) => {
+            let mut replicas = Vec::new();
+            for (id, matched) in followers {
+                let Some(addr) = members
+                    .iter()
+                    .find(|m| m.id == id)
+                    .and_then(|m| m.addr.clone())
+                else {
+                    continue;
+                };
+                let (host, port) = split_addr(&addr);
+                replicas.push(Reply::Array(vec![
+                    Reply::bulk(host),
+                    Reply::bulk(port.to_string()),
+                    Reply::bulk(matched.to_string()),
+                ]));
+            }
+            Reply::Array(vec![
+                Reply::bulk("master"),
+                Reply::Integer(applied as i64),
+                Reply::Array(replicas),
+            ])
+        }
+        None => {
+            let leader = members
+                .iter()
+                .find(|m| m.role == MemberRole::Leader)
+                .and_then(|m| m.addr.clone());
+            let (host, port, state) = match leader {
+                Some(addr) => {
+                    let (host, port) = split_addr(&addr);
+                    (host, port, "connected")
+                }
+                None => (String::from("?"), 0, "connect"),
+            };
+            Reply::Array(vec![
+                Reply::bulk("slave"),
+                Reply::bulk(host),
+                Reply::Integer(port),
+                Reply::bulk(state),
+                Reply::Integer(applied as i64),
+            ])
+        }
+    }
+}
+
+/// `WAIT numreplicas timeout`: how many followers hold every entry the
+/// leader has applied when WAIT started (so every write acknowledged to
+/// this client before it), waiting up to `timeout` ms (0: for ever) for
+/// `numreplicas` of them. Without a cluster there are no replicas: 0, at
+/// once when 0 are asked for, else after the timeout, as Redis does. A
+/// follower answers Redis's error for WAIT on a replica.
+async fn wait(node: Option<Arc<ClusterNode>>, argv: Vec<Bytes>) -> Reply {
+    let parse = |a: &Bytes| {
+        std::str::from_utf8(a)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+    };
+    let Some(wanted) = parse(&argv[1]) else {
+        return Reply::error("ERR value is not an integer or out of range");
+    };
+    let timeout = match parse(&argv[2]) {
+        Some(t) if t < 0 => return Reply::error("ERR timeout is negative"),
+        Some(t) => t as u64,
+        None => return Reply::error("ERR timeout is not an integer or out of range"),
+    };
+    let deadline = (timeout > 0)
+        .then(|| std::time::Instant::now() + std::time::Duration::from_millis(timeout));
+    let node = node.filter(|n| n.is_formed());
+    let goal = match &node {
+        Some(n) => match n.replication() {
+            (applied, Some(_)) => Some(applied),
+            (_, None) => {
+                return Reply::error(
+                    "ERR WAIT cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.",
+                )
+            }
+        },
+        None => None,
+    };
+    loop {
+        let acked = match (&node, goal) {
+            (Some(n), Some(goal)) => n
+                .replication()
+                .1
+                .map_or(0, |f| f.iter().filter(|(_, m)| *m >= goal).count()),
+            _ => 0,
+        };
+        if acked as i64 >= wanted || deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Reply::Integer(acked as i64);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
 
 /// `CLUSTER SLOTS`: one shard holding every slot, the leader as its
@@ -530,14 +692,23 @@ impl Backend for ClusterBackend {
     }
 
     fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
-        if name == b"cluster" {
-            return Some(&CLUSTER_SPEC);
+        match name {
+            b"cluster" => Some(&CLUSTER_SPEC),
+            b"role" => Some(&ROLE_SPEC),
+            b"wait" => Some(&WAIT_SPEC),
+            _ => self.inner.lookup(name),
         }
-        self.inner.lookup(name)
     }
 
     fn table(&self) -> &'static [CommandSpec] {
-        self.inner.table()
+        // The keyspace's table with CLUSTER, ROLE and WAIT, built once
+        // (COMMAND LIST / COUNT / DOCS list them too, as Redis does).
+        static TABLE: std::sync::OnceLock<Vec<CommandSpec>> = std::sync::OnceLock::new();
+        TABLE.get_or_init(|| {
+            let mut all = self.inner.table().to_vec();
+            all.extend([CLUSTER_SPEC, ROLE_SPEC, WAIT_SPEC]);
+            all
+        })
     }
 
     fn sync_writes(&self) -> bool {
@@ -563,11 +734,21 @@ impl Backend for ClusterBackend {
         argv: &[Bytes],
         stale_ok: bool,
     ) -> Option<BoxFuture<Reply>> {
-        if spec.name == "cluster" {
-            return Some(Box::pin(cluster_command(
-                self.shared.clone(),
-                argv.to_vec(),
-            )));
+        match spec.name {
+            "cluster" => {
+                return Some(Box::pin(cluster_command(
+                    self.shared.clone(),
+                    argv.to_vec(),
+                )))
+            }
+            "role" => return Some(Box::pin(role(self.shared.node.read().clone()))),
+            "wait" => {
+                return Some(Box::pin(wait(
+                    self.shared.node.read().clone(),
+                    argv.to_vec(),
+                )))
+            }
+            _ => {}
         }
         let node = self.shared.node.read().clone()?;
         let (ctx, write) = (*ctx, spec.flags.write);

@@ -1121,6 +1121,22 @@ impl ClusterNode {
         ]
     }
 
+    /// For ROLE and WAIT: this node's last applied index, and on the
+    /// leader each other member's id with the index its log matches
+    /// (`None` on a node that does not lead).
+    pub fn replication(&self) -> (u64, Option<Vec<(u64, u64)>>) {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let applied = m.last_applied.map_or(0, |l| l.index);
+        let followers = m.replication.as_ref().map(|r| {
+            r.iter()
+                .filter(|(id, _)| **id != self.id)
+                .map(|(id, matched)| (*id, matched.map_or(0, |l| l.index)))
+                .collect()
+        });
+        (applied, followers)
+    }
+
     /// `CLUSTER MEMBERS`: one line per member,
     /// `<name> <raft addr> <voter|learner> [leader] [myself]`.
     pub fn members(&self) -> Vec<String> {

@@ -324,6 +324,38 @@ def wait_same_data(nodes: list[Server], timeout: float = 30) -> str:
     return digests.pop()
 
 
+def test_role_and_wait(tmp_path):
+    """ROLE shows the leader as a master listing its followers and a
+    follower as a slave of the leader; WAIT on the leader counts the
+    followers holding every write acknowledged before it; WAIT on a
+    follower is refused as on a Redis replica."""
+    nodes, _ = start_cluster(tmp_path, 3)
+    try:
+        leader = leader_of(nodes)
+        assert leader is nodes[0]
+        c = leader.client(decode_responses=True)
+        for i in range(50):
+            c.set(f"k{i}", i)
+        assert c.execute_command("WAIT", 2, 10000) == 2
+        assert c.execute_command("WAIT", 0, 0) in (0, 1, 2)
+        kind, offset, replicas = c.execute_command("ROLE")
+        assert kind == "master" and offset >= 50
+        assert sorted(int(port) for _host, port, _matched in replicas) == sorted(n.port for n in nodes[1:])
+        for _host, _port, matched in replicas:
+            assert int(matched) >= 50
+        f = nodes[1].client(decode_responses=True)
+        wait_for(lambda: f.execute_command("ROLE")[3] == "connected", "follower to know the leader's address")
+        kind, host, port, state, applied = f.execute_command("ROLE")
+        assert (kind, host, port, state) == ("slave", "127.0.0.1", leader.port, "connected")
+        assert applied >= 50
+        with pytest.raises(redis.ResponseError, match="replica"):
+            f.execute_command("WAIT", 1, 100)
+        with pytest.raises(redis.ResponseError, match="timeout is negative"):
+            c.execute_command("WAIT", 1, -1)
+    finally:
+        stop_all(nodes)
+
+
 def test_blocking_pops_are_replicated(tmp_path):
     """BLPOP / BRPOPLPUSH / BLMOVE block on any node; the push that serves
     them and the pop itself are raft entries, so every node ends with the
