@@ -42,22 +42,13 @@ const fn node_command(
     summary: &'static str,
     since: &'static str,
 ) -> CommandSpec {
+    let mut flags = crate::command::args::NO_FLAGS;
+    flags.fast = true;
+    flags.no_multi = no_multi;
     CommandSpec {
         name,
         arity,
-        flags: CommandFlags {
-            write: false,
-            readonly: false,
-            admin: false,
-            blocking: false,
-            pubsub: false,
-            no_auth: false,
-            random: false,
-            fast: true,
-            denyoom: false,
-            no_multi,
-            pubsub_allowed: false,
-        },
+        flags,
         keys: KeySpec::NONE,
         group: "server",
         summary,

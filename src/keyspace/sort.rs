@@ -367,7 +367,7 @@ fn sort_generic(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
         end = n - 2;
     }
     end = end.min(n - 1);
-    let mut items: Vec<Item> = if o.dont_sort && kind != Kind::Set {
+    let loaded = if o.dont_sort && kind != Kind::Set {
         // Lists and sorted sets in their own order: only the window.
         let window = if end >= start {
             elements(ex, key, start as usize, end as usize, o.desc)
@@ -377,23 +377,17 @@ fn sort_generic(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
         end -= start.max(0);
         start = 0;
         window
-            .into_iter()
-            .map(|element| Item {
-                element,
-                score: 0.0,
-                by: None,
-            })
-            .collect()
     } else {
         elements(ex, key, 0, usize::MAX, false)
-            .into_iter()
-            .map(|element| Item {
-                element,
-                score: 0.0,
-                by: None,
-            })
-            .collect()
     };
+    let mut items: Vec<Item> = loaded
+        .into_iter()
+        .map(|element| Item {
+            element,
+            score: 0.0,
+            by: None,
+        })
+        .collect();
     if !o.dont_sort {
         let mut bad_number = false;
         for item in &mut items {
