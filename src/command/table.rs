@@ -33,6 +33,7 @@ static FAMILIES: &[&[Command]] = &[
     crate::keyspace::set::COMMANDS,
     crate::keyspace::zset::COMMANDS,
     crate::keyspace::bloom::COMMANDS,
+    crate::keyspace::hyperloglog::COMMANDS,
 ];
 
 struct Table {
