@@ -12,6 +12,9 @@
 //!   magnitudes beyond 2^53 with fractions. Scripts stay in the agreeing range.
 //! * LPOS RANK -9223372036854775808 is refused (as Redis 7.2 does); 7.0
 //!   accepts it by accident.
+//! * HyperLogLog: PFDEBUG DECODE of a corrupted value whose last XZERO
+//!   opcode was cut off and then split by PFADD reads, in Redis, a byte past
+//!   the end of the string (we read 0): the script avoids that one case.
 //! * PTTL/PEXPIRETIME depend on the millisecond each side runs at: the
 //!   scripts use TTL (seconds, rounded) with long deadlines instead.
 
@@ -756,7 +759,7 @@ fn hyperloglog_sizes_match_redis() {
                 i += 1;
             }
             p.check(&argv);
-            if i % 97 == 0 || i == n {
+            if batch == 1 || i % 97 == 0 || i == n {
                 p.check(&[arg("GET"), key.clone().into_bytes()]);
             }
         }
@@ -789,6 +792,27 @@ fn hyperloglog_sizes_match_redis() {
         for cmd in ["GET", "PFCOUNT", "GET"] {
             p.check(&[arg(cmd), dest.clone()]);
         }
+    }
+    // Two sparse sources whose union outgrows the sparse limit: the new
+    // destination is promoted to dense in the middle of the merge.
+    for i in 0..1500 {
+        p.check(&[
+            arg("PFADD"),
+            arg("other"),
+            format!("other:{i}").into_bytes(),
+        ]);
+    }
+    for argv in [
+        vec![arg("PFDEBUG"), arg("ENCODING"), arg("other")],
+        vec![arg("PFDEBUG"), arg("ENCODING"), key(1000)],
+        vec![arg("PFMERGE"), arg("union"), key(1000), arg("other")],
+        vec![arg("PFDEBUG"), arg("ENCODING"), arg("union")],
+        vec![arg("GET"), arg("union")],
+        vec![arg("PFCOUNT"), arg("union")],
+        vec![arg("PFMERGE"), arg("other"), key(100)],
+        vec![arg("GET"), arg("other")],
+    ] {
+        p.check(&argv);
     }
     // Into existing sparse destinations: the destination's registers count,
     // and a sparse one grows (or is promoted) register by register.

@@ -1,4 +1,5 @@
-//! The HyperLogLog family: PFADD PFCOUNT PFMERGE PFDEBUG PFSELFTEST.
+//! The HyperLogLog family: PFADD PFCOUNT PFMERGE PFDEBUG, and the checks
+//! behind the server command PFSELFTEST ([`selftest`]).
 //!
 //! A HyperLogLog is an ordinary string value laid out as Redis 7.0 lays it
 //! out, so that GET, SET, DUMP-like copies and replies are byte-compatible:
@@ -749,6 +750,73 @@ fn pfdebug(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     ))
 }
 
+/// PFSELFTEST: checks the dense register accessors against plain bytes
+/// with random values, then adds 10 million distinct elements to a dense
+/// and a sparse HyperLogLog side by side, checking at every power of ten
+/// that the sparse one stays sparse while small, that both estimate the
+/// same, and that the error stays within six standard errors. `OK`, or a
+/// `TESTFAILED` error naming the failure (Redis's texts).
+pub(crate) fn selftest(seed: u64) -> Reply {
+    let mut state = seed | 1;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut dense = vec![0u8; DENSE_SIZE];
+    dense[4] = DENSE;
+    let mut bytes = vec![0u8; REGISTERS];
+    for _ in 0..1000 {
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (rand() & 63) as u8;
+            dense_put(&mut dense[HDR..], i, *b);
+        }
+        for (i, &b) in bytes.iter().enumerate() {
+            let got = dense_get(&dense[HDR..], i);
+            if got != b {
+                return err(&format!(
+                    "TESTFAILED Register {i} should be {b} but is {got}"
+                ));
+            }
+        }
+    }
+    dense[HDR..].fill(0);
+    let mut sparse = new_sparse();
+    let relerr = 1.04 / (REGISTERS as f64).sqrt();
+    let mut checkpoint = 1u64;
+    let salt = rand();
+    let count = |v: &[u8]| histogram(v).map_or(0, |h| estimate(&h));
+    for j in 1..=10_000_000u64 {
+        let element = (j ^ salt).to_le_bytes();
+        add(&mut dense, &element, SPARSE_MAX_BYTES);
+        add(&mut sparse, &element, SPARSE_MAX_BYTES);
+        if j != checkpoint {
+            continue;
+        }
+        if j < (SPARSE_MAX_BYTES / 2) as u64 && sparse[4] != SPARSE {
+            return err("TESTFAILED sparse encoding not used");
+        }
+        let estimated = count(&dense);
+        if estimated != count(&sparse) {
+            return err("TESTFAILED dense/sparse disagree");
+        }
+        let abserr = checkpoint.abs_diff(estimated);
+        let maxerr = if j == 10 {
+            1
+        } else {
+            (relerr * 6.0 * checkpoint as f64).ceil() as u64
+        };
+        if abserr > maxerr {
+            return err(&format!(
+                "TESTFAILED Too big error. card:{checkpoint} abserr:{abserr}"
+            ));
+        }
+        checkpoint *= 10;
+    }
+    Reply::ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -760,13 +828,20 @@ mod tests {
         max
     }
 
+    /// Register and value of a few elements, read from redis-server 7.0.15
+    /// with `PFADD x <element>` + `PFDEBUG GETREG x`.
     #[test]
-    fn murmur_matches_known_values() {
-        // Reference values from Redis's MurmurHash64A (same seed).
-        assert_eq!(murmur64a(b"", 0), 0);
-        let a = murmur64a(b"hello", SEED);
-        assert_ne!(a, murmur64a(b"hellp", SEED));
-        assert_eq!(a, murmur64a(b"hello", SEED));
+    fn pattern_matches_redis() {
+        assert_eq!(pattern(b"hello"), (9216, 1));
+        assert_eq!(pattern(b"a"), (12711, 2));
+        assert_eq!(pattern(b"foobar"), (1910, 4));
+        assert_eq!(pattern(b"12345678"), (10579, 3));
+        assert_eq!(pattern(b""), (5938, 2));
+    }
+
+    #[test]
+    fn selftest_passes() {
+        assert_eq!(selftest(0x5eed), Reply::ok());
     }
 
     #[test]
