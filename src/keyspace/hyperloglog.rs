@@ -837,6 +837,8 @@ mod tests {
         assert_eq!(pattern(b"foobar"), (1910, 4));
         assert_eq!(pattern(b"12345678"), (10579, 3));
         assert_eq!(pattern(b""), (5938, 2));
+        // A run longer than a sparse VAL holds (found by search).
+        assert_eq!(pattern(b"86f8de7b"), (15571, 36));
     }
 
     #[test]
