@@ -297,7 +297,7 @@ class StringCommands:
         return self.execute_command("PFCOUNT", *sources)
 
     def pfmerge(self, dest: KeyT, *sources: KeyT) -> Any:
-        """PFMERGE: stores the union of ``dest`` and ``sources`` into ``dest``."""
+        """PFMERGE: stores the union of ``dest`` and ``sources`` into ``dest``; returns ``True``."""
         return self.execute_command("PFMERGE", dest, *sources)
 
     def strlen(self, name: KeyT) -> Any:
