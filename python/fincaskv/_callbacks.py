@@ -189,7 +189,7 @@ def _table() -> Dict[str, Callback]:
         to_bool,
     )
     each("HINCRBYFLOAT INCRBYFLOAT", to_float)
-    each("FLUSHALL FLUSHDB LSET LTRIM MSET RENAME SELECT SWAPDB BF.RESERVE", bool_ok)
+    each("FLUSHALL FLUSHDB LSET LTRIM MSET PFMERGE RENAME SELECT SWAPDB BF.RESERVE", bool_ok)
     each("BGREWRITEAOF BGSAVE", lambda r, **o: True)
     each("SDIFF SINTER SMEMBERS SUNION", to_set)
     each("ZINTER ZRANGE ZRANGEBYSCORE ZREVRANGE ZREVRANGEBYSCORE ZUNION", score_pairs)

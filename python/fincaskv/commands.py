@@ -375,6 +375,18 @@ class StringCommands:
             params += ["GET", enc, off]
         return self.execute_command("BITFIELD_RO", *params)
 
+    def pfadd(self, name: KeyT, *values: EncodableT) -> Any:
+        """PFADD: adds ``values`` to the HyperLogLog at ``name``; 1 if it changed (or was created)."""
+        return self.execute_command("PFADD", name, *values)
+
+    def pfcount(self, *sources: KeyT) -> Any:
+        """PFCOUNT: the estimated cardinality of one HyperLogLog, or of the union of several."""
+        return self.execute_command("PFCOUNT", *sources)
+
+    def pfmerge(self, dest: KeyT, *sources: KeyT) -> Any:
+        """PFMERGE: stores the union of ``dest`` and ``sources`` into ``dest``; returns ``True``."""
+        return self.execute_command("PFMERGE", dest, *sources)
+
     def strlen(self, name: KeyT) -> Any:
         """STRLEN: the length of the string at ``name``."""
         return self.execute_command("STRLEN", name)

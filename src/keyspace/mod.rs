@@ -16,7 +16,7 @@
 //! that log order is memory order), unlock, then wait for durability
 //! (`Commit::wait`), so that `fsync = always` group-commits across clients.
 //! The families live one per file: [`string`], [`list`], [`generic`] (keys),
-//! [`hash`], [`set`], [`zset`], [`bloom`]. See docs/architecture.md, "How to
+//! [`hash`], [`set`], [`zset`], [`bloom`], [`hyperloglog`]. See docs/architecture.md, "How to
 //! add a command family", and docs/storage-format.md, "Keyspace records".
 
 use std::sync::Arc;
@@ -36,6 +36,7 @@ pub(crate) mod generic;
 pub(crate) mod glob;
 pub(crate) mod hash;
 mod huge;
+pub(crate) mod hyperloglog;
 mod journal;
 pub(crate) mod list;
 mod members;

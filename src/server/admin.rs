@@ -111,6 +111,19 @@ impl Connection {
                     bulk_str(&now.subsec_micros().to_string()),
                 ]))
             }
+            "pfselftest" => {
+                // Ten million additions: off the connection's thread.
+                let seed = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64);
+                done(
+                    tokio::task::spawn_blocking(move || {
+                        crate::keyspace::hyperloglog::selftest(seed)
+                    })
+                    .await
+                    .unwrap_or_else(|_| Reply::error("ERR PFSELFTEST failed to run")),
+                )
+            }
             "lastsave" => done(Reply::Integer(
                 self.shared.lastsave.load(Ordering::Relaxed) as i64
             )),
@@ -1292,6 +1305,7 @@ fn acl_categories(spec: &CommandSpec) -> Vec<Reply> {
         "set" => Some("@set"),
         "sorted-set" => Some("@sortedset"),
         "generic" => Some("@keyspace"),
+        "hyperloglog" => Some("@hyperloglog"),
         "connection" => Some("@connection"),
         "transactions" => Some("@transaction"),
         _ => None,

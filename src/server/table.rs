@@ -75,6 +75,7 @@ pub static SERVER_COMMANDS: &[CommandSpec] = &[
     spec("dbsize", 1, R | FAST, "server", "Returns the number of keys in the database.", "1.0.0", "O(1)"),
     spec("time", 1, RANDOM | FAST, "server", "Returns the server time.", "2.6.0", "O(1)"),
     spec("lastsave", 1, RANDOM | FAST, "server", "Returns the Unix timestamp of the last successful save to disk.", "1.0.0", "O(1)"),
+    spec("pfselftest", 1, ADMIN, "hyperloglog", "An internal command for testing HyperLogLog values", "2.8.9", "N/A"),
     spec("save", 1, ADMIN | NOMULTI, "server", "Synchronously fsyncs the data files.", "1.0.0", "O(N) where N is the total number of keys in all databases"),
     spec("bgsave", -1, ADMIN, "server", "Asynchronously fsyncs the data files.", "1.0.0", "O(N) where N is the total number of keys in all databases"),
     spec("backup", 2, ADMIN | NOMULTI, "server", "Writes a consistent copy of the data files into a new directory (FincasKV).", "1.0.0", "O(N) where N is the size of the active data file"),
