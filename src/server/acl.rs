@@ -22,6 +22,9 @@ pub const CATEGORIES: &[&str] = &[
     "list",
     "hash",
     "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
     "bloom",
     "fast",
     "slow",
@@ -47,7 +50,7 @@ pub fn in_category(spec: &CommandSpec, category: &str) -> bool {
         "admin" | "dangerous" => f.admin,
         "pubsub" => f.pubsub || spec.group == "pubsub",
         "keyspace" => spec.group == "generic",
-        "sortedset" => spec.group == "sorted_set" || spec.group == "sortedset",
+        "sortedset" => spec.group == "sorted-set",
         "transaction" => spec.group == "transactions",
         other => spec.group == other,
     }

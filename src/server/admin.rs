@@ -1306,6 +1306,8 @@ fn acl_categories(spec: &CommandSpec) -> Vec<Reply> {
         "sorted-set" => Some("@sortedset"),
         "generic" => Some("@keyspace"),
         "hyperloglog" => Some("@hyperloglog"),
+        "bitmap" => Some("@bitmap"),
+        "geo" => Some("@geo"),
         "connection" => Some("@connection"),
         "transactions" => Some("@transaction"),
         _ => None,

@@ -12,6 +12,7 @@ from test_server_differential import cmd, exchange
 
 SCRIPT = [
     cmd("ACL", "SETUSER", "alice", "on", ">pw", "~*", "&*", "+@read", "-get", "+set"),
+    cmd("ACL", "SETUSER", "dave", "on", ">pw", "~*", "-@all", "+@sortedset", "+@bitmap", "+@hyperloglog"),
     cmd("ACL", "SETUSER", "bob", "on", ">x", "+nosuch"),
     cmd("ACL", "SETUSER", "bob", "on", ">x", "+@nosuch"),
     cmd("ACL", "SETUSER", "bob", "blah"),
@@ -40,18 +41,30 @@ SCRIPT = [
     cmd("MULTI"),
     cmd("DEL", "k"),
     cmd("EXEC"),
+    # Categories by family: sorted sets, bitmaps, HyperLogLogs.
+    cmd("AUTH", "dave", "pw"),
+    cmd("ZADD", "z", "1", "a"),
+    cmd("ZSCORE", "z", "a"),
+    cmd("SETBIT", "b", "3", "1"),
+    cmd("BITCOUNT", "b"),
+    cmd("BITFIELD", "b", "GET", "u8", "0"),
+    cmd("PFADD", "h", "x"),
+    cmd("PFCOUNT", "h"),
+    cmd("SET", "k", "v"),
+    cmd("GET", "b"),
+    cmd("HSET", "hh", "f", "v"),
 ]
 
 
 def test_acl_same_bytes_as_redis(server: Server, redis_server: int) -> None:
-    setup = [cmd("ACL", "DELUSER", "alice", "bob", "carol"), cmd("FLUSHALL")]
+    setup = [cmd("ACL", "DELUSER", "alice", "bob", "carol", "dave"), cmd("FLUSHALL")]
     ours = exchange(server.port, setup + SCRIPT)[len(setup):]
     theirs = exchange(redis_server, setup + SCRIPT)[len(setup):]
     try:
         for req, a, b in zip(SCRIPT, ours, theirs):
             assert a == b, f"{req!r}: ours {a!r}, redis {b!r}"
     finally:
-        exchange(redis_server, [cmd("ACL", "DELUSER", "alice", "bob", "carol")])
+        exchange(redis_server, [cmd("ACL", "DELUSER", "alice", "bob", "carol", "dave")])
 
 
 def test_acl_with_redis_py(server: Server) -> None:
