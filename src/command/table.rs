@@ -35,6 +35,7 @@ static FAMILIES: &[&[Command]] = &[
     crate::keyspace::bloom::COMMANDS,
     crate::keyspace::bitmap::COMMANDS,
     crate::keyspace::sort::COMMANDS,
+    crate::keyspace::geo::COMMANDS,
 ];
 
 struct Table {
