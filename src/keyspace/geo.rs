@@ -503,6 +503,162 @@ fn points_in(z: &zset::ZSetValue, shape: &Shape, limit: usize) -> Vec<Point> {
     out
 }
 
+// --------------------------------------------------------------- sorting
+
+/// Redis's distance comparator: 1, 0 or -1 (NaN compares as smaller both
+/// ways, as the C comparisons do).
+fn dist_cmp(a: f64, b: f64) -> i32 {
+    if a > b {
+        1
+    } else if a == b {
+        0
+    } else {
+        -1
+    }
+}
+
+/// glibc's `qsort` for these sizes: a top-down merge sort (left half of
+/// `n / 2` elements; ties and incomparable pairs take the left element).
+fn merge_sort<T>(v: &mut Vec<T>, cmp: &impl Fn(&T, &T) -> i32) {
+    if v.len() <= 1 {
+        return;
+    }
+    let mut right = v.split_off(v.len() / 2);
+    merge_sort(v, cmp);
+    merge_sort(&mut right, cmp);
+    let left = std::mem::take(v);
+    v.reserve(left.len() + right.len());
+    let mut l = left.into_iter().peekable();
+    let mut r = right.into_iter().peekable();
+    while let (Some(a), Some(b)) = (l.peek(), r.peek()) {
+        let take_left = cmp(a, b) <= 0;
+        let next = if take_left { l.next() } else { r.next() };
+        v.extend(next);
+    }
+    v.extend(l);
+    v.extend(r);
+}
+
+/// Of `a`, `b`, `c` (indices), the median under `cmp`, picked as Bentley
+/// and McIlroy's quicksort picks it.
+fn median3<T>(v: &[T], a: usize, b: usize, c: usize, cmp: &impl Fn(&T, &T) -> i32) -> usize {
+    if cmp(&v[a], &v[b]) < 0 {
+        if cmp(&v[b], &v[c]) < 0 {
+            b
+        } else if cmp(&v[a], &v[c]) < 0 {
+            c
+        } else {
+            a
+        }
+    } else if cmp(&v[b], &v[c]) > 0 {
+        b
+    } else if cmp(&v[a], &v[c]) < 0 {
+        a
+    } else {
+        c
+    }
+}
+
+/// Swaps `n` elements at `a..` with those at `b..`, pairwise.
+fn swap_run<T>(v: &mut [T], a: usize, b: usize, n: usize) {
+    for i in 0..n {
+        v.swap(a + i, b + i);
+    }
+}
+
+/// Redis's `pqsort`: Bentley and McIlroy's three-way quicksort that only
+/// recurses into parts overlapping ranks `lrange..=rrange`, over
+/// `v[start..]` (the elements move exactly as in Redis, so ties come out in
+/// Redis's order).
+fn partial_sort<T>(
+    v: &mut [T],
+    start: usize,
+    cmp: &impl Fn(&T, &T) -> i32,
+    lrange: usize,
+    rrange: usize,
+) {
+    let mut a = start;
+    let mut n = v.len() - start;
+    let overlaps = |s: usize, len: usize| lrange < s + len && rrange >= s;
+    loop {
+        if n < 7 {
+            for m in a + 1..a + n {
+                let mut l = m;
+                while l > a && cmp(&v[l - 1], &v[l]) > 0 {
+                    v.swap(l, l - 1);
+                    l -= 1;
+                }
+            }
+            return;
+        }
+        let mut pm = a + n / 2;
+        if n > 7 {
+            let mut pl = a;
+            let mut pn = a + n - 1;
+            if n > 40 {
+                let d = n / 8;
+                pl = median3(v, pl, pl + d, pl + 2 * d, cmp);
+                pm = median3(v, pm - d, pm, pm + d, cmp);
+                pn = median3(v, pn - 2 * d, pn - d, pn, cmp);
+            }
+            pm = median3(v, pl, pm, pn, cmp);
+        }
+        v.swap(a, pm);
+        let (mut pa, mut pb) = (a + 1, a + 1);
+        // Signed: `pc` may step just below `pb`.
+        let (mut pc, mut pd) = ((a + n - 1) as isize, (a + n - 1) as isize);
+        loop {
+            while pb as isize <= pc {
+                let c = cmp(&v[pb], &v[a]);
+                if c > 0 {
+                    break;
+                }
+                if c == 0 {
+                    v.swap(pa, pb);
+                    pa += 1;
+                }
+                pb += 1;
+            }
+            while pb as isize <= pc {
+                let c = cmp(&v[pc as usize], &v[a]);
+                if c < 0 {
+                    break;
+                }
+                if c == 0 {
+                    v.swap(pc as usize, pd as usize);
+                    pd -= 1;
+                }
+                pc -= 1;
+            }
+            if pb as isize > pc {
+                break;
+            }
+            v.swap(pb, pc as usize);
+            pb += 1;
+            pc -= 1;
+        }
+        let pn = a + n;
+        let r = (pa - a).min(pb - pa);
+        swap_run(v, a, pb - r, r);
+        let (pc, pd) = (pc as usize, pd as usize);
+        let r = (pd - pc).min(pn - pd - 1);
+        swap_run(v, pb, pn - r, r);
+        let r = pb - pa;
+        if r > 1 && overlaps(a, r) {
+            partial_sort(&mut v[..a + r], a, cmp, lrange, rrange);
+        }
+        let r = pd - pc;
+        if r <= 1 {
+            return;
+        }
+        a = pn - r;
+        n = r;
+        if !overlaps(a, n) {
+            return;
+        }
+    }
+}
+
 // ------------------------------------------------------------ arguments
 
 /// The bytes of a C string argument (up to its first NUL), as `strcasecmp`
@@ -981,11 +1137,21 @@ fn search_generic(
             .len()
             .min(usize::try_from(count).unwrap_or(usize::MAX))
     };
-    // A stable sort, as glibc's merge-sorting qsort is.
-    match order {
-        Order::None => {}
-        Order::Asc => points.sort_by(|a, b| a.dist.total_cmp(&b.dist)),
-        Order::Desc => points.sort_by(|a, b| b.dist.total_cmp(&a.dist)),
+    if order != Order::None {
+        let desc = order == Order::Desc;
+        let cmp = |a: &Point, b: &Point| {
+            let c = dist_cmp(a.dist, b.dist);
+            if desc {
+                -c
+            } else {
+                c
+            }
+        };
+        if returned == points.len() {
+            merge_sort(&mut points, &cmp);
+        } else if returned > 0 {
+            partial_sort(&mut points, 0, &cmp, 0, returned - 1);
+        }
     }
     points.truncate(returned);
     match storekey {
@@ -1094,6 +1260,43 @@ mod tests {
         assert_eq!(format_distance(0.5), "0.5000");
         assert_eq!(format_coord(-0.0), "0");
         assert_eq!(format_coord(1.5), "1.5");
+    }
+
+    #[test]
+    fn geo_partial_sort_sorts_the_wanted_ranks() {
+        let mut g = 12345u64;
+        for n in [0usize, 1, 5, 7, 8, 40, 41, 100, 333] {
+            for want in [1usize, 3, 10, 50] {
+                let mut v: Vec<(u64, usize)> = (0..n)
+                    .map(|i| {
+                        g = g
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        ((g >> 33) % 20, i)
+                    })
+                    .collect();
+                let mut sorted = v.clone();
+                sorted.sort_by_key(|p| p.0);
+                let cmp = |a: &(u64, usize), b: &(u64, usize)| dist_cmp(a.0 as f64, b.0 as f64);
+                let want = want.min(n);
+                if want == 0 {
+                    continue;
+                }
+                partial_sort(&mut v, 0, &cmp, 0, want - 1);
+                let got: Vec<u64> = v[..want].iter().map(|p| p.0).collect();
+                let exp: Vec<u64> = sorted[..want].iter().map(|p| p.0).collect();
+                assert_eq!(got, exp, "n={n} want={want}");
+                let mut all = v.clone();
+                all.sort();
+                let mut orig = sorted.clone();
+                orig.sort();
+                assert_eq!(all, orig);
+                let mut m = sorted.clone();
+                m.reverse();
+                merge_sort(&mut m, &cmp);
+                assert!(m.windows(2).all(|w| w[0].0 <= w[1].0));
+            }
+        }
     }
 
     #[test]
