@@ -276,6 +276,39 @@ const GEO_SCRIPT: &[&str] = &[
 fn geo_matches_redis() {
     let mut p = Pair::new();
     p.script(GEO_SCRIPT);
+    // A big set (skiplist encoding), unsorted replies spanning several
+    // cells, stored results on both sides of the listpack limits.
+    for i in 0..300 {
+        let lon = 10.0 + (i % 20) as f64 * 0.013;
+        let lat = 45.0 + (i / 20) as f64 * 0.011;
+        p.check(&split(&format!("GEOADD big {lon:.6} {lat:.6} p{i}")));
+    }
+    p.check(&split(&format!("GEOADD big 10.1 45.1 {}", "L".repeat(70))));
+    p.script(&[
+        "OBJECT ENCODING big",
+        "GEOSEARCH big FROMLONLAT 10.1 45.05 BYRADIUS 3 km",
+        "GEOSEARCH big FROMLONLAT 10.1 45.05 BYRADIUS 3 km WITHDIST COUNT 7",
+        "GEOSEARCH big FROMLONLAT 10.1 45.05 BYRADIUS 3 km COUNT 9 DESC",
+        "GEOSEARCH big FROMLONLAT 10.1 45.05 BYRADIUS 3 km COUNT 9 ANY",
+        "GEOSEARCH big FROMLONLAT 10.1 45.05 BYBOX 5 2 km WITHHASH",
+        "GEOSEARCH big FROMMEMBER p150 BYBOX 50 50 km",
+        "GEORADIUS big 10.2 45.1 10 km",
+        "GEORADIUSBYMEMBER big p7 800 m WITHDIST ASC",
+        "GEOSEARCHSTORE out big FROMLONLAT 10.1 45.05 BYRADIUS 1 km",
+        "OBJECT ENCODING out",
+        "ZRANGE out 0 -1 WITHSCORES",
+        "GEOSEARCHSTORE out big FROMLONLAT 10.1 45.05 BYRADIUS 100 km STOREDIST",
+        "OBJECT ENCODING out",
+        "ZCARD out",
+        "ZRANGE out 0 20 WITHSCORES",
+        "GEOSEARCHSTORE out big FROMLONLAT 10.1 45.1 BYRADIUS 10 m",
+        "OBJECT ENCODING out",
+        "ZRANGE out 0 -1",
+        "GEORADIUS big 10.1 45.05 100 km COUNT 128 STORE out",
+        "OBJECT ENCODING out",
+        "GEORADIUS big 10.1 45.05 100 km COUNT 129 STORE out",
+        "OBJECT ENCODING out",
+    ]);
     p.assert_clean();
 }
 
