@@ -383,6 +383,7 @@ fn split(line: &str) -> Vec<Vec<u8>> {
 
 include!("differential/scripts.rs");
 include!("differential/collections.rs");
+include!("differential/geo.rs");
 
 #[test]
 fn strings_match_redis() {

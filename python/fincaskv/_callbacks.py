@@ -10,7 +10,7 @@ command without an entry returns its raw reply.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List
 
 Callback = Callable[..., Any]
 
@@ -176,6 +176,38 @@ def sort_result(response: Any, **options: Any) -> Any:
     return list(zip(*[response[i::n] for i in range(n)]))
 
 
+def geohash_result(response: Any, **options: Any) -> Any:
+    """GEOHASH -> ``str`` geohashes (``None`` for missing members)."""
+    return [_str(h) for h in response]
+
+
+def geopos_result(response: Any, **options: Any) -> Any:
+    """GEOPOS -> ``(longitude, latitude)`` float tuples (``None`` for missing members)."""
+    return [(float(p[0]), float(p[1])) if p is not None else None for p in response]
+
+
+def geosearch_result(response: Any, **options: Any) -> Any:
+    """GEOSEARCH / GEORADIUS / GEORADIUSBYMEMBER -> members, or per member a
+    list ``[member, dist (float), hash (int), (lon, lat)]`` of what was asked;
+    the count when storing."""
+    try:
+        if options["store"] or options["store_dist"]:
+            return response
+    except KeyError:  # sent through execute_command without the method's options
+        return response
+    items = response if isinstance(response, list) else [response]
+    if not (options["withdist"] or options["withcoord"] or options["withhash"]):
+        return items
+    casts: List[Callback] = [lambda x: x]
+    if options["withdist"]:
+        casts.append(float)
+    if options["withhash"]:
+        casts.append(int)
+    if options["withcoord"]:
+        casts.append(lambda ll: (float(ll[0]), float(ll[1])))
+    return [[cast(v) for cast, v in zip(casts, item)] for item in items]
+
+
 def _table() -> Dict[str, Callback]:
     table: Dict[str, Callback] = {}
 
@@ -195,11 +227,14 @@ def _table() -> Dict[str, Callback]:
     each("ZINTER ZRANGE ZRANGEBYSCORE ZREVRANGE ZREVRANGEBYSCORE ZUNION", score_pairs)
     each("ZPOPMAX ZPOPMIN", pop_score_pairs)
     each("ZRANK ZREVRANK", rank_with_score)
-    each("ZINCRBY ZSCORE", float_or_none)
+    each("GEODIST ZINCRBY ZSCORE", float_or_none)
+    each("GEORADIUS GEORADIUSBYMEMBER GEOSEARCH", geosearch_result)
     each("BLPOP BRPOP", blocking_pop)
     each("BZPOPMAX BZPOPMIN", blocking_zpop)
     table.update(
         {
+            "GEOHASH": geohash_result,
+            "GEOPOS": geopos_result,
             "HGETALL": hgetall_result,
             "HSCAN": hscan_result,
             "PING": ping_result,

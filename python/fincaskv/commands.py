@@ -25,6 +25,7 @@ __all__ = [
     "BloomCommands",
     "Commands",
     "GenericCommands",
+    "GeoCommands",
     "HashCommands",
     "ListCommands",
     "ServerCommands",
@@ -1447,6 +1448,226 @@ class BloomCommands:
         return self.execute_command("BF.CARD", key)
 
 
+class GeoCommands:
+    """Geo commands: GEOADD, GEOPOS, GEODIST, GEOHASH, GEOSEARCH, GEORADIUS, ..."""
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:  # pragma: no cover
+        """Runs (or queues) one command; provided by the class mixing this in."""
+        raise NotImplementedError
+
+    def geoadd(
+        self, name: KeyT, values: Sequence[EncodableT], nx: bool = False, xx: bool = False, ch: bool = False
+    ) -> Any:
+        """GEOADD: adds ``values`` (longitude, latitude, member triads); returns
+        how many were added (or changed, with ``ch``)."""
+        if nx and xx:
+            raise DataError("GEOADD allows either 'nx' or 'xx', not both")
+        if len(values) % 3 != 0:
+            raise DataError("GEOADD requires places with lon, lat and name values")
+        pieces: List[Any] = [name]
+        if nx:
+            pieces.append("NX")
+        if xx:
+            pieces.append("XX")
+        if ch:
+            pieces.append("CH")
+        pieces.extend(values)
+        return self.execute_command("GEOADD", *pieces)
+
+    def geodist(self, name: KeyT, place1: EncodableT, place2: EncodableT, unit: Optional[str] = None) -> Any:
+        """GEODIST: the distance between two members (``float``, in meters or
+        ``unit``: m, km, mi, ft), or ``None`` when one is missing."""
+        pieces: List[Any] = [name, place1, place2]
+        if unit and unit not in ("m", "km", "mi", "ft"):
+            raise DataError("GEODIST invalid unit")
+        elif unit:
+            pieces.append(unit)
+        return self.execute_command("GEODIST", *pieces)
+
+    def geohash(self, name: KeyT, *values: EncodableT) -> Any:
+        """GEOHASH: an 11-character geohash ``str`` per member (``None`` when missing)."""
+        return self.execute_command("GEOHASH", name, *values)
+
+    def geopos(self, name: KeyT, *values: EncodableT) -> Any:
+        """GEOPOS: a ``(longitude, latitude)`` tuple per member (``None`` when missing)."""
+        return self.execute_command("GEOPOS", name, *values)
+
+    def georadius(
+        self,
+        name: KeyT,
+        longitude: float,
+        latitude: float,
+        radius: float,
+        unit: Optional[str] = None,
+        withdist: bool = False,
+        withcoord: bool = False,
+        withhash: bool = False,
+        count: Optional[int] = None,
+        sort: Optional[str] = None,
+        store: Optional[KeyT] = None,
+        store_dist: Optional[KeyT] = None,
+        any: bool = False,
+    ) -> Any:
+        """GEORADIUS: the members within ``radius`` of a point (with their
+        distance, coordinates, hash when asked), or the count stored at
+        ``store`` / ``store_dist``."""
+        return self._georadiusgeneric(
+            "GEORADIUS", name, longitude, latitude, radius, unit=unit, withdist=withdist,
+            withcoord=withcoord, withhash=withhash, count=count, sort=sort, store=store,
+            store_dist=store_dist, any=any,
+        )
+
+    def georadiusbymember(
+        self,
+        name: KeyT,
+        member: EncodableT,
+        radius: float,
+        unit: Optional[str] = None,
+        withdist: bool = False,
+        withcoord: bool = False,
+        withhash: bool = False,
+        count: Optional[int] = None,
+        sort: Optional[str] = None,
+        store: Optional[KeyT] = None,
+        store_dist: Optional[KeyT] = None,
+        any: bool = False,
+    ) -> Any:
+        """GEORADIUSBYMEMBER: GEORADIUS around a member of the index."""
+        return self._georadiusgeneric(
+            "GEORADIUSBYMEMBER", name, member, radius, unit=unit, withdist=withdist,
+            withcoord=withcoord, withhash=withhash, count=count, sort=sort, store=store,
+            store_dist=store_dist, any=any,
+        )
+
+    def _georadiusgeneric(self, command: str, *args: Any, **kwargs: Any) -> Any:
+        pieces: List[Any] = list(args)
+        if kwargs["unit"] and kwargs["unit"] not in ("m", "km", "mi", "ft"):
+            raise DataError("GEORADIUS invalid unit")
+        elif kwargs["unit"]:
+            pieces.append(kwargs["unit"])
+        else:
+            pieces.append("m")
+        if kwargs["any"] and kwargs["count"] is None:
+            raise DataError("``any`` can't be provided without ``count``")
+        for arg_name, word in (("withdist", "WITHDIST"), ("withcoord", "WITHCOORD"), ("withhash", "WITHHASH")):
+            if kwargs[arg_name]:
+                pieces.append(word)
+        if kwargs["count"] is not None:
+            pieces.extend(["COUNT", kwargs["count"]])
+            if kwargs["any"]:
+                pieces.append("ANY")
+        if kwargs["sort"]:
+            if kwargs["sort"] == "ASC":
+                pieces.append("ASC")
+            elif kwargs["sort"] == "DESC":
+                pieces.append("DESC")
+            else:
+                raise DataError("GEORADIUS invalid sort")
+        if kwargs["store"] and kwargs["store_dist"]:
+            raise DataError("GEORADIUS store and store_dist can't be set together")
+        if kwargs["store"]:
+            pieces.extend([b"STORE", kwargs["store"]])
+        if kwargs["store_dist"]:
+            pieces.extend([b"STOREDIST", kwargs["store_dist"]])
+        return self.execute_command(command, *pieces, **kwargs)
+
+    def geosearch(
+        self,
+        name: KeyT,
+        member: Optional[EncodableT] = None,
+        longitude: Optional[float] = None,
+        latitude: Optional[float] = None,
+        unit: str = "m",
+        radius: Optional[float] = None,
+        width: Optional[float] = None,
+        height: Optional[float] = None,
+        sort: Optional[str] = None,
+        count: Optional[int] = None,
+        any: bool = False,
+        withcoord: bool = False,
+        withdist: bool = False,
+        withhash: bool = False,
+    ) -> Any:
+        """GEOSEARCH: the members inside a circle (``radius``) or a box
+        (``width`` x ``height``) around a member or a point."""
+        return self._geosearchgeneric(
+            "GEOSEARCH", name, member=member, longitude=longitude, latitude=latitude, unit=unit,
+            radius=radius, width=width, height=height, sort=sort, count=count, any=any,
+            withcoord=withcoord, withdist=withdist, withhash=withhash, store=None, store_dist=None,
+        )
+
+    def geosearchstore(
+        self,
+        dest: KeyT,
+        name: KeyT,
+        member: Optional[EncodableT] = None,
+        longitude: Optional[float] = None,
+        latitude: Optional[float] = None,
+        unit: str = "m",
+        radius: Optional[float] = None,
+        width: Optional[float] = None,
+        height: Optional[float] = None,
+        sort: Optional[str] = None,
+        count: Optional[int] = None,
+        any: bool = False,
+        storedist: bool = False,
+    ) -> Any:
+        """GEOSEARCHSTORE: GEOSEARCH stored at ``dest`` (scores: geohashes, or
+        distances with ``storedist``); returns the count."""
+        return self._geosearchgeneric(
+            "GEOSEARCHSTORE", dest, name, member=member, longitude=longitude, latitude=latitude,
+            unit=unit, radius=radius, width=width, height=height, sort=sort, count=count, any=any,
+            withcoord=None, withdist=None, withhash=None, store=None, store_dist=storedist,
+        )
+
+    def _geosearchgeneric(self, command: str, *args: Any, **kwargs: Any) -> Any:
+        pieces: List[Any] = list(args)
+        if kwargs["member"] is None:
+            if kwargs["longitude"] is None or kwargs["latitude"] is None:
+                raise DataError("GEOSEARCH must have member or longitude and latitude")
+        if kwargs["member"]:
+            if kwargs["longitude"] or kwargs["latitude"]:
+                raise DataError("GEOSEARCH member and longitude or latitude can't be set together")
+            pieces.extend([b"FROMMEMBER", kwargs["member"]])
+        if kwargs["longitude"] is not None and kwargs["latitude"] is not None:
+            pieces.extend([b"FROMLONLAT", kwargs["longitude"], kwargs["latitude"]])
+        if kwargs["radius"] is None:
+            if kwargs["width"] is None or kwargs["height"] is None:
+                raise DataError("GEOSEARCH must have radius or width and height")
+        if kwargs["unit"] is None:
+            raise DataError("GEOSEARCH must have unit")
+        if kwargs["unit"].lower() not in ("m", "km", "mi", "ft"):
+            raise DataError("GEOSEARCH invalid unit")
+        if kwargs["radius"]:
+            if kwargs["width"] or kwargs["height"]:
+                raise DataError("GEOSEARCH radius and width or height can't be set together")
+            pieces.extend([b"BYRADIUS", kwargs["radius"], kwargs["unit"]])
+        if kwargs["width"] and kwargs["height"]:
+            pieces.extend([b"BYBOX", kwargs["width"], kwargs["height"], kwargs["unit"]])
+        if kwargs["sort"]:
+            if kwargs["sort"].upper() == "ASC":
+                pieces.append(b"ASC")
+            elif kwargs["sort"].upper() == "DESC":
+                pieces.append(b"DESC")
+            else:
+                raise DataError("GEOSEARCH invalid sort")
+        if kwargs["count"]:
+            pieces.extend([b"COUNT", kwargs["count"]])
+            if kwargs["any"]:
+                pieces.append(b"ANY")
+        elif kwargs["any"]:
+            raise DataError("GEOSEARCH ``any`` can't be provided without count")
+        for arg_name, word in (
+            ("withdist", b"WITHDIST"),
+            ("withcoord", b"WITHCOORD"),
+            ("withhash", b"WITHHASH"),
+            ("store_dist", b"STOREDIST"),
+        ):
+            if kwargs[arg_name]:
+                pieces.append(word)
+        return self.execute_command(command, *pieces, **kwargs)
+
+
 class Commands(
     StringCommands,
     GenericCommands,
@@ -1454,6 +1675,7 @@ class Commands(
     HashCommands,
     SetCommands,
     SortedSetCommands,
+    GeoCommands,
     ServerCommands,
 ):
     """Every command family, mixed together."""

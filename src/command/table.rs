@@ -36,6 +36,7 @@ static FAMILIES: &[&[Command]] = &[
     crate::keyspace::bitmap::COMMANDS,
     crate::keyspace::sort::COMMANDS,
     crate::keyspace::hyperloglog::COMMANDS,
+    crate::keyspace::geo::COMMANDS,
 ];
 
 struct Table {

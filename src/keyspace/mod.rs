@@ -33,6 +33,7 @@ mod db;
 mod dropper;
 mod exec;
 pub(crate) mod generic;
+pub(crate) mod geo;
 pub(crate) mod glob;
 pub(crate) mod hash;
 mod huge;

@@ -180,7 +180,7 @@ fn lookup(ex: &mut Exec<'_>, pattern: &[u8], element: &Bytes) -> Option<Bytes> {
 /// range (`ERANGE`: overflow, or an underflow to zero or a subnormal).
 /// Leading white space, a sign, `inf` / `infinity`, and hexadecimal
 /// (`0x1.8p3`) are accepted; an empty string is 0.
-fn c_strtod(b: &[u8]) -> Option<f64> {
+pub(crate) fn c_strtod(b: &[u8]) -> Option<f64> {
     let s = c_str(b);
     let mut i = s
         .iter()

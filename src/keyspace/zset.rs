@@ -182,6 +182,25 @@ impl ZSetValue {
         self.big = true;
     }
 
+    /// Visits the elements with `min <= score < max` in order (score, then
+    /// member) until `f` returns false (GEOSEARCH's scan of a geohash box).
+    pub(crate) fn visit_half_open(
+        &self,
+        min: f64,
+        max: f64,
+        mut f: impl FnMut(f64, &[u8]) -> bool,
+    ) {
+        let start = self.list.count_before(|s, _| s < min);
+        let mut pos = self.list.at_rank(start);
+        while let Some(p) = pos {
+            let (s, m) = self.list.get(p);
+            if s >= max || !f(s, m) {
+                break;
+            }
+            pos = self.list.next(p);
+        }
+    }
+
     /// The score of `member`.
     pub(crate) fn score(&self, member: &[u8]) -> Option<f64> {
         self.dict.get(member).map(|e| e.score)
@@ -488,7 +507,7 @@ fn remove(ex: &mut Exec<'_>, key: &Bytes, items: &[Bytes]) -> usize {
 /// Stores `pairs` as a new zset at `dst` (deleting `dst` when empty). The
 /// first `in_listpack` members are the ones Redis's result held in its
 /// listpack encoding, which stores a -0 score as 0: they are stored so.
-fn store(
+pub(crate) fn store(
     ex: &mut Exec<'_>,
     dst: &Bytes,
     mut pairs: Vec<(Bytes, f64)>,
@@ -854,7 +873,7 @@ fn range_in_listpack(picked: &[(Bytes, f64)], by_rank: bool) -> usize {
 /// How many members of a ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE result
 /// Redis 7.0 holds in a listpack (see `store`): it builds the whole result
 /// as a skiplist, then converts it to a listpack when it is small enough.
-fn combined_in_listpack(result: &[(Bytes, f64)]) -> usize {
+pub(crate) fn combined_in_listpack(result: &[(Bytes, f64)]) -> usize {
     let compact =
         result.len() <= LISTPACK_ENTRIES && result.iter().all(|(m, _)| m.len() <= LISTPACK_VALUE);
     if compact {
@@ -963,7 +982,8 @@ fn zremrangebylex(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 
 // ------------------------------------------------------------ add / score
 
-fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+/// ZADD (GEOADD rewrites itself into a ZADD, as Redis does).
+pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
         (false, false, false, false, false, false);
     let mut j = 2;

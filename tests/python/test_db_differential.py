@@ -191,6 +191,40 @@ def test_sort(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
     run_both(*both, SORTS)
 
 
+GEOS: List[Call] = [
+    c("geoadd", "geo", [13.361389, 38.115556, "Palermo", 15.087269, 37.502669, "Catania"]),
+    c("geoadd", "geo", [2.349014, 48.864716, "Paris"], nx=True),
+    c("geoadd", "geo", [2.35, 48.86, "Paris", 0, 0, "Null"], xx=True, ch=True),
+    c("geoadd", "geo", [200, 10, "bad"]),
+    c("geodist", "geo", "Palermo", "Catania"),
+    c("geodist", "geo", "Palermo", "Catania", "km"),
+    c("geodist", "geo", "Palermo", "nobody"),
+    c("geohash", "geo", "Palermo", "nobody", "Paris"),
+    c("geopos", "geo", "Catania", "nobody"),
+    c("georadius", "geo", 15, 37, 200, "km"),
+    c("georadius", "geo", 15, 37, 200, "km", withdist=True, withcoord=True, withhash=True, sort="ASC"),
+    c("georadius", "geo", 15, 37, 5000, "km", count=2, sort="DESC", withdist=True),
+    c("georadiusbymember", "geo", "Palermo", 300, "km", sort="ASC"),
+    c("georadiusbymember", "geo", "nobody", 300, "km"),
+    c("geosearch", "geo", member="Palermo", radius=200, unit="km", sort="ASC", withdist=True),
+    c("geosearch", "geo", longitude=15, latitude=37, width=400, height=400, unit="km", sort="ASC"),
+    c("geosearch", "geo", longitude=15, latitude=37, radius=5000, unit="km", count=1, any=True),
+    c("geosearchstore", "near", "geo", longitude=15, latitude=37, radius=200, unit="km"),
+    c("zrange", "near", 0, -1, withscores=True),
+    c("geosearchstore", "dists", "geo", member="Catania", radius=2000, unit="km", storedist=True),
+    c("zrange", "dists", 0, -1, withscores=True),
+    c("georadius", "geo", 15, 37, 200, "km", store="near2"),
+    c("zcard", "near2"),
+    c("set", "str", "x"),
+    c("geoadd", "str", [1, 1, "m"]),
+    c("geopos", "str", "m"),
+]
+
+
+def test_geo(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
+    run_both(*both, GEOS)
+
+
 def test_bitfield_builder(both: Tuple[fincaskv.DB, redis.Redis]) -> None:
     results = []
     for client in both:
@@ -368,6 +402,14 @@ _calls = st.one_of(
     st.builds(lambda k: c("zpopmin", k), _keys),
     st.builds(lambda a, b: c("rename", a, b), _keys, _keys),
     st.builds(lambda k: c("exists", k), _keys),
+    st.builds(lambda k, x, y, m: c("geoadd", k, [x, y, m]), _keys, st.integers(-3, 3), st.integers(-3, 3), _members),
+    st.builds(
+        lambda k, x, r: c("geosearch", k, longitude=x, latitude=0, radius=r, unit="km", withdist=True),
+        _keys,
+        st.integers(-3, 3),
+        st.sampled_from([1, 200, 500]),
+    ),
+    st.builds(lambda k, a, b: c("geodist", k, a, b), _keys, _members, _members),
 )
 
 
