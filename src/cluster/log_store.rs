@@ -95,6 +95,125 @@ pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
     /// Set when an fsync failed: nothing is acknowledged after that.
     poisoned: Arc<std::sync::atomic::AtomicBool>,
+    /// How far the log is known to be on disk (see [`Durable`]).
+    durable: Durable,
+    /// The leader's appends of its own entries: written here, fsynced by
+    /// the flusher thread (see [`LogStore::flush_own_entries_behind`]).
+    early: Option<Arc<Early>>,
+}
+
+/// The leader's parallel fsync: who "we" are, the flusher thread's queue,
+/// and the highest index handed to it.
+#[derive(Debug)]
+struct Early {
+    me: u64,
+    queue: Mutex<std::sync::mpsc::Sender<(Arc<File>, LogId)>>,
+    submitted: std::sync::atomic::AtomicU64,
+}
+
+/// How far the raft log is known to be fsynced: the log id of the last
+/// durable entry (every entry up to it is on disk), or a failed fsync.
+///
+/// The leader acknowledges its own appends to openraft as soon as they are
+/// written (the Raft thesis, section 10.2.1: the leader writes its log in
+/// parallel with replicating it), so openraft may count the leader in a
+/// quorum before its fsync ends. Two gates keep every *observable* commit
+/// on a majority of disks, as plain Raft does: the state machine applies an
+/// entry only once this watermark covers it (so no client reply and no
+/// read sees it before the leader's own fsync, and a follower's fsync came
+/// before the commit), and the commit index sent to followers is cut to
+/// this watermark (so no follower applies what only one disk holds).
+#[derive(Debug, Clone)]
+pub struct Durable {
+    tx: Arc<tokio::sync::watch::Sender<(Option<LogId>, bool)>>,
+}
+
+impl Durable {
+    pub(crate) fn new(upto: Option<LogId>) -> Durable {
+        Durable {
+            tx: Arc::new(tokio::sync::watch::channel((upto, false)).0),
+        }
+    }
+
+    /// The last entry known to be on disk.
+    pub fn upto(&self) -> Option<LogId> {
+        self.tx.borrow().0
+    }
+
+    /// Waits until every entry up to `index` is on disk; an error once an
+    /// fsync failed.
+    pub async fn wait_for(&self, index: u64) -> io::Result<()> {
+        let mut rx = self.tx.subscribe();
+        let state = rx
+            .wait_for(|(upto, failed)| *failed || upto.is_some_and(|l| l.index >= index))
+            .await
+            .map_err(|_| io::Error::other("raft log closed"))?;
+        if state.1 {
+            return Err(io::Error::other("raft log poisoned by a failed fsync"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn advance(&self, to: LogId) {
+        self.tx.send_if_modified(|(upto, _)| {
+            let later = upto.map_or(true, |u| u.index < to.index);
+            if later {
+                *upto = Some(to);
+            }
+            later
+        });
+    }
+
+    /// After a truncation: nothing past `last` exists any more.
+    fn cut(&self, last: Option<LogId>) {
+        self.tx.send_if_modified(|(upto, _)| {
+            let past = upto.map(|u| u.index) > last.map(|l| l.index);
+            if past {
+                *upto = last;
+            }
+            past
+        });
+    }
+
+    fn fail(&self) {
+        self.tx.send_modify(|(_, failed)| *failed = true);
+    }
+}
+
+/// The flusher thread: fsyncs the files of the leader's early-acknowledged
+/// appends, as many as are queued at once (group commit), then advances
+/// the watermark.
+fn flusher(
+    rx: std::sync::mpsc::Receiver<(Arc<File>, LogId)>,
+    durable: Durable,
+    poisoned: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter());
+        let mut done: Vec<*const File> = Vec::new();
+        let mut result = Ok(());
+        for (f, _) in &batch {
+            let ptr = Arc::as_ptr(f);
+            if !done.contains(&ptr) {
+                done.push(ptr);
+                result = result.and_then(|()| f.sync_data());
+            }
+        }
+        match result {
+            Ok(()) => {
+                if let Some((_, last)) = batch.last() {
+                    durable.advance(*last);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "raft log: fsync failed; the log refuses every write from now on");
+                poisoned.store(true, std::sync::atomic::Ordering::Release);
+                durable.fail();
+                return;
+            }
+        }
+    }
 }
 
 fn io_err(
@@ -495,10 +614,81 @@ impl LogStore {
                 OpenOptions::new().read(true).write(true).open(&seg.path)?,
             ));
         }
+        // What recovery read is what the watermark starts from: make it
+        // durable (a crash of the process leaves written pages in the page
+        // cache, not necessarily on disk).
+        for seg in &inner.segments {
+            File::open(&seg.path)?.sync_all()?;
+        }
+        let durable = Durable::new(inner.last_log_id());
         Ok(LogStore {
             inner: Arc::new(Mutex::new(inner)),
             poisoned: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            durable,
+            early: None,
         })
+    }
+
+    /// Lets node `me`, while it is the leader, acknowledge its own appends
+    /// once written and fsync them on a flusher thread, in parallel with
+    /// their replication (see [`Durable`] for what keeps this safe: the
+    /// state machine must wait on [`LogStore::durable`] and the commit index
+    /// sent to followers must be cut to it).
+    pub fn flush_own_entries_behind(mut self, me: u64) -> LogStore {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (durable, poisoned) = (self.durable.clone(), self.poisoned.clone());
+        std::thread::Builder::new()
+            .name("raft-log-flush".into())
+            .spawn(move || flusher(rx, durable, poisoned))
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::warn!(error = %e, "no raft log flusher thread; the leader fsyncs inline"));
+        self.early = Some(Arc::new(Early {
+            me,
+            queue: Mutex::new(tx),
+            submitted: std::sync::atomic::AtomicU64::new(0),
+        }));
+        self
+    }
+
+    /// How far the log is on disk.
+    pub fn durable(&self) -> Durable {
+        self.durable.clone()
+    }
+
+    /// Waits until the flusher has made every early-acknowledged append
+    /// durable (before an inline fsync, a truncation), then forgets them:
+    /// a truncation may cut the watermark below what was submitted, and
+    /// the entries after it are then new ones (a wait for the old index
+    /// would never end). Only openraft's core appends and truncates, one
+    /// call at a time, so nothing is submitted meanwhile.
+    async fn drain(&self) -> Result<(), StorageError> {
+        if let Some(early) = &self.early {
+            let submitted = early.submitted.load(std::sync::atomic::Ordering::Acquire);
+            if submitted > 0 {
+                self.durable
+                    .wait_for(submitted)
+                    .await
+                    .map_err(|e| logs_err(ErrorVerb::Write, e))?;
+                early
+                    .submitted
+                    .store(0, std::sync::atomic::Ordering::Release);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `entries` are this node's own, appended while it leads:
+    /// its vote is a committed vote for itself and every entry carries
+    /// that leadership.
+    fn own_entries(&self, entries: &[Entry]) -> Option<&Early> {
+        let early = self.early.as_deref()?;
+        let vote = self.inner.lock().meta.vote?;
+        let mine = vote.is_committed()
+            && vote.leader_id().voted_for() == Some(early.me)
+            && entries
+                .iter()
+                .all(|e| e.get_log_id().leader_id == *vote.leader_id());
+        mine.then_some(early)
     }
 
     /// The index of the last entry (or of the purge point), 0 when empty.
@@ -569,6 +759,35 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let e = io::Error::other("raft log poisoned by an earlier fsync failure");
             return Err(logs_err(ErrorVerb::Write, e));
         }
+        let Some(last) = entries.last().map(|e| *e.get_log_id()) else {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        };
+        if let Some(early) = self.own_entries(&entries) {
+            // The leader's own entries: written now, acknowledged now (so
+            // openraft replicates them at once), fsynced by the flusher.
+            let file = inline(|| self.inner.lock().append(entries))
+                .map_err(|e| logs_err(ErrorVerb::Write, e))?;
+            if let Some(f) = file {
+                early
+                    .submitted
+                    .fetch_max(last.index, std::sync::atomic::Ordering::AcqRel);
+                if early.queue.lock().send((f, last)).is_err() {
+                    // No flusher: fsync here.
+                    inline(|| {
+                        let f = self.inner.lock().active.clone();
+                        f.map_or(Ok(()), |f| f.sync_data())
+                    })
+                    .map_err(|e| logs_err(ErrorVerb::Write, e))?;
+                    self.durable.advance(last);
+                }
+            }
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        }
+        // Entries from a leader (or ours from an older term): durable
+        // before they are acknowledged, after whatever the flusher holds.
+        self.drain().await?;
         // openraft 0.9 waits for LogFlushed before it runs its next command,
         // so a flusher thread could never group two appends: write and
         // fsync here (the lock is not held during the fsync, so replication
@@ -586,6 +805,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         });
         match res {
             Ok(()) => {
+                self.durable.advance(last);
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
@@ -598,8 +818,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        blocking(|| self.inner.lock().truncate(log_id.index))
-            .map_err(|e| logs_err(ErrorVerb::Delete, e))
+        self.drain().await?;
+        let last = blocking(|| {
+            let mut g = self.inner.lock();
+            g.truncate(log_id.index).map(|()| g.last_log_id())
+        })
+        .map_err(|e| logs_err(ErrorVerb::Delete, e))?;
+        self.durable.cut(last);
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {

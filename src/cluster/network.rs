@@ -394,6 +394,9 @@ pub struct Network {
     pub auth: Arc<PeerAuth>,
     /// Connections shared by every client (and the node's forwarding).
     pub pool: Arc<PeerPool>,
+    /// The leader's log watermark: the commit index sent to followers is
+    /// cut to it (see [`super::log_store::Durable`]).
+    pub durable: Option<super::log_store::Durable>,
 }
 
 /// openraft's client to one peer; its connection goes back to the pool
@@ -424,6 +427,8 @@ pub struct PeerClient {
     conn: Option<PeerConn>,
     /// Whether the last request of this client carried entries.
     after_entries: bool,
+    /// See [`Network::durable`].
+    durable: Option<super::log_store::Durable>,
 }
 
 impl Drop for PeerClient {
@@ -444,6 +449,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             pool: self.pool.clone(),
             conn: None,
             after_entries: false,
+            durable: self.durable.clone(),
         }
     }
 }
@@ -518,12 +524,29 @@ fn unexpected() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected peer response")
 }
 
+/// The commit index to send: a follower applies up to what it is told,
+/// so only what the leader's own disk holds too (`durable`, see
+/// [`super::log_store::Durable`]).
+pub(crate) fn commit_for_followers(
+    committed: Option<super::LogId>,
+    durable: Option<super::LogId>,
+) -> Option<super::LogId> {
+    if committed.map(|c| c.index) > durable.map(|d| d.index) {
+        durable
+    } else {
+        committed
+    }
+}
+
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
+        if let Some(durable) = &self.durable {
+            rpc.leader_commit = commit_for_followers(rpc.leader_commit, durable.upto());
+        }
         let notice = rpc.entries.is_empty() && self.after_entries;
         self.after_entries = !rpc.entries.is_empty();
         let notice_conn = if notice { self.conn.take() } else { None };
@@ -757,6 +780,7 @@ mod tests {
             pool: Arc::new(PeerPool::default()),
             conn: None,
             after_entries: false,
+            durable: None,
         }
     }
 

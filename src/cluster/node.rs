@@ -320,14 +320,19 @@ const CLIENT_ADDR_TTL: Duration = Duration::from_secs(5);
 /// (also the longest wait for its answer).
 const CLIENT_ADDR_RETRY: Duration = Duration::from_secs(1);
 
-/// Most batch entries proposed and not yet answered. openraft 0.9's core
-/// appends one entry per fsync and waits for it, so many small entries in
-/// flight cost an fsync each; one entry at a time makes writes wait a
-/// whole round for the next. Two overlap the rounds and keep the batches
-/// big (measured with redis-benchmark -c 50: 1: 21k/s, 2: 22-24k/s,
-/// 4: 18k/s, 8: 12k/s, unbounded: 4k/s). Also the backpressure that keeps
-/// a stalled quorum from queueing without limit.
-const MAX_IN_FLIGHT: usize = 2;
+/// Most batch entries proposed and not yet answered. Every entry costs
+/// each member an fsync, a few RPCs and thread wake-ups, so on a small
+/// machine fewer, bigger entries win. While the leader fsynced its own
+/// append before replicating it, two in flight overlapped those rounds
+/// (redis-benchmark -c 50: 1: 21k/s, 2: 22-24k/s, 4: 18k/s, 8: 12k/s,
+/// unbounded: 4k/s); since its fsync runs beside the replication (see
+/// `log_store::Durable`) a round is shorter and one in flight is best
+/// (session 30, `scripts/bench-cluster.sh`, two runs each: SET -P 1
+/// 37-41k/s against 34-36k/s with two, -P 16 293-297k against 273-279k;
+/// `scripts/bench-cluster-cpu.sh`: 24 SETs per entry against 14.5).
+/// Also the backpressure that keeps a stalled quorum from queueing
+/// without limit.
+const MAX_IN_FLIGHT: usize = 1;
 
 /// A linearizable read waiting for a leadership check; gets `Ok` once the
 /// leader confirmed it still leads (and applied what it had committed)
@@ -561,8 +566,14 @@ impl ClusterNode {
             .await
             .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {bind}: {e}")))?;
         save_identity(&cfg.dir, &info)?;
-        let log = LogStore::open(cfg.dir.join("log"))?;
-        let sm = StateMachine::open(keyspace.clone(), cfg.dir.join("snapshot"))?;
+        let id = node_id(&info.name);
+        // The leader fsyncs its log in parallel with replicating it; the
+        // state machine and the commit index sent to followers wait for
+        // that fsync (see `log_store::Durable`).
+        let log = LogStore::open(cfg.dir.join("log"))?.flush_own_entries_behind(id);
+        let durable = log.durable();
+        let sm = StateMachine::open(keyspace.clone(), cfg.dir.join("snapshot"))?
+            .apply_only_durable(durable.clone());
         let config = openraft::Config {
             cluster_name: "fincaskv".to_owned(),
             heartbeat_interval: cfg.heartbeat_ms,
@@ -587,7 +598,6 @@ impl ClusterNode {
             .ok()
             .filter(|ip| !ip.is_unspecified());
         let auth = Arc::new(auth);
-        let id = node_id(&info.name);
         let client_addr = cfg.announce.clone().unwrap_or_else(|| {
             format!(
                 "{}:{}",
@@ -599,6 +609,7 @@ impl ClusterNode {
         let network = Network {
             auth: auth.clone(),
             pool: pool.clone(),
+            durable: Some(durable),
         };
         let raft = Raft::new(id, config, network, log, sm)
             .await

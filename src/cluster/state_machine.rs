@@ -591,6 +591,10 @@ pub struct StateMachine {
     current: Arc<Mutex<Option<StoredSnapshot>>>,
     /// The file a snapshot transfer from the leader is being written to.
     receiving: Option<PathBuf>,
+    /// When set, an entry is applied only once the raft log holds it on
+    /// disk (the leader acknowledges its own appends before their fsync:
+    /// see [`super::log_store::Durable`]).
+    durable: Option<super::log_store::Durable>,
 }
 
 impl std::fmt::Debug for StateMachine {
@@ -618,7 +622,15 @@ impl StateMachine {
             meta,
             current: Arc::new(Mutex::new(current)),
             receiving: None,
+            durable: None,
         })
+    }
+
+    /// Makes `apply` wait until the raft log's fsync covers what it
+    /// applies (see [`super::log_store::Durable`]).
+    pub fn apply_only_durable(mut self, durable: super::log_store::Durable) -> StateMachine {
+        self.durable = Some(durable);
+        self
     }
 
     /// The last applied log id.
@@ -818,6 +830,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if let (Some(durable), Some(last)) = (&self.durable, entries.last()) {
+            durable
+                .wait_for(last.log_id.index)
+                .await
+                .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        }
         let mut out = Vec::new();
         let mut group = Group::default();
         for entry in entries {

@@ -39,6 +39,126 @@ fn openraft_storage_suite() -> Result<(), StorageError> {
     Suite::test_all(Builder)
 }
 
+/// The same suite over a log that acknowledges node 1's own appends
+/// before their fsync (the leader's parallel fsync).
+struct EarlyBuilder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for EarlyBuilder {
+    async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError> {
+        let dir = TempDir::new().expect("tempdir");
+        let log = LogStore::open(dir.path().join("raft"))
+            .expect("log store")
+            .flush_own_entries_behind(1);
+        let ks = keyspace(&dir.path().join("data"));
+        let sm = StateMachine::open(ks, dir.path().join("raft")).expect("state machine");
+        Ok((dir, log, sm))
+    }
+}
+
+#[test]
+fn openraft_storage_suite_with_the_leaders_parallel_fsync() -> Result<(), StorageError> {
+    Suite::test_all(EarlyBuilder)
+}
+
+/// Node 1 leading term 1 has its own entries acknowledged at once and
+/// made durable by the flusher; entries of another leader are durable
+/// when their append answers; a truncation cuts the watermark; a reopen
+/// starts it at the last entry.
+#[test]
+fn the_durable_watermark_follows_own_and_foreign_appends() {
+    use openraft::storage::RaftLogStorageExt;
+    let dir = TempDir::new().expect("tempdir");
+    rt().block_on(async {
+        let mut log = LogStore::open(dir.path())
+            .expect("open")
+            .flush_own_entries_behind(1);
+        let durable = log.durable();
+        assert_eq!(durable.upto(), None);
+        log.save_vote(&openraft::Vote::new_committed(1, 1))
+            .await
+            .expect("vote");
+        log.blocking_append((1..=3).map(|i| cmd(i, &["set", "k", "v"])))
+            .await
+            .expect("append");
+        tokio::time::timeout(std::time::Duration::from_secs(10), durable.wait_for(3))
+            .await
+            .expect("the flusher made the entries durable")
+            .expect("no fsync failure");
+        assert_eq!(durable.upto(), Some(log_id(1, 3)));
+        // Node 2 leads term 2 and overwrites entry 3 (the watermark drops
+        // below what node 1 had submitted to its flusher); its entries
+        // are fsynced before the append answers (an append that waited
+        // for the old index 3 never ended).
+        log.save_vote(&openraft::Vote::new_committed(2, 2))
+            .await
+            .expect("vote");
+        log.truncate(log_id(1, 3)).await.expect("truncate");
+        assert_eq!(durable.upto(), Some(log_id(1, 2)));
+        let foreign = |i: u64| Entry {
+            log_id: LogId::new(CommittedLeaderId::new(2, 2), i),
+            ..cmd(i, &["set", "k", "w"])
+        };
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            log.blocking_append((3..=5).map(foreign)),
+        )
+        .await
+        .expect("the append answers")
+        .expect("append");
+        assert_eq!(durable.upto().map(|l| l.index), Some(5));
+        log.truncate(LogId::new(CommittedLeaderId::new(2, 2), 5))
+            .await
+            .expect("truncate");
+        assert_eq!(durable.upto().map(|l| l.index), Some(4));
+        drop(log);
+        let log = LogStore::open(dir.path()).expect("reopen");
+        assert_eq!(log.durable().upto().map(|l| l.index), Some(4));
+    });
+}
+
+/// A state machine gated on the log's watermark applies an entry only once
+/// the watermark covers it.
+#[test]
+fn the_state_machine_applies_only_durable_entries() {
+    let dir = TempDir::new().expect("tempdir");
+    rt().block_on(async {
+        let durable = super::log_store::Durable::new(Some(log_id(1, 1)));
+        let ks = keyspace(&dir.path().join("data"));
+        let mut sm = StateMachine::open(ks.clone(), dir.path().join("raft"))
+            .expect("state machine")
+            .apply_only_durable(durable.clone());
+        sm.apply([cmd(1, &["set", "a", "1"])])
+            .await
+            .expect("apply a durable entry");
+        let pending =
+            tokio::spawn(async move { sm.apply([cmd(2, &["set", "b", "2"])]).await.map(|_| ()) });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!pending.is_finished(), "applied before its fsync");
+        let get = |k: &str| {
+            ks.execute(
+                &Ctx::new(1_000, 1, 0),
+                &[Bytes::from("GET"), Bytes::copy_from_slice(k.as_bytes())],
+            )
+        };
+        assert_eq!(get("b"), Reply::Nil);
+        durable.advance(log_id(1, 2));
+        pending.await.expect("task").expect("apply");
+        assert_eq!(get("a"), Reply::Bulk(Bytes::from("1")));
+        assert_eq!(get("b"), Reply::Bulk(Bytes::from("2")));
+    });
+}
+
+#[test]
+fn followers_are_told_no_commit_past_the_leaders_disk() {
+    use super::network::commit_for_followers;
+    let (c, d) = (Some(log_id(1, 9)), Some(log_id(1, 7)));
+    assert_eq!(commit_for_followers(c, d), d);
+    assert_eq!(commit_for_followers(d, c), d);
+    assert_eq!(commit_for_followers(c, None), None);
+    assert_eq!(commit_for_followers(None, d), None);
+    assert_eq!(commit_for_followers(c, c), c);
+}
+
 fn log_id(term: u64, index: u64) -> LogId {
     LogId::new(CommittedLeaderId::new(term, 1), index)
 }
