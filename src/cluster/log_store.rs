@@ -1,7 +1,9 @@
 //! The raft log: its own segment files, one CRC per entry, fsynced before
 //! `LogFlushed` is signalled (one write and one fsync per append call; the
 //! proposer groups client writes into batch entries, so one fsync covers
-//! many writes; a failed fsync poisons the log); the
+//! many writes; a failed fsync poisons the log) except the leader's own
+//! entries, acknowledged once written and fsynced by a flusher thread
+//! (see [`Durable`] for why that stays safe); the
 //! vote and the purge point in a small metadata file replaced atomically.
 //!
 //! ```text

@@ -3,7 +3,8 @@
 //! Split by audience (docs/architecture.md, "Cluster"):
 //!
 //! * [`log_store`]: the raft log in its own segment files (CRC per entry,
-//!   fsynced before `LogFlushed`), the vote, purge;
+//!   fsynced before `LogFlushed`, the leader's own entries in parallel with
+//!   their replication behind a durable watermark), the vote, purge;
 //! * [`state_machine`]: the keyspace as the state machine: each entry is a
 //!   normalised command applied with the leader's `Ctx`; the last applied log
 //!   id lives in the keyspace's own log (same batch as the data); snapshots
