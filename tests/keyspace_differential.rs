@@ -44,7 +44,7 @@ fn from_reply(r: &Reply) -> R {
         Reply::Simple(s) => R::Simple(s.as_bytes().to_vec()),
         Reply::Error(s) => R::Err(s.as_bytes().to_vec()),
         Reply::Integer(i) => R::Int(*i),
-        Reply::Bulk(b) | Reply::Verbatim(b) => R::Bulk(Some(b.to_vec())),
+        Reply::Bulk(b) | Reply::Verbatim(b) | Reply::HumanDouble(b) => R::Bulk(Some(b.to_vec())),
         Reply::Nil => R::Bulk(None),
         Reply::NilArray => R::Array(None),
         Reply::Array(a) | Reply::Set(a) | Reply::Push(a) | Reply::Pairs(a) => {

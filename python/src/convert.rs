@@ -121,7 +121,7 @@ fn value(py: Python<'_>, r: &Reply, decode: bool) -> PyResult<Py<PyAny>> {
         Reply::Simple(s) => bulk(py, s.as_bytes(), decode)?,
         Reply::Error(text) => errors::reply_error_value(py, text)?,
         Reply::Integer(i) => i.into_pyobject(py)?.into_any().unbind(),
-        Reply::Bulk(b) | Reply::Verbatim(b) => bulk(py, b, decode)?,
+        Reply::Bulk(b) | Reply::Verbatim(b) | Reply::HumanDouble(b) => bulk(py, b, decode)?,
         Reply::Nil | Reply::NilArray => py.None(),
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Pairs(items) => {
             list(py, items, decode)?

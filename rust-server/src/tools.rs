@@ -79,7 +79,7 @@ fn bulk_items(reply: Reply) -> Vec<Bytes> {
         Reply::Array(items) | Reply::Set(items) | Reply::Pairs(items) => items
             .into_iter()
             .filter_map(|r| match r {
-                Reply::Bulk(b) | Reply::Verbatim(b) => Some(b),
+                Reply::Bulk(b) | Reply::Verbatim(b) | Reply::HumanDouble(b) => Some(b),
                 Reply::Double(d) => Some(Bytes::from(fincaskv::resp::format_double(d))),
                 _ => None,
             })

@@ -211,6 +211,7 @@ pub enum WireReply {
     Verbatim(Vec<u8>),
     Push(Vec<WireReply>),
     Pairs(Vec<WireReply>),
+    HumanDouble(Vec<u8>),
 }
 
 impl From<&Reply> for WireReply {
@@ -231,6 +232,7 @@ impl From<&Reply> for WireReply {
             Reply::Verbatim(b) => WireReply::Verbatim(b.to_vec()),
             Reply::Push(v) => WireReply::Push(many(v)),
             Reply::Pairs(v) => WireReply::Pairs(many(v)),
+            Reply::HumanDouble(b) => WireReply::HumanDouble(b.to_vec()),
         }
     }
 }
@@ -255,6 +257,7 @@ impl From<WireReply> for Reply {
             WireReply::Verbatim(b) => Reply::Verbatim(b.into()),
             WireReply::Push(v) => Reply::Push(many(v)),
             WireReply::Pairs(v) => Reply::Pairs(many(v)),
+            WireReply::HumanDouble(b) => Reply::HumanDouble(b.into()),
         }
     }
 }

@@ -22,12 +22,20 @@ fn keyspace(dir: &std::path::Path) -> Arc<Keyspace> {
     Arc::new(Keyspace::open(Config::new(opts)).expect("open keyspace"))
 }
 
-struct Builder;
+/// Builds the stores for openraft's suite; `early`: a log that
+/// acknowledges node 1's own appends before their fsync (the leader's
+/// parallel fsync).
+struct Builder {
+    early: bool,
+}
 
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError> {
         let dir = TempDir::new().expect("tempdir");
-        let log = LogStore::open(dir.path().join("raft")).expect("log store");
+        let mut log = LogStore::open(dir.path().join("raft")).expect("log store");
+        if self.early {
+            log = log.flush_own_entries_behind(1);
+        }
         let ks = keyspace(&dir.path().join("data"));
         let sm = StateMachine::open(ks, dir.path().join("raft")).expect("state machine");
         Ok((dir, log, sm))
@@ -36,28 +44,12 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
 
 #[test]
 fn openraft_storage_suite() -> Result<(), StorageError> {
-    Suite::test_all(Builder)
-}
-
-/// The same suite over a log that acknowledges node 1's own appends
-/// before their fsync (the leader's parallel fsync).
-struct EarlyBuilder;
-
-impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for EarlyBuilder {
-    async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError> {
-        let dir = TempDir::new().expect("tempdir");
-        let log = LogStore::open(dir.path().join("raft"))
-            .expect("log store")
-            .flush_own_entries_behind(1);
-        let ks = keyspace(&dir.path().join("data"));
-        let sm = StateMachine::open(ks, dir.path().join("raft")).expect("state machine");
-        Ok((dir, log, sm))
-    }
+    Suite::test_all(Builder { early: false })
 }
 
 #[test]
 fn openraft_storage_suite_with_the_leaders_parallel_fsync() -> Result<(), StorageError> {
-    Suite::test_all(EarlyBuilder)
+    Suite::test_all(Builder { early: true })
 }
 
 /// Node 1 leading term 1 has its own entries acknowledged at once and

@@ -10,6 +10,7 @@
 //! see all of them through one table built once (`table.rs`).
 
 pub(crate) mod args;
+pub mod keys;
 mod reply;
 mod spec;
 pub(crate) mod table;

@@ -34,6 +34,10 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// A double (RESP3 `,`); a bulk string in RESP2 (formatted as Redis does).
     Double(f64),
+    /// A double already formatted (Redis's "human" long double text, e.g.
+    /// GEOPOS coordinates): a bulk string in RESP2, a RESP3 double (`,`)
+    /// with that text.
+    HumanDouble(Bytes),
     /// A boolean (RESP3 `#`); integer 1/0 in RESP2.
     Bool(bool),
     /// A verbatim string (RESP3 `=`, e.g. INFO); a bulk string in RESP2.

@@ -18,8 +18,7 @@
 //! without ANY sorts ascending). Distances are haversine on a sphere of
 //! radius 6372797.560856 m.
 //!
-//! Known differences (docs/architecture.md): in RESP3, coordinates are bulk
-//! strings where Redis sends RESP3 doubles (same text); with COUNT smaller
+//! Known differences (docs/architecture.md): with COUNT smaller
 //! than the number of matches, members at exactly the same distance may
 //! come out in another order than Redis's partial quicksort gives.
 
@@ -782,9 +781,11 @@ fn bulk(s: String) -> Reply {
     Reply::Bulk(Bytes::from(s))
 }
 
-/// `[lon, lat]` of a score.
+/// `[lon, lat]` of a score (RESP3 doubles, as Redis's
+/// `addReplyHumanLongDouble`).
 fn coord_reply(lon: f64, lat: f64) -> Reply {
-    Reply::Array(vec![bulk(format_coord(lon)), bulk(format_coord(lat))])
+    let human = |d: f64| Reply::HumanDouble(Bytes::from(format_coord(d)));
+    Reply::Array(vec![human(lon), human(lat)])
 }
 
 // --------------------------------------------------------------- commands

@@ -114,6 +114,10 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
                 Protocol::Resp3 => line(out, b',', text.as_bytes()),
             }
         }
+        Reply::HumanDouble(text) => match proto {
+            Protocol::Resp2 => bulk(out, text),
+            Protocol::Resp3 => line(out, b',', text),
+        },
         Reply::Bool(b) => match proto {
             Protocol::Resp2 => out.put_slice(if *b { b":1\r\n" } else { b":0\r\n" }),
             Protocol::Resp3 => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 
 use crate::command::CommandSpec;
 
-/// Every category a rule may name (`ACL CAT`).
+/// Every category a rule may name (`ACL CAT`), in Redis 7.0's order (the
+/// order COMMAND INFO lists a command's categories in); `bloom` as
+/// RedisBloom names it, `cluster` ours.
 pub const CATEGORIES: &[&str] = &[
     "keyspace",
     "read",
@@ -26,19 +28,61 @@ pub const CATEGORIES: &[&str] = &[
     "hyperloglog",
     "geo",
     "bloom",
+    "pubsub",
+    "admin",
     "fast",
     "slow",
     "blocking",
-    "admin",
     "dangerous",
     "connection",
     "transaction",
-    "pubsub",
     "cluster",
 ];
 
-/// Whether `spec` belongs to `category` (from its group and flags).
+/// Commands whose Redis 7.0 categories are not what their group and flags
+/// give: (name, categories added, categories removed). Checked against
+/// redis-server 7.0.15's COMMAND INFO. (Container commands such as CONFIG
+/// keep their flags' categories here: Redis puts them on the subcommands,
+/// and ACL rules here apply to the container.)
+const OVERRIDES: &[(&str, &[&str], &[&str])] = &[
+    (
+        "sort",
+        &["set", "sortedset", "list", "dangerous"],
+        &["keyspace"],
+    ),
+    (
+        "sort_ro",
+        &["set", "sortedset", "list", "dangerous"],
+        &["keyspace"],
+    ),
+    ("keys", &["dangerous"], &[]),
+    ("flushall", &["keyspace", "dangerous"], &[]),
+    ("flushdb", &["keyspace", "dangerous"], &[]),
+    ("swapdb", &["keyspace", "dangerous"], &[]),
+    ("dbsize", &["keyspace"], &[]),
+    ("info", &["dangerous"], &[]),
+    ("lastsave", &["admin", "dangerous"], &[]),
+    ("role", &["admin", "dangerous"], &[]),
+    ("wait", &["connection", "slow"], &["fast"]),
+    ("command", &["connection"], &[]),
+    ("readonly", &["connection"], &["cluster"]),
+    ("readwrite", &["connection"], &["cluster"]),
+    // Flagged write here so that its cached count replicates; Redis's
+    // PFCOUNT is a read.
+    ("pfcount", &["read"], &["write"]),
+];
+
+/// Whether `spec` belongs to `category` (from its group and flags, and
+/// [`OVERRIDES`]).
 pub fn in_category(spec: &CommandSpec, category: &str) -> bool {
+    if let Some((_, add, remove)) = OVERRIDES.iter().find(|(n, _, _)| *n == spec.name) {
+        if remove.contains(&category) {
+            return false;
+        }
+        if add.contains(&category) {
+            return true;
+        }
+    }
     let f = &spec.flags;
     match category {
         "all" => true,
@@ -52,8 +96,17 @@ pub fn in_category(spec: &CommandSpec, category: &str) -> bool {
         "keyspace" => spec.group == "generic",
         "sortedset" => spec.group == "sorted-set",
         "transaction" => spec.group == "transactions",
+        "bloom" => spec.group == "bf",
         other => spec.group == other,
     }
+}
+
+/// `spec`'s categories, in Redis's order (COMMAND INFO / DOCS).
+pub fn categories_of(spec: &CommandSpec) -> impl Iterator<Item = &'static str> + '_ {
+    CATEGORIES
+        .iter()
+        .copied()
+        .filter(move |c| in_category(spec, c))
 }
 
 /// One command rule, applied in order over the user's base permission.

@@ -1276,45 +1276,8 @@ fn find_command(shared: &Shared, name: &[u8]) -> Option<&'static CommandSpec> {
 }
 
 fn acl_categories(spec: &CommandSpec) -> Vec<Reply> {
-    let mut cats = Vec::new();
-    let f = &spec.flags;
-    if f.write {
-        cats.push("@write");
-    }
-    if f.readonly {
-        cats.push("@read");
-    }
-    if f.admin {
-        cats.extend(["@admin", "@dangerous"]);
-    }
-    if f.blocking {
-        cats.push("@blocking");
-    }
-    if f.pubsub {
-        cats.push("@pubsub");
-    }
-    if f.fast {
-        cats.push("@fast");
-    } else {
-        cats.push("@slow");
-    }
-    let group = match spec.group {
-        "string" => Some("@string"),
-        "list" => Some("@list"),
-        "hash" => Some("@hash"),
-        "set" => Some("@set"),
-        "sorted-set" => Some("@sortedset"),
-        "generic" => Some("@keyspace"),
-        "hyperloglog" => Some("@hyperloglog"),
-        "bitmap" => Some("@bitmap"),
-        "geo" => Some("@geo"),
-        "connection" => Some("@connection"),
-        "transactions" => Some("@transaction"),
-        _ => None,
-    };
-    cats.extend(group);
-    cats.into_iter()
-        .map(|c| Reply::Simple(c.to_owned().into()))
+    acl::categories_of(spec)
+        .map(|c| Reply::Simple(format!("@{c}").into()))
         .collect()
 }
 
@@ -1412,32 +1375,27 @@ fn cmd_command(shared: &Shared, argv: &[Bytes]) -> Outcome {
                 names.into_iter().map(|s| bulk_str(s.name)).collect(),
             ))
         }
-        "getkeys" if argv.len() >= 3 => {
+        "getkeys" if argv.len() >= 4 => {
+            // Redis 7.0's checks, in its order.
             let Some(spec) = find_command(shared, &argv[2]) else {
                 return err("ERR Invalid command specified");
             };
-            let args = &argv[2..];
-            if !spec.arity_ok(args.len()) {
-                return err("ERR Invalid arguments specified for command");
-            }
-            if spec.keys.first <= 0 {
+            if !crate::command::keys::has_keys(spec) {
                 return err("ERR The command has no key arguments");
             }
-            let n = args.len() as i64;
-            let first = i64::from(spec.keys.first);
-            let last = if spec.keys.last < 0 {
-                n + i64::from(spec.keys.last)
-            } else {
-                i64::from(spec.keys.last)
-            };
-            let step = i64::from(spec.keys.step.max(1));
-            let mut keys = Vec::new();
-            let mut i = first;
-            while i <= last && i < n {
-                keys.push(Reply::Bulk(args[i as usize].clone()));
-                i += step;
+            let args = &argv[2..];
+            if !spec.arity_ok(args.len()) {
+                return err("ERR Invalid number of arguments specified for command");
             }
-            done(Reply::Array(keys))
+            let keys = crate::command::keys::key_positions(spec, args);
+            if keys.is_empty() {
+                return err("ERR Invalid arguments specified for command");
+            }
+            done(Reply::Array(
+                keys.into_iter()
+                    .map(|i| Reply::Bulk(args[i].clone()))
+                    .collect(),
+            ))
         }
         "help" => help(&[
             "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

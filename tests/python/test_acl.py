@@ -94,3 +94,34 @@ def test_default_user_password_is_requirepass(server: Server) -> None:
         server.client().ping()
     assert server.client(password="topsecret").ping() is True
     assert server.client(username="default", password="topsecret").ping() is True
+
+
+# Redis puts a container's categories on its subcommands; ACL rules here
+# apply to the container, which keeps the categories of its flags. CLUSTER
+# commands add our own @cluster.
+CATEGORY_EXCEPTIONS = {"acl", "client", "cluster", "config", "memory", "object", "pubsub", "slowlog"}
+
+
+def test_command_categories_match_redis(server: Server, redis_server: int) -> None:
+    """Every command both servers have lists Redis 7.0's ACL categories, in
+    Redis's order (a `-@dangerous` user must not FLUSHALL)."""
+    ours = redis.Redis(port=server.port, protocol=2).execute_command("COMMAND")
+    theirs = redis.Redis(port=redis_server, protocol=2).execute_command("COMMAND")
+    shared = sorted((set(ours) & set(theirs)) - CATEGORY_EXCEPTIONS)
+    assert len(shared) > 150
+    diffs = {
+        name: (ours[name]["acl_categories"], theirs[name]["acl_categories"])
+        for name in shared
+        if ours[name]["acl_categories"] != theirs[name]["acl_categories"]
+    }
+    assert diffs == {}
+
+
+def test_minus_dangerous_refuses_flushall(server: Server) -> None:
+    admin = redis.Redis(port=server.port)
+    admin.execute_command("ACL", "SETUSER", "safe", "on", ">pw", "~*", "&*", "+@all", "-@dangerous")
+    user = redis.Redis(port=server.port, username="safe", password="pw")
+    assert user.set("k", "v")
+    for args in (["FLUSHALL"], ["KEYS", "*"], ["SORT", "k"], ["SWAPDB", "0", "1"]):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            user.execute_command(*args)

@@ -97,6 +97,23 @@ SCRIPTS = {
         cmd("BRPOPLPUSH", "nolist", "dst", "0.01"), cmd("BLMOVE", "nolist", "dst", "LEFT", "LEFT", "0.01"),
         cmd("RPUSH", "l", "a"), cmd("BLPOP", "l", "0"), cmd("MULTI"), cmd("BLPOP", "l", "0"), cmd("EXEC"),
     ],
+    "getkeys": [
+        cmd("COMMAND", "GETKEYS", *c.split(" "))
+        for c in [
+            "PING", "PING x", "nosuch a", "GET", "GET a b", "SET k v", "MSET a 1 b",
+            "ZUNIONSTORE dest 2 a b", "ZUNIONSTORE dest 3 a b", "ZUNIONSTORE dest 0 a",
+            "ZUNIONSTORE dest x a", "ZUNIONSTORE d 1x a", "ZUNIONSTORE d 1 a WEIGHTS",
+            "ZDIFFSTORE d 2 a b", "ZUNION 2 a b WITHSCORES", "ZINTERCARD 2 a b LIMIT 1",
+            "SINTERCARD 02 a b", "SINTERCARD 1", "LMPOP 2 a b LEFT", "LMPOP 1x a LEFT",
+            "LMPOP 0 a LEFT", "LMPOP -1 a LEFT", "LMPOP 1 a", "BLMPOP 0 2 a b LEFT",
+            "BZMPOP 0 2 a b MIN", "ZMPOP 1", "SORT k STORE d", "SORT k BY w STORE d GET x",
+            "SORT k STORE", "SORT k STORE d LIMIT", "SORT k LIMIT 0 1 STORE d STORE e",
+            "SORT_RO k", "GEORADIUS k 0 0 1 km STORE d", "GEORADIUS k 0 0 1 km STORE",
+            "GEORADIUS k 0 0 1 store d", "GEORADIUS k 0 0 1 km STOREDIST e STORE d",
+            "GEORADIUS k 0 0 1 km STORE d STORE e", "GEORADIUSBYMEMBER k m 1 store d",
+            "GEORADIUSBYMEMBER k m 1 km store d", "GEOSEARCHSTORE d s FROMMEMBER m BYRADIUS 1 km",
+        ]
+    ],
     "resp3": [
         cmd("HELLO", "3", "SETNAME", "x y"), cmd("GET", "nokey"), cmd("SUBSCRIBE", "c"),
         cmd("GET", "nokey"), cmd("UNSUBSCRIBE", "c"), cmd("PING"),

@@ -1,4 +1,5 @@
-"""RESP3 shapes of WITHSCORES / WITHVALUES replies, byte for byte against a
+"""RESP3 shapes of WITHSCORES / WITHVALUES replies and of geo coordinates
+(RESP3 doubles), byte for byte against a
 real redis-server 7.0, and through redis-py's default protocol (RESP3 since
 redis-py 5.1)."""
 
@@ -35,6 +36,12 @@ SCRIPT = [
     "HRANDFIELD h 1 WITHVALUES",
     "HRANDFIELD h -2 WITHVALUES",
     "HRANDFIELD h 1",
+    "GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
+    "GEOPOS g Palermo nobody Catania",
+    "GEODIST g Palermo Catania km",
+    "GEOSEARCH g FROMLONLAT 15 37 BYRADIUS 200 km ASC WITHCOORD WITHDIST WITHHASH",
+    "GEORADIUS g 15 37 200 km WITHCOORD COUNT 1",
+    "GEORADIUSBYMEMBER g Palermo 300 km WITHCOORD DESC",
 ]
 
 
