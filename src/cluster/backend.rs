@@ -718,6 +718,12 @@ impl Backend for ClusterBackend {
         self.inner.persistence_info()
     }
 
+    fn replication_info(&self) -> Option<Vec<(String, String)>> {
+        self.node()
+            .filter(|n| n.is_formed())
+            .map(|n| n.replication_info())
+    }
+
     fn route(
         &self,
         ctx: &Ctx,

@@ -1148,6 +1148,78 @@ impl ClusterNode {
         (applied, followers)
     }
 
+    /// `INFO replication` as Redis's: the leader is a master listing its
+    /// followers (`slaveN:ip=..,port=..,state=online,offset=<matched>`), a
+    /// follower a slave of the leader; offsets are raft log indexes.
+    /// Client addresses come from the cache `client_addr_of` fills (INFO
+    /// cannot wait for peers); a missing one is asked for in the
+    /// background, for the next INFO.
+    pub fn replication_info(self: &Arc<Self>) -> Vec<(String, String)> {
+        let (applied, followers) = self.replication();
+        let (members, _) = self.membership();
+        let cached = |id: u64| -> Option<String> {
+            if id == self.id {
+                return Some(self.client_addr.clone());
+            }
+            let addr = self
+                .client_addrs
+                .lock()
+                .get(&id)
+                .and_then(|(a, _)| a.clone());
+            if addr.is_none() {
+                if let (Some(m), Ok(rt)) = (
+                    members.iter().find(|m| m.id == id),
+                    tokio::runtime::Handle::try_current(),
+                ) {
+                    let (node, info) = (self.clone(), m.info.clone());
+                    rt.spawn(async move { node.client_addr_of(id, &info).await });
+                }
+            }
+            addr
+        };
+        let host_port = |addr: &str| match addr.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), p.to_owned()),
+            None => (addr.to_owned(), "0".to_owned()),
+        };
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut put = |k: &str, v: String| out.push((k.to_owned(), v));
+        match followers {
+            Some(followers) => {
+                put("role", "master".into());
+                put("connected_slaves", followers.len().to_string());
+                for (i, (id, matched)) in followers.into_iter().enumerate() {
+                    let (ip, port) = host_port(&cached(id).unwrap_or_else(|| "?:0".into()));
+                    put(
+                        &format!("slave{i}"),
+                        format!("ip={ip},port={port},state=online,offset={matched},lag=0"),
+                    );
+                }
+            }
+            None => {
+                let leader = members.iter().find(|m| m.leader).map(|m| m.id);
+                let (host, port, link) = match leader.and_then(cached) {
+                    Some(addr) => {
+                        let (h, p) = host_port(&addr);
+                        (h, p, "up")
+                    }
+                    None => ("?".into(), "0".into(), "down"),
+                };
+                put("role", "slave".into());
+                put("master_host", host);
+                put("master_port", port);
+                put("master_link_status", link.into());
+                put("master_sync_in_progress", "0".into());
+                put("slave_repl_offset", applied.to_string());
+                put("slave_priority", "100".into());
+                put("slave_read_only", "1".into());
+                put("connected_slaves", "0".into());
+            }
+        }
+        put("master_failover_state", "no-failover".into());
+        put("master_repl_offset", applied.to_string());
+        out
+    }
+
     /// `CLUSTER MEMBERS`: one line per member,
     /// `<name> <raft addr> <voter|learner> [leader] [myself]`.
     pub fn members(&self) -> Vec<String> {

@@ -1530,9 +1530,18 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
         ));
     }
     if want("replication") {
-        out.push_str(
-            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n\r\n",
-        );
+        match shared.backend.replication_info() {
+            Some(fields) => {
+                out.push_str("# Replication\r\n");
+                for (k, v) in fields {
+                    out.push_str(&format!("{k}:{v}\r\n"));
+                }
+                out.push_str("\r\n");
+            }
+            None => out.push_str(
+                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n\r\n",
+            ),
+        }
     }
     if want("cpu") {
         let (sys, user) = cpu_seconds();

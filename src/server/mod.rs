@@ -92,6 +92,11 @@ pub trait Backend: Send + Sync + 'static {
     fn persistence_info(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// The `INFO replication` fields; `None`, the default: a master
+    /// without replicas.
+    fn replication_info(&self) -> Option<Vec<(String, String)>> {
+        None
+    }
     /// Cluster mode (`crate::cluster::ClusterBackend`): takes over a data
     /// command (replication, forwarding, linearizable reads). `None`, the
     /// default: the server runs it with `execute`. `stale_ok`: the client

@@ -325,8 +325,8 @@ def wait_same_data(nodes: list[Server], timeout: float = 30) -> str:
 
 
 def test_role_and_wait(tmp_path):
-    """ROLE shows the leader as a master listing its followers and a
-    follower as a slave of the leader; WAIT on the leader counts the
+    """ROLE and INFO replication show the leader as a master listing its
+    followers and a follower as a slave of the leader; WAIT on the leader counts the
     followers holding every write acknowledged before it; WAIT on a
     follower is refused as on a Redis replica."""
     nodes, _ = start_cluster(tmp_path, 3)
@@ -348,6 +348,18 @@ def test_role_and_wait(tmp_path):
         kind, host, port, state, applied = f.execute_command("ROLE")
         assert (kind, host, port, state) == ("slave", "127.0.0.1", leader.port, "connected")
         assert applied >= 50
+        info = c.info("replication")
+        assert info["role"] == "master" and info["connected_slaves"] == 2
+        wait_for(
+            lambda: sorted(c.info("replication")[f"slave{i}"]["port"] for i in range(2))
+            == sorted(n.port for n in nodes[1:]),
+            "the leader's INFO to list its followers' client ports",
+        )
+        assert all(c.info("replication")[f"slave{i}"]["offset"] >= 50 for i in range(2))
+        wait_for(lambda: f.info("replication")["master_link_status"] == "up", "the follower's INFO to name the leader")
+        info = f.info("replication")
+        assert (info["role"], info["master_host"], info["master_port"]) == ("slave", "127.0.0.1", leader.port)
+        assert info["slave_repl_offset"] >= 50
         with pytest.raises(redis.ResponseError, match="replica"):
             f.execute_command("WAIT", 1, 100)
         with pytest.raises(redis.ResponseError, match="timeout is negative"):
