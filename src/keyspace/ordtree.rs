@@ -385,6 +385,25 @@ impl OrderTree {
         }
     }
 
+    /// Walks the paths to two elements side by side, reading only: their
+    /// nodes' cache misses then overlap instead of following each other
+    /// (a member that moves: its old place, then its new one). The remove
+    /// and insert that follow find the nodes cached.
+    pub(crate) fn warm_two(&self, a: (f64, &[u8]), b: (f64, &[u8])) {
+        if self.root == NIL {
+            return;
+        }
+        let (mut x, mut y) = (self.root, self.root);
+        for _ in 0..self.height {
+            let (nx, ny) = (&self.inners[x as usize], &self.inners[y as usize]);
+            let (cx, cy) = (nx.route(a.0, a.1), ny.route(b.0, b.1));
+            x = nx.children[cx];
+            y = ny.children[cy];
+        }
+        let (lx, ly) = (&self.leaves[x as usize], &self.leaves[y as usize]);
+        std::hint::black_box((lx.lower_bound(a.0, a.1), ly.lower_bound(b.0, b.1)));
+    }
+
     /// Removes an element; false if absent.
     pub(crate) fn remove(&mut self, score: f64, member: &[u8]) -> bool {
         if self.root == NIL {

@@ -215,6 +215,7 @@ impl ZSetValue {
         }
         if let Some(e) = d.dict.get_mut(member) {
             if e.score.total_cmp(&score) != std::cmp::Ordering::Equal {
+                d.list.warm_two((e.score, member), (score, member));
                 d.list.remove(e.score, member);
                 d.list.insert(score, member);
                 e.score = score;
