@@ -128,12 +128,41 @@ struct Early {
 #[derive(Debug, Clone)]
 pub struct Durable {
     tx: Arc<tokio::sync::watch::Sender<(Option<LogId>, bool)>>,
+    /// The highest commit index that was cut to the watermark on its way
+    /// to a follower and not yet covered by it (0: none): once covered,
+    /// the node sends a heartbeat so that followers apply without waiting
+    /// for the next one (see `node.rs`).
+    cut: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Durable {
     pub(crate) fn new(upto: Option<LogId>) -> Durable {
         Durable {
             tx: Arc::new(tokio::sync::watch::channel((upto, false)).0),
+            cut: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        }
+    }
+
+    /// The commit index sent to followers: `committed` cut to the
+    /// watermark (a follower applies up to what it is told, so only what
+    /// the leader's own disk holds too); a cut is remembered for
+    /// [`Durable::cut_now_covered`].
+    pub fn commit_for_followers(&self, committed: Option<LogId>) -> Option<LogId> {
+        let upto = self.upto();
+        let sent = super::network::commit_for_followers(committed, upto);
+        if let Some(c) = committed.filter(|_| sent != committed) {
+            self.cut
+                .fetch_max(c.index, std::sync::atomic::Ordering::AcqRel);
+        }
+        sent
+    }
+
+    /// Watches for cut commit indexes becoming covered (without keeping
+    /// the watermark alive: it ends with the log).
+    pub fn cut_watch(&self) -> CutWatch {
+        CutWatch {
+            rx: self.tx.subscribe(),
+            cut: self.cut.clone(),
         }
     }
 
@@ -179,6 +208,38 @@ impl Durable {
 
     fn fail(&self) {
         self.tx.send_modify(|(_, failed)| *failed = true);
+    }
+}
+
+/// See [`Durable::cut_watch`].
+#[derive(Debug)]
+pub struct CutWatch {
+    rx: tokio::sync::watch::Receiver<(Option<LogId>, bool)>,
+    cut: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CutWatch {
+    /// Waits until the watermark covers a commit index that was cut on
+    /// its way to followers (true, once per cut); false once the log is
+    /// gone.
+    pub async fn next_covered(&mut self) -> bool {
+        use std::sync::atomic::Ordering;
+        loop {
+            if self.rx.changed().await.is_err() {
+                return false;
+            }
+            let upto = self.rx.borrow_and_update().0.map_or(0, |l| l.index);
+            let cut = self.cut.load(Ordering::Acquire);
+            if cut > 0
+                && upto >= cut
+                && self
+                    .cut
+                    .compare_exchange(cut, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                return true;
+            }
+        }
     }
 }
 

@@ -545,7 +545,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
         if let Some(durable) = &self.durable {
-            rpc.leader_commit = commit_for_followers(rpc.leader_commit, durable.upto());
+            rpc.leader_commit = durable.commit_for_followers(rpc.leader_commit);
         }
         let notice = rpc.entries.is_empty() && self.after_entries;
         self.after_entries = !rpc.entries.is_empty();

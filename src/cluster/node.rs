@@ -609,11 +609,24 @@ impl ClusterNode {
         let network = Network {
             auth: auth.clone(),
             pool: pool.clone(),
-            durable: Some(durable),
+            durable: Some(durable.clone()),
         };
         let raft = Raft::new(id, config, network, log, sm)
             .await
             .map_err(std::io::Error::other)?;
+        // A commit index cut to the leader's disk on its way to the
+        // followers: once the fsync covers it, a heartbeat carries it at
+        // once (an idle cluster would wait for the next one, 100 ms).
+        let mut cuts = durable.cut_watch();
+        drop(durable);
+        let trigger = raft.clone();
+        tokio::spawn(async move {
+            while cuts.next_covered().await {
+                if trigger.trigger().heartbeat().await.is_err() {
+                    break;
+                }
+            }
+        });
         let (proposals, rx) = tokio::sync::mpsc::unbounded_channel();
         let proposer = tokio::spawn(run_proposer(raft.clone(), cfg.timeout, rx));
         let (reads, rx) = tokio::sync::mpsc::unbounded_channel();

@@ -151,6 +151,45 @@ fn followers_are_told_no_commit_past_the_leaders_disk() {
     assert_eq!(commit_for_followers(c, c), c);
 }
 
+/// A commit index cut to the leader's disk is reported once the disk
+/// covers it (the node then sends a heartbeat), once per cut.
+#[test]
+fn a_cut_commit_index_is_reported_once_covered() {
+    rt().block_on(async {
+        let durable = super::log_store::Durable::new(Some(log_id(1, 1)));
+        let mut watch = durable.cut_watch();
+        assert_eq!(
+            durable.commit_for_followers(Some(log_id(1, 1))),
+            Some(log_id(1, 1))
+        );
+        assert_eq!(
+            durable.commit_for_followers(Some(log_id(1, 5))),
+            Some(log_id(1, 1))
+        );
+        durable.advance(log_id(1, 3));
+        let soon = std::time::Duration::from_millis(50);
+        assert!(
+            tokio::time::timeout(soon, watch.next_covered())
+                .await
+                .is_err(),
+            "3 < 5"
+        );
+        durable.advance(log_id(1, 5));
+        assert!(tokio::time::timeout(soon, watch.next_covered())
+            .await
+            .expect("covered"));
+        durable.advance(log_id(1, 6));
+        assert!(
+            tokio::time::timeout(soon, watch.next_covered())
+                .await
+                .is_err(),
+            "reported once"
+        );
+        drop(durable);
+        assert!(!watch.next_covered().await, "the log is gone");
+    });
+}
+
 fn log_id(term: u64, index: u64) -> LogId {
     LogId::new(CommittedLeaderId::new(term, 1), index)
 }
