@@ -161,7 +161,7 @@ fn switch(flag: &AtomicBool, argv: &[Bytes], names: [&'static str; 2]) -> Reply 
 }
 
 /// `host` and `port` of a `host:port` client address.
-fn split_addr(addr: &str) -> (String, i64) {
+pub(super) fn split_addr(addr: &str) -> (String, i64) {
     let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "0"));
     (
         super::network::host_of(host).to_owned(),

@@ -109,7 +109,7 @@ pub struct LogStore {
 #[derive(Debug)]
 struct Early {
     me: u64,
-    queue: Mutex<std::sync::mpsc::Sender<(Arc<File>, LogId)>>,
+    queue: std::sync::mpsc::Sender<(Arc<File>, LogId)>,
     submitted: std::sync::atomic::AtomicU64,
 }
 
@@ -146,10 +146,10 @@ impl Durable {
     /// The commit index sent to followers: `committed` cut to the
     /// watermark (a follower applies up to what it is told, so only what
     /// the leader's own disk holds too); a cut is remembered for
-    /// [`Durable::cut_now_covered`].
+    /// [`Durable::cut_watch`].
     pub fn commit_for_followers(&self, committed: Option<LogId>) -> Option<LogId> {
         let upto = self.upto();
-        let sent = super::network::commit_for_followers(committed, upto);
+        let sent = commit_for_followers(committed, upto);
         if let Some(c) = committed.filter(|_| sent != committed) {
             self.cut
                 .fetch_max(c.index, std::sync::atomic::Ordering::AcqRel);
@@ -196,7 +196,7 @@ impl Durable {
     }
 
     /// After a truncation: nothing past `last` exists any more.
-    fn cut(&self, last: Option<LogId>) {
+    fn truncated_to(&self, last: Option<LogId>) {
         self.tx.send_if_modified(|(upto, _)| {
             let past = upto.map(|u| u.index) > last.map(|l| l.index);
             if past {
@@ -208,6 +208,19 @@ impl Durable {
 
     fn fail(&self) {
         self.tx.send_modify(|(_, failed)| *failed = true);
+    }
+}
+
+/// The commit index to send: `committed`, or the watermark `durable`
+/// when that is lower.
+pub(crate) fn commit_for_followers(
+    committed: Option<LogId>,
+    durable: Option<LogId>,
+) -> Option<LogId> {
+    if committed.map(|c| c.index) > durable.map(|d| d.index) {
+        durable
+    } else {
+        committed
     }
 }
 
@@ -243,32 +256,22 @@ impl CutWatch {
     }
 }
 
-/// The flusher thread: fsyncs the files of the leader's early-acknowledged
-/// appends, as many as are queued at once (group commit), then advances
-/// the watermark.
+/// The flusher thread: fsyncs the leader's early-acknowledged appends, as
+/// many as are queued at once (group commit), then advances the watermark.
+/// Only the newest append's file needs the fsync: a segment is sealed
+/// (fsynced) before the next one takes appends.
 fn flusher(
     rx: std::sync::mpsc::Receiver<(Arc<File>, LogId)>,
     durable: Durable,
     poisoned: Arc<std::sync::atomic::AtomicBool>,
 ) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        batch.extend(rx.try_iter());
-        let mut done: Vec<*const File> = Vec::new();
-        let mut result = Ok(());
-        for (f, _) in &batch {
-            let ptr = Arc::as_ptr(f);
-            if !done.contains(&ptr) {
-                done.push(ptr);
-                result = result.and_then(|()| f.sync_data());
-            }
+    while let Ok(mut newest) = rx.recv() {
+        if let Some(later) = rx.try_iter().last() {
+            newest = later;
         }
-        match result {
-            Ok(()) => {
-                if let Some((_, last)) = batch.last() {
-                    durable.advance(*last);
-                }
-            }
+        let (file, last) = newest;
+        match file.sync_data() {
+            Ok(()) => durable.advance(last),
             Err(e) => {
                 tracing::error!(error = %e, "raft log: fsync failed; the log refuses every write from now on");
                 poisoned.store(true, std::sync::atomic::Ordering::Release);
@@ -707,7 +710,7 @@ impl LogStore {
             .unwrap_or_else(|e| tracing::warn!(error = %e, "no raft log flusher thread; the leader fsyncs inline"));
         self.early = Some(Arc::new(Early {
             me,
-            queue: Mutex::new(tx),
+            queue: tx,
             submitted: std::sync::atomic::AtomicU64::new(0),
         }));
         self
@@ -835,13 +838,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 early
                     .submitted
                     .fetch_max(last.index, std::sync::atomic::Ordering::AcqRel);
-                if early.queue.lock().send((f, last)).is_err() {
+                if let Err(std::sync::mpsc::SendError((f, _))) = early.queue.send((f, last)) {
                     // No flusher: fsync here.
-                    inline(|| {
-                        let f = self.inner.lock().active.clone();
-                        f.map_or(Ok(()), |f| f.sync_data())
-                    })
-                    .map_err(|e| logs_err(ErrorVerb::Write, e))?;
+                    inline(|| f.sync_data()).map_err(|e| logs_err(ErrorVerb::Write, e))?;
                     self.durable.advance(last);
                 }
             }
@@ -887,7 +886,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             g.truncate(log_id.index).map(|()| g.last_log_id())
         })
         .map_err(|e| logs_err(ErrorVerb::Delete, e))?;
-        self.durable.cut(last);
+        self.durable.truncated_to(last);
         Ok(())
     }
 

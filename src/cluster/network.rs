@@ -524,20 +524,6 @@ fn unexpected() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected peer response")
 }
 
-/// The commit index to send: a follower applies up to what it is told,
-/// so only what the leader's own disk holds too (`durable`, see
-/// [`super::log_store::Durable`]).
-pub(crate) fn commit_for_followers(
-    committed: Option<super::LogId>,
-    durable: Option<super::LogId>,
-) -> Option<super::LogId> {
-    if committed.map(|c| c.index) > durable.map(|d| d.index) {
-        durable
-    } else {
-        committed
-    }
-}
-
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,

@@ -1190,9 +1190,9 @@ impl ClusterNode {
             }
             addr
         };
-        let host_port = |addr: &str| match addr.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), p.to_owned()),
-            None => (addr.to_owned(), "0".to_owned()),
+        let host_port = |addr: &str| {
+            let (host, port) = super::backend::split_addr(addr);
+            (host, port.to_string())
         };
         let mut out: Vec<(String, String)> = Vec::new();
         let mut put = |k: &str, v: String| out.push((k.to_owned(), v));

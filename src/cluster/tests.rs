@@ -142,7 +142,7 @@ fn the_state_machine_applies_only_durable_entries() {
 
 #[test]
 fn followers_are_told_no_commit_past_the_leaders_disk() {
-    use super::network::commit_for_followers;
+    use super::log_store::commit_for_followers;
     let (c, d) = (Some(log_id(1, 9)), Some(log_id(1, 7)));
     assert_eq!(commit_for_followers(c, d), d);
     assert_eq!(commit_for_followers(d, c), d);

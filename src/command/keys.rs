@@ -11,12 +11,8 @@
 
 use bytes::Bytes;
 
+use super::args::is;
 use super::CommandSpec;
-
-/// Case-insensitive keyword match.
-fn c_is(arg: &[u8], word: &str) -> bool {
-    arg.eq_ignore_ascii_case(word.as_bytes())
-}
 
 /// How a command with moving keys places them.
 enum Movable {
@@ -66,30 +62,8 @@ pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
         Some(Movable::NumKeys { dest, count }) => numkeys(args, dest, count),
         Some(Movable::Sort) => sort(args),
         Some(Movable::GeoStore { from }) => geo_store(args, from),
-        None => range(spec, args),
+        None => spec.keys.positions(args.len()).collect(),
     }
-}
-
-/// The legacy (first, last, step) range.
-fn range(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
-    let keys = spec.keys;
-    if keys.first <= 0 {
-        return Vec::new();
-    }
-    let n = args.len() as i64;
-    let last = if keys.last < 0 {
-        n + i64::from(keys.last)
-    } else {
-        i64::from(keys.last)
-    };
-    let step = i64::from(keys.step.max(1));
-    let mut out = Vec::new();
-    let mut i = i64::from(keys.first);
-    while i <= last && i < n {
-        out.push(i as usize);
-        i += step;
-    }
-    out
 }
 
 fn numkeys(args: &[Bytes], dest: Option<usize>, count: usize) -> Vec<usize> {
@@ -151,11 +125,11 @@ fn sort(args: &[Bytes]) -> Vec<usize> {
     let mut i = 2;
     while i < args.len() {
         let a = &args[i];
-        if c_is(a, "limit") {
+        if is(a, "limit") {
             i += 2;
-        } else if c_is(a, "get") || c_is(a, "by") {
+        } else if is(a, "get") || is(a, "by") {
             i += 1;
-        } else if c_is(a, "store") && i + 1 < args.len() {
+        } else if is(a, "store") && i + 1 < args.len() {
             store = Some(i + 1);
             i += 1;
         }
@@ -167,7 +141,7 @@ fn sort(args: &[Bytes]) -> Vec<usize> {
 fn geo_store(args: &[Bytes], from: usize) -> Vec<usize> {
     let find = |word: &str| {
         (from..args.len().saturating_sub(1))
-            .find(|&i| c_is(&args[i], word))
+            .find(|&i| is(&args[i], word))
             .map(|i| i + 1)
     };
     std::iter::once(1)

@@ -45,6 +45,21 @@ impl KeySpec {
         last: 0,
         step: 0,
     };
+
+    /// The key positions of a call with `argc` arguments (command name
+    /// included) by this range; none when `first` is 0.
+    pub fn positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let n = argc as i64;
+        let first = i64::from(self.first);
+        let last = if self.last < 0 {
+            n + i64::from(self.last)
+        } else {
+            i64::from(self.last)
+        };
+        let end = if first > 0 { last.min(n - 1) } else { 0 };
+        let step = self.step.max(1) as usize;
+        (first.max(1)..=end).step_by(step).map(|i| i as usize)
+    }
 }
 
 /// One entry of the command table.

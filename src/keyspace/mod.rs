@@ -247,23 +247,15 @@ fn check_sizes(spec: &crate::command::CommandSpec, argv: &[Bytes], state: &State
             "ERR command too large (its records would exceed one storage batch)",
         ));
     }
-    let keys = spec.keys;
-    if keys.first > 0 && keys.step > 0 {
-        let last = if keys.last < 0 {
-            argv.len() as i64 + i64::from(keys.last)
-        } else {
-            i64::from(keys.last)
-        };
-        let mut i = i64::from(keys.first);
-        while i <= last && (i as usize) < argv.len() {
-            if argv[i as usize].len() > state.max_key_len {
-                return Some(Reply::Error(format!(
-                    "ERR key is too long (at most {} bytes)",
-                    state.max_key_len
-                )));
-            }
-            i += i64::from(keys.step);
-        }
+    if spec
+        .keys
+        .positions(argv.len())
+        .any(|i| argv[i].len() > state.max_key_len)
+    {
+        return Some(Reply::Error(format!(
+            "ERR key is too long (at most {} bytes)",
+            state.max_key_len
+        )));
     }
     None
 }
