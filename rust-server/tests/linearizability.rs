@@ -760,18 +760,10 @@ struct Faults {
     partitions: u32,
 }
 
-#[test]
-fn linearizable_under_kills_pauses_merges_and_snapshots() {
-    let epochs: u64 = std::env::var("FINCASKV_LIN_EPOCHS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
-    let epoch_secs: u64 = std::env::var("FINCASKV_LIN_EPOCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
-    let base = tempfile_dir();
-    let mut list: Vec<Node> = (0..3).map(|i| Node::new(i, &base)).collect();
+/// Three nodes in `base`, each behind its partition proxy, joined into one
+/// cluster that has a leader.
+fn start_cluster(base: &Path) -> (Vec<Node>, Arc<Net>) {
+    let mut list: Vec<Node> = (0..3).map(|i| Node::new(i, base)).collect();
     let net = Arc::new(Net::default());
     for n in &list {
         net.serve(
@@ -789,6 +781,100 @@ fn linearizable_under_kills_pauses_merges_and_snapshots() {
         assert_eq!(reply, Resp::Simple("OK".into()), "join {}", n.name);
     }
     wait_for_leader(&list);
+    (list, net)
+}
+
+fn term(node: &Node) -> u64 {
+    info_field(node.port, "raft_term")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{} reports no raft_term", node.name))
+}
+
+/// A follower cut off from the others for several election timeouts,
+/// then healed: the leader, which kept its quorum, must stay the leader
+/// in the same term (writes keep being acknowledged), and the follower
+/// must come back to it. Without pre-vote (`prevote.rs`) the cut-off
+/// follower campaigns again and again, raising its term, and when the
+/// partition heals that higher term deposes the leader (this test failed
+/// so: CLUSTERDOWN for a while after the heal).
+#[test]
+fn a_healed_follower_does_not_depose_the_leader() {
+    let base = tempfile_dir();
+    let (nodes, net) = start_cluster(&base);
+    let l = wait_for_leader(&nodes);
+    let f = (l + 1) % nodes.len();
+    let t0 = term(&nodes[l]);
+    net.isolate(f, nodes.len());
+    // The majority side keeps serving; the follower does not get the write.
+    let set = command(nodes[l].port, &["SET", "during", "cut"]).expect("set during the cut");
+    assert_eq!(set, Resp::Simple("OK".into()));
+    // Several election timeouts (defaults 500..1000 ms).
+    std::thread::sleep(Duration::from_secs(4));
+    let index = |n: &Node| info_field(n.port, "raft_last_log_index").unwrap_or_default();
+    assert_ne!(
+        index(&nodes[f]),
+        index(&nodes[l]),
+        "the follower was not cut off"
+    );
+    // Pre-vote: its questions reached no one, so it never campaigned.
+    let campaigned = term(&nodes[f]);
+    assert_eq!(
+        campaigned, t0,
+        "the cut-off follower raised its term without a pre-vote majority"
+    );
+    net.heal();
+    // Over several election timeouts: the same leader, the same term, and
+    // every write acknowledged.
+    let until = Instant::now() + Duration::from_secs(4);
+    let mut n = 0;
+    while Instant::now() < until {
+        let reply = command(nodes[l].port, &["SET", "after", &n.to_string()]).expect("set");
+        assert_eq!(reply, Resp::Simple("OK".into()), "write {n} after the heal");
+        assert_eq!(
+            info_field(nodes[l].port, "raft_role").as_deref(),
+            Some("leader"),
+            "the leader lost its role after the heal (follower term {campaigned})"
+        );
+        assert_eq!(
+            term(&nodes[l]),
+            t0,
+            "the leader's term moved after the heal (follower term {campaigned})"
+        );
+        n += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The follower rejoined the leader and holds the writes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let leader_of_f = info_field(nodes[f].port, "raft_leader");
+        let got = command(nodes[f].port, &["GET", "during"]);
+        if leader_of_f.as_deref() == Some(nodes[l].name.as_str())
+            && got.as_ref().ok() == Some(&Resp::Bulk(Some(b"cut".to_vec())))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the healed follower did not rejoin: leader {leader_of_f:?}, GET {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn linearizable_under_kills_pauses_merges_and_snapshots() {
+    let epochs: u64 = std::env::var("FINCASKV_LIN_EPOCHS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let epoch_secs: u64 = std::env::var("FINCASKV_LIN_EPOCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let base = tempfile_dir();
+    let (list, net) = start_cluster(&base);
     let nodes = Arc::new(Mutex::new(list));
     let ports: Vec<u16> = nodes.lock().unwrap().iter().map(|n| n.port).collect();
     let mut total = (0, 0, 0);

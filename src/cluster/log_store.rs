@@ -757,6 +757,11 @@ impl LogStore {
         mine.then_some(early)
     }
 
+    /// The id of the last entry (or of the purge point), if any.
+    pub fn last_log_id(&self) -> Option<LogId> {
+        self.inner.lock().last_log_id()
+    }
+
     /// The index of the last entry (or of the purge point), 0 when empty.
     pub fn last_index(&self) -> u64 {
         self.inner.lock().last_log_id().map_or(0, |l| l.index)

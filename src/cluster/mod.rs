@@ -35,6 +35,7 @@ pub mod backend;
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod prevote;
 pub mod slots;
 pub mod state_machine;
 #[cfg(test)]

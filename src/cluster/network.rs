@@ -43,7 +43,7 @@ use crate::tls::{PeerTls, Stream};
 use super::{NodeInfo, Request, TypeConfig, WireReply};
 
 /// The peer protocol's version: bumped when a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest frame accepted (a snapshot chunk is a few MiB).
 pub const MAX_FRAME: u32 = 256 << 20;
@@ -69,6 +69,13 @@ pub enum RpcRequest {
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// Raft RequestVote.
     Vote(VoteRequest<u64>),
+    /// Would the peer vote for the sender (see `prevote`)? Changes nothing.
+    PreVote {
+        /// The term the sender would campaign at (its term + 1).
+        term: u64,
+        /// The sender's last log id.
+        last_log_id: Option<super::LogId>,
+    },
     /// A follower forwards a client's command to the leader.
     Forward(Forward),
     /// A node asks the leader to add it (`--join`).
@@ -110,6 +117,8 @@ pub enum RpcResponse {
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     /// Vote result.
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    /// Whether the peer would vote for the sender.
+    PreVote(bool),
     /// The replies of a forwarded command (or of Join / Remove: one reply).
     Replies(Vec<WireReply>),
     /// The node's RESP address (`host:port`).

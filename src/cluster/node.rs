@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::metrics::RaftServerMetrics;
+use openraft::raft::AppendEntriesResponse;
 use openraft::{ChangeMembers, ServerState};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,7 @@ use super::log_store::LogStore;
 use super::network::{
     Forward, Network, PeerAuth, PeerConn, PeerPool, RpcHandler, RpcRequest, RpcResponse,
 };
+use super::prevote::{Elector, Voter};
 use super::state_machine::StateMachine;
 use super::{node_id, NodeInfo, Raft, Request, WireReply};
 use crate::command::{Ctx, Reply};
@@ -243,8 +245,13 @@ pub struct ClusterNode {
     /// elsewhere), no answer [`CLIENT_ADDR_RETRY`] (a member that is down
     /// costs one timeout per that time, not one per `CLUSTER SLOTS`).
     client_addrs: Mutex<HashMap<u64, (Option<String>, Instant)>>,
+    /// The raft log (a clone sharing the store openraft owns): its last
+    /// log id goes into pre-votes.
+    log: LogStore,
+    /// The election timer (pre-vote, see `prevote`).
+    elector: Arc<Elector>,
     /// The node's tasks (peer listener, proposer, read barrier, leader
-    /// watcher); aborted on drop.
+    /// watcher, election timer); aborted on drop.
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -588,6 +595,8 @@ impl ClusterNode {
             // leader, which then sent the whole snapshot again.
             install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
             max_in_snapshot_log_to_keep: 1_000,
+            // Elections start from `prevote::run` after a won pre-vote.
+            enable_elect: false,
             ..Default::default()
         };
         let config = Arc::new(config.validate().map_err(std::io::Error::other)?);
@@ -611,6 +620,12 @@ impl ClusterNode {
             pool: pool.clone(),
             durable: Some(durable.clone()),
         };
+        let elector = Arc::new(Elector::new(
+            Duration::from_millis(config.election_timeout_min),
+            Duration::from_millis(config.election_timeout_max),
+            Duration::from_millis(config.heartbeat_interval),
+        ));
+        let log_reader = log.clone();
         let raft = Raft::new(id, config, network, log, sm)
             .await
             .map_err(std::io::Error::other)?;
@@ -649,15 +664,18 @@ impl ClusterNode {
             leader_changes: Arc::new(AtomicU64::new(0)),
             client_addr,
             client_addrs: Mutex::new(HashMap::new()),
+            log: log_reader,
+            elector: elector.clone(),
             tasks: Mutex::new(vec![proposer, reader]),
         });
+        let timer = tokio::spawn(super::prevote::run(Arc::downgrade(&node), elector));
         let serve = tokio::spawn(super::network::serve(listener, auth, node.clone()));
         let watcher = tokio::spawn(watch_leader(
             node.raft.server_metrics(),
             node.leader_changes.clone(),
         ));
         let forwarder = tokio::spawn(run_forwarder(Arc::downgrade(&node), forwarding, forward_rx));
-        node.tasks.lock().extend([serve, watcher, forwarder]);
+        node.tasks.lock().extend([serve, watcher, forwarder, timer]);
         Ok(node)
     }
 
@@ -682,6 +700,11 @@ impl ClusterNode {
         let id = m.current_leader?;
         let node = m.membership_config.membership().get_node(&id)?.clone();
         Some((id, node))
+    }
+
+    /// The id of the last raft log entry here.
+    pub fn last_log_id(&self) -> Option<super::LogId> {
+        self.log.last_log_id()
     }
 
     /// Whether this node is the leader.
@@ -755,7 +778,7 @@ impl ClusterNode {
     }
 
     /// Sends a request to the node at `addr` on a pooled connection.
-    async fn call_peer(
+    pub(super) async fn call_peer(
         &self,
         addr: &str,
         req: &RpcRequest,
@@ -1290,12 +1313,39 @@ impl RpcHandler for ClusterNode {
         match req {
             RpcRequest::Hello { .. } => RpcResponse::Welcome,
             RpcRequest::AppendEntries(r) => {
-                RpcResponse::AppendEntries(self.raft.append_entries(r).await)
+                let resp = self.raft.append_entries(r).await;
+                if matches!(&resp, Ok(a) if !matches!(a, AppendEntriesResponse::HigherVote(_))) {
+                    self.elector.heard_from_leader();
+                }
+                RpcResponse::AppendEntries(resp)
             }
             RpcRequest::InstallSnapshot(r) => {
-                RpcResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
+                let resp = self.raft.install_snapshot(r).await;
+                if resp.is_ok() {
+                    self.elector.heard_from_leader();
+                }
+                RpcResponse::InstallSnapshot(resp)
             }
-            RpcRequest::Vote(r) => RpcResponse::Vote(self.raft.vote(r).await),
+            RpcRequest::Vote(r) => {
+                let resp = self.raft.vote(r).await;
+                if matches!(&resp, Ok(v) if v.vote_granted) {
+                    self.elector.heard_from_leader();
+                }
+                RpcResponse::Vote(resp)
+            }
+            RpcRequest::PreVote { term, last_log_id } => {
+                let me = {
+                    let m = self.raft.metrics();
+                    let m = m.borrow();
+                    Voter {
+                        leading: m.current_leader == Some(self.id),
+                        following: m.vote.is_committed(),
+                        term: m.current_term,
+                        last_log_id: self.last_log_id(),
+                    }
+                };
+                RpcResponse::PreVote(self.elector.grant(me, term, last_log_id))
+            }
             RpcRequest::Forward(Forward::Write(req)) => {
                 // Forwarded once at most: a node that is not the leader any
                 // more answers CLUSTERDOWN instead of bouncing it on.
