@@ -54,6 +54,14 @@ pub fn has_keys(spec: &CommandSpec) -> bool {
     spec.keys.first > 0 || movable(spec.name).is_some()
 }
 
+/// Whether COMMAND flags the command `movablekeys`, as Redis 7.0 does: its
+/// keys are not all at the fixed positions of its key range (a client such
+/// as redis-py's RedisCluster then asks COMMAND GETKEYS). SORT_RO's only key
+/// is first, but Redis counts its BY / GET patterns as keys it cannot place.
+pub fn movable_keys(spec: &CommandSpec) -> bool {
+    movable(spec.name).is_some() || spec.name == "sort_ro"
+}
+
 /// The positions in `args` (`args[0]` is the command name, arity already
 /// checked) of the keys, in Redis's order; empty when the arguments do not
 /// say (a bad `numkeys`): `Invalid arguments specified for command`.

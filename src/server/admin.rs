@@ -1288,6 +1288,7 @@ fn command_info(spec: &CommandSpec) -> Reply {
         Reply::Set(
             table::flag_names(&spec.flags)
                 .into_iter()
+                .chain(crate::command::keys::movable_keys(spec).then_some("movablekeys"))
                 .map(|f| Reply::Simple(f.to_owned().into()))
                 .collect(),
         ),

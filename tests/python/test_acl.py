@@ -117,6 +117,18 @@ def test_command_categories_match_redis(server: Server, redis_server: int) -> No
     assert diffs == {}
 
 
+def test_movablekeys_flag_matches_redis(server: Server, redis_server: int) -> None:
+    """COMMAND flags `movablekeys` where Redis 7.0 does: redis-py's
+    RedisCluster asks COMMAND GETKEYS for those (ZUNIONSTORE, SORT, ...)
+    instead of trusting the fixed key range."""
+    ours = redis.Redis(port=server.port, protocol=2).execute_command("COMMAND")
+    theirs = redis.Redis(port=redis_server, protocol=2).execute_command("COMMAND")
+    shared = sorted(set(ours) & set(theirs))
+    movable = {name for name in shared if "movablekeys" in theirs[name]["flags"]}
+    assert {"zunionstore", "sort", "lmpop", "georadius"} <= movable
+    assert {name for name in shared if "movablekeys" in ours[name]["flags"]} == movable
+
+
 def test_minus_dangerous_refuses_flushall(server: Server) -> None:
     admin = redis.Redis(port=server.port)
     admin.execute_command("ACL", "SETUSER", "safe", "on", ">pw", "~*", "&*", "+@all", "-@dangerous")
