@@ -1,0 +1,665 @@
+//! Lua scripting as Redis 7.0 offers it: EVAL, EVALSHA, EVAL_RO,
+//! EVALSHA_RO and SCRIPT LOAD / EXISTS / FLUSH / KILL / HELP.
+//!
+//! A script is one keyspace command: it runs inside its handler, under the
+//! keyspace lock, and every `redis.call` it makes runs the called command's
+//! handler with the script's own [`Exec`], so all the script's records go
+//! into the command's journal and reach the log as ONE batch (atomic across
+//! a crash). A script that fails midway keeps the writes it made before the
+//! error, as Redis does (no rollback).
+//!
+//! Every call gets a fresh Lua 5.1 state (the sandbox is built by
+//! `scripting_prelude.lua`): nothing a script does survives it, and the
+//! result depends only on the keyspace and the command's [`Ctx`]
+//! (`math.random` is seeded from `Ctx::rng_seed`), so that replicas applying
+//! the same EVAL reach the same state.
+//!
+//! The script cache (SHA1 -> body) is in memory only, as Redis's is; it is
+//! shared with [`Keyspace::script_call_by_body`], which the cluster uses to
+//! replicate EVALSHA as EVAL (followers may not have the script).
+//!
+//! [`Ctx`]: crate::command::Ctx
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mlua::{chunk::ChunkMode, Function, Lua, LuaOptions, StdLib, Table, Value, Variadic};
+use parking_lot::Mutex;
+
+use super::{Exec, Keyspace};
+use crate::command::table::cmd;
+use crate::command::{args, Command, Reply};
+
+/// The scripting commands.
+pub(crate) static COMMANDS: &[Command] = &[
+    cmd!(
+        "eval",
+        -3,
+        [write],
+        (0, 0, 0),
+        "scripting",
+        "Executes a server-side Lua script.",
+        "2.6.0",
+        "Depends on the script that is executed.",
+        eval
+    ),
+    cmd!(
+        "evalsha",
+        -3,
+        [write],
+        (0, 0, 0),
+        "scripting",
+        "Executes a server-side Lua script by SHA1 digest.",
+        "2.6.0",
+        "Depends on the script that is executed.",
+        evalsha
+    ),
+    cmd!(
+        "eval_ro",
+        -3,
+        [readonly],
+        (0, 0, 0),
+        "scripting",
+        "Executes a read-only server-side Lua script.",
+        "7.0.0",
+        "Depends on the script that is executed.",
+        eval_ro
+    ),
+    cmd!(
+        "evalsha_ro",
+        -3,
+        [readonly],
+        (0, 0, 0),
+        "scripting",
+        "Executes a read-only server-side Lua script by SHA1 digest.",
+        "7.0.0",
+        "Depends on the script that is executed.",
+        evalsha_ro
+    ),
+    cmd!(
+        "script",
+        -2,
+        [readonly],
+        (0, 0, 0),
+        "scripting",
+        "A container for Lua scripts management commands.",
+        "2.6.0",
+        "Depends on subcommand.",
+        script
+    ),
+];
+
+/// The sandbox, run in each fresh Lua state before the user's script.
+const PRELUDE: &str = include_str!("scripting_prelude.lua");
+
+/// `redis.REDIS_VERSION` (the version the server reports to clients).
+const VERSION: &str = "7.0.0";
+/// `redis.REDIS_VERSION_NUM`: 0x00MMmmpp.
+const VERSION_NUM: u32 = 0x07_00_00;
+
+/// Deepest nesting of tables converted between Lua and replies.
+const MAX_DEPTH: usize = 1000;
+
+const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+const NOT_ALLOWED: &str = "ERR This Redis command is not allowed from script";
+
+/// The script cache: lower-case hex SHA1 -> body. Shared (`Arc`) by the
+/// keyspace state, whose lock the scripting commands run under, and the
+/// [`Keyspace`] itself, which answers [`Keyspace::script_call_by_body`]
+/// without taking the state lock (a script may hold it for long). Lock
+/// order: state, then this.
+#[derive(Default)]
+pub(crate) struct ScriptCache {
+    bodies: HashMap<String, Bytes>,
+}
+
+/// The cache as shared between the state and the keyspace.
+pub(crate) type SharedScripts = Arc<Mutex<ScriptCache>>;
+
+/// The lower-case hex SHA1 of `body`.
+pub(crate) fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+impl Keyspace {
+    /// EVALSHA / EVALSHA_RO rewritten as EVAL / EVAL_RO with the script's
+    /// body taken from this node's cache, so that a node that never saw the
+    /// script can run it (the cluster replicates this form). A script not
+    /// in the cache becomes a call by an impossible digest, which every
+    /// node answers with NOSCRIPT, whatever its own cache holds. `None` for
+    /// any other command (nothing to rewrite).
+    pub fn script_call_by_body(&self, argv: &[Bytes]) -> Option<Vec<Bytes>> {
+        let name = argv.first()?;
+        let eval = if args::is(name, "evalsha") {
+            "EVAL"
+        } else if args::is(name, "evalsha_ro") {
+            "EVAL_RO"
+        } else {
+            return None;
+        };
+        let sha = argv.get(1)?;
+        let body = std::str::from_utf8(sha).ok().and_then(|s| {
+            self.scripts
+                .lock()
+                .bodies
+                .get(&s.to_ascii_lowercase())
+                .cloned()
+        });
+        let mut out = argv.to_vec();
+        match body {
+            Some(body) => {
+                out[0] = Bytes::from_static(eval.as_bytes());
+                out[1] = body;
+            }
+            // Not hexadecimal: no node's cache can hold it.
+            None => out[1] = Bytes::from_static(b"unknown-script"),
+        }
+        Some(out)
+    }
+}
+
+fn eval(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    eval_generic(ex, argv, false, false)
+}
+
+fn evalsha(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    eval_generic(ex, argv, true, false)
+}
+
+fn eval_ro(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    eval_generic(ex, argv, false, true)
+}
+
+fn evalsha_ro(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    eval_generic(ex, argv, true, true)
+}
+
+/// EVAL script numkeys [key ...] [arg ...], and its three siblings.
+fn eval_generic(ex: &mut Exec<'_>, argv: &[Bytes], by_sha: bool, read_only: bool) -> Reply {
+    let Some(numkeys) = args::parse_i64(&argv[2]) else {
+        return args::err(args::NOT_INTEGER);
+    };
+    if numkeys > (argv.len() - 3) as i64 {
+        return args::err("ERR Number of keys can't be greater than number of args");
+    }
+    if numkeys < 0 {
+        return args::err("ERR Number of keys can't be negative");
+    }
+    let (keys, argv_rest) = argv[3..].split_at(numkeys as usize);
+    let (sha, body) = if by_sha {
+        let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+        let body = ex.st.scripts.lock().bodies.get(&sha).cloned();
+        match body {
+            Some(body) => (sha, body),
+            None => return args::err(NOSCRIPT),
+        }
+    } else {
+        (sha1_hex(&argv[1]), argv[1].clone())
+    };
+    let seed = ex.random();
+    let saved_db = ex.db;
+    let reply = run_script(ex, &sha, &body, keys, argv_rest, read_only, seed);
+    ex.db = saved_db;
+    if !by_sha && !matches!(&reply, Reply::Error(e) if e.starts_with(COMPILE_ERROR)) {
+        // Cached as Redis caches an EVAL'd script: a copy, so that the
+        // cache does not pin the request's buffer.
+        let mut cache = ex.st.scripts.lock();
+        if !cache.bodies.contains_key(&sha) {
+            cache.bodies.insert(sha, Bytes::copy_from_slice(&body));
+        }
+    }
+    reply
+}
+
+const COMPILE_ERROR: &str = "ERR Error compiling script (new function): ";
+
+/// Compiles `body` as the user's script (chunk `@user_script`, text only).
+fn compile(lua: &Lua, body: &[u8], env: Option<Table>) -> Result<Function, Reply> {
+    let mut chunk = lua
+        .load(body)
+        .set_name("@user_script")
+        .set_mode(ChunkMode::Text);
+    if let Some(env) = env {
+        chunk = chunk.set_environment(env);
+    }
+    chunk.into_function().map_err(|e| match e {
+        mlua::Error::SyntaxError { message, .. } => {
+            Reply::Error(sanitize(&format!("{COMPILE_ERROR}{message}")))
+        }
+        e => Reply::Error(sanitize(&format!("{COMPILE_ERROR}{e}"))),
+    })
+}
+
+/// A fresh Lua state with the libraries Redis loads. The debug library is
+/// loaded (hence "unsafe" in mlua's terms) only so that the prelude can
+/// take `debug.getinfo` for the error handler; the prelude then removes
+/// `debug` (and `os`, `io`, `require`, `loadfile`, ...) from what scripts see.
+#[expect(
+    unsafe_code,
+    reason = "mlua calls loading the debug library unsafe; scripts never see it (the prelude removes it)"
+)]
+fn new_state() -> Lua {
+    // SAFETY: no C module can be loaded (no `package`), the debug library
+    // is reachable only from the prelude's locals.
+    unsafe {
+        Lua::unsafe_new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG,
+            LuaOptions::new(),
+        )
+    }
+}
+
+/// Runs the script `body` (digest `sha`) in a fresh sandbox.
+fn run_script(
+    ex: &mut Exec<'_>,
+    sha: &str,
+    body: &[u8],
+    keys: &[Bytes],
+    argv: &[Bytes],
+    read_only: bool,
+    seed: u64,
+) -> Reply {
+    let lua = new_state();
+    let outcome = lua.scope(|scope| {
+        let call = scope.create_function_mut(
+            |lua, (check_only, args): (bool, Variadic<Value>)| -> mlua::Result<(Value, Value)> {
+                let argv = match lua_argv(lua, &args) {
+                    Ok(argv) => argv,
+                    Err(text) => {
+                        return Ok((Value::Boolean(false), error_table(lua, text)?));
+                    }
+                };
+                if check_only {
+                    let known = crate::command::find(&argv[0]).is_some() || is_inline(&argv[0]);
+                    return Ok((Value::Boolean(true), Value::Boolean(known)));
+                }
+                match call_command(ex, &argv, read_only) {
+                    Reply::Error(text) => Ok((Value::Boolean(false), error_table(lua, &text)?)),
+                    reply => Ok((Value::Boolean(true), reply_to_lua(lua, reply, 0)?)),
+                }
+            },
+        )?;
+        let raw = lua.create_table()?;
+        raw.raw_set("call", call)?;
+        raw.raw_set(
+            "sha1hex",
+            lua.create_function(|_, s: mlua::LuaString| Ok(sha1_hex(&s.as_bytes())))?,
+        )?;
+        raw.raw_set("version", VERSION)?;
+        raw.raw_set("version_num", VERSION_NUM)?;
+        // The seed as a double Lua can hold exactly.
+        let seed = (seed >> 12) as f64;
+        let (env, globals, runner): (Table, Table, Function) =
+            lua.load(PRELUDE).set_name("=[redis]").call((raw, seed))?;
+        let function = match compile(&lua, body, Some(env)) {
+            Ok(f) => f,
+            Err(reply) => return Ok(reply),
+        };
+        let strings = |items: &[Bytes]| -> mlua::Result<Table> {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, item) in items.iter().enumerate() {
+                t.raw_set(i + 1, lua.create_string(item)?)?;
+            }
+            Ok(t)
+        };
+        globals.raw_set("KEYS", strings(keys)?)?;
+        globals.raw_set("ARGV", strings(argv)?)?;
+        let (ok, value): (bool, Value) = runner.call(function)?;
+        Ok(if ok {
+            lua_to_reply(&value, 0)
+        } else {
+            script_error(&value, sha)
+        })
+    });
+    outcome.unwrap_or_else(|e| Reply::Error(sanitize(&format!("ERR {e}"))))
+}
+
+/// The error reply of a script that raised `value` (the error handler's
+/// table): `<err> script: <sha>, on <source>:<line>.` as Redis 7.0 words it.
+fn script_error(value: &Value, sha: &str) -> Reply {
+    let Value::Table(t) = value else {
+        return Reply::Error(format!("ERR unknown error script: {sha}"));
+    };
+    let err = match t.raw_get::<Value>("err") {
+        Ok(Value::String(s)) => s.to_string_lossy(),
+        _ => "ERR unknown error".to_owned(),
+    };
+    let source = match t.raw_get::<Value>("source") {
+        Ok(Value::String(s)) => s.to_string_lossy(),
+        _ => "?".to_owned(),
+    };
+    let line = match t.raw_get::<Value>("line") {
+        Ok(Value::Number(n)) => (n as i64).to_string(),
+        Ok(Value::Integer(n)) => n.to_string(),
+        _ => "?".to_owned(),
+    };
+    Reply::Error(sanitize(&format!(
+        "{err} script: {sha}, on {source}:{line}."
+    )))
+}
+
+/// An error reply's text on one line (Redis turns CR / LF into spaces).
+fn sanitize(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+/// `{err = text}`.
+fn error_table(lua: &Lua, text: &str) -> mlua::Result<Value> {
+    let t = lua.create_table()?;
+    t.raw_set("err", text)?;
+    Ok(Value::Table(t))
+}
+
+/// The arguments of `redis.call` as a command: strings as they are,
+/// numbers as Lua prints them. `Err` is the error text.
+fn lua_argv(lua: &Lua, args: &[Value]) -> Result<Vec<Bytes>, &'static str> {
+    if args.is_empty() {
+        return Err("ERR Please specify at least one argument for this redis lib call");
+    }
+    const BAD_ARG: &str = "ERR Lua redis lib command arguments must be strings or integers";
+    args.iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Number(_) | Value::Integer(_) => match lua.coerce_string(v.clone()) {
+                Ok(Some(s)) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+                _ => Err(BAD_ARG),
+            },
+            _ => Err(BAD_ARG),
+        })
+        .collect()
+}
+
+/// Commands answered by the script layer itself (they live in the server
+/// outside scripts): PING, ECHO, TIME (from the command's clock) and SELECT
+/// (for the rest of the script only, as in Redis 7.0).
+fn is_inline(name: &[u8]) -> bool {
+    ["ping", "echo", "time", "select"]
+        .iter()
+        .any(|n| args::is(name, n))
+}
+
+/// Server commands Redis refuses in scripts (or that this server cannot
+/// run from the keyspace): the "not allowed" error, not "unknown".
+const SERVER_ONLY: &[&str] = &[
+    "multi",
+    "exec",
+    "discard",
+    "watch",
+    "unwatch",
+    "subscribe",
+    "unsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "ssubscribe",
+    "sunsubscribe",
+    "publish",
+    "spublish",
+    "pubsub",
+    "auth",
+    "hello",
+    "client",
+    "config",
+    "debug",
+    "shutdown",
+    "save",
+    "bgsave",
+    "bgrewriteaof",
+    "lastsave",
+    "monitor",
+    "sync",
+    "psync",
+    "replicaof",
+    "slaveof",
+    "cluster",
+    "readonly",
+    "readwrite",
+    "wait",
+    "reset",
+    "quit",
+    "info",
+    "command",
+    "acl",
+    "function",
+    "fcall",
+    "fcall_ro",
+    "role",
+    "backup",
+    "memory",
+    "latency",
+    "slowlog",
+    "object",
+    "dump",
+    "restore",
+];
+
+/// Runs one `redis.call` with the script's `Exec`: the same checks as a
+/// command from a client (unknown, arity, sizes), worded as Redis words
+/// them for scripts, then the command's own handler.
+fn call_command(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
+    const WRONG_ARGS: &str = "ERR Wrong number of args calling Redis command from script";
+    let name = &argv[0];
+    if is_inline(name) {
+        return inline_command(ex, argv);
+    }
+    let Some(cmd) = crate::command::find(name) else {
+        let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if SERVER_ONLY.contains(&lower.as_str()) {
+            return args::err(NOT_ALLOWED);
+        }
+        return args::err("ERR Unknown Redis command called from script");
+    };
+    if !cmd.spec.arity_ok(argv.len()) {
+        return args::err(WRONG_ARGS);
+    }
+    if cmd.spec.flags.blocking || cmd.spec.group == "scripting" {
+        return args::err(NOT_ALLOWED);
+    }
+    if read_only && cmd.spec.flags.write {
+        return args::err("ERR Write commands are not allowed from read-only scripts.");
+    }
+    if let Some(e) = super::check_sizes(&cmd.spec, argv, ex.st) {
+        return e;
+    }
+    (cmd.run)(ex, argv)
+}
+
+/// PING, ECHO, TIME and SELECT inside a script.
+fn inline_command(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    const WRONG_ARGS: &str = "ERR Wrong number of args calling Redis command from script";
+    let name = &argv[0];
+    if args::is(name, "ping") {
+        return match argv.len() {
+            1 => Reply::Simple("PONG".into()),
+            2 => Reply::Bulk(argv[1].clone()),
+            _ => args::arity_error("ping"),
+        };
+    }
+    if args::is(name, "echo") {
+        return match argv.len() {
+            2 => Reply::Bulk(argv[1].clone()),
+            _ => args::err(WRONG_ARGS),
+        };
+    }
+    if args::is(name, "time") {
+        if argv.len() != 1 {
+            return args::err(WRONG_ARGS);
+        }
+        let (secs, micros) = (ex.now_ms / 1000, (ex.now_ms % 1000) * 1000);
+        return Reply::Array(vec![
+            Reply::Bulk(Bytes::from(secs.to_string())),
+            Reply::Bulk(Bytes::from(micros.to_string())),
+        ]);
+    }
+    // SELECT
+    if argv.len() != 2 {
+        return args::err(WRONG_ARGS);
+    }
+    match args::parse_i64(&argv[1]).map(usize::try_from) {
+        Some(Ok(db)) if db < ex.databases() => {
+            ex.db = db;
+            Reply::ok()
+        }
+        Some(_) => args::err("ERR DB index is out of range"),
+        None => args::err(args::NOT_INTEGER),
+    }
+}
+
+/// A command's reply as a script sees it (RESP2 view): integer -> number,
+/// bulk -> string, nil -> false, array -> table, status -> `{ok=...}`,
+/// error -> `{err=...}`, double -> its RESP2 text, map -> flat table.
+fn reply_to_lua(lua: &Lua, reply: Reply, depth: usize) -> mlua::Result<Value> {
+    if depth > MAX_DEPTH {
+        return error_table(lua, "ERR reached lua stack limit");
+    }
+    let string = |b: &[u8]| lua.create_string(b).map(Value::String);
+    let items = |items: Vec<Reply>| -> mlua::Result<Value> {
+        let t = lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, item) in items.into_iter().enumerate() {
+            t.raw_set(i + 1, reply_to_lua(lua, item, depth + 1)?)?;
+        }
+        Ok(Value::Table(t))
+    };
+    Ok(match reply {
+        Reply::Integer(i) => Value::Number(i as f64),
+        Reply::Bulk(b) | Reply::Verbatim(b) | Reply::HumanDouble(b) => string(&b)?,
+        Reply::Nil | Reply::NilArray => Value::Boolean(false),
+        Reply::Simple(s) => {
+            let t = lua.create_table()?;
+            t.raw_set("ok", s.as_ref())?;
+            Value::Table(t)
+        }
+        Reply::Error(e) => error_table(lua, &e)?,
+        Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Pairs(v) => items(v)?,
+        Reply::Map(pairs) => items(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())?,
+        Reply::Double(d) => string(crate::resp::format_double(d).as_bytes())?,
+        Reply::Bool(b) => Value::Number(f64::from(u8::from(b))),
+    })
+}
+
+/// A Lua number as Redis 7.0 replies it: truncated to a 64-bit integer (a
+/// C cast: NaN and out-of-range values give i64::MIN, as on x86).
+fn lua_number(n: f64) -> i64 {
+    if n.is_finite() && n >= -9_223_372_036_854_775_808.0 && n < 9_223_372_036_854_775_808.0 {
+        n as i64
+    } else {
+        i64::MIN
+    }
+}
+
+/// A script's result as a reply (Redis 7.0, RESP2): string -> bulk,
+/// number -> integer (truncated), true -> 1, false / nil -> nil bulk,
+/// `{err=s}` -> error, `{ok=s}` -> status, other tables -> array up to the
+/// first nil.
+fn lua_to_reply(value: &Value, depth: usize) -> Reply {
+    if depth > MAX_DEPTH {
+        return args::err("ERR reached lua stack limit");
+    }
+    match value {
+        Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Boolean(true) => Reply::Integer(1),
+        Value::Number(n) => Reply::Integer(lua_number(*n)),
+        Value::Integer(i) => Reply::Integer(*i),
+        Value::Table(t) => {
+            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+                return Reply::Error(sanitize(&e.to_string_lossy()));
+            }
+            if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
+                return Reply::Simple(sanitize(&s.to_string_lossy()).into());
+            }
+            let mut out = Vec::new();
+            for i in 1.. {
+                match t.raw_get::<Value>(i) {
+                    Ok(Value::Nil) | Err(_) => break,
+                    Ok(v) => out.push(lua_to_reply(&v, depth + 1)),
+                }
+            }
+            Reply::Array(out)
+        }
+        _ => Reply::Nil,
+    }
+}
+
+/// SCRIPT LOAD / EXISTS / FLUSH / KILL / HELP.
+fn script(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let sub = &argv[1];
+    let wrong_args = |name: &str| {
+        Reply::Error(format!(
+            "ERR wrong number of arguments for 'script|{name}' command"
+        ))
+    };
+    if args::is(sub, "load") {
+        if argv.len() != 3 {
+            return wrong_args("load");
+        }
+        let lua = Lua::new_with(StdLib::NONE, LuaOptions::new());
+        let compiled = match lua {
+            Ok(lua) => compile(&lua, &argv[2], None).map(|_| ()),
+            Err(e) => Err(Reply::Error(format!("ERR {e}"))),
+        };
+        if let Err(reply) = compiled {
+            return reply;
+        }
+        let sha = sha1_hex(&argv[2]);
+        let mut cache = ex.st.scripts.lock();
+        if !cache.bodies.contains_key(&sha) {
+            cache
+                .bodies
+                .insert(sha.clone(), Bytes::copy_from_slice(&argv[2]));
+        }
+        return Reply::Bulk(Bytes::from(sha));
+    }
+    if args::is(sub, "exists") {
+        if argv.len() < 3 {
+            return wrong_args("exists");
+        }
+        let cache = ex.st.scripts.lock();
+        return Reply::Array(
+            argv[2..]
+                .iter()
+                .map(|sha| {
+                    let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+                    Reply::Integer(i64::from(cache.bodies.contains_key(&sha)))
+                })
+                .collect(),
+        );
+    }
+    if args::is(sub, "flush") {
+        let mode_ok = match argv.len() {
+            2 => true,
+            3 => args::is(&argv[2], "async") || args::is(&argv[2], "sync"),
+            _ => false,
+        };
+        if !mode_ok {
+            return args::err("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+        }
+        ex.st.scripts.lock().bodies = HashMap::new();
+        return Reply::ok();
+    }
+    if args::is(sub, "kill") {
+        if argv.len() != 2 {
+            return wrong_args("kill");
+        }
+        return args::err("NOTBUSY No scripts in execution right now.");
+    }
+    if args::is(sub, "help") && argv.len() == 2 {
+        const HELP: &[&str] = &[
+            "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script (never busy here: answers NOTBUSY).",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+            "HELP",
+            "    Prints this help.",
+        ];
+        return Reply::Array(HELP.iter().map(|l| Reply::Simple((*l).into())).collect());
+    }
+    Reply::Error(format!(
+        "ERR unknown subcommand '{}'. Try SCRIPT HELP.",
+        String::from_utf8_lossy(sub)
+    ))
+}
