@@ -250,6 +250,63 @@ fn new_state() -> Lua {
     }
 }
 
+/// The error a Rust callback raises, kept for the error handler (mlua
+/// raises a callback's error as a userdata; the handler swaps in this):
+/// `(true, text)` is a `{err = text}` table (redis.call's errors), `(false,
+/// text)` a plain message.
+type PendingError = std::cell::RefCell<Option<(bool, String)>>;
+
+/// Records `text` as the error being raised and returns the mlua error
+/// that raises it.
+fn fail(pending: &PendingError, is_table: bool, text: impl Into<String>) -> mlua::Error {
+    *pending.borrow_mut() = Some((is_table, text.into()));
+    mlua::Error::runtime("script error")
+}
+
+/// A next value of the script's math.random generator (splitmix64) as a
+/// fraction in [0, 1).
+fn next_fraction(state: &std::cell::Cell<u64>) -> f64 {
+    let mut z = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+    state.set(z);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// luaL_checkint: a number (or numeric string) cast to a C int (x86 gives
+/// INT_MIN out of range). `Err` is the message.
+fn check_int(lua: &Lua, v: &Value, n: usize, func: &str) -> Result<i64, String> {
+    match lua.coerce_number(v.clone()) {
+        Ok(Some(x)) => {
+            let t = x.trunc();
+            Ok(
+                if t.is_nan() || !(-2_147_483_648.0..2_147_483_648.0).contains(&t) {
+                    -2_147_483_648
+                } else {
+                    t as i64
+                },
+            )
+        }
+        _ => {
+            let got = match v {
+                Value::Nil => "no value".to_owned(),
+                v => v.type_name().to_owned(),
+            };
+            Err(format!(
+                "bad argument #{n} to '{func}' (number expected, got {got})"
+            ))
+        }
+    }
+}
+
+/// "chunk:line: " of the script line that called the running callback.
+fn caller_position(lua: &Lua) -> String {
+    lua.named_registry_value::<Function>("fincaskv_where")
+        .and_then(|w| w.call::<String>(2))
+        .unwrap_or_default()
+}
+
 /// Runs the script `body` (digest `sha`) in a fresh sandbox.
 fn run_script(
     ex: &mut Exec<'_>,
@@ -261,37 +318,186 @@ fn run_script(
     seed: u64,
 ) -> Reply {
     let lua = new_state();
+    let pending = PendingError::default();
+    let rng = std::cell::Cell::new(seed);
+    let ex = std::cell::RefCell::new(ex);
     let outcome = lua.scope(|scope| {
-        let call = scope.create_function_mut(
-            |lua, (check_only, args): (bool, Variadic<Value>)| -> mlua::Result<(Value, Value)> {
-                let argv = match lua_argv(lua, &args) {
-                    Ok(argv) => argv,
-                    Err(text) => {
-                        return Ok((Value::Boolean(false), error_table(lua, text)?));
-                    }
-                };
-                if check_only {
-                    let known = crate::command::find(&argv[0]).is_some() || is_inline(&argv[0]);
-                    return Ok((Value::Boolean(true), Value::Boolean(known)));
-                }
-                match call_command(ex, &argv, read_only) {
-                    Reply::Error(text) => Ok((Value::Boolean(false), error_table(lua, &text)?)),
-                    reply => Ok((Value::Boolean(true), reply_to_lua(lua, reply, 0)?)),
-                }
-            },
-        )?;
+        let pending = &pending;
         let raw = lua.create_table()?;
-        raw.raw_set("call", call)?;
+        // redis.call / redis.pcall: raise or return the command's error.
+        let ex_ref = &ex;
+        let call =
+            move |lua: &Lua, args: &Variadic<Value>| -> mlua::Result<Result<Value, String>> {
+                let argv = match lua_argv(lua, args) {
+                    Ok(argv) => argv,
+                    Err(text) => return Ok(Err(text.to_owned())),
+                };
+                let mut ex = ex_ref.borrow_mut();
+                match call_command(&mut ex, &argv, read_only) {
+                    Reply::Error(text) => Ok(Err(text)),
+                    reply => reply_to_lua(lua, reply, 0).map(Ok),
+                }
+            };
+        raw.raw_set(
+            "call",
+            scope.create_function(move |lua, args: Variadic<Value>| match call(lua, &args)? {
+                Ok(v) => Ok(v),
+                Err(text) => Err(fail(pending, true, text)),
+            })?,
+        )?;
+        raw.raw_set(
+            "pcall",
+            scope.create_function(move |lua, args: Variadic<Value>| match call(lua, &args)? {
+                Ok(v) => Ok(v),
+                Err(text) => error_table(lua, &text),
+            })?,
+        )?;
+        raw.raw_set(
+            "take_error",
+            scope.create_function(move |_, ()| {
+                Ok(match pending.borrow_mut().take() {
+                    Some((is_table, text)) => (Some(is_table), Some(text)),
+                    None => (None, None),
+                })
+            })?,
+        )?;
         raw.raw_set(
             "sha1hex",
-            lua.create_function(|_, s: mlua::LuaString| Ok(sha1_hex(&s.as_bytes())))?,
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                if args.len() != 1 {
+                    return Err(fail(pending, false, "wrong number of arguments"));
+                }
+                let text = match lua.coerce_string(args[0].clone()) {
+                    Ok(Some(s)) => sha1_hex(&s.as_bytes()),
+                    _ => sha1_hex(b""),
+                };
+                Ok(text)
+            })?,
         )?;
+        raw.raw_set(
+            "log",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                if args.len() < 2 {
+                    return Err(fail(
+                        pending,
+                        false,
+                        "redis.log() requires two arguments or more.",
+                    ));
+                }
+                match lua.coerce_number(args[0].clone()) {
+                    Ok(Some(level)) if (0.0..=3.0).contains(&level) => Ok(()),
+                    _ => Err(fail(pending, false, "Invalid debug level.")),
+                }
+            })?,
+        )?;
+        raw.raw_set(
+            "setresp",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                if args.len() != 1 {
+                    return Err(fail(
+                        pending,
+                        false,
+                        "redis.setresp() requires one argument.",
+                    ));
+                }
+                match lua.coerce_number(args[0].clone()) {
+                    Ok(Some(v)) if v == 2.0 => Ok(()),
+                    Ok(Some(v)) if v == 3.0 => Err(fail(
+                        pending,
+                        false,
+                        "RESP3 replies are not supported from scripts by this server.",
+                    )),
+                    _ => Err(fail(pending, false, "RESP version must be 2 or 3.")),
+                }
+            })?,
+        )?;
+        raw.raw_set(
+            "acl_check_cmd",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                let argv = match lua_argv(lua, &args) {
+                    Ok(argv) => argv,
+                    Err(text) => return Err(fail(pending, true, text)),
+                };
+                if crate::command::find(&argv[0]).is_some() || is_inline(&argv[0]) {
+                    Ok(true)
+                } else {
+                    Err(fail(
+                        pending,
+                        false,
+                        "Invalid command passed to redis.acl_check_cmd()",
+                    ))
+                }
+            })?,
+        )?;
+        let rng = &rng;
+        raw.raw_set(
+            "random",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                let r = next_fraction(rng);
+                let bad =
+                    |text: String| fail(pending, false, format!("{}{text}", caller_position(lua)));
+                match args.len() {
+                    0 => Ok(r),
+                    1 => {
+                        let u = check_int(lua, &args[0], 1, "random").map_err(bad)?;
+                        if u < 1 {
+                            return Err(bad(
+                                "bad argument #1 to 'random' (interval is empty)".into()
+                            ));
+                        }
+                        Ok((r * u as f64).floor() + 1.0)
+                    }
+                    2 => {
+                        let l = check_int(lua, &args[0], 1, "random").map_err(bad)?;
+                        let u = check_int(lua, &args[1], 2, "random").map_err(bad)?;
+                        if l > u {
+                            return Err(bad(
+                                "bad argument #2 to 'random' (interval is empty)".into()
+                            ));
+                        }
+                        Ok((r * (u - l + 1) as f64).floor() + l as f64)
+                    }
+                    _ => Err(bad("wrong number of arguments".into())),
+                }
+            })?,
+        )?;
+        raw.raw_set(
+            "randomseed",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                let v = args.first().cloned().unwrap_or(Value::Nil);
+                let n = check_int(lua, &v, 1, "randomseed")
+                    .map_err(|t| fail(pending, false, format!("{}{t}", caller_position(lua))))?;
+                rng.set(n as u64);
+                Ok(())
+            })?,
+        )?;
+        // rawset / setmetatable, refusing the read-only proxies.
+        let protected = lua.create_table()?;
+        let weak = lua.create_table()?;
+        weak.raw_set("__mode", "k")?;
+        protected.set_metatable(Some(weak))?;
+        let globals = lua.globals();
+        for name in ["rawset", "setmetatable"] {
+            let real: Function = globals.raw_get(name)?;
+            let protected = protected.clone();
+            raw.raw_set(
+                name,
+                scope.create_function(move |_, args: Variadic<Value>| {
+                    if let Some(Value::Table(t)) = args.first() {
+                        if protected.raw_get::<bool>(t.clone()).unwrap_or(false) {
+                            return Err(fail(pending, false, "Attempt to modify a readonly table"));
+                        }
+                    }
+                    real.call::<Value>(args)
+                })?,
+            )?;
+        }
+        raw.raw_set("protected", protected)?;
         raw.raw_set("version", VERSION)?;
         raw.raw_set("version_num", VERSION_NUM)?;
-        // The seed as a double Lua can hold exactly.
-        let seed = (seed >> 12) as f64;
-        let (env, globals, runner): (Table, Table, Function) =
-            lua.load(PRELUDE).set_name("=[redis]").call((raw, seed))?;
+        let (env, globals, runner, position): (Table, Table, Function, Function) =
+            lua.load(PRELUDE).set_name("=[redis]").call(raw)?;
+        lua.set_named_registry_value("fincaskv_where", position)?;
         let function = match compile(&lua, body, Some(env)) {
             Ok(f) => f,
             Err(reply) => return Ok(reply),
