@@ -869,3 +869,143 @@ fn script(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         String::from_utf8_lossy(sub)
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use crate::command::{Ctx, Reply};
+    use crate::keyspace::tests::{open, run, NOW};
+
+    fn argv(args: &[&str]) -> Vec<Bytes> {
+        args.iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+
+    fn bulk(s: &str) -> Reply {
+        Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    /// The cluster replicates EVALSHA as EVAL with the body (followers may
+    /// not have the script); an unknown digest becomes one no node knows.
+    #[test]
+    fn evalsha_is_rewritten_as_eval_with_the_body() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        let body = "return ARGV[1]";
+        let sha = super::sha1_hex(body.as_bytes());
+        assert_eq!(run(&ks, NOW, &["SCRIPT", "LOAD", body]), bulk(&sha));
+        let upper = sha.to_ascii_uppercase();
+        assert_eq!(
+            ks.script_call_by_body(&argv(&["evalsha", &upper, "1", "k", "a"])),
+            Some(argv(&["EVAL", body, "1", "k", "a"]))
+        );
+        assert_eq!(
+            ks.script_call_by_body(&argv(&["EVALSHA_RO", &sha, "0"])),
+            Some(argv(&["EVAL_RO", body, "0"]))
+        );
+        let unknown = "0".repeat(40);
+        let rewritten = ks
+            .script_call_by_body(&argv(&["EVALSHA", &unknown, "0"]))
+            .expect("rewritten");
+        assert_eq!(
+            ks.execute(&Ctx::new(NOW, 1, 0), &rewritten),
+            Reply::Error(super::NOSCRIPT.into())
+        );
+        assert_eq!(ks.script_call_by_body(&argv(&["EVAL", body, "0"])), None);
+        assert_eq!(ks.script_call_by_body(&argv(&["GET", "k"])), None);
+        assert_eq!(ks.script_call_by_body(&argv(&["EVALSHA"])), None);
+        // The rewritten call runs the same script on a node without it.
+        let other_dir = tempfile::tempdir().expect("tempdir");
+        let other = open(other_dir.path());
+        let call = ks
+            .script_call_by_body(&argv(&["EVALSHA", &sha, "0", "x"]))
+            .expect("rewritten");
+        assert_eq!(other.execute(&Ctx::new(NOW, 1, 0), &call), bulk("x"));
+    }
+
+    /// Replicas applying the same EVAL with the same Ctx agree, random
+    /// picks included; another seed gives other numbers.
+    #[test]
+    fn scripts_are_deterministic_given_the_ctx() {
+        let script = "local t = {} for i = 1, 8 do t[i] = math.random(1000000) end \
+            redis.call('sadd', 's', 'a', 'b', 'c', 'd') t[9] = redis.call('spop', 's') \
+            t[10] = math.floor(math.random() * 1e9) return t";
+        let call = argv(&["EVAL", script, "0"]);
+        let replies: Vec<Reply> = (0..2)
+            .map(|_| {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let ks = open(dir.path());
+                ks.execute(&Ctx::new(NOW, 42, 0), &call)
+            })
+            .collect();
+        assert!(matches!(&replies[0], Reply::Array(a) if a.len() == 10));
+        assert_eq!(replies[0], replies[1]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        assert_ne!(ks.execute(&Ctx::new(NOW, 43, 0), &call), replies[0]);
+    }
+
+    /// TIME inside a script is the command's clock; SELECT lasts for the
+    /// rest of the script only.
+    #[test]
+    fn time_and_select_inside_a_script() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        assert_eq!(
+            run(
+                &ks,
+                1_700_000_000_123,
+                &["EVAL", "return redis.call('time')", "0"]
+            ),
+            Reply::Array(vec![bulk("1700000000"), bulk("123000")])
+        );
+        assert_eq!(
+            run(
+                &ks,
+                NOW,
+                &[
+                    "EVAL",
+                    "redis.call('select', 3) return redis.call('set', 'k', 'v')",
+                    "0"
+                ]
+            ),
+            Reply::ok()
+        );
+        assert_eq!(run(&ks, NOW, &["GET", "k"]), Reply::Nil);
+        assert_eq!(
+            ks.execute(&Ctx::new(NOW, 1, 3), &argv(&["GET", "k"])),
+            bulk("v")
+        );
+    }
+
+    /// A script inside MULTI/EXEC, and a script's keys checked like a
+    /// client's (a key longer than the record key allows is refused).
+    #[test]
+    fn scripts_in_transactions_and_size_checks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        let replies = ks.execute_transaction(
+            &Ctx::new(NOW, 1, 0),
+            &[
+                argv(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "n"]),
+                argv(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "n"]),
+            ],
+        );
+        assert_eq!(replies, vec![Reply::Integer(1), Reply::Integer(2)]);
+        let reply = run(
+            &ks,
+            NOW,
+            &[
+                "EVAL",
+                "return redis.pcall('set', string.rep('k', 1000000), 'v')",
+                "0",
+            ],
+        );
+        assert!(
+            matches!(&reply, Reply::Error(e) if e.starts_with("ERR key is too long")),
+            "{reply:?}"
+        );
+    }
+}
