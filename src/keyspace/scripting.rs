@@ -231,6 +231,23 @@ fn compile(lua: &Lua, body: &[u8], env: Option<Table>) -> Result<Function, Reply
     })
 }
 
+/// The prelude compiled once per process (parsing it took a quarter of
+/// an EVAL's time); `None` if that failed (then it is parsed each time).
+fn prelude_bytecode() -> Option<&'static [u8]> {
+    static CODE: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+    CODE.get_or_init(|| {
+        let lua = Lua::new_with(StdLib::NONE, LuaOptions::new()).ok()?;
+        let f = lua
+            .load(PRELUDE)
+            .set_name("=[redis]")
+            .set_mode(ChunkMode::Text)
+            .into_function()
+            .ok()?;
+        Some(f.dump(false))
+    })
+    .as_deref()
+}
+
 /// A fresh Lua state with the libraries Redis loads. The debug library is
 /// loaded (hence "unsafe" in mlua's terms) only so that the prelude can
 /// take `debug.getinfo` for the error handler; the prelude then removes
@@ -495,8 +512,12 @@ fn run_script(
         raw.raw_set("protected", protected)?;
         raw.raw_set("version", VERSION)?;
         raw.raw_set("version_num", VERSION_NUM)?;
+        let prelude = match prelude_bytecode() {
+            Some(code) => lua.load(code).set_mode(ChunkMode::Binary),
+            None => lua.load(PRELUDE).set_mode(ChunkMode::Text),
+        };
         let (env, globals, runner, position): (Table, Table, Function, Function) =
-            lua.load(PRELUDE).set_name("=[redis]").call(raw)?;
+            prelude.set_name("=[redis]").call(raw)?;
         lua.set_named_registry_value("fincaskv_where", position)?;
         let function = match compile(&lua, body, Some(env)) {
             Ok(f) => f,
