@@ -382,7 +382,7 @@ fn run_script(
             "sha1hex",
             scope.create_function(move |lua, args: Variadic<Value>| {
                 if args.len() != 1 {
-                    return Err(fail(pending, false, "wrong number of arguments"));
+                    return Err(fail(pending, true, "ERR wrong number of arguments"));
                 }
                 let text = match lua.coerce_string(args[0].clone()) {
                     Ok(Some(s)) => sha1_hex(&s.as_bytes()),
@@ -397,13 +397,13 @@ fn run_script(
                 if args.len() < 2 {
                     return Err(fail(
                         pending,
-                        false,
-                        "redis.log() requires two arguments or more.",
+                        true,
+                        "ERR redis.log() requires two arguments or more.",
                     ));
                 }
                 match lua.coerce_number(args[0].clone()) {
                     Ok(Some(level)) if (0.0..=3.0).contains(&level) => Ok(()),
-                    _ => Err(fail(pending, false, "Invalid debug level.")),
+                    _ => Err(fail(pending, true, "ERR Invalid debug level.")),
                 }
             })?,
         )?;
@@ -413,18 +413,18 @@ fn run_script(
                 if args.len() != 1 {
                     return Err(fail(
                         pending,
-                        false,
-                        "redis.setresp() requires one argument.",
+                        true,
+                        "ERR redis.setresp() requires one argument.",
                     ));
                 }
                 match lua.coerce_number(args[0].clone()) {
                     Ok(Some(v)) if v == 2.0 => Ok(()),
                     Ok(Some(v)) if v == 3.0 => Err(fail(
                         pending,
-                        false,
-                        "RESP3 replies are not supported from scripts by this server.",
+                        true,
+                        "ERR RESP3 replies are not supported from scripts by this server.",
                     )),
-                    _ => Err(fail(pending, false, "RESP version must be 2 or 3.")),
+                    _ => Err(fail(pending, true, "ERR RESP version must be 2 or 3.")),
                 }
             })?,
         )?;
@@ -440,8 +440,8 @@ fn run_script(
                 } else {
                     Err(fail(
                         pending,
-                        false,
-                        "Invalid command passed to redis.acl_check_cmd()",
+                        true,
+                        "ERR Invalid command passed to redis.acl_check_cmd()",
                     ))
                 }
             })?,

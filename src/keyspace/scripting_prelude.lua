@@ -92,6 +92,21 @@ G._G = env
 -- rawset / setmetatable would otherwise open the proxies (Rust checks
 -- `protected`).
 G.rawset, G.setmetatable = raw.rawset, raw.setmetatable
+-- pcall as Redis 7.0's: an error table is caught as its `err` text, and
+-- so are the Rust callbacks' errors (which mlua raises as a userdata).
+local pcall = pcall
+local function caught(ok, ...)
+  if ok then return ok, ... end
+  local e = ...
+  if type(e) == 'userdata' then
+    local _, text = take_error()
+    if text then return false, text end
+  elseif type(e) == 'table' and type(rawget(e, 'err')) == 'string' then
+    return false, rawget(e, 'err')
+  end
+  return false, ...
+end
+G.pcall = function(...) return caught(pcall(...)) end
 -- Code loaded by a script runs in the script's environment, never from
 -- bytecode (a sandbox escape in Lua 5.1).
 G.loadstring = function(s, name)
