@@ -98,6 +98,9 @@ const VERSION: &str = "7.0.0";
 /// `redis.REDIS_VERSION_NUM`: 0x00MMmmpp.
 const VERSION_NUM: u32 = 0x07_00_00;
 
+/// The most memory one script's Lua state may allocate.
+const MAX_SCRIPT_MEMORY: usize = 1 << 30;
+
 /// Deepest nesting of tables converted between Lua and replies.
 const MAX_DEPTH: usize = 1000;
 
@@ -335,6 +338,9 @@ fn run_script(
     seed: u64,
 ) -> Reply {
     let lua = new_state();
+    // A script cannot take the whole machine's memory (Redis has no such
+    // limit; an allocation past it is Lua's "not enough memory" error).
+    let _ = lua.set_memory_limit(MAX_SCRIPT_MEMORY);
     let pending = PendingError::default();
     let rng = std::cell::Cell::new(seed);
     let ex = std::cell::RefCell::new(ex);
