@@ -208,9 +208,10 @@ fn eval_generic(ex: &mut Exec<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
         // Cached as Redis caches an EVAL'd script: a copy, so that the
         // cache does not pin the request's buffer.
         let mut cache = ex.st.scripts.lock();
-        if !cache.bodies.contains_key(&sha) {
-            cache.bodies.insert(sha, Bytes::copy_from_slice(&body));
-        }
+        cache
+            .bodies
+            .entry(sha)
+            .or_insert_with(|| Bytes::copy_from_slice(&body));
     }
     reply
 }
@@ -424,8 +425,8 @@ fn run_script(
                     ));
                 }
                 match lua.coerce_number(args[0].clone()) {
-                    Ok(Some(v)) if v == 2.0 => Ok(()),
-                    Ok(Some(v)) if v == 3.0 => Err(fail(
+                    Ok(Some(2.0)) => Ok(()),
+                    Ok(Some(3.0)) => Err(fail(
                         pending,
                         true,
                         "ERR RESP3 replies are not supported from scripts by this server.",
@@ -773,7 +774,7 @@ fn reply_to_lua(lua: &Lua, reply: Reply, depth: usize) -> mlua::Result<Value> {
 /// A Lua number as Redis 7.0 replies it: truncated to a 64-bit integer (a
 /// C cast: NaN and out-of-range values give i64::MIN, as on x86).
 fn lua_number(n: f64) -> i64 {
-    if n.is_finite() && n >= -9_223_372_036_854_775_808.0 && n < 9_223_372_036_854_775_808.0 {
+    if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) {
         n as i64
     } else {
         i64::MIN
@@ -835,11 +836,10 @@ fn script(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         }
         let sha = sha1_hex(&argv[2]);
         let mut cache = ex.st.scripts.lock();
-        if !cache.bodies.contains_key(&sha) {
-            cache
-                .bodies
-                .insert(sha.clone(), Bytes::copy_from_slice(&argv[2]));
-        }
+        cache
+            .bodies
+            .entry(sha.clone())
+            .or_insert_with(|| Bytes::copy_from_slice(&argv[2]));
         return Reply::Bulk(Bytes::from(sha));
     }
     if args::is(sub, "exists") {
