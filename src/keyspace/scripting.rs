@@ -28,6 +28,8 @@ use mlua::{chunk::ChunkMode, Function, Lua, LuaOptions, StdLib, Table, Value, Va
 use parking_lot::Mutex;
 
 use super::{Exec, Keyspace};
+
+mod cjson;
 use crate::command::table::cmd;
 use crate::command::{args, Command, Reply};
 
@@ -328,6 +330,75 @@ fn caller_position(lua: &Lua) -> String {
         .unwrap_or_default()
 }
 
+/// The functions of Lua BitOp's `bit` table.
+const BIT_FUNCTIONS: &[&str] = &[
+    "tobit", "bnot", "band", "bor", "bxor", "lshift", "rshift", "arshift", "rol", "ror", "bswap",
+    "tohex",
+];
+
+/// Lua BitOp's argument conversion (`barg`): the number rounded to an
+/// integer, its low 32 bits (bit.c's 2^52 + 2^51 trick). `Err` is the
+/// message.
+fn bit_arg(lua: &Lua, v: Option<&Value>, n: usize, name: &str) -> Result<u32, String> {
+    if let Some(Ok(Some(x))) = v.map(|v| lua.coerce_number(v.clone())) {
+        return Ok((x + 6_755_399_441_055_744.0).to_bits() as u32);
+    }
+    let got = v.map_or("no value", |v| v.type_name());
+    Err(format!(
+        "bad argument #{n} to '{name}' (number expected, got {got})"
+    ))
+}
+
+/// One `bit.<name>(args...)` call, as Lua BitOp computes it (results are
+/// signed 32-bit numbers; `tohex` gives text).
+fn bit_op(lua: &Lua, name: &str, args: &[Value]) -> Result<Value, String> {
+    let arg = |i: usize| bit_arg(lua, args.get(i), i + 1, name);
+    let number = |b: u32| Value::Number(f64::from(b as i32));
+    Ok(match name {
+        "tobit" => number(arg(0)?),
+        "bnot" => number(!arg(0)?),
+        "band" | "bor" | "bxor" => {
+            let mut acc = arg(0)?;
+            for i in 1..args.len() {
+                let b = arg(i)?;
+                match name {
+                    "band" => acc &= b,
+                    "bor" => acc |= b,
+                    _ => acc ^= b,
+                }
+            }
+            number(acc)
+        }
+        "lshift" | "rshift" | "arshift" | "rol" | "ror" => {
+            let (x, n) = (arg(0)?, arg(1)? & 31);
+            number(match name {
+                "lshift" => x << n,
+                "rshift" => x >> n,
+                "arshift" => ((x as i32) >> n) as u32,
+                "rol" => x.rotate_left(n),
+                _ => x.rotate_right(n),
+            })
+        }
+        "bswap" => number(arg(0)?.swap_bytes()),
+        _ => {
+            // tohex(x [, n]): n digits (8 by default, at most 8), upper
+            // case when n is negative.
+            let x = arg(0)?;
+            let n = if args.len() >= 2 { arg(1)? as i32 } else { 8 };
+            let digits = n.unsigned_abs().min(8) as usize;
+            let text = if n < 0 {
+                format!("{x:08X}")
+            } else {
+                format!("{x:08x}")
+            };
+            Value::String(
+                lua.create_string(&text[8 - digits..])
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+    })
+}
+
 /// Runs the script `body` (digest `sha`) in a fresh sandbox.
 fn run_script(
     ex: &mut Exec<'_>,
@@ -517,6 +588,53 @@ fn run_script(
             )?;
         }
         raw.raw_set("protected", protected)?;
+        // The `bit` library (Lua BitOp, which Redis bundles).
+        let bit = lua.create_table()?;
+        for name in BIT_FUNCTIONS {
+            bit.raw_set(
+                *name,
+                scope.create_function(move |lua, args: Variadic<Value>| {
+                    bit_op(lua, name, &args).map_err(|text| {
+                        fail(pending, false, format!("{}{text}", caller_position(lua)))
+                    })
+                })?,
+            )?;
+        }
+        raw.raw_set("bit", bit)?;
+        // The `cjson` library.
+        let json = lua.create_table()?;
+        json.raw_set(
+            "encode",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                let raise =
+                    |text: String| fail(pending, false, format!("{}{text}", caller_position(lua)));
+                if args.len() != 1 {
+                    return Err(raise(
+                        "bad argument #1 to 'encode' (expected 1 argument)".to_owned(),
+                    ));
+                }
+                let text = cjson::encode(lua, &args[0]).map_err(raise)?;
+                lua.create_string(text)
+            })?,
+        )?;
+        json.raw_set(
+            "decode",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                let raise =
+                    |text: String| fail(pending, false, format!("{}{text}", caller_position(lua)));
+                let text = match args.first().map(|v| lua.coerce_string(v.clone())) {
+                    Some(Ok(Some(s))) if args.len() == 1 => s,
+                    _ => {
+                        return Err(raise(
+                            "bad argument #1 to 'decode' (expected 1 argument)".to_owned(),
+                        ))
+                    }
+                };
+                cjson::decode(lua, &text.as_bytes()).map_err(raise)
+            })?,
+        )?;
+        json.raw_set("null", cjson::null())?;
+        raw.raw_set("cjson", json)?;
         raw.raw_set("version", VERSION)?;
         raw.raw_set("version_num", VERSION_NUM)?;
         let prelude = match prelude_bytecode() {

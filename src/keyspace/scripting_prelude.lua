@@ -64,6 +64,8 @@ redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
 G.redis = redis
+G.bit = raw.bit
+G.cjson = raw.cjson
 
 -- Read-only tables, as Redis 7.0 makes the globals and the libraries: a
 -- proxy whose writes fail (vanilla Lua 5.1 has no read-only flag).
@@ -84,7 +86,7 @@ local function protect(t, strict_globals)
   protected[proxy] = true
   return proxy
 end
-for _, name in ipairs({ 'string', 'math', 'table', 'coroutine', 'redis' }) do
+for _, name in ipairs({ 'string', 'math', 'table', 'coroutine', 'redis', 'bit', 'cjson' }) do
   if type(G[name]) == 'table' then G[name] = protect(G[name]) end
 end
 local env = protect(G, true)
