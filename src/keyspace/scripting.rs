@@ -202,6 +202,14 @@ fn eval_generic(ex: &mut Exec<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
     } else {
         (sha1_hex(&argv[1]), argv[1].clone())
     };
+    let shebang = match Shebang::parse(&body) {
+        Ok(shebang) => shebang,
+        Err(reply) => return reply,
+    };
+    if read_only && shebang.present && !shebang.no_writes {
+        return args::err("ERR Can not execute a script with write flag using *_ro command.");
+    }
+    let read_only = read_only || shebang.no_writes;
     let seed = ex.random();
     let saved_db = ex.db;
     let reply = run_script(ex, &sha, &body, keys, argv_rest, read_only, seed);
@@ -220,8 +228,76 @@ fn eval_generic(ex: &mut Exec<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
 
 const COMPILE_ERROR: &str = "ERR Error compiling script (new function): ";
 
-/// Compiles `body` as the user's script (chunk `@user_script`, text only).
+/// The `#!lua [flags=f1,f2]` first line a Redis 7.0 script may start with.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Shebang {
+    /// The script has a shebang line (then EVAL_RO wants `no-writes`).
+    present: bool,
+    /// `flags=no-writes`: the script runs as a read-only one.
+    no_writes: bool,
+}
+
+impl Shebang {
+    /// The flags Redis 7.0 knows (all but `no-writes` change nothing here).
+    const FLAGS: &'static [&'static str] = &[
+        "no-writes",
+        "allow-oom",
+        "allow-stale",
+        "no-cluster",
+        "allow-cross-slot-keys",
+    ];
+
+    /// Parses the shebang line of `body`, with Redis 7.0's errors.
+    fn parse(body: &[u8]) -> Result<Shebang, Reply> {
+        if !body.starts_with(b"#!") {
+            return Ok(Shebang::default());
+        }
+        let Some(end) = body.iter().position(|&c| c == b'\n') else {
+            return Err(args::err("ERR Invalid script shebang"));
+        };
+        let line = String::from_utf8_lossy(&body[..end]);
+        let mut parts = line.split_ascii_whitespace();
+        let engine = parts.next().unwrap_or_default();
+        if engine != "#!lua" {
+            return Err(Reply::Error(format!(
+                "ERR Unexpected engine in script shebang: {engine}"
+            )));
+        }
+        let mut shebang = Shebang {
+            present: true,
+            no_writes: false,
+        };
+        for part in parts {
+            let Some(flags) = part.strip_prefix("flags=") else {
+                return Err(Reply::Error(format!(
+                    "ERR Unknown lua shebang option: {part}"
+                )));
+            };
+            for flag in flags.split(',').filter(|f| !f.is_empty()) {
+                if !Self::FLAGS.contains(&flag) {
+                    return Err(Reply::Error(format!(
+                        "ERR Unexpected flag in script shebang: {flag}"
+                    )));
+                }
+                shebang.no_writes |= flag == "no-writes";
+            }
+        }
+        Ok(shebang)
+    }
+}
+
+/// Compiles `body` as the user's script (chunk `@user_script`, text only;
+/// a shebang line is compiled as a comment, so line numbers stay).
 fn compile(lua: &Lua, body: &[u8], env: Option<Table>) -> Result<Function, Reply> {
+    let commented;
+    let body = if body.starts_with(b"#!") {
+        let mut copy = body.to_vec();
+        copy[..2].copy_from_slice(b"--");
+        commented = copy;
+        &commented[..]
+    } else {
+        body
+    };
     let mut chunk = lua
         .load(body)
         .set_name("@user_script")
@@ -946,7 +1022,9 @@ fn script(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         }
         let lua = Lua::new_with(StdLib::NONE, LuaOptions::new());
         let compiled = match lua {
-            Ok(lua) => compile(&lua, &argv[2], None).map(|_| ()),
+            Ok(lua) => Shebang::parse(&argv[2])
+                .and_then(|_| compile(&lua, &argv[2], None))
+                .map(|_| ()),
             Err(e) => Err(Reply::Error(format!("ERR {e}"))),
         };
         if let Err(reply) = compiled {
