@@ -36,6 +36,7 @@ pub const CATEGORIES: &[&str] = &[
     "dangerous",
     "connection",
     "transaction",
+    "scripting",
     "cluster",
 ];
 
@@ -76,7 +77,7 @@ const OVERRIDES: &[(&str, &[&str], &[&str])] = &[
     ("evalsha", &[], &["write"]),
     ("eval_ro", &[], &["read"]),
     ("evalsha_ro", &[], &["read"]),
-    ("script", &[], &["read"]),
+    ("script", &[], &["read", "scripting"]),
 ];
 
 /// Whether `spec` belongs to `category` (from its group and flags, and
