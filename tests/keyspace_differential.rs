@@ -384,6 +384,7 @@ fn split(line: &str) -> Vec<Vec<u8>> {
 include!("differential/scripts.rs");
 include!("differential/collections.rs");
 include!("differential/geo.rs");
+include!("differential/scripts_lua.rs");
 
 #[test]
 fn strings_match_redis() {

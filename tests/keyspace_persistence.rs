@@ -776,3 +776,93 @@ fn the_random_workload_survives_merge_and_reopen_on_every_index_kind() {
         }
     }
 }
+
+/// A Lua script's writes are ONE storage batch: they survive a reopen
+/// together, and a crash that cuts the batch's tail (the commit record)
+/// loses all of them, never some; a write before the script is unaffected.
+#[test]
+fn a_scripts_writes_are_one_batch() {
+    const SCRIPT: &[u8] = b"for i = 1, 5 do redis.call('set', KEYS[1] .. i, ARGV[1]) end \
+        redis.call('rpush', 'list', 'a', 'b') return redis.call('dbsize')";
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let ks = open(dir.path());
+        assert_eq!(run_in(&ks, 0, &[b"SET", b"before", b"1"]), Reply::ok());
+        assert_eq!(
+            run_in(&ks, 0, &[b"EVAL", SCRIPT, b"1", b"k", b"v"]),
+            Reply::Integer(7)
+        );
+    }
+    let expected = {
+        let ks = open(dir.path());
+        let text = dump(&ks);
+        for i in 1..=5 {
+            assert!(text.contains(&format!("k{i}")), "{text}");
+        }
+        assert!(text.contains("list"), "{text}");
+        text
+    };
+    // The same again, then cut the newest data file inside the last batch.
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    {
+        let ks = open(dir2.path());
+        assert_eq!(run_in(&ks, 0, &[b"SET", b"before", b"1"]), Reply::ok());
+        assert_eq!(
+            run_in(&ks, 0, &[b"EVAL", SCRIPT, b"1", b"k", b"v"]),
+            Reply::Integer(7)
+        );
+        assert_eq!(dump(&ks), expected);
+    }
+    let newest = std::fs::read_dir(dir2.path())
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "data"))
+        .max()
+        .expect("a data file");
+    let bytes = std::fs::read(&newest).expect("read data file");
+    let end = bytes.iter().rposition(|&b| b != 0).expect("records");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&newest)
+        .expect("open data file");
+    file.set_len(end as u64).expect("truncate");
+    drop(file);
+    let ks = open(dir2.path());
+    let text = dump(&ks);
+    assert!(text.contains("before"), "{text}");
+    assert!(!text.contains("k1") && !text.contains("list"), "{text}");
+}
+
+/// A script that fails midway keeps the writes it made before the error
+/// (Redis does not roll back), and they persist.
+#[test]
+fn a_failed_script_keeps_its_earlier_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let ks = open(dir.path());
+        let reply = run_in(
+            &ks,
+            0,
+            &[
+                b"EVAL",
+                b"redis.call('set', 'a', '1') redis.call('hset', 'h', 'f', 'v') \
+                  redis.call('lpush', 'a', 'x') redis.call('set', 'b', '1')",
+                b"0",
+            ],
+        );
+        assert!(
+            matches!(&reply, Reply::Error(e) if e.starts_with("WRONGTYPE")),
+            "{reply:?}"
+        );
+    }
+    let ks = open(dir.path());
+    assert_eq!(
+        run_in(&ks, 0, &[b"GET", b"a"]),
+        Reply::Bulk(Bytes::from_static(b"1"))
+    );
+    assert_eq!(
+        run_in(&ks, 0, &[b"HGET", b"h", b"f"]),
+        Reply::Bulk(Bytes::from_static(b"v"))
+    );
+    assert_eq!(run_in(&ks, 0, &[b"GET", b"b"]), Reply::Nil);
+}

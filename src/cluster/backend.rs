@@ -745,8 +745,13 @@ impl Backend for ClusterBackend {
                     argv.to_vec(),
                 )))
             }
+            // The script cache is each node's own, as in a Redis cluster.
+            "script" => return None,
             _ => {}
         }
+        // EVALSHA travels as EVAL: another node may not have the script.
+        let by_body = self.shared.keyspace.script_call_by_body(argv);
+        let argv: &[Bytes] = by_body.as_deref().unwrap_or(argv);
         let node = self.shared.node.read().clone()?;
         let (ctx, write) = (*ctx, spec.flags.write);
         if !write && (stale_ok || self.shared.local_reads.load(Ordering::Relaxed)) {
@@ -787,7 +792,11 @@ impl Backend for ClusterBackend {
         // request a plain command).
         let req = Request::Batch(
             cmds.iter()
-                .map(|(ctx, argv)| command_request(ctx, argv))
+                .map(|(ctx, argv)| {
+                    // EVALSHA travels as EVAL: another node may not have the script.
+                    let by_body = self.shared.keyspace.script_call_by_body(argv);
+                    command_request(ctx, by_body.as_deref().unwrap_or(argv))
+                })
                 .collect(),
         );
         let node = self.shared.node.read().clone();
@@ -809,7 +818,13 @@ impl Backend for ClusterBackend {
             db: ctx.db,
             now_ms: ctx.now_ms,
             rng_seed: ctx.rng_seed,
-            cmds: cmds.iter().map(|c| normalise(c, ctx.now_ms)).collect(),
+            cmds: cmds
+                .iter()
+                .map(|c| {
+                    let by_body = self.shared.keyspace.script_call_by_body(c);
+                    normalise(by_body.as_deref().unwrap_or(c), ctx.now_ms)
+                })
+                .collect(),
         };
         Some(Box::pin(async move {
             one_per_command(node.write(req).await, n)

@@ -37,7 +37,7 @@ fn movable(name: &str) -> Option<Movable> {
                 count: 1,
             }
         }
-        "blmpop" | "bzmpop" => Movable::NumKeys {
+        "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => Movable::NumKeys {
             dest: None,
             count: 2,
         },

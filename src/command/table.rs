@@ -37,6 +37,7 @@ static FAMILIES: &[&[Command]] = &[
     crate::keyspace::sort::COMMANDS,
     crate::keyspace::hyperloglog::COMMANDS,
     crate::keyspace::geo::COMMANDS,
+    crate::keyspace::scripting::COMMANDS,
 ];
 
 struct Table {

@@ -46,6 +46,7 @@ mod renamed;
 mod replay;
 mod replicated;
 mod scanmap;
+pub(crate) mod scripting;
 pub use scanmap::set_order_secret;
 pub(crate) mod set;
 pub(crate) mod sort;
@@ -163,6 +164,9 @@ pub(crate) struct State {
     /// The dead-bytes counter of the data file last counted into (most
     /// overwrites hit the same file): see [`storage::Log::mark_dead_cached`].
     pub(crate) dead: std::cell::RefCell<storage::DeadCache>,
+    /// The Lua script cache (EVALSHA, SCRIPT LOAD), shared with
+    /// [`Keyspace`] (see `scripting.rs`); memory only, as in Redis.
+    pub(crate) scripts: scripting::SharedScripts,
 }
 
 impl State {
@@ -182,6 +186,7 @@ impl State {
             max_value_len: cfg.storage.max_value_len.min(args::MAX_STRING),
             stale: false,
             dead: Default::default(),
+            scripts: Default::default(),
         }
     }
 }
@@ -206,6 +211,9 @@ pub struct Keyspace {
     databases: usize,
     /// The configuration it was opened with (to rebuild memory from the log).
     cfg: Config,
+    /// The script cache, also in the state: read here without the state
+    /// lock (`Keyspace::script_call_by_body`).
+    scripts: scripting::SharedScripts,
 }
 
 // The keyspace is shared between threads (server connections, Python).
@@ -370,7 +378,9 @@ impl Keyspace {
         let dropper = Dropper::new(Arc::clone(&log));
         replicated::drop_staging(&mut state, &dropper)?;
         replay::finish(&mut state, &log, loads)?;
+        let scripts = Arc::clone(&state.scripts);
         Ok(Keyspace {
+            scripts,
             state: Mutex::new(state),
             dropper,
             log,
@@ -410,6 +420,7 @@ impl Keyspace {
             state.slot_of = fresh.slot_of;
             state.next_gen = state.next_gen.max(fresh.next_gen);
             state.raft_meta = fresh.raft_meta;
+            // (The script cache stays: it is not in the log.)
             state.stale = false;
             tracing::info!("keyspace reloaded from the log");
         }

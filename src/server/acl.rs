@@ -36,6 +36,7 @@ pub const CATEGORIES: &[&str] = &[
     "dangerous",
     "connection",
     "transaction",
+    "scripting",
     "cluster",
 ];
 
@@ -70,6 +71,13 @@ const OVERRIDES: &[(&str, &[&str], &[&str])] = &[
     // Flagged write here so that its cached count replicates; Redis's
     // PFCOUNT is a read.
     ("pfcount", &["read"], &["write"]),
+    // Scripts are flagged write / readonly here so that the cluster routes
+    // them; Redis's are only @slow @scripting.
+    ("eval", &[], &["write"]),
+    ("evalsha", &[], &["write"]),
+    ("eval_ro", &[], &["read"]),
+    ("evalsha_ro", &[], &["read"]),
+    ("script", &[], &["read", "scripting"]),
 ];
 
 /// Whether `spec` belongs to `category` (from its group and flags, and

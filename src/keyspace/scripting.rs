@@ -1,0 +1,1234 @@
+//! Lua scripting as Redis 7.0 offers it: EVAL, EVALSHA, EVAL_RO,
+//! EVALSHA_RO and SCRIPT LOAD / EXISTS / FLUSH / KILL / HELP.
+//!
+//! A script is one keyspace command: it runs inside its handler, under the
+//! keyspace lock, and every `redis.call` it makes runs the called command's
+//! handler with the script's own [`Exec`], so all the script's records go
+//! into the command's journal and reach the log as ONE batch (atomic across
+//! a crash). A script that fails midway keeps the writes it made before the
+//! error, as Redis does (no rollback).
+//!
+//! Every call gets a fresh Lua 5.1 state (the sandbox is built by
+//! `scripting_prelude.lua`): nothing a script does survives it, and the
+//! result depends only on the keyspace and the command's [`Ctx`]
+//! (`math.random` is seeded from `Ctx::rng_seed`), so that replicas applying
+//! the same EVAL reach the same state.
+//!
+//! The script cache (SHA1 -> body) is in memory only, as Redis's is; it is
+//! shared with [`Keyspace::script_call_by_body`], which the cluster uses to
+//! replicate EVALSHA as EVAL (followers may not have the script).
+//!
+//! [`Ctx`]: crate::command::Ctx
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mlua::{chunk::ChunkMode, Function, Lua, LuaOptions, StdLib, Table, Value, Variadic};
+use parking_lot::Mutex;
+
+use super::{Exec, Keyspace};
+
+mod cjson;
+use crate::command::table::cmd;
+use crate::command::{args, Command, Reply};
+
+/// The scripting commands.
+pub(crate) static COMMANDS: &[Command] = &[
+    cmd!(
+        "eval",
+        -3,
+        [write],
+        (0, 0, 0),
+        "scripting",
+        "Executes a server-side Lua script.",
+        "2.6.0",
+        "Depends on the script that is executed.",
+        eval
+    ),
+    cmd!(
+        "evalsha",
+        -3,
+        [write],
+        (0, 0, 0),
+        "scripting",
+        "Executes a server-side Lua script by SHA1 digest.",
+        "2.6.0",
+        "Depends on the script that is executed.",
+        evalsha
+    ),
+    cmd!(
+        "eval_ro",
+        -3,
+        [readonly],
+        (0, 0, 0),
+        "scripting",
+        "Executes a read-only server-side Lua script.",
+        "7.0.0",
+        "Depends on the script that is executed.",
+        eval_ro
+    ),
+    cmd!(
+        "evalsha_ro",
+        -3,
+        [readonly],
+        (0, 0, 0),
+        "scripting",
+        "Executes a read-only server-side Lua script by SHA1 digest.",
+        "7.0.0",
+        "Depends on the script that is executed.",
+        evalsha_ro
+    ),
+    cmd!(
+        "script",
+        -2,
+        [readonly],
+        (0, 0, 0),
+        "scripting",
+        "A container for Lua scripts management commands.",
+        "2.6.0",
+        "Depends on subcommand.",
+        script
+    ),
+];
+
+/// The sandbox, run in each fresh Lua state before the user's script.
+const PRELUDE: &str = include_str!("scripting_prelude.lua");
+
+/// `redis.REDIS_VERSION` (the version the server reports to clients).
+const VERSION: &str = "7.0.0";
+/// `redis.REDIS_VERSION_NUM`: 0x00MMmmpp.
+const VERSION_NUM: u32 = 0x07_00_00;
+
+/// The most memory one script's Lua state may allocate.
+const MAX_SCRIPT_MEMORY: usize = 1 << 30;
+
+/// Deepest nesting of tables converted between Lua and replies.
+const MAX_DEPTH: usize = 1000;
+
+const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+const NOT_ALLOWED: &str = "ERR This Redis command is not allowed from script";
+
+/// The script cache: lower-case hex SHA1 -> body. Shared (`Arc`) by the
+/// keyspace state, whose lock the scripting commands run under, and the
+/// [`Keyspace`] itself, which answers [`Keyspace::script_call_by_body`]
+/// without taking the state lock (a script may hold it for long). Lock
+/// order: state, then this.
+#[derive(Default)]
+pub(crate) struct ScriptCache {
+    bodies: HashMap<String, Bytes>,
+}
+
+/// The cache as shared between the state and the keyspace.
+pub(crate) type SharedScripts = Arc<Mutex<ScriptCache>>;
+
+/// The lower-case hex SHA1 of `body`.
+pub(crate) fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+impl Keyspace {
+    /// EVALSHA / EVALSHA_RO rewritten as EVAL / EVAL_RO with the script's
+    /// body taken from this node's cache, so that a node that never saw the
+    /// script can run it (the cluster replicates this form). A script not
+    /// in the cache becomes a call by an impossible digest, which every
+    /// node answers with NOSCRIPT, whatever its own cache holds. `None` for
+    /// any other command (nothing to rewrite).
+    pub fn script_call_by_body(&self, argv: &[Bytes]) -> Option<Vec<Bytes>> {
+        let name = argv.first()?;
+        let eval = if args::is(name, "evalsha") {
+            "EVAL"
+        } else if args::is(name, "evalsha_ro") {
+            "EVAL_RO"
+        } else {
+            return None;
+        };
+        let sha = argv.get(1)?;
+        let body = std::str::from_utf8(sha).ok().and_then(|s| {
+            self.scripts
+                .lock()
+                .bodies
+                .get(&s.to_ascii_lowercase())
+                .cloned()
+        });
+        let mut out = argv.to_vec();
+        match body {
+            Some(body) => {
+                out[0] = Bytes::from_static(eval.as_bytes());
+                out[1] = body;
+            }
+            // Not hexadecimal: no node's cache can hold it.
+            None => out[1] = Bytes::from_static(b"unknown-script"),
+        }
+        Some(out)
+    }
+}
+
+fn eval(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    eval_generic(ex, argv, false, false)
+}
+
+fn evalsha(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    eval_generic(ex, argv, true, false)
+}
+
+fn eval_ro(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    eval_generic(ex, argv, false, true)
+}
+
+fn evalsha_ro(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    eval_generic(ex, argv, true, true)
+}
+
+/// EVAL script numkeys [key ...] [arg ...], and its three siblings.
+fn eval_generic(ex: &mut Exec<'_>, argv: &[Bytes], by_sha: bool, read_only: bool) -> Reply {
+    let Some(numkeys) = args::parse_i64(&argv[2]) else {
+        return args::err(args::NOT_INTEGER);
+    };
+    if numkeys > (argv.len() - 3) as i64 {
+        return args::err("ERR Number of keys can't be greater than number of args");
+    }
+    if numkeys < 0 {
+        return args::err("ERR Number of keys can't be negative");
+    }
+    let (keys, argv_rest) = argv[3..].split_at(numkeys as usize);
+    let (sha, body) = if by_sha {
+        let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+        let body = ex.st.scripts.lock().bodies.get(&sha).cloned();
+        match body {
+            Some(body) => (sha, body),
+            None => return args::err(NOSCRIPT),
+        }
+    } else {
+        (sha1_hex(&argv[1]), argv[1].clone())
+    };
+    let shebang = match Shebang::parse(&body) {
+        Ok(shebang) => shebang,
+        Err(reply) => return reply,
+    };
+    if read_only && shebang.present && !shebang.no_writes {
+        return args::err("ERR Can not execute a script with write flag using *_ro command.");
+    }
+    let read_only = read_only || shebang.no_writes;
+    let seed = ex.random();
+    let saved_db = ex.db;
+    let reply = run_script(ex, &sha, &body, keys, argv_rest, read_only, seed);
+    ex.db = saved_db;
+    if !by_sha && !matches!(&reply, Reply::Error(e) if e.starts_with(COMPILE_ERROR)) {
+        // Cached as Redis caches an EVAL'd script: a copy, so that the
+        // cache does not pin the request's buffer.
+        let mut cache = ex.st.scripts.lock();
+        cache
+            .bodies
+            .entry(sha)
+            .or_insert_with(|| Bytes::copy_from_slice(&body));
+    }
+    reply
+}
+
+const COMPILE_ERROR: &str = "ERR Error compiling script (new function): ";
+
+/// The `#!lua [flags=f1,f2]` first line a Redis 7.0 script may start with.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Shebang {
+    /// The script has a shebang line (then EVAL_RO wants `no-writes`).
+    present: bool,
+    /// `flags=no-writes`: the script runs as a read-only one.
+    no_writes: bool,
+}
+
+impl Shebang {
+    /// The flags Redis 7.0 knows (all but `no-writes` change nothing here).
+    const FLAGS: &'static [&'static str] = &[
+        "no-writes",
+        "allow-oom",
+        "allow-stale",
+        "no-cluster",
+        "allow-cross-slot-keys",
+    ];
+
+    /// Parses the shebang line of `body`, with Redis 7.0's errors.
+    fn parse(body: &[u8]) -> Result<Shebang, Reply> {
+        if !body.starts_with(b"#!") {
+            return Ok(Shebang::default());
+        }
+        let Some(end) = body.iter().position(|&c| c == b'\n') else {
+            return Err(args::err("ERR Invalid script shebang"));
+        };
+        let line = String::from_utf8_lossy(&body[..end]);
+        let mut parts = line.split_ascii_whitespace();
+        let engine = parts.next().unwrap_or_default();
+        if engine != "#!lua" {
+            return Err(Reply::Error(format!(
+                "ERR Unexpected engine in script shebang: {engine}"
+            )));
+        }
+        let mut shebang = Shebang {
+            present: true,
+            no_writes: false,
+        };
+        for part in parts {
+            let Some(flags) = part.strip_prefix("flags=") else {
+                return Err(Reply::Error(format!(
+                    "ERR Unknown lua shebang option: {part}"
+                )));
+            };
+            for flag in flags.split(',').filter(|f| !f.is_empty()) {
+                if !Self::FLAGS.contains(&flag) {
+                    return Err(Reply::Error(format!(
+                        "ERR Unexpected flag in script shebang: {flag}"
+                    )));
+                }
+                shebang.no_writes |= flag == "no-writes";
+            }
+        }
+        Ok(shebang)
+    }
+}
+
+/// Compiles `body` as the user's script (chunk `@user_script`, text only;
+/// a shebang line is compiled as a comment, so line numbers stay).
+fn compile(lua: &Lua, body: &[u8], env: Option<Table>) -> Result<Function, Reply> {
+    let commented;
+    let body = if body.starts_with(b"#!") {
+        let mut copy = body.to_vec();
+        copy[..2].copy_from_slice(b"--");
+        commented = copy;
+        &commented[..]
+    } else {
+        body
+    };
+    let mut chunk = lua
+        .load(body)
+        .set_name("@user_script")
+        .set_mode(ChunkMode::Text);
+    if let Some(env) = env {
+        chunk = chunk.set_environment(env);
+    }
+    chunk.into_function().map_err(|e| match e {
+        mlua::Error::SyntaxError { message, .. } => {
+            Reply::Error(sanitize(&format!("{COMPILE_ERROR}{message}")))
+        }
+        e => Reply::Error(sanitize(&format!("{COMPILE_ERROR}{e}"))),
+    })
+}
+
+/// The prelude compiled once per process (parsing it took a quarter of
+/// an EVAL's time); `None` if that failed (then it is parsed each time).
+fn prelude_bytecode() -> Option<&'static [u8]> {
+    static CODE: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+    CODE.get_or_init(|| {
+        let lua = Lua::new_with(StdLib::NONE, LuaOptions::new()).ok()?;
+        let f = lua
+            .load(PRELUDE)
+            .set_name("=[redis]")
+            .set_mode(ChunkMode::Text)
+            .into_function()
+            .ok()?;
+        Some(f.dump(false))
+    })
+    .as_deref()
+}
+
+/// A fresh Lua state with the libraries Redis loads. The debug library is
+/// loaded (hence "unsafe" in mlua's terms) only so that the prelude can
+/// take `debug.getinfo` for the error handler; the prelude then removes
+/// `debug` (and `os`, `io`, `require`, `loadfile`, ...) from what scripts see.
+#[expect(
+    unsafe_code,
+    reason = "mlua calls loading the debug library unsafe; scripts never see it (the prelude removes it)"
+)]
+fn new_state() -> Lua {
+    // SAFETY: no C module can be loaded (no `package`), the debug library
+    // is reachable only from the prelude's locals.
+    unsafe {
+        Lua::unsafe_new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG,
+            LuaOptions::new(),
+        )
+    }
+}
+
+/// The error a Rust callback raises, kept for the error handler (mlua
+/// raises a callback's error as a userdata; the handler swaps in this):
+/// `(true, text)` is a `{err = text}` table (redis.call's errors), `(false,
+/// text)` a plain message.
+type PendingError = std::cell::RefCell<Option<(bool, String)>>;
+
+/// Records `text` as the error being raised and returns the mlua error
+/// that raises it.
+fn fail(pending: &PendingError, is_table: bool, text: impl Into<String>) -> mlua::Error {
+    *pending.borrow_mut() = Some((is_table, text.into()));
+    mlua::Error::runtime("script error")
+}
+
+/// A next value of the script's math.random generator (splitmix64) as a
+/// fraction in [0, 1).
+fn next_fraction(state: &std::cell::Cell<u64>) -> f64 {
+    let mut z = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+    state.set(z);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// luaL_checkint: a number (or numeric string) cast to a C int (x86 gives
+/// INT_MIN out of range). `Err` is the message.
+fn check_int(lua: &Lua, v: &Value, n: usize, func: &str) -> Result<i64, String> {
+    match lua.coerce_number(v.clone()) {
+        Ok(Some(x)) => {
+            let t = x.trunc();
+            Ok(
+                if t.is_nan() || !(-2_147_483_648.0..2_147_483_648.0).contains(&t) {
+                    -2_147_483_648
+                } else {
+                    t as i64
+                },
+            )
+        }
+        _ => {
+            let got = match v {
+                Value::Nil => "no value".to_owned(),
+                v => v.type_name().to_owned(),
+            };
+            Err(format!(
+                "bad argument #{n} to '{func}' (number expected, got {got})"
+            ))
+        }
+    }
+}
+
+/// "chunk:line: " of the script line that called the running callback.
+fn caller_position(lua: &Lua) -> String {
+    lua.named_registry_value::<Function>("fincaskv_where")
+        .and_then(|w| w.call::<String>(2))
+        .unwrap_or_default()
+}
+
+/// The functions of Lua BitOp's `bit` table.
+const BIT_FUNCTIONS: &[&str] = &[
+    "tobit", "bnot", "band", "bor", "bxor", "lshift", "rshift", "arshift", "rol", "ror", "bswap",
+    "tohex",
+];
+
+/// Lua BitOp's argument conversion (`barg`): the number rounded to an
+/// integer, its low 32 bits (bit.c's 2^52 + 2^51 trick). `Err` is the
+/// message.
+fn bit_arg(lua: &Lua, v: Option<&Value>, n: usize, name: &str) -> Result<u32, String> {
+    if let Some(Ok(Some(x))) = v.map(|v| lua.coerce_number(v.clone())) {
+        return Ok((x + 6_755_399_441_055_744.0).to_bits() as u32);
+    }
+    let got = v.map_or("no value", |v| v.type_name());
+    Err(format!(
+        "bad argument #{n} to '{name}' (number expected, got {got})"
+    ))
+}
+
+/// One `bit.<name>(args...)` call, as Lua BitOp computes it (results are
+/// signed 32-bit numbers; `tohex` gives text).
+fn bit_op(lua: &Lua, name: &str, args: &[Value]) -> Result<Value, String> {
+    let arg = |i: usize| bit_arg(lua, args.get(i), i + 1, name);
+    let number = |b: u32| Value::Number(f64::from(b as i32));
+    Ok(match name {
+        "tobit" => number(arg(0)?),
+        "bnot" => number(!arg(0)?),
+        "band" | "bor" | "bxor" => {
+            let mut acc = arg(0)?;
+            for i in 1..args.len() {
+                let b = arg(i)?;
+                match name {
+                    "band" => acc &= b,
+                    "bor" => acc |= b,
+                    _ => acc ^= b,
+                }
+            }
+            number(acc)
+        }
+        "lshift" | "rshift" | "arshift" | "rol" | "ror" => {
+            let (x, n) = (arg(0)?, arg(1)? & 31);
+            number(match name {
+                "lshift" => x << n,
+                "rshift" => x >> n,
+                "arshift" => ((x as i32) >> n) as u32,
+                "rol" => x.rotate_left(n),
+                _ => x.rotate_right(n),
+            })
+        }
+        "bswap" => number(arg(0)?.swap_bytes()),
+        _ => {
+            // tohex(x [, n]): n digits (8 by default, at most 8), upper
+            // case when n is negative.
+            let x = arg(0)?;
+            let n = if args.len() >= 2 { arg(1)? as i32 } else { 8 };
+            let digits = n.unsigned_abs().min(8) as usize;
+            let text = if n < 0 {
+                format!("{x:08X}")
+            } else {
+                format!("{x:08x}")
+            };
+            Value::String(
+                lua.create_string(&text[8 - digits..])
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+    })
+}
+
+/// Runs the script `body` (digest `sha`) in a fresh sandbox.
+fn run_script(
+    ex: &mut Exec<'_>,
+    sha: &str,
+    body: &[u8],
+    keys: &[Bytes],
+    argv: &[Bytes],
+    read_only: bool,
+    seed: u64,
+) -> Reply {
+    let lua = new_state();
+    // A script cannot take the whole machine's memory (Redis has no such
+    // limit; an allocation past it is Lua's "not enough memory" error).
+    let _ = lua.set_memory_limit(MAX_SCRIPT_MEMORY);
+    let pending = PendingError::default();
+    let rng = std::cell::Cell::new(seed);
+    let ex = std::cell::RefCell::new(ex);
+    let outcome = lua.scope(|scope| {
+        let pending = &pending;
+        let raw = lua.create_table()?;
+        // redis.call / redis.pcall: raise or return the command's error.
+        let ex_ref = &ex;
+        let call =
+            move |lua: &Lua, args: &Variadic<Value>| -> mlua::Result<Result<Value, String>> {
+                let argv = match lua_argv(lua, args) {
+                    Ok(argv) => argv,
+                    Err(text) => return Ok(Err(text.to_owned())),
+                };
+                let mut ex = ex_ref.borrow_mut();
+                match call_command(&mut ex, &argv, read_only) {
+                    Reply::Error(text) => Ok(Err(text)),
+                    reply => reply_to_lua(lua, reply, 0).map(Ok),
+                }
+            };
+        raw.raw_set(
+            "call",
+            scope.create_function(move |lua, args: Variadic<Value>| match call(lua, &args)? {
+                Ok(v) => Ok(v),
+                Err(text) => Err(fail(pending, true, text)),
+            })?,
+        )?;
+        raw.raw_set(
+            "pcall",
+            scope.create_function(move |lua, args: Variadic<Value>| match call(lua, &args)? {
+                Ok(v) => Ok(v),
+                Err(text) => error_table(lua, &text),
+            })?,
+        )?;
+        raw.raw_set(
+            "take_error",
+            scope.create_function(move |_, ()| {
+                Ok(match pending.borrow_mut().take() {
+                    Some((is_table, text)) => (Some(is_table), Some(text)),
+                    None => (None, None),
+                })
+            })?,
+        )?;
+        raw.raw_set(
+            "sha1hex",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                if args.len() != 1 {
+                    return Err(fail(pending, true, "ERR wrong number of arguments"));
+                }
+                let text = match lua.coerce_string(args[0].clone()) {
+                    Ok(Some(s)) => sha1_hex(&s.as_bytes()),
+                    _ => sha1_hex(b""),
+                };
+                Ok(text)
+            })?,
+        )?;
+        raw.raw_set(
+            "log",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                if args.len() < 2 {
+                    return Err(fail(
+                        pending,
+                        true,
+                        "ERR redis.log() requires two arguments or more.",
+                    ));
+                }
+                match lua.coerce_number(args[0].clone()) {
+                    Ok(Some(level)) if (0.0..=3.0).contains(&level) => Ok(()),
+                    _ => Err(fail(pending, true, "ERR Invalid debug level.")),
+                }
+            })?,
+        )?;
+        raw.raw_set(
+            "setresp",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                if args.len() != 1 {
+                    return Err(fail(
+                        pending,
+                        true,
+                        "ERR redis.setresp() requires one argument.",
+                    ));
+                }
+                match lua.coerce_number(args[0].clone()) {
+                    Ok(Some(2.0)) => Ok(()),
+                    Ok(Some(3.0)) => Err(fail(
+                        pending,
+                        true,
+                        "ERR RESP3 replies are not supported from scripts by this server.",
+                    )),
+                    _ => Err(fail(pending, true, "ERR RESP version must be 2 or 3.")),
+                }
+            })?,
+        )?;
+        raw.raw_set(
+            "acl_check_cmd",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                let argv = match lua_argv(lua, &args) {
+                    Ok(argv) => argv,
+                    Err(text) => return Err(fail(pending, true, text)),
+                };
+                if crate::command::find(&argv[0]).is_some() || is_inline(&argv[0]) {
+                    Ok(true)
+                } else {
+                    Err(fail(
+                        pending,
+                        true,
+                        "ERR Invalid command passed to redis.acl_check_cmd()",
+                    ))
+                }
+            })?,
+        )?;
+        let rng = &rng;
+        raw.raw_set(
+            "random",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                let r = next_fraction(rng);
+                let bad =
+                    |text: String| fail(pending, false, format!("{}{text}", caller_position(lua)));
+                match args.len() {
+                    0 => Ok(r),
+                    1 => {
+                        let u = check_int(lua, &args[0], 1, "random").map_err(bad)?;
+                        if u < 1 {
+                            return Err(bad(
+                                "bad argument #1 to 'random' (interval is empty)".into()
+                            ));
+                        }
+                        Ok((r * u as f64).floor() + 1.0)
+                    }
+                    2 => {
+                        let l = check_int(lua, &args[0], 1, "random").map_err(bad)?;
+                        let u = check_int(lua, &args[1], 2, "random").map_err(bad)?;
+                        if l > u {
+                            return Err(bad(
+                                "bad argument #2 to 'random' (interval is empty)".into()
+                            ));
+                        }
+                        Ok((r * (u - l + 1) as f64).floor() + l as f64)
+                    }
+                    _ => Err(bad("wrong number of arguments".into())),
+                }
+            })?,
+        )?;
+        raw.raw_set(
+            "randomseed",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                let v = args.first().cloned().unwrap_or(Value::Nil);
+                let n = check_int(lua, &v, 1, "randomseed")
+                    .map_err(|t| fail(pending, false, format!("{}{t}", caller_position(lua))))?;
+                rng.set(n as u64);
+                Ok(())
+            })?,
+        )?;
+        // rawset / setmetatable, refusing the read-only proxies.
+        let protected = lua.create_table()?;
+        let weak = lua.create_table()?;
+        weak.raw_set("__mode", "k")?;
+        protected.set_metatable(Some(weak))?;
+        let globals = lua.globals();
+        for name in ["rawset", "setmetatable"] {
+            let real: Function = globals.raw_get(name)?;
+            let protected = protected.clone();
+            raw.raw_set(
+                name,
+                scope.create_function(move |_, args: Variadic<Value>| {
+                    if let Some(Value::Table(t)) = args.first() {
+                        if protected.raw_get::<bool>(t.clone()).unwrap_or(false) {
+                            return Err(fail(pending, false, "Attempt to modify a readonly table"));
+                        }
+                    }
+                    real.call::<Value>(args)
+                })?,
+            )?;
+        }
+        raw.raw_set("protected", protected)?;
+        // The `bit` library (Lua BitOp, which Redis bundles).
+        let bit = lua.create_table()?;
+        for name in BIT_FUNCTIONS {
+            bit.raw_set(
+                *name,
+                scope.create_function(move |lua, args: Variadic<Value>| {
+                    bit_op(lua, name, &args).map_err(|text| {
+                        fail(pending, false, format!("{}{text}", caller_position(lua)))
+                    })
+                })?,
+            )?;
+        }
+        raw.raw_set("bit", bit)?;
+        // The `cjson` library.
+        let json = lua.create_table()?;
+        json.raw_set(
+            "encode",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                let raise =
+                    |text: String| fail(pending, false, format!("{}{text}", caller_position(lua)));
+                if args.len() != 1 {
+                    return Err(raise(
+                        "bad argument #1 to 'encode' (expected 1 argument)".to_owned(),
+                    ));
+                }
+                let text = cjson::encode(lua, &args[0]).map_err(raise)?;
+                lua.create_string(text)
+            })?,
+        )?;
+        json.raw_set(
+            "decode",
+            scope.create_function(move |lua, args: Variadic<Value>| {
+                let raise =
+                    |text: String| fail(pending, false, format!("{}{text}", caller_position(lua)));
+                let text = match args.first().map(|v| lua.coerce_string(v.clone())) {
+                    Some(Ok(Some(s))) if args.len() == 1 => s,
+                    _ => {
+                        return Err(raise(
+                            "bad argument #1 to 'decode' (expected 1 argument)".to_owned(),
+                        ))
+                    }
+                };
+                cjson::decode(lua, &text.as_bytes()).map_err(raise)
+            })?,
+        )?;
+        json.raw_set("null", cjson::null())?;
+        raw.raw_set("cjson", json)?;
+        raw.raw_set("version", VERSION)?;
+        raw.raw_set("version_num", VERSION_NUM)?;
+        let prelude = match prelude_bytecode() {
+            Some(code) => lua.load(code).set_mode(ChunkMode::Binary),
+            None => lua.load(PRELUDE).set_mode(ChunkMode::Text),
+        };
+        let (env, globals, runner, position): (Table, Table, Function, Function) =
+            prelude.set_name("=[redis]").call(raw)?;
+        lua.set_named_registry_value("fincaskv_where", position)?;
+        let function = match compile(&lua, body, Some(env)) {
+            Ok(f) => f,
+            Err(reply) => return Ok(reply),
+        };
+        let strings = |items: &[Bytes]| -> mlua::Result<Table> {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, item) in items.iter().enumerate() {
+                t.raw_set(i + 1, lua.create_string(item)?)?;
+            }
+            Ok(t)
+        };
+        globals.raw_set("KEYS", strings(keys)?)?;
+        globals.raw_set("ARGV", strings(argv)?)?;
+        let (ok, value): (bool, Value) = runner.call(function)?;
+        Ok(if ok {
+            lua_to_reply(&value, 0)
+        } else {
+            script_error(&value, sha)
+        })
+    });
+    outcome.unwrap_or_else(|e| Reply::Error(sanitize(&format!("ERR {e}"))))
+}
+
+/// The error reply of a script that raised `value` (the error handler's
+/// table): `<err> script: <sha>, on <source>:<line>.` as Redis 7.0 words it.
+fn script_error(value: &Value, sha: &str) -> Reply {
+    let Value::Table(t) = value else {
+        return Reply::Error(format!("ERR unknown error script: {sha}"));
+    };
+    let err = match t.raw_get::<Value>("err") {
+        Ok(Value::String(s)) => s.to_string_lossy(),
+        _ => "ERR unknown error".to_owned(),
+    };
+    let source = match t.raw_get::<Value>("source") {
+        Ok(Value::String(s)) => s.to_string_lossy(),
+        _ => "?".to_owned(),
+    };
+    let line = match t.raw_get::<Value>("line") {
+        Ok(Value::Number(n)) => (n as i64).to_string(),
+        Ok(Value::Integer(n)) => n.to_string(),
+        _ => "?".to_owned(),
+    };
+    Reply::Error(sanitize(&format!(
+        "{err} script: {sha}, on {source}:{line}."
+    )))
+}
+
+/// An error reply's text on one line (Redis turns CR / LF into spaces).
+fn sanitize(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+/// `{err = text}`.
+fn error_table(lua: &Lua, text: &str) -> mlua::Result<Value> {
+    let t = lua.create_table()?;
+    t.raw_set("err", text)?;
+    Ok(Value::Table(t))
+}
+
+/// The arguments of `redis.call` as a command: strings as they are,
+/// numbers as Lua prints them. `Err` is the error text.
+fn lua_argv(lua: &Lua, args: &[Value]) -> Result<Vec<Bytes>, &'static str> {
+    if args.is_empty() {
+        return Err("ERR Please specify at least one argument for this redis lib call");
+    }
+    const BAD_ARG: &str = "ERR Lua redis lib command arguments must be strings or integers";
+    args.iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Number(_) | Value::Integer(_) => match lua.coerce_string(v.clone()) {
+                Ok(Some(s)) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+                _ => Err(BAD_ARG),
+            },
+            _ => Err(BAD_ARG),
+        })
+        .collect()
+}
+
+/// Commands answered by the script layer itself (they live in the server
+/// outside scripts): PING, ECHO, TIME (from the command's clock) and SELECT
+/// (for the rest of the script only, as in Redis 7.0).
+fn is_inline(name: &[u8]) -> bool {
+    ["ping", "echo", "time", "select"]
+        .iter()
+        .any(|n| args::is(name, n))
+}
+
+/// Server commands Redis refuses in scripts (or that this server cannot
+/// run from the keyspace): the "not allowed" error, not "unknown".
+const SERVER_ONLY: &[&str] = &[
+    "multi",
+    "exec",
+    "discard",
+    "watch",
+    "unwatch",
+    "subscribe",
+    "unsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "ssubscribe",
+    "sunsubscribe",
+    "publish",
+    "spublish",
+    "pubsub",
+    "auth",
+    "hello",
+    "client",
+    "config",
+    "debug",
+    "shutdown",
+    "save",
+    "bgsave",
+    "bgrewriteaof",
+    "lastsave",
+    "monitor",
+    "sync",
+    "psync",
+    "replicaof",
+    "slaveof",
+    "cluster",
+    "readonly",
+    "readwrite",
+    "wait",
+    "reset",
+    "quit",
+    "info",
+    "command",
+    "acl",
+    "function",
+    "fcall",
+    "fcall_ro",
+    "role",
+    "backup",
+    "memory",
+    "latency",
+    "slowlog",
+    "object",
+    "dump",
+    "restore",
+];
+
+/// Runs one `redis.call` with the script's `Exec`: the same checks as a
+/// command from a client (unknown, arity, sizes), worded as Redis words
+/// them for scripts, then the command's own handler.
+fn call_command(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
+    const WRONG_ARGS: &str = "ERR Wrong number of args calling Redis command from script";
+    let name = &argv[0];
+    if is_inline(name) {
+        return inline_command(ex, argv);
+    }
+    let Some(cmd) = crate::command::find(name) else {
+        let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if SERVER_ONLY.contains(&lower.as_str()) {
+            return args::err(NOT_ALLOWED);
+        }
+        return args::err("ERR Unknown Redis command called from script");
+    };
+    if !cmd.spec.arity_ok(argv.len()) {
+        return args::err(WRONG_ARGS);
+    }
+    if cmd.spec.flags.blocking || cmd.spec.group == "scripting" {
+        return args::err(NOT_ALLOWED);
+    }
+    if read_only && cmd.spec.flags.write {
+        return args::err("ERR Write commands are not allowed from read-only scripts.");
+    }
+    if let Some(e) = super::check_sizes(&cmd.spec, argv, ex.st) {
+        return e;
+    }
+    (cmd.run)(ex, argv)
+}
+
+/// PING, ECHO, TIME and SELECT inside a script.
+fn inline_command(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    const WRONG_ARGS: &str = "ERR Wrong number of args calling Redis command from script";
+    let name = &argv[0];
+    if args::is(name, "ping") {
+        return match argv.len() {
+            1 => Reply::Simple("PONG".into()),
+            2 => Reply::Bulk(argv[1].clone()),
+            _ => args::arity_error("ping"),
+        };
+    }
+    if args::is(name, "echo") {
+        return match argv.len() {
+            2 => Reply::Bulk(argv[1].clone()),
+            _ => args::err(WRONG_ARGS),
+        };
+    }
+    if args::is(name, "time") {
+        if argv.len() != 1 {
+            return args::err(WRONG_ARGS);
+        }
+        let (secs, micros) = (ex.now_ms / 1000, (ex.now_ms % 1000) * 1000);
+        return Reply::Array(vec![
+            Reply::Bulk(Bytes::from(secs.to_string())),
+            Reply::Bulk(Bytes::from(micros.to_string())),
+        ]);
+    }
+    // SELECT
+    if argv.len() != 2 {
+        return args::err(WRONG_ARGS);
+    }
+    match args::parse_i64(&argv[1]).map(usize::try_from) {
+        Some(Ok(db)) if db < ex.databases() => {
+            ex.db = db;
+            Reply::ok()
+        }
+        Some(_) => args::err("ERR DB index is out of range"),
+        None => args::err(args::NOT_INTEGER),
+    }
+}
+
+/// A command's reply as a script sees it (RESP2 view): integer -> number,
+/// bulk -> string, nil -> false, array -> table, status -> `{ok=...}`,
+/// error -> `{err=...}`, double -> its RESP2 text, map -> flat table.
+fn reply_to_lua(lua: &Lua, reply: Reply, depth: usize) -> mlua::Result<Value> {
+    if depth > MAX_DEPTH {
+        return error_table(lua, "ERR reached lua stack limit");
+    }
+    let string = |b: &[u8]| lua.create_string(b).map(Value::String);
+    let items = |items: Vec<Reply>| -> mlua::Result<Value> {
+        let t = lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, item) in items.into_iter().enumerate() {
+            t.raw_set(i + 1, reply_to_lua(lua, item, depth + 1)?)?;
+        }
+        Ok(Value::Table(t))
+    };
+    Ok(match reply {
+        Reply::Integer(i) => Value::Number(i as f64),
+        Reply::Bulk(b) | Reply::Verbatim(b) | Reply::HumanDouble(b) => string(&b)?,
+        Reply::Nil | Reply::NilArray => Value::Boolean(false),
+        Reply::Simple(s) => {
+            let t = lua.create_table()?;
+            t.raw_set("ok", s.as_ref())?;
+            Value::Table(t)
+        }
+        Reply::Error(e) => error_table(lua, &e)?,
+        Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Pairs(v) => items(v)?,
+        Reply::Map(pairs) => items(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())?,
+        Reply::Double(d) => string(crate::resp::format_double(d).as_bytes())?,
+        Reply::Bool(b) => Value::Number(f64::from(u8::from(b))),
+    })
+}
+
+/// A Lua number as Redis 7.0 replies it: truncated to a 64-bit integer (a
+/// C cast: NaN and out-of-range values give i64::MIN, as on x86).
+fn lua_number(n: f64) -> i64 {
+    if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) {
+        n as i64
+    } else {
+        i64::MIN
+    }
+}
+
+/// A script's result as a reply (Redis 7.0, RESP2): string -> bulk,
+/// number -> integer (truncated), true -> 1, false / nil -> nil bulk,
+/// `{err=s}` -> error, `{ok=s}` -> status, other tables -> array up to the
+/// first nil.
+fn lua_to_reply(value: &Value, depth: usize) -> Reply {
+    if depth > MAX_DEPTH {
+        return args::err("ERR reached lua stack limit");
+    }
+    match value {
+        Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Boolean(true) => Reply::Integer(1),
+        Value::Number(n) => Reply::Integer(lua_number(*n)),
+        Value::Integer(i) => Reply::Integer(*i),
+        Value::Table(t) => {
+            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+                return Reply::Error(sanitize(&e.to_string_lossy()));
+            }
+            if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
+                return Reply::Simple(sanitize(&s.to_string_lossy()).into());
+            }
+            let mut out = Vec::new();
+            for i in 1.. {
+                match t.raw_get::<Value>(i) {
+                    Ok(Value::Nil) | Err(_) => break,
+                    Ok(v) => out.push(lua_to_reply(&v, depth + 1)),
+                }
+            }
+            Reply::Array(out)
+        }
+        _ => Reply::Nil,
+    }
+}
+
+/// SCRIPT LOAD / EXISTS / FLUSH / KILL / HELP.
+fn script(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let sub = &argv[1];
+    let wrong_args = |name: &str| {
+        Reply::Error(format!(
+            "ERR wrong number of arguments for 'script|{name}' command"
+        ))
+    };
+    if args::is(sub, "load") {
+        if argv.len() != 3 {
+            return wrong_args("load");
+        }
+        let lua = Lua::new_with(StdLib::NONE, LuaOptions::new());
+        let compiled = match lua {
+            Ok(lua) => Shebang::parse(&argv[2])
+                .and_then(|_| compile(&lua, &argv[2], None))
+                .map(|_| ()),
+            Err(e) => Err(Reply::Error(format!("ERR {e}"))),
+        };
+        if let Err(reply) = compiled {
+            return reply;
+        }
+        let sha = sha1_hex(&argv[2]);
+        let mut cache = ex.st.scripts.lock();
+        cache
+            .bodies
+            .entry(sha.clone())
+            .or_insert_with(|| Bytes::copy_from_slice(&argv[2]));
+        return Reply::Bulk(Bytes::from(sha));
+    }
+    if args::is(sub, "exists") {
+        if argv.len() < 3 {
+            return wrong_args("exists");
+        }
+        let cache = ex.st.scripts.lock();
+        return Reply::Array(
+            argv[2..]
+                .iter()
+                .map(|sha| {
+                    let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+                    Reply::Integer(i64::from(cache.bodies.contains_key(&sha)))
+                })
+                .collect(),
+        );
+    }
+    if args::is(sub, "flush") {
+        let mode_ok = match argv.len() {
+            2 => true,
+            3 => args::is(&argv[2], "async") || args::is(&argv[2], "sync"),
+            _ => false,
+        };
+        if !mode_ok {
+            return args::err("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+        }
+        ex.st.scripts.lock().bodies = HashMap::new();
+        return Reply::ok();
+    }
+    if args::is(sub, "kill") {
+        if argv.len() != 2 {
+            return wrong_args("kill");
+        }
+        return args::err("NOTBUSY No scripts in execution right now.");
+    }
+    if args::is(sub, "help") && argv.len() == 2 {
+        const HELP: &[&str] = &[
+            "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script (never busy here: answers NOTBUSY).",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+            "HELP",
+            "    Prints this help.",
+        ];
+        return Reply::Array(HELP.iter().map(|l| Reply::Simple((*l).into())).collect());
+    }
+    Reply::Error(format!(
+        "ERR unknown subcommand '{}'. Try SCRIPT HELP.",
+        String::from_utf8_lossy(sub)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use crate::command::{Ctx, Reply};
+    use crate::keyspace::tests::{open, run, NOW};
+
+    fn argv(args: &[&str]) -> Vec<Bytes> {
+        args.iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+
+    fn bulk(s: &str) -> Reply {
+        Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    /// The cluster replicates EVALSHA as EVAL with the body (followers may
+    /// not have the script); an unknown digest becomes one no node knows.
+    #[test]
+    fn evalsha_is_rewritten_as_eval_with_the_body() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        let body = "return ARGV[1]";
+        let sha = super::sha1_hex(body.as_bytes());
+        assert_eq!(run(&ks, NOW, &["SCRIPT", "LOAD", body]), bulk(&sha));
+        let upper = sha.to_ascii_uppercase();
+        assert_eq!(
+            ks.script_call_by_body(&argv(&["evalsha", &upper, "1", "k", "a"])),
+            Some(argv(&["EVAL", body, "1", "k", "a"]))
+        );
+        assert_eq!(
+            ks.script_call_by_body(&argv(&["EVALSHA_RO", &sha, "0"])),
+            Some(argv(&["EVAL_RO", body, "0"]))
+        );
+        let unknown = "0".repeat(40);
+        let rewritten = ks
+            .script_call_by_body(&argv(&["EVALSHA", &unknown, "0"]))
+            .expect("rewritten");
+        assert_eq!(
+            ks.execute(&Ctx::new(NOW, 1, 0), &rewritten),
+            Reply::Error(super::NOSCRIPT.into())
+        );
+        assert_eq!(ks.script_call_by_body(&argv(&["EVAL", body, "0"])), None);
+        assert_eq!(ks.script_call_by_body(&argv(&["GET", "k"])), None);
+        assert_eq!(ks.script_call_by_body(&argv(&["EVALSHA"])), None);
+        // The rewritten call runs the same script on a node without it.
+        let other_dir = tempfile::tempdir().expect("tempdir");
+        let other = open(other_dir.path());
+        let call = ks
+            .script_call_by_body(&argv(&["EVALSHA", &sha, "0", "x"]))
+            .expect("rewritten");
+        assert_eq!(other.execute(&Ctx::new(NOW, 1, 0), &call), bulk("x"));
+    }
+
+    /// Replicas applying the same EVAL with the same Ctx agree, random
+    /// picks included; another seed gives other numbers.
+    #[test]
+    fn scripts_are_deterministic_given_the_ctx() {
+        let script = "local t = {} for i = 1, 8 do t[i] = math.random(1000000) end \
+            redis.call('sadd', 's', 'a', 'b', 'c', 'd') t[9] = redis.call('spop', 's') \
+            t[10] = math.floor(math.random() * 1e9) return t";
+        let call = argv(&["EVAL", script, "0"]);
+        let replies: Vec<Reply> = (0..2)
+            .map(|_| {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let ks = open(dir.path());
+                ks.execute(&Ctx::new(NOW, 42, 0), &call)
+            })
+            .collect();
+        assert!(matches!(&replies[0], Reply::Array(a) if a.len() == 10));
+        assert_eq!(replies[0], replies[1]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        assert_ne!(ks.execute(&Ctx::new(NOW, 43, 0), &call), replies[0]);
+    }
+
+    /// TIME inside a script is the command's clock; SELECT lasts for the
+    /// rest of the script only.
+    #[test]
+    fn time_and_select_inside_a_script() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        assert_eq!(
+            run(
+                &ks,
+                1_700_000_000_123,
+                &["EVAL", "return redis.call('time')", "0"]
+            ),
+            Reply::Array(vec![bulk("1700000000"), bulk("123000")])
+        );
+        assert_eq!(
+            run(
+                &ks,
+                NOW,
+                &[
+                    "EVAL",
+                    "redis.call('select', 3) return redis.call('set', 'k', 'v')",
+                    "0"
+                ]
+            ),
+            Reply::ok()
+        );
+        assert_eq!(run(&ks, NOW, &["GET", "k"]), Reply::Nil);
+        assert_eq!(
+            ks.execute(&Ctx::new(NOW, 1, 3), &argv(&["GET", "k"])),
+            bulk("v")
+        );
+    }
+
+    /// A script inside MULTI/EXEC, and a script's keys checked like a
+    /// client's (a key longer than the record key allows is refused).
+    #[test]
+    fn scripts_in_transactions_and_size_checks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        let replies = ks.execute_transaction(
+            &Ctx::new(NOW, 1, 0),
+            &[
+                argv(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "n"]),
+                argv(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "n"]),
+            ],
+        );
+        assert_eq!(replies, vec![Reply::Integer(1), Reply::Integer(2)]);
+        let reply = run(
+            &ks,
+            NOW,
+            &[
+                "EVAL",
+                "return redis.pcall('set', string.rep('k', 1000000), 'v')",
+                "0",
+            ],
+        );
+        assert!(
+            matches!(&reply, Reply::Error(e) if e.starts_with("ERR key is too long")),
+            "{reply:?}"
+        );
+    }
+}
