@@ -103,6 +103,22 @@ const VERSION_NUM: u32 = 0x07_00_00;
 /// The most memory one script's Lua state may allocate.
 const MAX_SCRIPT_MEMORY: usize = 1 << 30;
 
+/// Lua VM instructions between two looks of the instruction budget.
+const BUDGET_STEP: u32 = 100_000;
+
+/// The most Lua VM instructions one script may run (in [`BUDGET_STEP`]s):
+/// 500 million, a few seconds. A script runs under the keyspace lock, so
+/// one that loops for ever would stop the whole server; Redis lets it run
+/// and answers BUSY to everyone else until SCRIPT KILL or SHUTDOWN NOSAVE.
+/// A count of instructions, not a clock, so that every replica of a
+/// cluster stops the same script at the same point (its writes before that
+/// stay, as after any script error).
+const MAX_BUDGET_STEPS: u64 = 5_000;
+
+/// The error of a script stopped by the budget.
+const BUDGET_ERROR: &str =
+    "ERR Script killed: it ran more than 500000000 Lua instructions (FincasKV's limit)";
+
 /// Deepest nesting of tables converted between Lua and replies.
 const MAX_DEPTH: usize = 1000;
 
@@ -489,6 +505,26 @@ fn run_script(
     // A script cannot take the whole machine's memory (Redis has no such
     // limit; an allocation past it is Lua's "not enough memory" error).
     let _ = lua.set_memory_limit(MAX_SCRIPT_MEMORY);
+    // The instruction budget. Once spent, the hook fires at every
+    // instruction, so a script that catches the error with pcall is
+    // stopped again at its next instruction, out of every pcall in turn.
+    let steps = std::cell::Cell::new(0u64);
+    let _ = lua.set_hook(
+        mlua::HookTriggers::new().every_nth_instruction(BUDGET_STEP),
+        move |lua, _| {
+            steps.set(steps.get() + 1);
+            if steps.get() < MAX_BUDGET_STEPS {
+                return Ok(mlua::VmState::Continue);
+            }
+            if steps.get() == MAX_BUDGET_STEPS {
+                let _ = lua.set_hook(
+                    mlua::HookTriggers::new().every_nth_instruction(1),
+                    |_, _| Err(mlua::Error::runtime(BUDGET_ERROR)),
+                );
+            }
+            Err(mlua::Error::runtime(BUDGET_ERROR))
+        },
+    );
     let pending = PendingError::default();
     let rng = std::cell::Cell::new(seed);
     let ex = std::cell::RefCell::new(ex);
@@ -740,7 +776,14 @@ fn run_script(
             script_error(&value, sha)
         })
     });
-    outcome.unwrap_or_else(|e| Reply::Error(sanitize(&format!("ERR {e}"))))
+    outcome.unwrap_or_else(|e| {
+        let text = e.to_string();
+        if text.contains(BUDGET_ERROR) {
+            // Raised again in the error handler itself: the budget's text.
+            return Reply::Error(BUDGET_ERROR.to_owned());
+        }
+        Reply::Error(sanitize(&format!("ERR {text}")))
+    })
 }
 
 /// The error reply of a script that raised `value` (the error handler's

@@ -44,6 +44,29 @@ def test_script_errors_reach_the_client(r):
         r.eval("return redis.call('lpush', KEYS[1], 'x')", 1, "s")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "redis.call('set', KEYS[1], 'before'); while true do end",
+        # Catching the budget's error does not escape it.
+        "redis.call('set', KEYS[1], 'before'); while true do pcall(function() while true do end end) end",
+        "redis.call('set', KEYS[1], 'before'); local ok = true; while ok do ok = pcall(function() for i = 1, 1e12 do end end) end; return 'escaped'",
+    ],
+)
+def test_a_runaway_script_is_stopped_and_the_server_keeps_serving(r, body):
+    """A script runs under the keyspace lock: one that never ends would stop
+    the server. It is stopped after a fixed number of Lua instructions (the
+    same point on every replica); its writes before that stay, as after
+    any script error (Redis does not roll back either)."""
+    other = redis.Redis(port=r.connection_pool.connection_kwargs["port"])
+    with pytest.raises(ResponseError, match="Script killed: it ran more than 500000000 Lua instructions"):
+        r.eval(body, 1, "runaway")
+    assert other.ping() is True
+    assert r.get("runaway") == b"before"
+    # A long but finite script is not stopped.
+    assert r.eval("local x = 0; for i = 1, 1000000 do x = x + i end; return x", 0) == 500000500000
+
+
 def test_scripts_in_a_transaction(r):
     with r.pipeline(transaction=True) as p:
         p.eval("return redis.call('set', KEYS[1], ARGV[1])", 1, "t", "1")
