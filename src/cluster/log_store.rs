@@ -764,7 +764,7 @@ impl LogStore {
 
     /// The index of the last entry (or of the purge point), 0 when empty.
     pub fn last_index(&self) -> u64 {
-        self.inner.lock().last_log_id().map_or(0, |l| l.index)
+        self.last_log_id().map_or(0, |l| l.index)
     }
 
     /// Whether the log has never held an entry nor a vote (a fresh node).

@@ -355,7 +355,7 @@ impl PeerConn {
 
 /// Whether `r` is an AppendEntries answer naming a newer vote (the leader
 /// must step down).
-fn is_higher_vote(r: &RpcResponse) -> bool {
+pub(super) fn is_higher_vote(r: &RpcResponse) -> bool {
     matches!(
         r,
         RpcResponse::AppendEntries(Ok(AppendEntriesResponse::HigherVote(_)))

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::metrics::RaftServerMetrics;
-use openraft::raft::AppendEntriesResponse;
 use openraft::{ChangeMembers, ServerState};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -30,7 +29,8 @@ use tokio::task::JoinHandle;
 
 use super::log_store::LogStore;
 use super::network::{
-    Forward, Network, PeerAuth, PeerConn, PeerPool, RpcHandler, RpcRequest, RpcResponse,
+    is_higher_vote, Forward, Network, PeerAuth, PeerConn, PeerPool, RpcHandler, RpcRequest,
+    RpcResponse,
 };
 use super::prevote::{Elector, Voter};
 use super::state_machine::StateMachine;
@@ -1313,11 +1313,11 @@ impl RpcHandler for ClusterNode {
         match req {
             RpcRequest::Hello { .. } => RpcResponse::Welcome,
             RpcRequest::AppendEntries(r) => {
-                let resp = self.raft.append_entries(r).await;
-                if matches!(&resp, Ok(a) if !matches!(a, AppendEntriesResponse::HigherVote(_))) {
+                let resp = RpcResponse::AppendEntries(self.raft.append_entries(r).await);
+                if matches!(resp, RpcResponse::AppendEntries(Ok(_))) && !is_higher_vote(&resp) {
                     self.elector.heard_from_leader();
                 }
-                RpcResponse::AppendEntries(resp)
+                resp
             }
             RpcRequest::InstallSnapshot(r) => {
                 let resp = self.raft.install_snapshot(r).await;

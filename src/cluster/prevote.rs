@@ -166,9 +166,9 @@ pub async fn run(node: Weak<ClusterNode>, elector: std::sync::Arc<Elector>) {
         }
         let total = voters.len() + 1;
         let mut asks = tokio::task::JoinSet::new();
+        let last_log_id = node.last_log_id();
         for addr in voters {
             let (node, wait) = (node.clone(), elector.min);
-            let last_log_id = node.last_log_id();
             asks.spawn(async move {
                 let ask = RpcRequest::PreVote {
                     term: term + 1,
