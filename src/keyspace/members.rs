@@ -50,6 +50,13 @@ impl Member {
     }
 }
 
+impl Default for Member {
+    /// The empty member (inline, no allocation).
+    fn default() -> Member {
+        Member::Inline(0, [0; INLINE])
+    }
+}
+
 impl From<&[u8]> for Member {
     fn from(b: &[u8]) -> Member {
         if b.len() <= INLINE {

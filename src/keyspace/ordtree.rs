@@ -94,15 +94,19 @@ fn ordered(x: f64) -> i64 {
     bits ^ ((((bits >> 63) as u64) >> 1) as i64)
 }
 
-/// A leaf: up to [`LEAF_CAP`] elements in order. The scores are inline (in
-/// the arena slot, next to the header): a search reads the slot's few cache
-/// lines of `f64`s and touches a member only among equal scores.
+/// A leaf: up to [`LEAF_CAP`] elements in order, all inline in the arena
+/// slot: the header, then the scores, then the members. A search reads the
+/// slot's few cache lines of `f64`s and touches a member only among equal
+/// scores; the member it then reads is at a fixed offset of the same slot
+/// (no pointer to follow first, and the arena is advised for huge pages).
 struct Leaf {
     prev: u32,
     next: u32,
+    len: u32,
     /// One spare slot: an insert overflows, then the leaf splits.
     scores: [f64; LEAF_CAP + 1],
-    members: Vec<Member>,
+    /// Slots `len..` hold empty members.
+    members: [Member; LEAF_CAP + 1],
 }
 
 impl Leaf {
@@ -110,18 +114,24 @@ impl Leaf {
         Leaf {
             prev: NIL,
             next: NIL,
+            len: 0,
             scores: [0.0; LEAF_CAP + 1],
-            members: Vec::new(),
+            members: std::array::from_fn(|_| Member::default()),
         }
     }
 
-    /// Number of elements (the score array has no length of its own).
+    /// Number of elements.
     fn len(&self) -> usize {
-        self.members.len()
+        self.len as usize
     }
 
     fn scores(&self) -> &[f64] {
         &self.scores[..self.len()]
+    }
+
+    #[cfg(test)]
+    fn members(&self) -> &[Member] {
+        &self.members[..self.len()]
     }
 
     /// Index of the first element `>= (score, member)`.
@@ -138,6 +148,52 @@ impl Leaf {
             && ordered(self.scores[at]) == ordered(score)
             && self.members[at].as_bytes() == member;
         hit.then_some(at)
+    }
+
+    /// Index of `(score, member)`, which the caller knows is in this leaf
+    /// (the leaf its search reaches): when no other element of the leaf has
+    /// this score, that is the index, without reading a member.
+    fn find_present(&self, score: f64, member: &[u8]) -> usize {
+        let (lo, hi) = score_span(self.scores(), score);
+        let at = if hi - lo == 1 {
+            lo
+        } else {
+            lo + self.members[lo..hi].partition_point(|m| m.as_bytes() < member)
+        };
+        debug_assert_eq!(self.members[at].as_bytes(), member);
+        at
+    }
+
+    /// Inserts `(score, member)` at `at` (one spare slot needed).
+    fn insert(&mut self, at: usize, score: f64, member: Member) {
+        let len = self.len();
+        put(&mut self.scores, len, at, score);
+        self.members[len] = member;
+        self.members[at..=len].rotate_right(1);
+        self.len += 1;
+    }
+
+    /// Removes the element at `at`.
+    fn remove(&mut self, at: usize) {
+        let len = self.len();
+        take(&mut self.scores, len, at);
+        self.members[at..len].rotate_left(1);
+        self.members[len - 1] = Member::default();
+        self.len -= 1;
+    }
+
+    /// Appends the elements of `other` (they fit).
+    fn append(&mut self, other: &mut Leaf) {
+        let (at, m) = (self.len(), other.len());
+        self.scores[at..at + m].copy_from_slice(&other.scores[..m]);
+        for (to, from) in self.members[at..at + m]
+            .iter_mut()
+            .zip(&mut other.members[..m])
+        {
+            *to = std::mem::take(from);
+        }
+        self.len += other.len;
+        other.len = 0;
     }
 }
 
@@ -291,8 +347,7 @@ impl OrderTree {
         self.len += 1;
         if self.root == NIL {
             let mut leaf = Leaf::empty();
-            leaf.scores[0] = score;
-            leaf.members.push(Member::from(member));
+            leaf.insert(0, score, Member::from(member));
             self.root = self.new_leaf(leaf);
             self.height = 0;
             return;
@@ -316,9 +371,7 @@ impl OrderTree {
         if height == 0 {
             let leaf = &mut self.leaves[id as usize];
             let at = leaf.lower_bound(score, member);
-            let len = leaf.len();
-            put(&mut leaf.scores, len, at, score);
-            leaf.members.insert(at, Member::from(member));
+            leaf.insert(at, score, Member::from(member));
             return (leaf.len() > LEAF_CAP).then(|| self.split_leaf(id));
         }
         let node = &mut self.inners[id as usize];
@@ -344,7 +397,11 @@ impl OrderTree {
         let half = len / 2;
         let mut right = Leaf::empty();
         right.scores[..len - half].copy_from_slice(&left.scores[half..len]);
-        right.members = left.members.split_off(half);
+        for (to, from) in right.members.iter_mut().zip(&mut left.members[half..len]) {
+            *to = std::mem::take(from);
+        }
+        right.len = (len - half) as u32;
+        left.len = half as u32;
         right.prev = id;
         right.next = left.next;
         let (score, member) = (right.scores[0], right.members[0].clone());
@@ -385,11 +442,19 @@ impl OrderTree {
         }
     }
 
-    /// Walks the paths to two elements side by side, reading only: their
-    /// nodes' cache misses then overlap instead of following each other
-    /// (a member that moves: its old place, then its new one). The remove
-    /// and insert that follow find the nodes cached.
-    pub(crate) fn warm_two(&self, a: (f64, &[u8]), b: (f64, &[u8])) {
+    /// Moves `member`, present with score `old`, to score `new`.
+    pub(crate) fn move_present(&mut self, old: f64, member: &[u8], new: f64) {
+        self.warm_two((old, member), (new, member));
+        self.remove_present(old, member);
+        self.insert(new, member);
+    }
+
+    /// Walks the paths to a present element `a` and to the place of `b`
+    /// side by side, reading only: their nodes' cache misses then overlap
+    /// instead of following each other (a member that moves: its old place,
+    /// then its new one). The remove and insert that follow find the nodes
+    /// cached.
+    fn warm_two(&self, a: (f64, &[u8]), b: (f64, &[u8])) {
         if self.root == NIL {
             return;
         }
@@ -401,16 +466,29 @@ impl OrderTree {
             y = ny.children[cy];
         }
         let (lx, ly) = (&self.leaves[x as usize], &self.leaves[y as usize]);
-        std::hint::black_box((lx.lower_bound(a.0, a.1), ly.lower_bound(b.0, b.1)));
+        std::hint::black_box((lx.find_present(a.0, a.1), ly.lower_bound(b.0, b.1)));
     }
 
     /// Removes an element; false if absent.
+    #[cfg(test)]
     pub(crate) fn remove(&mut self, score: f64, member: &[u8]) -> bool {
+        self.remove_checked(score, member, false)
+    }
+
+    /// Removes an element the caller knows is present (the sorted set's
+    /// member table says so): in its leaf, a score no other element there
+    /// has identifies it without reading a member.
+    pub(crate) fn remove_present(&mut self, score: f64, member: &[u8]) {
+        let removed = self.remove_checked(score, member, true);
+        debug_assert!(removed);
+    }
+
+    fn remove_checked(&mut self, score: f64, member: &[u8], present: bool) -> bool {
         if self.root == NIL {
             return false;
         }
         let (root, height) = (self.root, self.height);
-        if !self.remove_at(root, height, score, member) {
+        if !self.remove_at(root, height, score, member, present) {
             return false;
         }
         self.len -= 1;
@@ -430,20 +508,30 @@ impl OrderTree {
         true
     }
 
-    fn remove_at(&mut self, id: u32, height: usize, score: f64, member: &[u8]) -> bool {
+    fn remove_at(
+        &mut self,
+        id: u32,
+        height: usize,
+        score: f64,
+        member: &[u8],
+        present: bool,
+    ) -> bool {
         if height == 0 {
             let leaf = &mut self.leaves[id as usize];
-            let Some(at) = leaf.find(score, member) else {
+            let found = if present {
+                Some(leaf.find_present(score, member))
+            } else {
+                leaf.find(score, member)
+            };
+            let Some(at) = found else {
                 return false;
             };
-            let len = leaf.len();
-            take(&mut leaf.scores, len, at);
-            leaf.members.remove(at);
+            leaf.remove(at);
             return true;
         }
         let c = self.inners[id as usize].route(score, member);
         let child = self.inners[id as usize].children[c];
-        if !self.remove_at(child, height - 1, score, member) {
+        if !self.remove_at(child, height - 1, score, member, present) {
             return false;
         }
         self.inners[id as usize].counts[c] -= 1;
@@ -504,11 +592,9 @@ impl OrderTree {
         let moved = self.inners[id as usize].counts[left + 1];
         self.inners[id as usize].counts[left] += moved;
         if height == 1 {
-            let right = std::mem::replace(&mut self.leaves[b as usize], Leaf::empty());
+            let mut right = std::mem::replace(&mut self.leaves[b as usize], Leaf::empty());
             let l = &mut self.leaves[a as usize];
-            let (at, m) = (l.len(), right.len());
-            l.scores[at..at + m].copy_from_slice(&right.scores[..m]);
-            l.members.extend(right.members);
+            l.append(&mut right);
             l.next = right.next;
             if right.next != NIL {
                 self.leaves[right.next as usize].prev = a;
@@ -692,7 +778,7 @@ impl OrderTree {
         if height == 0 {
             let l = &self.leaves[id as usize];
             assert!(l.len() > 0 && l.len() <= LEAF_CAP);
-            for (s, m) in l.scores().iter().zip(&l.members) {
+            for (s, m) in l.scores().iter().zip(l.members()) {
                 all.push((*s, m.as_bytes().to_vec()));
             }
             return l.len();
@@ -736,17 +822,23 @@ mod tests {
             let score = f64::from(s);
             let present = model.iter().position(|(_, mm)| *mm == member);
             if add {
+                // As a sorted set does: a present member moves.
                 if let Some(i) = present {
                     let old = model.remove(i);
-                    prop_assert!(tree.remove(old.0, &old.1));
+                    tree.move_present(old.0, &old.1, score);
+                } else {
+                    tree.insert(score, &member);
                 }
-                tree.insert(score, &member);
                 let at =
                     model.partition_point(|(s, m)| cmp(*s, m, score, &member) == Ordering::Less);
                 model.insert(at, (score, member));
             } else if let Some(i) = present {
                 let old = model.remove(i);
-                prop_assert!(tree.remove(old.0, &old.1));
+                if i % 2 == 0 {
+                    tree.remove_present(old.0, &old.1);
+                } else {
+                    prop_assert!(tree.remove(old.0, &old.1));
+                }
             } else {
                 prop_assert!(!tree.remove(score, &member));
             }

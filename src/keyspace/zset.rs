@@ -215,9 +215,7 @@ impl ZSetValue {
         }
         if let Some(e) = d.dict.get_mut(member) {
             if e.score.total_cmp(&score) != std::cmp::Ordering::Equal {
-                d.list.warm_two((e.score, member), (score, member));
-                d.list.remove(e.score, member);
-                d.list.insert(score, member);
+                d.list.move_present(e.score, member, score);
                 e.score = score;
             }
             return Some(e.loc.take());
@@ -234,7 +232,7 @@ impl ZSetValue {
     fn del(&mut self, member: &[u8]) -> Option<Option<Location>> {
         let d = &mut *self.0;
         let e = d.dict.remove(member)?;
-        d.list.remove(e.score, member);
+        d.list.remove_present(e.score, member);
         Some(e.loc)
     }
 
