@@ -84,6 +84,120 @@ pub(crate) fn lzf_decompress(input: &[u8], expected_len: usize) -> Option<Vec<u8
     (out.len() == expected_len).then_some(out)
 }
 
+/// Appends an RDB length (6-bit, 14-bit, 32-bit or 64-bit form).
+pub(crate) fn put_len(out: &mut Vec<u8>, len: u64) {
+    if len < 1 << 6 {
+        out.push(len as u8);
+    } else if len < 1 << 14 {
+        out.push(0x40 | (len >> 8) as u8);
+        out.push(len as u8);
+    } else if len <= u64::from(u32::MAX) {
+        out.push(0x80);
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+    } else {
+        out.push(0x81);
+        out.extend_from_slice(&len.to_be_bytes());
+    }
+}
+
+/// Appends a plain length-prefixed RDB string (no int or LZF encoding).
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &[u8]) {
+    put_len(out, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
+/// Bounds-checked reader over an RDB payload body; every method returns
+/// `None` on malformed or truncated input instead of panicking.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+/// An RDB length field: either a length or a special string encoding.
+enum Len {
+    Plain(u64),
+    Encoded(u8),
+}
+
+impl<'a> Reader<'a> {
+    /// Starts reading at the beginning of `buf`.
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// True once every byte has been consumed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    /// Takes the next `n` bytes.
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.buf.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+
+    /// Takes one byte.
+    pub(crate) fn byte(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    fn len_field(&mut self) -> Option<Len> {
+        let b = self.byte()?;
+        Some(match b >> 6 {
+            0 => Len::Plain(u64::from(b & 0x3f)),
+            1 => Len::Plain((u64::from(b & 0x3f) << 8) | u64::from(self.byte()?)),
+            2 => match b {
+                0x80 => Len::Plain(u64::from(u32::from_be_bytes(
+                    self.take(4)?.try_into().ok()?,
+                ))),
+                0x81 => Len::Plain(u64::from_be_bytes(self.take(8)?.try_into().ok()?)),
+                _ => return None,
+            },
+            _ => Len::Encoded(b & 0x3f),
+        })
+    }
+
+    /// Reads a plain RDB length (special encodings are an error).
+    pub(crate) fn len(&mut self) -> Option<u64> {
+        match self.len_field()? {
+            Len::Plain(n) => Some(n),
+            Len::Encoded(_) => None,
+        }
+    }
+
+    /// Reads an RDB string in any encoding (plain, int8/16/32, LZF).
+    pub(crate) fn string(&mut self) -> Option<Vec<u8>> {
+        match self.len_field()? {
+            Len::Plain(n) => Some(self.take(usize::try_from(n).ok()?)?.to_vec()),
+            Len::Encoded(0) => Some((self.byte()? as i8).to_string().into_bytes()),
+            Len::Encoded(1) => {
+                let v = i16::from_le_bytes(self.take(2)?.try_into().ok()?);
+                Some(v.to_string().into_bytes())
+            }
+            Len::Encoded(2) => {
+                let v = i32::from_le_bytes(self.take(4)?.try_into().ok()?);
+                Some(v.to_string().into_bytes())
+            }
+            Len::Encoded(3) => {
+                let clen = usize::try_from(self.len()?).ok()?;
+                let ulen = usize::try_from(self.len()?).ok()?;
+                if ulen > 512 * 1024 * 1024 {
+                    return None;
+                }
+                lzf_decompress(self.take(clen)?, ulen)
+            }
+            Len::Encoded(_) => None,
+        }
+    }
+
+    /// Reads a little-endian binary double (RDB_TYPE_ZSET_2 scores).
+    pub(crate) fn binary_double(&mut self) -> Option<f64> {
+        Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +232,28 @@ mod tests {
         assert_eq!(crc64(0, &p[..n - 8]), crc);
         assert_eq!(u16::from_le_bytes([p[n - 10], p[n - 9]]), RDB_VERSION);
         assert_eq!(lzf_decompress(&p[5..23], 1000).unwrap(), vec![b'a'; 1000]);
+    }
+
+    #[test]
+    fn lengths_and_strings_round_trip() {
+        for n in [0u64, 63, 64, 16383, 16384, u64::from(u32::MAX), 1 << 40] {
+            let mut b = Vec::new();
+            put_len(&mut b, n);
+            let mut r = Reader::new(&b);
+            assert_eq!(r.len(), Some(n));
+            assert!(r.is_empty());
+        }
+        let mut b = Vec::new();
+        put_str(&mut b, b"\x00bin\xff");
+        assert_eq!(Reader::new(&b).string().unwrap(), b"\x00bin\xff");
+        assert_eq!(Reader::new(&[0xc0, 0xfb]).string().unwrap(), b"-5");
+        assert_eq!(Reader::new(&[0xc1, 0x39, 0x30]).string().unwrap(), b"12345");
+        assert_eq!(
+            Reader::new(&[0xc2, 0, 0, 0, 0x80]).string().unwrap(),
+            b"-2147483648"
+        );
+        assert!(Reader::new(&[0xc2, 0]).string().is_none());
+        assert!(Reader::new(&[0x05, b'a']).string().is_none());
+        assert!(Reader::new(&[0xc4]).string().is_none());
     }
 }
