@@ -198,6 +198,63 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// RDB object type: string.
+pub(crate) const RDB_TYPE_STRING: u8 = 0;
+/// RDB object type: plain set.
+pub(crate) const RDB_TYPE_SET: u8 = 2;
+/// RDB object type: plain hash.
+pub(crate) const RDB_TYPE_HASH: u8 = 4;
+/// RDB object type: sorted set with binary double scores.
+pub(crate) const RDB_TYPE_ZSET_2: u8 = 5;
+
+/// Appends the DUMP footer (RDB version, little-endian CRC64) to `body`,
+/// which must already start with the object type byte.
+pub(crate) fn seal(mut body: Vec<u8>) -> Vec<u8> {
+    body.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(0, &body);
+    body.extend_from_slice(&crc.to_le_bytes());
+    body
+}
+
+/// DUMP payload of a string value.
+pub(crate) fn encode_string(v: &[u8]) -> Vec<u8> {
+    let mut b = vec![RDB_TYPE_STRING];
+    put_str(&mut b, v);
+    seal(b)
+}
+
+/// DUMP payload of a set (plain RDB_TYPE_SET).
+pub(crate) fn encode_set<'m>(members: impl ExactSizeIterator<Item = &'m [u8]>) -> Vec<u8> {
+    let mut b = vec![RDB_TYPE_SET];
+    put_len(&mut b, members.len() as u64);
+    members.for_each(|m| put_str(&mut b, m));
+    seal(b)
+}
+
+/// DUMP payload of a hash (plain RDB_TYPE_HASH).
+pub(crate) fn encode_hash<'m>(
+    pairs: impl ExactSizeIterator<Item = (&'m [u8], &'m [u8])>,
+) -> Vec<u8> {
+    let mut b = vec![RDB_TYPE_HASH];
+    put_len(&mut b, pairs.len() as u64);
+    pairs.for_each(|(f, v)| {
+        put_str(&mut b, f);
+        put_str(&mut b, v);
+    });
+    seal(b)
+}
+
+/// DUMP payload of a sorted set (RDB_TYPE_ZSET_2, binary double scores).
+pub(crate) fn encode_zset<'m>(entries: impl ExactSizeIterator<Item = (&'m [u8], f64)>) -> Vec<u8> {
+    let mut b = vec![RDB_TYPE_ZSET_2];
+    put_len(&mut b, entries.len() as u64);
+    entries.for_each(|(m, score)| {
+        put_str(&mut b, m);
+        b.extend_from_slice(&score.to_le_bytes());
+    });
+    seal(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
