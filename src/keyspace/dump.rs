@@ -1,9 +1,17 @@
 //! DUMP / RESTORE (work in progress): RDB payload primitives.
 //!
-//! Not yet wired into `src/keyspace/mod.rs` or the command table. This file
-//! currently holds the payload checksum (CRC64, Jones polynomial, reflected,
-//! as used by Redis's `crc64.c`) and an LZF decompressor for
-//! `RDB_ENC_LZF`-encoded strings, each written from the format description.
+//! Compiled as `keyspace::dump` but not yet in the command table. This file
+//! holds the payload checksum (CRC64, Jones polynomial, reflected, as used
+//! by Redis's `crc64.c`), an LZF decompressor for `RDB_ENC_LZF` strings, a
+//! bounds-checked RDB length/string reader, the footer (RDB version 10 +
+//! little-endian CRC64) and DUMP encoders for string, plain set, plain hash
+//! and `RDB_TYPE_ZSET_2`, each written from the format description.
+//!
+//! Still to do: the list encoder (quicklist 2 with listpack nodes), the
+//! RESTORE decoders (listpack, ziplist, intset, quicklist), the DUMP and
+//! RESTORE commands writing through each type's write path, and the
+//! differential / persistence tests. `cluster::state_machine::normalise`
+//! already turns RESTORE's relative ttl into an absolute one (ABSTTL).
 
 /// RDB version written in the DUMP footer (Redis 7.0 writes 10).
 pub(crate) const RDB_VERSION: u16 = 10;
