@@ -823,4 +823,345 @@ mod tests {
         assert!(Reader::new(&[0x05, b'a']).string().is_none());
         assert!(Reader::new(&[0xc4]).string().is_none());
     }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn strs(v: &[&str]) -> Vec<Vec<u8>> {
+        v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    fn decoded(payload_hex: &str) -> Object {
+        decode(&hex(payload_hex), usize::MAX).unwrap()
+    }
+
+    #[test]
+    fn redis_7_payloads_decode() {
+        // `DUMP` from redis-server 7.0.15 of small values (compact encodings).
+        assert_eq!(
+            decoded("00c0fb0a0049c4c6f4d7263f68"),
+            Object::Str(b"-5".to_vec())
+        );
+        assert_eq!(
+            decoded("00c2006cca880a0035ffaebd7f1d7a67"),
+            Object::Str(b"-2000000000".to_vec())
+        );
+        // RPUSH ql a 12 -300 <70 x> 70000: quicklist 2, one LZF listpack.
+        let mut want = strs(&["a", "12", "-300"]);
+        want.push(vec![b'x'; 70]);
+        want.push(b"70000".to_vec());
+        assert_eq!(
+            decoded("120102c31d405d105d00000005008161020c01ded402e04678e03c000648f270110104ff0a00b00a02ab407f0472"),
+            Object::List(want)
+        );
+        assert_eq!(
+            decoded("1013130000000400816602817602816e02dff902ff0a00ee2801f56ed3eb65"),
+            Object::Hash(vec![
+                (b"f".to_vec(), b"v".to_vec()),
+                (b"n".to_vec(), b"-7".to_vec())
+            ])
+        );
+        assert_eq!(
+            decoded("11c328311a310000000600816202dffe0281610283312e350481630297312e30e005000731652b33303018ff0a000bc547d39defdcf8"),
+            Object::ZSet(vec![
+                (b"b".to_vec(), -2.0),
+                (b"a".to_vec(), 1.5),
+                (b"c".to_vec(), 1e300)
+            ])
+        );
+        assert_eq!(
+            decoded(
+                "0bc31a2004080000000320030390eefeff40000005200be00000020100000a001f6caf9a17eebd0a"
+            ),
+            Object::Set(strs(&["-70000", "5", "1099511627776"]))
+        );
+    }
+
+    /// Builds a ziplist of `items` (strings or ints) by hand.
+    fn ziplist_of(entries: &[&[u8]]) -> Vec<u8> {
+        let mut body = Vec::new();
+        let mut prev = 0usize;
+        for e in entries {
+            let start = body.len();
+            body.push(prev as u8);
+            body.extend_from_slice(e);
+            prev = body.len() - start;
+        }
+        let total = 10 + body.len() + 1;
+        let mut z = Vec::new();
+        z.extend_from_slice(&(total as u32).to_le_bytes());
+        z.extend_from_slice(&0u32.to_le_bytes());
+        z.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        z.extend_from_slice(&body);
+        z.push(0xFF);
+        z
+    }
+
+    #[test]
+    fn older_and_plain_forms_decode() {
+        // Ziplist entries: "ab", int 7 (immediate), i16 -300, i24, i8 -2.
+        let zl = ziplist_of(&[
+            &[0x02, b'a', b'b'],
+            &[0xF8],
+            &[0xC0, 0xD4, 0xFE],
+            &[0xF0, 0x70, 0x11, 0x01],
+            &[0xFE, 0xFE],
+        ]);
+        let mut p = vec![RDB_TYPE_LIST_ZIPLIST];
+        put_str(&mut p, &zl);
+        assert_eq!(
+            decode(&seal(p), usize::MAX).unwrap(),
+            Object::List(strs(&["ab", "7", "-300", "70000", "-2"]))
+        );
+        // Quicklist (RDB 7-9): nodes of ziplists.
+        let mut p = vec![RDB_TYPE_LIST_QUICKLIST, 2];
+        put_str(&mut p, &ziplist_of(&[&[0x01, b'x']]));
+        put_str(&mut p, &ziplist_of(&[&[0xF2]]));
+        assert_eq!(
+            decode(&seal(p), usize::MAX).unwrap(),
+            Object::List(strs(&["x", "1"]))
+        );
+        // Hash and zset ziplists.
+        let mut p = vec![RDB_TYPE_HASH_ZIPLIST];
+        put_str(&mut p, &ziplist_of(&[&[0x01, b'f'], &[0x01, b'v']]));
+        assert_eq!(
+            decode(&seal(p), usize::MAX).unwrap(),
+            Object::Hash(vec![(b"f".to_vec(), b"v".to_vec())])
+        );
+        let mut p = vec![RDB_TYPE_ZSET_ZIPLIST];
+        put_str(
+            &mut p,
+            &ziplist_of(&[&[0x01, b'm'], &[0x03, b'2', b'.', b'5']]),
+        );
+        assert_eq!(
+            decode(&seal(p), usize::MAX).unwrap(),
+            Object::ZSet(vec![(b"m".to_vec(), 2.5)])
+        );
+        // A wrong prevlen is refused.
+        let mut bad = ziplist_of(&[&[0x01, b'x'], &[0x01, b'y']]);
+        bad[13] = 9;
+        let mut p = vec![RDB_TYPE_LIST_ZIPLIST];
+        put_str(&mut p, &bad);
+        assert_eq!(decode(&seal(p), usize::MAX), Err(PayloadError::BadFormat));
+        // Quicklist 2 with a PLAIN node.
+        let mut p = vec![RDB_TYPE_LIST_QUICKLIST_2, 1, 1];
+        put_str(&mut p, b"plain");
+        assert_eq!(
+            decode(&seal(p), usize::MAX).unwrap(),
+            Object::List(strs(&["plain"]))
+        );
+        // Old sorted set with ASCII doubles.
+        let mut p = vec![RDB_TYPE_ZSET, 2];
+        put_str(&mut p, b"a");
+        p.push(254);
+        put_str(&mut p, b"b");
+        put_str(&mut p, b"-1.25");
+        assert_eq!(
+            decode(&seal(p), usize::MAX).unwrap(),
+            Object::ZSet(vec![(b"a".to_vec(), f64::INFINITY), (b"b".to_vec(), -1.25)])
+        );
+    }
+
+    #[test]
+    fn our_payloads_round_trip() {
+        let items = strs(&["a", "", "\r\n\0", "12"]);
+        let it = || items.iter().map(Vec::as_slice);
+        assert_eq!(
+            decode(&encode_list(items.len(), it()), usize::MAX).unwrap(),
+            Object::List(items.clone())
+        );
+        assert_eq!(
+            decode(&encode_set(items.len(), it()), usize::MAX).unwrap(),
+            Object::Set(items.clone())
+        );
+        let pairs: Vec<(&[u8], &[u8])> = vec![(b"f", b"v"), (b"g", b"")];
+        assert_eq!(
+            decode(&encode_hash(2, pairs.iter().copied()), usize::MAX).unwrap(),
+            Object::Hash(vec![
+                (b"f".to_vec(), b"v".to_vec()),
+                (b"g".to_vec(), vec![])
+            ])
+        );
+        let scored: Vec<(&[u8], f64)> = vec![(b"m", -0.5), (b"n", f64::NEG_INFINITY)];
+        assert_eq!(
+            decode(&encode_zset(2, scored.iter().copied()), usize::MAX).unwrap(),
+            Object::ZSet(vec![
+                (b"m".to_vec(), -0.5),
+                (b"n".to_vec(), f64::NEG_INFINITY)
+            ])
+        );
+        let big = vec![7u8; 100_000];
+        assert_eq!(
+            decode(&encode_string(&big), usize::MAX).unwrap(),
+            Object::Str(big)
+        );
+    }
+
+    #[test]
+    fn footer_and_body_errors() {
+        let good = encode_string(b"hi");
+        assert!(footer_ok(&good));
+        assert_eq!(
+            decode(&good[..9], usize::MAX),
+            Err(PayloadError::VersionOrChecksum)
+        );
+        let mut flipped = good.clone();
+        flipped[1] ^= 1;
+        assert_eq!(
+            decode(&flipped, usize::MAX),
+            Err(PayloadError::VersionOrChecksum)
+        );
+        // Version 11 (with a correct CRC) is too new; 9 is fine.
+        let mut v11 = vec![RDB_TYPE_STRING, 1, b'x'];
+        v11.extend_from_slice(&11u16.to_le_bytes());
+        let crc = crc64(0, &v11);
+        v11.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            decode(&v11, usize::MAX),
+            Err(PayloadError::VersionOrChecksum)
+        );
+        // Empty and duplicate collections, unknown types, NaN.
+        for body in [
+            vec![RDB_TYPE_SET, 0],
+            vec![RDB_TYPE_SET, 2, 1, b'a', 1, b'a'],
+            vec![RDB_TYPE_HASH, 2, 1, b'a', 0, 1, b'a', 0],
+            vec![RDB_TYPE_LIST, 0],
+            vec![RDB_TYPE_LIST_QUICKLIST_2, 0],
+            vec![7, 0],
+            vec![RDB_TYPE_ZSET, 1, 1, b'a', 253],
+        ] {
+            assert_eq!(
+                decode(&seal(body), usize::MAX),
+                Err(PayloadError::BadFormat)
+            );
+        }
+        // The budget: 1000 elements of 100 bytes do not fit in 10 KB.
+        let items = vec![vec![1u8; 100]; 1000];
+        let p = encode_list(items.len(), items.iter().map(Vec::as_slice));
+        assert_eq!(decode(&p, 10_000), Err(PayloadError::TooLarge));
+        assert!(decode(&p, 1 << 20).is_ok());
+    }
+
+    #[test]
+    fn listpack_entries_and_backlens() {
+        // Every listpack encoding, built by hand with correct backlens.
+        fn entry(out: &mut Vec<u8>, e: &[u8]) {
+            out.extend_from_slice(e);
+            let n = e.len();
+            if n < 128 {
+                out.push(n as u8);
+            } else {
+                out.push((n >> 7) as u8);
+                out.push((n & 127) as u8 | 128);
+            }
+        }
+        let mut body = Vec::new();
+        entry(&mut body, &[0x05]); // 7-bit uint
+        entry(&mut body, &[0xC0 | 0x1F, 0xFF]); // 13-bit: -1
+        entry(&mut body, &[0xF1, 0x00, 0x80]); // i16 -32768
+        entry(&mut body, &[0xF2, 0xFF, 0xFF, 0x7F]); // i24 max
+        entry(&mut body, &[0xF3, 0, 0, 0, 0x80]); // i32 min
+        entry(
+            &mut body,
+            &[0xF4, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F],
+        ); // i64 max
+        let mut long = vec![0xE0 | 0x01, 0x00]; // 12-bit string of 256
+        long.extend_from_slice(&[b'q'; 256]);
+        entry(&mut body, &long);
+        let mut lp = Vec::new();
+        lp.extend_from_slice(&((6 + body.len() + 1) as u32).to_le_bytes());
+        lp.extend_from_slice(&7u16.to_le_bytes());
+        lp.extend_from_slice(&body);
+        lp.push(0xFF);
+        let mut budget = Budget::new(usize::MAX);
+        let got = listpack(&lp, &mut budget).unwrap();
+        let mut want = strs(&[
+            "5",
+            "-1",
+            "-32768",
+            "8388607",
+            "-2147483648",
+            "9223372036854775807",
+        ]);
+        want.push(vec![b'q'; 256]);
+        assert_eq!(got, want);
+        // A wrong count or backlen is refused.
+        let mut bad = lp.clone();
+        bad[4] = 6;
+        assert!(listpack(&bad, &mut budget).is_none());
+        let mut bad = lp.clone();
+        bad[7] = 9;
+        assert!(listpack(&bad, &mut budget).is_none());
+    }
+
+    /// Re-seals a body so that a mutation reaches the decoder past the CRC.
+    fn reseal(mut p: Vec<u8>) -> Vec<u8> {
+        if p.len() >= 10 {
+            let n = p.len() - 8;
+            let crc = crc64(0, &p[..n]);
+            p[n..].copy_from_slice(&crc.to_le_bytes());
+        }
+        p
+    }
+
+    fn seeds() -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = [
+            "120102c31d405d105d00000005008161020c01ded402e04678e03c000648f270110104ff0a00b00a02ab407f0472",
+            "1013130000000400816602817602816e02dff902ff0a00ee2801f56ed3eb65",
+            "11c328311a310000000600816202dffe0281610283312e350481630297312e30e005000731652b33303018ff0a000bc547d39defdcf8",
+            "0bc31a2004080000000320030390eefeff40000005200be00000020100000a001f6caf9a17eebd0a",
+            "00c2006cca880a0035ffaebd7f1d7a67",
+        ]
+        .iter()
+        .map(|h| hex(h))
+        .collect();
+        let items = strs(&["a", "bb", "12"]);
+        v.push(encode_list(3, items.iter().map(Vec::as_slice)));
+        v.push(encode_zset(1, [(&b"m"[..], 1.0)].into_iter()));
+        let mut zl = vec![RDB_TYPE_HASH_ZIPLIST];
+        put_str(&mut zl, &ziplist_of(&[&[0x01, b'f'], &[0xF3]]));
+        v.push(seal(zl));
+        v
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Random bytes, sealed or not, never panic and never allocate
+        /// beyond the budget.
+        #[test]
+        fn random_payloads_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = decode(&body, 1 << 20);
+            let _ = decode(&seal(body), 1 << 20);
+        }
+
+        /// Valid payloads with bytes flipped, inserted or cut, re-sealed so
+        /// that the body decoder sees them: an error or a value, no panic.
+        #[test]
+        fn mutated_payloads_never_panic(
+            which in 0usize..8,
+            edits in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>(), 0u8..3), 1..6),
+        ) {
+            let mut p = seeds()[which].clone();
+            for (at, byte, kind) in edits {
+                let body_len = p.len().saturating_sub(10);
+                if body_len == 0 {
+                    break;
+                }
+                let i = at % body_len;
+                match kind {
+                    0 => p[i] = byte,
+                    1 => p.insert(i, byte),
+                    _ => {
+                        p.remove(i);
+                    }
+                }
+            }
+            let _ = decode(&reseal(p), 1 << 20);
+        }
+    }
 }
