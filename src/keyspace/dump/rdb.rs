@@ -320,10 +320,33 @@ pub(crate) fn seal(mut body: Vec<u8>) -> Vec<u8> {
     body
 }
 
-/// DUMP payload of a string value.
+/// Appends `s` as Redis writes a short string: in integer form when it is
+/// the canonical decimal text of a 32-bit integer, else length-prefixed.
+fn put_str_or_int(out: &mut Vec<u8>, s: &[u8]) {
+    let int = (s.len() <= 11)
+        .then(|| std::str::from_utf8(s).ok()?.parse::<i32>().ok())
+        .flatten()
+        .filter(|v| v.to_string().as_bytes() == s);
+    match int {
+        Some(v) if i8::try_from(v).is_ok() => out.extend_from_slice(&[0xC0, v as u8]),
+        Some(v) if i16::try_from(v).is_ok() => {
+            out.push(0xC1);
+            out.extend_from_slice(&(v as i16).to_le_bytes());
+        }
+        Some(v) => {
+            out.push(0xC2);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        None => put_str(out, s),
+    }
+}
+
+/// DUMP payload of a string value. Integers of up to 32 bits take the
+/// integer form, so that a short string's payload is Redis's byte for byte
+/// (Redis also LZF-compresses strings over 20 bytes; we do not).
 pub(crate) fn encode_string(v: &[u8]) -> Vec<u8> {
     let mut b = vec![RDB_TYPE_STRING];
-    put_str(&mut b, v);
+    put_str_or_int(&mut b, v);
     seal(b)
 }
 
@@ -994,6 +1017,18 @@ mod tests {
                 (b"n".to_vec(), f64::NEG_INFINITY)
             ])
         );
+        for (text, form) in [
+            (&b"-5"[..], &[0xC0, 0xFB][..]),
+            (b"12345", &[0xC1, 0x39, 0x30]),
+            (b"-2147483648", &[0xC2, 0, 0, 0, 0x80]),
+            (b"2147483648", b"\x0a2147483648"),
+            (b"007", b"\x03007"),
+            (b"-0", b"\x02-0"),
+        ] {
+            let p = encode_string(text);
+            assert_eq!(&p[1..p.len() - 10], form);
+            assert_eq!(decode(&p, usize::MAX).unwrap(), Object::Str(text.to_vec()));
+        }
         let big = vec![7u8; 100_000];
         assert_eq!(
             decode(&encode_string(&big), usize::MAX).unwrap(),
