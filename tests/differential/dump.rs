@@ -238,7 +238,7 @@ fn restore_errors_match_redis() {
         restore("n", "0", &good, &["FREQ", "-1"]),
         restore("n", "0", &good, &["freq", "2", "idletime", "3"]),
         restore("n", "0", &good, &["idletime", "2", "freq", "3"]),
-        restore("n", "0", &good, &["idletime", "1", "idletime", "2"]),
+        restore("idle2", "0", &good, &["idletime", "1", "idletime", "2"]),
         restore("n", "0", b"", &[]),
         restore("n", "0", b"123456789", &[]),
         restore("n", "0", &good[..good.len() - 1], &[]),
@@ -267,8 +267,19 @@ fn restore_errors_match_redis() {
     for argv in &cases {
         p.check(argv);
     }
+    // No case above created `n`: every one of its errors was reached.
+    let errors = cases
+        .iter()
+        .filter(|a| a[1] == b"n")
+        .map(|a| p.ours(a))
+        .collect::<Vec<_>>();
+    let count = |text: &str| errors.iter().filter(|e| **e == R::Err(text.as_bytes().to_vec())).count();
+    assert_eq!(count("ERR DUMP payload version or checksum are wrong"), 5);
+    assert_eq!(count("ERR Bad data format"), 7);
+    assert_eq!(count("BUSYKEY Target key name already exists."), 0);
     p.script(&[
         "EXISTS n past existing wrap",
+        "GET idle2",
         "GET v9",
         "GET trail",
         "TTL ttl",
