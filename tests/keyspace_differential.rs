@@ -385,6 +385,7 @@ include!("differential/scripts.rs");
 include!("differential/collections.rs");
 include!("differential/geo.rs");
 include!("differential/scripts_lua.rs");
+include!("differential/dump.rs");
 
 #[test]
 fn strings_match_redis() {

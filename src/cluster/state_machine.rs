@@ -994,6 +994,28 @@ pub fn normalise(argv: &[Bytes], now_ms: u64) -> Vec<Bytes> {
             out[0] = Bytes::from_static(b"PEXPIREAT");
             out[2] = at;
         }
+    } else if is(name, b"restore") && out.len() >= 4 {
+        // RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]:
+        // a relative ttl > 0 becomes an absolute deadline with ABSTTL
+        // added; ttl 0 (no expiry) and an ABSTTL already given stay as is.
+        let mut i = 4;
+        let mut absttl = false;
+        while i < out.len() {
+            if is(&out[i], b"absttl") {
+                absttl = true;
+            }
+            i += if is(&out[i], b"idletime") || is(&out[i], b"freq") {
+                2
+            } else {
+                1
+            };
+        }
+        if !absttl {
+            if let Some(at) = deadline(&out[2], 1) {
+                out[2] = at;
+                out.push(Bytes::from_static(b"ABSTTL"));
+            }
+        }
     }
     out
 }

@@ -695,6 +695,35 @@ fn relative_ttls_become_deadlines() {
         s(normalise(&argv(&["set", "ex", "px"]), 1_000)),
         ["set", "ex", "px"]
     );
+    assert_eq!(
+        s(normalise(
+            &argv(&["RESTORE", "k", "500", "p", "REPLACE"]),
+            1_000
+        )),
+        ["RESTORE", "k", "1500", "p", "REPLACE", "ABSTTL"]
+    );
+    assert_eq!(
+        s(normalise(&argv(&["restore", "k", "0", "p"]), 1_000)),
+        ["restore", "k", "0", "p"]
+    );
+    assert_eq!(
+        s(normalise(
+            &argv(&["restore", "k", "7000", "p", "absttl"]),
+            1_000
+        )),
+        ["restore", "k", "7000", "p", "absttl"]
+    );
+    assert_eq!(
+        s(normalise(
+            &argv(&["restore", "k", "5", "p", "IDLETIME", "absttl"]),
+            1_000
+        )),
+        ["restore", "k", "1005", "p", "IDLETIME", "absttl", "ABSTTL"]
+    );
+    assert_eq!(
+        s(normalise(&argv(&["restore", "k", "-5", "p"]), 1_000)),
+        ["restore", "k", "-5", "p"]
+    );
 }
 
 fn batch(index: u64, argvs: &[&[&str]]) -> Entry {

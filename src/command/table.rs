@@ -38,6 +38,7 @@ static FAMILIES: &[&[Command]] = &[
     crate::keyspace::hyperloglog::COMMANDS,
     crate::keyspace::geo::COMMANDS,
     crate::keyspace::scripting::COMMANDS,
+    crate::keyspace::dump::COMMANDS,
 ];
 
 struct Table {

@@ -80,6 +80,13 @@ impl HashValue {
         }
     }
 
+    /// Every field and its value (DUMP).
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.fields
+            .iter()
+            .map(|(k, f)| (k.as_bytes(), f.value.as_ref()))
+    }
+
     /// The value of `field`.
     pub(crate) fn get(&self, field: &[u8]) -> Option<&Bytes> {
         self.fields.get(field).map(|f| &f.value)
@@ -246,7 +253,7 @@ pub(crate) fn get<'e>(
 
 /// Writes field/value pairs into the hash at `key` (created if absent; the
 /// caller checked the type), one record each. Returns how many were new.
-fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, &Bytes)]) -> usize {
+pub(crate) fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&Bytes, &Bytes)]) -> usize {
     let slot = ex.slot();
     if ex.st.dbs[slot].get(key).is_none() {
         ex.replace_in(ex.db, key, Value::Hash(HashValue::default()), 0);

@@ -16,7 +16,7 @@
 //! that log order is memory order), unlock, then wait for durability
 //! (`Commit::wait`), so that `fsync = always` group-commits across clients.
 //! The families live one per file: [`string`], [`list`], [`generic`] (keys),
-//! [`hash`], [`set`], [`zset`], [`bloom`], [`hyperloglog`]. See docs/architecture.md, "How to
+//! [`hash`], [`set`], [`zset`], [`bloom`], [`hyperloglog`], [`dump`] (DUMP / RESTORE). See docs/architecture.md, "How to
 //! add a command family", and docs/storage-format.md, "Keyspace records".
 
 use std::sync::Arc;
@@ -31,6 +31,7 @@ pub(crate) mod bitmap;
 pub(crate) mod bloom;
 mod db;
 mod dropper;
+pub(crate) mod dump;
 mod exec;
 pub(crate) mod generic;
 pub(crate) mod geo;

@@ -175,6 +175,11 @@ impl ZSetValue {
             .collect()
     }
 
+    /// Every (score, member), in rank order (DUMP).
+    pub(crate) fn entries(&self) -> Vec<(f64, &[u8])> {
+        self.list.range(0, usize::MAX, false)
+    }
+
     /// Leaves the listpack encoding as Redis's SORT does (sticky until the
     /// value is rebuilt, e.g. on reopen, where Redis's RDB load converts
     /// small sorted sets back too).

@@ -61,6 +61,7 @@ const OVERRIDES: &[(&str, &[&str], &[&str])] = &[
     ("flushdb", &["keyspace", "dangerous"], &[]),
     ("swapdb", &["keyspace", "dangerous"], &[]),
     ("dbsize", &["keyspace"], &[]),
+    ("restore", &["dangerous"], &[]),
     ("info", &["dangerous"], &[]),
     ("lastsave", &["admin", "dangerous"], &[]),
     ("role", &["admin", "dangerous"], &[]),

@@ -418,6 +418,32 @@ def test_blocking_pops_are_replicated(tmp_path):
         stop_all(nodes)
 
 
+def test_restore_replicates_with_one_deadline(tmp_path):
+    """RESTORE at a follower is forwarded; its relative ttl becomes one
+    deadline (normalised at the leader), so every node holds the same value
+    and the same PEXPIRETIME (DEBUG DIGEST covers contents and deadlines)."""
+    nodes, _ = start_cluster(tmp_path, 3)
+    try:
+        leader, follower = nodes[0], nodes[1]
+        cl, cf = leader.client(), follower.client()
+        cl.rpush("l", *[f"e{i}" for i in range(300)])
+        cl.zadd("z", {f"m{i}": i / 3 for i in range(200)})
+        assert cf.restore("l2", 500_000, cl.dump("l")) == b"OK"
+        assert cf.restore("z2", 0, cl.dump("z")) == b"OK"
+        with pytest.raises(redis.ResponseError, match="^BUSYKEY"):
+            cf.restore("l2", 0, cl.dump("l"))
+        wait_same_data(nodes)
+        deadlines = {n.client().pexpiretime("l2") for n in nodes}
+        assert len(deadlines) == 1 and deadlines.pop() > 0
+        for n in nodes:
+            c = n.client()
+            assert c.lrange("l2", 0, -1) == [f"e{i}".encode() for i in range(300)]
+            assert c.zrange("z2", 0, -1, withscores=True) == cl.zrange("z", 0, -1, withscores=True)
+            assert c.pexpiretime("z2") == -1
+    finally:
+        stop_all(nodes)
+
+
 def test_local_read_mode_serves_stale_reads_without_a_quorum(tmp_path):
     """--cluster-read-mode local answers from the node's own state, even cut
     off from the cluster; CLUSTER READMODE switches back to linearizable,
