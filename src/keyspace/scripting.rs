@@ -550,9 +550,11 @@ pub(crate) struct Engine {
     env: Table,
     /// xpcall with Redis 7.0's error handler.
     runner: Function,
-    /// Compiled scripts by SHA1 (Redis keeps an `f_<sha>` function per
-    /// script in its state likewise).
-    functions: HashMap<String, Function>,
+    /// Compiled scripts by SHA1, a table in the state (Redis keeps an
+    /// `f_<sha>` function per script in its state likewise). A Lua table
+    /// rather than Rust handles: each mlua handle takes a slot of a Lua
+    /// stack, which holds a few thousand at most.
+    functions: Table,
     /// Scripts run on this state (for the periodic collector step).
     calls: u64,
 }
@@ -766,13 +768,14 @@ impl Engine {
         let (env, globals, runner, position, redis): (Table, Table, Function, Function, Table) =
             prelude.set_name("=[redis]").call(raw)?;
         lua.set_named_registry_value("fincaskv_where", position)?;
+        let functions = lua.create_table()?;
         Ok(Engine {
             lua,
             redis,
             globals,
             env,
             runner,
-            functions: HashMap::new(),
+            functions,
             calls: 0,
         })
     }
@@ -780,11 +783,13 @@ impl Engine {
     /// The compiled function of `body` (digest `sha`), compiled now if
     /// this state has not seen it.
     fn function(&mut self, sha: &str, body: &[u8]) -> Result<Function, Reply> {
-        if let Some(f) = self.functions.get(sha) {
-            return Ok(f.clone());
+        if let Ok(Some(f)) = self.functions.raw_get::<Option<Function>>(sha) {
+            return Ok(f);
         }
         let f = compile(&self.lua, body, Some(self.env.clone()))?;
-        self.functions.insert(sha.to_owned(), f.clone());
+        self.functions
+            .raw_set(sha, f.clone())
+            .map_err(|e| Reply::Error(sanitize(&format!("ERR {e}"))))?;
         Ok(f)
     }
 
@@ -819,10 +824,6 @@ impl Engine {
                 .pause(LUA_GC_PAUSE)
                 .step_multiplier(LUA_GC_STEP_MULTIPLIER),
         ));
-        // A script cannot take the whole machine's memory (Redis has no
-        // such limit; an allocation past it is Lua's "not enough memory"
-        // error): MAX_SCRIPT_MEMORY on top of what the state holds.
-        let _ = lua.set_memory_limit(lua.used_memory().saturating_add(MAX_SCRIPT_MEMORY));
         // The instruction budget, counted from this call's first
         // instruction (setting the hook restarts Lua's count).
         let _ = lua.set_hook(
@@ -876,19 +877,31 @@ impl Engine {
             };
             self.globals.raw_set("KEYS", strings(keys)?)?;
             self.globals.raw_set("ARGV", strings(argv)?)?;
-            let (ok, value): (bool, Value) = self.runner.call(function)?;
+            // A script cannot take the whole machine's memory (Redis has
+            // no such limit; an allocation past it is Lua's "not enough
+            // memory" error): MAX_SCRIPT_MEMORY on top of what the state
+            // holds. Only while the script runs: with a limit set, mlua
+            // guards every API call against an allocation error (a
+            // protected call and two closures each), which the setup
+            // above, bounded by the command's size, does without.
+            let _ = lua.set_memory_limit(lua.used_memory().saturating_add(MAX_SCRIPT_MEMORY));
+            let result = self.runner.call::<(bool, Value)>(function);
+            let _ = lua.set_memory_limit(0);
+            let (ok, value) = result?;
+            // An error the handler did not see (not a table) is Lua's
+            // "not enough memory" or an error in the handler itself.
+            let sound = ok || matches!(value, Value::Table(_));
             Ok(if ok {
-                lua_to_reply(&value, 0)
+                (lua_to_reply(&value, 0), sound)
             } else {
-                script_error(&value, sha)
+                (script_error(&value, sha), sound)
             })
         });
-        // The scoped redis.call / pcall are dead now; drop the references.
-        let _ = self.redis.raw_set("call", Value::Nil);
-        let _ = self.redis.raw_set("pcall", Value::Nil);
+        // (The scoped redis.call / pcall left in `redis` are dead now: the
+        // next call replaces them before any code can reach them.)
         let killed = with_session(&lua, |s| s.steps >= MAX_BUDGET_STEPS);
-        let reply = match outcome {
-            Ok(reply) => reply,
+        let (reply, sound) = match outcome {
+            Ok(outcome) => outcome,
             Err(e) => {
                 let text = e.to_string();
                 if text.contains(BUDGET_ERROR) {
@@ -903,7 +916,7 @@ impl Engine {
         if self.calls % GC_PERIOD == 0 {
             let _ = lua.gc_step();
         }
-        let reusable = !killed && lua.used_memory() <= ENGINE_MEMORY_BOUND;
+        let reusable = sound && !killed && lua.used_memory() <= ENGINE_MEMORY_BOUND;
         (reply, reusable)
     }
 }
@@ -1457,5 +1470,182 @@ mod tests {
             matches!(&reply, Reply::Error(e) if e.starts_with("ERR key is too long")),
             "{reply:?}"
         );
+    }
+
+    fn engine_kept(ks: &crate::keyspace::Keyspace) -> bool {
+        ks.state.lock().script_engine.is_some()
+    }
+
+    fn is_error_with(reply: &Reply, text: &str) -> bool {
+        matches!(reply, Reply::Error(e) if e.contains(text))
+    }
+
+    /// Scripts share one Lua state; none can change what the next one
+    /// meets: globals, the libraries, `redis.call`, the strings'
+    /// metatable, the collector, the random generator, KEYS / ARGV.
+    #[test]
+    fn a_script_cannot_leak_into_the_next() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        const READONLY: &str = "Attempt to modify a readonly table";
+        let attempts: &[&str] = &[
+            "x = 1",
+            "_G.x = 1",
+            "rawset(_G, 'x', 1)",
+            "setmetatable(_G, {})",
+            "redis.call = function() return 'hijacked' end",
+            "rawset(redis, 'call', function() return 'hijacked' end)",
+            "string.upper = function() return 'hijacked' end",
+            "math.random = function() return 4 end",
+            "table.concat = nil",
+            "getmetatable('').__index.upper = function() return 'hijacked' end",
+            "getmetatable('').__index = {}",
+            "rawset(getmetatable(''), '__index', {})",
+            "setmetatable(getmetatable(''), {__index = function() return 'hijacked' end})",
+            "getmetatable('').__metatable = 1",
+        ];
+        for body in attempts {
+            let reply = run(&ks, NOW, &["EVAL", body, "0"]);
+            assert!(is_error_with(&reply, READONLY), "{body}: {reply:?}");
+        }
+        // Allowed, and undone before the next script.
+        assert_eq!(
+            run(
+                &ks,
+                NOW,
+                &[
+                    "EVAL",
+                    "collectgarbage('stop') math.randomseed(1) KEYS[1] = 'changed' \
+                     ARGV[2] = 'added' return 1",
+                    "1",
+                    "k",
+                    "a"
+                ]
+            ),
+            Reply::Integer(1)
+        );
+        assert!(engine_kept(&ks));
+        let check = "return {type(x), redis.call('ping'), ('abc'):upper(), \
+            type(getmetatable('').__index.upper), tostring(rawequal(getmetatable('').__index, string)), \
+            table.concat({'a', 'b'}, ','), KEYS[1], #ARGV, \
+            tostring(collectgarbage('count') > 0)}";
+        let reply = run(&ks, NOW, &["EVAL", check, "1", "k2", "b"]);
+        assert!(
+            is_error_with(&reply, "nonexistent global variable 'x'"),
+            "{reply:?}"
+        );
+        let check = check.replace("type(x)", "'no x'");
+        assert_eq!(
+            run(&ks, NOW, &["EVAL", &check, "1", "k2", "b"]),
+            Reply::Array(vec![
+                bulk("no x"),
+                Reply::Simple("PONG".into()),
+                bulk("ABC"),
+                bulk("function"),
+                bulk("true"),
+                bulk("a,b"),
+                bulk("k2"),
+                Reply::Integer(1),
+                bulk("true"),
+            ])
+        );
+        // The collector runs again after a script stopped it.
+        let garbage = "for i = 1, 100000 do local t = {i} end return 1";
+        assert_eq!(
+            run(&ks, NOW, &["EVAL", "collectgarbage('stop') return 1", "0"]),
+            Reply::Integer(1)
+        );
+        for _ in 0..20 {
+            assert_eq!(run(&ks, NOW, &["EVAL", garbage, "0"]), Reply::Integer(1));
+        }
+        let used = ks
+            .state
+            .lock()
+            .script_engine
+            .as_ref()
+            .map(|e| e.lua.used_memory())
+            .expect("engine kept");
+        assert!(used < 16 << 20, "{used} bytes");
+    }
+
+    /// math.random gives the same numbers on a state used before (by a
+    /// script that reseeded it, too) as on a fresh one, given the Ctx.
+    #[test]
+    fn the_random_sequence_does_not_depend_on_the_states_history() {
+        let script = "local t = {} for i = 1, 8 do t[i] = math.random(1000000) end \
+            t[9] = math.floor(math.random() * 1e9) return t";
+        let call = argv(&["EVAL", script, "0"]);
+        let fresh_dir = tempfile::tempdir().expect("tempdir");
+        let fresh = open(fresh_dir.path());
+        let expected = fresh.execute(&Ctx::new(NOW, 42, 0), &call);
+        assert!(matches!(&expected, Reply::Array(a) if a.len() == 9));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        for other in [
+            "math.randomseed(7) return math.random()",
+            "return math.random(5)",
+            script,
+        ] {
+            let _ = ks.execute(&Ctx::new(NOW, 99, 0), &argv(&["EVAL", other, "0"]));
+        }
+        assert!(engine_kept(&ks));
+        assert_eq!(ks.execute(&Ctx::new(NOW, 42, 0), &call), expected);
+        assert_eq!(ks.execute(&Ctx::new(NOW, 42, 0), &call), expected);
+    }
+
+    /// A state that may be unsound is dropped and the next script gets a
+    /// new one: after running out of memory, past the memory bound; SCRIPT
+    /// FLUSH drops it with the compiled functions. A plain script error
+    /// keeps it.
+    #[test]
+    fn the_state_is_rebuilt_after_trouble() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        let ok = "return redis.call('set', KEYS[1], ARGV[1])";
+        assert_eq!(run(&ks, NOW, &["EVAL", ok, "1", "k", "1"]), Reply::ok());
+        assert!(engine_kept(&ks));
+        let reply = run(&ks, NOW, &["EVAL", "error('plain')", "0"]);
+        assert!(is_error_with(&reply, "plain"), "{reply:?}");
+        assert!(engine_kept(&ks));
+        // More than MAX_SCRIPT_MEMORY (Lua's "not enough memory", which
+        // the error handler does not see; Redis has no such limit).
+        let reply = run(&ks, NOW, &["EVAL", "return #string.rep('x', 2^30)", "0"]);
+        assert!(
+            is_error_with(&reply, "ERR unknown error script"),
+            "{reply:?}"
+        );
+        assert!(!engine_kept(&ks));
+        assert_eq!(run(&ks, NOW, &["EVAL", ok, "1", "k", "2"]), Reply::ok());
+        assert!(engine_kept(&ks));
+        // Past the bound of a kept state (garbage not yet collected counts).
+        let big = "local s = string.rep('x', 80 * 2^20) return #s";
+        assert_eq!(run(&ks, NOW, &["EVAL", big, "0"]), Reply::Integer(80 << 20));
+        assert!(!engine_kept(&ks));
+        assert_eq!(run(&ks, NOW, &["EVAL", ok, "1", "k", "3"]), Reply::ok());
+        assert_eq!(run(&ks, NOW, &["GET", "k"]), bulk("3"));
+        // SCRIPT LOAD compiles into the kept state; FLUSH drops it.
+        let sha = super::sha1_hex(ok.as_bytes());
+        assert_eq!(run(&ks, NOW, &["SCRIPT", "LOAD", ok]), bulk(&sha));
+        assert!(ks
+            .state
+            .lock()
+            .script_engine
+            .as_ref()
+            .is_some_and(|e| matches!(
+                e.functions.raw_get::<Option<super::Function>>(sha.as_str()),
+                Ok(Some(_))
+            )));
+        assert_eq!(run(&ks, NOW, &["SCRIPT", "FLUSH"]), Reply::ok());
+        assert!(!engine_kept(&ks));
+        assert_eq!(
+            run(&ks, NOW, &["EVALSHA", &sha, "1", "k", "4"]),
+            Reply::Error(super::NOSCRIPT.into())
+        );
+        assert_eq!(run(&ks, NOW, &["EVAL", ok, "1", "k", "4"]), Reply::ok());
+        assert_eq!(
+            run(&ks, NOW, &["EVALSHA", &sha, "1", "k", "5"]),
+            Reply::ok()
+        );
+        assert_eq!(run(&ks, NOW, &["GET", "k"]), bulk("5"));
     }
 }
