@@ -538,7 +538,8 @@ fn bit_op(lua: &Lua, name: &str, args: &[Value]) -> Result<Value, String> {
 /// The state is dropped (and built again by the next script) after a
 /// budget kill, an error outside the script's own protected call (memory,
 /// an error in the error handler), when it holds more than
-/// [`ENGINE_MEMORY_BOUND`], and by SCRIPT FLUSH.
+/// [`ENGINE_MEMORY_BOUND`] even after a full collection, and by SCRIPT
+/// FLUSH.
 pub(crate) struct Engine {
     lua: Lua,
     /// The real `redis` table: `call` / `pcall` borrow the command's
@@ -559,8 +560,9 @@ pub(crate) struct Engine {
     calls: u64,
 }
 
-/// The most memory a kept Lua state may hold after a script (cached
-/// functions and garbage not yet collected); past it, it is dropped.
+/// The most memory a kept Lua state may hold after a script: past it, a
+/// full collection, and if the live data (compiled scripts) is still past
+/// it, the state is dropped.
 const ENGINE_MEMORY_BOUND: usize = 64 << 20;
 
 /// Scripts between two extra collector steps (Redis 7.0: 50).
@@ -794,7 +796,8 @@ impl Engine {
     }
 
     /// Runs the script `body` (digest `sha`); the reply, and whether this
-    /// state may serve the next script.
+    /// state may serve the next script (as far as soundness goes: see
+    /// [`put_back`] for its size).
     #[expect(
         clippy::too_many_arguments,
         reason = "one script call's inputs, passed on from eval_generic"
@@ -916,8 +919,7 @@ impl Engine {
         if self.calls % GC_PERIOD == 0 {
             let _ = lua.gc_step();
         }
-        let reusable = sound && !killed && lua.used_memory() <= ENGINE_MEMORY_BOUND;
-        (reply, reusable)
+        (reply, sound && !killed)
     }
 }
 
@@ -962,11 +964,25 @@ fn run_script(
         Ok(engine) => engine,
         Err(reply) => return reply,
     };
-    let (reply, reusable) = engine.run(ex, sha, body, keys, argv, read_only, seed);
-    if reusable {
-        ex.st.script_engine = Some(engine);
+    let (reply, sound) = engine.run(ex, sha, body, keys, argv, read_only, seed);
+    if sound {
+        put_back(ex, engine);
     }
     reply
+}
+
+/// Keeps `engine` for the next script unless it holds more than
+/// [`ENGINE_MEMORY_BOUND`] even after a full collection (compiled
+/// functions of very many scripts, or what a script left for the
+/// collector: Lua collects only when allocating).
+fn put_back(ex: &mut Exec<'_>, engine: Engine) {
+    if engine.lua.used_memory() > ENGINE_MEMORY_BOUND {
+        let _ = engine.lua.gc_collect();
+        if engine.lua.used_memory() > ENGINE_MEMORY_BOUND {
+            return;
+        }
+    }
+    ex.st.script_engine = Some(engine);
 }
 
 /// The keyspace's Lua state, taken out of it for the time of a use (a
@@ -1265,7 +1281,7 @@ fn script(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             Err(reply) => return reply,
         };
         let compiled = engine.function(&sha, &argv[2]);
-        ex.st.script_engine = Some(engine);
+        put_back(ex, engine);
         if let Err(reply) = compiled {
             return reply;
         }
@@ -1617,9 +1633,20 @@ mod tests {
         assert!(!engine_kept(&ks));
         assert_eq!(run(&ks, NOW, &["EVAL", ok, "1", "k", "2"]), Reply::ok());
         assert!(engine_kept(&ks));
-        // Past the bound of a kept state (garbage not yet collected counts).
+        // Garbage past the bound of a kept state is collected; live data
+        // past it (here compiled scripts, each with a 1 MiB constant)
+        // drops the state.
         let big = "local s = string.rep('x', 80 * 2^20) return #s";
         assert_eq!(run(&ks, NOW, &["EVAL", big, "0"]), Reply::Integer(80 << 20));
+        assert!(engine_kept(&ks));
+        let filler = "x".repeat(1 << 20);
+        for i in 0..super::ENGINE_MEMORY_BOUND >> 20 {
+            let body = format!("return '{filler}{i}'");
+            assert!(matches!(
+                run(&ks, NOW, &["SCRIPT", "LOAD", &body]),
+                Reply::Bulk(_)
+            ));
+        }
         assert!(!engine_kept(&ks));
         assert_eq!(run(&ks, NOW, &["EVAL", ok, "1", "k", "3"]), Reply::ok());
         assert_eq!(run(&ks, NOW, &["GET", "k"]), bulk("3"));
