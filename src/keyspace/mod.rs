@@ -168,6 +168,10 @@ pub(crate) struct State {
     /// The Lua script cache (EVALSHA, SCRIPT LOAD), shared with
     /// [`Keyspace`] (see `scripting.rs`); memory only, as in Redis.
     pub(crate) scripts: scripting::SharedScripts,
+    /// The Lua state scripts run in, kept between scripts (built by the
+    /// first one; see `scripting::Engine`). Here, under the state lock,
+    /// because scripts run one at a time under it.
+    pub(crate) script_engine: Option<scripting::Engine>,
 }
 
 impl State {
@@ -188,6 +192,7 @@ impl State {
             stale: false,
             dead: Default::default(),
             scripts: Default::default(),
+            script_engine: None,
         }
     }
 }

@@ -8,10 +8,13 @@
 //! a crash). A script that fails midway keeps the writes it made before the
 //! error, as Redis does (no rollback).
 //!
-//! Every call gets a fresh Lua 5.1 state (the sandbox is built by
-//! `scripting_prelude.lua`): nothing a script does survives it, and the
+//! Scripts run in one Lua 5.1 state per keyspace, kept between calls
+//! ([`Engine`]; the sandbox is built once by `scripting_prelude.lua`, and
+//! each script is compiled once and kept by its SHA1). Nothing a script
+//! does survives it: the globals, the libraries and the strings' metatable
+//! are read-only, and what the callbacks keep is reset per call, so the
 //! result depends only on the keyspace and the command's [`Ctx`]
-//! (`math.random` is seeded from `Ctx::rng_seed`), so that replicas applying
+//! (`math.random` is seeded from `Ctx::rng_seed`), and replicas applying
 //! the same EVAL reach the same state.
 //!
 //! The script cache (SHA1 -> body) is in memory only, as Redis's is; it is
@@ -346,7 +349,7 @@ fn prelude_bytecode() -> Option<&'static [u8]> {
     .as_deref()
 }
 
-/// A fresh Lua state with the libraries Redis loads. The debug library is
+/// A Lua state with the libraries Redis loads. The debug library is
 /// loaded (hence "unsafe" in mlua's terms) only so that the prelude can
 /// take `debug.getinfo` for the error handler; the prelude then removes
 /// `debug` (and `os`, `io`, `require`, `loadfile`, ...) from what scripts see.
@@ -365,24 +368,46 @@ fn new_state() -> Lua {
     }
 }
 
-/// The error a Rust callback raises, kept for the error handler (mlua
-/// raises a callback's error as a userdata; the handler swaps in this):
-/// `(true, text)` is a `{err = text}` table (redis.call's errors), `(false,
-/// text)` a plain message.
-type PendingError = std::cell::RefCell<Option<(bool, String)>>;
+/// What the Rust callbacks of the running script share, kept in the Lua
+/// state's app data and reset at the start of every call
+/// ([`Engine::run`]), so that nothing of it passes from a script to the
+/// next.
+#[derive(Default)]
+struct Session {
+    /// The error a Rust callback raises, kept for the error handler (mlua
+    /// raises a callback's error as a userdata; the handler swaps in this):
+    /// `(true, text)` is a `{err = text}` table (redis.call's errors),
+    /// `(false, text)` a plain message.
+    pending: Option<(bool, String)>,
+    /// The state of math.random's generator (splitmix64), seeded from the
+    /// command's `Ctx`.
+    rng: u64,
+    /// [`BUDGET_STEP`]s of instructions the script has run.
+    steps: u64,
+}
+
+/// Runs `f` on the session of `lua` (never held across a call into Lua).
+fn with_session<R>(lua: &Lua, f: impl FnOnce(&mut Session) -> R) -> R {
+    match lua.app_data_mut::<Session>() {
+        Some(mut session) => f(&mut session),
+        // Every engine sets one up before anything runs.
+        None => f(&mut Session::default()),
+    }
+}
 
 /// Records `text` as the error being raised and returns the mlua error
 /// that raises it.
-fn fail(pending: &PendingError, is_table: bool, text: impl Into<String>) -> mlua::Error {
-    *pending.borrow_mut() = Some((is_table, text.into()));
+fn fail(lua: &Lua, is_table: bool, text: impl Into<String>) -> mlua::Error {
+    let text = text.into();
+    with_session(lua, |s| s.pending = Some((is_table, text)));
     mlua::Error::runtime("script error")
 }
 
 /// A next value of the script's math.random generator (splitmix64) as a
 /// fraction in [0, 1).
-fn next_fraction(state: &std::cell::Cell<u64>) -> f64 {
-    let mut z = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-    state.set(z);
+fn next_fraction(state: &mut u64) -> f64 {
+    let mut z = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    *state = z;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
@@ -491,78 +516,69 @@ fn bit_op(lua: &Lua, name: &str, args: &[Value]) -> Result<Value, String> {
     })
 }
 
-/// Runs the script `body` (digest `sha`) in a fresh sandbox.
-fn run_script(
-    ex: &mut Exec<'_>,
-    sha: &str,
-    body: &[u8],
-    keys: &[Bytes],
-    argv: &[Bytes],
-    read_only: bool,
-    seed: u64,
-) -> Reply {
-    let lua = new_state();
-    // A script cannot take the whole machine's memory (Redis has no such
-    // limit; an allocation past it is Lua's "not enough memory" error).
-    let _ = lua.set_memory_limit(MAX_SCRIPT_MEMORY);
-    // The instruction budget. Once spent, the hook fires at every
-    // instruction, so a script that catches the error with pcall is
-    // stopped again at its next instruction, out of every pcall in turn.
-    let steps = std::cell::Cell::new(0u64);
-    let _ = lua.set_hook(
-        mlua::HookTriggers::new().every_nth_instruction(BUDGET_STEP),
-        move |lua, _| {
-            steps.set(steps.get() + 1);
-            if steps.get() < MAX_BUDGET_STEPS {
-                return Ok(mlua::VmState::Continue);
-            }
-            if steps.get() == MAX_BUDGET_STEPS {
-                let _ = lua.set_hook(
-                    mlua::HookTriggers::new().every_nth_instruction(1),
-                    |_, _| Err(mlua::Error::runtime(BUDGET_ERROR)),
-                );
-            }
-            Err(mlua::Error::runtime(BUDGET_ERROR))
-        },
-    );
-    let pending = PendingError::default();
-    let rng = std::cell::Cell::new(seed);
-    let ex = std::cell::RefCell::new(ex);
-    let outcome = lua.scope(|scope| {
-        let pending = &pending;
+/// The Lua state scripts run in, kept between calls: one per keyspace (in
+/// its state, so scripts use it one at a time, under the keyspace lock),
+/// built on the first script and rebuilt after anything that could have
+/// left it unsound.
+///
+/// Building a state and its sandbox cost most of an EVAL's time; Redis
+/// keeps one state too. What a script could change is reset per call or
+/// cannot be changed at all:
+/// - the globals and the libraries (`redis`, `string`, `math`, ...) and
+///   the strings' metatable are read-only views (the prelude); KEYS and
+///   ARGV are new tables on every call;
+/// - the [`Session`] (math.random's generator, seeded from the command's
+///   `Ctx`, the budget's count, a pending callback error) is reset, and
+///   the instruction hook set again (Lua restarts its count), so a script
+///   meets the same generator and the same budget on a used state as on a
+///   fresh one;
+/// - the collector is restarted with Lua's default settings (a script may
+///   call `collectgarbage('stop')`).
+///
+/// The state is dropped (and built again by the next script) after a
+/// budget kill, an error outside the script's own protected call (memory,
+/// an error in the error handler), when it holds more than
+/// [`ENGINE_MEMORY_BOUND`] even after a full collection, and by SCRIPT
+/// FLUSH.
+pub(crate) struct Engine {
+    lua: Lua,
+    /// The real `redis` table: `call` / `pcall` borrow the command's
+    /// `Exec`, so each call installs its own (scoped) pair here.
+    redis: Table,
+    /// The real globals, where KEYS and ARGV go.
+    globals: Table,
+    /// The scripts' environment (the read-only view of the globals).
+    env: Table,
+    /// xpcall with Redis 7.0's error handler.
+    runner: Function,
+    /// Compiled scripts by SHA1, a table in the state (Redis keeps an
+    /// `f_<sha>` function per script in its state likewise). A Lua table
+    /// rather than Rust handles: each mlua handle takes a slot of a Lua
+    /// stack, which holds a few thousand at most.
+    functions: Table,
+    /// Scripts run on this state (for the periodic collector step).
+    calls: u64,
+}
+
+/// The most memory a kept Lua state may hold after a script: past it, a
+/// full collection, and if the live data (compiled scripts) is still past
+/// it, the state is dropped.
+const ENGINE_MEMORY_BOUND: usize = 64 << 20;
+
+/// Scripts between two extra collector steps (Redis 7.0: 50).
+const GC_PERIOD: u64 = 50;
+
+impl Engine {
+    /// A state with the sandbox built: the Rust callbacks that do not need
+    /// the command's `Exec`, then the prelude.
+    fn new() -> mlua::Result<Engine> {
+        let lua = new_state();
+        lua.set_app_data(Session::default());
         let raw = lua.create_table()?;
-        // redis.call / redis.pcall: raise or return the command's error.
-        let ex_ref = &ex;
-        let call =
-            move |lua: &Lua, args: &Variadic<Value>| -> mlua::Result<Result<Value, String>> {
-                let argv = match lua_argv(lua, args) {
-                    Ok(argv) => argv,
-                    Err(text) => return Ok(Err(text.to_owned())),
-                };
-                let mut ex = ex_ref.borrow_mut();
-                match call_command(&mut ex, &argv, read_only) {
-                    Reply::Error(text) => Ok(Err(text)),
-                    reply => reply_to_lua(lua, reply, 0).map(Ok),
-                }
-            };
-        raw.raw_set(
-            "call",
-            scope.create_function(move |lua, args: Variadic<Value>| match call(lua, &args)? {
-                Ok(v) => Ok(v),
-                Err(text) => Err(fail(pending, true, text)),
-            })?,
-        )?;
-        raw.raw_set(
-            "pcall",
-            scope.create_function(move |lua, args: Variadic<Value>| match call(lua, &args)? {
-                Ok(v) => Ok(v),
-                Err(text) => error_table(lua, &text),
-            })?,
-        )?;
         raw.raw_set(
             "take_error",
-            scope.create_function(move |_, ()| {
-                Ok(match pending.borrow_mut().take() {
+            lua.create_function(|lua, ()| {
+                Ok(match with_session(lua, |s| s.pending.take()) {
                     Some((is_table, text)) => (Some(is_table), Some(text)),
                     None => (None, None),
                 })
@@ -570,9 +586,9 @@ fn run_script(
         )?;
         raw.raw_set(
             "sha1hex",
-            scope.create_function(move |lua, args: Variadic<Value>| {
+            lua.create_function(|lua, args: Variadic<Value>| {
                 if args.len() != 1 {
-                    return Err(fail(pending, true, "ERR wrong number of arguments"));
+                    return Err(fail(lua, true, "ERR wrong number of arguments"));
                 }
                 let text = match lua.coerce_string(args[0].clone()) {
                     Ok(Some(s)) => sha1_hex(&s.as_bytes()),
@@ -583,26 +599,26 @@ fn run_script(
         )?;
         raw.raw_set(
             "log",
-            scope.create_function(move |lua, args: Variadic<Value>| {
+            lua.create_function(|lua, args: Variadic<Value>| {
                 if args.len() < 2 {
                     return Err(fail(
-                        pending,
+                        lua,
                         true,
                         "ERR redis.log() requires two arguments or more.",
                     ));
                 }
                 match lua.coerce_number(args[0].clone()) {
                     Ok(Some(level)) if (0.0..=3.0).contains(&level) => Ok(()),
-                    _ => Err(fail(pending, true, "ERR Invalid debug level.")),
+                    _ => Err(fail(lua, true, "ERR Invalid debug level.")),
                 }
             })?,
         )?;
         raw.raw_set(
             "setresp",
-            scope.create_function(move |lua, args: Variadic<Value>| {
+            lua.create_function(|lua, args: Variadic<Value>| {
                 if args.len() != 1 {
                     return Err(fail(
-                        pending,
+                        lua,
                         true,
                         "ERR redis.setresp() requires one argument.",
                     ));
@@ -610,39 +626,38 @@ fn run_script(
                 match lua.coerce_number(args[0].clone()) {
                     Ok(Some(2.0)) => Ok(()),
                     Ok(Some(3.0)) => Err(fail(
-                        pending,
+                        lua,
                         true,
                         "ERR RESP3 replies are not supported from scripts by this server.",
                     )),
-                    _ => Err(fail(pending, true, "ERR RESP version must be 2 or 3.")),
+                    _ => Err(fail(lua, true, "ERR RESP version must be 2 or 3.")),
                 }
             })?,
         )?;
         raw.raw_set(
             "acl_check_cmd",
-            scope.create_function(move |lua, args: Variadic<Value>| {
+            lua.create_function(|lua, args: Variadic<Value>| {
                 let argv = match lua_argv(lua, &args) {
                     Ok(argv) => argv,
-                    Err(text) => return Err(fail(pending, true, text)),
+                    Err(text) => return Err(fail(lua, true, text)),
                 };
                 if crate::command::find(&argv[0]).is_some() || is_inline(&argv[0]) {
                     Ok(true)
                 } else {
                     Err(fail(
-                        pending,
+                        lua,
                         true,
                         "ERR Invalid command passed to redis.acl_check_cmd()",
                     ))
                 }
             })?,
         )?;
-        let rng = &rng;
         raw.raw_set(
             "random",
-            scope.create_function(move |lua, args: Variadic<Value>| {
-                let r = next_fraction(rng);
+            lua.create_function(|lua, args: Variadic<Value>| {
+                let r = with_session(lua, |s| next_fraction(&mut s.rng));
                 let bad =
-                    |text: String| fail(pending, false, format!("{}{text}", caller_position(lua)));
+                    |text: String| fail(lua, false, format!("{}{text}", caller_position(lua)));
                 match args.len() {
                     0 => Ok(r),
                     1 => {
@@ -670,11 +685,11 @@ fn run_script(
         )?;
         raw.raw_set(
             "randomseed",
-            scope.create_function(move |lua, args: Variadic<Value>| {
+            lua.create_function(|lua, args: Variadic<Value>| {
                 let v = args.first().cloned().unwrap_or(Value::Nil);
                 let n = check_int(lua, &v, 1, "randomseed")
-                    .map_err(|t| fail(pending, false, format!("{}{t}", caller_position(lua))))?;
-                rng.set(n as u64);
+                    .map_err(|t| fail(lua, false, format!("{}{t}", caller_position(lua))))?;
+                with_session(lua, |s| s.rng = n as u64);
                 Ok(())
             })?,
         )?;
@@ -689,10 +704,10 @@ fn run_script(
             let protected = protected.clone();
             raw.raw_set(
                 name,
-                scope.create_function(move |_, args: Variadic<Value>| {
+                lua.create_function(move |lua, args: Variadic<Value>| {
                     if let Some(Value::Table(t)) = args.first() {
                         if protected.raw_get::<bool>(t.clone()).unwrap_or(false) {
-                            return Err(fail(pending, false, "Attempt to modify a readonly table"));
+                            return Err(fail(lua, false, "Attempt to modify a readonly table"));
                         }
                     }
                     real.call::<Value>(args)
@@ -705,10 +720,9 @@ fn run_script(
         for name in BIT_FUNCTIONS {
             bit.raw_set(
                 *name,
-                scope.create_function(move |lua, args: Variadic<Value>| {
-                    bit_op(lua, name, &args).map_err(|text| {
-                        fail(pending, false, format!("{}{text}", caller_position(lua)))
-                    })
+                lua.create_function(move |lua, args: Variadic<Value>| {
+                    bit_op(lua, name, &args)
+                        .map_err(|text| fail(lua, false, format!("{}{text}", caller_position(lua))))
                 })?,
             )?;
         }
@@ -717,9 +731,9 @@ fn run_script(
         let json = lua.create_table()?;
         json.raw_set(
             "encode",
-            scope.create_function(move |lua, args: Variadic<Value>| {
+            lua.create_function(|lua, args: Variadic<Value>| {
                 let raise =
-                    |text: String| fail(pending, false, format!("{}{text}", caller_position(lua)));
+                    |text: String| fail(lua, false, format!("{}{text}", caller_position(lua)));
                 if args.len() != 1 {
                     return Err(raise(
                         "bad argument #1 to 'encode' (expected 1 argument)".to_owned(),
@@ -731,9 +745,9 @@ fn run_script(
         )?;
         json.raw_set(
             "decode",
-            scope.create_function(move |lua, args: Variadic<Value>| {
+            lua.create_function(|lua, args: Variadic<Value>| {
                 let raise =
-                    |text: String| fail(pending, false, format!("{}{text}", caller_position(lua)));
+                    |text: String| fail(lua, false, format!("{}{text}", caller_position(lua)));
                 let text = match args.first().map(|v| lua.coerce_string(v.clone())) {
                     Some(Ok(Some(s))) if args.len() == 1 => s,
                     _ => {
@@ -753,37 +767,231 @@ fn run_script(
             Some(code) => lua.load(code).set_mode(ChunkMode::Binary),
             None => lua.load(PRELUDE).set_mode(ChunkMode::Text),
         };
-        let (env, globals, runner, position): (Table, Table, Function, Function) =
+        let (env, globals, runner, position, redis): (Table, Table, Function, Function, Table) =
             prelude.set_name("=[redis]").call(raw)?;
         lua.set_named_registry_value("fincaskv_where", position)?;
-        let function = match compile(&lua, body, Some(env)) {
-            Ok(f) => f,
-            Err(reply) => return Ok(reply),
-        };
-        let strings = |items: &[Bytes]| -> mlua::Result<Table> {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, item) in items.iter().enumerate() {
-                t.raw_set(i + 1, lua.create_string(item)?)?;
-            }
-            Ok(t)
-        };
-        globals.raw_set("KEYS", strings(keys)?)?;
-        globals.raw_set("ARGV", strings(argv)?)?;
-        let (ok, value): (bool, Value) = runner.call(function)?;
-        Ok(if ok {
-            lua_to_reply(&value, 0)
-        } else {
-            script_error(&value, sha)
+        let functions = lua.create_table()?;
+        Ok(Engine {
+            lua,
+            redis,
+            globals,
+            env,
+            runner,
+            functions,
+            calls: 0,
         })
-    });
-    outcome.unwrap_or_else(|e| {
-        let text = e.to_string();
-        if text.contains(BUDGET_ERROR) {
-            // Raised again in the error handler itself: the budget's text.
-            return Reply::Error(BUDGET_ERROR.to_owned());
+    }
+
+    /// The compiled function of `body` (digest `sha`), compiled now if
+    /// this state has not seen it.
+    fn function(&mut self, sha: &str, body: &[u8]) -> Result<Function, Reply> {
+        if let Ok(Some(f)) = self.functions.raw_get::<Option<Function>>(sha) {
+            return Ok(f);
         }
-        Reply::Error(sanitize(&format!("ERR {text}")))
-    })
+        let f = compile(&self.lua, body, Some(self.env.clone()))?;
+        self.functions
+            .raw_set(sha, f.clone())
+            .map_err(|e| Reply::Error(sanitize(&format!("ERR {e}"))))?;
+        Ok(f)
+    }
+
+    /// Runs the script `body` (digest `sha`); the reply, and whether this
+    /// state may serve the next script (as far as soundness goes: see
+    /// [`put_back`] for its size).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one script call's inputs, passed on from eval_generic"
+    )]
+    fn run(
+        &mut self,
+        ex: &mut Exec<'_>,
+        sha: &str,
+        body: &[u8],
+        keys: &[Bytes],
+        argv: &[Bytes],
+        read_only: bool,
+        seed: u64,
+    ) -> (Reply, bool) {
+        // What a script could have changed, back to a fresh state's.
+        with_session(&self.lua, |s| {
+            *s = Session {
+                pending: None,
+                rng: seed,
+                steps: 0,
+            }
+        });
+        let lua = self.lua.clone();
+        lua.gc_restart();
+        lua.gc_set_mode(mlua::state::GcMode::Incremental(
+            mlua::state::GcIncParams::default()
+                .pause(LUA_GC_PAUSE)
+                .step_multiplier(LUA_GC_STEP_MULTIPLIER),
+        ));
+        // The instruction budget, counted from this call's first
+        // instruction (setting the hook restarts Lua's count).
+        let _ = lua.set_hook(
+            mlua::HookTriggers::new().every_nth_instruction(BUDGET_STEP),
+            budget_hook,
+        );
+        let function = match self.function(sha, body) {
+            Ok(f) => f,
+            Err(reply) => return (reply, true),
+        };
+        let ex = std::cell::RefCell::new(ex);
+        let outcome = lua.scope(|scope| {
+            // redis.call / redis.pcall: raise or return the command's error.
+            let ex_ref = &ex;
+            let call =
+                move |lua: &Lua, args: &Variadic<Value>| -> mlua::Result<Result<Value, String>> {
+                    let argv = match lua_argv(lua, args) {
+                        Ok(argv) => argv,
+                        Err(text) => return Ok(Err(text.to_owned())),
+                    };
+                    let mut ex = ex_ref.borrow_mut();
+                    match call_command(&mut ex, &argv, read_only) {
+                        Reply::Error(text) => Ok(Err(text)),
+                        reply => reply_to_lua(lua, reply, 0).map(Ok),
+                    }
+                };
+            self.redis.raw_set(
+                "call",
+                scope.create_function(move |lua, args: Variadic<Value>| {
+                    match call(lua, &args)? {
+                        Ok(v) => Ok(v),
+                        Err(text) => Err(fail(lua, true, text)),
+                    }
+                })?,
+            )?;
+            self.redis.raw_set(
+                "pcall",
+                scope.create_function(move |lua, args: Variadic<Value>| {
+                    match call(lua, &args)? {
+                        Ok(v) => Ok(v),
+                        Err(text) => error_table(lua, &text),
+                    }
+                })?,
+            )?;
+            let strings = |items: &[Bytes]| -> mlua::Result<Table> {
+                let t = lua.create_table_with_capacity(items.len(), 0)?;
+                for (i, item) in items.iter().enumerate() {
+                    t.raw_set(i + 1, lua.create_string(item)?)?;
+                }
+                Ok(t)
+            };
+            self.globals.raw_set("KEYS", strings(keys)?)?;
+            self.globals.raw_set("ARGV", strings(argv)?)?;
+            // A script cannot take the whole machine's memory (Redis has
+            // no such limit; an allocation past it is Lua's "not enough
+            // memory" error): MAX_SCRIPT_MEMORY on top of what the state
+            // holds. Only while the script runs: with a limit set, mlua
+            // guards every API call against an allocation error (a
+            // protected call and two closures each), which the setup
+            // above, bounded by the command's size, does without.
+            let _ = lua.set_memory_limit(lua.used_memory().saturating_add(MAX_SCRIPT_MEMORY));
+            let result = self.runner.call::<(bool, Value)>(function);
+            let _ = lua.set_memory_limit(0);
+            let (ok, value) = result?;
+            // An error the handler did not see (not a table) is Lua's
+            // "not enough memory" or an error in the handler itself.
+            let sound = ok || matches!(value, Value::Table(_));
+            Ok(if ok {
+                (lua_to_reply(&value, 0), sound)
+            } else {
+                (script_error(&value, sha), sound)
+            })
+        });
+        // (The scoped redis.call / pcall left in `redis` are dead now: the
+        // next call replaces them before any code can reach them.)
+        let killed = with_session(&lua, |s| s.steps >= MAX_BUDGET_STEPS);
+        let (reply, sound) = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let text = e.to_string();
+                if text.contains(BUDGET_ERROR) {
+                    // Raised again in the error handler itself: the
+                    // budget's text.
+                    return (Reply::Error(BUDGET_ERROR.to_owned()), false);
+                }
+                return (Reply::Error(sanitize(&format!("ERR {e}"))), false);
+            }
+        };
+        self.calls += 1;
+        if self.calls % GC_PERIOD == 0 {
+            let _ = lua.gc_step();
+        }
+        (reply, sound && !killed)
+    }
+}
+
+/// Lua 5.1's default collector settings (`LUAI_GCPAUSE`, `LUAI_GCMUL`).
+const LUA_GC_PAUSE: std::ffi::c_int = 200;
+const LUA_GC_STEP_MULTIPLIER: std::ffi::c_int = 200;
+
+/// The instruction budget's hook, every [`BUDGET_STEP`] instructions. Once
+/// the budget is spent it fires at every instruction, so a script that
+/// catches the error with pcall is stopped again at its next instruction,
+/// out of every pcall in turn.
+fn budget_hook(lua: &Lua, _: &mlua::debug::Debug<'_>) -> mlua::Result<mlua::VmState> {
+    let steps = with_session(lua, |s| {
+        s.steps += 1;
+        s.steps
+    });
+    if steps < MAX_BUDGET_STEPS {
+        return Ok(mlua::VmState::Continue);
+    }
+    if steps == MAX_BUDGET_STEPS {
+        let _ = lua.set_hook(
+            mlua::HookTriggers::new().every_nth_instruction(1),
+            |_, _| Err(mlua::Error::runtime(BUDGET_ERROR)),
+        );
+    }
+    Err(mlua::Error::runtime(BUDGET_ERROR))
+}
+
+/// Runs the script `body` (digest `sha`) on the keyspace's kept Lua state
+/// (built now if there is none; dropped afterwards if it may be unsound:
+/// see [`Engine`]).
+fn run_script(
+    ex: &mut Exec<'_>,
+    sha: &str,
+    body: &[u8],
+    keys: &[Bytes],
+    argv: &[Bytes],
+    read_only: bool,
+    seed: u64,
+) -> Reply {
+    let mut engine = match take_engine(ex) {
+        Ok(engine) => engine,
+        Err(reply) => return reply,
+    };
+    let (reply, sound) = engine.run(ex, sha, body, keys, argv, read_only, seed);
+    if sound {
+        put_back(ex, engine);
+    }
+    reply
+}
+
+/// Keeps `engine` for the next script unless it holds more than
+/// [`ENGINE_MEMORY_BOUND`] even after a full collection (compiled
+/// functions of very many scripts, or what a script left for the
+/// collector: Lua collects only when allocating).
+fn put_back(ex: &mut Exec<'_>, engine: Engine) {
+    if engine.lua.used_memory() > ENGINE_MEMORY_BOUND {
+        let _ = engine.lua.gc_collect();
+        if engine.lua.used_memory() > ENGINE_MEMORY_BOUND {
+            return;
+        }
+    }
+    ex.st.script_engine = Some(engine);
+}
+
+/// The keyspace's Lua state, taken out of it for the time of a use (a
+/// state whose use fails is then simply not put back), or a new one.
+fn take_engine(ex: &mut Exec<'_>) -> Result<Engine, Reply> {
+    match ex.st.script_engine.take() {
+        Some(engine) => Ok(engine),
+        None => Engine::new().map_err(|e| Reply::Error(sanitize(&format!("ERR {e}")))),
+    }
 }
 
 /// The error reply of a script that raised `value` (the error handler's
@@ -1063,17 +1271,20 @@ fn script(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         if argv.len() != 3 {
             return wrong_args("load");
         }
-        let lua = Lua::new_with(StdLib::NONE, LuaOptions::new());
-        let compiled = match lua {
-            Ok(lua) => Shebang::parse(&argv[2])
-                .and_then(|_| compile(&lua, &argv[2], None))
-                .map(|_| ()),
-            Err(e) => Err(Reply::Error(format!("ERR {e}"))),
+        if let Err(reply) = Shebang::parse(&argv[2]) {
+            return reply;
+        }
+        // Compiled (and kept) in the state the script will run in.
+        let sha = sha1_hex(&argv[2]);
+        let mut engine = match take_engine(ex) {
+            Ok(engine) => engine,
+            Err(reply) => return reply,
         };
+        let compiled = engine.function(&sha, &argv[2]);
+        put_back(ex, engine);
         if let Err(reply) = compiled {
             return reply;
         }
-        let sha = sha1_hex(&argv[2]);
         let mut cache = ex.st.scripts.lock();
         cache
             .bodies
@@ -1106,6 +1317,8 @@ fn script(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             return args::err("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
         }
         ex.st.scripts.lock().bodies = HashMap::new();
+        // The compiled functions go with the Lua state they live in.
+        ex.st.script_engine = None;
         return Reply::ok();
     }
     if args::is(sub, "kill") {
@@ -1273,5 +1486,193 @@ mod tests {
             matches!(&reply, Reply::Error(e) if e.starts_with("ERR key is too long")),
             "{reply:?}"
         );
+    }
+
+    fn engine_kept(ks: &crate::keyspace::Keyspace) -> bool {
+        ks.state.lock().script_engine.is_some()
+    }
+
+    fn is_error_with(reply: &Reply, text: &str) -> bool {
+        matches!(reply, Reply::Error(e) if e.contains(text))
+    }
+
+    /// Scripts share one Lua state; none can change what the next one
+    /// meets: globals, the libraries, `redis.call`, the strings'
+    /// metatable, the collector, the random generator, KEYS / ARGV.
+    #[test]
+    fn a_script_cannot_leak_into_the_next() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        const READONLY: &str = "Attempt to modify a readonly table";
+        let attempts: &[&str] = &[
+            "x = 1",
+            "_G.x = 1",
+            "rawset(_G, 'x', 1)",
+            "setmetatable(_G, {})",
+            "redis.call = function() return 'hijacked' end",
+            "rawset(redis, 'call', function() return 'hijacked' end)",
+            "string.upper = function() return 'hijacked' end",
+            "math.random = function() return 4 end",
+            "table.concat = nil",
+            "getmetatable('').__index.upper = function() return 'hijacked' end",
+            "getmetatable('').__index = {}",
+            "rawset(getmetatable(''), '__index', {})",
+            "setmetatable(getmetatable(''), {__index = function() return 'hijacked' end})",
+            "getmetatable('').__metatable = 1",
+        ];
+        for body in attempts {
+            let reply = run(&ks, NOW, &["EVAL", body, "0"]);
+            assert!(is_error_with(&reply, READONLY), "{body}: {reply:?}");
+        }
+        // Allowed, and undone before the next script.
+        assert_eq!(
+            run(
+                &ks,
+                NOW,
+                &[
+                    "EVAL",
+                    "collectgarbage('stop') math.randomseed(1) KEYS[1] = 'changed' \
+                     ARGV[2] = 'added' return 1",
+                    "1",
+                    "k",
+                    "a"
+                ]
+            ),
+            Reply::Integer(1)
+        );
+        assert!(engine_kept(&ks));
+        let check = "return {type(x), redis.call('ping'), ('abc'):upper(), \
+            type(getmetatable('').__index.upper), tostring(rawequal(getmetatable('').__index, string)), \
+            table.concat({'a', 'b'}, ','), KEYS[1], #ARGV, \
+            tostring(collectgarbage('count') > 0)}";
+        let reply = run(&ks, NOW, &["EVAL", check, "1", "k2", "b"]);
+        assert!(
+            is_error_with(&reply, "nonexistent global variable 'x'"),
+            "{reply:?}"
+        );
+        let check = check.replace("type(x)", "'no x'");
+        assert_eq!(
+            run(&ks, NOW, &["EVAL", &check, "1", "k2", "b"]),
+            Reply::Array(vec![
+                bulk("no x"),
+                Reply::Simple("PONG".into()),
+                bulk("ABC"),
+                bulk("function"),
+                bulk("true"),
+                bulk("a,b"),
+                bulk("k2"),
+                Reply::Integer(1),
+                bulk("true"),
+            ])
+        );
+        // The collector runs again after a script stopped it.
+        let garbage = "for i = 1, 100000 do local t = {i} end return 1";
+        assert_eq!(
+            run(&ks, NOW, &["EVAL", "collectgarbage('stop') return 1", "0"]),
+            Reply::Integer(1)
+        );
+        for _ in 0..20 {
+            assert_eq!(run(&ks, NOW, &["EVAL", garbage, "0"]), Reply::Integer(1));
+        }
+        let used = ks
+            .state
+            .lock()
+            .script_engine
+            .as_ref()
+            .map(|e| e.lua.used_memory())
+            .expect("engine kept");
+        assert!(used < 16 << 20, "{used} bytes");
+    }
+
+    /// math.random gives the same numbers on a state used before (by a
+    /// script that reseeded it, too) as on a fresh one, given the Ctx.
+    #[test]
+    fn the_random_sequence_does_not_depend_on_the_states_history() {
+        let script = "local t = {} for i = 1, 8 do t[i] = math.random(1000000) end \
+            t[9] = math.floor(math.random() * 1e9) return t";
+        let call = argv(&["EVAL", script, "0"]);
+        let fresh_dir = tempfile::tempdir().expect("tempdir");
+        let fresh = open(fresh_dir.path());
+        let expected = fresh.execute(&Ctx::new(NOW, 42, 0), &call);
+        assert!(matches!(&expected, Reply::Array(a) if a.len() == 9));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        for other in [
+            "math.randomseed(7) return math.random()",
+            "return math.random(5)",
+            script,
+        ] {
+            let _ = ks.execute(&Ctx::new(NOW, 99, 0), &argv(&["EVAL", other, "0"]));
+        }
+        assert!(engine_kept(&ks));
+        assert_eq!(ks.execute(&Ctx::new(NOW, 42, 0), &call), expected);
+        assert_eq!(ks.execute(&Ctx::new(NOW, 42, 0), &call), expected);
+    }
+
+    /// A state that may be unsound is dropped and the next script gets a
+    /// new one: after running out of memory, past the memory bound; SCRIPT
+    /// FLUSH drops it with the compiled functions. A plain script error
+    /// keeps it.
+    #[test]
+    fn the_state_is_rebuilt_after_trouble() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        let ok = "return redis.call('set', KEYS[1], ARGV[1])";
+        assert_eq!(run(&ks, NOW, &["EVAL", ok, "1", "k", "1"]), Reply::ok());
+        assert!(engine_kept(&ks));
+        let reply = run(&ks, NOW, &["EVAL", "error('plain')", "0"]);
+        assert!(is_error_with(&reply, "plain"), "{reply:?}");
+        assert!(engine_kept(&ks));
+        // More than MAX_SCRIPT_MEMORY (Lua's "not enough memory", which
+        // the error handler does not see; Redis has no such limit).
+        let reply = run(&ks, NOW, &["EVAL", "return #string.rep('x', 2^30)", "0"]);
+        assert!(
+            is_error_with(&reply, "ERR unknown error script"),
+            "{reply:?}"
+        );
+        assert!(!engine_kept(&ks));
+        assert_eq!(run(&ks, NOW, &["EVAL", ok, "1", "k", "2"]), Reply::ok());
+        assert!(engine_kept(&ks));
+        // Garbage past the bound of a kept state is collected; live data
+        // past it (here compiled scripts, each with a 1 MiB constant)
+        // drops the state.
+        let big = "local s = string.rep('x', 80 * 2^20) return #s";
+        assert_eq!(run(&ks, NOW, &["EVAL", big, "0"]), Reply::Integer(80 << 20));
+        assert!(engine_kept(&ks));
+        let filler = "x".repeat(1 << 20);
+        for i in 0..super::ENGINE_MEMORY_BOUND >> 20 {
+            let body = format!("return '{filler}{i}'");
+            assert!(matches!(
+                run(&ks, NOW, &["SCRIPT", "LOAD", &body]),
+                Reply::Bulk(_)
+            ));
+        }
+        assert!(!engine_kept(&ks));
+        assert_eq!(run(&ks, NOW, &["EVAL", ok, "1", "k", "3"]), Reply::ok());
+        assert_eq!(run(&ks, NOW, &["GET", "k"]), bulk("3"));
+        // SCRIPT LOAD compiles into the kept state; FLUSH drops it.
+        let sha = super::sha1_hex(ok.as_bytes());
+        assert_eq!(run(&ks, NOW, &["SCRIPT", "LOAD", ok]), bulk(&sha));
+        assert!(ks
+            .state
+            .lock()
+            .script_engine
+            .as_ref()
+            .is_some_and(|e| matches!(
+                e.functions.raw_get::<Option<super::Function>>(sha.as_str()),
+                Ok(Some(_))
+            )));
+        assert_eq!(run(&ks, NOW, &["SCRIPT", "FLUSH"]), Reply::ok());
+        assert!(!engine_kept(&ks));
+        assert_eq!(
+            run(&ks, NOW, &["EVALSHA", &sha, "1", "k", "4"]),
+            Reply::Error(super::NOSCRIPT.into())
+        );
+        assert_eq!(run(&ks, NOW, &["EVAL", ok, "1", "k", "4"]), Reply::ok());
+        assert_eq!(
+            run(&ks, NOW, &["EVALSHA", &sha, "1", "k", "5"]),
+            Reply::ok()
+        );
+        assert_eq!(run(&ks, NOW, &["GET", "k"]), bulk("5"));
     }
 }

@@ -1,8 +1,11 @@
--- The sandbox of one EVAL (see scripting.rs). Runs once per script call,
--- in a fresh Lua state, with the real globals, before the user's script is
--- loaded. `raw` holds the Rust callbacks and the set of protected tables.
--- Returns the environment of the user's script, the real globals (where
--- KEYS and ARGV go) and the runner (xpcall with Redis 7.0's error handler).
+-- The sandbox of the scripts (see scripting.rs, `Engine`). Runs once per
+-- Lua state, with the real globals, before any user script is loaded; the
+-- state then serves script after script, so nothing here may be left
+-- writable to a script. `raw` holds the Rust callbacks and the set of
+-- protected tables. Returns the environment of the user's scripts, the
+-- real globals (where KEYS and ARGV go), the runner (xpcall with Redis
+-- 7.0's error handler), `where` and the real `redis` table (where each
+-- call installs its own redis.call / redis.pcall).
 local raw = ...
 
 -- Locals captured before the globals are cut down: the sandbox's own
@@ -31,9 +34,9 @@ end
 -- math.randomseed are seeded by the command's Ctx (Lua 5.1's used C's
 -- rand(): global state, another sequence on every replica).
 math.random, math.randomseed = raw.random, raw.randomseed
+-- redis.call / redis.pcall borrow the running command, so each script
+-- call sets its own into this table (`Engine::run`).
 local redis = {
-  call = raw.call,
-  pcall = raw.pcall,
   sha1hex = raw.sha1hex,
   log = raw.log,
   setresp = raw.setresp,
@@ -91,6 +94,12 @@ for _, name in ipairs({ 'string', 'math', 'table', 'coroutine', 'redis', 'bit', 
 end
 local env = protect(G, true)
 G._G = env
+-- The strings' metatable is shared by every string of the state, so a
+-- script could otherwise change what `s:upper()` means for the next one
+-- (Redis 7.0 makes it read-only too): getmetatable('') gives a read-only
+-- view whose __index is `string` (the read-only one), as Redis's.
+local string_meta = getmetatable('')
+string_meta.__metatable = protect({ __index = G.string })
 -- rawset / setmetatable would otherwise open the proxies (Rust checks
 -- `protected`).
 G.rawset, G.setmetatable = raw.rawset, raw.setmetatable
@@ -177,4 +186,4 @@ local function where(level)
   return ''
 end
 
-return env, G, run, where
+return env, G, run, where, redis

@@ -63,8 +63,31 @@ def test_a_runaway_script_is_stopped_and_the_server_keeps_serving(r, body):
         r.eval(body, 1, "runaway")
     assert other.ping() is True
     assert r.get("runaway") == b"before"
+    # The next script gets a sound state (the killed one is rebuilt).
+    assert r.eval(
+        "return {('abc'):upper(), redis.call('get', KEYS[1]), type(math.random())}", 1, "runaway"
+    ) == [b"ABC", b"before", b"number"]
     # A long but finite script is not stopped.
     assert r.eval("local x = 0; for i = 1, 1000000 do x = x + i end; return x", 0) == 500000500000
+
+
+def test_a_script_cannot_change_the_sandbox_of_the_next(r):
+    """Scripts share one kept Lua state, as on Redis: the globals, the
+    libraries and the strings' metatable are read-only, so what one script
+    tries to change the next never sees."""
+    for body in [
+        "x = 1",
+        "redis.call = function() return 'hijacked' end",
+        "string.upper = function() return 'hijacked' end",
+        "getmetatable('').__index.upper = function() return 'hijacked' end",
+        "getmetatable('').__index = {}",
+    ]:
+        with pytest.raises(ResponseError, match="Attempt to modify a readonly table"):
+            r.eval(body, 0)
+    assert r.eval("math.randomseed(1) collectgarbage('stop') return 1", 0) == 1
+    assert r.eval("return {('abc'):upper(), redis.call('ping')}", 0) == [b"ABC", b"PONG"]
+    with pytest.raises(ResponseError, match="nonexistent global variable 'x'"):
+        r.eval("return x", 0)
 
 
 def test_scripts_in_a_transaction(r):
