@@ -15,7 +15,12 @@
 //! are read-only, and what the callbacks keep is reset per call, so the
 //! result depends only on the keyspace and the command's [`Ctx`]
 //! (`math.random` is seeded from `Ctx::rng_seed`), and replicas applying
-//! the same EVAL reach the same state.
+//! the same EVAL reach the same state. Two exceptions, from the state's
+//! history: what `collectgarbage('count')` answers and the exact point
+//! where a script near the 1 GiB memory limit fails (a node that restarted
+//! has a younger state); a script that writes such a value may make
+//! replicas differ (Redis 7.0 replicates a script's effects; we replicate
+//! the command).
 //!
 //! The script cache (SHA1 -> body) is in memory only, as Redis's is; it is
 //! shared with [`Keyspace::script_call_by_body`], which the cluster uses to
