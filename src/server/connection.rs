@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::client::{push_channel, ClientHandle, PushReceiver, PushSender};
 use super::notifier::{is_null, WatchFlag};
-use super::{now_ms, table, BoxFuture, CommandStat, Shared, SlowlogEntry};
+use super::{now_ms, subcommands, table, BoxFuture, CommandStat, Shared, SlowlogEntry};
 use crate::command::{CommandSpec, Ctx, Reply};
 use crate::resp::{encode, Decoded, Decoder, Limits, Protocol};
 use crate::tls::{Stream, READ_CHUNK};
@@ -539,7 +539,10 @@ impl Connection {
         }
         if !spec.flags.no_auth
             && (self.user != "default" || !self.shared.acl_open.load(Ordering::Acquire))
-            && !self.shared.acl.read().allows(&self.user, spec)
+            && !self.shared.acl.read().allows(
+                &self.user,
+                subcommands::of_call(spec, &argv).unwrap_or(spec),
+            )
         {
             let err = Reply::Error(format!(
                 "NOPERM this user has no permissions to run the '{}' command",
