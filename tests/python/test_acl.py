@@ -66,6 +66,11 @@ SCRIPT = [
     cmd("CLIENT", "KILL", "ID", "999999"),
     cmd("CLIENT", "GETNAME"),
     cmd("CONFIG", "RESETSTAT"),
+    # A subcommand's arity is checked before the ACL, as Redis does.
+    cmd("CONFIG", "GET"),
+    cmd("CLIENT", "KILL"),
+    cmd("SCRIPT", "FLUSH", "SYNC", "extra"),
+    cmd("SCRIPT", "LOAD", "return 1"),
     cmd("AUTH", "grace", "pw"),
     cmd("CONFIG", "SET", "maxclients", "10000"),
     cmd("CONFIG", "REWRITE"),
