@@ -44,7 +44,8 @@ pub const CATEGORIES: &[&str] = &[
 /// give: (name, categories added, categories removed). Checked against
 /// redis-server 7.0.15's COMMAND INFO. (Container commands such as CONFIG
 /// keep their flags' categories here: Redis puts them on the subcommands,
-/// and ACL rules here apply to the container.)
+/// which carry their own (`super::subcommands`); a subcommand not listed
+/// there is checked as its container.)
 const OVERRIDES: &[(&str, &[&str], &[&str])] = &[
     (
         "sort",
@@ -81,9 +82,12 @@ const OVERRIDES: &[(&str, &[&str], &[&str])] = &[
     ("script", &[], &["read", "scripting"]),
 ];
 
-/// Whether `spec` belongs to `category` (from its group and flags, and
-/// [`OVERRIDES`]).
+/// Whether `spec` belongs to `category` (a subcommand's are Redis's, listed
+/// with it; a command's come from its group and flags, and [`OVERRIDES`]).
 pub fn in_category(spec: &CommandSpec, category: &str) -> bool {
+    if let Some(categories) = super::subcommands::categories(spec) {
+        return category == "all" || categories.contains(&category);
+    }
     if let Some((_, add, remove)) = OVERRIDES.iter().find(|(n, _, _)| *n == spec.name) {
         if remove.contains(&category) {
             return false;
@@ -163,13 +167,17 @@ impl User {
         }
     }
 
-    /// Whether the user may run `spec`.
+    /// Whether the user may run `spec` (a subcommand, `config|get`, is
+    /// named by its own rules and by its container's: `+config` allows it).
     pub fn allows(&self, spec: &CommandSpec) -> bool {
+        let container = spec.name.split_once('|').map(|(c, _)| c);
         let mut ok = self.all;
         for r in &self.rules {
             match r {
                 Rule::Category(allow, c) if in_category(spec, c) => ok = *allow,
-                Rule::Command(allow, c) if c == spec.name => ok = *allow,
+                Rule::Command(allow, c) if c == spec.name || Some(c.as_str()) == container => {
+                    ok = *allow
+                }
                 _ => {}
             }
         }
@@ -335,12 +343,18 @@ impl Acl {
                 }
                 _ if rule.starts_with('+') || rule.starts_with('-') => {
                     let cmd = &rule[1..];
-                    if cmd.contains('|') {
-                        return Err(bad(
-                            "subcommand rules are not supported; allow or deny the whole command",
-                        ));
-                    }
-                    if !commands(cmd) {
+                    if let Some((container, _)) = cmd.split_once('|') {
+                        // Only the subcommands FincasKV describes; others
+                        // are allowed or denied with their container.
+                        if super::subcommands::lookup(cmd.as_bytes()).is_none() {
+                            return Err(bad(
+                                "subcommand rules are not supported for this subcommand; allow or deny the whole command",
+                            ));
+                        }
+                        if !commands(container) {
+                            return Err(bad("Unknown command or category name in ACL"));
+                        }
+                    } else if !commands(cmd) {
                         return Err(bad("Unknown command or category name in ACL"));
                     }
                     user.rules
@@ -434,5 +448,42 @@ mod tests {
         assert!(acl.open());
         assert!(!acl.allows("alice", spec("mget")));
         assert!(acl.delete(&["default".to_owned()]).is_err());
+    }
+
+    /// `-config|set` denies CONFIG SET only; `+client|list` allows CLIENT
+    /// LIST only; `+config` allows every CONFIG subcommand; a category
+    /// rule reaches a subcommand by the subcommand's own categories.
+    #[test]
+    fn subcommand_rules() {
+        let sub = |n: &str| {
+            &super::super::subcommands::lookup(n.as_bytes())
+                .expect(n)
+                .spec
+        };
+        let known = |c: &str| c == "config" || c == "client";
+        let mut acl = Acl::default();
+        let rules = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        acl.set_user("u", &rules(&["on", "+@all", "-config|set"]), &known)
+            .unwrap();
+        assert!(!acl.allows("u", sub("config|set")));
+        assert!(acl.allows("u", sub("config|get")));
+        acl.set_user("v", &rules(&["on", "-@all", "+client|list"]), &known)
+            .unwrap();
+        assert!(acl.allows("v", sub("client|list")));
+        assert!(!acl.allows("v", sub("client|kill")));
+        acl.set_user(
+            "w",
+            &rules(&["on", "-@all", "+config", "-@dangerous"]),
+            &known,
+        )
+        .unwrap();
+        assert!(acl.allows("w", sub("config|help")));
+        assert!(!acl.allows("w", sub("config|set")));
+        assert!(in_category(sub("config|set"), "dangerous"));
+        assert!(!in_category(sub("config|help"), "admin"));
+        assert!(acl
+            .set_user("u", &rules(&["+config|nosuch"]), &known)
+            .is_err());
+        assert!(acl.set_user("u", &rules(&["+nosuch|get"]), &known).is_err());
     }
 }

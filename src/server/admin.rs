@@ -11,7 +11,7 @@ use bytes::Bytes;
 #[cfg(test)]
 use super::connection::{full_name, parse_timeout};
 use super::connection::{Connection, Flow, Multi, ReplyMode, Subscriptions};
-use super::{acl, now_ms, table, Shared};
+use super::{acl, now_ms, subcommands, table, Shared};
 use crate::command::{CommandSpec, Reply};
 use crate::resp::Protocol;
 
@@ -311,7 +311,7 @@ impl Connection {
                     if !acl::CATEGORIES.contains(&cat.as_str()) {
                         return Reply::Error(format!("ERR Unknown category '{cat}'"));
                     }
-                    let mut names: Vec<&str> = all_commands(&shared)
+                    let mut names: Vec<&str> = with_subcommands(all_commands(&shared))
                         .into_iter()
                         .filter(|s| acl::in_category(s, &cat))
                         .map(|s| s.name)
@@ -1270,6 +1270,28 @@ fn all_commands(shared: &Shared) -> Vec<&'static CommandSpec> {
     v
 }
 
+/// `commands` followed by the subcommands FincasKV describes of each
+/// (ACL CAT and COMMAND LIST name them, `config|get`, as Redis 7.0 does).
+fn with_subcommands(commands: Vec<&'static CommandSpec>) -> Vec<&'static CommandSpec> {
+    let subs: Vec<&'static CommandSpec> = commands
+        .iter()
+        .flat_map(|c| subcommands::of(c.name).map(|s| &s.spec))
+        .collect();
+    let mut all = commands;
+    all.extend(subs);
+    all
+}
+
+/// A command, or a subcommand named `container|sub` (COMMAND INFO / DOCS),
+/// by name, case-insensitively.
+fn find_command_or_sub(shared: &Shared, name: &[u8]) -> Option<&'static CommandSpec> {
+    let Some(bar) = name.iter().position(|&b| b == b'|') else {
+        return find_command(shared, name);
+    };
+    find_command(shared, &name[..bar])?;
+    subcommands::lookup(name).map(|s| &s.spec)
+}
+
 fn find_command(shared: &Shared, name: &[u8]) -> Option<&'static CommandSpec> {
     let name = name.to_ascii_lowercase();
     table::lookup(&name).or_else(|| shared.backend.lookup(&name))
@@ -1298,17 +1320,28 @@ fn command_info(spec: &CommandSpec) -> Reply {
         Reply::Set(acl_categories(spec)),
         Reply::Set(Vec::new()),
         Reply::Array(Vec::new()),
-        Reply::Array(Vec::new()),
+        Reply::Array(
+            subcommands::of(spec.name)
+                .map(|s| command_info(&s.spec))
+                .collect(),
+        ),
     ])
 }
 
 fn command_docs(spec: &CommandSpec) -> Reply {
-    Reply::Map(vec![
+    let mut docs = vec![
         (bulk_str("summary"), bulk_str(spec.summary)),
         (bulk_str("since"), bulk_str(spec.since)),
         (bulk_str("group"), bulk_str(spec.group)),
         (bulk_str("complexity"), bulk_str(spec.complexity)),
-    ])
+    ];
+    let subs: Vec<(Reply, Reply)> = subcommands::of(spec.name)
+        .map(|s| (bulk_str(s.spec.name), command_docs(&s.spec)))
+        .collect();
+    if !subs.is_empty() {
+        docs.push((bulk_str("subcommands"), Reply::Map(subs)));
+    }
+    Reply::Map(docs)
 }
 
 fn cmd_command(shared: &Shared, argv: &[Bytes]) -> Outcome {
@@ -1329,7 +1362,7 @@ fn cmd_command(shared: &Shared, argv: &[Bytes]) -> Outcome {
             done(Reply::Array(
                 argv[2..]
                     .iter()
-                    .map(|n| find_command(shared, n).map_or(Reply::NilArray, command_info))
+                    .map(|n| find_command_or_sub(shared, n).map_or(Reply::NilArray, command_info))
                     .collect(),
             ))
         }
@@ -1339,7 +1372,7 @@ fn cmd_command(shared: &Shared, argv: &[Bytes]) -> Outcome {
             } else {
                 argv[2..]
                     .iter()
-                    .filter_map(|n| find_command(shared, n))
+                    .filter_map(|n| find_command_or_sub(shared, n))
                     .collect()
             };
             done(Reply::Map(
@@ -1350,7 +1383,7 @@ fn cmd_command(shared: &Shared, argv: &[Bytes]) -> Outcome {
             ))
         }
         "list" => {
-            let mut names: Vec<&'static CommandSpec> = all_commands(shared);
+            let mut names: Vec<&'static CommandSpec> = with_subcommands(all_commands(shared));
             if argv.len() > 2 {
                 if argv.len() != 5 || lower(&argv[2]) != "filterby" {
                     return syntax_error();

@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::client::{push_channel, ClientHandle, PushReceiver, PushSender};
 use super::notifier::{is_null, WatchFlag};
-use super::{now_ms, table, BoxFuture, CommandStat, Shared, SlowlogEntry};
+use super::{now_ms, subcommands, table, BoxFuture, CommandStat, Shared, SlowlogEntry};
 use crate::command::{CommandSpec, Ctx, Reply};
 use crate::resp::{encode, Decoded, Decoder, Limits, Protocol};
 use crate::tls::{Stream, READ_CHUNK};
@@ -529,7 +529,10 @@ impl Connection {
             self.reject(Some(spec), Reply::error("NOAUTH Authentication required."));
             return Flow::Continue;
         }
-        if !spec.arity_ok(argv.len()) {
+        // A subcommand Redis describes (`config|get`) has its own arity
+        // and ACL categories; any other is checked as its container.
+        let checked = subcommands::of_call(spec, &argv).unwrap_or(spec);
+        if !spec.arity_ok(argv.len()) || !checked.arity_ok(argv.len()) {
             let err = Reply::Error(format!(
                 "ERR wrong number of arguments for '{}' command",
                 full_name(spec, &argv)
@@ -539,7 +542,7 @@ impl Connection {
         }
         if !spec.flags.no_auth
             && (self.user != "default" || !self.shared.acl_open.load(Ordering::Acquire))
-            && !self.shared.acl.read().allows(&self.user, spec)
+            && !self.shared.acl.read().allows(&self.user, checked)
         {
             let err = Reply::Error(format!(
                 "NOPERM this user has no permissions to run the '{}' command",
@@ -940,8 +943,8 @@ pub(super) fn unknown_command(argv: &[Bytes]) -> Reply {
 /// of container commands.
 pub(super) fn full_name(spec: &CommandSpec, argv: &[Bytes]) -> String {
     let containers = [
-        "acl", "client", "config", "command", "debug", "slowlog", "memory", "pubsub", "object",
-        "xinfo",
+        "acl", "client", "cluster", "config", "command", "debug", "slowlog", "memory", "pubsub",
+        "object", "script", "xinfo",
     ];
     if containers.contains(&spec.name) && argv.len() > 1 {
         format!(

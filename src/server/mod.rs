@@ -29,6 +29,7 @@ mod connection;
 mod metrics;
 mod notifier;
 mod pubsub;
+mod subcommands;
 mod table;
 
 pub use backend::KeyspaceBackend;

@@ -53,18 +53,48 @@ SCRIPT = [
     cmd("SET", "k", "v"),
     cmd("GET", "b"),
     cmd("HSET", "hh", "f", "v"),
+    # Subcommand rules: everything but CONFIG SET; only CLIENT LIST.
+    cmd("AUTH", "default", "x"),
+    cmd("ACL", "SETUSER", "erin", "on", ">pw", "~*", "&*", "+@all", "-config|set"),
+    cmd("ACL", "SETUSER", "frank", "on", ">pw", "~*", "&*", "-@all", "+client|list", "+config|help"),
+    cmd("ACL", "SETUSER", "grace", "on", ">pw", "~*", "&*", "+@all", "-@dangerous", "+config|get"),
+    cmd("AUTH", "erin", "pw"),
+    cmd("CONFIG", "SET", "maxclients", "10000"),
+    cmd("config", "Set", "maxclients", "10000"),
+    cmd("SLOWLOG", "RESET"),
+    cmd("AUTH", "frank", "pw"),
+    cmd("CLIENT", "KILL", "ID", "999999"),
+    cmd("CLIENT", "GETNAME"),
+    cmd("CONFIG", "RESETSTAT"),
+    # A subcommand's arity is checked before the ACL, as Redis does.
+    cmd("CONFIG", "GET"),
+    cmd("CLIENT", "KILL"),
+    cmd("SCRIPT", "FLUSH", "SYNC", "extra"),
+    cmd("SCRIPT", "LOAD", "return 1"),
+    cmd("AUTH", "grace", "pw"),
+    cmd("CONFIG", "SET", "maxclients", "10000"),
+    cmd("CONFIG", "REWRITE"),
+    cmd("CLIENT", "KILL", "ID", "999999"),
+    cmd("CLIENT", "ID", "extra"),
+    cmd("ACL", "WHOAMI"),
+    cmd("ACL", "USERS"),
+    cmd("OBJECT", "ENCODING", "nosuchkey"),
+    cmd("MEMORY", "USAGE", "nosuchkey"),
 ]
 
 
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace")
+
+
 def test_acl_same_bytes_as_redis(server: Server, redis_server: int) -> None:
-    setup = [cmd("ACL", "DELUSER", "alice", "bob", "carol", "dave"), cmd("FLUSHALL")]
+    setup = [cmd("ACL", "DELUSER", *USERS), cmd("FLUSHALL")]
     ours = exchange(server.port, setup + SCRIPT)[len(setup):]
     theirs = exchange(redis_server, setup + SCRIPT)[len(setup):]
     try:
         for req, a, b in zip(SCRIPT, ours, theirs):
             assert a == b, f"{req!r}: ours {a!r}, redis {b!r}"
     finally:
-        exchange(redis_server, [cmd("ACL", "DELUSER", "alice", "bob", "carol", "dave")])
+        exchange(redis_server, [cmd("AUTH", "default", "x"), cmd("ACL", "DELUSER", *USERS)])
 
 
 def test_acl_with_redis_py(server: Server) -> None:
@@ -137,3 +167,92 @@ def test_minus_dangerous_refuses_flushall(server: Server) -> None:
     for args in (["FLUSHALL"], ["KEYS", "*"], ["SORT", "k"], ["SWAPDB", "0", "1"]):
         with pytest.raises(redis.exceptions.NoPermissionError):
             user.execute_command(*args)
+
+
+# The subcommands FincasKV implements that Redis 7.0 has too (FincasKV's
+# own, such as CLUSTER INIT, are not listed: rules name their container).
+SUBCOMMANDS = {
+    "cluster": {"help", "info", "keyslot", "myid", "nodes", "slots"},
+    "acl": {"cat", "deluser", "list", "setuser", "users", "whoami"},
+    "client": {"getname", "getredir", "help", "id", "info", "kill", "list", "no-evict", "reply", "setname"},
+    "command": {"count", "docs", "getkeys", "help", "info", "list"},
+    "config": {"get", "help", "resetstat", "rewrite", "set"},
+    "memory": {"doctor", "help", "usage"},
+    "object": {"encoding", "freq", "help", "idletime", "refcount"},
+    "pubsub": {"channels", "help", "numpat", "numsub", "shardchannels", "shardnumsub"},
+    "script": {"exists", "flush", "help", "kill", "load"},
+    "slowlog": {"get", "help", "len", "reset"},
+}
+
+# The flags FincasKV models (Redis's others, `noscript`, `loading`, `stale`,
+# ..., it does not report for any command).
+MODELLED_FLAGS = {"write", "readonly", "denyoom", "admin", "pubsub", "no_multi", "blocking", "no_auth", "fast", "movablekeys"}
+
+
+def _subcommands(port: int) -> dict[str, tuple]:
+    out = {}
+    for entry in redis.Redis(port=port, protocol=2).execute_command("COMMAND").values():
+        for sub in entry["subcommands"]:
+            flags = sorted({f.decode() for f in sub[2]} & MODELLED_FLAGS)
+            cats = [c.decode() for c in sub[6]]
+            out[sub[0].decode()] = (sub[1], flags, sub[3], sub[4], sub[5], cats)
+    return out
+
+
+def test_subcommand_flags_and_categories_match_redis(server: Server, redis_server: int) -> None:
+    """COMMAND INFO nests each implemented subcommand of a container with
+    Redis 7.0's arity, flags, key range and ACL categories (in its order)."""
+    ours = _subcommands(server.port)
+    theirs = _subcommands(redis_server)
+    expected = {f"{c}|{s}" for c, subs in SUBCOMMANDS.items() for s in subs}
+    assert set(ours) == expected
+    diffs = {name: (ours[name], theirs[name]) for name in sorted(expected) if ours[name] != theirs[name]}
+    assert diffs == {}
+    # One subcommand by its full name, as COMMAND INFO config|set asks.
+    info = exchange(server.port, [cmd("COMMAND", "INFO", "config|set", "config|nosuch")])[0]
+    assert info.startswith(b"*2\r\n*10\r\n$10\r\nconfig|set\r\n:-4\r\n") and info.endswith(b"*-1\r\n")
+    docs = exchange(server.port, [cmd("COMMAND", "DOCS", "config")])[0]
+    assert b"\r\nsubcommands\r\n*10\r\n" in docs
+    assert all(f"\r\nconfig|{s}\r\n".encode() in docs for s in SUBCOMMANDS["config"])
+
+
+def test_acl_cat_lists_subcommands_as_redis(server: Server, redis_server: int) -> None:
+    """ACL CAT <category> and COMMAND LIST FILTERBY ACLCAT name the
+    implemented subcommands (`config|set`) that Redis 7.0 puts there."""
+    ours = redis.Redis(port=server.port, decode_responses=True)
+    theirs = redis.Redis(port=redis_server, decode_responses=True)
+    implemented = {f"{c}|{s}" for c, subs in SUBCOMMANDS.items() for s in subs}
+    for cat in ours.acl_cat():
+        if cat not in theirs.acl_cat():
+            continue
+        mine = {n for n in ours.acl_cat(cat) if "|" in n}
+        redis_subs = {n for n in theirs.acl_cat(cat) if n in implemented}
+        assert mine == redis_subs, cat
+        listed = exchange(server.port, [cmd("COMMAND", "LIST", "FILTERBY", "ACLCAT", cat)])[0]
+        assert {n for n in listed.decode().split("\r\n") if "|" in n} == redis_subs, cat
+    assert "config|set" in ours.acl_cat("dangerous")
+
+
+def test_minus_config_set_allows_config_get(server: Server, redis_server: int) -> None:
+    """`-config|set` denies CONFIG SET with Redis's NOPERM text and leaves
+    CONFIG GET allowed; `+client|list` allows only CLIENT LIST."""
+    errors = []
+    for port in (server.port, redis_server):
+        with redis.Redis(port=port) as admin:
+            admin.execute_command("ACL", "SETUSER", "sub1", "on", ">pw", "~*", "&*", "+@all", "-config|set")
+            admin.execute_command("ACL", "SETUSER", "sub2", "on", ">pw", "~*", "&*", "-@all", "+client|list")
+            try:
+                with redis.Redis(port=port, username="sub1", password="pw") as user:
+                    assert user.config_get("maxclients") != {}
+                    with pytest.raises(redis.exceptions.NoPermissionError) as denied:
+                        user.config_set("maxclients", 10000)
+                    errors.append(str(denied.value))
+                with redis.Redis(port=port, username="sub2", password="pw") as other:
+                    assert other.client_list() != []
+                    with pytest.raises(redis.exceptions.NoPermissionError) as denied:
+                        other.client_id()
+                    errors.append(str(denied.value))
+            finally:
+                admin.execute_command("ACL", "DELUSER", "sub1", "sub2")
+    assert errors[:2] == errors[2:]
+    assert errors[0] == "this user has no permissions to run the 'config|set' command"

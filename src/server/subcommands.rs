@@ -1,0 +1,175 @@
+//! The subcommands of container commands (`CONFIG GET`, `CLIENT KILL`, ...)
+//! as Redis 7.0 describes them: each has its own flags, key range and ACL
+//! categories (COMMAND INFO lists them nested under the container, ACL CAT
+//! lists them as `config|get`, and `+client|list` / `-config|set` allow or
+//! deny one of them).
+//!
+//! Only the subcommands FincasKV implements are here; any other subcommand
+//! of a container (FincasKV's own `CLUSTER INIT`, ...) is checked and listed
+//! as its container. The rows were taken from redis-server 7.0.15's COMMAND
+//! INFO and COMMAND DOCS (flags FincasKV does not model, such as `noscript`
+//! or `loading`, are left out).
+
+use bytes::Bytes;
+
+use crate::command::{CommandFlags, CommandSpec, KeySpec};
+
+// The flags Redis 7.0 gives these subcommands (none is write, fast,
+// denyoom, no_auth, no_multi or blocking); `RANDOM` is its
+// `nondeterministic_output` tip.
+const R: u16 = 1;
+const ADMIN: u16 = 1 << 1;
+const PUBSUB: u16 = 1 << 2;
+const RANDOM: u16 = 1 << 3;
+
+/// One subcommand: its spec (named `container|sub`) and its ACL categories.
+#[derive(Debug)]
+pub struct Subcommand {
+    /// Name (`config|get`), arity (counting the container's name), flags,
+    /// keys and docs.
+    pub spec: CommandSpec,
+    /// Redis 7.0's ACL categories, in its order.
+    pub categories: &'static [&'static str],
+}
+
+#[expect(clippy::too_many_arguments, reason = "one table row")]
+const fn sub(
+    name: &'static str,
+    arity: i32,
+    bits: u16,
+    (first, last, step): (i32, i32, i32),
+    group: &'static str,
+    categories: &'static [&'static str],
+    summary: &'static str,
+    since: &'static str,
+    complexity: &'static str,
+) -> Subcommand {
+    Subcommand {
+        spec: CommandSpec {
+            name,
+            arity,
+            flags: CommandFlags {
+                write: false,
+                readonly: bits & R != 0,
+                admin: bits & ADMIN != 0,
+                blocking: false,
+                pubsub: bits & PUBSUB != 0,
+                no_auth: false,
+                random: bits & RANDOM != 0,
+                fast: false,
+                denyoom: false,
+                no_multi: false,
+                pubsub_allowed: false,
+            },
+            keys: KeySpec { first, last, step },
+            group,
+            summary,
+            since,
+            complexity,
+        },
+        categories,
+    }
+}
+
+/// Every implemented subcommand, grouped by container.
+pub static SUBCOMMANDS: &[Subcommand] = &[
+    sub("acl|cat", -2, 0, (0, 0, 0), "server", &["slow"], "List the ACL categories or the commands inside a category", "6.0.0", "O(1) since the categories and commands are a fixed set."),
+    sub("acl|setuser", -3, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Modify or create the rules for a specific ACL user", "6.0.0", "O(N). Where N is the number of rules provided."),
+    sub("acl|users", 2, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "List the username of all the configured ACL rules", "6.0.0", "O(N). Where N is the number of configured users."),
+    sub("acl|list", 2, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "List the current ACL rules in ACL config file format", "6.0.0", "O(N). Where N is the number of configured users."),
+    sub("acl|whoami", 2, 0, (0, 0, 0), "server", &["slow"], "Return the name of the user associated to the current connection", "6.0.0", "O(1)"),
+    sub("acl|deluser", -3, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Remove the specified ACL users and the associated rules", "6.0.0", "O(1) amortized time considering the typical user."),
+    sub("client|setname", 3, 0, (0, 0, 0), "connection", &["slow", "connection"], "Set the current connection name", "2.6.9", "O(1)"),
+    sub("client|getredir", 2, 0, (0, 0, 0), "connection", &["slow", "connection"], "Get tracking notifications redirection client ID if any", "6.0.0", "O(1)"),
+    sub("client|getname", 2, 0, (0, 0, 0), "connection", &["slow", "connection"], "Get the current connection name", "2.6.9", "O(1)"),
+    sub("client|reply", 3, 0, (0, 0, 0), "connection", &["slow", "connection"], "Instruct the server whether to reply to commands", "3.2.0", "O(1)"),
+    sub("client|no-evict", 3, ADMIN, (0, 0, 0), "connection", &["admin", "slow", "dangerous", "connection"], "Set client eviction mode for the current connection", "7.0.0", "O(1)"),
+    sub("client|id", 2, 0, (0, 0, 0), "connection", &["slow", "connection"], "Returns the client ID for the current connection", "5.0.0", "O(1)"),
+    sub("client|info", 2, RANDOM, (0, 0, 0), "connection", &["slow", "connection"], "Returns information about the current client connection.", "6.2.0", "O(1)"),
+    sub("client|list", -2, ADMIN | RANDOM, (0, 0, 0), "connection", &["admin", "slow", "dangerous", "connection"], "Get the list of client connections", "2.4.0", "O(N) where N is the number of client connections"),
+    sub("client|help", 2, 0, (0, 0, 0), "connection", &["slow", "connection"], "Show helpful text about the different subcommands", "5.0.0", "O(1)"),
+    sub("client|kill", -3, ADMIN, (0, 0, 0), "connection", &["admin", "slow", "dangerous", "connection"], "Kill the connection of a client", "2.4.0", "O(N) where N is the number of client connections"),
+    sub("cluster|slots", 2, RANDOM, (0, 0, 0), "cluster", &["slow"], "Get array of Cluster slot to node mappings", "3.0.0", "O(N) where N is the total number of Cluster nodes"),
+    sub("cluster|myid", 2, 0, (0, 0, 0), "cluster", &["slow"], "Return the node id", "3.0.0", "O(1)"),
+    sub("cluster|keyslot", 3, 0, (0, 0, 0), "cluster", &["slow"], "Returns the hash slot of the specified key", "3.0.0", "O(N) where N is the number of bytes in the key"),
+    sub("cluster|nodes", 2, RANDOM, (0, 0, 0), "cluster", &["slow"], "Get Cluster config for the node", "3.0.0", "O(N) where N is the total number of Cluster nodes"),
+    sub("cluster|info", 2, RANDOM, (0, 0, 0), "cluster", &["slow"], "Provides info about Redis Cluster node state", "3.0.0", "O(1)"),
+    sub("cluster|help", 2, 0, (0, 0, 0), "cluster", &["slow"], "Show helpful text about the different subcommands", "5.0.0", "O(1)"),
+    sub("command|info", -2, 0, (0, 0, 0), "server", &["slow", "connection"], "Get array of specific Redis command details, or all when no argument is given.", "2.8.13", "O(N) where N is the number of commands to look up"),
+    sub("command|list", -2, 0, (0, 0, 0), "server", &["slow", "connection"], "Get an array of Redis command names", "7.0.0", "O(N) where N is the total number of Redis commands"),
+    sub("command|getkeys", -4, 0, (0, 0, 0), "server", &["slow", "connection"], "Extract keys given a full Redis command", "2.8.13", "O(N) where N is the number of arguments to the command"),
+    sub("command|count", 2, 0, (0, 0, 0), "server", &["slow", "connection"], "Get total number of Redis commands", "2.8.13", "O(1)"),
+    sub("command|docs", -2, 0, (0, 0, 0), "server", &["slow", "connection"], "Get array of specific Redis command documentation", "7.0.0", "O(N) where N is the number of commands to look up"),
+    sub("command|help", 2, 0, (0, 0, 0), "server", &["slow", "connection"], "Show helpful text about the different subcommands", "5.0.0", "O(1)"),
+    sub("config|get", -3, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Get the values of configuration parameters", "2.0.0", "O(N) when N is the number of configuration parameters provided"),
+    sub("config|rewrite", 2, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Rewrite the configuration file with the in memory configuration", "2.8.0", "O(1)"),
+    sub("config|help", 2, 0, (0, 0, 0), "server", &["slow"], "Show helpful text about the different subcommands", "5.0.0", "O(1)"),
+    sub("config|set", -4, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Set configuration parameters to the given values", "2.0.0", "O(N) when N is the number of configuration parameters provided"),
+    sub("config|resetstat", 2, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Reset the stats returned by INFO", "2.0.0", "O(1)"),
+    sub("memory|doctor", 2, RANDOM, (0, 0, 0), "server", &["slow"], "Outputs memory problems report", "4.0.0", "O(1)"),
+    sub("memory|help", 2, 0, (0, 0, 0), "server", &["slow"], "Show helpful text about the different subcommands", "4.0.0", "O(1)"),
+    sub("memory|usage", -3, R, (2, 2, 1), "server", &["read", "slow"], "Estimate the memory usage of a key", "4.0.0", "O(N) where N is the number of samples."),
+    sub("object|help", 2, 0, (0, 0, 0), "generic", &["keyspace", "slow"], "Show helpful text about the different subcommands", "6.2.0", "O(1)"),
+    sub("object|encoding", 3, R | RANDOM, (2, 2, 1), "generic", &["keyspace", "read", "slow"], "Inspect the internal encoding of a Redis object", "2.2.3", "O(1)"),
+    sub("object|idletime", 3, R | RANDOM, (2, 2, 1), "generic", &["keyspace", "read", "slow"], "Get the time since a Redis object was last accessed", "2.2.3", "O(1)"),
+    sub("object|freq", 3, R | RANDOM, (2, 2, 1), "generic", &["keyspace", "read", "slow"], "Get the logarithmic access frequency counter of a Redis object", "4.0.0", "O(1)"),
+    sub("object|refcount", 3, R | RANDOM, (2, 2, 1), "generic", &["keyspace", "read", "slow"], "Get the number of references to the value of the key", "2.2.3", "O(1)"),
+    sub("pubsub|numsub", -2, PUBSUB, (0, 0, 0), "pubsub", &["pubsub", "slow"], "Get the count of subscribers for channels", "2.8.0", "O(N) for the NUMSUB subcommand, where N is the number of requested channels"),
+    sub("pubsub|channels", -2, PUBSUB, (0, 0, 0), "pubsub", &["pubsub", "slow"], "List active channels", "2.8.0", "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)"),
+    sub("pubsub|numpat", 2, PUBSUB, (0, 0, 0), "pubsub", &["pubsub", "slow"], "Get the count of unique patterns pattern subscriptions", "2.8.0", "O(1)"),
+    sub("pubsub|shardnumsub", -2, PUBSUB, (0, 0, 0), "pubsub", &["pubsub", "slow"], "Get the count of subscribers for shard channels", "7.0.0", "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels"),
+    sub("pubsub|help", 2, 0, (0, 0, 0), "pubsub", &["slow"], "Show helpful text about the different subcommands", "6.2.0", "O(1)"),
+    sub("pubsub|shardchannels", -2, PUBSUB, (0, 0, 0), "pubsub", &["pubsub", "slow"], "List active shard channels", "7.0.0", "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels)."),
+    sub("script|flush", -2, 0, (0, 0, 0), "scripting", &["slow", "scripting"], "Remove all the scripts from the script cache.", "2.6.0", "O(N) with N being the number of scripts in cache"),
+    sub("script|exists", -3, 0, (0, 0, 0), "scripting", &["slow", "scripting"], "Check existence of scripts in the script cache.", "2.6.0", "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation)."),
+    sub("script|load", 3, 0, (0, 0, 0), "scripting", &["slow", "scripting"], "Load the specified Lua script into the script cache.", "2.6.0", "O(N) with N being the length in bytes of the script body."),
+    sub("script|help", 2, 0, (0, 0, 0), "scripting", &["slow", "scripting"], "Show helpful text about the different subcommands", "5.0.0", "O(1)"),
+    sub("script|kill", 2, 0, (0, 0, 0), "scripting", &["slow", "scripting"], "Kill the script currently in execution.", "2.6.0", "O(1)"),
+    sub("slowlog|len", 2, ADMIN | RANDOM, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Get the slow log's length", "2.2.12", "O(1)"),
+    sub("slowlog|help", 2, 0, (0, 0, 0), "server", &["slow"], "Show helpful text about the different subcommands", "6.2.0", "O(1)"),
+    sub("slowlog|get", -2, ADMIN | RANDOM, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Get the slow log's entries", "2.2.12", "O(N) where N is the number of entries returned"),
+    sub("slowlog|reset", 2, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Clear all entries from the slow log", "2.2.12", "O(N) where N is the number of entries in the slowlog"),
+];
+
+/// The subcommands of `container` (by lower-case name) that FincasKV implements.
+pub fn of(container: &str) -> impl Iterator<Item = &'static Subcommand> + '_ {
+    SUBCOMMANDS.iter().filter(move |s| {
+        s.spec
+            .name
+            .split_once('|')
+            .is_some_and(|(c, _)| c == container)
+    })
+}
+
+/// The subcommand called `name` (`config|get`, any case).
+pub fn lookup(name: &[u8]) -> Option<&'static Subcommand> {
+    SUBCOMMANDS
+        .iter()
+        .find(|s| s.spec.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// The subcommand `argv` runs when `container` is its command, if it is
+/// one of [`SUBCOMMANDS`].
+pub fn of_call(container: &CommandSpec, argv: &[Bytes]) -> Option<&'static CommandSpec> {
+    let sub = argv.get(1)?;
+    let n = container.name.len();
+    SUBCOMMANDS
+        .iter()
+        .find(|s| {
+            let name = s.spec.name.as_bytes();
+            name.len() == n + 1 + sub.len()
+                && name.starts_with(container.name.as_bytes())
+                && name[n] == b'|'
+                && name[n + 1..].eq_ignore_ascii_case(sub)
+        })
+        .map(|s| &s.spec)
+}
+
+/// The categories of `spec` if it is one of [`SUBCOMMANDS`] (by address:
+/// a subcommand's spec is only ever borrowed from the table).
+pub fn categories(spec: &CommandSpec) -> Option<&'static [&'static str]> {
+    SUBCOMMANDS
+        .iter()
+        .find(|s| std::ptr::eq(&s.spec, spec))
+        .map(|s| s.categories)
+}
