@@ -208,6 +208,20 @@ def geosearch_result(response: Any, **options: Any) -> Any:
     return [[cast(v) for cast, v in zip(casts, item)] for item in items]
 
 
+def script_result(response: Any, **options: Any) -> Any:
+    """SCRIPT EXISTS -> list of ``bool``, SCRIPT LOAD -> ``str``, SCRIPT FLUSH
+    -> ``True`` (redis-py's shapes); the method names the subcommand in
+    ``options["script"]``."""
+    sub = options.get("script")
+    if sub == "EXISTS":
+        return [bool(x) for x in response]
+    if sub == "LOAD":
+        return _str(response)
+    if sub == "FLUSH":
+        return bool_ok(response)
+    return response
+
+
 def _table() -> Dict[str, Callback]:
     table: Dict[str, Callback] = {}
 
@@ -247,6 +261,7 @@ def _table() -> Dict[str, Callback]:
             "ZMSCORE": zmscore_result,
             "ZSCAN": zscan_result,
             "BF.INFO": bf_info,
+            "SCRIPT": script_result,
         }
     )
     return table

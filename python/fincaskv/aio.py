@@ -22,7 +22,8 @@ import threading
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from fincaskv import db as _sync
-from fincaskv.commands import BitFieldOperation, BloomCommands, Commands
+from fincaskv.commands import BitFieldOperation, BloomCommands, Commands, Script
+from fincaskv.exceptions import NoScriptError
 
 __all__ = ["DB", "Pipeline"]
 
@@ -156,6 +157,21 @@ for _name in _command_names(BloomCommands):
         setattr(Bloom, _name, _awaitable(_name, BloomCommands))
 
 
+class AsyncScript(Script):
+    """A Lua script bound to an asyncio database: awaiting a call runs
+    EVALSHA, loading the script first if the database does not hold it."""
+
+    async def __call__(self, keys: Any = (), args: Any = (), client: Any = None) -> Any:  # type: ignore[override]
+        """Runs the script with ``keys`` and ``args``."""
+        client = self.registered_client if client is None else client
+        keys, args = list(keys), list(args)
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self.sha = await client.script_load(self.script)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+
+
 class DB(_AsyncCommands):
     """An embedded FincasKV database for asyncio; see ``fincaskv.DB`` for the options.
 
@@ -165,6 +181,11 @@ class DB(_AsyncCommands):
 
     def __init__(self, path: Any, **options: Any) -> None:
         self._sync = options.pop("_sync", None) or _sync.DB(path, **options)
+
+    def register_script(self, script: Any) -> "AsyncScript":
+        """A :class:`AsyncScript` for ``script`` (redis-py's asyncio helper):
+        ``await s(keys=[...], args=[...])``."""
+        return AsyncScript(self, script)
 
     @classmethod
     async def open(cls, path: Any, **options: Any) -> "DB":

@@ -10,10 +10,11 @@ code written for ``redis.Redis`` runs unchanged against ``fincaskv.DB``.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import warnings
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
-from fincaskv.exceptions import DataError
+from fincaskv.exceptions import DataError, NoScriptError
 
 KeyT = Union[bytes, str, memoryview]
 EncodableT = Union[bytes, bytearray, memoryview, str, int, float]
@@ -31,6 +32,8 @@ __all__ = [
     "ServerCommands",
     "SetCommands",
     "SortedSetCommands",
+    "Script",
+    "ScriptCommands",
     "StringCommands",
 ]
 
@@ -459,6 +462,40 @@ class GenericCommands:
     def exists(self, *names: KeyT) -> Any:
         """EXISTS: how many of ``names`` exist."""
         return self.execute_command("EXISTS", *names)
+
+    def dump(self, name: KeyT) -> Any:
+        """DUMP: the value at ``name`` serialized as Redis 7.0 does (``bytes``),
+        or ``None`` if absent; RESTORE (here or in Redis) reads it back."""
+        return self.execute_command("DUMP", name)
+
+    def restore(
+        self,
+        name: KeyT,
+        ttl: float,
+        value: EncodableT,
+        replace: bool = False,
+        absttl: bool = False,
+        idletime: Optional[int] = None,
+        frequency: Optional[int] = None,
+    ) -> Any:
+        """RESTORE: creates ``name`` from a DUMP payload (ours or Redis's);
+        ``ttl`` in milliseconds (0: none; with ``absttl`` a Unix time in ms)."""
+        params: List[Any] = [name, ttl, value]
+        if replace:
+            params.append("REPLACE")
+        if absttl:
+            params.append("ABSTTL")
+        if idletime is not None:
+            try:
+                params.extend(["IDLETIME", int(idletime)])
+            except ValueError:
+                raise DataError("idletime must be an integer") from None
+        if frequency is not None:
+            try:
+                params.extend(["FREQ", int(frequency)])
+            except ValueError:
+                raise DataError("frequency must be an integer") from None
+        return self.execute_command("RESTORE", *params)
 
     def sort(
         self,
@@ -1395,6 +1432,78 @@ class ServerCommands:
         return self.execute_command("TIME", **kwargs)
 
 
+class Script:
+    """A Lua script bound to a database, as redis-py's ``register_script``
+    returns: calling it runs EVALSHA, and loads the script first if the
+    database does not hold it (``NoScriptError``)."""
+
+    def __init__(self, registered_client: Any, script: Union[str, bytes]) -> None:
+        self.registered_client = registered_client
+        self.script = script
+        body = script.encode("utf-8") if isinstance(script, str) else bytes(script)
+        self.sha = hashlib.sha1(body).hexdigest()
+
+    def __call__(
+        self,
+        keys: Sequence[KeyT] = (),
+        args: Sequence[EncodableT] = (),
+        client: Any = None,
+    ) -> Any:
+        """Runs the script with ``keys`` and ``args`` on ``client`` (default:
+        the database it was registered with)."""
+        client = self.registered_client if client is None else client
+        keys, args = list(keys), list(args)
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            # A pipeline queues instead of raising, so only a direct call gets here.
+            self.sha = client.script_load(self.script)
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+class ScriptCommands:
+    """Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT LOAD / EXISTS / FLUSH."""
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:  # pragma: no cover
+        """Runs (or queues) one command; provided by the class mixing this in."""
+        raise NotImplementedError
+
+    def eval(self, script: Union[str, bytes], numkeys: int, *keys_and_args: EncodableT) -> Any:
+        """EVAL: runs ``script`` with its first ``numkeys`` arguments as KEYS."""
+        return self.execute_command("EVAL", script, numkeys, *keys_and_args)
+
+    def eval_ro(self, script: Union[str, bytes], numkeys: int, *keys_and_args: EncodableT) -> Any:
+        """EVAL_RO: as ``eval``, for a script that only reads."""
+        return self.execute_command("EVAL_RO", script, numkeys, *keys_and_args)
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: EncodableT) -> Any:
+        """EVALSHA: runs the held script whose SHA1 is ``sha``."""
+        return self.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
+
+    def evalsha_ro(self, sha: str, numkeys: int, *keys_and_args: EncodableT) -> Any:
+        """EVALSHA_RO: as ``evalsha``, for a script that only reads."""
+        return self.execute_command("EVALSHA_RO", sha, numkeys, *keys_and_args)
+
+    def script_load(self, script: Union[str, bytes]) -> Any:
+        """SCRIPT LOAD: keeps ``script``; returns its SHA1 (``str``)."""
+        return self.execute_command("SCRIPT", "LOAD", script, script="LOAD")
+
+    def script_exists(self, *args: str) -> Any:
+        """SCRIPT EXISTS: one ``bool`` per SHA1, whether the script is held."""
+        return self.execute_command("SCRIPT", "EXISTS", *args, script="EXISTS")
+
+    def script_flush(self, sync_type: Optional[str] = None) -> Any:
+        """SCRIPT FLUSH [ASYNC|SYNC]: forgets every script; returns ``True``."""
+        if sync_type not in ("SYNC", "ASYNC", None):
+            raise DataError("SCRIPT FLUSH defaults to SYNC, or accepts SYNC/ASYNC as sync_type")
+        pieces = [] if sync_type is None else [sync_type]
+        return self.execute_command("SCRIPT", "FLUSH", *pieces, script="FLUSH")
+
+    def register_script(self, script: Union[str, bytes]) -> Script:
+        """A callable :class:`Script` for ``script`` (redis-py's helper)."""
+        return Script(self, script)
+
+
 class BloomCommands:
     """RedisBloom-style bloom filters, reached as ``db.bf()`` (as in redis-py)."""
 
@@ -1676,6 +1785,7 @@ class Commands(
     SetCommands,
     SortedSetCommands,
     GeoCommands,
+    ScriptCommands,
     ServerCommands,
 ):
     """Every command family, mixed together."""

@@ -20,6 +20,7 @@ __all__ = [
     "WrongTypeError",
     "ExecAbortError",
     "OutOfMemoryError",
+    "NoScriptError",
     "DataError",
     "ConnectionError",
     "ClosedError",
@@ -53,6 +54,10 @@ class ExecAbortError(ResponseError):
 
 class OutOfMemoryError(ResponseError):
     """``OOM``: the command was refused because a memory limit was reached."""
+
+
+class NoScriptError(ResponseError):
+    """``NOSCRIPT``: EVALSHA named a script the database does not hold."""
 
 
 class DataError(Error, ValueError):

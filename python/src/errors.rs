@@ -5,7 +5,7 @@
 //! `StorageError` an `OSError`); this module only picks the class.
 //!
 //! Error *replies* are mapped as redis-py maps them (its `parse_error`): the
-//! first word is the error code; `ERR`, `EXECABORT` and `OOM` are stripped from
+//! first word is the error code; `ERR`, `EXECABORT`, `OOM` and `NOSCRIPT` are stripped from
 //! the message, other codes (`WRONGTYPE`, ...) stay in it.
 
 use pyo3::prelude::*;
@@ -42,6 +42,7 @@ pub fn classify_reply(text: &str) -> (&'static str, &str) {
         "WRONGTYPE" => ("WrongTypeError", text),
         "EXECABORT" => ("ExecAbortError", rest),
         "OOM" => ("OutOfMemoryError", rest),
+        "NOSCRIPT" => ("NoScriptError", rest),
         _ => ("ResponseError", text),
     }
 }
