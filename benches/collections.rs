@@ -16,6 +16,10 @@ use fincaskv::command::{Ctx, Reply};
 use fincaskv::keyspace::{Config, Keyspace};
 use fincaskv::storage::{FsyncPolicy, Options};
 
+#[path = "support/thread_cpu.rs"]
+mod support;
+use support::thread_cpu;
+
 const NOW: u64 = 1_800_000_000_000;
 /// Distinct fields / members cycled through by HSET and SADD.
 const SPREAD: usize = 100_000;
@@ -199,20 +203,6 @@ fn del_big_hash() {
         "DEL of a 1,000,000-field hash, caller path: median {:?} (min {:?}, max {:?}, 5 runs)",
         samples[2], samples[0], samples[4]
     );
-}
-
-/// This thread's CPU time (robust on a loaded machine: time spent waiting
-/// for a core is not counted).
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes into the timespec we own.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Thread CPU time per command: HSET / SADD of new fields / members, ZADD

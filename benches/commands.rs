@@ -14,6 +14,10 @@ use fincaskv::command::{Ctx, Reply};
 use fincaskv::keyspace::{Config, Keyspace};
 use fincaskv::storage::{FsyncPolicy, Options};
 
+#[path = "support/thread_cpu.rs"]
+mod support;
+use support::thread_cpu;
+
 const NOW: u64 = 1_800_000_000_000;
 const KEYS: usize = 10_000;
 
@@ -171,20 +175,6 @@ fn del_big_list() {
          thread CPU median {:?} (max {:?}), 5 runs",
         samples[2], samples[0], samples[4], cpu[2], cpu[4]
     );
-}
-
-/// CPU time of the calling thread (immune to other processes on a loaded
-/// machine, unlike criterion's wall clock).
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Thread CPU time per command of every shape, each on a fresh keyspace

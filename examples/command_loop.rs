@@ -13,6 +13,10 @@ use fincaskv::command::{Ctx, Reply};
 use fincaskv::keyspace::{Config, Keyspace};
 use fincaskv::storage::{FsyncPolicy, Options};
 
+#[path = "../benches/support/thread_cpu.rs"]
+mod support;
+use support::thread_cpu;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let shape = args.next().unwrap_or_else(|| "SET".into()).to_uppercase();
@@ -127,7 +131,7 @@ fn main() {
         Vec::new()
     };
     let start = Instant::now();
-    let cpu_start = thread_cpu_ns();
+    let cpu_start = thread_cpu();
     for i in 0..n {
         if shape == "ZMOVE" && (i / KEYS) % 2 == 1 {
             ks.execute(&ctx, &other[i % KEYS]);
@@ -157,23 +161,10 @@ fn main() {
         }
     }
     let el = start.elapsed();
-    let cpu = thread_cpu_ns() - cpu_start;
+    let cpu = thread_cpu() - cpu_start;
     println!(
         "{shape}: {n} in {el:?}, {:?} per command, {} ns thread CPU per command",
         el / n as u32,
-        cpu / n as u64
+        cpu.as_nanos() / n as u128
     );
-}
-
-/// CPU time of this thread, in ns: less disturbed than the wall clock by
-/// other processes on a shared machine.
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

@@ -186,14 +186,17 @@ impl Leaf {
     fn append(&mut self, other: &mut Leaf) {
         let (at, m) = (self.len(), other.len());
         self.scores[at..at + m].copy_from_slice(&other.scores[..m]);
-        for (to, from) in self.members[at..at + m]
-            .iter_mut()
-            .zip(&mut other.members[..m])
-        {
-            *to = std::mem::take(from);
-        }
+        move_members(&mut self.members[at..at + m], &mut other.members[..m]);
         self.len += other.len;
         other.len = 0;
+    }
+}
+
+/// Moves the members of `from` into `to` (same length), leaving empty
+/// members behind.
+fn move_members(to: &mut [Member], from: &mut [Member]) {
+    for (t, f) in to.iter_mut().zip(from) {
+        *t = std::mem::take(f);
     }
 }
 
@@ -397,9 +400,10 @@ impl OrderTree {
         let half = len / 2;
         let mut right = Leaf::empty();
         right.scores[..len - half].copy_from_slice(&left.scores[half..len]);
-        for (to, from) in right.members.iter_mut().zip(&mut left.members[half..len]) {
-            *to = std::mem::take(from);
-        }
+        move_members(
+            &mut right.members[..len - half],
+            &mut left.members[half..len],
+        );
         right.len = (len - half) as u32;
         left.len = half as u32;
         right.prev = id;

@@ -323,10 +323,8 @@ pub(crate) fn seal(mut body: Vec<u8>) -> Vec<u8> {
 /// Appends `s` as Redis writes a short string: in integer form when it is
 /// the canonical decimal text of a 32-bit integer, else length-prefixed.
 fn put_str_or_int(out: &mut Vec<u8>, s: &[u8]) {
-    let int = (s.len() <= 11)
-        .then(|| std::str::from_utf8(s).ok()?.parse::<i32>().ok())
-        .flatten()
-        .filter(|v| v.to_string().as_bytes() == s);
+    // `parse_i64` is Redis's `string2ll`: canonical decimal text only.
+    let int = crate::command::args::parse_i64(s).and_then(|v| i32::try_from(v).ok());
     match int {
         Some(v) if i8::try_from(v).is_ok() => out.extend_from_slice(&[0xC0, v as u8]),
         Some(v) if i16::try_from(v).is_ok() => {
