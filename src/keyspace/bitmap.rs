@@ -1,11 +1,13 @@
 //! The bitmap commands: GETBIT SETBIT BITCOUNT BITPOS BITOP BITFIELD
 //! BITFIELD_RO. A bitmap is a string value (bit 0 is the most significant
-//! bit of byte 0); every write rewrites the whole value as one `TAG_STR`
-//! record, keeping its deadline (O(length) per write, like SETRANGE).
+//! bit of byte 0). SETBIT and BITFIELD change it in place through
+//! `string::edit_string`, keeping its deadline: a big bitmap gets a patch
+//! record of the bytes that changed (O(1) amortized per write, as in
+//! Redis); BITOP writes its destination whole.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use super::string::read;
+use super::string::{edit_string, read};
 use super::value::StrForm;
 use super::Exec;
 use crate::command::args::{self, err, int_arg};
@@ -50,8 +52,7 @@ fn getbit(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 }
 
 /// SETBIT: answers the bit's old value; the string grows with zero bytes
-/// as needed, keeps its TTL and is rewritten whole (O(length), as
-/// SETRANGE).
+/// as needed and keeps its TTL (`edit_string`).
 fn setbit(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let offset = match bit_offset(ex, &argv[2]) {
         Ok(o) => o,
@@ -61,28 +62,23 @@ fn setbit(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Some(b @ (0 | 1)) => b == 1,
         _ => return err("ERR bit is not an integer or out of range"),
     };
-    let key = &argv[1];
-    let old = match read(ex, key) {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
-    let mut buf = BytesMut::from(old.as_deref().unwrap_or_default());
     let byte = offset >> 3;
-    if buf.len() <= byte {
-        buf.resize(byte + 1, 0);
-    }
     let mask = 0x80 >> (offset & 7);
-    let was = buf[byte] & mask != 0;
-    if on {
-        buf[byte] |= mask;
-    } else {
-        buf[byte] &= !mask;
-    }
     // Written even when the bit was already so: Redis turns the value raw
     // and counts the key as modified either way.
-    let expire = ex.expire_of(key).unwrap_or(0);
-    ex.set_string_as(key, buf.freeze(), expire, StrForm::Raw);
-    Reply::Integer(i64::from(was))
+    let edited = edit_string(ex, &argv[1], byte..byte + 1, |buf| {
+        let was = buf[byte] & mask != 0;
+        if on {
+            buf[byte] |= mask;
+        } else {
+            buf[byte] &= !mask;
+        }
+        was
+    });
+    match edited {
+        Ok((was, _)) => Reply::Integer(i64::from(was)),
+        Err(e) => e,
+    }
 }
 
 /// The unit of a BITCOUNT / BITPOS range: `Ok(true)` for BIT.
@@ -452,17 +448,16 @@ fn bitfield_generic(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply
         Err(e) => return e,
     };
     let key = &argv[1];
-    let old = match read(ex, key) {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
     let reach = ops
         .iter()
         .filter(|op| op.write.is_some())
         .map(|op| ((op.offset + u64::from(op.bits) - 1) >> 3) as usize + 1)
         .max();
     let Some(reach) = reach else {
-        let v = old.unwrap_or_default();
+        let v = match read(ex, key) {
+            Ok(v) => v.unwrap_or_default(),
+            Err(e) => return e,
+        };
         let replies = ops
             .iter()
             .map(|op| field_get(&v, op.offset, op.bits))
@@ -471,13 +466,24 @@ fn bitfield_generic(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply
             .collect();
         return Reply::Array(replies);
     };
-    let mut buf = BytesMut::from(old.as_deref().unwrap_or_default());
-    if buf.len() < reach {
-        buf.resize(reach, 0);
+    let first = ops
+        .iter()
+        .filter(|op| op.write.is_some())
+        .map(|op| (op.offset >> 3) as usize)
+        .min()
+        .unwrap_or(0);
+    match edit_string(ex, key, first..reach, |buf| apply_fields(buf, &ops)) {
+        Ok((replies, _)) => Reply::Array(replies),
+        Err(e) => e,
     }
+}
+
+/// Runs BITFIELD's operations on `buf` (long enough for every write):
+/// their replies.
+fn apply_fields(buf: &mut [u8], ops: &[FieldOp]) -> Vec<Reply> {
     let mut replies = Vec::with_capacity(ops.len());
-    for op in &ops {
-        let current = field_value(field_get(&buf, op.offset, op.bits), op.signed, op.bits);
+    for op in ops {
+        let current = field_value(field_get(buf, op.offset, op.bits), op.signed, op.bits);
         let Some((incr, operand)) = op.write else {
             replies.push(Reply::Integer(current as i64));
             continue;
@@ -490,13 +496,11 @@ fn bitfield_generic(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply
         };
         match field_fit(wanted, op.signed, op.bits, op.overflow) {
             Some(v) => {
-                field_put(&mut buf, op.offset, op.bits, v as u64);
+                field_put(buf, op.offset, op.bits, v as u64);
                 replies.push(Reply::Integer(if incr { v } else { current } as i64));
             }
             None => replies.push(Reply::Nil),
         }
     }
-    let expire = ex.expire_of(key).unwrap_or(0);
-    ex.set_string_as(key, buf.freeze(), expire, StrForm::Raw);
-    Reply::Array(replies)
+    replies
 }

@@ -291,7 +291,7 @@ impl<'a> Exec<'a> {
         let loc = self
             .journal
             .put_predicted(TAG_STR, &at, &[], &data, FixTarget::Whole);
-        let value = Value::Str(StrValue { data, loc, form });
+        let value = Value::Str(StrValue::written(data, loc, form));
         self.replace_as(self.db, key, at.gen, value, expire_at_ms);
         if expire_at_ms != 0 {
             self.journal.expire(&at, expire_at_ms);

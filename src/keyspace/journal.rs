@@ -18,6 +18,12 @@ use crate::storage::{Location, RecordKind, RecordRef};
 
 /// A string value: key = db key, value = the bytes.
 pub(crate) const TAG_STR: u8 = 1;
+/// Bytes written in place into a string of the same generation (APPEND,
+/// SETRANGE, SETBIT, BITFIELD on a big string): sub = byte offset (u64 big
+/// endian), value = the bytes; the string grows with zero bytes to reach
+/// them. Replay applies a string's patches to its `TAG_STR` record in log
+/// order.
+pub(crate) const TAG_STR_PATCH: u8 = 7;
 /// A key deleted (any type): every record of generation <= gen is dead.
 pub(crate) const TAG_DEL: u8 = 2;
 /// A key's deadline changed (sub = deadline in ms, u64 big endian; 0 =
@@ -90,6 +96,8 @@ pub(crate) enum FixTarget {
     /// The hash field or sorted-set member the record's sub-key names
     /// (read back from the journal at settle: no copy of the name).
     Sub,
+    /// A string patch at this byte offset (appended to the value's patches).
+    Patch(u64),
 }
 
 /// One record waiting to be appended.

@@ -19,8 +19,8 @@ use super::db::{Db, Entry};
 use super::journal::{
     decode_key, FixTarget, FLUSH_ALL, TAG_BLOOM_ADD, TAG_BLOOM_IMAGE, TAG_BLOOM_RESERVE, TAG_DEL,
     TAG_EXPIRE, TAG_FLUSH, TAG_HASH_FIELD, TAG_HASH_REM, TAG_LIST_ITEM, TAG_LIST_REM,
-    TAG_RAFT_META, TAG_RENAME, TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_SWAPDB, TAG_ZSET_MEMBER,
-    TAG_ZSET_REM,
+    TAG_RAFT_META, TAG_RENAME, TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_STR_PATCH, TAG_SWAPDB,
+    TAG_ZSET_MEMBER, TAG_ZSET_REM,
 };
 use super::value::{StrForm, StrValue, Value};
 use super::{bloom, hash, list, renamed, set, zset, State};
@@ -132,11 +132,8 @@ pub(crate) fn apply(
             if let Some(entry) = incarnation(db, key, e.gen, e.expire_at_ms, || {
                 Value::Str(StrValue::new(Bytes::new()))
             }) {
-                entry.value = Value::Str(StrValue {
-                    data,
-                    loc: Some(e.location),
-                    form: StrForm::Encoded,
-                });
+                entry.value =
+                    Value::Str(StrValue::written(data, Some(e.location), StrForm::Encoded));
                 if e.value.is_none() {
                     loads.push(Load {
                         slot,
@@ -148,6 +145,7 @@ pub(crate) fn apply(
                 }
             }
         }
+        TAG_STR_PATCH => replay_patch(db, slot, key, sub, e, loads)?,
         TAG_DEL => {
             if db.get(key).is_some_and(|entry| entry.gen <= e.gen) {
                 db.remove(key);
@@ -180,6 +178,43 @@ pub(crate) fn apply(
             bloom::replay(db, slot, key, sub, e, loads).map_err(|why| bad(e, &why))?
         }
         other => return Err(bad(e, &format!("unknown keyspace tag {other}"))),
+    }
+    Ok(())
+}
+
+/// A string patch: noted on its incarnation now, applied by [`finish`] in
+/// log order (after the base, which may itself come from a hint file).
+fn replay_patch(
+    db: &mut Db,
+    slot: usize,
+    key: &[u8],
+    sub: &[u8],
+    e: &ReplayEntry<'_>,
+    loads: &mut Vec<Load>,
+) -> Result<(), storage::Error> {
+    let offset = sub
+        .try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| bad(e, "bad patch offset"))?;
+    if offset.saturating_add(u64::from(e.location.len)) > crate::command::args::MAX_STRING as u64 {
+        return Err(bad(e, "patch beyond the largest string"));
+    }
+    // Only on the incarnation it was written for: an older one's patch is
+    // dead, and a patch never starts an incarnation (its base comes first
+    // and lives as long as it does).
+    if let Some(entry) = db.get_mut(key).filter(|en| en.gen == e.gen) {
+        if let Value::Str(s) = &mut entry.value {
+            s.push_patch(e.location);
+            s.note_patch(e.location.len as usize);
+            s.form = StrForm::Raw;
+            loads.push(Load {
+                slot,
+                key: Bytes::copy_from_slice(key),
+                gen: e.gen,
+                target: FixTarget::Patch(offset),
+                loc: e.location,
+            });
+        }
     }
     Ok(())
 }
@@ -254,7 +289,7 @@ fn is_live(st: &State, e: &ReplayEntry<'_>) -> bool {
     };
     match (&entry.value, e.tag) {
         (_, TAG_RENAME) => true,
-        (Value::Str(s), TAG_STR) => s.loc == Some(e.location),
+        (Value::Str(s), TAG_STR | TAG_STR_PATCH) => s.is_live(e.tag, e.location),
         (Value::List(v), TAG_LIST_ITEM) => v.is_live(sub, e.location),
         (Value::Hash(v), TAG_HASH_FIELD) => v.is_live(sub, e.location),
         (Value::Set(v), TAG_SET_MEMBER) => v.is_live(sub, e.location),
@@ -281,7 +316,7 @@ fn relocate(st: &mut State, e: &ReplayEntry<'_>, old: Location, new: Location) {
         return;
     };
     match (&mut entry.value, e.tag) {
-        (Value::Str(s), TAG_STR) if s.loc == Some(old) => s.loc = Some(new),
+        (Value::Str(s), TAG_STR | TAG_STR_PATCH) => s.relocate(e.tag, old, new),
         (Value::List(v), TAG_LIST_ITEM) => v.relocate(sub, old, new),
         (Value::Hash(v), TAG_HASH_FIELD) => v.relocate(sub, old, new),
         (Value::Set(v), TAG_SET_MEMBER) => v.relocate(sub, old, new),

@@ -9,8 +9,8 @@
 use bytes::{Bytes, BytesMut};
 
 use super::db::Entry;
-use super::journal::{FixTarget, RecordKey, TAG_STR};
-use super::value::{keep, StrForm, Value};
+use super::journal::{FixTarget, RecordKey, TAG_STR, TAG_STR_PATCH};
+use super::value::{self, keep, StrForm, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is};
 use crate::command::table::cmd;
@@ -277,32 +277,89 @@ fn msetnx(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 
 fn append(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let key = &argv[1];
-    let old = match read(ex, key) {
-        Ok(v) => v,
+    let piece = &argv[2];
+    let old_len = match ex.get_str(key) {
+        Ok(v) => v.map(|s| s.data.len()),
         Err(e) => return e,
     };
-    let existed = old.is_some();
-    let new = match old {
-        None => argv[2].clone(),
-        Some(old) => {
-            if old.len() + argv[2].len() > ex.max_value_len() {
-                return err(args::TOO_BIG);
-            }
-            let mut buf = BytesMut::with_capacity(old.len() + argv[2].len());
-            buf.extend_from_slice(&old);
-            buf.extend_from_slice(&argv[2]);
-            buf.freeze()
-        }
+    let Some(old_len) = old_len else {
+        // A new key, made the SET way (`int` / `embstr` / `raw` by content).
+        ex.set_string(key, keep(piece), 0);
+        return Reply::Integer(piece.len() as i64);
     };
-    let len = new.len() as i64;
-    let expire = ex.expire_of(key).unwrap_or(0);
-    let form = if existed {
-        StrForm::Raw
-    } else {
-        StrForm::Encoded
+    if old_len + piece.len() > ex.max_value_len() {
+        return err(args::TOO_BIG);
+    }
+    match edit_string(ex, key, old_len..old_len + piece.len(), |buf| {
+        buf[old_len..].copy_from_slice(piece)
+    }) {
+        Ok(((), len)) => Reply::Integer(len as i64),
+        Err(e) => e,
+    }
+}
+
+/// Changes the string at `key` in place, as Redis's APPEND, SETRANGE,
+/// SETBIT and BITFIELD do: the value (or an empty one if the key is
+/// absent) grows with zero bytes to `span.end`, `edit` changes bytes within
+/// `span`, and the result is logged. A big string
+/// ([`value::PATCH_MIN_LEN`](super::value::PATCH_MIN_LEN) bytes or more)
+/// gets a patch record of just `span` while its patch budget lasts
+/// (`StrValue::patch_fits`), then one whole-value record again, so a
+/// small edit of a big string costs O(edit) amortized on disk, and in
+/// memory too (the bytes change in place when nothing else shares them).
+/// Anything else is rewritten whole as a new incarnation, as SET does, and
+/// the result is `raw`. Keeps the deadline. Answers `edit`'s answer and
+/// the new length, or WRONGTYPE.
+pub(crate) fn edit_string<R>(
+    ex: &mut Exec<'_>,
+    key: &Bytes,
+    span: std::ops::Range<usize>,
+    edit: impl FnOnce(&mut [u8]) -> R,
+) -> Result<(R, usize), Reply> {
+    let slot = ex.slot();
+    let (entry, journal) = ex.entry_and_journal(key);
+    let (s, expire, gen) = match entry {
+        None => (None, 0, 0),
+        Some(Entry {
+            value: Value::Str(s),
+            expire_at_ms,
+            gen,
+        }) => (Some(s), *expire_at_ms, *gen),
+        Some(_) => return Err(err(args::WRONGTYPE)),
     };
-    ex.set_string_as(key, new, expire, form);
-    Reply::Integer(len)
+    let Some(s) = s else {
+        let mut buf = BytesMut::zeroed(span.end);
+        let r = edit(&mut buf);
+        ex.set_string_as(key, buf.freeze(), 0, StrForm::Raw);
+        return Ok((r, span.end));
+    };
+    let patch = s.patch_fits(span.len());
+    let mut buf = value::take_mut(&mut s.data);
+    if buf.len() < span.end {
+        buf.resize(span.end, 0);
+    }
+    let r = edit(&mut buf);
+    let len = buf.len();
+    if !patch {
+        ex.set_string_as(key, buf.freeze(), expire, StrForm::Raw);
+        return Ok((r, len));
+    }
+    s.data = buf.freeze();
+    s.form = StrForm::Raw;
+    let at = RecordKey { slot, key, gen };
+    let offset = span.start as u64;
+    let piece = s.data.slice(span);
+    journal.put(
+        TAG_STR_PATCH,
+        &at,
+        &offset.to_be_bytes(),
+        0,
+        &piece,
+        FixTarget::Patch(offset),
+    );
+    s.note_patch(piece.len());
+    ex.modified(key);
+    Ok((r, len))
 }
 
 fn strlen(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
@@ -353,8 +410,11 @@ fn incr_by(ex: &mut Exec<'_>, key: &Bytes, by: i64) -> Reply {
     let loc = journal.put_predicted(TAG_STR, &at, &[], &data, FixTarget::Whole);
     s.data = data;
     s.form = StrForm::Encoded;
-    let old = std::mem::replace(&mut s.loc, loc);
+    let (old, patches) = s.rebase(loc);
     ex.dead(old);
+    for l in patches {
+        ex.dead(Some(l));
+    }
     ex.modified(key);
     Reply::Integer(new)
 }
@@ -463,26 +523,23 @@ fn setrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let key = &argv[1];
     let piece = &argv[3];
-    let old = match read(ex, key) {
-        Ok(v) => v,
+    let old_len = match ex.get_str(key) {
+        Ok(v) => v.map_or(0, |s| s.data.len()),
         Err(e) => return e,
     };
     if piece.is_empty() {
-        return Reply::Integer(old.map_or(0, |o| o.len() as i64));
+        return Reply::Integer(old_len as i64);
     }
     if offset.saturating_add(piece.len()) > ex.max_value_len() {
         return err(args::TOO_BIG);
     }
-    let old = old.unwrap_or_default();
-    let mut buf = BytesMut::from(&old[..]);
-    if buf.len() < offset + piece.len() {
-        buf.resize(offset + piece.len(), 0);
+    let end = offset + piece.len();
+    match edit_string(ex, key, offset..end, |buf| {
+        buf[offset..end].copy_from_slice(piece)
+    }) {
+        Ok(((), len)) => Reply::Integer(len as i64),
+        Err(e) => e,
     }
-    buf[offset..offset + piece.len()].copy_from_slice(piece);
-    let len = buf.len() as i64;
-    let expire = ex.expire_of(key).unwrap_or(0);
-    ex.set_string_as(key, buf.freeze(), expire, StrForm::Raw);
-    Reply::Integer(len)
 }
 
 /// The most DP cells LCS allocates (4 bytes each, like Redis's limit of

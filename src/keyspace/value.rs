@@ -33,16 +33,53 @@ macro_rules! boxed_value {
 }
 pub(crate) use boxed_value;
 
-/// A string value: the bytes (kept in memory) and the location of the record
-/// that holds them (for dead-byte accounting and merge's liveness test).
+/// A string value: the bytes (kept in memory) and the locations of the
+/// records that hold them (for dead-byte accounting and merge's liveness
+/// test).
 pub(crate) struct StrValue {
     /// The value.
     pub(crate) data: Bytes,
-    /// Location of the record that wrote it; `None` until the append returns.
-    pub(crate) loc: Option<Location>,
+    /// Where its records are.
+    loc: StrLoc,
     /// How Redis would have built the object (OBJECT ENCODING only).
     pub(crate) form: StrForm,
 }
+
+/// The records of a string: one whole-value record (`TAG_STR`), then, for a
+/// big string changed in place (APPEND, SETRANGE, SETBIT, BITFIELD), the
+/// patch records (`TAG_STR_PATCH`) written since, in log order. Replay
+/// applies the patches to the base in that order. The same size as an
+/// `Option<Location>`: a string that was never patched costs nothing more.
+enum StrLoc {
+    /// Not written yet (the append has not returned).
+    Unwritten,
+    /// One whole-value record.
+    Base(Location),
+    /// A base record and patches.
+    Patched(Box<Patched>),
+}
+
+/// A base record and the patches written on top of it.
+struct Patched {
+    /// The whole-value record (`None` until its append returns).
+    base: Option<Location>,
+    /// The patch records whose append returned, oldest first.
+    patches: Vec<Location>,
+    /// Patches logged (settled or not): the budget counts these.
+    count: u32,
+    /// Bytes the patches logged, each charged [`PATCH_OVERHEAD`] more.
+    bytes: u64,
+}
+
+/// A string shorter than this is rewritten whole by in-place edits (a
+/// patch record would cost about as much).
+pub(crate) const PATCH_MIN_LEN: usize = 1024;
+/// The most patches on one base: bounds replay's work, the locations kept
+/// in memory and merge's liveness scan.
+const MAX_PATCHES: u32 = 1024;
+/// What a patch is charged beyond its bytes (record header, key, offset,
+/// its location in memory).
+const PATCH_OVERHEAD: u64 = 64;
 
 /// How a string was made, which decides what OBJECT ENCODING answers, as in
 /// Redis: SET-like commands try `int`, then `embstr` (<= 44 bytes), then
@@ -61,11 +98,153 @@ pub(crate) enum StrForm {
 impl StrValue {
     /// A string not yet written (location unknown) made the SET way.
     pub(crate) fn new(data: Bytes) -> StrValue {
+        StrValue::written(data, None, StrForm::Encoded)
+    }
+
+    /// A string whose whole-value record is at `loc` (`None`: not written yet).
+    pub(crate) fn written(data: Bytes, loc: Option<Location>, form: StrForm) -> StrValue {
         StrValue {
             data,
-            loc: None,
-            form: StrForm::Encoded,
+            loc: loc.map_or(StrLoc::Unwritten, StrLoc::Base),
+            form,
         }
+    }
+
+    /// The location of the whole-value record.
+    pub(crate) fn base(&self) -> Option<Location> {
+        match &self.loc {
+            StrLoc::Unwritten => None,
+            StrLoc::Base(l) => Some(*l),
+            StrLoc::Patched(p) => p.base,
+        }
+    }
+
+    /// The whole-value record was written at `loc` (settle, recovery).
+    fn set_base(&mut self, loc: Location) {
+        match &mut self.loc {
+            StrLoc::Patched(p) => p.base = Some(loc),
+            other => *other = StrLoc::Base(loc),
+        }
+    }
+
+    /// A new whole-value record of the same incarnation (in-place INCR)
+    /// replaces every record before it: answers those (the old base and
+    /// the patches), now dead.
+    pub(crate) fn rebase(&mut self, loc: Option<Location>) -> (Option<Location>, Vec<Location>) {
+        let new = loc.map_or(StrLoc::Unwritten, StrLoc::Base);
+        match std::mem::replace(&mut self.loc, new) {
+            StrLoc::Unwritten => (None, Vec::new()),
+            StrLoc::Base(l) => (Some(l), Vec::new()),
+            StrLoc::Patched(p) => (p.base, p.patches),
+        }
+    }
+
+    /// Calls `f` with the location of every record of the value.
+    fn for_each_location(&self, f: &mut dyn FnMut(Location)) {
+        match &self.loc {
+            StrLoc::Unwritten => {}
+            StrLoc::Base(l) => f(*l),
+            StrLoc::Patched(p) => {
+                p.base
+                    .into_iter()
+                    .chain(p.patches.iter().copied())
+                    .for_each(f);
+            }
+        }
+    }
+
+    /// Whether a patch of `len` more bytes fits the budget: a string of at
+    /// least [`PATCH_MIN_LEN`] bytes whose patches, overhead included, stay
+    /// within its length (so the log holds at most about twice the value
+    /// and a rewrite is paid for by the patches before it) and number at
+    /// most [`MAX_PATCHES`].
+    pub(crate) fn patch_fits(&self, len: usize) -> bool {
+        let (count, bytes) = match &self.loc {
+            StrLoc::Patched(p) => (p.count, p.bytes),
+            _ => (0, 0),
+        };
+        let total = len as u64 + PATCH_OVERHEAD;
+        self.data.len() >= PATCH_MIN_LEN
+            && count < MAX_PATCHES
+            && bytes.saturating_add(total) <= self.data.len() as u64
+    }
+
+    /// Counts a patch of `len` bytes just logged.
+    pub(crate) fn note_patch(&mut self, len: usize) {
+        let p = self.patched();
+        p.count += 1;
+        p.bytes = p.bytes.saturating_add(len as u64 + PATCH_OVERHEAD);
+    }
+
+    /// The patch bookkeeping, made on first use.
+    fn patched(&mut self) -> &mut Patched {
+        if !matches!(self.loc, StrLoc::Patched(_)) {
+            let base = self.base();
+            self.loc = StrLoc::Patched(Box::new(Patched {
+                base,
+                patches: Vec::new(),
+                count: 0,
+                bytes: 0,
+            }));
+        }
+        match &mut self.loc {
+            StrLoc::Patched(p) => p,
+            _ => unreachable!("made above"),
+        }
+    }
+
+    /// A patch record was written at `loc` (settle, recovery).
+    pub(crate) fn push_patch(&mut self, loc: Location) {
+        self.patched().patches.push(loc);
+    }
+
+    /// Whether the patch record at `loc` is one of this value's.
+    fn has_patch(&self, loc: Location) -> bool {
+        matches!(&self.loc, StrLoc::Patched(p) if p.patches.contains(&loc))
+    }
+
+    /// Whether the record `tag` at `loc` is live (merge).
+    pub(crate) fn is_live(&self, tag: u8, loc: Location) -> bool {
+        match tag {
+            super::journal::TAG_STR => self.base() == Some(loc),
+            super::journal::TAG_STR_PATCH => self.has_patch(loc),
+            _ => false,
+        }
+    }
+
+    /// Merge moved the record `tag` from `old` to `new`.
+    pub(crate) fn relocate(&mut self, tag: u8, old: Location, new: Location) {
+        match (&mut self.loc, tag) {
+            (StrLoc::Base(l), super::journal::TAG_STR) if *l == old => *l = new,
+            (StrLoc::Patched(p), super::journal::TAG_STR) if p.base == Some(old) => {
+                p.base = Some(new)
+            }
+            (StrLoc::Patched(p), super::journal::TAG_STR_PATCH) => {
+                if let Some(l) = p.patches.iter_mut().find(|l| **l == old) {
+                    *l = new;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Writes `piece` at byte `offset` of `data`, growing it with zero bytes.
+pub(crate) fn write_at(data: &mut bytes::BytesMut, offset: usize, piece: &[u8]) {
+    let end = offset + piece.len();
+    if data.len() < end {
+        data.resize(end, 0);
+    }
+    data[offset..end].copy_from_slice(piece);
+}
+
+/// The bytes of `data` as a buffer to change in place: no copy when the
+/// keyspace holds the only reference (the common case), so that repeated
+/// APPENDs grow it geometrically, as Redis's sds does.
+pub(crate) fn take_mut(data: &mut Bytes) -> bytes::BytesMut {
+    match std::mem::take(data).try_into_mut() {
+        Ok(m) => m,
+        Err(shared) => bytes::BytesMut::from(&shared[..]),
     }
 }
 
@@ -131,11 +310,7 @@ impl Value {
     /// value (those become dead bytes when the value is dropped).
     pub(crate) fn for_each_location(&self, f: &mut dyn FnMut(Location)) {
         match self {
-            Value::Str(s) => {
-                if let Some(loc) = s.loc {
-                    f(loc);
-                }
-            }
+            Value::Str(s) => s.for_each_location(f),
             Value::List(v) => v.for_each_location(f),
             Value::Hash(v) => v.for_each_location(f),
             Value::Set(v) => v.for_each_location(f),
@@ -169,11 +344,7 @@ impl Value {
     /// A deep copy with no locations (COPY; the copy's records get their own).
     pub(crate) fn duplicate(&self) -> Value {
         match self {
-            Value::Str(s) => Value::Str(StrValue {
-                data: s.data.clone(),
-                loc: None,
-                form: s.form,
-            }),
+            Value::Str(s) => Value::Str(StrValue::written(s.data.clone(), None, s.form)),
             Value::List(v) => Value::List(v.duplicate()),
             Value::Hash(v) => Value::Hash(v.duplicate()),
             Value::Set(v) => Value::Set(v.duplicate()),
@@ -186,7 +357,8 @@ impl Value {
     /// after the append returns); `sub` is the record's sub-key.
     pub(crate) fn set_location(&mut self, target: &FixTarget, sub: &[u8], loc: Location) {
         match (self, target) {
-            (Value::Str(s), FixTarget::Whole) => s.loc = Some(loc),
+            (Value::Str(s), FixTarget::Whole) => s.set_base(loc),
+            (Value::Str(s), FixTarget::Patch(_)) => s.push_patch(loc),
             (Value::List(v), t) => v.set_location(t, loc),
             (Value::Hash(v), t) => v.set_location(t, sub, loc),
             (Value::Set(v), t) => v.set_location(t, loc),
@@ -219,7 +391,12 @@ impl Value {
     /// Stores bytes read from disk at recovery (the record came from a hint file).
     pub(crate) fn fill(&mut self, target: &FixTarget, loc: Location, bytes: Bytes) {
         match (self, target) {
-            (Value::Str(s), FixTarget::Whole) if s.loc == Some(loc) => s.data = bytes,
+            (Value::Str(s), FixTarget::Whole) if s.base() == Some(loc) => s.data = bytes,
+            (Value::Str(s), FixTarget::Patch(offset)) if s.has_patch(loc) => {
+                let mut data = take_mut(&mut s.data);
+                write_at(&mut data, *offset as usize, &bytes);
+                s.data = data.freeze();
+            }
             (Value::List(v), t) => v.fill(t, loc, bytes),
             (Value::Hash(v), t) => v.fill(t, loc, bytes),
             (Value::Set(v), t) => v.fill(t, loc, bytes),
