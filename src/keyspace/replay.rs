@@ -22,7 +22,7 @@ use super::journal::{
     TAG_RAFT_META, TAG_RENAME, TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_STR_PATCH, TAG_SWAPDB,
     TAG_ZSET_MEMBER, TAG_ZSET_REM,
 };
-use super::value::{StrForm, StrValue, Value};
+use super::value::{self, StrForm, StrValue, Value};
 use super::{bloom, hash, list, renamed, set, zset, State};
 use crate::storage::{self, Location, Log, MergeOracle, ReplayEntry};
 
@@ -182,8 +182,10 @@ pub(crate) fn apply(
     Ok(())
 }
 
-/// A string patch: noted on its incarnation now, applied by [`finish`] in
-/// log order (after the base, which may itself come from a hint file).
+/// A string patch: applied to its incarnation now if the record carries its
+/// bytes and the base is in memory, otherwise by [`finish`], in log order
+/// (a base from a hint file is read there; every patch after it is then
+/// deferred too, so the order holds).
 fn replay_patch(
     db: &mut Db,
     slot: usize,
@@ -202,19 +204,31 @@ fn replay_patch(
     // Only on the incarnation it was written for: an older one's patch is
     // dead, and a patch never starts an incarnation (its base comes first
     // and lives as long as it does).
-    if let Some(entry) = db.get_mut(key).filter(|en| en.gen == e.gen) {
-        if let Value::Str(s) = &mut entry.value {
-            s.push_patch(e.location);
-            s.note_patch(e.location.len as usize);
-            s.form = StrForm::Raw;
-            loads.push(Load {
-                slot,
-                key: Bytes::copy_from_slice(key),
-                gen: e.gen,
-                target: FixTarget::Patch(offset),
-                loc: e.location,
-            });
+    let Some(Entry {
+        value: Value::Str(s),
+        ..
+    }) = db.get_mut(key).filter(|en| en.gen == e.gen)
+    else {
+        return Ok(());
+    };
+    s.push_patch(e.location);
+    s.note_patch(e.location.len as usize);
+    s.form = StrForm::Raw;
+    // A patched string's base has PATCH_MIN_LEN bytes or more: empty data
+    // means the base is still to be read.
+    match e.value {
+        Some(bytes) if !s.data.is_empty() => {
+            let mut data = value::take_mut(&mut s.data);
+            value::write_at(&mut data, offset as usize, bytes);
+            s.data = data.freeze();
         }
+        _ => loads.push(Load {
+            slot,
+            key: Bytes::copy_from_slice(key),
+            gen: e.gen,
+            target: FixTarget::Patch(offset),
+            loc: e.location,
+        }),
     }
     Ok(())
 }

@@ -395,7 +395,7 @@ fn incr_by(ex: &mut Exec<'_>, key: &Bytes, by: i64) -> Reply {
         return err(args::OVERFLOW);
     };
     let data = args::int_bytes(new);
-    if expire != 0 {
+    if expire != 0 || s.is_patched() {
         // A new incarnation: its string record, then its EXPIRE record
         // (replay needs them in that order, and merge may drop the older
         // string records of a generation, so a key with a deadline is not
@@ -410,11 +410,8 @@ fn incr_by(ex: &mut Exec<'_>, key: &Bytes, by: i64) -> Reply {
     let loc = journal.put_predicted(TAG_STR, &at, &[], &data, FixTarget::Whole);
     s.data = data;
     s.form = StrForm::Encoded;
-    let (old, patches) = s.rebase(loc);
+    let old = s.rebase(loc);
     ex.dead(old);
-    for l in patches {
-        ex.dead(Some(l));
-    }
     ex.modified(key);
     Reply::Integer(new)
 }

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 
 use super::journal::{FixTarget, Journal, RecordKey};
+use super::members::FileTally;
 use super::{bloom, hash, list, set, zset};
 use crate::storage::Location;
 
@@ -59,26 +60,25 @@ enum StrLoc {
     Patched(Box<Patched>),
 }
 
-/// A base record and the patches written on top of it.
+/// A base record and the patches written on top of it. A patch is live as
+/// long as its incarnation (its generation) is: a whole-value rewrite
+/// always makes a new one. So the patches are not kept one by one, only
+/// their bytes per data file (dead-byte accounting when the value goes).
 struct Patched {
     /// The whole-value record (`None` until its append returns).
     base: Option<Location>,
-    /// The patch records whose append returned, oldest first.
-    patches: Vec<Location>,
-    /// Patches logged (settled or not): the budget counts these.
-    count: u32,
-    /// Bytes the patches logged, each charged [`PATCH_OVERHEAD`] more.
+    /// Bytes of the patch records whose append returned, per data file.
+    tally: FileTally,
+    /// Bytes the patches logged (settled or not), each charged
+    /// [`PATCH_OVERHEAD`] more: the budget.
     bytes: u64,
 }
 
 /// A string shorter than this is rewritten whole by in-place edits (a
 /// patch record would cost about as much).
 pub(crate) const PATCH_MIN_LEN: usize = 1024;
-/// The most patches on one base: bounds replay's work, the locations kept
-/// in memory and merge's liveness scan.
-const MAX_PATCHES: u32 = 1024;
-/// What a patch is charged beyond its bytes (record header, key, offset,
-/// its location in memory).
+/// What a patch is charged beyond its bytes (record header, key, offset;
+/// at recovery, its load).
 const PATCH_OVERHEAD: u64 = 64;
 
 /// How a string was made, which decides what OBJECT ENCODING answers, as in
@@ -127,63 +127,66 @@ impl StrValue {
         }
     }
 
-    /// A new whole-value record of the same incarnation (in-place INCR)
-    /// replaces every record before it: answers those (the old base and
-    /// the patches), now dead.
-    pub(crate) fn rebase(&mut self, loc: Option<Location>) -> (Option<Location>, Vec<Location>) {
-        let new = loc.map_or(StrLoc::Unwritten, StrLoc::Base);
-        match std::mem::replace(&mut self.loc, new) {
-            StrLoc::Unwritten => (None, Vec::new()),
-            StrLoc::Base(l) => (Some(l), Vec::new()),
-            StrLoc::Patched(p) => (p.base, p.patches),
-        }
+    /// A new whole-value record of the same incarnation (in-place INCR,
+    /// never on a patched string) replaces the one before it: answers that
+    /// one, now dead.
+    pub(crate) fn rebase(&mut self, loc: Option<Location>) -> Option<Location> {
+        debug_assert!(
+            !self.is_patched(),
+            "patches live as long as their generation"
+        );
+        let old = self.base();
+        self.loc = loc.map_or(StrLoc::Unwritten, StrLoc::Base);
+        old
     }
 
-    /// Calls `f` with the location of every record of the value.
+    /// Calls `f` with the location of every record of the value (the
+    /// patches as pseudo-locations per file: only dead bytes need them).
     fn for_each_location(&self, f: &mut dyn FnMut(Location)) {
         match &self.loc {
             StrLoc::Unwritten => {}
             StrLoc::Base(l) => f(*l),
             StrLoc::Patched(p) => {
-                p.base
-                    .into_iter()
-                    .chain(p.patches.iter().copied())
-                    .for_each(f);
+                if let Some(l) = p.base {
+                    f(l);
+                }
+                p.tally.for_each(f);
             }
         }
     }
 
+    /// Whether the value has patch records.
+    pub(crate) fn is_patched(&self) -> bool {
+        matches!(self.loc, StrLoc::Patched(_))
+    }
+
     /// Whether a patch of `len` more bytes fits the budget: a string of at
     /// least [`PATCH_MIN_LEN`] bytes whose patches, overhead included, stay
-    /// within its length (so the log holds at most about twice the value
-    /// and a rewrite is paid for by the patches before it) and number at
-    /// most [`MAX_PATCHES`].
+    /// within its length. So the log holds at most about twice the value,
+    /// and a whole rewrite is paid for by the patches before it: an edit
+    /// costs O(its bytes) amortized.
     pub(crate) fn patch_fits(&self, len: usize) -> bool {
-        let (count, bytes) = match &self.loc {
-            StrLoc::Patched(p) => (p.count, p.bytes),
-            _ => (0, 0),
+        let bytes = match &self.loc {
+            StrLoc::Patched(p) => p.bytes,
+            _ => 0,
         };
-        let total = len as u64 + PATCH_OVERHEAD;
         self.data.len() >= PATCH_MIN_LEN
-            && count < MAX_PATCHES
-            && bytes.saturating_add(total) <= self.data.len() as u64
+            && bytes.saturating_add(len as u64 + PATCH_OVERHEAD) <= self.data.len() as u64
     }
 
     /// Counts a patch of `len` bytes just logged.
     pub(crate) fn note_patch(&mut self, len: usize) {
         let p = self.patched();
-        p.count += 1;
         p.bytes = p.bytes.saturating_add(len as u64 + PATCH_OVERHEAD);
     }
 
     /// The patch bookkeeping, made on first use.
     fn patched(&mut self) -> &mut Patched {
-        if !matches!(self.loc, StrLoc::Patched(_)) {
+        if !self.is_patched() {
             let base = self.base();
             self.loc = StrLoc::Patched(Box::new(Patched {
                 base,
-                patches: Vec::new(),
-                count: 0,
+                tally: FileTally::default(),
                 bytes: 0,
             }));
         }
@@ -195,19 +198,15 @@ impl StrValue {
 
     /// A patch record was written at `loc` (settle, recovery).
     pub(crate) fn push_patch(&mut self, loc: Location) {
-        self.patched().patches.push(loc);
+        self.patched().tally.add(loc);
     }
 
-    /// Whether the patch record at `loc` is one of this value's.
-    fn has_patch(&self, loc: Location) -> bool {
-        matches!(&self.loc, StrLoc::Patched(p) if p.patches.contains(&loc))
-    }
-
-    /// Whether the record `tag` at `loc` is live (merge).
+    /// Whether the record `tag` at `loc` of this value's incarnation is
+    /// live (merge): the newest whole-value record, and every patch.
     pub(crate) fn is_live(&self, tag: u8, loc: Location) -> bool {
         match tag {
             super::journal::TAG_STR => self.base() == Some(loc),
-            super::journal::TAG_STR_PATCH => self.has_patch(loc),
+            super::journal::TAG_STR_PATCH => self.is_patched(),
             _ => false,
         }
     }
@@ -219,11 +218,7 @@ impl StrValue {
             (StrLoc::Patched(p), super::journal::TAG_STR) if p.base == Some(old) => {
                 p.base = Some(new)
             }
-            (StrLoc::Patched(p), super::journal::TAG_STR_PATCH) => {
-                if let Some(l) = p.patches.iter_mut().find(|l| **l == old) {
-                    *l = new;
-                }
-            }
+            (StrLoc::Patched(p), super::journal::TAG_STR_PATCH) => p.tally.moved(old, new),
             _ => {}
         }
     }
@@ -392,7 +387,7 @@ impl Value {
     pub(crate) fn fill(&mut self, target: &FixTarget, loc: Location, bytes: Bytes) {
         match (self, target) {
             (Value::Str(s), FixTarget::Whole) if s.base() == Some(loc) => s.data = bytes,
-            (Value::Str(s), FixTarget::Patch(offset)) if s.has_patch(loc) => {
+            (Value::Str(s), FixTarget::Patch(offset)) => {
                 let mut data = take_mut(&mut s.data);
                 write_at(&mut data, *offset as usize, &bytes);
                 s.data = data.freeze();
