@@ -251,3 +251,20 @@ def test_lolwut_art_has_redis_shape(server, debug_redis, args):
         return [len(re.sub(r"\x1b\[[0-9;]*m", "", line)) for line in art]
 
     assert shape(server.port) == shape(debug_redis)
+
+
+def test_slow_fast_command_is_a_fast_command_event(server, debug_redis):
+    """A command flagged `fast` (MGET) over the threshold is recorded as
+    `fast-command` (300,000 keys take well over 1 ms on both servers)."""
+    keys = [f"k{i}" for i in range(300_000)]
+    events = []
+    for port in (server.port, debug_redis):
+        c = redis.Redis(port=port)
+        try:
+            c.config_set("latency-monitor-threshold", 1)
+            assert c.mget(keys)[0] is None
+            events.append({e[0] for e in c.execute_command("LATENCY", "LATEST")})
+            c.config_set("latency-monitor-threshold", 0)
+        finally:
+            c.close()
+    assert all(b"fast-command" in e for e in events), events
