@@ -32,7 +32,8 @@ def debug_redis(tmp_path):
 
     def up():
         try:
-            return redis.Redis(port=port).ping()
+            with redis.Redis(port=port) as client:
+                return client.ping()
         except redis.ConnectionError:
             return False
 
@@ -223,7 +224,8 @@ LOLWUT = [
 
 
 def _version(port: int) -> str:
-    return str(redis.Redis(port=port).info("server")["redis_version"])
+    with redis.Redis(port=port) as client:
+        return str(client.info("server")["redis_version"])
 
 
 @pytest.mark.parametrize("protocol", [2, 3])

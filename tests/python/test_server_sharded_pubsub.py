@@ -201,7 +201,8 @@ def raw(port: int, *args: str):
 
 
 def _row(port: int, name: str) -> tuple:
-    info = redis.Redis(port=port, protocol=2).execute_command("COMMAND", "INFO", name)[name]
+    with redis.Redis(port=port, protocol=2) as client:
+        info = client.execute_command("COMMAND", "INFO", name)[name]
     flags = sorted(set(info["flags"]) & MODELLED_FLAGS)
     keys = (info["first_key_pos"], info["last_key_pos"], info["step_count"])
     return (info["arity"], flags, keys, info["acl_categories"])
@@ -222,7 +223,8 @@ def test_command_rows_match_redis(server, redis_server, name):
     for port in (server.port, redis_server):
         names = raw(port, "COMMAND", "LIST")
         assert {"spublish", "ssubscribe", "sunsubscribe"} <= set(names)
-        assert {"spublish", "ssubscribe", "sunsubscribe"} <= set(redis.Redis(port=port, decode_responses=True).acl_cat("pubsub"))
+        with redis.Redis(port=port, decode_responses=True) as client:
+            assert {"spublish", "ssubscribe", "sunsubscribe"} <= set(client.acl_cat("pubsub"))
 
 
 def test_acl_rules_apply_to_shard_channel_commands(server, redis_server):
