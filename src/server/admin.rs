@@ -172,21 +172,26 @@ impl Connection {
                 self.unwatch_all();
                 done(Reply::ok())
             }
-            "subscribe" | "psubscribe" => self.cmd_subscribe(argv, spec.name == "psubscribe"),
+            "subscribe" | "psubscribe" => {
+                let pushes = self.subscribe(argv, spec.name == "psubscribe");
+                self.write_pushes(pushes)
+            }
             "unsubscribe" | "punsubscribe" => {
-                self.cmd_unsubscribe(argv, spec.name == "punsubscribe")
+                let pushes = self.unsubscribe(argv, spec.name == "punsubscribe");
+                self.write_pushes(pushes)
             }
             "publish" => {
                 let n = self.shared.pubsub.publish(&argv[1], &argv[2]);
                 self.write_own_pushes();
                 done(Reply::Integer(n))
             }
-            "ssubscribe" => self.cmd_ssubscribe(argv),
+            "ssubscribe" => {
+                let pushes = self.ssubscribe(argv);
+                self.write_pushes(pushes)
+            }
             "sunsubscribe" => {
-                for push in self.sunsubscribe(argv) {
-                    self.reply(&push);
-                }
-                (None, Flow::Continue)
+                let pushes = self.sunsubscribe(argv);
+                self.write_pushes(pushes)
             }
             "spublish" => {
                 let n = self.shared.pubsub.spublish(&argv[1], &argv[2]);
@@ -1061,7 +1066,15 @@ impl Connection {
                     "ssubscribe" => replies.push(Reply::error(
                         "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client",
                     )),
-                    // Its pushes are the command's replies in the array.
+                    // Their pushes are the command's entries in the array
+                    // (Redis's array length counts commands: a command of
+                    // several channels makes it one short there).
+                    "subscribe" | "psubscribe" => {
+                        replies.extend(self.subscribe(&argv, spec.name == "psubscribe"))
+                    }
+                    "unsubscribe" | "punsubscribe" => {
+                        replies.extend(self.unsubscribe(&argv, spec.name == "punsubscribe"))
+                    }
                     "sunsubscribe" => replies.extend(self.sunsubscribe(&argv)),
                     _ => {
                         let (r, _) = Box::pin(self.exec_server(spec, &argv)).await;
@@ -1146,22 +1159,22 @@ impl Connection {
 
     /// SSUBSCRIBE: one `ssubscribe` push per channel with the number of
     /// shard channels subscribed to.
-    fn cmd_ssubscribe(&mut self, argv: &[Bytes]) -> Outcome {
+    fn ssubscribe(&mut self, argv: &[Bytes]) -> Vec<Reply> {
         let tx = self.push_sender();
+        let mut out = Vec::with_capacity(argv.len() - 1);
         for ch in &argv[1..] {
             let subs = self.subs.get_or_insert_with(Box::<Subscriptions>::default);
             if subs.shard_channels.insert(ch.clone()) {
                 self.shared.pubsub.ssubscribe(ch, &tx);
             }
-            let count = self.shard_count();
-            self.reply(&Reply::Push(vec![
+            out.push(Reply::Push(vec![
                 bulk_str("ssubscribe"),
                 Reply::Bulk(ch.clone()),
-                Reply::Integer(count),
+                Reply::Integer(self.shard_count()),
             ]));
         }
         self.update_sub_counts();
-        (None, Flow::Continue)
+        out
     }
 
     /// SUNSUBSCRIBE: the `sunsubscribe` pushes to send, one per channel
@@ -1201,9 +1214,20 @@ impl Connection {
         out
     }
 
-    fn cmd_subscribe(&mut self, argv: &[Bytes], pattern: bool) -> Outcome {
+    /// Writes the pushes a (un)subscribe command answers with.
+    fn write_pushes(&mut self, pushes: Vec<Reply>) -> Outcome {
+        for push in &pushes {
+            self.reply(push);
+        }
+        (None, Flow::Continue)
+    }
+
+    /// SUBSCRIBE / PSUBSCRIBE: one push per channel with the number of
+    /// channels and patterns subscribed to.
+    pub(super) fn subscribe(&mut self, argv: &[Bytes], pattern: bool) -> Vec<Reply> {
         let tx = self.push_sender();
         let kind = if pattern { "psubscribe" } else { "subscribe" };
+        let mut out = Vec::with_capacity(argv.len() - 1);
         for ch in &argv[1..] {
             let subs = self.subs.get_or_insert_with(Box::<Subscriptions>::default);
             let added = if pattern {
@@ -1218,18 +1242,20 @@ impl Connection {
                     self.shared.pubsub.subscribe(ch, &tx);
                 }
             }
-            let count = self.sub_count();
-            self.reply(&Reply::Push(vec![
+            out.push(Reply::Push(vec![
                 bulk_str(kind),
                 Reply::Bulk(ch.clone()),
-                Reply::Integer(count),
+                Reply::Integer(self.sub_count()),
             ]));
         }
         self.update_sub_counts();
-        (None, Flow::Continue)
+        out
     }
 
-    fn cmd_unsubscribe(&mut self, argv: &[Bytes], pattern: bool) -> Outcome {
+    /// UNSUBSCRIBE / PUNSUBSCRIBE: one push per channel (every one
+    /// subscribed to when none is named, or one with a nil channel when
+    /// there is none).
+    pub(super) fn unsubscribe(&mut self, argv: &[Bytes], pattern: bool) -> Vec<Reply> {
         let kind = if pattern {
             "punsubscribe"
         } else {
@@ -1249,12 +1275,12 @@ impl Connection {
                 })
                 .unwrap_or_default()
         };
+        let mut out = Vec::with_capacity(targets.len().max(1));
         if targets.is_empty() {
-            let count = self.sub_count();
-            self.reply(&Reply::Push(vec![
+            out.push(Reply::Push(vec![
                 bulk_str(kind),
                 Reply::Nil,
-                Reply::Integer(count),
+                Reply::Integer(self.sub_count()),
             ]));
         }
         for ch in targets {
@@ -1272,16 +1298,15 @@ impl Connection {
                     }
                 }
             }
-            let count = self.sub_count();
-            self.reply(&Reply::Push(vec![
+            out.push(Reply::Push(vec![
                 bulk_str(kind),
                 Reply::Bulk(ch),
-                Reply::Integer(count),
+                Reply::Integer(self.sub_count()),
             ]));
         }
         self.drop_empty_subs();
         self.update_sub_counts();
-        (None, Flow::Continue)
+        out
     }
 
     fn unsubscribe_all(&mut self) {

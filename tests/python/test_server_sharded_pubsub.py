@@ -62,6 +62,17 @@ RESP2_SCRIPT = [
     ("b", ["SPUBLISH", "x", "y"]),
     ("b", ["EXEC"]),
     ("b", ["PUBSUB", "SHARDNUMSUB", "x"]),
+    # SUBSCRIBE and friends may be queued (Redis 7.0 has no no-multi flag
+    # on them); the EXEC array holds their pushes.
+    ("g", ["MULTI"]),
+    ("g", ["SUBSCRIBE", "q"]),
+    ("g", ["PSUBSCRIBE", "p*"]),
+    ("g", ["SSUBSCRIBE", "x"]),
+    ("g", ["UNSUBSCRIBE", "q"]),
+    ("g", ["EXEC"]),
+    ("g", ["GET", "k"]),
+    ("g", ["PUNSUBSCRIBE"]),
+    ("g", ["GET", "k"]),
     # RESET and QUIT leave every shard channel.
     ("e", ["SSUBSCRIBE", "r", "s"]),
     ("b", ["PUBSUB", "SHARDNUMSUB", "r", "s"]),
@@ -92,6 +103,7 @@ RESP3_SCRIPT = [
     ("c", ["UNSUBSCRIBE"]),
     ("c", ["SSUBSCRIBE", "a", "b"]),
     ("c", ["MULTI"]),
+    ("c", ["SUBSCRIBE", "q"]),
     ("c", ["SUNSUBSCRIBE", "a"]),
     ("c", ["SPUBLISH", "nobody", "m"]),
     ("c", ["EXEC"]),
