@@ -51,7 +51,15 @@ fn movable(name: &str) -> Option<Movable> {
 /// Whether the command takes keys at all (`The command has no key
 /// arguments` otherwise).
 pub fn has_keys(spec: &CommandSpec) -> bool {
-    spec.keys.first > 0 || movable(spec.name).is_some()
+    (spec.keys.first > 0 && !channels_not_keys(spec)) || movable(spec.name).is_some()
+}
+
+/// Whether the key range of `spec` names shard channels rather than keys
+/// (Redis 7.0's `not_key` key-spec flag: SPUBLISH, SSUBSCRIBE,
+/// SUNSUBSCRIBE). COMMAND INFO shows the range; COMMAND GETKEYS finds no
+/// key there.
+pub fn channels_not_keys(spec: &CommandSpec) -> bool {
+    matches!(spec.name, "spublish" | "ssubscribe" | "sunsubscribe")
 }
 
 /// Whether COMMAND flags the command `movablekeys`, as Redis 7.0 does: its

@@ -172,14 +172,35 @@ impl Connection {
                 self.unwatch_all();
                 done(Reply::ok())
             }
-            "subscribe" | "psubscribe" => self.cmd_subscribe(argv, spec.name == "psubscribe"),
-            "unsubscribe" | "punsubscribe" => {
-                self.cmd_unsubscribe(argv, spec.name == "punsubscribe")
+            "subscribe" | "psubscribe" => {
+                let pushes = self.subscribe(argv, spec.name == "psubscribe");
+                self.write_pushes(pushes)
             }
-            "publish" => done(Reply::Integer(
-                self.shared.pubsub.publish(&argv[1], &argv[2]),
-            )),
+            "unsubscribe" | "punsubscribe" => {
+                let pushes = self.unsubscribe(argv, spec.name == "punsubscribe");
+                self.write_pushes(pushes)
+            }
+            "publish" => {
+                let n = self.shared.pubsub.publish(&argv[1], &argv[2]);
+                self.write_own_pushes();
+                done(Reply::Integer(n))
+            }
+            "ssubscribe" => {
+                let pushes = self.ssubscribe(argv);
+                self.write_pushes(pushes)
+            }
+            "sunsubscribe" => {
+                let pushes = self.sunsubscribe(argv);
+                self.write_pushes(pushes)
+            }
+            "spublish" => {
+                let n = self.shared.pubsub.spublish(&argv[1], &argv[2]);
+                self.write_own_pushes();
+                done(Reply::Integer(n))
+            }
             "pubsub" => self.cmd_pubsub(argv),
+            "latency" => self.cmd_latency(argv),
+            "lolwut" => done(super::lolwut::lolwut(argv, REDIS_COMPAT_VERSION)),
             _ => done(super::connection::unknown_command(argv)),
         }
     }
@@ -567,9 +588,7 @@ impl Connection {
             if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
                 continue;
             }
-            let is_pubsub = c.subscriptions.load(Ordering::Relaxed)
-                + c.psubscriptions.load(Ordering::Relaxed)
-                > 0;
+            let is_pubsub = c.is_subscriber();
             match kind.as_deref() {
                 Some("pubsub") if !is_pubsub => continue,
                 Some("normal") if is_pubsub => continue,
@@ -636,9 +655,7 @@ impl Connection {
             {
                 continue;
             }
-            let is_pubsub = c.subscriptions.load(Ordering::Relaxed)
-                + c.psubscriptions.load(Ordering::Relaxed)
-                > 0;
+            let is_pubsub = c.is_subscriber();
             match kind.as_deref() {
                 Some("pubsub") if !is_pubsub => continue,
                 Some("normal") if is_pubsub => continue,
@@ -1043,8 +1060,27 @@ impl Connection {
             if is_server {
                 self.exec_run(&mut run, &mut replies, any_write).await;
                 any_write = false;
-                let (r, _) = Box::pin(self.exec_server(spec, &argv)).await;
-                replies.push(r.unwrap_or(Reply::Nil));
+                match spec.name {
+                    // Redis refuses SSUBSCRIBE to a client that cannot
+                    // block, as a transaction's is (SUBSCRIBE it lets be).
+                    "ssubscribe" => replies.push(Reply::error(
+                        "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client",
+                    )),
+                    // Their pushes are the command's entries in the array
+                    // (Redis's array length counts commands: a command of
+                    // several channels makes it one short there).
+                    "subscribe" | "psubscribe" => {
+                        replies.extend(self.subscribe(&argv, spec.name == "psubscribe"))
+                    }
+                    "unsubscribe" | "punsubscribe" => {
+                        replies.extend(self.unsubscribe(&argv, spec.name == "punsubscribe"))
+                    }
+                    "sunsubscribe" => replies.extend(self.sunsubscribe(&argv)),
+                    _ => {
+                        let (r, _) = Box::pin(self.exec_server(spec, &argv)).await;
+                        replies.push(r.unwrap_or(Reply::Nil));
+                    }
+                }
             } else {
                 any_write |= spec.flags.write;
                 run.push(argv);
@@ -1086,15 +1122,112 @@ impl Connection {
         replies.extend(out);
     }
 
+    /// Channels and patterns subscribed to: the count SUBSCRIBE,
+    /// PSUBSCRIBE and their UNSUBSCRIBEs reply (shard channels apart).
     fn sub_count(&self) -> i64 {
         self.subs
             .as_ref()
             .map_or(0, |s| (s.channels.len() + s.patterns.len()) as i64)
     }
 
-    fn cmd_subscribe(&mut self, argv: &[Bytes], pattern: bool) -> Outcome {
+    /// Shard channels subscribed to: the count SSUBSCRIBE and SUNSUBSCRIBE
+    /// reply.
+    fn shard_count(&self) -> i64 {
+        self.subs
+            .as_ref()
+            .map_or(0, |s| s.shard_channels.len() as i64)
+    }
+
+    /// Leaves the subscribed state once nothing is subscribed any more (a
+    /// RESP2 client may then run any command again).
+    fn drop_empty_subs(&mut self) {
+        if self.subs.as_ref().is_some_and(|s| {
+            s.channels.is_empty() && s.patterns.is_empty() && s.shard_channels.is_empty()
+        }) {
+            self.subs = None;
+        }
+    }
+
+    /// Writes the pushes already queued for this very connection (it
+    /// published to a channel it subscribes to) before the reply of the
+    /// command, in the order Redis writes them.
+    fn write_own_pushes(&mut self) {
+        while let Some(push) = self.push.as_mut().and_then(|(_, rx)| rx.try_recv()) {
+            crate::resp::encode(&push, self.proto, &mut self.wbuf);
+        }
+    }
+
+    /// SSUBSCRIBE: one `ssubscribe` push per channel with the number of
+    /// shard channels subscribed to.
+    fn ssubscribe(&mut self, argv: &[Bytes]) -> Vec<Reply> {
+        let tx = self.push_sender();
+        let mut out = Vec::with_capacity(argv.len() - 1);
+        for ch in &argv[1..] {
+            let subs = self.subs.get_or_insert_with(Box::<Subscriptions>::default);
+            if subs.shard_channels.insert(ch.clone()) {
+                self.shared.pubsub.ssubscribe(ch, &tx);
+            }
+            out.push(Reply::Push(vec![
+                bulk_str("ssubscribe"),
+                Reply::Bulk(ch.clone()),
+                Reply::Integer(self.shard_count()),
+            ]));
+        }
+        self.update_sub_counts();
+        out
+    }
+
+    /// SUNSUBSCRIBE: the `sunsubscribe` pushes to send, one per channel
+    /// (every shard channel subscribed to when none is named, or one with
+    /// a nil channel when there is none).
+    pub(super) fn sunsubscribe(&mut self, argv: &[Bytes]) -> Vec<Reply> {
+        let targets: Vec<Bytes> = if argv.len() > 1 {
+            argv[1..].to_vec()
+        } else {
+            self.subs
+                .as_ref()
+                .map(|s| s.shard_channels.iter().cloned().collect())
+                .unwrap_or_default()
+        };
+        let mut out = Vec::with_capacity(targets.len().max(1));
+        if targets.is_empty() {
+            out.push(Reply::Push(vec![
+                bulk_str("sunsubscribe"),
+                Reply::Nil,
+                Reply::Integer(self.shard_count()),
+            ]));
+        }
+        for ch in targets {
+            if let Some(subs) = self.subs.as_mut() {
+                if subs.shard_channels.remove(&ch) {
+                    self.shared.pubsub.sunsubscribe(&ch, self.handle.id);
+                }
+            }
+            out.push(Reply::Push(vec![
+                bulk_str("sunsubscribe"),
+                Reply::Bulk(ch),
+                Reply::Integer(self.shard_count()),
+            ]));
+        }
+        self.drop_empty_subs();
+        self.update_sub_counts();
+        out
+    }
+
+    /// Writes the pushes a (un)subscribe command answers with.
+    fn write_pushes(&mut self, pushes: Vec<Reply>) -> Outcome {
+        for push in &pushes {
+            self.reply(push);
+        }
+        (None, Flow::Continue)
+    }
+
+    /// SUBSCRIBE / PSUBSCRIBE: one push per channel with the number of
+    /// channels and patterns subscribed to.
+    pub(super) fn subscribe(&mut self, argv: &[Bytes], pattern: bool) -> Vec<Reply> {
         let tx = self.push_sender();
         let kind = if pattern { "psubscribe" } else { "subscribe" };
+        let mut out = Vec::with_capacity(argv.len() - 1);
         for ch in &argv[1..] {
             let subs = self.subs.get_or_insert_with(Box::<Subscriptions>::default);
             let added = if pattern {
@@ -1109,18 +1242,20 @@ impl Connection {
                     self.shared.pubsub.subscribe(ch, &tx);
                 }
             }
-            let count = self.sub_count();
-            self.reply(&Reply::Push(vec![
+            out.push(Reply::Push(vec![
                 bulk_str(kind),
                 Reply::Bulk(ch.clone()),
-                Reply::Integer(count),
+                Reply::Integer(self.sub_count()),
             ]));
         }
         self.update_sub_counts();
-        (None, Flow::Continue)
+        out
     }
 
-    fn cmd_unsubscribe(&mut self, argv: &[Bytes], pattern: bool) -> Outcome {
+    /// UNSUBSCRIBE / PUNSUBSCRIBE: one push per channel (every one
+    /// subscribed to when none is named, or one with a nil channel when
+    /// there is none).
+    pub(super) fn unsubscribe(&mut self, argv: &[Bytes], pattern: bool) -> Vec<Reply> {
         let kind = if pattern {
             "punsubscribe"
         } else {
@@ -1140,12 +1275,12 @@ impl Connection {
                 })
                 .unwrap_or_default()
         };
+        let mut out = Vec::with_capacity(targets.len().max(1));
         if targets.is_empty() {
-            let count = self.sub_count();
-            self.reply(&Reply::Push(vec![
+            out.push(Reply::Push(vec![
                 bulk_str(kind),
                 Reply::Nil,
-                Reply::Integer(count),
+                Reply::Integer(self.sub_count()),
             ]));
         }
         for ch in targets {
@@ -1163,18 +1298,15 @@ impl Connection {
                     }
                 }
             }
-            let count = self.sub_count();
-            self.reply(&Reply::Push(vec![
+            out.push(Reply::Push(vec![
                 bulk_str(kind),
                 Reply::Bulk(ch),
-                Reply::Integer(count),
+                Reply::Integer(self.sub_count()),
             ]));
         }
-        if self.sub_count() == 0 {
-            self.subs = None;
-        }
+        self.drop_empty_subs();
         self.update_sub_counts();
-        (None, Flow::Continue)
+        out
     }
 
     fn unsubscribe_all(&mut self) {
@@ -1185,57 +1317,160 @@ impl Connection {
             for p in &subs.patterns {
                 self.shared.pubsub.punsubscribe(p, self.handle.id);
             }
+            for c in &subs.shard_channels {
+                self.shared.pubsub.sunsubscribe(c, self.handle.id);
+            }
         }
         self.update_sub_counts();
     }
 
     fn update_sub_counts(&self) {
-        let (c, p) = self
-            .subs
-            .as_ref()
-            .map_or((0, 0), |s| (s.channels.len(), s.patterns.len()));
+        let (c, p, sc) = self.subs.as_ref().map_or((0, 0, 0), |s| {
+            (s.channels.len(), s.patterns.len(), s.shard_channels.len())
+        });
         self.handle.subscriptions.store(c, Ordering::Relaxed);
         self.handle.psubscriptions.store(p, Ordering::Relaxed);
+        self.handle.ssubscriptions.store(sc, Ordering::Relaxed);
     }
 
     fn cmd_pubsub(&mut self, argv: &[Bytes]) -> Outcome {
         let sub = lower(&argv[1]);
+        let pubsub = &self.shared.pubsub;
+        let counts = |count: &dyn Fn(&[u8]) -> usize| {
+            let mut out = Vec::with_capacity(2 * (argv.len() - 2));
+            for ch in &argv[2..] {
+                out.push(Reply::Bulk(ch.clone()));
+                out.push(Reply::Integer(count(ch) as i64));
+            }
+            done(Reply::Array(out))
+        };
         match sub.as_str() {
-            "channels" if argv.len() <= 3 => {
-                let chans = self.shared.pubsub.channels(argv.get(2).map(|p| p.as_ref()));
+            "channels" | "shardchannels" if argv.len() <= 3 => {
+                let pattern = argv.get(2).map(|p| p.as_ref());
+                let chans = if sub == "channels" {
+                    pubsub.channels(pattern)
+                } else {
+                    pubsub.shard_channels(pattern)
+                };
                 done(Reply::Array(chans.into_iter().map(Reply::Bulk).collect()))
             }
-            "numsub" => {
-                let mut out = Vec::new();
-                for ch in &argv[2..] {
-                    out.push(Reply::Bulk(ch.clone()));
-                    out.push(Reply::Integer(self.shared.pubsub.numsub(ch) as i64));
-                }
-                done(Reply::Array(out))
-            }
-            "numpat" if argv.len() == 2 => done(Reply::Integer(self.shared.pubsub.numpat() as i64)),
-            "shardchannels" => done(Reply::Array(Vec::new())),
-            "shardnumsub" => {
-                let mut out = Vec::new();
-                for ch in &argv[2..] {
-                    out.push(Reply::Bulk(ch.clone()));
-                    out.push(Reply::Integer(0));
-                }
-                done(Reply::Array(out))
-            }
+            "numsub" => counts(&|ch| pubsub.numsub(ch)),
+            "shardnumsub" => counts(&|ch| pubsub.shard_numsub(ch)),
+            "numpat" if argv.len() == 2 => done(Reply::Integer(pubsub.numpat() as i64)),
             "help" => help(&[
                 "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "CHANNELS [<pattern>]",
-                "NUMSUB [<channel> ...]",
+                "    Return the currently active channels matching a <pattern> (default: '*').",
                 "NUMPAT",
+                "    Return number of subscriptions to patterns.",
+                "NUMSUB [<channel> ...]",
+                "    Return the number of subscribers for the specified channels, excluding",
+                "    pattern subscriptions(default: no channels).",
+                "SHARDCHANNELS [<pattern>]",
+                "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+                "SHARDNUMSUB [<shardchannel> ...]",
+                "    Return the number of subscribers for the specified shard level channel(s)",
                 "HELP",
+                "    Prints this help.",
             ]),
-            "channels" | "numpat" => done(Reply::Error(format!(
+            // Redis's addReplySubcommandSyntaxError (the arity check of
+            // these two lets any count above one through).
+            "channels" | "shardchannels" => done(Reply::Error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+                String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)])
+            ))),
+            "numpat" => done(Reply::Error(format!(
                 "ERR wrong number of arguments for 'pubsub|{sub}' command"
             ))),
             _ => unknown_subcommand("PUBSUB", &argv[1]),
         }
     }
+}
+
+impl Connection {
+    /// LATENCY: the latency monitor and the per-command histograms.
+    fn cmd_latency(&mut self, argv: &[Bytes]) -> Outcome {
+        let sub = lower(&argv[1]);
+        let now = now_ms() / 1000;
+        let (threshold, slowlog) = {
+            let c = self.shared.config.read();
+            (c.latency_monitor_threshold, c.slowlog_log_slower_than)
+        };
+        // The arity of each subcommand was checked at dispatch.
+        match sub.as_str() {
+            "latest" => done(self.shared.latency.lock().latest()),
+            "history" => done(self.shared.latency.lock().history(&argv[2])),
+            "graph" => done(self.shared.latency.lock().graph(&argv[2], now)),
+            "doctor" => done(self.shared.latency.lock().doctor(threshold, slowlog, now)),
+            "reset" => {
+                let mut monitor = self.shared.latency.lock();
+                let n = if argv.len() == 2 {
+                    monitor.reset(None)
+                } else {
+                    argv[2..].iter().map(|e| monitor.reset(Some(e))).sum()
+                };
+                done(Reply::Integer(n))
+            }
+            "histogram" => {
+                self.flush_stats();
+                done(latency_histograms(&self.shared, &argv[2..]))
+            }
+            "help" => help(&[
+                "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "DOCTOR",
+                "    Return a human readable latency analysis report.",
+                "GRAPH <event>",
+                "    Return an ASCII latency graph for the <event> class.",
+                "HISTORY <event>",
+                "    Return time-latency samples for the <event> class.",
+                "LATEST",
+                "    Return the latest latency samples for all events.",
+                "RESET [<event> ...]",
+                "    Reset latency data of one or more <event> classes.",
+                "    (default: reset all data for all event classes)",
+                "HISTOGRAM [COMMAND ...]",
+                "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+                "    If no commands are specified then all histograms are replied.",
+                "HELP",
+                "    Prints this help.",
+            ]),
+            _ => unknown_subcommand("LATENCY", &argv[1]),
+        }
+    }
+}
+
+/// LATENCY HISTOGRAM [command ...]: a map from command name (`config|get`
+/// for a subcommand) to its calls and histogram, for the named commands
+/// (and their subcommands) that ran, or every command that ran. Unknown
+/// names are skipped, as Redis skips them.
+fn latency_histograms(shared: &Shared, names: &[Bytes]) -> Reply {
+    let stats = shared.stats.commandstats.lock();
+    let entry = |name: &str| {
+        stats
+            .get(name)
+            .filter(|s| s.redis_hist.iter().any(|&n| n > 0))
+            .map(|s| {
+                (
+                    bulk_str(name),
+                    super::latency::histogram_reply(&s.redis_hist),
+                )
+            })
+    };
+    let mut out = Vec::new();
+    if names.is_empty() {
+        let mut all: Vec<&'static str> = stats.keys().copied().collect();
+        all.sort_unstable();
+        out.extend(all.into_iter().filter_map(entry));
+    } else {
+        for name in names {
+            let Some(spec) = find_command_or_sub(shared, name) else {
+                continue;
+            };
+            out.extend(entry(spec.name));
+            out.extend(subcommands::of(spec.name).filter_map(|s| entry(s.spec.name)));
+        }
+    }
+    Reply::Map(out)
 }
 
 /// Fsyncs on a blocking thread and records LASTSAVE.
@@ -1333,8 +1568,11 @@ fn command_docs(spec: &CommandSpec) -> Reply {
         (bulk_str("summary"), bulk_str(spec.summary)),
         (bulk_str("since"), bulk_str(spec.since)),
         (bulk_str("group"), bulk_str(spec.group)),
-        (bulk_str("complexity"), bulk_str(spec.complexity)),
     ];
+    // Redis leaves out a complexity it does not state (LOLWUT).
+    if !spec.complexity.is_empty() {
+        docs.push((bulk_str("complexity"), bulk_str(spec.complexity)));
+    }
     let subs: Vec<(Reply, Reply)> = subcommands::of(spec.name)
         .map(|s| (bulk_str(s.spec.name), command_docs(&s.spec)))
         .collect();
@@ -1526,7 +1764,7 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
             clients,
             cfg.maxclients,
             shared.notifier.blocked_clients(),
-            shared.clients.lock().values().filter(|c| c.subscriptions.load(Ordering::Relaxed) + c.psubscriptions.load(Ordering::Relaxed) > 0).count(),
+            shared.clients.lock().values().filter(|c| c.is_subscriber()).count(),
         ));
     }
     if want("memory") {
@@ -1553,7 +1791,7 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
     if want("stats") {
         let s = &shared.stats;
         out.push_str(&format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\n\r\n",
             s.connections_received.load(Ordering::Relaxed),
             s.commands_processed.load(Ordering::Relaxed),
             s.net_input_bytes.load(Ordering::Relaxed),
@@ -1561,6 +1799,7 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
             s.rejected_connections.load(Ordering::Relaxed),
             shared.pubsub.channels(None).len(),
             shared.pubsub.numpat(),
+            shared.pubsub.shard_channels(None).len(),
         ));
     }
     if want("replication") {

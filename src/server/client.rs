@@ -32,6 +32,8 @@ pub(crate) struct ClientHandle {
     pub last_cmd: Mutex<&'static str>,
     pub subscriptions: AtomicUsize,
     pub psubscriptions: AtomicUsize,
+    /// Shard channel subscriptions (SSUBSCRIBE), for `ssub=`.
+    pub ssubscriptions: AtomicUsize,
     /// -1 outside MULTI, else the number of queued commands.
     pub multi: AtomicI64,
     pub resp: AtomicU64,
@@ -57,6 +59,7 @@ impl ClientHandle {
             last_cmd: Mutex::new("NULL"),
             subscriptions: AtomicUsize::new(0),
             psubscriptions: AtomicUsize::new(0),
+            ssubscriptions: AtomicUsize::new(0),
             multi: AtomicI64::new(-1),
             resp: AtomicU64::new(2),
             blocked: AtomicBool::new(false),
@@ -75,6 +78,16 @@ impl ClientHandle {
     pub fn touch(&self) {
         self.last_active_ms
             .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether the client subscribes to anything (channels, patterns or
+    /// shard channels): the `P` flag, `pubsub_clients`, CLIENT LIST TYPE
+    /// pubsub.
+    pub fn is_subscriber(&self) -> bool {
+        self.subscriptions.load(Ordering::Relaxed)
+            + self.psubscriptions.load(Ordering::Relaxed)
+            + self.ssubscriptions.load(Ordering::Relaxed)
+            > 0
     }
 
     pub fn name_string(&self) -> String {
@@ -99,9 +112,7 @@ impl ClientHandle {
         if self.monitor.load(Ordering::Relaxed) {
             flags.push('O');
         }
-        if self.subscriptions.load(Ordering::Relaxed) + self.psubscriptions.load(Ordering::Relaxed)
-            > 0
-        {
+        if self.is_subscriber() {
             flags.push('P');
         }
         if self.multi.load(Ordering::Relaxed) >= 0 {
@@ -115,7 +126,7 @@ impl ClientHandle {
         }
         let lib = self.lib.lock().clone();
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -126,6 +137,7 @@ impl ClientHandle {
             self.db.load(Ordering::Relaxed),
             self.subscriptions.load(Ordering::Relaxed),
             self.psubscriptions.load(Ordering::Relaxed),
+            self.ssubscriptions.load(Ordering::Relaxed),
             self.multi.load(Ordering::Relaxed),
             self.last_cmd.lock(),
             self.resp.load(Ordering::Relaxed),

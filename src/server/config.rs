@@ -90,6 +90,10 @@ pub struct ServerConfig {
     pub slowlog_log_slower_than: i64,
     /// Length of the slow log. Default 128. Settable.
     pub slowlog_max_len: u64,
+    /// Commands that take at least this many milliseconds are recorded
+    /// by the latency monitor (LATENCY LATEST ...); 0 = off. Default 0.
+    /// Settable.
+    pub latency_monitor_threshold: u64,
     /// How often to check whether a merge is due, milliseconds; 0 disables
     /// automatic merge. Default 1000. Settable.
     pub merge_check_interval_ms: u64,
@@ -146,6 +150,7 @@ impl Default for ServerConfig {
             hz: 10,
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
             merge_check_interval_ms: 1000,
             worker_threads: 0,
             loglevel: "info".to_owned(),
@@ -181,6 +186,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "hz",
     "slowlog-log-slower-than",
     "slowlog-max-len",
+    "latency-monitor-threshold",
     "merge-check-interval-ms",
     "worker-threads",
     "loglevel",
@@ -249,6 +255,7 @@ impl ServerConfig {
             "hz" => self.hz.to_string(),
             "slowlog-log-slower-than" => self.slowlog_log_slower_than.to_string(),
             "slowlog-max-len" => self.slowlog_max_len.to_string(),
+            "latency-monitor-threshold" => self.latency_monitor_threshold.to_string(),
             "merge-check-interval-ms" => self.merge_check_interval_ms.to_string(),
             "worker-threads" => self.worker_threads.to_string(),
             "loglevel" => self.loglevel.clone(),
@@ -327,6 +334,12 @@ impl ServerConfig {
                 self.slowlog_log_slower_than = value.parse().map_err(|_| bad())?
             }
             "slowlog-max-len" => self.slowlog_max_len = value.parse().map_err(|_| bad())?,
+            "latency-monitor-threshold" => {
+                let v: i64 = value.parse().map_err(|_| bad())?;
+                self.latency_monitor_threshold = u64::try_from(v).map_err(|_| {
+                    "argument must be between 0 and 9223372036854775807 inclusive".to_owned()
+                })?;
+            }
             "merge-check-interval-ms" => {
                 self.merge_check_interval_ms = value.parse().map_err(|_| bad())?
             }
@@ -409,6 +422,7 @@ impl ServerConfig {
                 | "hz"
                 | "slowlog-log-slower-than"
                 | "slowlog-max-len"
+                | "latency-monitor-threshold"
                 | "merge-check-interval-ms"
                 | "worker-threads"
                 | "tcp-backlog"

@@ -64,6 +64,8 @@ pub(super) struct Watching {
 pub(super) struct Subscriptions {
     pub channels: HashSet<Bytes>,
     pub patterns: HashSet<Bytes>,
+    /// Shard channels (SSUBSCRIBE): a namespace apart from `channels`.
+    pub shard_channels: HashSet<Bytes>,
 }
 
 pub(super) struct Connection {
@@ -153,6 +155,8 @@ pub(super) struct CachedConfig {
     pub query_limit: u64,
     pub timeout: u64,
     pub slowlog_threshold: i64,
+    /// `latency-monitor-threshold` in milliseconds; 0 = off.
+    pub latency_threshold: u64,
 }
 
 impl CachedConfig {
@@ -168,6 +172,7 @@ impl CachedConfig {
             query_limit: c.client_query_buffer_limit,
             timeout: c.timeout,
             slowlog_threshold: c.slowlog_log_slower_than,
+            latency_threshold: c.latency_monitor_threshold,
         }
     }
 }
@@ -615,7 +620,12 @@ impl Connection {
         if let Some(reply) = &reply {
             self.reply(reply);
         }
-        self.record(spec, elapsed, reply.as_ref().is_some_and(Reply::is_error));
+        // Under a subcommand's own name (`config|get`), as Redis counts it.
+        self.record(
+            checked,
+            elapsed,
+            reply.as_ref().is_some_and(Reply::is_error),
+        );
         if self.cached.slowlog_threshold >= 0
             && elapsed.as_micros() as u64 >= self.cached.slowlog_threshold as u64
         {
@@ -699,12 +709,27 @@ impl Connection {
         let usec = elapsed.as_micros() as u64;
         stat.usec += usec;
         stat.hist[super::metrics::bucket_of(usec)] += 1;
+        stat.redis_hist[super::latency::histogram_bucket(usec)] += 1;
         if failed {
             stat.failed += 1;
         }
+        let threshold = self.cached.latency_threshold;
+        let ms = usec / 1000;
+        if threshold > 0 && ms >= threshold && !spec.flags.blocking {
+            let event = if spec.flags.fast {
+                "fast-command"
+            } else {
+                "command"
+            };
+            self.shared
+                .latency
+                .lock()
+                .add_sample(event, ms, now_ms() / 1000);
+        }
     }
 
-    fn flush_stats(&mut self) {
+    /// Adds this connection's counters to the shared ones.
+    pub(super) fn flush_stats(&mut self) {
         if self.net_in > 0 {
             self.shared
                 .stats
@@ -724,6 +749,9 @@ impl Connection {
                 e.failed += s.failed;
                 e.rejected += s.rejected;
                 for (t, c) in e.hist.iter_mut().zip(s.hist) {
+                    *t += c;
+                }
+                for (t, c) in e.redis_hist.iter_mut().zip(s.redis_hist) {
                     *t += c;
                 }
                 calls += s.calls;
@@ -886,6 +914,9 @@ impl Connection {
             for p in &subs.patterns {
                 self.shared.pubsub.punsubscribe(p, self.handle.id);
             }
+            for c in &subs.shard_channels {
+                self.shared.pubsub.sunsubscribe(c, self.handle.id);
+            }
         }
         if self.handle.monitor.load(Ordering::Relaxed) {
             let mut m = self.shared.monitors.lock();
@@ -944,7 +975,7 @@ pub(super) fn unknown_command(argv: &[Bytes]) -> Reply {
 pub(super) fn full_name(spec: &CommandSpec, argv: &[Bytes]) -> String {
     let containers = [
         "acl", "client", "cluster", "config", "command", "debug", "slowlog", "memory", "pubsub",
-        "object", "script", "xinfo",
+        "object", "script", "xinfo", "latency",
     ];
     if containers.contains(&spec.name) && argv.len() > 1 {
         format!(

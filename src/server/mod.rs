@@ -26,6 +26,8 @@ mod backend;
 mod client;
 mod config;
 mod connection;
+mod latency;
+mod lolwut;
 mod metrics;
 mod notifier;
 mod pubsub;
@@ -168,6 +170,9 @@ pub(crate) struct CommandStat {
     /// Latency histogram: one count per bucket of
     /// `metrics::LATENCY_BUCKETS_US`, then `+Inf`.
     pub hist: [u64; metrics::LATENCY_BUCKETS_US.len() + 1],
+    /// Redis's latency histogram (LATENCY HISTOGRAM): one count per
+    /// power-of-two bucket of `latency::histogram_bucket`.
+    pub redis_hist: [u64; latency::HISTOGRAM_BUCKETS],
 }
 
 /// One SLOWLOG entry.
@@ -218,6 +223,9 @@ pub(crate) struct Shared {
     pub pubsub: pubsub::PubSub,
     pub stats: Stats,
     pub slowlog: Mutex<Slowlog>,
+    /// The latency monitor's events; locked only when a command crosses
+    /// `latency-monitor-threshold` and by the LATENCY command.
+    pub latency: Mutex<latency::LatencyMonitor>,
     /// MONITOR clients; `monitors_active` lets the hot path skip the lock.
     pub monitors: Mutex<Vec<PushSender>>,
     pub monitors_active: AtomicBool,
@@ -411,6 +419,7 @@ pub async fn run_with(
         pubsub: pubsub::PubSub::default(),
         stats: Stats::default(),
         slowlog: Mutex::new(Slowlog::default()),
+        latency: Mutex::new(latency::LatencyMonitor::default()),
         monitors: Mutex::new(Vec::new()),
         monitors_active: AtomicBool::new(false),
         shutdown: shutdown_tx,

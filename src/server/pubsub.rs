@@ -3,6 +3,11 @@
 //! A subscriber is a connection's [`PushSender`]; PUBLISH hands each
 //! subscriber a [`Reply::Push`] that its connection task encodes in the
 //! client's protocol (RESP2 array or RESP3 push).
+//!
+//! Shard channels (SSUBSCRIBE / SPUBLISH, Redis 7.0's sharded pub/sub) are
+//! a namespace of their own, as in a non-cluster Redis: SPUBLISH reaches
+//! only SSUBSCRIBE subscribers (no pattern matches them), PUBLISH never
+//! reaches them, and PUBSUB CHANNELS / NUMSUB do not count them.
 
 use std::collections::HashMap;
 
@@ -19,56 +24,76 @@ use crate::command::Reply;
 #[derive(Default)]
 pub(crate) struct PubSub {
     /// channel -> subscribers by client id.
-    channels: Mutex<HashMap<Bytes, HashMap<u64, PushSender>>>,
+    channels: Registry,
     /// pattern -> subscribers by client id.
-    patterns: Mutex<HashMap<Bytes, HashMap<u64, PushSender>>>,
+    patterns: Registry,
+    /// shard channel -> subscribers by client id (SSUBSCRIBE).
+    shard_channels: Registry,
+}
+
+/// One registry: name -> subscribers by client id.
+type Registry = Mutex<HashMap<Bytes, HashMap<u64, PushSender>>>;
+
+fn add(registry: &Registry, name: &Bytes, sender: &PushSender) -> bool {
+    registry
+        .lock()
+        .entry(name.clone())
+        .or_default()
+        .insert(sender.client_id(), sender.clone())
+        .is_none()
+}
+
+fn remove(registry: &Registry, name: &[u8], client_id: u64) -> bool {
+    let mut map = registry.lock();
+    let Some(subs) = map.get_mut(name) else {
+        return false;
+    };
+    let removed = subs.remove(&client_id).is_some();
+    if subs.is_empty() {
+        map.remove(name);
+    }
+    removed
+}
+
+fn names(registry: &Registry, pattern: Option<&[u8]>) -> Vec<Bytes> {
+    registry
+        .lock()
+        .keys()
+        .filter(|c| pattern.map_or(true, |p| glob_match(p, c, false)))
+        .cloned()
+        .collect()
 }
 
 impl PubSub {
     /// Adds a channel subscription; false if it was already there.
     pub fn subscribe(&self, channel: &Bytes, sender: &PushSender) -> bool {
-        self.channels
-            .lock()
-            .entry(channel.clone())
-            .or_default()
-            .insert(sender.client_id(), sender.clone())
-            .is_none()
+        add(&self.channels, channel, sender)
     }
 
     /// Removes a channel subscription; false if there was none.
     pub fn unsubscribe(&self, channel: &[u8], client_id: u64) -> bool {
-        let mut map = self.channels.lock();
-        let Some(subs) = map.get_mut(channel) else {
-            return false;
-        };
-        let removed = subs.remove(&client_id).is_some();
-        if subs.is_empty() {
-            map.remove(channel);
-        }
-        removed
+        remove(&self.channels, channel, client_id)
     }
 
     /// Adds a pattern subscription; false if it was already there.
     pub fn psubscribe(&self, pattern: &Bytes, sender: &PushSender) -> bool {
-        self.patterns
-            .lock()
-            .entry(pattern.clone())
-            .or_default()
-            .insert(sender.client_id(), sender.clone())
-            .is_none()
+        add(&self.patterns, pattern, sender)
     }
 
     /// Removes a pattern subscription; false if there was none.
     pub fn punsubscribe(&self, pattern: &[u8], client_id: u64) -> bool {
-        let mut map = self.patterns.lock();
-        let Some(subs) = map.get_mut(pattern) else {
-            return false;
-        };
-        let removed = subs.remove(&client_id).is_some();
-        if subs.is_empty() {
-            map.remove(pattern);
-        }
-        removed
+        remove(&self.patterns, pattern, client_id)
+    }
+
+    /// Adds a shard channel subscription (SSUBSCRIBE); false if it was
+    /// already there.
+    pub fn ssubscribe(&self, channel: &Bytes, sender: &PushSender) -> bool {
+        add(&self.shard_channels, channel, sender)
+    }
+
+    /// Removes a shard channel subscription; false if there was none.
+    pub fn sunsubscribe(&self, channel: &[u8], client_id: u64) -> bool {
+        remove(&self.shard_channels, channel, client_id)
     }
 
     /// Delivers a message; returns the number of receivers (as PUBLISH).
@@ -107,17 +132,45 @@ impl PubSub {
 
     /// Active channels matching `pattern` (all if None): PUBSUB CHANNELS.
     pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
-        self.channels
-            .lock()
-            .keys()
-            .filter(|c| pattern.map_or(true, |p| glob_match(p, c, false)))
-            .cloned()
-            .collect()
+        names(&self.channels, pattern)
     }
 
     /// Subscriber count of a channel: PUBSUB NUMSUB.
     pub fn numsub(&self, channel: &[u8]) -> usize {
         self.channels.lock().get(channel).map_or(0, |s| s.len())
+    }
+
+    /// Delivers a message to the subscribers of a shard channel (SPUBLISH:
+    /// an `smessage` push, no pattern subscriber); returns their number.
+    pub fn spublish(&self, channel: &Bytes, message: &Bytes) -> i64 {
+        let mut receivers = 0;
+        if let Some(subs) = self.shard_channels.lock().get(channel) {
+            for sub in subs.values() {
+                let push = Reply::Push(vec![
+                    Reply::bulk(Bytes::from_static(b"smessage")),
+                    Reply::Bulk(channel.clone()),
+                    Reply::Bulk(message.clone()),
+                ]);
+                if sub.send(push, channel.len() + message.len() + 32) {
+                    receivers += 1;
+                }
+            }
+        }
+        receivers
+    }
+
+    /// Active shard channels matching `pattern` (all if None): PUBSUB
+    /// SHARDCHANNELS.
+    pub fn shard_channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        names(&self.shard_channels, pattern)
+    }
+
+    /// Subscriber count of a shard channel: PUBSUB SHARDNUMSUB.
+    pub fn shard_numsub(&self, channel: &[u8]) -> usize {
+        self.shard_channels
+            .lock()
+            .get(channel)
+            .map_or(0, |s| s.len())
     }
 
     /// Number of distinct patterns: PUBSUB NUMPAT.

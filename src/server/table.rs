@@ -90,12 +90,19 @@ pub static SERVER_COMMANDS: &[CommandSpec] = &[
     spec("discard", 1, FAST | NOMULTI, "transactions", "Discards a transaction.", "2.0.0", "O(N), when N is the number of queued commands"),
     keyed(spec("watch", -2, FAST | NOMULTI, "transactions", "Monitors changes to keys to determine the execution of a transaction.", "2.2.0", "O(1) for every key."), 1, -1, 1),
     spec("unwatch", 1, FAST | NOMULTI, "transactions", "Forgets about watched keys of a transaction.", "2.2.0", "O(1)"),
-    spec("subscribe", -2, PUBSUB | SUBOK | NOMULTI, "pubsub", "Listens for messages published to channels.", "2.0.0", "O(N) where N is the number of channels to subscribe to."),
-    spec("unsubscribe", -1, PUBSUB | SUBOK | NOMULTI, "pubsub", "Stops listening to messages posted to channels.", "2.0.0", "O(N) where N is the number of channels to unsubscribe."),
-    spec("psubscribe", -2, PUBSUB | SUBOK | NOMULTI, "pubsub", "Listens for messages published to channels that match one or more patterns.", "2.0.0", "O(N) where N is the number of patterns to subscribe to."),
-    spec("punsubscribe", -1, PUBSUB | SUBOK | NOMULTI, "pubsub", "Stops listening to messages published to channels that match one or more patterns.", "2.0.0", "O(N) where N is the number of patterns to unsubscribe."),
+    spec("subscribe", -2, PUBSUB | SUBOK, "pubsub", "Listens for messages published to channels.", "2.0.0", "O(N) where N is the number of channels to subscribe to."),
+    spec("unsubscribe", -1, PUBSUB | SUBOK, "pubsub", "Stops listening to messages posted to channels.", "2.0.0", "O(N) where N is the number of channels to unsubscribe."),
+    spec("psubscribe", -2, PUBSUB | SUBOK, "pubsub", "Listens for messages published to channels that match one or more patterns.", "2.0.0", "O(N) where N is the number of patterns to subscribe to."),
+    spec("punsubscribe", -1, PUBSUB | SUBOK, "pubsub", "Stops listening to messages published to channels that match one or more patterns.", "2.0.0", "O(N) where N is the number of patterns to unsubscribe."),
     spec("publish", 3, PUBSUB | FAST, "pubsub", "Posts a message to a channel.", "2.0.0", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client)."),
     spec("pubsub", -2, PUBSUB | RANDOM, "pubsub", "A container for Pub/Sub commands.", "2.8.0", "Depends on subcommand."),
+    // Shard channels: Redis's key range names the channel (a `not_key`
+    // key spec, so COMMAND GETKEYS finds no key: `keys::has_keys`).
+    keyed(spec("ssubscribe", -2, PUBSUB | SUBOK, "pubsub", "Listen for messages published to the given shard channels", "7.0.0", "O(N) where N is the number of shard channels to subscribe to."), 1, -1, 1),
+    keyed(spec("sunsubscribe", -1, PUBSUB | SUBOK, "pubsub", "Stop listening for messages posted to the given shard channels", "7.0.0", "O(N) where N is the number of clients already subscribed to a shard channel."), 1, -1, 1),
+    keyed(spec("spublish", 3, PUBSUB | FAST, "pubsub", "Post a message to a shard channel", "7.0.0", "O(N) where N is the number of clients subscribed to the receiving shard channel."), 1, 1, 1),
+    spec("latency", -2, 0, "server", "A container for latency diagnostics commands", "2.8.13", "Depends on subcommand."),
+    spec("lolwut", -1, R | FAST, "server", "Display some computer art and the Redis version", "5.0.0", ""),
 ];
 
 /// The entry of a server command, by lower-case name.

@@ -177,6 +177,7 @@ SUBCOMMANDS = {
     "client": {"getname", "getredir", "help", "id", "info", "kill", "list", "no-evict", "reply", "setname"},
     "command": {"count", "docs", "getkeys", "help", "info", "list"},
     "config": {"get", "help", "resetstat", "rewrite", "set"},
+    "latency": {"doctor", "graph", "help", "histogram", "history", "latest", "reset"},
     "memory": {"doctor", "help", "usage"},
     "object": {"encoding", "freq", "help", "idletime", "refcount"},
     "pubsub": {"channels", "help", "numpat", "numsub", "shardchannels", "shardnumsub"},
