@@ -72,9 +72,11 @@ class Server:
         return code
 
 
-def start_server(tmp: Path, *args: str, password: str | None = None) -> Server:
+def start_server(tmp: Path, *args: str, password: str | None = None, data: Path | None = None) -> Server:
+    """A server on a free port; `data` is its directory (default: a new one
+    under `tmp`; an old server's `dir` restarts it on that data)."""
     port = free_port()
-    data = tmp / f"data-{port}"
+    data = data if data is not None else tmp / f"data-{port}"
     cmd = [server_bin(), "--port", str(port), "--dir", str(data), *args]
     if password is not None:
         cmd += ["--requirepass", password]
