@@ -5,8 +5,17 @@
 //!
 //! The `default` user is the one `requirepass` protects: its password *is*
 //! `requirepass` (`ACL SETUSER default >pw` sets it, `nopass` clears it), so
-//! the two views never disagree. Key and channel patterns other than "all"
-//! (`~*`, `&*`) are refused with a clear error: every user sees every key.
+//! the two views never disagree.
+//!
+//! Key patterns (`~pattern`, `allkeys`, `resetkeys`) and channel patterns
+//! (`&pattern`, `allchannels`, `resetchannels`) work as in Redis 7.0: a
+//! command's keys (`command::keys::key_positions`) must each match one of
+//! the user's key patterns, a PUBLISH / SUBSCRIBE channel one of its
+//! channel patterns, and a PSUBSCRIBE pattern must be one of them
+//! literally. A new user has neither (Redis 7.0's `acl-pubsub-default` is
+//! `resetchannels`). Read-only and write-only key patterns (`%R~`, `%W~`)
+//! are refused with a clear error: Redis decides them by per-key flags of
+//! each command's key specs, which the command table does not carry.
 
 use std::collections::BTreeMap;
 
@@ -131,6 +140,66 @@ enum Rule {
     Command(bool, String),
 }
 
+/// Key or channel patterns: every name (`allkeys` / `allchannels`), or
+/// those matching one of the globs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Patterns {
+    all: bool,
+    globs: Vec<Vec<u8>>,
+}
+
+impl Patterns {
+    fn everything() -> Patterns {
+        Patterns {
+            all: true,
+            globs: Vec::new(),
+        }
+    }
+
+    /// Whether `name` matches one of the patterns.
+    fn matches(&self, name: &[u8]) -> bool {
+        self.all || self.globs.iter().any(|g| super::glob_match(g, name, false))
+    }
+
+    /// Adds a pattern (`*` means everything), as Redis: refused after
+    /// "everything", a repeat is kept once.
+    fn add(&mut self, glob: &[u8], kind: &str) -> Result<(), String> {
+        if self.all {
+            let (flag, reset) = match kind {
+                "keys" => ("allkeys", "resetkeys"),
+                _ => ("allchannels", "resetchannels"),
+            };
+            let what = if kind == "keys" {
+                "patterns"
+            } else {
+                "channels"
+            };
+            return Err(format!(
+                "Adding a pattern after the * pattern (or the '{flag}' flag) is not valid and does not have any effect. Try '{reset}' to start with an empty list of {what}"
+            ));
+        }
+        if glob == b"*" {
+            *self = Patterns::everything();
+        } else if !self.globs.iter().any(|g| g == glob) {
+            self.globs.push(glob.to_vec());
+        }
+        Ok(())
+    }
+
+    /// The patterns as ACL LIST / GETUSER spell them, each after `sigil`.
+    fn describe(&self, sigil: &str) -> String {
+        if self.all {
+            return format!("{sigil}*");
+        }
+        let parts: Vec<String> = self
+            .globs
+            .iter()
+            .map(|g| format!("{sigil}{}", String::from_utf8_lossy(g)))
+            .collect();
+        parts.join(" ")
+    }
+}
+
 /// A user (the `default` user's password lives in `requirepass`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
@@ -143,10 +212,15 @@ pub struct User {
     /// `allcommands` (true) or `nocommands` (false), before the rules.
     all: bool,
     rules: Vec<Rule>,
+    /// Key patterns.
+    keys: Patterns,
+    /// Channel patterns.
+    channels: Patterns,
 }
 
 impl User {
-    /// A new user as `ACL SETUSER name` creates it: off, no password, no commands.
+    /// A new user as `ACL SETUSER name` creates it: off, no password, no
+    /// commands, keys or channels.
     fn new() -> User {
         User {
             enabled: false,
@@ -154,17 +228,54 @@ impl User {
             passwords: Vec::new(),
             all: false,
             rules: Vec::new(),
+            keys: Patterns::default(),
+            channels: Patterns::default(),
         }
     }
 
-    /// The `default` user of a fresh server: on, every command.
+    /// The `default` user of a fresh server: on, every command, key and channel.
     fn default_user() -> User {
         User {
             enabled: true,
             nopass: true,
             all: true,
+            keys: Patterns::everything(),
+            channels: Patterns::everything(),
             ..User::new()
         }
+    }
+
+    /// Why the user may not run `spec` with `argv` although it may run the
+    /// command: a key or a channel outside its patterns (Redis's NOPERM
+    /// texts), or `None`.
+    pub fn denies_args(&self, spec: &CommandSpec, argv: &[bytes::Bytes]) -> Option<&'static str> {
+        const KEYS: &str =
+            "NOPERM this user has no permissions to access one of the keys used as arguments";
+        const CHANNELS: &str =
+            "NOPERM this user has no permissions to access one of the channels used as arguments";
+        if !self.keys.all
+            && !crate::command::keys::channels_not_keys(spec)
+            && crate::command::keys::key_positions(spec, argv)
+                .into_iter()
+                .any(|i| argv.get(i).is_some_and(|k| !self.keys.matches(k)))
+        {
+            return Some(KEYS);
+        }
+        if !self.channels.all {
+            let args = argv.get(1..).unwrap_or_default();
+            let denied = match spec.name {
+                "publish" | "spublish" => args.first().is_some_and(|c| !self.channels.matches(c)),
+                "subscribe" | "ssubscribe" => args.iter().any(|c| !self.channels.matches(c)),
+                "psubscribe" => args
+                    .iter()
+                    .any(|p| !self.channels.globs.iter().any(|g| g == p)),
+                _ => false,
+            };
+            if denied {
+                return Some(CHANNELS);
+            }
+        }
+        None
     }
 
     /// Whether the user may run `spec` (a subcommand, `config|get`, is
@@ -187,6 +298,8 @@ impl User {
     /// Whether the user may run everything (the fast path skips checks).
     fn unrestricted(&self) -> bool {
         self.all
+            && self.keys.all
+            && self.channels.all
             && self
                 .rules
                 .iter()
@@ -214,8 +327,27 @@ impl User {
                 out.push_str(" #<password>");
             }
         }
-        out.push_str(" ~* &* ");
-        out.push_str(if self.all { "+@all" } else { "-@all" });
+        let keys = self.keys.describe("~");
+        if !keys.is_empty() {
+            out.push(' ');
+            out.push_str(&keys);
+        }
+        if !self.channels.all {
+            out.push_str(" resetchannels");
+        }
+        let channels = self.channels.describe("&");
+        if !channels.is_empty() {
+            out.push(' ');
+            out.push_str(&channels);
+        }
+        out.push(' ');
+        out.push_str(&self.commands());
+        out
+    }
+
+    /// The command rules as ACL LIST / GETUSER spell them.
+    fn commands(&self) -> String {
+        let mut out = String::from(if self.all { "+@all" } else { "-@all" });
         for r in &self.rules {
             match r {
                 Rule::Category(a, c) => {
@@ -226,6 +358,48 @@ impl User {
         }
         out
     }
+
+    /// `ACL GETUSER`'s reply fields: flags, passwords (shown as ACL LIST
+    /// shows them), commands, keys, channels, selectors (none here).
+    pub fn getuser(&self, name: &str, requirepass: &str) -> Vec<(&'static str, GetUserField)> {
+        let mut flags = vec![if self.enabled { "on" } else { "off" }.to_owned()];
+        let nopass = if name == "default" {
+            requirepass.is_empty()
+        } else {
+            self.nopass
+        };
+        if nopass {
+            flags.push("nopass".to_owned());
+        }
+        let passwords = if name == "default" {
+            if requirepass.is_empty() {
+                Vec::new()
+            } else {
+                vec!["<requirepass>".to_owned()]
+            }
+        } else {
+            self.passwords
+                .iter()
+                .map(|_| "<password>".to_owned())
+                .collect()
+        };
+        vec![
+            ("flags", GetUserField::List(flags)),
+            ("passwords", GetUserField::List(passwords)),
+            ("commands", GetUserField::Text(self.commands())),
+            ("keys", GetUserField::Text(self.keys.describe("~"))),
+            ("channels", GetUserField::Text(self.channels.describe("&"))),
+            ("selectors", GetUserField::List(Vec::new())),
+        ]
+    }
+}
+
+/// One value of an `ACL GETUSER` reply.
+pub enum GetUserField {
+    /// An array of strings.
+    List(Vec<String>),
+    /// A string.
+    Text(String),
 }
 
 /// What a SETUSER rule did to `requirepass` (the default user's password).
@@ -264,6 +438,7 @@ impl Acl {
     }
 
     /// Whether `name` may run `spec` (a deleted user may run nothing).
+    #[cfg(test)]
     pub fn allows(&self, name: &str, spec: &CommandSpec) -> bool {
         self.users
             .get(name)
@@ -312,7 +487,10 @@ impl Acl {
                     user.all = false;
                     user.rules.clear();
                 }
-                "~*" | "allkeys" | "&*" | "allchannels" | "resetkeys" | "resetchannels" => {}
+                "allkeys" => user.keys = Patterns::everything(),
+                "resetkeys" => user.keys = Patterns::default(),
+                "allchannels" => user.channels = Patterns::everything(),
+                "resetchannels" => user.channels = Patterns::default(),
                 "reset" => user = User::new(),
                 _ if raw.starts_with('>') => {
                     let pass = raw.as_bytes()[1..].to_vec();
@@ -328,10 +506,30 @@ impl Acl {
                     let pass = &raw.as_bytes()[1..];
                     user.passwords.retain(|p| p != pass);
                 }
-                _ if rule.starts_with('~') || rule.starts_with('%') || rule.starts_with('&') => {
-                    return Err(bad(
-                        "only ~* and &* are supported (every user sees every key and channel)",
-                    ));
+                _ if raw.starts_with('~') => user
+                    .keys
+                    .add(&raw.as_bytes()[1..], "keys")
+                    .map_err(|e| bad(&e))?,
+                _ if raw.starts_with('&') => user
+                    .channels
+                    .add(&raw.as_bytes()[1..], "channels")
+                    .map_err(|e| bad(&e))?,
+                _ if raw.starts_with('%') => {
+                    let (flags, glob) = raw[1..]
+                        .split_once('~')
+                        .ok_or_else(|| bad("Syntax error"))?;
+                    let flags = flags.to_ascii_uppercase();
+                    if flags.is_empty() || !flags.chars().all(|c| c == 'R' || c == 'W') {
+                        return Err(bad("Syntax error"));
+                    }
+                    if !(flags.contains('R') && flags.contains('W')) {
+                        return Err(bad(
+                            "read-only or write-only key patterns (%R~, %W~) are not supported; use ~pattern",
+                        ));
+                    }
+                    user.keys
+                        .add(glob.as_bytes(), "keys")
+                        .map_err(|e| bad(&e))?;
                 }
                 _ if rule.starts_with("+@") || rule.starts_with("-@") => {
                     let cat = &rule[2..];
@@ -443,11 +641,74 @@ mod tests {
         let bad: Vec<String> = ["-@read", "+nosuchcommand"].map(String::from).to_vec();
         assert!(acl.set_user("alice", &bad, &known).is_err());
         assert!(acl.allows("alice", spec("mget")));
-        assert!(acl.set_user("bob", &["~foo*".to_owned()], &known).is_err());
+        assert!(acl
+            .set_user("bob", &["%R~foo*".to_owned()], &known)
+            .is_err());
         assert_eq!(acl.delete(&["alice".to_owned(), "zed".to_owned()]), Ok(1));
         assert!(acl.open());
         assert!(!acl.allows("alice", spec("mget")));
         assert!(acl.delete(&["default".to_owned()]).is_err());
+    }
+
+    /// Keys must match a `~` pattern, PUBLISH / SUBSCRIBE channels a `&`
+    /// pattern, a PSUBSCRIBE pattern must be one of them literally; a new
+    /// user has none.
+    #[test]
+    fn key_and_channel_patterns() {
+        let mut acl = Acl::default();
+        let known = |c: &str| crate::command::lookup(c.as_bytes()).is_some() || c == "publish";
+        let rules: Vec<String> = ["on", "nopass", "~k*", "&ch*", "+@all"]
+            .map(String::from)
+            .to_vec();
+        acl.set_user("kp", &rules, &known).unwrap();
+        acl.set_user("bare", &["on".to_owned(), "+@all".to_owned()], &known)
+            .unwrap();
+        let argv = |a: &[&str]| {
+            a.iter()
+                .map(|x| bytes::Bytes::copy_from_slice(x.as_bytes()))
+                .collect::<Vec<_>>()
+        };
+        let kp = acl.user("kp").unwrap();
+        assert_eq!(
+            kp.denies_args(spec("mget"), &argv(&["mget", "k1", "k2"])),
+            None
+        );
+        assert!(kp
+            .denies_args(spec("mget"), &argv(&["mget", "k1", "x"]))
+            .unwrap()
+            .contains("keys"));
+        let publish = CommandSpec {
+            name: "publish",
+            ..*spec("dbsize")
+        };
+        assert_eq!(
+            kp.denies_args(&publish, &argv(&["publish", "ch1", "m"])),
+            None
+        );
+        assert!(kp
+            .denies_args(&publish, &argv(&["publish", "x", "m"]))
+            .unwrap()
+            .contains("channels"));
+        let psub = CommandSpec {
+            name: "psubscribe",
+            ..*spec("dbsize")
+        };
+        assert_eq!(kp.denies_args(&psub, &argv(&["psubscribe", "ch*"])), None);
+        assert!(kp
+            .denies_args(&psub, &argv(&["psubscribe", "ch1*"]))
+            .is_some());
+        let bare = acl.user("bare").unwrap();
+        assert!(bare
+            .denies_args(spec("get"), &argv(&["get", "k1"]))
+            .is_some());
+        assert!(bare
+            .denies_args(&publish, &argv(&["publish", "ch1", "m"]))
+            .is_some());
+        assert!(!acl.open());
+        assert!(acl
+            .set_user("kp", &["allkeys".to_owned(), "~x".to_owned()], &known)
+            .is_err());
+        assert!(acl.set_user("kp", &["%R~x".to_owned()], &known).is_err());
     }
 
     /// `-config|set` denies CONFIG SET only; `+client|list` allows CLIENT

@@ -341,6 +341,28 @@ impl Connection {
                     Reply::Array(names.iter().map(|n| bulk_str(n)).collect())
                 }
             }),
+            "getuser" => arity(argv.len() == 3).unwrap_or_else(|| {
+                let pass = shared.config.read().requirepass.clone();
+                let name = String::from_utf8_lossy(&argv[2]).into_owned();
+                let acl = shared.acl.read();
+                let Some(user) = acl.user(&name) else {
+                    return Reply::Nil;
+                };
+                Reply::Map(
+                    user.getuser(&name, &pass)
+                        .into_iter()
+                        .map(|(k, v)| {
+                            let v = match v {
+                                acl::GetUserField::List(l) => {
+                                    Reply::Array(l.iter().map(|x| bulk_str(x)).collect())
+                                }
+                                acl::GetUserField::Text(t) => bulk_str(&t),
+                            };
+                            (bulk_str(k), v)
+                        })
+                        .collect(),
+                )
+            }),
             "deluser" => arity(argv.len() >= 3).unwrap_or_else(|| {
                 match shared.update_acl(|acl| acl.delete(&strings(&argv[2..]))) {
                     Ok(n) => Reply::Integer(n),

@@ -547,14 +547,21 @@ impl Connection {
         }
         if !spec.flags.no_auth
             && (self.user != "default" || !self.shared.acl_open.load(Ordering::Acquire))
-            && !self.shared.acl.read().allows(&self.user, checked)
         {
-            let err = Reply::Error(format!(
-                "NOPERM this user has no permissions to run the '{}' command",
-                full_name(spec, &argv)
-            ));
-            self.reject(Some(spec), err);
-            return Flow::Continue;
+            // The command, then its keys and channels (Redis's order).
+            let denied = match self.shared.acl.read().user(&self.user) {
+                Some(u) if u.enabled && u.allows(checked) => u
+                    .denies_args(spec, &argv)
+                    .map(|e| Reply::Error(e.to_owned())),
+                _ => Some(Reply::Error(format!(
+                    "NOPERM this user has no permissions to run the '{}' command",
+                    full_name(spec, &argv)
+                ))),
+            };
+            if let Some(err) = denied {
+                self.reject(Some(spec), err);
+                return Flow::Continue;
+            }
         }
         if let Some(multi) = self.multi.as_mut() {
             if !matches!(

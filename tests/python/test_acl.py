@@ -1,6 +1,6 @@
-"""ACL: users with passwords and allowed commands/categories, AUTH user pass,
-ACL WHOAMI/USERS/DELUSER/CAT, compared byte for byte with redis-server 7.0
-(users are given ~* there: ours see every key, see docs/architecture.md)."""
+"""ACL: users with passwords and allowed commands/categories, key and
+channel patterns, AUTH user pass, ACL WHOAMI/USERS/DELUSER/CAT/GETUSER,
+compared byte for byte with redis-server 7.0."""
 
 from __future__ import annotations
 
@@ -97,14 +97,85 @@ def test_acl_same_bytes_as_redis(server: Server, redis_server: int) -> None:
         exchange(redis_server, [cmd("AUTH", "default", "x"), cmd("ACL", "DELUSER", *USERS)])
 
 
+PATTERNS = [
+    cmd("ACL", "SETUSER", "kp", "on", "nopass", "~k*", "~k*", "%RW~j?", "&ch*", "&ch*", "+@all"),
+    cmd("ACL", "SETUSER", "bare", "on", "nopass", "+@all"),
+    cmd("ACL", "SETUSER", "wide", "on", "nopass", "allkeys", "allchannels", "-@all", "+get"),
+    cmd("ACL", "SETUSER", "bad", "~a", "allkeys", "~b"),
+    cmd("ACL", "SETUSER", "bad", "allchannels", "&x"),
+    cmd("ACL", "SETUSER", "bad", "%X~a"),
+    cmd("ACL", "SETUSER", "bad", "%~a"),
+    cmd("ACL", "SETUSER", "bad2", "~a", "resetkeys", "~*", "&q", "resetchannels", "&r"),
+    cmd("ACL", "LIST"),
+    cmd("ACL", "GETUSER", "kp"),
+    cmd("ACL", "GETUSER", "bare"),
+    cmd("ACL", "GETUSER", "wide"),
+    cmd("ACL", "GETUSER", "bad2"),
+    cmd("ACL", "GETUSER", "nobody"),
+    cmd("ACL", "GETUSER"),
+    cmd("SET", "k1", "v"),
+    cmd("AUTH", "kp", "x"),
+    cmd("GET", "k1"),
+    cmd("GET", "zz"),
+    cmd("GET", "j1"),
+    cmd("MGET", "k1", "k2", "zz"),
+    cmd("SET", "zz", "1"),
+    cmd("RENAME", "k1", "zz"),
+    cmd("COPY", "k1", "k2"),
+    cmd("DEL", "k2", "j2"),
+    cmd("EVAL", "return 1", "1", "zz"),
+    cmd("EVAL", "return 1", "1", "k9"),
+    cmd("ZUNIONSTORE", "k3", "2", "k1", "zz"),
+    cmd("OBJECT", "ENCODING", "zz"),
+    cmd("OBJECT", "ENCODING", "k1"),
+    cmd("EXISTS", "zz"),
+    cmd("KEYS", "nomatch*"),
+    cmd("PUBLISH", "ch1", "m"),
+    cmd("PUBLISH", "zz", "m"),
+    cmd("SPUBLISH", "zz", "m"),
+    cmd("MULTI"),
+    cmd("GET", "zz"),
+    cmd("GET", "k1"),
+    cmd("EXEC"),
+    cmd("AUTH", "bare", "x"),
+    cmd("GET", "k1"),
+    cmd("PUBLISH", "ch1", "m"),
+    cmd("PING"),
+    cmd("AUTH", "wide", "x"),
+    cmd("GET", "k1"),
+    cmd("AUTH", "kp", "x"),
+    cmd("SUBSCRIBE", "zz"),
+    cmd("SUBSCRIBE", "ch1", "zz"),
+    cmd("PSUBSCRIBE", "ch1*"),
+    cmd("SSUBSCRIBE", "zz"),
+    cmd("PSUBSCRIBE", "ch*"),
+]
+
+PATTERN_USERS = ("kp", "bare", "wide", "bad", "bad2")
+
+
+def test_key_and_channel_patterns_same_bytes_as_redis(server: Server, redis_server: int) -> None:
+    setup = [cmd("ACL", "DELUSER", *USERS, *PATTERN_USERS), cmd("FLUSHALL")]
+    ours = exchange(server.port, setup + PATTERNS)[len(setup):]
+    theirs = exchange(redis_server, setup + PATTERNS)[len(setup):]
+    try:
+        for req, a, b in zip(PATTERNS, ours, theirs):
+            assert a == b, f"{req!r}: ours {a!r}, redis {b!r}"
+    finally:
+        exchange(redis_server, [cmd("ACL", "DELUSER", *PATTERN_USERS)])
+
+
 def test_acl_with_redis_py(server: Server) -> None:
     admin = server.client()
-    assert admin.acl_setuser("reader", enabled=True, passwords=["+secret"], commands=["+@read"]) is True
+    assert admin.acl_setuser("reader", enabled=True, passwords=["+secret"], commands=["+@read"], keys=["k*"]) is True
+    assert admin.acl_getuser("reader")["keys"] == ["~k*"]
     assert admin.acl_whoami() == "default"
     assert sorted(admin.acl_users()) == ["default", "reader"]
     admin.set("k", "v")
     reader = server.client(username="reader", password="secret")
     assert reader.get("k") == b"v"
+    with pytest.raises(redis.exceptions.NoPermissionError, match="access one of the keys"):
+        reader.get("other")
     with pytest.raises(redis.exceptions.NoPermissionError, match="no permissions to run the 'set' command"):
         reader.set("k", "w")
     with pytest.raises(redis.exceptions.AuthenticationError):
@@ -173,7 +244,7 @@ def test_minus_dangerous_refuses_flushall(server: Server) -> None:
 # own, such as CLUSTER INIT, are not listed: rules name their container).
 SUBCOMMANDS = {
     "cluster": {"help", "info", "keyslot", "myid", "nodes", "slots"},
-    "acl": {"cat", "deluser", "list", "setuser", "users", "whoami"},
+    "acl": {"cat", "deluser", "getuser", "list", "setuser", "users", "whoami"},
     "client": {"getname", "getredir", "help", "id", "info", "kill", "list", "no-evict", "reply", "setname"},
     "command": {"count", "docs", "getkeys", "help", "info", "list"},
     "config": {"get", "help", "resetstat", "rewrite", "set"},
