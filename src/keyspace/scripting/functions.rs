@@ -209,7 +209,7 @@ impl Functions {
             }
         }
         st.functions = functions;
-        st.script_engine = Some(engine);
+        st.script_engine = (!engine.unsound).then_some(engine);
         Ok(())
     }
 }
