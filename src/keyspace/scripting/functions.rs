@@ -1041,6 +1041,86 @@ fn fcall_generic(ex: &mut Exec<'_>, argv: &[Bytes], ro: bool) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyspace::tests::{open, run, NOW};
+
+    const LIB: &str = "#!lua name=lib\n\
+        redis.register_function('setk', function(keys, args) return redis.call('set', keys[1], args[1]) end)\n\
+        redis.register_function{function_name='loop', callback=function() while true do end end, flags={'no-writes'}}\n\
+        redis.register_function('rand', function(keys) redis.call('set', keys[1], math.random(1000000)) return 1 end)";
+
+    #[test]
+    fn functions_outlive_the_lua_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ks = open(dir.path());
+        assert_eq!(
+            run(&ks, NOW, &["FUNCTION", "LOAD", LIB]),
+            Reply::Bulk(Bytes::from_static(b"lib"))
+        );
+        assert_eq!(
+            run(&ks, NOW, &["FCALL", "setk", "1", "k", "1"]),
+            Reply::ok()
+        );
+        // SCRIPT FLUSH drops the state: the libraries are loaded again.
+        assert_eq!(run(&ks, NOW, &["SCRIPT", "FLUSH"]), Reply::ok());
+        assert_eq!(
+            run(&ks, NOW, &["FCALL", "SETK", "1", "k", "2"]),
+            Reply::ok()
+        );
+        // A function stopped by the budget drops the state likewise.
+        let reply = run(&ks, NOW, &["FCALL_RO", "loop", "0"]);
+        assert!(
+            matches!(&reply, Reply::Error(e) if e.starts_with("ERR Script killed")),
+            "{reply:?}"
+        );
+        assert_eq!(
+            run(&ks, NOW, &["FCALL", "setk", "1", "k", "3"]),
+            Reply::ok()
+        );
+        assert_eq!(
+            run(&ks, NOW, &["GET", "k"]),
+            Reply::Bulk(Bytes::from_static(b"3"))
+        );
+        // A failed LOAD and a failed REPLACE leave the library as it was.
+        let reply = run(
+            &ks,
+            NOW,
+            &["FUNCTION", "LOAD", "REPLACE", "#!lua name=lib\nx = 1"],
+        );
+        assert!(matches!(reply, Reply::Error(_)), "{reply:?}");
+        assert_eq!(
+            run(&ks, NOW, &["FCALL", "setk", "1", "k", "4"]),
+            Reply::ok()
+        );
+    }
+
+    #[test]
+    fn a_function_is_deterministic_given_the_ctx() {
+        // Two keyspaces with different histories (one rebuilt its state)
+        // write the same random value from the same Ctx.
+        let (d1, d2) = (
+            tempfile::tempdir().expect("tempdir"),
+            tempfile::tempdir().expect("tempdir"),
+        );
+        let (a, b) = (open(d1.path()), open(d2.path()));
+        for ks in [&a, &b] {
+            assert_eq!(
+                run(ks, NOW, &["FUNCTION", "LOAD", LIB]),
+                Reply::Bulk(Bytes::from_static(b"lib"))
+            );
+        }
+        assert_eq!(
+            run(&b, NOW, &["EVAL", "return math.random()", "0"]),
+            run(&a, NOW, &["EVAL", "return math.random()", "0"])
+        );
+        assert_eq!(run(&b, NOW, &["SCRIPT", "FLUSH"]), Reply::ok());
+        for ks in [&a, &b] {
+            assert_eq!(
+                run(ks, NOW, &["FCALL", "rand", "1", "r"]),
+                Reply::Integer(1)
+            );
+        }
+        assert_eq!(run(&a, NOW, &["GET", "r"]), run(&b, NOW, &["GET", "r"]));
+    }
 
     #[test]
     fn metadata_errors_are_redis_s() {
