@@ -466,7 +466,7 @@ class GenericCommands:
     def dump(self, name: KeyT) -> Any:
         """DUMP: the value at ``name`` serialized as Redis 7.0 does (``bytes``),
         or ``None`` if absent; RESTORE (here or in Redis) reads it back."""
-        return self.execute_command("DUMP", name)
+        return self.execute_command("DUMP", name, NEVER_DECODE=[])
 
     def restore(
         self,
@@ -1539,9 +1539,10 @@ class ScriptCommands:
         return self.execute_command("FCALL_RO", function, numkeys, *keys_and_args)
 
     def function_dump(self) -> Any:
-        """FUNCTION DUMP: every library as one payload (``bytes``, Redis's
-        format: FUNCTION RESTORE here or in Redis reads it back)."""
-        return self.execute_command("FUNCTION", "DUMP", function="DUMP")
+        """FUNCTION DUMP: every library as one payload (``bytes``, also with
+        ``decode_responses``; Redis's format: FUNCTION RESTORE here or in
+        Redis reads it back)."""
+        return self.execute_command("FUNCTION", "DUMP", function="DUMP", NEVER_DECODE=[])
 
     def function_restore(self, payload: Union[str, bytes], policy: Optional[str] = "APPEND") -> Any:
         """FUNCTION RESTORE <payload> [FLUSH|APPEND|REPLACE]; ``True``."""

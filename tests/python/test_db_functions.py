@@ -115,6 +115,12 @@ def test_libraries_survive_reopen_and_flushall(tmp_path):
             "running_script": None,
             "engines": {"LUA": {"libraries_count": 1, "functions_count": 3}},
         }
+        # The payload stays bytes with decode_responses (redis-py's NEVER_DECODE).
+        payload = db.function_dump()
+        assert isinstance(payload, bytes) and payload[0] == 0xF5
+        assert isinstance(db.dump("k"), bytes)
+        assert db.function_delete("mylib") is True
+        assert db.function_restore(payload) is True
         assert db.function_delete("mylib") is True
     with fincaskv.DB(path) as db:
         assert db.function_list() == []
