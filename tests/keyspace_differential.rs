@@ -386,6 +386,7 @@ include!("differential/collections.rs");
 include!("differential/geo.rs");
 include!("differential/scripts_lua.rs");
 include!("differential/dump.rs");
+include!("differential/functions.rs");
 
 #[test]
 fn strings_match_redis() {

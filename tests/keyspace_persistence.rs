@@ -1094,3 +1094,99 @@ fn small_edits_of_a_big_string_write_little() {
     let ks = open(dir.path());
     assert_eq!(run_in(&ks, 0, &[b"GET", b"big"]), Reply::Bulk(model.into()));
 }
+
+/// FUNCTION LIST WITHCODE (the libraries are listed by name).
+fn function_list(ks: &Keyspace) -> Reply {
+    run_in(ks, 0, &[b"FUNCTION", b"LIST", b"WITHCODE"])
+}
+
+#[test]
+fn functions_survive_reopen_flushall_and_merge() {
+    const LIB_A: &[u8] = b"#!lua name=liba\n\
+        redis.register_function{function_name='geta', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}, description='reads a key'}\n\
+        redis.register_function('seta', function(keys, args) return redis.call('set', keys[1], args[1]) end)";
+    const LIB_B: &[u8] =
+        b"#!lua name=libb\nredis.register_function('b', function() return 'b1' end)";
+    const LIB_B2: &[u8] =
+        b"#!lua name=libb\nredis.register_function('b', function() return 'b2' end)";
+    const LIB_C: &[u8] =
+        b"#!lua name=libc\nredis.register_function('c', function() return 'c' end)";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expected = {
+        let ks = open(dir.path());
+        assert_eq!(
+            run_in(&ks, 0, &[b"FUNCTION", b"LOAD", LIB_A]),
+            Reply::Bulk(Bytes::from_static(b"liba"))
+        );
+        assert_eq!(
+            run_in(&ks, 0, &[b"FUNCTION", b"LOAD", LIB_B]),
+            Reply::Bulk(Bytes::from_static(b"libb"))
+        );
+        assert_eq!(
+            run_in(&ks, 0, &[b"FUNCTION", b"LOAD", b"REPLACE", LIB_B2]),
+            Reply::Bulk(Bytes::from_static(b"libb"))
+        );
+        assert_eq!(
+            run_in(&ks, 0, &[b"FUNCTION", b"LOAD", LIB_C]),
+            Reply::Bulk(Bytes::from_static(b"libc"))
+        );
+        assert_eq!(
+            run_in(&ks, 0, &[b"FUNCTION", b"DELETE", b"libc"]),
+            Reply::ok()
+        );
+        assert_eq!(
+            run_in(&ks, 0, &[b"FCALL", b"seta", b"1", b"k", b"v"]),
+            Reply::ok()
+        );
+        // Functions are not keys: FLUSHALL keeps them.
+        assert_eq!(run_in(&ks, 0, &[b"FLUSHALL"]), Reply::ok());
+        assert_eq!(
+            run_in(&ks, 0, &[b"FCALL", b"seta", b"1", b"k", b"v2"]),
+            Reply::ok()
+        );
+        // Enough other records for several files, so that merge has work.
+        for i in 0..2000u32 {
+            let key = format!("filler{}", i % 50);
+            run_in(&ks, 0, &[b"SET", key.as_bytes(), &[b'x'; 64]]);
+        }
+        function_list(&ks)
+    };
+    let check = |ks: &Keyspace| {
+        assert_eq!(function_list(ks), expected);
+        assert_eq!(
+            run_in(ks, 0, &[b"FCALL_RO", b"geta", b"1", b"k"]),
+            Reply::Bulk(Bytes::from_static(b"v2"))
+        );
+        assert_eq!(
+            run_in(ks, 0, &[b"FCALL", b"b", b"0"]),
+            Reply::Bulk(Bytes::from_static(b"b2"))
+        );
+        assert_eq!(
+            run_in(ks, 0, &[b"FCALL", b"c", b"0"]),
+            Reply::Error("ERR Function not found".into())
+        );
+    };
+    {
+        let ks = open(dir.path());
+        check(&ks);
+        ks.merge().expect("merge");
+        check(&ks);
+    }
+    // Reopened from the merged files and their hint files (which carry no
+    // values: the functions record is read back).
+    {
+        let ks = open(dir.path());
+        check(&ks);
+        assert_eq!(run_in(&ks, 0, &[b"FUNCTION", b"FLUSH"]), Reply::ok());
+    }
+    let ks = open(dir.path());
+    assert_eq!(function_list(&ks), Reply::Array(Vec::new()));
+    ks.merge().expect("merge");
+    drop(ks);
+    let ks = open(dir.path());
+    assert_eq!(function_list(&ks), Reply::Array(Vec::new()));
+    assert_eq!(
+        run_in(&ks, 0, &[b"FUNCTION", b"LOAD", LIB_C]),
+        Reply::Bulk(Bytes::from_static(b"libc"))
+    );
+}

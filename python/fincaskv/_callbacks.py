@@ -222,6 +222,26 @@ def script_result(response: Any, **options: Any) -> Any:
     return response
 
 
+def function_result(response: Any, **options: Any) -> Any:
+    """FUNCTION DELETE / FLUSH / RESTORE -> ``True``, STATS -> nested
+    ``dict`` (as redis-py's default RESP3 client gives it); the other
+    subcommands' replies as they are (LIST keeps redis-py's RESP2 shape, as
+    redis-py does); the method names the subcommand in
+    ``options["function"]``."""
+    sub = options.get("function")
+    if sub in ("DELETE", "FLUSH", "RESTORE"):
+        return bool_ok(response)
+    if sub == "STATS" and isinstance(response, list):
+        # As redis-py's default (RESP3) client returns it: nested dicts.
+        stats = pairs_to_dict(response)
+        for key in (b"engines", "engines"):
+            if key in stats:
+                engines = pairs_to_dict(stats[key])
+                stats[key] = {name: pairs_to_dict(counts) for name, counts in engines.items()}
+        return stats
+    return response
+
+
 def _table() -> Dict[str, Callback]:
     table: Dict[str, Callback] = {}
 
@@ -262,6 +282,7 @@ def _table() -> Dict[str, Callback]:
             "ZSCAN": zscan_result,
             "BF.INFO": bf_info,
             "SCRIPT": script_result,
+            "FUNCTION": function_result,
         }
     )
     return table

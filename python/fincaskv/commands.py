@@ -466,7 +466,7 @@ class GenericCommands:
     def dump(self, name: KeyT) -> Any:
         """DUMP: the value at ``name`` serialized as Redis 7.0 does (``bytes``),
         or ``None`` if absent; RESTORE (here or in Redis) reads it back."""
-        return self.execute_command("DUMP", name)
+        return self.execute_command("DUMP", name, NEVER_DECODE=[])
 
     def restore(
         self,
@@ -1462,7 +1462,8 @@ class Script:
 
 
 class ScriptCommands:
-    """Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT LOAD / EXISTS / FLUSH."""
+    """Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT LOAD / EXISTS /
+    FLUSH, and Redis 7.0 Functions (FUNCTION ..., FCALL, FCALL_RO)."""
 
     def execute_command(self, *args: Any, **options: Any) -> Any:  # pragma: no cover
         """Runs (or queues) one command; provided by the class mixing this in."""
@@ -1502,6 +1503,61 @@ class ScriptCommands:
     def register_script(self, script: Union[str, bytes]) -> Script:
         """A callable :class:`Script` for ``script`` (redis-py's helper)."""
         return Script(self, script)
+
+    # -- Redis 7.0 Functions -------------------------------------------------
+
+    def function_load(self, code: Union[str, bytes], replace: Optional[bool] = False) -> Any:
+        """FUNCTION LOAD [REPLACE]: loads the library ``code`` (which starts
+        with ``#!lua name=<library>``); returns the library's name."""
+        pieces: List[Any] = ["REPLACE"] if replace else []
+        pieces.append(code)
+        return self.execute_command("FUNCTION", "LOAD", *pieces, function="LOAD")
+
+    def function_delete(self, library: Union[str, bytes]) -> Any:
+        """FUNCTION DELETE: removes ``library`` and its functions; ``True``."""
+        return self.execute_command("FUNCTION", "DELETE", library, function="DELETE")
+
+    def function_flush(self, mode: str = "SYNC") -> Any:
+        """FUNCTION FLUSH [ASYNC|SYNC]: removes every library; ``True``."""
+        return self.execute_command("FUNCTION", "FLUSH", mode, function="FLUSH")
+
+    def function_list(self, library: Optional[str] = "*", withcode: Optional[bool] = False) -> Any:
+        """FUNCTION LIST LIBRARYNAME <pattern> [WITHCODE]: the libraries whose
+        names match ``library``, as redis-py returns them over RESP2 (per
+        library a flat ``[name, value, ...]`` list)."""
+        args: List[Any] = ["LIBRARYNAME", library]
+        if withcode:
+            args.append("WITHCODE")
+        return self.execute_command("FUNCTION", "LIST", *args, function="LIST")
+
+    def fcall(self, function: Union[str, bytes], numkeys: int, *keys_and_args: EncodableT) -> Any:
+        """FCALL: runs ``function`` with its first ``numkeys`` arguments as keys."""
+        return self.execute_command("FCALL", function, numkeys, *keys_and_args)
+
+    def fcall_ro(self, function: Union[str, bytes], numkeys: int, *keys_and_args: EncodableT) -> Any:
+        """FCALL_RO: as ``fcall``, for a function flagged ``no-writes``."""
+        return self.execute_command("FCALL_RO", function, numkeys, *keys_and_args)
+
+    def function_dump(self) -> Any:
+        """FUNCTION DUMP: every library as one payload (``bytes``, also with
+        ``decode_responses``; Redis's format: FUNCTION RESTORE here or in
+        Redis reads it back)."""
+        return self.execute_command("FUNCTION", "DUMP", function="DUMP", NEVER_DECODE=[])
+
+    def function_restore(self, payload: Union[str, bytes], policy: Optional[str] = "APPEND") -> Any:
+        """FUNCTION RESTORE <payload> [FLUSH|APPEND|REPLACE]; ``True``."""
+        return self.execute_command("FUNCTION", "RESTORE", payload, policy, function="RESTORE")
+
+    def function_stats(self) -> Any:
+        """FUNCTION STATS: the running function (always ``None`` here) and
+        the engines' library and function counts."""
+        return self.execute_command("FUNCTION", "STATS", function="STATS")
+
+    def function_kill(self) -> Any:
+        """FUNCTION KILL: there is never a function to kill here (a function
+        runs to its end under the database lock): raises ``ResponseError``
+        (NOTBUSY), as Redis does when none runs."""
+        return self.execute_command("FUNCTION", "KILL", function="KILL")
 
 
 class BloomCommands:

@@ -188,7 +188,12 @@ class DB(Commands, MutableMapping):  # type: ignore[type-arg]
         if not args:
             raise DataError("execute_command needs a command name")
         name = _command_name(args[0])
-        response = self._execute_raw(name, args)
+        if options.pop("NEVER_DECODE", None) is not None and self._decode:
+            # A binary reply (DUMP, FUNCTION DUMP) stays bytes, as redis-py's
+            # NEVER_DECODE option keeps it.
+            response = self._native.execute(self._index, args, False)
+        else:
+            response = self._execute_raw(name, args)
         # As in redis-py, a command named by bytes gets no callback (its
         # callback table is keyed by str).
         callback = self.response_callbacks.get(name) if isinstance(args[0], str) else None

@@ -37,7 +37,8 @@ fn movable(name: &str) -> Option<Movable> {
                 count: 1,
             }
         }
-        "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => Movable::NumKeys {
+        "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall"
+        | "fcall_ro" => Movable::NumKeys {
             dest: None,
             count: 2,
         },

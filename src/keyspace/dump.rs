@@ -23,7 +23,7 @@
 //! into an absolute deadline (ABSTTL) before the entry is replicated, so
 //! every replica stores the same deadline.
 
-mod rdb;
+pub(crate) mod rdb;
 
 use bytes::Bytes;
 

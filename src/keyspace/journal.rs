@@ -66,6 +66,13 @@ pub(crate) const TAG_BLOOM_IMAGE: u8 = 82;
 pub(crate) const TAG_RAFT_META: u8 = 96;
 /// The record key of [`TAG_RAFT_META`] records.
 pub(crate) const RAFT_META_KEY: &[u8] = b"raft-meta";
+/// The loaded function libraries (FUNCTION LOAD / DELETE / FLUSH /
+/// RESTORE): key = `FUNCTIONS_KEY`, value = every library, in Redis's
+/// FUNCTION DUMP payload format. Only the newest one is live; FLUSHALL
+/// does not touch it. See `keyspace::scripting::functions`.
+pub(crate) const TAG_FUNCTIONS: u8 = 97;
+/// The record key of [`TAG_FUNCTIONS`] records.
+pub(crate) const FUNCTIONS_KEY: &[u8] = b"functions";
 /// Flush key meaning "every database".
 pub(crate) const FLUSH_ALL: u8 = 0xFF;
 
@@ -144,6 +151,9 @@ pub(crate) struct Journal {
     /// the next one lands unless something else appended or the file was
     /// rotated in between. `None` after a batch, a failure, or at open.
     tail: Option<(u32, u64)>,
+    /// A [`TAG_FUNCTIONS`] record is pending (its location goes to the
+    /// state after the append).
+    pub(crate) has_functions: bool,
 }
 
 /// Encodes a record key: slot, user key, sub-key.
@@ -358,6 +368,7 @@ impl Journal {
         key: Vec<u8>,
         value: Bytes,
     ) {
+        self.has_functions |= tag == TAG_FUNCTIONS;
         let start = self.keys.len();
         self.keys.extend_from_slice(&key);
         let key = start..self.keys.len();
@@ -402,6 +413,15 @@ impl Journal {
         self.pending.iter().try_for_each(|p| f(&self.record_of(p)))
     }
 
+    /// The positions (in append order) of the pending records of `tag`.
+    pub(crate) fn positions_of(&self, tag: u8) -> impl Iterator<Item = usize> + '_ {
+        self.pending
+            .iter()
+            .enumerate()
+            .filter(move |(_, p)| p.tag == tag)
+            .map(|(i, _)| i)
+    }
+
     /// The records as storage wants them.
     pub(crate) fn records(&self) -> Vec<RecordRef<'_>> {
         self.pending.iter().map(|p| self.record_of(p)).collect()
@@ -435,11 +455,13 @@ impl Journal {
             _ => None,
         };
         self.keys.clear();
+        self.has_functions = false;
         self.trim();
     }
 
     /// Drops everything logged (the append failed).
     pub(crate) fn clear(&mut self) {
+        self.has_functions = false;
         self.pending.clear();
         self.keys.clear();
         self.tail = None;

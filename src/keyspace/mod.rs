@@ -172,6 +172,9 @@ pub(crate) struct State {
     /// first one; see `scripting::Engine`). Here, under the state lock,
     /// because scripts run one at a time under it.
     pub(crate) script_engine: Option<scripting::Engine>,
+    /// The function libraries (FUNCTION LOAD, FCALL): part of the data,
+    /// persisted as `TAG_FUNCTIONS` records (see `scripting/functions.rs`).
+    pub(crate) functions: scripting::Functions,
 }
 
 impl State {
@@ -193,6 +196,7 @@ impl State {
             dead: Default::default(),
             scripts: Default::default(),
             script_engine: None,
+            functions: Default::default(),
         }
     }
 }
@@ -426,6 +430,8 @@ impl Keyspace {
             state.slot_of = fresh.slot_of;
             state.next_gen = state.next_gen.max(fresh.next_gen);
             state.raft_meta = fresh.raft_meta;
+            state.functions = fresh.functions;
+            state.script_engine = fresh.script_engine;
             // (The script cache stays: it is not in the log.)
             state.stale = false;
             tracing::info!("keyspace reloaded from the log");
@@ -680,6 +686,15 @@ impl Keyspace {
                 if let (true, Some(meta), Some(loc)) = (has_meta, meta, locations.last()) {
                     if let Some((_, old)) = state.raft_meta.replace((Some(meta), *loc)) {
                         log.mark_dead(old);
+                    }
+                }
+                if journal.has_functions {
+                    for i in journal.positions_of(journal::TAG_FUNCTIONS) {
+                        if let Some(loc) = locations.get(i) {
+                            if let Some(old) = state.functions.record.replace(*loc) {
+                                log.mark_dead(old);
+                            }
+                        }
                     }
                 }
                 journal.settle(

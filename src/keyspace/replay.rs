@@ -18,9 +18,9 @@ use parking_lot::Mutex;
 use super::db::{Db, Entry};
 use super::journal::{
     decode_key, FixTarget, FLUSH_ALL, TAG_BLOOM_ADD, TAG_BLOOM_IMAGE, TAG_BLOOM_RESERVE, TAG_DEL,
-    TAG_EXPIRE, TAG_FLUSH, TAG_HASH_FIELD, TAG_HASH_REM, TAG_LIST_ITEM, TAG_LIST_REM,
-    TAG_RAFT_META, TAG_RENAME, TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_STR_PATCH, TAG_SWAPDB,
-    TAG_ZSET_MEMBER, TAG_ZSET_REM,
+    TAG_EXPIRE, TAG_FLUSH, TAG_FUNCTIONS, TAG_HASH_FIELD, TAG_HASH_REM, TAG_LIST_ITEM,
+    TAG_LIST_REM, TAG_RAFT_META, TAG_RENAME, TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_STR_PATCH,
+    TAG_SWAPDB, TAG_ZSET_MEMBER, TAG_ZSET_REM,
 };
 use super::value::{self, StrForm, StrValue, Value};
 use super::{bloom, hash, list, renamed, set, zset, State};
@@ -116,6 +116,12 @@ pub(crate) fn apply(
         TAG_RAFT_META => {
             // Replay is in write order: the last one wins.
             st.raft_meta = Some((e.value.map(Bytes::copy_from_slice), e.location));
+            return Ok(());
+        }
+        TAG_FUNCTIONS => {
+            // The last one wins; its libraries are loaded at `finish`.
+            st.functions.replayed = Some(e.value.map(Bytes::copy_from_slice));
+            st.functions.record = Some(e.location);
             return Ok(());
         }
         TAG_RENAME => return replay_rename(st, e),
@@ -262,6 +268,7 @@ pub(crate) fn finish(st: &mut State, log: &Log, loads: Vec<Load>) -> Result<(), 
     if let Some((value @ None, loc)) = &mut st.raft_meta {
         *value = Some(log.read_value(*loc)?);
     }
+    super::scripting::Functions::finish_replay(st, |loc| log.read_value(loc))?;
     for load in loads {
         let (dbs, moved) = (&mut st.dbs, &st.renamed);
         let Some(entry) = renamed::find_mut(dbs, moved, load.slot, &load.key, load.gen) else {
@@ -279,6 +286,7 @@ fn is_live(st: &State, e: &ReplayEntry<'_>) -> bool {
         // Always live: the slot mapping is part of the data.
         TAG_SWAPDB => return true,
         TAG_RAFT_META => return st.raft_meta.as_ref().is_some_and(|m| m.1 == e.location),
+        TAG_FUNCTIONS => return st.functions.record == Some(e.location),
         // Dead from birth: every record they kill is older and is merged
         // with them (merge takes the oldest files first).
         TAG_FLUSH | TAG_DEL | TAG_LIST_REM | TAG_HASH_REM | TAG_SET_REM | TAG_ZSET_REM => {
@@ -320,6 +328,12 @@ fn relocate(st: &mut State, e: &ReplayEntry<'_>, old: Location, new: Location) {
     if e.tag == TAG_RAFT_META {
         if let Some(meta) = st.raft_meta.as_mut().filter(|m| m.1 == old) {
             meta.1 = new;
+        }
+        return;
+    }
+    if e.tag == TAG_FUNCTIONS {
+        if st.functions.record == Some(old) {
+            st.functions.record = Some(new);
         }
         return;
     }

@@ -20,8 +20,8 @@
 use bytes::Bytes;
 
 use super::journal::{
-    decode_key, encode_key, RecordKey, RAFT_META_KEY, TAG_FLUSH, TAG_RAFT_META, TAG_RENAME,
-    TAG_SWAPDB,
+    decode_key, encode_key, RecordKey, FUNCTIONS_KEY, RAFT_META_KEY, TAG_FLUSH, TAG_FUNCTIONS,
+    TAG_RAFT_META, TAG_RENAME, TAG_SWAPDB,
 };
 use super::{replay, Dropper, GroupItem, Journal, Keyspace, State, STAGING};
 use crate::command::{Ctx, Reply};
@@ -173,6 +173,19 @@ impl Keyspace {
         sink: &mut S,
     ) -> Result<(), S::Error> {
         sink.meta(state.raft_meta.as_ref().and_then(|m| m.0.as_ref()))?;
+        // The function libraries, when there are any (a copy without
+        // them installs none).
+        if !state.functions.is_empty() {
+            let payload = state.functions.dump();
+            sink.record(&storage::RecordRef {
+                kind: RecordKind::Put,
+                tag: TAG_FUNCTIONS,
+                gen: 0,
+                expire_at_ms: 0,
+                key: FUNCTIONS_KEY,
+                value: &payload,
+            })?;
+        }
         let mut journal = Journal::default();
         let mut out = Ok(());
         for db in 0..self.databases {
@@ -363,6 +376,7 @@ impl Keyspace {
             last: None,
             gens: 0..0,
             committed: false,
+            functions: None,
         })
     }
 }
@@ -502,6 +516,9 @@ pub struct Import<'a> {
     /// Generations reserved and not handed out yet.
     gens: std::ops::Range<u64>,
     committed: bool,
+    /// The copy's function libraries (a FUNCTION DUMP payload), installed
+    /// by the commit.
+    functions: Option<Bytes>,
 }
 
 impl Import<'_> {
@@ -513,6 +530,10 @@ impl Import<'_> {
                 r.tag
             )))
         };
+        if r.tag == TAG_FUNCTIONS {
+            self.functions = Some(r.value.clone());
+            return Ok(());
+        }
         if matches!(r.tag, TAG_FLUSH | TAG_SWAPDB | TAG_RAFT_META | TAG_RENAME) {
             return Err(bad("a database-level or rename record in a copy of keys"));
         }
@@ -608,7 +629,22 @@ impl Import<'_> {
         for db in 0..ks.databases {
             journal.control(TAG_SWAPDB, gen, vec![db as u8, (STAGING + db) as u8], false);
         }
+        // The copy's libraries replace this node's (none if it had none).
+        let functions = match self.functions.take() {
+            Some(payload) => payload,
+            None => Bytes::from(super::scripting::Functions::default().dump()),
+        };
+        journal.raw(
+            RecordKind::Put,
+            TAG_FUNCTIONS,
+            0,
+            0,
+            FUNCTIONS_KEY.to_vec(),
+            functions.clone(),
+        );
         let commit = ks.append(&mut state, &mut journal, Some(meta))?;
+        state.functions.replayed = Some(Some(functions));
+        super::scripting::Functions::finish_replay(&mut state, |loc| ks.log.read_value(loc))?;
         for db in 0..ks.databases {
             state.slot_of.swap(db, STAGING + db);
         }

@@ -38,8 +38,10 @@ use parking_lot::Mutex;
 use super::{Exec, Keyspace};
 
 mod cjson;
+mod functions;
 use crate::command::table::cmd;
 use crate::command::{args, Command, Reply};
+pub(crate) use functions::Functions;
 
 /// The scripting commands.
 pub(crate) static COMMANDS: &[Command] = &[
@@ -86,6 +88,39 @@ pub(crate) static COMMANDS: &[Command] = &[
         "7.0.0",
         "Depends on the script that is executed.",
         evalsha_ro
+    ),
+    cmd!(
+        "fcall",
+        -3,
+        [write],
+        (0, 0, 0),
+        "scripting",
+        "Invoke a function",
+        "7.0.0",
+        "Depends on the function that is executed.",
+        functions::fcall
+    ),
+    cmd!(
+        "fcall_ro",
+        -3,
+        [readonly],
+        (0, 0, 0),
+        "scripting",
+        "Invoke a read-only function",
+        "7.0.0",
+        "Depends on the function that is executed.",
+        functions::fcall_ro
+    ),
+    cmd!(
+        "function",
+        -2,
+        [write],
+        (0, 0, 0),
+        "scripting",
+        "A container for function commands",
+        "7.0.0",
+        "Depends on subcommand.",
+        functions::function
     ),
     cmd!(
         "script",
@@ -563,6 +598,17 @@ pub(crate) struct Engine {
     functions: Table,
     /// Scripts run on this state (for the periodic collector step).
     calls: u64,
+    /// xpcall of a library's function with its KEYS and ARGV tables.
+    run_function: Function,
+    /// Makes a library's environment (see `functions.rs`).
+    library_env: Function,
+    /// The functions of the loaded libraries: library name -> table of
+    /// lower-case function name -> callback.
+    libraries: Table,
+    /// The [`Functions::version`] `libraries` reflects (`None`: none yet).
+    functions_version: Option<u64>,
+    /// Something left this state unsound: it is not kept.
+    unsound: bool,
 }
 
 /// The most memory a kept Lua state may hold after a script: past it, a
@@ -766,16 +812,28 @@ impl Engine {
         )?;
         json.raw_set("null", cjson::null())?;
         raw.raw_set("cjson", json)?;
+        raw.raw_set(
+            "register_function",
+            lua.create_function(functions::register_function)?,
+        )?;
         raw.raw_set("version", VERSION)?;
         raw.raw_set("version_num", VERSION_NUM)?;
         let prelude = match prelude_bytecode() {
             Some(code) => lua.load(code).set_mode(ChunkMode::Binary),
             None => lua.load(PRELUDE).set_mode(ChunkMode::Text),
         };
-        let (env, globals, runner, position, redis): (Table, Table, Function, Function, Table) =
-            prelude.set_name("=[redis]").call(raw)?;
+        let (env, globals, runner, position, redis, run_function, library_env): (
+            Table,
+            Table,
+            Function,
+            Function,
+            Table,
+            Function,
+            Function,
+        ) = prelude.set_name("=[redis]").call(raw)?;
         lua.set_named_registry_value("fincaskv_where", position)?;
         let functions = lua.create_table()?;
+        let libraries = lua.create_table()?;
         Ok(Engine {
             lua,
             redis,
@@ -784,6 +842,11 @@ impl Engine {
             runner,
             functions,
             calls: 0,
+            run_function,
+            library_env,
+            libraries,
+            functions_version: None,
+            unsound: false,
         })
     }
 
@@ -817,6 +880,31 @@ impl Engine {
         read_only: bool,
         seed: u64,
     ) -> (Reply, bool) {
+        self.run_target(
+            ex,
+            Target::Script { sha, body },
+            keys,
+            argv,
+            read_only,
+            seed,
+        )
+    }
+
+    /// Runs a script or a library's function (see [`Target`]): the reply,
+    /// and whether this state may serve the next call.
+    fn run_target(
+        &mut self,
+        ex: &mut Exec<'_>,
+        target: Target<'_>,
+        keys: &[Bytes],
+        argv: &[Bytes],
+        read_only: bool,
+        seed: u64,
+    ) -> (Reply, bool) {
+        let sha = match target {
+            Target::Script { sha, .. } => sha,
+            Target::Function { name, .. } => name,
+        };
         // What a script could have changed, back to a fresh state's.
         with_session(&self.lua, |s| {
             *s = Session {
@@ -838,9 +926,13 @@ impl Engine {
             mlua::HookTriggers::new().every_nth_instruction(BUDGET_STEP),
             budget_hook,
         );
-        let function = match self.function(sha, body) {
-            Ok(f) => f,
-            Err(reply) => return (reply, true),
+        let is_function = matches!(target, Target::Function { .. });
+        let function = match target {
+            Target::Script { sha, body } => match self.function(sha, body) {
+                Ok(f) => f,
+                Err(reply) => return (reply, true),
+            },
+            Target::Function { callback, .. } => callback,
         };
         let ex = std::cell::RefCell::new(ex);
         let outcome = lua.scope(|scope| {
@@ -883,8 +975,15 @@ impl Engine {
                 }
                 Ok(t)
             };
-            self.globals.raw_set("KEYS", strings(keys)?)?;
-            self.globals.raw_set("ARGV", strings(argv)?)?;
+            let (keys, argv) = (strings(keys)?, strings(argv)?);
+            if is_function {
+                // A function gets them as arguments, not as globals.
+                self.globals.raw_set("KEYS", Value::Nil)?;
+                self.globals.raw_set("ARGV", Value::Nil)?;
+            } else {
+                self.globals.raw_set("KEYS", keys.clone())?;
+                self.globals.raw_set("ARGV", argv.clone())?;
+            }
             // A script cannot take the whole machine's memory (Redis has
             // no such limit; an allocation past it is Lua's "not enough
             // memory" error): MAX_SCRIPT_MEMORY on top of what the state
@@ -893,7 +992,12 @@ impl Engine {
             // protected call and two closures each), which the setup
             // above, bounded by the command's size, does without.
             let _ = lua.set_memory_limit(lua.used_memory().saturating_add(MAX_SCRIPT_MEMORY));
-            let result = self.runner.call::<(bool, Value)>(function);
+            let result = if is_function {
+                self.run_function
+                    .call::<(bool, Value)>((function, keys, argv))
+            } else {
+                self.runner.call::<(bool, Value)>(function)
+            };
             let _ = lua.set_memory_limit(0);
             let (ok, value) = result?;
             // An error the handler did not see (not a table) is Lua's
@@ -926,6 +1030,25 @@ impl Engine {
         }
         (reply, sound && !killed)
     }
+}
+
+/// What [`Engine::run_target`] runs.
+#[derive(Clone)]
+enum Target<'b> {
+    /// An EVAL'd script (compiled and kept by its digest).
+    Script {
+        /// Its SHA1 (named in errors).
+        sha: &'b str,
+        /// Its body.
+        body: &'b [u8],
+    },
+    /// A function of a loaded library (FCALL).
+    Function {
+        /// Its name (named in errors).
+        name: &'b str,
+        /// Its callback.
+        callback: Function,
+    },
 }
 
 /// Lua 5.1's default collector settings (`LUAI_GCPAUSE`, `LUAI_GCMUL`).
@@ -971,6 +1094,24 @@ fn run_script(
     };
     let (reply, sound) = engine.run(ex, sha, body, keys, argv, read_only, seed);
     if sound {
+        put_back(ex, engine);
+    }
+    reply
+}
+
+/// Runs `f` (a call on the engine: its reply and whether the state is
+/// still sound) with the keyspace's Lua state, which is kept afterwards
+/// only if it is sound (see [`put_back`]).
+fn run_with_engine_checks(
+    ex: &mut Exec<'_>,
+    f: impl FnOnce(&mut Engine, &mut Exec<'_>) -> (Reply, bool),
+) -> Reply {
+    let mut engine = match take_engine(ex) {
+        Ok(engine) => engine,
+        Err(reply) => return reply,
+    };
+    let (reply, sound) = f(&mut engine, ex);
+    if sound && !engine.unsound {
         put_back(ex, engine);
     }
     reply

@@ -4,8 +4,10 @@
 -- writable to a script. `raw` holds the Rust callbacks and the set of
 -- protected tables. Returns the environment of the user's scripts, the
 -- real globals (where KEYS and ARGV go), the runner (xpcall with Redis
--- 7.0's error handler), `where` and the real `redis` table (where each
--- call installs its own redis.call / redis.pcall).
+-- 7.0's error handler), `where`, the real `redis` table (where each
+-- call installs its own redis.call / redis.pcall), the runner of a
+-- library's function and the maker of a library's environment
+-- (functions.rs).
 local raw = ...
 
 -- Locals captured before the globals are cut down: the sandbox's own
@@ -177,6 +179,33 @@ end
 local function run(f)
   return xpcall(f, handler)
 end
+-- A function of a library (FCALL): called with its KEYS and ARGV tables
+-- (not a tail call, so that its frame stays for the error handler).
+local function run_function(f, keys, args)
+  return xpcall(function() return (f(keys, args)) end, handler)
+end
+
+-- What a library's code sees while FUNCTION LOAD runs it (Redis 7.0):
+-- only `redis` with register_function, log, the LOG_* levels and the
+-- version; anything else is a nonexistent global.
+local load_redis = {
+  register_function = raw.register_function,
+  log = raw.log,
+  REDIS_VERSION = raw.version,
+  REDIS_VERSION_NUM = raw.version_num,
+}
+load_redis.LOG_DEBUG, load_redis.LOG_VERBOSE = 0, 1
+load_redis.LOG_NOTICE, load_redis.LOG_WARNING = 2, 3
+local load_env = protect({ redis = protect(load_redis, true) }, true)
+-- The environment of one library: the load API while its code runs, the
+-- scripts' environment once `activate` is called (Redis switches the
+-- globals' __index likewise), read-only throughout.
+local function library_env()
+  local meta = { __index = load_env, __newindex = readonly_write, __metatable = false }
+  local proxy = setmetatable({}, meta)
+  protected[proxy] = true
+  return proxy, function() meta.__index = env end
+end
 
 -- "chunk:line: " of the frame `level` levels up from the caller (what
 -- luaL_where gives a C function's errors).
@@ -186,4 +215,4 @@ local function where(level)
   return ''
 end
 
-return env, G, run, where, redis
+return env, G, run, where, redis, run_function, library_env

@@ -89,6 +89,11 @@ const OVERRIDES: &[(&str, &[&str], &[&str])] = &[
     ("eval_ro", &[], &["read"]),
     ("evalsha_ro", &[], &["read"]),
     ("script", &[], &["read", "scripting"]),
+    ("fcall", &[], &["write"]),
+    ("fcall_ro", &[], &["read"]),
+    // FUNCTION's own categories are its subcommands'; the container is
+    // @slow only in Redis.
+    ("function", &[], &["write", "scripting"]),
 ];
 
 /// Whether `spec` belongs to `category` (a subcommand's are Redis's, listed

@@ -982,7 +982,7 @@ pub(super) fn unknown_command(argv: &[Bytes]) -> Reply {
 pub(super) fn full_name(spec: &CommandSpec, argv: &[Bytes]) -> String {
     let containers = [
         "acl", "client", "cluster", "config", "command", "debug", "slowlog", "memory", "pubsub",
-        "object", "script", "xinfo", "latency",
+        "object", "script", "xinfo", "latency", "function",
     ];
     if containers.contains(&spec.name) && argv.len() > 1 {
         format!(

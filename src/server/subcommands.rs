@@ -14,13 +14,15 @@ use bytes::Bytes;
 
 use crate::command::{CommandFlags, CommandSpec, KeySpec};
 
-// The flags Redis 7.0 gives these subcommands (none is write, fast,
-// denyoom, no_auth, no_multi or blocking); `RANDOM` is its
-// `nondeterministic_output` tip.
+// The flags Redis 7.0 gives these subcommands (none is fast, no_auth,
+// no_multi or blocking; only FUNCTION's are write or denyoom); `RANDOM` is
+// its `nondeterministic_output` tip.
 const R: u16 = 1;
 const ADMIN: u16 = 1 << 1;
 const PUBSUB: u16 = 1 << 2;
 const RANDOM: u16 = 1 << 3;
+const W: u16 = 1 << 4;
+const DENYOOM: u16 = 1 << 5;
 
 /// One subcommand: its spec (named `container|sub`) and its ACL categories.
 #[derive(Debug)]
@@ -49,7 +51,7 @@ const fn sub(
             name,
             arity,
             flags: CommandFlags {
-                write: false,
+                write: bits & W != 0,
                 readonly: bits & R != 0,
                 admin: bits & ADMIN != 0,
                 blocking: false,
@@ -57,7 +59,7 @@ const fn sub(
                 no_auth: false,
                 random: bits & RANDOM != 0,
                 fast: false,
-                denyoom: false,
+                denyoom: bits & DENYOOM != 0,
                 no_multi: false,
                 pubsub_allowed: false,
             },
@@ -114,6 +116,15 @@ pub static SUBCOMMANDS: &[Subcommand] = &[
     sub("latency|histogram", -2, ADMIN | RANDOM, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Return the cumulative distribution of latencies of a subset of commands or all.", "7.0.0", "O(N) where N is the number of commands with latency information being retrieved."),
     sub("latency|help", 2, 0, (0, 0, 0), "server", &["slow"], "Show helpful text about the different subcommands.", "2.8.13", "O(1)"),
     sub("latency|history", 3, ADMIN | RANDOM, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Return timestamp-latency samples for the event.", "2.8.13", "O(1)"),
+    sub("function|kill", 2, 0, (0, 0, 0), "scripting", &["slow", "scripting"], "Kill the function currently in execution.", "7.0.0", "O(1)"),
+    sub("function|flush", -2, W, (0, 0, 0), "scripting", &["write", "slow", "scripting"], "Deleting all functions", "7.0.0", "O(N) where N is the number of functions deleted"),
+    sub("function|load", -3, W | DENYOOM, (0, 0, 0), "scripting", &["write", "slow", "scripting"], "Create a function with the given arguments (name, code, description)", "7.0.0", "O(1) (considering compilation time is redundant)"),
+    sub("function|delete", 3, W, (0, 0, 0), "scripting", &["write", "slow", "scripting"], "Delete a function by name", "7.0.0", "O(1)"),
+    sub("function|help", 2, 0, (0, 0, 0), "scripting", &["slow", "scripting"], "Show helpful text about the different subcommands", "7.0.0", "O(1)"),
+    sub("function|list", -2, 0, (0, 0, 0), "scripting", &["slow", "scripting"], "List information about all the functions", "7.0.0", "O(N) where N is the number of functions"),
+    sub("function|restore", -3, W | DENYOOM, (0, 0, 0), "scripting", &["write", "slow", "scripting"], "Restore all the functions on the given payload", "7.0.0", "O(N) where N is the number of functions on the payload"),
+    sub("function|dump", 2, 0, (0, 0, 0), "scripting", &["slow", "scripting"], "Dump all functions into a serialized binary payload", "7.0.0", "O(N) where N is the number of functions"),
+    sub("function|stats", 2, RANDOM, (0, 0, 0), "scripting", &["slow", "scripting"], "Return information about the function currently running (name, description, duration)", "7.0.0", "O(1)"),
     sub("memory|doctor", 2, RANDOM, (0, 0, 0), "server", &["slow"], "Outputs memory problems report", "4.0.0", "O(1)"),
     sub("memory|help", 2, 0, (0, 0, 0), "server", &["slow"], "Show helpful text about the different subcommands", "4.0.0", "O(1)"),
     sub("memory|usage", -3, R, (2, 2, 1), "server", &["read", "slow"], "Estimate the memory usage of a key", "4.0.0", "O(N) where N is the number of samples."),

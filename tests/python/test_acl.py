@@ -254,6 +254,7 @@ SUBCOMMANDS = {
     "pubsub": {"channels", "help", "numpat", "numsub", "shardchannels", "shardnumsub"},
     "script": {"exists", "flush", "help", "kill", "load"},
     "slowlog": {"get", "help", "len", "reset"},
+    "function": {"delete", "dump", "flush", "help", "kill", "list", "load", "restore", "stats"},
 }
 
 # The flags FincasKV models (Redis's others, `noscript`, `loading`, `stale`,

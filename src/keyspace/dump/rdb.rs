@@ -196,7 +196,6 @@ impl<'a> Reader<'a> {
     }
 
     /// True once every byte has been consumed.
-    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.pos == self.buf.len()
     }
