@@ -86,15 +86,22 @@ SCRIPT = [
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace")
 
 
-def test_acl_same_bytes_as_redis(server: Server, redis_server: int) -> None:
-    setup = [cmd("ACL", "DELUSER", *USERS), cmd("FLUSHALL")]
-    ours = exchange(server.port, setup + SCRIPT)[len(setup):]
-    theirs = exchange(redis_server, setup + SCRIPT)[len(setup):]
+def _same_bytes(port: int, redis_server: int, script: list, users: tuple) -> None:
+    """Runs `script` on a fresh connection to both servers (after deleting
+    `users` and FLUSHALL) and compares every reply byte for byte; deletes
+    `users` from redis-server afterwards."""
+    setup = [cmd("ACL", "DELUSER", *users), cmd("FLUSHALL")]
+    ours = exchange(port, setup + script)[len(setup):]
+    theirs = exchange(redis_server, setup + script)[len(setup):]
     try:
-        for req, a, b in zip(SCRIPT, ours, theirs):
+        for req, a, b in zip(script, ours, theirs):
             assert a == b, f"{req!r}: ours {a!r}, redis {b!r}"
     finally:
-        exchange(redis_server, [cmd("AUTH", "default", "x"), cmd("ACL", "DELUSER", *USERS)])
+        exchange(redis_server, [cmd("AUTH", "default", "x"), cmd("ACL", "DELUSER", *users)])
+
+
+def test_acl_same_bytes_as_redis(server: Server, redis_server: int) -> None:
+    _same_bytes(server.port, redis_server, SCRIPT, USERS)
 
 
 PATTERNS = [
@@ -155,14 +162,7 @@ PATTERN_USERS = ("kp", "bare", "wide", "bad", "bad2")
 
 
 def test_key_and_channel_patterns_same_bytes_as_redis(server: Server, redis_server: int) -> None:
-    setup = [cmd("ACL", "DELUSER", *USERS, *PATTERN_USERS), cmd("FLUSHALL")]
-    ours = exchange(server.port, setup + PATTERNS)[len(setup):]
-    theirs = exchange(redis_server, setup + PATTERNS)[len(setup):]
-    try:
-        for req, a, b in zip(PATTERNS, ours, theirs):
-            assert a == b, f"{req!r}: ours {a!r}, redis {b!r}"
-    finally:
-        exchange(redis_server, [cmd("ACL", "DELUSER", *PATTERN_USERS)])
+    _same_bytes(server.port, redis_server, PATTERNS, USERS + PATTERN_USERS)
 
 
 def test_acl_with_redis_py(server: Server) -> None:
