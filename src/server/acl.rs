@@ -212,8 +212,8 @@ pub struct User {
     pub enabled: bool,
     /// `nopass`: any password is accepted.
     pub nopass: bool,
-    /// Accepted passwords.
-    passwords: Vec<Vec<u8>>,
+    /// SHA-256 of each accepted password (as Redis keeps them).
+    passwords: Vec<[u8; 32]>,
     /// `allcommands` (true) or `nocommands` (false), before the rules.
     all: bool,
     rules: Vec<Rule>,
@@ -313,7 +313,8 @@ impl User {
 
     /// Checks `pass` (constant time per stored password).
     pub fn password_ok(&self, pass: &[u8]) -> bool {
-        self.nopass || self.passwords.iter().any(|p| constant_time_eq(p, pass))
+        let h = hash_password(pass);
+        self.nopass || self.passwords.iter().any(|p| constant_time_eq(p, &h))
     }
 
     /// The `ACL LIST` line of this user.
@@ -323,13 +324,16 @@ impl User {
             if requirepass.is_empty() {
                 out.push_str(" nopass");
             } else {
-                out.push_str(" #<requirepass>");
+                out.push_str(&format!(
+                    " #{}",
+                    hex(&hash_password(requirepass.as_bytes()))
+                ));
             }
         } else if self.nopass {
             out.push_str(" nopass");
         } else {
-            for _ in &self.passwords {
-                out.push_str(" #<password>");
+            for p in &self.passwords {
+                out.push_str(&format!(" #{}", hex(p)));
             }
         }
         let keys = self.keys.describe("~");
@@ -380,13 +384,10 @@ impl User {
             if requirepass.is_empty() {
                 Vec::new()
             } else {
-                vec!["<requirepass>".to_owned()]
+                vec![hex(&hash_password(requirepass.as_bytes()))]
             }
         } else {
-            self.passwords
-                .iter()
-                .map(|_| "<password>".to_owned())
-                .collect()
+            self.passwords.iter().map(hex).collect()
         };
         vec![
             ("flags", GetUserField::List(flags)),
@@ -497,19 +498,36 @@ impl Acl {
                 "allchannels" => user.channels = Patterns::everything(),
                 "resetchannels" => user.channels = Patterns::default(),
                 "reset" => user = User::new(),
-                _ if raw.starts_with('>') => {
-                    let pass = raw.as_bytes()[1..].to_vec();
+                _ if raw.starts_with('>') || raw.starts_with('#') => {
+                    let hash = if raw.starts_with('>') {
+                        hash_password(&raw.as_bytes()[1..])
+                    } else if name == "default" {
+                        return Err(bad(
+                            "the default user's password is requirepass: set it with >password",
+                        ));
+                    } else {
+                        parse_hash(&raw[1..]).ok_or_else(|| bad(BAD_HASH))?
+                    };
                     user.nopass = false;
-                    if !user.passwords.contains(&pass) {
-                        user.passwords.push(pass);
+                    if !user.passwords.contains(&hash) {
+                        user.passwords.push(hash);
                     }
                     if name == "default" {
                         change = PasswordChange::Set(raw[1..].to_owned());
                     }
                 }
-                _ if raw.starts_with('<') => {
-                    let pass = &raw.as_bytes()[1..];
-                    user.passwords.retain(|p| p != pass);
+                _ if raw.starts_with('<') || raw.starts_with('!') => {
+                    let hash = if raw.starts_with('<') {
+                        hash_password(&raw.as_bytes()[1..])
+                    } else {
+                        parse_hash(&raw[1..]).ok_or_else(|| bad(BAD_HASH))?
+                    };
+                    if !user.passwords.contains(&hash) {
+                        return Err(bad(
+                            "The password you are trying to remove from the user does not exist",
+                        ));
+                    }
+                    user.passwords.retain(|p| *p != hash);
                 }
                 _ if raw.starts_with('~') => user
                     .keys
@@ -607,6 +625,39 @@ impl Acl {
                 .get("default")
                 .is_some_and(|u| u.enabled && u.unrestricted());
     }
+}
+
+/// Redis's text for a `#` / `!` rule whose hash is malformed.
+const BAD_HASH: &str =
+    "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters";
+
+/// SHA-256 of a password: what a user keeps and ACL LIST shows, as Redis.
+fn hash_password(pass: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, pass);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Lowercase hex of a hash.
+fn hex(h: &[u8; 32]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A `#` / `!` rule's hash: exactly 64 lowercase hex digits.
+fn parse_hash(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Compares two secrets in time independent of where they differ.

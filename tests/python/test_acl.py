@@ -113,6 +113,15 @@ PATTERNS = [
     cmd("ACL", "SETUSER", "bad", "%X~a"),
     cmd("ACL", "SETUSER", "bad", "%~a"),
     cmd("ACL", "SETUSER", "bad2", "~a", "resetkeys", "~*", "&q", "resetchannels", "&r"),
+    # Passwords are kept and shown as SHA-256, as Redis does.
+    cmd("ACL", "SETUSER", "hashy", "on", ">pw", ">pw", ">second", "#" + "ab" * 32, "~*", "+@all"),
+    cmd("ACL", "SETUSER", "hashy", "#abc"),
+    cmd("ACL", "SETUSER", "hashy", "#" + "AB" * 32),
+    cmd("ACL", "SETUSER", "hashy", "!" + "cd" * 32),
+    cmd("ACL", "SETUSER", "hashy", "!abc"),
+    cmd("ACL", "SETUSER", "hashy", "<nothere"),
+    cmd("ACL", "SETUSER", "hashy", "<second", "!" + "ab" * 32),
+    cmd("ACL", "GETUSER", "hashy"),
     cmd("ACL", "LIST"),
     cmd("ACL", "GETUSER", "kp"),
     cmd("ACL", "GETUSER", "bare"),
@@ -144,6 +153,8 @@ PATTERNS = [
     cmd("GET", "zz"),
     cmd("GET", "k1"),
     cmd("EXEC"),
+    cmd("AUTH", "hashy", "second"),
+    cmd("AUTH", "hashy", "pw"),
     cmd("AUTH", "bare", "x"),
     cmd("GET", "k1"),
     cmd("PUBLISH", "ch1", "m"),
@@ -158,7 +169,7 @@ PATTERNS = [
     cmd("PSUBSCRIBE", "ch*"),
 ]
 
-PATTERN_USERS = ("kp", "bare", "wide", "bad", "bad2")
+PATTERN_USERS = ("kp", "bare", "wide", "bad", "bad2", "hashy")
 
 
 def test_key_and_channel_patterns_same_bytes_as_redis(server: Server, redis_server: int) -> None:
