@@ -106,3 +106,36 @@ def test_small_edits_of_a_big_string_grow_the_log_by_little(tmp_path):
 def start_server_on(tmp_path, old):
     """A server on `old`'s data directory (a restart)."""
     return start_server(tmp_path, data=old.dir)
+
+
+def test_big_string_edits_replicate_and_survive_a_follower_restart(tmp_path):
+    """In a 3-node cluster, edits sent to a follower (forwarded) and to the
+    leader give every node the same data; a follower restarted from its
+    own log (base and patch records) still agrees."""
+    from test_cluster import leader_of, node, start_cluster, stop_all, wait_same_data
+
+    nodes, rports = start_cluster(tmp_path, 3)
+    try:
+        leader = leader_of(nodes)
+        assert leader is not None
+        i = next(i for i, n in enumerate(nodes) if n is not leader)
+        f = nodes[i].client()
+        lc = leader.client()
+        f.set("big", b"b" * 5000)
+        pipe = f.pipeline(transaction=False)
+        for j in range(300):
+            pipe.append("big", b"%04d" % j)
+            pipe.setbit("bm", 7 * j, 1)
+            pipe.setrange("big", 11 * j, b"xy")
+        pipe.execute()
+        lc.bitfield("bm").incrby("u8", 100, 5).execute()
+        want = lc.get("big")
+        assert len(want) == 5000 + 300 * 4
+        wait_same_data(nodes)
+        data = nodes[i].dir
+        nodes[i].stop()
+        nodes[i] = node(tmp_path, f"n{i + 1}", rports[i], data=data)
+        wait_same_data(nodes)
+        assert nodes[i].client().get("big") == want
+    finally:
+        stop_all(nodes)
