@@ -251,36 +251,35 @@ impl User {
     }
 
     /// Why the user may not run `spec` with `argv` although it may run the
-    /// command: a key or a channel outside its patterns (Redis's NOPERM
-    /// texts), or `None`.
-    pub fn denies_args(&self, spec: &CommandSpec, argv: &[bytes::Bytes]) -> Option<&'static str> {
-        const KEYS: &str =
-            "NOPERM this user has no permissions to access one of the keys used as arguments";
-        const CHANNELS: &str =
-            "NOPERM this user has no permissions to access one of the channels used as arguments";
-        if !self.keys.all
-            && !crate::command::keys::channels_not_keys(spec)
-            && crate::command::keys::key_positions(spec, argv)
+    /// command: the first key or channel outside its patterns (keys
+    /// first, as Redis checks them), or `None`.
+    pub fn denies_args<'a>(
+        &self,
+        spec: &CommandSpec,
+        argv: &'a [bytes::Bytes],
+    ) -> Option<Denied<'a>> {
+        if !self.keys.all && !crate::command::keys::channels_not_keys(spec) {
+            let key = crate::command::keys::key_positions(spec, argv)
                 .into_iter()
-                .any(|i| argv.get(i).is_some_and(|k| !self.keys.matches(k)))
-        {
-            return Some(KEYS);
-        }
-        if !self.channels.all {
-            let args = argv.get(1..).unwrap_or_default();
-            let denied = match spec.name {
-                "publish" | "spublish" => args.first().is_some_and(|c| !self.channels.matches(c)),
-                "subscribe" | "ssubscribe" => args.iter().any(|c| !self.channels.matches(c)),
-                "psubscribe" => args
-                    .iter()
-                    .any(|p| !self.channels.globs.iter().any(|g| g == p)),
-                _ => false,
-            };
-            if denied {
-                return Some(CHANNELS);
+                .filter_map(|i| argv.get(i))
+                .find(|k| !self.keys.matches(k));
+            if let Some(k) = key {
+                return Some(Denied::Key(k));
             }
         }
-        None
+        if self.channels.all {
+            return None;
+        }
+        let args = argv.get(1..).unwrap_or_default();
+        let channel = match spec.name {
+            "publish" | "spublish" => args.first().filter(|c| !self.channels.matches(c)),
+            "subscribe" | "ssubscribe" => args.iter().find(|c| !self.channels.matches(c)),
+            "psubscribe" => args
+                .iter()
+                .find(|p| !self.channels.globs.iter().any(|g| g == *p)),
+            _ => None,
+        };
+        channel.map(|c| Denied::Channel(c))
     }
 
     /// Whether the user may run `spec` (a subcommand, `config|get`, is
@@ -397,6 +396,41 @@ impl User {
             ("channels", GetUserField::Text(self.channels.describe("&"))),
             ("selectors", GetUserField::List(Vec::new())),
         ]
+    }
+}
+
+/// A key or channel a user may not use (see [`User::denies_args`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Denied<'a> {
+    /// This key.
+    Key(&'a bytes::Bytes),
+    /// This channel (or PSUBSCRIBE pattern).
+    Channel(&'a bytes::Bytes),
+}
+
+impl Denied<'_> {
+    /// The NOPERM error a command gets.
+    pub fn error(&self) -> &'static str {
+        match self {
+            Denied::Key(_) => {
+                "NOPERM this user has no permissions to access one of the keys used as arguments"
+            }
+            Denied::Channel(_) => {
+                "NOPERM this user has no permissions to access one of the channels used as arguments"
+            }
+        }
+    }
+
+    /// ACL DRYRUN's answer, naming the key or channel.
+    pub fn dryrun(&self) -> String {
+        let (what, name) = match self {
+            Denied::Key(k) => ("key", k),
+            Denied::Channel(c) => ("channel", c),
+        };
+        format!(
+            "This user has no permissions to access the '{}' {what}",
+            String::from_utf8_lossy(name)
+        )
     }
 }
 

@@ -363,6 +363,37 @@ impl Connection {
                         .collect(),
                 )
             }),
+            "dryrun" => arity(argv.len() >= 4).unwrap_or_else(|| {
+                let name = String::from_utf8_lossy(&argv[2]).into_owned();
+                let call = &argv[3..];
+                let Some(spec) = self.lookup(&call[0]) else {
+                    return Reply::Error(format!(
+                        "ERR Command '{}' not found",
+                        String::from_utf8_lossy(&call[0])
+                    ));
+                };
+                let acl = shared.acl.read();
+                let Some(user) = acl.user(&name) else {
+                    return Reply::Error(format!("ERR User '{name}' not found"));
+                };
+                let checked = subcommands::of_call(spec, call).unwrap_or(spec);
+                if !spec.arity_ok(call.len()) || !checked.arity_ok(call.len()) {
+                    return Reply::Error(format!(
+                        "ERR wrong number of arguments for '{}' command",
+                        super::connection::full_name(spec, call)
+                    ));
+                }
+                if !user.allows(checked) {
+                    return bulk_str(&format!(
+                        "This user has no permissions to run the '{}' command",
+                        super::connection::full_name(checked, call)
+                    ));
+                }
+                match user.denies_args(spec, call) {
+                    Some(d) => bulk_str(&d.dryrun()),
+                    None => Reply::ok(),
+                }
+            }),
             "deluser" => arity(argv.len() >= 3).unwrap_or_else(|| {
                 match shared.update_acl(|acl| acl.delete(&strings(&argv[2..]))) {
                     Ok(n) => Reply::Integer(n),

@@ -552,7 +552,7 @@ impl Connection {
             let denied = match self.shared.acl.read().user(&self.user) {
                 Some(u) if u.enabled && u.allows(checked) => u
                     .denies_args(spec, &argv)
-                    .map(|e| Reply::Error(e.to_owned())),
+                    .map(|d| Reply::Error(d.error().to_owned())),
                 _ => Some(Reply::Error(format!(
                     "NOPERM this user has no permissions to run the '{}' command",
                     full_name(spec, &argv)

@@ -80,6 +80,7 @@ pub static SUBCOMMANDS: &[Subcommand] = &[
     sub("acl|users", 2, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "List the username of all the configured ACL rules", "6.0.0", "O(N). Where N is the number of configured users."),
     sub("acl|list", 2, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "List the current ACL rules in ACL config file format", "6.0.0", "O(N). Where N is the number of configured users."),
     sub("acl|whoami", 2, 0, (0, 0, 0), "server", &["slow"], "Return the name of the user associated to the current connection", "6.0.0", "O(1)"),
+    sub("acl|dryrun", -4, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Returns whether the user can execute the given command without executing the command.", "7.0.0", "O(1)."),
     sub("acl|getuser", 3, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Get the rules for a specific ACL user", "6.0.0", "O(N). Where N is the number of password, command and pattern rules that the user has."),
     sub("acl|deluser", -3, ADMIN, (0, 0, 0), "server", &["admin", "slow", "dangerous"], "Remove the specified ACL users and the associated rules", "6.0.0", "O(1) amortized time considering the typical user."),
     sub("client|setname", 3, 0, (0, 0, 0), "connection", &["slow", "connection"], "Set the current connection name", "2.6.9", "O(1)"),

@@ -123,6 +123,19 @@ PATTERNS = [
     cmd("ACL", "SETUSER", "hashy", "<second", "!" + "ab" * 32),
     cmd("ACL", "GETUSER", "hashy"),
     cmd("ACL", "LIST"),
+    cmd("ACL", "SETUSER", "dry", "on", "nopass", "~k*", "&c*", "-@all", "+get", "+publish", "+psubscribe", "+config|get"),
+    cmd("ACL", "DRYRUN", "dry", "GET", "k1"),
+    cmd("ACL", "DRYRUN", "dry", "GET", "zz"),
+    cmd("ACL", "DRYRUN", "dry", "SET", "k1", "v"),
+    cmd("ACL", "DRYRUN", "dry", "PUBLISH", "zz", "m"),
+    cmd("ACL", "DRYRUN", "dry", "PSUBSCRIBE", "c*"),
+    cmd("ACL", "DRYRUN", "dry", "PSUBSCRIBE", "cc*"),
+    cmd("ACL", "DRYRUN", "dry", "CONFIG", "GET", "maxclients"),
+    cmd("ACL", "DRYRUN", "dry", "CONFIG", "SET", "maxclients", "1"),
+    cmd("ACL", "DRYRUN", "nobody", "GET", "k"),
+    cmd("ACL", "DRYRUN", "dry", "NOSUCH"),
+    cmd("ACL", "DRYRUN", "dry", "GET"),
+    cmd("ACL", "DRYRUN", "dry"),
     cmd("ACL", "GETUSER", "kp"),
     cmd("ACL", "GETUSER", "bare"),
     cmd("ACL", "GETUSER", "wide"),
@@ -169,7 +182,7 @@ PATTERNS = [
     cmd("PSUBSCRIBE", "ch*"),
 ]
 
-PATTERN_USERS = ("kp", "bare", "wide", "bad", "bad2", "hashy")
+PATTERN_USERS = ("kp", "bare", "wide", "bad", "bad2", "hashy", "dry")
 
 
 def test_key_and_channel_patterns_same_bytes_as_redis(server: Server, redis_server: int) -> None:
@@ -255,7 +268,7 @@ def test_minus_dangerous_refuses_flushall(server: Server) -> None:
 # own, such as CLUSTER INIT, are not listed: rules name their container).
 SUBCOMMANDS = {
     "cluster": {"help", "info", "keyslot", "myid", "nodes", "slots"},
-    "acl": {"cat", "deluser", "getuser", "list", "setuser", "users", "whoami"},
+    "acl": {"cat", "deluser", "dryrun", "getuser", "list", "setuser", "users", "whoami"},
     "client": {"getname", "getredir", "help", "id", "info", "kill", "list", "no-evict", "reply", "setname"},
     "command": {"count", "docs", "getkeys", "help", "info", "list"},
     "config": {"get", "help", "resetstat", "rewrite", "set"},
