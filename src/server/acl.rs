@@ -763,10 +763,11 @@ mod tests {
             kp.denies_args(spec("mget"), &argv(&["mget", "k1", "k2"])),
             None
         );
-        assert!(kp
-            .denies_args(spec("mget"), &argv(&["mget", "k1", "x"]))
-            .unwrap()
-            .contains("keys"));
+        let args = argv(&["mget", "k1", "x"]);
+        assert_eq!(
+            kp.denies_args(spec("mget"), &args),
+            Some(Denied::Key(&args[2]))
+        );
         let publish = CommandSpec {
             name: "publish",
             ..*spec("dbsize")
@@ -775,10 +776,15 @@ mod tests {
             kp.denies_args(&publish, &argv(&["publish", "ch1", "m"])),
             None
         );
-        assert!(kp
-            .denies_args(&publish, &argv(&["publish", "x", "m"]))
-            .unwrap()
-            .contains("channels"));
+        let args = argv(&["publish", "x", "m"]);
+        let denied = kp
+            .denies_args(&publish, &args)
+            .expect("x is not a channel of kp");
+        assert!(denied.error().contains("channels"));
+        assert_eq!(
+            denied.dryrun(),
+            "This user has no permissions to access the 'x' channel"
+        );
         let psub = CommandSpec {
             name: "psubscribe",
             ..*spec("dbsize")
