@@ -279,7 +279,7 @@ impl User {
                 .find(|p| !self.channels.globs.iter().any(|g| g == *p)),
             _ => None,
         };
-        channel.map(|c| Denied::Channel(c))
+        channel.map(Denied::Channel)
     }
 
     /// Whether the user may run `spec` (a subcommand, `config|get`, is
