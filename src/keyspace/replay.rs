@@ -22,7 +22,7 @@ use super::journal::{
     TAG_LIST_REM, TAG_RAFT_META, TAG_RENAME, TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_STR_PATCH,
     TAG_SWAPDB, TAG_ZSET_MEMBER, TAG_ZSET_REM,
 };
-use super::value::{self, StrForm, StrValue, Value};
+use super::value::{StrForm, StrValue, Value};
 use super::{bloom, hash, list, renamed, set, zset, State};
 use crate::storage::{self, Location, Log, MergeOracle, ReplayEntry};
 
@@ -223,11 +223,7 @@ fn replay_patch(
     // A patched string's base has PATCH_MIN_LEN bytes or more: empty data
     // means the base is still to be read.
     match e.value {
-        Some(bytes) if !s.data.is_empty() => {
-            let mut data = value::take_mut(&mut s.data);
-            value::write_at(&mut data, offset as usize, bytes);
-            s.data = data.freeze();
-        }
+        Some(bytes) if !s.data.is_empty() => s.apply_patch(offset as usize, bytes),
         _ => loads.push(Load {
             slot,
             key: Bytes::copy_from_slice(key),

@@ -901,10 +901,6 @@ impl Engine {
         read_only: bool,
         seed: u64,
     ) -> (Reply, bool) {
-        let sha = match target {
-            Target::Script { sha, .. } => sha,
-            Target::Function { name, .. } => name,
-        };
         // What a script could have changed, back to a fresh state's.
         with_session(&self.lua, |s| {
             *s = Session {
@@ -926,13 +922,13 @@ impl Engine {
             mlua::HookTriggers::new().every_nth_instruction(BUDGET_STEP),
             budget_hook,
         );
-        let is_function = matches!(target, Target::Function { .. });
-        let function = match target {
+        // `sha`: the name errors give (a script's digest, a function's name).
+        let (sha, function, is_function) = match target {
             Target::Script { sha, body } => match self.function(sha, body) {
-                Ok(f) => f,
+                Ok(f) => (sha, f, false),
                 Err(reply) => return (reply, true),
             },
-            Target::Function { callback, .. } => callback,
+            Target::Function { name, callback } => (name, callback, true),
         };
         let ex = std::cell::RefCell::new(ex);
         let outcome = lua.scope(|scope| {

@@ -196,6 +196,18 @@ impl StrValue {
         }
     }
 
+    /// Writes a replayed patch's bytes at `offset`, growing the value with
+    /// zero bytes.
+    pub(crate) fn apply_patch(&mut self, offset: usize, piece: &[u8]) {
+        let mut data = take_mut(&mut self.data);
+        let end = offset + piece.len();
+        if data.len() < end {
+            data.resize(end, 0);
+        }
+        data[offset..end].copy_from_slice(piece);
+        self.data = data.freeze();
+    }
+
     /// A patch record was written at `loc` (settle, recovery).
     pub(crate) fn push_patch(&mut self, loc: Location) {
         self.patched().tally.add(loc);
@@ -222,15 +234,6 @@ impl StrValue {
             _ => {}
         }
     }
-}
-
-/// Writes `piece` at byte `offset` of `data`, growing it with zero bytes.
-pub(crate) fn write_at(data: &mut bytes::BytesMut, offset: usize, piece: &[u8]) {
-    let end = offset + piece.len();
-    if data.len() < end {
-        data.resize(end, 0);
-    }
-    data[offset..end].copy_from_slice(piece);
 }
 
 /// The bytes of `data` as a buffer to change in place: no copy when the
@@ -387,11 +390,7 @@ impl Value {
     pub(crate) fn fill(&mut self, target: &FixTarget, loc: Location, bytes: Bytes) {
         match (self, target) {
             (Value::Str(s), FixTarget::Whole) if s.base() == Some(loc) => s.data = bytes,
-            (Value::Str(s), FixTarget::Patch(offset)) => {
-                let mut data = take_mut(&mut s.data);
-                write_at(&mut data, *offset as usize, &bytes);
-                s.data = data.freeze();
-            }
+            (Value::Str(s), FixTarget::Patch(offset)) => s.apply_patch(*offset as usize, &bytes),
             (Value::List(v), t) => v.fill(t, loc, bytes),
             (Value::Hash(v), t) => v.fill(t, loc, bytes),
             (Value::Set(v), t) => v.fill(t, loc, bytes),

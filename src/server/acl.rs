@@ -319,21 +319,9 @@ impl User {
     /// The `ACL LIST` line of this user.
     fn describe(&self, name: &str, requirepass: &str) -> String {
         let mut out = format!("user {name} {}", if self.enabled { "on" } else { "off" });
-        if name == "default" {
-            if requirepass.is_empty() {
-                out.push_str(" nopass");
-            } else {
-                out.push_str(&format!(
-                    " #{}",
-                    hex(&hash_password(requirepass.as_bytes()))
-                ));
-            }
-        } else if self.nopass {
-            out.push_str(" nopass");
-        } else {
-            for p in &self.passwords {
-                out.push_str(&format!(" #{}", hex(p)));
-            }
+        match self.password_hashes(name, requirepass) {
+            None => out.push_str(" nopass"),
+            Some(hashes) => hashes.iter().for_each(|h| out.push_str(&format!(" #{h}"))),
         }
         let keys = self.keys.describe("~");
         if !keys.is_empty() {
@@ -367,27 +355,25 @@ impl User {
         out
     }
 
+    /// The SHA-256 (hex) of each password, or `None` for `nopass`; the
+    /// default user's one password is `requirepass`.
+    fn password_hashes(&self, name: &str, requirepass: &str) -> Option<Vec<String>> {
+        if name == "default" {
+            return (!requirepass.is_empty())
+                .then(|| vec![hex(&hash_password(requirepass.as_bytes()))]);
+        }
+        (!self.nopass).then(|| self.passwords.iter().map(|p| hex(p)).collect())
+    }
+
     /// `ACL GETUSER`'s reply fields: flags, passwords (shown as ACL LIST
     /// shows them), commands, keys, channels, selectors (none here).
     pub fn getuser(&self, name: &str, requirepass: &str) -> Vec<(&'static str, GetUserField)> {
         let mut flags = vec![if self.enabled { "on" } else { "off" }.to_owned()];
-        let nopass = if name == "default" {
-            requirepass.is_empty()
-        } else {
-            self.nopass
-        };
-        if nopass {
+        let hashes = self.password_hashes(name, requirepass);
+        if hashes.is_none() {
             flags.push("nopass".to_owned());
         }
-        let passwords = if name == "default" {
-            if requirepass.is_empty() {
-                Vec::new()
-            } else {
-                vec![hex(&hash_password(requirepass.as_bytes()))]
-            }
-        } else {
-            self.passwords.iter().map(hex).collect()
-        };
+        let passwords = hashes.unwrap_or_default();
         vec![
             ("flags", GetUserField::List(flags)),
             ("passwords", GetUserField::List(passwords)),
@@ -673,8 +659,8 @@ fn hash_password(pass: &[u8]) -> [u8; 32] {
     out
 }
 
-/// Lowercase hex of a hash.
-fn hex(h: &[u8; 32]) -> String {
+/// Lowercase hex of `h` (a hash, a digest).
+pub(crate) fn hex(h: &[u8]) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -172,26 +172,18 @@ impl Connection {
                 self.unwatch_all();
                 done(Reply::ok())
             }
-            "subscribe" | "psubscribe" => {
-                let pushes = self.subscribe(argv, spec.name == "psubscribe");
+            "subscribe" | "psubscribe" | "ssubscribe" => {
+                let pushes = self.subscribe(argv, SubKind::of(spec.name));
                 self.write_pushes(pushes)
             }
-            "unsubscribe" | "punsubscribe" => {
-                let pushes = self.unsubscribe(argv, spec.name == "punsubscribe");
+            "unsubscribe" | "punsubscribe" | "sunsubscribe" => {
+                let pushes = self.unsubscribe(argv, SubKind::of(spec.name));
                 self.write_pushes(pushes)
             }
             "publish" => {
                 let n = self.shared.pubsub.publish(&argv[1], &argv[2]);
                 self.write_own_pushes();
                 done(Reply::Integer(n))
-            }
-            "ssubscribe" => {
-                let pushes = self.ssubscribe(argv);
-                self.write_pushes(pushes)
-            }
-            "sunsubscribe" => {
-                let pushes = self.sunsubscribe(argv);
-                self.write_pushes(pushes)
             }
             "spublish" => {
                 let n = self.shared.pubsub.spublish(&argv[1], &argv[2]);
@@ -860,10 +852,7 @@ impl Connection {
             "digest" if argv.len() == 2 => {
                 let backend = self.shared.backend.clone();
                 match tokio::task::spawn_blocking(move || backend.digest()).await {
-                    Ok(Some(d)) => {
-                        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
-                        done(Reply::Simple(hex.into()))
-                    }
+                    Ok(Some(d)) => done(Reply::Simple(acl::hex(&d).into())),
                     Ok(None) => err("ERR DEBUG DIGEST is not supported by this backend"),
                     Err(_) => err("ERR internal error"),
                 }
@@ -1123,12 +1112,11 @@ impl Connection {
                     // (Redis's array length counts commands: a command of
                     // several channels makes it one short there).
                     "subscribe" | "psubscribe" => {
-                        replies.extend(self.subscribe(&argv, spec.name == "psubscribe"))
+                        replies.extend(self.subscribe(&argv, SubKind::of(spec.name)))
                     }
-                    "unsubscribe" | "punsubscribe" => {
-                        replies.extend(self.unsubscribe(&argv, spec.name == "punsubscribe"))
+                    "unsubscribe" | "punsubscribe" | "sunsubscribe" => {
+                        replies.extend(self.unsubscribe(&argv, SubKind::of(spec.name)))
                     }
-                    "sunsubscribe" => replies.extend(self.sunsubscribe(&argv)),
                     _ => {
                         let (r, _) = Box::pin(self.exec_server(spec, &argv)).await;
                         replies.push(r.unwrap_or(Reply::Nil));
@@ -1175,20 +1163,13 @@ impl Connection {
         replies.extend(out);
     }
 
-    /// Channels and patterns subscribed to: the count SUBSCRIBE,
-    /// PSUBSCRIBE and their UNSUBSCRIBEs reply (shard channels apart).
-    fn sub_count(&self) -> i64 {
-        self.subs
-            .as_ref()
-            .map_or(0, |s| (s.channels.len() + s.patterns.len()) as i64)
-    }
-
-    /// Shard channels subscribed to: the count SSUBSCRIBE and SUNSUBSCRIBE
-    /// reply.
-    fn shard_count(&self) -> i64 {
-        self.subs
-            .as_ref()
-            .map_or(0, |s| s.shard_channels.len() as i64)
+    /// The count a (un)subscribe push of `kind` carries: channels and
+    /// patterns together, shard channels apart.
+    fn sub_count(&self, kind: SubKind) -> i64 {
+        self.subs.as_ref().map_or(0, |s| match kind {
+            SubKind::Channel | SubKind::Pattern => s.channels.len() + s.patterns.len(),
+            SubKind::Shard => s.shard_channels.len(),
+        } as i64)
     }
 
     /// Leaves the subscribed state once nothing is subscribed any more (a
@@ -1210,63 +1191,6 @@ impl Connection {
         }
     }
 
-    /// SSUBSCRIBE: one `ssubscribe` push per channel with the number of
-    /// shard channels subscribed to.
-    fn ssubscribe(&mut self, argv: &[Bytes]) -> Vec<Reply> {
-        let tx = self.push_sender();
-        let mut out = Vec::with_capacity(argv.len() - 1);
-        for ch in &argv[1..] {
-            let subs = self.subs.get_or_insert_with(Box::<Subscriptions>::default);
-            if subs.shard_channels.insert(ch.clone()) {
-                self.shared.pubsub.ssubscribe(ch, &tx);
-            }
-            out.push(Reply::Push(vec![
-                bulk_str("ssubscribe"),
-                Reply::Bulk(ch.clone()),
-                Reply::Integer(self.shard_count()),
-            ]));
-        }
-        self.update_sub_counts();
-        out
-    }
-
-    /// SUNSUBSCRIBE: the `sunsubscribe` pushes to send, one per channel
-    /// (every shard channel subscribed to when none is named, or one with
-    /// a nil channel when there is none).
-    pub(super) fn sunsubscribe(&mut self, argv: &[Bytes]) -> Vec<Reply> {
-        let targets: Vec<Bytes> = if argv.len() > 1 {
-            argv[1..].to_vec()
-        } else {
-            self.subs
-                .as_ref()
-                .map(|s| s.shard_channels.iter().cloned().collect())
-                .unwrap_or_default()
-        };
-        let mut out = Vec::with_capacity(targets.len().max(1));
-        if targets.is_empty() {
-            out.push(Reply::Push(vec![
-                bulk_str("sunsubscribe"),
-                Reply::Nil,
-                Reply::Integer(self.shard_count()),
-            ]));
-        }
-        for ch in targets {
-            if let Some(subs) = self.subs.as_mut() {
-                if subs.shard_channels.remove(&ch) {
-                    self.shared.pubsub.sunsubscribe(&ch, self.handle.id);
-                }
-            }
-            out.push(Reply::Push(vec![
-                bulk_str("sunsubscribe"),
-                Reply::Bulk(ch),
-                Reply::Integer(self.shard_count()),
-            ]));
-        }
-        self.drop_empty_subs();
-        self.update_sub_counts();
-        out
-    }
-
     /// Writes the pushes a (un)subscribe command answers with.
     fn write_pushes(&mut self, pushes: Vec<Reply>) -> Outcome {
         for push in &pushes {
@@ -1275,86 +1199,65 @@ impl Connection {
         (None, Flow::Continue)
     }
 
-    /// SUBSCRIBE / PSUBSCRIBE: one push per channel with the number of
-    /// channels and patterns subscribed to.
-    pub(super) fn subscribe(&mut self, argv: &[Bytes], pattern: bool) -> Vec<Reply> {
+    /// SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE: one push per channel with
+    /// the count of its kind.
+    pub(super) fn subscribe(&mut self, argv: &[Bytes], kind: SubKind) -> Vec<Reply> {
         let tx = self.push_sender();
-        let kind = if pattern { "psubscribe" } else { "subscribe" };
         let mut out = Vec::with_capacity(argv.len() - 1);
         for ch in &argv[1..] {
             let subs = self.subs.get_or_insert_with(Box::<Subscriptions>::default);
-            let added = if pattern {
-                subs.patterns.insert(ch.clone())
-            } else {
-                subs.channels.insert(ch.clone())
-            };
-            if added {
-                if pattern {
-                    self.shared.pubsub.psubscribe(ch, &tx);
-                } else {
-                    self.shared.pubsub.subscribe(ch, &tx);
-                }
+            if kind.set(subs).insert(ch.clone()) {
+                let pubsub = &self.shared.pubsub;
+                match kind {
+                    SubKind::Channel => pubsub.subscribe(ch, &tx),
+                    SubKind::Pattern => pubsub.psubscribe(ch, &tx),
+                    SubKind::Shard => pubsub.ssubscribe(ch, &tx),
+                };
             }
             out.push(Reply::Push(vec![
-                bulk_str(kind),
+                bulk_str(kind.names().0),
                 Reply::Bulk(ch.clone()),
-                Reply::Integer(self.sub_count()),
+                Reply::Integer(self.sub_count(kind)),
             ]));
         }
         self.update_sub_counts();
         out
     }
 
-    /// UNSUBSCRIBE / PUNSUBSCRIBE: one push per channel (every one
-    /// subscribed to when none is named, or one with a nil channel when
-    /// there is none).
-    pub(super) fn unsubscribe(&mut self, argv: &[Bytes], pattern: bool) -> Vec<Reply> {
-        let kind = if pattern {
-            "punsubscribe"
-        } else {
-            "unsubscribe"
-        };
+    /// UNSUBSCRIBE / PUNSUBSCRIBE / SUNSUBSCRIBE: one push per channel
+    /// (every one of its kind subscribed to when none is named, or one
+    /// with a nil channel when there is none).
+    pub(super) fn unsubscribe(&mut self, argv: &[Bytes], kind: SubKind) -> Vec<Reply> {
+        let name = kind.names().1;
         let targets: Vec<Bytes> = if argv.len() > 1 {
             argv[1..].to_vec()
         } else {
             self.subs
-                .as_ref()
-                .map(|s| {
-                    if pattern {
-                        s.patterns.iter().cloned().collect()
-                    } else {
-                        s.channels.iter().cloned().collect()
-                    }
-                })
+                .as_mut()
+                .map(|s| kind.set(s).iter().cloned().collect())
                 .unwrap_or_default()
         };
         let mut out = Vec::with_capacity(targets.len().max(1));
         if targets.is_empty() {
             out.push(Reply::Push(vec![
-                bulk_str(kind),
+                bulk_str(name),
                 Reply::Nil,
-                Reply::Integer(self.sub_count()),
+                Reply::Integer(self.sub_count(kind)),
             ]));
         }
         for ch in targets {
-            if let Some(subs) = self.subs.as_mut() {
-                let removed = if pattern {
-                    subs.patterns.remove(&ch)
-                } else {
-                    subs.channels.remove(&ch)
+            if self.subs.as_mut().is_some_and(|s| kind.set(s).remove(&ch)) {
+                let (pubsub, id) = (&self.shared.pubsub, self.handle.id);
+                match kind {
+                    SubKind::Channel => pubsub.unsubscribe(&ch, id),
+                    SubKind::Pattern => pubsub.punsubscribe(&ch, id),
+                    SubKind::Shard => pubsub.sunsubscribe(&ch, id),
                 };
-                if removed {
-                    if pattern {
-                        self.shared.pubsub.punsubscribe(&ch, self.handle.id);
-                    } else {
-                        self.shared.pubsub.unsubscribe(&ch, self.handle.id);
-                    }
-                }
             }
             out.push(Reply::Push(vec![
-                bulk_str(kind),
+                bulk_str(name),
                 Reply::Bulk(ch),
-                Reply::Integer(self.sub_count()),
+                Reply::Integer(self.sub_count(kind)),
             ]));
         }
         self.drop_empty_subs();
@@ -1927,6 +1830,47 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
 #[cfg(test)]
 pub(super) fn timeout_for_test(a: &[u8]) -> Result<Option<Duration>, Reply> {
     parse_timeout(a)
+}
+
+/// Which of a connection's subscription sets a (un)subscribe command works
+/// on: channels, patterns, or shard channels (a namespace of their own).
+#[derive(Clone, Copy)]
+pub(super) enum SubKind {
+    /// SUBSCRIBE / UNSUBSCRIBE.
+    Channel,
+    /// PSUBSCRIBE / PUNSUBSCRIBE.
+    Pattern,
+    /// SSUBSCRIBE / SUNSUBSCRIBE.
+    Shard,
+}
+
+impl SubKind {
+    /// The kind of the (un)subscribe command `name`.
+    fn of(name: &str) -> SubKind {
+        match name {
+            "psubscribe" | "punsubscribe" => SubKind::Pattern,
+            "ssubscribe" | "sunsubscribe" => SubKind::Shard,
+            _ => SubKind::Channel,
+        }
+    }
+
+    /// The subscribed set of this kind.
+    fn set(self, subs: &mut Subscriptions) -> &mut std::collections::HashSet<Bytes> {
+        match self {
+            SubKind::Channel => &mut subs.channels,
+            SubKind::Pattern => &mut subs.patterns,
+            SubKind::Shard => &mut subs.shard_channels,
+        }
+    }
+
+    /// The push names of its subscribe and unsubscribe commands.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            SubKind::Channel => ("subscribe", "unsubscribe"),
+            SubKind::Pattern => ("psubscribe", "punsubscribe"),
+            SubKind::Shard => ("ssubscribe", "sunsubscribe"),
+        }
+    }
 }
 
 #[cfg(test)]

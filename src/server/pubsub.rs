@@ -55,6 +55,30 @@ fn remove(registry: &Registry, name: &[u8], client_id: u64) -> bool {
     removed
 }
 
+/// Sends `[kind, channel, message]` to the subscribers of `channel` in
+/// `registry`: how many took it.
+fn deliver(registry: &Registry, kind: &'static [u8], channel: &Bytes, message: &Bytes) -> i64 {
+    let mut receivers = 0;
+    if let Some(subs) = registry.lock().get(channel) {
+        for sub in subs.values() {
+            let push = Reply::Push(vec![
+                Reply::bulk(Bytes::from_static(kind)),
+                Reply::Bulk(channel.clone()),
+                Reply::Bulk(message.clone()),
+            ]);
+            if sub.send(push, channel.len() + message.len() + 32) {
+                receivers += 1;
+            }
+        }
+    }
+    receivers
+}
+
+/// Subscribers of `name` in `registry`.
+fn count(registry: &Registry, name: &[u8]) -> usize {
+    registry.lock().get(name).map_or(0, |s| s.len())
+}
+
 fn names(registry: &Registry, pattern: Option<&[u8]>) -> Vec<Bytes> {
     registry
         .lock()
@@ -98,19 +122,7 @@ impl PubSub {
 
     /// Delivers a message; returns the number of receivers (as PUBLISH).
     pub fn publish(&self, channel: &Bytes, message: &Bytes) -> i64 {
-        let mut receivers = 0;
-        if let Some(subs) = self.channels.lock().get(channel) {
-            for sub in subs.values() {
-                let push = Reply::Push(vec![
-                    Reply::bulk(Bytes::from_static(b"message")),
-                    Reply::Bulk(channel.clone()),
-                    Reply::Bulk(message.clone()),
-                ]);
-                if sub.send(push, channel.len() + message.len() + 32) {
-                    receivers += 1;
-                }
-            }
-        }
+        let mut receivers = deliver(&self.channels, b"message", channel, message);
         for (pattern, subs) in self.patterns.lock().iter() {
             if !glob_match(pattern, channel, false) {
                 continue;
@@ -137,26 +149,13 @@ impl PubSub {
 
     /// Subscriber count of a channel: PUBSUB NUMSUB.
     pub fn numsub(&self, channel: &[u8]) -> usize {
-        self.channels.lock().get(channel).map_or(0, |s| s.len())
+        count(&self.channels, channel)
     }
 
     /// Delivers a message to the subscribers of a shard channel (SPUBLISH:
     /// an `smessage` push, no pattern subscriber); returns their number.
     pub fn spublish(&self, channel: &Bytes, message: &Bytes) -> i64 {
-        let mut receivers = 0;
-        if let Some(subs) = self.shard_channels.lock().get(channel) {
-            for sub in subs.values() {
-                let push = Reply::Push(vec![
-                    Reply::bulk(Bytes::from_static(b"smessage")),
-                    Reply::Bulk(channel.clone()),
-                    Reply::Bulk(message.clone()),
-                ]);
-                if sub.send(push, channel.len() + message.len() + 32) {
-                    receivers += 1;
-                }
-            }
-        }
-        receivers
+        deliver(&self.shard_channels, b"smessage", channel, message)
     }
 
     /// Active shard channels matching `pattern` (all if None): PUBSUB
@@ -167,10 +166,7 @@ impl PubSub {
 
     /// Subscriber count of a shard channel: PUBSUB SHARDNUMSUB.
     pub fn shard_numsub(&self, channel: &[u8]) -> usize {
-        self.shard_channels
-            .lock()
-            .get(channel)
-            .map_or(0, |s| s.len())
+        count(&self.shard_channels, channel)
     }
 
     /// Number of distinct patterns: PUBSUB NUMPAT.
