@@ -49,6 +49,9 @@ struct Cli {
     /// Password for AUTH.
     #[arg(long)]
     requirepass: Option<String>,
+    /// ACL users file, read at start and by ACL LOAD, written by ACL SAVE.
+    #[arg(long, value_name = "PATH")]
+    aclfile: Option<String>,
     /// Number of databases [default: 16].
     #[arg(long)]
     databases: Option<usize>,
@@ -285,6 +288,9 @@ fn load_config(cli: &Cli) -> Result<ServerConfig, String> {
     }
     if let Some(p) = &cli.requirepass {
         cfg.requirepass = p.clone();
+    }
+    if let Some(p) = &cli.aclfile {
+        cfg.aclfile = p.clone();
     }
     if let Some(n) = cli.databases {
         cfg.databases = n;

@@ -3,9 +3,17 @@
 //! (`ACL SETUSER alice on >secret +@read -@dangerous +set`), `AUTH user
 //! pass`, `ACL WHOAMI / USERS / LIST / DELUSER / CAT`.
 //!
-//! The `default` user is the one `requirepass` protects: its password *is*
-//! `requirepass` (`ACL SETUSER default >pw` sets it, `nopass` clears it), so
-//! the two views never disagree.
+//! The `default` user is a user like the others (passwords kept as SHA-256
+//! hashes); `requirepass`, as in Redis 7.0, only *sets* its password
+//! (`resetpass` then `>pw`, or `nopass` when empty): `CONFIG GET
+//! requirepass` shows the last value set, whatever ACL SETUSER did since.
+//! A new connection is authenticated as `default` when that user is `on`
+//! and `nopass`.
+//!
+//! Users persist as Redis's do: with an `aclfile`, `ACL SAVE` writes the
+//! users (`ACL LIST`'s lines) and `ACL LOAD` / the server's start read them
+//! back ([`Acl::load`], all or nothing, Redis's error texts). `ACL LOG`
+//! keeps the last refusals ([`AclLog`]).
 //!
 //! Key patterns (`~pattern`, `allkeys`, `resetkeys`) and channel patterns
 //! (`&pattern`, `allchannels`, `resetchannels`) work as in Redis 7.0: a
@@ -205,7 +213,7 @@ impl Patterns {
     }
 }
 
-/// A user (the `default` user's password lives in `requirepass`).
+/// A user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     /// `on` / `off`: an off user cannot authenticate.
@@ -310,6 +318,115 @@ impl User {
                 .all(|r| matches!(r, Rule::Category(true, _) | Rule::Command(true, _)))
     }
 
+    /// Applies one SETUSER rule.
+    fn apply(&mut self, raw: &str, commands: &dyn Fn(&str) -> bool) -> Result<(), RuleError> {
+        let rule = raw.to_ascii_lowercase();
+        let bad = |why: &str| RuleError::new(raw, why);
+        match rule.as_str() {
+            "on" => self.enabled = true,
+            "off" => self.enabled = false,
+            "nopass" => {
+                self.nopass = true;
+                self.passwords.clear();
+            }
+            "resetpass" => {
+                self.nopass = false;
+                self.passwords.clear();
+            }
+            "allcommands" | "+@all" => {
+                self.all = true;
+                self.rules.clear();
+            }
+            "nocommands" | "-@all" => {
+                self.all = false;
+                self.rules.clear();
+            }
+            "allkeys" => self.keys = Patterns::everything(),
+            "resetkeys" => self.keys = Patterns::default(),
+            "allchannels" => self.channels = Patterns::everything(),
+            "resetchannels" => self.channels = Patterns::default(),
+            "reset" => *self = User::new(),
+            _ if raw.starts_with('>') || raw.starts_with('#') => {
+                let hash = if raw.starts_with('>') {
+                    hash_password(&raw.as_bytes()[1..])
+                } else {
+                    parse_hash(&raw[1..]).ok_or_else(|| bad(BAD_HASH))?
+                };
+                self.nopass = false;
+                if !self.passwords.contains(&hash) {
+                    self.passwords.push(hash);
+                }
+            }
+            _ if raw.starts_with('<') || raw.starts_with('!') => {
+                let hash = if raw.starts_with('<') {
+                    hash_password(&raw.as_bytes()[1..])
+                } else {
+                    parse_hash(&raw[1..]).ok_or_else(|| bad(BAD_HASH))?
+                };
+                if !self.passwords.contains(&hash) {
+                    return Err(bad(
+                        "The password you are trying to remove from the user does not exist",
+                    ));
+                }
+                self.passwords.retain(|p| *p != hash);
+            }
+            _ if raw.starts_with('~') => self
+                .keys
+                .add(&raw.as_bytes()[1..], "keys")
+                .map_err(|e| bad(&e))?,
+            _ if raw.starts_with('&') => self
+                .channels
+                .add(&raw.as_bytes()[1..], "channels")
+                .map_err(|e| bad(&e))?,
+            _ if raw.starts_with('%') => {
+                let (flags, glob) = raw[1..]
+                    .split_once('~')
+                    .ok_or_else(|| bad("Syntax error"))?;
+                let flags = flags.to_ascii_uppercase();
+                if flags.is_empty() || !flags.chars().all(|c| c == 'R' || c == 'W') {
+                    return Err(bad("Syntax error"));
+                }
+                if !(flags.contains('R') && flags.contains('W')) {
+                    return Err(bad(
+                        "read-only or write-only key patterns (%R~, %W~) are not supported; use ~pattern",
+                    ));
+                }
+                self.keys
+                    .add(glob.as_bytes(), "keys")
+                    .map_err(|e| bad(&e))?;
+            }
+            _ if rule.starts_with("+@") || rule.starts_with("-@") => {
+                let cat = &rule[2..];
+                if !CATEGORIES.contains(&cat) {
+                    return Err(bad(UNKNOWN));
+                }
+                self.rules
+                    .push(Rule::Category(rule.starts_with('+'), cat.to_owned()));
+            }
+            _ if rule.starts_with('+') || rule.starts_with('-') => {
+                let cmd = &rule[1..];
+                if let Some((container, _)) = cmd.split_once('|') {
+                    // Only the subcommands FincasKV describes; others
+                    // are allowed or denied with their container.
+                    if super::subcommands::lookup(cmd.as_bytes()).is_none() {
+                        return Err(bad(
+                            "subcommand rules are not supported for this subcommand; allow or deny the whole command",
+                        ));
+                    }
+                    if !commands(container) {
+                        return Err(bad(UNKNOWN));
+                    }
+                } else if !commands(cmd) {
+                    return Err(bad(UNKNOWN));
+                }
+                self.rules
+                    .push(Rule::Command(rule.starts_with('+'), cmd.to_owned()));
+            }
+            _ => return Err(bad("Syntax error")),
+        }
+        Ok(())
+    }
+
     /// Checks `pass` (constant time per stored password).
     pub fn password_ok(&self, pass: &[u8]) -> bool {
         let h = hash_password(pass);
@@ -317,9 +434,9 @@ impl User {
     }
 
     /// The `ACL LIST` line of this user.
-    fn describe(&self, name: &str, requirepass: &str) -> String {
+    fn describe(&self, name: &str) -> String {
         let mut out = format!("user {name} {}", if self.enabled { "on" } else { "off" });
-        match self.password_hashes(name, requirepass) {
+        match self.password_hashes() {
             None => out.push_str(" nopass"),
             Some(hashes) => hashes.iter().for_each(|h| out.push_str(&format!(" #{h}"))),
         }
@@ -355,21 +472,16 @@ impl User {
         out
     }
 
-    /// The SHA-256 (hex) of each password, or `None` for `nopass`; the
-    /// default user's one password is `requirepass`.
-    fn password_hashes(&self, name: &str, requirepass: &str) -> Option<Vec<String>> {
-        if name == "default" {
-            return (!requirepass.is_empty())
-                .then(|| vec![hex(&hash_password(requirepass.as_bytes()))]);
-        }
+    /// The SHA-256 (hex) of each password, or `None` for `nopass`.
+    fn password_hashes(&self) -> Option<Vec<String>> {
         (!self.nopass).then(|| self.passwords.iter().map(|p| hex(p)).collect())
     }
 
     /// `ACL GETUSER`'s reply fields: flags, passwords (shown as ACL LIST
     /// shows them), commands, keys, channels, selectors (none here).
-    pub fn getuser(&self, name: &str, requirepass: &str) -> Vec<(&'static str, GetUserField)> {
+    pub fn getuser(&self) -> Vec<(&'static str, GetUserField)> {
         let mut flags = vec![if self.enabled { "on" } else { "off" }.to_owned()];
-        let hashes = self.password_hashes(name, requirepass);
+        let hashes = self.password_hashes();
         if hashes.is_none() {
             flags.push("nopass".to_owned());
         }
@@ -407,16 +519,18 @@ impl Denied<'_> {
         }
     }
 
+    /// ACL LOG's reason and object for this refusal.
+    pub fn logged(&self) -> (&'static str, String) {
+        match self {
+            Denied::Key(k) => ("key", String::from_utf8_lossy(k).into_owned()),
+            Denied::Channel(c) => ("channel", String::from_utf8_lossy(c).into_owned()),
+        }
+    }
+
     /// ACL DRYRUN's answer, naming the key or channel.
     pub fn dryrun(&self) -> String {
-        let (what, name) = match self {
-            Denied::Key(k) => ("key", k),
-            Denied::Channel(c) => ("channel", c),
-        };
-        format!(
-            "This user has no permissions to access the '{}' {what}",
-            String::from_utf8_lossy(name)
-        )
+        let (what, name) = self.logged();
+        format!("This user has no permissions to access the '{name}' {what}")
     }
 }
 
@@ -428,13 +542,35 @@ pub enum GetUserField {
     Text(String),
 }
 
-/// What a SETUSER rule did to `requirepass` (the default user's password).
-pub enum PasswordChange {
-    /// Nothing.
-    None,
-    /// Set `requirepass` to this.
-    Set(String),
+/// Why a rule was refused: the rule as given and the reason; `unknown`
+/// when it names a command or category that does not exist (ACL LOAD
+/// reports those in full, other errors only once per line, as Redis).
+struct RuleError {
+    rule: String,
+    why: String,
+    unknown: bool,
 }
+
+impl RuleError {
+    fn new(rule: &str, why: &str) -> RuleError {
+        RuleError {
+            rule: rule.to_owned(),
+            why: why.to_owned(),
+            unknown: why == UNKNOWN,
+        }
+    }
+
+    /// ACL SETUSER's error text.
+    fn setuser(&self) -> String {
+        format!(
+            "ERR Error in ACL SETUSER modifier '{}': {}",
+            self.rule, self.why
+        )
+    }
+}
+
+/// Redis's reason for a rule naming no command or category.
+const UNKNOWN: &str = "Unknown command or category name in ACL";
 
 /// The users of one server.
 #[derive(Debug)]
@@ -478,7 +614,7 @@ impl Acl {
         name: &str,
         rules: &[String],
         commands: &dyn Fn(&str) -> bool,
-    ) -> Result<PasswordChange, String> {
+    ) -> Result<(), String> {
         if name.is_empty()
             || name
                 .bytes()
@@ -487,129 +623,102 @@ impl Acl {
             return Err("ERR Usernames can't contain spaces or null characters".to_owned());
         }
         let mut user = self.users.get(name).cloned().unwrap_or_else(User::new);
-        let mut change = PasswordChange::None;
         for raw in rules {
-            let rule = raw.to_ascii_lowercase();
-            let bad = |why: &str| format!("ERR Error in ACL SETUSER modifier '{raw}': {why}");
-            match rule.as_str() {
-                "on" => user.enabled = true,
-                "off" => user.enabled = false,
-                "nopass" => {
-                    user.nopass = true;
-                    user.passwords.clear();
-                    if name == "default" {
-                        change = PasswordChange::Set(String::new());
-                    }
-                }
-                "resetpass" => {
-                    user.nopass = false;
-                    user.passwords.clear();
-                }
-                "allcommands" | "+@all" => {
-                    user.all = true;
-                    user.rules.clear();
-                }
-                "nocommands" | "-@all" => {
-                    user.all = false;
-                    user.rules.clear();
-                }
-                "allkeys" => user.keys = Patterns::everything(),
-                "resetkeys" => user.keys = Patterns::default(),
-                "allchannels" => user.channels = Patterns::everything(),
-                "resetchannels" => user.channels = Patterns::default(),
-                "reset" => user = User::new(),
-                _ if raw.starts_with('>') || raw.starts_with('#') => {
-                    let hash = if raw.starts_with('>') {
-                        hash_password(&raw.as_bytes()[1..])
-                    } else if name == "default" {
-                        return Err(bad(
-                            "the default user's password is requirepass: set it with >password",
-                        ));
-                    } else {
-                        parse_hash(&raw[1..]).ok_or_else(|| bad(BAD_HASH))?
-                    };
-                    user.nopass = false;
-                    if !user.passwords.contains(&hash) {
-                        user.passwords.push(hash);
-                    }
-                    if name == "default" {
-                        change = PasswordChange::Set(raw[1..].to_owned());
-                    }
-                }
-                _ if raw.starts_with('<') || raw.starts_with('!') => {
-                    let hash = if raw.starts_with('<') {
-                        hash_password(&raw.as_bytes()[1..])
-                    } else {
-                        parse_hash(&raw[1..]).ok_or_else(|| bad(BAD_HASH))?
-                    };
-                    if !user.passwords.contains(&hash) {
-                        return Err(bad(
-                            "The password you are trying to remove from the user does not exist",
-                        ));
-                    }
-                    user.passwords.retain(|p| *p != hash);
-                }
-                _ if raw.starts_with('~') => user
-                    .keys
-                    .add(&raw.as_bytes()[1..], "keys")
-                    .map_err(|e| bad(&e))?,
-                _ if raw.starts_with('&') => user
-                    .channels
-                    .add(&raw.as_bytes()[1..], "channels")
-                    .map_err(|e| bad(&e))?,
-                _ if raw.starts_with('%') => {
-                    let (flags, glob) = raw[1..]
-                        .split_once('~')
-                        .ok_or_else(|| bad("Syntax error"))?;
-                    let flags = flags.to_ascii_uppercase();
-                    if flags.is_empty() || !flags.chars().all(|c| c == 'R' || c == 'W') {
-                        return Err(bad("Syntax error"));
-                    }
-                    if !(flags.contains('R') && flags.contains('W')) {
-                        return Err(bad(
-                            "read-only or write-only key patterns (%R~, %W~) are not supported; use ~pattern",
-                        ));
-                    }
-                    user.keys
-                        .add(glob.as_bytes(), "keys")
-                        .map_err(|e| bad(&e))?;
-                }
-                _ if rule.starts_with("+@") || rule.starts_with("-@") => {
-                    let cat = &rule[2..];
-                    if !CATEGORIES.contains(&cat) {
-                        return Err(bad("Unknown command or category name in ACL"));
-                    }
-                    user.rules
-                        .push(Rule::Category(rule.starts_with('+'), cat.to_owned()));
-                }
-                _ if rule.starts_with('+') || rule.starts_with('-') => {
-                    let cmd = &rule[1..];
-                    if let Some((container, _)) = cmd.split_once('|') {
-                        // Only the subcommands FincasKV describes; others
-                        // are allowed or denied with their container.
-                        if super::subcommands::lookup(cmd.as_bytes()).is_none() {
-                            return Err(bad(
-                                "subcommand rules are not supported for this subcommand; allow or deny the whole command",
-                            ));
-                        }
-                        if !commands(container) {
-                            return Err(bad("Unknown command or category name in ACL"));
-                        }
-                    } else if !commands(cmd) {
-                        return Err(bad("Unknown command or category name in ACL"));
-                    }
-                    user.rules
-                        .push(Rule::Command(rule.starts_with('+'), cmd.to_owned()));
-                }
-                _ => return Err(bad("Syntax error")),
-            }
-        }
-        if name == "default" && user.passwords.len() > 1 {
-            return Err("ERR the default user has one password (requirepass)".to_owned());
+            user.apply(raw, commands).map_err(|e| e.setuser())?;
         }
         self.users.insert(name.to_owned(), user);
         self.refresh();
-        Ok(change)
+        Ok(())
+    }
+
+    /// `requirepass` was set: the default user's only password becomes
+    /// `pass` (`nopass` when empty), as Redis 7.0's
+    /// `ACLUpdateDefaultUserPassword`.
+    pub fn set_requirepass(&mut self, pass: &str) {
+        let user = self
+            .users
+            .entry("default".to_owned())
+            .or_insert_with(User::default_user);
+        user.passwords.clear();
+        user.nopass = pass.is_empty();
+        if !pass.is_empty() {
+            user.passwords.push(hash_password(pass.as_bytes()));
+        }
+        self.refresh();
+    }
+
+    /// Whether a new connection starts authenticated (as `default`): that
+    /// user is `on` and `nopass`.
+    pub fn default_needs_no_password(&self) -> bool {
+        self.users
+            .get("default")
+            .is_some_and(|u| u.enabled && u.nopass)
+    }
+
+    /// The users of an ACL file (`ACL LOAD`, the server's start): one
+    /// `user <name> <rules...>` per line, blank lines skipped; a `default`
+    /// the file does not name is the fresh server's. All or nothing: any
+    /// error gives every error found, in Redis 7.0's words (`path` names
+    /// the file in them).
+    pub fn load(path: &str, text: &str, commands: &dyn Fn(&str) -> bool) -> Result<Acl, String> {
+        let mut users = BTreeMap::new();
+        let mut errors = String::new();
+        for (i, line) in text.split('\n').enumerate() {
+            let n = i + 1;
+            let line = line.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
+            if line.is_empty() {
+                continue;
+            }
+            let words: Vec<&str> = line.split(' ').filter(|w| !w.is_empty()).collect();
+            if words.len() < 2 || words[0] != "user" {
+                errors.push_str(&format!(
+                    "{path}:{n} should start with user keyword followed by the username. "
+                ));
+                continue;
+            }
+            let name = words[1];
+            if users.contains_key(name) {
+                errors.push_str(&format!(
+                    "WARNING: Duplicate user '{name}' found on line {n}. "
+                ));
+                continue;
+            }
+            let mut user = User::new();
+            let mut reported = false;
+            for raw in &words[2..] {
+                let raw = raw.trim_matches(|c| matches!(c, '\t' | '\r' | '\n'));
+                if let Err(e) = user.apply(raw, commands) {
+                    if e.unknown {
+                        errors.push_str(&format!(
+                            "{path}:{n}: Error in applying operation '{}': {}. ",
+                            e.rule, e.why
+                        ));
+                    } else if !reported {
+                        // Other errors may quote a password: the first only.
+                        errors.push_str(&format!("{path}:{n}: {}. ", e.why));
+                        reported = true;
+                    }
+                }
+            }
+            users.insert(name.to_owned(), user);
+        }
+        if !errors.is_empty() {
+            errors.push_str(
+                "WARNING: ACL errors detected, no change to the previously active ACL rules was performed",
+            );
+            return Err(errors);
+        }
+        users
+            .entry("default".to_owned())
+            .or_insert_with(User::default_user);
+        let mut acl = Acl { users, open: false };
+        acl.refresh();
+        Ok(acl)
+    }
+
+    /// What `ACL SAVE` writes: the `ACL LIST` lines, each ended by a newline.
+    pub fn save_text(&self) -> String {
+        self.list().into_iter().map(|l| l + "\n").collect()
     }
 
     /// `ACL DELUSER`: how many of `names` existed.
@@ -631,11 +740,8 @@ impl Acl {
     }
 
     /// `ACL LIST`.
-    pub fn list(&self, requirepass: &str) -> Vec<String> {
-        self.users
-            .iter()
-            .map(|(n, u)| u.describe(n, requirepass))
-            .collect()
+    pub fn list(&self) -> Vec<String> {
+        self.users.iter().map(|(n, u)| u.describe(n)).collect()
     }
 
     fn refresh(&mut self) {
@@ -644,6 +750,67 @@ impl Acl {
                 .users
                 .get("default")
                 .is_some_and(|u| u.enabled && u.unrestricted());
+    }
+}
+
+/// One `ACL LOG` entry: a refused command, key, channel or password.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    /// How many refusals this entry stands for (grouped as Redis does).
+    pub count: u64,
+    /// `command`, `key`, `channel` or `auth`.
+    pub reason: &'static str,
+    /// `toplevel` or `multi`.
+    pub context: &'static str,
+    /// The command, key or channel refused (for `auth`, the command as
+    /// the client spelled it).
+    pub object: String,
+    /// The user refused (for `auth`, the name tried).
+    pub username: String,
+    /// When the last refusal happened (ms since the epoch).
+    pub ctime_ms: u64,
+    /// The client's CLIENT INFO line at the last refusal.
+    pub client_info: String,
+}
+
+/// The last refusals, newest first (`ACL LOG`).
+#[derive(Debug, Default)]
+pub struct AclLog {
+    entries: std::collections::VecDeque<LogEntry>,
+}
+
+/// Refusals this close in time with the same reason, context, object and
+/// user are one entry with a count (Redis's grouping window).
+const LOG_GROUPING_MS: u64 = 60_000;
+
+impl AclLog {
+    /// Records a refusal: an entry among the newest 10 that matches it
+    /// counts one more and moves to the front, else a new entry goes
+    /// there; the log keeps at most `max_len` entries.
+    pub fn add(&mut self, mut entry: LogEntry, max_len: usize) {
+        let same = |e: &LogEntry| {
+            e.reason == entry.reason
+                && e.context == entry.context
+                && e.object == entry.object
+                && e.username == entry.username
+                && entry.ctime_ms.saturating_sub(e.ctime_ms) < LOG_GROUPING_MS
+        };
+        if let Some(i) = self.entries.iter().take(10).position(same) {
+            let old = self.entries.remove(i).expect("found above");
+            entry.count = old.count + 1;
+        }
+        self.entries.push_front(entry);
+        self.entries.truncate(max_len);
+    }
+
+    /// The newest `count` entries.
+    pub fn newest(&self, count: usize) -> impl Iterator<Item = &LogEntry> {
+        self.entries.iter().take(count)
+    }
+
+    /// `ACL LOG RESET`.
+    pub fn reset(&mut self) {
+        self.entries.clear();
     }
 }
 
@@ -791,6 +958,73 @@ mod tests {
             .set_user("kp", &["allkeys".to_owned(), "~x".to_owned()], &known)
             .is_err());
         assert!(acl.set_user("kp", &["%R~x".to_owned()], &known).is_err());
+    }
+
+    /// ACL LOAD's file: all or nothing, every unknown name reported, only
+    /// the first other error of a line; SAVE's text loads back the same.
+    #[test]
+    fn load_and_save_round_trip() {
+        let known = |c: &str| c == "get" || c == "set";
+        let text = "user alice on >pw ~k* +get\n\n  user bob off nopass -@all\r\n";
+        let acl = Acl::load("f", text, &known).unwrap();
+        assert_eq!(acl.names(), ["alice", "bob", "default"]);
+        assert!(acl.default_needs_no_password());
+        let again = Acl::load("f", &acl.save_text(), &known).unwrap();
+        assert_eq!(again.list(), acl.list());
+        let err = Acl::load(
+            "f",
+            "user a +nosuch +nope\nuser b #x >y\nx\nuser a on\n",
+            &known,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "f:1: Error in applying operation '+nosuch': Unknown command or category name in ACL. \
+             f:1: Error in applying operation '+nope': Unknown command or category name in ACL. \
+             f:2: The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters. \
+             f:3 should start with user keyword followed by the username. \
+             WARNING: Duplicate user 'a' found on line 4. \
+             WARNING: ACL errors detected, no change to the previously active ACL rules was performed"
+        );
+        let mut acl = acl;
+        acl.set_requirepass("s");
+        assert!(!acl.default_needs_no_password());
+        assert!(acl.user("default").unwrap().password_ok(b"s"));
+        acl.set_requirepass("");
+        assert!(acl.default_needs_no_password());
+    }
+
+    /// Refusals with the same reason, context, object and user within a
+    /// minute are one entry with a count, moved to the front.
+    #[test]
+    fn acl_log_groups_repeats() {
+        let entry = |object: &str, ms: u64| LogEntry {
+            count: 1,
+            reason: "command",
+            context: "toplevel",
+            object: object.to_owned(),
+            username: "u".to_owned(),
+            ctime_ms: ms,
+            client_info: String::new(),
+        };
+        let mut log = AclLog::default();
+        log.add(entry("set", 0), 10);
+        log.add(entry("get", 1), 10);
+        log.add(entry("set", 2), 10);
+        let seen: Vec<(String, u64)> = log
+            .newest(10)
+            .map(|e| (e.object.clone(), e.count))
+            .collect();
+        assert_eq!(seen, [("set".to_owned(), 2), ("get".to_owned(), 1)]);
+        log.add(entry("set", 2 + LOG_GROUPING_MS), 2);
+        log.add(entry("del", 3 + LOG_GROUPING_MS), 2);
+        let seen: Vec<(String, u64)> = log
+            .newest(10)
+            .map(|e| (e.object.clone(), e.count))
+            .collect();
+        assert_eq!(seen, [("del".to_owned(), 1), ("set".to_owned(), 1)]);
+        log.reset();
+        assert_eq!(log.newest(10).count(), 0);
     }
 
     /// `-config|set` denies CONFIG SET only; `+client|list` allows CLIENT

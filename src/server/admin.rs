@@ -233,47 +233,72 @@ impl Connection {
         self.handle.resp.store(2, Ordering::Relaxed);
         self.reply_mode = ReplyMode::On;
         *self.handle.name.lock() = None;
-        self.authenticated = self.shared.config.read().requirepass.is_empty();
-        self.user = "default".to_owned();
+        self.set_user("default".to_owned());
+        self.authenticated = self.shared.acl.read().default_needs_no_password();
         done(Reply::Simple("RESET".into()))
     }
 
-    /// Checks a password for `user` (None = the default user); returns the
-    /// user name to switch to.
-    fn check_auth(&self, user: Option<&[u8]>, pass: &[u8]) -> Result<String, Reply> {
-        let required = self.shared.config.read().requirepass.clone();
-        let wrong =
-            || Reply::error("WRONGPASS invalid username-password pair or user is disabled.");
-        if let Some(u) = user.filter(|u| *u != b"default") {
-            let name = String::from_utf8_lossy(u).into_owned();
+    /// Checks a password for `user` (None = the default user, AUTH's
+    /// one-argument form); returns the user name to switch to. A wrong
+    /// password is logged (ACL LOG, `object` = the command as sent).
+    fn check_auth(
+        &mut self,
+        object: &Bytes,
+        user: Option<&[u8]>,
+        pass: &[u8],
+    ) -> Result<String, Reply> {
+        let name = user.map_or_else(
+            || "default".to_owned(),
+            |u| String::from_utf8_lossy(u).into_owned(),
+        );
+        let ok = {
             let acl = self.shared.acl.read();
-            return match acl.user(&name) {
-                Some(found) if found.enabled && found.password_ok(pass) => Ok(name),
-                _ => Err(wrong()),
-            };
-        }
-        if !self
-            .shared
-            .acl
-            .read()
-            .user("default")
-            .is_some_and(|u| u.enabled)
-        {
-            return Err(wrong());
-        }
-        if required.is_empty() {
-            if user.is_none() {
+            if user.is_none() && acl.user("default").is_some_and(|u| u.nopass) {
                 return Err(Reply::error(
                     "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
                 ));
             }
-            return Ok("default".to_owned());
+            acl.user(&name)
+                .is_some_and(|u| u.enabled && u.password_ok(pass))
+        };
+        if ok {
+            return Ok(name);
         }
-        if acl::constant_time_eq(required.as_bytes(), pass) {
-            Ok("default".to_owned())
-        } else {
-            Err(wrong())
-        }
+        self.log_acl_refusal("auth", String::from_utf8_lossy(object).into_owned(), name);
+        Err(Reply::error(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ))
+    }
+
+    /// Switches the connection to `user` (AUTH, HELLO AUTH, RESET).
+    fn set_user(&mut self, user: String) {
+        self.authenticated = true;
+        self.handle.user.lock().clone_from(&user);
+        self.user = user;
+    }
+
+    /// Adds a refusal to ACL LOG.
+    pub(super) fn log_acl_refusal(
+        &mut self,
+        reason: &'static str,
+        object: String,
+        username: String,
+    ) {
+        let entry = acl::LogEntry {
+            count: 1,
+            reason,
+            context: if self.multi.is_some() {
+                "multi"
+            } else {
+                "toplevel"
+            },
+            object,
+            username,
+            ctime_ms: now_ms(),
+            client_info: self.handle.info_line(),
+        };
+        let max = self.shared.config.read().acllog_max_len as usize;
+        self.shared.acl_log.lock().add(entry, max);
     }
 
     /// `ACL SETUSER / DELUSER / USERS / WHOAMI / LIST / CAT`.
@@ -288,6 +313,16 @@ impl Connection {
             (!ok).then(|| {
                 Reply::Error(format!(
                     "ERR wrong number of arguments for 'acl|{sub}' command"
+                ))
+            })
+        };
+        // CAT, LOG and GENPASS check their argument count themselves in
+        // Redis, with another error.
+        let loose = |ok: bool| {
+            (!ok).then(|| {
+                Reply::Error(format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+                    String::from_utf8_lossy(&argv[1])
                 ))
             })
         };
@@ -306,18 +341,17 @@ impl Connection {
                 )
             }),
             "list" => arity(argv.len() == 2).unwrap_or_else(|| {
-                let pass = shared.config.read().requirepass.clone();
                 Reply::Array(
                     shared
                         .acl
                         .read()
-                        .list(&pass)
+                        .list()
                         .iter()
                         .map(|l| bulk_str(l))
                         .collect(),
                 )
             }),
-            "cat" => arity(argv.len() <= 3).unwrap_or_else(|| match argv.get(2) {
+            "cat" => loose(argv.len() <= 3).unwrap_or_else(|| match argv.get(2) {
                 None => Reply::Array(acl::CATEGORIES.iter().map(|c| bulk_str(c)).collect()),
                 Some(cat) => {
                     let cat = lower(cat);
@@ -334,14 +368,13 @@ impl Connection {
                 }
             }),
             "getuser" => arity(argv.len() == 3).unwrap_or_else(|| {
-                let pass = shared.config.read().requirepass.clone();
                 let name = String::from_utf8_lossy(&argv[2]).into_owned();
                 let acl = shared.acl.read();
                 let Some(user) = acl.user(&name) else {
                     return Reply::Nil;
                 };
                 Reply::Map(
-                    user.getuser(&name, &pass)
+                    user.getuser()
                         .into_iter()
                         .map(|(k, v)| {
                             let v = match v {
@@ -387,8 +420,12 @@ impl Connection {
                 }
             }),
             "deluser" => arity(argv.len() >= 3).unwrap_or_else(|| {
-                match shared.update_acl(|acl| acl.delete(&strings(&argv[2..]))) {
-                    Ok(n) => Reply::Integer(n),
+                let names = strings(&argv[2..]);
+                match shared.update_acl(|acl| acl.delete(&names)) {
+                    Ok(n) => {
+                        shared.kill_clients_of(&names);
+                        Reply::Integer(n)
+                    }
                     Err(e) => Reply::Error(e),
                 }
             }),
@@ -398,16 +435,74 @@ impl Connection {
                 let result =
                     shared.update_acl(|acl| acl.set_user(&name, &strings(&argv[3..]), &known));
                 match result {
-                    Ok(change) => {
-                        if let acl::PasswordChange::Set(p) = change {
-                            shared.config.write().requirepass = p;
-                            shared.config_gen.fetch_add(1, Ordering::AcqRel);
-                        }
-                        Reply::ok()
-                    }
+                    Ok(()) => Reply::ok(),
                     Err(e) => Reply::Error(e),
                 }
             }),
+            "log" => loose(argv.len() <= 3).unwrap_or_else(|| acl_log(&shared, argv.get(2))),
+            "save" => arity(argv.len() == 2).unwrap_or_else(|| acl_save(&shared)),
+            "load" => arity(argv.len() == 2).unwrap_or_else(|| {
+                let known = |c: &str| self.lookup(c.as_bytes()).is_some();
+                acl_load(&shared, &known)
+            }),
+            "genpass" => loose(argv.len() <= 3).unwrap_or_else(|| {
+                let bits = match argv.get(2).map(|b| parse_int(b)) {
+                    None => 256,
+                    Some(Some(b)) if (1..=4096).contains(&b) => b,
+                    Some(Some(_)) => {
+                        return Reply::error(
+                            "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096",
+                        )
+                    }
+                    Some(None) => {
+                        return Reply::error("ERR value is not an integer or out of range")
+                    }
+                };
+                let chars = (bits as usize).div_ceil(4);
+                let mut raw = vec![0u8; chars.div_ceil(2)];
+                if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
+                    .is_err()
+                {
+                    return Reply::error("ERR cannot read random bytes for ACL GENPASS");
+                }
+                let mut pass = acl::hex(&raw);
+                pass.truncate(chars);
+                bulk_str(&pass)
+            }),
+            "help" if argv.len() > 2 => arity(false).expect("an error"),
+            "help" => {
+                return help(&[
+                    "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "CAT [<category>]",
+                    "    List all commands that belong to <category>, or all command categories",
+                    "    when no category is specified.",
+                    "DELUSER <username> [<username> ...]",
+                    "    Delete a list of users.",
+                    "DRYRUN <username> <command> [<arg> ...]",
+                    "    Returns whether the user can execute the given command without executing the command.",
+                    "GETUSER <username>",
+                    "    Get the user's details.",
+                    "GENPASS [<bits>]",
+                    "    Generate a secure 256-bit user password. The optional `bits` argument can",
+                    "    be used to specify a different size.",
+                    "LIST",
+                    "    Show users details in config file format.",
+                    "LOAD",
+                    "    Reload users from the ACL file.",
+                    "LOG [<count> | RESET]",
+                    "    Show the ACL log entries.",
+                    "SAVE",
+                    "    Save the current config to the ACL file.",
+                    "SETUSER <username> <attribute> [<attribute> ...]",
+                    "    Create or modify a user with the specified attributes.",
+                    "USERS",
+                    "    List all the registered usernames.",
+                    "WHOAMI",
+                    "    Return the current connection username.",
+                    "HELP",
+                    "    Prints this help.",
+                ])
+            }
             _ => Reply::Error(format!(
                 "ERR unknown subcommand '{}'. Try ACL HELP.",
                 String::from_utf8_lossy(&argv[1])
@@ -418,14 +513,13 @@ impl Connection {
 
     fn cmd_auth(&mut self, argv: &[Bytes]) -> Outcome {
         let res = match argv.len() {
-            2 => self.check_auth(None, &argv[1]),
-            3 => self.check_auth(Some(&argv[1]), &argv[2]),
+            2 => self.check_auth(&argv[0], None, &argv[1]),
+            3 => self.check_auth(&argv[0], Some(&argv[1]), &argv[2]),
             _ => return syntax_error(),
         };
         match res {
             Ok(user) => {
-                self.authenticated = true;
-                self.user = user;
+                self.set_user(user);
                 done(Reply::ok())
             }
             Err(e) => done(e),
@@ -447,11 +541,10 @@ impl Connection {
         while i < argv.len() {
             let opt = lower(&argv[i]);
             if opt == "auth" && i + 2 < argv.len() {
-                match self.check_auth(Some(&argv[i + 1]), &argv[i + 2]) {
-                    Ok(user) => self.user = user,
+                match self.check_auth(&argv[0], Some(&argv[i + 1]), &argv[i + 2]) {
+                    Ok(user) => self.set_user(user),
                     Err(e) => return done(e),
                 }
-                self.authenticated = true;
                 i += 3;
             } else if opt == "setname" && i + 1 < argv.len() {
                 if let Err(e) = validate_client_name(&argv[i + 1]) {
@@ -667,6 +760,7 @@ impl Connection {
         let mut laddr = None;
         let mut skipme = true;
         let mut kind = None;
+        let mut user = None;
         for pair in args.chunks(2) {
             let v = String::from_utf8_lossy(&pair[1]).into_owned();
             match lower(&pair[0]).as_str() {
@@ -683,9 +777,10 @@ impl Connection {
                 },
                 "type" => kind = Some(v.to_ascii_lowercase()),
                 "user" => {
-                    if v != "default" {
+                    if self.shared.acl.read().user(&v).is_none() {
                         return done(Reply::Error(format!("ERR No such user '{v}'")));
                     }
+                    user = Some(v);
                 }
                 "maxage" => {}
                 _ => return syntax_error(),
@@ -697,6 +792,7 @@ impl Connection {
                 || addr.as_ref().is_some_and(|a| *a != c.addr.to_string())
                 || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
                 || (skipme && c.id == self.handle.id)
+                || user.as_ref().is_some_and(|u| *u != *c.user.lock())
             {
                 continue;
             }
@@ -747,7 +843,13 @@ impl Connection {
                         )));
                     }
                 }
+                let pass = (next.requirepass != cfg.requirepass).then(|| next.requirepass.clone());
                 *cfg = next;
+                drop(cfg);
+                if let Some(p) = pass {
+                    // requirepass is a setter of the default user's password.
+                    self.shared.update_acl(|acl| acl.set_requirepass(&p));
+                }
                 self.shared.config_gen.fetch_add(1, Ordering::AcqRel);
                 done(Reply::ok())
             }
@@ -1870,6 +1972,111 @@ impl SubKind {
             SubKind::Pattern => ("psubscribe", "punsubscribe"),
             SubKind::Shard => ("ssubscribe", "sunsubscribe"),
         }
+    }
+}
+
+/// Redis's answer to ACL SAVE / LOAD without an `aclfile`.
+const NO_ACLFILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
+
+/// `ACL LOG [count | RESET]`: the newest entries (10 by default), each a
+/// map as Redis 7.0's.
+fn acl_log(shared: &Shared, arg: Option<&Bytes>) -> Reply {
+    let count = match arg {
+        None => 10,
+        Some(a) if a.eq_ignore_ascii_case(b"reset") => {
+            shared.acl_log.lock().reset();
+            return Reply::ok();
+        }
+        Some(a) => match parse_int(a) {
+            Some(n) => n.max(0) as usize,
+            None => return Reply::error("ERR value is not an integer or out of range"),
+        },
+    };
+    let now = now_ms();
+    let log = shared.acl_log.lock();
+    Reply::Array(
+        log.newest(count)
+            .map(|e| {
+                let age = now.saturating_sub(e.ctime_ms) as f64 / 1000.0;
+                Reply::Map(vec![
+                    (bulk_str("count"), Reply::Integer(e.count as i64)),
+                    (bulk_str("reason"), bulk_str(e.reason)),
+                    (bulk_str("context"), bulk_str(e.context)),
+                    (bulk_str("object"), bulk_str(&e.object)),
+                    (bulk_str("username"), bulk_str(&e.username)),
+                    (bulk_str("age-seconds"), Reply::Double(age)),
+                    (bulk_str("client-info"), bulk_str(&e.client_info)),
+                ])
+            })
+            .collect(),
+    )
+}
+
+/// `ACL SAVE`: the users to the `aclfile`, atomically (a temporary file
+/// beside it, fsynced, renamed over it, the directory fsynced).
+fn acl_save(shared: &Shared) -> Reply {
+    let path = shared.config.read().aclfile.clone();
+    if path.is_empty() {
+        return Reply::error(NO_ACLFILE);
+    }
+    let text = shared.acl.read().save_text();
+    match write_atomically(std::path::Path::new(&path), text.as_bytes()) {
+        Ok(()) => Reply::ok(),
+        Err(e) => {
+            tracing::warn!(path, error = %e, "ACL SAVE failed");
+            Reply::error("ERR There was an error trying to save the ACLs. Please check the server logs for more information")
+        }
+    }
+}
+
+/// Writes `data` to `path` so that a crash leaves the old file or the new
+/// one, never a mix.
+fn write_atomically(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp)?;
+    let written = f.write_all(data).and_then(|()| f.sync_all());
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// `ACL LOAD`: replaces every user with the `aclfile`'s (all or nothing)
+/// and closes the connections of every user but `default`, as Redis 7.0
+/// (whose users are all new objects after a load).
+fn acl_load(shared: &Shared, commands: &dyn Fn(&str) -> bool) -> Reply {
+    let path = shared.config.read().aclfile.clone();
+    if path.is_empty() {
+        return Reply::error(NO_ACLFILE);
+    }
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            return Reply::Error(format!(
+                "ERR Error loading ACLs, opening file '{path}': {e}"
+            ))
+        }
+    };
+    match acl::Acl::load(&path, &text, commands) {
+        Ok(users) => {
+            let old: Vec<String> = shared
+                .update_acl(|acl| std::mem::replace(acl, users))
+                .names()
+                .into_iter()
+                .filter(|n| n != "default")
+                .collect();
+            shared.kill_clients_of(&old);
+            Reply::ok()
+        }
+        Err(e) => Reply::Error(format!("ERR {e}")),
     }
 }
 

@@ -28,6 +28,9 @@ pub(crate) struct ClientHandle {
     pub name: Mutex<Option<Bytes>>,
     /// CLIENT SETINFO LIB-NAME / LIB-VER.
     pub lib: Mutex<(String, String)>,
+    /// The user the connection is authenticated as (for `user=`, CLIENT
+    /// KILL USER, and closing the clients of a deleted user).
+    pub user: Mutex<String>,
     /// Last command name (for `cmd=`).
     pub last_cmd: Mutex<&'static str>,
     pub subscriptions: AtomicUsize,
@@ -56,6 +59,7 @@ impl ClientHandle {
             db: AtomicUsize::new(0),
             name: Mutex::new(None),
             lib: Mutex::new((String::new(), String::new())),
+            user: Mutex::new("default".to_owned()),
             last_cmd: Mutex::new("NULL"),
             subscriptions: AtomicUsize::new(0),
             psubscriptions: AtomicUsize::new(0),
@@ -126,7 +130,7 @@ impl ClientHandle {
         }
         let lib = self.lib.lock().clone();
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -140,6 +144,7 @@ impl ClientHandle {
             self.ssubscriptions.load(Ordering::Relaxed),
             self.multi.load(Ordering::Relaxed),
             self.last_cmd.lock(),
+            self.user.lock(),
             self.resp.load(Ordering::Relaxed),
             lib.0,
             lib.1,

@@ -64,6 +64,12 @@ pub struct ServerConfig {
     /// Password required by AUTH / HELLO AUTH; empty = none. Default none.
     /// Settable at runtime.
     pub requirepass: String,
+    /// File of ACL users (`user <name> <rules...>` lines), read at start
+    /// and by ACL LOAD, written by ACL SAVE; empty = none (users live until
+    /// the server stops). Default none. Read at start.
+    pub aclfile: String,
+    /// Entries ACL LOG keeps. Default 128. Settable.
+    pub acllog_max_len: u64,
     /// Refuse clients from non-loopback addresses when bound to a public
     /// address without a password. Default true. Settable at runtime.
     pub protected_mode: bool,
@@ -140,6 +146,8 @@ impl Default for ServerConfig {
             index: "hash".to_owned(),
             databases: 16,
             requirepass: String::new(),
+            aclfile: String::new(),
+            acllog_max_len: 128,
             protected_mode: true,
             maxclients: 10_000,
             proto_max_bulk_len: 512 * 1024 * 1024,
@@ -176,6 +184,8 @@ pub const OPTION_NAMES: &[&str] = &[
     "index",
     "databases",
     "requirepass",
+    "aclfile",
+    "acllog-max-len",
     "protected-mode",
     "maxclients",
     "proto-max-bulk-len",
@@ -245,6 +255,8 @@ impl ServerConfig {
             "index" => self.index.clone(),
             "databases" => self.databases.to_string(),
             "requirepass" => self.requirepass.clone(),
+            "aclfile" => self.aclfile.clone(),
+            "acllog-max-len" => self.acllog_max_len.to_string(),
             "protected-mode" => yes_no(self.protected_mode),
             "maxclients" => self.maxclients.to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
@@ -290,6 +302,7 @@ impl ServerConfig {
         let bad = || "argument couldn't be parsed into an integer".to_owned();
         match name {
             "requirepass" => self.requirepass = value.to_owned(),
+            "acllog-max-len" => self.acllog_max_len = value.parse().map_err(|_| bad())?,
             "protected-mode" => {
                 self.protected_mode =
                     parse_bool(value).ok_or_else(|| "argument must be 'yes' or 'no'".to_owned())?
@@ -359,6 +372,7 @@ impl ServerConfig {
             "tls-port" => self.tls_port = value.parse().map_err(|_| bad())?,
             "tcp-backlog" => self.tcp_backlog = value.parse().map_err(|_| bad())?,
             "metrics-addr" => self.metrics_addr = value.to_owned(),
+            "aclfile" => self.aclfile = value.to_owned(),
             "worker-threads" => self.worker_threads = value.parse().map_err(|_| bad())?,
             "tls-cert-file" => self.tls_cert_file = value.to_owned(),
             "tls-key-file" => self.tls_key_file = value.to_owned(),
@@ -422,6 +436,7 @@ impl ServerConfig {
                 | "hz"
                 | "slowlog-log-slower-than"
                 | "slowlog-max-len"
+                | "acllog-max-len"
                 | "latency-monitor-threshold"
                 | "merge-check-interval-ms"
                 | "worker-threads"

@@ -202,19 +202,19 @@ pub(super) fn spawn(
             .stats
             .connections_received
             .fetch_add(1, Ordering::Relaxed);
-        let (maxclients, protected, requirepass_empty, bind) = {
+        let (maxclients, protected, bind) = {
             let c = shared.config.read();
-            (
-                c.maxclients,
-                c.protected_mode,
-                c.requirepass.is_empty(),
-                c.bind.clone(),
-            )
+            (c.maxclients, c.protected_mode, c.bind.clone())
+        };
+        let (default_nopass, authenticated) = {
+            let acl = shared.acl.read();
+            let nopass = acl.user("default").is_some_and(|u| u.nopass);
+            (nopass, acl.default_needs_no_password())
         };
         let refuse = if shared.clients.lock().len() >= maxclients {
             Some("-ERR max number of clients reached\r\n")
         } else if protected
-            && requirepass_empty
+            && default_nopass
             && !is_loopback_bind(&bind)
             && !addr.ip().is_loopback()
         {
@@ -234,7 +234,6 @@ pub(super) fn spawn(
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let handle = Arc::new(ClientHandle::new(id, addr, laddr));
         shared.clients.lock().insert(id, handle.clone());
-        let authenticated = requirepass_empty;
         let cached = CachedConfig::load(&shared);
         let mut conn = Connection {
             shutdown: shared.shutdown.subscribe(),
@@ -550,15 +549,27 @@ impl Connection {
         {
             // The command, then its keys and channels (Redis's order).
             let denied = match self.shared.acl.read().user(&self.user) {
-                Some(u) if u.enabled && u.allows(checked) => u
-                    .denies_args(spec, &argv)
-                    .map(|d| Reply::Error(d.error().to_owned())),
-                _ => Some(Reply::Error(format!(
-                    "NOPERM this user has no permissions to run the '{}' command",
-                    full_name(spec, &argv)
-                ))),
+                Some(u) if u.enabled && u.allows(checked) => u.denies_args(spec, &argv).map(|d| {
+                    let (reason, object) = d.logged();
+                    (Reply::Error(d.error().to_owned()), reason, object)
+                }),
+                _ => {
+                    let name = full_name(spec, &argv);
+                    Some((
+                        Reply::Error(format!(
+                            "NOPERM this user has no permissions to run the '{name}' command"
+                        )),
+                        "command",
+                        name,
+                    ))
+                }
             };
-            if let Some(err) = denied {
+            if let Some((err, reason, object)) = denied {
+                // As Redis: the refused command is the client's last one
+                // (`cmd=` in CLIENT LIST and in the log's client-info).
+                *self.handle.last_cmd.lock() = checked.name;
+                let user = self.user.clone();
+                self.log_acl_refusal(reason, object, user);
                 self.reject(Some(spec), err);
                 return Flow::Continue;
             }

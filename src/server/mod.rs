@@ -217,6 +217,8 @@ pub(crate) struct Shared {
     /// restricted, connections of the default user skip the per-command
     /// check. Only `update_acl` writes it.
     pub acl_open: AtomicBool,
+    /// The last refused commands and passwords (`ACL LOG`).
+    pub acl_log: Mutex<acl::AclLog>,
     pub next_client_id: AtomicU64,
     /// WATCH and blocking pops (also the keyspace's observer).
     pub notifier: Arc<Notifier>,
@@ -252,6 +254,16 @@ impl Shared {
         let out = change(&mut users);
         self.acl_open.store(users.open(), Ordering::Release);
         out
+    }
+
+    /// Closes every connection authenticated as one of `users` (their user
+    /// was deleted or replaced: ACL DELUSER, ACL LOAD), as Redis does.
+    pub(crate) fn kill_clients_of(&self, users: &[String]) {
+        for c in self.clients.lock().values() {
+            if users.iter().any(|u| *c.user.lock() == *u) {
+                c.kill();
+            }
+        }
     }
 
     /// Asks the server to shut down (SHUTDOWN command).
@@ -373,6 +385,29 @@ fn bind_extras(config: &ServerConfig) -> std::io::Result<ExtraListeners> {
     })
 }
 
+/// The users a server starts with: `requirepass` sets the default user's
+/// password, then the `aclfile` (if any) replaces every user, as Redis 7.0
+/// does (a file that does not name `default` gives the fresh default user).
+/// A missing or invalid file stops the start.
+fn startup_acl(
+    config: &ServerConfig,
+    commands: &dyn Fn(&str) -> bool,
+) -> std::io::Result<acl::Acl> {
+    let mut users = acl::Acl::default();
+    users.set_requirepass(&config.requirepass);
+    if config.aclfile.is_empty() {
+        return Ok(users);
+    }
+    let fail = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let text = std::fs::read_to_string(&config.aclfile).map_err(|e| {
+        fail(format!(
+            "Error loading ACLs, opening file '{}': {e}",
+            config.aclfile
+        ))
+    })?;
+    acl::Acl::load(&config.aclfile, &text, commands).map_err(fail)
+}
+
 /// [`run_with`] on `listener` as the RESP port, binding the TLS and metrics
 /// listeners of `config` itself.
 pub async fn run(
@@ -407,13 +442,18 @@ pub async fn run_with(
     let notifier = Arc::new(Notifier::new());
     backend.set_observer(notifier.clone());
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
+    let known =
+        |c: &str| backend.lookup(c.as_bytes()).is_some() || table::lookup(c.as_bytes()).is_some();
+    let acl = startup_acl(&config, &known)?;
+    let acl_open = acl.open();
     let shared = Arc::new(Shared {
         backend: backend.clone(),
         config: RwLock::new(config),
         config_gen: AtomicU64::new(0),
         clients: Mutex::new(BTreeMap::new()),
-        acl: RwLock::new(acl::Acl::default()),
-        acl_open: AtomicBool::new(true),
+        acl: RwLock::new(acl),
+        acl_open: AtomicBool::new(acl_open),
+        acl_log: Mutex::new(acl::AclLog::default()),
         next_client_id: AtomicU64::new(1),
         notifier: notifier.clone(),
         pubsub: pubsub::PubSub::default(),
