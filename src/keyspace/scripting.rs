@@ -692,8 +692,10 @@ impl Engine {
                     Ok(argv) => argv,
                     Err(text) => return Err(fail(lua, true, text)),
                 };
-                if crate::command::find(&argv[0]).is_some() || is_inline(&argv[0]) {
+                if is_inline(&argv[0]) {
                     Ok(true)
+                } else if let Some(cmd) = crate::command::find(&argv[0]) {
+                    Ok(script_acl_denies(&cmd.spec, &argv, false).is_none())
                 } else {
                     Err(fail(
                         lua,
@@ -1254,6 +1256,75 @@ const SERVER_ONLY: &[&str] = &[
     "restore",
 ];
 
+/// Why a script's caller may not run a command (see [`ScriptAcl`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScriptDenied {
+    /// The command itself.
+    Command,
+    /// One of its keys.
+    Key,
+    /// One of its channels.
+    Channel,
+}
+
+impl ScriptDenied {
+    /// Redis 7.0's error for a `redis.call` refused so.
+    fn error(self) -> &'static str {
+        match self {
+            ScriptDenied::Command => {
+                "ERR The user executing the script can't run this command or subcommand"
+            }
+            ScriptDenied::Key => {
+                "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments"
+            }
+            ScriptDenied::Channel => {
+                "ERR The user executing the script can't publish to the channel mentioned in the command"
+            }
+        }
+    }
+}
+
+/// The permissions of the client whose script runs: asked by `redis.call`
+/// / `redis.pcall` (with `log` true: a refusal goes to ACL LOG) and by
+/// `redis.acl_check_cmd` (`log` false). The server installs one around the
+/// command of a restricted user ([`with_script_acl`]); without one a script
+/// may run everything (the embedded database, an unrestricted user).
+pub type ScriptAcl =
+    Arc<dyn Fn(&crate::command::CommandSpec, &[Bytes], bool) -> Option<ScriptDenied> + Send + Sync>;
+
+thread_local! {
+    /// The [`ScriptAcl`] of the command running on this thread.
+    static SCRIPT_ACL: std::cell::RefCell<Option<ScriptAcl>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (which executes a client's command on this thread) with `acl`
+/// as the permissions its scripts' calls are checked against.
+pub fn with_script_acl<R>(acl: Option<ScriptAcl>, f: impl FnOnce() -> R) -> R {
+    /// Puts the previous permissions back, also when `f` unwinds.
+    struct Restore(Option<ScriptAcl>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            SCRIPT_ACL.with(|c| *c.borrow_mut() = prev);
+        }
+    }
+    if acl.is_none() && SCRIPT_ACL.with(|c| c.borrow().is_none()) {
+        return f();
+    }
+    let _restore = Restore(SCRIPT_ACL.with(|c| c.replace(acl)));
+    f()
+}
+
+/// Whether the running client may not run `argv` (`spec`'s command).
+fn script_acl_denies(
+    spec: &crate::command::CommandSpec,
+    argv: &[Bytes],
+    log: bool,
+) -> Option<ScriptDenied> {
+    let acl = SCRIPT_ACL.with(|c| c.borrow().clone())?;
+    acl(spec, argv, log)
+}
+
 /// Runs one `redis.call` with the script's `Exec`: the same checks as a
 /// command from a client (unknown, arity, sizes), worded as Redis words
 /// them for scripts, then the command's own handler.
@@ -1275,6 +1346,9 @@ fn call_command(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
     }
     if cmd.spec.flags.blocking || cmd.spec.group == "scripting" {
         return args::err(NOT_ALLOWED);
+    }
+    if let Some(denied) = script_acl_denies(&cmd.spec, argv, true) {
+        return args::err(denied.error());
     }
     if read_only && cmd.spec.flags.write {
         return args::err("ERR Write commands are not allowed from read-only scripts.");

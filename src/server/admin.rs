@@ -13,6 +13,7 @@ use super::connection::{full_name, parse_timeout};
 use super::connection::{Connection, Flow, Multi, ReplyMode, Subscriptions};
 use super::{acl, now_ms, subcommands, table, Shared};
 use crate::command::{CommandSpec, Reply};
+use crate::keyspace::with_script_acl;
 use crate::resp::Protocol;
 
 /// The version clients see as `redis_version` (what they check features against).
@@ -284,21 +285,13 @@ impl Connection {
         object: String,
         username: String,
     ) {
-        let entry = acl::LogEntry {
-            count: 1,
-            reason,
-            context: if self.multi.is_some() {
-                "multi"
-            } else {
-                "toplevel"
-            },
-            object,
-            username,
-            ctime_ms: now_ms(),
-            client_info: self.handle.info_line(),
+        let context = if self.multi.is_some() {
+            "multi"
+        } else {
+            "toplevel"
         };
-        let max = self.shared.config.read().acllog_max_len as usize;
-        self.shared.acl_log.lock().add(entry, max);
+        self.shared
+            .log_acl_refusal(&self.handle, reason, context, object, username);
     }
 
     /// `ACL SETUSER / DELUSER / USERS / WHOAMI / LIST / CAT`.
@@ -1182,7 +1175,10 @@ impl Connection {
                 } else {
                     let cmds: Vec<Vec<Bytes>> = multi.queued.into_iter().map(|(_, a)| a).collect();
                     let ctx = self.ctx();
-                    Reply::Array(self.shared.backend.execute_transaction(&ctx, &cmds))
+                    let acl = self.script_acl();
+                    Reply::Array(with_script_acl(acl, || {
+                        self.shared.backend.execute_transaction(&ctx, &cmds)
+                    }))
                 }
             };
             self.unwatch_all();
@@ -1245,6 +1241,7 @@ impl Connection {
         let cmds = std::mem::take(run);
         let ctx = self.ctx();
         let backend = self.shared.backend.clone();
+        let acl = self.script_acl();
         let out = if let Some(routed) = backend.route_transaction(&ctx, &cmds) {
             routed.await
         } else if any_write && backend.sync_writes() {
@@ -1252,15 +1249,15 @@ impl Connection {
             let notifier = self.shared.notifier.clone();
             tokio::task::spawn_blocking(move || {
                 let _shared = notifier.exec_gate.read();
-                backend.execute_transaction(&ctx, &cmds)
+                with_script_acl(acl, || backend.execute_transaction(&ctx, &cmds))
             })
             .await
             .unwrap_or_else(|_| vec![Reply::error("ERR internal error"); n])
         } else if any_write {
             let _shared = self.shared.notifier.exec_gate.read();
-            backend.execute_transaction(&ctx, &cmds)
+            with_script_acl(acl, || backend.execute_transaction(&ctx, &cmds))
         } else {
-            backend.execute_transaction(&ctx, &cmds)
+            with_script_acl(acl, || backend.execute_transaction(&ctx, &cmds))
         };
         replies.extend(out);
     }

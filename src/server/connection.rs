@@ -18,10 +18,12 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
+use super::acl::Denied;
 use super::client::{push_channel, ClientHandle, PushReceiver, PushSender};
 use super::notifier::{is_null, WatchFlag};
 use super::{now_ms, subcommands, table, BoxFuture, CommandStat, Shared, SlowlogEntry};
 use crate::command::{CommandSpec, Ctx, Reply};
+use crate::keyspace::{with_script_acl, ScriptAcl, ScriptDenied};
 use crate::resp::{encode, Decoded, Decoder, Limits, Protocol};
 use crate::tls::{Stream, READ_CHUNK};
 
@@ -544,9 +546,7 @@ impl Connection {
             self.reject(Some(spec), err);
             return Flow::Continue;
         }
-        if !spec.flags.no_auth
-            && (self.user != "default" || !self.shared.acl_open.load(Ordering::Acquire))
-        {
+        if !spec.flags.no_auth && self.restricted() {
             // The command, then its keys and channels (Redis's order).
             let denied = match self.shared.acl.read().user(&self.user) {
                 Some(u) if u.enabled && u.allows(checked) => u.denies_args(spec, &argv).map(|d| {
@@ -652,6 +652,52 @@ impl Connection {
         flow
     }
 
+    /// Whether this connection's user has any restriction (the per-command
+    /// ACL check runs).
+    pub(super) fn restricted(&self) -> bool {
+        self.user != "default" || !self.shared.acl_open.load(Ordering::Acquire)
+    }
+
+    /// The permissions the commands of this connection's scripts are
+    /// checked against (`None` for an unrestricted user): the same checks
+    /// as `dispatch`'s, a refusal logged in ACL LOG's `lua` context.
+    pub(super) fn script_acl(&self) -> Option<ScriptAcl> {
+        if !self.restricted() {
+            return None;
+        }
+        let shared = self.shared.clone();
+        let user = self.user.clone();
+        let handle = self.handle.clone();
+        Some(Arc::new(
+            move |spec: &CommandSpec, argv: &[Bytes], log: bool| {
+                let checked = subcommands::of_call(spec, argv).unwrap_or(spec);
+                let (denied, object) = {
+                    let acl = shared.acl.read();
+                    match acl.user(&user) {
+                        Some(u) if u.allows(checked) => match u.denies_args(spec, argv)? {
+                            Denied::Key(k) => (ScriptDenied::Key, k.clone()),
+                            Denied::Channel(c) => (ScriptDenied::Channel, c.clone()),
+                        },
+                        _ => (
+                            ScriptDenied::Command,
+                            Bytes::from(full_name(spec, argv).into_bytes()),
+                        ),
+                    }
+                };
+                if log {
+                    let reason = match denied {
+                        ScriptDenied::Command => "command",
+                        ScriptDenied::Key => "key",
+                        ScriptDenied::Channel => "channel",
+                    };
+                    let object = String::from_utf8_lossy(&object).into_owned();
+                    shared.log_acl_refusal(&handle, reason, "lua", object, user.clone());
+                }
+                Some(denied)
+            },
+        ))
+    }
+
     /// Executes one data command, off the async workers when writes wait
     /// for fsync.
     pub(super) async fn exec_keyspace(&mut self, spec: &CommandSpec, argv: &[Bytes]) -> Reply {
@@ -660,13 +706,18 @@ impl Connection {
         if let Some(routed) = backend.route(&ctx, spec, argv, self.readonly) {
             return routed.await;
         }
+        let acl = if spec.group == "scripting" {
+            self.script_acl()
+        } else {
+            None
+        };
         if spec.flags.write && backend.sync_writes() {
             let backend = backend.clone();
             let argv = argv.to_vec();
             let notifier = self.shared.notifier.clone();
             let run = move || {
                 let _shared = notifier.exec_gate.read();
-                backend.execute(&ctx, &argv)
+                with_script_acl(acl, || backend.execute(&ctx, &argv))
             };
             match tokio::task::spawn_blocking(run).await {
                 Ok(r) => r,
@@ -675,9 +726,9 @@ impl Connection {
         } else if spec.flags.write {
             // Writes share the gate; EXEC with WATCH takes it exclusively.
             let _shared = self.shared.notifier.exec_gate.read();
-            backend.execute(&ctx, argv)
+            with_script_acl(acl, || backend.execute(&ctx, argv))
         } else {
-            backend.execute(&ctx, argv)
+            with_script_acl(acl, || backend.execute(&ctx, argv))
         }
     }
 

@@ -256,6 +256,29 @@ impl Shared {
         out
     }
 
+    /// Adds a refusal to ACL LOG (`client`'s CLIENT INFO line is kept with
+    /// it).
+    pub(crate) fn log_acl_refusal(
+        &self,
+        client: &ClientHandle,
+        reason: &'static str,
+        context: &'static str,
+        object: String,
+        username: String,
+    ) {
+        let entry = acl::LogEntry {
+            count: 1,
+            reason,
+            context,
+            object,
+            username,
+            ctime_ms: now_ms(),
+            client_info: client.info_line(),
+        };
+        let max = self.config.read().acllog_max_len as usize;
+        self.acl_log.lock().add(entry, max);
+    }
+
     /// Closes every connection authenticated as one of `users` (their user
     /// was deleted or replaced: ACL DELUSER, ACL LOAD), as Redis does.
     pub(crate) fn kill_clients_of(&self, users: &[String]) {

@@ -361,3 +361,46 @@ def test_minus_config_set_allows_config_get(server: Server, redis_server: int) -
                 admin.execute_command("ACL", "DELUSER", "sub1", "sub2")
     assert errors[:2] == errors[2:]
     assert errors[0] == "this user has no permissions to run the 'config|set' command"
+
+
+SCRIPT_CALLS = [
+    cmd("ACL", "SETUSER", "sc", "on", "nopass", "~k*", "&ch*", "-@all", "+eval", "+evalsha", "+get",
+        "+multi", "+exec", "+publish", "+fcall", "+function"),
+    cmd("ACL", "LOG", "RESET"),
+    cmd("AUTH", "sc", "x"),
+    cmd("EVAL", "return redis.call('set','k',1)", "0"),
+    cmd("EVAL", "return redis.call('get','zz')", "0"),
+    cmd("EVAL", "return redis.pcall('set','k',1)", "0"),
+    cmd("EVAL", "local r = redis.pcall('get','zz'); return r['err']", "0"),
+    cmd("EVAL", "return redis.call('get','kk')", "0"),
+    cmd("EVAL", "return redis.call('get',KEYS[1])", "1", "kk"),
+    cmd("EVAL", "return redis.acl_check_cmd('set','k',1)", "0"),
+    cmd("EVAL", "return redis.acl_check_cmd('get','k')", "0"),
+    cmd("EVAL", "return redis.acl_check_cmd('get','x')", "0"),
+    cmd("EVAL", "return redis.acl_check_cmd('nosuch')", "0"),
+    cmd("EVAL", "return redis.call('config','get','maxclients')", "0"),
+    cmd("MULTI"),
+    cmd("EVAL", "return redis.call('set','k',1)", "0"),
+    cmd("EVAL", "return redis.call('get','k')", "0"),
+    cmd("EXEC"),
+    cmd("FUNCTION", "LOAD", "#!lua name=acllib\nredis.register_function('f', function() return redis.call('set','k','1') end)"),
+    cmd("FCALL", "f", "0"),
+    cmd("FUNCTION", "DELETE", "acllib"),
+]
+
+
+def test_script_calls_are_checked_against_the_callers_acl(server: Server, redis_server: int) -> None:
+    """redis.call / pcall / acl_check_cmd answer for the script's caller,
+    and refusals land in ACL LOG with the `lua` context, as in Redis 7.0."""
+    _same_bytes(server.port, redis_server, SCRIPT_CALLS, ("sc",))
+    # _same_bytes deleted the user on redis-server only after comparing;
+    # the logs of both runs are still there.
+    def log(port: int) -> list:
+        return [{k: v for k, v in e.items() if k not in ("age-seconds", "client-info")}
+                for e in redis.Redis(port=port, password="x").acl_log()]
+    ours = log(server.port)
+    assert ours == log(redis_server)
+    # The four refused SETs (call, pcall, in MULTI, in a function) are one
+    # entry; CONFIG is refused to every script before the ACL is asked.
+    assert [(e["reason"], e["context"], e["object"], e["count"]) for e in ours] == [
+        ("command", "lua", "set", 4), ("key", "lua", "zz", 2)], ours
