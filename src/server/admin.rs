@@ -11,7 +11,7 @@ use bytes::Bytes;
 #[cfg(test)]
 use super::connection::{full_name, parse_timeout};
 use super::connection::{Connection, Flow, Multi, ReplyMode, Subscriptions};
-use super::{acl, now_ms, subcommands, table, Shared};
+use super::{acl, now_ms, subcommands, table, tracking, Shared};
 use crate::command::{CommandSpec, Reply};
 use crate::keyspace::with_script_acl;
 use crate::resp::Protocol;
@@ -234,6 +234,8 @@ impl Connection {
         self.handle.resp.store(2, Ordering::Relaxed);
         self.reply_mode = ReplyMode::On;
         *self.handle.name.lock() = None;
+        self.shared.notifier.tracking.disable(&self.handle);
+        self.tracking = false;
         self.set_user("default".to_owned());
         self.authenticated = self.shared.acl.read().default_needs_no_password();
         done(Reply::Simple("RESET".into()))
@@ -660,7 +662,31 @@ impl Connection {
                 }
                 _ => syntax_error(),
             },
-            "getredir" if argv.len() == 2 => done(Reply::Integer(-1)),
+            "getredir" if argv.len() == 2 => done(Reply::Integer(
+                self.shared.notifier.tracking.info(self.handle.id).redirect,
+            )),
+            "tracking" if argv.len() >= 3 => self.client_tracking(&argv[2..]),
+            "trackinginfo" if argv.len() == 2 => {
+                let info = self.shared.notifier.tracking.info(self.handle.id);
+                done(Reply::Map(vec![
+                    (
+                        bulk_str("flags"),
+                        Reply::Set(info.flags.iter().map(|f| bulk_str(f)).collect()),
+                    ),
+                    (bulk_str("redirect"), Reply::Integer(info.redirect)),
+                    (
+                        bulk_str("prefixes"),
+                        Reply::Array(info.prefixes.into_iter().map(Reply::Bulk).collect()),
+                    ),
+                ]))
+            }
+            "caching" if argv.len() == 3 => {
+                let answer = lower(&argv[2]);
+                match self.shared.notifier.tracking.caching(self.handle.id, &answer) {
+                    Ok(()) => done(Reply::ok()),
+                    Err(e) => err(e),
+                }
+            }
             "help" => help(&[
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "ID",
@@ -673,11 +699,80 @@ impl Connection {
                 "NO-EVICT (ON|OFF)",
                 "NO-TOUCH (ON|OFF)",
                 "REPLY (ON|OFF|SKIP)",
+                "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
+                "TRACKINGINFO",
+                "CACHING (YES|NO)",
+                "GETREDIR",
                 "HELP",
             ]),
             "id" | "getname" | "setname" | "info" | "kill" | "setinfo" | "no-evict"
-            | "no-touch" | "reply" | "getredir" => wrong_args(),
+            | "no-touch" | "reply" | "getredir" | "tracking" | "trackinginfo" | "caching" => {
+                wrong_args()
+            }
             _ => unknown_subcommand("CLIENT", &argv[1]),
+        }
+    }
+
+    /// `CLIENT TRACKING on|off [options]`, with Redis 7.0's checks in its
+    /// order.
+    fn client_tracking(&mut self, args: &[Bytes]) -> Outcome {
+        let on = match lower(&args[0]).as_str() {
+            "on" => true,
+            "off" => false,
+            _ => return syntax_error(),
+        };
+        let mut opts = tracking::Options::default();
+        let mut target = None;
+        let mut i = 1;
+        while i < args.len() {
+            let more = i + 1 < args.len();
+            match lower(&args[i]).as_str() {
+                "redirect" if more => {
+                    i += 1;
+                    if opts.redirect != 0 {
+                        return err("ERR A client can only redirect to a single other client");
+                    }
+                    let Some(id) = parse_int(&args[i]) else {
+                        return err("ERR value is not an integer or out of range");
+                    };
+                    let found = u64::try_from(id)
+                        .ok()
+                        .and_then(|id| self.shared.clients.lock().get(&id).cloned());
+                    let Some(t) = found else {
+                        return err("ERR The client ID you want redirect to does not exist");
+                    };
+                    opts.redirect = t.id;
+                    target = Some(t);
+                }
+                "bcast" => opts.bcast = true,
+                "optin" => opts.optin = true,
+                "optout" => opts.optout = true,
+                "noloop" => opts.noloop = true,
+                "prefix" if more => {
+                    i += 1;
+                    opts.prefixes.push(args[i].clone());
+                }
+                _ => return syntax_error(),
+            }
+            i += 1;
+        }
+        let shared = self.shared.clone();
+        let tracking = &shared.notifier.tracking;
+        if !on {
+            tracking.disable(&self.handle);
+            self.tracking = false;
+            return done(Reply::ok());
+        }
+        if !opts.bcast && !opts.prefixes.is_empty() {
+            return err("ERR PREFIX option requires BCAST mode to be enabled");
+        }
+        let sender = self.push_sender();
+        match tracking.enable(&self.handle, sender, target, opts) {
+            Ok(()) => {
+                self.tracking = true;
+                done(Reply::ok())
+            }
+            Err(e) => done(Reply::Error(e)),
         }
     }
 
@@ -1157,6 +1252,24 @@ impl Connection {
         if multi.failed {
             self.unwatch_all();
             return err("EXECABORT Transaction discarded because of previous errors.");
+        }
+        if self.tracking {
+            // The transaction's reads are tracked as if run one by one.
+            let keys: Vec<Bytes> = multi
+                .queued
+                .iter()
+                .filter(|(spec, _)| spec.flags.readonly)
+                .flat_map(|(spec, argv)| {
+                    crate::command::keys::key_positions(spec, argv)
+                        .into_iter()
+                        .filter_map(|i| argv.get(i).cloned())
+                })
+                .collect();
+            let keys: Vec<&Bytes> = keys.iter().collect();
+            self.shared
+                .notifier
+                .tracking
+                .after_command(self.handle.id, true, true, &keys);
         }
         if self.watching.is_some()
             && multi
@@ -1815,10 +1928,11 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
     if want("clients") {
         let clients = shared.clients.lock().len();
         out.push_str(&format!(
-            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\npubsub_clients:{}\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\npubsub_clients:{}\r\n\r\n",
             clients,
             cfg.maxclients,
             shared.notifier.blocked_clients(),
+            shared.notifier.tracking.clients(),
             shared.clients.lock().values().filter(|c| c.is_subscriber()).count(),
         ));
     }
@@ -1846,7 +1960,7 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
     if want("stats") {
         let s = &shared.stats;
         out.push_str(&format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntracking_total_keys:{}\r\n\r\n",
             s.connections_received.load(Ordering::Relaxed),
             s.commands_processed.load(Ordering::Relaxed),
             s.net_input_bytes.load(Ordering::Relaxed),
@@ -1855,6 +1969,7 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
             shared.pubsub.channels(None).len(),
             shared.pubsub.numpat(),
             shared.pubsub.shard_channels(None).len(),
+            shared.notifier.tracking.total_keys(),
         ));
     }
     if want("replication") {

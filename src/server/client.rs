@@ -2,7 +2,7 @@
 //! (CLIENT LIST / KILL) and its [`PushSender`] (pub/sub and MONITOR).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,6 +43,15 @@ pub(crate) struct ClientHandle {
     pub blocked: AtomicBool,
     pub monitor: AtomicBool,
     pub killed: AtomicBool,
+    /// CLIENT TRACKING state for CLIENT LIST: [`TRACKING_ON`] and friends.
+    pub tracking: AtomicU8,
+    /// CLIENT TRACKING's redirect (`redir=`): -1 when not tracking.
+    pub redir: AtomicI64,
+    /// The connection's push queue once it has one (pub/sub, MONITOR,
+    /// tracking): where another client's tracking messages are
+    /// redirected. Cleared when the connection ends (it refers back to
+    /// this handle).
+    pub push: Mutex<Option<PushSender>>,
     /// Wakes the connection task when `killed` is set (stores a permit, so a
     /// kill that arrives while the task is busy is not lost).
     pub kill: Notify,
@@ -69,6 +78,9 @@ impl ClientHandle {
             blocked: AtomicBool::new(false),
             monitor: AtomicBool::new(false),
             killed: AtomicBool::new(false),
+            tracking: AtomicU8::new(0),
+            redir: AtomicI64::new(-1),
+            push: Mutex::new(None),
             kill: Notify::new(),
         }
     }
@@ -125,12 +137,22 @@ impl ClientHandle {
         if self.blocked.load(Ordering::Relaxed) {
             flags.push('b');
         }
+        let tracking = self.tracking.load(Ordering::Relaxed);
+        if tracking & TRACKING_ON != 0 {
+            flags.push('t');
+        }
+        if tracking & TRACKING_BROKEN != 0 {
+            flags.push('R');
+        }
+        if tracking & TRACKING_BCAST != 0 {
+            flags.push('B');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
         let lib = self.lib.lock().clone();
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -145,12 +167,20 @@ impl ClientHandle {
             self.multi.load(Ordering::Relaxed),
             self.last_cmd.lock(),
             self.user.lock(),
+            self.redir.load(Ordering::Relaxed),
             self.resp.load(Ordering::Relaxed),
             lib.0,
             lib.1,
         )
     }
 }
+
+/// [`ClientHandle::tracking`]: tracking is on (`t`).
+pub(crate) const TRACKING_ON: u8 = 1;
+/// Tracking in BCAST mode (`B`).
+pub(crate) const TRACKING_BCAST: u8 = 2;
+/// The tracking redirect target is gone (`R`).
+pub(crate) const TRACKING_BROKEN: u8 = 4;
 
 /// Sends out-of-band replies (pub/sub messages, MONITOR lines) to one
 /// connection, enforcing its output buffer limit: a client whose unwritten

@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use super::acl::Denied;
 use super::client::{push_channel, ClientHandle, PushReceiver, PushSender};
 use super::notifier::{is_null, WatchFlag};
+use super::tracking::with_current_client;
 use super::{now_ms, subcommands, table, BoxFuture, CommandStat, Shared, SlowlogEntry};
 use crate::command::{CommandSpec, Ctx, Reply};
 use crate::keyspace::{with_script_acl, ScriptAcl, ScriptDenied};
@@ -89,6 +90,9 @@ pub(super) struct Connection {
     /// not pay for a channel.
     pub push: Option<(PushSender, PushReceiver)>,
     pub reply_mode: ReplyMode,
+    /// CLIENT TRACKING is on (the commands' keys are reported to
+    /// `notifier.tracking` after each command).
+    pub tracking: bool,
     pub rng: u64,
     pub shutdown: watch::Receiver<bool>,
     /// Commandstats of the current batch, added to the shared table once.
@@ -255,6 +259,7 @@ pub(super) fn spawn(
             subs: None,
             push: None,
             reply_mode: ReplyMode::On,
+            tracking: false,
             rng: rand::random::<u64>() | 1,
             local_stats: Vec::new(),
             net_in: 0,
@@ -494,6 +499,7 @@ impl Connection {
             .unwrap_or(usize::MAX);
         let (tx, rx) = push_channel(self.handle.clone(), limit);
         self.push = Some((tx.clone(), rx));
+        *self.handle.push.lock() = Some(tx.clone());
         tx
     }
 
@@ -612,6 +618,9 @@ impl Connection {
         {
             let ctx = self.ctx();
             let send = self.wants_reply();
+            if self.tracking {
+                self.track(spec, &argv);
+            }
             self.pending.cmds.push((ctx, argv));
             self.pending.meta.push(WriteMeta {
                 spec,
@@ -638,6 +647,9 @@ impl Connection {
         if let Some(reply) = &reply {
             self.reply(reply);
         }
+        if self.tracking {
+            self.track(spec, &argv);
+        }
         // Under a subcommand's own name (`config|get`), as Redis counts it.
         self.record(
             checked,
@@ -650,6 +662,27 @@ impl Connection {
             self.slowlog(&argv, elapsed);
         }
         flow
+    }
+
+    /// CLIENT TRACKING: the keys of a read-only command are remembered
+    /// (as the mode allows); CLIENT CACHING's choice lasts until the next
+    /// command but CLIENT's own, or through a MULTI.
+    pub(super) fn track(&self, spec: &CommandSpec, argv: &[Bytes]) {
+        let keep = spec.name == "client" || self.multi.is_some();
+        let keys: Vec<&Bytes> = if spec.flags.readonly {
+            crate::command::keys::key_positions(spec, argv)
+                .into_iter()
+                .filter_map(|i| argv.get(i))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.shared.notifier.tracking.after_command(
+            self.handle.id,
+            spec.flags.readonly,
+            keep,
+            &keys,
+        );
     }
 
     /// Whether this connection's user has any restriction (the per-command
@@ -711,13 +744,15 @@ impl Connection {
         } else {
             None
         };
+        let id = self.handle.id;
         if spec.flags.write && backend.sync_writes() {
             let backend = backend.clone();
             let argv = argv.to_vec();
             let notifier = self.shared.notifier.clone();
             let run = move || {
                 let _shared = notifier.exec_gate.read();
-                with_script_acl(acl, || backend.execute(&ctx, &argv))
+                let run = || with_script_acl(acl, || backend.execute(&ctx, &argv));
+                with_current_client(id, run)
             };
             match tokio::task::spawn_blocking(run).await {
                 Ok(r) => r,
@@ -726,9 +761,9 @@ impl Connection {
         } else if spec.flags.write {
             // Writes share the gate; EXEC with WATCH takes it exclusively.
             let _shared = self.shared.notifier.exec_gate.read();
-            with_script_acl(acl, || backend.execute(&ctx, argv))
+            with_current_client(id, || with_script_acl(acl, || backend.execute(&ctx, argv)))
         } else {
-            with_script_acl(acl, || backend.execute(&ctx, argv))
+            with_current_client(id, || with_script_acl(acl, || backend.execute(&ctx, argv)))
         }
     }
 
@@ -994,8 +1029,11 @@ impl Connection {
                 .monitors_active
                 .store(!m.is_empty(), Ordering::Relaxed);
         }
+        self.shared.notifier.tracking.disable(&self.handle);
         self.shared.clients.lock().remove(&self.handle.id);
         self.handle.killed.store(true, Ordering::Release);
+        // The push sender refers back to the handle: break the cycle.
+        *self.handle.push.lock() = None;
     }
 }
 

@@ -33,6 +33,7 @@ mod notifier;
 mod pubsub;
 mod subcommands;
 mod table;
+mod tracking;
 
 pub use backend::KeyspaceBackend;
 pub use config::{parse_memory, FsyncSetting, ServerConfig, OPTION_NAMES};

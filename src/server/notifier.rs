@@ -67,6 +67,8 @@ pub struct Notifier {
     /// atomicity Redis gets from being single-threaded). Lock order: gate,
     /// then the keyspace's own lock; nothing takes the gate inside.
     pub(crate) exec_gate: parking_lot::RwLock<()>,
+    /// CLIENT TRACKING clients, told about changed keys by the same hooks.
+    pub(crate) tracking: super::tracking::Tracking,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -98,6 +100,7 @@ impl Notifier {
 
     /// Hook: `key` in `db` was modified (written, deleted, expired).
     pub fn key_modified(&self, db: usize, key: &[u8]) {
+        self.tracking.key_modified(key);
         if self.interest.load(Ordering::Acquire) == 0 {
             return;
         }
@@ -121,6 +124,7 @@ impl Notifier {
 
     /// Hook: `db` (or every db when None) was flushed.
     pub fn db_flushed(&self, db: Option<usize>) {
+        self.tracking.flushed();
         if self.interest.load(Ordering::Acquire) == 0 {
             return;
         }
