@@ -666,6 +666,32 @@ impl Connection {
                 self.shared.notifier.tracking.info(self.handle.id).redirect,
             )),
             "tracking" if argv.len() >= 3 => self.client_tracking(&argv[2..]),
+            "unblock" if argv.len() == 3 || argv.len() == 4 => {
+                let Some(id) = parse_int(&argv[2]) else {
+                    return err("ERR value is not an integer or out of range");
+                };
+                let error = match argv.get(3).map(|r| lower(r)).as_deref() {
+                    None | Some("timeout") => false,
+                    Some("error") => true,
+                    Some(_) => return err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+                };
+                let target = u64::try_from(id)
+                    .ok()
+                    .and_then(|id| self.shared.clients.lock().get(&id).cloned())
+                    .filter(|c| c.blocked.load(Ordering::Relaxed));
+                match target {
+                    Some(c) => {
+                        c.unblock_error.store(error, Ordering::Release);
+                        c.unblock.notify_waiters();
+                        done(Reply::Integer(1))
+                    }
+                    None => done(Reply::Integer(0)),
+                }
+            }
+            "unblock" if argv.len() > 4 => done(Reply::Error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(&argv[1])
+            ))),
             "trackinginfo" if argv.len() == 2 => {
                 let info = self.shared.notifier.tracking.info(self.handle.id);
                 done(Reply::Map(vec![
@@ -703,10 +729,12 @@ impl Connection {
                 "TRACKINGINFO",
                 "CACHING (YES|NO)",
                 "GETREDIR",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                 "HELP",
             ]),
             "id" | "getname" | "setname" | "info" | "kill" | "setinfo" | "no-evict"
-            | "no-touch" | "reply" | "getredir" | "tracking" | "trackinginfo" | "caching" => {
+            | "no-touch" | "reply" | "getredir" | "tracking" | "trackinginfo" | "caching"
+            | "unblock" => {
                 wrong_args()
             }
             _ => unknown_subcommand("CLIENT", &argv[1]),

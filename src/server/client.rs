@@ -52,6 +52,11 @@ pub(crate) struct ClientHandle {
     /// redirected. Cleared when the connection ends (it refers back to
     /// this handle).
     pub push: Mutex<Option<PushSender>>,
+    /// CLIENT UNBLOCK: wakes the connection's blocked command (waiters only:
+    /// a wake-up with nobody blocked is not kept for later).
+    pub unblock: Notify,
+    /// CLIENT UNBLOCK ... ERROR (else TIMEOUT).
+    pub unblock_error: AtomicBool,
     /// Wakes the connection task when `killed` is set (stores a permit, so a
     /// kill that arrives while the task is busy is not lost).
     pub kill: Notify,
@@ -81,6 +86,8 @@ impl ClientHandle {
             tracking: AtomicU8::new(0),
             redir: AtomicI64::new(-1),
             push: Mutex::new(None),
+            unblock: Notify::new(),
+            unblock_error: AtomicBool::new(false),
             kill: Notify::new(),
         }
     }

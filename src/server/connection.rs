@@ -952,11 +952,28 @@ impl Connection {
             notifier.unblock(&waiter);
             return (None, Flow::Close);
         }
+        // Created before the client shows as blocked, so that a CLIENT
+        // UNBLOCK that sees it blocked wakes this wait.
+        let handle = self.handle.clone();
+        let unblocked = handle.unblock.notified();
+        tokio::pin!(unblocked);
         self.handle.blocked.store(true, Ordering::Relaxed);
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let result = loop {
             tokio::select! {
                 r = &mut rx => break (Some(Self::timed_out_reply(r)), Flow::Continue),
+                _ = &mut unblocked => {
+                    if !notifier.time_out(&waiter) {
+                        // Being served right now: the reply is on its way.
+                        break (Some(Self::timed_out_reply((&mut rx).await)), Flow::Continue);
+                    }
+                    let reply = if handle.unblock_error.load(Ordering::Acquire) {
+                        Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+                    } else {
+                        Reply::NilArray
+                    };
+                    break (Some(reply), Flow::Continue);
+                }
                 _ = sleep_until(deadline) => {
                     if notifier.time_out(&waiter) {
                         break (Some(Reply::NilArray), Flow::Continue);
