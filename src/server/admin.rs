@@ -666,6 +666,38 @@ impl Connection {
                 self.shared.notifier.tracking.info(self.handle.id).redirect,
             )),
             "tracking" if argv.len() >= 3 => self.client_tracking(&argv[2..]),
+            "pause" if argv.len() == 3 || argv.len() == 4 => {
+                let Some(ms) = parse_int(&argv[2]) else {
+                    return err("ERR timeout is not an integer or out of range");
+                };
+                if ms < 0 {
+                    return err("ERR timeout is negative");
+                }
+                let all = match argv.get(3).map(|m| lower(m)).as_deref() {
+                    None | Some("all") => true,
+                    Some("write") => false,
+                    Some(_) => return err("ERR CLIENT PAUSE mode must be WRITE or ALL"),
+                };
+                let until = tokio::time::Instant::now() + Duration::from_millis(ms as u64);
+                // A pause already in force keeps its later end and its
+                // wider mode.
+                self.shared.pause.send_modify(|p| {
+                    let (until, all) = match p.filter(|p| p.until > tokio::time::Instant::now()) {
+                        Some(old) => (old.until.max(until), old.all || all),
+                        None => (until, all),
+                    };
+                    *p = Some(super::Pause { until, all });
+                });
+                done(Reply::ok())
+            }
+            "pause" if argv.len() > 4 => done(Reply::Error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(&argv[1])
+            ))),
+            "unpause" if argv.len() == 2 => {
+                self.shared.pause.send_replace(None);
+                done(Reply::ok())
+            }
             "unblock" if argv.len() == 3 || argv.len() == 4 => {
                 let Some(id) = parse_int(&argv[2]) else {
                     return err("ERR value is not an integer or out of range");
@@ -730,11 +762,13 @@ impl Connection {
                 "CACHING (YES|NO)",
                 "GETREDIR",
                 "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "PAUSE <timeout> [WRITE|ALL]",
+                "UNPAUSE",
                 "HELP",
             ]),
             "id" | "getname" | "setname" | "info" | "kill" | "setinfo" | "no-evict"
             | "no-touch" | "reply" | "getredir" | "tracking" | "trackinginfo" | "caching"
-            | "unblock" => {
+            | "unblock" | "pause" | "unpause" => {
                 wrong_args()
             }
             _ => unknown_subcommand("CLIENT", &argv[1]),

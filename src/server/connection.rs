@@ -580,6 +580,9 @@ impl Connection {
                 return Flow::Continue;
             }
         }
+        if self.shared.pause.borrow().is_some() {
+            self.wait_out_pause(spec).await;
+        }
         if let Some(multi) = self.multi.as_mut() {
             if !matches!(
                 spec.name,
@@ -683,6 +686,44 @@ impl Connection {
             keep,
             &keys,
         );
+    }
+
+    /// CLIENT PAUSE: waits while a pause holds `spec` (every command under
+    /// `ALL`; under `WRITE` the writes, EXEC of a transaction that writes,
+    /// PUBLISH), as Redis postpones them; replies already owed go out
+    /// first.
+    async fn wait_out_pause(&mut self, spec: &CommandSpec) {
+        let writes = spec.flags.write
+            || matches!(spec.name, "publish" | "spublish")
+            || (spec.name == "exec"
+                && self
+                    .multi
+                    .as_ref()
+                    .is_some_and(|m| m.queued.iter().any(|(s, _)| s.flags.write)));
+        let mut changes = self.shared.pause.subscribe();
+        let mut flushed = false;
+        loop {
+            let Some(p) = *changes.borrow_and_update() else {
+                return;
+            };
+            if p.until <= tokio::time::Instant::now() || !(p.all || writes) {
+                return;
+            }
+            if !flushed {
+                self.drain_inflight().await;
+                let _ = self.flush().await;
+                flushed = true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(p.until) => {}
+                _ = changes.changed() => {}
+                _ = self.handle.kill.notified() => {
+                    // Keep the kill for the loop that reads requests.
+                    self.handle.kill.notify_one();
+                    return;
+                }
+            }
+        }
     }
 
     /// Whether this connection's user has any restriction (the per-command

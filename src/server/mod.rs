@@ -234,6 +234,9 @@ pub(crate) struct Shared {
     pub monitors_active: AtomicBool,
     /// Set to true once: the listener stops and every connection winds down.
     pub shutdown: watch::Sender<bool>,
+    /// CLIENT PAUSE: until when, and whether every command (`ALL`) or only
+    /// writes wait; `None` when not paused.
+    pub pause: watch::Sender<Option<Pause>>,
     pub shutdown_mode: AtomicU8,
     pub started: Instant,
     /// Unix seconds of the last successful SAVE (sync).
@@ -255,6 +258,11 @@ impl Shared {
         let out = change(&mut users);
         self.acl_open.store(users.open(), Ordering::Release);
         out
+    }
+
+    /// The CLIENT PAUSE in force now, if any.
+    pub(crate) fn paused(&self) -> Option<Pause> {
+        (*self.pause.borrow()).filter(|p| p.until > tokio::time::Instant::now())
     }
 
     /// Adds a refusal to ACL LOG (`client`'s CLIENT INFO line is kept with
@@ -409,6 +417,16 @@ fn bind_extras(config: &ServerConfig) -> std::io::Result<ExtraListeners> {
     })
 }
 
+/// A CLIENT PAUSE: commands of every client wait until `until` (all of
+/// them, or only those that write when `all` is false).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pause {
+    /// When the pause ends.
+    pub until: tokio::time::Instant,
+    /// `ALL` (else `WRITE`).
+    pub all: bool,
+}
+
 /// The users a server starts with: `requirepass` sets the default user's
 /// password, then the `aclfile` (if any) replaces every user, as Redis 7.0
 /// does (a file that does not name `default` gives the fresh default user).
@@ -487,6 +505,7 @@ pub async fn run_with(
         monitors: Mutex::new(Vec::new()),
         monitors_active: AtomicBool::new(false),
         shutdown: shutdown_tx,
+        pause: watch::channel(None).0,
         shutdown_mode: AtomicU8::new(SHUTDOWN_NONE),
         started: Instant::now(),
         lastsave: AtomicU64::new(now_ms() / 1000),
@@ -614,7 +633,9 @@ async fn active_expiry(shared: Arc<Shared>) {
     loop {
         let hz = shared.config.read().hz.max(1);
         tokio::time::sleep(Duration::from_millis(1000 / u64::from(hz))).await;
-        if shared.active_expire.load(Ordering::Relaxed) {
+        // A CLIENT PAUSE stops expiry too (the data must not change), as
+        // in Redis.
+        if shared.active_expire.load(Ordering::Relaxed) && shared.paused().is_none() {
             let backend = shared.backend.clone();
             let _ =
                 tokio::task::spawn_blocking(move || backend.active_expire_cycle(now_ms())).await;
