@@ -661,59 +661,30 @@ impl Acl {
     /// error gives every error found, in Redis 7.0's words (`path` names
     /// the file in them).
     pub fn load(path: &str, text: &str, commands: &dyn Fn(&str) -> bool) -> Result<Acl, String> {
-        let mut users = BTreeMap::new();
-        let mut errors = String::new();
-        for (i, line) in text.split('\n').enumerate() {
-            let n = i + 1;
-            let line = line.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
-            if line.is_empty() {
-                continue;
-            }
-            let words: Vec<&str> = line.split(' ').filter(|w| !w.is_empty()).collect();
-            if words.len() < 2 || words[0] != "user" {
-                errors.push_str(&format!(
-                    "{path}:{n} should start with user keyword followed by the username. "
-                ));
-                continue;
-            }
-            let name = words[1];
-            if users.contains_key(name) {
-                errors.push_str(&format!(
-                    "WARNING: Duplicate user '{name}' found on line {n}. "
-                ));
-                continue;
-            }
-            let mut user = User::new();
-            let mut reported = false;
-            for raw in &words[2..] {
-                let raw = raw.trim_matches(|c| matches!(c, '\t' | '\r' | '\n'));
-                if let Err(e) = user.apply(raw, commands) {
-                    if e.unknown {
-                        errors.push_str(&format!(
-                            "{path}:{n}: Error in applying operation '{}': {}. ",
-                            e.rule, e.why
-                        ));
-                    } else if !reported {
-                        // Other errors may quote a password: the first only.
-                        errors.push_str(&format!("{path}:{n}: {}. ", e.why));
-                        reported = true;
-                    }
-                }
-            }
-            users.insert(name.to_owned(), user);
-        }
-        if !errors.is_empty() {
-            errors.push_str(
-                "WARNING: ACL errors detected, no change to the previously active ACL rules was performed",
-            );
-            return Err(errors);
-        }
+        let mut users = parse_users(path, text, commands)?;
         users
             .entry("default".to_owned())
             .or_insert_with(User::default_user);
         let mut acl = Acl { users, open: false };
         acl.refresh();
         Ok(acl)
+    }
+
+    /// Users declared in the config file (`user = [...]`, each an ACL
+    /// LIST line without its `user` keyword): each replaces the user of
+    /// that name, the others stay (a `default` not declared keeps the
+    /// password `requirepass` gave it), as Redis's `user` directives.
+    pub fn declare(
+        &mut self,
+        path: &str,
+        lines: &[String],
+        commands: &dyn Fn(&str) -> bool,
+    ) -> Result<(), String> {
+        let text: String = lines.iter().map(|l| format!("user {l}\n")).collect();
+        let users = parse_users(path, &text, commands)?;
+        self.users.extend(users);
+        self.refresh();
+        Ok(())
     }
 
     /// What `ACL SAVE` writes: the `ACL LIST` lines, each ended by a newline.
@@ -812,6 +783,62 @@ impl AclLog {
     pub fn reset(&mut self) {
         self.entries.clear();
     }
+}
+
+/// The `user <name> <rules...>` lines of `text` (see [`Acl::load`]).
+fn parse_users(
+    path: &str,
+    text: &str,
+    commands: &dyn Fn(&str) -> bool,
+) -> Result<BTreeMap<String, User>, String> {
+    let mut users = BTreeMap::new();
+    let mut errors = String::new();
+    for (i, line) in text.split('\n').enumerate() {
+        let n = i + 1;
+        let line = line.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
+        if line.is_empty() {
+            continue;
+        }
+        let words: Vec<&str> = line.split(' ').filter(|w| !w.is_empty()).collect();
+        if words.len() < 2 || words[0] != "user" {
+            errors.push_str(&format!(
+                "{path}:{n} should start with user keyword followed by the username. "
+            ));
+            continue;
+        }
+        let name = words[1];
+        if users.contains_key(name) {
+            errors.push_str(&format!(
+                "WARNING: Duplicate user '{name}' found on line {n}. "
+            ));
+            continue;
+        }
+        let mut user = User::new();
+        let mut reported = false;
+        for raw in &words[2..] {
+            let raw = raw.trim_matches(|c| matches!(c, '\t' | '\r' | '\n'));
+            if let Err(e) = user.apply(raw, commands) {
+                if e.unknown {
+                    errors.push_str(&format!(
+                        "{path}:{n}: Error in applying operation '{}': {}. ",
+                        e.rule, e.why
+                    ));
+                } else if !reported {
+                    // Other errors may quote a password: the first only.
+                    errors.push_str(&format!("{path}:{n}: {}. ", e.why));
+                    reported = true;
+                }
+            }
+        }
+        users.insert(name.to_owned(), user);
+    }
+    if !errors.is_empty() {
+        errors.push_str(
+                "WARNING: ACL errors detected, no change to the previously active ACL rules was performed",
+            );
+        return Err(errors);
+    }
+    Ok(users)
 }
 
 /// Redis's text for a `#` / `!` rule whose hash is malformed.

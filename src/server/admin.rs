@@ -1018,7 +1018,19 @@ impl Connection {
                 done(Reply::ok())
             }
             "rewrite" if argv.len() == 2 => {
-                let cfg = self.shared.config.read().clone();
+                let mut cfg = self.shared.config.read().clone();
+                if cfg.aclfile.is_empty() {
+                    // The users go in the config file, as Redis's `user`
+                    // lines.
+                    cfg.user = self
+                        .shared
+                        .acl
+                        .read()
+                        .list()
+                        .into_iter()
+                        .map(|l| l.strip_prefix("user ").unwrap_or(&l).to_owned())
+                        .collect();
+                }
                 let Some(path) = cfg.config_file.clone() else {
                     return err("ERR The server is running without a config file");
                 };

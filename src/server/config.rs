@@ -70,6 +70,12 @@ pub struct ServerConfig {
     pub aclfile: String,
     /// Entries ACL LOG keeps. Default 128. Settable.
     pub acllog_max_len: u64,
+    /// Users declared in the config file, as Redis's `user` directives:
+    /// each an ACL LIST line without its `user` keyword, e.g.
+    /// `"alice on >secret ~* +@all"`. CONFIG REWRITE writes every user
+    /// here when there is no `aclfile` (the two cannot be combined).
+    /// Default none. Read at start.
+    pub user: Vec<String>,
     /// Refuse clients from non-loopback addresses when bound to a public
     /// address without a password. Default true. Settable at runtime.
     pub protected_mode: bool,
@@ -148,6 +154,7 @@ impl Default for ServerConfig {
             requirepass: String::new(),
             aclfile: String::new(),
             acllog_max_len: 128,
+            user: Vec::new(),
             protected_mode: true,
             maxclients: 10_000,
             proto_max_bulk_len: 512 * 1024 * 1024,
@@ -449,6 +456,16 @@ impl ServerConfig {
                 _ => format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\"")),
             };
             out.push_str(&format!("{name} = {toml_value}\n"));
+        }
+        if !self.user.is_empty() {
+            out.push_str("user = [\n");
+            for u in &self.user {
+                out.push_str(&format!(
+                    "    \"{}\",\n",
+                    u.replace('\\', "\\\\").replace('"', "\\\"")
+                ));
+            }
+            out.push_str("]\n");
         }
         out
     }

@@ -428,19 +428,28 @@ pub struct Pause {
 }
 
 /// The users a server starts with: `requirepass` sets the default user's
-/// password, then the `aclfile` (if any) replaces every user, as Redis 7.0
-/// does (a file that does not name `default` gives the fresh default user).
-/// A missing or invalid file stops the start.
+/// password, then the config's `user` entries replace the users they name,
+/// or the `aclfile` (if any) replaces every user, as Redis 7.0 does (a file
+/// that does not name `default` gives the fresh default user). A missing or
+/// invalid file, a bad `user` entry, or both kinds of users, stop the start.
 fn startup_acl(
     config: &ServerConfig,
     commands: &dyn Fn(&str) -> bool,
 ) -> std::io::Result<acl::Acl> {
     let mut users = acl::Acl::default();
     users.set_requirepass(&config.requirepass);
+    let fail = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    if !config.user.is_empty() && !config.aclfile.is_empty() {
+        return Err(fail("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".to_owned()));
+    }
     if config.aclfile.is_empty() {
+        let file = config
+            .config_file
+            .as_ref()
+            .map_or_else(|| "config".to_owned(), |f| f.display().to_string());
+        users.declare(&file, &config.user, commands).map_err(fail)?;
         return Ok(users);
     }
-    let fail = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
     let text = std::fs::read_to_string(&config.aclfile).map_err(|e| {
         fail(format!(
             "Error loading ACLs, opening file '{}': {e}",

@@ -281,3 +281,34 @@ def test_a_bad_aclfile_stops_the_start_with_redis_message(tmp_path: Path, conten
         "bob on\n": ":1 should start with user keyword followed by the username",
     }[contents]
     assert expected in str(ours.value)
+
+
+def test_users_in_the_config_file_and_config_rewrite(tmp_path: Path) -> None:
+    """Without an aclfile, users live in the config file as Redis's `user`
+    lines: read at start (a default not named keeps requirepass), written
+    by CONFIG REWRITE; both kinds of users at once stop the start."""
+    conf = tmp_path / "fincaskv.toml"
+    conf.write_text('requirepass = "sec"\nuser = ["alice on >pw ~k* +get"]\n')
+    srv = start_server(tmp_path, "--conf", str(conf))
+    try:
+        assert srv.client(username="alice", password="pw").get("k1") is None
+        admin = srv.client(password="sec")
+        admin.acl_setuser("bob", enabled=True, passwords=["+b"], commands=["+@all"], keys=["*"])
+        before = admin.acl_list()
+        assert admin.config_rewrite() in (True, b"OK")
+        assert 'user = [\n    "alice on #' in conf.read_text()
+    finally:
+        srv.stop()
+    srv = start_server(tmp_path, "--conf", str(conf), data=srv.dir)
+    try:
+        assert srv.client(password="sec").acl_list() == before
+        assert srv.client(username="bob", password="b").ping() is True
+    finally:
+        srv.stop()
+    acl = tmp_path / "users.acl"
+    acl.write_text(FIRST)
+    with pytest.raises(RuntimeError, match="users defined in redis.conf and at the same setting an ACL file"):
+        start_server(tmp_path, "--conf", str(conf), "--aclfile", str(acl))
+    conf.write_text('user = ["carl on +nosuch"]\n')
+    with pytest.raises(RuntimeError, match="Error in applying operation '\\+nosuch'"):
+        start_server(tmp_path, "--conf", str(conf))
