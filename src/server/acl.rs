@@ -290,6 +290,21 @@ impl User {
         channel.map(Denied::Channel)
     }
 
+    /// Why the user may not run `argv` (`spec`'s call; `checked` is the
+    /// subcommand's entry when Redis describes one, else `spec`): the
+    /// command rules first, then the keys and channels (Redis's order).
+    pub fn check<'a>(
+        &self,
+        spec: &CommandSpec,
+        checked: &CommandSpec,
+        argv: &'a [bytes::Bytes],
+    ) -> Option<Denied<'a>> {
+        if !self.allows(checked) {
+            return Some(Denied::Command);
+        }
+        self.denies_args(spec, argv)
+    }
+
     /// Whether the user may run `spec` (a subcommand, `config|get`, is
     /// named by its own rules and by its container's: `+config` allows it).
     pub fn allows(&self, spec: &CommandSpec) -> bool {
@@ -497,9 +512,12 @@ impl User {
     }
 }
 
-/// A key or channel a user may not use (see [`User::denies_args`]).
+/// Why a user may not run a call (see [`User::check`]): the command
+/// itself, or a key or channel it names.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Denied<'a> {
+    /// The command (named by the caller: `config|get`).
+    Command,
     /// This key.
     Key(&'a bytes::Bytes),
     /// This channel (or PSUBSCRIBE pattern).
@@ -507,30 +525,40 @@ pub enum Denied<'a> {
 }
 
 impl Denied<'_> {
-    /// The NOPERM error a command gets.
-    pub fn error(&self) -> &'static str {
+    /// The NOPERM error a command gets (`command`: its full name).
+    pub fn error(&self, command: &str) -> String {
         match self {
+            Denied::Command => {
+                format!("NOPERM this user has no permissions to run the '{command}' command")
+            }
             Denied::Key(_) => {
                 "NOPERM this user has no permissions to access one of the keys used as arguments"
+                    .to_owned()
             }
             Denied::Channel(_) => {
                 "NOPERM this user has no permissions to access one of the channels used as arguments"
+                    .to_owned()
             }
         }
     }
 
     /// ACL LOG's reason and object for this refusal.
-    pub fn logged(&self) -> (&'static str, String) {
+    pub fn logged(&self, command: &str) -> (&'static str, String) {
         match self {
+            Denied::Command => ("command", command.to_owned()),
             Denied::Key(k) => ("key", String::from_utf8_lossy(k).into_owned()),
             Denied::Channel(c) => ("channel", String::from_utf8_lossy(c).into_owned()),
         }
     }
 
-    /// ACL DRYRUN's answer, naming the key or channel.
-    pub fn dryrun(&self) -> String {
-        let (what, name) = self.logged();
-        format!("This user has no permissions to access the '{name}' {what}")
+    /// ACL DRYRUN's answer, naming the command, key or channel.
+    pub fn dryrun(&self, command: &str) -> String {
+        match self.logged(command) {
+            ("command", name) => {
+                format!("This user has no permissions to run the '{name}' command")
+            }
+            (what, name) => format!("This user has no permissions to access the '{name}' {what}"),
+        }
     }
 }
 
@@ -960,9 +988,9 @@ mod tests {
         let denied = kp
             .denies_args(&publish, &args)
             .expect("x is not a channel of kp");
-        assert!(denied.error().contains("channels"));
+        assert!(denied.error("publish").contains("channels"));
         assert_eq!(
-            denied.dryrun(),
+            denied.dryrun("publish"),
             "This user has no permissions to access the 'x' channel"
         );
         let psub = CommandSpec {

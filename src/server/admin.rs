@@ -49,6 +49,15 @@ fn unknown_subcommand(container: &str, sub: &[u8]) -> Outcome {
     )))
 }
 
+/// Redis's error for a subcommand that counts its own arguments (not the
+/// command table), e.g. `CLIENT PAUSE 1 write extra`.
+fn loose_arity(container: &str, sub: &[u8]) -> Reply {
+    Reply::Error(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {container} HELP.",
+        String::from_utf8_lossy(sub)
+    ))
+}
+
 fn parse_int(a: &[u8]) -> Option<i64> {
     std::str::from_utf8(a).ok()?.parse().ok()
 }
@@ -235,7 +244,6 @@ impl Connection {
         self.reply_mode = ReplyMode::On;
         *self.handle.name.lock() = None;
         self.shared.notifier.tracking.disable(&self.handle);
-        self.tracking = false;
         self.set_user("default".to_owned());
         self.authenticated = self.shared.acl.read().default_needs_no_password();
         done(Reply::Simple("RESET".into()))
@@ -313,14 +321,7 @@ impl Connection {
         };
         // CAT, LOG and GENPASS check their argument count themselves in
         // Redis, with another error.
-        let loose = |ok: bool| {
-            (!ok).then(|| {
-                Reply::Error(format!(
-                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
-                    String::from_utf8_lossy(&argv[1])
-                ))
-            })
-        };
+        let loose = |ok: bool| (!ok).then(|| loose_arity("ACL", &argv[1]));
         let shared = self.shared.clone();
         let reply = match sub.as_str() {
             "whoami" => arity(argv.len() == 2).unwrap_or_else(|| bulk_str(&self.user)),
@@ -403,14 +404,8 @@ impl Connection {
                         super::connection::full_name(spec, call)
                     ));
                 }
-                if !user.allows(checked) {
-                    return bulk_str(&format!(
-                        "This user has no permissions to run the '{}' command",
-                        super::connection::full_name(checked, call)
-                    ));
-                }
-                match user.denies_args(spec, call) {
-                    Some(d) => bulk_str(&d.dryrun()),
+                match user.check(spec, checked, call) {
+                    Some(d) => bulk_str(&d.dryrun(&super::connection::full_name(spec, call))),
                     None => Reply::ok(),
                 }
             }),
@@ -690,10 +685,7 @@ impl Connection {
                 });
                 done(Reply::ok())
             }
-            "pause" if argv.len() > 4 => done(Reply::Error(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-                String::from_utf8_lossy(&argv[1])
-            ))),
+            "pause" | "unblock" if argv.len() > 4 => done(loose_arity("CLIENT", &argv[1])),
             "unpause" if argv.len() == 2 => {
                 self.shared.pause.send_replace(None);
                 done(Reply::ok())
@@ -707,9 +699,9 @@ impl Connection {
                     Some("error") => true,
                     Some(_) => return err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
                 };
-                let target = u64::try_from(id)
-                    .ok()
-                    .and_then(|id| self.shared.clients.lock().get(&id).cloned())
+                let target = self
+                    .shared
+                    .client(id)
                     .filter(|c| c.blocked.load(Ordering::Relaxed));
                 match target {
                     Some(c) => {
@@ -720,10 +712,6 @@ impl Connection {
                     None => done(Reply::Integer(0)),
                 }
             }
-            "unblock" if argv.len() > 4 => done(Reply::Error(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-                String::from_utf8_lossy(&argv[1])
-            ))),
             "trackinginfo" if argv.len() == 2 => {
                 let info = self.shared.notifier.tracking.info(self.handle.id);
                 done(Reply::Map(vec![
@@ -797,10 +785,7 @@ impl Connection {
                     let Some(id) = parse_int(&args[i]) else {
                         return err("ERR value is not an integer or out of range");
                     };
-                    let found = u64::try_from(id)
-                        .ok()
-                        .and_then(|id| self.shared.clients.lock().get(&id).cloned());
-                    let Some(t) = found else {
+                    let Some(t) = self.shared.client(id) else {
                         return err("ERR The client ID you want redirect to does not exist");
                     };
                     opts.redirect = t.id;
@@ -822,7 +807,6 @@ impl Connection {
         let tracking = &shared.notifier.tracking;
         if !on {
             tracking.disable(&self.handle);
-            self.tracking = false;
             return done(Reply::ok());
         }
         if !opts.bcast && !opts.prefixes.is_empty() {
@@ -830,10 +814,7 @@ impl Connection {
         }
         let sender = self.push_sender();
         match tracking.enable(&self.handle, sender, target, opts) {
-            Ok(()) => {
-                self.tracking = true;
-                done(Reply::ok())
-            }
+            Ok(()) => done(Reply::ok()),
             Err(e) => done(Reply::Error(e)),
         }
     }
@@ -1327,7 +1308,7 @@ impl Connection {
             self.unwatch_all();
             return err("EXECABORT Transaction discarded because of previous errors.");
         }
-        if self.tracking {
+        if self.handle.is_tracking() {
             // The transaction's reads are tracked as if run one by one.
             let keys: Vec<Bytes> = multi
                 .queued

@@ -103,6 +103,11 @@ impl ClientHandle {
             .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// Whether CLIENT TRACKING is on for this client.
+    pub fn is_tracking(&self) -> bool {
+        self.tracking.load(Ordering::Relaxed) & TRACKING_ON != 0
+    }
+
     /// Whether the client subscribes to anything (channels, patterns or
     /// shard channels): the `P` flag, `pubsub_clients`, CLIENT LIST TYPE
     /// pubsub.

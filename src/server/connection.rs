@@ -90,9 +90,6 @@ pub(super) struct Connection {
     /// not pay for a channel.
     pub push: Option<(PushSender, PushReceiver)>,
     pub reply_mode: ReplyMode,
-    /// CLIENT TRACKING is on (the commands' keys are reported to
-    /// `notifier.tracking` after each command).
-    pub tracking: bool,
     pub rng: u64,
     pub shutdown: watch::Receiver<bool>,
     /// Commandstats of the current batch, added to the shared table once.
@@ -259,7 +256,6 @@ pub(super) fn spawn(
             subs: None,
             push: None,
             reply_mode: ReplyMode::On,
-            tracking: false,
             rng: rand::random::<u64>() | 1,
             local_stats: Vec::new(),
             net_in: 0,
@@ -555,19 +551,14 @@ impl Connection {
         if !spec.flags.no_auth && self.restricted() {
             // The command, then its keys and channels (Redis's order).
             let denied = match self.shared.acl.read().user(&self.user) {
-                Some(u) if u.enabled && u.allows(checked) => u.denies_args(spec, &argv).map(|d| {
-                    let (reason, object) = d.logged();
-                    (Reply::Error(d.error().to_owned()), reason, object)
+                Some(u) if u.enabled => u.check(spec, checked, &argv).map(|d| {
+                    let name = full_name(spec, &argv);
+                    let (reason, object) = d.logged(&name);
+                    (Reply::Error(d.error(&name)), reason, object)
                 }),
                 _ => {
                     let name = full_name(spec, &argv);
-                    Some((
-                        Reply::Error(format!(
-                            "NOPERM this user has no permissions to run the '{name}' command"
-                        )),
-                        "command",
-                        name,
-                    ))
+                    Some((Reply::Error(Denied::Command.error(&name)), "command", name))
                 }
             };
             if let Some((err, reason, object)) = denied {
@@ -621,7 +612,7 @@ impl Connection {
         {
             let ctx = self.ctx();
             let send = self.wants_reply();
-            if self.tracking {
+            if self.handle.is_tracking() {
                 self.track(spec, &argv);
             }
             self.pending.cmds.push((ctx, argv));
@@ -650,7 +641,7 @@ impl Connection {
         if let Some(reply) = &reply {
             self.reply(reply);
         }
-        if self.tracking {
+        if self.handle.is_tracking() {
             self.track(spec, &argv);
         }
         // Under a subcommand's own name (`config|get`), as Redis counts it.
@@ -706,7 +697,19 @@ impl Connection {
             let Some(p) = *changes.borrow_and_update() else {
                 return;
             };
-            if p.until <= tokio::time::Instant::now() || !(p.all || writes) {
+            let now = tokio::time::Instant::now();
+            if p.until <= now {
+                // Over: clear it, so that later commands skip this check.
+                self.shared.pause.send_if_modified(|cur| {
+                    let over = cur.is_some_and(|c| c.until <= now);
+                    if over {
+                        *cur = None;
+                    }
+                    over
+                });
+                return;
+            }
+            if !(p.all || writes) {
                 return;
             }
             if !flushed {
@@ -745,26 +748,17 @@ impl Connection {
         Some(Arc::new(
             move |spec: &CommandSpec, argv: &[Bytes], log: bool| {
                 let checked = subcommands::of_call(spec, argv).unwrap_or(spec);
-                let (denied, object) = {
-                    let acl = shared.acl.read();
-                    match acl.user(&user) {
-                        Some(u) if u.allows(checked) => match u.denies_args(spec, argv)? {
-                            Denied::Key(k) => (ScriptDenied::Key, k.clone()),
-                            Denied::Channel(c) => (ScriptDenied::Channel, c.clone()),
-                        },
-                        _ => (
-                            ScriptDenied::Command,
-                            Bytes::from(full_name(spec, argv).into_bytes()),
-                        ),
-                    }
+                let d = match shared.acl.read().user(&user) {
+                    Some(u) => u.check(spec, checked, argv)?,
+                    None => Denied::Command,
+                };
+                let denied = match d {
+                    Denied::Command => ScriptDenied::Command,
+                    Denied::Key(_) => ScriptDenied::Key,
+                    Denied::Channel(_) => ScriptDenied::Channel,
                 };
                 if log {
-                    let reason = match denied {
-                        ScriptDenied::Command => "command",
-                        ScriptDenied::Key => "key",
-                        ScriptDenied::Channel => "channel",
-                    };
-                    let object = String::from_utf8_lossy(&object).into_owned();
+                    let (reason, object) = d.logged(&full_name(spec, argv));
                     shared.log_acl_refusal(&handle, reason, "lua", object, user.clone());
                 }
                 Some(denied)

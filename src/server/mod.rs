@@ -288,6 +288,13 @@ impl Shared {
         self.acl_log.lock().add(entry, max);
     }
 
+    /// The connected client with this id (CLIENT TRACKING REDIRECT,
+    /// CLIENT UNBLOCK).
+    pub(crate) fn client(&self, id: i64) -> Option<Arc<ClientHandle>> {
+        let id = u64::try_from(id).ok()?;
+        self.clients.lock().get(&id).cloned()
+    }
+
     /// Closes every connection authenticated as one of `users` (their user
     /// was deleted or replaced: ACL DELUSER, ACL LOAD), as Redis does.
     pub(crate) fn kill_clients_of(&self, users: &[String]) {
