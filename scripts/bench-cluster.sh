@@ -56,3 +56,6 @@ read -r l1 l16 lg <<<"$(echo "$leader" | tail -1)"
 awk -v a="$l1" -v b="$s1" -v c="$l16" -v d="$s16" -v e="$lg" -v f="$g1" -v g="$sa" 'BEGIN {
   printf "leader/single: SET -P1 %.2f (target 0.40 and 30000/s)  SET -P16 %.2f (target 0.60)  GET %.2f (target 0.50)\n", a/b, c/d, e/f
   printf "leader/single with fsync always: SET -P1 %.2f (same durability per write)\n", a/g }'
+# Elections during the load (short election timeouts must not cost leader
+# changes: pre-vote keeps a busy follower from campaigning).
+printf 'after the load, node 1: %s\n' "$(redis-cli -p "$P1" info raft | grep -E '^(raft_role|raft_term|raft_leader_changes_seen):' | tr -d '\r' | paste -sd' ')"

@@ -118,11 +118,11 @@ struct ClusterArgs {
     /// Raft address of a cluster member to ask to add this node.
     #[arg(long)]
     join: Option<String>,
-    /// Raft heartbeat interval in ms [default: 100].
+    /// Raft heartbeat interval in ms [default: 50].
     #[arg(long, value_name = "MS")]
     raft_heartbeat_ms: Option<u64>,
     /// Raft election timeout in ms; each node draws its own in [MS, 2*MS];
-    /// failover takes about 3-4 times MS [default: 500].
+    /// failover takes about 3-4 times MS [default: 200].
     #[arg(long, value_name = "MS")]
     raft_election_timeout_ms: Option<u64>,
     /// Upper end of the election timeout draw, ms; also the leader lease a

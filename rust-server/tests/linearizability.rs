@@ -808,7 +808,7 @@ fn a_healed_follower_does_not_depose_the_leader() {
     // The majority side keeps serving; the follower does not get the write.
     let set = command(nodes[l].port, &["SET", "during", "cut"]).expect("set during the cut");
     assert_eq!(set, Resp::Simple("OK".into()));
-    // Several election timeouts (defaults 500..1000 ms).
+    // Several election timeouts (defaults 200..400 ms).
     std::thread::sleep(Duration::from_secs(4));
     let index = |n: &Node| info_field(n.port, "raft_last_log_index").unwrap_or_default();
     assert_ne!(

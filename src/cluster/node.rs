@@ -64,9 +64,9 @@ pub struct ClusterConfig {
     /// How long a write or linearizable read may wait for a quorum before
     /// `-TIMEOUT` (default 5 s).
     pub timeout: Duration,
-    /// Leader heartbeat interval, ms (`--raft-heartbeat-ms`, default 100).
+    /// Leader heartbeat interval, ms (`--raft-heartbeat-ms`, default 50).
     pub heartbeat_ms: u64,
-    /// Election timeout, ms (`--raft-election-timeout-ms`, default 500): a
+    /// Election timeout, ms (`--raft-election-timeout-ms`, default 200): a
     /// node draws its timeout in [t, 2t]. openraft 0.9 makes a follower of a
     /// live leader wait 2t (its lease) plus its timeout before campaigning,
     /// so failover takes about 3-4 t.
@@ -140,8 +140,8 @@ impl ClusterConfig {
             raft_bind: None,
             join: None,
             timeout: Duration::from_secs(5),
-            heartbeat_ms: 100,
-            election_timeout_ms: 500,
+            heartbeat_ms: 50,
+            election_timeout_ms: 200,
             election_timeout_max_ms: None,
             local_reads: false,
             redirect: false,
