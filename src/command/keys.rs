@@ -23,6 +23,8 @@ enum Movable {
     /// GEORADIUS*: the key, then `STORE` / `STOREDIST` keywords searched
     /// from argument `from`.
     GeoStore { from: usize },
+    /// MIGRATE: the key argument, or the keys after `KEYS`.
+    Migrate,
 }
 
 fn movable(name: &str) -> Option<Movable> {
@@ -45,6 +47,7 @@ fn movable(name: &str) -> Option<Movable> {
         "sort" => Movable::Sort,
         "georadius" => Movable::GeoStore { from: 6 },
         "georadiusbymember" => Movable::GeoStore { from: 5 },
+        "migrate" => Movable::Migrate,
         _ => return None,
     })
 }
@@ -79,6 +82,7 @@ pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
         Some(Movable::NumKeys { dest, count }) => numkeys(args, dest, count),
         Some(Movable::Sort) => sort(args),
         Some(Movable::GeoStore { from }) => geo_store(args, from),
+        Some(Movable::Migrate) => migrate(args),
         None => spec.keys.positions(args.len()).collect(),
     }
 }
@@ -167,6 +171,28 @@ fn geo_store(args: &[Bytes], from: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Redis's `migrateGetKeys`: AUTH and AUTH2 skip their arguments (so a
+/// password `KEYS` is no keyword), `KEYS` with a non-empty key argument
+/// names no key at all.
+fn migrate(args: &[Bytes]) -> Vec<usize> {
+    let mut i = 6;
+    while i < args.len() {
+        let more = args.len() - 1 - i;
+        if is(&args[i], "auth") {
+            i += usize::from(more >= 1);
+        } else if is(&args[i], "auth2") {
+            i += if more >= 2 { 2 } else { 0 };
+        } else if is(&args[i], "keys") {
+            if !args[3].is_empty() {
+                return Vec::new();
+            }
+            return (i + 1..args.len()).collect();
+        }
+        i += 1;
+    }
+    vec![3]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +207,29 @@ mod tests {
             .into_iter()
             .map(|i| String::from_utf8_lossy(&args[i]).into_owned())
             .collect()
+    }
+
+    /// Each case checked against redis-server 7.0.15's COMMAND GETKEYS.
+    #[test]
+    fn migrate_keys_are_found_as_redis_finds_them() {
+        let found = |cmd: &str| -> Vec<String> {
+            let args: Vec<Bytes> = cmd
+                .split(' ')
+                .map(|s| Bytes::copy_from_slice(s.trim_matches('\'').as_bytes()))
+                .collect();
+            migrate(&args)
+                .into_iter()
+                .map(|i| String::from_utf8_lossy(&args[i]).into_owned())
+                .collect()
+        };
+        assert_eq!(found("MIGRATE h 1 '' 0 5 keys a b"), ["a", "b"]);
+        assert_eq!(found("MIGRATE h 1 k 0 5"), ["k"]);
+        assert_eq!(found("MIGRATE h 1 '' 0 5 copy replace auth keys a b"), [""]);
+        assert_eq!(
+            found("MIGRATE h 1 '' 0 5 auth2 keys b keys a b"),
+            ["a", "b"]
+        );
+        assert!(found("MIGRATE h 1 k 0 5 keys a").is_empty());
     }
 
     /// Each case checked against redis-server 7.0.15's COMMAND GETKEYS.

@@ -80,6 +80,7 @@ const OVERRIDES: &[(&str, &[&str], &[&str])] = &[
     ("swapdb", &["keyspace", "dangerous"], &[]),
     ("dbsize", &["keyspace"], &[]),
     ("restore", &["dangerous"], &[]),
+    ("migrate", &["dangerous"], &[]),
     ("info", &["dangerous"], &[]),
     ("lastsave", &["admin", "dangerous"], &[]),
     ("role", &["admin", "dangerous"], &[]),

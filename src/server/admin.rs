@@ -96,6 +96,7 @@ impl Connection {
                 done(Reply::ok())
             }
             "hello" => self.cmd_hello(argv),
+            "migrate" => done(self.cmd_migrate(argv).await),
             "auth" => self.cmd_auth(argv),
             "acl" => self.cmd_acl(argv),
             "select" => self.cmd_select(argv),

@@ -769,16 +769,27 @@ impl Connection {
     /// Executes one data command, off the async workers when writes wait
     /// for fsync.
     pub(super) async fn exec_keyspace(&mut self, spec: &CommandSpec, argv: &[Bytes]) -> Reply {
-        let ctx = self.ctx();
-        let backend = &self.shared.backend;
-        if let Some(routed) = backend.route(&ctx, spec, argv, self.readonly) {
-            return routed.await;
-        }
         let acl = if spec.group == "scripting" {
             self.script_acl()
         } else {
             None
         };
+        self.exec_keyspace_as(spec, argv, acl).await
+    }
+
+    /// [`Self::exec_keyspace`] with the scripts' ACL given: `None` runs a
+    /// script with every right (the server's own scripts, e.g. MIGRATE's).
+    pub(super) async fn exec_keyspace_as(
+        &mut self,
+        spec: &CommandSpec,
+        argv: &[Bytes],
+        acl: Option<ScriptAcl>,
+    ) -> Reply {
+        let ctx = self.ctx();
+        let backend = &self.shared.backend;
+        if let Some(routed) = backend.route(&ctx, spec, argv, self.readonly) {
+            return routed.await;
+        }
         let id = self.handle.id;
         if spec.flags.write && backend.sync_writes() {
             let backend = backend.clone();

@@ -29,6 +29,7 @@ mod connection;
 mod latency;
 mod lolwut;
 mod metrics;
+mod migrate;
 mod notifier;
 mod pubsub;
 mod subcommands;

@@ -72,6 +72,7 @@ pub static SERVER_COMMANDS: &[CommandSpec] = &[
     spec("info", -1, RANDOM, "server", "Returns information and statistics about the server.", "1.0.0", "O(1)"),
     spec("config", -2, ADMIN, "server", "A container for server configuration commands.", "2.0.0", "Depends on subcommand."),
     spec("command", -1, RANDOM, "server", "Returns detailed information about all commands.", "2.8.13", "O(N) where N is the total number of Redis commands"),
+    keyed(spec("migrate", -6, W, "generic", "Atomically transfers a key from one Redis instance to another.", "2.6.0", "This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed."), 3, 3, 1),
     spec("dbsize", 1, R | FAST, "server", "Returns the number of keys in the database.", "1.0.0", "O(1)"),
     spec("time", 1, RANDOM | FAST, "server", "Returns the server time.", "2.6.0", "O(1)"),
     spec("lastsave", 1, RANDOM | FAST, "server", "Returns the Unix timestamp of the last successful save to disk.", "1.0.0", "O(1)"),

@@ -47,31 +47,38 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A real redis-server (7.x) on a free port; yields the port."""
+def spawn_redis(workdir: Path, *args: str) -> Tuple[subprocess.Popen, int]:
+    """Starts a real redis-server (7.x) on a free port in `workdir`, extra
+    `args` appended; returns the process and the port once it answers."""
     binary = shutil.which("redis-server")
     assert binary is not None, "redis-server is not installed (scripts/test.sh installs it)"
-    workdir: Path = tmp_path_factory.mktemp("redis")
     port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
+         "--dir", str(workdir), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+    client.close()
+    return proc, port
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real redis-server (7.x) on a free port; yields the port."""
+    proc, port = spawn_redis(tmp_path_factory.mktemp("redis"))
     try:
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert proc.poll() is None, "redis-server exited at start"
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        client.close()
         yield port
     finally:
         proc.terminate()
