@@ -1222,13 +1222,31 @@ impl Connection {
             "doctor" => done(Reply::Verbatim(Bytes::from_static(
                 b"Sam, I have no memory problems",
             ))),
+            "stats" if argv.len() == 2 => done(memory_stats(&self.shared)),
+            "malloc-stats" if argv.len() == 2 => done(Reply::Bulk(Bytes::from_static(
+                b"Stats not supported for the current allocator",
+            ))),
+            "purge" if argv.len() == 2 => {
+                purge_heap();
+                done(Reply::ok())
+            }
             "help" => help(&[
                 "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "USAGE <key> [SAMPLES <count>]",
                 "DOCTOR",
+                "    Return memory problems reports.",
+                "MALLOC-STATS",
+                "    Return internal statistics report from the memory allocator.",
+                "PURGE",
+                "    Attempt to purge dirty pages for reclamation by the allocator.",
+                "STATS",
+                "    Return information about the memory usage of the server.",
+                "USAGE <key> [SAMPLES <count>]",
+                "    Return memory in bytes used by <key> and its value. Nested values are",
+                "    sampled up to <count> times (default: 5, 0 means sample all).",
                 "HELP",
+                "    Prints this help.",
             ]),
-            "usage" => done(Reply::Error(format!(
+            "usage" | "stats" | "malloc-stats" | "purge" => done(Reply::Error(format!(
                 "ERR wrong number of arguments for 'memory|{sub}' command"
             ))),
             _ => unknown_subcommand("MEMORY", &argv[1]),
@@ -1910,7 +1928,107 @@ fn cmd_command(shared: &Shared, argv: &[Bytes]) -> Outcome {
     }
 }
 
-fn rss_bytes() -> u64 {
+/// The most resident bytes this process had (`VmHWM`; 0 elsewhere).
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// MEMORY STATS, in Redis 7.0's order. FincasKV's allocator is the
+/// system's (no jemalloc statistics) and it has no replication backlog or
+/// AOF buffer, so those read 0; the totals are the process's resident
+/// bytes (as INFO's `used_memory`), and the dataset is what is left after
+/// the startup footprint.
+fn memory_stats(shared: &Shared) -> Reply {
+    let (total, peak, startup) = (rss_bytes(), peak_rss_bytes(), shared.startup_rss);
+    let peak = peak.max(total);
+    let counts = shared.backend.key_counts();
+    let keys: u64 = counts.iter().map(|c| c.0).sum();
+    let overhead = startup.min(total);
+    let dataset = total - overhead;
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            a as f64 * 100.0 / b as f64
+        }
+    };
+    let int = |n: u64| Reply::Integer(n as i64);
+    let float = |x: f64| Reply::Bulk(Bytes::from(crate::command::args::format_float(x)));
+    let name = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    let mut m = vec![
+        (name("peak.allocated"), int(peak)),
+        (name("total.allocated"), int(total)),
+        (name("startup.allocated"), int(startup)),
+        (name("replication.backlog"), int(0)),
+        (name("clients.slaves"), int(0)),
+        (name("clients.normal"), int(0)),
+        (name("cluster.links"), int(0)),
+        (name("aof.buffer"), int(0)),
+        (name("lua.caches"), int(0)),
+        (name("functions.caches"), int(0)),
+    ];
+    for (db, (n, expires)) in counts.iter().enumerate() {
+        if *n == 0 {
+            continue;
+        }
+        // The keydir's bookkeeping per key (docs/status.md: ~53 bytes).
+        m.push((
+            name(&format!("db.{db}")),
+            Reply::Map(vec![
+                (name("overhead.hashtable.main"), int(n * 53)),
+                (name("overhead.hashtable.expires"), int(expires * 16)),
+                (name("overhead.hashtable.slot-to-keys"), int(0)),
+            ]),
+        ));
+    }
+    m.extend([
+        (name("overhead.total"), int(overhead)),
+        (name("keys.count"), int(keys)),
+        (
+            name("keys.bytes-per-key"),
+            int(dataset.checked_div(keys).unwrap_or(0)),
+        ),
+        (name("dataset.bytes"), int(dataset)),
+        (name("dataset.percentage"), float(pct(dataset, total))),
+        (name("peak.percentage"), float(pct(total, peak))),
+        (name("allocator.allocated"), int(total)),
+        (name("allocator.active"), int(total)),
+        (name("allocator.resident"), int(total)),
+        (name("allocator-fragmentation.ratio"), float(1.0)),
+        (name("allocator-fragmentation.bytes"), int(0)),
+        (name("allocator-rss.ratio"), float(1.0)),
+        (name("allocator-rss.bytes"), int(0)),
+        (name("rss-overhead.ratio"), float(1.0)),
+        (name("rss-overhead.bytes"), int(0)),
+        (name("fragmentation"), float(1.0)),
+        (name("fragmentation.bytes"), int(0)),
+    ]);
+    Reply::Map(m)
+}
+
+/// Gives freed heap memory back to the system (glibc's `malloc_trim`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[expect(unsafe_code, reason = "malloc_trim(3) has no safe wrapper")]
+fn purge_heap() {
+    // SAFETY: malloc_trim only releases free memory at the top of the heap
+    // and in free pages of the arenas; it touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn purge_heap() {}
+
+/// Resident bytes of this process (`/proc/self/statm`; 0 elsewhere).
+pub(super) fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {

@@ -240,6 +240,9 @@ pub(crate) struct Shared {
     pub pause: watch::Sender<Option<Pause>>,
     pub shutdown_mode: AtomicU8,
     pub started: Instant,
+    /// Resident bytes when the server was set up (MEMORY STATS'
+    /// `startup.allocated`).
+    pub startup_rss: u64,
     /// Unix seconds of the last successful SAVE (sync).
     pub lastsave: AtomicU64,
     /// DEBUG SET-ACTIVE-EXPIRE.
@@ -525,6 +528,7 @@ pub async fn run_with(
         pause: watch::channel(None).0,
         shutdown_mode: AtomicU8::new(SHUTDOWN_NONE),
         started: Instant::now(),
+        startup_rss: admin::rss_bytes(),
         lastsave: AtomicU64::new(now_ms() / 1000),
         active_expire: AtomicBool::new(true),
         merging: AtomicBool::new(false),

@@ -276,12 +276,14 @@ def test_minus_dangerous_refuses_flushall(server: Server) -> None:
 # own, such as CLUSTER INIT, are not listed: rules name their container).
 SUBCOMMANDS = {
     "cluster": {"help", "info", "keyslot", "myid", "nodes", "slots"},
-    "acl": {"cat", "deluser", "dryrun", "getuser", "list", "setuser", "users", "whoami"},
-    "client": {"getname", "getredir", "help", "id", "info", "kill", "list", "no-evict", "reply", "setname"},
+    "acl": {"cat", "deluser", "dryrun", "genpass", "getuser", "help", "list", "load", "log", "save", "setuser", "users",
+            "whoami"},
+    "client": {"caching", "getname", "getredir", "help", "id", "info", "kill", "list", "no-evict", "pause", "reply",
+               "setname", "tracking", "trackinginfo", "unblock", "unpause"},
     "command": {"count", "docs", "getkeys", "help", "info", "list"},
     "config": {"get", "help", "resetstat", "rewrite", "set"},
     "latency": {"doctor", "graph", "help", "histogram", "history", "latest", "reset"},
-    "memory": {"doctor", "help", "usage"},
+    "memory": {"doctor", "help", "malloc-stats", "purge", "stats", "usage"},
     "object": {"encoding", "freq", "help", "idletime", "refcount"},
     "pubsub": {"channels", "help", "numpat", "numsub", "shardchannels", "shardnumsub"},
     "script": {"exists", "flush", "help", "kill", "load"},

@@ -258,3 +258,37 @@ def test_watch_optimistic_increments_never_lose_updates(server):
         t.join(timeout=120)
     # Every successful EXEC saw an unchanged counter: no increment is lost.
     assert server.client().get("counter") == b"200"
+
+
+def test_memory_stats_purge_and_malloc_stats_as_redis(server, redis_server):
+    """MEMORY STATS has Redis 7.0's fields in its order, integers where it
+    has integers, a per-database entry for each database with keys, and
+    totals that move with the data; PURGE and MALLOC-STATS answer as a
+    Redis built with libc malloc; HELP is Redis's."""
+    from test_server_differential import cmd, exchange
+
+    ours = redis.Redis(port=server.port, protocol=2)
+    theirs = redis.Redis(port=redis_server, protocol=2)
+    theirs.flushall()
+    for c in (ours, theirs):
+        c.set("a", "1")
+        c.execute_command("SELECT", 0)
+
+    def fields(c):
+        reply = c.execute_command("MEMORY", "STATS")
+        return [(k.decode(), type(v).__name__) for k, v in zip(reply[::2], reply[1::2])]
+
+    assert fields(ours) == fields(theirs)
+    stats = dict(zip(*[iter(ours.execute_command("MEMORY", "STATS"))] * 2))
+    assert stats[b"keys.count"] == 1
+    assert stats[b"total.allocated"] > 0 and stats[b"peak.allocated"] >= stats[b"total.allocated"]
+    # A megabyte-sized value shows in the totals.
+    ours.set("big", b"x" * (8 << 20))
+    after = dict(zip(*[iter(ours.execute_command("MEMORY", "STATS"))] * 2))
+    assert after[b"total.allocated"] >= stats[b"total.allocated"] + (4 << 20)
+    assert after[b"keys.count"] == 2
+    script = [cmd("MEMORY", "PURGE"), cmd("MEMORY", "PURGE", "x"), cmd("MEMORY", "STATS", "x"),
+              cmd("MEMORY", "MALLOC-STATS", "x"), cmd("MEMORY", "HELP")]
+    assert exchange(server.port, script) == exchange(redis_server, script)
+    assert ours.execute_command("MEMORY", "MALLOC-STATS") == b"Stats not supported for the current allocator"
+    theirs.flushall()
