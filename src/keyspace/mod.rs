@@ -49,7 +49,7 @@ mod replicated;
 mod scanmap;
 pub(crate) mod scripting;
 pub use scanmap::set_order_secret;
-pub use scripting::{with_script_acl, ScriptAcl, ScriptDenied};
+pub use scripting::{with_script_acl, with_script_reads, ScriptAcl, ScriptDenied};
 pub(crate) mod set;
 pub(crate) mod sort;
 pub(crate) mod string;

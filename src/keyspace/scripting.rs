@@ -1325,6 +1325,37 @@ fn script_acl_denies(
     acl(spec, argv, log)
 }
 
+thread_local! {
+    /// Whether a script of the command running on this thread ran a
+    /// read-only command, when its client tracks keys
+    /// ([`with_script_reads`]).
+    static SCRIPT_READ: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` (a client's command) noting, if `watch`, whether its scripts
+/// run a read-only command (`redis.call` / `pcall`). Redis 7.0 then
+/// remembers the script's declared keys (its `KEYS`, not the keys the
+/// inner command read) for a caller that tracks keys (CLIENT TRACKING).
+/// Returns `f`'s result and whether a read ran.
+pub fn with_script_reads<R>(watch: bool, f: impl FnOnce() -> R) -> (R, bool) {
+    if !watch {
+        return (f(), false);
+    }
+    /// Takes the watch down, also when `f` unwinds.
+    struct Stop;
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            SCRIPT_READ.with(|c| c.set(None));
+        }
+    }
+    let stop = Stop;
+    SCRIPT_READ.with(|c| c.set(Some(false)));
+    let r = f();
+    let read = SCRIPT_READ.with(|c| c.get()) == Some(true);
+    drop(stop);
+    (r, read)
+}
+
 /// Runs one `redis.call` with the script's `Exec`: the same checks as a
 /// command from a client (unknown, arity, sizes), worded as Redis words
 /// them for scripts, then the command's own handler.
@@ -1355,6 +1386,13 @@ fn call_command(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
     }
     if let Some(e) = super::check_sizes(&cmd.spec, argv, ex.st) {
         return e;
+    }
+    if cmd.spec.flags.readonly {
+        SCRIPT_READ.with(|c| {
+            if c.get().is_some() {
+                c.set(Some(true));
+            }
+        });
     }
     (cmd.run)(ex, argv)
 }

@@ -24,7 +24,7 @@ use super::notifier::{is_null, WatchFlag};
 use super::tracking::with_current_client;
 use super::{now_ms, subcommands, table, BoxFuture, CommandStat, Shared, SlowlogEntry};
 use crate::command::{CommandSpec, Ctx, Reply};
-use crate::keyspace::{with_script_acl, ScriptAcl, ScriptDenied};
+use crate::keyspace::{with_script_acl, with_script_reads, ScriptAcl, ScriptDenied};
 use crate::resp::{encode, Decoded, Decoder, Limits, Protocol};
 use crate::tls::{Stream, READ_CHUNK};
 
@@ -663,7 +663,9 @@ impl Connection {
     /// command but CLIENT's own, or through a MULTI.
     pub(super) fn track(&self, spec: &CommandSpec, argv: &[Bytes]) {
         let keep = spec.name == "client" || self.multi.is_some();
-        let keys: Vec<&Bytes> = if spec.flags.readonly {
+        // A read-only script's keys count only when it reads
+        // (`exec_keyspace_as`), as in Redis 7.0.
+        let keys: Vec<&Bytes> = if spec.flags.readonly && spec.group != "scripting" {
             crate::command::keys::key_positions(spec, argv)
                 .into_iter()
                 .filter_map(|i| argv.get(i))
@@ -769,21 +771,24 @@ impl Connection {
     /// Executes one data command, off the async workers when writes wait
     /// for fsync.
     pub(super) async fn exec_keyspace(&mut self, spec: &CommandSpec, argv: &[Bytes]) -> Reply {
-        let acl = if spec.group == "scripting" {
-            self.script_acl()
-        } else {
-            None
-        };
-        self.exec_keyspace_as(spec, argv, acl).await
+        let scripting = spec.group == "scripting";
+        let acl = if scripting { self.script_acl() } else { None };
+        // A tracking client remembers the keys its scripts read.
+        let track_reads = scripting && self.handle.is_tracking();
+        self.exec_keyspace_as(spec, argv, acl, track_reads).await
     }
 
-    /// [`Self::exec_keyspace`] with the scripts' ACL given: `None` runs a
-    /// script with every right (the server's own scripts, e.g. MIGRATE's).
+    /// [`Self::exec_keyspace`] with the scripts' ACL given (`None` runs a
+    /// script with every right: the server's own scripts, e.g. MIGRATE's)
+    /// and, if `track_reads`, the script's keys remembered for this
+    /// tracking client when it reads (not in a cluster, where scripts run
+    /// at apply).
     pub(super) async fn exec_keyspace_as(
         &mut self,
         spec: &CommandSpec,
         argv: &[Bytes],
         acl: Option<ScriptAcl>,
+        track_reads: bool,
     ) -> Reply {
         let ctx = self.ctx();
         let backend = &self.shared.backend;
@@ -791,26 +796,42 @@ impl Connection {
             return routed.await;
         }
         let id = self.handle.id;
-        if spec.flags.write && backend.sync_writes() {
+        let (reply, read) = if spec.flags.write && backend.sync_writes() {
             let backend = backend.clone();
             let argv = argv.to_vec();
             let notifier = self.shared.notifier.clone();
             let run = move || {
                 let _shared = notifier.exec_gate.read();
                 let run = || with_script_acl(acl, || backend.execute(&ctx, &argv));
-                with_current_client(id, run)
+                with_current_client(id, || with_script_reads(track_reads, run))
             };
             match tokio::task::spawn_blocking(run).await {
                 Ok(r) => r,
-                Err(_) => Reply::error("ERR internal error"),
+                Err(_) => (Reply::error("ERR internal error"), false),
             }
-        } else if spec.flags.write {
-            // Writes share the gate; EXEC with WATCH takes it exclusively.
-            let _shared = self.shared.notifier.exec_gate.read();
-            with_current_client(id, || with_script_acl(acl, || backend.execute(&ctx, argv)))
         } else {
-            with_current_client(id, || with_script_acl(acl, || backend.execute(&ctx, argv)))
+            // Writes share the gate; EXEC with WATCH takes it exclusively.
+            let _shared = spec
+                .flags
+                .write
+                .then(|| self.shared.notifier.exec_gate.read());
+            let run = || with_script_acl(acl, || backend.execute(&ctx, argv));
+            with_current_client(id, || with_script_reads(track_reads, run))
+        };
+        if read {
+            // As Redis 7.0: the script's declared keys. `keep`: CLIENT
+            // CACHING's choice is the command's own, spent by its `track`
+            // after the reply.
+            let keys: Vec<&Bytes> = crate::command::keys::key_positions(spec, argv)
+                .into_iter()
+                .filter_map(|i| argv.get(i))
+                .collect();
+            self.shared
+                .notifier
+                .tracking
+                .after_command(id, true, true, &keys);
         }
+        reply
     }
 
     /// Rejects a command (unknown, arity, auth ...); inside MULTI this

@@ -168,7 +168,7 @@ impl Connection {
         ];
         read.extend(m.keys.iter().cloned());
         let spec = self.lookup(b"eval_ro").expect("EVAL_RO is in the table");
-        let found = match self.exec_keyspace_as(spec, &read, None).await {
+        let found = match self.exec_keyspace_as(spec, &read, None, false).await {
             Reply::Array(items) => items,
             other if other.is_error() => return other,
             _ => return Reply::error("ERR internal error reading the keys"),
@@ -203,7 +203,7 @@ impl Connection {
             del.extend(done.iter().map(|&i| moving[i].0.clone()));
             del.extend(done.iter().map(|&i| moving[i].1.clone()));
             let spec = self.lookup(b"eval").expect("EVAL is in the table");
-            let r = self.exec_keyspace_as(spec, &del, None).await;
+            let r = self.exec_keyspace_as(spec, &del, None, false).await;
             if r.is_error() && error.is_none() {
                 return r;
             }

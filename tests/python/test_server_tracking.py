@@ -230,3 +230,42 @@ def test_info_and_client_list_show_tracking(server: Server) -> None:
     while admin.info("clients")["tracking_clients"] != 0:
         assert time.monotonic() < deadline, "closed clients still tracking"
         time.sleep(0.05)
+
+
+def test_keys_read_by_scripts_are_tracked_for_the_caller(server: Server, redis_server: int) -> None:
+    """Redis 7.0's rule for scripts: when a script of a tracking client
+    runs a read-only command, the script's declared KEYS are remembered
+    (not the key the inner command read: h1 and k3 below are not); a
+    script that only writes remembers nothing; OPTIN's CLIENT CACHING yes
+    covers the next script."""
+
+    def play(s: Scene) -> None:
+        s.say("b", "FLUSHALL")
+        s.say("b", "SCRIPT", "FLUSH")
+        s.say("a", "HELLO", "3", record=False)
+        s.say("a", "CLIENT", "TRACKING", "on")
+        s.say("a", "EVAL", "return redis.call('get', KEYS[1])", "1", "k1")
+        s.say("a", "EVAL", "return redis.call('hget', 'h1', 'f')", "0")
+        s.say("a", "EVAL_RO", "return redis.call('exists', KEYS[1], 'k3')", "1", "k2")
+        s.say("a", "EVAL", "return redis.call('set', KEYS[1], 'v')", "1", "w1")
+        s.say("a", "SCRIPT", "LOAD", "return redis.call('strlen', KEYS[1])")
+        s.say("a", "EVALSHA", "4bda0a00e5541c8717dca29525d5e02f297b52da", "1", "k4")
+        s.say("b", "SET", "k1", "x")
+        s.hear("a")
+        s.say("b", "HSET", "h1", "f", "v")
+        s.hear("a")
+        s.say("b", "MSET", "k2", "1", "k3", "1")
+        s.hear("a")
+        s.say("b", "SET", "w1", "other")
+        s.hear("a")
+        s.say("a", "CLIENT", "TRACKING", "off")
+        s.say("a", "CLIENT", "TRACKING", "on", "optin")
+        s.say("a", "EVAL", "return redis.call('get', 'o1')", "0")
+        s.say("a", "CLIENT", "CACHING", "yes")
+        s.say("a", "EVAL", "return redis.call('get', 'o2')", "0")
+        s.say("a", "EVAL", "return redis.call('get', 'o3')", "0")
+        s.say("b", "MSET", "o1", "1", "o2", "2", "o3", "3")
+        s.hear("a")
+
+    out = same(server.port, redis_server, play)
+    assert any(b"k1" in o and b"invalidate" in o for o in out), out
