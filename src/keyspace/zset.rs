@@ -209,6 +209,16 @@ impl ZSetValue {
         }
     }
 
+    /// In a set too big for the caches, starts fetching the leaf where
+    /// `(score, member)` belongs without waiting for it: ZADD calls it
+    /// before it looks the member up, so that the member table's miss and
+    /// the new place's overlap instead of following each other.
+    pub(crate) fn prefetch(&self, score: f64, member: &[u8]) {
+        if self.list.len() >= PREFETCH_MIN {
+            self.list.prefetch(score, member);
+        }
+    }
+
     /// The score of `member`.
     pub(crate) fn score(&self, member: &[u8]) -> Option<f64> {
         self.dict.get(member).map(|e| e.score)
@@ -220,12 +230,6 @@ impl ZSetValue {
         let d = &mut *self.0;
         if member.len() > LISTPACK_VALUE {
             d.big = true;
-        }
-        // A set too big for the caches: the new place's leaf is fetched
-        // while the member table answers (two cache misses at once instead
-        // of one after the other).
-        if d.list.len() >= PREFETCH_MIN {
-            d.list.prefetch(score, member);
         }
         if let Some(e) = d.dict.get_mut(member) {
             if e.score.total_cmp(&score) != std::cmp::Ordering::Equal {
@@ -1059,7 +1063,13 @@ pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             } else {
                 None
             };
-            let cur = earlier.or_else(|| z.as_ref().and_then(|z| z.score(m)));
+            let cur = earlier.or_else(|| {
+                let z = z.as_ref()?;
+                if !incr {
+                    z.prefetch(score, m);
+                }
+                z.score(m)
+            });
             match cur {
                 Some(cur) => {
                     if nx {
