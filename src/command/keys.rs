@@ -23,6 +23,8 @@ enum Movable {
     /// GEORADIUS*: the key, then `STORE` / `STOREDIST` keywords searched
     /// from argument `from`.
     GeoStore { from: usize },
+    /// XREAD / XREADGROUP: the first half of the arguments after STREAMS.
+    Streams,
 }
 
 fn movable(name: &str) -> Option<Movable> {
@@ -43,6 +45,7 @@ fn movable(name: &str) -> Option<Movable> {
             count: 2,
         },
         "sort" => Movable::Sort,
+        "xread" | "xreadgroup" => Movable::Streams,
         "georadius" => Movable::GeoStore { from: 6 },
         "georadiusbymember" => Movable::GeoStore { from: 5 },
         _ => return None,
@@ -79,6 +82,7 @@ pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
         Some(Movable::NumKeys { dest, count }) => numkeys(args, dest, count),
         Some(Movable::Sort) => sort(args),
         Some(Movable::GeoStore { from }) => geo_store(args, from),
+        Some(Movable::Streams) => streams(args),
         None => spec.keys.positions(args.len()).collect(),
     }
 }
@@ -135,6 +139,28 @@ fn atoi(b: &[u8]) -> i64 {
     } else {
         n
     }
+}
+
+/// Redis's `xreadGetKeys`: options are skipped up to STREAMS; the keys are
+/// the first half of what follows (none when that is odd or empty).
+fn streams(args: &[Bytes]) -> Vec<usize> {
+    let mut i = 1;
+    while i < args.len() {
+        let a = &args[i];
+        if is(a, "block") || is(a, "count") {
+            i += 1;
+        } else if is(a, "group") {
+            i += 2;
+        } else if is(a, "streams") {
+            let num = args.len() - i - 1;
+            if num == 0 || num % 2 != 0 {
+                return Vec::new();
+            }
+            return (i + 1..i + 1 + num / 2).collect();
+        }
+        i += 1;
+    }
+    Vec::new()
 }
 
 fn sort(args: &[Bytes]) -> Vec<usize> {

@@ -1344,8 +1344,15 @@ fn call_command(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
     if !cmd.spec.arity_ok(argv.len()) {
         return args::err(WRONG_ARGS);
     }
-    if cmd.spec.flags.blocking || cmd.spec.group == "scripting" {
+    let stream_read = matches!(cmd.spec.name, "xread" | "xreadgroup");
+    if (cmd.spec.flags.blocking && !stream_read) || cmd.spec.group == "scripting" {
         return args::err(NOT_ALLOWED);
+    }
+    if stream_read && matches!(super::stream::block_args(argv), Ok((Some(_), _))) {
+        return Reply::Error(format!(
+            "ERR {} command is not allowed with BLOCK option from scripts",
+            String::from_utf8_lossy(name)
+        ));
     }
     if let Some(denied) = script_acl_denies(&cmd.spec, argv, true) {
         return args::err(denied.error());

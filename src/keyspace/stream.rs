@@ -652,21 +652,6 @@ impl StreamValue {
             }
         }
     }
-
-    /// An estimate of the bytes the value costs (MEMORY USAGE).
-    pub(crate) fn memory_estimate(&self) -> usize {
-        let mut total = 64;
-        for e in self.entries.values() {
-            total += 80 + e.fields.iter().map(|f| f.len() + 40).sum::<usize>();
-        }
-        for (name, g) in &self.groups {
-            total += 96 + name.len() + g.pel.len() * 96;
-            for c in g.consumers.keys() {
-                total += 96 + c.len();
-            }
-        }
-        total
-    }
 }
 
 /// `[len u32 BE][name]` then the rest.
@@ -1482,8 +1467,28 @@ fn group_lag(s: &StreamData, g: &Group) -> Option<i64> {
     (read != INVALID_READ).then_some(added - read)
 }
 
+/// The option the server adds to a blocked XREAD / XREADGROUP when it runs
+/// it again after a change of its keys (not a Redis option; a NUL byte
+/// keeps it out of any client's way). In that form a key that is gone or
+/// of another type does not answer an error: XREAD keeps waiting, and
+/// XREADGROUP ends with Redis 7.0's errors for a blocked client whose key
+/// or group went away.
+const RETRY: &[u8] = b"\0retry";
+
+/// The form of a blocked XREAD / XREADGROUP that the server runs when its
+/// keys change (see [`RETRY`]).
+pub fn retry_form(argv: &[Bytes]) -> Vec<Bytes> {
+    let mut out = Vec::with_capacity(argv.len() + 1);
+    out.push(argv[0].clone());
+    out.push(Bytes::from_static(RETRY));
+    out.extend_from_slice(&argv[1..]);
+    out
+}
+
 /// Parsed XREAD / XREADGROUP arguments.
 struct ReadArgs {
+    /// The retry form (see [`RETRY`]).
+    retry: bool,
     /// Milliseconds; `None` without BLOCK.
     block: Option<i64>,
     count: usize,
@@ -1496,6 +1501,7 @@ struct ReadArgs {
 
 fn parse_read_args(argv: &[Bytes], group_cmd: bool) -> Result<ReadArgs, Reply> {
     let mut r = ReadArgs {
+        retry: false,
         block: None,
         count: 0,
         group: None,
@@ -1539,6 +1545,8 @@ fn parse_read_args(argv: &[Bytes], group_cmd: bool) -> Result<ReadArgs, Reply> {
             }
             r.group = Some((argv[i + 1].clone(), argv[i + 2].clone()));
             i += 2;
+        } else if o.as_ref() == RETRY {
+            r.retry = true;
         } else if is(o, "noack") {
             if !group_cmd {
                 return Err(err(
@@ -1580,12 +1588,6 @@ pub fn block_args(argv: &[Bytes]) -> Result<(Option<u64>, Vec<Bytes>), Reply> {
     Ok((r.block.map(|b| b as u64), keys))
 }
 
-/// The id `$` stands for in an XREAD of `key` right now (its last
-/// generated id, 0-0 when absent) as an argument.
-pub fn dollar_id(s: Option<&StreamData>) -> Bytes {
-    s.map(|s| s.last_id).unwrap_or_default().to_bytes()
-}
-
 fn xread(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let r = match parse_read_args(argv, false) {
         Ok(r) => r,
@@ -1597,6 +1599,7 @@ fn xread(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         let arg = &argv[r.streams + r.nstreams + i];
         let s = match get(ex, key) {
             Ok(s) => s,
+            Err(_) if r.retry => None,
             Err(e) => return e,
         };
         if arg.as_ref() == b"$" {
@@ -1653,8 +1656,14 @@ fn xreadgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         let key = &argv[r.streams + i];
         let arg = &argv[r.streams + r.nstreams + i];
         match get(ex, key) {
-            Err(e) => return e,
             Ok(Some(s)) if s.groups.contains_key(&group) => {}
+            Ok(Some(_)) if r.retry => {
+                return err(
+                    "NOGROUP the consumer group this client was blocked on no longer exists",
+                )
+            }
+            _ if r.retry => return err("UNBLOCKED the stream key no longer exists"),
+            Err(e) => return e,
             Ok(_) => return nogroup_read(key, &group),
         }
         if arg.as_ref() == b"$" {
