@@ -387,6 +387,7 @@ include!("differential/geo.rs");
 include!("differential/scripts_lua.rs");
 include!("differential/dump.rs");
 include!("differential/functions.rs");
+include!("differential/streams.rs");
 
 #[test]
 fn strings_match_redis() {

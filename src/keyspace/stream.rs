@@ -2310,9 +2310,6 @@ fn xsetid(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let Some((s, at, journal)) = writable(ex, key) else {
         return err(args::NO_SUCH_KEY);
     };
-    if id < s.max_deleted {
-        return err("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
-    }
     if !s.entries.is_empty() {
         if id < s.last_valid() {
             return err(
@@ -2322,6 +2319,9 @@ fn xsetid(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         if entries_added != -1 && s.entries.len() as i64 > entries_added {
             return err("ERR The entries_added specified in XSETID is smaller than the target stream length");
         }
+    }
+    if id < s.max_deleted {
+        return err("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
     }
     s.last_id = id;
     if entries_added != -1 {
