@@ -214,6 +214,10 @@ mod tests {
     fn moving_keys_are_found_as_redis_finds_them() {
         let cases: &[(&str, &[&str])] = &[
             ("ZUNIONSTORE dest 2 a b", &["dest", "a", "b"]),
+            ("XREAD COUNT 1 STREAMS a b 0 0", &["a", "b"]),
+            ("XREADGROUP GROUP g c STREAMS a 0", &["a"]),
+            ("XREAD STREAMS a b 0", &[]),
+            ("XREAD BLOCK 0 STREAMS a $", &["a"]),
             ("ZUNIONSTORE dest 3 a b", &[]),
             ("ZUNIONSTORE dest 0 a", &[]),
             ("ZUNIONSTORE dest x a", &[]),

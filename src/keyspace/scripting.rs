@@ -1434,6 +1434,12 @@ fn reply_to_lua(lua: &Lua, reply: Reply, depth: usize) -> mlua::Result<Value> {
         Reply::Error(e) => error_table(lua, &e)?,
         Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Pairs(v) => items(v)?,
         Reply::Map(pairs) => items(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())?,
+        Reply::PairMap(pairs) => items(
+            pairs
+                .into_iter()
+                .map(|(k, v)| Reply::Array(vec![k, v]))
+                .collect(),
+        )?,
         Reply::Double(d) => string(crate::resp::format_double(d).as_bytes())?,
         Reply::Bool(b) => Value::Number(f64::from(u8::from(b))),
     })

@@ -1632,7 +1632,7 @@ fn xread(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if out.is_empty() {
         Reply::NilArray
     } else {
-        Reply::Map(out)
+        Reply::PairMap(out)
     }
 }
 
@@ -1703,7 +1703,7 @@ fn xreadgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if out.is_empty() {
         Reply::NilArray
     } else {
-        Reply::Map(out)
+        Reply::PairMap(out)
     }
 }
 
@@ -2174,8 +2174,7 @@ fn xautoclaim(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             let max = i64::MAX / 16;
             match args::parse_i64(&argv[j + 1]) {
                 Some(n) if (1..=max).contains(&n) => count = n,
-                Some(_) => return err("ERR COUNT must be > 0"),
-                None => return err(args::NOT_INTEGER),
+                _ => return err("ERR COUNT must be > 0"),
             }
             j += 1;
         } else if is(&argv[j], "justid") {
@@ -2469,7 +2468,7 @@ fn xgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
                     _ => StreamId::MIN,
                 }
             } else {
-                match parse_id(&argv[4], 0) {
+                match parse_strict_id(&argv[4]) {
                     Ok(id) => id,
                     Err(e) => return e,
                 }
@@ -2499,7 +2498,7 @@ fn xgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             let id = if argv[4].as_ref() == b"$" {
                 s.last_id
             } else {
-                match parse_id(&argv[4], 0) {
+                match parse_strict_id(&argv[4]) {
                     Ok(id) => id,
                     Err(e) => return e,
                 }

@@ -337,11 +337,6 @@ const STREAM_SCRIPT: &[&str] = &[
     "TTL gen3",
     "DEL gen2 gen3",
     "EXISTS gen2 gen3",
-    // COMMAND GETKEYS.
-    "COMMAND GETKEYS XREAD COUNT 1 STREAMS a b 0 0",
-    "COMMAND GETKEYS XREADGROUP GROUP g c STREAMS a 0",
-    "COMMAND GETKEYS XREAD STREAMS a b 0",
-    "COMMAND GETKEYS XADD s * a 1",
 ];
 
 /// Redis 7.0's stream replies made comparable: see the header.
