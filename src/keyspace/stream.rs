@@ -38,7 +38,7 @@ use super::Exec;
 use crate::command::args::{self, err, is};
 use crate::command::table::cmd;
 use crate::command::{Command, Reply};
-use crate::storage::{Location, RecordKind, ReplayEntry};
+use crate::storage::{Location, ReplayEntry};
 
 /// The stream commands.
 pub(crate) static COMMANDS: &[Command] = &[
@@ -889,11 +889,12 @@ pub(crate) fn replay(
                 .try_into()
                 .map(u64::from_be_bytes)
                 .map_err(|_| bad("consumer"))?;
-            if let Some(g) = s.groups.get_mut(g) {
-                let c = g.consumers.entry(Bytes::copy_from_slice(c)).or_default();
-                c.seen_time = seen;
-                c.loc = loc;
-            }
+            // The group's newest record may come later (merge keeps only
+            // it, and a group's record is rewritten whenever it moves).
+            let g = implicit_group(s, g);
+            let c = g.consumers.entry(Bytes::copy_from_slice(c)).or_default();
+            c.seen_time = seen;
+            c.loc = loc;
         }
         TAG_STREAM_CONSUMER_DEL => {
             let (g, rest) = split_name(sub).ok_or_else(|| bad("consumer delete"))?;
@@ -915,7 +916,8 @@ pub(crate) fn replay(
             let time = u64::from_be_bytes(rest[16..24].try_into().expect("8"));
             let count = u64::from_be_bytes(rest[24..32].try_into().expect("8"));
             let consumer = Bytes::copy_from_slice(&rest[32..]);
-            if let Some(g) = s.groups.get_mut(g) {
+            {
+                let g = implicit_group(s, g);
                 if let Some(old) = g.pel.get(&id) {
                     if let Some(c) = g.consumers.get_mut(&old.consumer) {
                         c.pel.remove(&id);
@@ -950,8 +952,16 @@ pub(crate) fn replay(
         }
         _ => return Err(format!("unknown stream tag {}", e.tag)),
     }
-    let _ = RecordKind::Put;
     Ok(())
+}
+
+/// The group `name` of a stream being replayed, made (empty, last id 0-0)
+/// when a consumer or pending record comes before the group's newest
+/// record, which then sets it.
+fn implicit_group<'s>(s: &'s mut StreamData, name: &[u8]) -> &'s mut Group {
+    s.groups
+        .entry(Bytes::copy_from_slice(name))
+        .or_insert_with(|| Group::new(StreamId::MIN, INVALID_READ))
 }
 
 /// The stream at `key` (lazy expiry): `Ok(None)` if absent, WRONGTYPE if another type.
