@@ -1300,11 +1300,10 @@ fn xadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     );
     s.last_id = new_id;
     s.entries_added += 1;
-    let (removed, upto) = trim(s, &t);
+    let (_, upto) = trim(s, &t);
     if let Some(upto) = upto {
         journal.delete(TAG_STREAM_RANGE_DEL, &at, &upto.encode());
     }
-    let _ = removed;
     log_meta(journal, &at, s);
     ex.modified(key);
     new_id.reply()

@@ -978,7 +978,11 @@ impl Connection {
                 Ok((Some(ms), keys)) => {
                     let resolved = self.resolve_stream_dollars(argv).await;
                     let retry = crate::keyspace::stream::retry_form(&resolved);
-                    let timeout = (ms > 0).then(|| Duration::from_millis(ms));
+                    let timeout = if ms > 0 {
+                        Some(Duration::from_millis(ms))
+                    } else {
+                        None
+                    };
                     (timeout, keys, resolved, retry)
                 }
                 _ => return (Some(self.exec_keyspace(spec, argv).await), Flow::Continue),

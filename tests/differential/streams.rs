@@ -354,12 +354,12 @@ fn normalize_stream_reply(name: &str, argv: &[Vec<u8>], r: &mut R) {
     }
     fn zero_after(r: &mut R, label: &[u8]) {
         if let R::Array(Some(a)) = r {
-            for i in 0..a.len() {
-                if a[i] == R::Bulk(Some(label.to_vec())) && i + 1 < a.len() {
-                    if let R::Int(_) = a[i + 1] {
-                        a[i + 1] = R::Int(0);
-                    }
+            let mut after_label = false;
+            for x in a.iter_mut() {
+                if after_label && matches!(x, R::Int(_)) {
+                    *x = R::Int(0);
                 }
+                after_label = *x == R::Bulk(Some(label.to_vec()));
             }
             a.iter_mut().for_each(|x| zero_after(x, label));
         }
