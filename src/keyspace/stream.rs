@@ -1538,11 +1538,11 @@ fn parse_read_args(argv: &[Bytes], group_cmd: bool) -> Result<ReadArgs, Reply> {
             let n = argv.len() - r.streams;
             if n % 2 != 0 {
                 let (name, symbol) = if group_cmd {
-                    ("xreadgroup", '>')
+                    ("XREADGROUP", '>')
                 } else {
-                    ("xread", '$')
+                    ("XREAD", '$')
                 };
-                return Err(Reply::Error(format!("ERR Unbalanced '{name}' list of streams: for each stream key an ID or '{symbol}' must be specified.")));
+                return Err(Reply::Error(format!("ERR Unbalanced {name} list of streams: for each stream key an ID or '{symbol}' must be specified.")));
             }
             r.nstreams = n / 2;
             break;

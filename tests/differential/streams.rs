@@ -286,6 +286,8 @@ const STREAM_SCRIPT: &[&str] = &[
     "XREAD STREAMS s 6",
     "XREAD STREAMS s >",
     "XREAD STREAMS s",
+    "XREAD STREAMS s s2 0",
+    "XREADGROUP GROUP g c STREAMS s s2 >",
     "XREAD STREAMS",
     "XREAD GROUP g c STREAMS s 0",
     "XREAD NOACK STREAMS s 0",

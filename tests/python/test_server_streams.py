@@ -12,10 +12,11 @@ from test_server_differential import cmd, read_reply
 
 
 def _wait_blocked(admin: socket.socket, name: bytes) -> None:
+    """Waits until a client shows as blocked (``flags=b``) in CLIENT LIST."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         admin.sendall(cmd("CLIENT", "LIST"))
-        if b"cmd=" + name in read_reply(admin):
+        if b"flags=b " in read_reply(admin):
             return
         time.sleep(0.01)
     raise AssertionError(f"no client blocked in {name!r}")
