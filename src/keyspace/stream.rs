@@ -333,6 +333,10 @@ pub(crate) struct StreamData {
     groups: BTreeMap<Bytes, Group>,
     /// The newest `TAG_STREAM_META` record.
     meta_loc: Option<Location>,
+    /// Records that a newer one replaced (META, GROUP, CONSUMER, PENDING)
+    /// and entries a trim removed: dead bytes, reported by the next write
+    /// to the stream (or when the stream goes).
+    superseded: Vec<Location>,
 }
 
 super::value::boxed_value!(
@@ -483,6 +487,9 @@ impl StreamValue {
         if let Some(l) = self.meta_loc {
             f(l);
         }
+        for l in &self.superseded {
+            f(*l);
+        }
         for e in self.entries.values() {
             if let Some(l) = e.loc {
                 f(l);
@@ -561,6 +568,7 @@ impl StreamValue {
             entries_added: self.entries_added,
             groups,
             meta_loc: None,
+            superseded: Vec::new(),
         }))
     }
 
@@ -569,7 +577,11 @@ impl StreamValue {
         let FixTarget::Stream(tag) = target else {
             return;
         };
-        self.locate(*tag, sub, |slot| *slot = Some(loc));
+        let mut old = None;
+        self.locate(*tag, sub, |slot| old = slot.replace(loc));
+        if let Some(old) = old.filter(|o| *o != loc) {
+            self.superseded.push(old);
+        }
     }
 
     /// Calls `f` with the location slot the record `tag` / `sub` belongs to.
@@ -982,6 +994,18 @@ fn writable<'e>(
     ex: &'e mut Exec<'_>,
     key: &'e Bytes,
 ) -> Option<(&'e mut StreamValue, RecordKey<'e>, &'e mut Journal)> {
+    // Dead bytes of what earlier writes replaced (known once their
+    // appends settled).
+    let stale = match ex.entry(key) {
+        Some(Entry {
+            value: Value::Stream(s),
+            ..
+        }) => std::mem::take(&mut s.superseded),
+        _ => Vec::new(),
+    };
+    for l in stale {
+        ex.dead(Some(l));
+    }
     let slot = ex.slot();
     let (entry, journal) = ex.entry_and_journal(key);
     let entry = entry?;
@@ -1188,7 +1212,9 @@ fn trim(s: &mut StreamData, t: &TrimArgs) -> (u64, Option<StreamId>) {
         if remove_node {
             let ids: Vec<StreamId> = s.entries.range(..=node_last).map(|(k, _)| *k).collect();
             for id in ids {
-                s.entries.remove(&id);
+                if let Some(e) = s.entries.remove(&id) {
+                    s.superseded.extend(e.loc);
+                }
             }
             s.nodes.remove(&master);
             deleted += entries;
@@ -1212,7 +1238,9 @@ fn trim(s: &mut StreamData, t: &TrimArgs) -> (u64, Option<StreamId>) {
             if stop {
                 break;
             }
-            s.entries.remove(&id);
+            if let Some(e) = s.entries.remove(&id) {
+                s.superseded.extend(e.loc);
+            }
             if let Some(n) = s.nodes.get_mut(&master) {
                 n.live -= 1;
             }
