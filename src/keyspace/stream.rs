@@ -1226,10 +1226,7 @@ fn trim(s: &mut StreamData, t: &TrimArgs) -> (u64, Option<StreamId>) {
         }
         // Remove entries one by one from inside this node.
         let mut last_removed = None;
-        loop {
-            let Some((&id, _)) = s.entries.iter().next() else {
-                break;
-            };
+        while let Some(id) = s.entries.keys().next().copied() {
             let stop = match t.trim {
                 Trim::MaxLen(max) => s.entries.len() as u64 <= max,
                 Trim::MinId(min) => id >= min,
