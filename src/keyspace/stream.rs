@@ -1562,12 +1562,8 @@ fn parse_read_args(argv: &[Bytes], group_cmd: bool) -> Result<ReadArgs, Reply> {
             r.streams = i + 1;
             let n = argv.len() - r.streams;
             if n % 2 != 0 {
-                let (name, symbol) = if group_cmd {
-                    ("XREADGROUP", '>')
-                } else {
-                    ("XREAD", '$')
-                };
-                return Err(Reply::Error(format!("ERR Unbalanced {name} list of streams: for each stream key an ID or '{symbol}' must be specified.")));
+                // Redis 7.0.15 names XREAD and `$` for XREADGROUP too.
+                return Err(err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."));
             }
             r.nstreams = n / 2;
             break;
