@@ -8,7 +8,7 @@ at once (``[]`` when nothing is there), as inside a MULTI in Redis.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from fincaskv.exceptions import DataError
 
@@ -32,7 +32,7 @@ def parse_stream_list(response: Any) -> Any:
     """Entries -> ``[(id, {field: value})]`` (``(id, {})`` for a deleted one)."""
     if response is None:
         return None
-    data = []
+    data: List[Any] = []
     for r in response:
         if r is not None:
             data.append((r[0], _pairs_to_dict(r[1])))
@@ -166,8 +166,13 @@ class StreamCommands:
         nomkstream: bool = False,
         minid: Any = None,
         limit: Optional[int] = None,
+        ref_policy: Optional[str] = None,
+        idmpauto: Optional[str] = None,
+        idmp: Optional[Tuple[Any, Any]] = None,
     ) -> Any:
-        """XADD: appends ``fields`` as a new entry; its id."""
+        """XADD: appends ``fields`` as a new entry; its id. (``ref_policy``,
+        ``idmpauto`` and ``idmp`` are Redis 8 options, sent as redis-py sends
+        them: refused, as Redis 7.0 refuses them.)"""
         pieces: List[Any] = []
         if maxlen is not None and minid is not None:
             raise DataError("Only one of ```maxlen``` or ```minid``` may be specified")
@@ -185,8 +190,14 @@ class StreamCommands:
             pieces.append(minid)
         if limit is not None:
             pieces.extend([b"LIMIT", limit])
+        if ref_policy is not None:
+            pieces.append(ref_policy)
         if nomkstream:
             pieces.append(b"NOMKSTREAM")
+        if idmpauto is not None:
+            pieces.extend([b"IDMPAUTO", idmpauto])
+        if idmp is not None:
+            pieces.extend([b"IDMP", idmp[0], idmp[1]])
         pieces.append(id)
         if not isinstance(fields, dict) or len(fields) == 0:
             raise DataError("XADD fields must be a non-empty dict")
@@ -227,8 +238,10 @@ class StreamCommands:
         approximate: bool = True,
         minid: Any = None,
         limit: Optional[int] = None,
+        ref_policy: Optional[str] = None,
     ) -> Any:
-        """XTRIM: trims by MAXLEN or MINID; how many entries went."""
+        """XTRIM: trims by MAXLEN or MINID; how many entries went
+        (``ref_policy`` is a Redis 8 option: refused, as by Redis 7.0)."""
         pieces: List[Any] = []
         if maxlen is not None and minid is not None:
             raise DataError("Only one of ``maxlen`` or ``minid`` may be specified")
@@ -246,11 +259,25 @@ class StreamCommands:
             pieces.append(minid)
         if limit is not None:
             pieces.extend([b"LIMIT", limit])
+        if ref_policy is not None:
+            pieces.append(ref_policy)
         return self.execute_command("XTRIM", name, *pieces)
 
-    def xread(self, streams: Mapping[Any, Any], count: Optional[int] = None, block: Optional[int] = None) -> Any:
-        """XREAD: entries after the given ids of each stream."""
+    def xread(
+        self,
+        streams: Mapping[Any, Any],
+        count: Optional[int] = None,
+        block: Optional[int] = None,
+        max_count: Optional[int] = None,
+        max_size: Optional[int] = None,
+    ) -> Any:
+        """XREAD: entries after the given ids of each stream (``max_count``
+        and ``max_size`` are Redis 8 options: refused, as by Redis 7.0)."""
         pieces: List[Any] = []
+        if max_count is not None:
+            pieces.extend([b"MAXCOUNT", max_count])
+        if max_size is not None:
+            pieces.extend([b"MAXSIZE", max_size])
         if block is not None:
             if not isinstance(block, int) or block < 0:
                 raise DataError("XREAD block must be a non-negative integer")
@@ -275,9 +302,20 @@ class StreamCommands:
         count: Optional[int] = None,
         block: Optional[int] = None,
         noack: bool = False,
+        claim_min_idle_time: Optional[int] = None,
+        max_count: Optional[int] = None,
+        max_size: Optional[int] = None,
     ) -> Any:
-        """XREADGROUP: new entries (``>``) or a consumer's pending history."""
+        """XREADGROUP: new entries (``>``) or a consumer's pending history
+        (``claim_min_idle_time``, ``max_count`` and ``max_size`` are Redis 8
+        options: refused, as by Redis 7.0)."""
         pieces: List[Any] = [b"GROUP", groupname, consumername]
+        if claim_min_idle_time is not None:
+            pieces.extend([b"CLAIM", claim_min_idle_time])
+        if max_count is not None:
+            pieces.extend([b"MAXCOUNT", max_count])
+        if max_size is not None:
+            pieces.extend([b"MAXSIZE", max_size])
         if count is not None:
             if not isinstance(count, int) or count < 1:
                 raise DataError("XREADGROUP count must be a positive integer")
