@@ -50,6 +50,11 @@ fn from_reply(r: &Reply) -> R {
         Reply::Array(a) | Reply::Set(a) | Reply::Push(a) | Reply::Pairs(a) => {
             R::Array(Some(a.iter().map(from_reply).collect()))
         }
+        Reply::PairMap(m) => R::Array(Some(
+            m.iter()
+                .map(|(k, v)| R::Array(Some(vec![from_reply(k), from_reply(v)])))
+                .collect(),
+        )),
         Reply::Map(m) => R::Array(Some(
             m.iter()
                 .flat_map(|(k, v)| [from_reply(k), from_reply(v)])
@@ -387,6 +392,7 @@ include!("differential/geo.rs");
 include!("differential/scripts_lua.rs");
 include!("differential/dump.rs");
 include!("differential/functions.rs");
+include!("differential/streams.rs");
 
 #[test]
 fn strings_match_redis() {

@@ -288,5 +288,20 @@ def _table() -> Dict[str, Callback]:
     return table
 
 
-RESPONSE_CALLBACKS: Dict[str, Callback] = _table()
+def object_result(response: Any, **options: Any) -> Any:
+    """OBJECT: IDLETIME / REFCOUNT / FREQ as int (or None), others raw."""
+    if str(options.get("infotype", "")).lower() in ("idletime", "refcount", "freq"):
+        return None if response is None else int(response)
+    return response
+
+
+def _with_streams(table: Dict[str, Callback]) -> Dict[str, Callback]:
+    from fincaskv.streams import STREAM_CALLBACKS
+
+    table.update(STREAM_CALLBACKS)
+    table["OBJECT"] = object_result
+    return table
+
+
+RESPONSE_CALLBACKS: Dict[str, Callback] = _with_streams(_table())
 """Command name (upper case) -> callback; what ``DB.execute_command`` applies."""

@@ -15,6 +15,7 @@ import warnings
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from fincaskv.exceptions import DataError, NoScriptError
+from fincaskv.streams import StreamCommands
 
 KeyT = Union[bytes, str, memoryview]
 EncodableT = Union[bytes, bytearray, memoryview, str, int, float]
@@ -643,6 +644,11 @@ class GenericCommands:
         while cursor != 0:
             cursor, data = self.scan(cursor=cursor, match=match, count=count, _type=_type, **kwargs)
             yield from data
+
+    def object(self, infotype: Any, key: KeyT, **kwargs: Any) -> Any:
+        """OBJECT <infotype> <key> (redis-py's ``object``): the encoding, or
+        an integer (``None`` for a missing key)."""
+        return self.execute_command("OBJECT", infotype, key, infotype=infotype, **kwargs)
 
 
 class ListCommands:
@@ -1834,6 +1840,7 @@ class GeoCommands:
 
 
 class Commands(
+    StreamCommands,
     StringCommands,
     GenericCommands,
     ListCommands,

@@ -126,6 +126,16 @@ fn value(py: Python<'_>, r: &Reply, decode: bool) -> PyResult<Py<PyAny>> {
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Pairs(items) => {
             list(py, items, decode)?
         }
+        Reply::PairMap(pairs) => {
+            let out = PyList::empty(py);
+            for (k, v) in pairs {
+                let pair = PyList::empty(py);
+                pair.append(value(py, k, decode)?)?;
+                pair.append(value(py, v, decode)?)?;
+                out.append(pair)?;
+            }
+            out.into_any().unbind()
+        }
         Reply::Map(pairs) => {
             let out = PyList::empty(py);
             for (k, v) in pairs {

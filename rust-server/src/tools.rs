@@ -84,7 +84,7 @@ fn bulk_items(reply: Reply) -> Vec<Bytes> {
                 _ => None,
             })
             .collect(),
-        Reply::Map(pairs) => pairs
+        Reply::Map(pairs) | Reply::PairMap(pairs) => pairs
             .into_iter()
             .flat_map(|(k, v)| [k, v])
             .filter_map(|r| match r {

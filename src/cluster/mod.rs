@@ -213,6 +213,7 @@ pub enum WireReply {
     Push(Vec<WireReply>),
     Pairs(Vec<WireReply>),
     HumanDouble(Vec<u8>),
+    PairMap(Vec<(WireReply, WireReply)>),
 }
 
 impl From<&Reply> for WireReply {
@@ -234,6 +235,9 @@ impl From<&Reply> for WireReply {
             Reply::Push(v) => WireReply::Push(many(v)),
             Reply::Pairs(v) => WireReply::Pairs(many(v)),
             Reply::HumanDouble(b) => WireReply::HumanDouble(b.to_vec()),
+            Reply::PairMap(v) => {
+                WireReply::PairMap(v.iter().map(|(k, v)| (k.into(), v.into())).collect())
+            }
         }
     }
 }
@@ -259,6 +263,9 @@ impl From<WireReply> for Reply {
             WireReply::Push(v) => Reply::Push(many(v)),
             WireReply::Pairs(v) => Reply::Pairs(many(v)),
             WireReply::HumanDouble(b) => Reply::HumanDouble(b.into()),
+            WireReply::PairMap(v) => {
+                Reply::PairMap(v.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+            }
         }
     }
 }

@@ -25,6 +25,8 @@ enum Movable {
     GeoStore { from: usize },
     /// MIGRATE: the key argument, or the keys after `KEYS`.
     Migrate,
+    /// XREAD / XREADGROUP: the first half of the arguments after STREAMS.
+    Streams,
 }
 
 fn movable(name: &str) -> Option<Movable> {
@@ -45,6 +47,7 @@ fn movable(name: &str) -> Option<Movable> {
             count: 2,
         },
         "sort" => Movable::Sort,
+        "xread" | "xreadgroup" => Movable::Streams,
         "georadius" => Movable::GeoStore { from: 6 },
         "georadiusbymember" => Movable::GeoStore { from: 5 },
         "migrate" => Movable::Migrate,
@@ -83,6 +86,7 @@ pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
         Some(Movable::Sort) => sort(args),
         Some(Movable::GeoStore { from }) => geo_store(args, from),
         Some(Movable::Migrate) => migrate(args),
+        Some(Movable::Streams) => streams(args),
         None => spec.keys.positions(args.len()).collect(),
     }
 }
@@ -139,6 +143,28 @@ fn atoi(b: &[u8]) -> i64 {
     } else {
         n
     }
+}
+
+/// Redis's `xreadGetKeys`: options are skipped up to STREAMS; the keys are
+/// the first half of what follows (none when that is odd or empty).
+fn streams(args: &[Bytes]) -> Vec<usize> {
+    let mut i = 1;
+    while i < args.len() {
+        let a = &args[i];
+        if is(a, "block") || is(a, "count") {
+            i += 1;
+        } else if is(a, "group") {
+            i += 2;
+        } else if is(a, "streams") {
+            let num = args.len() - i - 1;
+            if num == 0 || num % 2 != 0 {
+                return Vec::new();
+            }
+            return (i + 1..i + 1 + num / 2).collect();
+        }
+        i += 1;
+    }
+    Vec::new()
 }
 
 fn sort(args: &[Bytes]) -> Vec<usize> {
@@ -237,6 +263,10 @@ mod tests {
     fn moving_keys_are_found_as_redis_finds_them() {
         let cases: &[(&str, &[&str])] = &[
             ("ZUNIONSTORE dest 2 a b", &["dest", "a", "b"]),
+            ("XREAD COUNT 1 STREAMS a b 0 0", &["a", "b"]),
+            ("XREADGROUP GROUP g c STREAMS a 0", &["a"]),
+            ("XREAD STREAMS a b 0", &[]),
+            ("XREAD BLOCK 0 STREAMS a $", &["a"]),
             ("ZUNIONSTORE dest 3 a b", &[]),
             ("ZUNIONSTORE dest 0 a", &[]),
             ("ZUNIONSTORE dest x a", &[]),

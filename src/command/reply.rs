@@ -49,6 +49,9 @@ pub enum Reply {
     /// as Redis 7.0 answers ZRANGE/ZRANDMEMBER/ZUNION ... WITHSCORES,
     /// ZPOPMIN with a count and HRANDFIELD WITHVALUES.
     Pairs(Vec<Reply>),
+    /// A map (RESP3 `%`) that RESP2 writes as an array of 2-element
+    /// arrays: XREAD / XREADGROUP's streams, as Redis 7.0 answers them.
+    PairMap(Vec<(Reply, Reply)>),
 }
 
 impl Reply {

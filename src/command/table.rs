@@ -39,6 +39,7 @@ static FAMILIES: &[&[Command]] = &[
     crate::keyspace::geo::COMMANDS,
     crate::keyspace::scripting::COMMANDS,
     crate::keyspace::dump::COMMANDS,
+    crate::keyspace::stream::COMMANDS,
 ];
 
 struct Table {

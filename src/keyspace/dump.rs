@@ -48,6 +48,9 @@ pub(crate) const MAX_DECODED: usize = 512 << 20;
 /// DUMP's answer for a value it cannot serialize.
 const NOT_DUMPABLE: &str = "ERR DUMP is not supported for bloom filters (MBbloom--)";
 
+/// DUMP's answer for a stream (Redis's RDB stream encoding is not written).
+const NOT_DUMPABLE_STREAM: &str = "ERR DUMP is not supported for streams";
+
 fn dump(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let Some(entry) = ex.entry(&argv[1]) else {
         return Reply::Nil;
@@ -62,6 +65,7 @@ fn dump(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             rdb::encode_zset(entries.len(), entries.into_iter().map(|(s, m)| (m, s)))
         }
         Value::Bloom(_) => return err(NOT_DUMPABLE),
+        Value::Stream(_) => return err(NOT_DUMPABLE_STREAM),
     };
     Reply::Bulk(Bytes::from(payload))
 }

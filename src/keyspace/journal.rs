@@ -60,6 +60,27 @@ pub(crate) const TAG_BLOOM_ADD: u8 = 81;
 /// Bloom filter image chunk (RENAME/MOVE/COPY): sub = filter index (u32),
 /// capacity (u64), items (u64), serialized length (u64), offset (u64), bytes.
 pub(crate) const TAG_BLOOM_IMAGE: u8 = 82;
+/// Stream counters (last id, max deleted id, entries added, tail node):
+/// sub = see `stream.rs`; the newest one is live.
+pub(crate) const TAG_STREAM_META: u8 = 112;
+/// Stream entry: sub = id (16 B) + node master id (16 B), value = fields.
+pub(crate) const TAG_STREAM_ENTRY: u8 = 113;
+/// Stream entry deleted (XDEL): sub = id.
+pub(crate) const TAG_STREAM_ENTRY_DEL: u8 = 114;
+/// Consumer group: sub = name, last delivered id, entries read.
+pub(crate) const TAG_STREAM_GROUP: u8 = 115;
+/// Consumer group destroyed: sub = name.
+pub(crate) const TAG_STREAM_GROUP_DEL: u8 = 116;
+/// Consumer: sub = group, name, seen time.
+pub(crate) const TAG_STREAM_CONSUMER: u8 = 117;
+/// Consumer deleted (and its pending entries): sub = group, name.
+pub(crate) const TAG_STREAM_CONSUMER_DEL: u8 = 118;
+/// Pending entry: sub = group, id, delivery time, delivery count, consumer.
+pub(crate) const TAG_STREAM_PENDING: u8 = 119;
+/// Pending entry acknowledged (or dropped): sub = group, id.
+pub(crate) const TAG_STREAM_ACK: u8 = 120;
+/// Every entry up to this id removed (XTRIM, XADD MAXLEN/MINID): sub = id.
+pub(crate) const TAG_STREAM_RANGE_DEL: u8 = 121;
 /// Replication metadata (the Raft state machine's last applied log id and
 /// membership): key = `RAFT_META_KEY`, value = opaque bytes of the cluster
 /// module. Only the newest one is live. See `keyspace::replicated`.
@@ -105,6 +126,10 @@ pub(crate) enum FixTarget {
     Sub,
     /// A string patch at this byte offset (appended to the value's patches).
     Patch(u64),
+    /// The stream record of this tag whose sub-key names the part.
+    Stream(u8),
+    /// A stream entry's fields (ms, seq), read at recovery.
+    StreamEntry(u64, u64),
 }
 
 /// One record waiting to be appended.

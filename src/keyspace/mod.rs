@@ -52,6 +52,7 @@ pub use scanmap::set_order_secret;
 pub use scripting::{with_script_acl, with_script_reads, ScriptAcl, ScriptDenied};
 pub(crate) mod set;
 pub(crate) mod sort;
+pub(crate) mod stream;
 pub(crate) mod string;
 mod value;
 pub(crate) mod zset;

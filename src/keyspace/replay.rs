@@ -19,11 +19,12 @@ use super::db::{Db, Entry};
 use super::journal::{
     decode_key, FixTarget, FLUSH_ALL, TAG_BLOOM_ADD, TAG_BLOOM_IMAGE, TAG_BLOOM_RESERVE, TAG_DEL,
     TAG_EXPIRE, TAG_FLUSH, TAG_FUNCTIONS, TAG_HASH_FIELD, TAG_HASH_REM, TAG_LIST_ITEM,
-    TAG_LIST_REM, TAG_RAFT_META, TAG_RENAME, TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_STR_PATCH,
-    TAG_SWAPDB, TAG_ZSET_MEMBER, TAG_ZSET_REM,
+    TAG_LIST_REM, TAG_RAFT_META, TAG_RENAME, TAG_SET_MEMBER, TAG_SET_REM, TAG_STR, TAG_STREAM_ACK,
+    TAG_STREAM_CONSUMER_DEL, TAG_STREAM_ENTRY_DEL, TAG_STREAM_GROUP_DEL, TAG_STREAM_META,
+    TAG_STREAM_RANGE_DEL, TAG_STR_PATCH, TAG_SWAPDB, TAG_ZSET_MEMBER, TAG_ZSET_REM,
 };
 use super::value::{StrForm, StrValue, Value};
-use super::{bloom, hash, list, renamed, set, zset, State};
+use super::{bloom, hash, list, renamed, set, stream, zset, State};
 use crate::storage::{self, Location, Log, MergeOracle, ReplayEntry};
 
 /// A value to read from disk once the log is open (its record came from a
@@ -183,6 +184,9 @@ pub(crate) fn apply(
         TAG_BLOOM_RESERVE | TAG_BLOOM_ADD | TAG_BLOOM_IMAGE => {
             bloom::replay(db, slot, key, sub, e, loads).map_err(|why| bad(e, &why))?
         }
+        TAG_STREAM_META..=TAG_STREAM_RANGE_DEL => {
+            stream::replay(db, slot, key, sub, e, loads).map_err(|why| bad(e, &why))?
+        }
         other => return Err(bad(e, &format!("unknown keyspace tag {other}"))),
     }
     Ok(())
@@ -285,9 +289,17 @@ fn is_live(st: &State, e: &ReplayEntry<'_>) -> bool {
         TAG_FUNCTIONS => return st.functions.record == Some(e.location),
         // Dead from birth: every record they kill is older and is merged
         // with them (merge takes the oldest files first).
-        TAG_FLUSH | TAG_DEL | TAG_LIST_REM | TAG_HASH_REM | TAG_SET_REM | TAG_ZSET_REM => {
-            return false
-        }
+        TAG_FLUSH
+        | TAG_DEL
+        | TAG_LIST_REM
+        | TAG_HASH_REM
+        | TAG_SET_REM
+        | TAG_ZSET_REM
+        | TAG_STREAM_ENTRY_DEL
+        | TAG_STREAM_GROUP_DEL
+        | TAG_STREAM_CONSUMER_DEL
+        | TAG_STREAM_ACK
+        | TAG_STREAM_RANGE_DEL => return false,
         _ => {}
     }
     let Some((slot, key, sub)) = decode_key(e.key) else {
@@ -315,6 +327,7 @@ fn is_live(st: &State, e: &ReplayEntry<'_>) -> bool {
         (Value::Bloom(v), TAG_BLOOM_RESERVE | TAG_BLOOM_ADD | TAG_BLOOM_IMAGE) => {
             v.is_live(sub, e.location)
         }
+        (Value::Stream(v), tag) => v.is_live(tag, sub, e.location),
         _ => false,
     }
 }
@@ -348,6 +361,7 @@ fn relocate(st: &mut State, e: &ReplayEntry<'_>, old: Location, new: Location) {
         (Value::Bloom(v), TAG_BLOOM_RESERVE | TAG_BLOOM_ADD | TAG_BLOOM_IMAGE) => {
             v.relocate(sub, old, new)
         }
+        (Value::Stream(v), tag) => v.relocate(tag, sub, old, new),
         _ => {}
     }
 }

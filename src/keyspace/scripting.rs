@@ -1375,8 +1375,15 @@ fn call_command(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
     if !cmd.spec.arity_ok(argv.len()) {
         return args::err(WRONG_ARGS);
     }
-    if cmd.spec.flags.blocking || cmd.spec.group == "scripting" {
+    let stream_read = matches!(cmd.spec.name, "xread" | "xreadgroup");
+    if (cmd.spec.flags.blocking && !stream_read) || cmd.spec.group == "scripting" {
         return args::err(NOT_ALLOWED);
+    }
+    if stream_read && matches!(super::stream::block_args(argv), Ok((Some(_), _))) {
+        return Reply::Error(format!(
+            "ERR {} command is not allowed with BLOCK option from scripts",
+            String::from_utf8_lossy(name)
+        ));
     }
     if let Some(denied) = script_acl_denies(&cmd.spec, argv, true) {
         return args::err(denied.error());
@@ -1465,6 +1472,12 @@ fn reply_to_lua(lua: &Lua, reply: Reply, depth: usize) -> mlua::Result<Value> {
         Reply::Error(e) => error_table(lua, &e)?,
         Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Pairs(v) => items(v)?,
         Reply::Map(pairs) => items(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())?,
+        Reply::PairMap(pairs) => items(
+            pairs
+                .into_iter()
+                .map(|(k, v)| Reply::Array(vec![k, v]))
+                .collect(),
+        )?,
         Reply::Double(d) => string(crate::resp::format_double(d).as_bytes())?,
         Reply::Bool(b) => Value::Number(f64::from(u8::from(b))),
     })

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::journal::{FixTarget, Journal, RecordKey};
 use super::members::FileTally;
-use super::{bloom, hash, list, set, zset};
+use super::{bloom, hash, list, set, stream, zset};
 use crate::storage::Location;
 
 /// Declares `$value`, a collection value as the keyspace holds it: one
@@ -261,6 +261,8 @@ pub(crate) enum Value {
     ZSet(zset::ZSetValue),
     /// Scalable bloom filter (RedisBloom's `MBbloom--`).
     Bloom(bloom::BloomValue),
+    /// Stream.
+    Stream(stream::StreamValue),
 }
 
 /// Collections bigger than this are freed by the background dropper.
@@ -276,6 +278,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
             Value::Bloom(_) => "MBbloom--",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -288,6 +291,7 @@ impl Value {
             Value::Set(v) => v.encoding(),
             Value::ZSet(v) => v.encoding(),
             Value::Bloom(v) => v.encoding(),
+            Value::Stream(v) => v.encoding(),
         }
     }
 
@@ -301,6 +305,7 @@ impl Value {
             Value::Set(v) => v.len(),
             Value::ZSet(v) => v.len(),
             Value::Bloom(v) => v.len(),
+            Value::Stream(v) => v.len(),
         }
     }
 
@@ -314,6 +319,7 @@ impl Value {
             Value::Set(v) => v.for_each_location(f),
             Value::ZSet(v) => v.for_each_location(f),
             Value::Bloom(v) => v.for_each_location(f),
+            Value::Stream(v) => v.for_each_location(f),
         }
     }
 
@@ -336,6 +342,7 @@ impl Value {
             Value::Set(v) => v.rewrite(at, expire_at_ms, journal),
             Value::ZSet(v) => v.rewrite(at, expire_at_ms, journal),
             Value::Bloom(v) => v.rewrite(at, expire_at_ms, journal),
+            Value::Stream(v) => v.rewrite(at, expire_at_ms, journal),
         }
     }
 
@@ -348,6 +355,7 @@ impl Value {
             Value::Set(v) => Value::Set(v.duplicate()),
             Value::ZSet(v) => Value::ZSet(v.duplicate()),
             Value::Bloom(v) => Value::Bloom(v.duplicate()),
+            Value::Stream(v) => Value::Stream(v.duplicate()),
         }
     }
 
@@ -362,6 +370,7 @@ impl Value {
             (Value::Set(v), t) => v.set_location(t, loc),
             (Value::ZSet(v), t) => v.set_location(t, sub, loc),
             (Value::Bloom(v), t) => v.set_location(t, loc),
+            (Value::Stream(v), t) => v.set_location(t, sub, loc),
             _ => {}
         }
     }
@@ -396,6 +405,7 @@ impl Value {
             (Value::Set(v), t) => v.fill(t, loc, bytes),
             (Value::ZSet(v), t) => v.fill(t, loc, bytes),
             (Value::Bloom(v), t) => v.fill(t, loc, bytes),
+            (Value::Stream(v), t) => v.fill(t, loc, bytes),
             _ => {}
         }
     }

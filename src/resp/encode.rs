@@ -71,6 +71,19 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
                 }
             }
         },
+        Reply::PairMap(pairs) => {
+            match proto {
+                Protocol::Resp2 => header(out, b'*', pairs.len()),
+                Protocol::Resp3 => header(out, b'%', pairs.len()),
+            }
+            for (k, v) in pairs {
+                if proto == Protocol::Resp2 {
+                    header(out, b'*', 2);
+                }
+                encode(k, proto, out);
+                encode(v, proto, out);
+            }
+        }
         Reply::Map(pairs) => {
             match proto {
                 Protocol::Resp2 => header(out, b'*', pairs.len() * 2),

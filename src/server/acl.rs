@@ -44,6 +44,7 @@ pub const CATEGORIES: &[&str] = &[
     "bitmap",
     "hyperloglog",
     "geo",
+    "stream",
     "bloom",
     "pubsub",
     "admin",
@@ -64,6 +65,9 @@ pub const CATEGORIES: &[&str] = &[
 /// which carry their own (`super::subcommands`); a subcommand not listed
 /// there is checked as its container.)
 const OVERRIDES: &[(&str, &[&str], &[&str])] = &[
+    // Containers: their categories are their subcommands'.
+    ("xgroup", &[], &["write", "stream"]),
+    ("xinfo", &[], &["read", "stream"]),
     (
         "sort",
         &["set", "sortedset", "list", "dangerous"],

@@ -1201,6 +1201,7 @@ impl Connection {
                     "hash" => b"hlen",
                     "set" => b"scard",
                     "zset" => b"zcard",
+                    "stream" => b"xlen",
                     _ => b"",
                 };
                 let n = if len_cmd.is_empty() {
@@ -1216,7 +1217,12 @@ impl Connection {
                 };
                 // An estimate: the keydir entry plus per-element bookkeeping
                 // (values of collections live on disk, see docs).
-                let per_elem = if ty == "string" { 1 } else { 48 };
+                let per_elem = match &*ty {
+                    "string" => 1,
+                    // An entry keeps its id, its fields and values in memory.
+                    "stream" => 96,
+                    _ => 48,
+                };
                 done(Reply::Integer(64 + key.len() as i64 + n * per_elem))
             }
             "doctor" => done(Reply::Verbatim(Bytes::from_static(

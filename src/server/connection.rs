@@ -1001,12 +1001,33 @@ impl Connection {
         spec: &'static CommandSpec,
         argv: &[Bytes],
     ) -> (Option<Reply>, Flow) {
-        let (timeout, keys) = match blocking_args(spec.name, argv) {
-            Ok(x) => x,
-            Err(e) => return (Some(e), Flow::Continue),
+        let stream_read = matches!(spec.name, "xread" | "xreadgroup");
+        let (timeout, keys, argv, retry) = if stream_read {
+            // XREAD / XREADGROUP block only with BLOCK (milliseconds, 0 =
+            // forever); `$` means the last id when the call blocks, and the
+            // retries run the "retry form" (see `stream::retry_form`).
+            match crate::keyspace::stream::block_args(argv) {
+                Ok((Some(ms), keys)) => {
+                    let resolved = self.resolve_stream_dollars(argv).await;
+                    let retry = crate::keyspace::stream::retry_form(&resolved);
+                    let timeout = if ms > 0 {
+                        Some(Duration::from_millis(ms))
+                    } else {
+                        None
+                    };
+                    (timeout, keys, resolved, retry)
+                }
+                _ => return (Some(self.exec_keyspace(spec, argv).await), Flow::Continue),
+            }
+        } else {
+            match blocking_args(spec.name, argv) {
+                Ok((t, k)) => (t, k, argv.to_vec(), argv.to_vec()),
+                Err(e) => return (Some(e), Flow::Continue),
+            }
         };
+        let argv = &argv[..];
         let notifier = self.shared.notifier.clone();
-        let waiter = notifier.block(self.db, argv.to_vec(), keys);
+        let waiter = notifier.block(self.db, retry, keys);
         let first = self.exec_keyspace(spec, argv).await;
         if !is_null(&first) {
             notifier.unblock(&waiter);
@@ -1062,6 +1083,46 @@ impl Connection {
         };
         self.handle.blocked.store(false, Ordering::Relaxed);
         result
+    }
+
+    /// XREAD BLOCK's `$` ids replaced by each stream's last id now (0-0
+    /// for a missing key; a key of another type is left for the command's
+    /// own WRONGTYPE).
+    async fn resolve_stream_dollars(&mut self, argv: &[Bytes]) -> Vec<Bytes> {
+        let mut out = argv.to_vec();
+        let keys = crate::keyspace::stream::read_keys(argv);
+        let n = keys.len();
+        let Some(info) = crate::command::lookup(b"xinfo") else {
+            return out;
+        };
+        for p in keys {
+            if out[p + n].as_ref() != b"$" {
+                continue;
+            }
+            let call = vec![
+                Bytes::from_static(b"xinfo"),
+                Bytes::from_static(b"stream"),
+                argv[p].clone(),
+            ];
+            match self.exec_keyspace(info, &call).await {
+                Reply::Map(fields) => {
+                    let last = fields.into_iter().find_map(|(k, v)| match (k, v) {
+                        (Reply::Bulk(k), Reply::Bulk(v)) if &k[..] == b"last-generated-id" => {
+                            Some(v)
+                        }
+                        _ => None,
+                    });
+                    if let Some(last) = last {
+                        out[p + n] = last;
+                    }
+                }
+                Reply::Error(e) if e.starts_with("ERR no such key") => {
+                    out[p + n] = Bytes::from_static(b"0-0");
+                }
+                _ => {}
+            }
+        }
+        out
     }
 
     /// The reply the unblocker sent; a null (served after the timeout fired)

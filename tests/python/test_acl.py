@@ -289,6 +289,8 @@ SUBCOMMANDS = {
     "script": {"exists", "flush", "help", "kill", "load"},
     "slowlog": {"get", "help", "len", "reset"},
     "function": {"delete", "dump", "flush", "help", "kill", "list", "load", "restore", "stats"},
+    "xgroup": {"create", "createconsumer", "delconsumer", "destroy", "help", "setid"},
+    "xinfo": {"consumers", "groups", "help", "stream"},
 }
 
 # The flags FincasKV models (Redis's others, `noscript`, `loading`, `stale`,
