@@ -173,6 +173,20 @@ pub(crate) fn format_i64(v: i64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[at..]
 }
 
+/// How C's `atoi` / `strtoull` begin reading a number: white space skipped,
+/// then an optional sign. Returns whether it was `-` and what follows.
+pub(crate) fn c_sign(b: &[u8]) -> (bool, &[u8]) {
+    let start = b
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+        .unwrap_or(b.len());
+    match b.get(start) {
+        Some(b'-') => (true, &b[start + 1..]),
+        Some(b'+') => (false, &b[start + 1..]),
+        _ => (false, &b[start..]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

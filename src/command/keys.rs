@@ -118,25 +118,10 @@ fn numkeys(args: &[Bytes], dest: Option<usize>, count: usize) -> Vec<usize> {
 
 /// C's `atoi`: leading white space, a sign, digits; anything else ends it.
 fn atoi(b: &[u8]) -> i64 {
-    let mut i = b
-        .iter()
-        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
-        .unwrap_or(b.len());
-    let neg = match b.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let (neg, rest) = super::args::c_sign(b);
     let mut n: i64 = 0;
-    while let Some(d) = b.get(i).filter(|c| c.is_ascii_digit()) {
+    for d in rest.iter().take_while(|c| c.is_ascii_digit()) {
         n = n.saturating_mul(10).saturating_add(i64::from(d - b'0'));
-        i += 1;
     }
     if neg {
         -n

@@ -148,22 +148,7 @@ fn string2ull(s: &[u8]) -> Option<u64> {
     if let Some(v) = args::parse_i64(s) {
         return u64::try_from(v).ok();
     }
-    let mut i = s
-        .iter()
-        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
-        .unwrap_or(s.len());
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let digits = &s[i..];
+    let (neg, digits) = args::c_sign(s);
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -1666,14 +1651,6 @@ fn xread(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
 }
 
-fn nogroup_read(key: &[u8], group: &[u8]) -> Reply {
-    Reply::Error(format!(
-        "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
-        String::from_utf8_lossy(key),
-        String::from_utf8_lossy(group)
-    ))
-}
-
 fn xreadgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let r = match parse_read_args(argv, true) {
         Ok(r) => r,
@@ -1694,7 +1671,7 @@ fn xreadgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             }
             _ if r.retry => return err("UNBLOCKED the stream key no longer exists"),
             Err(e) => return e,
-            Ok(_) => return nogroup_read(key, &group),
+            Ok(_) => return nogroup(key, &group, " in XREADGROUP with GROUP option"),
         }
         if arg.as_ref() == b"$" {
             return err("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.");
@@ -1891,9 +1868,10 @@ fn xack(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     Reply::Integer(acked)
 }
 
-fn nogroup(key: &[u8], group: &[u8]) -> Reply {
+/// Redis's NOGROUP error (`then`: what XREADGROUP adds).
+fn nogroup(key: &[u8], group: &[u8], then: &str) -> Reply {
     Reply::Error(format!(
-        "NOGROUP No such key '{}' or consumer group '{}'",
+        "NOGROUP No such key '{}' or consumer group '{}'{then}",
         String::from_utf8_lossy(key),
         String::from_utf8_lossy(group)
     ))
@@ -1942,7 +1920,7 @@ fn xpending(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let s = match get(ex, key) {
         Err(e) => return e,
         Ok(Some(s)) if s.groups.contains_key(group) => s,
-        Ok(_) => return nogroup(key, group),
+        Ok(_) => return nogroup(key, group, ""),
     };
     let g = &s.groups[group];
     let Some((start, end, mut count)) = range else {
@@ -2041,7 +2019,7 @@ fn xclaim(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match get(ex, key) {
         Err(e) => return e,
         Ok(Some(s)) if s.groups.contains_key(group) => {}
-        Ok(_) => return nogroup(key, group),
+        Ok(_) => return nogroup(key, group, ""),
     }
     let minidle = match args::parse_i64(&argv[4]) {
         Some(n) => n.max(0),
@@ -2217,7 +2195,7 @@ fn xautoclaim(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match get(ex, key) {
         Err(e) => return e,
         Ok(Some(s)) if s.groups.contains_key(group) => {}
-        Ok(_) => return nogroup(key, group),
+        Ok(_) => return nogroup(key, group, ""),
     }
     let now = ex.now_ms;
     let Some((s, at, journal)) = writable(ex, key) else {

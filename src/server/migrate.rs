@@ -106,17 +106,18 @@ fn parse(argv: &[Bytes]) -> Result<Migrate, Reply> {
     })
 }
 
-/// The port as C's `atoi` reads it, 0 when out of range (no server there).
+/// The port as C's `atoi` reads it, 0 when negative or out of range (no
+/// server there).
 fn atoi_port(a: &[u8]) -> u16 {
-    let digits: Vec<u8> = a
+    let (neg, rest) = crate::command::args::c_sign(a);
+    let end = rest
         .iter()
-        .skip_while(|c| c.is_ascii_whitespace())
-        .take_while(|c| c.is_ascii_digit())
-        .copied()
-        .collect();
-    std::str::from_utf8(&digits)
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    std::str::from_utf8(&rest[..end])
         .ok()
         .and_then(|s| s.parse::<u16>().ok())
+        .filter(|_| !neg)
         .unwrap_or(0)
 }
 
