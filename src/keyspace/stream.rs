@@ -1078,39 +1078,28 @@ fn parse_trim_args(
         let opt = &argv[i];
         if xadd && opt.as_ref() == b"*" {
             break;
-        } else if is(opt, "maxlen") && more > 0 {
+        } else if (is(opt, "maxlen") || is(opt, "minid")) && more > 0 {
             if !matches!(t.trim, Trim::None) {
                 return Err(err(both));
             }
-            t.approx = false;
+            // An optional `~` (approximate) or `=` (exact) before the
+            // threshold.
             let next = &argv[i + 1];
-            if more >= 2 && next.as_ref() == b"~" {
-                t.approx = true;
-                i += 1;
-            } else if more >= 2 && next.as_ref() == b"=" {
+            t.approx = more >= 2 && next.as_ref() == b"~";
+            if more >= 2 && (t.approx || next.as_ref() == b"=") {
                 i += 1;
             }
-            let n = args::int_arg(&argv[i + 1])?;
-            if n < 0 {
-                return Err(err("ERR The MAXLEN argument must be >= 0."));
-            }
+            let threshold = &argv[i + 1];
             i += 1;
-            t.trim = Trim::MaxLen(n as u64);
-        } else if is(opt, "minid") && more > 0 {
-            if !matches!(t.trim, Trim::None) {
-                return Err(err(both));
-            }
-            t.approx = false;
-            let next = &argv[i + 1];
-            if more >= 2 && next.as_ref() == b"~" {
-                t.approx = true;
-                i += 1;
-            } else if more >= 2 && next.as_ref() == b"=" {
-                i += 1;
-            }
-            let id = parse_strict_id(&argv[i + 1])?;
-            i += 1;
-            t.trim = Trim::MinId(id);
+            t.trim = if is(opt, "maxlen") {
+                let n = args::int_arg(threshold)?;
+                if n < 0 {
+                    return Err(err("ERR The MAXLEN argument must be >= 0."));
+                }
+                Trim::MaxLen(n as u64)
+            } else {
+                Trim::MinId(parse_strict_id(threshold)?)
+            };
         } else if is(opt, "limit") && more > 0 {
             let n = args::int_arg(&argv[i + 1])?;
             if n < 0 {
