@@ -773,7 +773,8 @@ impl Connection {
     pub(super) async fn exec_keyspace(&mut self, spec: &CommandSpec, argv: &[Bytes]) -> Reply {
         let scripting = spec.group == "scripting";
         let acl = if scripting { self.script_acl() } else { None };
-        // A tracking client remembers the keys its scripts read.
+        // A tracking client remembers a script's declared keys when the
+        // script reads (Redis 7.0).
         let track_reads = scripting && self.handle.is_tracking();
         self.exec_keyspace_as(spec, argv, acl, track_reads).await
     }
