@@ -427,6 +427,38 @@ async fn hello_3_switches_to_resp3() {
     srv.stop().await;
 }
 
+#[test]
+fn a_bad_user_rule_fails_the_start_before_the_port_is_bound() {
+    // Reserve a port, free it, and ask for it: a failed start must leave it
+    // unbound (a client must not even complete a TCP handshake with it).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let cfg = ServerConfig {
+        bind: "127.0.0.1".into(),
+        port,
+        user: vec!["carl on +nosuch".into()],
+        ..ServerConfig::default()
+    };
+    let err = server::bind_all(&cfg, &fincaskv::command::lookup)
+        .err()
+        .expect("a rule naming an unknown command must stop the start");
+    assert!(
+        err.to_string()
+            .contains("Error in applying operation '+nosuch'"),
+        "{err}"
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    // The same settings with a good rule bind the port.
+    let good = ServerConfig {
+        user: vec!["carl on +get".into()],
+        ..cfg
+    };
+    let listeners = server::bind_all(&good, &fincaskv::command::lookup).unwrap();
+    assert_eq!(listeners.resp.local_addr().unwrap().port(), port);
+}
+
 #[tokio::test]
 async fn requirepass_and_auth() {
     let cfg = ServerConfig {

@@ -186,7 +186,7 @@ impl ServerHandle {
         let dir = cfg.dir.clone();
         let opened = py.detach(|| open_keyspace(&cfg));
         let keyspace = Arc::new(opened.map_err(|e| errors::engine_error(py, &e))?);
-        let listeners = fincaskv::server::bind_all(&cfg)
+        let listeners = fincaskv::server::bind_all(&cfg, &fincaskv::command::lookup)
             .map_err(|e| errors::new_err(py, "ConnectionError", e.to_string()))?;
         let addr = listeners
             .resp

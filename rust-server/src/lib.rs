@@ -376,30 +376,6 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
     ));
     let keys: u64 = backend.key_counts().iter().map(|(k, _)| k).sum();
 
-    // The TLS and metrics listeners first, the RESP port last: a server
-    // that fails to start must not have accepted a client.
-    let listeners = server::bind_all(&config).map_err(|e| e.to_string())?;
-    let local = listeners.resp.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        addr = %local,
-        pid = std::process::id(),
-        dir = %config.dir.display(),
-        fsync = config.fsync.as_str(),
-        keys,
-        load_ms,
-        "fincaskv-server ready to accept connections"
-    );
-    println!(
-        "fincaskv-server {} listening on {} (pid {}, data dir {}, fsync {}, {} keys loaded in {} ms)",
-        env!("CARGO_PKG_VERSION"),
-        local,
-        std::process::id(),
-        config.dir.display(),
-        config.fsync.as_str(),
-        keys,
-        load_ms
-    );
     // Cluster mode hooks in here: CLUSTER commands, raft routing.
     let mut cluster_cfg = ClusterConfig::new(config.dir.join("cluster"));
     cluster_cfg.node_name = cluster_args.node_id.clone();
@@ -450,6 +426,34 @@ async fn serve(config: ServerConfig, cluster_args: &ClusterArgs) -> Result<(), S
             .ok_or("tls-cluster needs the TLS files")?;
         cluster_cfg.tls = Some(fincaskv::tls::PeerTls::new(&files)?);
     }
+    // Every start-up check (the users, the cluster settings) is done by
+    // now; the TLS and metrics listeners first, the RESP port last: a
+    // server that fails to start must not have accepted a client.
+    let lookup = |name: &[u8]| {
+        fincaskv::cluster::backend::node_lookup(name).or_else(|| backend.lookup(name))
+    };
+    let listeners = server::bind_all(&config, &lookup).map_err(|e| e.to_string())?;
+    let local = listeners.resp.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        addr = %local,
+        pid = std::process::id(),
+        dir = %config.dir.display(),
+        fsync = config.fsync.as_str(),
+        keys,
+        load_ms,
+        "fincaskv-server ready to accept connections"
+    );
+    println!(
+        "fincaskv-server {} listening on {} (pid {}, data dir {}, fsync {}, {} keys loaded in {} ms)",
+        env!("CARGO_PKG_VERSION"),
+        local,
+        std::process::id(),
+        config.dir.display(),
+        config.fsync.as_str(),
+        keys,
+        load_ms
+    );
     let cluster = ClusterBackend::new(backend, keyspace.clone(), cluster_cfg);
     cluster
         .boot()

@@ -57,6 +57,18 @@ const fn node_command(
     }
 }
 
+/// The commands a cluster node adds to the keyspace's: CLUSTER, ROLE and
+/// WAIT (lower-case `name`). A server checks its ACL rules against these
+/// before it has built its [`ClusterBackend`].
+pub fn node_lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    match name {
+        b"cluster" => Some(&CLUSTER_SPEC),
+        b"role" => Some(&ROLE_SPEC),
+        b"wait" => Some(&WAIT_SPEC),
+        _ => None,
+    }
+}
+
 /// `ROLE`'s table entry.
 pub static ROLE_SPEC: CommandSpec = node_command(
     "role",
@@ -683,12 +695,7 @@ impl Backend for ClusterBackend {
     }
 
     fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
-        match name {
-            b"cluster" => Some(&CLUSTER_SPEC),
-            b"role" => Some(&ROLE_SPEC),
-            b"wait" => Some(&WAIT_SPEC),
-            _ => self.inner.lookup(name),
-        }
+        node_lookup(name).or_else(|| self.inner.lookup(name))
     }
 
     fn table(&self) -> &'static [CommandSpec] {

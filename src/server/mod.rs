@@ -383,18 +383,26 @@ struct ExtraListeners {
     metrics: Option<std::net::TcpListener>,
 }
 
-/// Every listener of a server ([`bind_all`]).
+/// Every listener of a server ([`bind_all`]), with the users it starts with.
 pub struct Listeners {
     /// The RESP port (non-blocking).
     pub resp: std::net::TcpListener,
     extras: ExtraListeners,
+    acl: acl::Acl,
 }
 
-/// Binds the listeners of `config`: the TLS port and the metrics address
+/// Checks the start-up users of `config` (its `user` entries or its
+/// `aclfile`, against the commands `lookup` knows besides the server's
+/// own), then binds its listeners: the TLS port and the metrics address
 /// first (reading the certificate files now: a bad file fails the start),
 /// the RESP port last, so that a server that cannot start never accepts a
-/// client.
-pub fn bind_all(config: &ServerConfig) -> std::io::Result<Listeners> {
+/// client (not even a TCP handshake that a start-up check then drops).
+pub fn bind_all(
+    config: &ServerConfig,
+    lookup: &dyn Fn(&[u8]) -> Option<&'static CommandSpec>,
+) -> std::io::Result<Listeners> {
+    let known = |c: &str| lookup(c.as_bytes()).is_some() || table::lookup(c.as_bytes()).is_some();
+    let acl = startup_acl(config, &known)?;
     let extras = bind_extras(config)?;
     let resp = listen(&config.bind, config.port, config.tcp_backlog).map_err(|e| {
         std::io::Error::new(
@@ -402,7 +410,7 @@ pub fn bind_all(config: &ServerConfig) -> std::io::Result<Listeners> {
             format!("cannot listen on {}:{}: {e}", config.bind, config.port),
         )
     })?;
-    Ok(Listeners { resp, extras })
+    Ok(Listeners { resp, extras, acl })
 }
 
 /// Binds the TLS port and the metrics address of `config`.
@@ -478,7 +486,10 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future,
 ) -> std::io::Result<()> {
+    let known =
+        |c: &str| backend.lookup(c.as_bytes()).is_some() || table::lookup(c.as_bytes()).is_some();
     let listeners = Listeners {
+        acl: startup_acl(&config, &known)?,
         extras: bind_extras(&config)?,
         resp: listener.into_std()?,
     };
@@ -498,15 +509,12 @@ pub async fn run_with(
     listeners: Listeners,
     shutdown: impl Future,
 ) -> std::io::Result<()> {
-    let Listeners { resp, extras } = listeners;
+    let Listeners { resp, extras, acl } = listeners;
     let listener = TcpListener::from_std(resp)?;
     let port = listener.local_addr()?.port();
     let notifier = Arc::new(Notifier::new());
     backend.set_observer(notifier.clone());
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
-    let known =
-        |c: &str| backend.lookup(c.as_bytes()).is_some() || table::lookup(c.as_bytes()).is_some();
-    let acl = startup_acl(&config, &known)?;
     let acl_open = acl.open();
     let shared = Arc::new(Shared {
         backend: backend.clone(),
