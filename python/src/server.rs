@@ -95,6 +95,7 @@ fn build_config(
                 errors::data_error(py, format!("invalid config file {}: {e}", path.display()))
             })?;
             cfg.config_file = Some(path);
+            cfg.check_loaded().map_err(|e| errors::data_error(py, e))?;
             cfg
         }
         None => ServerConfig::default(),

@@ -70,6 +70,10 @@ struct Cli {
     /// Log level: error, warn, info, debug, trace [default: info].
     #[arg(long)]
     loglevel: Option<String>,
+    /// Keyspace notifications, as Redis's notify-keyspace-events (e.g.
+    /// `KEA`) [default: none].
+    #[arg(long)]
+    notify_keyspace_events: Option<String>,
     /// Prometheus metrics endpoint HOST:PORT (GET /metrics) [default: off].
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
@@ -329,6 +333,10 @@ fn load_config(cli: &Cli) -> Result<ServerConfig, String> {
                 .map_err(|e| format!("--{name}: {e}"))?;
         }
     }
+    if let Some(events) = &cli.notify_keyspace_events {
+        cfg.notify_keyspace_events = events.clone();
+    }
+    cfg.check_loaded()?;
     cfg.tls_files()?;
     cfg.index.parse::<IndexKind>()?;
     Ok(cfg)

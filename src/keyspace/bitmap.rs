@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 
+use super::notify::{GENERIC, STRING};
 use super::string::{edit_string, read};
 use super::value::StrForm;
 use super::Exec;
@@ -64,6 +65,10 @@ fn setbit(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let byte = offset >> 3;
     let mask = 0x80 >> (offset & 7);
+    let old_len = match ex.get_str(&argv[1]) {
+        Ok(v) => v.map(|s| s.data.len()),
+        Err(e) => return e,
+    };
     // Written even when the bit was already so: Redis turns the value raw
     // and counts the key as modified either way.
     let edited = edit_string(ex, &argv[1], byte..byte + 1, |buf| {
@@ -76,7 +81,13 @@ fn setbit(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         was
     });
     match edited {
-        Ok((was, _)) => Reply::Integer(i64::from(was)),
+        Ok((was, len)) => {
+            // Redis reports a new or grown string, or a bit that changed.
+            if old_len != Some(len) || was != on {
+                ex.notify(STRING, "setbit", &argv[1]);
+            }
+            Reply::Integer(i64::from(was))
+        }
         Err(e) => e,
     }
 }
@@ -252,7 +263,9 @@ fn bitop(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let len = inputs.iter().map(Bytes::len).max().unwrap_or(0);
     let dest = &argv[2];
     if len == 0 {
-        ex.delete(dest);
+        if ex.delete(dest) {
+            ex.notify(GENERIC, "del", dest);
+        }
         return Reply::Integer(0);
     }
     let byte = |v: &Bytes, i: usize| v.get(i).copied().unwrap_or(0);
@@ -269,6 +282,7 @@ fn bitop(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         })
         .collect();
     ex.set_string_as(dest, Bytes::from(out), 0, StrForm::Raw);
+    ex.notify(STRING, "set", dest);
     Reply::Integer(len as i64)
 }
 
@@ -473,7 +487,17 @@ fn bitfield_generic(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply
         .min()
         .unwrap_or(0);
     match edit_string(ex, key, first..reach, |buf| apply_fields(buf, &ops)) {
-        Ok((replies, _)) => Reply::Array(replies),
+        Ok((replies, _)) => {
+            // A write that OVERFLOW FAIL refused (nil) changed nothing.
+            let changes = ops
+                .iter()
+                .zip(&replies)
+                .any(|(op, r)| op.write.is_some() && !matches!(r, Reply::Nil));
+            if changes {
+                ex.notify(STRING, "setbit", key);
+            }
+            Reply::Array(replies)
+        }
         Err(e) => e,
     }
 }

@@ -115,7 +115,12 @@ fn options(argv: &[Bytes]) -> Result<Options, Reply> {
 /// checks in Redis's order: options, existing key, ttl, footer, body.
 fn restore(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match restore_checked(ex, argv) {
-        Ok(()) => Reply::ok(),
+        Ok(()) => {
+            if ex.db_mut().get(&argv[1]).is_some() {
+                ex.notify(super::notify::GENERIC, "restore", &argv[1]);
+            }
+            Reply::ok()
+        }
         Err(e) => e,
     }
 }
@@ -146,13 +151,16 @@ fn restore_checked(ex: &mut Exec<'_>, argv: &[Bytes]) -> Result<(), Reply> {
         (t, true) => Some(t),
         (t, false) => t.checked_add(ex.now_ms as i64),
     };
-    if opts.replace {
-        ex.delete(key);
-    }
+    let deleted = opts.replace && ex.delete(key);
     let deadline = match deadline {
         Some(d) if d == 0 || d > ex.now_ms as i64 => d as u64,
         // Already expired: the key is not created (any old one is gone).
-        _ => return Ok(()),
+        _ => {
+            if deleted {
+                ex.notify(super::notify::GENERIC, "del", key);
+            }
+            return Ok(());
+        }
     };
     write(ex, key, obj, deadline);
     Ok(())

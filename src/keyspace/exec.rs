@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::db::{Db, Entry};
 use super::dropper::Dropper;
 use super::journal::{FixTarget, Journal, RecordKey, TAG_DEL, TAG_STR};
+use super::notify;
 use super::value::{StrForm, StrValue, Value};
 use super::State;
 use crate::command::{args, Ctx, Reply};
@@ -118,6 +119,21 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// Reports keyspace notification `event` of `class` (a
+    /// [`notify`](super::notify) constant) on `key` of the selected db.
+    pub(crate) fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.notify_in(self.db, class, event, key);
+    }
+
+    /// [`Exec::notify`] for logical db `db`.
+    pub(crate) fn notify_in(&self, db: usize, class: u32, event: &str, key: &[u8]) {
+        if let Some(obs) = &self.st.observer {
+            if obs.event_classes() & class != 0 {
+                obs.key_event(db, event, key);
+            }
+        }
+    }
+
     /// Frees a whole database's entries off this thread (FLUSHDB / FLUSHALL).
     pub(crate) fn discard_db(&self, db: Db) {
         self.dropper.discard_db(db);
@@ -147,6 +163,7 @@ impl<'a> Exec<'a> {
             if let Some(entry) = self.st.dbs[slot].remove(key) {
                 self.discard(entry.value);
                 self.modified_in(db, key);
+                self.notify_in(db, notify::EXPIRED, "expired", key);
             }
         }
     }
@@ -167,6 +184,9 @@ impl<'a> Exec<'a> {
                 self.dropper.discard(old.value, &self.st.dead);
                 if let Some(obs) = &self.st.observer {
                     obs.key_modified(self.db, key);
+                    if obs.event_classes() & notify::EXPIRED != 0 {
+                        obs.key_event(self.db, "expired", key);
+                    }
                 }
                 (None, &mut *self.journal)
             }
@@ -262,8 +282,18 @@ impl<'a> Exec<'a> {
                 gen,
             },
         );
+        // Redis's events: an expired old value goes first (its lookup
+        // expires it), then a key that did not exist is `new`.
+        let expired = old.as_ref().is_some_and(|o| o.expired(self.now_ms));
+        let created = old.is_none() || expired;
         if let Some(old) = old {
             self.discard(old.value);
+        }
+        if expired {
+            self.notify_in(db, notify::EXPIRED, "expired", key);
+        }
+        if created {
+            self.notify_in(db, notify::NEW, "new", key);
         }
         self.modified_in(db, key);
     }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::glob;
 use super::journal::{RecordKey, FLUSH_ALL, TAG_FLUSH, TAG_SWAPDB};
+use super::notify::{GENERIC, NEW};
 use super::renamed::max_hops;
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is};
@@ -47,8 +48,14 @@ pub(crate) static COMMANDS: &[Command] = &[
 ];
 
 fn del(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    let n = argv[1..].iter().filter(|k| ex.delete(k)).count();
-    Reply::Integer(n as i64)
+    let mut n = 0;
+    for key in &argv[1..] {
+        if ex.delete(key) {
+            ex.notify(GENERIC, "del", key);
+            n += 1;
+        }
+    }
+    Reply::Integer(n)
 }
 
 fn exists(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
@@ -123,8 +130,10 @@ fn expire_generic(
     }
     if when <= ex.now_ms as i64 {
         ex.delete(key);
+        ex.notify(GENERIC, "del", key);
     } else {
         ex.set_expire_in(ex.db, key, when as u64);
+        ex.notify(GENERIC, "expire", key);
     }
     Reply::Integer(1)
 }
@@ -181,6 +190,7 @@ fn persist(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match ex.expire_of(&argv[1]) {
         Some(at) if at != 0 => {
             ex.set_expire_in(ex.db, &argv[1], 0);
+            ex.notify(GENERIC, "persist", &argv[1]);
             Reply::Integer(1)
         }
         _ => Reply::Integer(0),
@@ -356,10 +366,17 @@ fn rename_generic(ex: &mut Exec<'_>, argv: &[Bytes], nx: bool) -> Reply {
     if src == dst {
         return if nx { Reply::Integer(0) } else { Reply::ok() };
     }
-    if nx && ex.exists(dst) {
+    let dst_live = ex.exists(dst);
+    if nx && dst_live {
         return Reply::Integer(0);
     }
     rename_key(ex, ex.db, src, ex.db, dst);
+    if dst_live {
+        // Redis deletes the old destination, then adds the key anew.
+        ex.notify(NEW, "new", dst);
+    }
+    ex.notify(GENERIC, "rename_from", src);
+    ex.notify(GENERIC, "rename_to", dst);
     if nx {
         Reply::Integer(1)
     } else {
@@ -413,10 +430,15 @@ fn copy(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if !ex.exists(src) {
         return Reply::Integer(0);
     }
-    if ex.entry_in(to, dst).is_some() && !replace {
+    let dst_live = ex.entry_in(to, dst).is_some();
+    if dst_live && !replace {
         return Reply::Integer(0);
     }
     transfer(ex, ex.db, src, to, dst, true);
+    if dst_live {
+        ex.notify_in(to, NEW, "new", dst);
+    }
+    ex.notify_in(to, GENERIC, "copy_to", dst);
     Reply::Integer(1)
 }
 
@@ -436,6 +458,8 @@ fn move_(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Integer(0);
     }
     rename_key(ex, ex.db, key, to, key);
+    ex.notify(GENERIC, "move_from", key);
+    ex.notify_in(to, GENERIC, "move_to", key);
     Reply::Integer(1)
 }
 

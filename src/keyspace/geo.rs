@@ -1106,7 +1106,9 @@ fn search_generic(
         _ => {
             return match storekey {
                 Some(dst) => {
-                    ex.delete(&dst);
+                    if ex.delete(&dst) {
+                        ex.notify(super::notify::GENERIC, "del", &dst);
+                    }
                     Reply::Integer(0)
                 }
                 None => Reply::Array(Vec::new()),
@@ -1194,7 +1196,12 @@ fn search_generic(
                 })
                 .collect();
             let in_listpack = zset::combined_in_listpack(&pairs);
-            Reply::Integer(zset::store(ex, &dst, pairs, in_listpack) as i64)
+            let event = if searchstore {
+                "geosearchstore"
+            } else {
+                "georadiusstore"
+            };
+            Reply::Integer(zset::store_result(ex, &dst, pairs, in_listpack, event) as i64)
         }
     }
 }

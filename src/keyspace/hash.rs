@@ -13,6 +13,7 @@ use bytes::Bytes;
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_HASH_FIELD, TAG_HASH_REM};
 use super::members::{self, DeadTally, Member};
+use super::notify::{GENERIC, HASH};
 use super::replay::{incarnation, Load};
 use super::scanmap::ScanMap;
 use super::value::{keep, Value};
@@ -343,7 +344,10 @@ fn hset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         &many
     };
     match set_pairs(ex, &argv[1], pairs) {
-        Ok(added) => Reply::Integer(added as i64),
+        Ok(added) => {
+            ex.notify(HASH, "hset", &argv[1]);
+            Reply::Integer(added as i64)
+        }
         Err(e) => e,
     }
 }
@@ -354,7 +358,10 @@ fn hmset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     match set_pairs(ex, &argv[1], &pairs) {
-        Ok(_) => Reply::ok(),
+        Ok(_) => {
+            ex.notify(HASH, "hset", &argv[1]);
+            Reply::ok()
+        }
         Err(e) => e,
     }
 }
@@ -365,6 +372,7 @@ fn hsetnx(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(Some(h)) if h.get(&argv[2]).is_some() => Reply::Integer(0),
         Ok(_) => {
             write(ex, &argv[1], &[(&argv[2], &argv[3])]);
+            ex.notify(HASH, "hset", &argv[1]);
             Reply::Integer(1)
         }
     }
@@ -463,8 +471,12 @@ fn hdel(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     let empty = h.fields.is_empty();
     dead.for_each(&mut |loc| ex.dead(Some(loc)));
+    if removed > 0 {
+        ex.notify(HASH, "hdel", key);
+    }
     if empty {
         ex.delete(key);
+        ex.notify(GENERIC, "del", key);
     } else if removed > 0 {
         ex.modified(key);
     }
@@ -511,6 +523,7 @@ fn hincrby(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return err(args::OVERFLOW);
     };
     write(ex, &argv[1], &[(&argv[2], &args::int_bytes(new))]);
+    ex.notify(HASH, "hincrby", &argv[1]);
     Reply::Integer(new)
 }
 
@@ -536,6 +549,7 @@ fn hincrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     let text = Bytes::from(args::format_float(new));
     write(ex, &argv[1], &[(&argv[2], &text)]);
+    ex.notify(HASH, "hincrbyfloat", &argv[1]);
     Reply::Bulk(text)
 }
 

@@ -602,6 +602,7 @@ fn pfadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if updated {
         invalidate(&mut v);
         store(ex, key, v);
+        ex.notify(super::notify::STRING, "pfadd", key);
     } else {
         unshare(ex, key);
     }
@@ -690,6 +691,7 @@ fn pfmerge(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     invalidate(&mut v);
     store(ex, dest, v);
+    ex.notify(super::notify::STRING, "pfadd", dest);
     Reply::ok()
 }
 

@@ -16,6 +16,7 @@ use super::db::{Db, Entry};
 use super::journal::{
     decode_seq, encode_seq, FixTarget, Journal, RecordKey, TAG_LIST_ITEM, TAG_LIST_REM,
 };
+use super::notify::{GENERIC, LIST};
 use super::replay::{incarnation, Load};
 use super::value::{keep, Value};
 use super::Exec;
@@ -103,6 +104,39 @@ pub(crate) fn push(ex: &mut Exec<'_>, key: &Bytes, vals: &[Bytes], left: bool) -
     let (len, full) = push_into(entry, ex.journal, slot, key, vals, left);
     pushed(ex, key, exists, full);
     len
+}
+
+/// The event of a push at the head (`left`) or the tail.
+fn push_event(left: bool) -> &'static str {
+    if left {
+        "lpush"
+    } else {
+        "rpush"
+    }
+}
+
+/// [`pop`] as a command reports it: the pop event, then `del` if the
+/// list is gone (nothing when nothing was popped).
+fn pop_notify(ex: &mut Exec<'_>, key: &Bytes, left: bool, n: usize) -> Vec<Bytes> {
+    let out = pop(ex, key, left, n);
+    if !out.is_empty() {
+        popped(ex, key, left);
+    }
+    out
+}
+
+/// Reports a pop from the list at `key`: `lpop` / `rpop`, then `del` if
+/// the pop emptied it.
+fn popped(ex: &mut Exec<'_>, key: &Bytes, left: bool) {
+    ex.notify(LIST, if left { "lpop" } else { "rpop" }, key);
+    deleted_if_gone(ex, key);
+}
+
+/// Reports `del` for a list command that emptied (so removed) `key`.
+fn deleted_if_gone(ex: &mut Exec<'_>, key: &Bytes) {
+    if ex.db_mut().get(key).is_none() {
+        ex.notify(GENERIC, "del", key);
+    }
 }
 
 /// Pushes `vals` into the list `entry` (of `key` in `slot`), logging a
@@ -264,6 +298,7 @@ fn push_generic(ex: &mut Exec<'_>, argv: &[Bytes], left: bool, only_existing: bo
         None if only_existing => return Reply::Integer(0),
         None => push(ex, key, vals, left),
     };
+    ex.notify(LIST, push_event(left), key);
     Reply::Integer(len as i64)
 }
 
@@ -307,12 +342,17 @@ fn pop_generic(ex: &mut Exec<'_>, argv: &[Bytes], left: bool) -> Reply {
         Ok(Some(_)) => {}
     }
     match count {
-        None => pop(ex, key, left, 1)
+        None => pop_notify(ex, key, left, 1)
             .into_iter()
             .next()
             .map_or(Reply::Nil, Reply::Bulk),
         Some(0) => Reply::Array(Vec::new()),
-        Some(n) => Reply::Array(pop(ex, key, left, n).into_iter().map(Reply::Bulk).collect()),
+        Some(n) => Reply::Array(
+            pop_notify(ex, key, left, n)
+                .into_iter()
+                .map(Reply::Bulk)
+                .collect(),
+        ),
     }
 }
 
@@ -429,6 +469,7 @@ fn lset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     );
     ex.dead(old_loc);
     ex.modified(key);
+    ex.notify(LIST, "lset", key);
     Reply::ok()
 }
 
@@ -511,6 +552,10 @@ fn lrem(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     positions.sort_unstable();
     let n = positions.len();
     remove_positions(ex, key, &positions);
+    if n > 0 {
+        ex.notify(LIST, "lrem", key);
+        deleted_if_gone(ex, key);
+    }
     Reply::Integer(n as i64)
 }
 
@@ -535,6 +580,8 @@ fn ltrim(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if rtrim > 0 && ex.db_mut().get(key).is_some() {
         pop(ex, key, false, rtrim);
     }
+    ex.notify(LIST, "ltrim", key);
+    deleted_if_gone(ex, key);
     Reply::ok()
 }
 
@@ -596,6 +643,7 @@ fn linsert(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         FixTarget::Seq(seq),
     );
     ex.modified(key);
+    ex.notify(LIST, "linsert", key);
     Reply::Integer(len as i64)
 }
 
@@ -700,13 +748,18 @@ fn move_one(
         // key and the push would make a new one, without the TTL.
         let val = l.list.items[0].val.clone();
         ex.modified(src);
+        ex.notify(LIST, push_event(to_left), dst);
+        ex.notify(LIST, if from_left { "lpop" } else { "rpop" }, src);
         return Ok(Some(val));
     }
     get_list(ex, dst)?;
     let Some(val) = pop(ex, src, from_left, 1).into_iter().next() else {
         return Ok(None);
     };
+    // Redis's order: the push (and `new`) on dst, then the pop on src.
     push(ex, dst, std::slice::from_ref(&val), to_left);
+    ex.notify(LIST, push_event(to_left), dst);
+    popped(ex, src, from_left);
     Ok(Some(val))
 }
 
@@ -761,7 +814,7 @@ fn mpop(ex: &mut Exec<'_>, argv: &[Bytes], numkeys_idx: usize) -> Reply {
             Err(e) => return e,
             Ok(None) => continue,
             Ok(Some(_)) => {
-                let vals = pop(ex, key, left, count);
+                let vals = pop_notify(ex, key, left, count);
                 return Reply::Array(vec![
                     Reply::Bulk(key.clone()),
                     Reply::Array(vals.into_iter().map(Reply::Bulk).collect()),
@@ -799,7 +852,7 @@ fn bpop(ex: &mut Exec<'_>, argv: &[Bytes], left: bool) -> Reply {
             Err(e) => return e,
             Ok(None) => continue,
             Ok(Some(_)) => {
-                if let Some(v) = pop(ex, key, left, 1).into_iter().next() {
+                if let Some(v) = pop_notify(ex, key, left, 1).into_iter().next() {
                     return Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(v)]);
                 }
             }

@@ -42,6 +42,7 @@ pub(crate) mod hyperloglog;
 mod journal;
 pub(crate) mod list;
 mod members;
+pub mod notify;
 mod ordtree;
 mod renamed;
 mod replay;
@@ -121,6 +122,17 @@ pub trait KeyObserver: Send + Sync {
     fn db_flushed(&self, db: Option<usize>);
     /// `SWAPDB a b`.
     fn dbs_swapped(&self, a: usize, b: usize);
+    /// The [`notify`] classes whose events this observer wants now (none
+    /// by default). Asked before each event, so it must be cheap.
+    fn event_classes(&self) -> u32 {
+        0
+    }
+    /// A keyspace notification: command `event` (Redis's name, e.g.
+    /// `"lpush"`) acted on `key` of database `db`; only events of a class
+    /// in [`KeyObserver::event_classes`] arrive.
+    fn key_event(&self, db: usize, event: &str, key: &[u8]) {
+        let _ = (db, event, key);
+    }
 }
 
 /// Counters for INFO.
@@ -766,6 +778,9 @@ impl Keyspace {
                     self.dropper.discard(entry.value, &state.dead);
                     if let Some(obs) = &state.observer {
                         obs.key_modified(db, &key);
+                        if obs.event_classes() & notify::EXPIRED != 0 {
+                            obs.key_event(db, "expired", &key);
+                        }
                     }
                 }
             }

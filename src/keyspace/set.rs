@@ -17,6 +17,7 @@ use super::scanmap::ScanMap;
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_SET_MEMBER, TAG_SET_REM};
 use super::members::{self, record_bytes, FileTally, Member};
+use super::notify::{GENERIC, SET};
 use super::replay::{incarnation, Load};
 use super::value::Value;
 use super::Exec;
@@ -299,7 +300,11 @@ fn sadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return e;
     }
     let items: Vec<&[u8]> = argv[2..].iter().map(|b| b.as_ref()).collect();
-    Reply::Integer(add(ex, &argv[1], &items) as i64)
+    let added = add(ex, &argv[1], &items);
+    if added > 0 {
+        ex.notify(SET, "sadd", &argv[1]);
+    }
+    Reply::Integer(added as i64)
 }
 
 fn srem(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
@@ -308,7 +313,11 @@ fn srem(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(None) => Reply::Integer(0),
         Ok(Some(_)) => {
             let items: Vec<&[u8]> = argv[2..].iter().map(|b| b.as_ref()).collect();
-            Reply::Integer(remove(ex, &argv[1], &items) as i64)
+            let removed = remove(ex, &argv[1], &items);
+            if removed > 0 {
+                removed_event(ex, "srem", &argv[1]);
+            }
+            Reply::Integer(removed as i64)
         }
     }
 }
@@ -387,6 +396,9 @@ fn spop(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let items: Vec<&[u8]> = picked.iter().map(|b| b.as_ref()).collect();
     remove(ex, &argv[1], &items);
+    if count != Some(0) {
+        removed_event(ex, "spop", &argv[1]);
+    }
     match count {
         None => picked.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
         Some(_) => Reply::Set(picked.into_iter().map(Reply::Bulk).collect()),
@@ -460,7 +472,10 @@ fn smove(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Integer(1);
     }
     remove(ex, src, &[m]);
-    add(ex, dst, &[m]);
+    removed_event(ex, "srem", src);
+    if add(ex, dst, &[m]) > 0 {
+        ex.notify(SET, "sadd", dst);
+    }
     Reply::Integer(1)
 }
 
@@ -544,9 +559,34 @@ pub(crate) fn store(ex: &mut Exec<'_>, dst: &Bytes, members: &[Bytes]) -> usize 
     n
 }
 
+/// Reports `event` (SREM, SPOP) on the set at `key`, then `del` if that
+/// emptied it (so removed it).
+fn removed_event(ex: &mut Exec<'_>, event: &str, key: &Bytes) {
+    ex.notify(SET, event, key);
+    if ex.db_mut().get(key).is_none() {
+        ex.notify(GENERIC, "del", key);
+    }
+}
+
 fn combine_store(ex: &mut Exec<'_>, argv: &[Bytes], op: Op) -> Reply {
+    let dst = &argv[1];
     match combine(ex, &argv[2..], op) {
-        Ok(v) => Reply::Integer(store(ex, &argv[1], &v) as i64),
+        Ok(v) if v.is_empty() => {
+            if ex.delete(dst) {
+                ex.notify(GENERIC, "del", dst);
+            }
+            Reply::Integer(0)
+        }
+        Ok(v) => {
+            let n = store(ex, dst, &v);
+            let event = match op {
+                Op::Inter => "sinterstore",
+                Op::Union => "sunionstore",
+                Op::Diff => "sdiffstore",
+            };
+            ex.notify(SET, event, dst);
+            Reply::Integer(n as i64)
+        }
         Err(e) => e,
     }
 }

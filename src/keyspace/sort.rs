@@ -445,13 +445,19 @@ fn sort_generic(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
     };
     // STORE: a new list (no deadline) replaces the destination; an empty
     // result deletes it. Missing GET values are stored as empty strings.
-    ex.delete(&dest);
-    if !out.is_empty() {
-        let values: Vec<Bytes> = out.into_iter().map(Option::unwrap_or_default).collect();
-        list::push(ex, &dest, &values, false);
-        return Reply::Integer(values.len() as i64);
+    if out.is_empty() {
+        if ex.delete(&dest) {
+            ex.notify(super::notify::GENERIC, "del", &dest);
+        }
+        return Reply::Integer(0);
     }
-    Reply::Integer(0)
+    // A new incarnation (the old value, if any, is overwritten: no `new`
+    // event for it, as Redis's setKey), then the elements.
+    let values: Vec<Bytes> = out.into_iter().map(Option::unwrap_or_default).collect();
+    ex.replace_in(ex.db, &dest, Value::List(list::ListValue::default()), 0);
+    list::push(ex, &dest, &values, false);
+    ex.notify(super::notify::LIST, "sortstore", &dest);
+    Reply::Integer(values.len() as i64)
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ use super::journal::{
     TAG_STREAM_ENTRY, TAG_STREAM_ENTRY_DEL, TAG_STREAM_GROUP, TAG_STREAM_GROUP_DEL,
     TAG_STREAM_META, TAG_STREAM_PENDING, TAG_STREAM_RANGE_DEL,
 };
+use super::notify::STREAM;
 use super::replay::{incarnation, Load};
 use super::value::Value;
 use super::Exec;
@@ -1299,12 +1300,16 @@ fn xadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     );
     s.last_id = new_id;
     s.entries_added += 1;
-    let (_, upto) = trim(s, &t);
+    let (trimmed, upto) = trim(s, &t);
     if let Some(upto) = upto {
         journal.delete(TAG_STREAM_RANGE_DEL, &at, &upto.encode());
     }
     log_meta(journal, &at, s);
     ex.modified(key);
+    ex.notify(STREAM, "xadd", key);
+    if trimmed > 0 {
+        ex.notify(STREAM, "xtrim", key);
+    }
     new_id.reply()
 }
 
@@ -1329,6 +1334,7 @@ fn xtrim(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     if removed > 0 {
         ex.modified(key);
+        ex.notify(STREAM, "xtrim", key);
     }
     Reply::Integer(removed as i64)
 }
@@ -1419,6 +1425,7 @@ fn xdel(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             ex.dead(l);
         }
         ex.modified(key);
+        ex.notify(STREAM, "xdel", key);
     }
     Reply::Integer(deleted)
 }
@@ -1690,11 +1697,14 @@ fn xreadgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             None => continue,
         };
         let start = start.incr().unwrap_or(StreamId::MAX);
-        let items = read_group(
+        let (items, created) = read_group(
             s, &at, journal, &group, &consumer, start, r.count, history, r.noack, now,
         );
         out.push((Reply::Bulk(key.clone()), Reply::Array(items)));
         ex.modified(key);
+        if created {
+            ex.notify(STREAM, "xgroup-createconsumer", key);
+        }
     }
     if out.is_empty() {
         Reply::NilArray
@@ -1703,7 +1713,8 @@ fn xreadgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
 }
 
-/// Finds or creates `consumer` in `group` (seen now), logging it.
+/// Finds or creates `consumer` in `group` (seen now), logging it; true
+/// when it was created.
 fn touch_consumer(
     s: &mut StreamData,
     at: &RecordKey<'_>,
@@ -1711,13 +1722,15 @@ fn touch_consumer(
     group: &[u8],
     consumer: &Bytes,
     now: u64,
-) {
+) -> bool {
     let Some(g) = s.groups.get_mut(group) else {
-        return;
+        return false;
     };
+    let created = !g.consumers.contains_key(consumer);
     let c = g.consumers.entry(super::value::keep(consumer)).or_default();
     c.seen_time = now;
     log_consumer(journal, at, group, consumer, now);
+    created
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1732,8 +1745,8 @@ fn read_group(
     history: bool,
     noack: bool,
     now: u64,
-) -> Vec<Reply> {
-    touch_consumer(s, at, journal, group, consumer, now);
+) -> (Vec<Reply>, bool) {
+    let created = touch_consumer(s, at, journal, group, consumer, now);
     let limit = if count == 0 { usize::MAX } else { count };
     let mut out = Vec::new();
     if history {
@@ -1759,7 +1772,7 @@ fn read_group(
                 None => out.push(Reply::Array(vec![id.reply(), Reply::NilArray])),
             }
         }
-        return out;
+        return (out, created);
     }
     let picked: Vec<StreamId> = s
         .entries
@@ -1812,7 +1825,7 @@ fn read_group(
     if group_changed {
         log_group(journal, at, group, &s.groups[&group[..]]);
     }
-    out
+    (out, created)
 }
 
 // ---------------------------------------------------------------- groups
@@ -2092,6 +2105,7 @@ fn xclaim(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let mut out = Vec::new();
     let mut dead = Vec::new();
     let mut consumer_touched = false;
+    let mut consumer_created = false;
     for id in ids {
         let exists = s.entries.contains_key(&id);
         let g = s.groups.get_mut(group).expect("checked");
@@ -2127,6 +2141,7 @@ fn xclaim(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         }
         if !consumer_touched {
             consumer_touched = true;
+            consumer_created = !g.consumers.contains_key(consumer);
             let c = g.consumers.entry(consumer.clone()).or_default();
             c.seen_time = now as u64;
             log_consumer(journal, &at, group, consumer, now as u64);
@@ -2146,6 +2161,9 @@ fn xclaim(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     if changed {
         ex.modified(key);
+    }
+    if consumer_created {
+        ex.notify(STREAM, "xgroup-createconsumer", key);
     }
     Reply::Array(out)
 }
@@ -2195,6 +2213,7 @@ fn xautoclaim(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let mut deleted = Vec::new();
     let mut dead = Vec::new();
     let mut consumer_touched = false;
+    let mut consumer_created = false;
     let mut cursor_from = std::ops::Bound::Included(start);
     let mut eof = false;
     let mut changed = false;
@@ -2230,6 +2249,7 @@ fn xautoclaim(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         }
         if !consumer_touched {
             consumer_touched = true;
+            consumer_created = !g.consumers.contains_key(consumer);
             let c = g.consumers.entry(consumer.clone()).or_default();
             c.seen_time = now;
             log_consumer(journal, &at, group, consumer, now);
@@ -2259,6 +2279,9 @@ fn xautoclaim(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     if changed {
         ex.modified(key);
+    }
+    if consumer_created {
+        ex.notify(STREAM, "xgroup-createconsumer", key);
     }
     Reply::Array(vec![
         cursor.reply(),
@@ -2328,6 +2351,7 @@ fn xsetid(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     log_meta(journal, &at, s);
     ex.modified(key);
+    ex.notify(STREAM, "xsetid", key);
     Reply::ok()
 }
 
@@ -2486,6 +2510,7 @@ fn xgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             log_group(journal, &at, group, &g);
             s.groups.insert(super::value::keep(group), g);
             ex.modified(key);
+            ex.notify(STREAM, "xgroup-create", key);
             Reply::ok()
         }
         "setid" if argv.len() == 5 || argv.len() == 7 => {
@@ -2521,6 +2546,7 @@ fn xgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             g.entries_read = read;
             log_group(journal, &at, group, g);
             ex.modified(key);
+            ex.notify(STREAM, "xgroup-setid", key);
             Reply::ok()
         }
         "destroy" => {
@@ -2537,6 +2563,7 @@ fn xgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
                         ex.dead(l);
                     }
                     ex.modified(key);
+                    ex.notify(STREAM, "xgroup-destroy", key);
                     Reply::Integer(1)
                 }
                 None => Reply::Integer(0),
@@ -2560,6 +2587,7 @@ fn xgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             );
             log_consumer(journal, &at, group, consumer, now);
             ex.modified(key);
+            ex.notify(STREAM, "xgroup-createconsumer", key);
             Reply::Integer(1)
         }
         "delconsumer" => {
@@ -2583,6 +2611,7 @@ fn xgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
                 ex.dead(l);
             }
             ex.modified(key);
+            ex.notify(STREAM, "xgroup-delconsumer", key);
             Reply::Integer(pending)
         }
         _ => sub_syntax("XGROUP", &argv[1]),

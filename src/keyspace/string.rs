@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::db::Entry;
 use super::journal::{FixTarget, RecordKey, TAG_STR, TAG_STR_PATCH};
+use super::notify::{GENERIC, STRING};
 use super::value::{self, keep, StrForm, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is};
@@ -161,7 +162,12 @@ fn set(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             when
         };
         ex.set_string(key, keep(&argv[2]), expire);
-        // A deadline already past (EXAT/PXAT): the key is set, then gone.
+        ex.notify(STRING, "set", key);
+        if flags.expire.is_some() {
+            ex.notify(GENERIC, "expire", key);
+        }
+        // A deadline already past (EXAT/PXAT): the key is set, then gone,
+        // `expired` as when Redis removes it on its next access.
         if expire != 0 && expire <= ex.now_ms {
             ex.delete(key);
         }
@@ -178,6 +184,7 @@ fn setnx(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Integer(0);
     }
     ex.set_string(&argv[1], keep(&argv[2]), 0);
+    ex.notify(STRING, "set", &argv[1]);
     Reply::Integer(1)
 }
 
@@ -187,6 +194,8 @@ fn setex_generic(ex: &mut Exec<'_>, argv: &[Bytes], ms: bool, name: &str) -> Rep
         Err(e) => return e,
     };
     ex.set_string(&argv[1], keep(&argv[3]), when);
+    ex.notify(STRING, "set", &argv[1]);
+    ex.notify(GENERIC, "expire", &argv[1]);
     Reply::ok()
 }
 
@@ -204,6 +213,7 @@ fn getset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     ex.set_string(&argv[1], keep(&argv[2]), 0);
+    ex.notify(STRING, "set", &argv[1]);
     bulk_or_nil(old)
 }
 
@@ -214,6 +224,7 @@ fn getdel(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     if old.is_some() {
         ex.delete(&argv[1]);
+        ex.notify(GENERIC, "del", &argv[1]);
     }
     bulk_or_nil(old)
 }
@@ -235,8 +246,11 @@ fn getex(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     if flags.expire.is_some() {
         ex.set_expire_in(ex.db, key, when);
+        let event = if when <= ex.now_ms { "del" } else { "expire" };
+        ex.notify(GENERIC, event, key);
     } else if flags.persist && ex.expire_of(key).unwrap_or(0) != 0 {
         ex.set_expire_in(ex.db, key, 0);
+        ex.notify(GENERIC, "persist", key);
     }
     Reply::Bulk(value)
 }
@@ -258,6 +272,7 @@ fn mset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     for pair in argv[1..].chunks_exact(2) {
         ex.set_string(&pair[0], keep(&pair[1]), 0);
+        ex.notify(STRING, "set", &pair[0]);
     }
     Reply::ok()
 }
@@ -271,6 +286,7 @@ fn msetnx(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     for pair in argv[1..].chunks_exact(2) {
         ex.set_string(&pair[0], keep(&pair[1]), 0);
+        ex.notify(STRING, "set", &pair[0]);
     }
     Reply::Integer(1)
 }
@@ -285,6 +301,7 @@ fn append(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let Some(old_len) = old_len else {
         // A new key, made the SET way (`int` / `embstr` / `raw` by content).
         ex.set_string(key, keep(piece), 0);
+        ex.notify(STRING, "append", key);
         return Reply::Integer(piece.len() as i64);
     };
     if old_len + piece.len() > ex.max_value_len() {
@@ -293,7 +310,10 @@ fn append(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match edit_string(ex, key, old_len..old_len + piece.len(), |buf| {
         buf[old_len..].copy_from_slice(piece)
     }) {
-        Ok(((), len)) => Reply::Integer(len as i64),
+        Ok(((), len)) => {
+            ex.notify(STRING, "append", key);
+            Reply::Integer(len as i64)
+        }
         Err(e) => e,
     }
 }
@@ -379,6 +399,7 @@ fn incr_by(ex: &mut Exec<'_>, key: &Bytes, by: i64) -> Reply {
     let (s, expire, gen) = match entry {
         None => {
             ex.set_string(key, args::int_bytes(by), 0);
+            ex.notify(STRING, "incrby", key);
             return Reply::Integer(by);
         }
         Some(Entry {
@@ -401,6 +422,7 @@ fn incr_by(ex: &mut Exec<'_>, key: &Bytes, by: i64) -> Reply {
         // string records of a generation, so a key with a deadline is not
         // rewritten in place).
         ex.set_string(key, data, expire);
+        ex.notify(STRING, "incrby", key);
         return Reply::Integer(new);
     }
     // In place: the same incarnation (generation) gets a newer string
@@ -413,6 +435,7 @@ fn incr_by(ex: &mut Exec<'_>, key: &Bytes, by: i64) -> Reply {
     let old = s.rebase(loc);
     ex.dead(old);
     ex.modified(key);
+    ex.notify(STRING, "incrby", key);
     Reply::Integer(new)
 }
 
@@ -463,6 +486,7 @@ fn incrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         let text = args::int_bytes(sum);
         let expire = ex.expire_of(key).unwrap_or(0);
         ex.set_string_as(key, text.clone(), expire, StrForm::Plain);
+        ex.notify(STRING, "incrbyfloat", key);
         return Reply::Bulk(text);
     }
     let new = current + by;
@@ -472,6 +496,7 @@ fn incrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let text = Bytes::from(args::format_float(new));
     let expire = ex.expire_of(key).unwrap_or(0);
     ex.set_string_as(key, text.clone(), expire, StrForm::Plain);
+    ex.notify(STRING, "incrbyfloat", key);
     Reply::Bulk(text)
 }
 
@@ -534,7 +559,10 @@ fn setrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match edit_string(ex, key, offset..end, |buf| {
         buf[offset..end].copy_from_slice(piece)
     }) {
-        Ok(((), len)) => Reply::Integer(len as i64),
+        Ok(((), len)) => {
+            ex.notify(STRING, "setrange", key);
+            Reply::Integer(len as i64)
+        }
         Err(e) => e,
     }
 }

@@ -18,6 +18,7 @@ use hashbrown::HashMap;
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_ZSET_MEMBER, TAG_ZSET_REM};
 use super::members::{self, DeadTally};
+use super::notify::{GENERIC, ZSET};
 use super::ordtree::OrderTree;
 use super::replay::{incarnation, Load};
 use super::scanmap::ScanMap;
@@ -521,6 +522,27 @@ fn remove(ex: &mut Exec<'_>, key: &Bytes, items: &[Bytes]) -> usize {
     removed
 }
 
+/// [`store`] for a command that stores a result (ZUNIONSTORE,
+/// GEOSEARCHSTORE, ...): reports `event`, or `del` when an empty result
+/// deleted `dst`.
+pub(crate) fn store_result(
+    ex: &mut Exec<'_>,
+    dst: &Bytes,
+    pairs: Vec<(Bytes, f64)>,
+    in_listpack: usize,
+    event: &str,
+) -> usize {
+    if pairs.is_empty() {
+        if ex.delete(dst) {
+            ex.notify(GENERIC, "del", dst);
+        }
+        return 0;
+    }
+    let n = store(ex, dst, pairs, in_listpack);
+    ex.notify(ZSET, event, dst);
+    n
+}
+
 /// Stores `pairs` as a new zset at `dst` (deleting `dst` when empty). The
 /// first `in_listpack` members are the ones Redis's result held in its
 /// listpack encoding, which stores a -0 score as 0: they are stored so.
@@ -552,6 +574,15 @@ pub(crate) fn store(
         );
     }
     n
+}
+
+/// Reports `event` (ZREM, ZREMRANGEBY*, ZPOP*) on the zset at `key`, then
+/// `del` if that emptied it (so removed it).
+fn removed_event(ex: &mut Exec<'_>, event: &str, key: &Bytes) {
+    ex.notify(ZSET, event, key);
+    if ex.db_mut().get(key).is_none() {
+        ex.notify(GENERIC, "del", key);
+    }
 }
 
 fn bulk(m: &[u8]) -> Reply {
@@ -862,7 +893,7 @@ fn range_generic(
     match store {
         Some(dst) => {
             let in_listpack = range_in_listpack(&picked, q.kind == RangeType::Rank);
-            Reply::Integer(self::store(ex, dst, picked, in_listpack) as i64)
+            Reply::Integer(store_result(ex, dst, picked, in_listpack, "zrangestore") as i64)
         }
         None => {
             let items: Vec<(f64, &[u8])> = picked.iter().map(|(m, s)| (*s, m.as_ref())).collect();
@@ -982,7 +1013,16 @@ fn remrange(ex: &mut Exec<'_>, argv: &[Bytes], kind: RangeType) -> Reply {
             Err(e) => return e,
         },
     };
-    Reply::Integer(remove(ex, &argv[1], &victims) as i64)
+    let removed = remove(ex, &argv[1], &victims);
+    if removed > 0 {
+        let event = match kind {
+            RangeType::Rank => "zremrangebyrank",
+            RangeType::Score => "zremrangebyscore",
+            _ => "zremrangebylex",
+        };
+        removed_event(ex, event, &argv[1]);
+    }
+    Reply::Integer(removed as i64)
 }
 
 fn zremrangebyrank(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
@@ -1109,6 +1149,9 @@ pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         }
     }
     write(ex, key, &writes);
+    if added + updated > 0 {
+        ex.notify(ZSET, if incr { "zincr" } else { "zadd" }, key);
+    }
     if incr {
         incr_result.map_or(Reply::Nil, Reply::Double)
     } else {
@@ -1131,6 +1174,10 @@ fn zincrby(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return err("ERR resulting score is not a number (NaN)");
     }
     write(ex, &argv[1], &[(&argv[3][..], new)]);
+    // Redis reports a change only (an increment of 0 changes nothing).
+    if cur != Some(new) {
+        ex.notify(ZSET, "zincr", &argv[1]);
+    }
     Reply::Double(new)
 }
 
@@ -1138,7 +1185,13 @@ fn zrem(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match get(ex, &argv[1]) {
         Err(e) => e,
         Ok(None) => Reply::Integer(0),
-        Ok(Some(_)) => Reply::Integer(remove(ex, &argv[1], &argv[2..]) as i64),
+        Ok(Some(_)) => {
+            let removed = remove(ex, &argv[1], &argv[2..]);
+            if removed > 0 {
+                removed_event(ex, "zrem", &argv[1]);
+            }
+            Reply::Integer(removed as i64)
+        }
     }
 }
 
@@ -1211,6 +1264,9 @@ fn pop(ex: &mut Exec<'_>, key: &Bytes, max: bool, count: usize) -> Vec<(Bytes, f
     }
     let names: Vec<Bytes> = picked.iter().map(|(m, _)| m.clone()).collect();
     remove(ex, key, &names);
+    if !picked.is_empty() {
+        removed_event(ex, if max { "zpopmax" } else { "zpopmin" }, key);
+    }
     picked
 }
 
@@ -1549,7 +1605,7 @@ fn combine(
     match dst {
         Some(d) => {
             let in_listpack = combined_in_listpack(&result);
-            Reply::Integer(store(ex, d, result, in_listpack) as i64)
+            Reply::Integer(store_result(ex, d, result, in_listpack, name) as i64)
         }
         None => {
             let mut sorted: Vec<(f64, &[u8])> =

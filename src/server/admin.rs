@@ -976,6 +976,7 @@ impl Connection {
                     }
                 }
                 let pass = (next.requirepass != cfg.requirepass).then(|| next.requirepass.clone());
+                self.shared.notifier.set_event_classes(next.event_classes());
                 *cfg = next;
                 drop(cfg);
                 if let Some(p) = pass {

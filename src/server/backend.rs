@@ -20,6 +20,14 @@ impl KeyObserver for Notifier {
     fn dbs_swapped(&self, a: usize, b: usize) {
         Notifier::dbs_swapped(self, a, b);
     }
+
+    fn event_classes(&self) -> u32 {
+        Notifier::event_classes(self)
+    }
+
+    fn key_event(&self, db: usize, event: &str, key: &[u8]) {
+        Notifier::key_event(self, db, event, key);
+    }
 }
 
 /// A [`Keyspace`] served by the RESP server.

@@ -137,6 +137,15 @@ pub struct ServerConfig {
     /// certificate files (peers must present a certificate signed by the
     /// CA). Default false. Read at start.
     pub tls_cluster: bool,
+    /// Keyspace notifications (Redis's `notify-keyspace-events`): the
+    /// classes of events to publish (`g$lshzxetdnm`, `A` for all but `n`
+    /// and `m`) and where (`K` keyspace channel, `E` keyevent channel).
+    /// Default empty (off). Settable.
+    pub notify_keyspace_events: String,
+    /// The classes of `notify-keyspace-events` as set: its string as
+    /// shown does not tell `n` apart when `A` is there (as in Redis).
+    #[serde(skip)]
+    pub notify_flags: u32,
     /// The file this configuration was read from (CONFIG REWRITE writes it).
     #[serde(skip)]
     pub config_file: Option<PathBuf>,
@@ -177,6 +186,8 @@ impl Default for ServerConfig {
             tls_ca_cert_file: String::new(),
             tls_auth_clients: "yes".to_owned(),
             tls_cluster: false,
+            notify_keyspace_events: String::new(),
+            notify_flags: 0,
             config_file: None,
         }
     }
@@ -204,6 +215,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "slowlog-log-slower-than",
     "slowlog-max-len",
     "latency-monitor-threshold",
+    "notify-keyspace-events",
     "merge-check-interval-ms",
     "worker-threads",
     "loglevel",
@@ -276,6 +288,7 @@ impl ServerConfig {
             "slowlog-max-len" => self.slowlog_max_len.to_string(),
             "latency-monitor-threshold" => self.latency_monitor_threshold.to_string(),
             "merge-check-interval-ms" => self.merge_check_interval_ms.to_string(),
+            "notify-keyspace-events" => self.notify_keyspace_events.clone(),
             "worker-threads" => self.worker_threads.to_string(),
             "loglevel" => self.loglevel.clone(),
             "metrics-addr" => self.metrics_addr.clone(),
@@ -364,6 +377,12 @@ impl ServerConfig {
                 self.merge_check_interval_ms = value.parse().map_err(|_| bad())?
             }
             "loglevel" => self.loglevel = value.to_owned(),
+            "notify-keyspace-events" => {
+                let flags = crate::keyspace::notify::parse_classes(value)
+                    .ok_or_else(|| crate::keyspace::notify::INVALID_CLASSES.to_owned())?;
+                self.notify_keyspace_events = crate::keyspace::notify::classes_string(flags);
+                self.notify_flags = flags;
+            }
             "save" | "appendonly" | "maxmemory" => {}
             _ => return Err("unsupported or read-only option".to_owned()),
         }
@@ -396,6 +415,19 @@ impl ServerConfig {
             _ => return self.set(name, value),
         }
         Ok(())
+    }
+
+    /// Checks what a config file set and derives what it cannot carry
+    /// (the classes of `notify-keyspace-events`); call it after reading one.
+    pub fn check_loaded(&mut self) -> Result<(), String> {
+        let events = self.notify_keyspace_events.clone();
+        self.set("notify-keyspace-events", &events)
+            .map_err(|e| format!("notify-keyspace-events: {e}"))
+    }
+
+    /// `notify-keyspace-events` as [`crate::keyspace::notify`] flags.
+    pub fn event_classes(&self) -> u32 {
+        self.notify_flags
     }
 
     /// The TLS certificate files, if `tls-port` or `tls-cluster` asks for

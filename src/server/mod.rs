@@ -224,7 +224,7 @@ pub(crate) struct Shared {
     pub next_client_id: AtomicU64,
     /// WATCH and blocking pops (also the keyspace's observer).
     pub notifier: Arc<Notifier>,
-    pub pubsub: pubsub::PubSub,
+    pub pubsub: Arc<pubsub::PubSub>,
     pub stats: Stats,
     pub slowlog: Mutex<Slowlog>,
     /// The latency monitor's events; locked only when a command crosses
@@ -513,6 +513,7 @@ pub async fn run_with(
     let listener = TcpListener::from_std(resp)?;
     let port = listener.local_addr()?.port();
     let notifier = Arc::new(Notifier::new());
+    notifier.set_event_classes(config.event_classes());
     backend.set_observer(notifier.clone());
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
     let acl_open = acl.open();
@@ -526,7 +527,7 @@ pub async fn run_with(
         acl_log: Mutex::new(acl::AclLog::default()),
         next_client_id: AtomicU64::new(1),
         notifier: notifier.clone(),
-        pubsub: pubsub::PubSub::default(),
+        pubsub: notifier.pubsub.clone(),
         stats: Stats::default(),
         slowlog: Mutex::new(Slowlog::default()),
         latency: Mutex::new(latency::LatencyMonitor::default()),

@@ -11,7 +11,7 @@
 //! No polling: a blocked client sleeps on its channel (or its timeout).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use tokio::sync::{oneshot, Notify};
 
 use super::Backend;
 use crate::command::{Ctx, Reply};
+use crate::keyspace::notify;
 
 /// A transaction's WATCH flag: set when any watched key changes.
 pub(crate) type WatchFlag = Arc<AtomicBool>;
@@ -69,6 +70,12 @@ pub struct Notifier {
     pub(crate) exec_gate: parking_lot::RwLock<()>,
     /// CLIENT TRACKING clients, told about changed keys by the same hooks.
     pub(crate) tracking: super::tracking::Tracking,
+    /// Who is subscribed to what (the server's PUBLISH and SUBSCRIBE use
+    /// it too): keyspace notifications are published here.
+    pub(crate) pubsub: Arc<super::pubsub::PubSub>,
+    /// `notify-keyspace-events` as [`notify`] flags; 0 unless `K` or `E`
+    /// is set with some class.
+    event_classes: AtomicU32,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -91,6 +98,40 @@ impl Notifier {
     /// A notifier with nothing registered.
     pub fn new() -> Self {
         Notifier::default()
+    }
+
+    /// Applies `notify-keyspace-events` ([`notify`] flags): which events
+    /// the keyspace reports from now on.
+    pub fn set_event_classes(&self, flags: u32) {
+        let wanted = if flags & (notify::KEYSPACE | notify::KEYEVENT) == 0 {
+            0
+        } else {
+            flags
+        };
+        self.event_classes.store(wanted, Ordering::Relaxed);
+    }
+
+    /// The classes of events wanted now (0: none).
+    pub fn event_classes(&self) -> u32 {
+        self.event_classes.load(Ordering::Relaxed)
+    }
+
+    /// Hook: publishes keyspace notification `event` on `key` of `db`, as
+    /// Redis's `notifyKeyspaceEvent`: the event on
+    /// `__keyspace@<db>__:<key>` (`K`), the key on
+    /// `__keyevent@<db>__:<event>` (`E`).
+    pub fn key_event(&self, db: usize, event: &str, key: &[u8]) {
+        let flags = self.event_classes();
+        let name = Bytes::copy_from_slice(event.as_bytes());
+        if flags & notify::KEYSPACE != 0 {
+            let mut channel = format!("__keyspace@{db}__:").into_bytes();
+            channel.extend_from_slice(key);
+            self.pubsub.publish(&Bytes::from(channel), &name);
+        }
+        if flags & notify::KEYEVENT != 0 {
+            let channel = Bytes::from(format!("__keyevent@{db}__:{event}"));
+            self.pubsub.publish(&channel, &Bytes::copy_from_slice(key));
+        }
     }
 
     /// Number of clients blocked right now (INFO `blocked_clients`).
