@@ -289,3 +289,43 @@ def test_the_setting_is_read_from_the_command_line_and_kept_by_config_rewrite(tm
     conf.write_text('notify-keyspace-events = "KEZ"\n')
     with pytest.raises(RuntimeError, match="Invalid event class character"):
         start_server(tmp_path, "--conf", str(conf))
+
+
+def test_every_cluster_node_publishes_the_events_of_what_it_applies(tmp_path) -> None:
+    """Each node reports the entries it applies (as a Redis replica does):
+    a write through the leader or a follower, and the leader's expiry of a
+    key, reach the subscribers of every node, in the same order."""
+    from test_cluster import leader_of, start_cluster, stop_all
+
+    nodes, _ = start_cluster(tmp_path, 3, "--notify-keyspace-events", "KEA")
+    subs = []
+    try:
+        leader = leader_of(nodes)
+        assert leader is not None
+        follower = next(n for n in nodes if n is not leader)
+        for n in nodes:
+            ps = n.client().pubsub()
+            ps.psubscribe("__keyevent@*__:*")
+            assert ps.get_message(timeout=10)["type"] == "psubscribe"
+            subs.append(ps)
+        leader.client().set("a", "1", ex=100)
+        follower.client().rpush("l", "x", "y")
+        leader.client().lpop("l", 2)
+        follower.client().set("soon", "1", px=50)
+        expected = [
+            (b"__keyevent@0__:set", b"a"), (b"__keyevent@0__:expire", b"a"),
+            (b"__keyevent@0__:rpush", b"l"), (b"__keyevent@0__:lpop", b"l"), (b"__keyevent@0__:del", b"l"),
+            (b"__keyevent@0__:set", b"soon"), (b"__keyevent@0__:expire", b"soon"),
+            (b"__keyevent@0__:expired", b"soon"),
+        ]
+        for ps in subs:
+            got = []
+            while len(got) < len(expected):
+                m = ps.get_message(timeout=15)
+                assert m is not None, f"only {got}"
+                got.append((m["channel"], m["data"]))
+            assert got == expected
+    finally:
+        for ps in subs:
+            ps.close()
+        stop_all(nodes)
