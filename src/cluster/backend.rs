@@ -694,6 +694,14 @@ impl Backend for ClusterBackend {
         self.inner.key_counts()
     }
 
+    fn lookup_stats(&self) -> crate::keyspace::LookupStats {
+        self.inner.lookup_stats()
+    }
+
+    fn reset_lookup_stats(&self) {
+        self.inner.reset_lookup_stats();
+    }
+
     fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
         node_lookup(name).or_else(|| self.inner.lookup(name))
     }

@@ -255,6 +255,7 @@ fn bitop(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     let mut inputs = Vec::with_capacity(sources.len());
     for key in sources {
+        ex.count_read(key);
         match read(ex, key) {
             Ok(v) => inputs.push(v.unwrap_or_default()),
             Err(e) => return e,

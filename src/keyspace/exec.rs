@@ -28,6 +28,10 @@ pub(crate) struct Exec<'a> {
     pub(crate) journal: &'a mut Journal,
     /// Frees big values off the caller's path.
     dropper: &'a Dropper,
+    /// The command is read-only: its lookups count as hits and misses
+    /// (INFO `keyspace_hits` / `keyspace_misses`), a miss is a `keymiss`
+    /// notification. Set by whoever runs the command.
+    pub(crate) reading: bool,
 }
 
 impl<'a> Exec<'a> {
@@ -45,6 +49,7 @@ impl<'a> Exec<'a> {
             st,
             journal,
             dropper,
+            reading: false,
         }
     }
 
@@ -161,6 +166,7 @@ impl<'a> Exec<'a> {
         let expired = self.st.dbs[slot].get(key).is_some_and(|e| e.expired(now));
         if expired {
             if let Some(entry) = self.st.dbs[slot].remove(key) {
+                self.st.lookups.expired += 1;
                 self.discard(entry.value);
                 self.modified_in(db, key);
                 self.notify_in(db, notify::EXPIRED, "expired", key);
@@ -178,19 +184,50 @@ impl<'a> Exec<'a> {
     pub(crate) fn entry_and_journal(&mut self, key: &[u8]) -> (Option<&mut Entry>, &mut Journal) {
         let slot = self.st.slot_of[self.db];
         // One hash lookup on the common path (disjoint fields borrowed).
-        match self.st.dbs[slot].get_live_mut(key, self.now_ms) {
-            Ok(entry) => (entry, &mut *self.journal),
-            Err(old) => {
-                self.dropper.discard(old.value, &self.st.dead);
-                if let Some(obs) = &self.st.observer {
-                    obs.key_modified(self.db, key);
-                    if obs.event_classes() & notify::EXPIRED != 0 {
-                        obs.key_event(self.db, "expired", key);
-                    }
+        // Disjoint fields of the state are used beside the entry's borrow.
+        let st = &mut *self.st;
+        let found = match st.dbs[slot].get_live_mut(key, self.now_ms) {
+            Ok(Some(entry)) => {
+                if self.reading {
+                    st.lookups.hits += 1;
                 }
-                (None, &mut *self.journal)
+                return (Some(entry), &mut *self.journal);
+            }
+            Ok(None) => None,
+            Err(old) => Some(old),
+        };
+        if let Some(old) = found {
+            st.lookups.expired += 1;
+            self.dropper.discard(old.value, &st.dead);
+            if let Some(obs) = &st.observer {
+                obs.key_modified(self.db, key);
+                if obs.event_classes() & notify::EXPIRED != 0 {
+                    obs.key_event(self.db, "expired", key);
+                }
             }
         }
+        if self.reading {
+            st.lookups.misses += 1;
+            if let Some(obs) = &st.observer {
+                if obs.event_classes() & notify::KEY_MISS != 0 {
+                    obs.key_event(self.db, "keymiss", key);
+                }
+            }
+        }
+        (None, &mut *self.journal)
+    }
+
+    /// Counts a lookup of `key` as a read (hit or miss, `keymiss`) for a
+    /// write command that reads it the way Redis's `lookupKeyRead` does
+    /// (GETSET's key, the sources of SUNIONSTORE, ...). Nothing for a
+    /// read-only command: its own lookups count.
+    pub(crate) fn count_read(&mut self, key: &[u8]) {
+        if self.reading {
+            return;
+        }
+        self.reading = true;
+        self.entry_and_journal(key);
+        self.reading = false;
     }
 
     /// The live entry of `key` in logical db `db`.

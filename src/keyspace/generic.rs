@@ -427,6 +427,7 @@ fn copy(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if to == ex.db && src == dst {
         return err("ERR source and destination objects are the same");
     }
+    ex.count_read(src);
     if !ex.exists(src) {
         return Reply::Integer(0);
     }

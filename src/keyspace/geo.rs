@@ -939,10 +939,13 @@ fn search_generic(
     searchstore: bool,
 ) -> Reply {
     let key = &argv[src];
+    ex.count_read(key);
     let exists = match zset::get(ex, key) {
         Err(e) => return e,
         Ok(z) => z.is_some(),
     };
+    // One read of the source counts (it is looked up again below).
+    ex.reading = false;
     let member_lonlat = |ex: &mut Exec<'_>, m: &[u8]| -> Result<(f64, f64), Reply> {
         match zset::get(ex, key) {
             Ok(Some(z)) => z

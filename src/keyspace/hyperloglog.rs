@@ -612,6 +612,9 @@ fn pfadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 /// PFCOUNT key [key ...]: one key answers (and caches) its estimate; more
 /// keys answer the estimate of their union, caching nothing.
 fn pfcount(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    for key in &argv[1..] {
+        ex.count_read(key);
+    }
     if argv.len() > 2 {
         let mut max = vec![0u8; REGISTERS];
         for key in &argv[1..] {
@@ -656,6 +659,7 @@ fn pfmerge(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let mut use_dense = false;
     let mut dest_old = None;
     for (j, key) in argv[1..].iter().enumerate() {
+        ex.count_read(key);
         match read(ex, key) {
             Ok(None) => {}
             Ok(Some(v)) => {

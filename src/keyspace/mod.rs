@@ -135,11 +135,28 @@ pub trait KeyObserver: Send + Sync {
     }
 }
 
+/// Key lookups and expiries since the keyspace opened (or the last
+/// [`Keyspace::reset_lookup_stats`]): INFO's `keyspace_hits`,
+/// `keyspace_misses` and `expired_keys`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LookupStats {
+    /// Keys a read-only command found.
+    pub hits: u64,
+    /// Keys a read-only command looked for and did not find (absent, or
+    /// past their deadline).
+    pub misses: u64,
+    /// Keys removed because their deadline passed (lazily or by the
+    /// active expiry round).
+    pub expired: u64,
+}
+
 /// Counters for INFO.
 #[derive(Debug, Clone, Default)]
 pub struct KeyspaceStats {
     /// Per logical database: (keys, keys with a deadline).
     pub keys: Vec<(usize, usize)>,
+    /// Lookups and expiries.
+    pub lookups: LookupStats,
     /// Storage figures.
     pub storage: storage::LogStats,
 }
@@ -189,6 +206,8 @@ pub(crate) struct State {
     /// The function libraries (FUNCTION LOAD, FCALL): part of the data,
     /// persisted as `TAG_FUNCTIONS` records (see `scripting/functions.rs`).
     pub(crate) functions: scripting::Functions,
+    /// Hits, misses and expiries (INFO stats).
+    pub(crate) lookups: LookupStats,
 }
 
 impl State {
@@ -211,6 +230,7 @@ impl State {
             scripts: Default::default(),
             script_engine: None,
             functions: Default::default(),
+            lookups: LookupStats::default(),
         }
     }
 }
@@ -545,6 +565,7 @@ impl Keyspace {
         let mut journal = std::mem::take(&mut state.journal);
         let reply = {
             let mut ex = Exec::new(ctx, &mut state, &mut journal, &self.dropper);
+            ex.reading = cmd.spec.flags.readonly;
             (cmd.run)(&mut ex, argv)
         };
         let commit = self.append(&mut state, &mut journal, meta);
@@ -667,6 +688,7 @@ impl Keyspace {
                 continue;
             }
             let mut ex = Exec::new(&ctx, state, journal, &self.dropper);
+            ex.reading = cmd.spec.flags.readonly;
             replies.push((cmd.run)(&mut ex, argv));
         }
     }
@@ -775,6 +797,7 @@ impl Keyspace {
             for key in due {
                 if let Some(entry) = state.dbs[slot].remove(&key) {
                     removed += 1;
+                    state.lookups.expired += 1;
                     self.dropper.discard(entry.value, &state.dead);
                     if let Some(obs) = &state.observer {
                         obs.key_modified(db, &key);
@@ -826,11 +849,18 @@ impl Keyspace {
                 (d.len(), d.expires_len())
             })
             .collect();
+        let lookups = state.lookups;
         drop(state);
         KeyspaceStats {
             keys,
+            lookups,
             storage: self.log.stats(),
         }
+    }
+
+    /// Zeroes the [`LookupStats`] (CONFIG RESETSTAT).
+    pub fn reset_lookup_stats(&self) {
+        self.state.lock().lookups = LookupStats::default();
     }
 }
 

@@ -1401,7 +1401,10 @@ fn call_command(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
             }
         });
     }
-    (cmd.run)(ex, argv)
+    let reading = std::mem::replace(&mut ex.reading, cmd.spec.flags.readonly);
+    let reply = (cmd.run)(ex, argv);
+    ex.reading = reading;
+    reply
 }
 
 /// PING, ECHO, TIME and SELECT inside a script.

@@ -490,6 +490,7 @@ enum Op {
 /// type-checked first, as Redis does: WRONGTYPE wins over a missing key).
 fn combine(ex: &mut Exec<'_>, keys: &[Bytes], op: Op) -> Result<Vec<Bytes>, Reply> {
     for k in keys {
+        ex.count_read(k);
         get(ex, k)?;
     }
     let slot = ex.slot();

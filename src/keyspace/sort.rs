@@ -345,10 +345,13 @@ fn sort_generic(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
         Err(e) => return e,
     };
     let key = &argv[1];
+    ex.count_read(key);
     let (kind, len) = match source(ex, key) {
         Ok(s) => s,
         Err(e) => return e,
     };
+    // The source counts as one read (its elements are read again below).
+    ex.reading = false;
     // A set has no order of its own: stored unsorted it would depend on
     // the hash order, so Redis sorts it ALPHA instead.
     if o.dont_sort && kind == Kind::Set && o.store.is_some() {

@@ -1658,6 +1658,7 @@ fn xreadgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     for i in 0..r.nstreams {
         let key = &argv[r.streams + i];
         let arg = &argv[r.streams + r.nstreams + i];
+        ex.count_read(key);
         match get(ex, key) {
             Ok(Some(s)) if s.groups.contains_key(&group) => {}
             Ok(Some(_)) if r.retry => {
@@ -1685,6 +1686,8 @@ fn xreadgroup(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let mut out = Vec::new();
     for (i, id) in ids.into_iter().enumerate() {
         let key = &argv[r.streams + i];
+        // Redis looks each stream up again to serve it (a second read).
+        ex.count_read(key);
         let Some((s, at, journal)) = writable(ex, key) else {
             continue;
         };

@@ -145,6 +145,7 @@ fn set(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let key = &argv[1];
     let old = if flags.get {
+        ex.count_read(key);
         match read(ex, key) {
             Ok(v) => Some(v),
             Err(e) => return e,
@@ -208,6 +209,7 @@ fn psetex(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn getset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    ex.count_read(&argv[1]);
     let old = match read(ex, &argv[1]) {
         Ok(v) => v,
         Err(e) => return e,
@@ -218,6 +220,7 @@ fn getset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn getdel(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    ex.count_read(&argv[1]);
     let old = match read(ex, &argv[1]) {
         Ok(v) => v,
         Err(e) => return e,
@@ -239,6 +242,7 @@ fn getex(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     let key = &argv[1];
+    ex.count_read(key);
     let value = match read(ex, key) {
         Ok(Some(v)) => v,
         Ok(None) => return Reply::Nil,

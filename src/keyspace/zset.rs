@@ -879,6 +879,7 @@ fn range_generic(
         return e;
     }
     let src = &argv[key_at];
+    ex.count_read(src);
     let picked: Vec<(Bytes, f64)> = match get(ex, src) {
         Err(e) => return e,
         Ok(None) => Vec::new(),
@@ -1444,6 +1445,7 @@ fn aggregate(a: Aggregate, target: f64, v: f64) -> f64 {
 
 /// One input of ZUNION & co: (member, score) pairs (a plain set counts 1).
 fn input_pairs(ex: &mut Exec<'_>, key: &[u8]) -> Result<Vec<(Bytes, f64)>, Reply> {
+    ex.count_read(key);
     match ex.entry(key) {
         None => Ok(Vec::new()),
         Some(Entry {

@@ -998,6 +998,7 @@ impl Connection {
                 ] {
                     c.store(0, Ordering::Relaxed);
                 }
+                self.shared.backend.reset_lookup_stats();
                 done(Reply::ok())
             }
             "rewrite" if argv.len() == 2 => {
@@ -2140,13 +2141,17 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
     }
     if want("stats") {
         let s = &shared.stats;
+        let lookups = shared.backend.lookup_stats();
         out.push_str(&format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntracking_total_keys:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntracking_total_keys:{}\r\n\r\n",
             s.connections_received.load(Ordering::Relaxed),
             s.commands_processed.load(Ordering::Relaxed),
             s.net_input_bytes.load(Ordering::Relaxed),
             s.net_output_bytes.load(Ordering::Relaxed),
             s.rejected_connections.load(Ordering::Relaxed),
+            lookups.expired,
+            lookups.hits,
+            lookups.misses,
             shared.pubsub.channels(None).len(),
             shared.pubsub.numpat(),
             shared.pubsub.shard_channels(None).len(),

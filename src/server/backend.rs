@@ -101,6 +101,14 @@ impl Backend for KeyspaceBackend {
         ))
     }
 
+    fn lookup_stats(&self) -> crate::keyspace::LookupStats {
+        self.keyspace.stats().lookups
+    }
+
+    fn reset_lookup_stats(&self) {
+        self.keyspace.reset_lookup_stats();
+    }
+
     fn key_counts(&self) -> Vec<(u64, u64)> {
         self.keyspace
             .stats()

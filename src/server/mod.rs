@@ -74,6 +74,12 @@ pub trait Backend: Send + Sync + 'static {
     }
     /// (keys, keys with an expiry) of each database.
     fn key_counts(&self) -> Vec<(u64, u64)>;
+    /// Hits, misses and expired keys (INFO stats); zero by default.
+    fn lookup_stats(&self) -> crate::keyspace::LookupStats {
+        crate::keyspace::LookupStats::default()
+    }
+    /// Zeroes [`Backend::lookup_stats`] (CONFIG RESETSTAT).
+    fn reset_lookup_stats(&self) {}
     /// A digest of the whole dataset (`DEBUG DIGEST`; all zero when
     /// empty), or `None` when the backend cannot compute one.
     fn digest(&self) -> Option<[u8; 20]> {

@@ -329,3 +329,58 @@ def test_every_cluster_node_publishes_the_events_of_what_it_applies(tmp_path) ->
         for ps in subs:
             ps.close()
         stop_all(nodes)
+
+
+READS: list[Step] = [
+    ("SET", "a", "1"), ("HSET", "h", "f", "v"), ("SADD", "s1", "a"), ("ZADD", "z1", "1", "a"),
+    ("RPUSH", "l", "b", "a"), ("XADD", "st", "1-0", "f", "v"), ("XGROUP", "CREATE", "st", "g", "0"),
+    ("GET", "a"), ("GET", "nokey"), ("MGET", "a", "b", "c"), ("EXISTS", "a", "b"), ("TYPE", "a"),
+    ("TYPE", "zz"), ("TTL", "a"), ("PTTL", "zz"), ("STRLEN", "a"), ("HGET", "h", "f"), ("HGETALL", "noh"),
+    ("LRANGE", "l", "0", "-1"), ("SMEMBERS", "nos"), ("ZRANGE", "z1", "0", "-1"), ("ZSCORE", "z", "m"),
+    ("DUMP", "a"), ("GETRANGE", "a", "0", "1"), ("LCS", "a", "b"), ("SINTER", "s1", "s2"),
+    ("XRANGE", "st", "-", "+"), ("BITCOUNT", "a"), ("PFCOUNT", "p"), ("PFCOUNT", "p", "q"),
+    ("GETSET", "a", "2"), ("GETDEL", "nokey"), ("GETEX", "a"), ("SET", "a", "3", "GET"),
+    ("SUNIONSTORE", "d", "s1", "s2"), ("SDIFFSTORE", "d", "s1", "s2"), ("ZUNIONSTORE", "d", "2", "z1", "z2"),
+    ("ZRANGESTORE", "d", "z1", "0", "-1"), ("ZUNION", "2", "z1", "z2"), ("SORT", "l", "ALPHA"),
+    ("SORT_RO", "nol"), ("BITOP", "AND", "d", "a", "b"), ("PFMERGE", "p", "q", "r"), ("COPY", "a", "b"),
+    ("COPY", "nokey", "b"), ("GEOSEARCH", "g", "FROMLONLAT", "1", "1", "BYRADIUS", "1", "km"),
+    ("GEORADIUS", "g", "1", "1", "1", "km", "STORE", "d"),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "st", ">"), ("HEXISTS", "h", "f"), ("SISMEMBER", "s", "m"),
+    ("LLEN", "l"), ("ZCARD", "z"), ("ZRANK", "z1", "a"), ("XLEN", "st"), ("GETBIT", "a", "1"),
+    ("GEOPOS", "g", "m"), ("LPOS", "l", "a"), ("LINDEX", "l", "0"), ("SINTERCARD", "1", "s1"),
+    ("ZCOUNT", "z", "0", "1"), ("HLEN", "h"), ("SMISMEMBER", "s1", "a"), ("ZMSCORE", "z1", "a"),
+    ("HSTRLEN", "h", "f"), ("HKEYS", "h"), ("XREAD", "STREAMS", "st", "nost", "0", "0"),
+    ("EVAL", "return redis.call('get', KEYS[1])", "1", "noval"),
+    ("SET", "gone", "1", "PX", "20"), sleep(0.2), ("GET", "gone"),
+]
+
+
+def test_keymiss_events_and_the_hit_miss_counters_as_redis(servers) -> None:
+    """`m` reports the keys a read found missing, as Redis's lookupKeyRead
+    does; INFO's keyspace_hits / keyspace_misses / expired_keys count the
+    same lookups (read commands, and the keys write commands read: GETSET,
+    the sources of SUNIONSTORE, ...)."""
+    got = same(servers, READS, "Em")
+    assert (b"__keyevent@0__:keymiss", b"nokey") in got
+    counters = []
+    for port in servers:
+        c = redis.Redis(port=port)
+        try:
+            c.flushall()
+            c.config_resetstat()
+            for step in READS:
+                if callable(step):
+                    step(c)
+                    continue
+                try:
+                    c.execute_command(*step)
+                except redis.ResponseError:
+                    pass
+            stats = c.info("stats")
+            counters.append({k: stats[k] for k in ("keyspace_hits", "keyspace_misses", "expired_keys")})
+            c.config_resetstat()
+            assert c.info("stats")["keyspace_hits"] == 0
+        finally:
+            c.close()
+    assert counters[0] == counters[1]
+    assert counters[0]["keyspace_misses"] > 10 and counters[0]["expired_keys"] == 1
