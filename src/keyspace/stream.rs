@@ -22,6 +22,8 @@
 //! entry, an acknowledgement. Merge keeps a record iff the value in memory
 //! still points at its location.
 
+pub(crate) mod rdb;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
@@ -1004,6 +1006,17 @@ fn writable<'e>(
         Value::Stream(s) => Some((s, at, journal)),
         _ => None,
     }
+}
+
+/// Creates `key` (absent: checked or deleted by the caller) holding `v`,
+/// a stream RESTORE decoded, and appends every record of it: its entries
+/// (in their nodes), its counters, groups, consumers and pending entries.
+pub(crate) fn store(ex: &mut Exec<'_>, key: &Bytes, v: StreamValue) {
+    ex.replace_in(ex.db, key, Value::Stream(v), 0);
+    if let Some((s, at, journal)) = writable(ex, key) {
+        s.rewrite(&at, 0, journal);
+    }
+    ex.modified(key);
 }
 
 fn entry_reply(id: StreamId, fields: &[Bytes]) -> Reply {
