@@ -267,7 +267,8 @@ struct Node {
     live: u32,
     /// Live and deleted entries (Redis counts both to decide when a node is full).
     used: u32,
-    /// Estimated listpack size in bytes.
+    /// The listpack's size in bytes (exact for a node XADD built; after
+    /// deletions of its master entry an estimate).
     bytes: u64,
 }
 
@@ -438,20 +439,26 @@ impl StreamValue {
                     .all(|(a, b)| a == b)
         }) || (master == id);
         let node = self.nodes.get_mut(&master).expect("placed above");
-        let mut bytes = 1
+        // Flags (0 or 2), the id's deltas, [the field count and names],
+        // the values, then the entry's element count: what
+        // `streamAppendItem` appends.
+        let nfields = (fields.len() / 2) as i64;
+        let mut bytes = lp_int_bytes(2)
             + lp_int_bytes((id.ms.wrapping_sub(master.ms)) as i64)
             + lp_int_bytes(id.seq.wrapping_sub(master.seq) as i64);
-        if same_fields {
+        let lp_count = if same_fields {
             for v in fields.iter().skip(1).step_by(2) {
                 bytes += lp_element_bytes(v);
             }
+            nfields + 3
         } else {
-            bytes += lp_int_bytes((fields.len() / 2) as i64);
+            bytes += lp_int_bytes(nfields);
             for f in fields {
                 bytes += lp_element_bytes(f);
             }
-        }
-        bytes += 2;
+            2 * nfields + 4
+        };
+        bytes += lp_int_bytes(lp_count);
         node.bytes += bytes;
         node.live += 1;
         node.used += 1;
