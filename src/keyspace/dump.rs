@@ -5,12 +5,15 @@
 //! its DUMP writes, and the older ones its RESTORE still loads) or from us,
 //! and writes the value through its family's own write path (RPUSH's
 //! `list::push`, HSET's `hash::write`, SADD/ZADD's `store`, SET's
-//! `set_string`), its deadline as PEXPIREAT does: one command, one storage
-//! batch, whatever the value's size.
+//! `set_string`, a stream's `stream::store`), its deadline as PEXPIREAT
+//! does: one command, one storage batch, whatever the value's size.
 //!
 //! Differences from Redis, on purpose:
 //! * Payload bytes differ (ours use the plain RDB forms, Redis's the
 //!   compact ones); each side restores the other's to the same value.
+//!   Streams are the exception: their payload is Redis's own (see
+//!   `stream::rdb`), byte for byte unless entries were deleted inside a
+//!   listpack node.
 //! * A bloom filter (`MBbloom--`) cannot be dumped: RedisBloom's module
 //!   serialization is not ours to imitate. DUMP answers an error.
 //! * RESTORE refuses any collection with a repeated member or field;
