@@ -1325,8 +1325,47 @@ mod tests {
         v
     }
 
+    /// Outputs of the liblzf 3.6 that Debian's redis-server links
+    /// (`lzf_compress(in, len, out, len - 4)`, read through ctypes).
+    #[test]
+    fn lzf_compress_is_liblzf() {
+        let cases: [(Vec<u8>, &str); 3] = [
+            (b"a".repeat(40), "016161e01b00016161"),
+            (
+                b"abcabcabcabcabcabcabcabcabcabc-hello-hello-hello".to_vec(),
+                "0361626361e01102052d68656c6c6fe00105016c6f",
+            ),
+            (
+                [(0u8..32).collect::<Vec<u8>>().repeat(3), b"xyz".repeat(30)].concat(),
+                "1f000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\
+                 0000e0361f0278797ae04c0201797a",
+            ),
+        ];
+        for (input, want) in cases {
+            let got = lzf_compress(&input, input.len() - 4).expect("compresses");
+            let hex: String = got.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex, want.replace(' ', ""));
+            assert_eq!(lzf_decompress(&got, input.len()), Some(input));
+        }
+        // Incompressible: no room within len - 4.
+        let noise: Vec<u8> = (0..200u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        assert_eq!(lzf_compress(&noise, noise.len() - 4), None);
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// What LZF compresses (small alphabet: many back references)
+        /// decompresses to the input, within the room it was given.
+        #[test]
+        fn lzf_round_trips(data in proptest::collection::vec(0u8..4, 0..3000)) {
+            if let Some(c) = lzf_compress(&data, data.len().saturating_sub(4)) {
+                proptest::prop_assert!(c.len() <= data.len() - 4);
+                proptest::prop_assert_eq!(lzf_decompress(&c, data.len()), Some(data));
+            }
+        }
 
         /// Random bytes, sealed or not, never panic and never allocate
         /// beyond the budget.

@@ -583,6 +583,96 @@ mod tests {
         assert!(back.0.entries.is_empty());
     }
 
+    /// Redis 5 / 6 payloads (type 15): no first id, max deleted id,
+    /// entries added or entries read; the entries read are estimated.
+    #[test]
+    fn type_15_loads_with_estimates() {
+        let master = id(1, 0);
+        let entries = [
+            (id(1, 0), entry(master, &["f", "a"])),
+            (id(2, 0), entry(master, &["f", "b"])),
+        ];
+        let refs: Vec<(&StreamId, &StreamEntry)> = entries.iter().map(|(i, e)| (i, e)).collect();
+        let mut b = vec![RDB_TYPE_STREAM_LISTPACKS];
+        put_len(&mut b, 1);
+        put_raw_string(&mut b, &master.encode());
+        put_raw_string(&mut b, &node_listpack(master, &refs));
+        put_len(&mut b, 2);
+        put_id(&mut b, id(2, 0));
+        put_len(&mut b, 1);
+        put_raw_string(&mut b, b"g");
+        put_id(&mut b, id(1, 0));
+        put_len(&mut b, 0);
+        put_len(&mut b, 0);
+        let Ok(Object::Stream(back)) = decode(&seal(b), usize::MAX) else {
+            panic!("not a stream");
+        };
+        let s = &back.0;
+        assert_eq!(
+            (s.entries.len(), s.entries_added, s.max_deleted),
+            (2, 2, StreamId::MIN)
+        );
+        assert_eq!(s.groups[&b"g"[..]].entries_read, 1);
+        assert_eq!(s.nodes[&master].live, 2);
+    }
+
+    /// A pending entry no consumer owns, a consumer owning an unknown id,
+    /// a length that disagrees with the entries: `Bad data format`.
+    #[test]
+    fn inconsistent_streams_are_refused() {
+        let mut s = sample();
+        s.groups
+            .get_mut(&b"grp"[..])
+            .expect("group")
+            .consumers
+            .clear();
+        assert_eq!(
+            decode(&encode(&s), usize::MAX),
+            Err(PayloadError::BadFormat)
+        );
+        let mut s = sample();
+        let g = s.groups.get_mut(&b"grp"[..]).expect("group");
+        g.consumers
+            .get_mut(&b"12"[..])
+            .expect("consumer")
+            .pel
+            .insert(id(9, 9));
+        assert_eq!(
+            decode(&encode(&s), usize::MAX),
+            Err(PayloadError::BadFormat)
+        );
+        // The consistent one (2 entries, last id 2-0) loads.
+        for (length, last, ok) in [
+            (2, id(2, 0), true),
+            (3, id(2, 0), false),
+            (1, id(2, 0), false),
+            (2, id(1, 5), false),
+        ] {
+            let master = id(1, 0);
+            let entries = [
+                (id(1, 0), entry(master, &["f", "a"])),
+                (id(2, 0), entry(master, &["f", "b"])),
+            ];
+            let refs: Vec<(&StreamId, &StreamEntry)> =
+                entries.iter().map(|(i, e)| (i, e)).collect();
+            let mut b = vec![RDB_TYPE_STREAM_LISTPACKS_2];
+            put_len(&mut b, 1);
+            put_raw_string(&mut b, &master.encode());
+            put_raw_string(&mut b, &node_listpack(master, &refs));
+            put_len(&mut b, length);
+            put_id(&mut b, last);
+            put_id(&mut b, master);
+            put_id(&mut b, StreamId::MIN);
+            put_len(&mut b, 2);
+            put_len(&mut b, 0);
+            let got = decode(&seal(b), usize::MAX);
+            assert_eq!(got.is_ok(), ok, "{length} {last:?}");
+            if !ok {
+                assert_eq!(got, Err(PayloadError::BadFormat));
+            }
+        }
+    }
+
     /// Every truncation and every single-byte change of a valid payload
     /// (with the footer recomputed) is refused or decodes: never a panic.
     #[test]
