@@ -327,7 +327,7 @@ impl Budget {
     }
 
     /// Charges one element of `len` bytes; `None` once the budget is gone.
-    fn charge(&mut self, len: usize) -> Option<()> {
+    pub(crate) fn charge(&mut self, len: usize) -> Option<()> {
         let cost = len.checked_add(ELEMENT_COST)?;
         if cost > self.left {
             self.exceeded = true;

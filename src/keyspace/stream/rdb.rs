@@ -48,6 +48,10 @@ pub(crate) const RDB_TYPE_STREAM_LISTPACKS: u8 = 15;
 /// entries added and the groups' entries read (Redis 7.0).
 pub(crate) const RDB_TYPE_STREAM_LISTPACKS_2: u8 = 19;
 
+/// What a pending entry, a consumer or a consumer's pending id costs the
+/// decode budget (its map nodes), beyond the bytes charged as strings.
+const NACK_COST: usize = 64;
+
 /// Entry flag: deleted.
 const FLAG_DELETED: i64 = 1;
 /// Entry flag: the entry has the master entry's fields.
@@ -454,6 +458,8 @@ pub(crate) fn read(r: &mut Reader<'_>, ty: u8) -> Option<Restored> {
         let mut g = Group::new(last_id, entries_read.max(INVALID_READ));
         let pel = r.len()?;
         for _ in 0..pel {
+            // Memory per pending entry, beyond the bytes it was read from.
+            r.budget.charge(NACK_COST)?;
             let id = raw_id(r)?;
             let nack = Nack {
                 consumer: Bytes::new(),
@@ -467,6 +473,7 @@ pub(crate) fn read(r: &mut Reader<'_>, ty: u8) -> Option<Restored> {
         }
         let consumers = r.len()?;
         for _ in 0..consumers {
+            r.budget.charge(NACK_COST)?;
             let cname = Bytes::from(r.string()?);
             let mut c = Consumer {
                 seen_time: millis(r)?,
@@ -474,6 +481,7 @@ pub(crate) fn read(r: &mut Reader<'_>, ty: u8) -> Option<Restored> {
             };
             let owned = r.len()?;
             for _ in 0..owned {
+                r.budget.charge(NACK_COST)?;
                 let id = raw_id(r)?;
                 let nack = g.pel.get_mut(&id)?;
                 if !nack.consumer.is_empty() || !c.pel.insert(id) {
@@ -671,6 +679,33 @@ mod tests {
                 assert_eq!(got, Err(PayloadError::BadFormat));
             }
         }
+    }
+
+    /// Pending entries are charged to the decode budget: many of them in a
+    /// small budget are `TooLarge`, not an allocation.
+    #[test]
+    fn pending_entries_count_against_the_budget() {
+        let mut s = sample();
+        let g = s.groups.get_mut(&b"grp"[..]).expect("group");
+        for seq in 0..500 {
+            g.pel.insert(
+                id(100, seq),
+                Nack {
+                    consumer: Bytes::from_static(b"c1"),
+                    delivery_time: 1,
+                    delivery_count: 1,
+                    loc: None,
+                },
+            );
+            g.consumers
+                .get_mut(&b"c1"[..])
+                .expect("c1")
+                .pel
+                .insert(id(100, seq));
+        }
+        let p = encode(&s);
+        assert!(decode(&p, usize::MAX).is_ok());
+        assert_eq!(decode(&p, 20_000), Err(PayloadError::TooLarge));
     }
 
     /// Every truncation and every single-byte change of a valid payload
