@@ -5,12 +5,15 @@
 //! its DUMP writes, and the older ones its RESTORE still loads) or from us,
 //! and writes the value through its family's own write path (RPUSH's
 //! `list::push`, HSET's `hash::write`, SADD/ZADD's `store`, SET's
-//! `set_string`), its deadline as PEXPIREAT does: one command, one storage
-//! batch, whatever the value's size.
+//! `set_string`, a stream's `stream::store`), its deadline as PEXPIREAT
+//! does: one command, one storage batch, whatever the value's size.
 //!
 //! Differences from Redis, on purpose:
 //! * Payload bytes differ (ours use the plain RDB forms, Redis's the
 //!   compact ones); each side restores the other's to the same value.
+//!   Streams are the exception: their payload is Redis's own (see
+//!   `stream::rdb`), byte for byte unless entries were deleted inside a
+//!   listpack node.
 //! * A bloom filter (`MBbloom--`) cannot be dumped: RedisBloom's module
 //!   serialization is not ours to imitate. DUMP answers an error.
 //! * RESTORE refuses any collection with a repeated member or field;
@@ -28,7 +31,7 @@ pub(crate) mod rdb;
 use bytes::Bytes;
 
 use super::value::Value;
-use super::{hash, list, set, zset, Exec};
+use super::{hash, list, set, stream, zset, Exec};
 use crate::command::args::{self, err, int_arg, is};
 use crate::command::table::cmd;
 use crate::command::{Command, Reply};
@@ -48,9 +51,6 @@ pub(crate) const MAX_DECODED: usize = 512 << 20;
 /// DUMP's answer for a value it cannot serialize.
 const NOT_DUMPABLE: &str = "ERR DUMP is not supported for bloom filters (MBbloom--)";
 
-/// DUMP's answer for a stream (Redis's RDB stream encoding is not written).
-const NOT_DUMPABLE_STREAM: &str = "ERR DUMP is not supported for streams";
-
 fn dump(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let Some(entry) = ex.entry(&argv[1]) else {
         return Reply::Nil;
@@ -65,7 +65,7 @@ fn dump(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             rdb::encode_zset(entries.len(), entries.into_iter().map(|(s, m)| (m, s)))
         }
         Value::Bloom(_) => return err(NOT_DUMPABLE),
-        Value::Stream(_) => return err(NOT_DUMPABLE_STREAM),
+        Value::Stream(s) => stream::rdb::encode(s),
     };
     Reply::Bulk(Bytes::from(payload))
 }
@@ -178,6 +178,10 @@ fn check_lengths(ex: &Exec<'_>, obj: &Object) -> Result<(), Reply> {
             .iter()
             .all(|(f, val)| f.len() <= max_sub && val.len() <= max_value),
         Object::ZSet(v) => v.iter().all(|(m, _)| m.len() <= max_sub),
+        Object::Stream(v) => {
+            let (name, entry) = v.longest();
+            name <= max_sub && entry <= max_value
+        }
     };
     if fits {
         Ok(())
@@ -220,6 +224,7 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, obj: Object, deadline: u64) {
             let in_listpack = zset::combined_in_listpack(&pairs);
             zset::store(ex, key, pairs, in_listpack);
         }
+        Object::Stream(v) => stream::store(ex, key, v.0),
     }
     if deadline != 0 {
         ex.set_expire_in(ex.db, key, deadline);

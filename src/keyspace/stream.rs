@@ -22,6 +22,8 @@
 //! entry, an acknowledgement. Merge keeps a record iff the value in memory
 //! still points at its location.
 
+pub(crate) mod rdb;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
@@ -265,7 +267,8 @@ struct Node {
     live: u32,
     /// Live and deleted entries (Redis counts both to decide when a node is full).
     used: u32,
-    /// Estimated listpack size in bytes.
+    /// The listpack's size in bytes (exact for a node XADD built; after
+    /// deletions of its master entry an estimate).
     bytes: u64,
 }
 
@@ -436,20 +439,26 @@ impl StreamValue {
                     .all(|(a, b)| a == b)
         }) || (master == id);
         let node = self.nodes.get_mut(&master).expect("placed above");
-        let mut bytes = 1
+        // Flags (0 or 2), the id's deltas, [the field count and names],
+        // the values, then the entry's element count: what
+        // `streamAppendItem` appends.
+        let nfields = (fields.len() / 2) as i64;
+        let mut bytes = lp_int_bytes(2)
             + lp_int_bytes((id.ms.wrapping_sub(master.ms)) as i64)
             + lp_int_bytes(id.seq.wrapping_sub(master.seq) as i64);
-        if same_fields {
+        let lp_count = if same_fields {
             for v in fields.iter().skip(1).step_by(2) {
                 bytes += lp_element_bytes(v);
             }
+            nfields + 3
         } else {
-            bytes += lp_int_bytes((fields.len() / 2) as i64);
+            bytes += lp_int_bytes(nfields);
             for f in fields {
                 bytes += lp_element_bytes(f);
             }
-        }
-        bytes += 2;
+            2 * nfields + 4
+        };
+        bytes += lp_int_bytes(lp_count);
         node.bytes += bytes;
         node.live += 1;
         node.used += 1;
@@ -1004,6 +1013,17 @@ fn writable<'e>(
         Value::Stream(s) => Some((s, at, journal)),
         _ => None,
     }
+}
+
+/// Creates `key` (absent: checked or deleted by the caller) holding `v`,
+/// a stream RESTORE decoded, and appends every record of it: its entries
+/// (in their nodes), its counters, groups, consumers and pending entries.
+pub(crate) fn store(ex: &mut Exec<'_>, key: &Bytes, v: StreamValue) {
+    ex.replace_in(ex.db, key, Value::Stream(v), 0);
+    if let Some((s, at, journal)) = writable(ex, key) {
+        s.rewrite(&at, 0, journal);
+    }
+    ex.modified(key);
 }
 
 fn entry_reply(id: StreamId, fields: &[Bytes]) -> Reply {

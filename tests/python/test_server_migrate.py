@@ -1,4 +1,5 @@
-"""MIGRATE, side by side with redis-server 7.0: keys of every type move
+"""MIGRATE, side by side with redis-server 7.0: keys of every type (a stream
+with its groups, pending entries and consumers among them) move
 between FincasKV and Redis in both directions (TTLs kept), and every reply
 (COPY, REPLACE, KEYS, NOKEY, BUSYKEY, AUTH / AUTH2, a bad database, an
 unreachable or silent target, syntax and ACL errors) is Redis's, byte for
@@ -20,7 +21,7 @@ from test_server_differential import cmd, exchange
 
 from fincaskv.cluster import LocalCluster
 
-KEYS = ["s", "l", "h", "st", "z", "ttl", "counter"]
+KEYS = ["s", "l", "h", "st", "z", "ttl", "counter", "xs"]
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,13 @@ def populate(c: redis.Redis) -> None:
     c.zadd("z", {"m1": 1.5, "m2": -2})
     c.set("ttl", "expiring", px=60_000)
     c.incrby("counter", 42)
+    for i in range(1, 131):
+        c.xadd("xs", {"f": i, "v": "x" * (i % 40)}, id=f"{i}-0")
+    c.xdel("xs", "3-0")
+    c.xgroup_create("xs", "g", id="0")
+    c.xreadgroup("g", "alice", {"xs": ">"}, count=4)
+    c.xreadgroup("g", "bob", {"xs": ">"}, count=2)
+    c.xack("xs", "g", "1-0")
 
 
 def contents(c: redis.Redis) -> dict:
@@ -66,6 +74,10 @@ def contents(c: redis.Redis) -> dict:
             out[k] = sorted(c.smembers(k))
         elif t == b"zset":
             out[k] = c.zrange(k, 0, -1, withscores=True)
+        elif t == b"stream":
+            info = c.xinfo_stream(k, full=True)
+            info.pop("radix-tree-nodes", None)
+            out[k] = (c.xrange(k), info, c.xpending(k, "g"))
         else:
             out[k] = t
     return out

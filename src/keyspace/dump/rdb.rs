@@ -34,6 +34,8 @@
 
 use std::collections::HashSet;
 
+use crate::keyspace::stream::rdb as stream_rdb;
+
 /// RDB version written in the DUMP footer (Redis 7.0 writes 10).
 pub(crate) const RDB_VERSION: u16 = 10;
 
@@ -113,6 +115,163 @@ pub(crate) fn lzf_decompress(input: &[u8], expected_len: usize) -> Option<Vec<u8
     (out.len() == expected_len).then_some(out)
 }
 
+/// Hash table size (log2) of the LZF compressor Redis links (liblzf 3.6,
+/// `HLOG` 16, `VERY_FAST`).
+const LZF_HLOG: u32 = 16;
+/// Longest literal run, farthest back reference, longest back reference.
+const LZF_MAX_LIT: usize = 1 << 5;
+const LZF_MAX_OFF: usize = 1 << 13;
+const LZF_MAX_REF: usize = (1 << 8) + (1 << 3);
+
+/// liblzf's hash of the three bytes ending the window `h`.
+fn lzf_idx(h: u32) -> usize {
+    ((h >> (24 - LZF_HLOG)).wrapping_sub(h.wrapping_mul(5)) & ((1 << LZF_HLOG) - 1)) as usize
+}
+
+/// Compresses `input` as liblzf 3.6 (Redis's build options) does, into at
+/// most `out_len` bytes; `None` when it does not fit (liblzf's 0).
+///
+/// Written from the format and the algorithm's description so that the
+/// output is liblzf's byte for byte: the same hash, the same table
+/// updates after a back reference, the same "position 0 is never a
+/// reference" and the same conservative room checks. liblzf leaves its
+/// hash table uninitialised; this one starts empty, which is what a
+/// table of stale slots that never match amounts to.
+///
+/// ```text
+/// 000LLLLL <L+1 bytes>          literal run of 1..32 bytes
+/// LLLooooo oooooooo             back reference of L+2 (3..8) bytes, offset o+1
+/// 111ooooo LLLLLLLL oooooooo    back reference of L+9 bytes
+/// ```
+pub(crate) fn lzf_compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
+    let n = input.len();
+    if n < 3 || out_len == 0 {
+        return None;
+    }
+    let mut table = vec![0u32; 1 << LZF_HLOG];
+    // Room for the few bytes liblzf may write past its checks.
+    let mut out = vec![0u8; out_len + 4];
+    let (mut ip, mut op, mut lit) = (0usize, 1usize, 0usize);
+    let mut hval: u32 = (u32::from(input[0]) << 8) | u32::from(input[1]);
+    while ip < n - 2 {
+        hval = (hval << 8) | u32::from(input[ip + 2]);
+        let slot = lzf_idx(hval);
+        let reference = table[slot] as usize;
+        table[slot] = ip as u32;
+        let found = reference > 0
+            && reference < ip
+            && ip - reference - 1 < LZF_MAX_OFF
+            && input[reference..reference + 3] == input[ip..ip + 3];
+        if found {
+            let off = ip - reference - 1;
+            let mut len = 2usize;
+            let maxlen = (n - ip - len).min(LZF_MAX_REF);
+            if op + 4 >= out_len && op - usize::from(lit == 0) + 4 >= out_len {
+                return None;
+            }
+            out[op - lit - 1] = (lit as u8).wrapping_sub(1);
+            op -= usize::from(lit == 0);
+            // liblzf compares 16 bytes unchecked when more than 16 may
+            // match, then one at a time up to `maxlen`.
+            let mut mismatch = false;
+            if maxlen > 16 {
+                for _ in 0..16 {
+                    len += 1;
+                    if input[reference + len] != input[ip + len] {
+                        mismatch = true;
+                        break;
+                    }
+                }
+            }
+            if !mismatch {
+                loop {
+                    len += 1;
+                    if !(len < maxlen && input[reference + len] == input[ip + len]) {
+                        break;
+                    }
+                }
+            }
+            len -= 2;
+            ip += 1;
+            if len < 7 {
+                out[op] = ((off >> 8) + (len << 5)) as u8;
+                op += 1;
+            } else {
+                out[op] = ((off >> 8) + (7 << 5)) as u8;
+                out[op + 1] = (len - 7) as u8;
+                op += 2;
+            }
+            out[op] = off as u8;
+            op += 2; // the byte after starts the next literal run
+            lit = 0;
+            ip += len + 1;
+            if ip >= n - 2 {
+                break;
+            }
+            ip -= 2;
+            hval = (u32::from(input[ip]) << 8) | u32::from(input[ip + 1]);
+            hval = (hval << 8) | u32::from(input[ip + 2]);
+            table[lzf_idx(hval)] = ip as u32;
+            ip += 1;
+            hval = (hval << 8) | u32::from(input[ip + 2]);
+            table[lzf_idx(hval)] = ip as u32;
+            ip += 1;
+        } else {
+            if op >= out_len {
+                return None;
+            }
+            out[op] = input[ip];
+            (lit, op, ip) = (lit + 1, op + 1, ip + 1);
+            if lit == LZF_MAX_LIT {
+                out[op - lit - 1] = (lit - 1) as u8;
+                lit = 0;
+                op += 1;
+            }
+        }
+    }
+    if op + 3 > out_len {
+        return None;
+    }
+    while ip < n {
+        if op >= out.len() {
+            return None;
+        }
+        out[op] = input[ip];
+        (lit, op, ip) = (lit + 1, op + 1, ip + 1);
+        if lit == LZF_MAX_LIT {
+            out[op - lit - 1] = (lit - 1) as u8;
+            lit = 0;
+            op += 1;
+        }
+    }
+    out[op - lit - 1] = (lit as u8).wrapping_sub(1);
+    op -= usize::from(lit == 0);
+    out.truncate(op);
+    Some(out)
+}
+
+/// Appends `s` as Redis's `rdbSaveRawString` does with `rdbcompression
+/// yes`: the integer form for the canonical text of a 32-bit integer,
+/// LZF (`0xC3 clen ulen block`) for a string over 20 bytes that
+/// compresses by at least 4, else length-prefixed.
+pub(crate) fn put_raw_string(out: &mut Vec<u8>, s: &[u8]) {
+    let int = crate::command::args::parse_i64(s).and_then(|v| i32::try_from(v).ok());
+    if int.is_some() {
+        put_str_or_int(out, s);
+        return;
+    }
+    if s.len() > 20 {
+        if let Some(block) = lzf_compress(s, s.len() - 4) {
+            out.push(0xC3);
+            put_len(out, block.len() as u64);
+            put_len(out, s.len() as u64);
+            out.extend_from_slice(&block);
+            return;
+        }
+    }
+    put_str(out, s);
+}
+
 /// Appends an RDB length (6-bit, 14-bit, 32-bit or 64-bit form).
 pub(crate) fn put_len(out: &mut Vec<u8>, len: u64) {
     if len < 1 << 6 {
@@ -168,7 +327,7 @@ impl Budget {
     }
 
     /// Charges one element of `len` bytes; `None` once the budget is gone.
-    fn charge(&mut self, len: usize) -> Option<()> {
+    pub(crate) fn charge(&mut self, len: usize) -> Option<()> {
         let cost = len.checked_add(ELEMENT_COST)?;
         if cost > self.left {
             self.exceeded = true;
@@ -406,6 +565,8 @@ pub(crate) enum Object {
     /// A sorted set's members and scores (never empty, no duplicate
     /// members, no NaN).
     ZSet(Vec<(Vec<u8>, f64)>),
+    /// A stream, its groups, pending entries and consumers.
+    Stream(crate::keyspace::stream::rdb::Restored),
 }
 
 /// Why a payload cannot be restored.
@@ -465,6 +626,7 @@ impl Object {
             Object::Set(v) => unique(v.iter().map(Vec::as_slice)),
             Object::Hash(v) => unique(v.iter().map(|(f, _)| f.as_slice())),
             Object::ZSet(v) => unique(v.iter().map(|(m, _)| m.as_slice())),
+            Object::Stream(_) => true,
         }
     }
 }
@@ -500,6 +662,9 @@ fn read_object(r: &mut Reader<'_>) -> Option<Object> {
         RDB_TYPE_HASH_ZIPLIST => Object::Hash(pairs(ziplist(&r.string()?, &mut r.budget)?)?),
         RDB_TYPE_HASH_LISTPACK => Object::Hash(pairs(listpack(&r.string()?, &mut r.budget)?)?),
         RDB_TYPE_ZSET_LISTPACK => Object::ZSet(scored(listpack(&r.string()?, &mut r.budget)?)?),
+        stream_rdb::RDB_TYPE_STREAM_LISTPACKS | stream_rdb::RDB_TYPE_STREAM_LISTPACKS_2 => {
+            Object::Stream(stream_rdb::read(r, ty)?)
+        }
         RDB_TYPE_LIST_QUICKLIST | RDB_TYPE_LIST_QUICKLIST_2 => {
             let nodes = r.len()?;
             let mut out = Vec::new();
@@ -605,7 +770,7 @@ fn le_int(b: &[u8]) -> i64 {
 /// backlen = length of encoding + data in 1..5 bytes, 7 bits each, read
 ///   from the right; every byte but the leftmost has its top bit set
 /// ```
-fn listpack(blob: &[u8], budget: &mut Budget) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn listpack(blob: &[u8], budget: &mut Budget) -> Option<Vec<Vec<u8>>> {
     let head = blob.get(..6)?;
     let total = u32::from_le_bytes(head[..4].try_into().ok()?) as usize;
     let count = u16::from_le_bytes(head[4..6].try_into().ok()?);
@@ -1160,8 +1325,47 @@ mod tests {
         v
     }
 
+    /// Outputs of the liblzf 3.6 that Debian's redis-server links
+    /// (`lzf_compress(in, len, out, len - 4)`, read through ctypes).
+    #[test]
+    fn lzf_compress_is_liblzf() {
+        let cases: [(Vec<u8>, &str); 3] = [
+            (b"a".repeat(40), "016161e01b00016161"),
+            (
+                b"abcabcabcabcabcabcabcabcabcabc-hello-hello-hello".to_vec(),
+                "0361626361e01102052d68656c6c6fe00105016c6f",
+            ),
+            (
+                [(0u8..32).collect::<Vec<u8>>().repeat(3), b"xyz".repeat(30)].concat(),
+                "1f000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\
+                 0000e0361f0278797ae04c0201797a",
+            ),
+        ];
+        for (input, want) in cases {
+            let got = lzf_compress(&input, input.len() - 4).expect("compresses");
+            let hex: String = got.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex, want.replace(' ', ""));
+            assert_eq!(lzf_decompress(&got, input.len()), Some(input));
+        }
+        // Incompressible: no room within len - 4.
+        let noise: Vec<u8> = (0..200u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        assert_eq!(lzf_compress(&noise, noise.len() - 4), None);
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// What LZF compresses (small alphabet: many back references)
+        /// decompresses to the input, within the room it was given.
+        #[test]
+        fn lzf_round_trips(data in proptest::collection::vec(0u8..4, 0..3000)) {
+            if let Some(c) = lzf_compress(&data, data.len().saturating_sub(4)) {
+                proptest::prop_assert!(c.len() <= data.len() - 4);
+                proptest::prop_assert_eq!(lzf_decompress(&c, data.len()), Some(data));
+            }
+        }
 
         /// Random bytes, sealed or not, never panic and never allocate
         /// beyond the budget.
