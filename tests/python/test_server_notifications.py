@@ -223,6 +223,8 @@ def restore_pair(c: redis.Redis) -> None:
     c.restore("rk", 0, payload, replace=True)
     c.restore("rk", 1, payload, replace=True, absttl=True)
     c.restore("rk2", 1, payload, absttl=True)
+    c.xadd("sx", {"f": "v"}, id="1-0")
+    c.restore("rx", 0, c.dump("sx"))
 
 
 OTHERS: list[Step] = [
