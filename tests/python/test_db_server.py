@@ -150,3 +150,32 @@ def test_stop_closes_the_clients_it_made(tmp_path: Path) -> None:
     server.stop()
     # redis-py's close() disconnects and drops every pooled connection.
     assert pool._created_connections == 0 or all(conn._sock is None for conn in pool._available_connections)
+
+
+def test_keyspace_notifications_from_an_option_or_the_config_file(tmp_path: Path) -> None:
+    conf = tmp_path / "fincaskv.toml"
+    # `n` (new keys) is kept although CONFIG GET shows the string as "AKE".
+    conf.write_text('notify-keyspace-events = "KEAn"\n')
+    for kwargs in ({"conf": conf}, {"notify_keyspace_events": "KEAn"}):
+        with fincaskv.Server(tmp_path / "srv", **kwargs) as server:
+            r = server.client()
+            assert r.config_get("notify-keyspace-events") == {"notify-keyspace-events": "AKE"}
+            r.set("l", "x")
+            ps = r.pubsub()
+            ps.psubscribe("__keyevent@0__:*")
+            assert ps.get_message(timeout=10)["type"] == "psubscribe"
+            r.delete("l")
+            r.rpush("l", "a")
+            got = [ps.get_message(timeout=10) for _ in range(3)]
+            assert [(m["channel"], m["data"]) for m in got] == [
+                (b"__keyevent@0__:del", b"l"),
+                (b"__keyevent@0__:new", b"l"),
+                (b"__keyevent@0__:rpush", b"l"),
+            ]
+            ps.close()
+            r.close()
+    with pytest.raises(fincaskv.DataError, match="Invalid event class character"):
+        fincaskv.Server(tmp_path / "bad", notify_keyspace_events="KEZ")
+    conf.write_text('notify-keyspace-events = "Z"\n')
+    with pytest.raises(fincaskv.DataError, match="Invalid event class character"):
+        fincaskv.Server(tmp_path / "bad", conf=conf)
