@@ -183,8 +183,8 @@ impl<'a> Exec<'a> {
     /// checks the key's type and then logs its records needs one lookup.
     pub(crate) fn entry_and_journal(&mut self, key: &[u8]) -> (Option<&mut Entry>, &mut Journal) {
         let slot = self.st.slot_of[self.db];
-        // One hash lookup on the common path (disjoint fields borrowed).
-        // Disjoint fields of the state are used beside the entry's borrow.
+        // One hash lookup on the common path: the state's other fields are
+        // used beside the entry's borrow (disjoint fields).
         let st = &mut *self.st;
         let found = match st.dbs[slot].get_live_mut(key, self.now_ms) {
             Ok(Some(entry)) => {
@@ -327,6 +327,7 @@ impl<'a> Exec<'a> {
             self.discard(old.value);
         }
         if expired {
+            self.st.lookups.expired += 1;
             self.notify_in(db, notify::EXPIRED, "expired", key);
         }
         if created {
