@@ -307,6 +307,10 @@ impl Connection {
                         self.net_in += n as u64;
                         let flow = self.process_buffer().await;
                         self.flush_stats();
+                        // BCAST tracking: the keys this batch changed, out
+                        // before the replies (Redis sends them before it
+                        // sleeps).
+                        self.shared.notifier.tracking.flush_bcast();
                         flow
                     }
                     // Spurious readiness: nothing was read; back to waiting.

@@ -676,6 +676,9 @@ async fn active_expiry(shared: Arc<Shared>) {
             let _ =
                 tokio::task::spawn_blocking(move || backend.active_expire_cycle(now_ms())).await;
         }
+        // BCAST tracking of changes no client's batch flushed (expiry,
+        // entries a cluster node applied, a blocked client served).
+        shared.notifier.tracking.flush_bcast();
     }
 }
 

@@ -23,13 +23,20 @@
 //! that went away is reported with `tracking-redir-broken` (RESP3) each
 //! time a message cannot go.
 //!
-//! Differences from Redis: in BCAST mode each changed key is its own
-//! message (Redis gathers the keys of one event-loop turn per prefix);
-//! keys read by a script are not tracked.
+//! In BCAST mode the changed keys are gathered per prefix and sent by
+//! [`Tracking::flush_bcast`], one message per prefix with its keys in
+//! byte order (a NOLOOP client's own changes left out), as Redis sends
+//! them before it sleeps: a connection flushes after each batch of
+//! commands it read, and the active expiry task after each round (changes
+//! no client made: expiry, entries a cluster node applies).
+//!
+//! Differences from Redis: Redis gathers the BCAST keys of a whole
+//! event-loop turn (every client's commands), we those of one client's
+//! batch; keys read by a script are not tracked.
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -96,6 +103,10 @@ struct Inner {
     clients: HashMap<u64, Tracker>,
     /// Default-mode table: key -> clients that read it.
     keys: HashMap<Bytes, HashSet<u64>>,
+    /// BCAST keys changed since the last flush: prefix -> key -> the
+    /// client that changed it last (0: none), in byte order (Redis's
+    /// radix trees).
+    bcast_keys: BTreeMap<Bytes, BTreeMap<Bytes, u64>>,
 }
 
 /// Every tracking client of a server (`Notifier::tracking`).
@@ -104,6 +115,8 @@ pub struct Tracking {
     /// Number of tracking clients: the change hook returns at once at 0.
     active: AtomicUsize,
     inner: Mutex<Inner>,
+    /// `bcast_keys` holds keys: a flush has work.
+    bcast_pending: AtomicBool,
 }
 
 impl std::fmt::Debug for Tracking {
@@ -305,16 +318,53 @@ impl Tracking {
         let current = CURRENT.with(Cell::get);
         let mut inner = self.inner.lock();
         let readers = inner.keys.remove(key).unwrap_or_default();
-        let Inner { clients, .. } = &mut *inner;
+        let Inner {
+            clients,
+            bcast_keys,
+            ..
+        } = &mut *inner;
         for (id, t) in clients.iter_mut() {
-            let wants = if t.opts.bcast {
-                t.opts.prefixes.is_empty() || t.opts.prefixes.iter().any(|p| key.starts_with(p))
-            } else {
-                readers.contains(id)
-            };
-            if wants && !(t.opts.noloop && *id == current) {
+            if t.opts.bcast {
+                for p in t.opts.prefixes.iter().filter(|p| key.starts_with(p)) {
+                    bcast_keys
+                        .entry(p.clone())
+                        .or_default()
+                        .insert(Bytes::copy_from_slice(key), current);
+                    self.bcast_pending.store(true, Ordering::Release);
+                }
+            } else if readers.contains(id) && !(t.opts.noloop && *id == current) {
                 let keys = Reply::Array(vec![Reply::Bulk(Bytes::copy_from_slice(key))]);
                 t.send(keys, key.len() + 32);
+            }
+        }
+    }
+
+    /// Sends the BCAST keys gathered since the last call: for each prefix
+    /// (in byte order) that has keys, one `invalidate` with them to every
+    /// client of that prefix, without the keys a NOLOOP client changed
+    /// itself. Cheap when nothing is pending.
+    pub(crate) fn flush_bcast(&self) {
+        if !self.bcast_pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let mut inner = self.inner.lock();
+        let pending = std::mem::take(&mut inner.bcast_keys);
+        for (prefix, keys) in &pending {
+            for (id, t) in inner.clients.iter_mut() {
+                if !t.opts.bcast || !t.opts.prefixes.contains(prefix) {
+                    continue;
+                }
+                let mine = |by: &u64| t.opts.noloop && by == id;
+                let list: Vec<Reply> = keys
+                    .iter()
+                    .filter(|(_, by)| !mine(by))
+                    .map(|(k, _)| Reply::Bulk(k.clone()))
+                    .collect();
+                if list.is_empty() {
+                    continue;
+                }
+                let size = keys.keys().map(|k| k.len() + 16).sum::<usize>() + 16;
+                t.send(Reply::Array(list), size);
             }
         }
     }

@@ -269,3 +269,37 @@ def test_keys_read_by_scripts_are_tracked_for_the_caller(server: Server, redis_s
 
     out = same(server.port, redis_server, play)
     assert any(b"k1" in o and b"invalidate" in o for o in out), out
+
+
+def test_bcast_gathers_the_keys_of_a_batch_per_prefix_same_bytes(server: Server, redis_server: int) -> None:
+    """BCAST sends one message per prefix with the keys a command (or a
+    transaction) changed, in byte order, without a NOLOOP client's own."""
+
+    def play(s: Scene) -> None:
+        s.say("b", "FLUSHALL")
+        s.say("a", "HELLO", "3", record=False)
+        s.say("a", "CLIENT", "TRACKING", "on", "bcast", "prefix", "a", "prefix", "b", "noloop")
+        s.say("c", "HELLO", "3", record=False)
+        s.say("c", "CLIENT", "TRACKING", "on", "bcast", "prefix", "a")
+        s.say("b", "MSET", "a2", "x", "a1", "y", "b1", "z", "c1", "w", "a10", "v")
+        s.hear("a")
+        s.hear("c")
+        s.say("b", "DEL", "a1", "a2", "a9", "b1")
+        s.hear("a")
+        s.hear("c")
+        s.say("b", "MULTI")
+        s.say("b", "SET", "a8", "1")
+        s.say("b", "SET", "a7", "1")
+        s.say("b", "INCR", "b2")
+        s.say("b", "EXEC")
+        s.hear("a")
+        s.hear("c")
+        # A NOLOOP client does not hear its own changes; others do.
+        s.say("a", "MSET", "a5", "1", "a6", "2")
+        s.hear("a")
+        s.hear("c")
+        s.say("b", "SET", "a5", "2")
+        s.hear("a")
+        s.hear("c")
+
+    same(server.port, redis_server, play)
