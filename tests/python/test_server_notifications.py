@@ -40,6 +40,18 @@ def sleep(seconds: float) -> Callable[[redis.Redis], None]:
     return lambda _c: time.sleep(seconds)
 
 
+def run(c: redis.Redis, steps: Sequence[Step]) -> None:
+    """Runs each step on `c`; error replies are part of a scene."""
+    for step in steps:
+        if callable(step):
+            step(c)
+            continue
+        try:
+            c.execute_command(*step)
+        except redis.ResponseError:
+            pass
+
+
 def messages(port: int, classes: str, steps: Sequence[Step]) -> list[tuple[bytes, bytes]]:
     """Runs `steps` on a fresh dataset with `classes` enabled; the
     (channel, payload) of every notification, in the order received."""
@@ -53,14 +65,7 @@ def messages(port: int, classes: str, steps: Sequence[Step]) -> list[tuple[bytes
         ps.subscribe("scene-done")
         for _ in range(2):
             assert ps.get_message(timeout=10)["type"] in ("psubscribe", "subscribe")
-        for step in steps:
-            if callable(step):
-                step(c)
-                continue
-            try:
-                c.execute_command(*step)
-            except redis.ResponseError:
-                pass
+        run(c, steps)
         c.publish("scene-done", "x")
         out = []
         while True:
@@ -370,14 +375,7 @@ def test_keymiss_events_and_the_hit_miss_counters_as_redis(servers) -> None:
         try:
             c.flushall()
             c.config_resetstat()
-            for step in READS:
-                if callable(step):
-                    step(c)
-                    continue
-                try:
-                    c.execute_command(*step)
-                except redis.ResponseError:
-                    pass
+            run(c, READS)
             stats = c.info("stats")
             counters.append({k: stats[k] for k in ("keyspace_hits", "keyspace_misses", "expired_keys")})
             c.config_resetstat()

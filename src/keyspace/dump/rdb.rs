@@ -217,37 +217,46 @@ pub(crate) fn lzf_compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             table[lzf_idx(hval)] = ip as u32;
             ip += 1;
         } else {
-            if op >= out_len {
-                return None;
-            }
-            out[op] = input[ip];
-            (lit, op, ip) = (lit + 1, op + 1, ip + 1);
-            if lit == LZF_MAX_LIT {
-                out[op - lit - 1] = (lit - 1) as u8;
-                lit = 0;
-                op += 1;
-            }
+            lzf_literal(&mut out, out_len, input[ip], &mut op, &mut lit)?;
+            ip += 1;
         }
     }
     if op + 3 > out_len {
         return None;
     }
+    let room = out.len();
     while ip < n {
-        if op >= out.len() {
-            return None;
-        }
-        out[op] = input[ip];
-        (lit, op, ip) = (lit + 1, op + 1, ip + 1);
-        if lit == LZF_MAX_LIT {
-            out[op - lit - 1] = (lit - 1) as u8;
-            lit = 0;
-            op += 1;
-        }
+        lzf_literal(&mut out, room, input[ip], &mut op, &mut lit)?;
+        ip += 1;
     }
     out[op - lit - 1] = (lit as u8).wrapping_sub(1);
     op -= usize::from(lit == 0);
     out.truncate(op);
     Some(out)
+}
+
+/// Puts `byte` in the literal run at `out[*op]`, closing the run at
+/// [`LZF_MAX_LIT`] literals as liblzf does; `None` when `*op` reached
+/// `limit` (the output would not be smaller).
+fn lzf_literal(
+    out: &mut [u8],
+    limit: usize,
+    byte: u8,
+    op: &mut usize,
+    lit: &mut usize,
+) -> Option<()> {
+    if *op >= limit {
+        return None;
+    }
+    out[*op] = byte;
+    *lit += 1;
+    *op += 1;
+    if *lit == LZF_MAX_LIT {
+        out[*op - *lit - 1] = (*lit - 1) as u8;
+        *lit = 0;
+        *op += 1;
+    }
+    Some(())
 }
 
 /// Appends `s` as Redis's `rdbSaveRawString` does with `rdbcompression
