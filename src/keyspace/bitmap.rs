@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::notify::{GENERIC, STRING};
+use super::notify::STRING;
 use super::string::{edit_string, read};
 use super::value::StrForm;
 use super::Exec;
@@ -264,9 +264,7 @@ fn bitop(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let len = inputs.iter().map(Bytes::len).max().unwrap_or(0);
     let dest = &argv[2];
     if len == 0 {
-        if ex.delete(dest) {
-            ex.notify(GENERIC, "del", dest);
-        }
+        ex.delete_reported(dest);
         return Reply::Integer(0);
     }
     let byte = |v: &Bytes, i: usize| v.get(i).copied().unwrap_or(0);

@@ -139,6 +139,25 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// [`Exec::delete`] as a command reports it: `del` when the key
+    /// existed. Returns whether it existed.
+    pub(crate) fn delete_reported(&mut self, key: &[u8]) -> bool {
+        let existed = self.delete(key);
+        if existed {
+            self.notify(notify::GENERIC, "del", key);
+        }
+        existed
+    }
+
+    /// Reports `event` of `class` on `key` (a removal: LPOP, SREM, ZREM,
+    /// LTRIM, ...), then `del` when that emptied, so removed, the key.
+    pub(crate) fn notify_removal(&mut self, class: u32, event: &str, key: &[u8]) {
+        self.notify(class, event, key);
+        if self.db_mut().get(key).is_none() {
+            self.notify(notify::GENERIC, "del", key);
+        }
+    }
+
     /// Frees a whole database's entries off this thread (FLUSHDB / FLUSHALL).
     pub(crate) fn discard_db(&self, db: Db) {
         self.dropper.discard_db(db);

@@ -50,8 +50,7 @@ pub(crate) static COMMANDS: &[Command] = &[
 fn del(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let mut n = 0;
     for key in &argv[1..] {
-        if ex.delete(key) {
-            ex.notify(GENERIC, "del", key);
+        if ex.delete_reported(key) {
             n += 1;
         }
     }
@@ -129,8 +128,7 @@ fn expire_generic(
         return Reply::Integer(0);
     }
     if when <= ex.now_ms as i64 {
-        ex.delete(key);
-        ex.notify(GENERIC, "del", key);
+        ex.delete_reported(key);
     } else {
         ex.set_expire_in(ex.db, key, when as u64);
         ex.notify(GENERIC, "expire", key);

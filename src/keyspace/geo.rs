@@ -1109,9 +1109,7 @@ fn search_generic(
         _ => {
             return match storekey {
                 Some(dst) => {
-                    if ex.delete(&dst) {
-                        ex.notify(super::notify::GENERIC, "del", &dst);
-                    }
+                    ex.delete_reported(&dst);
                     Reply::Integer(0)
                 }
                 None => Reply::Array(Vec::new()),

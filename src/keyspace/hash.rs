@@ -13,7 +13,7 @@ use bytes::Bytes;
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_HASH_FIELD, TAG_HASH_REM};
 use super::members::{self, DeadTally, Member};
-use super::notify::{GENERIC, HASH};
+use super::notify::HASH;
 use super::replay::{incarnation, Load};
 use super::scanmap::ScanMap;
 use super::value::{keep, Value};
@@ -475,8 +475,7 @@ fn hdel(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         ex.notify(HASH, "hdel", key);
     }
     if empty {
-        ex.delete(key);
-        ex.notify(GENERIC, "del", key);
+        ex.delete_reported(key);
     } else if removed > 0 {
         ex.modified(key);
     }

@@ -16,7 +16,7 @@ use super::db::{Db, Entry};
 use super::journal::{
     decode_seq, encode_seq, FixTarget, Journal, RecordKey, TAG_LIST_ITEM, TAG_LIST_REM,
 };
-use super::notify::{GENERIC, LIST};
+use super::notify::LIST;
 use super::replay::{incarnation, Load};
 use super::value::{keep, Value};
 use super::Exec;
@@ -128,15 +128,7 @@ fn pop_notify(ex: &mut Exec<'_>, key: &Bytes, left: bool, n: usize) -> Vec<Bytes
 /// Reports a pop from the list at `key`: `lpop` / `rpop`, then `del` if
 /// the pop emptied it.
 fn popped(ex: &mut Exec<'_>, key: &Bytes, left: bool) {
-    ex.notify(LIST, if left { "lpop" } else { "rpop" }, key);
-    deleted_if_gone(ex, key);
-}
-
-/// Reports `del` for a list command that emptied (so removed) `key`.
-fn deleted_if_gone(ex: &mut Exec<'_>, key: &Bytes) {
-    if ex.db_mut().get(key).is_none() {
-        ex.notify(GENERIC, "del", key);
-    }
+    ex.notify_removal(LIST, if left { "lpop" } else { "rpop" }, key);
 }
 
 /// Pushes `vals` into the list `entry` (of `key` in `slot`), logging a
@@ -553,8 +545,7 @@ fn lrem(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let n = positions.len();
     remove_positions(ex, key, &positions);
     if n > 0 {
-        ex.notify(LIST, "lrem", key);
-        deleted_if_gone(ex, key);
+        ex.notify_removal(LIST, "lrem", key);
     }
     Reply::Integer(n as i64)
 }
@@ -580,8 +571,7 @@ fn ltrim(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if rtrim > 0 && ex.db_mut().get(key).is_some() {
         pop(ex, key, false, rtrim);
     }
-    ex.notify(LIST, "ltrim", key);
-    deleted_if_gone(ex, key);
+    ex.notify_removal(LIST, "ltrim", key);
     Reply::ok()
 }
 

@@ -17,7 +17,7 @@ use super::scanmap::ScanMap;
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_SET_MEMBER, TAG_SET_REM};
 use super::members::{self, record_bytes, FileTally, Member};
-use super::notify::{GENERIC, SET};
+use super::notify::SET;
 use super::replay::{incarnation, Load};
 use super::value::Value;
 use super::Exec;
@@ -315,7 +315,7 @@ fn srem(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             let items: Vec<&[u8]> = argv[2..].iter().map(|b| b.as_ref()).collect();
             let removed = remove(ex, &argv[1], &items);
             if removed > 0 {
-                removed_event(ex, "srem", &argv[1]);
+                ex.notify_removal(SET, "srem", &argv[1]);
             }
             Reply::Integer(removed as i64)
         }
@@ -397,7 +397,7 @@ fn spop(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let items: Vec<&[u8]> = picked.iter().map(|b| b.as_ref()).collect();
     remove(ex, &argv[1], &items);
     if count != Some(0) {
-        removed_event(ex, "spop", &argv[1]);
+        ex.notify_removal(SET, "spop", &argv[1]);
     }
     match count {
         None => picked.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
@@ -472,7 +472,7 @@ fn smove(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Integer(1);
     }
     remove(ex, src, &[m]);
-    removed_event(ex, "srem", src);
+    ex.notify_removal(SET, "srem", src);
     if add(ex, dst, &[m]) > 0 {
         ex.notify(SET, "sadd", dst);
     }
@@ -560,22 +560,11 @@ pub(crate) fn store(ex: &mut Exec<'_>, dst: &Bytes, members: &[Bytes]) -> usize 
     n
 }
 
-/// Reports `event` (SREM, SPOP) on the set at `key`, then `del` if that
-/// emptied it (so removed it).
-fn removed_event(ex: &mut Exec<'_>, event: &str, key: &Bytes) {
-    ex.notify(SET, event, key);
-    if ex.db_mut().get(key).is_none() {
-        ex.notify(GENERIC, "del", key);
-    }
-}
-
 fn combine_store(ex: &mut Exec<'_>, argv: &[Bytes], op: Op) -> Reply {
     let dst = &argv[1];
     match combine(ex, &argv[2..], op) {
         Ok(v) if v.is_empty() => {
-            if ex.delete(dst) {
-                ex.notify(GENERIC, "del", dst);
-            }
+            ex.delete_reported(dst);
             Reply::Integer(0)
         }
         Ok(v) => {

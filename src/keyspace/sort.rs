@@ -449,9 +449,7 @@ fn sort_generic(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
     // STORE: a new list (no deadline) replaces the destination; an empty
     // result deletes it. Missing GET values are stored as empty strings.
     if out.is_empty() {
-        if ex.delete(&dest) {
-            ex.notify(super::notify::GENERIC, "del", &dest);
-        }
+        ex.delete_reported(&dest);
         return Reply::Integer(0);
     }
     // A new incarnation (the old value, if any, is overwritten: no `new`

@@ -226,8 +226,7 @@ fn getdel(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     if old.is_some() {
-        ex.delete(&argv[1]);
-        ex.notify(GENERIC, "del", &argv[1]);
+        ex.delete_reported(&argv[1]);
     }
     bulk_or_nil(old)
 }

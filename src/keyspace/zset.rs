@@ -18,7 +18,7 @@ use hashbrown::HashMap;
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_ZSET_MEMBER, TAG_ZSET_REM};
 use super::members::{self, DeadTally};
-use super::notify::{GENERIC, ZSET};
+use super::notify::ZSET;
 use super::ordtree::OrderTree;
 use super::replay::{incarnation, Load};
 use super::scanmap::ScanMap;
@@ -533,9 +533,7 @@ pub(crate) fn store_result(
     event: &str,
 ) -> usize {
     if pairs.is_empty() {
-        if ex.delete(dst) {
-            ex.notify(GENERIC, "del", dst);
-        }
+        ex.delete_reported(dst);
         return 0;
     }
     let n = store(ex, dst, pairs, in_listpack);
@@ -574,15 +572,6 @@ pub(crate) fn store(
         );
     }
     n
-}
-
-/// Reports `event` (ZREM, ZREMRANGEBY*, ZPOP*) on the zset at `key`, then
-/// `del` if that emptied it (so removed it).
-fn removed_event(ex: &mut Exec<'_>, event: &str, key: &Bytes) {
-    ex.notify(ZSET, event, key);
-    if ex.db_mut().get(key).is_none() {
-        ex.notify(GENERIC, "del", key);
-    }
 }
 
 fn bulk(m: &[u8]) -> Reply {
@@ -1021,7 +1010,7 @@ fn remrange(ex: &mut Exec<'_>, argv: &[Bytes], kind: RangeType) -> Reply {
             RangeType::Score => "zremrangebyscore",
             _ => "zremrangebylex",
         };
-        removed_event(ex, event, &argv[1]);
+        ex.notify_removal(ZSET, event, &argv[1]);
     }
     Reply::Integer(removed as i64)
 }
@@ -1189,7 +1178,7 @@ fn zrem(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(Some(_)) => {
             let removed = remove(ex, &argv[1], &argv[2..]);
             if removed > 0 {
-                removed_event(ex, "zrem", &argv[1]);
+                ex.notify_removal(ZSET, "zrem", &argv[1]);
             }
             Reply::Integer(removed as i64)
         }
@@ -1266,7 +1255,7 @@ fn pop(ex: &mut Exec<'_>, key: &Bytes, max: bool, count: usize) -> Vec<(Bytes, f
     let names: Vec<Bytes> = picked.iter().map(|(m, _)| m.clone()).collect();
     remove(ex, key, &names);
     if !picked.is_empty() {
-        removed_event(ex, if max { "zpopmax" } else { "zpopmin" }, key);
+        ex.notify_removal(ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     }
     picked
 }
