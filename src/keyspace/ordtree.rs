@@ -31,6 +31,10 @@ const LEAF_CAP: usize = 32;
 const INNER_CAP: usize = 64;
 /// "No node".
 const NIL: u32 = u32::MAX;
+/// Inner levels a move's single walk records ([`OrderTree::move_present`]);
+/// a taller tree (it would hold far more than 2^32 elements) takes the
+/// general path.
+const MAX_PATH: usize = 12;
 
 /// (score, member) order: scores numerically, ties by member bytes. -0 and
 /// 0 are equal scores, as in Redis (a big sorted set keeps a -0 score).
@@ -197,13 +201,15 @@ impl Leaf {
         self.len += 1;
     }
 
-    /// Removes the element at `at`.
-    fn remove(&mut self, at: usize) {
+    /// Removes the element at `at`; returns its member.
+    fn remove(&mut self, at: usize) -> Member {
         let len = self.len();
         take(&mut self.scores, len, at);
+        // The empty member left at `at` ends up at `len - 1`.
+        let member = std::mem::take(&mut self.members[at]);
         self.members[at..len].rotate_left(1);
-        self.members[len - 1] = Member::default();
         self.len -= 1;
+        member
     }
 
     /// Appends the elements of `other` (they fit).
@@ -283,6 +289,21 @@ pub(crate) struct OrderTree {
     /// Inner levels above the leaves (0: the root is a leaf).
     height: usize,
     len: usize,
+    /// Changes so far: a [`Path`] is good only while this is unchanged.
+    stamp: u64,
+}
+
+/// Where an element belongs, as [`OrderTree::prefetch`] found it: the
+/// inner nodes and children on the way down, and the leaf. It saves a
+/// [`OrderTree::move_present`] of the same member to the same score that
+/// walk; a path the tree changed since is recognised and ignored.
+pub(crate) struct Path {
+    /// (inner node, child taken), root first; `height` of them.
+    steps: [(u32, u32); MAX_PATH],
+    leaf: u32,
+    /// The score, as [`ordered`].
+    score: i64,
+    stamp: u64,
 }
 
 impl Default for OrderTree {
@@ -295,6 +316,7 @@ impl Default for OrderTree {
             root: NIL,
             height: 0,
             len: 0,
+            stamp: 0,
         }
     }
 }
@@ -372,6 +394,7 @@ impl OrderTree {
     /// Inserts an element that is not present.
     pub(crate) fn insert(&mut self, score: f64, member: &[u8]) {
         self.len += 1;
+        self.stamp += 1;
         if self.root == NIL {
             let mut leaf = Leaf::empty();
             leaf.insert(0, score, Member::from(member));
@@ -474,48 +497,116 @@ impl OrderTree {
     /// waiting for it: the inner nodes on the way are read (they are few and
     /// usually cached), the leaf's cache lines are only prefetched. A ZADD
     /// that moves a member calls it with the new score before it looks the
-    /// member up in its member table, so that the two misses overlap.
-    pub(crate) fn prefetch(&self, score: f64, member: &[u8]) {
-        if self.root == NIL {
-            return;
+    /// member up in its member table, so that the two misses overlap, and
+    /// hands the path it returns to [`OrderTree::move_present`].
+    pub(crate) fn prefetch(&self, score: f64, member: &[u8]) -> Option<Path> {
+        if self.root == NIL || self.height > MAX_PATH {
+            return None;
         }
+        let mut steps = [(0u32, 0u32); MAX_PATH];
         let mut x = self.root;
-        for _ in 0..self.height {
+        for step in steps.iter_mut().take(self.height) {
             let node = &self.inners[x as usize];
-            x = node.children[node.route(score, member)];
+            let c = node.route(score, member);
+            // A child index is below INNER_CAP + 1.
+            *step = (x, c as u32);
+            x = node.children[c];
         }
         prefetch_lines(&self.leaves[x as usize]);
+        Some(Path {
+            steps,
+            leaf: x,
+            score: ordered(score),
+            stamp: self.stamp,
+        })
     }
 
     /// Moves `member`, present with score `old`, to score `new`.
-    pub(crate) fn move_present(&mut self, old: f64, member: &[u8], new: f64) {
-        self.warm_two((old, member), (new, member));
-        self.remove_present(old, member);
-        self.insert(new, member);
+    ///
+    /// One walk down both paths side by side (their nodes' cache misses
+    /// overlap instead of following each other); when neither leaf changes
+    /// shape, that is the whole move: the member goes from one leaf to the
+    /// other and the counts on both paths are adjusted. Otherwise (the old
+    /// leaf would run low, the new one is full) the general remove and
+    /// insert follow, on nodes the walk left cached.
+    ///
+    /// `to` is [`OrderTree::prefetch`]'s path for `(new, member)`, if the
+    /// caller has one: the walk to the new place is then skipped (a path
+    /// for another score, or one the tree changed since, is ignored; one
+    /// for another member is the caller's bug).
+    pub(crate) fn move_present(&mut self, old: f64, member: &[u8], new: f64, to: Option<&Path>) {
+        if !self.move_within(old, member, new, to) {
+            self.remove_present(old, member);
+            self.insert(new, member);
+        }
     }
 
-    /// Walks the paths to a present element `a` and to the place of `b`
-    /// side by side, reading only: their nodes' cache misses then overlap
-    /// instead of following each other (a member that moves: its old place,
-    /// then its new one). The remove and insert that follow find the nodes
-    /// cached.
-    fn warm_two(&self, a: (f64, &[u8]), b: (f64, &[u8])) {
-        if self.root == NIL {
-            return;
+    /// [`OrderTree::move_present`]'s walk and its move when no node changes
+    /// shape; false when nothing changed and the general path must run.
+    fn move_within(&mut self, old: f64, member: &[u8], new: f64, path: Option<&Path>) -> bool {
+        let height = self.height;
+        if self.root == NIL || height > MAX_PATH {
+            return false;
         }
-        let (mut x, mut y) = (self.root, self.root);
-        for _ in 0..self.height {
-            let (nx, ny) = (&self.inners[x as usize], &self.inners[y as usize]);
-            let (cx, cy) = (nx.route(a.0, a.1), ny.route(b.0, b.1));
-            x = nx.children[cx];
-            y = ny.children[cy];
-        }
+        let path = path.filter(|p| p.stamp == self.stamp && p.score == ordered(new));
+        // (inner node, child taken) on the way to each leaf.
+        let mut from = [(0u32, 0u32); MAX_PATH];
+        let (x, y, to) = match path {
+            Some(p) => {
+                let mut x = self.root;
+                for step in from.iter_mut().take(height) {
+                    let node = &self.inners[x as usize];
+                    let c = node.route(old, member);
+                    *step = (x, c as u32);
+                    x = node.children[c];
+                }
+                (x, p.leaf, p.steps)
+            }
+            None => {
+                let mut to = [(0u32, 0u32); MAX_PATH];
+                let (mut x, mut y) = (self.root, self.root);
+                for level in 0..height {
+                    let (nx, ny) = (&self.inners[x as usize], &self.inners[y as usize]);
+                    let (cx, cy) = (nx.route(old, member), ny.route(new, member));
+                    from[level] = (x, cx as u32);
+                    to[level] = (y, cy as u32);
+                    x = nx.children[cx];
+                    y = ny.children[cy];
+                }
+                (x, y, to)
+            }
+        };
         let (lx, ly) = (&self.leaves[x as usize], &self.leaves[y as usize]);
-        // Every line of both leaves, not only the scores the searches
-        // below read: the remove and the insert shift members further on.
+        // Every line of both leaves, not only the scores the searches read:
+        // the remove and the insert shift members further on.
         prefetch_lines(lx);
         prefetch_lines(ly);
-        std::hint::black_box((lx.find_present(a.0, a.1), ly.lower_bound(b.0, b.1)));
+        let at = lx.find_present(old, member);
+        let place = ly.lower_bound(new, member);
+        if x == y {
+            // Within one leaf: its length and every count stay.
+            let leaf = &mut self.leaves[x as usize];
+            let m = leaf.remove(at);
+            // `place` was found with the old element still in the leaf.
+            leaf.insert(if place > at { place - 1 } else { place }, new, m);
+            self.stamp += 1;
+            return true;
+        }
+        // The old leaf must keep enough elements that a remove would not
+        // rebalance (see `rebalance`), the new one room without a split.
+        if lx.len() - 1 < LEAF_CAP / 4 || ly.len() >= LEAF_CAP {
+            return false;
+        }
+        let m = self.leaves[x as usize].remove(at);
+        self.leaves[y as usize].insert(place, new, m);
+        self.stamp += 1;
+        for level in 0..height {
+            let (a, ca) = from[level];
+            self.inners[a as usize].counts[ca as usize] -= 1;
+            let (b, cb) = to[level];
+            self.inners[b as usize].counts[cb as usize] += 1;
+        }
+        true
     }
 
     /// Removes an element; false if absent.
@@ -541,9 +632,12 @@ impl OrderTree {
             return false;
         }
         self.len -= 1;
+        self.stamp += 1;
         if self.len == 0 {
             // Every node is gone or empty: give the arenas back.
+            let stamp = self.stamp;
             *self = OrderTree::default();
+            self.stamp = stamp;
             return true;
         }
         // Shrink the root while it is an inner node with one child.
@@ -874,7 +968,12 @@ mod tests {
                 // As a sorted set does: a present member moves.
                 if let Some(i) = present {
                     let old = model.remove(i);
-                    tree.move_present(old.0, &old.1, score);
+                    // Every other move with the new place's path, as ZADD
+                    // gives it.
+                    let path = (m % 2 == 0)
+                        .then(|| tree.prefetch(score, &member))
+                        .flatten();
+                    tree.move_present(old.0, &old.1, score, path.as_ref());
                 } else {
                     tree.insert(score, &member);
                 }
@@ -996,6 +1095,53 @@ mod tests {
             let r = tree.rank(score(i, 1), m.as_bytes()).expect("present");
             let p = tree.at_rank(r).expect("rank in range");
             assert_eq!(tree.get(p), (score(i, 1), m.as_bytes()));
+        }
+    }
+
+    /// A path the tree changed since (splits, merges, other moves) is
+    /// ignored, and so is one for another score: every move still lands
+    /// where it belongs.
+    #[test]
+    fn a_stale_path_is_ignored() {
+        let mut tree = OrderTree::default();
+        let score = |i: u32, round: u32| f64::from((i * 7919 + round * 104_729) % 100_003);
+        for i in 0..20_000u32 {
+            tree.insert(score(i, 0), format!("m{i:05}").as_bytes());
+        }
+        let mut scores: Vec<f64> = (0..20_000).map(|i| score(i, 0)).collect();
+        for round in 1..4u32 {
+            // Paths for every member first, then all the moves: each path
+            // but the first is stale when used.
+            let paths: Vec<Option<Path>> = (0..20_000u32)
+                .map(|i| tree.prefetch(score(i, round), format!("m{i:05}").as_bytes()))
+                .collect();
+            assert!(paths.iter().all(Option::is_some));
+            for i in 0..20_000u32 {
+                let m = format!("m{i:05}");
+                let new = score(i, round);
+                tree.move_present(
+                    scores[i as usize],
+                    m.as_bytes(),
+                    new,
+                    paths[i as usize].as_ref(),
+                );
+                scores[i as usize] = new;
+            }
+            tree.check();
+            // A fresh path for another score than the move's.
+            let m = b"m00001";
+            let path = tree.prefetch(-1.0, m);
+            tree.move_present(scores[1], m, 1e9, path.as_ref());
+            scores[1] = 1e9;
+            tree.check();
+        }
+        for (i, s) in scores.iter().enumerate() {
+            let m = format!("m{i:05}");
+            let r = tree.rank(*s, m.as_bytes()).expect("present");
+            assert_eq!(
+                tree.get(tree.at_rank(r).expect("rank in range")),
+                (*s, m.as_bytes())
+            );
         }
     }
 

@@ -19,7 +19,7 @@ use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_ZSET_MEMBER, TAG_ZSET_REM};
 use super::members::{self, DeadTally};
 use super::notify::ZSET;
-use super::ordtree::OrderTree;
+use super::ordtree::{OrderTree, Path};
 use super::replay::{incarnation, Load};
 use super::scanmap::ScanMap;
 use super::value::Value;
@@ -213,10 +213,13 @@ impl ZSetValue {
     /// In a set too big for the caches, starts fetching the leaf where
     /// `(score, member)` belongs without waiting for it: ZADD calls it
     /// before it looks the member up, so that the member table's miss and
-    /// the new place's overlap instead of following each other.
-    pub(crate) fn prefetch(&self, score: f64, member: &[u8]) {
+    /// the new place's overlap instead of following each other. The path
+    /// found saves [`ZSetValue::set`] the walk if nothing changes in between.
+    pub(crate) fn prefetch(&self, score: f64, member: &[u8]) -> Option<Path> {
         if self.list.len() >= PREFETCH_MIN {
-            self.list.prefetch(score, member);
+            self.list.prefetch(score, member)
+        } else {
+            None
         }
     }
 
@@ -226,15 +229,16 @@ impl ZSetValue {
     }
 
     /// Sets a member's score in memory. Returns the replaced record's
-    /// location (`Some(None)` if the member existed without one), `None` if new.
-    fn set(&mut self, member: &[u8], score: f64) -> Option<Option<Location>> {
+    /// location (`Some(None)` if the member existed without one), `None` if
+    /// new. `path`: [`ZSetValue::prefetch`]'s answer for this member and score.
+    fn set(&mut self, member: &[u8], score: f64, path: Option<&Path>) -> Option<Option<Location>> {
         let d = &mut *self.0;
         if member.len() > LISTPACK_VALUE {
             d.big = true;
         }
         if let Some(e) = d.dict.get_mut(member) {
             if e.score.total_cmp(&score) != std::cmp::Ordering::Equal {
-                d.list.move_present(e.score, member, score);
+                d.list.move_present(e.score, member, score, path);
                 e.score = score;
             }
             return Some(e.loc.take());
@@ -267,7 +271,7 @@ impl ZSetValue {
     fn from_pairs(pairs: &[(Bytes, f64)]) -> ZSetValue {
         let mut z = ZSetValue::default();
         for (m, s) in pairs {
-            z.set(m, *s);
+            z.set(m, *s, None);
         }
         z
     }
@@ -299,7 +303,7 @@ impl ZSetValue {
     pub(crate) fn duplicate(&self) -> Self {
         let mut z = ZSetValue::default();
         for (s, m) in self.list.range(0, usize::MAX, false) {
-            z.set(m, s);
+            z.set(m, s, None);
         }
         z.big = self.big;
         z
@@ -417,7 +421,7 @@ pub(crate) fn replay(
     let Value::ZSet(z) = &mut entry.value else {
         return Err("zset record for a key of another type".to_owned());
     };
-    z.set(member, score);
+    z.set(member, score, None);
     if let Some(en) = z.dict.get_mut(member) {
         en.loc = Some(e.location);
     }
@@ -442,6 +446,12 @@ pub(crate) fn get<'e>(
 /// Writes (member, score) pairs into the zset at `key` (created if absent;
 /// the caller checked the type), one record each.
 fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)]) {
+    write_along(ex, key, pairs, None);
+}
+
+/// [`write`] with [`ZSetValue::prefetch`]'s path for the only pair, if the
+/// caller has one (nothing changed the set since).
+fn write_along(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)], path: Option<&Path>) {
     if pairs.is_empty() {
         return;
     }
@@ -470,7 +480,8 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)]) {
         } else {
             score
         };
-        if let Some(Some(old)) = z.set(m, score) {
+        let path = path.filter(|_| pairs.len() == 1);
+        if let Some(Some(old)) = z.set(m, score, path) {
             dead.add(old);
         }
         ex.journal.put(
@@ -1081,6 +1092,8 @@ pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let mut writes: Vec<(&[u8], f64)> = Vec::with_capacity(pairs.len());
     let (mut added, mut updated) = (0i64, 0i64);
     let mut incr_result: Option<f64> = None;
+    // The new place's path of a lone pair, for the write below.
+    let mut path = None;
     {
         // Decide against the current content and earlier pairs of this
         // command (a map of those only when there are several pairs).
@@ -1096,7 +1109,7 @@ pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             let cur = earlier.or_else(|| {
                 let z = z.as_ref()?;
                 if !incr {
-                    z.prefetch(score, m);
+                    path = z.prefetch(score, m).filter(|_| !several);
                 }
                 z.score(m)
             });
@@ -1138,7 +1151,7 @@ pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             }
         }
     }
-    write(ex, key, &writes);
+    write_along(ex, key, &writes, path.as_ref());
     if added + updated > 0 {
         ex.notify(ZSET, if incr { "zincr" } else { "zadd" }, key);
     }
