@@ -228,10 +228,17 @@ impl ZSetValue {
         self.dict.get(member).map(|e| e.score)
     }
 
-    /// Sets a member's score in memory. Returns the replaced record's
+    /// Sets a member's score in memory, with `loc` as its record's
+    /// location (`None`: not known yet). Returns the replaced record's
     /// location (`Some(None)` if the member existed without one), `None` if
     /// new. `path`: [`ZSetValue::prefetch`]'s answer for this member and score.
-    fn set(&mut self, member: &[u8], score: f64, path: Option<&Path>) -> Option<Option<Location>> {
+    fn set(
+        &mut self,
+        member: &[u8],
+        score: f64,
+        path: Option<&Path>,
+        loc: Option<Location>,
+    ) -> Option<Option<Location>> {
         let d = &mut *self.0;
         if member.len() > LISTPACK_VALUE {
             d.big = true;
@@ -241,9 +248,9 @@ impl ZSetValue {
                 d.list.move_present(e.score, member, score, path);
                 e.score = score;
             }
-            return Some(e.loc.take());
+            return Some(std::mem::replace(&mut e.loc, loc));
         }
-        d.dict.insert(member, ZEntry { score, loc: None });
+        d.dict.insert(member, ZEntry { score, loc });
         d.list.insert(score, member);
         if d.dict.len() > LISTPACK_ENTRIES {
             d.big = true;
@@ -271,7 +278,7 @@ impl ZSetValue {
     fn from_pairs(pairs: &[(Bytes, f64)]) -> ZSetValue {
         let mut z = ZSetValue::default();
         for (m, s) in pairs {
-            z.set(m, *s, None);
+            z.set(m, *s, None, None);
         }
         z
     }
@@ -303,7 +310,7 @@ impl ZSetValue {
     pub(crate) fn duplicate(&self) -> Self {
         let mut z = ZSetValue::default();
         for (s, m) in self.list.range(0, usize::MAX, false) {
-            z.set(m, s, None);
+            z.set(m, s, None, None);
         }
         z.big = self.big;
         z
@@ -421,7 +428,7 @@ pub(crate) fn replay(
     let Value::ZSet(z) = &mut entry.value else {
         return Err("zset record for a key of another type".to_owned());
     };
-    z.set(member, score, None);
+    z.set(member, score, None, None);
     if let Some(en) = z.dict.get_mut(member) {
         en.loc = Some(e.location);
     }
@@ -467,11 +474,11 @@ fn write_along(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)], path: Opt
         key,
         gen: entry.gen,
     };
-    let expire = entry.expire_at_ms;
     let Value::ZSet(z) = &mut entry.value else {
         return;
     };
     let mut dead = DeadTally::default();
+    let path = path.filter(|_| pairs.len() == 1);
     for &(m, score) in pairs {
         // Redis's compact encoding stores -0 as 0 (a skiplist keeps -0);
         // the record holds what is stored.
@@ -480,18 +487,18 @@ fn write_along(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)], path: Opt
         } else {
             score
         };
-        let path = path.filter(|_| pairs.len() == 1);
-        if let Some(Some(old)) = z.set(m, score, path) {
-            dead.add(old);
-        }
-        ex.journal.put(
+        // Logged first: the record's foretold location goes into the member
+        // (settle then has nothing to look up again).
+        let loc = ex.journal.put_predicted(
             TAG_ZSET_MEMBER,
             &at,
             &sub_key(score, m),
-            expire,
             &Bytes::new(),
             FixTarget::Sub,
         );
+        if let Some(Some(old)) = z.set(m, score, path, loc) {
+            dead.add(old);
+        }
     }
     dead.for_each(&mut |loc| ex.dead(Some(loc)));
     ex.modified(key);
