@@ -69,8 +69,11 @@ fn take<T: Copy>(a: &mut [T], len: usize, at: usize) -> T {
 /// of 128. The equal ones are counted forward from `lo` (usually none; at
 /// most the node).
 fn score_span(scores: &[f64], score: f64) -> (usize, usize) {
-    let key = ordered(score);
-    let below = |x: &f64| usize::from(ordered(*x) < key);
+    // Plain float comparisons: a tree never holds NaN (every command that
+    // stores a score refuses or replaces it, as Redis does), and on the
+    // other values `<` and `==` are [`ordered`]'s order, -0 equal to 0.
+    debug_assert!(!score.is_nan());
+    let below = |x: &f64| usize::from(*x < score);
     // Sorted: the blocks that end below `score` are a prefix.
     let full: usize = scores
         .chunks_exact(BLOCK)
@@ -79,10 +82,7 @@ fn score_span(scores: &[f64], score: f64) -> (usize, usize) {
     let start = full * BLOCK;
     let end = (start + BLOCK).min(scores.len());
     let lo = start + scores[start..end].iter().map(below).sum::<usize>();
-    let equal = scores[lo..]
-        .iter()
-        .take_while(|&&x| ordered(x) == key)
-        .count();
+    let equal = scores[lo..].iter().take_while(|&&x| x == score).count();
     (lo, lo + equal)
 }
 
