@@ -192,12 +192,12 @@ impl Connection {
                 self.write_pushes(pushes)
             }
             "publish" => {
-                let n = self.shared.pubsub.publish(&argv[1], &argv[2]);
+                let n = self.shared.notifier.pubsub.publish(&argv[1], &argv[2]);
                 self.write_own_pushes();
                 done(Reply::Integer(n))
             }
             "spublish" => {
-                let n = self.shared.pubsub.spublish(&argv[1], &argv[2]);
+                let n = self.shared.notifier.pubsub.spublish(&argv[1], &argv[2]);
                 self.write_own_pushes();
                 done(Reply::Integer(n))
             }
@@ -1501,7 +1501,7 @@ impl Connection {
         for ch in &argv[1..] {
             let subs = self.subs.get_or_insert_with(Box::<Subscriptions>::default);
             if kind.set(subs).insert(ch.clone()) {
-                let pubsub = &self.shared.pubsub;
+                let pubsub = &self.shared.notifier.pubsub;
                 match kind {
                     SubKind::Channel => pubsub.subscribe(ch, &tx),
                     SubKind::Pattern => pubsub.psubscribe(ch, &tx),
@@ -1541,7 +1541,7 @@ impl Connection {
         }
         for ch in targets {
             if self.subs.as_mut().is_some_and(|s| kind.set(s).remove(&ch)) {
-                let (pubsub, id) = (&self.shared.pubsub, self.handle.id);
+                let (pubsub, id) = (&self.shared.notifier.pubsub, self.handle.id);
                 match kind {
                     SubKind::Channel => pubsub.unsubscribe(&ch, id),
                     SubKind::Pattern => pubsub.punsubscribe(&ch, id),
@@ -1562,13 +1562,13 @@ impl Connection {
     fn unsubscribe_all(&mut self) {
         if let Some(subs) = self.subs.take() {
             for c in &subs.channels {
-                self.shared.pubsub.unsubscribe(c, self.handle.id);
+                self.shared.notifier.pubsub.unsubscribe(c, self.handle.id);
             }
             for p in &subs.patterns {
-                self.shared.pubsub.punsubscribe(p, self.handle.id);
+                self.shared.notifier.pubsub.punsubscribe(p, self.handle.id);
             }
             for c in &subs.shard_channels {
-                self.shared.pubsub.sunsubscribe(c, self.handle.id);
+                self.shared.notifier.pubsub.sunsubscribe(c, self.handle.id);
             }
         }
         self.update_sub_counts();
@@ -1585,7 +1585,7 @@ impl Connection {
 
     fn cmd_pubsub(&mut self, argv: &[Bytes]) -> Outcome {
         let sub = lower(&argv[1]);
-        let pubsub = &self.shared.pubsub;
+        let pubsub = &self.shared.notifier.pubsub;
         let counts = |count: &dyn Fn(&[u8]) -> usize| {
             let mut out = Vec::with_capacity(2 * (argv.len() - 2));
             for ch in &argv[2..] {
@@ -2152,9 +2152,9 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
             lookups.expired,
             lookups.hits,
             lookups.misses,
-            shared.pubsub.channels(None).len(),
-            shared.pubsub.numpat(),
-            shared.pubsub.shard_channels(None).len(),
+            shared.notifier.pubsub.channels(None).len(),
+            shared.notifier.pubsub.numpat(),
+            shared.notifier.pubsub.shard_channels(None).len(),
             shared.notifier.tracking.total_keys(),
         ));
     }

@@ -1163,13 +1163,13 @@ impl Connection {
         }
         if let Some(subs) = self.subs.take() {
             for c in &subs.channels {
-                self.shared.pubsub.unsubscribe(c, self.handle.id);
+                self.shared.notifier.pubsub.unsubscribe(c, self.handle.id);
             }
             for p in &subs.patterns {
-                self.shared.pubsub.punsubscribe(p, self.handle.id);
+                self.shared.notifier.pubsub.punsubscribe(p, self.handle.id);
             }
             for c in &subs.shard_channels {
-                self.shared.pubsub.sunsubscribe(c, self.handle.id);
+                self.shared.notifier.pubsub.sunsubscribe(c, self.handle.id);
             }
         }
         if self.handle.monitor.load(Ordering::Relaxed) {

@@ -228,9 +228,9 @@ pub(crate) struct Shared {
     /// The last refused commands and passwords (`ACL LOG`).
     pub acl_log: Mutex<acl::AclLog>,
     pub next_client_id: AtomicU64,
-    /// WATCH and blocking pops (also the keyspace's observer).
+    /// WATCH, blocking pops and keyspace notifications (the keyspace's
+    /// observer); its `pubsub` is the server's channel registry.
     pub notifier: Arc<Notifier>,
-    pub pubsub: Arc<pubsub::PubSub>,
     pub stats: Stats,
     pub slowlog: Mutex<Slowlog>,
     /// The latency monitor's events; locked only when a command crosses
@@ -407,9 +407,7 @@ pub fn bind_all(
     config: &ServerConfig,
     lookup: &dyn Fn(&[u8]) -> Option<&'static CommandSpec>,
 ) -> std::io::Result<Listeners> {
-    let known = |c: &str| lookup(c.as_bytes()).is_some() || table::lookup(c.as_bytes()).is_some();
-    let acl = startup_acl(config, &known)?;
-    let extras = bind_extras(config)?;
+    let (acl, extras) = prepare(config, lookup)?;
     let resp = listen(&config.bind, config.port, config.tcp_backlog).map_err(|e| {
         std::io::Error::new(
             e.kind(),
@@ -420,6 +418,17 @@ pub fn bind_all(
 }
 
 /// Binds the TLS port and the metrics address of `config`.
+/// What every start does before the RESP port: checks the start-up users
+/// (against the server's commands and those `lookup` knows), then binds
+/// the TLS and metrics listeners.
+fn prepare(
+    config: &ServerConfig,
+    lookup: &dyn Fn(&[u8]) -> Option<&'static CommandSpec>,
+) -> std::io::Result<(acl::Acl, ExtraListeners)> {
+    let known = |c: &str| lookup(c.as_bytes()).is_some() || table::lookup(c.as_bytes()).is_some();
+    Ok((startup_acl(config, &known)?, bind_extras(config)?))
+}
+
 fn bind_extras(config: &ServerConfig) -> std::io::Result<ExtraListeners> {
     let metrics = if config.metrics_addr.is_empty() {
         None
@@ -492,11 +501,10 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future,
 ) -> std::io::Result<()> {
-    let known =
-        |c: &str| backend.lookup(c.as_bytes()).is_some() || table::lookup(c.as_bytes()).is_some();
+    let (acl, extras) = prepare(&config, &|c: &[u8]| backend.lookup(c))?;
     let listeners = Listeners {
-        acl: startup_acl(&config, &known)?,
-        extras: bind_extras(&config)?,
+        acl,
+        extras,
         resp: listener.into_std()?,
     };
     run_with(config, backend, listeners, shutdown).await
@@ -533,7 +541,6 @@ pub async fn run_with(
         acl_log: Mutex::new(acl::AclLog::default()),
         next_client_id: AtomicU64::new(1),
         notifier: notifier.clone(),
-        pubsub: notifier.pubsub.clone(),
         stats: Stats::default(),
         slowlog: Mutex::new(Slowlog::default()),
         latency: Mutex::new(latency::LatencyMonitor::default()),
