@@ -391,6 +391,26 @@ impl OrderTree {
         }
     }
 
+    /// Inserts an element that is not present. `path`:
+    /// [`OrderTree::prefetch`]'s for this element, if the caller has one;
+    /// when it is current and its leaf has room, the insert takes no walk.
+    pub(crate) fn insert_along(&mut self, score: f64, member: &[u8], path: Option<&Path>) {
+        if let Some(p) = path.filter(|p| p.stamp == self.stamp && p.score == ordered(score)) {
+            let leaf = &mut self.leaves[p.leaf as usize];
+            if leaf.len() < LEAF_CAP {
+                let at = leaf.lower_bound(score, member);
+                leaf.insert(at, score, Member::from(member));
+                for &(id, c) in &p.steps[..self.height] {
+                    self.inners[id as usize].counts[c as usize] += 1;
+                }
+                self.len += 1;
+                self.stamp += 1;
+                return;
+            }
+        }
+        self.insert(score, member);
+    }
+
     /// Inserts an element that is not present.
     pub(crate) fn insert(&mut self, score: f64, member: &[u8]) {
         self.len += 1;
@@ -974,6 +994,9 @@ mod tests {
                         .then(|| tree.prefetch(score, &member))
                         .flatten();
                     tree.move_present(old.0, &old.1, score, path.as_ref());
+                } else if m % 3 == 0 {
+                    let path = tree.prefetch(score, &member);
+                    tree.insert_along(score, &member, path.as_ref());
                 } else {
                     tree.insert(score, &member);
                 }
@@ -1134,7 +1157,23 @@ mod tests {
             tree.move_present(scores[1], m, 1e9, path.as_ref());
             scores[1] = 1e9;
             tree.check();
+            // New members inserted along paths taken before all of them.
+            let fresh: Vec<(f64, String)> = (0..3_000u32)
+                .map(|i| (score(i, round + 7), format!("n{round}:{i:05}")))
+                .collect();
+            let paths: Vec<Option<Path>> = fresh
+                .iter()
+                .map(|(s, m)| tree.prefetch(*s, m.as_bytes()))
+                .collect();
+            for ((s, m), path) in fresh.iter().zip(&paths) {
+                tree.insert_along(*s, m.as_bytes(), path.as_ref());
+            }
+            tree.check();
+            for (s, m) in &fresh {
+                assert!(tree.remove(*s, m.as_bytes()));
+            }
         }
+        assert_eq!(tree.len(), 20_000);
         for (i, s) in scores.iter().enumerate() {
             let m = format!("m{i:05}");
             let r = tree.rank(*s, m.as_bytes()).expect("present");

@@ -251,7 +251,7 @@ impl ZSetValue {
             return Some(std::mem::replace(&mut e.loc, loc));
         }
         d.dict.insert(member, ZEntry { score, loc });
-        d.list.insert(score, member);
+        d.list.insert_along(score, member, path);
         if d.dict.len() > LISTPACK_ENTRIES {
             d.big = true;
         }
