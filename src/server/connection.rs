@@ -95,6 +95,9 @@ pub(super) struct Connection {
     /// Commandstats of the current batch, added to the shared table once.
     pub local_stats: Vec<(&'static str, CommandStat)>,
     pub net_in: u64,
+    /// What `handle.last_cmd` holds: a pipeline of one command takes its
+    /// lock once, not once per command.
+    last_cmd: &'static str,
     /// The config values the hot path needs, refreshed when CONFIG SET
     /// bumps `Shared::config_gen` (no lock per command).
     pub cached: CachedConfig,
@@ -259,6 +262,7 @@ pub(super) fn spawn(
             rng: rand::random::<u64>() | 1,
             local_stats: Vec::new(),
             net_in: 0,
+            last_cmd: "NULL",
             cached,
             inflight: VecDeque::new(),
             inflight_cmds: 0,
@@ -537,13 +541,16 @@ impl Connection {
             self.reject(None, err);
             return Flow::Continue;
         };
+        // A subcommand Redis describes (`config|get`) has its own arity
+        // and ACL categories; any other is checked as its container.
+        let checked = subcommands::of_call(spec, &argv).unwrap_or(spec);
+        // As Redis: CLIENT LIST's `cmd=` is the command being run (so a
+        // client listing itself sees `client|list`), refused or queued too.
+        self.set_last_cmd(checked.name);
         if !self.authenticated && !spec.flags.no_auth {
             self.reject(Some(spec), Reply::error("NOAUTH Authentication required."));
             return Flow::Continue;
         }
-        // A subcommand Redis describes (`config|get`) has its own arity
-        // and ACL categories; any other is checked as its container.
-        let checked = subcommands::of_call(spec, &argv).unwrap_or(spec);
         if !spec.arity_ok(argv.len()) || !checked.arity_ok(argv.len()) {
             let err = Reply::Error(format!(
                 "ERR wrong number of arguments for '{}' command",
@@ -566,9 +573,6 @@ impl Connection {
                 }
             };
             if let Some((err, reason, object)) = denied {
-                // As Redis: the refused command is the client's last one
-                // (`cmd=` in CLIENT LIST and in the log's client-info).
-                *self.handle.last_cmd.lock() = checked.name;
                 let user = self.user.clone();
                 self.log_acl_refusal(reason, object, user);
                 self.reject(Some(spec), err);
@@ -878,8 +882,15 @@ impl Connection {
         &mut self.local_stats[idx].1
     }
 
+    /// The client's last command, as CLIENT LIST's `cmd=` shows it.
+    fn set_last_cmd(&mut self, name: &'static str) {
+        if !std::ptr::eq(self.last_cmd, name) {
+            self.last_cmd = name;
+            *self.handle.last_cmd.lock() = name;
+        }
+    }
+
     fn record(&mut self, spec: &'static CommandSpec, elapsed: Duration, failed: bool) {
-        *self.handle.last_cmd.lock() = spec.name;
         let stat = self.local_stat(spec.name);
         stat.calls += 1;
         let usec = elapsed.as_micros() as u64;

@@ -292,3 +292,45 @@ def test_memory_stats_purge_and_malloc_stats_as_redis(server, redis_server):
     assert exchange(server.port, script) == exchange(redis_server, script)
     assert ours.execute_command("MEMORY", "MALLOC-STATS") == b"Stats not supported for the current allocator"
     theirs.flushall()
+
+
+def test_client_list_cmd_is_the_command_being_run(server, redis_server):
+    """CLIENT LIST's ``cmd=`` as redis-server 7.0 shows it: the command being
+    run (a client listing itself sees ``client|list``), a subcommand under its
+    own name, a refused or queued command too; seen from another client after
+    a pipeline, its last command."""
+
+    def scene(port: int) -> list:
+        a = redis.Redis(port=port)
+        b = redis.Redis(port=port)
+        a.client_setname("A")
+        seen = []
+
+        def of_a() -> str:
+            return {c["name"]: c for c in b.client_list()}["A"]["cmd"]
+
+        a.set("k", "v")
+        seen.append([c["cmd"] for c in a.client_list() if c["name"] == "A"])
+        seen.append(of_a())
+        a.config_get("port")
+        seen.append(of_a())
+        p = a.pipeline(transaction=False)
+        p.set("x", 1).incr("n").get("x")
+        p.execute()
+        seen.append(of_a())
+        with pytest.raises(redis.exceptions.ResponseError):
+            a.execute_command("GET")  # wrong arity: refused, still the last
+        seen.append(of_a())
+        a.execute_command("MULTI")
+        a.execute_command("LPUSH", "l", "v")  # queued
+        seen.append(of_a())
+        a.execute_command("EXEC")
+        seen.append(of_a())
+        a.close()
+        b.close()
+        return seen
+
+    ours = scene(server.port)
+    theirs = scene(redis_server)
+    assert ours == theirs
+    assert ours[0] == ["client|list"]
