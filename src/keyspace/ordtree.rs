@@ -395,7 +395,7 @@ impl OrderTree {
     /// [`OrderTree::prefetch`]'s for this element, if the caller has one;
     /// when it is current and its leaf has room, the insert takes no walk.
     pub(crate) fn insert_along(&mut self, score: f64, member: &[u8], path: Option<&Path>) {
-        if let Some(p) = path.filter(|p| p.stamp == self.stamp && p.score == ordered(score)) {
+        if let Some(p) = self.current(path, score) {
             let leaf = &mut self.leaves[p.leaf as usize];
             if leaf.len() < LEAF_CAP {
                 let at = leaf.lower_bound(score, member);
@@ -524,14 +524,7 @@ impl OrderTree {
             return None;
         }
         let mut steps = [(0u32, 0u32); MAX_PATH];
-        let mut x = self.root;
-        for step in steps.iter_mut().take(self.height) {
-            let node = &self.inners[x as usize];
-            let c = node.route(score, member);
-            // A child index is below INNER_CAP + 1.
-            *step = (x, c as u32);
-            x = node.children[c];
-        }
+        let x = self.walk(score, member, &mut steps);
         prefetch_lines(&self.leaves[x as usize]);
         Some(Path {
             steps,
@@ -541,10 +534,32 @@ impl OrderTree {
         })
     }
 
+    /// Walks down to the leaf where `(score, member)` belongs, writing the
+    /// (inner node, child taken) of each level into `steps` (at least
+    /// `height` long); returns the leaf.
+    fn walk(&self, score: f64, member: &[u8], steps: &mut [(u32, u32)]) -> u32 {
+        let mut x = self.root;
+        for step in steps.iter_mut().take(self.height) {
+            let node = &self.inners[x as usize];
+            let c = node.route(score, member);
+            // A child index is below INNER_CAP + 1.
+            *step = (x, c as u32);
+            x = node.children[c];
+        }
+        x
+    }
+
+    /// `path` if it is still good for an element of `score`: the tree has
+    /// not changed since it was taken, and it was taken for this score.
+    fn current<'p>(&self, path: Option<&'p Path>, score: f64) -> Option<&'p Path> {
+        path.filter(|p| p.stamp == self.stamp && p.score == ordered(score))
+    }
+
     /// Moves `member`, present with score `old`, to score `new`.
     ///
     /// One walk down both paths side by side (their nodes' cache misses
-    /// overlap instead of following each other); when neither leaf changes
+    /// overlap instead of following each other), or down the old one only
+    /// when the caller has the new one's path; when neither leaf changes
     /// shape, that is the whole move: the member goes from one leaf to the
     /// other and the counts on both paths are adjusted. Otherwise (the old
     /// leaf would run low, the new one is full) the general remove and
@@ -568,20 +583,10 @@ impl OrderTree {
         if self.root == NIL || height > MAX_PATH {
             return false;
         }
-        let path = path.filter(|p| p.stamp == self.stamp && p.score == ordered(new));
         // (inner node, child taken) on the way to each leaf.
         let mut from = [(0u32, 0u32); MAX_PATH];
-        let (x, y, to) = match path {
-            Some(p) => {
-                let mut x = self.root;
-                for step in from.iter_mut().take(height) {
-                    let node = &self.inners[x as usize];
-                    let c = node.route(old, member);
-                    *step = (x, c as u32);
-                    x = node.children[c];
-                }
-                (x, p.leaf, p.steps)
-            }
+        let (x, y, to) = match self.current(path, new) {
+            Some(p) => (self.walk(old, member, &mut from), p.leaf, p.steps),
             None => {
                 let mut to = [(0u32, 0u32); MAX_PATH];
                 let (mut x, mut y) = (self.root, self.root);
