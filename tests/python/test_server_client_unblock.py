@@ -10,6 +10,16 @@ from server_harness import Server, server  # noqa: F401
 from test_server_differential import cmd, exchange, read_reply
 
 
+def _is_blocked(client_list: bytes, wid: str) -> bool:
+    """Whether CLIENT LIST shows client `wid` blocked (`flags=b`): `cmd=`
+    names a command from the moment it is looked up, before it blocks."""
+    for line in client_list.split(b"\n"):
+        fields = dict(f.split(b"=", 1) for f in line.split() if b"=" in f)
+        if fields.get(b"id") == wid.encode():
+            return b"b" in fields.get(b"flags", b"")
+    return False
+
+
 def _blocked_then_unblocked(port: int, reason: tuple[str, ...]) -> list[bytes]:
     admin = socket.create_connection(("127.0.0.1", port), timeout=10)
     waiter = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -21,7 +31,7 @@ def _blocked_then_unblocked(port: int, reason: tuple[str, ...]) -> list[bytes]:
         deadline = time.monotonic() + 5
         while True:
             admin.sendall(cmd("CLIENT", "LIST"))
-            if b"cmd=blpop" in read_reply(admin) or time.monotonic() > deadline:
+            if _is_blocked(read_reply(admin), wid) or time.monotonic() > deadline:
                 break
         admin.sendall(cmd("CLIENT", "UNBLOCK", wid, *reason))
         out.append(read_reply(admin))
