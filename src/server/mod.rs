@@ -417,7 +417,6 @@ pub fn bind_all(
     Ok(Listeners { resp, extras, acl })
 }
 
-/// Binds the TLS port and the metrics address of `config`.
 /// What every start does before the RESP port: checks the start-up users
 /// (against the server's commands and those `lookup` knows), then binds
 /// the TLS and metrics listeners.
@@ -429,6 +428,7 @@ fn prepare(
     Ok((startup_acl(config, &known)?, bind_extras(config)?))
 }
 
+/// Binds the TLS port and the metrics address of `config`.
 fn bind_extras(config: &ServerConfig) -> std::io::Result<ExtraListeners> {
     let metrics = if config.metrics_addr.is_empty() {
         None

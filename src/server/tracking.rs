@@ -344,7 +344,11 @@ impl Tracking {
     /// client of that prefix, without the keys a NOLOOP client changed
     /// itself. Cheap when nothing is pending.
     pub(crate) fn flush_bcast(&self) {
-        if !self.bcast_pending.swap(false, Ordering::AcqRel) {
+        // Every connection calls this after every batch: a plain load
+        // first, so that the usual "nothing pending" writes no shared line.
+        if !self.bcast_pending.load(Ordering::Acquire)
+            || !self.bcast_pending.swap(false, Ordering::AcqRel)
+        {
             return;
         }
         let mut inner = self.inner.lock();
