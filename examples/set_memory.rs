@@ -3,7 +3,9 @@
 //! (`INFO memory` `used_memory` delta of a `redis-server` this example starts
 //! on a free loopback port, when one is installed).
 //!
-//! `cargo run --release --example set_memory -- [N]` (N default 1,000,000).
+//! `cargo run --release --example set_memory -- [N] [strings]` (N default
+//! 1,000,000). With `strings`: N string keys (`key:<i>`) of 16-byte values
+//! instead, made with MSET.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -52,7 +54,24 @@ fn member(i: u64) -> Vec<u8> {
     format!("member-{i:09}").into_bytes()
 }
 
-fn ours(n: u64) -> Result<(u64, u64), Box<dyn std::error::Error>> {
+/// The command that adds items `i..end`: SADD of members, or MSET of
+/// `key:<j>` to member `j` (`strings`).
+fn batch(i: u64, end: u64, strings: bool) -> Vec<Vec<u8>> {
+    if strings {
+        let mut argv = vec![b"MSET".to_vec()];
+        for j in i..end {
+            argv.push(format!("key:{j:09}").into_bytes());
+            argv.push(member(j));
+        }
+        argv
+    } else {
+        let mut argv = vec![b"SADD".to_vec(), b"set".to_vec()];
+        argv.extend((i..end).map(member));
+        argv
+    }
+}
+
+fn ours(n: u64, strings: bool) -> Result<(u64, u64), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let opts = Options::new(dir.path())
         .with_fsync(FsyncPolicy::No)
@@ -63,17 +82,23 @@ fn ours(n: u64) -> Result<(u64, u64), Box<dyn std::error::Error>> {
     let rss_before = rss_bytes();
     let mut i = 0;
     while i < n {
-        let mut argv = vec![Bytes::from_static(b"SADD"), Bytes::from_static(b"set")];
         let end = (i + 1000).min(n);
-        argv.extend((i..end).map(|j| Bytes::from(member(j))));
+        let argv: Vec<Bytes> = batch(i, end, strings)
+            .into_iter()
+            .map(Bytes::from)
+            .collect();
         ks.execute(&ctx, &argv);
         i = end;
     }
-    let card = ks.execute(
-        &ctx,
-        &[Bytes::from_static(b"SCARD"), Bytes::from_static(b"set")],
-    );
-    assert_eq!(card, Reply::Integer(n as i64));
+    let count = if strings {
+        ks.execute(&ctx, &[Bytes::from_static(b"DBSIZE")])
+    } else {
+        ks.execute(
+            &ctx,
+            &[Bytes::from_static(b"SCARD"), Bytes::from_static(b"set")],
+        )
+    };
+    assert_eq!(count, Reply::Integer(n as i64));
     let heap = LIVE.load(Ordering::Relaxed) - before;
     let rss = rss_bytes().saturating_sub(rss_before);
     drop(ks);
@@ -121,7 +146,7 @@ fn used_memory(w: &mut TcpStream, r: &mut BufReader<TcpStream>) -> std::io::Resu
         .unwrap_or(0))
 }
 
-fn redis(n: u64) -> Result<Option<u64>, Box<dyn std::error::Error>> {
+fn redis(n: u64, strings: bool) -> Result<Option<u64>, Box<dyn std::error::Error>> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let child = Command::new("redis-server")
         .args([
@@ -154,9 +179,8 @@ fn redis(n: u64) -> Result<Option<u64>, Box<dyn std::error::Error>> {
     let mut i = 0;
     while i < n {
         let end = (i + 1000).min(n);
-        let members: Vec<Vec<u8>> = (i..end).map(member).collect();
-        let mut argv: Vec<&[u8]> = vec![b"SADD", b"set"];
-        argv.extend(members.iter().map(Vec::as_slice));
+        let args = batch(i, end, strings);
+        let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         call(&mut w, &mut r, &argv)?;
         i = end;
     }
@@ -172,13 +196,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|a| a.parse())
         .transpose()?
         .unwrap_or(1_000_000);
-    let (heap, rss) = ours(n)?;
+    let strings = std::env::args().nth(2).as_deref() == Some("strings");
+    let what = if strings {
+        "string keys of 16-byte values"
+    } else {
+        "members of 16 bytes"
+    };
+    let (heap, rss) = ours(n, strings)?;
     println!(
-        "fincaskv: {n} members of 16 bytes: live heap +{heap} B ({:.1} B/member), RSS +{rss} B ({:.1} B/member)",
+        "fincaskv: {n} {what}: live heap +{heap} B ({:.1} B/member), RSS +{rss} B ({:.1} B/member)",
         heap as f64 / n as f64,
         rss as f64 / n as f64
     );
-    match redis(n)? {
+    match redis(n, strings)? {
         Some(used) => {
             println!(
                 "redis 7.0: used_memory +{used} B ({:.1} B/member); fincaskv heap / redis = {:.2}, RSS / redis = {:.2}",

@@ -10,7 +10,7 @@ use super::db::{Db, Entry};
 use super::dropper::Dropper;
 use super::journal::{FixTarget, Journal, RecordKey, TAG_DEL, TAG_STR};
 use super::notify;
-use super::value::{StrForm, StrValue, Value};
+use super::value::{StrData, StrForm, StrValue, Value};
 use super::State;
 use crate::command::{args, Ctx, Reply};
 
@@ -356,7 +356,7 @@ impl<'a> Exec<'a> {
     }
 
     /// Sets `key` to the string `data` (a new incarnation) with a deadline.
-    pub(crate) fn set_string(&mut self, key: &Bytes, data: Bytes, expire_at_ms: u64) {
+    pub(crate) fn set_string(&mut self, key: &Bytes, data: impl Into<StrData>, expire_at_ms: u64) {
         self.set_string_as(key, data, expire_at_ms, StrForm::Encoded);
     }
 
@@ -364,10 +364,11 @@ impl<'a> Exec<'a> {
     pub(crate) fn set_string_as(
         &mut self,
         key: &Bytes,
-        data: Bytes,
+        data: impl Into<StrData>,
         expire_at_ms: u64,
         form: StrForm,
     ) {
+        let data = data.into();
         // The record is logged first (its value copied, or shared when
         // large), so that the value moves into the keyspace without a clone.
         let at = RecordKey {
@@ -377,7 +378,7 @@ impl<'a> Exec<'a> {
         };
         let loc = self
             .journal
-            .put_predicted(TAG_STR, &at, &[], &data, FixTarget::Whole);
+            .put_str_predicted(TAG_STR, &at, &data, FixTarget::Whole);
         let value = Value::Str(StrValue::written(data, loc, form));
         self.replace_as(self.db, key, at.gen, value, expire_at_ms);
         if expire_at_ms != 0 {

@@ -555,7 +555,7 @@ fn cached(v: &[u8]) -> Option<u64> {
 fn read(ex: &mut Exec<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     match ex.get_str(key)? {
         None => Ok(None),
-        Some(s) if is_hll(&s.data) => Ok(Some(s.data.clone())),
+        Some(s) if is_hll(&s.data) => Ok(Some(s.data.to_bytes())),
         Some(_) => Err(err(NOT_HLL)),
     }
 }

@@ -14,6 +14,7 @@
 
 use bytes::Bytes;
 
+use super::value::StrData;
 use crate::storage::{Location, RecordKind, RecordRef};
 
 /// A string value: key = db key, value = the bytes.
@@ -229,12 +230,17 @@ impl Journal {
     /// Keeps a record's value: small ones copied, large ones shared.
     fn value(&mut self, value: &Bytes) -> PendingValue {
         if value.len() <= COPY_VALUE_MAX {
-            let start = self.keys.len();
-            self.keys.extend_from_slice(value);
-            PendingValue::Copied(start..self.keys.len())
+            self.copied(value)
         } else {
             PendingValue::Shared(value.clone())
         }
+    }
+
+    /// Copies a record's value into the buffer.
+    fn copied(&mut self, value: &[u8]) -> PendingValue {
+        let start = self.keys.len();
+        self.keys.extend_from_slice(value);
+        PendingValue::Copied(start..self.keys.len())
     }
 
     /// A pending record's value bytes.
@@ -266,6 +272,19 @@ impl Journal {
         value: &Bytes,
         fix: FixTarget,
     ) {
+        let value = self.value(value);
+        self.put_value(tag, at, sub, value, fix);
+    }
+
+    /// [`Journal::put`] of a value already kept.
+    fn put_value(
+        &mut self,
+        tag: u8,
+        at: &RecordKey<'_>,
+        sub: &[u8],
+        value: PendingValue,
+        fix: FixTarget,
+    ) {
         // The fix finds its entry again by the record key (slot, key,
         // generation), read back from `keys` at settle: no key clone here.
         let fix = match fix {
@@ -273,7 +292,6 @@ impl Journal {
             t => Some(t),
         };
         let key = self.key(at.slot, at.key, sub);
-        let value = self.value(value);
         self.pending.push(Pending {
             kind: RecordKind::Put,
             tag,
@@ -306,13 +324,44 @@ impl Journal {
         value: &Bytes,
         fix: FixTarget,
     ) -> Option<Location> {
-        self.put(tag, at, sub, 0, value, fix);
+        let value = self.value(value);
+        self.put_value(tag, at, sub, value, fix);
+        self.predict()
+    }
+
+    /// [`Journal::put`] of a string value (a short one is copied from its
+    /// place in the entry).
+    pub(crate) fn put_str(&mut self, tag: u8, at: &RecordKey<'_>, data: &StrData, fix: FixTarget) {
+        let value = match data {
+            StrData::Heap(b) => self.value(b),
+            short => self.copied(short),
+        };
+        self.put_value(tag, at, &[], value, fix);
+    }
+
+    /// [`Journal::put_predicted`] of a string value.
+    pub(crate) fn put_str_predicted(
+        &mut self,
+        tag: u8,
+        at: &RecordKey<'_>,
+        data: &StrData,
+        fix: FixTarget,
+    ) -> Option<Location> {
+        self.put_str(tag, at, data, fix);
+        self.predict()
+    }
+
+    /// The location the journal's only record will get, noted in it.
+    fn predict(&mut self) -> Option<Location> {
         let (file_id, offset) = self.tail?;
         let [p] = self.pending.as_mut_slice() else {
             return None;
         };
-        let key_len = p.key.len();
-        let len = crate::storage::record_len(key_len, value.len());
+        let value_len = match &p.value {
+            PendingValue::Copied(r) => r.len(),
+            PendingValue::Shared(b) => b.len(),
+        };
+        let len = crate::storage::record_len(p.key.len(), value_len);
         let loc = Location {
             file_id,
             offset,

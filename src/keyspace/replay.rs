@@ -23,7 +23,7 @@ use super::journal::{
     TAG_STREAM_CONSUMER_DEL, TAG_STREAM_ENTRY_DEL, TAG_STREAM_GROUP_DEL, TAG_STREAM_META,
     TAG_STREAM_RANGE_DEL, TAG_STR_PATCH, TAG_SWAPDB, TAG_ZSET_MEMBER, TAG_ZSET_REM,
 };
-use super::value::{StrForm, StrValue, Value};
+use super::value::{StrData, StrForm, StrValue, Value};
 use super::{bloom, hash, list, renamed, set, stream, zset, State};
 use crate::storage::{self, Location, Log, MergeOracle, ReplayEntry};
 
@@ -135,7 +135,7 @@ pub(crate) fn apply(
         .ok_or_else(|| bad(e, &format!("record for slot {slot}, beyond the slots")))?;
     match e.tag {
         TAG_STR => {
-            let data = e.value.map(Bytes::copy_from_slice).unwrap_or_default();
+            let data = e.value.map(StrData::copy_from).unwrap_or_default();
             if let Some(entry) = incarnation(db, key, e.gen, e.expire_at_ms, || {
                 Value::Str(StrValue::new(Bytes::new()))
             }) {

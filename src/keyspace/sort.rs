@@ -169,7 +169,7 @@ fn lookup(ex: &mut Exec<'_>, pattern: &[u8], element: &Bytes) -> Option<Bytes> {
     key.extend_from_slice(element);
     key.extend_from_slice(suffix);
     match (field, &ex.entry(&key)?.value) {
-        (None, Value::Str(s)) => Some(s.data.clone()),
+        (None, Value::Str(s)) => Some(s.data.to_bytes()),
         (Some(f), Value::Hash(h)) => h.get(f).cloned(),
         _ => None,
     }

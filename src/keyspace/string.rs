@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use super::db::Entry;
 use super::journal::{FixTarget, RecordKey, TAG_STR, TAG_STR_PATCH};
 use super::notify::{GENERIC, STRING};
-use super::value::{self, keep, StrForm, Value};
+use super::value::{StrData, StrForm, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is};
 use crate::command::table::cmd;
@@ -45,7 +45,7 @@ pub(crate) static COMMANDS: &[Command] = &[
 
 /// A string reply or WRONGTYPE; nil when absent.
 pub(super) fn read(ex: &mut Exec<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
-    Ok(ex.get_str(key)?.map(|s| s.data.clone()))
+    Ok(ex.get_str(key)?.map(|s| s.data.to_bytes()))
 }
 
 fn bulk_or_nil(v: Option<Bytes>) -> Reply {
@@ -162,7 +162,7 @@ fn set(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         } else {
             when
         };
-        ex.set_string(key, keep(&argv[2]), expire);
+        ex.set_string(key, StrData::from_arg(&argv[2]), expire);
         ex.notify(STRING, "set", key);
         if flags.expire.is_some() {
             ex.notify(GENERIC, "expire", key);
@@ -184,7 +184,7 @@ fn setnx(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if ex.exists(&argv[1]) {
         return Reply::Integer(0);
     }
-    ex.set_string(&argv[1], keep(&argv[2]), 0);
+    ex.set_string(&argv[1], StrData::from_arg(&argv[2]), 0);
     ex.notify(STRING, "set", &argv[1]);
     Reply::Integer(1)
 }
@@ -194,7 +194,7 @@ fn setex_generic(ex: &mut Exec<'_>, argv: &[Bytes], ms: bool, name: &str) -> Rep
         Ok(w) => w,
         Err(e) => return e,
     };
-    ex.set_string(&argv[1], keep(&argv[3]), when);
+    ex.set_string(&argv[1], StrData::from_arg(&argv[3]), when);
     ex.notify(STRING, "set", &argv[1]);
     ex.notify(GENERIC, "expire", &argv[1]);
     Reply::ok()
@@ -214,7 +214,7 @@ fn getset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(v) => v,
         Err(e) => return e,
     };
-    ex.set_string(&argv[1], keep(&argv[2]), 0);
+    ex.set_string(&argv[1], StrData::from_arg(&argv[2]), 0);
     ex.notify(STRING, "set", &argv[1]);
     bulk_or_nil(old)
 }
@@ -262,7 +262,7 @@ fn mget(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let out = argv[1..]
         .iter()
         .map(|k| match ex.get_str(k) {
-            Ok(Some(s)) => Reply::Bulk(s.data.clone()),
+            Ok(Some(s)) => Reply::Bulk(s.data.to_bytes()),
             _ => Reply::Nil,
         })
         .collect();
@@ -274,7 +274,7 @@ fn mset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return args::arity_error("mset");
     }
     for pair in argv[1..].chunks_exact(2) {
-        ex.set_string(&pair[0], keep(&pair[1]), 0);
+        ex.set_string(&pair[0], StrData::from_arg(&pair[1]), 0);
         ex.notify(STRING, "set", &pair[0]);
     }
     Reply::ok()
@@ -288,7 +288,7 @@ fn msetnx(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Integer(0);
     }
     for pair in argv[1..].chunks_exact(2) {
-        ex.set_string(&pair[0], keep(&pair[1]), 0);
+        ex.set_string(&pair[0], StrData::from_arg(&pair[1]), 0);
         ex.notify(STRING, "set", &pair[0]);
     }
     Reply::Integer(1)
@@ -303,7 +303,7 @@ fn append(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let Some(old_len) = old_len else {
         // A new key, made the SET way (`int` / `embstr` / `raw` by content).
-        ex.set_string(key, keep(piece), 0);
+        ex.set_string(key, StrData::from_arg(piece), 0);
         ex.notify(STRING, "append", key);
         return Reply::Integer(piece.len() as i64);
     };
@@ -357,7 +357,7 @@ pub(crate) fn edit_string<R>(
         return Ok((r, span.end));
     };
     let patch = s.patch_fits(span.len());
-    let mut buf = value::take_mut(&mut s.data);
+    let mut buf = s.data.take_mut();
     if buf.len() < span.end {
         buf.resize(span.end, 0);
     }
@@ -367,11 +367,12 @@ pub(crate) fn edit_string<R>(
         ex.set_string_as(key, buf.freeze(), expire, StrForm::Raw);
         return Ok((r, len));
     }
-    s.data = buf.freeze();
+    let data = buf.freeze();
+    let piece = data.slice(span.clone());
+    s.data = StrData::Heap(data);
     s.form = StrForm::Raw;
     let at = RecordKey { slot, key, gen };
     let offset = span.start as u64;
-    let piece = s.data.slice(span);
     journal.put(
         TAG_STR_PATCH,
         &at,
@@ -401,7 +402,7 @@ fn incr_by(ex: &mut Exec<'_>, key: &Bytes, by: i64) -> Reply {
     let (entry, journal) = ex.entry_and_journal(key);
     let (s, expire, gen) = match entry {
         None => {
-            ex.set_string(key, args::int_bytes(by), 0);
+            ex.set_string(key, StrData::int(by), 0);
             ex.notify(STRING, "incrby", key);
             return Reply::Integer(by);
         }
@@ -418,7 +419,7 @@ fn incr_by(ex: &mut Exec<'_>, key: &Bytes, by: i64) -> Reply {
     let Some(new) = n.checked_add(by) else {
         return err(args::OVERFLOW);
     };
-    let data = args::int_bytes(new);
+    let data = StrData::int(new);
     if expire != 0 || s.is_patched() {
         // A new incarnation: its string record, then its EXPIRE record
         // (replay needs them in that order, and merge may drop the older
@@ -432,7 +433,7 @@ fn incr_by(ex: &mut Exec<'_>, key: &Bytes, by: i64) -> Reply {
     // record; replay and merge keep the newest record of a generation (its
     // location is the value's).
     let at = RecordKey { slot, key, gen };
-    let loc = journal.put_predicted(TAG_STR, &at, &[], &data, FixTarget::Whole);
+    let loc = journal.put_str_predicted(TAG_STR, &at, &data, FixTarget::Whole);
     s.data = data;
     s.form = StrForm::Encoded;
     let old = s.rebase(loc);
@@ -575,8 +576,8 @@ fn setrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 const LCS_MAX_CELLS: usize = args::MAX_STRING / 4;
 
 fn lcs(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    let a = ex.get_str(&argv[1]).map(|s| s.map(|s| s.data.clone()));
-    let b = ex.get_str(&argv[2]).map(|s| s.map(|s| s.data.clone()));
+    let a = ex.get_str(&argv[1]).map(|s| s.map(|s| s.data.to_bytes()));
+    let b = ex.get_str(&argv[2]).map(|s| s.map(|s| s.data.to_bytes()));
     let (a, b) = match (a, b) {
         (Ok(a), Ok(b)) => (a.unwrap_or_default(), b.unwrap_or_default()),
         _ => return err("ERR The specified keys must contain string values"),

@@ -34,12 +34,115 @@ macro_rules! boxed_value {
 }
 pub(crate) use boxed_value;
 
+/// Strings up to this many bytes are kept inside the key's entry
+/// ([`StrData::Inline`]): no heap block of their own, as Redis keeps an
+/// `embstr` in its object's allocation.
+pub(crate) const INLINE_STR: usize = 23;
+
+/// A string's bytes: a short one in place, a longer one in a shared block.
+/// The same size as a `Bytes` (the inline bytes sit beside the niche of
+/// its non-null vtable pointer), so that a string entry is no larger for
+/// it. A SET of a short value then copies the argument into the entry:
+/// no `malloc` for it, and no `free` when it is overwritten.
+#[derive(Clone)]
+pub(crate) enum StrData {
+    /// Up to [`INLINE_STR`] bytes.
+    Inline {
+        /// Bytes used of `buf`.
+        len: u8,
+        /// The bytes, zero padded.
+        buf: [u8; INLINE_STR],
+    },
+    /// A longer string (or one shared with a reply or a buffer).
+    Heap(Bytes),
+}
+
+impl Default for StrData {
+    fn default() -> StrData {
+        StrData::Inline {
+            len: 0,
+            buf: [0; INLINE_STR],
+        }
+    }
+}
+
+impl std::ops::Deref for StrData {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            StrData::Inline { len, buf } => &buf[..usize::from(*len)],
+            StrData::Heap(b) => b,
+        }
+    }
+}
+
+impl From<Bytes> for StrData {
+    /// Short bytes are copied in place (the block they came in can go);
+    /// longer ones are kept as they are.
+    fn from(b: Bytes) -> StrData {
+        StrData::short(&b).unwrap_or(StrData::Heap(b))
+    }
+}
+
+impl StrData {
+    /// `bytes` in place, when they fit.
+    pub(crate) fn short(bytes: &[u8]) -> Option<StrData> {
+        let len = u8::try_from(bytes.len())
+            .ok()
+            .filter(|&n| usize::from(n) <= INLINE_STR)?;
+        let mut buf = [0; INLINE_STR];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        Some(StrData::Inline { len, buf })
+    }
+
+    /// A copy of `bytes`.
+    pub(crate) fn copy_from(bytes: &[u8]) -> StrData {
+        StrData::short(bytes).unwrap_or_else(|| StrData::Heap(Bytes::copy_from_slice(bytes)))
+    }
+
+    /// `n` in decimal (always in place: at most 20 bytes).
+    pub(crate) fn int(n: i64) -> StrData {
+        let mut digits = [0u8; 20];
+        let text = crate::command::args::format_i64(n, &mut digits);
+        StrData::copy_from(text)
+    }
+
+    /// The bytes of a command argument the keyspace keeps: in place when
+    /// short, else as [`keep`] does.
+    pub(crate) fn from_arg(arg: &Bytes) -> StrData {
+        StrData::short(arg).unwrap_or_else(|| StrData::Heap(keep(arg)))
+    }
+
+    /// The bytes as a `Bytes` (for a reply): a copy of a short string, a
+    /// shared reference to a long one.
+    pub(crate) fn to_bytes(&self) -> Bytes {
+        match self {
+            StrData::Inline { .. } => Bytes::copy_from_slice(self),
+            StrData::Heap(b) => b.clone(),
+        }
+    }
+
+    /// The bytes as a buffer to change in place: no copy when the keyspace
+    /// holds the only reference to a long string (the common case), so that
+    /// repeated APPENDs grow it geometrically, as Redis's sds does. Leaves
+    /// the value empty.
+    pub(crate) fn take_mut(&mut self) -> bytes::BytesMut {
+        match std::mem::take(self) {
+            StrData::Heap(b) => match b.try_into_mut() {
+                Ok(m) => m,
+                Err(shared) => bytes::BytesMut::from(&shared[..]),
+            },
+            short => bytes::BytesMut::from(&short[..]),
+        }
+    }
+}
+
 /// A string value: the bytes (kept in memory) and the locations of the
 /// records that hold them (for dead-byte accounting and merge's liveness
 /// test).
 pub(crate) struct StrValue {
     /// The value.
-    pub(crate) data: Bytes,
+    pub(crate) data: StrData,
     /// Where its records are.
     loc: StrLoc,
     /// How Redis would have built the object (OBJECT ENCODING only).
@@ -98,11 +201,11 @@ pub(crate) enum StrForm {
 impl StrValue {
     /// A string not yet written (location unknown) made the SET way.
     pub(crate) fn new(data: Bytes) -> StrValue {
-        StrValue::written(data, None, StrForm::Encoded)
+        StrValue::written(data.into(), None, StrForm::Encoded)
     }
 
     /// A string whose whole-value record is at `loc` (`None`: not written yet).
-    pub(crate) fn written(data: Bytes, loc: Option<Location>, form: StrForm) -> StrValue {
+    pub(crate) fn written(data: StrData, loc: Option<Location>, form: StrForm) -> StrValue {
         StrValue {
             data,
             loc: loc.map_or(StrLoc::Unwritten, StrLoc::Base),
@@ -199,13 +302,13 @@ impl StrValue {
     /// Writes a replayed patch's bytes at `offset`, growing the value with
     /// zero bytes.
     pub(crate) fn apply_patch(&mut self, offset: usize, piece: &[u8]) {
-        let mut data = take_mut(&mut self.data);
+        let mut data = self.data.take_mut();
         let end = offset + piece.len();
         if data.len() < end {
             data.resize(end, 0);
         }
         data[offset..end].copy_from_slice(piece);
-        self.data = data.freeze();
+        self.data = data.freeze().into();
     }
 
     /// A patch record was written at `loc` (settle, recovery).
@@ -233,16 +336,6 @@ impl StrValue {
             (StrLoc::Patched(p), super::journal::TAG_STR_PATCH) => p.tally.moved(old, new),
             _ => {}
         }
-    }
-}
-
-/// The bytes of `data` as a buffer to change in place: no copy when the
-/// keyspace holds the only reference (the common case), so that repeated
-/// APPENDs grow it geometrically, as Redis's sds does.
-pub(crate) fn take_mut(data: &mut Bytes) -> bytes::BytesMut {
-    match std::mem::take(data).try_into_mut() {
-        Ok(m) => m,
-        Err(shared) => bytes::BytesMut::from(&shared[..]),
     }
 }
 
@@ -328,14 +421,7 @@ impl Value {
     pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
         match self {
             Value::Str(s) => {
-                journal.put(
-                    super::journal::TAG_STR,
-                    at,
-                    &[],
-                    expire_at_ms,
-                    &s.data,
-                    FixTarget::Whole,
-                );
+                journal.put_str(super::journal::TAG_STR, at, &s.data, FixTarget::Whole);
             }
             Value::List(v) => v.rewrite(at, expire_at_ms, journal),
             Value::Hash(v) => v.rewrite(at, expire_at_ms, journal),
@@ -398,7 +484,7 @@ impl Value {
     /// Stores bytes read from disk at recovery (the record came from a hint file).
     pub(crate) fn fill(&mut self, target: &FixTarget, loc: Location, bytes: Bytes) {
         match (self, target) {
-            (Value::Str(s), FixTarget::Whole) if s.base() == Some(loc) => s.data = bytes,
+            (Value::Str(s), FixTarget::Whole) if s.base() == Some(loc) => s.data = bytes.into(),
             (Value::Str(s), FixTarget::Patch(offset)) => s.apply_patch(*offset as usize, &bytes),
             (Value::List(v), t) => v.fill(t, loc, bytes),
             (Value::Hash(v), t) => v.fill(t, loc, bytes),
@@ -424,5 +510,35 @@ fn string_encoding(data: &[u8], form: StrForm) -> &'static str {
         "embstr"
     } else {
         "raw"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{StrData, Value, INLINE_STR};
+    use bytes::Bytes;
+
+    #[test]
+    fn a_short_string_lives_in_the_entry() {
+        // The inline bytes fit beside the `Bytes` niche: no larger entries.
+        assert_eq!(std::mem::size_of::<StrData>(), std::mem::size_of::<Bytes>());
+        assert_eq!(std::mem::size_of::<Value>(), 64);
+        for len in [0, 1, INLINE_STR - 1, INLINE_STR, INLINE_STR + 1, 600] {
+            let arg = Bytes::from(vec![b'x'; len]);
+            let kept = StrData::from_arg(&arg);
+            assert_eq!(&kept[..], &arg[..], "{len} bytes");
+            assert_eq!(matches!(kept, StrData::Inline { .. }), len <= INLINE_STR);
+            assert_eq!(kept.to_bytes(), arg);
+            let mut edited = kept.clone();
+            let mut buf = edited.take_mut();
+            assert_eq!(&buf[..], &arg[..]);
+            assert!(edited.is_empty(), "take_mut leaves the value empty");
+            buf.extend_from_slice(b"!");
+            assert_eq!(StrData::from(buf.freeze()).len(), len + 1);
+        }
+        for n in [0, -1, i64::MIN, i64::MAX, 1234567] {
+            assert_eq!(&StrData::int(n)[..], n.to_string().as_bytes());
+            assert!(matches!(StrData::int(n), StrData::Inline { .. }));
+        }
     }
 }
