@@ -444,7 +444,7 @@ pub(crate) fn replay(
             db.insert(
                 &Bytes::copy_from_slice(key),
                 Entry {
-                    value: Value::Bloom(value),
+                    value: Value::Bloom(Box::new(value)),
                     expire_at_ms: e.expire_at_ms,
                     gen: e.gen,
                 },
@@ -454,7 +454,7 @@ pub(crate) fn replay(
     }
     // An ADD without its RESERVE cannot happen (same batch); ignore stale ones.
     let Some(entry) = incarnation(db, key, e.gen, e.expire_at_ms, || {
-        Value::Bloom(BloomValue {
+        Value::Bloom(Box::new(BloomValue {
             params: Params {
                 error_rate: DEFAULT_ERROR_RATE,
                 capacity: DEFAULT_CAPACITY,
@@ -462,7 +462,7 @@ pub(crate) fn replay(
             },
             filters: Vec::new(),
             assembly: None,
-        })
+        }))
     }) else {
         return Ok(());
     };
@@ -492,7 +492,7 @@ fn get_bloom<'e>(ex: &'e mut Exec<'_>, key: &[u8]) -> Result<Option<&'e mut Entr
 /// Creates the filter at `key` and logs its RESERVE record.
 fn create(ex: &mut Exec<'_>, key: &Bytes, params: Params) -> Result<(), Reply> {
     let value = BloomValue::new(params).map_err(err)?;
-    let at = ex.replace_in(ex.db, key, Value::Bloom(value), 0);
+    let at = ex.replace_in(ex.db, key, Value::Bloom(Box::new(value)), 0);
     ex.journal.put(
         TAG_BLOOM_RESERVE,
         &at,

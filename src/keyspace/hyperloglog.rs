@@ -564,7 +564,7 @@ fn read(ex: &mut Exec<'_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
 /// which makes its object encoding `raw` even when nothing changes.
 fn unshare(ex: &mut Exec<'_>, key: &[u8]) {
     if let Ok(Some(s)) = ex.get_str(key) {
-        s.form = StrForm::Raw;
+        s.set_form(StrForm::Raw);
     }
 }
 

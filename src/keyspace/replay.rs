@@ -223,7 +223,7 @@ fn replay_patch(
     };
     s.push_patch(e.location);
     s.note_patch(e.location.len as usize);
-    s.form = StrForm::Raw;
+    s.set_form(StrForm::Raw);
     // A patched string's base has PATCH_MIN_LEN bytes or more: empty data
     // means the base is still to be read.
     match e.value {

@@ -370,7 +370,7 @@ pub(crate) fn edit_string<R>(
     let data = buf.freeze();
     let piece = data.slice(span.clone());
     s.data = StrData::Heap(data);
-    s.form = StrForm::Raw;
+    s.set_form(StrForm::Raw);
     let at = RecordKey { slot, key, gen };
     let offset = span.start as u64;
     journal.put(
@@ -435,7 +435,7 @@ fn incr_by(ex: &mut Exec<'_>, key: &Bytes, by: i64) -> Reply {
     let at = RecordKey { slot, key, gen };
     let loc = journal.put_str_predicted(TAG_STR, &at, &data, FixTarget::Whole);
     s.data = data;
-    s.form = StrForm::Encoded;
+    s.set_form(StrForm::Encoded);
     let old = s.rebase(loc);
     ex.dead(old);
     ex.modified(key);

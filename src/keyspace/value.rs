@@ -143,24 +143,81 @@ impl StrData {
 pub(crate) struct StrValue {
     /// The value.
     pub(crate) data: StrData,
-    /// Where its records are.
+    /// Where its records are, and how Redis would have built the object.
     loc: StrLoc,
-    /// How Redis would have built the object (OBJECT ENCODING only).
-    pub(crate) form: StrForm,
 }
 
 /// The records of a string: one whole-value record (`TAG_STR`), then, for a
 /// big string changed in place (APPEND, SETRANGE, SETBIT, BITFIELD), the
 /// patch records (`TAG_STR_PATCH`) written since, in log order. Replay
-/// applies the patches to the base in that order. The same size as an
-/// `Option<Location>`: a string that was never patched costs nothing more.
+/// applies the patches to the base in that order. Each variant also holds
+/// the string's [`StrForm`], so that the whole is 16 bytes (tag and form,
+/// then a packed location or a box) and leaves its tag's spare values to
+/// `Value`: a string entry's value is 48 bytes, a `Bytes`-sized
+/// [`StrData`] and this.
 enum StrLoc {
     /// Not written yet (the append has not returned).
-    Unwritten,
-    /// One whole-value record.
-    Base(Location),
+    Unwritten(StrForm),
+    /// One whole-value record (every offset fits: a data file is at most
+    /// 2 GiB plus one batch).
+    Base(StrForm, PackedLoc),
+    /// One whole-value record at an offset beyond `u32` (not made by
+    /// today's file sizes; kept so that no location is ever cut).
+    Wide(StrForm, Box<Location>),
     /// A base record and patches.
-    Patched(Box<Patched>),
+    Patched(StrForm, Box<Patched>),
+}
+
+/// A [`Location`] whose offset fits a `u32`: 12 bytes, 4-aligned.
+#[derive(Clone, Copy)]
+struct PackedLoc {
+    file_id: u32,
+    offset: u32,
+    len: u32,
+}
+
+impl StrLoc {
+    /// One whole-value record at `loc` (`None`: not written yet).
+    fn whole(loc: Option<Location>, form: StrForm) -> StrLoc {
+        let Some(loc) = loc else {
+            return StrLoc::Unwritten(form);
+        };
+        match u32::try_from(loc.offset) {
+            Ok(offset) => StrLoc::Base(
+                form,
+                PackedLoc {
+                    file_id: loc.file_id,
+                    offset,
+                    len: loc.len,
+                },
+            ),
+            Err(_) => StrLoc::Wide(form, Box::new(loc)),
+        }
+    }
+
+    /// The string's form.
+    fn form(&self) -> StrForm {
+        match self {
+            StrLoc::Unwritten(f)
+            | StrLoc::Base(f, _)
+            | StrLoc::Wide(f, _)
+            | StrLoc::Patched(f, _) => *f,
+        }
+    }
+
+    /// The location of the whole-value record.
+    fn base(&self) -> Option<Location> {
+        match self {
+            StrLoc::Unwritten(_) => None,
+            StrLoc::Base(_, p) => Some(Location {
+                file_id: p.file_id,
+                offset: u64::from(p.offset),
+                len: p.len,
+            }),
+            StrLoc::Wide(_, l) => Some(**l),
+            StrLoc::Patched(_, p) => p.base,
+        }
+    }
 }
 
 /// A base record and the patches written on top of it. A patch is live as
@@ -208,25 +265,35 @@ impl StrValue {
     pub(crate) fn written(data: StrData, loc: Option<Location>, form: StrForm) -> StrValue {
         StrValue {
             data,
-            loc: loc.map_or(StrLoc::Unwritten, StrLoc::Base),
-            form,
+            loc: StrLoc::whole(loc, form),
+        }
+    }
+
+    /// How Redis would have built the object (OBJECT ENCODING only).
+    pub(crate) fn form(&self) -> StrForm {
+        self.loc.form()
+    }
+
+    /// Sets the string's form.
+    pub(crate) fn set_form(&mut self, form: StrForm) {
+        match &mut self.loc {
+            StrLoc::Unwritten(f)
+            | StrLoc::Base(f, _)
+            | StrLoc::Wide(f, _)
+            | StrLoc::Patched(f, _) => *f = form,
         }
     }
 
     /// The location of the whole-value record.
     pub(crate) fn base(&self) -> Option<Location> {
-        match &self.loc {
-            StrLoc::Unwritten => None,
-            StrLoc::Base(l) => Some(*l),
-            StrLoc::Patched(p) => p.base,
-        }
+        self.loc.base()
     }
 
     /// The whole-value record was written at `loc` (settle, recovery).
     fn set_base(&mut self, loc: Location) {
         match &mut self.loc {
-            StrLoc::Patched(p) => p.base = Some(loc),
-            other => *other = StrLoc::Base(loc),
+            StrLoc::Patched(_, p) => p.base = Some(loc),
+            other => *other = StrLoc::whole(Some(loc), other.form()),
         }
     }
 
@@ -239,7 +306,7 @@ impl StrValue {
             "patches live as long as their generation"
         );
         let old = self.base();
-        self.loc = loc.map_or(StrLoc::Unwritten, StrLoc::Base);
+        self.loc = StrLoc::whole(loc, self.form());
         old
     }
 
@@ -247,20 +314,23 @@ impl StrValue {
     /// patches as pseudo-locations per file: only dead bytes need them).
     fn for_each_location(&self, f: &mut dyn FnMut(Location)) {
         match &self.loc {
-            StrLoc::Unwritten => {}
-            StrLoc::Base(l) => f(*l),
-            StrLoc::Patched(p) => {
+            StrLoc::Patched(_, p) => {
                 if let Some(l) = p.base {
                     f(l);
                 }
                 p.tally.for_each(f);
+            }
+            whole => {
+                if let Some(l) = whole.base() {
+                    f(l);
+                }
             }
         }
     }
 
     /// Whether the value has patch records.
     pub(crate) fn is_patched(&self) -> bool {
-        matches!(self.loc, StrLoc::Patched(_))
+        matches!(self.loc, StrLoc::Patched(..))
     }
 
     /// Whether a patch of `len` more bytes fits the budget: a string of at
@@ -270,7 +340,7 @@ impl StrValue {
     /// costs O(its bytes) amortized.
     pub(crate) fn patch_fits(&self, len: usize) -> bool {
         let bytes = match &self.loc {
-            StrLoc::Patched(p) => p.bytes,
+            StrLoc::Patched(_, p) => p.bytes,
             _ => 0,
         };
         self.data.len() >= PATCH_MIN_LEN
@@ -287,14 +357,17 @@ impl StrValue {
     fn patched(&mut self) -> &mut Patched {
         if !self.is_patched() {
             let base = self.base();
-            self.loc = StrLoc::Patched(Box::new(Patched {
-                base,
-                tally: FileTally::default(),
-                bytes: 0,
-            }));
+            self.loc = StrLoc::Patched(
+                self.form(),
+                Box::new(Patched {
+                    base,
+                    tally: FileTally::default(),
+                    bytes: 0,
+                }),
+            );
         }
         match &mut self.loc {
-            StrLoc::Patched(p) => p,
+            StrLoc::Patched(_, p) => p,
             _ => unreachable!("made above"),
         }
     }
@@ -329,11 +402,13 @@ impl StrValue {
     /// Merge moved the record `tag` from `old` to `new`.
     pub(crate) fn relocate(&mut self, tag: u8, old: Location, new: Location) {
         match (&mut self.loc, tag) {
-            (StrLoc::Base(l), super::journal::TAG_STR) if *l == old => *l = new,
-            (StrLoc::Patched(p), super::journal::TAG_STR) if p.base == Some(old) => {
+            (StrLoc::Patched(_, p), super::journal::TAG_STR) if p.base == Some(old) => {
                 p.base = Some(new)
             }
-            (StrLoc::Patched(p), super::journal::TAG_STR_PATCH) => p.tally.moved(old, new),
+            (StrLoc::Patched(_, p), super::journal::TAG_STR_PATCH) => p.tally.moved(old, new),
+            (whole, super::journal::TAG_STR) if whole.base() == Some(old) => {
+                *whole = StrLoc::whole(Some(new), whole.form());
+            }
             _ => {}
         }
     }
@@ -353,7 +428,7 @@ pub(crate) enum Value {
     /// Sorted set.
     ZSet(zset::ZSetValue),
     /// Scalable bloom filter (RedisBloom's `MBbloom--`).
-    Bloom(bloom::BloomValue),
+    Bloom(Box<bloom::BloomValue>),
     /// Stream.
     Stream(stream::StreamValue),
 }
@@ -378,7 +453,7 @@ impl Value {
     /// What OBJECT ENCODING answers.
     pub(crate) fn encoding(&self) -> &'static str {
         match self {
-            Value::Str(s) => string_encoding(&s.data, s.form),
+            Value::Str(s) => string_encoding(&s.data, s.form()),
             Value::List(v) => v.encoding(),
             Value::Hash(v) => v.encoding(),
             Value::Set(v) => v.encoding(),
@@ -435,12 +510,12 @@ impl Value {
     /// A deep copy with no locations (COPY; the copy's records get their own).
     pub(crate) fn duplicate(&self) -> Value {
         match self {
-            Value::Str(s) => Value::Str(StrValue::written(s.data.clone(), None, s.form)),
+            Value::Str(s) => Value::Str(StrValue::written(s.data.clone(), None, s.form())),
             Value::List(v) => Value::List(v.duplicate()),
             Value::Hash(v) => Value::Hash(v.duplicate()),
             Value::Set(v) => Value::Set(v.duplicate()),
             Value::ZSet(v) => Value::ZSet(v.duplicate()),
-            Value::Bloom(v) => Value::Bloom(v.duplicate()),
+            Value::Bloom(v) => Value::Bloom(Box::new(v.duplicate())),
             Value::Stream(v) => Value::Stream(v.duplicate()),
         }
     }
@@ -515,14 +590,17 @@ fn string_encoding(data: &[u8], form: StrForm) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{StrData, Value, INLINE_STR};
+    use super::{StrData, StrForm, StrValue, Value, INLINE_STR};
+    use crate::storage::Location;
     use bytes::Bytes;
 
     #[test]
     fn a_short_string_lives_in_the_entry() {
         // The inline bytes fit beside the `Bytes` niche: no larger entries.
         assert_eq!(std::mem::size_of::<StrData>(), std::mem::size_of::<Bytes>());
-        assert_eq!(std::mem::size_of::<Value>(), 64);
+        assert_eq!(std::mem::size_of::<super::StrLoc>(), 16);
+        assert_eq!(std::mem::size_of::<super::StrValue>(), 48);
+        assert_eq!(std::mem::size_of::<Value>(), 48);
         for len in [0, 1, INLINE_STR - 1, INLINE_STR, INLINE_STR + 1, 600] {
             let arg = Bytes::from(vec![b'x'; len]);
             let kept = StrData::from_arg(&arg);
@@ -535,6 +613,25 @@ mod tests {
             assert!(edited.is_empty(), "take_mut leaves the value empty");
             buf.extend_from_slice(b"!");
             assert_eq!(StrData::from(buf.freeze()).len(), len + 1);
+        }
+        // A location keeps every bit, packed or boxed, and the form too.
+        for offset in [0, 77, u64::from(u32::MAX), u64::from(u32::MAX) + 1, 5 << 40] {
+            let at = |offset| Location {
+                file_id: 7,
+                offset,
+                len: 99,
+            };
+            let mut v = StrValue::written(StrData::int(1), Some(at(offset)), StrForm::Plain);
+            assert_eq!(v.base(), Some(at(offset)));
+            assert_eq!(v.form(), StrForm::Plain);
+            v.relocate(super::super::journal::TAG_STR, at(offset), at(offset + 3));
+            assert_eq!(v.base(), Some(at(offset + 3)));
+            assert_eq!(v.rebase(Some(at(offset + 9))), Some(at(offset + 3)));
+            v.set_form(StrForm::Raw);
+            assert_eq!((v.base(), v.form()), (Some(at(offset + 9)), StrForm::Raw));
+            v.note_patch(10);
+            assert!(v.is_patched());
+            assert_eq!((v.base(), v.form()), (Some(at(offset + 9)), StrForm::Raw));
         }
         for n in [0, -1, i64::MIN, i64::MAX, 1234567] {
             assert_eq!(&StrData::int(n)[..], n.to_string().as_bytes());
