@@ -3,9 +3,10 @@
 //! (`INFO memory` `used_memory` delta of a `redis-server` this example starts
 //! on a free loopback port, when one is installed).
 //!
-//! `cargo run --release --example set_memory -- [N] [strings]` (N default
-//! 1,000,000). With `strings`: N string keys (`key:<i>`) of 16-byte values
-//! instead, made with MSET.
+//! `cargo run --release --example set_memory -- [N] [strings|list]` (N
+//! default 1,000,000). With `strings`: N string keys (`key:<i>`) of 16-byte
+//! values instead, made with MSET; with `list`: a list of N 16-byte
+//! elements, made with RPUSH.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -54,24 +55,32 @@ fn member(i: u64) -> Vec<u8> {
     format!("member-{i:09}").into_bytes()
 }
 
-/// The command that adds items `i..end`: SADD of members, or MSET of
-/// `key:<j>` to member `j` (`strings`).
-fn batch(i: u64, end: u64, strings: bool) -> Vec<Vec<u8>> {
-    if strings {
-        let mut argv = vec![b"MSET".to_vec()];
-        for j in i..end {
-            argv.push(format!("key:{j:09}").into_bytes());
-            argv.push(member(j));
-        }
-        argv
-    } else {
-        let mut argv = vec![b"SADD".to_vec(), b"set".to_vec()];
-        argv.extend((i..end).map(member));
-        argv
-    }
+/// What the example fills.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    Set,
+    Strings,
+    List,
 }
 
-fn ours(n: u64, strings: bool) -> Result<(u64, u64), Box<dyn std::error::Error>> {
+/// The command that adds items `i..end`: SADD of members, MSET of
+/// `key:<j>` to member `j`, or RPUSH of members.
+fn batch(i: u64, end: u64, shape: Shape) -> Vec<Vec<u8>> {
+    let mut argv = match shape {
+        Shape::Set => vec![b"SADD".to_vec(), b"set".to_vec()],
+        Shape::List => vec![b"RPUSH".to_vec(), b"list".to_vec()],
+        Shape::Strings => vec![b"MSET".to_vec()],
+    };
+    for j in i..end {
+        if shape == Shape::Strings {
+            argv.push(format!("key:{j:09}").into_bytes());
+        }
+        argv.push(member(j));
+    }
+    argv
+}
+
+fn ours(n: u64, shape: Shape) -> Result<(u64, u64), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let opts = Options::new(dir.path())
         .with_fsync(FsyncPolicy::No)
@@ -83,21 +92,17 @@ fn ours(n: u64, strings: bool) -> Result<(u64, u64), Box<dyn std::error::Error>>
     let mut i = 0;
     while i < n {
         let end = (i + 1000).min(n);
-        let argv: Vec<Bytes> = batch(i, end, strings)
-            .into_iter()
-            .map(Bytes::from)
-            .collect();
+        let argv: Vec<Bytes> = batch(i, end, shape).into_iter().map(Bytes::from).collect();
         ks.execute(&ctx, &argv);
         i = end;
     }
-    let count = if strings {
-        ks.execute(&ctx, &[Bytes::from_static(b"DBSIZE")])
-    } else {
-        ks.execute(
-            &ctx,
-            &[Bytes::from_static(b"SCARD"), Bytes::from_static(b"set")],
-        )
+    let count: &[&'static [u8]] = match shape {
+        Shape::Strings => &[b"DBSIZE"],
+        Shape::Set => &[b"SCARD", b"set"],
+        Shape::List => &[b"LLEN", b"list"],
     };
+    let count: Vec<Bytes> = count.iter().map(|a| Bytes::from_static(a)).collect();
+    let count = ks.execute(&ctx, &count);
     assert_eq!(count, Reply::Integer(n as i64));
     let heap = LIVE.load(Ordering::Relaxed) - before;
     let rss = rss_bytes().saturating_sub(rss_before);
@@ -146,7 +151,7 @@ fn used_memory(w: &mut TcpStream, r: &mut BufReader<TcpStream>) -> std::io::Resu
         .unwrap_or(0))
 }
 
-fn redis(n: u64, strings: bool) -> Result<Option<u64>, Box<dyn std::error::Error>> {
+fn redis(n: u64, shape: Shape) -> Result<Option<u64>, Box<dyn std::error::Error>> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let child = Command::new("redis-server")
         .args([
@@ -179,7 +184,7 @@ fn redis(n: u64, strings: bool) -> Result<Option<u64>, Box<dyn std::error::Error
     let mut i = 0;
     while i < n {
         let end = (i + 1000).min(n);
-        let args = batch(i, end, strings);
+        let args = batch(i, end, shape);
         let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         call(&mut w, &mut r, &argv)?;
         i = end;
@@ -196,19 +201,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|a| a.parse())
         .transpose()?
         .unwrap_or(1_000_000);
-    let strings = std::env::args().nth(2).as_deref() == Some("strings");
-    let what = if strings {
-        "string keys of 16-byte values"
-    } else {
-        "members of 16 bytes"
+    let (shape, what) = match std::env::args().nth(2).as_deref() {
+        Some("strings") => (Shape::Strings, "string keys of 16-byte values"),
+        Some("list") => (Shape::List, "list elements of 16 bytes"),
+        _ => (Shape::Set, "members of 16 bytes"),
     };
-    let (heap, rss) = ours(n, strings)?;
+    let (heap, rss) = ours(n, shape)?;
     println!(
         "fincaskv: {n} {what}: live heap +{heap} B ({:.1} B/member), RSS +{rss} B ({:.1} B/member)",
         heap as f64 / n as f64,
         rss as f64 / n as f64
     );
-    match redis(n, strings)? {
+    match redis(n, shape)? {
         Some(used) => {
             println!(
                 "redis 7.0: used_memory +{used} B ({:.1} B/member); fincaskv heap / redis = {:.2}, RSS / redis = {:.2}",

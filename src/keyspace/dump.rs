@@ -57,7 +57,7 @@ fn dump(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let payload = match &entry.value {
         Value::Str(s) => rdb::encode_string(&s.data),
-        Value::List(l) => rdb::encode_list(l.len(), l.items.iter().map(|i| i.val.as_ref())),
+        Value::List(l) => rdb::encode_list(l.len(), l.items.iter().map(|i| &i.val[..])),
         Value::Hash(h) => rdb::encode_hash(h.len(), h.pairs()),
         Value::Set(s) => rdb::encode_set(s.len(), s.iter()),
         Value::ZSet(z) => {

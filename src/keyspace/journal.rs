@@ -331,12 +331,19 @@ impl Journal {
 
     /// [`Journal::put`] of a string value (a short one is copied from its
     /// place in the entry).
-    pub(crate) fn put_str(&mut self, tag: u8, at: &RecordKey<'_>, data: &StrData, fix: FixTarget) {
+    pub(crate) fn put_str(
+        &mut self,
+        tag: u8,
+        at: &RecordKey<'_>,
+        sub: &[u8],
+        data: &StrData,
+        fix: FixTarget,
+    ) {
         let value = match data {
             StrData::Heap(b) => self.value(b),
             short => self.copied(short),
         };
-        self.put_value(tag, at, &[], value, fix);
+        self.put_value(tag, at, sub, value, fix);
     }
 
     /// [`Journal::put_predicted`] of a string value.
@@ -347,7 +354,7 @@ impl Journal {
         data: &StrData,
         fix: FixTarget,
     ) -> Option<Location> {
-        self.put_str(tag, at, data, fix);
+        self.put_str(tag, at, &[], data, fix);
         self.predict()
     }
 

@@ -18,7 +18,7 @@ use super::journal::{
 };
 use super::notify::LIST;
 use super::replay::{incarnation, Load};
-use super::value::{keep, Value};
+use super::value::{SlimLoc, StrData, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is};
 use crate::command::table::cmd;
@@ -170,8 +170,8 @@ fn push_into(
         );
         let item = Item {
             seq,
-            val: keep(val),
-            loc,
+            val: StrData::from_arg(val),
+            loc: SlimLoc::new(loc),
         };
         if left {
             list.items.push_front(item);
@@ -258,8 +258,8 @@ fn pop(ex: &mut Exec<'_>, key: &Bytes, left: bool, n: usize) -> Vec<Bytes> {
             };
             let Some(item) = item else { break };
             ex.journal.delete(TAG_LIST_REM, &at, &encode_seq(item.seq));
-            dead.push(item.loc);
-            out.push(item.val);
+            dead.push(item.loc.get());
+            out.push(item.val.into_bytes());
         }
         list.items.is_empty()
     };
@@ -404,7 +404,7 @@ fn lrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     Reply::Array(
         list.items
             .range(s..=e)
-            .map(|i| Reply::Bulk(i.val.clone()))
+            .map(|i| Reply::Bulk(i.val.to_bytes()))
             .collect(),
     )
 }
@@ -425,7 +425,7 @@ fn lindex(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     match int_arg(&argv[2]) {
         Ok(idx) => {
-            index(idx, list.len()).map_or(Reply::Nil, |i| Reply::Bulk(list.items[i].val.clone()))
+            index(idx, list.len()).map_or(Reply::Nil, |i| Reply::Bulk(list.items[i].val.to_bytes()))
         }
         Err(e) => e,
     }
@@ -448,7 +448,7 @@ fn lset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let item = &mut list.items[i];
     let old_loc = item.loc.take();
-    item.val = keep(&argv[3]);
+    item.val = StrData::from_arg(&argv[3]);
     let seq = item.seq;
     let at = ex.at(key, gen);
     ex.journal.put(
@@ -489,7 +489,7 @@ fn remove_positions(ex: &mut Exec<'_>, key: &Bytes, positions: &[usize]) {
     for (i, item) in list.items.drain(..).enumerate() {
         if next.peek() == Some(&&i) {
             next.next();
-            dead.push((item.seq, item.loc));
+            dead.push((item.seq, item.loc.get()));
         } else {
             keep.push_back(item);
         }
@@ -527,7 +527,7 @@ fn lrem(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         list.items
             .iter()
             .enumerate()
-            .filter(|(_, i)| i.val == target)
+            .filter(|(_, i)| i.val[..] == target[..])
             .map(|(p, _)| p)
             .take(limit)
             .collect()
@@ -536,7 +536,7 @@ fn lrem(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             .iter()
             .enumerate()
             .rev()
-            .filter(|(_, i)| i.val == target)
+            .filter(|(_, i)| i.val[..] == target[..])
             .map(|(p, _)| p)
             .take(limit)
             .collect()
@@ -589,7 +589,7 @@ fn linsert(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(None) => return Reply::Integer(0),
         Err(e) => return e,
     };
-    let Some(pivot) = list.items.iter().position(|i| i.val == argv[3]) else {
+    let Some(pivot) = list.items.iter().position(|i| i.val[..] == argv[3][..]) else {
         return Reply::Integer(-1);
     };
     let at_pos = if after { pivot + 1 } else { pivot };
@@ -618,8 +618,8 @@ fn linsert(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         at_pos,
         Item {
             seq,
-            val: keep(&argv[4]),
-            loc: None,
+            val: StrData::from_arg(&argv[4]),
+            loc: SlimLoc::None,
         },
     );
     let len = list.items.len();
@@ -691,7 +691,7 @@ fn lpos(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let limit = if maxlen == 0 { len } else { maxlen.min(len) };
     for step in 0..limit {
         let i = if rank > 0 { step } else { len - 1 - step };
-        if list.items[i].val == argv[2] {
+        if list.items[i].val[..] == argv[2][..] {
             if skip > 0 {
                 skip -= 1;
                 continue;
@@ -736,7 +736,7 @@ fn move_one(
         // Moved onto itself, a one-element list stays what it is (Redis
         // keeps the list object and its TTL). Popping it would delete the
         // key and the push would make a new one, without the TTL.
-        let val = l.list.items[0].val.clone();
+        let val = l.list.items[0].val.to_bytes();
         ex.modified(src);
         ex.notify(LIST, push_event(to_left), dst);
         ex.notify(LIST, if from_left { "lpop" } else { "rpop" }, src);
@@ -896,9 +896,9 @@ pub(crate) struct Item {
     /// Position key, strictly increasing from head to tail.
     pub(crate) seq: i64,
     /// The element.
-    pub(crate) val: Bytes,
+    pub(crate) val: StrData,
     /// Its record (`None` until the append returns).
-    pub(crate) loc: Option<Location>,
+    pub(crate) loc: SlimLoc,
 }
 
 /// A list value.
@@ -933,20 +933,19 @@ impl ListValue {
     /// Every record location.
     pub(crate) fn for_each_location(&self, f: &mut dyn FnMut(Location)) {
         for item in &self.items {
-            if let Some(loc) = item.loc {
+            if let Some(loc) = item.loc.get() {
                 f(loc);
             }
         }
     }
 
     /// Records recreating the list under `at` (seqs 0, 1, 2, ...).
-    pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
+    pub(crate) fn rewrite(&self, at: &RecordKey<'_>, _expire_at_ms: u64, journal: &mut Journal) {
         for item in &self.items {
-            journal.put(
+            journal.put_str(
                 TAG_LIST_ITEM,
                 at,
                 &encode_seq(item.seq),
-                expire_at_ms,
                 &item.val,
                 FixTarget::Seq(item.seq),
             );
@@ -962,7 +961,7 @@ impl ListValue {
                 .map(|i| Item {
                     seq: i.seq,
                     val: i.val.clone(),
-                    loc: None,
+                    loc: SlimLoc::None,
                 })
                 .collect(),
         }
@@ -972,7 +971,7 @@ impl ListValue {
     pub(crate) fn set_location(&mut self, target: &FixTarget, loc: Location) {
         if let FixTarget::Seq(seq) = target {
             if let Ok(i) = self.position(*seq) {
-                self.items[i].loc = Some(loc);
+                self.items[i].loc = SlimLoc::new(Some(loc));
             }
         }
     }
@@ -981,14 +980,14 @@ impl ListValue {
     pub(crate) fn is_live(&self, sub: &[u8], loc: Location) -> bool {
         decode_seq(sub)
             .and_then(|seq| self.position(seq).ok())
-            .is_some_and(|i| self.items[i].loc == Some(loc))
+            .is_some_and(|i| self.items[i].loc.get() == Some(loc))
     }
 
     /// Merge moved an element record.
     pub(crate) fn relocate(&mut self, sub: &[u8], old: Location, new: Location) {
         if let Some(i) = decode_seq(sub).and_then(|seq| self.position(seq).ok()) {
-            if self.items[i].loc == Some(old) {
-                self.items[i].loc = Some(new);
+            if self.items[i].loc.get() == Some(old) {
+                self.items[i].loc = SlimLoc::new(Some(new));
             }
         }
     }
@@ -997,8 +996,8 @@ impl ListValue {
     pub(crate) fn fill(&mut self, target: &FixTarget, loc: Location, bytes: Bytes) {
         if let FixTarget::Seq(seq) = target {
             if let Ok(i) = self.position(*seq) {
-                if self.items[i].loc == Some(loc) {
-                    self.items[i].val = bytes;
+                if self.items[i].loc.get() == Some(loc) {
+                    self.items[i].val = bytes.into();
                 }
             }
         }
@@ -1008,8 +1007,8 @@ impl ListValue {
     fn put(&mut self, seq: i64, val: Bytes, loc: Location) {
         let item = Item {
             seq,
-            val,
-            loc: Some(loc),
+            val: val.into(),
+            loc: SlimLoc::new(Some(loc)),
         };
         // Pushes arrive at the ends: O(1) there, O(N) only for odd orders.
         match self.items.back() {

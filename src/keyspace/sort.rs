@@ -126,7 +126,7 @@ fn elements(ex: &mut Exec<'_>, key: &[u8], start: usize, end: usize, rev: bool) 
             } else {
                 (start, end)
             };
-            let mut out: Vec<Bytes> = l.items.range(from..=to).map(|i| i.val.clone()).collect();
+            let mut out: Vec<Bytes> = l.items.range(from..=to).map(|i| i.val.to_bytes()).collect();
             if rev {
                 out.reverse();
             }

@@ -122,6 +122,15 @@ impl StrData {
         }
     }
 
+    /// The bytes as a `Bytes`, giving up the value (a popped element): a
+    /// long string moves, a short one is copied out.
+    pub(crate) fn into_bytes(self) -> Bytes {
+        match self {
+            StrData::Heap(b) => b,
+            short => Bytes::copy_from_slice(&short),
+        }
+    }
+
     /// The bytes as a buffer to change in place: no copy when the keyspace
     /// holds the only reference to a long string (the common case), so that
     /// repeated APPENDs grow it geometrically, as Redis's sds does. Leaves
@@ -170,10 +179,70 @@ enum StrLoc {
 
 /// A [`Location`] whose offset fits a `u32`: 12 bytes, 4-aligned.
 #[derive(Clone, Copy)]
-struct PackedLoc {
+pub(crate) struct PackedLoc {
     file_id: u32,
     offset: u32,
     len: u32,
+}
+
+impl PackedLoc {
+    /// `loc` packed, when its offset fits.
+    fn new(loc: Location) -> Option<PackedLoc> {
+        Some(PackedLoc {
+            file_id: loc.file_id,
+            offset: u32::try_from(loc.offset).ok()?,
+            len: loc.len,
+        })
+    }
+
+    /// The location.
+    fn unpack(self) -> Location {
+        Location {
+            file_id: self.file_id,
+            offset: u64::from(self.offset),
+            len: self.len,
+        }
+    }
+}
+
+/// An `Option<Location>` in 16 bytes instead of 24 (a list element's
+/// record): the offset packed as a `u32` (a data file is at most 2 GiB
+/// plus one batch), a wider one boxed, never cut.
+#[derive(Clone, Default)]
+pub(crate) enum SlimLoc {
+    /// No record yet.
+    #[default]
+    None,
+    /// A location whose offset fits.
+    Packed(PackedLoc),
+    /// Any other location.
+    Wide(Box<Location>),
+}
+
+impl SlimLoc {
+    /// `loc`, slim.
+    pub(crate) fn new(loc: Option<Location>) -> SlimLoc {
+        match loc {
+            None => SlimLoc::None,
+            Some(l) => {
+                PackedLoc::new(l).map_or_else(|| SlimLoc::Wide(Box::new(l)), SlimLoc::Packed)
+            }
+        }
+    }
+
+    /// The location.
+    pub(crate) fn get(&self) -> Option<Location> {
+        match self {
+            SlimLoc::None => None,
+            SlimLoc::Packed(p) => Some(p.unpack()),
+            SlimLoc::Wide(l) => Some(**l),
+        }
+    }
+
+    /// The location, leaving none.
+    pub(crate) fn take(&mut self) -> Option<Location> {
+        std::mem::take(self).get()
+    }
 }
 
 impl StrLoc {
@@ -182,16 +251,9 @@ impl StrLoc {
         let Some(loc) = loc else {
             return StrLoc::Unwritten(form);
         };
-        match u32::try_from(loc.offset) {
-            Ok(offset) => StrLoc::Base(
-                form,
-                PackedLoc {
-                    file_id: loc.file_id,
-                    offset,
-                    len: loc.len,
-                },
-            ),
-            Err(_) => StrLoc::Wide(form, Box::new(loc)),
+        match PackedLoc::new(loc) {
+            Some(p) => StrLoc::Base(form, p),
+            None => StrLoc::Wide(form, Box::new(loc)),
         }
     }
 
@@ -209,11 +271,7 @@ impl StrLoc {
     fn base(&self) -> Option<Location> {
         match self {
             StrLoc::Unwritten(_) => None,
-            StrLoc::Base(_, p) => Some(Location {
-                file_id: p.file_id,
-                offset: u64::from(p.offset),
-                len: p.len,
-            }),
+            StrLoc::Base(_, p) => Some(p.unpack()),
             StrLoc::Wide(_, l) => Some(**l),
             StrLoc::Patched(_, p) => p.base,
         }
@@ -496,7 +554,7 @@ impl Value {
     pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
         match self {
             Value::Str(s) => {
-                journal.put_str(super::journal::TAG_STR, at, &s.data, FixTarget::Whole);
+                journal.put_str(super::journal::TAG_STR, at, &[], &s.data, FixTarget::Whole);
             }
             Value::List(v) => v.rewrite(at, expire_at_ms, journal),
             Value::Hash(v) => v.rewrite(at, expire_at_ms, journal),
@@ -601,6 +659,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<super::StrLoc>(), 16);
         assert_eq!(std::mem::size_of::<super::StrValue>(), 48);
         assert_eq!(std::mem::size_of::<Value>(), 48);
+        assert_eq!(std::mem::size_of::<super::SlimLoc>(), 16);
+        assert_eq!(std::mem::size_of::<super::super::list::Item>(), 56);
         for len in [0, 1, INLINE_STR - 1, INLINE_STR, INLINE_STR + 1, 600] {
             let arg = Bytes::from(vec![b'x'; len]);
             let kept = StrData::from_arg(&arg);
@@ -629,6 +689,8 @@ mod tests {
             assert_eq!(v.rebase(Some(at(offset + 9))), Some(at(offset + 3)));
             v.set_form(StrForm::Raw);
             assert_eq!((v.base(), v.form()), (Some(at(offset + 9)), StrForm::Raw));
+            let slim = super::SlimLoc::new(Some(at(offset)));
+            assert_eq!(slim.get(), Some(at(offset)));
             v.note_patch(10);
             assert!(v.is_patched());
             assert_eq!((v.base(), v.form()), (Some(at(offset + 9)), StrForm::Raw));
