@@ -3,10 +3,11 @@
 //! (`INFO memory` `used_memory` delta of a `redis-server` this example starts
 //! on a free loopback port, when one is installed).
 //!
-//! `cargo run --release --example set_memory -- [N] [strings|list]` (N
-//! default 1,000,000). With `strings`: N string keys (`key:<i>`) of 16-byte
-//! values instead, made with MSET; with `list`: a list of N 16-byte
-//! elements, made with RPUSH.
+//! `cargo run --release --example set_memory -- [N] [strings|list|hash]`
+//! (N default 1,000,000). With `strings`: N string keys (`key:<i>`) of
+//! 16-byte values instead, made with MSET; with `list`: a list of N 16-byte
+//! elements, made with RPUSH; with `hash`: a hash of N 16-byte fields with
+//! 16-byte values, made with HSET.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -61,6 +62,7 @@ enum Shape {
     Set,
     Strings,
     List,
+    Hash,
 }
 
 /// The command that adds items `i..end`: SADD of members, MSET of
@@ -70,10 +72,13 @@ fn batch(i: u64, end: u64, shape: Shape) -> Vec<Vec<u8>> {
         Shape::Set => vec![b"SADD".to_vec(), b"set".to_vec()],
         Shape::List => vec![b"RPUSH".to_vec(), b"list".to_vec()],
         Shape::Strings => vec![b"MSET".to_vec()],
+        Shape::Hash => vec![b"HSET".to_vec(), b"hash".to_vec()],
     };
     for j in i..end {
-        if shape == Shape::Strings {
-            argv.push(format!("key:{j:09}").into_bytes());
+        match shape {
+            Shape::Strings => argv.push(format!("key:{j:09}").into_bytes()),
+            Shape::Hash => argv.push(format!("field-{j:010}").into_bytes()),
+            _ => {}
         }
         argv.push(member(j));
     }
@@ -100,6 +105,7 @@ fn ours(n: u64, shape: Shape) -> Result<(u64, u64), Box<dyn std::error::Error>> 
         Shape::Strings => &[b"DBSIZE"],
         Shape::Set => &[b"SCARD", b"set"],
         Shape::List => &[b"LLEN", b"list"],
+        Shape::Hash => &[b"HLEN", b"hash"],
     };
     let count: Vec<Bytes> = count.iter().map(|a| Bytes::from_static(a)).collect();
     let count = ks.execute(&ctx, &count);
@@ -204,6 +210,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (shape, what) = match std::env::args().nth(2).as_deref() {
         Some("strings") => (Shape::Strings, "string keys of 16-byte values"),
         Some("list") => (Shape::List, "list elements of 16 bytes"),
+        Some("hash") => (Shape::Hash, "hash fields of 16 bytes with 16-byte values"),
         _ => (Shape::Set, "members of 16 bytes"),
     };
     let (heap, rss) = ours(n, shape)?;

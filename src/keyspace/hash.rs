@@ -16,7 +16,7 @@ use super::members::{self, DeadTally, Member};
 use super::notify::HASH;
 use super::replay::{incarnation, Load};
 use super::scanmap::ScanMap;
-use super::value::{keep, Value};
+use super::value::{SlimLoc, StrData, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is, parse_f64, parse_i64};
 use crate::command::table::cmd;
@@ -49,8 +49,8 @@ const LISTPACK_VALUE: usize = 64;
 
 /// One field's value and record.
 struct Field {
-    value: Bytes,
-    loc: Option<Location>,
+    value: StrData,
+    loc: SlimLoc,
 }
 
 /// A Hash value.
@@ -85,11 +85,11 @@ impl HashValue {
     pub(crate) fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.fields
             .iter()
-            .map(|(k, f)| (k.as_bytes(), f.value.as_ref()))
+            .map(|(k, f)| (k.as_bytes(), &f.value[..]))
     }
 
     /// The value of `field`.
-    pub(crate) fn get(&self, field: &[u8]) -> Option<&Bytes> {
+    pub(crate) fn get(&self, field: &[u8]) -> Option<&StrData> {
         self.fields.get(field).map(|f| &f.value)
     }
 
@@ -98,7 +98,7 @@ impl HashValue {
     fn insert(
         &mut self,
         field: &[u8],
-        value: Bytes,
+        value: StrData,
         loc: Option<Location>,
     ) -> Option<Option<Location>> {
         if field.len() > LISTPACK_VALUE || value.len() > LISTPACK_VALUE {
@@ -106,9 +106,15 @@ impl HashValue {
         }
         if let Some(f) = self.fields.get_mut(field) {
             f.value = value;
-            return Some(std::mem::replace(&mut f.loc, loc));
+            return Some(std::mem::replace(&mut f.loc, SlimLoc::new(loc)).get());
         }
-        self.fields.insert(field, Field { value, loc });
+        self.fields.insert(
+            field,
+            Field {
+                value,
+                loc: SlimLoc::new(loc),
+            },
+        );
         if self.fields.len() > LISTPACK_ENTRIES {
             self.hashtable = true;
         }
@@ -118,20 +124,19 @@ impl HashValue {
     /// Every record location holding part of the value.
     pub(crate) fn for_each_location(&self, f: &mut dyn FnMut(Location)) {
         for field in self.fields.values() {
-            if let Some(loc) = field.loc {
+            if let Some(loc) = field.loc.get() {
                 f(loc);
             }
         }
     }
 
     /// Appends the records that recreate the value under `at`.
-    pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
+    pub(crate) fn rewrite(&self, at: &RecordKey<'_>, _expire_at_ms: u64, journal: &mut Journal) {
         for (name, f) in self.fields.iter() {
-            journal.put(
+            journal.put_str(
                 TAG_HASH_FIELD,
                 at,
                 name.as_bytes(),
-                expire_at_ms,
                 &f.value,
                 FixTarget::Sub,
             );
@@ -143,7 +148,7 @@ impl HashValue {
         HashValue(Box::new(HashData {
             fields: self.fields.map_values(|f| Field {
                 value: f.value.clone(),
-                loc: None,
+                loc: SlimLoc::None,
             }),
             hashtable: self.hashtable,
         }))
@@ -158,20 +163,22 @@ impl HashValue {
             _ => return,
         };
         if let Some(f) = self.fields.get_mut(name) {
-            f.loc = Some(loc);
+            f.loc = SlimLoc::new(Some(loc));
         }
     }
 
     /// Whether the record at `loc` with sub-key `sub` is still live.
     pub(crate) fn is_live(&self, sub: &[u8], loc: Location) -> bool {
-        self.fields.get(sub).is_some_and(|f| f.loc == Some(loc))
+        self.fields
+            .get(sub)
+            .is_some_and(|f| f.loc.get() == Some(loc))
     }
 
     /// Merge moved a live record from `old` to `new`.
     pub(crate) fn relocate(&mut self, sub: &[u8], old: Location, new: Location) {
         if let Some(f) = self.fields.get_mut(sub) {
-            if f.loc == Some(old) {
-                f.loc = Some(new);
+            if f.loc.get() == Some(old) {
+                f.loc = SlimLoc::new(Some(new));
             }
         }
     }
@@ -180,9 +187,9 @@ impl HashValue {
     pub(crate) fn fill(&mut self, target: &FixTarget, loc: Location, bytes: Bytes) {
         if let FixTarget::Member(name) = target {
             if let Some(f) = self.fields.get_mut(name.as_ref()) {
-                if f.loc == Some(loc) {
+                if f.loc.get() == Some(loc) {
                     let big = bytes.len() > LISTPACK_VALUE;
-                    f.value = bytes;
+                    f.value = bytes.into();
                     self.hashtable |= big;
                 }
             }
@@ -223,7 +230,7 @@ pub(crate) fn replay(
     let Value::Hash(h) = &mut entry.value else {
         return Err("hash record for a key of another type".to_owned());
     };
-    let value = e.value.map(Bytes::copy_from_slice).unwrap_or_default();
+    let value = e.value.map(StrData::copy_from).unwrap_or_default();
     h.insert(sub, value, Some(e.location));
     if e.value.is_none() {
         loads.push(Load {
@@ -290,7 +297,7 @@ fn write_into(
     for (field, value) in pairs {
         // Logged first: the record's foretold location goes into the field.
         let loc = journal.put_predicted(TAG_HASH_FIELD, &at, field, value, FixTarget::Sub);
-        match h.insert(field, keep(value), loc) {
+        match h.insert(field, StrData::from_arg(value), loc) {
             None => added += 1,
             Some(Some(old)) => dead.add(old),
             Some(None) => {}
@@ -382,7 +389,7 @@ fn hget(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match get(ex, &argv[1]) {
         Err(e) => e,
         Ok(h) => h
-            .and_then(|h| h.get(&argv[2]).cloned())
+            .and_then(|h| h.get(&argv[2]).map(StrData::to_bytes))
             .map_or(Reply::Nil, Reply::Bulk),
     }
 }
@@ -396,7 +403,7 @@ fn hmget(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
                 argv[2..]
                     .iter()
                     .map(|f| {
-                        h.and_then(|h| h.get(f).cloned())
+                        h.and_then(|h| h.get(f).map(StrData::to_bytes))
                             .map_or(Reply::Nil, Reply::Bulk)
                     })
                     .collect(),
@@ -412,7 +419,7 @@ fn hgetall(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(Some(h)) => Reply::Map(
             h.fields
                 .iter()
-                .map(|(k, f)| (Reply::Bulk(k.to_bytes()), Reply::Bulk(f.value.clone())))
+                .map(|(k, f)| (Reply::Bulk(k.to_bytes()), Reply::Bulk(f.value.to_bytes())))
                 .collect(),
         ),
     }
@@ -433,7 +440,7 @@ fn hvals(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(Some(h)) => Reply::Array(
             h.fields
                 .values()
-                .map(|f| Reply::Bulk(f.value.clone()))
+                .map(|f| Reply::Bulk(f.value.to_bytes()))
                 .collect(),
         ),
     }
@@ -463,7 +470,7 @@ fn hdel(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     for f in &argv[2..] {
         if let Some(old) = h.fields.remove(f.as_ref()) {
             removed += 1;
-            if let Some(loc) = old.loc {
+            if let Some(loc) = old.loc.get() {
                 dead.add(loc);
             }
             ex.journal.delete(TAG_HASH_REM, &at, f);
@@ -604,7 +611,7 @@ fn hrandfield(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     for (k, f) in picked {
         out.push(Reply::Bulk(k.to_bytes()));
         if withvalues {
-            out.push(Reply::Bulk(f.value.clone()));
+            out.push(Reply::Bulk(f.value.to_bytes()));
         }
     }
     if withvalues {
@@ -634,7 +641,7 @@ fn hscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             let mut out = Vec::with_capacity(got.len() * 2);
             for (k, f) in got {
                 out.push(Reply::Bulk(k.to_bytes()));
-                out.push(Reply::Bulk(f.value.clone()));
+                out.push(Reply::Bulk(f.value.to_bytes()));
             }
             members::scan_reply(next, out)
         }
