@@ -3,11 +3,12 @@
 //! (`INFO memory` `used_memory` delta of a `redis-server` this example starts
 //! on a free loopback port, when one is installed).
 //!
-//! `cargo run --release --example set_memory -- [N] [strings|list|hash]`
+//! `cargo run --release --example set_memory -- [N] [strings|list|hash|zset]`
 //! (N default 1,000,000). With `strings`: N string keys (`key:<i>`) of
 //! 16-byte values instead, made with MSET; with `list`: a list of N 16-byte
 //! elements, made with RPUSH; with `hash`: a hash of N 16-byte fields with
-//! 16-byte values, made with HSET.
+//! 16-byte values, made with HSET; with `zset`: a sorted set of N 16-byte
+//! members (score = index), made with ZADD.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -63,6 +64,7 @@ enum Shape {
     Strings,
     List,
     Hash,
+    ZSet,
 }
 
 /// The command that adds items `i..end`: SADD of members, MSET of
@@ -73,11 +75,13 @@ fn batch(i: u64, end: u64, shape: Shape) -> Vec<Vec<u8>> {
         Shape::List => vec![b"RPUSH".to_vec(), b"list".to_vec()],
         Shape::Strings => vec![b"MSET".to_vec()],
         Shape::Hash => vec![b"HSET".to_vec(), b"hash".to_vec()],
+        Shape::ZSet => vec![b"ZADD".to_vec(), b"zset".to_vec()],
     };
     for j in i..end {
         match shape {
             Shape::Strings => argv.push(format!("key:{j:09}").into_bytes()),
             Shape::Hash => argv.push(format!("field-{j:010}").into_bytes()),
+            Shape::ZSet => argv.push(j.to_string().into_bytes()),
             _ => {}
         }
         argv.push(member(j));
@@ -106,6 +110,7 @@ fn ours(n: u64, shape: Shape) -> Result<(u64, u64), Box<dyn std::error::Error>> 
         Shape::Set => &[b"SCARD", b"set"],
         Shape::List => &[b"LLEN", b"list"],
         Shape::Hash => &[b"HLEN", b"hash"],
+        Shape::ZSet => &[b"ZCARD", b"zset"],
     };
     let count: Vec<Bytes> = count.iter().map(|a| Bytes::from_static(a)).collect();
     let count = ks.execute(&ctx, &count);
@@ -211,6 +216,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("strings") => (Shape::Strings, "string keys of 16-byte values"),
         Some("list") => (Shape::List, "list elements of 16 bytes"),
         Some("hash") => (Shape::Hash, "hash fields of 16 bytes with 16-byte values"),
+        Some("zset") => (Shape::ZSet, "sorted-set members of 16 bytes"),
         _ => (Shape::Set, "members of 16 bytes"),
     };
     let (heap, rss) = ours(n, shape)?;

@@ -22,7 +22,7 @@ use super::notify::ZSET;
 use super::ordtree::{OrderTree, Path};
 use super::replay::{incarnation, Load};
 use super::scanmap::ScanMap;
-use super::value::Value;
+use super::value::{SlimLoc, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is, parse_f64};
 use crate::command::table::cmd;
@@ -137,7 +137,7 @@ pub(crate) fn format_score(d: f64) -> String {
 /// A member's score and record.
 struct ZEntry {
     score: f64,
-    loc: Option<Location>,
+    loc: SlimLoc,
 }
 
 /// A Sorted Set value.
@@ -248,9 +248,15 @@ impl ZSetValue {
                 d.list.move_present(e.score, member, score, path);
                 e.score = score;
             }
-            return Some(std::mem::replace(&mut e.loc, loc));
+            return Some(std::mem::replace(&mut e.loc, SlimLoc::new(loc)).get());
         }
-        d.dict.insert(member, ZEntry { score, loc });
+        d.dict.insert(
+            member,
+            ZEntry {
+                score,
+                loc: SlimLoc::new(loc),
+            },
+        );
         d.list.insert_along(score, member, path);
         if d.dict.len() > LISTPACK_ENTRIES {
             d.big = true;
@@ -263,7 +269,7 @@ impl ZSetValue {
         let d = &mut *self.0;
         let e = d.dict.remove(member)?;
         d.list.remove_present(e.score, member);
-        Some(e.loc)
+        Some(e.loc.get())
     }
 
     /// Whether adding or updating `member` leaves the set in the compact
@@ -286,7 +292,7 @@ impl ZSetValue {
     /// Every record location holding part of the value.
     pub(crate) fn for_each_location(&self, f: &mut dyn FnMut(Location)) {
         for e in self.dict.values() {
-            if let Some(loc) = e.loc {
+            if let Some(loc) = e.loc.get() {
                 f(loc);
             }
         }
@@ -328,7 +334,7 @@ impl ZSetValue {
             _ => return,
         };
         if let Some(e) = self.dict.get_mut(member) {
-            e.loc = Some(loc);
+            e.loc = SlimLoc::new(Some(loc));
         }
     }
 
@@ -336,14 +342,14 @@ impl ZSetValue {
     pub(crate) fn is_live(&self, sub: &[u8], loc: Location) -> bool {
         sub.get(8..)
             .and_then(|m| self.dict.get(m))
-            .is_some_and(|e| e.loc == Some(loc))
+            .is_some_and(|e| e.loc.get() == Some(loc))
     }
 
     /// Merge moved a live record from `old` to `new`.
     pub(crate) fn relocate(&mut self, sub: &[u8], old: Location, new: Location) {
         if let Some(e) = sub.get(8..).and_then(|m| self.dict.get_mut(m)) {
-            if e.loc == Some(old) {
-                e.loc = Some(new);
+            if e.loc.get() == Some(old) {
+                e.loc = SlimLoc::new(Some(new));
             }
         }
     }
@@ -430,7 +436,7 @@ pub(crate) fn replay(
     };
     z.set(member, score, None, None);
     if let Some(en) = z.dict.get_mut(member) {
-        en.loc = Some(e.location);
+        en.loc = SlimLoc::new(Some(e.location));
     }
     Ok(())
 }
