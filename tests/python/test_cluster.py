@@ -92,6 +92,21 @@ def agreed_leader(nodes: list[Server]) -> Server | None:
     return None
 
 
+def wait_for_agreed_leader(nodes: list[Server], what: str, timeout: float = 30) -> Server:
+    """Waits until every node in `nodes` names the same live leader and
+    returns it (a lone INFO that times out on a busy host reads as "no
+    leader", so a leader seen once must not be looked up again)."""
+    found: list[Server | None] = [None]
+
+    def agreed() -> bool:
+        found[0] = agreed_leader(nodes)
+        return found[0] is not None
+
+    wait_for(agreed, what, timeout=timeout)
+    assert found[0] is not None
+    return found[0]
+
+
 def kill9(srv: Server) -> None:
     for c in srv.clients:
         c.close()
@@ -190,13 +205,13 @@ def test_three_nodes_failover_and_restart(tmp_path):
         data, port = n1.dir, n1.port
         kill9(n1)
         survivors = [n2, n3]
-        wait_for(lambda: leader_of(survivors) is not None, "a new leader", timeout=30)
-        new_leader = leader_of(survivors)
+        wait_for_agreed_leader(survivors, "a new leader")
         # Both survivors counted the change (INFO raft -> Prometheus gauge).
         wait_for(
             lambda: all(int(raft_info(n)["raft_leader_changes_seen"]) > seen[i] for i, n in enumerate(survivors)),
             "the leader change to be counted",
         )
+        new_leader = wait_for_agreed_leader(survivors, "the survivors to agree on the leader")
         other = n3 if new_leader is n2 else n2
         cl, co = new_leader.client(decode_responses=True), other.client(decode_responses=True)
         # Every write acknowledged before the crash is there.
