@@ -67,16 +67,37 @@ enum Shape {
     ZSet,
 }
 
-/// The command that adds items `i..end`: SADD of members, MSET of
-/// `key:<j>` to member `j`, or RPUSH of members.
+impl Shape {
+    /// The shape named on the command line (a set by default) and what
+    /// its items are.
+    fn named(name: Option<&str>) -> (Shape, &'static str) {
+        match name {
+            Some("strings") => (Shape::Strings, "string keys of 16-byte values"),
+            Some("list") => (Shape::List, "list elements of 16 bytes"),
+            Some("hash") => (Shape::Hash, "hash fields of 16 bytes with 16-byte values"),
+            Some("zset") => (Shape::ZSet, "sorted-set members of 16 bytes"),
+            _ => (Shape::Set, "members of 16 bytes"),
+        }
+    }
+
+    /// The command that adds items, before its items, and the one that
+    /// counts them.
+    fn commands(self) -> (&'static [&'static [u8]], &'static [&'static [u8]]) {
+        match self {
+            Shape::Set => (&[b"SADD", b"set"], &[b"SCARD", b"set"]),
+            Shape::List => (&[b"RPUSH", b"list"], &[b"LLEN", b"list"]),
+            Shape::Strings => (&[b"MSET"], &[b"DBSIZE"]),
+            Shape::Hash => (&[b"HSET", b"hash"], &[b"HLEN", b"hash"]),
+            Shape::ZSet => (&[b"ZADD", b"zset"], &[b"ZCARD", b"zset"]),
+        }
+    }
+}
+
+/// The command that adds items `i..end`: each item is member `j`, after
+/// its key (`key:<j>`), field (`field-<j>`) or score (`j`) for the shapes
+/// that have one.
 fn batch(i: u64, end: u64, shape: Shape) -> Vec<Vec<u8>> {
-    let mut argv = match shape {
-        Shape::Set => vec![b"SADD".to_vec(), b"set".to_vec()],
-        Shape::List => vec![b"RPUSH".to_vec(), b"list".to_vec()],
-        Shape::Strings => vec![b"MSET".to_vec()],
-        Shape::Hash => vec![b"HSET".to_vec(), b"hash".to_vec()],
-        Shape::ZSet => vec![b"ZADD".to_vec(), b"zset".to_vec()],
-    };
+    let mut argv: Vec<Vec<u8>> = shape.commands().0.iter().map(|a| a.to_vec()).collect();
     for j in i..end {
         match shape {
             Shape::Strings => argv.push(format!("key:{j:09}").into_bytes()),
@@ -105,14 +126,12 @@ fn ours(n: u64, shape: Shape) -> Result<(u64, u64), Box<dyn std::error::Error>> 
         ks.execute(&ctx, &argv);
         i = end;
     }
-    let count: &[&'static [u8]] = match shape {
-        Shape::Strings => &[b"DBSIZE"],
-        Shape::Set => &[b"SCARD", b"set"],
-        Shape::List => &[b"LLEN", b"list"],
-        Shape::Hash => &[b"HLEN", b"hash"],
-        Shape::ZSet => &[b"ZCARD", b"zset"],
-    };
-    let count: Vec<Bytes> = count.iter().map(|a| Bytes::from_static(a)).collect();
+    let count: Vec<Bytes> = shape
+        .commands()
+        .1
+        .iter()
+        .map(|a| Bytes::from_static(a))
+        .collect();
     let count = ks.execute(&ctx, &count);
     assert_eq!(count, Reply::Integer(n as i64));
     let heap = LIVE.load(Ordering::Relaxed) - before;
@@ -212,13 +231,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|a| a.parse())
         .transpose()?
         .unwrap_or(1_000_000);
-    let (shape, what) = match std::env::args().nth(2).as_deref() {
-        Some("strings") => (Shape::Strings, "string keys of 16-byte values"),
-        Some("list") => (Shape::List, "list elements of 16 bytes"),
-        Some("hash") => (Shape::Hash, "hash fields of 16 bytes with 16-byte values"),
-        Some("zset") => (Shape::ZSet, "sorted-set members of 16 bytes"),
-        _ => (Shape::Set, "members of 16 bytes"),
-    };
+    let (shape, what) = Shape::named(std::env::args().nth(2).as_deref());
     let (heap, rss) = ours(n, shape)?;
     println!(
         "fincaskv: {n} {what}: live heap +{heap} B ({:.1} B/member), RSS +{rss} B ({:.1} B/member)",

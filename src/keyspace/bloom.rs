@@ -153,6 +153,17 @@ struct Params {
     expansion: u32,
 }
 
+impl Default for Params {
+    /// What BF.ADD uses for a filter it creates (RedisBloom's defaults).
+    fn default() -> Params {
+        Params {
+            error_rate: DEFAULT_ERROR_RATE,
+            capacity: DEFAULT_CAPACITY,
+            expansion: DEFAULT_EXPANSION,
+        }
+    }
+}
+
 impl Params {
     fn encode(&self) -> [u8; 20] {
         let mut out = [0u8; 20];
@@ -241,21 +252,29 @@ struct Assembly {
     buf: Vec<u8>,
 }
 
-/// A scalable bloom filter value.
-pub(crate) struct BloomValue {
+/// A scalable bloom filter. The default (default parameters, no
+/// sub-filter yet) is what recovery starts from when it meets an ADD record
+/// before its filter's RESERVE.
+#[derive(Default)]
+pub(crate) struct BloomData {
     params: Params,
     filters: Vec<SubFilter>,
     /// Only during recovery: the image chunks of one sub-filter so far.
     assembly: Option<Box<Assembly>>,
 }
 
+super::value::boxed_value!(
+    /// The value as the keyspace holds it (see `boxed_value`).
+    BloomValue => BloomData
+);
+
 impl BloomValue {
     fn new(params: Params) -> Result<BloomValue, &'static str> {
-        Ok(BloomValue {
+        Ok(BloomValue(Box::new(BloomData {
             params,
             filters: vec![SubFilter::new(&params, 0)?],
             assembly: None,
-        })
+        })))
     }
 
     /// Items inserted (BF.CARD).
@@ -388,7 +407,7 @@ impl BloomValue {
 
     /// A deep copy.
     pub(crate) fn duplicate(&self) -> BloomValue {
-        BloomValue {
+        BloomValue(Box::new(BloomData {
             params: self.params,
             filters: self
                 .filters
@@ -396,7 +415,7 @@ impl BloomValue {
                 .filter_map(SubFilter::duplicate)
                 .collect(),
             assembly: None,
-        }
+        }))
     }
 
     /// Bloom records carry no value to locate.
@@ -444,7 +463,7 @@ pub(crate) fn replay(
             db.insert(
                 &Bytes::copy_from_slice(key),
                 Entry {
-                    value: Value::Bloom(Box::new(value)),
+                    value: Value::Bloom(value),
                     expire_at_ms: e.expire_at_ms,
                     gen: e.gen,
                 },
@@ -454,15 +473,7 @@ pub(crate) fn replay(
     }
     // An ADD without its RESERVE cannot happen (same batch); ignore stale ones.
     let Some(entry) = incarnation(db, key, e.gen, e.expire_at_ms, || {
-        Value::Bloom(Box::new(BloomValue {
-            params: Params {
-                error_rate: DEFAULT_ERROR_RATE,
-                capacity: DEFAULT_CAPACITY,
-                expansion: DEFAULT_EXPANSION,
-            },
-            filters: Vec::new(),
-            assembly: None,
-        }))
+        Value::Bloom(BloomValue::default())
     }) else {
         return Ok(());
     };
@@ -492,7 +503,7 @@ fn get_bloom<'e>(ex: &'e mut Exec<'_>, key: &[u8]) -> Result<Option<&'e mut Entr
 /// Creates the filter at `key` and logs its RESERVE record.
 fn create(ex: &mut Exec<'_>, key: &Bytes, params: Params) -> Result<(), Reply> {
     let value = BloomValue::new(params).map_err(err)?;
-    let at = ex.replace_in(ex.db, key, Value::Bloom(Box::new(value)), 0);
+    let at = ex.replace_in(ex.db, key, Value::Bloom(value), 0);
     ex.journal.put(
         TAG_BLOOM_RESERVE,
         &at,
@@ -565,15 +576,7 @@ fn add_items(ex: &mut Exec<'_>, key: &Bytes, items: &[Bytes]) -> Result<Vec<Repl
         )));
     }
     if get_bloom(ex, key)?.is_none() {
-        create(
-            ex,
-            key,
-            Params {
-                error_rate: DEFAULT_ERROR_RATE,
-                capacity: DEFAULT_CAPACITY,
-                expansion: DEFAULT_EXPANSION,
-            },
-        )?;
+        create(ex, key, Params::default())?;
     }
     let slot = ex.slot();
     let mut replies = Vec::with_capacity(items.len());

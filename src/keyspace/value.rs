@@ -87,11 +87,9 @@ impl From<Bytes> for StrData {
 impl StrData {
     /// `bytes` in place, when they fit.
     pub(crate) fn short(bytes: &[u8]) -> Option<StrData> {
-        let len = u8::try_from(bytes.len())
-            .ok()
-            .filter(|&n| usize::from(n) <= INLINE_STR)?;
         let mut buf = [0; INLINE_STR];
-        buf[..bytes.len()].copy_from_slice(bytes);
+        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        let len = u8::try_from(bytes.len()).ok()?;
         Some(StrData::Inline { len, buf })
     }
 
@@ -163,7 +161,8 @@ pub(crate) struct StrValue {
 /// the string's [`StrForm`], so that the whole is 16 bytes (tag and form,
 /// then a packed location or a box) and leaves its tag's spare values to
 /// `Value`: a string entry's value is 48 bytes, a `Bytes`-sized
-/// [`StrData`] and this.
+/// [`StrData`] and this. (It is not a form beside a [`SlimLoc`] plus a
+/// patched variant: nested that way the enum takes 24 bytes.)
 enum StrLoc {
     /// Not written yet (the append has not returned).
     Unwritten(StrForm),
@@ -205,9 +204,10 @@ impl PackedLoc {
     }
 }
 
-/// An `Option<Location>` in 16 bytes instead of 24 (a list element's
-/// record): the offset packed as a `u32` (a data file is at most 2 GiB
-/// plus one batch), a wider one boxed, never cut.
+/// An `Option<Location>` in 16 bytes instead of 24 (the record of a list
+/// element, a hash field, a zset member): the offset packed as a `u32` (a
+/// data file is at most 2 GiB plus one batch), a wider one boxed, never
+/// cut.
 #[derive(Clone, Default)]
 pub(crate) enum SlimLoc {
     /// No record yet.
@@ -486,7 +486,7 @@ pub(crate) enum Value {
     /// Sorted set.
     ZSet(zset::ZSetValue),
     /// Scalable bloom filter (RedisBloom's `MBbloom--`).
-    Bloom(Box<bloom::BloomValue>),
+    Bloom(bloom::BloomValue),
     /// Stream.
     Stream(stream::StreamValue),
 }
@@ -573,7 +573,7 @@ impl Value {
             Value::Hash(v) => Value::Hash(v.duplicate()),
             Value::Set(v) => Value::Set(v.duplicate()),
             Value::ZSet(v) => Value::ZSet(v.duplicate()),
-            Value::Bloom(v) => Value::Bloom(Box::new(v.duplicate())),
+            Value::Bloom(v) => Value::Bloom(v.duplicate()),
             Value::Stream(v) => Value::Stream(v.duplicate()),
         }
     }
