@@ -329,6 +329,68 @@ fn preallocated_room_reads_as_the_end_of_the_log() {
 }
 
 #[test]
+fn zeros_are_written_ahead_of_the_frames_and_go_with_a_cut() {
+    use super::log_store::{valid_end, ZERO_CHUNK};
+    use openraft::storage::RaftLogStorageExt;
+    let dir = TempDir::new().expect("tempdir");
+    let segment = || {
+        std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .find(|e| e.file_name().to_string_lossy().ends_with(".rlog"))
+            .expect("segment")
+            .path()
+    };
+    let big = |tag: &str| format!("{tag}{}", "v".repeat(100_000));
+    rt().block_on(async {
+        let mut log = LogStore::open(dir.path()).expect("open");
+        // 30 frames of ~100 KB: the frames cross three zero chunks.
+        for i in 1..=30 {
+            log.blocking_append([cmd(i, &["set", "k", &big("a")])])
+                .await
+                .expect("append");
+            let end = valid_end(&segment()).expect("frames");
+            let ahead = log.zeroed_to();
+            assert!(
+                ahead >= end + ZERO_CHUNK / 2,
+                "entry {i}: zeros end at {ahead}, frames at {end}"
+            );
+            let mut room = vec![1u8; (ahead - end) as usize];
+            let f = std::fs::File::open(segment()).expect("open segment");
+            std::os::unix::fs::FileExt::read_exact_at(&f, &mut room, end).expect("read");
+            assert!(room.iter().all(|b| *b == 0));
+        }
+        // A cut takes the zeros with it; appends after it write theirs again.
+        log.truncate(log_id(1, 15)).await.expect("truncate");
+        assert_eq!(log.zeroed_to(), valid_end(&segment()).expect("frames"));
+        for i in 15..=20 {
+            log.blocking_append([cmd(i, &["set", "k", &big("b")])])
+                .await
+                .expect("append");
+        }
+        assert!(log.zeroed_to() >= valid_end(&segment()).expect("frames") + ZERO_CHUNK / 2);
+        drop(log);
+        let mut log = LogStore::open(dir.path()).expect("reopen");
+        let got = log.try_get_log_entries(0..100).await.expect("read");
+        assert_eq!(
+            got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+            (1..=20).collect::<Vec<_>>()
+        );
+        for e in &got {
+            let EntryPayload::Normal(Request::Command { argv, .. }) = &e.payload else {
+                panic!("entry {} is not a command", e.log_id.index);
+            };
+            let want = if e.log_id.index < 15 {
+                big("a")
+            } else {
+                big("b")
+            };
+            assert_eq!(argv[2], want.as_bytes(), "entry {}", e.log_id.index);
+        }
+    });
+}
+
+#[test]
 fn corruption_in_a_sealed_position_is_cut_only_at_the_tail() {
     let dir = TempDir::new().expect("tempdir");
     rt().block_on(async {

@@ -834,6 +834,14 @@ impl Keyspace {
         self.log.needs_merge()
     }
 
+    /// Stops (`false`) or restarts the data files' once-a-second fsync
+    /// (`everysec`), for an owner that makes every write durable elsewhere
+    /// first and calls [`Keyspace::sync`] before it relies on the data
+    /// files (see `storage::Log::set_timer_sync`).
+    pub fn set_timer_sync(&self, on: bool) {
+        self.log.set_timer_sync(on);
+    }
+
     /// Flushes and fsyncs the log.
     pub fn sync(&self) -> Result<(), Error> {
         self.log.sync()?;

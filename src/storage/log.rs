@@ -183,6 +183,9 @@ pub(crate) struct Inner {
     fsync_micros: AtomicU64,
     fsync_max_micros: AtomicU64,
     pub merges: AtomicU64,
+    /// Whether the once-a-second fsync of [`FsyncPolicy::EverySec`] runs
+    /// (see [`Log::set_timer_sync`]).
+    timer_sync: AtomicBool,
 }
 
 impl Inner {
@@ -549,6 +552,7 @@ impl Log {
             fsync_micros: AtomicU64::new(0),
             fsync_max_micros: AtomicU64::new(0),
             merges: AtomicU64::new(0),
+            timer_sync: AtomicBool::new(true),
             opts,
         });
         inner.activate(&mut inner.writer.lock(), active);
@@ -807,6 +811,17 @@ impl Log {
             && s.dead_bytes as f64 / s.disk_bytes as f64 >= self.inner.opts.merge_ratio
     }
 
+    /// Stops (`false`) or restarts the once-a-second fsync of
+    /// [`FsyncPolicy::EverySec`]. For a log whose writes are made durable
+    /// elsewhere before they are acknowledged (a raft member's keyspace:
+    /// its raft log is fsynced first): that owner calls [`Log::sync`]
+    /// before it forgets anything the data files must cover. Files are
+    /// still fsynced when sealed, so a machine crash can lose only the
+    /// active file's tail: a prefix of the appends survives.
+    pub fn set_timer_sync(&self, on: bool) {
+        self.inner.timer_sync.store(on, Ordering::Release);
+    }
+
     /// fsyncs everything appended so far, whatever the policy.
     pub fn sync(&self) -> Result<()> {
         let pos = self.inner.writer.lock().pos;
@@ -881,6 +896,9 @@ fn spawn_syncer(inner: &Arc<Inner>) -> (mpsc::Sender<()>, JoinHandle<()>) {
             while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(1))
             {
                 let Some(inner) = weak.upgrade() else { break };
+                if !inner.timer_sync.load(Ordering::Acquire) {
+                    continue;
+                }
                 let pos = inner.writer.lock().pos;
                 if pos > 0 {
                     if let Err(e) = inner.sync_to(pos) {
@@ -1194,6 +1212,37 @@ mod tests {
             .expect_err("corrupt")
             .to_string();
         assert!(msg.contains("repair"), "{msg}");
+    }
+
+    #[test]
+    fn everysecs_timer_stands_down_and_resumes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (log, _) = open(dir.path(), FsyncPolicy::EverySec).expect("open");
+        log.set_timer_sync(false);
+        let base = log.stats().fsyncs;
+        let (_, c) = log.append(&[RecordRef::put(b"k", b"v")]).expect("append");
+        c.wait().expect("commit");
+        std::thread::sleep(Duration::from_millis(2_300));
+        assert_eq!(
+            log.stats().fsyncs,
+            base,
+            "the timer fsynced while stood down"
+        );
+        log.set_timer_sync(true);
+        let (_, c) = log.append(&[RecordRef::put(b"k", b"v2")]).expect("append");
+        c.wait().expect("commit");
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while log.stats().fsyncs == base {
+            assert!(std::time::Instant::now() < until, "the timer never resumed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // An explicit sync works whatever the timer does.
+        log.set_timer_sync(false);
+        let before = log.stats().fsyncs;
+        let (_, c) = log.append(&[RecordRef::put(b"k", b"v3")]).expect("append");
+        c.wait().expect("commit");
+        log.sync().expect("sync");
+        assert_eq!(log.stats().fsyncs, before + 1);
     }
 
     #[test]
