@@ -192,19 +192,33 @@ pub fn lookup(name: &[u8]) -> Option<&'static Subcommand> {
         .find(|s| s.spec.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// [`SUBCOMMANDS`] by container name: [`of_call`] runs for every command,
+/// and a scan of the whole table cost a SET ~500 instructions.
+static BY_CONTAINER: std::sync::LazyLock<Vec<(&'static str, Vec<&'static Subcommand>)>> =
+    std::sync::LazyLock::new(|| {
+        let mut by: Vec<(&'static str, Vec<&'static Subcommand>)> = Vec::new();
+        for s in SUBCOMMANDS {
+            let Some((container, _)) = s.spec.name.split_once('|') else {
+                continue;
+            };
+            match by.iter_mut().find(|(c, _)| *c == container) {
+                Some((_, subs)) => subs.push(s),
+                None => by.push((container, vec![s])),
+            }
+        }
+        by
+    });
+
 /// The subcommand `argv` runs when `container` is its command, if it is
 /// one of [`SUBCOMMANDS`].
 pub fn of_call(container: &CommandSpec, argv: &[Bytes]) -> Option<&'static CommandSpec> {
     let sub = argv.get(1)?;
     let n = container.name.len();
-    SUBCOMMANDS
-        .iter()
+    let (_, subs) = BY_CONTAINER.iter().find(|(c, _)| *c == container.name)?;
+    subs.iter()
         .find(|s| {
             let name = s.spec.name.as_bytes();
-            name.len() == n + 1 + sub.len()
-                && name.starts_with(container.name.as_bytes())
-                && name[n] == b'|'
-                && name[n + 1..].eq_ignore_ascii_case(sub)
+            name.len() == n + 1 + sub.len() && name[n + 1..].eq_ignore_ascii_case(sub)
         })
         .map(|s| &s.spec)
 }
@@ -216,4 +230,52 @@ pub fn categories(spec: &CommandSpec) -> Option<&'static [&'static str]> {
         .iter()
         .find(|s| std::ptr::eq(&s.spec, spec))
         .map(|s| s.categories)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The container's spec in the keyspace's or the server's table
+    /// (CLUSTER's is the cluster backend's).
+    fn spec(container: &str) -> Option<&'static CommandSpec> {
+        crate::command::table::lookup(container.as_bytes())
+            .or_else(|| crate::server::table::lookup(container.as_bytes()))
+    }
+
+    fn call(container: &str, argv: &[&str]) -> Option<&'static str> {
+        let spec = spec(container).expect("container");
+        let argv: Vec<Bytes> = argv
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        of_call(spec, &argv).map(|s| s.name)
+    }
+
+    #[test]
+    fn a_call_finds_its_subcommand_in_any_case() {
+        assert_eq!(call("config", &["CONFIG", "GeT", "x"]), Some("config|get"));
+        assert_eq!(
+            call("object", &["object", "ENCODING", "k"]),
+            Some("object|encoding")
+        );
+        assert_eq!(
+            call("xinfo", &["xinfo", "stream", "k"]),
+            Some("xinfo|stream")
+        );
+        assert_eq!(call("config", &["config", "nope"]), None);
+        assert_eq!(call("config", &["config"]), None);
+        assert_eq!(call("set", &["set", "get", "v"]), None);
+        // Every subcommand is found through its container.
+        for s in SUBCOMMANDS {
+            let (container, sub) = s.spec.name.split_once('|').expect("container|sub");
+            if spec(container).is_none() {
+                continue;
+            }
+            assert_eq!(
+                call(container, &[container, &sub.to_uppercase()]),
+                Some(s.spec.name)
+            );
+        }
+    }
 }
