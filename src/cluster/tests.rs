@@ -209,6 +209,16 @@ fn cmd(index: u64, argv: &[&str]) -> Entry {
     }
 }
 
+/// The first raft log segment file in `dir`.
+fn first_segment(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().ends_with(".rlog"))
+        .expect("segment")
+        .path()
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -228,21 +238,17 @@ fn log_survives_reopen_and_cuts_a_torn_tail() {
         log.truncate(log_id(1, 5)).await.expect("truncate");
         drop(log);
         // A torn frame at the end (what a crash mid-write leaves).
-        let seg = std::fs::read_dir(dir.path())
-            .expect("dir")
-            .filter_map(|e| e.ok())
-            .find(|e| e.file_name().to_string_lossy().ends_with(".rlog"))
-            .expect("segment");
-        let mut bytes = std::fs::read(seg.path()).expect("read");
+        let seg = first_segment(dir.path());
+        let mut bytes = std::fs::read(&seg).expect("read");
         let before = bytes.len();
         bytes.extend_from_slice(&[1, 2, 3, 4, 200, 0, 0, 0, 9, 9]);
-        std::fs::write(seg.path(), &bytes).expect("write");
+        std::fs::write(&seg, &bytes).expect("write");
         let mut log = LogStore::open(dir.path()).expect("reopen");
         let got = log.try_get_log_entries(0..100).await.expect("read");
         assert_eq!(got.len(), 4);
         assert_eq!(got[3].log_id.index, 4);
         assert_eq!(
-            std::fs::metadata(seg.path()).expect("meta").len() as usize,
+            std::fs::metadata(&seg).expect("meta").len() as usize,
             before
         );
         // Purge then reopen: purged entries stay gone.
@@ -333,14 +339,7 @@ fn zeros_are_written_ahead_of_the_frames_and_go_with_a_cut() {
     use super::log_store::{valid_end, ZERO_CHUNK};
     use openraft::storage::RaftLogStorageExt;
     let dir = TempDir::new().expect("tempdir");
-    let segment = || {
-        std::fs::read_dir(dir.path())
-            .expect("dir")
-            .filter_map(|e| e.ok())
-            .find(|e| e.file_name().to_string_lossy().ends_with(".rlog"))
-            .expect("segment")
-            .path()
-    };
+    let segment = || first_segment(dir.path());
     let big = |tag: &str| format!("{tag}{}", "v".repeat(100_000));
     rt().block_on(async {
         let mut log = LogStore::open(dir.path()).expect("open");
@@ -395,17 +394,13 @@ fn corruption_in_a_sealed_position_is_cut_only_at_the_tail() {
     let dir = TempDir::new().expect("tempdir");
     rt().block_on(async {
         append_and_close(dir.path(), 1..=3).await;
-        let seg = std::fs::read_dir(dir.path())
-            .expect("dir")
-            .filter_map(|e| e.ok())
-            .find(|e| e.file_name().to_string_lossy().ends_with(".rlog"))
-            .expect("segment");
-        let mut bytes = std::fs::read(seg.path()).expect("read");
+        let seg = first_segment(dir.path());
+        let mut bytes = std::fs::read(&seg).expect("read");
         // Flip a byte inside the last frame's payload (the file may be
         // longer: preallocated zeros).
-        let n = super::log_store::valid_end(&seg.path()).expect("end") as usize;
+        let n = super::log_store::valid_end(&seg).expect("end") as usize;
         bytes[n - 3] ^= 0xFF;
-        std::fs::write(seg.path(), &bytes).expect("write");
+        std::fs::write(&seg, &bytes).expect("write");
         let mut log = LogStore::open(dir.path()).expect("reopen");
         let got = log.try_get_log_entries(0..100).await.expect("read");
         assert_eq!(got.len(), 2);
