@@ -137,7 +137,7 @@ pub(crate) fn encode(
     out.extend_from_slice(&header);
     out.extend_from_slice(key);
     out.extend_from_slice(value);
-    let crc = crc32fast::hash(&out[start + 4..]);
+    let crc = crc32(&out[start + 4..]);
     out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
@@ -172,7 +172,7 @@ pub(crate) fn decode_header(b: &[u8]) -> Result<RecordHeader, HeaderError> {
 
 /// Checks the CRC of a whole encoded record (`rec.len()` must be the record length).
 pub(crate) fn crc_ok(header: &RecordHeader, rec: &[u8]) -> bool {
-    rec.len() >= 4 && crc32fast::hash(&rec[4..]) == header.crc
+    rec.len() >= 4 && crc32(&rec[4..]) == header.crc
 }
 
 /// A fully decoded record borrowing from its buffer.
@@ -267,6 +267,17 @@ pub(crate) fn batch_marker_value(count: u32) -> [u8; 4] {
 /// Decodes the value of a batch marker.
 pub(crate) fn batch_marker_count(value: &[u8]) -> Option<u32> {
     (value.len() == 4).then(|| le_u32(value, 0))
+}
+
+/// crc32 (IEEE) of `bytes`. `crc32fast::hash` detects the CPU's features
+/// on every call (~25 instructions, once per record appended); this clones
+/// a hasher that detected them once.
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    static DETECTED: std::sync::LazyLock<crc32fast::Hasher> =
+        std::sync::LazyLock::new(crc32fast::Hasher::new);
+    let mut h = DETECTED.clone();
+    h.update(bytes);
+    h.finalize()
 }
 
 #[cfg(test)]
