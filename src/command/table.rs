@@ -101,7 +101,7 @@ fn lower_word(w: u64) -> u64 {
 fn bucket(f: &Folded) -> usize {
     let h = (f.words[0] ^ f.words[1].rotate_left(29) ^ f.len as u64)
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> 54) as usize % BUCKETS
+    (h >> (64 - BUCKETS.trailing_zeros())) as usize
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {

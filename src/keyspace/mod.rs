@@ -279,10 +279,13 @@ fn persistence_error(e: &storage::Error) -> Reply {
     Reply::Error(format!("ERR persistence failed: {e}"))
 }
 
+/// Framing counted per argument by [`command_bytes`].
+const ARG_FRAMING: usize = 64;
+
 /// Upper bound of the bytes a command's arguments take in its records
-/// (each argument plus record framing; `check_sizes` counts alike).
+/// (each argument plus record framing).
 fn command_bytes(argv: &[Bytes]) -> usize {
-    argv.iter().map(|a| a.len() + 64).sum()
+    argv.iter().map(|a| a.len() + ARG_FRAMING).sum()
 }
 
 /// Refuses arguments the log could not store, before anything is mutated:
@@ -292,21 +295,20 @@ fn command_bytes(argv: &[Bytes]) -> usize {
 fn check_sizes(spec: &crate::command::CommandSpec, argv: &[Bytes], state: &State) -> Option<Reply> {
     // One pass for the common case (every argument short): it runs before
     // every command.
-    let (mut longest, mut total) = (0, 0);
+    // (`command_bytes`, counted in the same pass.)
+    let (mut longest, mut bytes) = (0, 0);
     for a in argv {
         longest = longest.max(a.len());
-        total += a.len();
+        bytes += a.len() + ARG_FRAMING;
     }
-    if longest <= state.max_key_len.min(state.max_value_len)
-        && total + 64 * argv.len() <= MAX_COMMAND_BYTES
-    {
+    if longest <= state.max_key_len.min(state.max_value_len) && bytes <= MAX_COMMAND_BYTES {
         return None;
     }
     if longest > state.max_value_len {
         return Some(args::err(args::TOO_BIG));
     }
     // One command is one storage batch, and a batch is at most 1 GiB.
-    if command_bytes(argv) > MAX_COMMAND_BYTES {
+    if bytes > MAX_COMMAND_BYTES {
         return Some(args::err(
             "ERR command too large (its records would exceed one storage batch)",
         ));

@@ -177,12 +177,10 @@ pub static SUBCOMMANDS: &[Subcommand] = &[
 
 /// The subcommands of `container` (by lower-case name) that FincasKV implements.
 pub fn of(container: &str) -> impl Iterator<Item = &'static Subcommand> + '_ {
-    SUBCOMMANDS.iter().filter(move |s| {
-        s.spec
-            .name
-            .split_once('|')
-            .is_some_and(|(c, _)| c == container)
-    })
+    BY_CONTAINER
+        .iter()
+        .filter(move |(c, _)| *c == container)
+        .flat_map(|(_, subs)| subs.iter().copied())
 }
 
 /// The subcommand called `name` (`config|get`, any case).
