@@ -10,8 +10,9 @@
 //! <dir>/meta.json            {"vote":..,"last_purged":..}  (tmp + fsync + rename)
 //! <dir>/<first index:020>.rlog  segment: header then frames
 //!
-//! segment header:  b"FKRL" | version u8 (=2; 1 = JSON payloads, still
-//!                  read, never appended to: appends start a new segment)
+//! segment header:  b"FKRL" | version u8 (=3; 2 = bincode before packed
+//!                  batches, 1 = JSON payloads: both still read, never
+//!                  appended to: appends start a new segment)
 //! frame:
 //! +-----------+-----------+-------------------------------+
 //! | crc32 u32 | len u32   | payload: bincode of the Entry  |
@@ -49,8 +50,12 @@ use serde::{Deserialize, Serialize};
 use super::{blocking, inline, Entry, LogId, StorageError, TypeConfig};
 
 const MAGIC: &[u8; 4] = b"FKRL";
-/// Segment format written now: frame payloads are bincode.
-const VERSION: u8 = 2;
+/// Segment format written now: frame payloads are bincode, batches in
+/// their packed form ([`super::packed`]).
+const VERSION: u8 = 3;
+/// Bincode payloads written before [`Request::Packed`](super::Request)
+/// (the same decoder reads them); appends start a new segment.
+const VERSION_BINCODE: u8 = 2;
 /// The first format (JSON payloads): still read; appends start a new
 /// segment.
 const VERSION_JSON: u8 = 1;
@@ -413,7 +418,7 @@ fn decode_frames(path: &Path, bytes: &[u8]) -> io::Result<Frames> {
         return Err(corrupt(path, 0, "bad segment header"));
     }
     let version = bytes[4];
-    if version != VERSION && version != VERSION_JSON {
+    if ![VERSION, VERSION_BINCODE, VERSION_JSON].contains(&version) {
         return Err(corrupt(path, 4, "unknown segment version"));
     }
     let mut out = Vec::new();

@@ -35,6 +35,7 @@ pub mod backend;
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod packed;
 pub mod prevote;
 pub mod slots;
 pub mod state_machine;
@@ -144,10 +145,16 @@ pub enum Request {
         /// The leader's clock.
         now_ms: u64,
     },
-    /// Requests proposed together (group commit: one entry, one fsync);
-    /// the replies are concatenated (see `state_machine::reply_count`).
-    /// Shared (serialised as a `Vec`) for the same reason as `argv`.
+    /// Requests submitted together (a pipeline's writes, a forwarded
+    /// batch); the replies are concatenated (see
+    /// `state_machine::reply_count`). Shared (serialised as a `Vec`) for
+    /// the same reason as `argv`. The proposer packs them into
+    /// [`Request::Packed`] for the log; entries of this form are still
+    /// read (logs written before format 3) and applied.
     Batch(Arc<[Request]>),
+    /// Requests proposed together (group commit: one entry, one fsync),
+    /// in the compact form of [`packed`]; replies as for `Batch`.
+    Packed(packed::Packed),
 }
 
 impl fmt::Display for Request {
@@ -162,6 +169,7 @@ impl fmt::Display for Request {
             Request::Transaction { cmds, .. } => write!(f, "transaction of {}", cmds.len()),
             Request::ExpireCycle { now_ms } => write!(f, "expire cycle at {now_ms}"),
             Request::Batch(v) => write!(f, "batch of {}", v.len()),
+            Request::Packed(p) => write!(f, "batch of {}", p.len()),
         }
     }
 }

@@ -43,7 +43,7 @@ use crate::tls::{PeerTls, Stream};
 use super::{NodeInfo, Request, TypeConfig, WireReply};
 
 /// The peer protocol's version: bumped when a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Largest frame accepted (a snapshot chunk is a few MiB).
 pub const MAX_FRAME: u32 = 256 << 20;

@@ -481,13 +481,16 @@ fn batch_entry(
     for r in reqs {
         match r {
             Request::Batch(subs) => flat.extend(subs.iter().cloned()),
+            Request::Packed(p) => flat.extend(p.requests()),
             r => flat.push(r),
         }
     }
-    let entry = if flat.len() == 1 {
-        flat.pop().unwrap_or(Request::Batch(Arc::from([])))
-    } else {
-        Request::Batch(flat.into())
+    let entry = match flat.pop() {
+        Some(only) if flat.is_empty() => only,
+        last => {
+            flat.extend(last);
+            Request::Packed(super::packed::Packed::pack(flat))
+        }
     };
     (entry, counts, txs)
 }
@@ -1430,11 +1433,14 @@ mod tests {
         let (entry, counts, txs) = batch_entry(vec![a, b, c]);
         assert_eq!(counts, vec![1, 2, 2]);
         match &entry {
-            Request::Batch(subs) => {
-                assert_eq!(subs.len(), 4, "the forwarded batch is flattened");
-                assert!(subs.iter().all(|s| !matches!(s, Request::Batch(_))));
+            Request::Packed(p) => {
+                assert_eq!(p.len(), 4, "the forwarded batch is flattened");
+                assert_eq!(p.reply_count(), 5);
+                let subs: Vec<Request> = p.requests().collect();
+                assert_eq!(subs[..3], [cmd("a"), cmd("b1"), cmd("b2")]);
+                assert!(matches!(subs[3], Request::Transaction { .. }));
             }
-            other => panic!("expected a batch, got {other}"),
+            other => panic!("expected a packed batch, got {other}"),
         }
         let replies = (1..=5).map(Reply::Integer).collect();
         hand_out(replies, &counts, txs);
@@ -1454,7 +1460,7 @@ mod tests {
         let (a, mut ra) = proposal(cmd("a"));
         let (b, mut rb) = proposal(Request::Batch(vec![cmd("b1"), cmd("b2")].into()));
         let (entry, counts, txs) = batch_entry(vec![a, b]);
-        assert!(matches!(entry, Request::Batch(ref s) if s.len() == 3));
+        assert!(matches!(entry, Request::Packed(ref p) if p.len() == 3));
         hand_out(vec![timeout_reply()], &counts, txs);
         assert_eq!(ra.try_recv().expect("a"), vec![timeout_reply()]);
         assert_eq!(rb.try_recv().expect("b"), vec![timeout_reply()]);

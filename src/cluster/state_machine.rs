@@ -682,7 +682,7 @@ impl StateMachine {
                     now_ms: self.meta.now_ms,
                 })
             }
-            Request::Batch(_) => None,
+            Request::Batch(_) | Request::Packed(_) => None,
         }
     }
 
@@ -699,6 +699,7 @@ impl StateMachine {
                 Vec::new()
             }
             EntryPayload::Normal(Request::Batch(subs)) => subs.to_vec(),
+            EntryPayload::Normal(Request::Packed(p)) => p.requests().collect(),
             EntryPayload::Normal(req) => vec![req],
         };
         let skip = match resume {
@@ -764,6 +765,7 @@ pub fn reply_count(req: &Request) -> usize {
         Request::Transaction { cmds, .. } => cmds.len(),
         Request::ExpireCycle { .. } => 0,
         Request::Batch(subs) => subs.iter().map(reply_count).sum(),
+        Request::Packed(p) => p.reply_count(),
     }
 }
 

@@ -597,7 +597,7 @@ impl Value {
 
 /// Values up to this many bytes are copied out of a command's argument
 /// when the keyspace keeps them (see [`keep`]).
-const KEEP_COPY_MAX: usize = 512;
+pub(crate) const KEEP_COPY_MAX: usize = 512;
 
 /// The bytes a value keeps from a command argument. Small ones are copied
 /// into a block of their own: sharing the argument instead would allocate a
