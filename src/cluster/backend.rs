@@ -28,7 +28,8 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 
 use super::node::{join_via, load_identity, ClusterConfig, ClusterNode, MemberRole};
-use super::state_machine::normalise;
+use super::packed::Packer;
+use super::state_machine::{normalise, rewritten};
 use super::{NodeInfo, Request};
 use crate::command::{CommandFlags, CommandSpec, Ctx, KeySpec, Reply};
 use crate::keyspace::Keyspace;
@@ -457,14 +458,16 @@ impl ClusterBackend {
     }
 }
 
-/// The replicated form of one write command.
-fn command_request(ctx: &Ctx, argv: &[Bytes]) -> Request {
-    Request::Command {
-        db: ctx.db,
-        now_ms: ctx.now_ms,
-        rng_seed: ctx.rng_seed,
-        argv: normalise(argv, ctx.now_ms).into(),
+/// The replicated form of write commands: one packed batch (see
+/// [`super::packed`]), each command normalised.
+fn commands_request<'a>(cmds: impl Iterator<Item = (&'a Ctx, &'a [Bytes])>) -> Request {
+    let mut p = Packer::new();
+    for (ctx, argv) in cmds {
+        let normal = rewritten(argv, ctx.now_ms);
+        let argv = normal.as_deref().unwrap_or(argv);
+        p.command(ctx.db, ctx.now_ms, ctx.rng_seed, argv);
     }
+    Request::Packed(p.finish())
 }
 
 /// The replies of `n` commands submitted together: as they are, or, when
@@ -601,7 +604,7 @@ async fn cluster_command(shared: Arc<Shared>, argv: Vec<Bytes>) -> Reply {
 /// forwards it), a read is a linearizable read.
 fn through_raft(node: Arc<ClusterNode>, ctx: Ctx, write: bool, argv: &[Bytes]) -> BoxFuture<Reply> {
     if write {
-        let req = command_request(&ctx, argv);
+        let req = commands_request(std::iter::once((&ctx, argv)));
         Box::pin(async move {
             node.write(req)
                 .await
@@ -803,16 +806,18 @@ impl Backend for ClusterBackend {
 
     fn submit_writes(&self, cmds: Vec<(Ctx, Vec<Bytes>)>) -> BoxFuture<Vec<Reply>> {
         let n = cmds.len();
-        // A batch (the proposer flattens it, and makes an entry of one
-        // request a plain command).
-        let req = Request::Batch(
+        // One packed batch (the proposer joins it with the others queued
+        // into one entry). EVALSHA travels as EVAL: another node may not
+        // have the script.
+        let ks = &self.shared.keyspace;
+        let by_body: Vec<Option<Vec<Bytes>>> = cmds
+            .iter()
+            .map(|(_, argv)| ks.script_call_by_body(argv))
+            .collect();
+        let req = commands_request(
             cmds.iter()
-                .map(|(ctx, argv)| {
-                    // EVALSHA travels as EVAL: another node may not have the script.
-                    let by_body = self.shared.keyspace.script_call_by_body(argv);
-                    command_request(ctx, by_body.as_deref().unwrap_or(argv))
-                })
-                .collect(),
+                .zip(&by_body)
+                .map(|((ctx, argv), b)| (ctx, b.as_deref().unwrap_or(argv))),
         );
         let node = self.shared.node.read().clone();
         let submitted = node.and_then(|node| node.submit(req));

@@ -476,20 +476,19 @@ fn batch_entry(
         .iter()
         .map(|(r, _)| super::state_machine::reply_count(r))
         .collect();
-    let (reqs, txs): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
-    let mut flat = Vec::with_capacity(reqs.len());
-    for r in reqs {
-        match r {
-            Request::Batch(subs) => flat.extend(subs.iter().cloned()),
-            Request::Packed(p) => flat.extend(p.requests()),
-            r => flat.push(r),
-        }
-    }
-    let entry = match flat.pop() {
-        Some(only) if flat.is_empty() => only,
+    let (mut reqs, txs): (Vec<Request>, Vec<_>) = batch.into_iter().unzip();
+    let entry = match reqs.pop() {
+        Some(only) if reqs.is_empty() => only,
         last => {
-            flat.extend(last);
-            Request::Packed(super::packed::Packed::pack(flat))
+            reqs.extend(last);
+            let parts = reqs
+                .into_iter()
+                .map(|r| match r {
+                    Request::Packed(p) => p,
+                    other => super::packed::Packed::pack(std::slice::from_ref(&other)),
+                })
+                .collect();
+            Request::Packed(super::packed::Packed::concat(parts))
         }
     };
     (entry, counts, txs)

@@ -12,15 +12,21 @@
 //!
 //! ```text
 //! packed   := requests varint | replies varint | request*
-//! request  := 0 | db varint | now varint | seed u64 LE | args        (command)
-//!           | 1 | db varint | now varint | seed u64 LE | n varint | args*   (transaction)
-//!           | 2 | now varint                                         (expire cycle)
+//! request  := tag u8 | now | body; tag = kind, plus 0x80 when `now` is
+//!             absolute
+//! body of kind 0 (command):      db varint | seed u64 LE | args
+//! body of kind 1 (transaction):  db varint | seed u64 LE | n varint | args*
+//! body of kind 2 (expire cycle): empty
 //! args     := argc varint | (len varint | bytes)*
-//! now      := zigzag varint of now_ms minus the previous request's now_ms
-//!             (0 before the first)
+//! now      := the proposer's clock in ms: absolute (varint) when the tag
+//!             says so, else the zigzag varint of its difference from the
+//!             previous request's
 //! varint   := LEB128, at most 10 bytes
 //! ```
 //!
+//! The first request of every packed batch has an absolute clock, so that
+//! batches are joined by copying their requests ([`Packed::concat`]: the
+//! proposer joins the batches its clients submitted into one entry).
 //! `replies` is the batch's reply count ([`super::state_machine::reply_count`])
 //! so that it needs no walk. Decoding checks the whole buffer once (an
 //! invalid one is a deserialisation error, never a panic at apply).
@@ -36,6 +42,8 @@ use super::Request;
 const COMMAND: u8 = 0;
 const TRANSACTION: u8 = 1;
 const EXPIRE_CYCLE: u8 = 2;
+/// Tag bit: the request's clock is absolute.
+const ABSOLUTE: u8 = 0x80;
 
 /// An argument longer than this is copied out of the buffer when decoded:
 /// the keyspace keeps long values by sharing them (`value::keep`), and a
@@ -46,49 +54,144 @@ const SHARE_MAX: usize = crate::keyspace::KEEP_COPY_MAX;
 #[derive(Clone)]
 pub struct Packed {
     buf: Bytes,
+    /// Where the requests start (after the header).
+    body: usize,
     requests: usize,
     replies: usize,
-    /// The requests it was packed from, on the proposing node (not
-    /// serialised): its own apply reads them instead of decoding.
-    from: Option<Arc<[Request]>>,
+}
+
+/// Builds a [`Packed`] request by request.
+#[derive(Default)]
+pub struct Packer {
+    body: BytesMut,
+    requests: usize,
+    replies: usize,
+    prev_now: Option<u64>,
+}
+
+impl Packer {
+    /// An empty batch.
+    pub fn new() -> Packer {
+        Packer::default()
+    }
+
+    fn now(&mut self, kind: u8, now_ms: u64) {
+        match self.prev_now.replace(now_ms) {
+            Some(prev) => {
+                self.body.put_u8(kind);
+                put_varint(&mut self.body, zigzag(now_ms.wrapping_sub(prev) as i64));
+            }
+            None => {
+                self.body.put_u8(kind | ABSOLUTE);
+                put_varint(&mut self.body, now_ms);
+            }
+        }
+    }
+
+    /// Adds one command (already normalised).
+    pub fn command(&mut self, db: usize, now_ms: u64, rng_seed: u64, argv: &[Bytes]) {
+        self.body.reserve(1 + 10 + 10 + 8 + args_len(argv));
+        self.now(COMMAND, now_ms);
+        put_varint(&mut self.body, db as u64);
+        self.body.put_u64_le(rng_seed);
+        put_args(&mut self.body, argv);
+        self.requests += 1;
+        self.replies += 1;
+    }
+
+    /// Adds `req` (a batch's requests one by one).
+    pub fn request(&mut self, req: &Request) {
+        match req {
+            Request::Command {
+                db,
+                now_ms,
+                rng_seed,
+                argv,
+            } => self.command(*db, *now_ms, *rng_seed, argv),
+            Request::Transaction {
+                db,
+                now_ms,
+                rng_seed,
+                cmds,
+            } => {
+                self.now(TRANSACTION, *now_ms);
+                put_varint(&mut self.body, *db as u64);
+                self.body.put_u64_le(*rng_seed);
+                put_varint(&mut self.body, cmds.len() as u64);
+                for c in cmds {
+                    put_args(&mut self.body, c);
+                }
+                self.requests += 1;
+                self.replies += cmds.len();
+            }
+            Request::ExpireCycle { now_ms } => {
+                self.now(EXPIRE_CYCLE, *now_ms);
+                self.requests += 1;
+            }
+            Request::Batch(subs) => subs.iter().for_each(|r| self.request(r)),
+            Request::Packed(p) => p.requests().for_each(|r| self.request(&r)),
+        }
+    }
+
+    /// The batch.
+    pub fn finish(self) -> Packed {
+        let mut buf = BytesMut::with_capacity(20 + self.body.len());
+        put_varint(&mut buf, self.requests as u64);
+        put_varint(&mut buf, self.replies as u64);
+        let body = buf.len();
+        buf.extend_from_slice(&self.body);
+        Packed {
+            buf: buf.freeze(),
+            body,
+            requests: self.requests,
+            replies: self.replies,
+        }
+    }
 }
 
 impl Packed {
-    /// Packs `reqs`, flattening nested batches.
-    pub fn pack(reqs: Vec<Request>) -> Packed {
-        let mut flat = Vec::with_capacity(reqs.len());
-        for r in reqs {
-            match r {
-                Request::Batch(subs) => flat.extend(subs.iter().cloned()),
-                Request::Packed(p) => flat.extend(p.requests()),
-                r => flat.push(r),
+    /// Packs `reqs` (nested batches flattened).
+    pub fn pack(reqs: &[Request]) -> Packed {
+        let mut p = Packer::new();
+        reqs.iter().for_each(|r| p.request(r));
+        p.finish()
+    }
+
+    /// One batch of the requests of `parts`, in order (their bytes copied;
+    /// a single part is returned as it is).
+    pub fn concat(mut parts: Vec<Packed>) -> Packed {
+        if parts.len() == 1 {
+            if let Some(p) = parts.pop() {
+                return p;
             }
         }
-        let replies: usize = flat.iter().map(super::state_machine::reply_count).sum();
-        let size: usize = flat.iter().map(encoded_len).sum();
-        let mut buf = BytesMut::with_capacity(size + 20);
-        put_varint(&mut buf, flat.len() as u64);
+        let requests = parts.iter().map(|p| p.requests).sum::<usize>();
+        let replies = parts.iter().map(|p| p.replies).sum::<usize>();
+        let size = parts.iter().map(|p| p.buf.len() - p.body).sum::<usize>();
+        let mut buf = BytesMut::with_capacity(20 + size);
+        put_varint(&mut buf, requests as u64);
         put_varint(&mut buf, replies as u64);
-        let mut prev_now = 0u64;
-        for r in &flat {
-            encode(&mut buf, r, &mut prev_now);
+        let body = buf.len();
+        for p in &parts {
+            buf.extend_from_slice(&p.buf[p.body..]);
         }
         Packed {
             buf: buf.freeze(),
-            requests: flat.len(),
+            body,
+            requests,
             replies,
-            from: Some(flat.into()),
         }
     }
 
     /// Reads a packed buffer, checking all of it.
     pub fn decode(buf: Bytes) -> Result<Packed, String> {
-        let mut r = Reader { buf: &buf, pos: 0 };
+        let mut r = Reader::new(buf.clone());
         let requests = r.len()?;
         let replies = r.len()?;
+        let body = r.pos;
         let mut counted = 0usize;
-        for _ in 0..requests {
-            counted = counted.saturating_add(r.skip_request()?);
+        for i in 0..requests {
+            counted = counted.saturating_add(r.skip_request(i == 0)?);
         }
         if r.pos != buf.len() {
             return Err("trailing bytes after the last request".into());
@@ -100,9 +203,9 @@ impl Packed {
         }
         Ok(Packed {
             buf,
+            body,
             requests,
             replies,
-            from: None,
         })
     }
 
@@ -126,22 +229,41 @@ impl Packed {
         &self.buf
     }
 
-    /// The requests, in order (the ones it was packed from when it was
-    /// packed here; else decoded, arguments sharing the buffer).
-    pub fn requests(&self) -> Box<dyn Iterator<Item = Request> + Send + '_> {
-        match &self.from {
-            Some(reqs) => Box::new(reqs.iter().cloned()),
-            None => {
-                let mut r = Reader {
-                    buf: &self.buf,
-                    pos: 0,
-                };
-                // Checked by `decode`: the header reads.
-                let _ = (r.len(), r.len());
-                let mut prev_now = 0u64;
-                Box::new((0..self.requests).map_while(move |_| r.request(&mut prev_now).ok()))
-            }
+    /// The requests, in order; their arguments share the buffer.
+    pub fn requests(&self) -> Requests {
+        self.clone().into_requests()
+    }
+
+    /// [`Packed::requests`], taking the batch.
+    pub fn into_requests(self) -> Requests {
+        let mut reader = Reader::new(self.buf);
+        reader.pos = self.body;
+        Requests {
+            reader,
+            left: self.requests,
+            prev_now: 0,
         }
+    }
+}
+
+/// The requests of a [`Packed`] batch, decoded one at a time.
+pub struct Requests {
+    reader: Reader,
+    left: usize,
+    prev_now: u64,
+}
+
+impl Iterator for Requests {
+    type Item = Request;
+
+    fn next(&mut self) -> Option<Request> {
+        self.left = self.left.checked_sub(1)?;
+        // `decode` checked every request: this cannot fail.
+        self.reader.request(&mut self.prev_now).ok()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
     }
 }
 
@@ -232,20 +354,6 @@ fn args_len(args: &[Bytes]) -> usize {
             .sum::<usize>()
 }
 
-/// An upper bound of a request's encoded size (the clock delta counted at
-/// its widest).
-fn encoded_len(r: &Request) -> usize {
-    match r {
-        Request::Command { argv, .. } => 1 + 10 + 10 + 8 + args_len(argv),
-        Request::Transaction { cmds, .. } => {
-            1 + 10 + 10 + 8 + 10 + cmds.iter().map(|c| args_len(c)).sum::<usize>()
-        }
-        Request::ExpireCycle { .. } => 1 + 10,
-        // Flattened by `pack`.
-        Request::Batch(_) | Request::Packed(_) => 0,
-    }
-}
-
 fn put_args(buf: &mut BytesMut, args: &[Bytes]) {
     put_varint(buf, args.len() as u64);
     for a in args {
@@ -254,55 +362,17 @@ fn put_args(buf: &mut BytesMut, args: &[Bytes]) {
     }
 }
 
-fn put_now(buf: &mut BytesMut, now_ms: u64, prev: &mut u64) {
-    put_varint(buf, zigzag(now_ms.wrapping_sub(*prev) as i64));
-    *prev = now_ms;
-}
-
-fn encode(buf: &mut BytesMut, r: &Request, prev_now: &mut u64) {
-    match r {
-        Request::Command {
-            db,
-            now_ms,
-            rng_seed,
-            argv,
-        } => {
-            buf.put_u8(COMMAND);
-            put_varint(buf, *db as u64);
-            put_now(buf, *now_ms, prev_now);
-            buf.put_u64_le(*rng_seed);
-            put_args(buf, argv);
-        }
-        Request::Transaction {
-            db,
-            now_ms,
-            rng_seed,
-            cmds,
-        } => {
-            buf.put_u8(TRANSACTION);
-            put_varint(buf, *db as u64);
-            put_now(buf, *now_ms, prev_now);
-            buf.put_u64_le(*rng_seed);
-            put_varint(buf, cmds.len() as u64);
-            for c in cmds {
-                put_args(buf, c);
-            }
-        }
-        Request::ExpireCycle { now_ms } => {
-            buf.put_u8(EXPIRE_CYCLE);
-            put_now(buf, *now_ms, prev_now);
-        }
-        Request::Batch(_) | Request::Packed(_) => {}
-    }
-}
-
 /// A cursor over a packed buffer; every read checks its bounds.
-struct Reader<'a> {
-    buf: &'a Bytes,
+struct Reader {
+    buf: Bytes,
     pos: usize,
 }
 
-impl Reader<'_> {
+impl Reader {
+    fn new(buf: Bytes) -> Reader {
+        Reader { buf, pos: 0 }
+    }
+
     fn u8(&mut self) -> Result<u8, String> {
         let b = *self.buf.get(self.pos).ok_or("truncated")?;
         self.pos += 1;
@@ -343,10 +413,17 @@ impl Reader<'_> {
         Ok(u64::from_le_bytes(a))
     }
 
-    fn now(&mut self, prev: &mut u64) -> Result<u64, String> {
-        let now = prev.wrapping_add(unzigzag(self.varint()?) as u64);
+    /// The tag's kind and the request's clock.
+    fn head(&mut self, prev: &mut u64) -> Result<(u8, u64), String> {
+        let tag = self.u8()?;
+        let v = self.varint()?;
+        let now = if tag & ABSOLUTE != 0 {
+            v
+        } else {
+            prev.wrapping_add(unzigzag(v) as u64)
+        };
         *prev = now;
-        Ok(now)
+        Ok((tag & !ABSOLUTE, now))
     }
 
     fn db(&mut self) -> Result<usize, String> {
@@ -362,6 +439,14 @@ impl Reader<'_> {
         } else {
             self.buf.slice(at..at + n)
         })
+    }
+
+    /// The arguments of a command in one allocation (the range's exact
+    /// length lets `collect` size it); the buffer was checked, a failed read
+    /// cannot happen and would read as an empty argument.
+    fn argv(&mut self) -> Result<Arc<[Bytes]>, String> {
+        let n = self.len()?;
+        Ok((0..n).map(|_| self.arg().unwrap_or_default()).collect())
     }
 
     fn args(&mut self) -> Result<Vec<Bytes>, String> {
@@ -381,20 +466,22 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// Checks one request and returns its reply count.
-    fn skip_request(&mut self) -> Result<usize, String> {
+    /// Checks one request and returns its reply count (the first of a
+    /// batch must have an absolute clock).
+    fn skip_request(&mut self, first: bool) -> Result<usize, String> {
+        if first && self.buf.get(self.pos).is_some_and(|t| t & ABSOLUTE == 0) {
+            return Err("the first request's clock is not absolute".into());
+        }
         let mut prev = 0;
-        match self.u8()? {
+        match self.head(&mut prev)?.0 {
             COMMAND => {
                 self.db()?;
-                self.now(&mut prev)?;
                 self.u64_le()?;
                 self.skip_args()?;
                 Ok(1)
             }
             TRANSACTION => {
                 self.db()?;
-                self.now(&mut prev)?;
                 self.u64_le()?;
                 let n = self.len()?;
                 for _ in 0..n {
@@ -402,31 +489,27 @@ impl Reader<'_> {
                 }
                 Ok(n)
             }
-            EXPIRE_CYCLE => {
-                self.now(&mut prev)?;
-                Ok(0)
-            }
+            EXPIRE_CYCLE => Ok(0),
             t => Err(format!("unknown request tag {t}")),
         }
     }
 
     fn request(&mut self, prev_now: &mut u64) -> Result<Request, String> {
-        match self.u8()? {
-            COMMAND => {
-                let db = self.db()?;
-                let now_ms = self.now(prev_now)?;
-                let rng_seed = self.u64_le()?;
-                let argv = self.args()?.into();
-                Ok(Request::Command {
-                    db,
-                    now_ms,
-                    rng_seed,
-                    argv,
-                })
-            }
+        let (kind, now_ms) = self.head(prev_now)?;
+        self.body(kind, now_ms)
+    }
+
+    /// The rest of a request after its head.
+    fn body(&mut self, kind: u8, now_ms: u64) -> Result<Request, String> {
+        match kind {
+            COMMAND => Ok(Request::Command {
+                db: self.db()?,
+                now_ms,
+                rng_seed: self.u64_le()?,
+                argv: self.argv()?,
+            }),
             TRANSACTION => {
                 let db = self.db()?;
-                let now_ms = self.now(prev_now)?;
                 let rng_seed = self.u64_le()?;
                 let n = self.len()?;
                 let mut cmds = Vec::with_capacity(n);
@@ -440,11 +523,59 @@ impl Reader<'_> {
                     cmds,
                 })
             }
-            EXPIRE_CYCLE => Ok(Request::ExpireCycle {
-                now_ms: self.now(prev_now)?,
-            }),
+            EXPIRE_CYCLE => Ok(Request::ExpireCycle { now_ms }),
             t => Err(format!("unknown request tag {t}")),
         }
+    }
+}
+
+/// A request of a packed batch as [`Requests::next_into`] decodes it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// A command whose arguments were pushed onto the caller's vector.
+    Command {
+        /// Logical database.
+        db: usize,
+        /// The proposer's clock.
+        now_ms: u64,
+        /// Seed for random choices.
+        rng_seed: u64,
+        /// Where its arguments start in the caller's vector.
+        at: usize,
+        /// How many there are.
+        len: usize,
+    },
+    /// Any other request.
+    Other(Request),
+}
+
+impl Requests {
+    /// The next request; a command's arguments are pushed onto `args`
+    /// (the state machine gathers a whole group's there: no allocation
+    /// per command).
+    pub fn next_into(&mut self, args: &mut Vec<Bytes>) -> Option<Decoded> {
+        self.left = self.left.checked_sub(1)?;
+        let r = &mut self.reader;
+        // `decode` checked every request: these reads cannot fail.
+        let (kind, now_ms) = r.head(&mut self.prev_now).ok()?;
+        if kind != COMMAND {
+            return r.body(kind, now_ms).ok().map(Decoded::Other);
+        }
+        let db = r.db().ok()?;
+        let rng_seed = r.u64_le().ok()?;
+        let len = r.len().ok()?;
+        let at = args.len();
+        args.reserve(len);
+        for _ in 0..len {
+            args.push(r.arg().ok()?);
+        }
+        Some(Decoded::Command {
+            db,
+            now_ms,
+            rng_seed,
+            at,
+            len,
+        })
     }
 }
 
@@ -486,23 +617,56 @@ mod tests {
             },
             cmd(0, &[b"set", b"big", &big]),
         ];
-        let packed = Packed::pack(reqs.clone());
+        let packed = Packed::pack(&reqs);
         assert_eq!((packed.len(), packed.reply_count()), (4, 4));
         let wire = codec().serialize(&Request::Packed(packed.clone())).unwrap();
         let back: Request = codec().deserialize(&wire).unwrap();
         let Request::Packed(back) = back else {
             panic!("not packed: {back:?}")
         };
-        assert!(back.from.is_none());
         assert_eq!(back, packed);
         assert_eq!(back.requests().collect::<Vec<_>>(), reqs);
         assert_eq!(packed.requests().collect::<Vec<_>>(), reqs);
     }
 
     #[test]
+    fn next_into_gathers_the_arguments_of_commands() {
+        let expire = Request::ExpireCycle { now_ms: 7 };
+        let p = Packed::pack(&[cmd(5, &[b"a", b"b"]), expire.clone(), cmd(9, &[b"c"])]);
+        let mut args = vec![Bytes::from_static(b"before")];
+        let mut it = p.into_requests();
+        let mut got = Vec::new();
+        while let Some(d) = it.next_into(&mut args) {
+            got.push(d);
+        }
+        let seed = |n: u64| n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        assert_eq!(
+            got,
+            vec![
+                Decoded::Command {
+                    db: 3,
+                    now_ms: 5,
+                    rng_seed: seed(5),
+                    at: 1,
+                    len: 2
+                },
+                Decoded::Other(expire),
+                Decoded::Command {
+                    db: 3,
+                    now_ms: 9,
+                    rng_seed: seed(9),
+                    at: 3,
+                    len: 1
+                },
+            ]
+        );
+        assert_eq!(args, [&b"before"[..], b"a", b"b", b"c"]);
+    }
+
+    #[test]
     fn nested_batches_are_flattened() {
-        let inner = Packed::pack(vec![cmd(2, &[b"b"]), cmd(3, &[b"c"])]);
-        let p = Packed::pack(vec![
+        let inner = Packed::pack(&[cmd(2, &[b"b"]), cmd(3, &[b"c"])]);
+        let p = Packed::pack(&[
             cmd(1, &[b"a"]),
             Request::Packed(inner),
             Request::Batch(vec![cmd(4, &[b"d"])].into()),
@@ -521,7 +685,7 @@ mod tests {
 
     #[test]
     fn every_cut_and_every_flipped_byte_is_refused_or_read_whole() {
-        let p = Packed::pack(vec![
+        let p = Packed::pack(&[
             cmd(1_700_000_000_000, &[b"set", b"key", b"value"]),
             Request::Transaction {
                 db: 1,
@@ -564,8 +728,14 @@ mod tests {
                     argv: args.into_iter().map(Bytes::from).collect(),
                 })
                 .collect();
-            let p = Packed::pack(reqs.clone());
+            // Packed whole, and in two parts joined.
+            let p = Packed::pack(&reqs);
             let back = Packed::decode(p.as_bytes().clone()).unwrap();
+            prop_assert_eq!(back.requests().collect::<Vec<_>>(), reqs.clone());
+            let (a, b) = reqs.split_at(reqs.len() / 2);
+            let joined = Packed::concat(vec![Packed::pack(a), Packed::pack(b)]);
+            prop_assert_eq!(joined.len(), reqs.len());
+            let back = Packed::decode(joined.as_bytes().clone()).unwrap();
             prop_assert_eq!(back.requests().collect::<Vec<_>>(), reqs);
         }
 

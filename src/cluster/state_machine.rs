@@ -42,6 +42,7 @@ use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, Store
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use super::packed::Decoded;
 use super::{
     blocking, inline, Entry, LogId, NodeInfo, Request, Response, StorageError, TypeConfig,
 };
@@ -61,6 +62,8 @@ const MAX_GROUP_COMMANDS: usize = 4096;
 struct Group {
     /// The keyspace work, in log order.
     items: Vec<GroupItem>,
+    /// The arguments of the items' spans (`GroupItem::Span`).
+    args: Vec<Bytes>,
     /// Commands in `items`.
     commands: usize,
     /// Per entry, where its replies come from.
@@ -647,41 +650,43 @@ impl StateMachine {
         self.meta.last_applied
     }
 
+    /// The applied clock advanced to `now_ms` (entries never go back in
+    /// time).
+    fn clock(&mut self, now_ms: u64) -> u64 {
+        self.meta.now_ms = self.meta.now_ms.max(now_ms);
+        self.meta.now_ms
+    }
+
     /// Turns one request of an entry into a keyspace group item, advancing
     /// the applied clock (entries never go back in time). `None` for a
     /// nested batch, which the proposer never makes.
     fn item(&mut self, req: Request) -> Option<GroupItem> {
+        let now_ms = match &req {
+            Request::Command { now_ms, .. }
+            | Request::Transaction { now_ms, .. }
+            | Request::ExpireCycle { now_ms } => self.clock(*now_ms),
+            Request::Batch(_) | Request::Packed(_) => return None,
+        };
         match req {
             Request::Command {
                 db,
                 now_ms,
                 rng_seed,
                 argv,
-            } => {
-                self.meta.now_ms = self.meta.now_ms.max(now_ms);
-                Some(GroupItem::Command {
-                    ctx: Ctx::new(self.meta.now_ms, rng_seed, db),
-                    argv,
-                })
-            }
+            } => Some(GroupItem::Command {
+                ctx: Ctx::new(now_ms, rng_seed, db),
+                argv,
+            }),
             Request::Transaction {
                 db,
                 now_ms,
                 rng_seed,
                 cmds,
-            } => {
-                self.meta.now_ms = self.meta.now_ms.max(now_ms);
-                Some(GroupItem::Commands {
-                    ctx: Ctx::new(self.meta.now_ms, rng_seed, db),
-                    cmds,
-                })
-            }
-            Request::ExpireCycle { now_ms } => {
-                self.meta.now_ms = self.meta.now_ms.max(now_ms);
-                Some(GroupItem::Expire {
-                    now_ms: self.meta.now_ms,
-                })
-            }
+            } => Some(GroupItem::Commands {
+                ctx: Ctx::new(now_ms, rng_seed, db),
+                cmds,
+            }),
+            Request::ExpireCycle { .. } => Some(GroupItem::Expire { now_ms }),
             Request::Batch(_) | Request::Packed(_) => None,
         }
     }
@@ -692,35 +697,72 @@ impl StateMachine {
         // entry: its first `skip` requests are applied already.
         let resume = self.meta.partial.take();
         self.meta.last_applied = Some(entry.log_id);
-        let reqs = match entry.payload {
-            EntryPayload::Blank => Vec::new(),
-            EntryPayload::Membership(m) => {
-                self.meta.membership = StoredMembership::new(Some(entry.log_id), m);
-                Vec::new()
-            }
-            EntryPayload::Normal(Request::Batch(subs)) => subs.to_vec(),
-            EntryPayload::Normal(Request::Packed(p)) => p.requests().collect(),
-            EntryPayload::Normal(req) => vec![req],
-        };
         let skip = match resume {
             Some((id, k)) if id == entry.log_id => k,
             _ => 0,
         };
-        let mut parts = Vec::with_capacity(reqs.len());
-        for (i, req) in reqs.into_iter().enumerate() {
-            if i < skip {
-                parts.push(Part::Skipped(reply_count(&req)));
-                continue;
-            }
-            let n = reply_count(&req);
-            match self.item(req) {
-                Some(item) => {
-                    group.commands += item.reply_count();
-                    parts.push(Part::Item(item.reply_count()));
-                    group.items.push(item);
+        let mut parts = Vec::new();
+        let mut push = |sm: &mut StateMachine, group: &mut Group, i: usize, req: Decoded| {
+            let item = match req {
+                _ if i < skip => {
+                    let n = match &req {
+                        Decoded::Command { .. } => 1,
+                        Decoded::Other(r) => reply_count(r),
+                    };
+                    // Spans of skipped commands are never read.
+                    parts.push(Part::Skipped(n));
+                    return;
                 }
-                None => parts.push(Part::Nested(n)),
+                Decoded::Command {
+                    db,
+                    now_ms,
+                    rng_seed,
+                    at,
+                    len,
+                } => GroupItem::Span {
+                    ctx: Ctx::new(sm.clock(now_ms), rng_seed, db),
+                    at,
+                    len,
+                },
+                Decoded::Other(req) => {
+                    let n = reply_count(&req);
+                    match sm.item(req) {
+                        Some(item) => item,
+                        None => {
+                            parts.push(Part::Nested(n));
+                            return;
+                        }
+                    }
+                }
+            };
+            let n = item.reply_count();
+            group.commands += n;
+            group.items.push(item);
+            // Consecutive items take their replies in turn: one part.
+            match parts.last_mut() {
+                Some(Part::Item(m)) => *m += n,
+                _ => parts.push(Part::Item(n)),
             }
+        };
+        match entry.payload {
+            EntryPayload::Blank => {}
+            EntryPayload::Membership(m) => {
+                self.meta.membership = StoredMembership::new(Some(entry.log_id), m);
+            }
+            EntryPayload::Normal(Request::Packed(p)) => {
+                let mut reqs = p.into_requests();
+                let mut i = 0;
+                while let Some(d) = reqs.next_into(&mut group.args) {
+                    push(self, group, i, d);
+                    i += 1;
+                }
+            }
+            EntryPayload::Normal(Request::Batch(subs)) => {
+                for (i, req) in subs.iter().enumerate() {
+                    push(self, group, i, Decoded::Other(req.clone()));
+                }
+            }
+            EntryPayload::Normal(req) => push(self, group, 0, Decoded::Other(req)),
         }
         group.entries.push(parts);
     }
@@ -737,7 +779,9 @@ impl StateMachine {
         group.commands = 0;
         let ks = self.keyspace.clone();
         // The replies of all items in order: each item takes its count.
-        let mut results = inline(|| ks.execute_group_replicated(&items, meta)).into_iter();
+        let mut results =
+            inline(|| ks.execute_group_replicated(&items, &group.args, meta)).into_iter();
+        group.args.clear();
         let mut out = Vec::with_capacity(group.entries.len());
         for parts in group.entries.drain(..) {
             let mut replies = Vec::new();
@@ -964,13 +1008,20 @@ pub fn normalise(argv: &[Bytes], now_ms: u64) -> Vec<Bytes> {
     }
     let block = Bytes::from(block);
     let mut at = 0;
-    let mut out: Vec<Bytes> = argv
+    let out: Vec<Bytes> = argv
         .iter()
         .map(|a| {
             at += a.len();
             block.slice(at - a.len()..at)
         })
         .collect();
+    rewritten(&out, now_ms).unwrap_or(out)
+}
+
+/// `argv` normalised (see [`normalise`]) when that changes it, else
+/// `None`: a packed batch copies the arguments anyway, so it needs no
+/// copy of its own (`Packer::command`).
+pub fn rewritten(argv: &[Bytes], now_ms: u64) -> Option<Vec<Bytes>> {
     let is = |arg: &[u8], name: &[u8]| arg.eq_ignore_ascii_case(name);
     let deadline = |arg: &[u8], unit: u64| -> Option<Bytes> {
         let n: u64 = std::str::from_utf8(arg).ok()?.parse().ok()?;
@@ -978,10 +1029,12 @@ pub fn normalise(argv: &[Bytes], now_ms: u64) -> Vec<Bytes> {
         (n > 0 && at < (1 << 62)).then(|| Bytes::from(at.to_string()))
     };
     let name: &[u8] = argv.first().map_or(&[], |n| &n[..]);
+    let mut out: Option<Vec<Bytes>> = None;
+    let mut set = |i: usize, v: Bytes| out.get_or_insert_with(|| argv.to_vec())[i] = v;
     if is(name, b"set") || is(name, b"getex") {
         let mut i = if is(name, b"set") { 3 } else { 2 };
-        while i + 1 < out.len() {
-            let opt = &out[i];
+        while i + 1 < argv.len() {
+            let opt = &argv[i];
             let unit = if is(opt, b"ex") {
                 Some(1000)
             } else if is(opt, b"px") {
@@ -990,9 +1043,9 @@ pub fn normalise(argv: &[Bytes], now_ms: u64) -> Vec<Bytes> {
                 None
             };
             if let Some(unit) = unit {
-                if let Some(at) = deadline(&out[i + 1], unit) {
-                    out[i] = Bytes::from_static(b"PXAT");
-                    out[i + 1] = at;
+                if let Some(at) = deadline(&argv[i + 1], unit) {
+                    set(i, Bytes::from_static(b"PXAT"));
+                    set(i + 1, at);
                 }
                 i += 2;
             } else if is(opt, b"exat") || is(opt, b"pxat") {
@@ -1001,32 +1054,32 @@ pub fn normalise(argv: &[Bytes], now_ms: u64) -> Vec<Bytes> {
                 i += 1;
             }
         }
-    } else if (is(name, b"expire") || is(name, b"pexpire")) && out.len() >= 3 {
+    } else if (is(name, b"expire") || is(name, b"pexpire")) && argv.len() >= 3 {
         let unit = if is(name, b"expire") { 1000 } else { 1 };
-        if let Some(at) = deadline(&out[2], unit) {
-            out[0] = Bytes::from_static(b"PEXPIREAT");
-            out[2] = at;
+        if let Some(at) = deadline(&argv[2], unit) {
+            set(0, Bytes::from_static(b"PEXPIREAT"));
+            set(2, at);
         }
-    } else if is(name, b"restore") && out.len() >= 4 {
+    } else if is(name, b"restore") && argv.len() >= 4 {
         // RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]:
         // a relative ttl > 0 becomes an absolute deadline with ABSTTL
         // added; ttl 0 (no expiry) and an ABSTTL already given stay as is.
         let mut i = 4;
         let mut absttl = false;
-        while i < out.len() {
-            if is(&out[i], b"absttl") {
+        while i < argv.len() {
+            if is(&argv[i], b"absttl") {
                 absttl = true;
             }
-            i += if is(&out[i], b"idletime") || is(&out[i], b"freq") {
+            i += if is(&argv[i], b"idletime") || is(&argv[i], b"freq") {
                 2
             } else {
                 1
             };
         }
         if !absttl {
-            if let Some(at) = deadline(&out[2], 1) {
-                out[2] = at;
-                out.push(Bytes::from_static(b"ABSTTL"));
+            if let Some(at) = deadline(&argv[2], 1) {
+                set(2, at);
+                out.as_mut()?.push(Bytes::from_static(b"ABSTTL"));
             }
         }
     }

@@ -362,6 +362,17 @@ pub enum GroupItem {
         /// references).
         argv: Arc<[Bytes]>,
     },
+    /// One command run with `ctx` whose arguments are `args[at..at + len]`
+    /// of the group's shared arguments (a decoded packed batch: no
+    /// allocation per command).
+    Span {
+        /// Clock, seed and database.
+        ctx: Ctx,
+        /// First argument.
+        at: usize,
+        /// Number of arguments.
+        len: usize,
+    },
     /// Commands run in order with `ctx`, as a transaction runs them.
     Commands {
         /// Clock, seed and database.
@@ -377,10 +388,19 @@ pub enum GroupItem {
 }
 
 impl GroupItem {
-    /// The item as work for [`Keyspace::run_group`].
-    fn work(&self) -> Work<'_> {
+    /// The item as work for [`Keyspace::run_group`] (`args`: the group's
+    /// shared arguments; a span outside them is an empty command, which
+    /// answers an error).
+    fn work<'a>(&'a self, args: &'a [Bytes]) -> Work<'a> {
         match self {
             GroupItem::Command { ctx, argv } => Work::Command(*ctx, argv),
+            GroupItem::Span { ctx, at, len } => {
+                let argv = at
+                    .checked_add(*len)
+                    .and_then(|end| args.get(*at..end))
+                    .unwrap_or(&[]);
+                Work::Command(*ctx, argv)
+            }
             GroupItem::Commands { ctx, cmds } => Work::Commands(*ctx, cmds),
             GroupItem::Expire { now_ms } => Work::Expire(*now_ms),
         }
@@ -388,7 +408,7 @@ impl GroupItem {
 
     /// How many replies the item gives (one per command).
     pub fn reply_count(&self) -> usize {
-        self.work().reply_count()
+        self.work(&[]).reply_count()
     }
 }
 
@@ -615,8 +635,13 @@ impl Keyspace {
     /// (and `meta`, last) as ONE storage batch: after a crash either every
     /// item's effect is in the log or none is. The replies of all items in
     /// order ([`GroupItem::reply_count`] each).
-    pub(crate) fn execute_group(&self, items: &[GroupItem], meta: Option<Bytes>) -> Vec<Reply> {
-        let work: Vec<Work<'_>> = items.iter().map(GroupItem::work).collect();
+    pub(crate) fn execute_group(
+        &self,
+        items: &[GroupItem],
+        args: &[Bytes],
+        meta: Option<Bytes>,
+    ) -> Vec<Reply> {
+        let work: Vec<Work<'_>> = items.iter().map(|i| i.work(args)).collect();
         self.run_group(&work, meta)
     }
 

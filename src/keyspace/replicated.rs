@@ -112,8 +112,14 @@ impl Keyspace {
     /// atomic batch (the raft state machine applies a run of committed
     /// entries this way: one write, and a crash keeps all of it or none).
     /// The replies of all items, in order ([`GroupItem::reply_count`] each).
-    pub fn execute_group_replicated(&self, items: &[GroupItem], meta: Bytes) -> Vec<Reply> {
-        self.execute_group(items, Some(meta))
+    /// `args` holds the arguments of the [`GroupItem::Span`] items.
+    pub fn execute_group_replicated(
+        &self,
+        items: &[GroupItem],
+        args: &[Bytes],
+        meta: Bytes,
+    ) -> Vec<Reply> {
+        self.execute_group(items, args, Some(meta))
     }
 
     /// [`Keyspace::active_expire_cycle`] followed by the metadata record.
