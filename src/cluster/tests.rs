@@ -11,7 +11,7 @@ use openraft::{CommittedLeaderId, EntryPayload, RaftLogReader, RaftSnapshotBuild
 use tempfile::TempDir;
 
 use super::log_store::LogStore;
-use super::state_machine::{decode_snapshot, encode_snapshot, normalise, StateMachine};
+use super::state_machine::{decode_snapshot, encode_snapshot, normalise, rewritten, StateMachine};
 use super::{Entry, LogId, Request, StorageError, TypeConfig};
 use crate::command::{Ctx, Reply};
 use crate::keyspace::{Config, Keyspace};
@@ -263,6 +263,60 @@ fn log_survives_reopen_and_cuts_a_torn_tail() {
         let state = log.get_log_state().await.expect("state");
         assert_eq!(state.last_purged_log_id, Some(log_id(1, 2)));
     });
+}
+
+/// A segment of format 2 (bincode before packed batches, a `Batch` entry
+/// in its derived form) is read as it was; appends after it start a
+/// segment of the current format.
+#[test]
+fn a_segment_of_the_previous_format_is_read_and_appended_after() {
+    use bincode::Options;
+    let dir = TempDir::new().expect("tempdir");
+    let old = [
+        cmd(1, &["set", "a", "1"]),
+        batch(2, &[&["incr", "n"], &["del", "a"]], false),
+    ];
+    let mut bytes = b"FKRL\x02".to_vec();
+    for e in &old {
+        let payload = bincode::DefaultOptions::new().serialize(e).expect("encode");
+        let len = (payload.len() as u32).to_le_bytes();
+        let mut h = crc32fast::Hasher::new();
+        h.update(&len);
+        h.update(&payload);
+        bytes.extend_from_slice(&h.finalize().to_le_bytes());
+        bytes.extend_from_slice(&len);
+        bytes.extend_from_slice(&payload);
+    }
+    std::fs::write(dir.path().join(format!("{:020}.rlog", 1)), &bytes).expect("write");
+    rt().block_on(async {
+        use openraft::storage::RaftLogStorageExt;
+        let mut log = LogStore::open(dir.path()).expect("open");
+        let got = log.try_get_log_entries(0..100).await.expect("read");
+        assert_eq!(got, old);
+        let new = batch(3, &[&["set", "b", "2"], &["get", "b"]], true);
+        log.blocking_append([new.clone()]).await.expect("append");
+        drop(log);
+        let mut log = LogStore::open(dir.path()).expect("reopen");
+        let got = log.try_get_log_entries(0..100).await.expect("read");
+        assert_eq!(got, [old[0].clone(), old[1].clone(), new]);
+    });
+    let mut versions: Vec<(String, u8)> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".rlog"))
+        .map(|e| {
+            let head = std::fs::read(e.path()).expect("read");
+            (e.file_name().to_string_lossy().into_owned(), head[4])
+        })
+        .collect();
+    versions.sort();
+    assert_eq!(
+        versions,
+        [
+            (format!("{:020}.rlog", 1), 2),
+            (format!("{:020}.rlog", 3), 3)
+        ]
+    );
 }
 
 /// Opens the raft log in `dir`, appends SET entries `ids`, closes it.
@@ -736,6 +790,20 @@ fn relative_ttls_become_deadlines() {
         s(normalise(&argv(&["SET", "k", "v", "EX", "10"]), 1_000)),
         ["SET", "k", "v", "PXAT", "11000"]
     );
+    // `rewritten` (what a packed batch uses) says when nothing changes.
+    for unchanged in [
+        &["set", "k", "v"][..],
+        &["set", "k", "v", "exat", "5", "nx"],
+        &["expire", "k", "-2"],
+        &["restore", "k", "0", "p"],
+        &["incr", "ex"],
+    ] {
+        assert_eq!(rewritten(&argv(unchanged), 1_000), None, "{unchanged:?}");
+    }
+    assert_eq!(
+        rewritten(&argv(&["pexpire", "k", "5"]), 1_000).map(s),
+        Some(vec!["PEXPIREAT".into(), "k".into(), "1005".into()])
+    );
     assert_eq!(
         s(normalise(&argv(&["set", "k", "v", "px", "5", "nx"]), 1_000)),
         ["set", "k", "v", "PXAT", "1005", "nx"]
@@ -783,8 +851,10 @@ fn relative_ttls_become_deadlines() {
     );
 }
 
-fn batch(index: u64, argvs: &[&[&str]]) -> Entry {
-    let reqs = argvs
+/// A batch entry: packed (what the proposer makes now) or in the older
+/// `Request::Batch` form (still applied from old logs).
+fn batch(index: u64, argvs: &[&[&str]], packed: bool) -> Entry {
+    let reqs: Vec<Request> = argvs
         .iter()
         .map(|argv| Request::Command {
             db: 0,
@@ -796,20 +866,35 @@ fn batch(index: u64, argvs: &[&[&str]]) -> Entry {
                 .collect(),
         })
         .collect();
+    let req = if packed {
+        Request::Packed(super::packed::Packed::pack(&reqs))
+    } else {
+        Request::Batch(reqs.into())
+    };
     Entry {
         log_id: log_id(1, index),
-        payload: EntryPayload::Normal(Request::Batch(reqs)),
+        payload: EntryPayload::Normal(req),
     }
 }
 
 #[test]
 fn batch_entries_split_replies_and_resume_after_a_crash_mid_entry() {
+    for packed in [true, false] {
+        batch_entries_split_replies_and_resume(packed);
+    }
+}
+
+fn batch_entries_split_replies_and_resume(packed: bool) {
     let dir = TempDir::new().expect("tempdir");
     rt().block_on(async {
         let ks = keyspace(&dir.path().join("data"));
         let mut sm = StateMachine::open(ks.clone(), dir.path().join("raft")).expect("sm");
         let out = sm
-            .apply([batch(1, &[&["incr", "n"], &["incr", "n"], &["get", "n"]])])
+            .apply([batch(
+                1,
+                &[&["incr", "n"], &["incr", "n"], &["get", "n"]],
+                packed,
+            )])
             .await
             .expect("apply");
         assert_eq!(
@@ -839,7 +924,7 @@ fn batch_entries_split_replies_and_resume_after_a_crash_mid_entry() {
             sm.applied_state().await.expect("state").0,
             Some(log_id(1, 1))
         );
-        sm.apply([batch(2, &[&["incr", "m"], &["incr", "m"]])])
+        sm.apply([batch(2, &[&["incr", "m"], &["incr", "m"]], packed)])
             .await
             .expect("apply");
         let ctx = Ctx::new(2_000, 0, 0);

@@ -102,7 +102,10 @@ impl Db {
     pub(crate) fn insert(&mut self, key: &Bytes, entry: Entry) -> Option<Entry> {
         let at = entry.expire_at_ms;
         if at != 0 {
-            self.expires.insert((at, key.clone()));
+            // A copy: `key` may be a slice of a connection's read buffer or
+            // of a raft entry's packed batch, which a shared reference
+            // would keep alive as long as the deadline.
+            self.expires.insert((at, Bytes::copy_from_slice(key)));
         }
         let old = self.map.insert(key, entry);
         if let Some(old) = &old {
