@@ -28,7 +28,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 
 use super::node::{join_via, load_identity, ClusterConfig, ClusterNode, MemberRole};
-use super::packed::Packer;
+use super::packed::{command_len, Packer};
 use super::state_machine::{normalise, rewritten};
 use super::{NodeInfo, Request};
 use crate::command::{CommandFlags, CommandSpec, Ctx, KeySpec, Reply};
@@ -460,8 +460,9 @@ impl ClusterBackend {
 
 /// The replicated form of write commands: one packed batch (see
 /// [`super::packed`]), each command normalised.
-fn commands_request<'a>(cmds: impl Iterator<Item = (&'a Ctx, &'a [Bytes])>) -> Request {
-    let mut p = Packer::new();
+fn commands_request<'a>(cmds: impl Iterator<Item = (&'a Ctx, &'a [Bytes])> + Clone) -> Request {
+    let size = cmds.clone().map(|(_, argv)| command_len(argv)).sum();
+    let mut p = Packer::with_capacity(size);
     for (ctx, argv) in cmds {
         let normal = rewritten(argv, ctx.now_ms);
         let argv = normal.as_deref().unwrap_or(argv);

@@ -75,6 +75,15 @@ impl Packer {
         Packer::default()
     }
 
+    /// An empty batch with room for `bytes` of requests (see
+    /// [`command_len`]).
+    pub fn with_capacity(bytes: usize) -> Packer {
+        Packer {
+            body: BytesMut::with_capacity(bytes),
+            ..Packer::default()
+        }
+    }
+
     fn now(&mut self, kind: u8, now_ms: u64) {
         match self.prev_now.replace(now_ms) {
             Some(prev) => {
@@ -90,7 +99,7 @@ impl Packer {
 
     /// Adds one command (already normalised).
     pub fn command(&mut self, db: usize, now_ms: u64, rng_seed: u64, argv: &[Bytes]) {
-        self.body.reserve(1 + 10 + 10 + 8 + args_len(argv));
+        self.body.reserve(command_len(argv));
         self.now(COMMAND, now_ms);
         put_varint(&mut self.body, db as u64);
         self.body.put_u64_le(rng_seed);
@@ -344,6 +353,11 @@ fn zigzag(d: i64) -> u64 {
 
 fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// At most the bytes a command with arguments `argv` takes packed.
+pub fn command_len(argv: &[Bytes]) -> usize {
+    1 + 10 + 10 + 8 + args_len(argv)
 }
 
 fn args_len(args: &[Bytes]) -> usize {
