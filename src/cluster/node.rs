@@ -463,8 +463,10 @@ async fn run_proposer(
     }
 }
 
-/// Makes one request of queued writes (a batch unless there is one; a
-/// forwarded batch is flattened into it), with each write's reply count.
+/// Makes one request of queued writes, with each write's reply count: a
+/// single one as it is, several as one packed batch joining their
+/// requests (packed ones by copying their bytes; a forwarded batch is
+/// flattened into it).
 fn batch_entry(
     batch: Vec<Proposal>,
 ) -> (
