@@ -483,14 +483,7 @@ fn batch_entry(
         Some(only) if reqs.is_empty() => only,
         last => {
             reqs.extend(last);
-            let parts = reqs
-                .into_iter()
-                .map(|r| match r {
-                    Request::Packed(p) => p,
-                    other => super::packed::Packed::pack(std::slice::from_ref(&other)),
-                })
-                .collect();
-            Request::Packed(super::packed::Packed::concat(parts))
+            Request::Packed(super::packed::Packed::pack(&reqs))
         }
     };
     (entry, counts, txs)

@@ -25,7 +25,7 @@
 //! ```
 //!
 //! The first request of every packed batch has an absolute clock, so that
-//! batches are joined by copying their requests ([`Packed::concat`]: the
+//! batches are joined by copying their requests ([`Packer::request`]: the
 //! proposer joins the batches its clients submitted into one entry).
 //! `replies` is the batch's reply count ([`super::state_machine::reply_count`])
 //! so that it needs no walk. Decoding checks the whole buffer once (an
@@ -60,13 +60,24 @@ pub struct Packed {
     replies: usize,
 }
 
+/// The most bytes the header takes (two varints).
+const HEADER_MAX: usize = 20;
+
 /// Builds a [`Packed`] request by request.
-#[derive(Default)]
 pub struct Packer {
+    /// [`HEADER_MAX`] bytes of room for the header, then the requests:
+    /// `finish` writes the header at the end of that room (no copy).
     body: BytesMut,
     requests: usize,
     replies: usize,
+    /// The previous request's clock (`None`: the next one is absolute).
     prev_now: Option<u64>,
+}
+
+impl Default for Packer {
+    fn default() -> Packer {
+        Packer::with_capacity(0)
+    }
 }
 
 impl Packer {
@@ -78,9 +89,13 @@ impl Packer {
     /// An empty batch with room for `bytes` of requests (see
     /// [`command_len`]).
     pub fn with_capacity(bytes: usize) -> Packer {
+        let mut body = BytesMut::with_capacity(HEADER_MAX + bytes);
+        body.put_bytes(0, HEADER_MAX);
         Packer {
-            body: BytesMut::with_capacity(bytes),
-            ..Packer::default()
+            body,
+            requests: 0,
+            replies: 0,
+            prev_now: None,
         }
     }
 
@@ -108,7 +123,8 @@ impl Packer {
         self.replies += 1;
     }
 
-    /// Adds `req` (a batch's requests one by one).
+    /// Adds `req` (a batch's requests one by one; a packed batch's by
+    /// copying its bytes).
     pub fn request(&mut self, req: &Request) {
         match req {
             Request::Command {
@@ -138,20 +154,28 @@ impl Packer {
                 self.requests += 1;
             }
             Request::Batch(subs) => subs.iter().for_each(|r| self.request(r)),
-            Request::Packed(p) => p.requests().for_each(|r| self.request(&r)),
+            Request::Packed(p) => {
+                // Its first request's clock is absolute; the request after
+                // its last must be too (that clock is not known here).
+                self.body.extend_from_slice(&p.buf[p.body..]);
+                self.requests += p.requests;
+                self.replies += p.replies;
+                self.prev_now = None;
+            }
         }
     }
 
     /// The batch.
     pub fn finish(self) -> Packed {
-        let mut buf = BytesMut::with_capacity(20 + self.body.len());
-        put_varint(&mut buf, self.requests as u64);
-        put_varint(&mut buf, self.replies as u64);
-        let body = buf.len();
-        buf.extend_from_slice(&self.body);
+        let mut header = BytesMut::with_capacity(HEADER_MAX);
+        put_varint(&mut header, self.requests as u64);
+        put_varint(&mut header, self.replies as u64);
+        let start = HEADER_MAX - header.len();
+        let mut buf = self.body;
+        buf[start..HEADER_MAX].copy_from_slice(&header);
         Packed {
-            buf: buf.freeze(),
-            body,
+            buf: buf.freeze().slice(start..),
+            body: header.len(),
             requests: self.requests,
             replies: self.replies,
         }
@@ -161,35 +185,17 @@ impl Packer {
 impl Packed {
     /// Packs `reqs` (nested batches flattened).
     pub fn pack(reqs: &[Request]) -> Packed {
-        let mut p = Packer::new();
+        let size = reqs
+            .iter()
+            .map(|r| match r {
+                Request::Packed(p) => p.buf.len() - p.body,
+                Request::Command { argv, .. } => command_len(argv),
+                _ => 0,
+            })
+            .sum();
+        let mut p = Packer::with_capacity(size);
         reqs.iter().for_each(|r| p.request(r));
         p.finish()
-    }
-
-    /// One batch of the requests of `parts`, in order (their bytes copied;
-    /// a single part is returned as it is).
-    pub fn concat(mut parts: Vec<Packed>) -> Packed {
-        if parts.len() == 1 {
-            if let Some(p) = parts.pop() {
-                return p;
-            }
-        }
-        let requests = parts.iter().map(|p| p.requests).sum::<usize>();
-        let replies = parts.iter().map(|p| p.replies).sum::<usize>();
-        let size = parts.iter().map(|p| p.buf.len() - p.body).sum::<usize>();
-        let mut buf = BytesMut::with_capacity(20 + size);
-        put_varint(&mut buf, requests as u64);
-        put_varint(&mut buf, replies as u64);
-        let body = buf.len();
-        for p in &parts {
-            buf.extend_from_slice(&p.buf[p.body..]);
-        }
-        Packed {
-            buf: buf.freeze(),
-            body,
-            requests,
-            replies,
-        }
     }
 
     /// Reads a packed buffer, checking all of it.
@@ -747,7 +753,10 @@ mod tests {
             let back = Packed::decode(p.as_bytes().clone()).unwrap();
             prop_assert_eq!(back.requests().collect::<Vec<_>>(), reqs.clone());
             let (a, b) = reqs.split_at(reqs.len() / 2);
-            let joined = Packed::concat(vec![Packed::pack(a), Packed::pack(b)]);
+            let joined = Packed::pack(&[
+                Request::Packed(Packed::pack(a)),
+                Request::Packed(Packed::pack(b)),
+            ]);
             prop_assert_eq!(joined.len(), reqs.len());
             let back = Packed::decode(joined.as_bytes().clone()).unwrap();
             prop_assert_eq!(back.requests().collect::<Vec<_>>(), reqs);
