@@ -805,21 +805,18 @@ impl Backend for ClusterBackend {
             .is_some_and(|n| n.is_formed() && !self.redirects(n, spec))
     }
 
-    fn submit_writes(&self, cmds: Vec<(Ctx, Vec<Bytes>)>) -> BoxFuture<Vec<Reply>> {
+    fn submit_writes(&self, cmds: &mut Vec<(Ctx, Vec<Bytes>)>) -> BoxFuture<Vec<Reply>> {
         let n = cmds.len();
         // One packed batch (the proposer joins it with the others queued
         // into one entry). EVALSHA travels as EVAL: another node may not
         // have the script.
         let ks = &self.shared.keyspace;
-        let by_body: Vec<Option<Vec<Bytes>>> = cmds
-            .iter()
-            .map(|(_, argv)| ks.script_call_by_body(argv))
-            .collect();
-        let req = commands_request(
-            cmds.iter()
-                .zip(&by_body)
-                .map(|((ctx, argv), b)| (ctx, b.as_deref().unwrap_or(argv))),
-        );
+        for (_, argv) in cmds.iter_mut() {
+            if let Some(by_body) = ks.script_call_by_body(argv) {
+                *argv = by_body;
+            }
+        }
+        let req = commands_request(cmds.iter().map(|(ctx, argv)| (ctx, argv.as_slice())));
         let node = self.shared.node.read().clone();
         let submitted = node.and_then(|node| node.submit(req));
         Box::pin(async move {

@@ -99,8 +99,13 @@ impl ClientHandle {
     }
 
     pub fn touch(&self) {
-        self.last_active_ms
-            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.touch_at(Instant::now());
+    }
+
+    /// [`ClientHandle::touch`] with a clock already read.
+    pub fn touch_at(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.created).as_millis() as u64;
+        self.last_active_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Whether CLIENT TRACKING is on for this client.

@@ -115,6 +115,12 @@ pub(super) struct Connection {
     /// as one proposal, when the input is used up or something else must
     /// wait for them (see [`Connection::submit_pending`]).
     pub pending: PendingWrites,
+    /// The clock of the writes in `pending` (monotonic, and milliseconds
+    /// since the epoch for their contexts): read at the first and cleared
+    /// when they are submitted. They come from one read from the socket
+    /// and nothing waits between them, so they share one instant (one
+    /// clock read per group instead of three per command).
+    pub write_clock: Option<(Instant, u64)>,
 }
 
 /// Writes waiting to be submitted together.
@@ -267,6 +273,7 @@ pub(super) fn spawn(
             inflight: VecDeque::new(),
             inflight_cmds: 0,
             pending: PendingWrites::default(),
+            write_clock: None,
         };
         conn.serve().await;
         conn.cleanup();
@@ -354,8 +361,12 @@ impl Connection {
                     if self.handle.killed.load(Ordering::Acquire) {
                         return Flow::Close;
                     }
-                    if self.wbuf.len() >= FLUSH_THRESHOLD && self.flush().await.is_err() {
-                        return Flow::Close;
+                    if self.wbuf.len() >= FLUSH_THRESHOLD {
+                        // Writes pending after this wait take a new clock.
+                        self.write_clock = None;
+                        if self.flush().await.is_err() {
+                            return Flow::Close;
+                        }
                     }
                 }
                 Ok(Decoded::Incomplete { .. }) => {
@@ -454,11 +465,17 @@ impl Connection {
                     let replies = replies.await;
                     debug_assert_eq!(replies.len(), meta.len());
                     let now = Instant::now();
-                    for (reply, m) in replies.iter().zip(meta) {
+                    for (reply, m) in replies.iter().zip(&meta) {
                         if m.send {
                             encode(reply, self.proto, &mut self.wbuf);
                         }
                         self.record(m.spec, now - m.started, reply.is_error());
+                    }
+                    if self.pending.meta.capacity() == 0 {
+                        // Its room serves the next group.
+                        let mut meta = meta;
+                        meta.clear();
+                        self.pending.meta = meta;
                     }
                 }
             }
@@ -468,11 +485,15 @@ impl Connection {
     /// Submits the pending writes as one group (one proposal: the writes
     /// of one read from the socket share a raft entry and one wake-up).
     pub(super) fn submit_pending(&mut self) {
+        self.write_clock = None;
         if self.pending.cmds.is_empty() {
             return;
         }
-        let PendingWrites { cmds, meta } = std::mem::take(&mut self.pending);
-        let replies = self.shared.backend.submit_writes(cmds);
+        // The backend takes the commands and leaves the vector (and its
+        // room) to the next group.
+        let replies = self.shared.backend.submit_writes(&mut self.pending.cmds);
+        self.pending.cmds.clear();
+        let meta = std::mem::take(&mut self.pending.meta);
         self.inflight_cmds += meta.len();
         self.inflight.push_back(Owed::Writes { replies, meta });
     }
@@ -509,11 +530,16 @@ impl Connection {
 
     /// A fresh context for one command.
     pub(super) fn ctx(&mut self) -> Ctx {
+        self.ctx_at(now_ms())
+    }
+
+    /// [`Connection::ctx`] with the clock already read.
+    fn ctx_at(&mut self, now_ms: u64) -> Ctx {
         // xorshift64*: a cheap per-connection stream of seeds.
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        Ctx::new(now_ms(), self.rng, self.db)
+        Ctx::new(now_ms, self.rng, self.db)
     }
 
     /// Looks a command up: the keyspace table, then the server commands.
@@ -535,7 +561,6 @@ impl Connection {
 
     /// Runs one request.
     async fn dispatch(&mut self, argv: Vec<Bytes>) -> Flow {
-        let started = Instant::now();
         let Some(spec) = self.lookup(&argv[0]) else {
             let err = unknown_command(&argv);
             self.reject(None, err);
@@ -612,13 +637,16 @@ impl Connection {
         if self.shared.monitors_active.load(Ordering::Relaxed) && !spec.flags.admin {
             self.feed_monitors(&argv);
         }
-        self.handle.touch();
         if spec.flags.write
             && !spec.flags.blocking
             && !table::is_server_command(spec)
             && self.shared.backend.submits_write(spec)
         {
-            let ctx = self.ctx();
+            let (started, now_ms) = *self
+                .write_clock
+                .get_or_insert_with(|| (Instant::now(), now_ms()));
+            self.handle.touch_at(started);
+            let ctx = self.ctx_at(now_ms);
             let send = self.wants_reply();
             if self.handle.is_tracking() {
                 self.track(spec, &argv);
@@ -637,7 +665,9 @@ impl Connection {
             }
             return Flow::Continue;
         }
+        self.handle.touch();
         self.drain_inflight().await;
+        let started = Instant::now();
         let (reply, flow) = if table::is_server_command(spec) {
             self.exec_server(spec, &argv).await
         } else if spec.flags.blocking {

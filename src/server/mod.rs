@@ -132,7 +132,9 @@ pub trait Backend: Send + Sync + 'static {
     /// returns the future of their replies, one per command, so that a
     /// pipelining connection keeps many writes in flight. Called only for
     /// commands [`Backend::submits_write`] accepted.
-    fn submit_writes(&self, cmds: Vec<(Ctx, Vec<Bytes>)>) -> BoxFuture<Vec<Reply>> {
+    /// The commands are taken out of `cmds` (what is left there is
+    /// dropped; the caller keeps the vector's room).
+    fn submit_writes(&self, cmds: &mut Vec<(Ctx, Vec<Bytes>)>) -> BoxFuture<Vec<Reply>> {
         let n = cmds.len();
         Box::pin(async move { vec![Reply::error("ERR this server does not submit writes"); n] })
     }
