@@ -538,6 +538,42 @@ def test_pipelined_writes_keep_order_with_errors_and_reads(tmp_path):
         stop_all(nodes)
 
 
+def test_pipelined_writes_take_the_clock_of_their_own_read(tmp_path):
+    """The writes of one read share one clock reading: a later read from
+    the same connection takes a new one (a TTL counts from it, not from an
+    earlier pipeline's), and each write is still counted in
+    commandstats."""
+    nodes, _ = start_cluster(tmp_path, 3)
+    try:
+        leader = leader_of(nodes)
+        assert leader is not None
+        c = leader.client(decode_responses=True)
+        calls = lambda: int(c.info("commandstats").get("cmdstat_set", {}).get("calls", 0))  # noqa: E731
+        before = calls()
+        p = c.pipeline(transaction=False)
+        for i in range(10):
+            p.set(f"t:{i}", i, ex=100)
+        assert p.execute() == [True] * 10
+        time.sleep(1.5)
+        p = c.pipeline(transaction=False)
+        p.set("t:late", "v", ex=100)
+        p.pexpire("t:0", 100_000)
+        p.pttl("t:late")
+        p.pttl("t:0")
+        p.pttl("t:9")
+        out = p.execute()
+        assert out[:2] == [True, True]
+        # Both deadlines were set 100 s after the second pipeline's read.
+        assert 99_000 <= out[2] <= 100_000, out
+        assert 99_000 <= out[3] <= 100_000, out
+        # The first pipeline's keys kept their own deadline.
+        assert out[4] <= 98_700, out
+        assert calls() - before == 11
+        c.close()
+    finally:
+        stop_all(nodes)
+
+
 def test_five_nodes_survive_two_failures_and_converge(tmp_path):
     """5 voters: kill -9 of the leader and one follower leaves a quorum of 3
     that keeps serving; the two restart from their data and every node ends
