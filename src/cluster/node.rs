@@ -616,6 +616,7 @@ impl ClusterNode {
             auth: auth.clone(),
             pool: pool.clone(),
             durable: Some(durable.clone()),
+            notice_window: Duration::from_millis(config.heartbeat_interval / 4),
         };
         let elector = Arc::new(Elector::new(
             Duration::from_millis(config.election_timeout_min),
