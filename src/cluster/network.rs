@@ -766,6 +766,17 @@ mod tests {
         (addr, rx)
     }
 
+    /// One AppendEntries through `c` (see [`append`]).
+    async fn exchange(
+        c: &mut PeerClient,
+        index: u64,
+        with_entry: bool,
+    ) -> AppendEntriesResponse<u64> {
+        c.append_entries(append(index, with_entry), opt())
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn a_commit_notice_right_after_entries_is_not_sent() {
         let ok = || AppendEntriesResponse::Success;
@@ -773,30 +784,14 @@ mod tests {
         let (addr, mut seen) =
             recording_peer(vec![ok(), ok(), AppendEntriesResponse::HigherVote(higher)]).await;
         let mut c = client(&addr);
-        assert!(c
-            .append_entries(append(1, true), opt())
-            .await
-            .unwrap()
-            .is_success());
+        assert!(exchange(&mut c, 1, true).await.is_success());
         // The notice: answered here, never on the wire.
-        assert!(c
-            .append_entries(append(2, false), opt())
-            .await
-            .unwrap()
-            .is_success());
-        assert!(c
-            .append_entries(append(2, true), opt())
-            .await
-            .unwrap()
-            .is_success());
+        assert!(exchange(&mut c, 2, false).await.is_success());
+        assert!(exchange(&mut c, 2, true).await.is_success());
         // A second empty request (a heartbeat) is sent, and its answer is
         // the peer's.
-        assert!(c
-            .append_entries(append(3, false), opt())
-            .await
-            .unwrap()
-            .is_success());
-        let r = c.append_entries(append(3, false), opt()).await.unwrap();
+        assert!(exchange(&mut c, 3, false).await.is_success());
+        let r = exchange(&mut c, 3, false).await;
         assert_eq!(r, AppendEntriesResponse::HigherVote(higher));
         let mut got = Vec::new();
         while let Ok(e) = seen.try_recv() {
@@ -815,9 +810,9 @@ mod tests {
         let (addr, _seen) = recording_peer(answers).await;
         let window = Duration::from_millis(20);
         let mut c = client_with(&addr, window);
-        c.append_entries(append(1, true), opt()).await.unwrap();
+        exchange(&mut c, 1, true).await;
         tokio::time::sleep(window * 3).await;
-        let r = c.append_entries(append(2, false), opt()).await.unwrap();
+        let r = exchange(&mut c, 2, false).await;
         assert_eq!(r, AppendEntriesResponse::HigherVote(higher));
     }
 
@@ -833,7 +828,7 @@ mod tests {
         })
         .await;
         let mut c = client(&addr);
-        let r = c.append_entries(append(1, false), opt()).await.unwrap();
+        let r = exchange(&mut c, 1, false).await;
         assert_eq!(r, AppendEntriesResponse::HigherVote(higher));
     }
 }

@@ -70,6 +70,16 @@ struct Group {
     entries: Vec<Vec<Part>>,
 }
 
+impl Group {
+    /// Empties the group, keeping its vectors' room.
+    fn clear(&mut self) {
+        self.items.clear();
+        self.args.clear();
+        self.entries.clear();
+        self.commands = 0;
+    }
+}
+
 /// Where one request's replies come from.
 enum Part {
     /// The next item of `Group::items`, which gives this many replies.
@@ -910,10 +920,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         let result = applied();
         // A failed flush leaves work behind: it is not kept for the next call.
-        group.items.clear();
-        group.args.clear();
-        group.entries.clear();
-        group.commands = 0;
+        group.clear();
         self.group = group;
         result.map(|()| out)
     }

@@ -132,8 +132,8 @@ pub trait Backend: Send + Sync + 'static {
     /// returns the future of their replies, one per command, so that a
     /// pipelining connection keeps many writes in flight. Called only for
     /// commands [`Backend::submits_write`] accepted.
-    /// The commands are taken out of `cmds` (what is left there is
-    /// dropped; the caller keeps the vector's room).
+    /// The backend may rewrite `cmds` in place; the caller clears the
+    /// vector afterwards and keeps its room for the next group.
     fn submit_writes(&self, cmds: &mut Vec<(Ctx, Vec<Bytes>)>) -> BoxFuture<Vec<Reply>> {
         let n = cmds.len();
         Box::pin(async move { vec![Reply::error("ERR this server does not submit writes"); n] })
