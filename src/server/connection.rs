@@ -138,6 +138,9 @@ pub(super) struct WriteMeta {
     started: Instant,
     /// Whether the client wants the reply (CLIENT REPLY at dispatch).
     send: bool,
+    /// The arguments, for the slow log once the reply is back (moved here
+    /// when the group is submitted; as the backend left them).
+    argv: Vec<Bytes>,
 }
 
 /// A reply owed to the client, in command order.
@@ -469,7 +472,11 @@ impl Connection {
                         if m.send {
                             encode(reply, self.proto, &mut self.wbuf);
                         }
-                        self.record(m.spec, now - m.started, reply.is_error());
+                        let elapsed = now - m.started;
+                        self.record(m.spec, elapsed, reply.is_error());
+                        if self.is_slow(elapsed) {
+                            self.slowlog(&m.argv, elapsed);
+                        }
                     }
                     if self.pending.meta.capacity() == 0 {
                         // Its room serves the next group.
@@ -492,8 +499,10 @@ impl Connection {
         // The backend takes the commands and leaves the vector (and its
         // room) to the next group.
         let replies = self.shared.backend.submit_writes(&mut self.pending.cmds);
-        self.pending.cmds.clear();
-        let meta = std::mem::take(&mut self.pending.meta);
+        let mut meta = std::mem::take(&mut self.pending.meta);
+        for ((_, argv), m) in self.pending.cmds.drain(..).zip(&mut meta) {
+            m.argv = argv;
+        }
         self.inflight_cmds += meta.len();
         self.inflight.push_back(Owed::Writes { replies, meta });
     }
@@ -656,6 +665,7 @@ impl Connection {
                 spec,
                 started,
                 send,
+                argv: Vec::new(),
             });
             if self.pending.cmds.len() >= MAX_GROUP {
                 self.submit_pending();
@@ -688,9 +698,7 @@ impl Connection {
             elapsed,
             reply.as_ref().is_some_and(Reply::is_error),
         );
-        if self.cached.slowlog_threshold >= 0
-            && elapsed.as_micros() as u64 >= self.cached.slowlog_threshold as u64
-        {
+        if self.is_slow(elapsed) {
             self.slowlog(&argv, elapsed);
         }
         flow
@@ -980,6 +988,13 @@ impl Connection {
             .fetch_add(calls, Ordering::Relaxed);
     }
 
+    /// Whether a command that took `elapsed` goes to the slow log
+    /// (`slowlog-log-slower-than`; negative: never).
+    fn is_slow(&self, elapsed: Duration) -> bool {
+        self.cached.slowlog_threshold >= 0
+            && elapsed.as_micros() as u64 >= self.cached.slowlog_threshold as u64
+    }
+
     fn slowlog(&mut self, argv: &[Bytes], elapsed: Duration) {
         let max_len = self.shared.config.read().slowlog_max_len;
         let micros = elapsed.as_micros() as u64;
@@ -993,7 +1008,9 @@ impl Connection {
                     v.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
                     Bytes::from(v)
                 } else {
-                    a.clone()
+                    // A copy: `a` may share a read buffer the log would
+                    // keep alive.
+                    Bytes::copy_from_slice(a)
                 }
             })
             .collect();

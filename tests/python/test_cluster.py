@@ -574,6 +574,39 @@ def test_pipelined_writes_take_the_clock_of_their_own_read(tmp_path):
         stop_all(nodes)
 
 
+def test_replicated_writes_reach_the_slow_log(tmp_path):
+    """A write that goes through raft (at the leader, or forwarded by a
+    follower) is logged by SLOWLOG like any other command, with its
+    arguments, once its reply is back."""
+    nodes, _ = start_cluster(tmp_path, 3)
+    try:
+        leader = leader_of(nodes)
+        assert leader is not None
+        follower = next(n for n in nodes if n is not leader)
+        for srv, tag in ((leader, "l"), (follower, "f")):
+            c = srv.client(decode_responses=True)
+            c.config_set("slowlog-log-slower-than", 0)
+            c.slowlog_reset()
+            p = c.pipeline(transaction=False)
+            p.set(f"{tag}:k", "v")
+            p.incr(f"{tag}:n")
+            p.rpush(f"{tag}:l", "x" * 200)
+            p.execute()
+            # redis-py leaves the joined arguments as bytes.
+            logged = [bytes(e["command"]).decode().split(" ") for e in c.slowlog_get(128)]
+            assert ["SET", f"{tag}:k", "v"] in logged, logged
+            assert ["INCRBY", f"{tag}:n", "1"] in logged, logged
+            # Redis keeps 128 bytes of an argument and says how many more.
+            assert ["RPUSH", f"{tag}:l", "x" * 128 + "...", "(72", "more", "bytes)"] in logged, logged
+            c.config_set("slowlog-log-slower-than", -1)
+            c.slowlog_reset()
+            c.set(f"{tag}:k", "w")
+            assert c.slowlog_len() == 0
+            c.close()
+    finally:
+        stop_all(nodes)
+
+
 def test_five_nodes_survive_two_failures_and_converge(tmp_path):
     """5 voters: kill -9 of the leader and one follower leaves a quorum of 3
     that keeps serving; the two restart from their data and every node ends
