@@ -399,7 +399,20 @@ impl Reader {
         Ok(b)
     }
 
+    /// A varint; one byte (every count, length, database and most clock
+    /// steps) is read at once.
+    #[inline]
     fn varint(&mut self) -> Result<u64, String> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    fn long_varint(&mut self) -> Result<u64, String> {
         let mut v = 0u64;
         for shift in (0..70).step_by(7) {
             let b = self.u8()?;

@@ -412,6 +412,37 @@ impl GroupItem {
     }
 }
 
+/// The last command a group looked up, by the exact bytes of its name:
+/// a pipelined group is mostly one command over and over, and comparing a
+/// few bytes costs less than the table lookup.
+#[derive(Default)]
+struct LastCommand {
+    name: [u8; LastCommand::MAX],
+    len: usize,
+    cmd: Option<&'static crate::command::Command>,
+}
+
+impl LastCommand {
+    /// Longest name remembered.
+    const MAX: usize = 24;
+
+    /// The command named `name` (`None`: unknown), as `command::find`.
+    fn find(&mut self, name: &[u8]) -> Option<&'static crate::command::Command> {
+        if let Some(cmd) = self.cmd {
+            if self.name[..self.len] == *name {
+                return Some(cmd);
+            }
+        }
+        let cmd = crate::command::find(name)?;
+        if name.len() <= Self::MAX {
+            self.name[..name.len()].copy_from_slice(name);
+            self.len = name.len();
+            self.cmd = Some(cmd);
+        }
+        Some(cmd)
+    }
+}
+
 /// A group item, borrowed.
 #[derive(Clone, Copy)]
 enum Work<'a> {
@@ -665,13 +696,14 @@ impl Keyspace {
         };
         let mut journal = std::mem::take(&mut state.journal);
         let mut out = Vec::with_capacity(work.iter().map(Work::reply_count).sum());
+        let mut last = LastCommand::default();
         for w in work {
             match *w {
                 Work::Command(ctx, argv) => {
-                    self.run_commands(&mut state, &mut journal, ctx, &[argv], &mut out);
+                    self.run_commands(&mut state, &mut journal, ctx, &[argv], &mut last, &mut out);
                 }
                 Work::Commands(ctx, cmds) => {
-                    self.run_commands(&mut state, &mut journal, ctx, cmds, &mut out);
+                    self.run_commands(&mut state, &mut journal, ctx, cmds, &mut last, &mut out);
                 }
                 Work::Expire(now_ms) => {
                     self.expire_due(&mut state, now_ms);
@@ -696,6 +728,7 @@ impl Keyspace {
         journal: &mut Journal,
         mut ctx: Ctx,
         cmds: &[A],
+        last: &mut LastCommand,
         replies: &mut Vec<Reply>,
     ) {
         for argv in cmds {
@@ -711,7 +744,7 @@ impl Keyspace {
                 }
                 continue;
             }
-            let Some(cmd) = argv.first().and_then(|n| crate::command::find(n)) else {
+            let Some(cmd) = argv.first().and_then(|n| last.find(n)) else {
                 replies.push(unknown_command(argv));
                 continue;
             };

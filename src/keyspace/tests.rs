@@ -875,3 +875,22 @@ fn a_forked_export_copies_the_fork_instant_without_holding_the_lock() {
         "{err}"
     );
 }
+
+#[test]
+fn a_group_remembers_its_last_command_by_its_exact_name() {
+    let mut last = super::LastCommand::default();
+    let name = |c: Option<&'static crate::command::Command>| c.map(|c| c.spec.name);
+    assert_eq!(name(last.find(b"SET")), Some("set"));
+    assert_eq!(name(last.find(b"SET")), Some("set"));
+    // Another name, another case, a prefix and an unknown one are looked up.
+    assert_eq!(name(last.find(b"get")), Some("get"));
+    assert_eq!(name(last.find(b"GeT")), Some("get"));
+    assert_eq!(name(last.find(b"GETEX")), Some("getex"));
+    assert_eq!(name(last.find(b"GE")), None);
+    assert_eq!(name(last.find(b"GETEX")), Some("getex"));
+    assert_eq!(name(last.find(b"")), None);
+    // A name longer than the memory is looked up every time.
+    let long = [b'x'; 40];
+    assert_eq!(name(last.find(&long)), None);
+    assert_eq!(name(last.find(b"getex")), Some("getex"));
+}
