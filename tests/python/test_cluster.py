@@ -107,6 +107,14 @@ def wait_for_agreed_leader(nodes: list[Server], what: str, timeout: float = 30) 
     return found[0]
 
 
+def leader_and_follower(nodes: list[Server]) -> list[tuple[Server, str]]:
+    """The leader and one follower, each with a tag for its keys."""
+    leader = leader_of(nodes)
+    assert leader is not None
+    follower = next(n for n in nodes if n is not leader)
+    return [(leader, "l"), (follower, "f")]
+
+
 def kill9(srv: Server) -> None:
     for c in srv.clients:
         c.close()
@@ -498,10 +506,7 @@ def test_pipelined_writes_keep_order_with_errors_and_reads(tmp_path):
     (which forwards the group)."""
     nodes, _ = start_cluster(tmp_path, 3)
     try:
-        leader = leader_of(nodes)
-        assert leader is not None
-        follower = next(n for n in nodes if n is not leader)
-        for srv, tag in ((leader, "l"), (follower, "f")):
+        for srv, tag in leader_and_follower(nodes):
             c = srv.client(decode_responses=True)
             p = c.pipeline(transaction=False)
             p.set(f"{tag}:a", "1")
@@ -580,10 +585,7 @@ def test_replicated_writes_reach_the_slow_log(tmp_path):
     arguments, once its reply is back."""
     nodes, _ = start_cluster(tmp_path, 3)
     try:
-        leader = leader_of(nodes)
-        assert leader is not None
-        follower = next(n for n in nodes if n is not leader)
-        for srv, tag in ((leader, "l"), (follower, "f")):
+        for srv, tag in leader_and_follower(nodes):
             c = srv.client(decode_responses=True)
             c.config_set("slowlog-log-slower-than", 0)
             c.slowlog_reset()
