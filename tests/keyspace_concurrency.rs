@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use fincaskv::command::{Ctx, Reply};
-use fincaskv::keyspace::{Config, KeyObserver, Keyspace};
+use fincaskv::keyspace::{Config, KeyObserver, Keyspace, Presence};
 use fincaskv::storage::{FsyncPolicy, Options};
 
 const NOW: u64 = 1_800_000_000_000;
@@ -175,17 +175,19 @@ impl KeyObserver for Recorder {
             .expect("lock")
             .push(format!("mod {db} {}", String::from_utf8_lossy(key)));
     }
-    fn db_flushed(&self, db: Option<usize>) {
+    fn db_flushed(&self, db: Option<usize>, presence: &dyn Fn(usize, &[u8]) -> Presence) {
+        let k = (presence(0, b"k"), presence(1, b"k"));
         self.events
             .lock()
             .expect("lock")
-            .push(format!("flush {db:?}"));
+            .push(format!("flush {db:?} k {k:?}"));
     }
-    fn dbs_swapped(&self, a: usize, b: usize) {
+    fn dbs_swapped(&self, a: usize, b: usize, presence: &dyn Fn(usize, &[u8]) -> Presence) {
+        let k = (presence(0, b"k"), presence(1, b"k"));
         self.events
             .lock()
             .expect("lock")
-            .push(format!("swap {a} {b}"));
+            .push(format!("swap {a} {b} k {k:?}"));
     }
 }
 
@@ -205,6 +207,13 @@ fn observer_hears_writes_not_reads() {
     let events = rec.events.lock().expect("lock").clone();
     assert_eq!(
         events,
-        vec!["mod 0 k", "mod 0 l", "mod 0 l", "swap 0 1", "flush None"]
+        vec![
+            "mod 0 k",
+            "mod 0 l",
+            "mod 0 l",
+            // Told before the swap, then before the flush.
+            "swap 0 1 k (Live, Absent)",
+            "flush None k (Absent, Live)",
+        ]
     );
 }

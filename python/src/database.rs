@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use fincaskv::command::{Ctx, Reply};
-use fincaskv::keyspace::{KeyObserver, Keyspace};
+use fincaskv::keyspace::{KeyObserver, Keyspace, Presence};
 use parking_lot::{Condvar, Mutex, RwLock};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -92,10 +92,10 @@ impl KeyObserver for ChangeSignal {
     fn key_modified(&self, _db: usize, _key: &[u8]) {
         self.bump();
     }
-    fn db_flushed(&self, _db: Option<usize>) {
+    fn db_flushed(&self, _db: Option<usize>, _presence: &dyn Fn(usize, &[u8]) -> Presence) {
         self.bump();
     }
-    fn dbs_swapped(&self, _a: usize, _b: usize) {
+    fn dbs_swapped(&self, _a: usize, _b: usize, _presence: &dyn Fn(usize, &[u8]) -> Presence) {
         self.bump();
     }
 }

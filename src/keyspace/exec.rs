@@ -219,7 +219,7 @@ impl<'a> Exec<'a> {
             st.lookups.expired += 1;
             self.dropper.discard(old.value, &st.dead);
             if let Some(obs) = &st.observer {
-                obs.key_modified(self.db, key);
+                obs.key_expired(self.db, key);
                 if obs.event_classes() & notify::EXPIRED != 0 {
                     obs.key_event(self.db, "expired", key);
                 }

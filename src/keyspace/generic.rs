@@ -12,7 +12,7 @@ use super::glob;
 use super::journal::{RecordKey, FLUSH_ALL, TAG_FLUSH, TAG_SWAPDB};
 use super::notify::{GENERIC, NEW};
 use super::renamed::max_hops;
-use super::Exec;
+use super::{Exec, Presence};
 use crate::command::args::{self, err, int_arg, is};
 use crate::command::table::cmd;
 use crate::command::{Command, Reply};
@@ -477,13 +477,13 @@ fn swapdb(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         (Err(e), _) | (_, Err(e)) => return e,
     };
     if a != b {
+        if let Some(obs) = &ex.st.observer {
+            obs.dbs_swapped(a, b, &|d, key| presence(ex, d, key));
+        }
         ex.st.slot_of.swap(a, b);
         let gen = ex.new_gen();
         ex.journal
             .control(TAG_SWAPDB, gen, vec![a as u8, b as u8], false);
-        if let Some(obs) = &ex.st.observer {
-            obs.dbs_swapped(a, b);
-        }
     }
     Reply::ok()
 }
@@ -500,6 +500,15 @@ fn flush_mode_ok(argv: &[Bytes]) -> bool {
     }
 }
 
+/// How logical database `d` holds `key` now (deadlines included).
+fn presence(ex: &Exec<'_>, d: usize, key: &[u8]) -> Presence {
+    match ex.st.dbs[ex.st.slot_of[d]].get(key) {
+        None => Presence::Absent,
+        Some(e) if e.expired(ex.now_ms) => Presence::Expired,
+        Some(_) => Presence::Live,
+    }
+}
+
 /// Empties logical database `db` (or all when `None`): one record.
 fn flush(ex: &mut Exec<'_>, db: Option<usize>) {
     let gen = ex.new_gen();
@@ -508,6 +517,9 @@ fn flush(ex: &mut Exec<'_>, db: Option<usize>) {
         None => vec![FLUSH_ALL],
     };
     ex.journal.control(TAG_FLUSH, gen, key, true);
+    if let Some(obs) = &ex.st.observer {
+        obs.db_flushed(db, &|d, key| presence(ex, d, key));
+    }
     let dbs: Vec<usize> = match db {
         Some(d) => vec![d],
         None => (0..ex.databases()).collect(),
@@ -516,9 +528,6 @@ fn flush(ex: &mut Exec<'_>, db: Option<usize>) {
         let slot = ex.slot_of(d);
         let all = ex.st.dbs[slot].take_all();
         ex.discard_db(all);
-    }
-    if let Some(obs) = &ex.st.observer {
-        obs.db_flushed(db);
     }
 }
 

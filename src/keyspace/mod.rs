@@ -119,10 +119,18 @@ pub enum Error {
 pub trait KeyObserver: Send + Sync {
     /// A key of database `db` was written, deleted or expired.
     fn key_modified(&self, db: usize, key: &[u8]);
-    /// `FLUSHDB` (`Some(db)`) or `FLUSHALL` (`None`).
-    fn db_flushed(&self, db: Option<usize>);
-    /// `SWAPDB a b`.
-    fn dbs_swapped(&self, a: usize, b: usize);
+    /// A key of database `db` was removed because its deadline passed
+    /// (by default: as [`KeyObserver::key_modified`]).
+    fn key_expired(&self, db: usize, key: &[u8]) {
+        self.key_modified(db, key);
+    }
+    /// `FLUSHDB` (`Some(db)`) or `FLUSHALL` (`None`), told before the
+    /// keys go: `presence(db, key)` says how `db` holds `key` (as Redis
+    /// 7.0, a flush touches only the watched keys it removes).
+    fn db_flushed(&self, db: Option<usize>, presence: &dyn Fn(usize, &[u8]) -> Presence);
+    /// `SWAPDB a b`, told before the swap; `presence` as for
+    /// [`KeyObserver::db_flushed`].
+    fn dbs_swapped(&self, a: usize, b: usize, presence: &dyn Fn(usize, &[u8]) -> Presence);
     /// The [`notify`] classes whose events this observer wants now (none
     /// by default). Asked before each event, so it must be cheap.
     fn event_classes(&self) -> u32 {
@@ -441,6 +449,17 @@ impl LastCommand {
         }
         Some(cmd)
     }
+}
+
+/// How a database holds a key, for the observer of a flush or a swap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    /// Not there.
+    Absent,
+    /// There and not past its deadline.
+    Live,
+    /// There, past its deadline, not removed yet.
+    Expired,
 }
 
 /// A group item, borrowed.
@@ -873,7 +892,7 @@ impl Keyspace {
                     state.lookups.expired += 1;
                     self.dropper.discard(entry.value, &state.dead);
                     if let Some(obs) = &state.observer {
-                        obs.key_modified(db, &key);
+                        obs.key_expired(db, &key);
                         if obs.event_classes() & notify::EXPIRED != 0 {
                             obs.key_event(db, "expired", &key);
                         }

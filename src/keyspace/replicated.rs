@@ -660,7 +660,8 @@ impl Import<'_> {
             .collect();
         empty_slots(&mut state, &ks.dropper, replaced);
         if let Some(obs) = &state.observer {
-            obs.db_flushed(None);
+            // The whole dataset was replaced: every watch is touched.
+            obs.db_flushed(None, &|_, _| super::Presence::Live);
         }
         drop(state);
         self.committed = true;

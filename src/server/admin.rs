@@ -1289,6 +1289,9 @@ impl Connection {
                 self.shared.backend.execute(&ctx, &[Bytes::from_static(b"exists"), key.clone()]),
                 Reply::Integer(n) if n > 0
             );
+            if existed {
+                self.shared.notifier.watched_live(self.db, key, &w.dirty);
+            }
             w.keys.push((self.db, key.clone(), existed));
         }
         self.watching = Some(w);

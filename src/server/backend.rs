@@ -6,19 +6,23 @@ use bytes::Bytes;
 
 use super::{Backend, Notifier};
 use crate::command::{self, CommandSpec, Ctx, Reply};
-use crate::keyspace::{KeyObserver, Keyspace};
+use crate::keyspace::{KeyObserver, Keyspace, Presence};
 
 impl KeyObserver for Notifier {
     fn key_modified(&self, db: usize, key: &[u8]) {
         Notifier::key_modified(self, db, key);
     }
 
-    fn db_flushed(&self, db: Option<usize>) {
-        Notifier::db_flushed(self, db);
+    fn key_expired(&self, db: usize, key: &[u8]) {
+        Notifier::key_expired(self, db, key);
     }
 
-    fn dbs_swapped(&self, a: usize, b: usize) {
-        Notifier::dbs_swapped(self, a, b);
+    fn db_flushed(&self, db: Option<usize>, presence: &dyn Fn(usize, &[u8]) -> Presence) {
+        Notifier::db_flushed(self, db, presence);
+    }
+
+    fn dbs_swapped(&self, a: usize, b: usize, presence: &dyn Fn(usize, &[u8]) -> Presence) {
+        Notifier::dbs_swapped(self, a, b, presence);
     }
 
     fn event_classes(&self) -> u32 {

@@ -20,7 +20,23 @@ use tokio::sync::{oneshot, Notify};
 
 use super::Backend;
 use crate::command::{Ctx, Reply};
-use crate::keyspace::notify;
+use crate::keyspace::{notify, Presence};
+
+/// One client's WATCH of one key.
+struct Watch {
+    /// The client's flag (set: EXEC fails).
+    flag: WatchFlag,
+    /// The key was absent or past its deadline when watched (Redis 7.0's
+    /// `watchedKey.expired`): its removal by expiry, or a flush or swap
+    /// that leaves it absent or expired, is no change.
+    expired: bool,
+}
+
+impl Watch {
+    fn touch(&self) {
+        self.flag.store(true, Ordering::Release);
+    }
+}
 
 /// A transaction's WATCH flag: set when any watched key changes.
 pub(crate) type WatchFlag = Arc<AtomicBool>;
@@ -88,7 +104,7 @@ impl std::fmt::Debug for Notifier {
 
 #[derive(Default)]
 struct Inner {
-    watched: HashMap<usize, HashMap<Bytes, Vec<WatchFlag>>>,
+    watched: HashMap<usize, HashMap<Bytes, Vec<Watch>>>,
     blocked: HashMap<usize, HashMap<Bytes, VecDeque<Arc<Waiter>>>>,
     ready: Vec<(usize, Bytes)>,
     blocked_clients: usize,
@@ -145,12 +161,37 @@ impl Notifier {
         if self.interest.load(Ordering::Acquire) == 0 {
             return;
         }
+        let inner = self.inner.lock();
+        if let Some(watches) = inner.watched.get(&db).and_then(|m| m.get(key)) {
+            watches.iter().for_each(Watch::touch);
+        }
+        self.wake_blocked(inner, db, key);
+    }
+
+    /// Hook: `key` in `db` was removed because its deadline passed. A
+    /// WATCH made when it was already absent or expired sees no change
+    /// (and a later write to it is one).
+    pub fn key_expired(&self, db: usize, key: &[u8]) {
+        self.tracking.key_modified(key);
+        if self.interest.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let mut inner = self.inner.lock();
-        if let Some(flags) = inner.watched.get(&db).and_then(|m| m.get(key)) {
-            for f in flags {
-                f.store(true, Ordering::Release);
+        if let Some(watches) = inner.watched.get_mut(&db).and_then(|m| m.get_mut(key)) {
+            for w in watches {
+                if w.expired {
+                    // Gone now: the next write is a change.
+                    w.expired = false;
+                } else {
+                    w.touch();
+                }
             }
         }
+        self.wake_blocked(inner, db, key);
+    }
+
+    /// Queues the clients blocked on `key` of `db` to look again.
+    fn wake_blocked(&self, mut inner: parking_lot::MutexGuard<'_, Inner>, db: usize, key: &[u8]) {
         let ready_key = inner
             .blocked
             .get(&db)
@@ -163,33 +204,52 @@ impl Notifier {
         }
     }
 
-    /// Hook: `db` (or every db when None) was flushed.
-    pub fn db_flushed(&self, db: Option<usize>) {
+    /// Hook: `db` (or every db when None) is about to be flushed;
+    /// `presence` says how it holds each key. As Redis 7.0, a WATCH breaks
+    /// only when the flush removes its key, and not when that key was
+    /// already absent or expired when watched.
+    pub fn db_flushed(&self, db: Option<usize>, presence: &dyn Fn(usize, &[u8]) -> Presence) {
         self.tracking.flushed();
         if self.interest.load(Ordering::Acquire) == 0 {
             return;
         }
-        let inner = self.inner.lock();
-        for (d, keys) in &inner.watched {
+        let mut inner = self.inner.lock();
+        for (d, keys) in inner.watched.iter_mut() {
             if db.map_or(true, |x| x == *d) {
-                keys.values()
-                    .flatten()
-                    .for_each(|f| f.store(true, Ordering::Release));
+                for (key, watches) in keys.iter_mut() {
+                    if presence(*d, key) != Presence::Absent {
+                        watches.iter_mut().for_each(|w| replaced(w, None));
+                    }
+                }
             }
         }
     }
 
-    /// Hook: databases `a` and `b` were swapped.
-    pub fn dbs_swapped(&self, a: usize, b: usize) {
+    /// Hook: databases `a` and `b` are about to be swapped; `presence`
+    /// says how each holds a key. As Redis 7.0, a WATCH on either breaks
+    /// when its key's content changes between present and absent or
+    /// expired (a live key that stays live counts as a change).
+    pub fn dbs_swapped(&self, a: usize, b: usize, presence: &dyn Fn(usize, &[u8]) -> Presence) {
         if self.interest.load(Ordering::Acquire) == 0 {
             return;
         }
         let mut inner = self.inner.lock();
-        for d in [a, b] {
-            if let Some(keys) = inner.watched.get(&d) {
-                keys.values()
-                    .flatten()
-                    .for_each(|f| f.store(true, Ordering::Release));
+        for (d, other) in [(a, b), (b, a)] {
+            if let Some(keys) = inner.watched.get_mut(&d) {
+                for (key, watches) in keys.iter_mut() {
+                    let (was, becomes) = (presence(d, key), presence(other, key));
+                    if was == Presence::Absent && becomes == Presence::Absent {
+                        continue;
+                    }
+                    for w in watches.iter_mut() {
+                        if !w.expired && was == Presence::Absent && becomes == Presence::Expired {
+                            // An absent key replaced by an expired one.
+                            w.expired = true;
+                        } else {
+                            replaced(w, Some(becomes));
+                        }
+                    }
+                }
             }
             let ready: Vec<(usize, Bytes)> = inner
                 .blocked
@@ -202,7 +262,10 @@ impl Notifier {
         self.ready_signal.notify_one();
     }
 
-    /// WATCH: `flag` is set when `key` in `db` changes.
+    /// WATCH: `flag` is set when `key` in `db` changes. The key counts as
+    /// absent or expired (see [`Watch`]) until [`Notifier::watched_live`]
+    /// says otherwise: WATCH looks at the key after registering (so that
+    /// no write slips between), and that look may remove it if expired.
     pub(crate) fn watch(&self, db: usize, key: Bytes, flag: &WatchFlag) {
         let mut inner = self.inner.lock();
         inner
@@ -211,8 +274,23 @@ impl Notifier {
             .or_default()
             .entry(key)
             .or_default()
-            .push(flag.clone());
+            .push(Watch {
+                flag: flag.clone(),
+                expired: true,
+            });
         self.interest.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// WATCH found `key` in `db` live: its removal by expiry (or a flush)
+    /// is a change for `flag`.
+    pub(crate) fn watched_live(&self, db: usize, key: &[u8], flag: &WatchFlag) {
+        let mut inner = self.inner.lock();
+        let watches = inner.watched.get_mut(&db).and_then(|m| m.get_mut(key));
+        for w in watches.into_iter().flatten() {
+            if Arc::ptr_eq(&w.flag, flag) {
+                w.expired = false;
+            }
+        }
     }
 
     /// UNWATCH of the given keys registered with `flag`.
@@ -227,7 +305,7 @@ impl Notifier {
             };
             if let Some(v) = m.get_mut(key) {
                 let before = v.len();
-                v.retain(|f| !Arc::ptr_eq(f, flag));
+                v.retain(|w| !Arc::ptr_eq(&w.flag, flag));
                 let removed = before - v.len();
                 self.interest.fetch_sub(removed, Ordering::AcqRel);
                 if v.is_empty() {
@@ -409,5 +487,22 @@ impl Notifier {
             // value is then lost, as for a client that dies mid-reply.
             let _ = tx.send(reply);
         }
+    }
+}
+
+/// A flush (`becomes`: `None`) or a swap (`Some`: how the other database
+/// holds the key) replaces the content of a watched key that was there
+/// before or is there after (Redis 7.0's `touchAllWatchedKeysInDb`).
+fn replaced(w: &mut Watch, becomes: Option<Presence>) {
+    if w.expired {
+        match becomes {
+            // An expired (or absent) key is gone: no change, and a
+            // later write is one.
+            None | Some(Presence::Absent) => w.expired = false,
+            Some(Presence::Expired) => {}
+            Some(Presence::Live) => w.touch(),
+        }
+    } else {
+        w.touch();
     }
 }
