@@ -155,7 +155,8 @@ impl Notifier {
         self.inner.lock().blocked_clients
     }
 
-    /// Hook: `key` in `db` was modified (written, deleted, expired).
+    /// Hook: `key` in `db` was written or deleted (expiry is
+    /// [`Notifier::key_expired`]).
     pub fn key_modified(&self, db: usize, key: &[u8]) {
         self.tracking.key_modified(key);
         if self.interest.load(Ordering::Acquire) == 0 {
@@ -227,8 +228,9 @@ impl Notifier {
 
     /// Hook: databases `a` and `b` are about to be swapped; `presence`
     /// says how each holds a key. As Redis 7.0, a WATCH on either breaks
-    /// when its key's content changes between present and absent or
-    /// expired (a live key that stays live counts as a change).
+    /// when either database holds its key (even the same value), except
+    /// that an absent or expired key replaced by an absent or expired one
+    /// is no change.
     pub fn dbs_swapped(&self, a: usize, b: usize, presence: &dyn Fn(usize, &[u8]) -> Presence) {
         if self.interest.load(Ordering::Acquire) == 0 {
             return;
