@@ -158,35 +158,33 @@ impl Notifier {
     /// Hook: `key` in `db` was written or deleted (expiry is
     /// [`Notifier::key_expired`]).
     pub fn key_modified(&self, db: usize, key: &[u8]) {
-        self.tracking.key_modified(key);
-        if self.interest.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        let inner = self.inner.lock();
-        if let Some(watches) = inner.watched.get(&db).and_then(|m| m.get(key)) {
-            watches.iter().for_each(Watch::touch);
-        }
-        self.wake_blocked(inner, db, key);
+        self.key_changed(db, key, |w| w.touch());
     }
 
     /// Hook: `key` in `db` was removed because its deadline passed. A
     /// WATCH made when it was already absent or expired sees no change
     /// (and a later write to it is one).
     pub fn key_expired(&self, db: usize, key: &[u8]) {
+        self.key_changed(db, key, |w| {
+            if w.expired {
+                // Gone now: the next write is a change.
+                w.expired = false;
+            } else {
+                w.touch();
+            }
+        });
+    }
+
+    /// A change of `key` in `db`: tracking hears it, `watch` sees each
+    /// WATCH of it, and the clients blocked on it look again.
+    fn key_changed(&self, db: usize, key: &[u8], mut watch: impl FnMut(&mut Watch)) {
         self.tracking.key_modified(key);
         if self.interest.load(Ordering::Acquire) == 0 {
             return;
         }
         let mut inner = self.inner.lock();
         if let Some(watches) = inner.watched.get_mut(&db).and_then(|m| m.get_mut(key)) {
-            for w in watches {
-                if w.expired {
-                    // Gone now: the next write is a change.
-                    w.expired = false;
-                } else {
-                    w.touch();
-                }
-            }
+            watches.iter_mut().for_each(&mut watch);
         }
         self.wake_blocked(inner, db, key);
     }
