@@ -13,8 +13,9 @@
 //! crate: a request is always "array of bulk strings", and a small resumable
 //! decoder makes the limits exact (every length is checked *before* anything is
 //! allocated for it), handles inline commands, hands out arguments as
-//! zero-copy [`Bytes`] slices of the read buffer, and never re-scans a partly
-//! received frame.
+//! zero-copy [`Bytes`] slices of the read buffer (except values long enough
+//! for the keyspace to keep them by sharing, which are copied so that they
+//! do not pin the buffer), and never re-scans a partly received frame.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -26,6 +27,12 @@ pub const INLINE_MAX_SIZE: usize = 64 * 1024;
 /// authenticated, as in Redis.
 const UNAUTHENTICATED_MAX_BULK: usize = 16 * 1024;
 const UNAUTHENTICATED_MAX_MULTIBULK: usize = 10;
+
+/// Bulk strings of at least this many bytes get a read buffer grown for
+/// them alone and are handed out as slices of it (Redis's
+/// `PROTO_MBULK_BIG_ARG`); shorter ones that the keyspace may keep are
+/// copied out (see [`Decoder::decode`]).
+const BIG_ARG: usize = 32 * 1024;
 
 /// Protocol limits of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +195,7 @@ impl Decoder {
                     // The length passed its limit: now it is safe to make room
                     // for the whole bulk so that it arrives in few reads.
                     let missing = len + 2 - buf.len();
-                    if len >= 32 * 1024 {
+                    if len >= BIG_ARG {
                         buf.reserve(missing);
                     }
                     return Ok(Decoded::Incomplete { want: missing });
@@ -196,7 +203,21 @@ impl Decoder {
                 if &buf[len..len + 2] != b"\r\n" {
                     return Err(ProtocolError("expected CRLF after bulk string"));
                 }
-                let arg = buf.split_to(len).freeze();
+                let arg = if len > crate::keyspace::KEEP_COPY_MAX && len < BIG_ARG {
+                    // A value the keyspace may keep by sharing it
+                    // (`value::keep`): a slice would pin the read buffer's
+                    // whole allocation (16 KiB or more) for as long as the
+                    // value lives, five times the data in a pipelined
+                    // SET of 600-byte values. A copy owns exactly its bytes.
+                    let arg = Bytes::copy_from_slice(&buf[..len]);
+                    buf.advance(len);
+                    arg
+                } else {
+                    // Short ones are copied where they are kept; a big one
+                    // had the buffer reserved for it (see above), so it
+                    // shares an allocation of about its own size.
+                    buf.split_to(len).freeze()
+                };
                 buf.advance(2);
                 partial.bytes += arg.len();
                 partial.args.push(arg);
@@ -450,6 +471,35 @@ mod tests {
         assert_eq!(out, vec![cmd(&["SET", "key", "value"]), cmd(&["PING"])]);
         assert!(buf.is_empty());
         assert!(!dec.in_progress());
+    }
+
+    #[test]
+    fn values_the_keyspace_may_keep_do_not_share_the_read_buffer() {
+        let kept = crate::keyspace::KEEP_COPY_MAX + 1;
+        let mut input = Vec::new();
+        for len in [3, kept, BIG_ARG - 1, BIG_ARG] {
+            input.extend_from_slice(format!("*1\r\n${len}\r\n").as_bytes());
+            input.extend(std::iter::repeat_n(b'v', len));
+            input.extend_from_slice(b"\r\n");
+        }
+        let mut buf = BytesMut::from(&input[..]);
+        let whole = buf.as_ptr_range();
+        let inside = |b: &Bytes| whole.contains(&b.as_ptr());
+        let mut dec = Decoder::new();
+        let mut args = Vec::new();
+        while let Decoded::Command(mut c) = dec.decode(&mut buf, &Limits::default(), true).unwrap()
+        {
+            args.push(c.remove(0));
+        }
+        assert_eq!(
+            args.iter().map(Bytes::len).collect::<Vec<_>>(),
+            vec![3, kept, BIG_ARG - 1, BIG_ARG]
+        );
+        assert!(args.iter().all(|a| a.iter().all(|&b| b == b'v')));
+        // Short (copied where kept) and big (its own buffer): slices.
+        assert!(inside(&args[0]) && inside(&args[3]));
+        // In between: copies.
+        assert!(!inside(&args[1]) && !inside(&args[2]));
     }
 
     #[test]
