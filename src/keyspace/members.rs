@@ -30,6 +30,9 @@ pub(crate) enum Member {
     Inline(u8, [u8; INLINE]),
     /// Longer member.
     Heap(Box<[u8]>),
+    /// Longer member held in two places (a sorted set's table and its
+    /// tree): one copy of its bytes for both.
+    Shared(std::sync::Arc<[u8]>),
 }
 
 /// Longest member kept inline.
@@ -41,12 +44,28 @@ impl Member {
         match self {
             Member::Inline(len, data) => &data[..usize::from(*len)],
             Member::Heap(b) => b,
+            Member::Shared(b) => b,
+        }
+    }
+
+    /// `b` as a member whose clones share its bytes (inline when short).
+    pub(crate) fn shared(b: &[u8]) -> Member {
+        if b.len() <= INLINE {
+            Member::from(b)
+        } else {
+            Member::Shared(b.into())
         }
     }
 
     /// The member as `Bytes` (a copy).
     pub(crate) fn to_bytes(&self) -> Bytes {
         Bytes::copy_from_slice(self.as_bytes())
+    }
+}
+
+impl AsRef<[u8]> for Member {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
     }
 }
 

@@ -394,12 +394,14 @@ impl OrderTree {
     /// Inserts an element that is not present. `path`:
     /// [`OrderTree::prefetch`]'s for this element, if the caller has one;
     /// when it is current and its leaf has room, the insert takes no walk.
-    pub(crate) fn insert_along(&mut self, score: f64, member: &[u8], path: Option<&Path>) {
+    /// The tree keeps `member` itself (a sorted set shares one [`Member`]
+    /// between its table and its tree).
+    pub(crate) fn insert_along(&mut self, score: f64, member: Member, path: Option<&Path>) {
         if let Some(p) = self.current(path, score) {
             let leaf = &mut self.leaves[p.leaf as usize];
             if leaf.len() < LEAF_CAP {
-                let at = leaf.lower_bound(score, member);
-                leaf.insert(at, score, Member::from(member));
+                let at = leaf.lower_bound(score, member.as_bytes());
+                leaf.insert(at, score, member);
                 for &(id, c) in &p.steps[..self.height] {
                     self.inners[id as usize].counts[c as usize] += 1;
                 }
@@ -408,16 +410,22 @@ impl OrderTree {
                 return;
             }
         }
-        self.insert(score, member);
+        self.insert_member(score, member);
     }
 
-    /// Inserts an element that is not present.
+    /// Inserts an element that is not present (a copy of `member`).
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, score: f64, member: &[u8]) {
+        self.insert_member(score, Member::from(member));
+    }
+
+    /// Inserts an element that is not present; the tree keeps `member`.
+    fn insert_member(&mut self, score: f64, member: Member) {
         self.len += 1;
         self.stamp += 1;
         if self.root == NIL {
             let mut leaf = Leaf::empty();
-            leaf.insert(0, score, Member::from(member));
+            leaf.insert(0, score, member);
             self.root = self.new_leaf(leaf);
             self.height = 0;
             return;
@@ -437,15 +445,15 @@ impl OrderTree {
         }
     }
 
-    fn insert_at(&mut self, id: u32, height: usize, score: f64, member: &[u8]) -> Option<Split> {
+    fn insert_at(&mut self, id: u32, height: usize, score: f64, member: Member) -> Option<Split> {
         if height == 0 {
             let leaf = &mut self.leaves[id as usize];
-            let at = leaf.lower_bound(score, member);
-            leaf.insert(at, score, Member::from(member));
+            let at = leaf.lower_bound(score, member.as_bytes());
+            leaf.insert(at, score, member);
             return (leaf.len() > LEAF_CAP).then(|| self.split_leaf(id));
         }
         let node = &mut self.inners[id as usize];
-        let c = node.route(score, member);
+        let c = node.route(score, member.as_bytes());
         node.counts[c] += 1;
         let child = node.children[c];
         let split = self.insert_at(child, height - 1, score, member)?;
@@ -571,8 +579,10 @@ impl OrderTree {
     /// for another member is the caller's bug).
     pub(crate) fn move_present(&mut self, old: f64, member: &[u8], new: f64, to: Option<&Path>) {
         if !self.move_within(old, member, new, to) {
-            self.remove_present(old, member);
-            self.insert(new, member);
+            // The same member moves (shared with the sorted set's table).
+            if let Some(m) = self.remove_checked(old, member, true) {
+                self.insert_member(new, m);
+            }
         }
     }
 
@@ -637,7 +647,7 @@ impl OrderTree {
     /// Removes an element; false if absent.
     #[cfg(test)]
     pub(crate) fn remove(&mut self, score: f64, member: &[u8]) -> bool {
-        self.remove_checked(score, member, false)
+        self.remove_checked(score, member, false).is_some()
     }
 
     /// Removes an element the caller knows is present (the sorted set's
@@ -645,17 +655,16 @@ impl OrderTree {
     /// has identifies it without reading a member.
     pub(crate) fn remove_present(&mut self, score: f64, member: &[u8]) {
         let removed = self.remove_checked(score, member, true);
-        debug_assert!(removed);
+        debug_assert!(removed.is_some());
     }
 
-    fn remove_checked(&mut self, score: f64, member: &[u8], present: bool) -> bool {
+    /// The removed element's member, `None` when it was absent.
+    fn remove_checked(&mut self, score: f64, member: &[u8], present: bool) -> Option<Member> {
         if self.root == NIL {
-            return false;
+            return None;
         }
         let (root, height) = (self.root, self.height);
-        if !self.remove_at(root, height, score, member, present) {
-            return false;
-        }
+        let removed = self.remove_at(root, height, score, member, present)?;
         self.len -= 1;
         self.stamp += 1;
         if self.len == 0 {
@@ -663,7 +672,7 @@ impl OrderTree {
             let stamp = self.stamp;
             *self = OrderTree::default();
             self.stamp = stamp;
-            return true;
+            return Some(removed);
         }
         // Shrink the root while it is an inner node with one child.
         while self.height > 0 && self.inners[self.root as usize].n == 1 {
@@ -673,7 +682,7 @@ impl OrderTree {
             self.free_inners.push(old);
             self.height -= 1;
         }
-        true
+        Some(removed)
     }
 
     fn remove_at(
@@ -683,7 +692,7 @@ impl OrderTree {
         score: f64,
         member: &[u8],
         present: bool,
-    ) -> bool {
+    ) -> Option<Member> {
         if height == 0 {
             let leaf = &mut self.leaves[id as usize];
             let found = if present {
@@ -691,20 +700,14 @@ impl OrderTree {
             } else {
                 leaf.find(score, member)
             };
-            let Some(at) = found else {
-                return false;
-            };
-            leaf.remove(at);
-            return true;
+            return found.map(|at| leaf.remove(at));
         }
         let c = self.inners[id as usize].route(score, member);
         let child = self.inners[id as usize].children[c];
-        if !self.remove_at(child, height - 1, score, member, present) {
-            return false;
-        }
+        let removed = self.remove_at(child, height - 1, score, member, present)?;
         self.inners[id as usize].counts[c] -= 1;
         self.rebalance(id, height, c);
-        true
+        Some(removed)
     }
 
     /// Removes child `c` of inner node `id` and the separator in front of
@@ -1001,7 +1004,7 @@ mod tests {
                     tree.move_present(old.0, &old.1, score, path.as_ref());
                 } else if m % 3 == 0 {
                     let path = tree.prefetch(score, &member);
-                    tree.insert_along(score, &member, path.as_ref());
+                    tree.insert_along(score, Member::from(&member[..]), path.as_ref());
                 } else {
                     tree.insert(score, &member);
                 }
@@ -1171,7 +1174,7 @@ mod tests {
                 .map(|(s, m)| tree.prefetch(*s, m.as_bytes()))
                 .collect();
             for ((s, m), path) in fresh.iter().zip(&paths) {
-                tree.insert_along(*s, m.as_bytes(), path.as_ref());
+                tree.insert_along(*s, Member::from(m.as_bytes()), path.as_ref());
             }
             tree.check();
             for (s, m) in &fresh {

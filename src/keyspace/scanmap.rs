@@ -202,6 +202,22 @@ impl<V> ScanMap<V> {
 
     /// Inserts or replaces; returns the value replaced.
     pub(crate) fn insert(&mut self, member: &[u8], value: V) -> Option<V> {
+        self.insert_with(member, Member::from, value)
+    }
+
+    /// Inserts `member` itself (not a copy) or replaces its value; returns
+    /// the value replaced.
+    pub(crate) fn insert_member(&mut self, member: Member, value: V) -> Option<V> {
+        self.insert_with(member, |m| m, value)
+    }
+
+    fn insert_with<K: AsRef<[u8]>>(
+        &mut self,
+        key: K,
+        make: impl FnOnce(K) -> Member,
+        value: V,
+    ) -> Option<V> {
+        let member = key.as_ref();
         let hash = order_hash(member);
         match self.probe(hash, member) {
             Probe::Found(i) => self.slots[i]
@@ -216,7 +232,7 @@ impl<V> ScanMap<V> {
                     };
                     at = moved;
                 }
-                self.place(at, hash, Member::from(member), value);
+                self.place(at, hash, make(key), value);
                 self.len += 1;
                 None
             }

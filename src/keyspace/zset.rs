@@ -17,7 +17,7 @@ use hashbrown::HashMap;
 
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_ZSET_MEMBER, TAG_ZSET_REM};
-use super::members::{self, DeadTally};
+use super::members::{self, DeadTally, Member};
 use super::notify::ZSET;
 use super::ordtree::{OrderTree, Path};
 use super::replay::{incarnation, Load};
@@ -250,14 +250,16 @@ impl ZSetValue {
             }
             return Some(std::mem::replace(&mut e.loc, SlimLoc::new(loc)).get());
         }
-        d.dict.insert(
-            member,
+        // One copy of a long member for the table and the tree.
+        let m = Member::shared(member);
+        d.dict.insert_member(
+            m.clone(),
             ZEntry {
                 score,
                 loc: SlimLoc::new(loc),
             },
         );
-        d.list.insert_along(score, member, path);
+        d.list.insert_along(score, m, path);
         if d.dict.len() > LISTPACK_ENTRIES {
             d.big = true;
         }
@@ -1787,6 +1789,31 @@ fn zscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_member_is_stored_once_for_the_table_and_the_tree() {
+        let mut z = ZSetValue::default();
+        let name = |i: usize| format!("{i:04}-{}", "m".repeat(40)).into_bytes();
+        for i in 0..2000 {
+            z.set(&name(i), i as f64, None, None);
+        }
+        // Moves that split and merge leaves (the general remove + insert)
+        // and moves within them.
+        for round in 1..4 {
+            for i in (0..2000).step_by(round) {
+                z.set(&name(i), ((i * 7919 * round) % 2000) as f64, None, None);
+            }
+        }
+        assert_eq!(z.len(), 2000);
+        let table: std::collections::HashMap<&[u8], *const u8> = z
+            .dict
+            .iter()
+            .map(|(m, _)| (m.as_bytes(), m.as_bytes().as_ptr()))
+            .collect();
+        for (_, m) in z.list.range(0, 2000, false) {
+            assert_eq!(table[m], m.as_ptr(), "the tree holds its own copy");
+        }
+    }
 
     #[test]
     fn score_encoding_sorts_and_round_trips() {
