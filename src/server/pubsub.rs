@@ -35,10 +35,13 @@ pub(crate) struct PubSub {
 type Registry = Mutex<HashMap<Bytes, HashMap<u64, PushSender>>>;
 
 fn add(registry: &Registry, name: &Bytes, sender: &PushSender) -> bool {
-    registry
-        .lock()
-        .entry(name.clone())
-        .or_default()
+    let mut reg = registry.lock();
+    let subscribers = match reg.get_mut(name) {
+        Some(subscribers) => subscribers,
+        // A copy: the name is a slice of the client's read buffer.
+        None => reg.entry(Bytes::copy_from_slice(name)).or_default(),
+    };
+    subscribers
         .insert(sender.client_id(), sender.clone())
         .is_none()
 }

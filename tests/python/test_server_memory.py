@@ -45,3 +45,30 @@ def test_kept_values_do_not_pin_their_read_buffers(tmp_path):
         assert grown < 4 * data, f"grew {grown} bytes for {data} bytes of values"
     finally:
         srv.stop()
+
+
+def test_tracked_keys_do_not_pin_their_read_buffers(tmp_path):
+    # Each pipeline reads one new key among ~16 KiB of other requests: a
+    # tracking table that kept the key's argument slice would keep the
+    # whole read buffer alive until the key changes.
+    srv = start_server(tmp_path)
+    try:
+        c = srv.client(protocol=3)
+        assert c.execute_command("CLIENT", "TRACKING", "ON") in (b"OK", "OK", True)
+        c.get("warm")
+        before = _used(c)
+        filler = b"x" * 400
+        batches = 3000
+        for i in range(batches):
+            p = c.pipeline(transaction=False)
+            p.get(f"tracked:{i}")
+            for _ in range(40):
+                p.echo(filler)
+            p.execute()
+        assert int(c.info("stats")["tracking_total_keys"]) == batches + 1
+        grown = _used(c) - before
+        # 3000 keys of ~12 bytes with their table entries: well under 4 MB;
+        # pinned 16 KiB buffers would be ~50 MB.
+        assert grown < 8 << 20, f"grew {grown} bytes tracking {batches} keys"
+    finally:
+        srv.stop()
