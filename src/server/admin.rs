@@ -541,7 +541,8 @@ impl Connection {
                 if let Err(e) = validate_client_name(&argv[i + 1]) {
                     return done(e);
                 }
-                setname = Some(argv[i + 1].clone());
+                // A copy: the argument would keep the read buffer alive.
+                setname = Some(Bytes::copy_from_slice(&argv[i + 1]));
                 i += 2;
             } else {
                 return done(Reply::Error(format!(
@@ -606,7 +607,8 @@ impl Connection {
                 *self.handle.name.lock() = if argv[2].is_empty() {
                     None
                 } else {
-                    Some(argv[2].clone())
+                    // A copy: the argument would keep the read buffer alive.
+                    Some(Bytes::copy_from_slice(&argv[2]))
                 };
                 done(Reply::ok())
             }
