@@ -99,7 +99,14 @@ struct Inner {
     /// The active segment holds written bytes (frames, then zeros) up to
     /// here (see [`Inner::zero_ahead`]).
     zeroed_to: u64,
+    /// The frames of an append are encoded here (kept between appends up
+    /// to [`KEEP_FRAME_BUF`]: a batch entry of a few hundred writes grew a
+    /// fresh vector by doubling, 2 % of a leader's CPU).
+    frame_buf: Vec<u8>,
 }
+
+/// Largest frame buffer the log keeps between appends.
+const KEEP_FRAME_BUF: usize = 1 << 20;
 
 /// The raft log store (and, cloned, its reader). Cheap to clone: all clones
 /// share one `Arc<Mutex<..>>` (openraft owns the store, readers run in the
@@ -550,7 +557,8 @@ impl Inner {
         if full || self.active.is_none() {
             self.new_segment(first_index)?;
         }
-        let mut buf = Vec::new();
+        let mut buf = std::mem::take(&mut self.frame_buf);
+        buf.clear();
         let mut offsets = Vec::with_capacity(entries.len());
         let base = self.segments.last().map_or(HEADER_LEN, |s| s.len);
         for e in &entries {
@@ -566,6 +574,9 @@ impl Inner {
         std::os::unix::fs::FileExt::write_all_at(&*f, &buf, base)?;
         if let Some(seg) = self.segments.last_mut() {
             seg.len = base + buf.len() as u64;
+        }
+        if buf.capacity() <= KEEP_FRAME_BUF {
+            self.frame_buf = buf;
         }
         for (e, off) in entries.into_iter().zip(offsets) {
             self.entries.insert(e.get_log_id().index, (e, off));
@@ -677,6 +688,7 @@ impl LogStore {
             segments: Vec::new(),
             active: None,
             zeroed_to: 0,
+            frame_buf: Vec::new(),
         };
         let count = firsts.len();
         for (i, first) in firsts.into_iter().enumerate() {

@@ -68,7 +68,17 @@ pub struct ProtocolError(pub &'static str);
 pub struct Decoder {
     /// Arguments of the multibulk being received (None between requests).
     partial: Option<Partial>,
+    /// Emptied argument vectors handed back ([`Decoder::recycle`]) for the
+    /// next requests: a replicated write's arguments are freed after its
+    /// reply, often on another thread than the one that allocated them,
+    /// where the allocator's per-thread cache cannot serve them again.
+    spare: Vec<Vec<Bytes>>,
 }
+
+/// Most argument vectors a decoder keeps for reuse, and the largest room
+/// one may have to be kept.
+const SPARE_MAX: usize = 64;
+const SPARE_ROOM_MAX: usize = 64;
 
 #[derive(Debug)]
 struct Partial {
@@ -99,6 +109,15 @@ impl Decoder {
     /// A fresh decoder.
     pub fn new() -> Self {
         Decoder::default()
+    }
+
+    /// Takes back a request's argument vector once the request is done
+    /// with (its arguments are dropped now), for a later request.
+    pub fn recycle(&mut self, mut argv: Vec<Bytes>) {
+        if self.spare.len() < SPARE_MAX && argv.capacity() <= SPARE_ROOM_MAX {
+            argv.clear();
+            self.spare.push(argv);
+        }
     }
 
     /// Bytes of arguments already taken out of the read buffer for the
@@ -149,7 +168,13 @@ impl Decoder {
                         remaining: n,
                         // The count passed its limit, but a hostile client may
                         // still announce millions: grow as arguments arrive.
-                        args: Vec::with_capacity(n.min(64)),
+                        args: match self.spare.pop() {
+                            Some(mut v) => {
+                                v.reserve(n.min(SPARE_ROOM_MAX));
+                                v
+                            }
+                            None => Vec::with_capacity(n.min(SPARE_ROOM_MAX)),
+                        },
                         bulk_len: None,
                         bytes: 0,
                     });
@@ -471,6 +496,27 @@ mod tests {
         assert_eq!(out, vec![cmd(&["SET", "key", "value"]), cmd(&["PING"])]);
         assert!(buf.is_empty());
         assert!(!dec.in_progress());
+    }
+
+    #[test]
+    fn a_recycled_argument_vector_serves_the_next_request() {
+        let mut dec = Decoder::new();
+        let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n"[..]);
+        let Decoded::Command(first) = dec.decode(&mut buf, &Limits::default(), true).unwrap()
+        else {
+            panic!("a whole request");
+        };
+        let room = first.as_ptr();
+        dec.recycle(first);
+        let Decoded::Command(second) = dec.decode(&mut buf, &Limits::default(), true).unwrap()
+        else {
+            panic!("a whole request");
+        };
+        assert_eq!(second, cmd(&["PING"]));
+        assert_eq!(second.as_ptr(), room, "the handed-back vector is reused");
+        // A vector too big to keep is dropped, not kept.
+        dec.recycle(Vec::with_capacity(SPARE_ROOM_MAX + 1));
+        assert!(dec.spare.is_empty());
     }
 
     #[test]

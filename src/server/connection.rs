@@ -478,10 +478,12 @@ impl Connection {
                             self.slowlog(&m.argv, elapsed);
                         }
                     }
+                    let mut meta = meta;
+                    for m in meta.drain(..) {
+                        self.decoder.recycle(m.argv);
+                    }
                     if self.pending.meta.capacity() == 0 {
                         // Its room serves the next group.
-                        let mut meta = meta;
-                        meta.clear();
                         self.pending.meta = meta;
                     }
                 }
