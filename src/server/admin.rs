@@ -1285,6 +1285,9 @@ impl Connection {
             if w.keys.iter().any(|(d, k, _)| *d == self.db && k == key) {
                 continue;
             }
+            // A copy: a watch can last as long as the connection, and the
+            // argument would keep the read buffer alive with it.
+            let key = &Bytes::copy_from_slice(key);
             self.shared.notifier.watch(self.db, key.clone(), &w.dirty);
             let ctx = self.ctx();
             let existed = matches!(
