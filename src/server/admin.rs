@@ -800,7 +800,8 @@ impl Connection {
                 "noloop" => opts.noloop = true,
                 "prefix" if more => {
                     i += 1;
-                    opts.prefixes.push(args[i].clone());
+                    // A copy: kept while tracking is on (see `resp::decode`).
+                    opts.prefixes.push(Bytes::copy_from_slice(&args[i]));
                 }
                 _ => return syntax_error(),
             }
