@@ -192,6 +192,13 @@ fn survives_reopen_and_merge(kind: IndexKind) {
     assert_eq!(dump(&ks), after, "second merge changed the data");
     drop(ks);
     let ks = open(dir.path());
+    // Values loaded at recovery are the keyspace's own: the log's value
+    // cache must not hold them a second time.
+    assert_eq!(
+        ks.stats().storage.cache_bytes,
+        0,
+        "recovery filled the value cache"
+    );
     assert_eq!(dump(&ks), after, "reopen after merge changed the data");
 }
 

@@ -274,7 +274,8 @@ pub(crate) fn finish(st: &mut State, log: &Log, loads: Vec<Load>) -> Result<(), 
         let Some(entry) = renamed::find_mut(dbs, moved, load.slot, &load.key, load.gen) else {
             continue;
         };
-        let bytes = log.read_value(load.loc)?;
+        // Kept by the keyspace: not through the log's value cache.
+        let bytes = log.read_value_uncached(load.loc)?;
         entry.value.fill(&load.target, load.loc, bytes);
     }
     Ok(())

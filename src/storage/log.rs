@@ -303,6 +303,14 @@ impl Inner {
         if let Some(v) = self.cache.get(&loc) {
             return Ok(v);
         }
+        let value = self.read_value_uncached(loc)?;
+        self.cache.insert(loc, value.clone());
+        Ok(value)
+    }
+
+    /// Reads and checks the value of the record at `loc` from its file,
+    /// without the value cache.
+    pub(crate) fn read_value_uncached(&self, loc: Location) -> Result<Bytes> {
         let seg = self.segment(loc.file_id).ok_or(Error::StaleLocation(loc))?;
         let len = loc.len as usize;
         if len < RECORD_HEADER_LEN || loc.offset + u64::from(loc.len) > seg.size() {
@@ -327,7 +335,6 @@ impl Inner {
                 reason: "record length does not match its location".into(),
             });
         }
-        self.cache.insert(loc, value.clone());
         Ok(value)
     }
 }
@@ -757,6 +764,14 @@ impl Log {
     /// record's CRC is checked on every disk read.
     pub fn read_value(&self, loc: Location) -> Result<Bytes> {
         self.inner.read_value(loc)
+    }
+
+    /// [`Log::read_value`] without the value cache, for an owner that keeps
+    /// the value itself (the keyspace at recovery): caching it too would
+    /// only add the cache's bookkeeping per value (and pin the record's
+    /// header and key with it), up to the cache's whole budget.
+    pub fn read_value_uncached(&self, loc: Location) -> Result<Bytes> {
+        self.inner.read_value_uncached(loc)
     }
 
     /// The owner reports that the record at `loc` became dead (overwritten,
