@@ -63,7 +63,7 @@ use dropper::Dropper;
 pub(crate) use exec::Exec;
 pub(crate) use journal::Journal;
 pub use replicated::{DumpRecord, ExportSink, Import};
-pub(crate) use value::KEEP_COPY_MAX;
+pub(crate) use value::{keep, KEEP_COPY_MAX};
 
 /// The most databases a keyspace can have. A physical slot is one byte in
 /// record keys (0xFF means "all" in a FLUSH record), and every logical

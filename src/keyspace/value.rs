@@ -604,7 +604,11 @@ pub(crate) const KEEP_COPY_MAX: usize = 512;
 /// shared header on its first clone (an argv `Bytes` is built from a
 /// `Vec`) and keep it, 32 more bytes per kept value and a reference count to
 /// touch when it is freed; the copy also lets the argument's block go back
-/// to the allocator at once. Large ones are shared (no copy).
+/// to the allocator at once. Large ones are shared (no copy): the RESP
+/// decoder gave them an allocation of about their own size. Anything
+/// long-lived that keeps an argument (the server's tracking table, pub/sub
+/// names, client names, watches) keeps it through this, so that it never
+/// holds a connection's read buffer.
 pub(crate) fn keep(arg: &Bytes) -> Bytes {
     if arg.len() <= KEEP_COPY_MAX {
         Bytes::copy_from_slice(arg)

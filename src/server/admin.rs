@@ -13,7 +13,7 @@ use super::connection::{full_name, parse_timeout};
 use super::connection::{Connection, Flow, Multi, ReplyMode, Subscriptions};
 use super::{acl, now_ms, subcommands, table, tracking, Shared};
 use crate::command::{CommandSpec, Reply};
-use crate::keyspace::with_script_acl;
+use crate::keyspace::{keep, with_script_acl};
 use crate::resp::Protocol;
 
 /// The version clients see as `redis_version` (what they check features against).
@@ -541,8 +541,7 @@ impl Connection {
                 if let Err(e) = validate_client_name(&argv[i + 1]) {
                     return done(e);
                 }
-                // A copy: the argument would keep the read buffer alive.
-                setname = Some(Bytes::copy_from_slice(&argv[i + 1]));
+                setname = Some(keep(&argv[i + 1]));
                 i += 2;
             } else {
                 return done(Reply::Error(format!(
@@ -607,8 +606,7 @@ impl Connection {
                 *self.handle.name.lock() = if argv[2].is_empty() {
                     None
                 } else {
-                    // A copy: the argument would keep the read buffer alive.
-                    Some(Bytes::copy_from_slice(&argv[2]))
+                    Some(keep(&argv[2]))
                 };
                 done(Reply::ok())
             }
@@ -800,8 +798,7 @@ impl Connection {
                 "noloop" => opts.noloop = true,
                 "prefix" if more => {
                     i += 1;
-                    // A copy: kept while tracking is on (see `resp::decode`).
-                    opts.prefixes.push(Bytes::copy_from_slice(&args[i]));
+                    opts.prefixes.push(keep(&args[i]));
                 }
                 _ => return syntax_error(),
             }
@@ -1286,9 +1283,8 @@ impl Connection {
             if w.keys.iter().any(|(d, k, _)| *d == self.db && k == key) {
                 continue;
             }
-            // A copy: a watch can last as long as the connection, and the
-            // argument would keep the read buffer alive with it.
-            let key = &Bytes::copy_from_slice(key);
+            // A watch can last as long as the connection.
+            let key = &keep(key);
             self.shared.notifier.watch(self.db, key.clone(), &w.dirty);
             let ctx = self.ctx();
             let existed = matches!(

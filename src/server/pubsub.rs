@@ -38,8 +38,7 @@ fn add(registry: &Registry, name: &Bytes, sender: &PushSender) -> bool {
     let mut reg = registry.lock();
     let subscribers = match reg.get_mut(name) {
         Some(subscribers) => subscribers,
-        // A copy: the name is a slice of the client's read buffer.
-        None => reg.entry(Bytes::copy_from_slice(name)).or_default(),
+        None => reg.entry(crate::keyspace::keep(name)).or_default(),
     };
     subscribers
         .insert(sender.client_id(), sender.clone())

@@ -305,15 +305,13 @@ impl Tracking {
             };
         if remember {
             for k in keys {
-                // A copy: the argument is a slice of the client's read
-                // buffer, which the table would keep alive.
                 match inner.keys.get_mut(k.as_ref()) {
                     Some(readers) => {
                         readers.insert(id);
                     }
                     None => {
                         let readers = HashSet::from([id]);
-                        inner.keys.insert(Bytes::copy_from_slice(k), readers);
+                        inner.keys.insert(crate::keyspace::keep(k), readers);
                     }
                 }
             }
