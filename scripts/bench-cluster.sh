@@ -40,10 +40,13 @@ P0=$(free_port); start "$P0" "$TMP/single"
 PA=$(free_port); start "$PA" "$TMP/always" --fsync always
 R1=$(free_port); R2=$(free_port); R3=$(free_port)
 P1=$(free_port); P2=$(free_port); P3=$(free_port)
-start "$P1" "$TMP/n1" --node-id n1 --raft-addr "127.0.0.1:$R1"
-start "$P2" "$TMP/n2" --node-id n2 --raft-addr "127.0.0.1:$R2" --join "127.0.0.1:$R1"
+# Extra flags for the cluster's nodes (experiments), e.g.
+# CLUSTER_ARGS='--worker-threads 1'.
+read -r -a CARGS <<<"${CLUSTER_ARGS:-}"
+start "$P1" "$TMP/n1" --node-id n1 --raft-addr "127.0.0.1:$R1" "${CARGS[@]}"
+start "$P2" "$TMP/n2" --node-id n2 --raft-addr "127.0.0.1:$R2" --join "127.0.0.1:$R1" "${CARGS[@]}"
 for _ in $(seq 300); do redis-cli -p "$P1" info raft | grep -q 'cluster_size:2' && break; sleep 0.1; done
-start "$P3" "$TMP/n3" --node-id n3 --raft-addr "127.0.0.1:$R3" --join "127.0.0.1:$R1"
+start "$P3" "$TMP/n3" --node-id n3 --raft-addr "127.0.0.1:$R3" --join "127.0.0.1:$R1" "${CARGS[@]}"
 for _ in $(seq 300); do redis-cli -p "$P1" info raft | grep -q 'cluster_size:3' && break; sleep 0.1; done
 redis-cli -p "$P1" info raft | grep -E 'cluster_size|raft_role' | tr -d '\r'
 

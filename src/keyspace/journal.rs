@@ -503,9 +503,10 @@ impl Journal {
             .map(|(i, _)| i)
     }
 
-    /// The records as storage wants them.
-    pub(crate) fn records(&self) -> Vec<RecordRef<'_>> {
-        self.pending.iter().map(|p| self.record_of(p)).collect()
+    /// The records as storage wants them, made as they are walked (no
+    /// vector of them: a replicated group holds thousands).
+    pub(crate) fn records(&self) -> impl ExactSizeIterator<Item = RecordRef<'_>> + Clone + '_ {
+        self.pending.iter().map(|p| self.record_of(p))
     }
 
     /// After the append: for each record, `fix(slot, key, sub, gen, target,

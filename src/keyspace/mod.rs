@@ -806,7 +806,7 @@ impl Keyspace {
             Some(one) => self
                 .log
                 .append_into(std::slice::from_ref(&one), &mut locations),
-            None => self.log.append_into(&journal.records(), &mut locations),
+            None => self.log.append_each(journal.records(), &mut locations),
         };
         let result = match result {
             Ok(commit) => {

@@ -590,11 +590,11 @@ impl Import<'_> {
         }
         let ks = self.ks;
         let mut state = ks.state.lock();
-        let refs = self.journal.records();
-        let (locations, commit) = ks.log.append(&refs)?;
+        let mut locations = Vec::new();
+        let commit = ks.log.append_each(self.journal.records(), &mut locations)?;
         let mut loads = Vec::new();
         let mut applied = Ok(());
-        for (rec, loc) in refs.iter().zip(&locations) {
+        for (rec, loc) in self.journal.records().zip(&locations) {
             if rec.kind == RecordKind::Delete {
                 ks.log.mark_dead(*loc);
             }
@@ -613,7 +613,6 @@ impl Import<'_> {
             }
         }
         drop(state);
-        drop(refs);
         self.journal.clear();
         self.bytes = 0;
         applied?;

@@ -585,13 +585,24 @@ impl Log {
         records: &[RecordRef<'_>],
         locs: &mut Vec<Location>,
     ) -> Result<Commit> {
+        self.append_each(records.iter().copied(), locs)
+    }
+
+    /// [`Log::append_into`] of records an iterator makes (walked twice: a
+    /// check, then the encoding), so that an owner that keeps its records
+    /// in its own form needs no vector of them.
+    pub fn append_each<'r, I>(&self, records: I, locs: &mut Vec<Location>) -> Result<Commit>
+    where
+        I: ExactSizeIterator<Item = RecordRef<'r>> + Clone,
+    {
         let inner = &self.inner;
         locs.clear();
-        if records.is_empty() {
+        let n = records.len();
+        if n == 0 {
             return Ok(Commit::done());
         }
         let mut total = 0usize;
-        for r in records {
+        for r in records.clone() {
             if r.key.is_empty() {
                 return Err(Error::InvalidArgument("empty key".into()));
             }
@@ -611,7 +622,7 @@ impl Log {
             }
             total = total.saturating_add(record::encoded_len(r.key.len(), r.value.len()));
         }
-        let batch = records.len() > 1;
+        let batch = n > 1;
         if batch {
             total += 2 * record::encoded_len(0, 4);
         }
@@ -632,11 +643,11 @@ impl Log {
         let base = w.active.size();
         let mut buf = std::mem::take(&mut w.buf);
         buf.clear();
-        locs.reserve(records.len());
+        locs.reserve(n);
         let batch_id = w.next_batch;
         if batch {
             w.next_batch += 1;
-            let count = record::batch_marker_value(records.len() as u32);
+            let count = record::batch_marker_value(n as u32);
             record::encode(&mut buf, DiskKind::BatchBegin, 0, batch_id, 0, &[], &count);
         }
         // Bytes of this append already written (a big batch is encoded and
@@ -672,7 +683,7 @@ impl Log {
         }
         if written.is_ok() {
             if batch {
-                let count = record::batch_marker_value(records.len() as u32);
+                let count = record::batch_marker_value(n as u32);
                 record::encode(&mut buf, DiskKind::BatchCommit, 0, batch_id, 0, &[], &count);
             }
             written = w.put_bytes(base + flushed, &buf);
