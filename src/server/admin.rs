@@ -2,7 +2,7 @@
 //! and pub/sub. Each returns its reply (None when it wrote its replies
 //! itself, as SUBSCRIBE does, or has none) and whether to close.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -1941,26 +1941,15 @@ fn cmd_command(shared: &Shared, argv: &[Bytes]) -> Outcome {
     }
 }
 
-/// The most resident bytes this process had (`VmHWM`; 0 elsewhere).
-fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
-/// MEMORY STATS, in Redis 7.0's order. FincasKV's allocator is the
-/// system's (no jemalloc statistics) and it has no replication backlog or
-/// AOF buffer, so those read 0; the totals are the process's resident
-/// bytes (as INFO's `used_memory`), and the dataset is what is left after
-/// the startup footprint.
+/// MEMORY STATS, in Redis 7.0's order. The totals are heap bytes in use
+/// (as INFO's `used_memory`, see [`heap_bytes`]); the allocator is the
+/// system's, so its "active" bytes are the allocated ones and "resident"
+/// is the process's resident set. There is no replication backlog or AOF
+/// buffer: those read 0. The dataset is what is left after the startup
+/// footprint.
 fn memory_stats(shared: &Shared) -> Reply {
-    let (total, peak, startup) = (rss_bytes(), peak_rss_bytes(), shared.startup_rss);
-    let peak = peak.max(total);
+    let (total, rss) = (heap_bytes(), rss_bytes());
+    let (peak, startup) = (peak_heap_bytes(), shared.startup_heap);
     let counts = shared.backend.key_counts();
     let keys: u64 = counts.iter().map(|c| c.0).sum();
     let overhead = startup.min(total);
@@ -2013,17 +2002,68 @@ fn memory_stats(shared: &Shared) -> Reply {
         (name("peak.percentage"), float(pct(total, peak))),
         (name("allocator.allocated"), int(total)),
         (name("allocator.active"), int(total)),
-        (name("allocator.resident"), int(total)),
+        (name("allocator.resident"), int(rss)),
         (name("allocator-fragmentation.ratio"), float(1.0)),
         (name("allocator-fragmentation.bytes"), int(0)),
-        (name("allocator-rss.ratio"), float(1.0)),
-        (name("allocator-rss.bytes"), int(0)),
+        (name("allocator-rss.ratio"), float(ratio(rss, total))),
+        (
+            name("allocator-rss.bytes"),
+            Reply::Integer(rss as i64 - total as i64),
+        ),
         (name("rss-overhead.ratio"), float(1.0)),
         (name("rss-overhead.bytes"), int(0)),
-        (name("fragmentation"), float(1.0)),
-        (name("fragmentation.bytes"), int(0)),
+        (name("fragmentation"), float(ratio(rss, total))),
+        (
+            name("fragmentation.bytes"),
+            Reply::Integer(rss as i64 - total as i64),
+        ),
     ]);
     Reply::Map(m)
+}
+
+/// Bytes of heap in use, what INFO's `used_memory` reports: with glibc,
+/// its malloc statistics (`mallinfo2`: the chunks in use in every arena
+/// plus the directly mapped ones), which is what Redis reports too (its
+/// allocator's bytes), so the two compare like for like. The resident set
+/// also counts freed memory the allocator keeps, the data files' mapped
+/// window and the binary; INFO reports it as `used_memory_rss`. Elsewhere
+/// the resident set stands in. Every call also updates the peak
+/// ([`peak_heap_bytes`]).
+pub(super) fn heap_bytes() -> u64 {
+    let now = heap_in_use();
+    PEAK_HEAP.fetch_max(now, Ordering::Relaxed);
+    now
+}
+
+/// The largest [`heap_bytes`] seen (INFO and MEMORY STATS sample it, so
+/// a peak between two samples is missed).
+fn peak_heap_bytes() -> u64 {
+    PEAK_HEAP.load(Ordering::Relaxed)
+}
+
+static PEAK_HEAP: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[expect(unsafe_code, reason = "mallinfo2(3) has no safe wrapper")]
+fn heap_in_use() -> u64 {
+    // SAFETY: mallinfo2 only reads the allocator's statistics (under its
+    // arena locks); it has no preconditions.
+    let m = unsafe { libc::mallinfo2() };
+    (m.uordblks as u64).saturating_add(m.hblkhd as u64)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_in_use() -> u64 {
+    rss_bytes()
+}
+
+/// `a / b`, 0 when `b` is 0 (ratios of INFO and MEMORY STATS).
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
 }
 
 /// Gives freed heap memory back to the system (glibc's `malloc_trim`).
@@ -2124,11 +2164,16 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
         ));
     }
     if want("memory") {
-        let rss = rss_bytes();
+        let (used, rss) = (heap_bytes(), rss_bytes());
+        let (peak, startup) = (peak_heap_bytes(), shared.startup_heap);
         out.push_str(&format!(
-            "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_allocator:libc\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:libc\r\n\r\n",
+            human(used),
             human(rss),
-            human(rss),
+            human(peak),
+            used.saturating_sub(startup),
+            ratio(rss, used),
+            rss as i64 - used as i64,
         ));
     }
     if want("persistence") {

@@ -248,9 +248,9 @@ pub(crate) struct Shared {
     pub pause: watch::Sender<Option<Pause>>,
     pub shutdown_mode: AtomicU8,
     pub started: Instant,
-    /// Resident bytes when the server was set up (MEMORY STATS'
-    /// `startup.allocated`).
-    pub startup_rss: u64,
+    /// Heap bytes in use when the server was set up (INFO's
+    /// `used_memory_startup`, MEMORY STATS' `startup.allocated`).
+    pub startup_heap: u64,
     /// Unix seconds of the last successful SAVE (sync).
     pub lastsave: AtomicU64,
     /// DEBUG SET-ACTIVE-EXPIRE.
@@ -552,7 +552,7 @@ pub async fn run_with(
         pause: watch::channel(None).0,
         shutdown_mode: AtomicU8::new(SHUTDOWN_NONE),
         started: Instant::now(),
-        startup_rss: admin::rss_bytes(),
+        startup_heap: admin::heap_bytes(),
         lastsave: AtomicU64::new(now_ms() / 1000),
         active_expire: AtomicBool::new(true),
         merging: AtomicBool::new(false),

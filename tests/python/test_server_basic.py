@@ -294,6 +294,36 @@ def test_memory_stats_purge_and_malloc_stats_as_redis(server, redis_server):
     theirs.flushall()
 
 
+def test_info_memory_reports_heap_bytes_as_redis(server, redis_server):
+    """INFO memory's fields carry Redis 7.0's names; ``used_memory`` is heap
+    bytes in use (as Redis's allocator bytes), below the resident set, up by
+    a big value's size while it is stored and down again once it is
+    deleted; the peak keeps the high point; the fragmentation ratio is
+    RSS / used."""
+    import time
+
+    ours = redis.Redis(port=server.port)
+    theirs = redis.Redis(port=redis_server)
+    mine = ours.info("memory")
+    assert set(mine) <= set(theirs.info("memory")), set(mine) - set(theirs.info("memory"))
+    assert 0 < mine["used_memory"] < mine["used_memory_rss"]
+    ours.set("big", b"x" * (16 << 20))
+    grown = ours.info("memory")
+    assert grown["used_memory"] >= mine["used_memory"] + (16 << 20)
+    assert grown["used_memory_peak"] >= grown["used_memory"]
+    ratio = grown["used_memory_rss"] / grown["used_memory"]
+    assert abs(grown["mem_fragmentation_ratio"] - ratio) < 0.02
+    ours.delete("big")
+    deadline = time.monotonic() + 10
+    while True:
+        now = ours.info("memory")
+        if now["used_memory"] <= grown["used_memory"] - (12 << 20) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert now["used_memory"] <= grown["used_memory"] - (12 << 20)
+    assert now["used_memory_peak"] >= grown["used_memory"]
+
+
 def test_client_list_cmd_is_the_command_being_run(server, redis_server):
     """CLIENT LIST's ``cmd=`` as redis-server 7.0 shows it: the command being
     run (a client listing itself sees ``client|list``), a subcommand under its
