@@ -984,6 +984,7 @@ impl Connection {
                     self.shared.update_acl(|acl| acl.set_requirepass(&p));
                 }
                 self.shared.config_gen.fetch_add(1, Ordering::AcqRel);
+                self.shared.check_maxmemory();
                 done(Reply::ok())
             }
             "resetstat" if argv.len() == 2 => {
@@ -2166,12 +2167,15 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
     if want("memory") {
         let (used, rss) = (heap_bytes(), rss_bytes());
         let (peak, startup) = (peak_heap_bytes(), shared.startup_heap);
+        let maxmemory = cfg.maxmemory;
         out.push_str(&format!(
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:libc\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:libc\r\n\r\n",
             human(used),
             human(rss),
             human(peak),
             used.saturating_sub(startup),
+            human(maxmemory),
+            cfg.maxmemory_policy,
             ratio(rss, used),
             rss as i64 - used as i64,
         ));

@@ -83,6 +83,12 @@ pub struct ServerConfig {
     pub maxclients: usize,
     /// Largest bulk string in a request, bytes. Default 512 MiB. Settable.
     pub proto_max_bulk_len: u64,
+    /// Heap bytes in use (INFO's `used_memory`) above which commands that
+    /// may add data are refused with Redis's OOM error; 0 = no limit.
+    /// Units as Redis (`100mb`). Default 0. Settable.
+    pub maxmemory: u64,
+    /// Only `noeviction` (no key is ever evicted). Default `noeviction`.
+    pub maxmemory_policy: String,
     /// Largest argument count of a request. Default 2147483647. Settable.
     pub proto_max_multibulk_len: u64,
     /// Largest unprocessed request data per client, bytes; a client over it is
@@ -167,6 +173,8 @@ impl Default for ServerConfig {
             protected_mode: true,
             maxclients: 10_000,
             proto_max_bulk_len: 512 * 1024 * 1024,
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".to_owned(),
             proto_max_multibulk_len: i32::MAX as u64,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit: 32 * 1024 * 1024,
@@ -206,6 +214,8 @@ pub const OPTION_NAMES: &[&str] = &[
     "acllog-max-len",
     "protected-mode",
     "maxclients",
+    "maxmemory",
+    "maxmemory-policy",
     "proto-max-bulk-len",
     "proto-max-multibulk-len",
     "client-query-buffer-limit",
@@ -229,9 +239,22 @@ pub const OPTION_NAMES: &[&str] = &[
     "tls-cluster",
 ];
 
+/// Redis's `maxmemory-policy` values, in its error message's order; only
+/// `noeviction` is accepted.
+const EVICTION_POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+
 /// Read-only aliases that Redis clients ask for (redis-benchmark asks for
 /// `save` and `appendonly`).
-const COMPAT_NAMES: &[&str] = &["appendonly", "appendfsync", "save", "maxmemory"];
+const COMPAT_NAMES: &[&str] = &["appendonly", "appendfsync", "save"];
 
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_owned()
@@ -301,7 +324,8 @@ impl ServerConfig {
             "tls-cluster" => yes_no(self.tls_cluster),
             "appendonly" => "yes".to_owned(),
             "save" => String::new(),
-            "maxmemory" => "0".to_owned(),
+            "maxmemory" => self.maxmemory.to_string(),
+            "maxmemory-policy" => self.maxmemory_policy.clone(),
             _ => return None,
         })
     }
@@ -383,7 +407,22 @@ impl ServerConfig {
                 self.notify_keyspace_events = crate::keyspace::notify::classes_string(flags);
                 self.notify_flags = flags;
             }
-            "save" | "appendonly" | "maxmemory" => {}
+            "maxmemory" => self.maxmemory = parse_memory(value).ok_or_else(bad)?,
+            "maxmemory-policy" => {
+                let v = value.to_ascii_lowercase();
+                if v != "noeviction" {
+                    return Err(if EVICTION_POLICIES.contains(&v.as_str()) {
+                        format!("policy '{v}' is not supported: FincasKV evicts no keys; over maxmemory it refuses the commands that may add data (noeviction)")
+                    } else {
+                        format!(
+                            "argument(s) must be one of the following: {}",
+                            EVICTION_POLICIES.join(", ")
+                        )
+                    });
+                }
+                self.maxmemory_policy = v;
+            }
+            "save" | "appendonly" => {}
             _ => return Err("unsupported or read-only option".to_owned()),
         }
         Ok(())
@@ -422,7 +461,10 @@ impl ServerConfig {
     pub fn check_loaded(&mut self) -> Result<(), String> {
         let events = self.notify_keyspace_events.clone();
         self.set("notify-keyspace-events", &events)
-            .map_err(|e| format!("notify-keyspace-events: {e}"))
+            .map_err(|e| format!("notify-keyspace-events: {e}"))?;
+        let policy = self.maxmemory_policy.clone();
+        self.set("maxmemory-policy", &policy)
+            .map_err(|e| format!("maxmemory-policy: {e}"))
     }
 
     /// `notify-keyspace-events` as [`crate::keyspace::notify`] flags.
@@ -467,6 +509,7 @@ impl ServerConfig {
                 "port"
                 | "databases"
                 | "maxclients"
+                | "maxmemory"
                 | "proto-max-bulk-len"
                 | "proto-max-multibulk-len"
                 | "client-query-buffer-limit"

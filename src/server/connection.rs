@@ -401,6 +401,18 @@ impl Connection {
         }
     }
 
+    /// Whether `spec` is refused while the memory in use is over
+    /// `maxmemory`, by Redis's rule: a command that may add data, any
+    /// command queued inside MULTI (queuing grows memory too) but EXEC,
+    /// DISCARD, QUIT and RESET, and EXEC when it would run such a command.
+    fn refused_on_oom(&self, spec: &CommandSpec) -> bool {
+        match &self.multi {
+            Some(multi) if spec.name == "exec" => multi.queued.iter().any(|(s, _)| s.flags.denyoom),
+            Some(_) => !matches!(spec.name, "discard" | "quit" | "reset"),
+            None => spec.flags.denyoom,
+        }
+    }
+
     fn refresh_config(&mut self) {
         if self.shared.config_gen.load(Ordering::Acquire) != self.cached.gen {
             self.cached = CachedConfig::load(&self.shared);
@@ -614,6 +626,13 @@ impl Connection {
                 self.reject(Some(spec), err);
                 return Flow::Continue;
             }
+        }
+        if self.shared.over_maxmemory.load(Ordering::Relaxed) && self.refused_on_oom(spec) {
+            self.reject(
+                Some(spec),
+                Reply::error("OOM command not allowed when used memory > 'maxmemory'."),
+            );
+            return Flow::Continue;
         }
         if self.shared.pause.borrow().is_some() {
             self.wait_out_pause(spec).await;

@@ -255,6 +255,10 @@ pub(crate) struct Shared {
     pub lastsave: AtomicU64,
     /// DEBUG SET-ACTIVE-EXPIRE.
     pub active_expire: AtomicBool,
+    /// The heap in use was above `maxmemory` when last looked at
+    /// ([`Shared::check_maxmemory`]): commands that may grow the data
+    /// (`denyoom`) are refused, as Redis's `noeviction` policy does.
+    pub over_maxmemory: AtomicBool,
     /// A merge is running.
     pub merging: AtomicBool,
     pub merges_done: AtomicU64,
@@ -263,6 +267,18 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Compares the heap in use ([`admin::heap_bytes`], INFO's
+    /// `used_memory`) with `maxmemory` (0 = no limit) and records the
+    /// answer in [`Shared::over_maxmemory`]. Runs `hz` times a second and
+    /// after CONFIG SET, so a burst of writes can pass the limit by what
+    /// arrives in between (Redis checks before every command; a
+    /// `mallinfo2` per command would cost more than the command).
+    pub(crate) fn check_maxmemory(&self) {
+        let limit = self.config.read().maxmemory;
+        let over = limit != 0 && admin::heap_bytes() > limit;
+        self.over_maxmemory.store(over, Ordering::Relaxed);
+    }
+
     /// Changes the users (ACL SETUSER / DELUSER) and keeps `acl_open` in
     /// step, under the one write lock.
     pub(crate) fn update_acl<R>(&self, change: impl FnOnce(&mut acl::Acl) -> R) -> R {
@@ -555,6 +571,7 @@ pub async fn run_with(
         startup_heap: admin::heap_bytes(),
         lastsave: AtomicU64::new(now_ms() / 1000),
         active_expire: AtomicBool::new(true),
+        over_maxmemory: AtomicBool::new(false),
         merging: AtomicBool::new(false),
         merges_done: AtomicU64::new(0),
         port,
@@ -673,11 +690,13 @@ async fn accept_tls(
     }
 }
 
-/// Calls `active_expire_cycle` `hz` times a second.
+/// Calls `active_expire_cycle` `hz` times a second (and checks the heap
+/// against `maxmemory`).
 async fn active_expiry(shared: Arc<Shared>) {
     loop {
         let hz = shared.config.read().hz.max(1);
         tokio::time::sleep(Duration::from_millis(1000 / u64::from(hz))).await;
+        shared.check_maxmemory();
         // A CLIENT PAUSE stops expiry too (the data must not change), as
         // in Redis.
         if shared.active_expire.load(Ordering::Relaxed) && shared.paused().is_none() {

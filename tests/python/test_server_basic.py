@@ -366,3 +366,66 @@ def test_client_list_cmd_is_the_command_being_run(server, redis_server):
     theirs = scene(redis_server)
     assert ours == theirs
     assert ours[0] == ["client|list"]
+
+
+def test_maxmemory_refuses_growing_commands_as_redis_noeviction(server, redis_server):
+    """With `maxmemory` under the memory in use, the commands that may add
+    data (`denyoom`: SET, LPUSH, HSET, ...) get Redis's OOM error, also
+    inside MULTI (EXEC then aborts); reads and deletes still run; raising
+    the limit (0 = none) lets writes through again. CONFIG GET / INFO show
+    the setting; a policy that evicts is refused (FincasKV evicts
+    nothing) and a bad one gets Redis's error."""
+    from test_server_differential import cmd, exchange
+
+    redis.Redis(port=redis_server).flushall()
+    script = [
+        cmd("SET", "a", "1"),
+        cmd("CONFIG", "SET", "maxmemory", "1"),
+        cmd("CONFIG", "GET", "maxmemory"),
+        cmd("SET", "b", "2"),
+        cmd("LPUSH", "l", "x"),
+        cmd("GET", "a"),
+        cmd("INCR", "a"),
+        cmd("MULTI"),
+        cmd("SET", "c", "3"),
+        cmd("GET", "a"),
+        cmd("EXEC"),
+        cmd("DEL", "a"),
+        cmd("EXISTS", "b", "c"),
+        cmd("CONFIG", "SET", "maxmemory-policy", "bogus"),
+        cmd("CONFIG", "SET", "maxmemory", "0"),
+        cmd("SET", "b", "2"),
+        cmd("CONFIG", "GET", "maxmemory-policy"),
+    ]
+    ours = exchange(server.port, script)
+    theirs = exchange(redis_server, script)
+    assert ours == theirs
+    assert b"OOM command not allowed" in ours[3]
+    c = redis.Redis(port=server.port)
+    c.config_set("maxmemory", "100mb")
+    info = c.info("memory")
+    assert info["maxmemory"] == 100 << 20 and info["maxmemory_policy"] == "noeviction"
+    with pytest.raises(redis.ResponseError, match="not supported"):
+        c.config_set("maxmemory-policy", "allkeys-lru")
+    c.config_set("maxmemory", "0")
+
+    def exec_after_the_limit(port):
+        """A transaction queued under the limit, EXEC'd over it."""
+        import socket
+
+        from test_server_differential import read_reply
+
+        seen = []
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as a, \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as b:
+            for s, parts in [(a, ["MULTI"]), (a, ["SET", "x", "1"]), (b, ["CONFIG", "SET", "maxmemory", "1"]),
+                             (a, ["EXEC"]), (a, ["DISCARD"]), (a, ["GET", "x"]),
+                             (b, ["CONFIG", "SET", "maxmemory", "0"])]:
+                s.sendall(cmd(*parts))
+                seen.append(read_reply(s))
+        return seen
+
+    ours = exec_after_the_limit(server.port)
+    assert ours == exec_after_the_limit(redis_server)
+    assert ours[3].startswith(b"-EXECABORT")
+    redis.Redis(port=redis_server).flushall()
