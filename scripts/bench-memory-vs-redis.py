@@ -5,7 +5,7 @@ For every shape and item size, a fresh FincasKV server and a fresh
 redis-server (no persistence) are started on free loopback ports, filled
 with N items through redis-py pipelines of 16 commands, and the growth of
 INFO memory's `used_memory` is divided by N: heap bytes in use on both
-sides (ours from glibc's malloc statistics, Redis's from jemalloc), as
+sides (ours counted by the server's allocator, Redis's by jemalloc), as
 users compare them. The growth of `used_memory_rss` per item is printed
 too (it adds what the allocators keep and, for us, the data file's mapped
 window; it is noisier).

@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod alloc;
 pub mod cluster;
 pub mod command;
 #[doc(hidden)]

@@ -2022,41 +2022,27 @@ fn memory_stats(shared: &Shared) -> Reply {
     Reply::Map(m)
 }
 
-/// Bytes of heap in use, what INFO's `used_memory` reports: with glibc,
-/// its malloc statistics (`mallinfo2`: the chunks in use in every arena
-/// plus the directly mapped ones), which is what Redis reports too (its
-/// allocator's bytes), so the two compare like for like. The resident set
-/// also counts freed memory the allocator keeps, the data files' mapped
-/// window and the binary; INFO reports it as `used_memory_rss`. Elsewhere
+/// Bytes of heap in use, what INFO's `used_memory` reports: the count of
+/// [`crate::alloc::CountingAlloc`] (the server binary's allocator), which
+/// is what Redis reports too (its allocator's bytes), so the two compare
+/// like for like. The resident set also counts freed memory malloc keeps,
+/// the data files' mapped window and the binary; INFO reports it as
+/// `used_memory_rss`. Without the counting allocator (the Python module)
 /// the resident set stands in. Every call also updates the peak
 /// ([`peak_heap_bytes`]).
 pub(super) fn heap_bytes() -> u64 {
-    let now = heap_in_use();
+    let now = crate::alloc::heap_in_use().unwrap_or_else(rss_bytes);
     PEAK_HEAP.fetch_max(now, Ordering::Relaxed);
     now
 }
 
-/// The largest [`heap_bytes`] seen (INFO and MEMORY STATS sample it, so
-/// a peak between two samples is missed).
+/// The largest [`heap_bytes`] seen (INFO, MEMORY STATS and the
+/// `maxmemory` check sample it, so a peak between two samples is missed).
 fn peak_heap_bytes() -> u64 {
     PEAK_HEAP.load(Ordering::Relaxed)
 }
 
 static PEAK_HEAP: AtomicU64 = AtomicU64::new(0);
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[expect(unsafe_code, reason = "mallinfo2(3) has no safe wrapper")]
-fn heap_in_use() -> u64 {
-    // SAFETY: mallinfo2 only reads the allocator's statistics (under its
-    // arena locks); it has no preconditions.
-    let m = unsafe { libc::mallinfo2() };
-    (m.uordblks as u64).saturating_add(m.hblkhd as u64)
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn heap_in_use() -> u64 {
-    rss_bytes()
-}
 
 /// `a / b`, 0 when `b` is 0 (ratios of INFO and MEMORY STATS).
 fn ratio(a: u64, b: u64) -> f64 {

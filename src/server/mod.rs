@@ -271,8 +271,9 @@ impl Shared {
     /// `used_memory`) with `maxmemory` (0 = no limit) and records the
     /// answer in [`Shared::over_maxmemory`]. Runs `hz` times a second and
     /// after CONFIG SET, so a burst of writes can pass the limit by what
-    /// arrives in between (Redis checks before every command; a
-    /// `mallinfo2` per command would cost more than the command).
+    /// arrives in between (Redis checks before every command; summing the
+    /// count's shards, lines other threads keep writing, per command would
+    /// cost a cache miss per shard).
     pub(crate) fn check_maxmemory(&self) {
         let limit = self.config.read().maxmemory;
         let over = limit != 0 && admin::heap_bytes() > limit;
