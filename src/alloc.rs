@@ -1,8 +1,9 @@
 //! A counting global allocator: the system allocator, plus a count of the
 //! heap bytes in use, which INFO reports as `used_memory` (Redis's measure:
 //! its allocator's bytes). The server binary installs it; where it is not
-//! the global allocator (the Python module, tests), [`heap_in_use`] answers
-//! `None` and the server reports the resident set instead.
+//! the global allocator (the Python module, tests), nothing is counted,
+//! [`heap_in_use`] answers `None` and the server reports the resident set
+//! instead.
 //!
 //! Each allocation counts the chunk glibc's malloc really takes for it (the
 //! size plus its 8-byte header, rounded up to 16, at least 32), so the count
@@ -16,7 +17,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 const SHARDS: usize = 16;
 
@@ -25,7 +26,6 @@ struct Shard(AtomicI64);
 
 static COUNTS: [Shard; SHARDS] = [const { Shard(AtomicI64::new(0)) }; SHARDS];
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
-static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     // Const-initialised and without a destructor: reading it never
@@ -98,18 +98,13 @@ unsafe impl GlobalAlloc for CountingAlloc {
 }
 
 fn counted(delta: i64) {
-    if !ACTIVE.load(Ordering::Relaxed) {
-        ACTIVE.store(true, Ordering::Relaxed);
-    }
     shard().fetch_add(delta, Ordering::Relaxed);
 }
 
-/// Heap bytes in use, when [`CountingAlloc`] is the global allocator (it
-/// has served an allocation); `None` otherwise.
+/// Heap bytes in use, when [`CountingAlloc`] is the global allocator;
+/// `None` otherwise. (Once it is, the count is never 0: the runtime itself
+/// holds allocations before `main`.)
 pub fn heap_in_use() -> Option<u64> {
-    if !ACTIVE.load(Ordering::Relaxed) {
-        return None;
-    }
     let total: i64 = COUNTS.iter().map(|s| s.0.load(Ordering::Relaxed)).sum();
-    Some(u64::try_from(total).unwrap_or(0))
+    u64::try_from(total).ok().filter(|&n| n > 0)
 }

@@ -1951,6 +1951,7 @@ fn cmd_command(shared: &Shared, argv: &[Bytes]) -> Outcome {
 fn memory_stats(shared: &Shared) -> Reply {
     let (total, rss) = (heap_bytes(), rss_bytes());
     let (peak, startup) = (peak_heap_bytes(), shared.startup_heap);
+    let (frag_ratio, frag_bytes) = fragmentation(rss, total);
     let counts = shared.backend.key_counts();
     let keys: u64 = counts.iter().map(|c| c.0).sum();
     let overhead = startup.min(total);
@@ -2006,18 +2007,12 @@ fn memory_stats(shared: &Shared) -> Reply {
         (name("allocator.resident"), int(rss)),
         (name("allocator-fragmentation.ratio"), float(1.0)),
         (name("allocator-fragmentation.bytes"), int(0)),
-        (name("allocator-rss.ratio"), float(ratio(rss, total))),
-        (
-            name("allocator-rss.bytes"),
-            Reply::Integer(rss as i64 - total as i64),
-        ),
+        (name("allocator-rss.ratio"), float(frag_ratio)),
+        (name("allocator-rss.bytes"), Reply::Integer(frag_bytes)),
         (name("rss-overhead.ratio"), float(1.0)),
         (name("rss-overhead.bytes"), int(0)),
-        (name("fragmentation"), float(ratio(rss, total))),
-        (
-            name("fragmentation.bytes"),
-            Reply::Integer(rss as i64 - total as i64),
-        ),
+        (name("fragmentation"), float(frag_ratio)),
+        (name("fragmentation.bytes"), Reply::Integer(frag_bytes)),
     ]);
     Reply::Map(m)
 }
@@ -2044,13 +2039,16 @@ fn peak_heap_bytes() -> u64 {
 
 static PEAK_HEAP: AtomicU64 = AtomicU64::new(0);
 
-/// `a / b`, 0 when `b` is 0 (ratios of INFO and MEMORY STATS).
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 {
+/// RSS against the heap in use: their ratio (0 with no heap figure) and
+/// their difference, as INFO's `mem_fragmentation_ratio` / `_bytes` and
+/// MEMORY STATS' `fragmentation` fields report them.
+fn fragmentation(rss: u64, used: u64) -> (f64, i64) {
+    let ratio = if used == 0 {
         0.0
     } else {
-        a as f64 / b as f64
-    }
+        rss as f64 / used as f64
+    };
+    (ratio, rss as i64 - used as i64)
 }
 
 /// Gives freed heap memory back to the system (glibc's `malloc_trim`).
@@ -2153,6 +2151,7 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
     if want("memory") {
         let (used, rss) = (heap_bytes(), rss_bytes());
         let (peak, startup) = (peak_heap_bytes(), shared.startup_heap);
+        let (frag_ratio, frag_bytes) = fragmentation(rss, used);
         let maxmemory = cfg.maxmemory;
         out.push_str(&format!(
             "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:libc\r\n\r\n",
@@ -2162,8 +2161,8 @@ pub(super) fn info(shared: &Shared, args: &[Bytes]) -> String {
             used.saturating_sub(startup),
             human(maxmemory),
             cfg.maxmemory_policy,
-            ratio(rss, used),
-            rss as i64 - used as i64,
+            frag_ratio,
+            frag_bytes,
         ));
     }
     if want("persistence") {
