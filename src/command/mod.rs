@@ -33,6 +33,12 @@ pub struct Ctx {
     pub rng_seed: u64,
     /// Index of the selected database (0..databases).
     pub db: usize,
+    /// The memory in use was over `maxmemory` when the command arrived
+    /// (Redis's pre-command OOM state). Scripts read it: a script's first
+    /// `denyoom` call, and EVAL / FCALL of a script that may write without
+    /// `allow-oom`, get Redis's OOM error. Connections set it; replicated
+    /// applies never do (a command a leader accepted runs everywhere).
+    pub oom: bool,
 }
 
 impl Ctx {
@@ -42,6 +48,7 @@ impl Ctx {
             now_ms,
             rng_seed,
             db,
+            oom: false,
         }
     }
 }

@@ -32,6 +32,8 @@ pub(crate) struct Exec<'a> {
     /// (INFO `keyspace_hits` / `keyspace_misses`), a miss is a `keymiss`
     /// notification. Set by whoever runs the command.
     pub(crate) reading: bool,
+    /// Memory was over `maxmemory` when the command arrived ([`Ctx::oom`]).
+    pub(crate) oom: bool,
 }
 
 impl<'a> Exec<'a> {
@@ -50,6 +52,7 @@ impl<'a> Exec<'a> {
             journal,
             dropper,
             reading: false,
+            oom: ctx.oom,
         }
     }
 

@@ -28,6 +28,7 @@
 //!
 //! [`Ctx`]: crate::command::Ctx
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -167,6 +168,18 @@ const MAX_DEPTH: usize = 1000;
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 const NOT_ALLOWED: &str = "ERR This Redis command is not allowed from script";
+/// Redis's reply to a command refused while memory is over `maxmemory`.
+pub(crate) const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// What a running script may do: from its flags and from the command
+/// that runs it (EVAL_RO / FCALL_RO).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rules {
+    /// Write commands are refused (`no-writes`, or a `*_RO` command).
+    pub(super) read_only: bool,
+    /// `allow-oom`: `denyoom` commands run even over `maxmemory`.
+    pub(super) allow_oom: bool,
+}
 
 /// The script cache: lower-case hex SHA1 -> body. Shared (`Arc`) by the
 /// keyspace state, whose lock the scripting commands run under, and the
@@ -241,6 +254,9 @@ fn evalsha_ro(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 
 /// EVAL script numkeys [key ...] [arg ...], and its three siblings.
 fn eval_generic(ex: &mut Exec<'_>, argv: &[Bytes], by_sha: bool, read_only: bool) -> Reply {
+    if ex.oom && eval_denied_on_oom(ex, &argv[1], by_sha) {
+        return args::err(OOM);
+    }
     let Some(numkeys) = args::parse_i64(&argv[2]) else {
         return args::err(args::NOT_INTEGER);
     };
@@ -268,10 +284,13 @@ fn eval_generic(ex: &mut Exec<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
     if read_only && shebang.present && !shebang.no_writes {
         return args::err("ERR Can not execute a script with write flag using *_ro command.");
     }
-    let read_only = read_only || shebang.no_writes;
+    let rules = Rules {
+        read_only: read_only || shebang.no_writes,
+        allow_oom: shebang.allow_oom,
+    };
     let seed = ex.random();
     let saved_db = ex.db;
-    let reply = run_script(ex, &sha, &body, keys, argv_rest, read_only, seed);
+    let reply = run_script(ex, &sha, &body, keys, argv_rest, rules, seed);
     ex.db = saved_db;
     if !by_sha && !matches!(&reply, Reply::Error(e) if e.starts_with(COMPILE_ERROR)) {
         // Cached as Redis caches an EVAL'd script: a copy, so that the
@@ -285,6 +304,25 @@ fn eval_generic(ex: &mut Exec<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
     reply
 }
 
+/// Whether EVAL / EVALSHA of `script` (a body, or a digest when `by_sha`)
+/// is refused while memory is over `maxmemory`: Redis treats a script
+/// with a shebang as a `denyoom` command unless it declares `no-writes` or
+/// `allow-oom`. A script without one is checked call by call instead
+/// (see [`call_command`]); an unknown digest or a bad shebang is left to
+/// the command's own error.
+fn eval_denied_on_oom(ex: &Exec<'_>, script: &Bytes, by_sha: bool) -> bool {
+    let body = if by_sha {
+        let sha = String::from_utf8_lossy(script).to_ascii_lowercase();
+        match ex.st.scripts.lock().bodies.get(&sha) {
+            Some(body) => body.clone(),
+            None => return false,
+        }
+    } else {
+        script.clone()
+    };
+    matches!(Shebang::parse(&body), Ok(s) if s.present && !s.no_writes && !s.allow_oom)
+}
+
 const COMPILE_ERROR: &str = "ERR Error compiling script (new function): ";
 
 /// The `#!lua [flags=f1,f2]` first line a Redis 7.0 script may start with.
@@ -294,10 +332,13 @@ struct Shebang {
     present: bool,
     /// `flags=no-writes`: the script runs as a read-only one.
     no_writes: bool,
+    /// `flags=allow-oom`: the script runs and writes over `maxmemory`.
+    allow_oom: bool,
 }
 
 impl Shebang {
-    /// The flags Redis 7.0 knows (all but `no-writes` change nothing here).
+    /// The flags Redis 7.0 knows (`no-writes` and `allow-oom` change
+    /// something here, the others only matter to Redis Cluster or replicas).
     const FLAGS: &'static [&'static str] = &[
         "no-writes",
         "allow-oom",
@@ -324,7 +365,7 @@ impl Shebang {
         }
         let mut shebang = Shebang {
             present: true,
-            no_writes: false,
+            ..Shebang::default()
         };
         for part in parts {
             let Some(flags) = part.strip_prefix("flags=") else {
@@ -339,6 +380,7 @@ impl Shebang {
                     )));
                 }
                 shebang.no_writes |= flag == "no-writes";
+                shebang.allow_oom |= flag == "allow-oom";
             }
         }
         Ok(shebang)
@@ -879,17 +921,10 @@ impl Engine {
         body: &[u8],
         keys: &[Bytes],
         argv: &[Bytes],
-        read_only: bool,
+        rules: Rules,
         seed: u64,
     ) -> (Reply, bool) {
-        self.run_target(
-            ex,
-            Target::Script { sha, body },
-            keys,
-            argv,
-            read_only,
-            seed,
-        )
+        self.run_target(ex, Target::Script { sha, body }, keys, argv, rules, seed)
     }
 
     /// Runs a script or a library's function (see [`Target`]): the reply,
@@ -900,7 +935,7 @@ impl Engine {
         target: Target<'_>,
         keys: &[Bytes],
         argv: &[Bytes],
-        read_only: bool,
+        rules: Rules,
         seed: u64,
     ) -> (Reply, bool) {
         // What a script could have changed, back to a fresh state's.
@@ -933,9 +968,12 @@ impl Engine {
             Target::Function { name, callback } => (name, callback, true),
         };
         let ex = std::cell::RefCell::new(ex);
+        // A write command was called (Redis's SCRIPT_WRITE_DIRTY): from
+        // then on the script is not stopped for memory.
+        let wrote = std::cell::Cell::new(false);
         let outcome = lua.scope(|scope| {
             // redis.call / redis.pcall: raise or return the command's error.
-            let ex_ref = &ex;
+            let (ex_ref, wrote) = (&ex, &wrote);
             let call =
                 move |lua: &Lua, args: &Variadic<Value>| -> mlua::Result<Result<Value, String>> {
                     let argv = match lua_argv(lua, args) {
@@ -943,7 +981,7 @@ impl Engine {
                         Err(text) => return Ok(Err(text.to_owned())),
                     };
                     let mut ex = ex_ref.borrow_mut();
-                    match call_command(&mut ex, &argv, read_only) {
+                    match call_command(&mut ex, &argv, rules, wrote) {
                         Reply::Error(text) => Ok(Err(text)),
                         reply => reply_to_lua(lua, reply, 0).map(Ok),
                     }
@@ -1083,14 +1121,14 @@ fn run_script(
     body: &[u8],
     keys: &[Bytes],
     argv: &[Bytes],
-    read_only: bool,
+    rules: Rules,
     seed: u64,
 ) -> Reply {
     let mut engine = match take_engine(ex) {
         Ok(engine) => engine,
         Err(reply) => return reply,
     };
-    let (reply, sound) = engine.run(ex, sha, body, keys, argv, read_only, seed);
+    let (reply, sound) = engine.run(ex, sha, body, keys, argv, rules, seed);
     if sound {
         put_back(ex, engine);
     }
@@ -1357,9 +1395,11 @@ pub fn with_script_reads<R>(watch: bool, f: impl FnOnce() -> R) -> (R, bool) {
 }
 
 /// Runs one `redis.call` with the script's `Exec`: the same checks as a
-/// command from a client (unknown, arity, sizes), worded as Redis words
-/// them for scripts, then the command's own handler.
-fn call_command(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
+/// command from a client (unknown, arity, sizes, and memory: a `denyoom`
+/// command is refused over `maxmemory` unless the script `allow-oom` or
+/// already `wrote`, as Redis cannot stop a script halfway), worded as
+/// Redis words them for scripts, then the command's own handler.
+fn call_command(ex: &mut Exec<'_>, argv: &[Bytes], rules: Rules, wrote: &Cell<bool>) -> Reply {
     const WRONG_ARGS: &str = "ERR Wrong number of args calling Redis command from script";
     let name = &argv[0];
     if is_inline(name) {
@@ -1388,8 +1428,14 @@ fn call_command(ex: &mut Exec<'_>, argv: &[Bytes], read_only: bool) -> Reply {
     if let Some(denied) = script_acl_denies(&cmd.spec, argv, true) {
         return args::err(denied.error());
     }
-    if read_only && cmd.spec.flags.write {
+    if rules.read_only && cmd.spec.flags.write {
         return args::err("ERR Write commands are not allowed from read-only scripts.");
+    }
+    if ex.oom && cmd.spec.flags.denyoom && !rules.allow_oom && !wrote.get() {
+        return args::err(OOM);
+    }
+    if cmd.spec.flags.write {
+        wrote.set(true);
     }
     if let Some(e) = super::check_sizes(&cmd.spec, argv, ex.st) {
         return e;

@@ -562,7 +562,9 @@ impl Connection {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        Ctx::new(now_ms, self.rng, self.db)
+        let mut ctx = Ctx::new(now_ms, self.rng, self.db);
+        ctx.oom = self.shared.over_maxmemory.load(Ordering::Relaxed);
+        ctx
     }
 
     /// Looks a command up: the keyspace table, then the server commands.

@@ -429,3 +429,61 @@ def test_maxmemory_refuses_growing_commands_as_redis_noeviction(server, redis_se
     assert ours == exec_after_the_limit(redis_server)
     assert ours[3].startswith(b"-EXECABORT")
     redis.Redis(port=redis_server).flushall()
+
+
+def test_maxmemory_stops_scripts_as_redis(server, redis_server):
+    """Over `maxmemory`, scripts follow Redis's rules: a script without a
+    shebang fails on its first `denyoom` call (redis.call raises, pcall
+    returns the error) unless it already wrote; EVAL of a script with a
+    shebang and FCALL of a function are refused outright unless they
+    declare `no-writes` or `allow-oom`. Replies compared with redis-server."""
+    import hashlib
+
+    from test_server_differential import cmd, exchange
+
+    shebanged = "#!lua\nreturn redis.call('get','a')"
+    lib = (
+        "#!lua name=oomlib\n"
+        "redis.register_function('w', function(k) return redis.call('set', k[1], 'v') end)\n"
+        "redis.register_function{function_name='oomok', callback=function(k) "
+        "return redis.call('set', k[1], 'v') end, flags={'allow-oom'}}\n"
+        "redis.register_function{function_name='ro', callback=function(k) "
+        "return redis.call('get', k[1]) end, flags={'no-writes'}}\n"
+    )
+    for port in (server.port, redis_server):
+        c = redis.Redis(port=port)
+        c.flushall()
+        c.function_flush()
+    script = [
+        cmd("SET", "a", "1"),
+        cmd("FUNCTION", "LOAD", lib),
+        cmd("SCRIPT", "LOAD", shebanged),
+        cmd("CONFIG", "SET", "maxmemory", "1"),
+        cmd("EVAL", "return redis.call('set','b','1')", "0"),
+        cmd("EVAL", "return redis.pcall('set','b','1')", "0"),
+        cmd("EVAL", "return redis.call('get','a')", "0"),
+        cmd("EVAL", "redis.call('del','a'); return redis.call('set','b','1')", "0"),
+        cmd("EVAL", "#!lua\nreturn redis.call('get','b')", "0"),
+        cmd("EVALSHA", hashlib.sha1(shebanged.encode()).hexdigest(), "0"),
+        cmd("EVALSHA", "a5e5a9e0cd8d3a2c2c2f9f0b4b4f7e1c3f0e1d2b", "x"),
+        cmd("EVAL", "#!lua flags=allow-oom\nreturn redis.call('set','b','2')", "0"),
+        cmd("EVAL", "#!lua flags=no-writes\nreturn redis.call('get','b')", "0"),
+        cmd("EVAL", "#!lua flags=bogus\nreturn 1", "0"),
+        cmd("FCALL", "w", "1", "c"),
+        cmd("FCALL", "oomok", "1", "c"),
+        cmd("FCALL", "ro", "1", "c"),
+        cmd("FCALL", "nosuch", "0"),
+        cmd("CONFIG", "SET", "maxmemory", "0"),
+        cmd("EVAL", "return redis.call('set','d','1')", "0"),
+        cmd("FCALL", "w", "1", "e"),
+        cmd("MGET", "a", "b", "c", "d", "e"),
+    ]
+    ours = exchange(server.port, script)
+    theirs = exchange(redis_server, script)
+    assert ours == theirs
+    assert ours[4].startswith(b"-OOM command not allowed") and b"script:" in ours[4]
+    assert ours[14].startswith(b"-OOM command not allowed")
+    for port in (server.port, redis_server):
+        c = redis.Redis(port=port)
+        c.function_flush()
+        c.flushall()

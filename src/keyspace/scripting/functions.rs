@@ -46,6 +46,8 @@ const FLAGS: [&str; 5] = [
 ];
 /// The `no-writes` bit.
 const NO_WRITES: u8 = 1;
+/// The `allow-oom` bit.
+const ALLOW_OOM: u8 = 2;
 
 /// The opcode of one library in Redis's FUNCTION DUMP payload
 /// (`RDB_OPCODE_FUNCTION2`): followed by the library's code as an RDB
@@ -996,6 +998,11 @@ fn fcall_generic(ex: &mut Exec<'_>, argv: &[Bytes], ro: bool) -> Reply {
         return args::err("ERR Function not found");
     };
     let (lib, flags, shown) = (lib.to_owned(), info.flags, info.name.clone());
+    // Redis treats FCALL of a function that may write as a `denyoom`
+    // command unless the function declares `allow-oom`.
+    if ex.oom && flags & (NO_WRITES | ALLOW_OOM) == 0 {
+        return args::err(super::OOM);
+    }
     let Some(numkeys) = args::parse_i64(&argv[2]) else {
         return args::err("ERR Bad number of keys provided");
     };
@@ -1008,7 +1015,10 @@ fn fcall_generic(ex: &mut Exec<'_>, argv: &[Bytes], ro: bool) -> Reply {
     if ro && flags & NO_WRITES == 0 {
         return args::err("ERR Can not execute a script with write flag using *_ro command.");
     }
-    let read_only = ro || flags & NO_WRITES != 0;
+    let rules = super::Rules {
+        read_only: ro || flags & NO_WRITES != 0,
+        allow_oom: flags & ALLOW_OOM != 0,
+    };
     let (keys, rest) = argv[3..].split_at(numkeys as usize);
     let seed = ex.random();
     let saved_db = ex.db;
@@ -1032,7 +1042,7 @@ fn fcall_generic(ex: &mut Exec<'_>, argv: &[Bytes], ro: bool) -> Reply {
             name: &shown,
             callback,
         };
-        engine.run_target(ex, target, keys, rest, read_only, seed)
+        engine.run_target(ex, target, keys, rest, rules, seed)
     });
     ex.db = saved_db;
     reply
