@@ -44,7 +44,7 @@ pub(crate) static COMMANDS: &[Command] = &[
 ];
 
 /// Redis 7.0's `hash-max-listpack-entries` and `hash-max-listpack-value`.
-const LISTPACK_ENTRIES: usize = 128;
+const LISTPACK_ENTRIES: usize = 512;
 const LISTPACK_VALUE: usize = 64;
 
 /// One field's value and record.

@@ -758,6 +758,26 @@ fn zsets_match_redis() {
     p.assert_clean();
 }
 
+/// OBJECT ENCODING follows Redis 7.0's default limits: a hash stays a
+/// listpack up to 512 fields (`hash-max-listpack-entries`), a sorted set
+/// up to 128 members (`zset-max-listpack-entries`).
+#[test]
+fn encodings_follow_redis_default_limits() {
+    let mut p = Pair::new();
+    let mut cmds: Vec<String> = Vec::new();
+    for i in 0..513 {
+        cmds.push(format!("HSET h f{i} v"));
+        cmds.push(format!("ZADD z {i} m{i}"));
+        if [127, 128, 129, 511, 512].contains(&i) {
+            cmds.push("OBJECT ENCODING h".to_owned());
+            cmds.push("OBJECT ENCODING z".to_owned());
+        }
+    }
+    let lines: Vec<&str> = cmds.iter().map(String::as_str).collect();
+    p.script(&lines);
+    p.assert_clean();
+}
+
 /// A full *SCAN iteration over a big collection returns every member, like
 /// Redis (cursors differ, the union must not).
 #[test]
