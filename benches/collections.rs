@@ -94,9 +94,40 @@ fn bench_collections(c: &mut Criterion) {
             ])
         })
         .collect();
+    // 1,000 small hashes of 100 fields (the compact encoding): HSET
+    // overwrites a field, HGET reads one.
+    let small_sets: Vec<Vec<Bytes>> = (0..SPREAD)
+        .map(|i| {
+            argv(&[
+                b"HSET",
+                format!("small:{}", i % 1000).as_bytes(),
+                format!("field:{:04}", (i / 1000) % 100).as_bytes(),
+                &value,
+            ])
+        })
+        .collect();
+    let small_gets: Vec<Vec<Bytes>> = small_sets
+        .iter()
+        .map(|a| vec![Bytes::from_static(b"HGET"), a[1].clone(), a[2].clone()])
+        .collect();
+    for i in 0..100_000 {
+        ks.execute(&ctx, &small_sets[i % SPREAD]);
+    }
     let mut g = c.benchmark_group("collections");
     g.measurement_time(Duration::from_secs(3));
     let mut i = 0usize;
+    g.bench_function("HSET (100-field hash)", |b| {
+        b.iter(|| {
+            i = (i + 1) % SPREAD;
+            ks.execute(&ctx, &small_sets[i])
+        })
+    });
+    g.bench_function("HGET (100-field hash)", |b| {
+        b.iter(|| {
+            i = (i + 1) % SPREAD;
+            ks.execute(&ctx, &small_gets[i])
+        })
+    });
     g.bench_function("HSET (overwrite a field)", |b| {
         b.iter(|| {
             i = (i + 1) % SPREAD;

@@ -6,16 +6,18 @@
 //! the value), each removal one `TAG_HASH_REM` record. Merge keeps a field
 //! record iff it is the field's current record (same generation, same
 //! location). Values are kept in memory (see docs/storage-format.md, "Hash,
-//! set, zset records", for why and what it costs).
+//! set, zset records", for why and what it costs): a small hash packed in
+//! a [`SmallHash`] (Redis's listpack limits), a bigger one in a table.
 
 use bytes::Bytes;
 
 use super::db::{Db, Entry};
 use super::journal::{FixTarget, Journal, RecordKey, TAG_HASH_FIELD, TAG_HASH_REM};
-use super::members::{self, DeadTally, Member};
+use super::members::{self, DeadTally};
 use super::notify::HASH;
 use super::replay::{incarnation, Load};
 use super::scanmap::ScanMap;
+use super::smallhash::SmallHash;
 use super::value::{SlimLoc, StrData, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is, parse_f64, parse_i64};
@@ -43,22 +45,25 @@ pub(crate) static COMMANDS: &[Command] = &[
     cmd!("hscan", -3, [readonly, random], (1, 1, 1), "hash", "Iterates over fields and values of a hash.", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", hscan),
 ];
 
-/// Redis 7.0's `hash-max-listpack-entries` and `hash-max-listpack-value`.
-const LISTPACK_ENTRIES: usize = 512;
-const LISTPACK_VALUE: usize = 64;
-
-/// One field's value and record.
-struct Field {
+/// One field's value and record, in a hash kept as a table.
+pub(crate) struct Field {
     value: StrData,
     loc: SlimLoc,
 }
 
-/// A Hash value.
-#[derive(Default)]
-pub(crate) struct HashData {
-    fields: ScanMap<Field>,
-    /// Redis would have left the listpack encoding (sticky, as in Redis).
-    hashtable: bool,
+/// A Hash value: compact while it is small (Redis's listpack encoding),
+/// a table once it is not (sticky, as in Redis).
+pub(crate) enum HashData {
+    /// At most 512 fields, none and no value over 64 bytes.
+    Small(SmallHash),
+    /// Any hash.
+    Table(ScanMap<Field>),
+}
+
+impl Default for HashData {
+    fn default() -> Self {
+        HashData::Small(SmallHash::default())
+    }
 }
 
 super::value::boxed_value!(
@@ -66,31 +71,119 @@ super::value::boxed_value!(
     HashValue => HashData
 );
 
+/// A field's value where the hash keeps it.
+#[derive(Clone, Copy)]
+pub(crate) enum Val<'a> {
+    /// In a small hash's bytes.
+    Bytes(&'a [u8]),
+    /// In a table's field.
+    Data(&'a StrData),
+}
+
+impl Val<'_> {
+    /// The value, as a reply carries it (a long one shared, not copied).
+    pub(crate) fn to_bytes(self) -> Bytes {
+        match self {
+            Val::Bytes(b) => Bytes::copy_from_slice(b),
+            Val::Data(d) => d.to_bytes(),
+        }
+    }
+}
+
+impl std::ops::Deref for Val<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Val::Bytes(b) => b,
+            Val::Data(d) => d,
+        }
+    }
+}
+
 impl HashValue {
     /// Number of elements.
     pub(crate) fn len(&self) -> usize {
-        self.fields.len()
+        match &**self {
+            HashData::Small(s) => s.len(),
+            HashData::Table(t) => t.len(),
+        }
+    }
+
+    /// Whether the hash has no field.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// What OBJECT ENCODING answers.
     pub(crate) fn encoding(&self) -> &'static str {
-        if self.hashtable {
-            "hashtable"
-        } else {
-            "listpack"
+        match &**self {
+            HashData::Small(_) => "listpack",
+            HashData::Table(_) => "hashtable",
+        }
+    }
+
+    /// Calls `f` with every field and its value, in the hash's order.
+    pub(crate) fn for_each(&self, f: &mut dyn FnMut(&[u8], Val<'_>)) {
+        match &**self {
+            HashData::Small(s) => s.iter().for_each(|e| f(e.name, Val::Bytes(e.value))),
+            HashData::Table(t) => t
+                .iter()
+                .for_each(|(k, v)| f(k.as_bytes(), Val::Data(&v.value))),
         }
     }
 
     /// Every field and its value (DUMP).
-    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.fields
-            .iter()
-            .map(|(k, f)| (k.as_bytes(), &f.value[..]))
+    pub(crate) fn pairs(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
+        match &**self {
+            HashData::Small(s) => Box::new(s.iter().map(|e| (e.name, e.value))),
+            HashData::Table(t) => Box::new(t.iter().map(|(k, f)| (k.as_bytes(), &f.value[..]))),
+        }
     }
 
     /// The value of `field`.
-    pub(crate) fn get(&self, field: &[u8]) -> Option<&StrData> {
-        self.fields.get(field).map(|f| &f.value)
+    pub(crate) fn get(&self, field: &[u8]) -> Option<Val<'_>> {
+        match &**self {
+            HashData::Small(s) => s.get(field).map(|e| Val::Bytes(e.value)),
+            HashData::Table(t) => t.get(field).map(|f| Val::Data(&f.value)),
+        }
+    }
+
+    /// `n` distinct fields and their values (all if there are fewer),
+    /// picked by the draw `r` from the fields alone (see `ScanMap::pick`).
+    fn pick(&self, r: u64, n: usize) -> Vec<(&[u8], Val<'_>)> {
+        match &**self {
+            HashData::Small(s) => s
+                .pick(r, n)
+                .into_iter()
+                .map(|e| (e.name, Val::Bytes(e.value)))
+                .collect(),
+            HashData::Table(t) => t
+                .pick(r, n)
+                .into_iter()
+                .map(|(k, f)| (k.as_bytes(), Val::Data(&f.value)))
+                .collect(),
+        }
+    }
+
+    /// The table, the hash converted to one first if it is small.
+    fn table(&mut self) -> &mut ScanMap<Field> {
+        if let HashData::Small(s) = &**self {
+            let mut t = ScanMap::default();
+            for e in s.iter() {
+                t.insert(
+                    e.name,
+                    Field {
+                        value: StrData::copy_from(e.value),
+                        loc: SlimLoc::new(e.loc),
+                    },
+                );
+            }
+            **self = HashData::Table(t);
+        }
+        match &mut **self {
+            HashData::Table(t) => t,
+            HashData::Small(_) => unreachable!("converted above"),
+        }
     }
 
     /// Sets a field in memory; returns the location of the record it replaced
@@ -101,57 +194,97 @@ impl HashValue {
         value: StrData,
         loc: Option<Location>,
     ) -> Option<Option<Location>> {
-        if field.len() > LISTPACK_VALUE || value.len() > LISTPACK_VALUE {
-            self.hashtable = true;
+        if let HashData::Small(s) = &mut **self {
+            if let Ok(replaced) = s.insert(field, &value, loc) {
+                return replaced;
+            }
         }
-        if let Some(f) = self.fields.get_mut(field) {
+        let t = self.table();
+        if let Some(f) = t.get_mut(field) {
             f.value = value;
             return Some(std::mem::replace(&mut f.loc, SlimLoc::new(loc)).get());
         }
-        self.fields.insert(
+        t.insert(
             field,
             Field {
                 value,
                 loc: SlimLoc::new(loc),
             },
         );
-        if self.fields.len() > LISTPACK_ENTRIES {
-            self.hashtable = true;
-        }
         None
+    }
+
+    /// Removes a field; returns its record's location (`Some(None)` if it
+    /// had none yet), `None` if it was absent.
+    fn remove(&mut self, field: &[u8]) -> Option<Option<Location>> {
+        match &mut **self {
+            HashData::Small(s) => s.remove(field),
+            HashData::Table(t) => t.remove(field).map(|f| f.loc.get()),
+        }
     }
 
     /// Every record location holding part of the value.
     pub(crate) fn for_each_location(&self, f: &mut dyn FnMut(Location)) {
-        for field in self.fields.values() {
-            if let Some(loc) = field.loc.get() {
-                f(loc);
-            }
+        match &**self {
+            HashData::Small(s) => s.iter().filter_map(|e| e.loc).for_each(f),
+            HashData::Table(t) => t.values().filter_map(|v| v.loc.get()).for_each(f),
         }
     }
 
     /// Appends the records that recreate the value under `at`.
     pub(crate) fn rewrite(&self, at: &RecordKey<'_>, _expire_at_ms: u64, journal: &mut Journal) {
-        for (name, f) in self.fields.iter() {
-            journal.put_str(
-                TAG_HASH_FIELD,
-                at,
-                name.as_bytes(),
-                &f.value,
-                FixTarget::Sub,
-            );
+        match &**self {
+            HashData::Small(s) => {
+                for e in s.iter() {
+                    journal.put_copied(TAG_HASH_FIELD, at, e.name, e.value, FixTarget::Sub);
+                }
+            }
+            HashData::Table(t) => {
+                for (name, f) in t.iter() {
+                    journal.put_str(
+                        TAG_HASH_FIELD,
+                        at,
+                        name.as_bytes(),
+                        &f.value,
+                        FixTarget::Sub,
+                    );
+                }
+            }
         }
     }
 
     /// A deep copy without locations.
     pub(crate) fn duplicate(&self) -> Self {
-        HashValue(Box::new(HashData {
-            fields: self.fields.map_values(|f| Field {
-                value: f.value.clone(),
-                loc: SlimLoc::None,
-            }),
-            hashtable: self.hashtable,
-        }))
+        let mut copy = HashValue::default();
+        match &**self {
+            HashData::Small(s) => {
+                for e in s.iter() {
+                    copy.insert(e.name, StrData::copy_from(e.value), None);
+                }
+            }
+            HashData::Table(t) => {
+                *copy = HashData::Table(t.map_values(|f| Field {
+                    value: f.value.clone(),
+                    loc: SlimLoc::None,
+                }));
+            }
+        }
+        copy
+    }
+
+    /// Stores `loc` as `name`'s record location, if the field is present
+    /// and (with `only_if`) its record is that one.
+    fn store_location(&mut self, name: &[u8], only_if: Option<Location>, loc: Location) {
+        if let HashData::Small(s) = &mut **self {
+            if s.set_loc(name, only_if, loc).is_ok() {
+                return;
+            }
+        }
+        if let Some(f) = self.table().get_mut(name) {
+            if only_if.is_none() || f.loc.get() == only_if {
+                f.loc = SlimLoc::new(Some(loc));
+            }
+        }
     }
 
     /// Stores the location of a record just appended (`sub`: its sub-key,
@@ -162,36 +295,31 @@ impl HashValue {
             FixTarget::Sub => sub,
             _ => return,
         };
-        if let Some(f) = self.fields.get_mut(name) {
-            f.loc = SlimLoc::new(Some(loc));
-        }
+        self.store_location(name, None, loc);
     }
 
     /// Whether the record at `loc` with sub-key `sub` is still live.
     pub(crate) fn is_live(&self, sub: &[u8], loc: Location) -> bool {
-        self.fields
-            .get(sub)
-            .is_some_and(|f| f.loc.get() == Some(loc))
+        match &**self {
+            HashData::Small(s) => s.get(sub).is_some_and(|e| e.loc == Some(loc)),
+            HashData::Table(t) => t.get(sub).is_some_and(|f| f.loc.get() == Some(loc)),
+        }
     }
 
     /// Merge moved a live record from `old` to `new`.
     pub(crate) fn relocate(&mut self, sub: &[u8], old: Location, new: Location) {
-        if let Some(f) = self.fields.get_mut(sub) {
-            if f.loc.get() == Some(old) {
-                f.loc = SlimLoc::new(Some(new));
-            }
-        }
+        self.store_location(sub, Some(old), new);
     }
 
     /// Stores bytes read at recovery for a record that came from a hint file.
     pub(crate) fn fill(&mut self, target: &FixTarget, loc: Location, bytes: Bytes) {
         if let FixTarget::Member(name) = target {
-            if let Some(f) = self.fields.get_mut(name.as_ref()) {
-                if f.loc.get() == Some(loc) {
-                    let big = bytes.len() > LISTPACK_VALUE;
-                    f.value = bytes.into();
-                    self.hashtable |= big;
-                }
+            let live = match &**self {
+                HashData::Small(s) => s.get(name).is_some_and(|e| e.loc == Some(loc)),
+                HashData::Table(t) => t.get(name).is_some_and(|f| f.loc.get() == Some(loc)),
+            };
+            if live {
+                self.insert(name, bytes.into(), Some(loc));
             }
         }
     }
@@ -210,8 +338,8 @@ pub(crate) fn replay(
         let now_empty = match db.get_mut(key) {
             Some(entry) if entry.gen == e.gen => match &mut entry.value {
                 Value::Hash(h) => {
-                    h.fields.remove(sub);
-                    h.fields.is_empty()
+                    h.remove(sub);
+                    h.is_empty()
                 }
                 _ => false,
             },
@@ -389,7 +517,7 @@ fn hget(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match get(ex, &argv[1]) {
         Err(e) => e,
         Ok(h) => h
-            .and_then(|h| h.get(&argv[2]).map(StrData::to_bytes))
+            .and_then(|h| h.get(&argv[2]).map(Val::to_bytes))
             .map_or(Reply::Nil, Reply::Bulk),
     }
 }
@@ -403,7 +531,7 @@ fn hmget(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
                 argv[2..]
                     .iter()
                     .map(|f| {
-                        h.and_then(|h| h.get(f).map(StrData::to_bytes))
+                        h.and_then(|h| h.get(f).map(Val::to_bytes))
                             .map_or(Reply::Nil, Reply::Bulk)
                     })
                     .collect(),
@@ -416,12 +544,16 @@ fn hgetall(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match get(ex, &argv[1]) {
         Err(e) => e,
         Ok(None) => Reply::Map(Vec::new()),
-        Ok(Some(h)) => Reply::Map(
-            h.fields
-                .iter()
-                .map(|(k, f)| (Reply::Bulk(k.to_bytes()), Reply::Bulk(f.value.to_bytes())))
-                .collect(),
-        ),
+        Ok(Some(h)) => {
+            let mut out = Vec::with_capacity(h.len());
+            h.for_each(&mut |k, v| {
+                out.push((
+                    Reply::Bulk(Bytes::copy_from_slice(k)),
+                    Reply::Bulk(v.to_bytes()),
+                ));
+            });
+            Reply::Map(out)
+        }
     }
 }
 
@@ -429,7 +561,11 @@ fn hkeys(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match get(ex, &argv[1]) {
         Err(e) => e,
         Ok(None) => Reply::Array(Vec::new()),
-        Ok(Some(h)) => Reply::Array(h.fields.keys().map(|k| Reply::Bulk(k.to_bytes())).collect()),
+        Ok(Some(h)) => {
+            let mut out = Vec::with_capacity(h.len());
+            h.for_each(&mut |k, _| out.push(Reply::Bulk(Bytes::copy_from_slice(k))));
+            Reply::Array(out)
+        }
     }
 }
 
@@ -437,12 +573,11 @@ fn hvals(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match get(ex, &argv[1]) {
         Err(e) => e,
         Ok(None) => Reply::Array(Vec::new()),
-        Ok(Some(h)) => Reply::Array(
-            h.fields
-                .values()
-                .map(|f| Reply::Bulk(f.value.to_bytes()))
-                .collect(),
-        ),
+        Ok(Some(h)) => {
+            let mut out = Vec::with_capacity(h.len());
+            h.for_each(&mut |_, v| out.push(Reply::Bulk(v.to_bytes())));
+            Reply::Array(out)
+        }
     }
 }
 
@@ -468,15 +603,15 @@ fn hdel(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let mut removed = 0;
     let mut dead = DeadTally::default();
     for f in &argv[2..] {
-        if let Some(old) = h.fields.remove(f.as_ref()) {
+        if let Some(old) = h.remove(f.as_ref()) {
             removed += 1;
-            if let Some(loc) = old.loc.get() {
+            if let Some(loc) = old {
                 dead.add(loc);
             }
             ex.journal.delete(TAG_HASH_REM, &at, f);
         }
     }
-    let empty = h.fields.is_empty();
+    let empty = h.is_empty();
     dead.for_each(&mut |loc| ex.dead(Some(loc)));
     if removed > 0 {
         ex.notify(HASH, "hdel", key);
@@ -519,7 +654,7 @@ fn hincrby(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => return e,
         Ok(h) => match h.and_then(|h| h.get(&argv[2])) {
             None => 0,
-            Some(v) => match parse_i64(v) {
+            Some(v) => match parse_i64(&v) {
                 Some(n) => n,
                 None => return err("ERR hash value is not an integer"),
             },
@@ -543,7 +678,7 @@ fn hincrbyfloat(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => return e,
         Ok(h) => match h.and_then(|h| h.get(&argv[2])) {
             None => 0.0,
-            Some(v) => match parse_f64(v) {
+            Some(v) => match parse_f64(&v) {
                 Some(n) => n,
                 None => return err("ERR hash value is not a float"),
             },
@@ -596,22 +731,21 @@ fn hrandfield(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(Some(h)) => h,
     };
     // Content-deterministic picks in O(count) (see `ScanMap::pick`).
-    let picked: Vec<(&Member, &Field)> = match count {
+    let picked = match count {
         None => {
             return h
-                .fields
                 .pick(seed, 1)
                 .first()
-                .map_or(Reply::Nil, |(k, _)| Reply::Bulk(k.to_bytes()));
+                .map_or(Reply::Nil, |(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)));
         }
-        Some(c) if c >= 0 => h.fields.pick(seed, c as usize),
-        Some(_) => draws.iter().flat_map(|&r| h.fields.pick(r, 1)).collect(),
+        Some(c) if c >= 0 => h.pick(seed, c as usize),
+        Some(_) => draws.iter().flat_map(|&r| h.pick(r, 1)).collect(),
     };
     let mut out = Vec::with_capacity(picked.len() * 2);
-    for (k, f) in picked {
-        out.push(Reply::Bulk(k.to_bytes()));
+    for (k, v) in picked {
+        out.push(Reply::Bulk(Bytes::copy_from_slice(k)));
         if withvalues {
-            out.push(Reply::Bulk(f.value.to_bytes()));
+            out.push(Reply::Bulk(v.to_bytes()));
         }
     }
     if withvalues {
@@ -630,19 +764,27 @@ fn hscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => e,
         Ok(None) => members::scan_reply(0, Vec::new()),
         Ok(Some(h)) => {
-            let (next, got) = if h.hashtable {
-                members::scan_map(&h.fields, &a)
-            } else {
-                (
-                    0,
-                    members::scan_whole(h.fields.iter(), |p| p.0.as_bytes(), &a),
-                )
+            let mut out = Vec::new();
+            let mut add = |k: &[u8], v: Val<'_>| {
+                out.push(Reply::Bulk(Bytes::copy_from_slice(k)));
+                out.push(Reply::Bulk(v.to_bytes()));
             };
-            let mut out = Vec::with_capacity(got.len() * 2);
-            for (k, f) in got {
-                out.push(Reply::Bulk(k.to_bytes()));
-                out.push(Reply::Bulk(f.value.to_bytes()));
-            }
+            // A small hash answers in one step, as a listpack does in Redis.
+            let next = match &**h {
+                HashData::Small(s) => {
+                    for e in members::scan_whole(s.iter(), |e| e.name, &a) {
+                        add(e.name, Val::Bytes(e.value));
+                    }
+                    0
+                }
+                HashData::Table(t) => {
+                    let (next, got) = members::scan_map(t, &a);
+                    for (k, f) in got {
+                        add(k.as_bytes(), Val::Data(&f.value));
+                    }
+                    next
+                }
+            };
             members::scan_reply(next, out)
         }
     }

@@ -346,6 +346,19 @@ impl Journal {
         self.put_value(tag, at, sub, value, fix);
     }
 
+    /// [`Journal::put`] of a short value, copied.
+    pub(crate) fn put_copied(
+        &mut self,
+        tag: u8,
+        at: &RecordKey<'_>,
+        sub: &[u8],
+        value: &[u8],
+        fix: FixTarget,
+    ) {
+        let value = self.copied(value);
+        self.put_value(tag, at, sub, value, fix);
+    }
+
     /// [`Journal::put_predicted`] of a string value.
     pub(crate) fn put_str_predicted(
         &mut self,

@@ -16,7 +16,7 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
-use super::value::{StrData, Value};
+use super::value::Value;
 use super::{list, Exec};
 use crate::command::args::{self, err};
 use crate::command::table::cmd;
@@ -170,7 +170,7 @@ fn lookup(ex: &mut Exec<'_>, pattern: &[u8], element: &Bytes) -> Option<Bytes> {
     key.extend_from_slice(suffix);
     match (field, &ex.entry(&key)?.value) {
         (None, Value::Str(s)) => Some(s.data.to_bytes()),
-        (Some(f), Value::Hash(h)) => h.get(f).map(StrData::to_bytes),
+        (Some(f), Value::Hash(h)) => h.get(f).map(|v| v.to_bytes()),
         _ => None,
     }
 }
