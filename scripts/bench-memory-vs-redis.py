@@ -40,6 +40,8 @@ SHAPES = {
     "list": lambda i, v: ("RPUSH", b"l%d" % (i % KEYS), v),
     "hash-value": lambda i, v: ("HSET", b"h%d" % (i % KEYS), b"f%d" % i, v),
     "hash-field": lambda i, v: ("HSET", b"g%d" % (i % KEYS), v, b"x"),
+    # Many small hashes (an object per key): 8 fields each.
+    "hash-object": lambda i, v: ("HSET", b"o%d" % (i // 8), b"f%d" % (i % 8), v),
     "set": lambda i, v: ("SADD", b"s%d" % (i % KEYS), v),
     "zset": lambda i, v: ("ZADD", b"z%d" % (i % KEYS), i, v),
     "stream": lambda i, v: ("XADD", b"x%d" % (i % KEYS), "*", "f", v),
