@@ -113,9 +113,40 @@ fn bench_collections(c: &mut Criterion) {
     for i in 0..100_000 {
         ks.execute(&ctx, &small_sets[i % SPREAD]);
     }
+    // 1,000 small sorted sets of 100 members (the compact form): ZADD
+    // gives a member a new score (it moves), ZSCORE reads one.
+    let small_zadds: Vec<Vec<Bytes>> = (0..SPREAD)
+        .map(|i| {
+            argv(&[
+                b"ZADD",
+                format!("smallz:{}", i % 1000).as_bytes(),
+                (i % 977).to_string().as_bytes(),
+                format!("member:{:04}", (i / 1000) % 100).as_bytes(),
+            ])
+        })
+        .collect();
+    let small_zscores: Vec<Vec<Bytes>> = small_zadds
+        .iter()
+        .map(|a| vec![Bytes::from_static(b"ZSCORE"), a[1].clone(), a[3].clone()])
+        .collect();
+    for i in 0..100_000 {
+        ks.execute(&ctx, &small_zadds[(i * 7) % SPREAD]);
+    }
     let mut g = c.benchmark_group("collections");
     g.measurement_time(Duration::from_secs(3));
     let mut i = 0usize;
+    g.bench_function("ZADD (100-member zset, member moves)", |b| {
+        b.iter(|| {
+            i = (i + 1) % SPREAD;
+            ks.execute(&ctx, &small_zadds[i])
+        })
+    });
+    g.bench_function("ZSCORE (100-member zset)", |b| {
+        b.iter(|| {
+            i = (i + 1) % SPREAD;
+            ks.execute(&ctx, &small_zscores[i])
+        })
+    });
     g.bench_function("HSET (100-field hash)", |b| {
         b.iter(|| {
             i = (i + 1) % SPREAD;

@@ -44,6 +44,8 @@ SHAPES = {
     "hash-object": lambda i, v: ("HSET", b"o%d" % (i // 8), b"f%d" % (i % 8), v),
     "set": lambda i, v: ("SADD", b"s%d" % (i % KEYS), v),
     "zset": lambda i, v: ("ZADD", b"z%d" % (i % KEYS), i, v),
+    # Many small sorted sets: 16 members each.
+    "zset-small": lambda i, v: ("ZADD", b"y%d" % (i // 16), i, v),
     "stream": lambda i, v: ("XADD", b"x%d" % (i % KEYS), "*", "f", v),
 }
 

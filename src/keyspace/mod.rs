@@ -50,6 +50,7 @@ mod replicated;
 mod scanmap;
 pub(crate) mod scripting;
 mod smallhash;
+mod smallzset;
 pub use scanmap::set_order_secret;
 pub use scripting::{with_script_acl, with_script_reads, ScriptAcl, ScriptDenied};
 pub(crate) mod set;

@@ -22,6 +22,7 @@ use super::notify::ZSET;
 use super::ordtree::{OrderTree, Path};
 use super::replay::{incarnation, Load};
 use super::scanmap::ScanMap;
+use super::smallzset::{self, SmallZSet};
 use super::value::{SlimLoc, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is, parse_f64};
@@ -68,9 +69,10 @@ pub(crate) static COMMANDS: &[Command] = &[
     cmd!("zscan", -3, [readonly, random], (1, 1, 1), "sorted-set", "Iterates over members and scores of a sorted set.", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", zscan),
 ];
 
-/// Redis 7.0's `zset-max-listpack-entries` and `zset-max-listpack-value`.
-const LISTPACK_ENTRIES: usize = 128;
-const LISTPACK_VALUE: usize = 64;
+/// Redis 7.0's `zset-max-listpack-entries` and `zset-max-listpack-value`:
+/// the limits of the compact form.
+const LISTPACK_ENTRIES: usize = smallzset::MAX_MEMBERS;
+const LISTPACK_VALUE: usize = smallzset::MAX_BYTES;
 /// Members from which a ZADD prefetches the new place's leaf: about where
 /// the order tree (~50 bytes per member) outgrows a core's 1-2 MB L2.
 const PREFETCH_MIN: usize = 32_768;
@@ -135,18 +137,30 @@ pub(crate) fn format_score(d: f64) -> String {
 }
 
 /// A member's score and record.
-struct ZEntry {
+pub(crate) struct ZEntry {
     score: f64,
     loc: SlimLoc,
 }
 
-/// A Sorted Set value.
-#[derive(Default)]
-pub(crate) struct ZSetData {
-    dict: ScanMap<ZEntry>,
-    list: OrderTree,
-    /// Redis would have left the listpack encoding (sticky, as in Redis).
-    big: bool,
+/// A Sorted Set value: compact while it is small (Redis's listpack
+/// encoding), a member table and an order-statistic tree once it is not
+/// (sticky, as in Redis).
+pub(crate) enum ZSetData {
+    /// At most 128 members, none over 64 bytes.
+    Small(SmallZSet),
+    /// Any sorted set.
+    Big {
+        /// Member -> score and record.
+        dict: ScanMap<ZEntry>,
+        /// (score, member) in rank order.
+        list: OrderTree,
+    },
+}
+
+impl Default for ZSetData {
+    fn default() -> Self {
+        ZSetData::Small(SmallZSet::default())
+    }
 }
 
 super::value::boxed_value!(
@@ -157,23 +171,79 @@ super::value::boxed_value!(
 impl ZSetValue {
     /// Number of elements.
     pub(crate) fn len(&self) -> usize {
-        self.list.len()
+        match &**self {
+            ZSetData::Small(z) => z.len(),
+            ZSetData::Big { list, .. } => list.len(),
+        }
+    }
+
+    /// Whether Redis would have left the listpack encoding.
+    fn is_big(&self) -> bool {
+        matches!(&**self, ZSetData::Big { .. })
     }
 
     /// What OBJECT ENCODING answers.
     pub(crate) fn encoding(&self) -> &'static str {
-        if self.big {
+        if self.is_big() {
             "skiplist"
         } else {
             "listpack"
         }
     }
 
+    /// Elements of 0-based ranks `start..=end` (clamped), forward or
+    /// reverse (`rev`: ranks counted from the end).
+    fn range(&self, start: usize, end: usize, rev: bool) -> Vec<(f64, &[u8])> {
+        match &**self {
+            ZSetData::Small(z) => z.range(start, end, rev),
+            ZSetData::Big { list, .. } => list.range(start, end, rev),
+        }
+    }
+
+    /// How many elements satisfy `before` (true on a prefix of the order).
+    fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
+        match &**self {
+            ZSetData::Small(z) => z.count_before(before),
+            ZSetData::Big { list, .. } => list.count_before(before),
+        }
+    }
+
+    /// 0-based rank of `(score, member)`, if present.
+    fn rank(&self, score: f64, member: &[u8]) -> Option<usize> {
+        match &**self {
+            ZSetData::Small(z) => z.rank(score, member),
+            ZSetData::Big { list, .. } => list.rank(score, member),
+        }
+    }
+
+    /// The element at 0-based `rank`.
+    fn at_rank(&self, rank: usize) -> Option<(f64, &[u8])> {
+        match &**self {
+            ZSetData::Small(z) => z.at_rank(rank),
+            ZSetData::Big { list, .. } => list.at_rank(rank).map(|p| list.get(p)),
+        }
+    }
+
+    /// The record location of `member`, mutably, if present.
+    fn loc_mut(&mut self, member: &[u8]) -> Option<&mut SlimLoc> {
+        match &mut **self {
+            ZSetData::Small(z) => z.get_mut(member).map(|it| &mut it.loc),
+            ZSetData::Big { dict, .. } => dict.get_mut(member).map(|e| &mut e.loc),
+        }
+    }
+
+    /// The record location of `member`, if present (`Some(None)`: none yet).
+    fn loc_of(&self, member: &[u8]) -> Option<Option<Location>> {
+        match &**self {
+            ZSetData::Small(z) => z.get(member).map(|it| it.loc.get()),
+            ZSetData::Big { dict, .. } => dict.get(member).map(|e| e.loc.get()),
+        }
+    }
+
     /// Members of ranks `start..=end` (clamped; from the highest when
     /// `rev`), in rank order.
     pub(crate) fn members_by_rank(&self, start: usize, end: usize, rev: bool) -> Vec<&[u8]> {
-        self.list
-            .range(start, end, rev)
+        self.range(start, end, rev)
             .into_iter()
             .map(|(_, m)| m)
             .collect()
@@ -181,14 +251,30 @@ impl ZSetValue {
 
     /// Every (score, member), in rank order (DUMP).
     pub(crate) fn entries(&self) -> Vec<(f64, &[u8])> {
-        self.list.range(0, usize::MAX, false)
+        self.range(0, usize::MAX, false)
     }
 
     /// Leaves the listpack encoding as Redis's SORT does (sticky until the
     /// value is rebuilt, e.g. on reopen, where Redis's RDB load converts
     /// small sorted sets back too).
     pub(crate) fn leave_listpack(&mut self) {
-        self.big = true;
+        let ZSetData::Small(z) = &mut **self else {
+            return;
+        };
+        let (mut dict, mut list) = (ScanMap::default(), OrderTree::default());
+        for it in std::mem::take(z).into_items() {
+            // One copy of a long member for the table and the tree.
+            let m = Member::shared(it.member.as_bytes());
+            dict.insert_member(
+                m.clone(),
+                ZEntry {
+                    score: it.score,
+                    loc: it.loc,
+                },
+            );
+            list.insert_along(it.score, m, None);
+        }
+        **self = ZSetData::Big { dict, list };
     }
 
     /// Visits the elements with `min <= score < max` in order (score, then
@@ -199,14 +285,25 @@ impl ZSetValue {
         max: f64,
         mut f: impl FnMut(f64, &[u8]) -> bool,
     ) {
-        let start = self.list.count_before(|s, _| s < min);
-        let mut pos = self.list.at_rank(start);
-        while let Some(p) = pos {
-            let (s, m) = self.list.get(p);
-            if s >= max || !f(s, m) {
-                break;
+        let start = self.count_before(|s, _| s < min);
+        match &**self {
+            ZSetData::Small(z) => {
+                for it in &z.items()[start..] {
+                    if it.score >= max || !f(it.score, it.member.as_bytes()) {
+                        break;
+                    }
+                }
             }
-            pos = self.list.next(p);
+            ZSetData::Big { list, .. } => {
+                let mut pos = list.at_rank(start);
+                while let Some(p) = pos {
+                    let (s, m) = list.get(p);
+                    if s >= max || !f(s, m) {
+                        break;
+                    }
+                    pos = list.next(p);
+                }
+            }
         }
     }
 
@@ -216,16 +313,20 @@ impl ZSetValue {
     /// the new place's overlap instead of following each other. The path
     /// found saves [`ZSetValue::set`] the walk if nothing changes in between.
     pub(crate) fn prefetch(&self, score: f64, member: &[u8]) -> Option<Path> {
-        if self.list.len() >= PREFETCH_MIN {
-            self.list.prefetch(score, member)
-        } else {
-            None
+        match &**self {
+            ZSetData::Big { list, .. } if list.len() >= PREFETCH_MIN => {
+                list.prefetch(score, member)
+            }
+            _ => None,
         }
     }
 
     /// The score of `member`.
     pub(crate) fn score(&self, member: &[u8]) -> Option<f64> {
-        self.dict.get(member).map(|e| e.score)
+        match &**self {
+            ZSetData::Small(z) => z.get(member).map(|it| it.score),
+            ZSetData::Big { dict, .. } => dict.get(member).map(|e| e.score),
+        }
     }
 
     /// Sets a member's score in memory, with `loc` as its record's
@@ -239,47 +340,65 @@ impl ZSetValue {
         path: Option<&Path>,
         loc: Option<Location>,
     ) -> Option<Option<Location>> {
-        let d = &mut *self.0;
-        if member.len() > LISTPACK_VALUE {
-            d.big = true;
+        if let ZSetData::Small(z) = &mut **self {
+            if let Some(i) = z.find(member) {
+                let old = std::mem::replace(&mut z.items_mut()[i].loc, SlimLoc::new(loc)).get();
+                if z.items()[i].score.total_cmp(&score) != std::cmp::Ordering::Equal {
+                    z.rescore(i, score);
+                }
+                return Some(old);
+            }
+            if member.len() <= LISTPACK_VALUE && z.len() < LISTPACK_ENTRIES {
+                z.insert(score, member, SlimLoc::new(loc));
+                return None;
+            }
+            self.leave_listpack();
         }
-        if let Some(e) = d.dict.get_mut(member) {
+        let ZSetData::Big { dict, list } = &mut **self else {
+            unreachable!("left the listpack form above");
+        };
+        if let Some(e) = dict.get_mut(member) {
             if e.score.total_cmp(&score) != std::cmp::Ordering::Equal {
-                d.list.move_present(e.score, member, score, path);
+                list.move_present(e.score, member, score, path);
                 e.score = score;
             }
             return Some(std::mem::replace(&mut e.loc, SlimLoc::new(loc)).get());
         }
         // One copy of a long member for the table and the tree.
         let m = Member::shared(member);
-        d.dict.insert_member(
+        dict.insert_member(
             m.clone(),
             ZEntry {
                 score,
                 loc: SlimLoc::new(loc),
             },
         );
-        d.list.insert_along(score, m, path);
-        if d.dict.len() > LISTPACK_ENTRIES {
-            d.big = true;
-        }
+        list.insert_along(score, m, path);
         None
     }
 
     /// Removes a member in memory; returns its record's location.
     fn del(&mut self, member: &[u8]) -> Option<Option<Location>> {
-        let d = &mut *self.0;
-        let e = d.dict.remove(member)?;
-        d.list.remove_present(e.score, member);
-        Some(e.loc.get())
+        match &mut **self {
+            ZSetData::Small(z) => z.remove(member).map(|it| it.loc.get()),
+            ZSetData::Big { dict, list } => {
+                let e = dict.remove(member)?;
+                list.remove_present(e.score, member);
+                Some(e.loc.get())
+            }
+        }
     }
 
     /// Whether adding or updating `member` leaves the set in the compact
     /// (listpack) encoding, which stores a -0 score as 0 in Redis.
     fn stays_compact(&self, member: &[u8]) -> bool {
-        !self.big
-            && member.len() <= LISTPACK_VALUE
-            && (self.len() < LISTPACK_ENTRIES || self.dict.contains_key(member))
+        match &**self {
+            ZSetData::Small(z) => {
+                member.len() <= LISTPACK_VALUE
+                    && (z.len() < LISTPACK_ENTRIES || z.find(member).is_some())
+            }
+            ZSetData::Big { .. } => false,
+        }
     }
 
     /// A sorted set of these (member, score) pairs, encoded as Redis would.
@@ -293,34 +412,39 @@ impl ZSetValue {
 
     /// Every record location holding part of the value.
     pub(crate) fn for_each_location(&self, f: &mut dyn FnMut(Location)) {
-        for e in self.dict.values() {
-            if let Some(loc) = e.loc.get() {
-                f(loc);
-            }
+        match &**self {
+            ZSetData::Small(z) => z.items().iter().filter_map(|it| it.loc.get()).for_each(f),
+            ZSetData::Big { dict, .. } => dict.values().filter_map(|e| e.loc.get()).for_each(f),
         }
     }
 
     /// Appends the records that recreate the value under `at`.
     pub(crate) fn rewrite(&self, at: &RecordKey<'_>, expire_at_ms: u64, journal: &mut Journal) {
-        for (m, e) in self.dict.iter() {
+        let mut put = |score: f64, m: &Member| {
             journal.put(
                 TAG_ZSET_MEMBER,
                 at,
-                &sub_key(e.score, m.as_bytes()),
+                &sub_key(score, m.as_bytes()),
                 expire_at_ms,
                 &Bytes::new(),
                 FixTarget::Member(m.to_bytes()),
             );
+        };
+        match &**self {
+            ZSetData::Small(z) => z.items().iter().for_each(|it| put(it.score, &it.member)),
+            ZSetData::Big { dict, .. } => dict.iter().for_each(|(m, e)| put(e.score, m)),
         }
     }
 
     /// A deep copy without locations.
     pub(crate) fn duplicate(&self) -> Self {
         let mut z = ZSetValue::default();
-        for (s, m) in self.list.range(0, usize::MAX, false) {
+        if self.is_big() {
+            z.leave_listpack();
+        }
+        for (s, m) in self.range(0, usize::MAX, false) {
             z.set(m, s, None, None);
         }
-        z.big = self.big;
         z
     }
 
@@ -335,23 +459,23 @@ impl ZSetValue {
             },
             _ => return,
         };
-        if let Some(e) = self.dict.get_mut(member) {
-            e.loc = SlimLoc::new(Some(loc));
+        if let Some(l) = self.loc_mut(member) {
+            *l = SlimLoc::new(Some(loc));
         }
     }
 
     /// Whether the record at `loc` with sub-key `sub` is still live.
     pub(crate) fn is_live(&self, sub: &[u8], loc: Location) -> bool {
         sub.get(8..)
-            .and_then(|m| self.dict.get(m))
-            .is_some_and(|e| e.loc.get() == Some(loc))
+            .and_then(|m| self.loc_of(m))
+            .is_some_and(|l| l == Some(loc))
     }
 
     /// Merge moved a live record from `old` to `new`.
     pub(crate) fn relocate(&mut self, sub: &[u8], old: Location, new: Location) {
-        if let Some(e) = sub.get(8..).and_then(|m| self.dict.get_mut(m)) {
-            if e.loc.get() == Some(old) {
-                e.loc = SlimLoc::new(Some(new));
+        if let Some(l) = sub.get(8..).and_then(|m| self.loc_mut(m)) {
+            if l.get() == Some(old) {
+                *l = SlimLoc::new(Some(new));
             }
         }
     }
@@ -411,7 +535,7 @@ pub(crate) fn replay(
             Some(entry) if entry.gen == e.gen => match &mut entry.value {
                 Value::ZSet(z) => {
                     z.del(sub);
-                    z.dict.is_empty()
+                    z.len() == 0
                 }
                 _ => false,
             },
@@ -436,10 +560,7 @@ pub(crate) fn replay(
     let Value::ZSet(z) = &mut entry.value else {
         return Err("zset record for a key of another type".to_owned());
     };
-    z.set(member, score, None, None);
-    if let Some(en) = z.dict.get_mut(member) {
-        en.loc = SlimLoc::new(Some(e.location));
-    }
+    z.set(member, score, None, Some(e.location));
     Ok(())
 }
 
@@ -538,7 +659,7 @@ fn remove(ex: &mut Exec<'_>, key: &Bytes, items: &[Bytes]) -> usize {
             ex.journal.delete(TAG_ZSET_REM, &at, m);
         }
     }
-    let empty = z.dict.is_empty();
+    let empty = z.len() == 0;
     dead.for_each(&mut |loc| ex.dead(Some(loc)));
     if empty {
         ex.delete(key);
@@ -702,24 +823,20 @@ fn lex_range(min: &Bytes, max: &Bytes) -> Result<(LexBound, LexBound), Reply> {
 
 /// Ranks `lo..hi` of the elements inside a score range.
 fn score_ranks(z: &ZSetValue, min: ScoreBound, max: ScoreBound) -> (usize, usize) {
-    let lo = z
-        .list
-        .count_before(|s, _| s < min.v || (min.ex && s <= min.v));
-    let hi = z
-        .list
-        .count_before(|s, _| s < max.v || (!max.ex && s <= max.v));
+    let lo = z.count_before(|s, _| s < min.v || (min.ex && s <= min.v));
+    let hi = z.count_before(|s, _| s < max.v || (!max.ex && s <= max.v));
     (lo, hi.max(lo))
 }
 
 /// Ranks `lo..hi` of the elements inside a lex range.
 fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound) -> (usize, usize) {
-    let lo = z.list.count_before(|_, m| match min {
+    let lo = z.count_before(|_, m| match min {
         LexBound::Min => false,
         LexBound::Max => true,
         LexBound::Incl(x) => m < x.as_ref(),
         LexBound::Excl(x) => m <= x.as_ref(),
     });
-    let hi = z.list.count_before(|_, m| match max {
+    let hi = z.count_before(|_, m| match max {
         LexBound::Min => false,
         LexBound::Max => true,
         LexBound::Incl(x) => m <= x.as_ref(),
@@ -776,7 +893,7 @@ fn select<'z>(
             let end = int_arg(max)?;
             return Ok(match clamp_ranks(start, end, len) {
                 None => Vec::new(),
-                Some((s, e)) => z.list.range(s, e, q.rev),
+                Some((s, e)) => z.range(s, e, q.rev),
             });
         }
         RangeType::Score => {
@@ -810,7 +927,7 @@ fn select<'z>(
     } else {
         (lo + offset, lo + offset + take - 1)
     };
-    Ok(z.list.range(start, end, q.rev))
+    Ok(z.range(start, end, q.rev))
 }
 
 /// Validates a range's bounds without a key (errors come before the lookup).
@@ -1248,7 +1365,7 @@ fn rank_generic(ex: &mut Exec<'_>, argv: &[Bytes], rev: bool) -> Reply {
     match get(ex, &argv[1]) {
         Err(e) => e,
         Ok(None) => Reply::Nil,
-        Ok(Some(z)) => match z.score(&argv[2]).and_then(|s| z.list.rank(s, &argv[2])) {
+        Ok(Some(z)) => match z.score(&argv[2]).and_then(|s| z.rank(s, &argv[2])) {
             None => Reply::Nil,
             Some(r) => Reply::Integer(if rev { z.len() - 1 - r } else { r } as i64),
         },
@@ -1270,7 +1387,6 @@ fn zrevrank(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 fn pop(ex: &mut Exec<'_>, key: &Bytes, max: bool, count: usize) -> Vec<(Bytes, f64)> {
     let picked: Vec<(Bytes, f64)> = match get(ex, key) {
         Ok(Some(z)) => z
-            .list
             .range(0, count.saturating_sub(1), max)
             .into_iter()
             .map(|(s, m)| (Bytes::copy_from_slice(m), s))
@@ -1469,7 +1585,6 @@ fn input_pairs(ex: &mut Exec<'_>, key: &[u8]) -> Result<Vec<(Bytes, f64)>, Reply
             value: Value::ZSet(z),
             ..
         }) => Ok(z
-            .list
             .range(0, usize::MAX, false)
             .into_iter()
             .map(|(s, m)| (Bytes::copy_from_slice(m), s))
@@ -1738,20 +1853,25 @@ fn zrandmember(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let n = z.len();
     let picked: Vec<(f64, &[u8])> = match count {
         None => {
-            let p = z.list.at_rank((seed % n as u64) as usize);
-            return p.map_or(Reply::Nil, |p| bulk(z.list.get(p).1));
+            let p = z.at_rank((seed % n as u64) as usize);
+            return p.map_or(Reply::Nil, |p| bulk(p.1));
         }
         // Distinct members, content-deterministically, in O(count).
-        Some(c) if c >= 0 => z
-            .dict
-            .pick(seed, c as usize)
-            .into_iter()
-            .map(|(m, e)| (e.score, m.as_bytes()))
-            .collect(),
+        Some(c) if c >= 0 => match &**z {
+            ZSetData::Small(small) => small
+                .pick(seed, c as usize)
+                .into_iter()
+                .map(|it| (it.score, it.member.as_bytes()))
+                .collect(),
+            ZSetData::Big { dict, .. } => dict
+                .pick(seed, c as usize)
+                .into_iter()
+                .map(|(m, e)| (e.score, m.as_bytes()))
+                .collect(),
+        },
         Some(_) => draws
             .iter()
-            .filter_map(|r| z.list.at_rank((r % n as u64) as usize))
-            .map(|p| z.list.get(p))
+            .filter_map(|r| z.at_rank((r % n as u64) as usize))
             .collect(),
     };
     members_reply(&picked, withscores)
@@ -1767,14 +1887,17 @@ fn zscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(None) => members::scan_reply(0, Vec::new()),
         Ok(Some(z)) => {
             // A listpack-encoded zset answers in score order, as Redis does.
-            let (next, got) = if z.big {
-                let (next, got) = members::scan_map(&z.dict, &a);
-                let got = got.into_iter().map(|(m, e)| (m.as_bytes(), e.score));
-                (next, got.collect())
-            } else {
-                let all = z.list.range(0, usize::MAX, false);
-                let all = all.into_iter().map(|(s, m)| (m, s));
-                (0, members::scan_whole(all, |p| p.0, &a))
+            let (next, got) = match &**z {
+                ZSetData::Big { dict, .. } => {
+                    let (next, got) = members::scan_map(dict, &a);
+                    let got = got.into_iter().map(|(m, e)| (m.as_bytes(), e.score));
+                    (next, got.collect())
+                }
+                ZSetData::Small(_) => {
+                    let all = z.range(0, usize::MAX, false);
+                    let all = all.into_iter().map(|(s, m)| (m, s));
+                    (0, members::scan_whole(all, |p| p.0, &a))
+                }
             };
             let mut out = Vec::with_capacity(got.len() * 2);
             for (m, s) in got {
@@ -1805,12 +1928,14 @@ mod tests {
             }
         }
         assert_eq!(z.len(), 2000);
-        let table: std::collections::HashMap<&[u8], *const u8> = z
-            .dict
+        let ZSetData::Big { dict, list } = &*z else {
+            panic!("2000 members are a big sorted set");
+        };
+        let table: std::collections::HashMap<&[u8], *const u8> = dict
             .iter()
             .map(|(m, _)| (m.as_bytes(), m.as_bytes().as_ptr()))
             .collect();
-        for (_, m) in z.list.range(0, 2000, false) {
+        for (_, m) in list.range(0, 2000, false) {
             assert_eq!(table[m], m.as_ptr(), "the tree holds its own copy");
         }
     }
