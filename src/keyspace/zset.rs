@@ -148,13 +148,16 @@ pub(crate) struct ZEntry {
 pub(crate) enum ZSetData {
     /// At most 128 members, none over 64 bytes.
     Small(SmallZSet),
-    /// Any sorted set.
-    Big {
-        /// Member -> score and record.
-        dict: ScanMap<ZEntry>,
-        /// (score, member) in rank order.
-        list: OrderTree,
-    },
+    /// Any sorted set (boxed: a small one's value stays 24 bytes).
+    Big(Box<BigZSet>),
+}
+
+/// The big form of a sorted set.
+pub(crate) struct BigZSet {
+    /// Member -> score and record.
+    dict: ScanMap<ZEntry>,
+    /// (score, member) in rank order.
+    list: OrderTree,
 }
 
 impl Default for ZSetData {
@@ -173,13 +176,13 @@ impl ZSetValue {
     pub(crate) fn len(&self) -> usize {
         match &**self {
             ZSetData::Small(z) => z.len(),
-            ZSetData::Big { list, .. } => list.len(),
+            ZSetData::Big(b) => b.list.len(),
         }
     }
 
     /// Whether Redis would have left the listpack encoding.
     fn is_big(&self) -> bool {
-        matches!(&**self, ZSetData::Big { .. })
+        matches!(&**self, ZSetData::Big(_))
     }
 
     /// What OBJECT ENCODING answers.
@@ -196,7 +199,7 @@ impl ZSetValue {
     fn range(&self, start: usize, end: usize, rev: bool) -> Vec<(f64, &[u8])> {
         match &**self {
             ZSetData::Small(z) => z.range(start, end, rev),
-            ZSetData::Big { list, .. } => list.range(start, end, rev),
+            ZSetData::Big(b) => b.list.range(start, end, rev),
         }
     }
 
@@ -204,7 +207,7 @@ impl ZSetValue {
     fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
         match &**self {
             ZSetData::Small(z) => z.count_before(before),
-            ZSetData::Big { list, .. } => list.count_before(before),
+            ZSetData::Big(b) => b.list.count_before(before),
         }
     }
 
@@ -212,7 +215,7 @@ impl ZSetValue {
     fn rank(&self, score: f64, member: &[u8]) -> Option<usize> {
         match &**self {
             ZSetData::Small(z) => z.rank(score, member),
-            ZSetData::Big { list, .. } => list.rank(score, member),
+            ZSetData::Big(b) => b.list.rank(score, member),
         }
     }
 
@@ -220,7 +223,7 @@ impl ZSetValue {
     fn at_rank(&self, rank: usize) -> Option<(f64, &[u8])> {
         match &**self {
             ZSetData::Small(z) => z.at_rank(rank),
-            ZSetData::Big { list, .. } => list.at_rank(rank).map(|p| list.get(p)),
+            ZSetData::Big(b) => b.list.at_rank(rank).map(|p| b.list.get(p)),
         }
     }
 
@@ -228,7 +231,7 @@ impl ZSetValue {
     fn loc_mut(&mut self, member: &[u8]) -> Option<&mut SlimLoc> {
         match &mut **self {
             ZSetData::Small(z) => z.get_mut(member).map(|it| &mut it.loc),
-            ZSetData::Big { dict, .. } => dict.get_mut(member).map(|e| &mut e.loc),
+            ZSetData::Big(b) => b.dict.get_mut(member).map(|e| &mut e.loc),
         }
     }
 
@@ -236,7 +239,7 @@ impl ZSetValue {
     fn loc_of(&self, member: &[u8]) -> Option<Option<Location>> {
         match &**self {
             ZSetData::Small(z) => z.get(member).map(|it| it.loc.get()),
-            ZSetData::Big { dict, .. } => dict.get(member).map(|e| e.loc.get()),
+            ZSetData::Big(b) => b.dict.get(member).map(|e| e.loc.get()),
         }
     }
 
@@ -274,7 +277,7 @@ impl ZSetValue {
             );
             list.insert_along(it.score, m, None);
         }
-        **self = ZSetData::Big { dict, list };
+        **self = ZSetData::Big(Box::new(BigZSet { dict, list }));
     }
 
     /// Visits the elements with `min <= score < max` in order (score, then
@@ -294,7 +297,8 @@ impl ZSetValue {
                     }
                 }
             }
-            ZSetData::Big { list, .. } => {
+            ZSetData::Big(b) => {
+                let list = &b.list;
                 let mut pos = list.at_rank(start);
                 while let Some(p) = pos {
                     let (s, m) = list.get(p);
@@ -314,9 +318,7 @@ impl ZSetValue {
     /// found saves [`ZSetValue::set`] the walk if nothing changes in between.
     pub(crate) fn prefetch(&self, score: f64, member: &[u8]) -> Option<Path> {
         match &**self {
-            ZSetData::Big { list, .. } if list.len() >= PREFETCH_MIN => {
-                list.prefetch(score, member)
-            }
+            ZSetData::Big(b) if b.list.len() >= PREFETCH_MIN => b.list.prefetch(score, member),
             _ => None,
         }
     }
@@ -325,7 +327,7 @@ impl ZSetValue {
     pub(crate) fn score(&self, member: &[u8]) -> Option<f64> {
         match &**self {
             ZSetData::Small(z) => z.get(member).map(|it| it.score),
-            ZSetData::Big { dict, .. } => dict.get(member).map(|e| e.score),
+            ZSetData::Big(b) => b.dict.get(member).map(|e| e.score),
         }
     }
 
@@ -354,9 +356,10 @@ impl ZSetValue {
             }
             self.leave_listpack();
         }
-        let ZSetData::Big { dict, list } = &mut **self else {
+        let ZSetData::Big(b) = &mut **self else {
             unreachable!("left the listpack form above");
         };
+        let BigZSet { dict, list } = &mut **b;
         if let Some(e) = dict.get_mut(member) {
             if e.score.total_cmp(&score) != std::cmp::Ordering::Equal {
                 list.move_present(e.score, member, score, path);
@@ -381,7 +384,8 @@ impl ZSetValue {
     fn del(&mut self, member: &[u8]) -> Option<Option<Location>> {
         match &mut **self {
             ZSetData::Small(z) => z.remove(member).map(|it| it.loc.get()),
-            ZSetData::Big { dict, list } => {
+            ZSetData::Big(b) => {
+                let BigZSet { dict, list } = &mut **b;
                 let e = dict.remove(member)?;
                 list.remove_present(e.score, member);
                 Some(e.loc.get())
@@ -397,7 +401,7 @@ impl ZSetValue {
                 member.len() <= LISTPACK_VALUE
                     && (z.len() < LISTPACK_ENTRIES || z.find(member).is_some())
             }
-            ZSetData::Big { .. } => false,
+            ZSetData::Big(_) => false,
         }
     }
 
@@ -414,7 +418,7 @@ impl ZSetValue {
     pub(crate) fn for_each_location(&self, f: &mut dyn FnMut(Location)) {
         match &**self {
             ZSetData::Small(z) => z.items().iter().filter_map(|it| it.loc.get()).for_each(f),
-            ZSetData::Big { dict, .. } => dict.values().filter_map(|e| e.loc.get()).for_each(f),
+            ZSetData::Big(b) => b.dict.values().filter_map(|e| e.loc.get()).for_each(f),
         }
     }
 
@@ -432,7 +436,7 @@ impl ZSetValue {
         };
         match &**self {
             ZSetData::Small(z) => z.items().iter().for_each(|it| put(it.score, &it.member)),
-            ZSetData::Big { dict, .. } => dict.iter().for_each(|(m, e)| put(e.score, m)),
+            ZSetData::Big(b) => b.dict.iter().for_each(|(m, e)| put(e.score, m)),
         }
     }
 
@@ -1863,7 +1867,8 @@ fn zrandmember(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
                 .into_iter()
                 .map(|it| (it.score, it.member.as_bytes()))
                 .collect(),
-            ZSetData::Big { dict, .. } => dict
+            ZSetData::Big(b) => b
+                .dict
                 .pick(seed, c as usize)
                 .into_iter()
                 .map(|(m, e)| (e.score, m.as_bytes()))
@@ -1888,8 +1893,8 @@ fn zscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(Some(z)) => {
             // A listpack-encoded zset answers in score order, as Redis does.
             let (next, got) = match &**z {
-                ZSetData::Big { dict, .. } => {
-                    let (next, got) = members::scan_map(dict, &a);
+                ZSetData::Big(b) => {
+                    let (next, got) = members::scan_map(&b.dict, &a);
                     let got = got.into_iter().map(|(m, e)| (m.as_bytes(), e.score));
                     (next, got.collect())
                 }
@@ -1914,6 +1919,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_small_sorted_set_costs_one_24_byte_block_beyond_its_elements() {
+        // The big form is boxed, so a small set's value is not as large.
+        assert_eq!(std::mem::size_of::<ZSetData>(), 24);
+        assert_eq!(std::mem::size_of::<super::super::smallzset::ZItem>(), 48);
+    }
+
+    #[test]
     fn a_long_member_is_stored_once_for_the_table_and_the_tree() {
         let mut z = ZSetValue::default();
         let name = |i: usize| format!("{i:04}-{}", "m".repeat(40)).into_bytes();
@@ -1928,9 +1940,10 @@ mod tests {
             }
         }
         assert_eq!(z.len(), 2000);
-        let ZSetData::Big { dict, list } = &*z else {
+        let ZSetData::Big(b) = &*z else {
             panic!("2000 members are a big sorted set");
         };
+        let BigZSet { dict, list } = &**b;
         let table: std::collections::HashMap<&[u8], *const u8> = dict
             .iter()
             .map(|(m, _)| (m.as_bytes(), m.as_bytes().as_ptr()))
