@@ -41,6 +41,9 @@ pub(crate) const INDEX_RANGE: &str = "ERR index out of range";
 /// `ERR value is out of range, must be positive`.
 #[allow(dead_code, reason = "used by the list, hash, set and zset families")]
 pub(crate) const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
+/// Redis's reply to a command refused while the memory in use is over
+/// `maxmemory` (the connection's check and a script's).
+pub(crate) const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 /// Redis's `proto-max-bulk-len` default (512 MiB): the largest string value.
 pub(crate) const MAX_STRING: usize = 512 * 1024 * 1024;
 /// `ERR string exceeds maximum allowed size (proto-max-bulk-len)`.

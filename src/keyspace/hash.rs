@@ -80,7 +80,15 @@ pub(crate) enum Val<'a> {
     Data(&'a StrData),
 }
 
-impl Val<'_> {
+impl<'a> Val<'a> {
+    /// The value's bytes, where the hash keeps them.
+    pub(crate) fn bytes(self) -> &'a [u8] {
+        match self {
+            Val::Bytes(b) => b,
+            Val::Data(d) => d,
+        }
+    }
+
     /// The value, as a reply carries it (a long one shared, not copied).
     pub(crate) fn to_bytes(self) -> Bytes {
         match self {
@@ -93,10 +101,7 @@ impl Val<'_> {
 impl std::ops::Deref for Val<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        match self {
-            Val::Bytes(b) => b,
-            Val::Data(d) => d,
-        }
+        self.bytes()
     }
 }
 
@@ -122,21 +127,13 @@ impl HashValue {
         }
     }
 
-    /// Calls `f` with every field and its value, in the hash's order.
-    pub(crate) fn for_each(&self, f: &mut dyn FnMut(&[u8], Val<'_>)) {
+    /// Every field and its value, in the hash's order.
+    pub(crate) fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], Val<'_>)> + '_> {
         match &**self {
-            HashData::Small(s) => s.iter().for_each(|e| f(e.name, Val::Bytes(e.value))),
-            HashData::Table(t) => t
-                .iter()
-                .for_each(|(k, v)| f(k.as_bytes(), Val::Data(&v.value))),
-        }
-    }
-
-    /// Every field and its value (DUMP).
-    pub(crate) fn pairs(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
-        match &**self {
-            HashData::Small(s) => Box::new(s.iter().map(|e| (e.name, e.value))),
-            HashData::Table(t) => Box::new(t.iter().map(|(k, f)| (k.as_bytes(), &f.value[..]))),
+            HashData::Small(s) => Box::new(s.iter().map(|e| (e.name, Val::Bytes(e.value)))),
+            HashData::Table(t) => {
+                Box::new(t.iter().map(|(k, f)| (k.as_bytes(), Val::Data(&f.value))))
+            }
         }
     }
 
@@ -314,11 +311,7 @@ impl HashValue {
     /// Stores bytes read at recovery for a record that came from a hint file.
     pub(crate) fn fill(&mut self, target: &FixTarget, loc: Location, bytes: Bytes) {
         if let FixTarget::Member(name) = target {
-            let live = match &**self {
-                HashData::Small(s) => s.get(name).is_some_and(|e| e.loc == Some(loc)),
-                HashData::Table(t) => t.get(name).is_some_and(|f| f.loc.get() == Some(loc)),
-            };
-            if live {
+            if self.is_live(name, loc) {
                 self.insert(name, bytes.into(), Some(loc));
             }
         }
@@ -545,14 +538,13 @@ fn hgetall(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => e,
         Ok(None) => Reply::Map(Vec::new()),
         Ok(Some(h)) => {
-            let mut out = Vec::with_capacity(h.len());
-            h.for_each(&mut |k, v| {
-                out.push((
+            let pair = |(k, v): (&[u8], Val<'_>)| {
+                (
                     Reply::Bulk(Bytes::copy_from_slice(k)),
                     Reply::Bulk(v.to_bytes()),
-                ));
-            });
-            Reply::Map(out)
+                )
+            };
+            Reply::Map(h.iter().map(pair).collect())
         }
     }
 }
@@ -561,11 +553,11 @@ fn hkeys(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match get(ex, &argv[1]) {
         Err(e) => e,
         Ok(None) => Reply::Array(Vec::new()),
-        Ok(Some(h)) => {
-            let mut out = Vec::with_capacity(h.len());
-            h.for_each(&mut |k, _| out.push(Reply::Bulk(Bytes::copy_from_slice(k))));
-            Reply::Array(out)
-        }
+        Ok(Some(h)) => Reply::Array(
+            h.iter()
+                .map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)))
+                .collect(),
+        ),
     }
 }
 
@@ -573,11 +565,7 @@ fn hvals(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match get(ex, &argv[1]) {
         Err(e) => e,
         Ok(None) => Reply::Array(Vec::new()),
-        Ok(Some(h)) => {
-            let mut out = Vec::with_capacity(h.len());
-            h.for_each(&mut |_, v| out.push(Reply::Bulk(v.to_bytes())));
-            Reply::Array(out)
-        }
+        Ok(Some(h)) => Reply::Array(h.iter().map(|(_, v)| Reply::Bulk(v.to_bytes())).collect()),
     }
 }
 

@@ -70,6 +70,26 @@ pub(crate) fn order_hash(member: &[u8]) -> u64 {
         >> 1
 }
 
+/// [`ScanMap::pick`]'s rule for members kept densely in hash order (the
+/// compact forms of small hashes and sorted sets), so that every form
+/// picks alike: the positions of `n` of the `len` members (all if there
+/// are fewer), from `start`, the position of the first member whose hash
+/// is `>= r >> 1` (`len` when there is none: it wraps to the first), on
+/// in order and wrapping around; a single pick moves on a further `r % 8`.
+pub(crate) fn dense_picks(
+    len: usize,
+    start: usize,
+    r: u64,
+    n: usize,
+) -> impl Iterator<Item = usize> {
+    let n = n.min(len);
+    let mut i = if len == 0 { 0 } else { start % len };
+    if n == 1 {
+        i = (i + (r % 8) as usize % len) % len;
+    }
+    (0..n).map(move |k| (i + k) % len)
+}
+
 /// One slot: the member's hash (meaningless when empty) and the entry.
 #[derive(Clone)]
 struct Slot<V> {

@@ -168,8 +168,6 @@ const MAX_DEPTH: usize = 1000;
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 const NOT_ALLOWED: &str = "ERR This Redis command is not allowed from script";
-/// Redis's reply to a command refused while memory is over `maxmemory`.
-pub(crate) const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// What a running script may do: from its flags and from the command
 /// that runs it (EVAL_RO / FCALL_RO).
@@ -255,7 +253,7 @@ fn evalsha_ro(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 /// EVAL script numkeys [key ...] [arg ...], and its three siblings.
 fn eval_generic(ex: &mut Exec<'_>, argv: &[Bytes], by_sha: bool, read_only: bool) -> Reply {
     if ex.oom && eval_denied_on_oom(ex, &argv[1], by_sha) {
-        return args::err(OOM);
+        return args::err(args::OOM);
     }
     let Some(numkeys) = args::parse_i64(&argv[2]) else {
         return args::err(args::NOT_INTEGER);
@@ -268,10 +266,8 @@ fn eval_generic(ex: &mut Exec<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
     }
     let (keys, argv_rest) = argv[3..].split_at(numkeys as usize);
     let (sha, body) = if by_sha {
-        let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
-        let body = ex.st.scripts.lock().bodies.get(&sha).cloned();
-        match body {
-            Some(body) => (sha, body),
+        match cached_body(ex, &argv[1]) {
+            Some(found) => found,
             None => return args::err(NOSCRIPT),
         }
     } else {
@@ -312,15 +308,21 @@ fn eval_generic(ex: &mut Exec<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
 /// the command's own error.
 fn eval_denied_on_oom(ex: &Exec<'_>, script: &Bytes, by_sha: bool) -> bool {
     let body = if by_sha {
-        let sha = String::from_utf8_lossy(script).to_ascii_lowercase();
-        match ex.st.scripts.lock().bodies.get(&sha) {
-            Some(body) => body.clone(),
+        match cached_body(ex, script) {
+            Some((_, body)) => body,
             None => return false,
         }
     } else {
         script.clone()
     };
     matches!(Shebang::parse(&body), Ok(s) if s.present && !s.no_writes && !s.allow_oom)
+}
+
+/// The digest (lower case) and body of the cached script `sha` names.
+fn cached_body(ex: &Exec<'_>, sha: &[u8]) -> Option<(String, Bytes)> {
+    let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+    let body = ex.st.scripts.lock().bodies.get(&sha).cloned()?;
+    Some((sha, body))
 }
 
 const COMPILE_ERROR: &str = "ERR Error compiling script (new function): ";
@@ -970,7 +972,7 @@ impl Engine {
         let ex = std::cell::RefCell::new(ex);
         // A write command was called (Redis's SCRIPT_WRITE_DIRTY): from
         // then on the script is not stopped for memory.
-        let wrote = std::cell::Cell::new(false);
+        let wrote = Cell::new(false);
         let outcome = lua.scope(|scope| {
             // redis.call / redis.pcall: raise or return the command's error.
             let (ex_ref, wrote) = (&ex, &wrote);
@@ -1432,7 +1434,7 @@ fn call_command(ex: &mut Exec<'_>, argv: &[Bytes], rules: Rules, wrote: &Cell<bo
         return args::err("ERR Write commands are not allowed from read-only scripts.");
     }
     if ex.oom && cmd.spec.flags.denyoom && !rules.allow_oom && !wrote.get() {
-        return args::err(OOM);
+        return args::err(args::OOM);
     }
     if cmd.spec.flags.write {
         wrote.set(true);

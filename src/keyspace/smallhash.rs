@@ -25,7 +25,7 @@
 
 use std::cmp::Ordering;
 
-use super::scanmap::order_hash;
+use super::scanmap::{dense_picks, order_hash};
 use crate::storage::Location;
 
 /// Most fields a small hash holds (Redis 7.0's `hash-max-listpack-entries`).
@@ -202,12 +202,8 @@ impl SmallHash {
                 let old = self.entry(at);
                 let old_loc = old.loc;
                 if old.value.len() == value.len() {
-                    let start = at as usize;
-                    for (k, w) in words.iter().enumerate() {
-                        self.data[start + 4 * k..start + 4 * k + 4]
-                            .copy_from_slice(&w.to_le_bytes());
-                    }
-                    let v = start + ENTRY_HEAD + field.len();
+                    self.write_loc(at, words);
+                    let v = at as usize + ENTRY_HEAD + field.len();
                     self.data[v..v + value.len()].copy_from_slice(value);
                 } else {
                     self.garbage += self.entry_len(at);
@@ -258,12 +254,16 @@ impl SmallHash {
         if only_if.is_some() && self.entry(at).loc != only_if {
             return Ok(());
         }
-        let words = pack(Some(loc)).ok_or(NoFit)?;
+        self.write_loc(at, pack(Some(loc)).ok_or(NoFit)?);
+        Ok(())
+    }
+
+    /// Overwrites the location words of the entry starting at `at`.
+    fn write_loc(&mut self, at: u32, words: [u32; 3]) {
         let start = at as usize;
         for (k, w) in words.iter().enumerate() {
             self.data[start + 4 * k..start + 4 * k + 4].copy_from_slice(&w.to_le_bytes());
         }
-        Ok(())
     }
 
     /// Rewrites `data` without garbage once garbage is half of it.
@@ -292,17 +292,9 @@ impl SmallHash {
     /// or after the point of the hash space `r` chooses, then the next ones
     /// in order (wrapping around); a single pick moves on a further `r % 8`.
     pub(crate) fn pick(&self, r: u64, n: usize) -> Vec<FieldRef<'_>> {
-        let len = self.heads.len();
-        let n = n.min(len);
-        if n == 0 {
-            return Vec::new();
-        }
-        let mut i = self.seek(r >> 1).unwrap_or(0);
-        if n == 1 {
-            i = (i + (r % 8) as usize % len) % len;
-        }
-        (0..n)
-            .map(|k| self.entry(self.heads[(i + k) % len].at))
+        let start = self.seek(r >> 1).unwrap_or(0);
+        dense_picks(self.heads.len(), start, r, n)
+            .map(|i| self.entry(self.heads[i].at))
             .collect()
     }
 

@@ -15,7 +15,7 @@ use std::cmp::Ordering;
 
 use super::members::Member;
 use super::ordtree;
-use super::scanmap::order_hash;
+use super::scanmap::{dense_picks, order_hash};
 use super::value::SlimLoc;
 
 /// Most members a small sorted set holds (`zset-max-listpack-entries`).
@@ -131,8 +131,6 @@ impl SmallZSet {
     /// the next ones, wrapping around; a single pick moves on `r % 8`
     /// more), so that both forms answer ZRANDMEMBER alike.
     pub(crate) fn pick(&self, r: u64, n: usize) -> Vec<&ZItem> {
-        let len = self.items.len();
-        let n = n.min(len);
         if n == 0 {
             return Vec::new();
         }
@@ -143,12 +141,9 @@ impl SmallZSet {
             .map(|(i, it)| (order_hash(it.member.as_bytes()), i))
             .collect();
         order.sort_unstable();
-        let mut i = order.partition_point(|&(h, _)| h < r >> 1) % len;
-        if n == 1 {
-            i = (i + (r % 8) as usize % len) % len;
-        }
-        (0..n)
-            .map(|k| &self.items[order[(i + k) % len].1])
+        let start = order.partition_point(|&(h, _)| h < r >> 1);
+        dense_picks(order.len(), start, r, n)
+            .map(|i| &self.items[order[i].1])
             .collect()
     }
 

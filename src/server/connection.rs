@@ -630,10 +630,7 @@ impl Connection {
             }
         }
         if self.shared.over_maxmemory.load(Ordering::Relaxed) && self.refused_on_oom(spec) {
-            self.reject(
-                Some(spec),
-                Reply::error("OOM command not allowed when used memory > 'maxmemory'."),
-            );
+            self.reject(Some(spec), Reply::error(crate::command::args::OOM));
             return Flow::Continue;
         }
         if self.shared.pause.borrow().is_some() {

@@ -1001,7 +1001,7 @@ fn fcall_generic(ex: &mut Exec<'_>, argv: &[Bytes], ro: bool) -> Reply {
     // Redis treats FCALL of a function that may write as a `denyoom`
     // command unless the function declares `allow-oom`.
     if ex.oom && flags & (NO_WRITES | ALLOW_OOM) == 0 {
-        return args::err(super::OOM);
+        return args::err(args::OOM);
     }
     let Some(numkeys) = args::parse_i64(&argv[2]) else {
         return args::err("ERR Bad number of keys provided");
