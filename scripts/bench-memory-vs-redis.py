@@ -38,6 +38,8 @@ def _item(i: int, size: int) -> bytes:
 SHAPES = {
     "string": lambda i, v: ("SET", b"k%d" % i, v),
     "list": lambda i, v: ("RPUSH", b"l%d" % (i % KEYS), v),
+    # Many short lists: 4 elements each.
+    "list-small": lambda i, v: ("RPUSH", b"m%d" % (i // 4), v),
     "hash-value": lambda i, v: ("HSET", b"h%d" % (i % KEYS), b"f%d" % i, v),
     "hash-field": lambda i, v: ("HSET", b"g%d" % (i % KEYS), v, b"x"),
     # Many small hashes (an object per key): 8 fields each.

@@ -393,6 +393,7 @@ include!("differential/scripts_lua.rs");
 include!("differential/dump.rs");
 include!("differential/functions.rs");
 include!("differential/streams.rs");
+include!("differential/lists.rs");
 
 #[test]
 fn strings_match_redis() {

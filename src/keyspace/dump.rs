@@ -57,7 +57,7 @@ fn dump(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let payload = match &entry.value {
         Value::Str(s) => rdb::encode_string(&s.data),
-        Value::List(l) => rdb::encode_list(l.len(), l.items.iter().map(|i| &i.val[..])),
+        Value::List(l) => rdb::encode_list(l.len(), l.items.iter().map(|i| i.val)),
         Value::Hash(h) => rdb::encode_hash(h.len(), h.iter().map(|(k, v)| (k, v.bytes()))),
         Value::Set(s) => rdb::encode_set(s.len(), s.iter()),
         Value::ZSet(z) => {

@@ -1,14 +1,13 @@
 //! The List family.
 //!
-//! A list keeps its elements in memory in a `VecDeque`, each with a sequence
-//! number (`seq`) that orders it and names its record on disk: LPUSH takes
+//! A list keeps its elements in memory, packed in chunks (a
+//! [`QuickList`], as Redis's quicklist), each with a sequence number
+//! (`seq`) that orders it and names its record on disk: LPUSH takes
 //! `head - 1`, RPUSH `tail + 1`, so push and pop are O(1) in memory and one
 //! record on disk (`TAG_LIST_ITEM` / `TAG_LIST_REM`). LSET rewrites the
 //! element's record (same seq). Pushes space seqs by `SEQ_GAP`, so LINSERT
 //! takes the midpoint between two neighbours (one record); only when a gap
 //! is used up is the list rewritten as a new incarnation (O(N) records).
-
-use std::collections::VecDeque;
 
 use bytes::Bytes;
 
@@ -17,8 +16,9 @@ use super::journal::{
     decode_seq, encode_seq, FixTarget, Journal, RecordKey, TAG_LIST_ITEM, TAG_LIST_REM,
 };
 use super::notify::LIST;
+use super::quicklist::QuickList;
 use super::replay::{incarnation, Load};
-use super::value::{SlimLoc, StrData, Value};
+use super::value::Value;
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is};
 use crate::command::table::cmd;
@@ -151,14 +151,10 @@ fn push_into(
         return (0, false);
     };
     for val in vals {
-        let seq = if left {
-            list.items
-                .front()
-                .map_or(0, |i| i.seq.saturating_sub(SEQ_GAP))
-        } else {
-            list.items
-                .back()
-                .map_or(0, |i| i.seq.saturating_add(SEQ_GAP))
+        let seq = match list.items.end_seq(left) {
+            None => 0,
+            Some(s) if left => s.saturating_sub(SEQ_GAP),
+            Some(s) => s.saturating_add(SEQ_GAP),
         };
         // Logged first: the record's foretold location goes into the item.
         let loc = journal.put_predicted(
@@ -168,22 +164,9 @@ fn push_into(
             val,
             FixTarget::Seq(seq),
         );
-        let item = Item {
-            seq,
-            val: StrData::from_arg(val),
-            loc: SlimLoc::new(loc),
-        };
-        if left {
-            list.items.push_front(item);
-        } else {
-            list.items.push_back(item);
-        }
+        list.items.push(left, seq, val, loc);
     }
-    let edge = if left {
-        list.items.front().map(|i| i.seq)
-    } else {
-        list.items.back().map(|i| i.seq)
-    };
+    let edge = list.items.end_seq(left);
     // Sequence numbers saturate only after ~9e18 pushes at one end; should
     // that ever happen, renumber the list.
     let full = edge == Some(i64::MIN) || edge == Some(i64::MAX);
@@ -212,10 +195,9 @@ fn renumber(ex: &mut Exec<'_>, key: &Bytes) {
     let Value::List(old) = &entry.value else {
         return;
     };
-    let mut fresh = old.duplicate();
-    for (i, item) in fresh.items.iter_mut().enumerate() {
-        item.seq = i as i64 * SEQ_GAP;
-    }
+    let fresh = ListValue {
+        items: old.items.copy_with(|i, _| i as i64 * SEQ_GAP),
+    };
     let at = ex.replace_in(ex.db, key, Value::List(fresh), expire);
     if let Some(Entry {
         value: Value::List(l),
@@ -251,15 +233,12 @@ fn pop(ex: &mut Exec<'_>, key: &Bytes, left: bool, n: usize) -> Vec<Bytes> {
             return out;
         };
         for _ in 0..n {
-            let item = if left {
-                list.items.pop_front()
-            } else {
-                list.items.pop_back()
+            let Some((seq, val, loc)) = list.items.pop(left) else {
+                break;
             };
-            let Some(item) = item else { break };
-            ex.journal.delete(TAG_LIST_REM, &at, &encode_seq(item.seq));
-            dead.push(item.loc.get());
-            out.push(item.val.into_bytes());
+            ex.journal.delete(TAG_LIST_REM, &at, &encode_seq(seq));
+            dead.push(loc);
+            out.push(val);
         }
         list.items.is_empty()
     };
@@ -403,8 +382,9 @@ fn lrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     Reply::Array(
         list.items
-            .range(s..=e)
-            .map(|i| Reply::Bulk(i.val.to_bytes()))
+            .iter_from(s)
+            .take(e - s + 1)
+            .map(|i| Reply::Bulk(Bytes::copy_from_slice(i.val)))
             .collect(),
     )
 }
@@ -424,9 +404,10 @@ fn lindex(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     match int_arg(&argv[2]) {
-        Ok(idx) => {
-            index(idx, list.len()).map_or(Reply::Nil, |i| Reply::Bulk(list.items[i].val.to_bytes()))
-        }
+        Ok(idx) => match index(idx, list.len()).and_then(|i| list.items.get(i)) {
+            Some(e) => Reply::Bulk(Bytes::copy_from_slice(e.val)),
+            None => Reply::Nil,
+        },
         Err(e) => e,
     }
 }
@@ -446,10 +427,10 @@ fn lset(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let Some(i) = index(idx, list.len()) else {
         return err(args::INDEX_RANGE);
     };
-    let item = &mut list.items[i];
-    let old_loc = item.loc.take();
-    item.val = StrData::from_arg(&argv[3]);
-    let seq = item.seq;
+    let Some(seq) = list.items.get(i).map(|e| e.seq) else {
+        return err(args::INDEX_RANGE);
+    };
+    let old_loc = list.items.set(i, &argv[3], None);
     let at = ex.at(key, gen);
     ex.journal.put(
         TAG_LIST_ITEM,
@@ -483,18 +464,7 @@ fn remove_positions(ex: &mut Exec<'_>, key: &Bytes, positions: &[usize]) {
     let Some(list) = list_of(entry) else {
         return;
     };
-    let mut dead = Vec::with_capacity(positions.len());
-    let mut keep = VecDeque::with_capacity(list.items.len() - positions.len());
-    let mut next = positions.iter().peekable();
-    for (i, item) in list.items.drain(..).enumerate() {
-        if next.peek() == Some(&&i) {
-            next.next();
-            dead.push((item.seq, item.loc.get()));
-        } else {
-            keep.push_back(item);
-        }
-    }
-    list.items = keep;
+    let dead = list.items.remove_at(positions);
     let empty = list.items.is_empty();
     for (seq, loc) in dead {
         ex.journal.delete(TAG_LIST_REM, &at, &encode_seq(seq));
@@ -527,16 +497,18 @@ fn lrem(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         list.items
             .iter()
             .enumerate()
-            .filter(|(_, i)| i.val[..] == target[..])
+            .filter(|(_, i)| i.val == &target[..])
             .map(|(p, _)| p)
             .take(limit)
             .collect()
     } else {
+        let len = list.len();
         list.items
             .iter()
-            .enumerate()
             .rev()
-            .filter(|(_, i)| i.val[..] == target[..])
+            .enumerate()
+            .map(|(s, e)| (len - 1 - s, e))
+            .filter(|(_, i)| i.val == &target[..])
             .map(|(p, _)| p)
             .take(limit)
             .collect()
@@ -589,12 +561,15 @@ fn linsert(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(None) => return Reply::Integer(0),
         Err(e) => return e,
     };
-    let Some(pivot) = list.items.iter().position(|i| i.val[..] == argv[3][..]) else {
+    let Some(pivot) = list.items.iter().position(|i| i.val == &argv[3][..]) else {
         return Reply::Integer(-1);
     };
     let at_pos = if after { pivot + 1 } else { pivot };
     // A seq strictly between the neighbours, if the gap allows one.
-    let before = at_pos.checked_sub(1).map(|i| list.items[i].seq);
+    let before = at_pos
+        .checked_sub(1)
+        .and_then(|i| list.items.get(i))
+        .map(|i| i.seq);
     let next = list.items.get(at_pos).map(|i| i.seq);
     let seq = match (before, next) {
         (Some(a), Some(b)) if i128::from(b) - i128::from(a) > 1 => {
@@ -614,14 +589,7 @@ fn linsert(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Ok(Some(l)) => l,
         _ => return Reply::Integer(-1),
     };
-    list.items.insert(
-        at_pos,
-        Item {
-            seq,
-            val: StrData::from_arg(&argv[4]),
-            loc: SlimLoc::None,
-        },
-    );
+    list.items.insert(at_pos, seq, &argv[4], None);
     let len = list.items.len();
     let at = ex.at(key, gen);
     ex.journal.put(
@@ -689,9 +657,14 @@ fn lpos(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let mut skip = rank.unsigned_abs() - 1;
     let mut found = Vec::new();
     let limit = if maxlen == 0 { len } else { maxlen.min(len) };
-    for step in 0..limit {
+    let scan: Box<dyn Iterator<Item = _>> = if rank > 0 {
+        Box::new(list.items.iter())
+    } else {
+        Box::new(list.items.iter().rev())
+    };
+    for (step, e) in scan.take(limit).enumerate() {
         let i = if rank > 0 { step } else { len - 1 - step };
-        if list.items[i].val[..] == argv[2][..] {
+        if e.val == &argv[2][..] {
             if skip > 0 {
                 skip -= 1;
                 continue;
@@ -736,7 +709,11 @@ fn move_one(
         // Moved onto itself, a one-element list stays what it is (Redis
         // keeps the list object and its TTL). Popping it would delete the
         // key and the push would make a new one, without the TTL.
-        let val = l.list.items[0].val.to_bytes();
+        let val = l
+            .list
+            .items
+            .get(0)
+            .map_or_else(Bytes::new, |e| Bytes::copy_from_slice(e.val));
         ex.modified(src);
         ex.notify(LIST, push_event(to_left), dst);
         ex.notify(LIST, if from_left { "lpop" } else { "rpop" }, src);
@@ -890,22 +867,11 @@ fn blmpop(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     mpop(ex, argv, 2)
 }
 
-/// One element.
-#[derive(Clone)]
-pub(crate) struct Item {
-    /// Position key, strictly increasing from head to tail.
-    pub(crate) seq: i64,
-    /// The element.
-    pub(crate) val: StrData,
-    /// Its record (`None` until the append returns).
-    pub(crate) loc: SlimLoc,
-}
-
 /// A list value.
 #[derive(Default)]
 pub(crate) struct ListValue {
     /// Elements, head first, seqs increasing.
-    pub(crate) items: VecDeque<Item>,
+    pub(crate) items: QuickList,
 }
 
 impl ListValue {
@@ -919,35 +885,24 @@ impl ListValue {
         "quicklist"
     }
 
-    /// Index of the element with `seq`.
-    fn position(&self, seq: i64) -> Result<usize, usize> {
-        // Pushes and pops touch the ends: answer those in O(1).
-        match (self.items.front(), self.items.back()) {
-            (Some(f), _) if f.seq == seq => return Ok(0),
-            (_, Some(b)) if b.seq == seq => return Ok(self.items.len() - 1),
-            _ => {}
-        }
-        self.items.binary_search_by_key(&seq, |i| i.seq)
-    }
-
     /// Every record location.
     pub(crate) fn for_each_location(&self, f: &mut dyn FnMut(Location)) {
-        for item in &self.items {
-            if let Some(loc) = item.loc.get() {
+        for e in self.items.iter() {
+            if let Some(loc) = e.loc {
                 f(loc);
             }
         }
     }
 
-    /// Records recreating the list under `at` (seqs 0, 1, 2, ...).
+    /// Records recreating the list under `at` (its seqs).
     pub(crate) fn rewrite(&self, at: &RecordKey<'_>, _expire_at_ms: u64, journal: &mut Journal) {
-        for item in &self.items {
-            journal.put_str(
+        for e in self.items.iter() {
+            journal.put_copied(
                 TAG_LIST_ITEM,
                 at,
-                &encode_seq(item.seq),
-                &item.val,
-                FixTarget::Seq(item.seq),
+                &encode_seq(e.seq),
+                e.val,
+                FixTarget::Seq(e.seq),
             );
         }
     }
@@ -955,73 +910,35 @@ impl ListValue {
     /// A copy without locations.
     pub(crate) fn duplicate(&self) -> ListValue {
         ListValue {
-            items: self
-                .items
-                .iter()
-                .map(|i| Item {
-                    seq: i.seq,
-                    val: i.val.clone(),
-                    loc: SlimLoc::None,
-                })
-                .collect(),
+            items: self.items.copy_with(|_, seq| seq),
         }
     }
 
     /// Stores the location of an element's record.
     pub(crate) fn set_location(&mut self, target: &FixTarget, loc: Location) {
         if let FixTarget::Seq(seq) = target {
-            if let Ok(i) = self.position(*seq) {
-                self.items[i].loc = SlimLoc::new(Some(loc));
-            }
+            self.items.set_loc(*seq, None, Some(loc));
         }
     }
 
     /// Whether the element record at `loc` is the element's current one.
     pub(crate) fn is_live(&self, sub: &[u8], loc: Location) -> bool {
         decode_seq(sub)
-            .and_then(|seq| self.position(seq).ok())
-            .is_some_and(|i| self.items[i].loc.get() == Some(loc))
+            .and_then(|seq| self.items.by_seq(seq))
+            .is_some_and(|e| e.loc == Some(loc))
     }
 
     /// Merge moved an element record.
     pub(crate) fn relocate(&mut self, sub: &[u8], old: Location, new: Location) {
-        if let Some(i) = decode_seq(sub).and_then(|seq| self.position(seq).ok()) {
-            if self.items[i].loc.get() == Some(old) {
-                self.items[i].loc = SlimLoc::new(Some(new));
-            }
+        if let Some(seq) = decode_seq(sub) {
+            self.items.set_loc(seq, Some(Some(old)), Some(new));
         }
     }
 
     /// Element bytes read at recovery.
     pub(crate) fn fill(&mut self, target: &FixTarget, loc: Location, bytes: Bytes) {
         if let FixTarget::Seq(seq) = target {
-            if let Ok(i) = self.position(*seq) {
-                if self.items[i].loc.get() == Some(loc) {
-                    self.items[i].val = bytes.into();
-                }
-            }
-        }
-    }
-
-    /// Inserts or replaces the element `seq` (replay).
-    fn put(&mut self, seq: i64, val: Bytes, loc: Location) {
-        let item = Item {
-            seq,
-            val: val.into(),
-            loc: SlimLoc::new(Some(loc)),
-        };
-        // Pushes arrive at the ends: O(1) there, O(N) only for odd orders.
-        match self.items.back() {
-            Some(last) if last.seq < seq => return self.items.push_back(item),
-            None => return self.items.push_back(item),
-            _ => {}
-        }
-        if self.items.front().is_some_and(|f| f.seq > seq) {
-            return self.items.push_front(item);
-        }
-        match self.position(seq) {
-            Ok(i) => self.items[i] = item,
-            Err(i) => self.items.insert(i, item),
+            self.items.fill(*seq, loc, &bytes);
         }
     }
 }
@@ -1040,9 +957,7 @@ pub(crate) fn replay(
         let now_empty = match db.get_mut(key) {
             Some(entry) if entry.gen == e.gen => match &mut entry.value {
                 Value::List(l) => {
-                    if let Ok(i) = l.position(seq) {
-                        l.items.remove(i);
-                    }
+                    l.items.remove_seq(seq);
                     l.items.is_empty()
                 }
                 _ => false,
@@ -1062,8 +977,19 @@ pub(crate) fn replay(
     let Value::List(list) = &mut entry.value else {
         return Err("list record for a key of another type".to_owned());
     };
-    let val = e.value.map(Bytes::copy_from_slice).unwrap_or_default();
-    list.put(seq, val, e.location);
+    // From a hint file, the bytes are read at the end of recovery: until
+    // then zeros of their length hold their place (filled in place).
+    let zeros;
+    let val = match e.value {
+        Some(v) => v,
+        None => {
+            let len = (e.location.len as usize)
+                .saturating_sub(crate::storage::record_len(e.key.len(), 0));
+            zeros = vec![0u8; len];
+            &zeros[..]
+        }
+    };
+    list.items.put(seq, val, Some(e.location));
     if e.value.is_none() {
         loads.push(Load {
             slot,

@@ -44,6 +44,7 @@ pub(crate) mod list;
 mod members;
 pub mod notify;
 mod ordtree;
+mod quicklist;
 mod renamed;
 mod replay;
 mod replicated;

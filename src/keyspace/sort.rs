@@ -126,7 +126,12 @@ fn elements(ex: &mut Exec<'_>, key: &[u8], start: usize, end: usize, rev: bool) 
             } else {
                 (start, end)
             };
-            let mut out: Vec<Bytes> = l.items.range(from..=to).map(|i| i.val.to_bytes()).collect();
+            let mut out: Vec<Bytes> = l
+                .items
+                .iter_from(from)
+                .take(to - from + 1)
+                .map(|i| Bytes::copy_from_slice(i.val))
+                .collect();
             if rev {
                 out.reverse();
             }

@@ -120,15 +120,6 @@ impl StrData {
         }
     }
 
-    /// The bytes as a `Bytes`, giving up the value (a popped element): a
-    /// long string moves, a short one is copied out.
-    pub(crate) fn into_bytes(self) -> Bytes {
-        match self {
-            StrData::Heap(b) => b,
-            short => Bytes::copy_from_slice(&short),
-        }
-    }
-
     /// The bytes as a buffer to change in place: no copy when the keyspace
     /// holds the only reference to a long string (the common case), so that
     /// repeated APPENDs grow it geometrically, as Redis's sds does. Leaves
@@ -237,11 +228,6 @@ impl SlimLoc {
             SlimLoc::Packed(p) => Some(p.unpack()),
             SlimLoc::Wide(l) => Some(**l),
         }
-    }
-
-    /// The location, leaving none.
-    pub(crate) fn take(&mut self) -> Option<Location> {
-        std::mem::take(self).get()
     }
 }
 
@@ -664,7 +650,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<super::StrValue>(), 48);
         assert_eq!(std::mem::size_of::<Value>(), 48);
         assert_eq!(std::mem::size_of::<super::SlimLoc>(), 16);
-        assert_eq!(std::mem::size_of::<super::super::list::Item>(), 56);
         for len in [0, 1, INLINE_STR - 1, INLINE_STR, INLINE_STR + 1, 600] {
             let arg = Bytes::from(vec![b'x'; len]);
             let kept = StrData::from_arg(&arg);
