@@ -36,7 +36,7 @@ use super::journal::{
 };
 use super::notify::STREAM;
 use super::replay::{incarnation, Load};
-use super::value::Value;
+use super::value::{SlimLoc, Value};
 use super::Exec;
 use crate::command::args::{self, err, is};
 use crate::command::table::cmd;
@@ -252,12 +252,69 @@ fn parse_range_end(arg: &[u8]) -> Result<StreamId, Reply> {
     }
 }
 
-/// One entry: its field/value pairs (flat) and where its record is.
+/// An entry's field / value pairs (flat) in one block, as its record
+/// holds them: `[len u32 BE][bytes]` each. One allocation an entry: a
+/// `Vec<Bytes>` cost a vector and a block per field besides (299 B of heap
+/// an entry of one 16-byte field against Redis's 35).
+#[derive(Clone, Default)]
+pub(crate) struct Fields(Box<[u8]>);
+
+impl Fields {
+    /// The fields and values, in order.
+    pub(crate) fn of<B: AsRef<[u8]>>(fields: &[B]) -> Fields {
+        let mut out = Vec::with_capacity(fields.iter().map(|f| f.as_ref().len() + 4).sum());
+        for f in fields {
+            push_name(&mut out, f.as_ref());
+        }
+        Fields(out.into_boxed_slice())
+    }
+
+    /// The block of a record's value; `None` if it is not one (a
+    /// truncated length, an odd count).
+    fn decode(b: &[u8]) -> Option<Fields> {
+        let (mut rest, mut n) = (b, 0usize);
+        while !rest.is_empty() {
+            rest = split_name(rest)?.1;
+            n += 1;
+        }
+        (n % 2 == 0).then(|| Fields(b.into()))
+    }
+
+    /// Fields and values, flat.
+    pub(crate) fn iter(&self) -> FieldsIter<'_> {
+        FieldsIter(&self.0)
+    }
+
+    /// How many fields and values (twice the pairs).
+    pub(crate) fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// The block (the record's value).
+    fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// [`Fields::iter`].
+#[derive(Clone)]
+pub(crate) struct FieldsIter<'a>(&'a [u8]);
+
+impl<'a> Iterator for FieldsIter<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (f, rest) = split_name(self.0)?;
+        self.0 = rest;
+        Some(f)
+    }
+}
+
+/// One entry: its field/value pairs and where its record is.
 pub(crate) struct StreamEntry {
-    fields: Vec<Bytes>,
+    fields: Fields,
     /// The listpack node it belongs to (its master id).
     node: StreamId,
-    loc: Option<Location>,
+    loc: SlimLoc,
 }
 
 /// A listpack node as Redis would have it.
@@ -407,15 +464,16 @@ impl StreamValue {
 
     /// Places a new entry in a node as Redis 7.0 would: the last node if
     /// it has room, a new one keyed by the entry's id otherwise.
-    fn place(&mut self, id: StreamId, fields: &[Bytes]) -> StreamId {
+    fn place(&mut self, id: StreamId, fields: &Fields) -> StreamId {
         let raw: u64 = fields.iter().map(|f| f.len() as u64).sum();
+        let count = fields.len();
         let tail = self.nodes.iter().next_back().map(|(k, n)| (*k, *n));
         let master = match tail {
             Some((k, n)) if n.bytes + raw < NODE_MAX_BYTES && n.used < NODE_MAX_ENTRIES => k,
             _ => {
                 // Header, end byte, master entry: count, deleted, number of
                 // fields, the fields, the terminator.
-                let mut bytes = 7 + 3 * 2 + lp_int_bytes((fields.len() / 2) as i64);
+                let mut bytes = 7 + 3 * 2 + lp_int_bytes((count / 2) as i64);
                 for f in fields.iter().step_by(2) {
                     bytes += lp_element_bytes(f);
                 }
@@ -431,7 +489,7 @@ impl StreamValue {
             }
         };
         let same_fields = self.entries.get(&master).is_some_and(|m| {
-            m.fields.len() == fields.len()
+            m.fields.len() == count
                 && m.fields
                     .iter()
                     .step_by(2)
@@ -442,7 +500,7 @@ impl StreamValue {
         // Flags (0 or 2), the id's deltas, [the field count and names],
         // the values, then the entry's element count: what
         // `streamAppendItem` appends.
-        let nfields = (fields.len() / 2) as i64;
+        let nfields = (count / 2) as i64;
         let mut bytes = lp_int_bytes(2)
             + lp_int_bytes((id.ms.wrapping_sub(master.ms)) as i64)
             + lp_int_bytes(id.seq.wrapping_sub(master.seq) as i64);
@@ -453,7 +511,7 @@ impl StreamValue {
             nfields + 3
         } else {
             bytes += lp_int_bytes(nfields);
-            for f in fields {
+            for f in fields.iter() {
                 bytes += lp_element_bytes(f);
             }
             2 * nfields + 4
@@ -486,7 +544,7 @@ impl StreamValue {
             f(*l);
         }
         for e in self.entries.values() {
-            if let Some(l) = e.loc {
+            if let Some(l) = e.loc.get() {
                 f(l);
             }
         }
@@ -535,7 +593,7 @@ impl StreamValue {
                     StreamEntry {
                         fields: e.fields.clone(),
                         node: e.node,
-                        loc: None,
+                        loc: SlimLoc::None,
                     },
                 )
             })
@@ -585,7 +643,9 @@ impl StreamValue {
             TAG_STREAM_META => f(&mut self.meta_loc),
             TAG_STREAM_ENTRY => {
                 if let Some(e) = StreamId::decode(sub).and_then(|id| self.entries.get_mut(&id)) {
-                    f(&mut e.loc);
+                    let mut loc = e.loc.get();
+                    f(&mut loc);
+                    e.loc = SlimLoc::new(loc);
                 }
             }
             TAG_STREAM_GROUP => {
@@ -624,7 +684,7 @@ impl StreamValue {
             TAG_STREAM_META => self.meta_loc,
             TAG_STREAM_ENTRY => StreamId::decode(sub)
                 .and_then(|id| self.entries.get(&id))
-                .and_then(|e| e.loc),
+                .and_then(|e| e.loc.get()),
             TAG_STREAM_GROUP => split_name(sub)
                 .and_then(|(g, _)| self.groups.get(g))
                 .and_then(|g| g.loc),
@@ -654,8 +714,12 @@ impl StreamValue {
     pub(crate) fn fill(&mut self, target: &FixTarget, loc: Location, bytes: Bytes) {
         if let FixTarget::StreamEntry(ms, seq) = target {
             let id = StreamId { ms: *ms, seq: *seq };
-            if let Some(e) = self.entries.get_mut(&id).filter(|e| e.loc == Some(loc)) {
-                e.fields = decode_fields(&bytes).unwrap_or_default();
+            if let Some(e) = self
+                .entries
+                .get_mut(&id)
+                .filter(|e| e.loc.get() == Some(loc))
+            {
+                e.fields = Fields::decode(&bytes).unwrap_or_default();
             }
         }
     }
@@ -673,34 +737,15 @@ fn push_name(out: &mut Vec<u8>, name: &[u8]) {
     out.extend_from_slice(name);
 }
 
-fn encode_fields(fields: &[Bytes]) -> Bytes {
-    let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
-    for f in fields {
-        push_name(&mut out, f);
-    }
-    Bytes::from(out)
-}
-
-fn decode_fields(mut b: &[u8]) -> Option<Vec<Bytes>> {
-    let mut out = Vec::new();
-    while !b.is_empty() {
-        let (f, rest) = split_name(b)?;
-        out.push(Bytes::copy_from_slice(f));
-        b = rest;
-    }
-    (out.len() % 2 == 0).then_some(out)
-}
-
-fn log_entry(j: &mut Journal, at: &RecordKey<'_>, id: StreamId, node: StreamId, fields: &[Bytes]) {
+fn log_entry(j: &mut Journal, at: &RecordKey<'_>, id: StreamId, node: StreamId, fields: &Fields) {
     let mut sub = Vec::with_capacity(32);
     sub.extend_from_slice(&id.encode());
     sub.extend_from_slice(&node.encode());
-    j.put(
+    j.put_copied(
         TAG_STREAM_ENTRY,
         at,
         &sub,
-        0,
-        &encode_fields(fields),
+        fields.as_bytes(),
         FixTarget::Stream(TAG_STREAM_ENTRY),
     );
 }
@@ -838,7 +883,7 @@ pub(crate) fn replay(
             let node =
                 StreamId::decode(sub.get(16..).unwrap_or_default()).ok_or_else(|| bad("entry"))?;
             let fields = match e.value {
-                Some(v) => decode_fields(v).ok_or_else(|| bad("entry"))?,
+                Some(v) => Fields::decode(v).ok_or_else(|| bad("entry"))?,
                 None => {
                     loads.push(Load {
                         slot,
@@ -847,7 +892,7 @@ pub(crate) fn replay(
                         target: FixTarget::StreamEntry(id.ms, id.seq),
                         loc: e.location,
                     });
-                    Vec::new()
+                    Fields::default()
                 }
             };
             if s.entries.contains_key(&id) {
@@ -856,7 +901,14 @@ pub(crate) fn replay(
             let n = s.nodes.entry(node).or_default();
             n.live += 1;
             n.used += 1;
-            s.entries.insert(id, StreamEntry { fields, node, loc });
+            s.entries.insert(
+                id,
+                StreamEntry {
+                    fields,
+                    node,
+                    loc: SlimLoc::new(loc),
+                },
+            );
         }
         TAG_STREAM_ENTRY_DEL => {
             let id = StreamId::decode(sub).ok_or_else(|| bad("delete"))?;
@@ -1026,10 +1078,15 @@ pub(crate) fn store(ex: &mut Exec<'_>, key: &Bytes, v: StreamValue) {
     ex.modified(key);
 }
 
-fn entry_reply(id: StreamId, fields: &[Bytes]) -> Reply {
+fn entry_reply(id: StreamId, fields: &Fields) -> Reply {
     Reply::Array(vec![
         id.reply(),
-        Reply::Array(fields.iter().map(|f| Reply::Bulk(f.clone())).collect()),
+        Reply::Array(
+            fields
+                .iter()
+                .map(|f| Reply::Bulk(Bytes::copy_from_slice(f)))
+                .collect(),
+        ),
     ])
 }
 
@@ -1208,7 +1265,7 @@ fn trim(s: &mut StreamData, t: &TrimArgs) -> (u64, Option<StreamId>) {
             let ids: Vec<StreamId> = s.entries.range(..=node_last).map(|(k, _)| *k).collect();
             for id in ids {
                 if let Some(e) = s.entries.remove(&id) {
-                    s.superseded.extend(e.loc);
+                    s.superseded.extend(e.loc.get());
                 }
             }
             s.nodes.remove(&master);
@@ -1231,7 +1288,7 @@ fn trim(s: &mut StreamData, t: &TrimArgs) -> (u64, Option<StreamId>) {
                 break;
             }
             if let Some(e) = s.entries.remove(&id) {
-                s.superseded.extend(e.loc);
+                s.superseded.extend(e.loc.get());
             }
             if let Some(n) = s.nodes.get_mut(&master) {
                 n.live -= 1;
@@ -1307,7 +1364,7 @@ fn xadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             "ERR The ID specified in XADD is equal or smaller than the target stream top item",
         );
     }
-    let fields: Vec<Bytes> = argv[field_pos..].iter().map(super::value::keep).collect();
+    let fields = Fields::of(&argv[field_pos..]);
     let node = s.place(new_id, &fields);
     log_entry(journal, &at, new_id, node, &fields);
     s.entries.insert(
@@ -1315,7 +1372,7 @@ fn xadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         StreamEntry {
             fields,
             node,
-            loc: None,
+            loc: SlimLoc::None,
         },
     );
     s.last_id = new_id;
@@ -1431,7 +1488,7 @@ fn xdel(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let mut dead = Vec::new();
     for id in ids {
         if let Some(e) = s.take_entry(id) {
-            dead.push(e.loc);
+            dead.push(e.loc.get());
             journal.delete(TAG_STREAM_ENTRY_DEL, &at, &id.encode());
             if id > s.max_deleted {
                 s.max_deleted = id;

@@ -37,7 +37,9 @@
 
 use bytes::Bytes;
 
-use super::{estimate_distance, Consumer, Group, Nack, Node, StreamData, StreamEntry, StreamId};
+use super::{
+    estimate_distance, Consumer, Fields, Group, Nack, Node, StreamData, StreamEntry, StreamId,
+};
 use super::{StreamValue, INVALID_READ};
 use crate::command::args::parse_i64;
 use crate::keyspace::dump::rdb::{listpack, put_len, put_raw_string, seal, Reader};
@@ -171,7 +173,7 @@ impl ListpackWriter {
 /// The listpack of one node: master `master`, its live `entries`.
 fn node_listpack(master: StreamId, entries: &[(&StreamId, &StreamEntry)]) -> Vec<u8> {
     let mut lp = ListpackWriter::new();
-    let master_fields: Vec<&Bytes> = entries
+    let master_fields: Vec<&[u8]> = entries
         .first()
         .map(|(_, e)| e.fields.iter().step_by(2).collect())
         .unwrap_or_default();
@@ -196,11 +198,12 @@ fn node_listpack(master: StreamId, entries: &[(&StreamId, &StreamEntry)]) -> Vec
         if !same {
             lp.int(nfields as i64);
         }
-        for pair in e.fields.chunks(2) {
+        let mut flat = e.fields.iter();
+        while let Some(field) = flat.next() {
             if !same {
-                lp.string(&pair[0]);
+                lp.string(field);
             }
-            lp.string(pair.get(1).map_or(&[][..], |v| v));
+            lp.string(flat.next().unwrap_or_default());
         }
         let lp_count = nfields + 3 + if same { 0 } else { nfields + 1 };
         lp.int(lp_count as i64);
@@ -393,9 +396,9 @@ fn read_node(
         s.entries.insert(
             id,
             StreamEntry {
-                fields,
+                fields: Fields::of(&fields),
                 node: master,
-                loc: None,
+                loc: crate::keyspace::value::SlimLoc::None,
             },
         );
     }
@@ -512,9 +515,9 @@ mod tests {
 
     fn entry(node: StreamId, kv: &[&str]) -> StreamEntry {
         StreamEntry {
-            fields: kv.iter().map(|s| Bytes::from(s.to_string())).collect(),
+            fields: Fields::of(kv),
             node,
-            loc: None,
+            loc: crate::keyspace::value::SlimLoc::None,
         }
     }
 
