@@ -138,6 +138,23 @@ fn bench_commands(c: &mut Criterion) {
     g.finish();
 }
 
+/// LRANGE of the first 100 elements of a list of 10,000 short elements
+/// (redis-benchmark's LRANGE_100): the reply path of a list.
+fn bench_lrange(c: &mut Criterion) {
+    let (_dir, ks) = fresh_keyspace();
+    let ctx = Ctx::new(NOW, 1, 0);
+    for chunk in 0..100 {
+        let mut args = argv(&[b"RPUSH", b"biglist"]);
+        args.extend((0..100).map(|i| Bytes::from(format!("e{chunk}-{i}"))));
+        ks.execute(&ctx, &args);
+    }
+    let cmd = argv(&[b"LRANGE", b"biglist", b"0", b"99"]);
+    let mut g = c.benchmark_group("execute");
+    g.measurement_time(Duration::from_secs(3));
+    g.bench_function("LRANGE_100", |b| b.iter(|| ks.execute(&ctx, &cmd)));
+    g.finish();
+}
+
 /// DEL of a one-million-element list: the caller's path only (the memory is
 /// freed by the dropper thread).
 fn del_big_list() {
@@ -197,7 +214,7 @@ fn cpu_per_op() {
     }
 }
 
-criterion_group!(benches, bench_commands);
+criterion_group!(benches, bench_commands, bench_lrange);
 
 fn main() {
     benches();

@@ -422,16 +422,21 @@ impl QuickList {
             .flat_map(|c| (0..c.len()).map(move |j| c.elem(j)))
     }
 
-    /// The elements from index `from` on, head first.
-    pub(crate) fn iter_from(&self, from: usize) -> impl Iterator<Item = Elem<'_>> + '_ {
-        let (c0, j0) = self.locate(from).unwrap_or((self.chunks.len(), 0));
-        self.chunks
-            .range(c0.min(self.chunks.len())..)
-            .enumerate()
-            .flat_map(move |(k, c)| {
-                let first = if k == 0 { j0 } else { 0 };
-                (first..c.len()).map(move |j| c.elem(j))
-            })
+    /// The bytes of `n` elements from index `from` on, head first (LRANGE:
+    /// no record locations, each chunk's entries walked in order).
+    pub(crate) fn values(&self, from: usize, n: usize) -> Values<'_> {
+        let (c, j) = self.locate(from).unwrap_or((self.chunks.len(), 0));
+        let mut v = Values {
+            chunks: self.chunks.range(c.min(self.chunks.len())..),
+            ents: [].iter().chain([].iter()).peekable(),
+            buf: &[],
+            left: n.min(self.len.saturating_sub(from)),
+        };
+        v.next_chunk();
+        if j > 0 {
+            v.ents.nth(j - 1);
+        }
+        v
     }
 
     /// The chunk and index of the element `seq` (`Err`: the chunk where it
@@ -636,6 +641,59 @@ impl QuickList {
     }
 }
 
+/// The entries of a chunk, in order.
+type EntIter<'a> =
+    std::iter::Peekable<std::iter::Chain<std::slice::Iter<'a, Ent>, std::slice::Iter<'a, Ent>>>;
+
+/// [`QuickList::values`].
+#[derive(Clone)]
+pub(crate) struct Values<'a> {
+    /// The chunks after the current one.
+    chunks: std::collections::vec_deque::Iter<'a, Chunk>,
+    /// The current chunk's entries still to visit, and its bytes.
+    ents: EntIter<'a>,
+    buf: &'a [u8],
+    left: usize,
+}
+
+impl Values<'_> {
+    /// Moves to the next chunk; whether there was one.
+    fn next_chunk(&mut self) -> bool {
+        let Some(c) = self.chunks.next() else {
+            return false;
+        };
+        let (a, b) = c.ents.as_slices();
+        self.ents = a.iter().chain(b.iter()).peekable();
+        self.buf = &c.buf;
+        true
+    }
+}
+
+impl<'a> Iterator for Values<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.left == 0 {
+            return None;
+        }
+        let e = match self.ents.next() {
+            Some(e) => e,
+            None if self.next_chunk() => self.ents.next()?,
+            None => return None,
+        };
+        let end = self
+            .ents
+            .peek()
+            .map_or(self.buf.len(), |n| n.start as usize);
+        self.left -= 1;
+        self.buf.get(e.start as usize..end)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -785,9 +843,11 @@ mod tests {
             }
             check(&r, &m)?;
             let from = m.len() / 3;
-            let tail: Vec<i64> = q.iter_from(from).map(|e| e.seq).collect();
-            let want: Vec<i64> = m.iter().skip(from).map(|e| e.0).collect();
-            prop_assert_eq!(tail, want);
+            for n in [0, 1, 130, m.len()] {
+                let got: Vec<&[u8]> = q.values(from, n).collect();
+                let want: Vec<&[u8]> = m.iter().skip(from).take(n).map(|e| &e.1[..]).collect();
+                prop_assert_eq!(got, want);
+            }
         }
     }
 

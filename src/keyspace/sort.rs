@@ -128,9 +128,8 @@ fn elements(ex: &mut Exec<'_>, key: &[u8], start: usize, end: usize, rev: bool) 
             };
             let mut out: Vec<Bytes> = l
                 .items
-                .iter_from(from)
-                .take(to - from + 1)
-                .map(|i| Bytes::copy_from_slice(i.val))
+                .values(from, to - from + 1)
+                .map(Bytes::copy_from_slice)
                 .collect();
             if rev {
                 out.reverse();
