@@ -70,6 +70,27 @@ impl Reply {
         Reply::Bulk(b.into())
     }
 
+    /// Bulk strings of copies of `vals`, all in one block: one allocation
+    /// for the lot instead of one a string (the `Bytes` share the block;
+    /// LRANGE 0 99 took half the time).
+    pub(crate) fn bulks<'a>(vals: impl IntoIterator<Item = &'a [u8]>) -> Vec<Reply> {
+        let mut block = bytes::BytesMut::new();
+        let mut ends = Vec::new();
+        for v in vals {
+            block.extend_from_slice(v);
+            ends.push(block.len());
+        }
+        let block = block.freeze();
+        let mut start = 0;
+        ends.into_iter()
+            .map(|end| {
+                let b = block.slice(start..end);
+                start = end;
+                Reply::Bulk(b)
+            })
+            .collect()
+    }
+
     /// Whether this reply is an error.
     pub fn is_error(&self) -> bool {
         matches!(self, Reply::Error(_))

@@ -553,11 +553,7 @@ fn hkeys(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match get(ex, &argv[1]) {
         Err(e) => e,
         Ok(None) => Reply::Array(Vec::new()),
-        Ok(Some(h)) => Reply::Array(
-            h.iter()
-                .map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)))
-                .collect(),
-        ),
+        Ok(Some(h)) => Reply::Array(Reply::bulks(h.iter().map(|(k, _)| k))),
     }
 }
 

@@ -380,28 +380,7 @@ fn lrange(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let Some((s, e)) = range(start, end, list.len()) else {
         return Reply::Array(Vec::new());
     };
-    Reply::Array(shared_copies(list.items.values(s, e - s + 1)))
-}
-
-/// Owned copies of `vals` for a reply, all in one block: one allocation
-/// for the lot instead of one an element (the `Bytes` share the block).
-fn shared_copies<'a>(vals: impl Iterator<Item = &'a [u8]> + Clone) -> Vec<Reply> {
-    let total = vals.clone().map(<[u8]>::len).sum();
-    let mut block = bytes::BytesMut::with_capacity(total);
-    let mut ends = Vec::with_capacity(vals.size_hint().0);
-    for v in vals {
-        block.extend_from_slice(v);
-        ends.push(block.len());
-    }
-    let block = block.freeze();
-    let mut start = 0;
-    ends.into_iter()
-        .map(|end| {
-            let b = block.slice(start..end);
-            start = end;
-            Reply::Bulk(b)
-        })
-        .collect()
+    Reply::Array(Reply::bulks(list.items.values(s, e - s + 1)))
 }
 
 /// An index (negative from the tail) into a list of `len`.

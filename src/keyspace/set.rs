@@ -323,7 +323,7 @@ fn srem(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn bulk_set<'a>(it: impl Iterator<Item = &'a [u8]>) -> Reply {
-    Reply::Set(it.map(|m| Reply::Bulk(Bytes::copy_from_slice(m))).collect())
+    Reply::Set(Reply::bulks(it))
 }
 
 fn smembers(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
