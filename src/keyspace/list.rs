@@ -2,9 +2,10 @@
 //!
 //! A list keeps its elements in memory, packed in chunks (a
 //! [`QuickList`], as Redis's quicklist), each with a sequence number
-//! (`seq`) that orders it and names its record on disk: LPUSH takes
-//! `head - 1`, RPUSH `tail + 1`, so push and pop are O(1) in memory and one
-//! record on disk (`TAG_LIST_ITEM` / `TAG_LIST_REM`). LSET rewrites the
+//! (`seq`) that orders it and names its record on disk: LPUSH takes the
+//! head's seq minus `SEQ_GAP`, RPUSH the tail's plus `SEQ_GAP`, so push and
+//! pop are O(1) in memory and one record on disk (`TAG_LIST_ITEM` /
+//! `TAG_LIST_REM`). LSET rewrites the
 //! element's record (same seq). Pushes space seqs by `SEQ_GAP`, so LINSERT
 //! takes the midpoint between two neighbours (one record); only when a gap
 //! is used up is the list rewritten as a new incarnation (O(N) records).
