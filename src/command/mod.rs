@@ -15,6 +15,7 @@ mod reply;
 mod spec;
 pub(crate) mod table;
 
+pub(crate) use reply::Piece;
 pub use reply::Reply;
 pub use spec::{CommandFlags, CommandSpec, KeySpec};
 pub(crate) use table::{find, Command};

@@ -22,6 +22,7 @@ use super::value::{SlimLoc, StrData, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is, parse_f64, parse_i64};
 use crate::command::table::cmd;
+use crate::command::Piece;
 use crate::command::{Command, Reply};
 use crate::storage::{Location, RecordKind, ReplayEntry};
 
@@ -86,6 +87,15 @@ impl<'a> Val<'a> {
         match self {
             Val::Bytes(b) => b,
             Val::Data(d) => d,
+        }
+    }
+
+    /// The value for a reply: a short one copied into its block, a long
+    /// one kept in a `Bytes` shared as it is.
+    pub(crate) fn piece(self) -> Piece<'a> {
+        match self {
+            Val::Data(StrData::Heap(b)) => Piece::Share(b.clone()),
+            v => Piece::Copy(v.bytes()),
         }
     }
 
@@ -538,13 +548,13 @@ fn hgetall(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => e,
         Ok(None) => Reply::Map(Vec::new()),
         Ok(Some(h)) => {
-            let pair = |(k, v): (&[u8], Val<'_>)| {
-                (
-                    Reply::Bulk(Bytes::copy_from_slice(k)),
-                    Reply::Bulk(v.to_bytes()),
-                )
-            };
-            Reply::Map(h.iter().map(pair).collect())
+            let flat = Reply::bulks_of(h.iter().flat_map(|(k, v)| [Piece::Copy(k), v.piece()]));
+            let mut flat = flat.into_iter();
+            let mut pairs = Vec::with_capacity(flat.len() / 2);
+            while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+                pairs.push((k, v));
+            }
+            Reply::Map(pairs)
         }
     }
 }
@@ -561,7 +571,7 @@ fn hvals(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     match get(ex, &argv[1]) {
         Err(e) => e,
         Ok(None) => Reply::Array(Vec::new()),
-        Ok(Some(h)) => Reply::Array(h.iter().map(|(_, v)| Reply::Bulk(v.to_bytes())).collect()),
+        Ok(Some(h)) => Reply::Array(Reply::bulks_of(h.iter().map(|(_, v)| v.piece()))),
     }
 }
 
