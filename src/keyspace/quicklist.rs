@@ -32,6 +32,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::value::PackedLoc;
 use crate::storage::Location;
 
 /// Most elements in a chunk.
@@ -39,27 +40,14 @@ pub(crate) const MAX_ENTS: usize = 128;
 /// Most element bytes in a chunk of more than one element.
 pub(crate) const MAX_BYTES: usize = 4096;
 
-/// A record location in 12 bytes: `len == 0` is none (no record is empty),
-/// [`Cell::WIDE`] a location kept in the chunk's `wide` list.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct Cell {
-    file_id: u32,
-    offset: u32,
-    len: u32,
-}
+/// A record location in 12 bytes ([`PackedLoc`]), or one of two markers:
+/// none yet, or a location kept in the chunk's `wide` list.
+type Cell = PackedLoc;
 
-impl Cell {
-    const NONE: Cell = Cell {
-        file_id: 0,
-        offset: 0,
-        len: 0,
-    };
-    const WIDE: Cell = Cell {
-        file_id: u32::MAX,
-        offset: u32::MAX,
-        len: u32::MAX,
-    };
-}
+/// No record yet.
+const NONE: Cell = PackedLoc::marker(0);
+/// The location is in the chunk's `wide` list.
+const WIDE: Cell = PackedLoc::marker(1);
 
 /// One element's entry.
 #[derive(Clone, Copy, Debug)]
@@ -126,17 +114,13 @@ impl Chunk {
 
     fn loc(&self, e: &Ent) -> Option<Location> {
         match e.loc {
-            Cell::NONE => None,
-            Cell::WIDE => self
+            NONE => None,
+            WIDE => self
                 .wide
                 .as_ref()
                 .and_then(|w| w.iter().find(|(s, _)| *s == e.seq))
                 .map(|(_, l)| *l),
-            c => Some(Location {
-                file_id: c.file_id,
-                offset: u64::from(c.offset),
-                len: c.len,
-            }),
+            c => Some(c.unpack()),
         }
     }
 
@@ -153,24 +137,20 @@ impl Chunk {
     fn cell(&mut self, seq: i64, loc: Option<Location>) -> Cell {
         let Some(l) = loc else {
             self.forget_wide(seq);
-            return Cell::NONE;
+            return NONE;
         };
-        match u32::try_from(l.offset) {
-            Ok(offset) if l.len != 0 && l.len != u32::MAX => {
+        match PackedLoc::new(l).filter(|_| l.len != 0) {
+            Some(packed) => {
                 self.forget_wide(seq);
-                Cell {
-                    file_id: l.file_id,
-                    offset,
-                    len: l.len,
-                }
+                packed
             }
-            _ => {
+            None => {
                 let w = self.wide.get_or_insert_with(Default::default);
                 match w.iter_mut().find(|(s, _)| *s == seq) {
                     Some(slot) => slot.1 = l,
                     None => w.push((seq, l)),
                 }
-                Cell::WIDE
+                WIDE
             }
         }
     }
@@ -252,7 +232,7 @@ impl Chunk {
             let e = self.elem(j);
             (e.seq, Bytes::copy_from_slice(e.val), e.loc)
         };
-        if self.ents[j].loc == Cell::WIDE {
+        if self.ents[j].loc == WIDE {
             self.forget_wide(seq);
         }
         if front {
@@ -512,21 +492,28 @@ impl QuickList {
             let cell = chunk.cell(e.seq, loc);
             chunk.ents[j].loc = cell;
         } else {
-            let chunk = &self.chunks[c];
-            let fresh = Chunk::build((0..chunk.len()).map(|k| {
-                if k == j {
-                    Elem {
-                        seq: e.seq,
-                        val,
-                        loc,
-                    }
-                } else {
-                    chunk.elem(k)
-                }
-            }));
-            self.replace(c, fresh);
+            let new = Elem {
+                seq: e.seq,
+                val,
+                loc,
+            };
+            self.splice(c, j, true, Some(new));
         }
         old
+    }
+
+    /// Rebuilds chunk `c` with element `j` dropped (`drop_j`) and `new`
+    /// put in its place (before element `j` when it stays).
+    fn splice(&mut self, c: usize, j: usize, drop_j: bool, new: Option<Elem<'_>>) {
+        let chunk = &self.chunks[c];
+        let after = j + usize::from(drop_j);
+        let fresh = Chunk::build(
+            (0..j)
+                .map(|k| chunk.elem(k))
+                .chain(new)
+                .chain((after..chunk.len()).map(|k| chunk.elem(k))),
+        );
+        self.replace(c, fresh);
     }
 
     /// Replaces chunk `c` by `fresh` (none, one or more chunks). One
@@ -558,15 +545,7 @@ impl QuickList {
 
     /// Inserts before the element at `j` of chunk `c`.
     fn insert_in(&mut self, c: usize, j: usize, seq: i64, val: &[u8], loc: Option<Location>) {
-        let chunk = &self.chunks[c];
-        let new = Elem { seq, val, loc };
-        let fresh = Chunk::build(
-            (0..j)
-                .map(|k| chunk.elem(k))
-                .chain(std::iter::once(new))
-                .chain((j..chunk.len()).map(|k| chunk.elem(k))),
-        );
-        self.replace(c, fresh);
+        self.splice(c, j, false, Some(Elem { seq, val, loc }));
         self.len += 1;
     }
 
@@ -597,10 +576,8 @@ impl QuickList {
             return self.pop(false).map(|(_, _, l)| l);
         }
         let (c, j) = self.find(seq)?;
-        let chunk = &self.chunks[c];
-        let old = chunk.elem(j).loc;
-        let fresh = Chunk::build((0..chunk.len()).filter(|&k| k != j).map(|k| chunk.elem(k)));
-        self.replace(c, fresh);
+        let old = self.chunks[c].elem(j).loc;
+        self.splice(c, j, true, None);
         self.len -= 1;
         Some(old)
     }

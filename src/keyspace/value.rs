@@ -168,7 +168,7 @@ enum StrLoc {
 }
 
 /// A [`Location`] whose offset fits a `u32`: 12 bytes, 4-aligned.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct PackedLoc {
     file_id: u32,
     offset: u32,
@@ -177,7 +177,7 @@ pub(crate) struct PackedLoc {
 
 impl PackedLoc {
     /// `loc` packed, when its offset fits.
-    fn new(loc: Location) -> Option<PackedLoc> {
+    pub(crate) fn new(loc: Location) -> Option<PackedLoc> {
         Some(PackedLoc {
             file_id: loc.file_id,
             offset: u32::try_from(loc.offset).ok()?,
@@ -185,8 +185,18 @@ impl PackedLoc {
         })
     }
 
+    /// A value no record's location takes (no record is empty: its
+    /// length is never 0), for a holder's own markers, told apart by `tag`.
+    pub(crate) const fn marker(tag: u32) -> PackedLoc {
+        PackedLoc {
+            file_id: tag,
+            offset: 0,
+            len: 0,
+        }
+    }
+
     /// The location.
-    fn unpack(self) -> Location {
+    pub(crate) fn unpack(self) -> Location {
         Location {
             file_id: self.file_id,
             offset: u64::from(self.offset),
