@@ -1079,15 +1079,7 @@ pub(crate) fn store(ex: &mut Exec<'_>, key: &Bytes, v: StreamValue) {
 }
 
 fn entry_reply(id: StreamId, fields: &Fields) -> Reply {
-    Reply::Array(vec![
-        id.reply(),
-        Reply::Array(
-            fields
-                .iter()
-                .map(|f| Reply::Bulk(Bytes::copy_from_slice(f)))
-                .collect(),
-        ),
-    ])
+    Reply::Array(vec![id.reply(), Reply::Array(Reply::bulks(fields.iter()))])
 }
 
 fn range_reply(
