@@ -27,7 +27,11 @@ fn main() {
         .with_merge_interval(None);
     let ks = Keyspace::open(Config::new(opts)).expect("open");
     let ctx = Ctx::new(1_800_000_000_000, 1, 0);
-    const KEYS: usize = 10_000;
+    // Distinct keys (or fields, members) the shapes cycle through:
+    // `COMMAND_LOOP_KEYS` (default 10,000; more makes the lookups miss
+    // the cache).
+    let keys_env = std::env::var("COMMAND_LOOP_KEYS").ok();
+    let keys: usize = keys_env.map_or(10_000, |s| s.parse().expect("COMMAND_LOOP_KEYS"));
     let b = |s: String| Bytes::from(s);
     // ZADD of member i of the 1M-member zset with score table `mult`.
     let zmove = |i: usize, mult: usize| {
@@ -38,7 +42,7 @@ fn main() {
             b(format!("m:{:08}", i * 100)),
         ]
     };
-    let cmds: Vec<Vec<Bytes>> = (0..KEYS)
+    let cmds: Vec<Vec<Bytes>> = (0..keys)
         .map(|i| match shape.as_str() {
             "GET" => vec![b("GET".into()), b(format!("key:{i:08}"))],
             "SET" => vec![b("SET".into()), b(format!("key:{i:08}")), b("v".repeat(16))],
@@ -78,7 +82,7 @@ fn main() {
             other => panic!("unknown shape {other}"),
         })
         .collect();
-    for i in 0..KEYS {
+    for i in 0..keys {
         let set = vec![b("SET".into()), b(format!("key:{i:08}")), b("v".repeat(16))];
         ks.execute(&ctx, &set);
     }
@@ -126,15 +130,15 @@ fn main() {
     // The other score table for ZMOVE: odd passes use it, so that every
     // ZADD really moves its member.
     let other: Vec<Vec<Bytes>> = if shape == "ZMOVE" {
-        (0..KEYS).map(|i| zmove(i, 17)).collect()
+        (0..keys).map(|i| zmove(i, 17)).collect()
     } else {
         Vec::new()
     };
     let start = Instant::now();
     let cpu_start = thread_cpu();
     for i in 0..n {
-        if shape == "ZMOVE" && (i / KEYS) % 2 == 1 {
-            ks.execute(&ctx, &other[i % KEYS]);
+        if shape == "ZMOVE" && (i / keys) % 2 == 1 {
+            ks.execute(&ctx, &other[i % keys]);
             continue;
         }
         if shape == "SSCAN" || shape == "SCAN" {
@@ -155,7 +159,7 @@ fn main() {
             ks.execute(&Ctx::new(1_800_000_000_000, i as u64, 0), &cmds[0]);
             continue;
         }
-        ks.execute(&ctx, &cmds[i % KEYS]);
+        ks.execute(&ctx, &cmds[i % keys]);
         if shape == "LPUSH" && i % 100_000 == 99_999 {
             ks.execute(&ctx, &del);
         }

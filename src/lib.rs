@@ -24,6 +24,7 @@ pub mod command;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keyspace;
+mod prefetch;
 pub mod progress;
 pub mod resp;
 pub mod server;

@@ -66,6 +66,19 @@ impl Db {
         self.expires.len()
     }
 
+    /// The hash of `key` in this database, for the `*_hashed` methods. It
+    /// stays the key's hash for the life of the database, across
+    /// [`Db::take_all`].
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
+        self.map.hash_key(key)
+    }
+
+    /// Starts loading the slot of the key of hash `h` into the cache (see
+    /// [`Index::prefetch`]).
+    pub(crate) fn prefetch(&self, h: u64) {
+        self.map.prefetch(h);
+    }
+
     /// The entry, expired or not.
     pub(crate) fn get(&self, key: &[u8]) -> Option<&Entry> {
         self.map.get(key)
@@ -77,29 +90,41 @@ impl Db {
         self.map.get_mut(key)
     }
 
-    /// The entry of `key` if it is not past its deadline at `now_ms`; an
-    /// expired entry is removed and returned as `Err` (lazy expiry).
-    pub(crate) fn get_live_mut(
+    /// [`Db::get_mut`] with `key`'s hash `h` ([`Db::hash`]).
+    pub(crate) fn get_mut_hashed(&mut self, h: u64, key: &[u8]) -> Option<&mut Entry> {
+        self.map.get_mut_hashed(h, key)
+    }
+
+    /// The entry of `key` (of hash `h`, [`Db::hash`]) if it is not past its
+    /// deadline at `now_ms`; an expired entry is removed and returned as
+    /// `Err` (lazy expiry).
+    pub(crate) fn get_live_mut_hashed(
         &mut self,
+        h: u64,
         key: &[u8],
         now_ms: u64,
     ) -> Result<Option<&mut Entry>, Entry> {
         if self.expires.is_empty() {
             // No key of this database has a deadline: one lookup.
-            return Ok(self.map.get_mut(key));
+            return Ok(self.map.get_mut_hashed(h, key));
         }
-        match self.map.get(key) {
+        match self.map.get_hashed(h, key) {
             None => Ok(None),
-            Some(e) if e.expired(now_ms) => match self.remove(key) {
+            Some(e) if e.expired(now_ms) => match self.remove_hashed(h, key) {
                 Some(entry) => Err(entry),
                 None => Ok(None),
             },
-            Some(_) => Ok(self.map.get_mut(key)),
+            Some(_) => Ok(self.map.get_mut_hashed(h, key)),
         }
     }
 
     /// Inserts or replaces; returns the previous entry.
     pub(crate) fn insert(&mut self, key: &Bytes, entry: Entry) -> Option<Entry> {
+        self.insert_hashed(self.hash(key), key, entry)
+    }
+
+    /// [`Db::insert`] with `key`'s hash `h` ([`Db::hash`]).
+    pub(crate) fn insert_hashed(&mut self, h: u64, key: &Bytes, entry: Entry) -> Option<Entry> {
         let at = entry.expire_at_ms;
         if at != 0 {
             // A copy: `key` may be a slice of a connection's read buffer or
@@ -107,7 +132,7 @@ impl Db {
             // would keep alive as long as the deadline.
             self.expires.insert((at, Bytes::copy_from_slice(key)));
         }
-        let old = self.map.insert(key, entry);
+        let old = self.map.insert_hashed(h, key, entry);
         if let Some(old) = &old {
             if old.expire_at_ms != 0 && old.expire_at_ms != at {
                 self.expires.remove(&(old.expire_at_ms, key.clone()));
@@ -118,7 +143,12 @@ impl Db {
 
     /// Removes a key; returns its entry.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let entry = self.map.remove(key)?;
+        self.remove_hashed(self.hash(key), key)
+    }
+
+    /// [`Db::remove`] with `key`'s hash `h` ([`Db::hash`]).
+    pub(crate) fn remove_hashed(&mut self, h: u64, key: &[u8]) -> Option<Entry> {
+        let entry = self.map.remove_hashed(h, key)?;
         if entry.expire_at_ms != 0 {
             self.expires
                 .remove(&(entry.expire_at_ms, Bytes::copy_from_slice(key)));
@@ -169,10 +199,14 @@ impl Db {
     }
 
     /// Removes every key; returns them as a database (to be freed off the
-    /// hot path).
+    /// hot path). The emptied database keeps its key hash ([`Db::hash`]).
     pub(crate) fn take_all(&mut self) -> Db {
-        let kind = self.map.kind();
-        std::mem::replace(self, Db::new(kind))
+        let empty = Db {
+            map: self.map.emptied(),
+            expires: BTreeSet::new(),
+            deferred: HashMap::new(),
+        };
+        std::mem::replace(self, empty)
     }
 
     /// Calls `f` with every value (dead-byte accounting of a flushed database).

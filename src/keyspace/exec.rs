@@ -34,6 +34,19 @@ pub(crate) struct Exec<'a> {
     pub(crate) reading: bool,
     /// Memory was over `maxmemory` when the command arrived ([`Ctx::oom`]).
     pub(crate) oom: bool,
+    /// The first key of the command and its hash, taken (and its slot
+    /// prefetched) before the command ran: see [`Exec::hint_key`].
+    hint: Option<KeyHint>,
+}
+
+/// A key's hash in one database, known for the key's bytes at one address:
+/// the command's argument, which stays put and unchanged while the command
+/// runs (an `Exec` lives for one command).
+struct KeyHint {
+    slot: usize,
+    ptr: *const u8,
+    len: usize,
+    hash: u64,
 }
 
 impl<'a> Exec<'a> {
@@ -53,6 +66,34 @@ impl<'a> Exec<'a> {
             dropper,
             reading: false,
             oom: ctx.oom,
+            hint: None,
+        }
+    }
+
+    /// Hashes `key` in the selected database and starts loading its slot
+    /// into the cache, so that the command's first lookup of it (after
+    /// parsing its arguments and logging its records) neither hashes it
+    /// again nor waits for the slot. `key` must be the very argument the
+    /// command will look up (the hint is matched by address).
+    pub(crate) fn hint_key(&mut self, key: &[u8]) {
+        let slot = self.slot();
+        let db = &self.st.dbs[slot];
+        let hash = db.hash(key);
+        db.prefetch(hash);
+        self.hint = Some(KeyHint {
+            slot,
+            ptr: key.as_ptr(),
+            len: key.len(),
+            hash,
+        });
+    }
+
+    /// The hash of `key` in physical slot `slot`: the hint's when it is for
+    /// this very key.
+    fn key_hash(&self, slot: usize, key: &[u8]) -> u64 {
+        match &self.hint {
+            Some(h) if h.slot == slot && h.ptr == key.as_ptr() && h.len == key.len() => h.hash,
+            _ => self.st.dbs[slot].hash(key),
         }
     }
 
@@ -187,7 +228,8 @@ impl<'a> Exec<'a> {
         let now = self.now_ms;
         let expired = self.st.dbs[slot].get(key).is_some_and(|e| e.expired(now));
         if expired {
-            if let Some(entry) = self.st.dbs[slot].remove(key) {
+            let h = self.key_hash(slot, key);
+            if let Some(entry) = self.st.dbs[slot].remove_hashed(h, key) {
                 self.st.lookups.expired += 1;
                 self.discard(entry.value);
                 self.modified_in(db, key);
@@ -205,10 +247,11 @@ impl<'a> Exec<'a> {
     /// checks the key's type and then logs its records needs one lookup.
     pub(crate) fn entry_and_journal(&mut self, key: &[u8]) -> (Option<&mut Entry>, &mut Journal) {
         let slot = self.st.slot_of[self.db];
+        let h = self.key_hash(slot, key);
         // One hash lookup on the common path: the state's other fields are
         // used beside the entry's borrow (disjoint fields).
         let st = &mut *self.st;
-        let found = match st.dbs[slot].get_live_mut(key, self.now_ms) {
+        let found = match st.dbs[slot].get_live_mut_hashed(h, key, self.now_ms) {
             Ok(Some(entry)) => {
                 if self.reading {
                     st.lookups.hits += 1;
@@ -256,7 +299,8 @@ impl<'a> Exec<'a> {
     pub(crate) fn entry_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         self.expire_if_needed_in(db, key);
         let slot = self.slot_of(db);
-        self.st.dbs[slot].get_mut(key)
+        let h = self.key_hash(slot, key);
+        self.st.dbs[slot].get_mut_hashed(h, key)
     }
 
     /// Whether `key` exists (and is not expired) in the selected db.
@@ -281,7 +325,8 @@ impl<'a> Exec<'a> {
     pub(crate) fn delete_in(&mut self, db: usize, key: &[u8]) -> bool {
         self.expire_if_needed_in(db, key);
         let slot = self.slot_of(db);
-        let Some(entry) = self.st.dbs[slot].remove(key) else {
+        let h = self.key_hash(slot, key);
+        let Some(entry) = self.st.dbs[slot].remove_hashed(h, key) else {
             return false;
         };
         self.journal.delete(
@@ -333,7 +378,9 @@ impl<'a> Exec<'a> {
         expire_at_ms: u64,
     ) {
         let slot = self.slot_of(db);
-        let old = self.st.dbs[slot].insert(
+        let h = self.key_hash(slot, key);
+        let old = self.st.dbs[slot].insert_hashed(
+            h,
             key,
             Entry {
                 value,

@@ -16,7 +16,7 @@ use super::journal::{FixTarget, Journal, RecordKey, TAG_HASH_FIELD, TAG_HASH_REM
 use super::members::{self, DeadTally};
 use super::notify::HASH;
 use super::replay::{incarnation, Load};
-use super::scanmap::ScanMap;
+use super::scanmap::{self, ScanMap};
 use super::smallhash::SmallHash;
 use super::value::{SlimLoc, StrData, Value};
 use super::Exec;
@@ -201,17 +201,41 @@ impl HashValue {
         value: StrData,
         loc: Option<Location>,
     ) -> Option<Option<Location>> {
+        self.insert_hashed(None, field, value, loc)
+    }
+
+    /// Starts loading where `field` belongs in a table into the cache
+    /// ([`ScanMap::prefetch`]); its hash for [`HashValue::insert_hashed`].
+    /// `None` for a small hash (its bytes are one short block).
+    fn prefetch(&self, field: &[u8]) -> Option<u64> {
+        match &**self {
+            HashData::Small(_) => None,
+            HashData::Table(t) => Some(t.prefetch(field)),
+        }
+    }
+
+    /// [`HashValue::insert`] with the field's hash if
+    /// [`HashValue::prefetch`] gave one.
+    fn insert_hashed(
+        &mut self,
+        hash: Option<u64>,
+        field: &[u8],
+        value: StrData,
+        loc: Option<Location>,
+    ) -> Option<Option<Location>> {
         if let HashData::Small(s) = &mut **self {
             if let Ok(replaced) = s.insert(field, &value, loc) {
                 return replaced;
             }
         }
         let t = self.table();
-        if let Some(f) = t.get_mut(field) {
+        let hash = hash.unwrap_or_else(|| scanmap::order_hash(field));
+        if let Some(f) = t.get_mut_hashed(hash, field) {
             f.value = value;
             return Some(std::mem::replace(&mut f.loc, SlimLoc::new(loc)).get());
         }
-        t.insert(
+        t.insert_hashed(
+            hash,
             field,
             Field {
                 value,
@@ -426,9 +450,11 @@ fn write_into(
         return (added, dead);
     };
     for (field, value) in pairs {
-        // Logged first: the record's foretold location goes into the field.
+        // The field's slot in a big table is fetched while the record is
+        // logged (logged first: its foretold location goes into the field).
+        let hash = h.prefetch(field);
         let loc = journal.put_predicted(TAG_HASH_FIELD, &at, field, value, FixTarget::Sub);
-        match h.insert(field, StrData::from_arg(value), loc) {
+        match h.insert_hashed(hash, field, StrData::from_arg(value), loc) {
             None => added += 1,
             Some(Some(old)) => dead.add(old),
             Some(None) => {}

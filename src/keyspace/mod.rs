@@ -654,6 +654,9 @@ impl Keyspace {
         let reply = {
             let mut ex = Exec::new(ctx, &mut state, &mut journal, &self.dropper);
             ex.reading = cmd.spec.flags.readonly;
+            if let Some(key) = cmd.spec.keys.positions(argv.len()).next() {
+                ex.hint_key(&argv[key]);
+            }
             (cmd.run)(&mut ex, argv)
         };
         let commit = self.append(&mut state, &mut journal, meta);

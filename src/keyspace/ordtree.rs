@@ -98,30 +98,6 @@ fn ordered(x: f64) -> i64 {
     bits ^ ((((bits >> 63) as u64) >> 1) as i64)
 }
 
-/// Asks the CPU to bring every cache line of `value` into the cache and
-/// returns at once (a hint: no effect on what the program computes).
-fn prefetch_lines<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let start = std::ptr::from_ref(value).cast::<i8>();
-        for off in (0..std::mem::size_of::<T>()).step_by(64) {
-            prefetch_line(start.wrapping_add(off));
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
-
-#[cfg(target_arch = "x86_64")]
-#[expect(unsafe_code, reason = "the prefetch intrinsic takes a raw pointer")]
-fn prefetch_line(p: *const i8) {
-    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-    // SAFETY: a prefetch never faults and never reads into the program: it
-    // is only a hint to the cache, valid for any address (here one inside a
-    // live node).
-    unsafe { _mm_prefetch::<_MM_HINT_T0>(p) };
-}
-
 /// A leaf: up to [`LEAF_CAP`] elements in order, all inline in the arena
 /// slot: the header, then the scores, then the members. A search reads the
 /// slot's few cache lines of `f64`s and touches a member only among equal
@@ -533,7 +509,7 @@ impl OrderTree {
         }
         let mut steps = [(0u32, 0u32); MAX_PATH];
         let x = self.walk(score, member, &mut steps);
-        prefetch_lines(&self.leaves[x as usize]);
+        crate::prefetch::lines(&self.leaves[x as usize]);
         Some(Path {
             steps,
             leaf: x,
@@ -614,8 +590,8 @@ impl OrderTree {
         let (lx, ly) = (&self.leaves[x as usize], &self.leaves[y as usize]);
         // Every line of both leaves, not only the scores the searches read:
         // the remove and the insert shift members further on.
-        prefetch_lines(lx);
-        prefetch_lines(ly);
+        crate::prefetch::lines(lx);
+        crate::prefetch::lines(ly);
         let at = lx.find_present(old, member);
         let place = ly.lower_bound(new, member);
         if x == y {

@@ -199,6 +199,18 @@ impl<V> ScanMap<V> {
         Probe::Vacant(i)
     }
 
+    /// Starts loading the home slot of `member` into the cache and returns
+    /// its hash, for [`ScanMap::get_mut_hashed`] / [`ScanMap::insert_hashed`]
+    /// after some other work (a write logs its record in between), so that
+    /// a big table's cache miss overlaps that work.
+    pub(crate) fn prefetch(&self, member: &[u8]) -> u64 {
+        let hash = order_hash(member);
+        if let Some(slot) = self.slots.get(self.home(hash)) {
+            crate::prefetch::lines(slot);
+        }
+        hash
+    }
+
     /// The value of `member`.
     pub(crate) fn get(&self, member: &[u8]) -> Option<&V> {
         match self.probe(order_hash(member), member) {
@@ -209,7 +221,13 @@ impl<V> ScanMap<V> {
 
     /// The value of `member`, to change in place.
     pub(crate) fn get_mut(&mut self, member: &[u8]) -> Option<&mut V> {
-        match self.probe(order_hash(member), member) {
+        self.get_mut_hashed(order_hash(member), member)
+    }
+
+    /// [`ScanMap::get_mut`] with the member's hash from [`ScanMap::prefetch`].
+    pub(crate) fn get_mut_hashed(&mut self, hash: u64, member: &[u8]) -> Option<&mut V> {
+        debug_assert_eq!(hash, order_hash(member));
+        match self.probe(hash, member) {
             Probe::Found(i) => self.slots[i].entry.as_mut().map(|(_, v)| v),
             Probe::Vacant(_) => None,
         }
@@ -222,23 +240,30 @@ impl<V> ScanMap<V> {
 
     /// Inserts or replaces; returns the value replaced.
     pub(crate) fn insert(&mut self, member: &[u8], value: V) -> Option<V> {
-        self.insert_with(member, Member::from, value)
+        self.insert_with(order_hash(member), member, Member::from, value)
+    }
+
+    /// [`ScanMap::insert`] with the member's hash from [`ScanMap::prefetch`].
+    pub(crate) fn insert_hashed(&mut self, hash: u64, member: &[u8], value: V) -> Option<V> {
+        debug_assert_eq!(hash, order_hash(member));
+        self.insert_with(hash, member, Member::from, value)
     }
 
     /// Inserts `member` itself (not a copy) or replaces its value; returns
     /// the value replaced.
     pub(crate) fn insert_member(&mut self, member: Member, value: V) -> Option<V> {
-        self.insert_with(member, |m| m, value)
+        let hash = order_hash(member.as_bytes());
+        self.insert_with(hash, member, |m| m, value)
     }
 
     fn insert_with<K: AsRef<[u8]>>(
         &mut self,
+        hash: u64,
         key: K,
         make: impl FnOnce(K) -> Member,
         value: V,
     ) -> Option<V> {
         let member = key.as_ref();
-        let hash = order_hash(member);
         match self.probe(hash, member) {
             Probe::Found(i) => self.slots[i]
                 .entry

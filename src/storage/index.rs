@@ -282,9 +282,31 @@ impl<V> Index<V> {
         self.len == 0
     }
 
+    /// An empty index of the same kind and hash seed (a key hashes as it
+    /// did here, so a hash taken before still finds its key there).
+    pub fn emptied(&self) -> Index<V> {
+        Index::with_hasher(self.kind, self.hasher)
+    }
+
+    /// Starts loading the slot where `key`, of hash `h` ([`Index::hash_key`]),
+    /// is or would be into the cache, for a lookup with the same hash after
+    /// some other work. A hint: nothing changes.
+    pub fn prefetch(&self, h: u64) {
+        if let Parts::Hash(d) = &self.parts {
+            if let Some(entry) = d.table(h).iter_hash(table_hash(h)).next() {
+                crate::prefetch::lines(entry);
+            }
+        }
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &[u8]) -> Option<&V> {
-        let h = self.hash_key(key);
+        self.get_hashed(self.hash_key(key), key)
+    }
+
+    /// [`Index::get`] with `key`'s hash `h` ([`Index::hash_key`]).
+    pub fn get_hashed(&self, h: u64, key: &[u8]) -> Option<&V> {
+        debug_assert_eq!(h, self.hash_key(key));
         let p = partition(h);
         match &self.parts {
             Parts::Hash(d) => d
@@ -306,7 +328,12 @@ impl<V> Index<V> {
 
     /// The value of `key`, mutably.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
-        let h = self.hash_key(key);
+        self.get_mut_hashed(self.hash_key(key), key)
+    }
+
+    /// [`Index::get_mut`] with `key`'s hash `h` ([`Index::hash_key`]).
+    pub fn get_mut_hashed(&mut self, h: u64, key: &[u8]) -> Option<&mut V> {
+        debug_assert_eq!(h, self.hash_key(key));
         let p = partition(h);
         match &mut self.parts {
             Parts::Hash(d) => d
@@ -324,7 +351,12 @@ impl<V> Index<V> {
     /// Inserts or replaces; returns the previous value. The key is copied
     /// only when it is new.
     pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
-        let h = self.hash_key(key);
+        self.insert_hashed(self.hash_key(key), key, value)
+    }
+
+    /// [`Index::insert`] with `key`'s hash `h` ([`Index::hash_key`]).
+    pub fn insert_hashed(&mut self, h: u64, key: &[u8], value: V) -> Option<V> {
+        debug_assert_eq!(h, self.hash_key(key));
         let p = partition(h);
         let Index {
             hasher, parts, len, ..
@@ -384,7 +416,12 @@ impl<V> Index<V> {
 
     /// Removes `key`; returns its value.
     pub fn remove(&mut self, key: &[u8]) -> Option<V> {
-        let h = self.hash_key(key);
+        self.remove_hashed(self.hash_key(key), key)
+    }
+
+    /// [`Index::remove`] with `key`'s hash `h` ([`Index::hash_key`]).
+    pub fn remove_hashed(&mut self, h: u64, key: &[u8]) -> Option<V> {
+        debug_assert_eq!(h, self.hash_key(key));
         let p = partition(h);
         let old = match &mut self.parts {
             Parts::Hash(d) => match d
