@@ -22,7 +22,10 @@
 //! entry, an acknowledgement. Merge keeps a record iff the value in memory
 //! still points at its location.
 
+mod entries;
 pub(crate) mod rdb;
+
+use entries::Entries;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -309,11 +312,11 @@ impl<'a> Iterator for FieldsIter<'a> {
     }
 }
 
-/// One entry: its field/value pairs and where its record is.
+/// One entry: its field/value pairs and where its record is. Its listpack
+/// node is the one with the greatest master id not above its id
+/// ([`StreamData::node_of`]).
 pub(crate) struct StreamEntry {
     fields: Fields,
-    /// The listpack node it belongs to (its master id).
-    node: StreamId,
     loc: SlimLoc,
 }
 
@@ -371,7 +374,10 @@ impl Group {
 /// A Stream value.
 #[derive(Default)]
 pub(crate) struct StreamData {
-    entries: BTreeMap<StreamId, StreamEntry>,
+    entries: Entries,
+    /// The listpack nodes, by master id: a node holds the entries from its
+    /// master id up to the next node's (a node goes when its last live
+    /// entry does).
     nodes: BTreeMap<StreamId, Node>,
     last_id: StreamId,
     max_deleted: StreamId,
@@ -393,12 +399,17 @@ super::value::boxed_value!(
 impl StreamData {
     /// The id of the first entry, 0-0 when empty (Redis's `first_id`).
     fn first_id(&self) -> StreamId {
-        self.entries.keys().next().copied().unwrap_or_default()
+        self.entries.first_id().unwrap_or_default()
     }
 
     /// The last entry's id (Redis's `streamLastValidID`), 0-0 when empty.
     fn last_valid(&self) -> StreamId {
-        self.entries.keys().next_back().copied().unwrap_or_default()
+        self.entries.last_id().unwrap_or_default()
+    }
+
+    /// The master id of the node entry `id` belongs to.
+    fn node_of(&self, id: StreamId) -> Option<StreamId> {
+        self.nodes.range(..=id).next_back().map(|(k, _)| *k)
     }
 }
 
@@ -526,10 +537,11 @@ impl StreamValue {
     /// Removes an entry from memory and its node's counts.
     fn take_entry(&mut self, id: StreamId) -> Option<StreamEntry> {
         let e = self.entries.remove(&id)?;
-        if let Some(n) = self.nodes.get_mut(&e.node) {
+        if let Some(node) = self.node_of(id) {
+            let n = self.nodes.get_mut(&node).expect("found above");
             n.live = n.live.saturating_sub(1);
             if n.live == 0 {
-                self.nodes.remove(&e.node);
+                self.nodes.remove(&node);
             }
         }
         Some(e)
@@ -567,8 +579,9 @@ impl StreamValue {
 
     /// Appends the records that recreate the value under `at`.
     pub(crate) fn rewrite(&self, at: &RecordKey<'_>, _expire_at_ms: u64, journal: &mut Journal) {
-        for (id, e) in &self.entries {
-            log_entry(journal, at, *id, e.node, &e.fields);
+        for (id, e) in self.entries.iter() {
+            let node = self.node_of(*id).unwrap_or(*id);
+            log_entry(journal, at, *id, node, &e.fields);
         }
         log_meta(journal, at, self);
         for (name, g) in &self.groups {
@@ -592,7 +605,6 @@ impl StreamValue {
                     *id,
                     StreamEntry {
                         fields: e.fields.clone(),
-                        node: e.node,
                         loc: SlimLoc::None,
                     },
                 )
@@ -905,7 +917,6 @@ pub(crate) fn replay(
                 id,
                 StreamEntry {
                     fields,
-                    node,
                     loc: SlimLoc::new(loc),
                 },
             );
@@ -1094,18 +1105,53 @@ fn range_reply(
     }
     let limit = if count == 0 { usize::MAX } else { count };
     let range = s.entries.range(start..=end);
-    if rev {
+    let items: Vec<(StreamId, &Fields)> = if rev {
         range
             .rev()
             .take(limit)
-            .map(|(id, e)| entry_reply(*id, &e.fields))
+            .map(|(id, e)| (*id, &e.fields))
             .collect()
     } else {
-        range
-            .take(limit)
-            .map(|(id, e)| entry_reply(*id, &e.fields))
-            .collect()
+        range.take(limit).map(|(id, e)| (*id, &e.fields)).collect()
+    };
+    entries_reply(&items)
+}
+
+/// Entries as XRANGE and XREAD answer them (`[[id, [f1, v1, ...]], ...]`),
+/// every id and field copied into one block: two allocations an entry (its
+/// pair and its field list) instead of four.
+fn entries_reply(items: &[(StreamId, &Fields)]) -> Vec<Reply> {
+    use std::fmt::Write as _;
+    let bytes: usize = items.iter().map(|(_, f)| 41 + f.as_bytes().len()).sum();
+    let mut block = bytes::BytesMut::with_capacity(bytes);
+    // Where each id and each field ends in the block.
+    let mut ends = Vec::new();
+    for (id, fields) in items {
+        // Writing into a BytesMut cannot fail.
+        let _ = write!(block, "{}-{}", id.ms, id.seq);
+        ends.push(block.len());
+        for f in fields.iter() {
+            block.extend_from_slice(f);
+            ends.push(block.len());
+        }
     }
+    let block = block.freeze();
+    let mut cuts = ends.into_iter();
+    let mut start = 0;
+    let mut next = || {
+        let end = cuts.next().unwrap_or(start);
+        let b = block.slice(start..end);
+        start = end;
+        Reply::Bulk(b)
+    };
+    items
+        .iter()
+        .map(|(_, fields)| {
+            let id = next();
+            let fields = fields.iter().map(|_| next()).collect();
+            Reply::Array(vec![id, Reply::Array(fields)])
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------- XADD / XTRIM
@@ -1242,7 +1288,7 @@ fn trim(s: &mut StreamData, t: &TrimArgs) -> (u64, Option<StreamId>) {
             .map(|(k, _)| *k);
         let node_last = match next_master {
             Some(nm) => s.entries.range(..nm).next_back().map(|(k, _)| *k),
-            None => s.entries.keys().next_back().copied(),
+            None => s.entries.last_id(),
         };
         let Some(node_last) = node_last else {
             s.nodes.remove(&master);
@@ -1270,7 +1316,7 @@ fn trim(s: &mut StreamData, t: &TrimArgs) -> (u64, Option<StreamId>) {
         }
         // Remove entries one by one from inside this node.
         let mut last_removed = None;
-        while let Some(id) = s.entries.keys().next().copied() {
+        while let Some(id) = s.entries.first_id() {
             let stop = match t.trim {
                 Trim::MaxLen(max) => s.entries.len() as u64 <= max,
                 Trim::MinId(min) => id >= min,
@@ -1363,7 +1409,6 @@ fn xadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         new_id,
         StreamEntry {
             fields,
-            node,
             loc: SlimLoc::None,
         },
     );
@@ -1853,7 +1898,7 @@ fn read_group(
         .map(|(k, _)| *k)
         .collect();
     let mut group_changed = false;
-    for id in picked {
+    for &id in &picked {
         let tomb = has_tombstones_from(s, id);
         let est = if s.entries_added > 0 {
             Some(estimate_distance(s, id))
@@ -1870,7 +1915,6 @@ fn read_group(
             g.last_id = id;
             group_changed = true;
         }
-        out.push(entry_reply(id, &s.entries[&id].fields));
         if !noack {
             if let Some(old) = g.pel.get(&id).map(|n| n.consumer.clone()) {
                 if let Some(c) = g.consumers.get_mut(&old) {
@@ -1897,6 +1941,11 @@ fn read_group(
     if group_changed {
         log_group(journal, at, group, &s.groups[&group[..]]);
     }
+    let items: Vec<(StreamId, &Fields)> = picked
+        .iter()
+        .map(|id| (*id, &s.entries[id].fields))
+        .collect();
+    out = entries_reply(&items);
     (out, created)
 }
 

@@ -221,10 +221,11 @@ pub(crate) fn encode(s: &StreamData) -> Vec<u8> {
     let mut b = vec![RDB_TYPE_STREAM_LISTPACKS_2];
     // Entries grouped by node, in id order (a node's entries are a run).
     let mut nodes: Vec<(StreamId, Vec<(&StreamId, &StreamEntry)>)> = Vec::new();
-    for (id, e) in &s.entries {
+    for (id, e) in s.entries.iter() {
+        let node = s.node_of(*id).unwrap_or(*id);
         match nodes.last_mut() {
-            Some((master, list)) if *master == e.node => list.push((id, e)),
-            _ => nodes.push((e.node, vec![(id, e)])),
+            Some((master, list)) if *master == node => list.push((id, e)),
+            _ => nodes.push((node, vec![(id, e)])),
         }
     }
     put_len(&mut b, nodes.len() as u64);
@@ -397,7 +398,6 @@ fn read_node(
             id,
             StreamEntry {
                 fields: Fields::of(&fields),
-                node: master,
                 loc: crate::keyspace::value::SlimLoc::None,
             },
         );
@@ -513,10 +513,9 @@ mod tests {
     use super::*;
     use crate::keyspace::dump::rdb::{decode, Object, PayloadError};
 
-    fn entry(node: StreamId, kv: &[&str]) -> StreamEntry {
+    fn entry(kv: &[&str]) -> StreamEntry {
         StreamEntry {
             fields: Fields::of(kv),
-            node,
             loc: crate::keyspace::value::SlimLoc::None,
         }
     }
@@ -530,16 +529,21 @@ mod tests {
     fn sample() -> StreamData {
         let mut s = StreamData::default();
         let (a, b) = (id(1, 0), id(5, 0));
-        s.entries.insert(a, entry(a, &["f", "1"]));
-        s.entries
-            .insert(id(2, 3), entry(a, &["f", "-77", "g", "x"]));
+        s.entries.insert(a, entry(&["f", "1"]));
+        s.entries.insert(id(2, 3), entry(&["f", "-77", "g", "x"]));
         s.entries.insert(
             b,
-            entry(
-                b,
-                &["name", "a value long enough to be compressed, a value"],
-            ),
+            entry(&["name", "a value long enough to be compressed, a value"]),
         );
+        // Two nodes: a's (two entries) and b's.
+        for (master, live) in [(a, 2), (b, 1)] {
+            let node = Node {
+                live,
+                used: live,
+                bytes: 0,
+            };
+            s.nodes.insert(master, node);
+        }
         s.last_id = id(9, 9);
         s.entries_added = 5;
         s.max_deleted = id(3, 0);
@@ -600,8 +604,8 @@ mod tests {
     fn type_15_loads_with_estimates() {
         let master = id(1, 0);
         let entries = [
-            (id(1, 0), entry(master, &["f", "a"])),
-            (id(2, 0), entry(master, &["f", "b"])),
+            (id(1, 0), entry(&["f", "a"])),
+            (id(2, 0), entry(&["f", "b"])),
         ];
         let refs: Vec<(&StreamId, &StreamEntry)> = entries.iter().map(|(i, e)| (i, e)).collect();
         let mut b = vec![RDB_TYPE_STREAM_LISTPACKS];
@@ -661,8 +665,8 @@ mod tests {
         ] {
             let master = id(1, 0);
             let entries = [
-                (id(1, 0), entry(master, &["f", "a"])),
-                (id(2, 0), entry(master, &["f", "b"])),
+                (id(1, 0), entry(&["f", "a"])),
+                (id(2, 0), entry(&["f", "b"])),
             ];
             let refs: Vec<(&StreamId, &StreamEntry)> =
                 entries.iter().map(|(i, e)| (i, e)).collect();
