@@ -729,20 +729,19 @@ fn bulk(m: &[u8]) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(m))
 }
 
-/// `[m1, s1, m2, s2, ...]` (pairs in RESP3) or `[m1, m2, ...]`.
+/// `[m1, s1, m2, s2, ...]` (pairs in RESP3) or `[m1, m2, ...]`; the
+/// members copied into one block ([`Reply::bulks`]).
 fn members_reply(items: &[(f64, &[u8])], withscores: bool) -> Reply {
-    let mut out = Vec::with_capacity(items.len() * if withscores { 2 } else { 1 });
-    for (s, m) in items {
-        out.push(bulk(m));
-        if withscores {
-            out.push(Reply::Double(*s));
-        }
+    let members = Reply::bulks(items.iter().map(|(_, m)| *m));
+    if !withscores {
+        return Reply::Array(members);
     }
-    if withscores {
-        Reply::Pairs(out)
-    } else {
-        Reply::Array(out)
+    let mut out = Vec::with_capacity(items.len() * 2);
+    for ((s, _), m) in items.iter().zip(members) {
+        out.push(m);
+        out.push(Reply::Double(*s));
     }
+    Reply::Pairs(out)
 }
 
 // ---------------------------------------------------------------- ranges
