@@ -1215,7 +1215,7 @@ fn functions_survive_reopen_flushall_and_merge() {
 /// counters, last ids, entries read included).
 #[test]
 fn streams_survive_merge_and_reopen() {
-    for seed in 300..312u64 {
+    for seed in hunt_seeds(300..312u64) {
         work_reopen_merge_twice(seed, stream_workload, |want| {
             assert!(
                 want.contains("stream"),
