@@ -1300,9 +1300,8 @@ fn trim(s: &mut StreamData, t: &TrimArgs) -> (u64, Option<StreamId>) {
             Trim::None => false,
         };
         if remove_node {
-            let ids: Vec<StreamId> = s.entries.range(..=node_last).map(|(k, _)| *k).collect();
-            for id in ids {
-                if let Some(e) = s.entries.remove(&id) {
+            while s.entries.first_id().is_some_and(|id| id <= node_last) {
+                if let Some((_, e)) = s.entries.pop_first() {
                     s.superseded.extend(e.loc.get());
                 }
             }
@@ -1325,7 +1324,7 @@ fn trim(s: &mut StreamData, t: &TrimArgs) -> (u64, Option<StreamId>) {
             if stop {
                 break;
             }
-            if let Some(e) = s.entries.remove(&id) {
+            if let Some((_, e)) = s.entries.pop_first() {
                 s.superseded.extend(e.loc.get());
             }
             if let Some(n) = s.nodes.get_mut(&master) {

@@ -305,7 +305,7 @@ impl<V> Index<V> {
     }
 
     /// [`Index::get`] with `key`'s hash `h` ([`Index::hash_key`]).
-    pub fn get_hashed(&self, h: u64, key: &[u8]) -> Option<&V> {
+    pub(crate) fn get_hashed(&self, h: u64, key: &[u8]) -> Option<&V> {
         debug_assert_eq!(h, self.hash_key(key));
         let p = partition(h);
         match &self.parts {
@@ -332,7 +332,7 @@ impl<V> Index<V> {
     }
 
     /// [`Index::get_mut`] with `key`'s hash `h` ([`Index::hash_key`]).
-    pub fn get_mut_hashed(&mut self, h: u64, key: &[u8]) -> Option<&mut V> {
+    pub(crate) fn get_mut_hashed(&mut self, h: u64, key: &[u8]) -> Option<&mut V> {
         debug_assert_eq!(h, self.hash_key(key));
         let p = partition(h);
         match &mut self.parts {
@@ -355,7 +355,7 @@ impl<V> Index<V> {
     }
 
     /// [`Index::insert`] with `key`'s hash `h` ([`Index::hash_key`]).
-    pub fn insert_hashed(&mut self, h: u64, key: &[u8], value: V) -> Option<V> {
+    pub(crate) fn insert_hashed(&mut self, h: u64, key: &[u8], value: V) -> Option<V> {
         debug_assert_eq!(h, self.hash_key(key));
         let p = partition(h);
         let Index {
@@ -420,7 +420,7 @@ impl<V> Index<V> {
     }
 
     /// [`Index::remove`] with `key`'s hash `h` ([`Index::hash_key`]).
-    pub fn remove_hashed(&mut self, h: u64, key: &[u8]) -> Option<V> {
+    pub(crate) fn remove_hashed(&mut self, h: u64, key: &[u8]) -> Option<V> {
         debug_assert_eq!(h, self.hash_key(key));
         let p = partition(h);
         let old = match &mut self.parts {

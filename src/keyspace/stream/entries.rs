@@ -10,8 +10,9 @@
 //! leaves stay about half full under appends (a split leaves the left leaf
 //! with half its slots and appends never come back to it). Here an entry is
 //! its 48-byte pair in a chunk that appends fill to exactly [`CHUNK`]
-//! (a `Vec` grown by doubling up to a power of two). XADD appends to the
-//! last chunk; trims take entries from the first; XDEL and out-of-order
+//! (a `VecDeque` grown by doubling up to a power of two). XADD appends to
+//! the last chunk; trims take entries from the first (O(1) each: a chunk is
+//! a deque); XDEL and out-of-order
 //! replay (after a merge) remove or insert inside one chunk, which splits
 //! past [`MAX_CHUNK`]. A lookup is a binary search over the chunks' first
 //! ids, then one inside the chunk. No chunk is empty.
@@ -31,7 +32,7 @@ const MAX_CHUNK: usize = 2 * CHUNK;
 /// A stream's entries by id (see the module docs).
 #[derive(Default)]
 pub(crate) struct Entries {
-    chunks: VecDeque<Vec<(StreamId, StreamEntry)>>,
+    chunks: VecDeque<VecDeque<(StreamId, StreamEntry)>>,
     len: usize,
 }
 
@@ -56,7 +57,7 @@ impl Entries {
 
     /// The largest id.
     pub(crate) fn last_id(&self) -> Option<StreamId> {
-        self.chunks.back().and_then(|c| c.last()).map(|e| e.0)
+        self.chunks.back().and_then(|c| c.back()).map(|e| e.0)
     }
 
     /// Where `id` is: chunk and index.
@@ -89,12 +90,12 @@ impl Entries {
         if self.last_id().map_or(true, |last| id > last) {
             // An append, as XADD makes.
             match self.chunks.back_mut() {
-                Some(c) if c.len() < CHUNK => c.push((id, entry)),
+                Some(c) if c.len() < CHUNK => c.push_back((id, entry)),
                 _ => {
                     if let Some(c) = self.chunks.back_mut() {
                         c.shrink_to_fit();
                     }
-                    self.chunks.push_back(vec![(id, entry)]);
+                    self.chunks.push_back(VecDeque::from([(id, entry)]));
                 }
             }
             self.len += 1;
@@ -124,7 +125,7 @@ impl Entries {
     pub(crate) fn remove(&mut self, id: &StreamId) -> Option<StreamEntry> {
         let (k, i) = self.find(*id)?;
         let c = &mut self.chunks[k];
-        let (_, e) = c.remove(i);
+        let (_, e) = c.remove(i)?;
         if c.is_empty() {
             self.chunks.remove(k);
         } else if c.len() * 4 < c.capacity() && c.capacity() > 8 {
@@ -135,12 +136,23 @@ impl Entries {
         Some(e)
     }
 
+    /// Removes the first entry (a trim): O(1), no search.
+    pub(crate) fn pop_first(&mut self) -> Option<(StreamId, StreamEntry)> {
+        let c = self.chunks.front_mut()?;
+        let first = c.pop_front();
+        if c.is_empty() {
+            self.chunks.pop_front();
+        }
+        self.len -= usize::from(first.is_some());
+        first
+    }
+
     /// The first place whose id is not `before` (ids `before` come first:
     /// a prefix).
     fn place(&self, before: impl Fn(StreamId) -> bool) -> Pos {
         let k = self
             .chunks
-            .partition_point(|c| c.last().is_some_and(|e| before(e.0)));
+            .partition_point(|c| c.back().is_some_and(|e| before(e.0)));
         match self.chunks.get(k) {
             Some(c) => (k, c.partition_point(|e| before(e.0))),
             None => (k, 0),
@@ -174,7 +186,7 @@ impl Entries {
             let k = start.0 + j;
             let lo = if k == start.0 { start.1 } else { 0 };
             let hi = if k == end.0 { end.1 } else { c.len() };
-            c[lo..hi].iter().map(|(id, e)| (id, e))
+            c.range(lo..hi).map(|(id, e)| (id, e))
         })
     }
 
@@ -307,10 +319,14 @@ mod tests {
                         prop_assert_eq!(got, m.remove(&id(a)));
                     }
                     5 => {
-                        // Trim from the front.
+                        // Trim from the front, by id or by popping.
                         for _ in 0..(a % 80) {
                             let Some(first) = e.first_id() else { break };
-                            prop_assert!(e.remove(&first).is_some());
+                            if b % 2 == 0 {
+                                prop_assert!(e.remove(&first).is_some());
+                            } else {
+                                prop_assert_eq!(e.pop_first().map(|x| x.0), Some(first));
+                            }
                             m.remove(&first);
                         }
                     }
