@@ -121,10 +121,20 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
             }
         }
         Reply::Double(d) => {
-            let text = format_double(*d);
+            // A whole score (the common case) is printed as an integer,
+            // without the general formatting's allocations.
+            let mut digits = [0u8; 20];
+            let general;
+            let text = match whole(*d) {
+                Some(n) => crate::command::args::format_i64(n, &mut digits),
+                None => {
+                    general = format_double(*d);
+                    general.as_bytes()
+                }
+            };
             match proto {
-                Protocol::Resp2 => bulk(out, text.as_bytes()),
-                Protocol::Resp3 => line(out, b',', text.as_bytes()),
+                Protocol::Resp2 => bulk(out, text),
+                Protocol::Resp3 => line(out, b',', text),
             }
         }
         Reply::HumanDouble(text) => match proto {
@@ -178,8 +188,25 @@ fn put_int(out: &mut BytesMut, n: i64) {
     out.put_slice(crate::command::args::format_i64(n, &mut [0u8; 20]));
 }
 
+/// `d` as an integer when `%.17g` prints it as one: a whole number of
+/// magnitude below 1e17 (17 significant digits then cover every digit,
+/// so the integer's digits are exactly what `%.17g` prints), not -0.
+fn whole(d: f64) -> Option<i64> {
+    let plain = d.fract() == 0.0 && d.abs() < 1e17 && !(d == 0.0 && d.is_sign_negative());
+    // In range: the cast is exact.
+    plain.then_some(d as i64)
+}
+
 /// Formats a double as Redis 7.0 does (`printf("%.17g")`, `inf`, `-inf`, `nan`).
 pub fn format_double(d: f64) -> String {
+    match whole(d) {
+        Some(n) => n.to_string(),
+        None => format_general(d),
+    }
+}
+
+/// [`format_double`] by way of Rust's scientific formatting (any value).
+fn format_general(d: f64) -> String {
     if d.is_nan() {
         return "nan".to_owned();
     }
@@ -247,6 +274,43 @@ mod tests {
         let mut out = BytesMut::new();
         encode(r, p, &mut out);
         String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    /// Whole numbers take the integer path; it prints what the general
+    /// formatting prints, at the edges of its range too.
+    #[test]
+    fn whole_doubles_print_as_the_general_formatting() {
+        let mut values = vec![
+            0.0,
+            1.0,
+            -1.0,
+            9_007_199_254_740_992.0,
+            9_007_199_254_740_993.0,
+            -9_007_199_254_740_994.0,
+            1e16,
+            99_999_999_999_999_984.0,
+            -99_999_999_999_999_984.0,
+            123_456_789_012_345_680.0,
+            1e17,
+            -1e17,
+            0.5,
+            -0.0,
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = 1 + (x % 17) as u32;
+            let n = (x >> 8) % 10u64.pow(digits);
+            let v = n as f64;
+            values.push(if x % 2 == 0 { v } else { -v });
+        }
+        for v in values {
+            assert_eq!(format_double(v), format_general(v), "{v:e}");
+        }
+        assert!(whole(1e17).is_none() && whole(-0.0).is_none() && whole(0.5).is_none());
+        assert_eq!(whole(-42.0), Some(-42));
     }
 
     #[test]
