@@ -1015,6 +1015,18 @@ fn range_generic(
     }
     let src = &argv[key_at];
     ex.count_read(src);
+    let Some(dst) = store else {
+        // A reply: straight from the members where the set keeps them.
+        return match get(ex, src) {
+            Err(e) => e,
+            Ok(None) => members_reply(&[], q.withscores),
+            Ok(Some(z)) => match select(z, &q, min, max) {
+                Ok(v) => members_reply(&v, q.withscores),
+                Err(e) => e,
+            },
+        };
+    };
+    // ZRANGESTORE: the members copied out, the source's borrow ends here.
     let picked: Vec<(Bytes, f64)> = match get(ex, src) {
         Err(e) => return e,
         Ok(None) => Vec::new(),
@@ -1026,16 +1038,8 @@ fn range_generic(
             Err(e) => return e,
         },
     };
-    match store {
-        Some(dst) => {
-            let in_listpack = range_in_listpack(&picked, q.kind == RangeType::Rank);
-            Reply::Integer(store_result(ex, dst, picked, in_listpack, "zrangestore") as i64)
-        }
-        None => {
-            let items: Vec<(f64, &[u8])> = picked.iter().map(|(m, s)| (*s, m.as_ref())).collect();
-            members_reply(&items, q.withscores)
-        }
-    }
+    let in_listpack = range_in_listpack(&picked, q.kind == RangeType::Rank);
+    Reply::Integer(store_result(ex, dst, picked, in_listpack, "zrangestore") as i64)
 }
 
 /// How many members of a ZRANGESTORE result Redis 7.0 holds in a listpack
