@@ -1613,6 +1613,15 @@ fn combine_inputs(
     at: usize,
     name: &str,
 ) -> Result<Vec<Vec<(Bytes, f64)>>, Reply> {
+    input_keys(argv, at, name)?
+        .iter()
+        .map(|k| input_pairs(ex, k))
+        .collect()
+}
+
+/// The input keys of `numkeys key [key ...]` at argv\[at\], with Redis's
+/// numkeys and syntax errors.
+fn input_keys<'a>(argv: &'a [Bytes], at: usize, name: &str) -> Result<&'a [Bytes], Reply> {
     let setnum = int_arg(&argv[at])?;
     if setnum < 1 {
         return Err(err(&format!(
@@ -1623,10 +1632,29 @@ fn combine_inputs(
     if setnum > argv.len() - (at + 1) {
         return Err(err(args::SYNTAX));
     }
-    argv[at + 1..at + 1 + setnum]
-        .iter()
-        .map(|k| input_pairs(ex, k))
-        .collect()
+    Ok(&argv[at + 1..at + 1 + setnum])
+}
+
+/// A ZINTERCARD input, where the keyspace keeps it.
+enum Input<'a> {
+    Z(&'a ZSetValue),
+    S(&'a super::set::SetValue),
+}
+
+impl Input<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Input::Z(z) => z.len(),
+            Input::S(s) => s.len(),
+        }
+    }
+
+    fn has(&self, m: &[u8]) -> bool {
+        match self {
+            Input::Z(z) => z.score(m).is_some(),
+            Input::S(s) => s.contains(m),
+        }
+    }
 }
 
 /// Redis's `zunionInterDiffGenericCommand`; `at` is the numkeys index.
@@ -1769,12 +1797,25 @@ fn zinter(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 /// intersection (sets count as zsets of score 1), counting stops at a
 /// non-zero LIMIT. Redis checks the keys' types before the options.
 fn zintercard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    let mut inputs = match combine_inputs(ex, argv, 1, "zintercard") {
-        Ok(i) => i,
+    let keys = match input_keys(argv, 1, "zintercard") {
+        Ok(k) => k,
         Err(e) => return e,
     };
+    // Lazy expiry, read counts and WRONGTYPE first, as `input_pairs`
+    // does them; the members are then probed where they are, not copied.
+    for k in keys {
+        ex.count_read(k);
+        match ex.entry(k) {
+            None
+            | Some(Entry {
+                value: Value::ZSet(_) | Value::Set(_),
+                ..
+            }) => {}
+            Some(_) => return err(args::WRONGTYPE),
+        }
+    }
     let mut limit = 0usize;
-    let mut j = 2 + inputs.len();
+    let mut j = 2 + keys.len();
     while j < argv.len() {
         if argv.len() - j >= 2 && is(&argv[j], "limit") {
             match super::set::limit_arg(&argv[j + 1]) {
@@ -1786,14 +1827,29 @@ fn zintercard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             return err(args::SYNTAX);
         }
     }
-    inputs.sort_by_key(Vec::len);
-    let others: Vec<hashbrown::HashSet<&[u8]>> = inputs[1..]
-        .iter()
-        .map(|p| p.iter().map(|(m, _)| m.as_ref()).collect())
-        .collect();
+    let db = ex.db_mut();
+    let mut inputs = Vec::with_capacity(keys.len());
+    for k in keys {
+        match db.get(k).map(|e| &e.value) {
+            Some(Value::ZSet(z)) => inputs.push(Input::Z(z)),
+            Some(Value::Set(s)) => inputs.push(Input::S(s)),
+            // Absent (checked above): the intersection is empty.
+            _ => return Reply::Integer(0),
+        }
+    }
+    inputs.sort_by_key(Input::len);
+    let (first, others) = inputs.split_at(1);
+    let members: Vec<&[u8]> = match &first[0] {
+        Input::Z(z) => z
+            .range(0, usize::MAX, false)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect(),
+        Input::S(s) => s.iter().collect(),
+    };
     let mut count = 0usize;
-    for (m, _) in &inputs[0] {
-        if others.iter().all(|o| o.contains(m.as_ref())) {
+    for m in members {
+        if others.iter().all(|o| o.has(m)) {
             count += 1;
             if count == limit {
                 break;

@@ -703,6 +703,9 @@ const ZSET_SCRIPT: &[&str] = &[
     "SET zicstr x",
     "ZINTERCARD 2 zic1 zicstr",
     "ZINTERCARD 2 zicstr zic1 LIMIT -1",
+    // Big sorted sets (tables), probed in place.
+    "ZINTERCARD 2 bigneg bignegu",
+    "ZINTERCARD 3 bignegu bigneg zics LIMIT 2",
     "SINTERCARD 1 zics LIMIT x",
     "SINTERCARD 1 zics LIMIT 99999999999999999999",
     "ZINTERCARD 1 zics LIMIT 99999999999999999999",
