@@ -15,8 +15,8 @@ mod reply;
 mod spec;
 pub(crate) mod table;
 
-pub(crate) use reply::Piece;
 pub use reply::Reply;
+pub(crate) use reply::{Bulks, Piece};
 pub use spec::{CommandFlags, CommandSpec, KeySpec};
 pub(crate) use table::{find, Command};
 pub use table::{lookup, table};

@@ -54,6 +54,51 @@ pub enum Reply {
     PairMap(Vec<(Reply, Reply)>),
 }
 
+/// The bulk strings of one reply as they are made: copies go into one
+/// shared block (one allocation for the lot), shared strings are kept as
+/// they are; [`Bulks::finish`] hands them out in order.
+#[derive(Default)]
+pub(crate) struct Bulks {
+    block: bytes::BytesMut,
+    /// Where each copy ends in the block, or the shared string.
+    parts: Vec<Result<usize, Bytes>>,
+}
+
+impl Bulks {
+    /// Adds a copy of `v`.
+    pub(crate) fn copy(&mut self, v: &[u8]) {
+        self.block.extend_from_slice(v);
+        self.parts.push(Ok(self.block.len()));
+    }
+
+    /// Adds the text `args` formats (an id, a number).
+    pub(crate) fn text(&mut self, args: std::fmt::Arguments<'_>) {
+        use std::fmt::Write as _;
+        // Writing into a BytesMut cannot fail.
+        let _ = self.block.write_fmt(args);
+        self.parts.push(Ok(self.block.len()));
+    }
+
+    /// Adds `b` as it is.
+    pub(crate) fn share(&mut self, b: Bytes) {
+        self.parts.push(Err(b));
+    }
+
+    /// The strings, in the order they were added.
+    pub(crate) fn finish(self) -> impl ExactSizeIterator<Item = Reply> {
+        let block = self.block.freeze();
+        let mut start = 0;
+        self.parts.into_iter().map(move |part| match part {
+            Ok(end) => {
+                let b = block.slice(start..end);
+                start = end;
+                Reply::Bulk(b)
+            }
+            Err(b) => Reply::Bulk(b),
+        })
+    }
+}
+
 /// A string for [`Reply::bulks_of`].
 pub(crate) enum Piece<'a> {
     /// Copied into the reply's shared block.
@@ -88,31 +133,14 @@ impl Reply {
     /// [`Reply::bulks`] where some strings are shared as they are (long
     /// values already in a `Bytes`: no copy).
     pub(crate) fn bulks_of<'a>(pieces: impl IntoIterator<Item = Piece<'a>>) -> Vec<Reply> {
-        let mut block = bytes::BytesMut::new();
-        // Where each string ends in the block, or the shared one.
-        let mut parts: Vec<Result<usize, Bytes>> = Vec::new();
+        let mut out = Bulks::default();
         for p in pieces {
             match p {
-                Piece::Copy(v) => {
-                    block.extend_from_slice(v);
-                    parts.push(Ok(block.len()));
-                }
-                Piece::Share(b) => parts.push(Err(b)),
+                Piece::Copy(v) => out.copy(v),
+                Piece::Share(b) => out.share(b),
             }
         }
-        let block = block.freeze();
-        let mut start = 0;
-        parts
-            .into_iter()
-            .map(|part| match part {
-                Ok(end) => {
-                    let b = block.slice(start..end);
-                    start = end;
-                    Reply::Bulk(b)
-                }
-                Err(b) => Reply::Bulk(b),
-            })
-            .collect()
+        out.finish().collect()
     }
 
     /// Whether this reply is an error.

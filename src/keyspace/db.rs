@@ -84,6 +84,11 @@ impl Db {
         self.map.get(key)
     }
 
+    /// [`Db::get`] with `key`'s hash `h` ([`Db::hash`]).
+    pub(crate) fn get_hashed(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+        self.map.get_hashed(h, key)
+    }
+
     /// The entry, expired or not, mutably. Do not change `expire_at_ms`
     /// through it: use [`Db::set_expire`].
     pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {

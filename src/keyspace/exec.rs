@@ -224,11 +224,19 @@ impl<'a> Exec<'a> {
     /// (lazy expiry). No record is written: after a restart the key is
     /// still past its deadline, and merge drops records of absent keys.
     pub(crate) fn expire_if_needed_in(&mut self, db: usize, key: &[u8]) {
+        self.expire_and_hash(db, key);
+    }
+
+    /// [`Exec::expire_if_needed_in`], returning the physical slot of `db`
+    /// and the key's hash there for the lookup that follows.
+    fn expire_and_hash(&mut self, db: usize, key: &[u8]) -> (usize, u64) {
         let slot = self.slot_of(db);
+        let h = self.key_hash(slot, key);
         let now = self.now_ms;
-        let expired = self.st.dbs[slot].get(key).is_some_and(|e| e.expired(now));
+        let expired = self.st.dbs[slot]
+            .get_hashed(h, key)
+            .is_some_and(|e| e.expired(now));
         if expired {
-            let h = self.key_hash(slot, key);
             if let Some(entry) = self.st.dbs[slot].remove_hashed(h, key) {
                 self.st.lookups.expired += 1;
                 self.discard(entry.value);
@@ -236,6 +244,7 @@ impl<'a> Exec<'a> {
                 self.notify_in(db, notify::EXPIRED, "expired", key);
             }
         }
+        (slot, h)
     }
 
     /// The live entry of `key` in the selected db (expired keys are removed first).
@@ -297,9 +306,7 @@ impl<'a> Exec<'a> {
 
     /// The live entry of `key` in logical db `db`.
     pub(crate) fn entry_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed_in(db, key);
-        let slot = self.slot_of(db);
-        let h = self.key_hash(slot, key);
+        let (slot, h) = self.expire_and_hash(db, key);
         self.st.dbs[slot].get_mut_hashed(h, key)
     }
 
@@ -323,9 +330,7 @@ impl<'a> Exec<'a> {
     /// Deletes `key` from logical db `db`: one DEL record whatever the size
     /// of the value, memory freed off the hot path. Returns whether it existed.
     pub(crate) fn delete_in(&mut self, db: usize, key: &[u8]) -> bool {
-        self.expire_if_needed_in(db, key);
-        let slot = self.slot_of(db);
-        let h = self.key_hash(slot, key);
+        let (slot, h) = self.expire_and_hash(db, key);
         let Some(entry) = self.st.dbs[slot].remove_hashed(h, key) else {
             return false;
         };

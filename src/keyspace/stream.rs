@@ -43,7 +43,7 @@ use super::value::{SlimLoc, Value};
 use super::Exec;
 use crate::command::args::{self, err, is};
 use crate::command::table::cmd;
-use crate::command::{Command, Reply};
+use crate::command::{Bulks, Command, Reply};
 use crate::storage::{Location, ReplayEntry};
 
 /// The stream commands.
@@ -1118,37 +1118,22 @@ fn range_reply(
 }
 
 /// Entries as XRANGE and XREAD answer them (`[[id, [f1, v1, ...]], ...]`),
-/// every id and field copied into one block: two allocations an entry (its
-/// pair and its field list) instead of four.
+/// every id and field copied into one block ([`Bulks`]): two allocations
+/// an entry (its pair and its field list) instead of four.
 fn entries_reply(items: &[(StreamId, &Fields)]) -> Vec<Reply> {
-    use std::fmt::Write as _;
-    let bytes: usize = items.iter().map(|(_, f)| 41 + f.as_bytes().len()).sum();
-    let mut block = bytes::BytesMut::with_capacity(bytes);
-    // Where each id and each field ends in the block.
-    let mut ends = Vec::new();
+    let mut bulks = Bulks::default();
     for (id, fields) in items {
-        // Writing into a BytesMut cannot fail.
-        let _ = write!(block, "{}-{}", id.ms, id.seq);
-        ends.push(block.len());
+        bulks.text(format_args!("{}-{}", id.ms, id.seq));
         for f in fields.iter() {
-            block.extend_from_slice(f);
-            ends.push(block.len());
+            bulks.copy(f);
         }
     }
-    let block = block.freeze();
-    let mut cuts = ends.into_iter();
-    let mut start = 0;
-    let mut next = || {
-        let end = cuts.next().unwrap_or(start);
-        let b = block.slice(start..end);
-        start = end;
-        Reply::Bulk(b)
-    };
+    let mut flat = bulks.finish();
     items
         .iter()
         .map(|(_, fields)| {
-            let id = next();
-            let fields = fields.iter().map(|_| next()).collect();
+            let id = flat.next().unwrap_or(Reply::Nil);
+            let fields = fields.iter().filter_map(|_| flat.next()).collect();
             Reply::Array(vec![id, Reply::Array(fields)])
         })
         .collect()

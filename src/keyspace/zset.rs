@@ -1583,25 +1583,25 @@ fn aggregate(a: Aggregate, target: f64, v: f64) -> f64 {
     }
 }
 
+/// One input of ZUNION & co and ZINTERCARD, looked up as Redis does (a
+/// read, lazy expiry): `None` when absent, WRONGTYPE unless a sorted set
+/// or a set.
+fn input<'e>(ex: &'e mut Exec<'_>, key: &[u8]) -> Result<Option<Input<'e>>, Reply> {
+    ex.count_read(key);
+    Input::of(ex.entry(key).map(|e| &e.value))
+}
+
 /// One input of ZUNION & co: (member, score) pairs (a plain set counts 1).
 fn input_pairs(ex: &mut Exec<'_>, key: &[u8]) -> Result<Vec<(Bytes, f64)>, Reply> {
-    ex.count_read(key);
-    match ex.entry(key) {
-        None => Ok(Vec::new()),
-        Some(Entry {
-            value: Value::ZSet(z),
-            ..
-        }) => Ok(z
+    Ok(match input(ex, key)? {
+        None => Vec::new(),
+        Some(Input::Z(z)) => z
             .range(0, usize::MAX, false)
             .into_iter()
             .map(|(s, m)| (Bytes::copy_from_slice(m), s))
-            .collect()),
-        Some(Entry {
-            value: Value::Set(s),
-            ..
-        }) => Ok(s.iter().map(|m| (Bytes::copy_from_slice(m), 1.0)).collect()),
-        Some(_) => Err(err(args::WRONGTYPE)),
-    }
+            .collect(),
+        Some(Input::S(s)) => s.iter().map(|m| (Bytes::copy_from_slice(m), 1.0)).collect(),
+    })
 }
 
 /// `numkeys key [key ...]` at argv\[at\] of ZUNION & co and ZINTERCARD:
@@ -1635,13 +1635,24 @@ fn input_keys<'a>(argv: &'a [Bytes], at: usize, name: &str) -> Result<&'a [Bytes
     Ok(&argv[at + 1..at + 1 + setnum])
 }
 
-/// A ZINTERCARD input, where the keyspace keeps it.
+/// An input of ZUNION & co and ZINTERCARD, where the keyspace keeps it.
 enum Input<'a> {
     Z(&'a ZSetValue),
     S(&'a super::set::SetValue),
 }
 
-impl Input<'_> {
+impl<'a> Input<'a> {
+    /// The input a value is: `None` when absent, WRONGTYPE unless a
+    /// sorted set or a set.
+    fn of(value: Option<&'a Value>) -> Result<Option<Input<'a>>, Reply> {
+        match value {
+            None => Ok(None),
+            Some(Value::ZSet(z)) => Ok(Some(Input::Z(z))),
+            Some(Value::Set(s)) => Ok(Some(Input::S(s))),
+            Some(_) => Err(err(args::WRONGTYPE)),
+        }
+    }
+
     fn len(&self) -> usize {
         match self {
             Input::Z(z) => z.len(),
@@ -1804,14 +1815,8 @@ fn zintercard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     // Lazy expiry, read counts and WRONGTYPE first, as `input_pairs`
     // does them; the members are then probed where they are, not copied.
     for k in keys {
-        ex.count_read(k);
-        match ex.entry(k) {
-            None
-            | Some(Entry {
-                value: Value::ZSet(_) | Value::Set(_),
-                ..
-            }) => {}
-            Some(_) => return err(args::WRONGTYPE),
+        if let Err(e) = input(ex, k) {
+            return e;
         }
     }
     let mut limit = 0usize;
@@ -1830,10 +1835,9 @@ fn zintercard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let db = ex.db_mut();
     let mut inputs = Vec::with_capacity(keys.len());
     for k in keys {
-        match db.get(k).map(|e| &e.value) {
-            Some(Value::ZSet(z)) => inputs.push(Input::Z(z)),
-            Some(Value::Set(s)) => inputs.push(Input::S(s)),
-            // Absent (checked above): the intersection is empty.
+        match Input::of(db.get(k).map(|e| &e.value)) {
+            Ok(Some(i)) => inputs.push(i),
+            // Absent (the types were checked above): the intersection is empty.
             _ => return Reply::Integer(0),
         }
     }

@@ -128,7 +128,7 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
             let text = match whole(*d) {
                 Some(n) => crate::command::args::format_i64(n, &mut digits),
                 None => {
-                    general = format_double(*d);
+                    general = format_general(*d);
                     general.as_bytes()
                 }
             };
