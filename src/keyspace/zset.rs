@@ -1591,32 +1591,22 @@ fn input<'e>(ex: &'e mut Exec<'_>, key: &[u8]) -> Result<Option<Input<'e>>, Repl
     Input::of(ex.entry(key).map(|e| &e.value))
 }
 
-/// One input of ZUNION & co: (member, score) pairs (a plain set counts 1).
-fn input_pairs(ex: &mut Exec<'_>, key: &[u8]) -> Result<Vec<(Bytes, f64)>, Reply> {
-    Ok(match input(ex, key)? {
-        None => Vec::new(),
-        Some(Input::Z(z)) => z
-            .range(0, usize::MAX, false)
-            .into_iter()
-            .map(|(s, m)| (Bytes::copy_from_slice(m), s))
-            .collect(),
-        Some(Input::S(s)) => s.iter().map(|m| (Bytes::copy_from_slice(m), 1.0)).collect(),
-    })
-}
-
 /// `numkeys key [key ...]` at argv\[at\] of ZUNION & co and ZINTERCARD:
-/// each input's pairs, with Redis's errors (numkeys, syntax, then
-/// WRONGTYPE; the options after the keys are the caller's).
-fn combine_inputs(
+/// the input keys, after Redis's checks in Redis's order (numkeys, syntax,
+/// then each input's lazy expiry, read count and WRONGTYPE; the options
+/// after the keys are the caller's). The inputs themselves are then taken
+/// where they are ([`Input::all`]), not copied.
+fn checked_inputs<'a>(
     ex: &mut Exec<'_>,
-    argv: &[Bytes],
+    argv: &'a [Bytes],
     at: usize,
     name: &str,
-) -> Result<Vec<Vec<(Bytes, f64)>>, Reply> {
-    input_keys(argv, at, name)?
-        .iter()
-        .map(|k| input_pairs(ex, k))
-        .collect()
+) -> Result<&'a [Bytes], Reply> {
+    let keys = input_keys(argv, at, name)?;
+    for k in keys {
+        input(ex, k)?;
+    }
+    Ok(keys)
 }
 
 /// The input keys of `numkeys key [key ...]` at argv\[at\], with Redis's
@@ -1666,6 +1656,34 @@ impl<'a> Input<'a> {
             Input::S(s) => s.contains(m),
         }
     }
+
+    /// The score of `m` (a plain set's members score 1), if present.
+    fn score(&self, m: &[u8]) -> Option<f64> {
+        match self {
+            Input::Z(z) => z.score(m),
+            Input::S(s) => s.contains(m).then_some(1.0),
+        }
+    }
+
+    /// Every (member, score) pair, a sorted set's in rank order.
+    fn pairs(&self) -> Vec<(&'a [u8], f64)> {
+        match self {
+            Input::Z(z) => z
+                .range(0, usize::MAX, false)
+                .into_iter()
+                .map(|(s, m)| (m, s))
+                .collect(),
+            Input::S(s) => s.iter().map(|m| (m, 1.0)).collect(),
+        }
+    }
+
+    /// The inputs at `keys` of a database, `None` for an absent key (their
+    /// types were checked: see [`checked_inputs`]).
+    fn all(db: &'a Db, keys: &[Bytes]) -> Vec<Option<Input<'a>>> {
+        keys.iter()
+            .map(|k| Input::of(db.get(k).map(|e| &e.value)).ok().flatten())
+            .collect()
+    }
 }
 
 /// Redis's `zunionInterDiffGenericCommand`; `at` is the numkeys index.
@@ -1677,11 +1695,11 @@ fn combine(
     dst: Option<&Bytes>,
     name: &str,
 ) -> Reply {
-    let inputs = match combine_inputs(ex, argv, at, name) {
-        Ok(i) => i,
+    let keys = match checked_inputs(ex, argv, at, name) {
+        Ok(k) => k,
         Err(e) => return e,
     };
-    let setnum = inputs.len();
+    let setnum = keys.len();
     let mut weights = vec![1.0f64; setnum];
     let mut agg = Aggregate::Sum;
     let mut withscores = false;
@@ -1716,6 +1734,39 @@ fn combine(
             return err(args::SYNTAX);
         }
     }
+    let db: &Db = ex.db_mut();
+    let inputs = Input::all(db, keys);
+    let result = combined(&inputs, op, &weights, agg);
+    match dst {
+        Some(d) => {
+            // The result is copied out: the store writes the database the
+            // inputs are read from (and `dst` may be one of them).
+            let result: Vec<(Bytes, f64)> = result
+                .into_iter()
+                .map(|(m, s)| (Bytes::copy_from_slice(m), s))
+                .collect();
+            let in_listpack = combined_in_listpack(&result);
+            Reply::Integer(store_result(ex, d, result, in_listpack, name) as i64)
+        }
+        None => {
+            let mut sorted: Vec<(f64, &[u8])> = result.into_iter().map(|(m, s)| (s, m)).collect();
+            sorted.sort_by(|a, b| super::ordtree::cmp(a.0, a.1, b.0, b.1));
+            members_reply(&sorted, withscores)
+        }
+    }
+}
+
+/// The union, intersection or difference of `inputs` (`None`: an absent
+/// key), with `weights` and `agg` applied, as (member, score) pairs that
+/// borrow the inputs' members; in the order Redis's result is built (an
+/// input's members in rank order, the inputs smallest first for a union
+/// or an intersection).
+fn combined<'a>(
+    inputs: &[Option<Input<'a>>],
+    op: SetOp,
+    weights: &[f64],
+    agg: Aggregate,
+) -> Vec<(&'a [u8], f64)> {
     let weighted = |s: f64, w: f64| {
         let v = s * w;
         if v.is_nan() {
@@ -1724,74 +1775,64 @@ fn combine(
             v
         }
     };
-    let result: Vec<(Bytes, f64)> = match op {
+    let len = |i: &usize| inputs[*i].as_ref().map_or(0, Input::len);
+    let mut order: Vec<usize> = (0..inputs.len()).collect();
+    match op {
         SetOp::Diff => {
-            let others: Vec<hashbrown::HashSet<&[u8]>> = inputs[1..]
-                .iter()
-                .map(|p| p.iter().map(|(m, _)| m.as_ref()).collect())
-                .collect();
-            inputs[0]
-                .iter()
-                .filter(|(m, _)| !others.iter().any(|o| o.contains(m.as_ref())))
-                .cloned()
+            let Some(first) = &inputs[0] else {
+                return Vec::new();
+            };
+            let others: Vec<&Input<'a>> = inputs[1..].iter().flatten().collect();
+            first
+                .pairs()
+                .into_iter()
+                .filter(|(m, _)| !others.iter().any(|o| o.has(m)))
                 .collect()
         }
         SetOp::Inter => {
-            let mut order: Vec<usize> = (0..setnum).collect();
-            order.sort_by_key(|&i| inputs[i].len());
-            let maps: Vec<HashMap<&[u8], f64>> = inputs
-                .iter()
-                .map(|p| p.iter().map(|(m, s)| (m.as_ref(), *s)).collect())
-                .collect();
-            let first = order[0];
+            if inputs.iter().any(Option::is_none) {
+                return Vec::new();
+            }
+            order.sort_by_key(len);
+            let (first, rest) = (order[0], &order[1..]);
+            let Some(smallest) = &inputs[first] else {
+                return Vec::new();
+            };
             let mut out = Vec::new();
-            'member: for (m, s) in &inputs[first] {
-                let mut score = weighted(*s, weights[first]);
-                for &i in &order[1..] {
-                    match maps[i].get(m.as_ref()) {
+            'member: for (m, s) in smallest.pairs() {
+                let mut score = weighted(s, weights[first]);
+                for &i in rest {
+                    match inputs[i].as_ref().and_then(|inp| inp.score(m)) {
                         // Redis makes a NaN product 0 for the first input
                         // only; here it reaches the aggregate (SUM makes
                         // it 0, MIN / MAX keep the score so far).
-                        Some(v) => score = aggregate(agg, score, *v * weights[i]),
+                        Some(v) => score = aggregate(agg, score, v * weights[i]),
                         None => continue 'member,
                     }
                 }
-                out.push((m.clone(), score));
+                out.push((m, score));
             }
             out
         }
         SetOp::Union => {
-            let mut order: Vec<usize> = (0..setnum).collect();
-            order.sort_by_key(|&i| inputs[i].len());
-            let mut acc: HashMap<Bytes, f64> = HashMap::new();
-            let mut seq: Vec<Bytes> = Vec::new();
+            order.sort_by_key(len);
+            // Member -> its place in `out` (first-seen order).
+            let mut seen: HashMap<&[u8], usize> = HashMap::new();
+            let mut out: Vec<(&'a [u8], f64)> = Vec::new();
             for &i in &order {
-                for (m, s) in &inputs[i] {
-                    let v = weighted(*s, weights[i]);
-                    match acc.get_mut(m) {
-                        Some(t) => *t = aggregate(agg, *t, v),
+                let Some(input) = &inputs[i] else { continue };
+                for (m, s) in input.pairs() {
+                    let v = weighted(s, weights[i]);
+                    match seen.get(m) {
+                        Some(&at) => out[at].1 = aggregate(agg, out[at].1, v),
                         None => {
-                            acc.insert(m.clone(), v);
-                            seq.push(m.clone());
+                            seen.insert(m, out.len());
+                            out.push((m, v));
                         }
                     }
                 }
             }
-            seq.into_iter()
-                .filter_map(|m| acc.get(&m).map(|s| (m.clone(), *s)))
-                .collect()
-        }
-    };
-    match dst {
-        Some(d) => {
-            let in_listpack = combined_in_listpack(&result);
-            Reply::Integer(store_result(ex, d, result, in_listpack, name) as i64)
-        }
-        None => {
-            let mut sorted: Vec<(f64, &[u8])> =
-                result.iter().map(|(m, s)| (*s, m.as_ref())).collect();
-            sorted.sort_by(|a, b| super::ordtree::cmp(a.0, a.1, b.0, b.1));
-            members_reply(&sorted, withscores)
+            out
         }
     }
 }
@@ -1808,17 +1849,10 @@ fn zinter(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 /// intersection (sets count as zsets of score 1), counting stops at a
 /// non-zero LIMIT. Redis checks the keys' types before the options.
 fn zintercard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    let keys = match input_keys(argv, 1, "zintercard") {
+    let keys = match checked_inputs(ex, argv, 1, "zintercard") {
         Ok(k) => k,
         Err(e) => return e,
     };
-    // Lazy expiry, read counts and WRONGTYPE first, as `input_pairs`
-    // does them; the members are then probed where they are, not copied.
-    for k in keys {
-        if let Err(e) = input(ex, k) {
-            return e;
-        }
-    }
     let mut limit = 0usize;
     let mut j = 2 + keys.len();
     while j < argv.len() {
@@ -1832,15 +1866,11 @@ fn zintercard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             return err(args::SYNTAX);
         }
     }
-    let db = ex.db_mut();
-    let mut inputs = Vec::with_capacity(keys.len());
-    for k in keys {
-        match Input::of(db.get(k).map(|e| &e.value)) {
-            Ok(Some(i)) => inputs.push(i),
-            // Absent (the types were checked above): the intersection is empty.
-            _ => return Reply::Integer(0),
-        }
-    }
+    let db: &Db = ex.db_mut();
+    // An absent input makes the intersection empty.
+    let Some(mut inputs) = Input::all(db, keys).into_iter().collect::<Option<Vec<_>>>() else {
+        return Reply::Integer(0);
+    };
     inputs.sort_by_key(Input::len);
     let (first, others) = inputs.split_at(1);
     let members: Vec<&[u8]> = match &first[0] {
