@@ -40,6 +40,28 @@ pub(crate) struct SmallZSet {
 }
 
 impl SmallZSet {
+    /// A small sorted set of these (score, member) pairs, which are in
+    /// rank order, of distinct members, at most [`MAX_MEMBERS`] of them and
+    /// none longer than [`MAX_BYTES`] (the caller's to ensure).
+    pub(crate) fn from_sorted<'m>(pairs: impl ExactSizeIterator<Item = (f64, &'m [u8])>) -> Self {
+        let mut items = Vec::with_capacity(pairs.len());
+        items.extend(pairs.map(|(score, member)| ZItem {
+            score,
+            member: Member::from(member),
+            loc: SlimLoc::new(None),
+        }));
+        debug_assert!(items.len() <= MAX_MEMBERS);
+        debug_assert!(items.windows(2).all(|w| {
+            ordtree::cmp(
+                w[0].score,
+                w[0].member.as_bytes(),
+                w[1].score,
+                w[1].member.as_bytes(),
+            ) == Ordering::Less
+        }));
+        SmallZSet { items }
+    }
+
     /// Number of elements.
     pub(crate) fn len(&self) -> usize {
         self.items.len()

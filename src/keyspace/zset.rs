@@ -405,12 +405,31 @@ impl ZSetValue {
         }
     }
 
-    /// A sorted set of these (member, score) pairs, encoded as Redis would.
+    /// A sorted set of these (member, score) pairs, of distinct members
+    /// (every caller's result is), encoded as Redis would: compact when it
+    /// has at most [`LISTPACK_ENTRIES`] pairs, none of a member longer than
+    /// [`LISTPACK_VALUE`] (`combined_in_listpack`'s rule), the big form
+    /// otherwise.
+    ///
+    /// Built in one go: a compact one is sorted once (adding its members
+    /// one by one scans the array for each), a big one goes straight into
+    /// the table and the tree (not first into a compact form it outgrows).
     fn from_pairs(pairs: &[(Bytes, f64)]) -> ZSetValue {
+        let compact =
+            pairs.len() <= LISTPACK_ENTRIES && pairs.iter().all(|(m, _)| m.len() <= LISTPACK_VALUE);
         let mut z = ZSetValue::default();
-        for (m, s) in pairs {
-            z.set(m, *s, None, None);
+        if compact {
+            let mut sorted: Vec<(f64, &[u8])> =
+                pairs.iter().map(|(m, s)| (*s, m.as_ref())).collect();
+            sorted.sort_by(|a, b| super::ordtree::cmp(a.0, a.1, b.0, b.1));
+            *z = ZSetData::Small(SmallZSet::from_sorted(sorted.into_iter()));
+        } else {
+            z.leave_listpack();
+            for (m, s) in pairs {
+                z.set(m, *s, None, None);
+            }
         }
+        debug_assert_eq!(z.len(), pairs.len(), "from_pairs takes distinct members");
         z
     }
 
@@ -2016,6 +2035,59 @@ mod tests {
         // The big form is boxed, so a small set's value is not as large.
         assert_eq!(std::mem::size_of::<ZSetData>(), 24);
         assert_eq!(std::mem::size_of::<super::super::smallzset::ZItem>(), 48);
+    }
+
+    #[test]
+    fn from_pairs_is_compact_up_to_the_listpack_limits() {
+        let pairs = |n: usize, len: usize| -> Vec<(Bytes, f64)> {
+            (0..n)
+                .map(|i| (Bytes::from(format!("{i:0>len$}")), (i % 7) as f64))
+                .collect()
+        };
+        let encoding = |p: Vec<(Bytes, f64)>| ZSetValue::from_pairs(&p).encoding();
+        assert_eq!(
+            encoding(pairs(LISTPACK_ENTRIES, LISTPACK_VALUE)),
+            "listpack"
+        );
+        assert_eq!(encoding(pairs(LISTPACK_ENTRIES + 1, 8)), "skiplist");
+        assert_eq!(encoding(pairs(3, LISTPACK_VALUE + 1)), "skiplist");
+    }
+
+    proptest::proptest! {
+        /// A set built in one go is the one its pairs make added one by
+        /// one, with the same encoding: counts and member lengths around
+        /// the compact limits.
+        #[test]
+        fn from_pairs_builds_what_adding_one_by_one_builds(
+            pairs in proptest::collection::btree_map(0u16..400, (0u8..40, -3i8..4), 0..140),
+        ) {
+            let pairs: Vec<(Bytes, f64)> = pairs
+                .into_iter()
+                .map(|(m, (long, s))| {
+                    // Now and then a member at or just past the limit.
+                    let len = match long {
+                        0 => LISTPACK_VALUE + 1,
+                        1 => LISTPACK_VALUE,
+                        _ => 8,
+                    };
+                    (Bytes::from(format!("{m:0>len$}")), f64::from(s) * 0.5)
+                })
+                .collect();
+            let built = ZSetValue::from_pairs(&pairs);
+            let mut added = ZSetValue::default();
+            for (m, s) in &pairs {
+                added.set(m, *s, None, None);
+            }
+            proptest::prop_assert_eq!(built.encoding(), added.encoding());
+            proptest::prop_assert_eq!(built.len(), added.len());
+            proptest::prop_assert_eq!(
+                built.range(0, usize::MAX, false),
+                added.range(0, usize::MAX, false)
+            );
+            for (m, _) in &pairs {
+                proptest::prop_assert_eq!(built.score(m), added.score(m));
+            }
+        }
     }
 
     #[test]
