@@ -486,15 +486,20 @@ enum Op {
     Diff,
 }
 
-/// The members of the intersection / union / difference of `keys` (all
-/// type-checked first, as Redis does: WRONGTYPE wins over a missing key).
-fn combine(ex: &mut Exec<'_>, keys: &[Bytes], op: Op) -> Result<Vec<Bytes>, Reply> {
+/// Checks the inputs of SINTER & co as Redis does, before any is read: a
+/// read counted for each, then WRONGTYPE (which wins over a missing key).
+fn check_inputs(ex: &mut Exec<'_>, keys: &[Bytes]) -> Result<(), Reply> {
     for k in keys {
         ex.count_read(k);
         get(ex, k)?;
     }
-    let slot = ex.slot();
-    let db = &ex.st.dbs[slot];
+    Ok(())
+}
+
+/// The members of the intersection / union / difference of the sets at
+/// `keys` (checked by [`check_inputs`]), where the sets keep them. An
+/// intersection stops after `limit` members (0: no limit).
+fn combined<'a>(db: &'a Db, keys: &[Bytes], op: Op, limit: usize) -> Vec<&'a [u8]> {
     let sets: Vec<Option<&SetValue>> = keys
         .iter()
         .map(|k| match db.get(k).map(|e| &e.value) {
@@ -502,50 +507,48 @@ fn combine(ex: &mut Exec<'_>, keys: &[Bytes], op: Op) -> Result<Vec<Bytes>, Repl
             _ => None,
         })
         .collect();
-    let out: Vec<Bytes> = match op {
+    match op {
         Op::Inter => {
-            if sets.iter().any(Option::is_none) {
-                return Ok(Vec::new());
-            }
-            let mut sets: Vec<&SetValue> = sets.into_iter().flatten().collect();
+            let Some(mut sets) = sets.into_iter().collect::<Option<Vec<&SetValue>>>() else {
+                return Vec::new();
+            };
             sets.sort_by_key(|s| s.len());
             let Some((first, rest)) = sets.split_first() else {
-                return Ok(Vec::new());
+                return Vec::new();
             };
-            first
-                .iter()
-                .filter(|m| rest.iter().all(|s| s.contains(m)))
-                .map(Bytes::copy_from_slice)
-                .collect()
+            let common = first.iter().filter(|m| rest.iter().all(|s| s.contains(m)));
+            match limit {
+                0 => common.collect(),
+                n => common.take(n).collect(),
+            }
         }
         Op::Union => {
             let mut seen: HashSet<&[u8]> = HashSet::new();
             for s in sets.iter().flatten() {
                 seen.extend(s.iter());
             }
-            seen.into_iter().map(Bytes::copy_from_slice).collect()
+            seen.into_iter().collect()
         }
         Op::Diff => match sets.split_first() {
             Some((Some(first), rest)) => first
                 .iter()
                 .filter(|m| !rest.iter().flatten().any(|s| s.contains(m)))
-                .map(Bytes::copy_from_slice)
                 .collect(),
             _ => Vec::new(),
         },
-    };
-    Ok(out)
-}
-
-fn combine_reply(ex: &mut Exec<'_>, argv: &[Bytes], op: Op) -> Reply {
-    match combine(ex, &argv[1..], op) {
-        Ok(v) => Reply::Set(v.into_iter().map(Reply::Bulk).collect()),
-        Err(e) => e,
     }
 }
 
+fn combine_reply(ex: &mut Exec<'_>, argv: &[Bytes], op: Op) -> Reply {
+    let keys = &argv[1..];
+    if let Err(e) = check_inputs(ex, keys) {
+        return e;
+    }
+    Reply::Set(Reply::bulks(combined(ex.db_mut(), keys, op, 0)))
+}
+
 /// Stores `members` as a new set at `dst` (deleting `dst` when empty).
-pub(crate) fn store(ex: &mut Exec<'_>, dst: &Bytes, members: &[Bytes]) -> usize {
+pub(crate) fn store<M: AsRef<[u8]>>(ex: &mut Exec<'_>, dst: &Bytes, members: &[M]) -> usize {
     if members.is_empty() {
         ex.delete(dst);
         return 0;
@@ -554,31 +557,52 @@ pub(crate) fn store(ex: &mut Exec<'_>, dst: &Bytes, members: &[Bytes]) -> usize 
     let n = value.len();
     let at = ex.replace_in(ex.db, dst, Value::Set(value), 0);
     for m in members {
-        ex.journal
-            .put(TAG_SET_MEMBER, &at, m, 0, &Bytes::new(), FixTarget::Whole);
+        ex.journal.put(
+            TAG_SET_MEMBER,
+            &at,
+            m.as_ref(),
+            0,
+            &Bytes::new(),
+            FixTarget::Whole,
+        );
     }
     n
 }
 
 fn combine_store(ex: &mut Exec<'_>, argv: &[Bytes], op: Op) -> Reply {
     let dst = &argv[1];
-    match combine(ex, &argv[2..], op) {
-        Ok(v) if v.is_empty() => {
-            ex.delete_reported(dst);
-            Reply::Integer(0)
-        }
-        Ok(v) => {
-            let n = store(ex, dst, &v);
-            let event = match op {
-                Op::Inter => "sinterstore",
-                Op::Union => "sunionstore",
-                Op::Diff => "sdiffstore",
-            };
-            ex.notify(SET, event, dst);
-            Reply::Integer(n as i64)
-        }
-        Err(e) => e,
+    let keys = &argv[2..];
+    if let Err(e) = check_inputs(ex, keys) {
+        return e;
     }
+    // Copied into one block: the store writes the database the members
+    // are read from (`dst` may be an input).
+    let mut block = Vec::new();
+    let mut ends = Vec::new();
+    for m in combined(ex.db_mut(), keys, op, 0) {
+        block.extend_from_slice(m);
+        ends.push(block.len());
+    }
+    let members: Vec<&[u8]> = ends
+        .iter()
+        .scan(0, |start, &end| {
+            let m = &block[*start..end];
+            *start = end;
+            Some(m)
+        })
+        .collect();
+    if members.is_empty() {
+        ex.delete_reported(dst);
+        return Reply::Integer(0);
+    }
+    let n = store(ex, dst, &members);
+    let event = match op {
+        Op::Inter => "sinterstore",
+        Op::Union => "sunionstore",
+        Op::Diff => "sdiffstore",
+    };
+    ex.notify(SET, event, dst);
+    Reply::Integer(n as i64)
 }
 
 fn sinter(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
@@ -648,18 +672,10 @@ fn sintercard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             return err(args::SYNTAX);
         }
     }
-    let keys = keys.to_vec();
-    match combine(ex, &keys, Op::Inter) {
-        Ok(v) => {
-            let n = if limit > 0 {
-                v.len().min(limit)
-            } else {
-                v.len()
-            };
-            Reply::Integer(n as i64)
-        }
-        Err(e) => e,
+    if let Err(e) = check_inputs(ex, keys) {
+        return e;
     }
+    Reply::Integer(combined(ex.db_mut(), keys, Op::Inter, limit).len() as i64)
 }
 
 fn sscan(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
