@@ -383,4 +383,17 @@ impl MergeOracle for Oracle<'_> {
     fn relocated(&self, entry: &ReplayEntry<'_>, old: Location, new: Location) {
         relocate(&mut self.state.lock(), entry, old, new);
     }
+
+    fn are_live(&self, entries: &[ReplayEntry<'_>], live: &mut Vec<bool>) {
+        live.clear();
+        let state = self.state.lock();
+        live.extend(entries.iter().map(|e| state.stale || is_live(&state, e)));
+    }
+
+    fn relocated_all(&self, moves: &[(ReplayEntry<'_>, Location, Location)]) {
+        let mut state = self.state.lock();
+        for (e, old, new) in moves {
+            relocate(&mut state, e, *old, *new);
+        }
+    }
 }

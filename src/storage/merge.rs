@@ -28,6 +28,100 @@ pub trait MergeOracle: Sync {
     /// A live record was copied from `old` to `new`: point the index at `new`
     /// if it still points at `old` (compare-and-swap; a concurrent writer wins).
     fn relocated(&self, entry: &ReplayEntry<'_>, old: Location, new: Location);
+
+    /// [`MergeOracle::is_live`] of each of `entries`, into `live` (cleared
+    /// first, then one answer per entry, in order). Merge asks in runs of
+    /// [`BATCH`] records: an owner that locks its state for an answer
+    /// should lock it once for the run, not once per record, so that a
+    /// merge does not contend with the owner's writers at every record.
+    fn are_live(&self, entries: &[ReplayEntry<'_>], live: &mut Vec<bool>) {
+        live.clear();
+        live.extend(entries.iter().map(|e| self.is_live(e)));
+    }
+
+    /// [`MergeOracle::relocated`] of each (entry, old, new), in order; one
+    /// lock for the run, as [`MergeOracle::are_live`].
+    fn relocated_all(&self, moves: &[(ReplayEntry<'_>, Location, Location)]) {
+        for (e, old, new) in moves {
+            self.relocated(e, *old, *new);
+        }
+    }
+}
+
+/// Records per [`MergeOracle::are_live`] / [`MergeOracle::relocated_all`]
+/// call.
+pub(crate) const BATCH: usize = 512;
+
+/// Scanned records waiting for their [`MergeOracle::are_live`] answer:
+/// their keys and values copied out of the scan's buffer.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    items: Vec<PendingItem>,
+}
+
+struct PendingItem {
+    kind: RecordKind,
+    tag: u8,
+    gen: u64,
+    expire_at_ms: u64,
+    /// The key is `bytes[start..key_end]`, the value (if any) follows it
+    /// up to `end`.
+    start: usize,
+    key_end: usize,
+    end: usize,
+    has_value: bool,
+    location: Location,
+}
+
+impl Pending {
+    /// Bytes of keys and values past which a run is asked before it
+    /// reaches [`BATCH`] records.
+    const MAX_BYTES: usize = 4 << 20;
+
+    fn push(&mut self, e: &ReplayEntry<'_>) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(e.key);
+        let key_end = self.bytes.len();
+        if let Some(v) = e.value {
+            self.bytes.extend_from_slice(v);
+        }
+        self.items.push(PendingItem {
+            kind: e.kind,
+            tag: e.tag,
+            gen: e.gen,
+            expire_at_ms: e.expire_at_ms,
+            start,
+            key_end,
+            end: self.bytes.len(),
+            has_value: e.value.is_some(),
+            location: e.location,
+        });
+    }
+
+    fn full(&self) -> bool {
+        self.items.len() >= BATCH || self.bytes.len() >= Self::MAX_BYTES
+    }
+
+    fn entries(&self) -> Vec<ReplayEntry<'_>> {
+        self.items
+            .iter()
+            .map(|it| ReplayEntry {
+                kind: it.kind,
+                tag: it.tag,
+                gen: it.gen,
+                expire_at_ms: it.expire_at_ms,
+                key: &self.bytes[it.start..it.key_end],
+                value: it.has_value.then(|| &self.bytes[it.key_end..it.end]),
+                location: it.location,
+            })
+            .collect()
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.items.clear();
+    }
 }
 
 /// What a merge did.
@@ -199,6 +293,79 @@ impl Output {
     }
 }
 
+/// The merge's output: the live records copied so far.
+struct Writer<'a> {
+    inner: &'a Inner,
+    side: &'a Path,
+    first_out: u32,
+    limit: u32,
+    report: MergeReport,
+    moved: MovedSet,
+    out_ids: Vec<u32>,
+    out: Option<Output>,
+    /// The record being encoded.
+    buf: Vec<u8>,
+}
+
+impl Writer<'_> {
+    /// Copies the live record `e` to the output (a new output file when
+    /// the current one is full).
+    fn keep(&mut self, e: &ReplayEntry<'_>) -> Result<()> {
+        let value = e.value.unwrap_or(&[]);
+        self.buf.clear();
+        record::encode(
+            &mut self.buf,
+            DiskKind::from_kind(e.kind),
+            e.tag,
+            e.gen,
+            e.expire_at_ms,
+            e.key,
+            value,
+        );
+        let rotate = match &self.out {
+            None => true,
+            Some(o) => {
+                o.size + self.buf.len() as u64 > self.inner.opts.max_file_size
+                    && o.size > FILE_HEADER_LEN as u64
+            }
+        };
+        if rotate {
+            if let Some(o) = self.out.take() {
+                o.finish(self.side)?;
+            }
+            let id = self.first_out + self.out_ids.len() as u32;
+            if id >= self.limit {
+                return Err(Error::InvalidArgument(
+                    "merge output exceeded its id range".into(),
+                ));
+            }
+            self.out_ids.push(id);
+            self.out = Some(Output::create(self.side, id)?);
+        }
+        let Some(o) = self.out.as_mut() else {
+            return Err(Error::InvalidArgument("merge output missing".into()));
+        };
+        let new = Location {
+            file_id: o.id,
+            offset: o.size,
+            len: self.buf.len() as u32,
+        };
+        o.file
+            .write_all(&self.buf)
+            .ctx(|| format!("writing merge output {}", o.id))?;
+        o.size += self.buf.len() as u64;
+        o.hint.add(&ReplayEntry {
+            location: new,
+            value: None,
+            ..*e
+        });
+        self.report.records_kept += 1;
+        self.report.bytes_after += self.buf.len() as u64;
+        self.moved.push(e, new);
+        Ok(())
+    }
+}
+
 /// Runs one merge.
 pub(crate) fn run(inner: &Inner, oracle: &dyn MergeOracle) -> Result<MergeReport> {
     let _merge = inner.merge_lock.lock();
@@ -260,12 +427,19 @@ pub(crate) fn run(inner: &Inner, oracle: &dyn MergeOracle) -> Result<MergeReport
             segs.insert(id, Arc::new(Segment::open(&inner.dir, id)?));
         }
     }
-    for m in &moved.items {
-        oracle.relocated(&moved.entry(m, m.old), m.old, m.new);
+    for run in moved.items.chunks(BATCH) {
+        let moves: Vec<_> = run
+            .iter()
+            .map(|m| (moved.entry(m, m.old), m.old, m.new))
+            .collect();
+        oracle.relocated_all(&moves);
     }
     // A record overwritten while the merge ran was copied but is dead.
-    for m in &moved.items {
-        if !oracle.is_live(&moved.entry(m, m.new)) {
+    let mut live = Vec::with_capacity(BATCH);
+    for run in moved.items.chunks(BATCH) {
+        let entries: Vec<_> = run.iter().map(|m| moved.entry(m, m.new)).collect();
+        oracle.are_live(&entries, &mut live);
+        for (m, _) in run.iter().zip(&live).filter(|(_, l)| !**l) {
             if let Some(seg) = inner.segment(m.new.file_id) {
                 seg.dead.fetch_add(u64::from(m.new.len), Ordering::Relaxed);
             }
@@ -298,70 +472,46 @@ fn write_output(
     }
     std::fs::create_dir(&side).ctx(|| format!("creating {}", side.display()))?;
     let now = now_ms();
-    let mut report = MergeReport::default();
-    let mut moved = MovedSet::default();
-    let mut out_ids = Vec::new();
-    let mut out: Option<Output> = None;
-    let mut buf = Vec::new();
+    let mut w = Writer {
+        inner,
+        side: &side,
+        first_out,
+        limit,
+        report: MergeReport::default(),
+        moved: MovedSet::default(),
+        out_ids: Vec::new(),
+        out: None,
+        buf: Vec::new(),
+    };
+    let mut pending = Pending::default();
+    let mut live = Vec::with_capacity(BATCH);
+    // Asks the oracle about the pending run at once, then writes the live.
+    let mut settle = |pending: &mut Pending, w: &mut Writer<'_>| -> Result<()> {
+        let entries = pending.entries();
+        oracle.are_live(&entries, &mut live);
+        for (e, &is_live) in entries.iter().zip(&live) {
+            if is_live {
+                w.keep(e)?;
+            } else {
+                w.report.records_dropped += 1;
+            }
+        }
+        drop(entries);
+        pending.clear();
+        Ok(())
+    };
     let mut progress = ProgressLog::new("merge", old.iter().map(|s| s.size()).sum());
     let mut scanned = 0u64;
     for (i, seg) in old.iter().enumerate() {
         let outcome = segment::scan_data_file(&seg.path, seg.id, seg.size(), &mut |e| {
-            if (e.expire_at_ms != 0 && e.expire_at_ms <= now) || !oracle.is_live(&e) {
-                report.records_dropped += 1;
+            if e.expire_at_ms != 0 && e.expire_at_ms <= now {
+                w.report.records_dropped += 1;
                 return Ok(());
             }
-            let value = e.value.unwrap_or(&[]);
-            buf.clear();
-            record::encode(
-                &mut buf,
-                DiskKind::from_kind(e.kind),
-                e.tag,
-                e.gen,
-                e.expire_at_ms,
-                e.key,
-                value,
-            );
-            let rotate = match &out {
-                None => true,
-                Some(o) => {
-                    o.size + buf.len() as u64 > inner.opts.max_file_size
-                        && o.size > FILE_HEADER_LEN as u64
-                }
-            };
-            if rotate {
-                if let Some(o) = out.take() {
-                    o.finish(&side)?;
-                }
-                let id = first_out + out_ids.len() as u32;
-                if id >= limit {
-                    return Err(Error::InvalidArgument(
-                        "merge output exceeded its id range".into(),
-                    ));
-                }
-                out_ids.push(id);
-                out = Some(Output::create(&side, id)?);
+            pending.push(&e);
+            if pending.full() {
+                settle(&mut pending, &mut w)?;
             }
-            let Some(o) = out.as_mut() else {
-                return Err(Error::InvalidArgument("merge output missing".into()));
-            };
-            let new = Location {
-                file_id: o.id,
-                offset: o.size,
-                len: buf.len() as u32,
-            };
-            o.file
-                .write_all(&buf)
-                .ctx(|| format!("writing merge output {}", o.id))?;
-            o.size += buf.len() as u64;
-            o.hint.add(&ReplayEntry {
-                location: new,
-                value: None,
-                ..e
-            });
-            report.records_kept += 1;
-            report.bytes_after += buf.len() as u64;
-            moved.push(&e, new);
             Ok(())
         })?;
         if let Some((offset, reason)) = outcome.bad {
@@ -371,12 +521,19 @@ fn write_output(
                 reason,
             });
         }
+        settle(&mut pending, &mut w)?;
         scanned += seg.size();
         progress.update(scanned, || format!("{}/{} files", i + 1, old.len()));
     }
-    if let Some(o) = out.take() {
+    if let Some(o) = w.out.take() {
         o.finish(&side)?;
     }
+    let Writer {
+        report,
+        moved,
+        out_ids,
+        ..
+    } = w;
     progress.finish(|| {
         format!(
             "{} records kept, {} dropped",
