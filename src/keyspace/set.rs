@@ -110,8 +110,9 @@ impl SetValue {
     }
 
     /// A set of these members, encoded as Redis would encode a new set.
-    fn from_members<'a>(it: impl Iterator<Item = &'a [u8]>) -> SetValue {
+    fn from_members<'a>(it: impl ExactSizeIterator<Item = &'a [u8]>) -> SetValue {
         let mut s = SetValue::default();
+        s.members.reserve(it.len());
         for m in it {
             s.insert(m);
         }

@@ -425,6 +425,9 @@ impl ZSetValue {
             *z = ZSetData::Small(SmallZSet::from_sorted(sorted.into_iter()));
         } else {
             z.leave_listpack();
+            if let ZSetData::Big(b) = &mut *z {
+                b.dict.reserve(pairs.len());
+            }
             for (m, s) in pairs {
                 z.set(m, *s, None, None);
             }
