@@ -1396,3 +1396,46 @@ fn writes_racing_merges_survive_reopen() {
     let ks = open(dir.path());
     assert_eq!(dump(&ks), before);
 }
+
+/// A record bigger than a merge run's byte budget is asked about alone
+/// (not copied into the run), between the runs around it: the merge keeps
+/// it, drops its dead twin, and keeps the records before and after it.
+#[test]
+fn values_bigger_than_a_merge_run_survive_merge_and_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ks = open(dir.path());
+    let big: Vec<u8> = (0..5 << 20).map(|i: usize| (i % 251) as u8).collect();
+    let mut dead = big.clone();
+    dead[0] ^= 1;
+    run_in(&ks, 0, &[b"SET", b"a", b"1"]);
+    run_in(&ks, 0, &[b"SET", b"big", &dead]);
+    run_in(&ks, 0, &[b"SET", b"b", b"2"]);
+    run_in(&ks, 0, &[b"SET", b"big", &big]);
+    run_in(&ks, 0, &[b"SET", b"gone", &big]);
+    run_in(&ks, 0, &[b"DEL", b"gone"]);
+    run_in(&ks, 0, &[b"SET", b"a", b"3"]);
+    let check = |ks: &Keyspace| {
+        assert_eq!(
+            run_in(ks, 0, &[b"GET", b"big"]),
+            Reply::Bulk(Bytes::from(big.clone()))
+        );
+        assert_eq!(
+            run_in(ks, 0, &[b"GET", b"a"]),
+            Reply::Bulk(Bytes::from_static(b"3"))
+        );
+        assert_eq!(
+            run_in(ks, 0, &[b"GET", b"b"]),
+            Reply::Bulk(Bytes::from_static(b"2"))
+        );
+        assert_eq!(run_in(ks, 0, &[b"EXISTS", b"gone"]), Reply::Integer(0));
+    };
+    ks.merge().expect("merge");
+    check(&ks);
+    let want = dump(&ks);
+    drop(ks);
+    let ks = open(dir.path());
+    check(&ks);
+    assert_eq!(dump(&ks), want);
+    ks.merge().expect("second merge");
+    check(&ks);
+}

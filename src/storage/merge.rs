@@ -508,6 +508,17 @@ fn write_output(
                 w.report.records_dropped += 1;
                 return Ok(());
             }
+            if e.key.len() + e.value.map_or(0, <[u8]>::len) >= Pending::MAX_BYTES {
+                // A big record is asked about alone, not copied (after the
+                // run before it, so that the output keeps the scan order).
+                settle(&mut pending, &mut w)?;
+                if oracle.is_live(&e) {
+                    w.keep(&e)?;
+                } else {
+                    w.report.records_dropped += 1;
+                }
+                return Ok(());
+            }
             pending.push(&e);
             if pending.full() {
                 settle(&mut pending, &mut w)?;
