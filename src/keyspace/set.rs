@@ -579,19 +579,12 @@ fn combine_store(ex: &mut Exec<'_>, argv: &[Bytes], op: Op) -> Reply {
     // Copied into one block: the store writes the database the members
     // are read from (`dst` may be an input).
     let mut block = Vec::new();
-    let mut ends = Vec::new();
+    let mut spans = Vec::new();
     for m in combined(ex.db_mut(), keys, op, 0) {
+        spans.push(block.len()..block.len() + m.len());
         block.extend_from_slice(m);
-        ends.push(block.len());
     }
-    let members: Vec<&[u8]> = ends
-        .iter()
-        .scan(0, |start, &end| {
-            let m = &block[*start..end];
-            *start = end;
-            Some(m)
-        })
-        .collect();
+    let members: Vec<&[u8]> = spans.into_iter().map(|r| &block[r]).collect();
     if members.is_empty() {
         ex.delete_reported(dst);
         return Reply::Integer(0);

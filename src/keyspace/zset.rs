@@ -1812,19 +1812,21 @@ fn combined<'a>(
                 .collect()
         }
         SetOp::Inter => {
-            if inputs.iter().any(Option::is_none) {
-                return Vec::new();
-            }
-            order.sort_by_key(len);
-            let (first, rest) = (order[0], &order[1..]);
-            let Some(smallest) = &inputs[first] else {
+            // An absent input makes the intersection empty.
+            let Some(present) = inputs
+                .iter()
+                .map(Option::as_ref)
+                .collect::<Option<Vec<_>>>()
+            else {
                 return Vec::new();
             };
+            order.sort_by_key(len);
+            let (first, rest) = (order[0], &order[1..]);
             let mut out = Vec::new();
-            'member: for (m, s) in smallest.pairs() {
+            'member: for (m, s) in present[first].pairs() {
                 let mut score = weighted(s, weights[first]);
                 for &i in rest {
-                    match inputs[i].as_ref().and_then(|inp| inp.score(m)) {
+                    match present[i].score(m) {
                         // Redis makes a NaN product 0 for the first input
                         // only; here it reaches the aggregate (SUM makes
                         // it 0, MIN / MAX keep the score so far).
@@ -1838,6 +1840,7 @@ fn combined<'a>(
         }
         SetOp::Union => {
             order.sort_by_key(len);
+            use hashbrown::hash_map::Entry as Seen;
             // Member -> its place in `out` (first-seen order).
             let mut seen: HashMap<&[u8], usize> = HashMap::new();
             let mut out: Vec<(&'a [u8], f64)> = Vec::new();
@@ -1845,10 +1848,13 @@ fn combined<'a>(
                 let Some(input) = &inputs[i] else { continue };
                 for (m, s) in input.pairs() {
                     let v = weighted(s, weights[i]);
-                    match seen.get(m) {
-                        Some(&at) => out[at].1 = aggregate(agg, out[at].1, v),
-                        None => {
-                            seen.insert(m, out.len());
+                    match seen.entry(m) {
+                        Seen::Occupied(at) => {
+                            let t = &mut out[*at.get()].1;
+                            *t = aggregate(agg, *t, v);
+                        }
+                        Seen::Vacant(place) => {
+                            place.insert(out.len());
                             out.push((m, v));
                         }
                     }
@@ -1888,23 +1894,18 @@ fn zintercard(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             return err(args::SYNTAX);
         }
     }
-    let db: &Db = ex.db_mut();
-    // An absent input makes the intersection empty.
-    let Some(mut inputs) = Input::all(db, keys).into_iter().collect::<Option<Vec<_>>>() else {
+    // An absent input makes the intersection empty. The members are
+    // probed, not scored: no `combined` (scores, a result vector).
+    let Some(mut inputs) = Input::all(ex.db_mut(), keys)
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+    else {
         return Reply::Integer(0);
     };
     inputs.sort_by_key(Input::len);
     let (first, others) = inputs.split_at(1);
-    let members: Vec<&[u8]> = match &first[0] {
-        Input::Z(z) => z
-            .range(0, usize::MAX, false)
-            .into_iter()
-            .map(|(_, m)| m)
-            .collect(),
-        Input::S(s) => s.iter().collect(),
-    };
     let mut count = 0usize;
-    for m in members {
+    for (m, _) in first[0].pairs() {
         if others.iter().all(|o| o.has(m)) {
             count += 1;
             if count == limit {

@@ -52,77 +52,9 @@ pub trait MergeOracle: Sync {
 /// call.
 pub(crate) const BATCH: usize = 512;
 
-/// Scanned records waiting for their [`MergeOracle::are_live`] answer:
-/// their keys and values copied out of the scan's buffer.
-#[derive(Default)]
-struct Pending {
-    bytes: Vec<u8>,
-    items: Vec<PendingItem>,
-}
-
-struct PendingItem {
-    kind: RecordKind,
-    tag: u8,
-    gen: u64,
-    expire_at_ms: u64,
-    /// The key is `bytes[start..key_end]`, the value (if any) follows it
-    /// up to `end`.
-    start: usize,
-    key_end: usize,
-    end: usize,
-    has_value: bool,
-    location: Location,
-}
-
-impl Pending {
-    /// Bytes of keys and values past which a run is asked before it
-    /// reaches [`BATCH`] records.
-    const MAX_BYTES: usize = 4 << 20;
-
-    fn push(&mut self, e: &ReplayEntry<'_>) {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(e.key);
-        let key_end = self.bytes.len();
-        if let Some(v) = e.value {
-            self.bytes.extend_from_slice(v);
-        }
-        self.items.push(PendingItem {
-            kind: e.kind,
-            tag: e.tag,
-            gen: e.gen,
-            expire_at_ms: e.expire_at_ms,
-            start,
-            key_end,
-            end: self.bytes.len(),
-            has_value: e.value.is_some(),
-            location: e.location,
-        });
-    }
-
-    fn full(&self) -> bool {
-        self.items.len() >= BATCH || self.bytes.len() >= Self::MAX_BYTES
-    }
-
-    fn entries(&self) -> Vec<ReplayEntry<'_>> {
-        self.items
-            .iter()
-            .map(|it| ReplayEntry {
-                kind: it.kind,
-                tag: it.tag,
-                gen: it.gen,
-                expire_at_ms: it.expire_at_ms,
-                key: &self.bytes[it.start..it.key_end],
-                value: it.has_value.then(|| &self.bytes[it.key_end..it.end]),
-                location: it.location,
-            })
-            .collect()
-    }
-
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.items.clear();
-    }
-}
+/// Bytes of keys and values past which a run is asked about before it
+/// reaches [`BATCH`] records; a record this big is asked about alone.
+const RUN_BYTES: usize = 4 << 20;
 
 /// What a merge did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -208,52 +140,92 @@ fn install(dir: &Path, old_max: u32) -> Result<()> {
     segment::sync_dir(dir)
 }
 
-/// A record copied by the merge, kept until its new file is installed
-/// (about 64 bytes + the key, which lives in the set's shared arena).
-struct Moved {
-    kind: RecordKind,
-    tag: u8,
-    key_len: u32,
-    key_start: usize,
+/// Records copied out of the scan's buffer and handed back as
+/// [`ReplayEntry`]s, their bytes packed in one arena (no allocation per
+/// record); `X` rides along with each. Two uses: the run of scanned
+/// records waiting for [`MergeOracle::are_live`] (keys and values), and
+/// every record the merge copied, with its new location, kept until the
+/// new files are installed (keys only).
+struct Copies<X> {
+    bytes: Vec<u8>,
+    items: Vec<(Copied, X)>,
+}
+
+impl<X> Default for Copies<X> {
+    fn default() -> Self {
+        Copies {
+            bytes: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+}
+
+/// One record of [`Copies`]: about 56 bytes beside its key (and value).
+struct Copied {
+    /// The key is `bytes[start..start + key_len]`, the value (if copied)
+    /// follows it.
+    start: usize,
     gen: u64,
     expire_at_ms: u64,
-    old: Location,
-    new: Location,
+    location: Location,
+    key_len: u32,
+    /// [`NO_VALUE`]: the value was not copied.
+    value_len: u32,
+    kind: RecordKind,
+    tag: u8,
 }
 
-/// Every record a merge copied, keys packed in one arena (no allocation per key).
-#[derive(Default)]
-struct MovedSet {
-    keys: Vec<u8>,
-    items: Vec<Moved>,
-}
+/// [`Copied::value_len`] of a record copied without its value.
+const NO_VALUE: u32 = u32::MAX;
 
-impl MovedSet {
-    fn push(&mut self, e: &ReplayEntry<'_>, new: Location) {
-        let key_start = self.keys.len();
-        self.keys.extend_from_slice(e.key);
-        self.items.push(Moved {
-            kind: e.kind,
-            tag: e.tag,
-            key_len: e.key.len() as u32,
-            key_start,
-            gen: e.gen,
-            expire_at_ms: e.expire_at_ms,
-            old: e.location,
-            new,
-        });
+impl<X> Copies<X> {
+    /// Copies `e` (its value too when `with_value`; a value copied is
+    /// shorter than [`RUN_BYTES`]).
+    fn push(&mut self, e: &ReplayEntry<'_>, with_value: bool, extra: X) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(e.key);
+        let value = e.value.filter(|_| with_value);
+        if let Some(v) = value {
+            self.bytes.extend_from_slice(v);
+        }
+        self.items.push((
+            Copied {
+                start,
+                gen: e.gen,
+                expire_at_ms: e.expire_at_ms,
+                location: e.location,
+                key_len: e.key.len() as u32,
+                value_len: value.map_or(NO_VALUE, |v| v.len() as u32),
+                kind: e.kind,
+                tag: e.tag,
+            },
+            extra,
+        ));
     }
 
-    fn entry(&self, m: &Moved, location: Location) -> ReplayEntry<'_> {
+    /// The record `c` as it was pushed.
+    fn entry(&self, c: &Copied) -> ReplayEntry<'_> {
+        let key_end = c.start + c.key_len as usize;
         ReplayEntry {
-            kind: m.kind,
-            tag: m.tag,
-            gen: m.gen,
-            expire_at_ms: m.expire_at_ms,
-            key: &self.keys[m.key_start..m.key_start + m.key_len as usize],
-            value: None,
-            location,
+            kind: c.kind,
+            tag: c.tag,
+            gen: c.gen,
+            expire_at_ms: c.expire_at_ms,
+            key: &self.bytes[c.start..key_end],
+            value: (c.value_len != NO_VALUE)
+                .then(|| &self.bytes[key_end..key_end + c.value_len as usize]),
+            location: c.location,
         }
+    }
+
+    /// Whether a run is due to be asked about.
+    fn full(&self) -> bool {
+        self.items.len() >= BATCH || self.bytes.len() >= RUN_BYTES
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.items.clear();
     }
 }
 
@@ -300,7 +272,8 @@ struct Writer<'a> {
     first_out: u32,
     limit: u32,
     report: MergeReport,
-    moved: MovedSet,
+    /// Every record copied, with its new location.
+    moved: Copies<Location>,
     out_ids: Vec<u32>,
     out: Option<Output>,
     /// The record being encoded.
@@ -308,6 +281,16 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// Keeps the record `e` if the oracle found it `live`, drops it if not.
+    fn take(&mut self, e: &ReplayEntry<'_>, live: bool) -> Result<()> {
+        if live {
+            self.keep(e)
+        } else {
+            self.report.records_dropped += 1;
+            Ok(())
+        }
+    }
+
     /// Copies the live record `e` to the output (a new output file when
     /// the current one is full).
     fn keep(&mut self, e: &ReplayEntry<'_>) -> Result<()> {
@@ -361,7 +344,7 @@ impl Writer<'_> {
         });
         self.report.records_kept += 1;
         self.report.bytes_after += self.buf.len() as u64;
-        self.moved.push(e, new);
+        self.moved.push(e, false, new);
         Ok(())
     }
 }
@@ -430,18 +413,24 @@ pub(crate) fn run(inner: &Inner, oracle: &dyn MergeOracle) -> Result<MergeReport
     for run in moved.items.chunks(BATCH) {
         let moves: Vec<_> = run
             .iter()
-            .map(|m| (moved.entry(m, m.old), m.old, m.new))
+            .map(|(c, new)| (moved.entry(c), c.location, *new))
             .collect();
         oracle.relocated_all(&moves);
     }
     // A record overwritten while the merge ran was copied but is dead.
     let mut live = Vec::with_capacity(BATCH);
     for run in moved.items.chunks(BATCH) {
-        let entries: Vec<_> = run.iter().map(|m| moved.entry(m, m.new)).collect();
+        let entries: Vec<_> = run
+            .iter()
+            .map(|(c, new)| ReplayEntry {
+                location: *new,
+                ..moved.entry(c)
+            })
+            .collect();
         oracle.are_live(&entries, &mut live);
-        for (m, _) in run.iter().zip(&live).filter(|(_, l)| !**l) {
-            if let Some(seg) = inner.segment(m.new.file_id) {
-                seg.dead.fetch_add(u64::from(m.new.len), Ordering::Relaxed);
+        for ((_, new), _) in run.iter().zip(&live).filter(|(_, l)| !**l) {
+            if let Some(seg) = inner.segment(new.file_id) {
+                seg.dead.fetch_add(u64::from(new.len), Ordering::Relaxed);
             }
         }
     }
@@ -465,7 +454,7 @@ fn write_output(
     old: &[Arc<Segment>],
     first_out: u32,
     limit: u32,
-) -> Result<(MergeReport, MovedSet, Vec<u32>)> {
+) -> Result<(MergeReport, Copies<Location>, Vec<u32>)> {
     let side = inner.dir.join(MERGE_DIR);
     if side.exists() {
         std::fs::remove_dir_all(&side).ctx(|| format!("removing {}", side.display()))?;
@@ -478,23 +467,24 @@ fn write_output(
         first_out,
         limit,
         report: MergeReport::default(),
-        moved: MovedSet::default(),
+        moved: Copies::default(),
         out_ids: Vec::new(),
         out: None,
         buf: Vec::new(),
     };
-    let mut pending = Pending::default();
+    // The run of scanned records waiting for the oracle's answers.
+    let mut pending: Copies<()> = Copies::default();
     let mut live = Vec::with_capacity(BATCH);
     // Asks the oracle about the pending run at once, then writes the live.
-    let mut settle = |pending: &mut Pending, w: &mut Writer<'_>| -> Result<()> {
-        let entries = pending.entries();
+    let mut settle = |pending: &mut Copies<()>, w: &mut Writer<'_>| -> Result<()> {
+        let entries: Vec<_> = pending
+            .items
+            .iter()
+            .map(|(c, ())| pending.entry(c))
+            .collect();
         oracle.are_live(&entries, &mut live);
         for (e, &is_live) in entries.iter().zip(&live) {
-            if is_live {
-                w.keep(e)?;
-            } else {
-                w.report.records_dropped += 1;
-            }
+            w.take(e, is_live)?;
         }
         drop(entries);
         pending.clear();
@@ -508,18 +498,13 @@ fn write_output(
                 w.report.records_dropped += 1;
                 return Ok(());
             }
-            if e.key.len() + e.value.map_or(0, <[u8]>::len) >= Pending::MAX_BYTES {
+            if e.key.len() + e.value.map_or(0, <[u8]>::len) >= RUN_BYTES {
                 // A big record is asked about alone, not copied (after the
                 // run before it, so that the output keeps the scan order).
                 settle(&mut pending, &mut w)?;
-                if oracle.is_live(&e) {
-                    w.keep(&e)?;
-                } else {
-                    w.report.records_dropped += 1;
-                }
-                return Ok(());
+                return w.take(&e, oracle.is_live(&e));
             }
-            pending.push(&e);
+            pending.push(&e, true, ());
             if pending.full() {
                 settle(&mut pending, &mut w)?;
             }
