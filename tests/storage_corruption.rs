@@ -45,8 +45,10 @@ fn bit_flip_in_an_old_file_names_file_and_offset_and_repair_salvages_the_rest() 
     assert!(files.len() >= 3);
     let victim = &files[1];
     let mut bytes = std::fs::read(victim).expect("read");
-    // Flip one bit inside the third record's value (8-byte header, 137-byte records).
-    let record_len = 30 + 7 + 100;
+    // Flip one bit inside the third record's value (8-byte file header,
+    // then records of a 7-byte key and a 100-byte value, generation 0, no
+    // deadline).
+    let record_len = fincaskv::storage::record_len(7, 100, 0, 0);
     let bad_record = 8 + 2 * record_len;
     bytes[bad_record + 60] ^= 0x04;
     std::fs::write(victim, &bytes).expect("write");

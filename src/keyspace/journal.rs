@@ -381,7 +381,7 @@ impl Journal {
             PendingValue::Copied(r) => r.len(),
             PendingValue::Shared(b) => b.len(),
         };
-        let len = crate::storage::record_len(p.key.len(), value_len);
+        let len = crate::storage::record_len(p.key.len(), value_len, p.gen, p.expire_at_ms);
         let loc = Location {
             file_id,
             offset,

@@ -978,9 +978,7 @@ pub(crate) fn replay(
     let val = match e.value {
         Some(v) => v,
         None => {
-            let len = (e.location.len as usize)
-                .saturating_sub(crate::storage::record_len(e.key.len(), 0));
-            zeros = vec![0u8; len];
+            zeros = vec![0u8; e.value_len as usize];
             &zeros[..]
         }
     };

@@ -605,6 +605,7 @@ impl Import<'_> {
                 expire_at_ms: rec.expire_at_ms,
                 key: rec.key,
                 value: Some(rec.value),
+                value_len: rec.value.len() as u32,
                 location: *loc,
             };
             applied = replay::apply(&mut state, &entry, &mut loads);

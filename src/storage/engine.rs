@@ -674,6 +674,99 @@ mod tests {
         e.get(k).expect("get").map(|b| b.to_vec())
     }
 
+    /// Version of the data or hint file at `path` (its header's last 4 bytes).
+    fn file_version(path: &std::path::Path) -> u32 {
+        let b = std::fs::read(path).expect("read");
+        u32::from_le_bytes(b[4..8].try_into().expect("header"))
+    }
+
+    /// A directory written by a version 1 build (30-byte record headers):
+    /// a merged file with its hint, an unmerged one with a batch and an
+    /// expired record. It opens, reads, takes writes in a new version 2
+    /// file, and merge rewrites it all as version 2.
+    #[test]
+    fn version_1_files_are_read_and_merged_into_version_2() {
+        use crate::storage::hint::HintWriter;
+        use crate::storage::record::{self, encode_v1, DiskKind, Layout, TYPE_DATA};
+        use crate::storage::segment::{file_path, DATA_SUFFIX, HINT_SUFFIX};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let far = now_ms() + 3_600_000;
+        // File 1, as merge wrote it: data and hint.
+        let mut data = record::file_header_of(TYPE_DATA, Layout::V1).to_vec();
+        let mut hint = HintWriter::new();
+        for (key, value, exp) in [(&b"k1"[..], &b"one"[..], 0), (b"k2", b"two", far)] {
+            let offset = data.len() as u64;
+            encode_v1(&mut data, DiskKind::Put, 0, 0, exp, key, value);
+            hint.add(&ReplayEntry {
+                kind: RecordKind::Put,
+                tag: 0,
+                gen: 0,
+                expire_at_ms: exp,
+                key,
+                value: None,
+                value_len: 0,
+                location: Location {
+                    file_id: 1,
+                    offset,
+                    len: (data.len() as u64 - offset) as u32,
+                },
+            });
+        }
+        std::fs::write(file_path(dir.path(), 1, DATA_SUFFIX), &data).expect("write");
+        let hint_path = file_path(dir.path(), 1, HINT_SUFFIX);
+        hint.finish(&hint_path, data.len() as u64).expect("hint");
+        // A version 1 hint names version 1 in its header.
+        let mut h = std::fs::read(&hint_path).expect("read");
+        h[4..8].copy_from_slice(&1u32.to_le_bytes());
+        std::fs::write(&hint_path, &h).expect("write");
+        // File 2, the old active file: a batch, an expired record, a delete.
+        let mut data = record::file_header_of(TYPE_DATA, Layout::V1).to_vec();
+        encode_v1(&mut data, DiskKind::Put, 0, 0, 0, b"k3", b"three");
+        let count = record::batch_marker_value(2);
+        encode_v1(&mut data, DiskKind::BatchBegin, 0, 7, 0, &[], &count);
+        encode_v1(&mut data, DiskKind::Put, 0, 0, 0, b"k4", b"four");
+        encode_v1(&mut data, DiskKind::Put, 0, 0, 0, b"k1", b"uno");
+        encode_v1(&mut data, DiskKind::BatchCommit, 0, 7, 0, &[], &count);
+        encode_v1(&mut data, DiskKind::Put, 0, 0, 1, b"k5", b"gone");
+        encode_v1(&mut data, DiskKind::Delete, 0, 0, 0, b"k3", b"");
+        std::fs::write(file_path(dir.path(), 2, DATA_SUFFIX), &data).expect("write");
+
+        let want = [
+            (&b"k1"[..], Some(&b"uno"[..])),
+            (b"k2", Some(b"two")),
+            (b"k3", None),
+            (b"k4", Some(b"four")),
+            (b"k5", None),
+            (b"k6", Some(b"six")),
+        ];
+        let check = |e: &Engine| {
+            for (k, v) in want {
+                assert_eq!(get(e, k).as_deref(), v, "{}", String::from_utf8_lossy(k));
+            }
+        };
+        {
+            let e = Engine::open(opts(dir.path(), IndexKind::Hash)).expect("open v1");
+            e.put(b"k6", b"six").expect("put");
+            check(&e);
+            // Writes went to a new file of the current version.
+            assert_eq!(file_version(&file_path(dir.path(), 3, DATA_SUFFIX)), 2);
+            assert_eq!(file_version(&file_path(dir.path(), 2, DATA_SUFFIX)), 1);
+        }
+        let e = Engine::open(opts(dir.path(), IndexKind::Hash)).expect("reopen");
+        check(&e);
+        e.merge().expect("merge");
+        check(&e);
+        drop(e);
+        let e = Engine::open(opts(dir.path(), IndexKind::Hash)).expect("reopen merged");
+        check(&e);
+        for entry in std::fs::read_dir(dir.path()).expect("ls") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|x| x == "data" || x == "hint") {
+                assert_eq!(file_version(&path), 2, "{}", path.display());
+            }
+        }
+    }
+
     #[test]
     fn handles_are_send_and_sync() {
         fn check<T: Send + Sync>() {}

@@ -2,7 +2,9 @@
 //! the values, so that open can rebuild the index without reading the data.
 //!
 //! ```text
-//! file header (8 bytes): 'F' 'K' 'V' 'H' | version u32 = 1
+//! file header (8 bytes): 'F' 'K' 'V' 'H' | version u32 = the record layout
+//!   of its data file (2; 1 for a data file of version 1): the entries are
+//!   the same in both
 //!
 //! entry (38-byte fixed part + key), little endian
 //! 0       4      5     6            14             22         30         34        38
@@ -27,7 +29,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::error::{IoContext, Result};
-use super::record::{self, DiskKind, FILE_HEADER_LEN, TYPE_HINT};
+use super::record::{self, DiskKind, Layout, FILE_HEADER_LEN, TYPE_HINT};
 use super::{Location, RecordKind, ReplayEntry};
 
 const ENTRY_FIXED: usize = 38;
@@ -93,9 +95,10 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// Validates a whole hint file; returns the entry region when valid.
-fn validate(buf: &[u8], data_len: u64) -> Option<std::ops::Range<usize>> {
-    record::check_file_header(buf, TYPE_HINT).ok()?;
+/// Validates a whole hint file; returns the entry region and the data
+/// file's record layout when valid.
+fn validate(buf: &[u8], data_len: u64) -> Option<(std::ops::Range<usize>, Layout)> {
+    let layout = record::check_file_header(buf, TYPE_HINT).ok()?;
     if buf.len() < FILE_HEADER_LEN + FOOTER_LEN {
         return None;
     }
@@ -124,14 +127,22 @@ fn validate(buf: &[u8], data_len: u64) -> Option<std::ops::Range<usize>> {
             return None;
         }
         let offset = u64_at(buf, pos + 22);
-        let rec_len = u64::from(u32_at(buf, pos + 30));
-        if offset.checked_add(rec_len)? > data_len {
+        let rec_len = u32_at(buf, pos + 30);
+        if offset.checked_add(u64::from(rec_len))? > data_len {
             return None;
         }
+        // The record length must leave room for a value.
+        record::value_len(
+            layout,
+            rec_len,
+            key_len,
+            u64_at(buf, pos + 6),
+            u64_at(buf, pos + 14),
+        )?;
         pos = end;
         n += 1;
     }
-    (n == count).then_some(FILE_HEADER_LEN..foot)
+    (n == count).then_some((FILE_HEADER_LEN..foot, layout))
 }
 
 /// Replays a hint file if it is valid for a data file of `data_len` bytes.
@@ -161,7 +172,7 @@ pub(crate) fn replay_bytes(
     data_len: u64,
     f: &mut dyn FnMut(ReplayEntry<'_>) -> Result<()>,
 ) -> Result<bool> {
-    let Some(range) = validate(buf, data_len) else {
+    let Some((range, layout)) = validate(buf, data_len) else {
         return Ok(false);
     };
     let mut pos = range.start;
@@ -172,17 +183,21 @@ pub(crate) fn replay_bytes(
         } else {
             RecordKind::Delete
         };
+        let (gen, expire_at_ms) = (u64_at(buf, pos + 6), u64_at(buf, pos + 14));
+        let len = u32_at(buf, pos + 30);
         f(ReplayEntry {
             kind,
             tag: buf[pos + 5],
-            gen: u64_at(buf, pos + 6),
-            expire_at_ms: u64_at(buf, pos + 14),
+            gen,
+            expire_at_ms,
             key: &buf[pos + ENTRY_FIXED..pos + ENTRY_FIXED + key_len],
             value: None,
+            // `validate` checked that one fits.
+            value_len: record::value_len(layout, len, key_len, gen, expire_at_ms).unwrap_or(0),
             location: Location {
                 file_id,
                 offset: u64_at(buf, pos + 22),
-                len: u32_at(buf, pos + 30),
+                len,
             },
         })?;
         pos += ENTRY_FIXED + key_len;
@@ -231,6 +246,7 @@ mod tests {
             expire_at_ms: 77,
             key,
             value: None,
+            value_len: 0,
             location: Location {
                 file_id: 5,
                 offset,

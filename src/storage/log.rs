@@ -18,7 +18,7 @@ use super::hint;
 use super::lock::{DirLock, LOCK_FILE};
 use super::mapped::ActiveMap;
 use super::merge::{self, MergeOracle, MergeReport};
-use super::record::{self, DiskKind, FILE_HEADER_LEN, RECORD_HEADER_LEN, TYPE_DATA};
+use super::record::{self, DiskKind, Layout, FILE_HEADER_LEN, TYPE_DATA};
 use super::segment::{self, Segment, DATA_SUFFIX, HINT_SUFFIX};
 use super::{FsyncPolicy, Location, Options, RecordRef, ReplayEntry};
 use crate::progress::ProgressLog;
@@ -313,7 +313,7 @@ impl Inner {
     pub(crate) fn read_value_uncached(&self, loc: Location) -> Result<Bytes> {
         let seg = self.segment(loc.file_id).ok_or(Error::StaleLocation(loc))?;
         let len = loc.len as usize;
-        if len < RECORD_HEADER_LEN || loc.offset + u64::from(loc.len) > seg.size() {
+        if len < seg.layout.min_record_len() || loc.offset + u64::from(loc.len) > seg.size() {
             return Err(Error::InvalidArgument(format!(
                 "location {loc:?} is outside its file"
             )));
@@ -323,7 +323,7 @@ impl Inner {
             .read_exact_at(&mut buf, loc.offset)
             .ctx(|| format!("reading {}", seg.path.display()))?;
         let (header, value) =
-            record::decode_value(Bytes::from(buf)).map_err(|e| Error::Corruption {
+            record::decode_value(Bytes::from(buf), seg.layout).map_err(|e| Error::Corruption {
                 file: seg.path.clone(),
                 offset: loc.offset,
                 reason: e.to_string(),
@@ -519,8 +519,10 @@ impl Log {
         }
         progress.finish(|| format!("{} files", ids.len()));
         let last = segments.values().next_back().cloned();
+        // The last file is appended to unless merge wrote it (it has a
+        // hint) or it holds an older record layout.
         let (active, next_id) = match last {
-            Some(seg) if !last_has_hint => {
+            Some(seg) if !last_has_hint && seg.layout == Layout::CURRENT => {
                 let next = seg
                     .id
                     .checked_add(1)
@@ -620,11 +622,17 @@ impl Log {
                     inner.opts.max_value_len
                 )));
             }
-            total = total.saturating_add(record::encoded_len(r.key.len(), r.value.len()));
+            total = total.saturating_add(record::encoded_len(
+                r.key.len(),
+                r.value.len(),
+                r.gen,
+                r.expire_at_ms,
+            ));
         }
         let batch = n > 1;
         if batch {
-            total += 2 * record::encoded_len(0, 4);
+            // The batch id is not known yet: count its widest varint.
+            total += 2 * record::encoded_len(0, 4, u64::MAX, 0);
         }
         if total > MAX_APPEND_BYTES {
             return Err(Error::InvalidArgument(format!(
@@ -1015,7 +1023,7 @@ mod tests {
             assert!(seen.is_empty());
             for i in 0..200u32 {
                 let k = format!("key{i}");
-                let v = format!("value{i}").repeat(3);
+                let v = format!("value{i}").repeat(5);
                 let (l, c) = log
                     .append(&[RecordRef::put(k.as_bytes(), v.as_bytes())])
                     .expect("append");
@@ -1028,7 +1036,7 @@ mod tests {
             assert!(log.stats().files >= 3, "rotation at 4 KiB");
             assert_eq!(
                 &log.read_value(locs[7]).expect("read")[..],
-                b"value7value7value7"
+                b"value7value7value7value7value7"
             );
         }
         let (log, seen) = open(dir.path(), FsyncPolicy::No).expect("reopen");
@@ -1038,14 +1046,14 @@ mod tests {
             assert_eq!(key, format!("key{i}").as_bytes());
             assert_eq!(
                 value.as_deref(),
-                Some(format!("value{i}").repeat(3).as_bytes())
+                Some(format!("value{i}").repeat(5).as_bytes())
             );
             assert_eq!(*loc, locs[i]);
         }
         assert_eq!(seen[200].0, RecordKind::Delete);
         assert_eq!(
             &log.read_value(locs[150]).expect("read")[..],
-            b"value150value150value150"
+            b"value150value150value150value150value150"
         );
     }
 

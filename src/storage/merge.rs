@@ -169,14 +169,12 @@ struct Copied {
     expire_at_ms: u64,
     location: Location,
     key_len: u32,
-    /// [`NO_VALUE`]: the value was not copied.
     value_len: u32,
     kind: RecordKind,
     tag: u8,
+    /// The value was copied (it follows the key).
+    with_value: bool,
 }
-
-/// [`Copied::value_len`] of a record copied without its value.
-const NO_VALUE: u32 = u32::MAX;
 
 impl<X> Copies<X> {
     /// Copies `e` (its value too when `with_value`; a value copied is
@@ -195,9 +193,10 @@ impl<X> Copies<X> {
                 expire_at_ms: e.expire_at_ms,
                 location: e.location,
                 key_len: e.key.len() as u32,
-                value_len: value.map_or(NO_VALUE, |v| v.len() as u32),
+                value_len: e.value_len,
                 kind: e.kind,
                 tag: e.tag,
+                with_value: value.is_some(),
             },
             extra,
         ));
@@ -212,8 +211,10 @@ impl<X> Copies<X> {
             gen: c.gen,
             expire_at_ms: c.expire_at_ms,
             key: &self.bytes[c.start..key_end],
-            value: (c.value_len != NO_VALUE)
+            value: c
+                .with_value
                 .then(|| &self.bytes[key_end..key_end + c.value_len as usize]),
+            value_len: c.value_len,
             location: c.location,
         }
     }

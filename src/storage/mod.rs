@@ -42,10 +42,11 @@ pub use log::{Commit, DeadCache, Log, LogStats, MergePause};
 pub use merge::{MergeOracle, MergeReport};
 pub use record::RecordKind;
 
-/// Bytes a record with a key of `key_len` and a value of `val_len` bytes
-/// takes in a data file (header included).
-pub fn record_len(key_len: usize, val_len: usize) -> usize {
-    record::encoded_len(key_len, val_len)
+/// Bytes a record with a key of `key_len` and a value of `val_len` bytes,
+/// this generation and this deadline takes in a new data file (header
+/// included; the header's integers are varints, so they count).
+pub fn record_len(key_len: usize, val_len: usize, gen: u64, expire_at_ms: u64) -> usize {
+    record::encoded_len(key_len, val_len, gen, expire_at_ms)
 }
 pub use repair::{repair, RepairReport};
 
@@ -294,6 +295,8 @@ pub struct ReplayEntry<'a> {
     /// The value; `None` when the entry came from a hint file (read it with
     /// [`Log::read_value`]).
     pub value: Option<&'a [u8]>,
+    /// The value's length (known also when `value` is `None`).
+    pub value_len: u32,
     /// Where the record lives.
     pub location: Location,
 }
@@ -332,8 +335,10 @@ pub mod fuzz_hooks {
     /// that decodes and passes its CRC must re-encode to the same bytes.
     pub fn record(data: &[u8]) {
         let _ = record::check_file_header(data, record::TYPE_DATA);
-        let _ = record::decode_header(data);
-        if let Ok(d) = record::decode(data) {
+        let _ = record::decode_header(data, record::Layout::V1);
+        let _ = record::decode(data, record::Layout::V1);
+        let _ = record::decode_header(data, record::Layout::CURRENT);
+        if let Ok(d) = record::decode(data, record::Layout::CURRENT) {
             let len = d.header.record_len() as usize;
             assert!(len <= data.len(), "decoded past the end of the buffer");
             if record::crc_ok(&d.header, &data[..len]) {
@@ -354,7 +359,7 @@ pub mod fuzz_hooks {
                 );
             }
         }
-        let _ = record::decode_value(bytes::Bytes::copy_from_slice(data));
+        let _ = record::decode_value(bytes::Bytes::copy_from_slice(data), record::Layout::CURRENT);
     }
 
     /// Replays `data[1..]` as a hint file; with `data[0]` odd, its CRCs are

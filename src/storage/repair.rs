@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::error::{IoContext, Result};
 use super::lock::DirLock;
-use super::record::{self, DiskKind, FILE_HEADER_LEN, TYPE_DATA};
+use super::record::{self, DiskKind, Layout, FILE_HEADER_LEN, TYPE_DATA};
 use super::segment::{self, DATA_SUFFIX, HINT_SUFFIX};
 use super::{merge, Error};
 
@@ -72,8 +72,25 @@ pub fn repair(dir: &Path) -> Result<RepairReport> {
 /// Returns the clean file image, whether anything was wrong, and
 /// (records kept, records dropped, bytes skipped).
 fn salvage(data: &[u8]) -> (Vec<u8>, bool, (u64, u64, u64)) {
-    let mut out = record::file_header(TYPE_DATA).to_vec();
-    let mut damaged = record::check_file_header(data, TYPE_DATA).is_err();
+    match record::check_file_header(data, TYPE_DATA) {
+        Ok(layout) => salvage_as(data, layout, false),
+        // Without a readable header the records tell their layout: keep
+        // the reading that saves more of them.
+        Err(_) => {
+            let v2 = salvage_as(data, Layout::V2, true);
+            let v1 = salvage_as(data, Layout::V1, true);
+            if v1.2 .0 > v2.2 .0 {
+                v1
+            } else {
+                v2
+            }
+        }
+    }
+}
+
+/// [`salvage`] reading the records as `layout`.
+fn salvage_as(data: &[u8], layout: Layout, mut damaged: bool) -> (Vec<u8>, bool, (u64, u64, u64)) {
+    let mut out = record::file_header_of(TYPE_DATA, layout).to_vec();
     let (mut kept, mut dropped, mut skipped) = (0u64, 0u64, 0u64);
     let mut pos = FILE_HEADER_LEN.min(data.len());
     if damaged {
@@ -82,7 +99,7 @@ fn salvage(data: &[u8]) -> (Vec<u8>, bool, (u64, u64, u64)) {
     // An open batch: its bytes and record count so far.
     let mut batch: Option<(Vec<u8>, u64)> = None;
     while pos < data.len() {
-        match record::decode(&data[pos..]) {
+        match record::decode(&data[pos..], layout) {
             Ok(d) => {
                 let len = d.header.record_len() as usize;
                 let bytes = &data[pos..pos + len];
@@ -151,7 +168,8 @@ mod tests {
         let bad_at = data.len();
         record::encode(&mut data, DiskKind::Put, 0, 0, 0, b"b", b"2");
         record::encode(&mut data, DiskKind::Put, 0, 0, 0, b"c", b"3");
-        data[bad_at + 31] ^= 0xFF;
+        // The last byte of the second record (its value).
+        data[bad_at + record::encoded_len(1, 1, 0, 0) - 1] ^= 0xFF;
         let (clean, damaged, (kept, dropped, skipped)) = salvage(&data);
         assert!(damaged);
         assert_eq!((kept, dropped), (2, 0));

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::{Error, IoContext, Result};
-use super::record::{self, DiskKind, FILE_HEADER_LEN, RECORD_HEADER_LEN, TYPE_DATA};
+use super::record::{self, DiskKind, Layout, FILE_HEADER_LEN, TYPE_DATA};
 use super::{Location, ReplayEntry};
 
 /// Suffix of data files.
@@ -67,6 +67,8 @@ pub(crate) struct Segment {
     pub size: AtomicU64,
     /// Bytes the owner reported dead.
     pub dead: AtomicU64,
+    /// How the file's records are laid out (its header's version).
+    pub layout: Layout,
 }
 
 impl Segment {
@@ -82,12 +84,24 @@ impl Segment {
             .metadata()
             .ctx(|| format!("stat {}", path.display()))?
             .len();
+        let mut head = [0u8; FILE_HEADER_LEN];
+        let got = file
+            .read_at(&mut head, 0)
+            .ctx(|| format!("reading {}", path.display()))?;
+        let layout = record::check_file_header(&head[..got], TYPE_DATA).map_err(|reason| {
+            Error::Corruption {
+                file: path.clone(),
+                offset: 0,
+                reason,
+            }
+        })?;
         Ok(Segment {
             id,
             path,
             file,
             size: AtomicU64::new(size),
             dead: AtomicU64::new(0),
+            layout,
         })
     }
 
@@ -115,6 +129,7 @@ impl Segment {
             file,
             size: AtomicU64::new(FILE_HEADER_LEN as u64),
             dead: AtomicU64::new(0),
+            layout: Layout::CURRENT,
         })
     }
 
@@ -205,10 +220,14 @@ pub(crate) fn scan_data_file(
     );
     let mut head = [0u8; FILE_HEADER_LEN];
     let got = read_full(&mut rd, &mut head).ctx(|| format!("reading {}", path.display()))?;
-    if let Err(reason) = record::check_file_header(&head[..got], TYPE_DATA) {
-        out.bad = Some((0, reason));
-        return Ok(out);
-    }
+    let layout = match record::check_file_header(&head[..got], TYPE_DATA) {
+        Ok(layout) => layout,
+        Err(reason) => {
+            out.bad = Some((0, reason));
+            return Ok(out);
+        }
+    };
+    let prefix = layout.prefix_len();
     let mut pos = FILE_HEADER_LEN as u64;
     out.valid_len = pos;
     let mut rec: Vec<u8> = Vec::new();
@@ -218,7 +237,7 @@ pub(crate) fn scan_data_file(
     let mut batch_offsets: Vec<(u64, usize, usize)> = Vec::new();
     loop {
         rec.clear();
-        rec.resize(RECORD_HEADER_LEN, 0);
+        rec.resize(prefix, 0);
         let got = read_full(&mut (&mut rd).take(file_len - pos), &mut rec)
             .ctx(|| format!("reading {}", path.display()))?;
         let open_batch = batch.map(|b| b.2);
@@ -239,11 +258,26 @@ pub(crate) fn scan_data_file(
             }
             return Ok(out);
         }
-        if got < RECORD_HEADER_LEN {
+        if got < prefix {
             stop("truncated record header")?;
             return Ok(out);
         }
-        let header = match record::decode_header(&rec) {
+        // The prefix tells the header's length (version 2: its varints).
+        let header_len = match record::header_len_of(&rec, layout) {
+            Ok(n) => n,
+            Err(e) => {
+                stop(&format!("{e:?}"))?;
+                return Ok(out);
+            }
+        };
+        if pos + header_len as u64 > file_len {
+            stop("truncated record header")?;
+            return Ok(out);
+        }
+        rec.resize(header_len, 0);
+        rd.read_exact(&mut rec[prefix..])
+            .ctx(|| format!("reading {}", path.display()))?;
+        let header = match record::decode_header(&rec, layout) {
             Ok(h) => h,
             Err(e) => {
                 stop(&format!("{e:?}"))?;
@@ -257,13 +291,13 @@ pub(crate) fn scan_data_file(
         }
         // The length is bounded by the file length checked above.
         rec.resize(total as usize, 0);
-        rd.read_exact(&mut rec[RECORD_HEADER_LEN..])
+        rd.read_exact(&mut rec[header_len..])
             .ctx(|| format!("reading {}", path.display()))?;
         if !record::crc_ok(&header, &rec) {
             stop("checksum mismatch")?;
             return Ok(out);
         }
-        let key_end = RECORD_HEADER_LEN + header.key_len as usize;
+        let key_end = header.value_start();
         let end = pos + total;
         match header.kind {
             DiskKind::Put | DiskKind::Delete => {
@@ -271,7 +305,7 @@ pub(crate) fn scan_data_file(
                     batch_offsets.push((pos, batch_buf.len(), rec.len()));
                     batch_buf.extend_from_slice(&rec);
                 } else {
-                    f(entry_of(&rec, file_id, pos)?)?;
+                    f(entry_of(&rec, layout, file_id, pos)?)?;
                     out.valid_len = end;
                 }
             }
@@ -297,7 +331,7 @@ pub(crate) fn scan_data_file(
                             && n as usize == batch_offsets.len() =>
                     {
                         for &(off, at, len) in &batch_offsets {
-                            f(entry_of(&batch_buf[at..at + len], file_id, off)?)?;
+                            f(entry_of(&batch_buf[at..at + len], layout, file_id, off)?)?;
                         }
                         batch = None;
                         out.valid_len = end;
@@ -314,8 +348,8 @@ pub(crate) fn scan_data_file(
 }
 
 /// Builds the replay entry of a verified record.
-fn entry_of(rec: &[u8], file_id: u32, offset: u64) -> Result<ReplayEntry<'_>> {
-    let d = record::decode(rec).map_err(|e| super::Error::Corruption {
+fn entry_of(rec: &[u8], layout: Layout, file_id: u32, offset: u64) -> Result<ReplayEntry<'_>> {
+    let d = record::decode(rec, layout).map_err(|e| super::Error::Corruption {
         file: PathBuf::new(),
         offset,
         reason: e.to_string(),
@@ -337,6 +371,7 @@ fn entry_of(rec: &[u8], file_id: u32, offset: u64) -> Result<ReplayEntry<'_>> {
         expire_at_ms: d.header.expire_at_ms,
         key: d.key,
         value: Some(d.value),
+        value_len: d.header.val_len,
         location: Location {
             file_id,
             offset,
