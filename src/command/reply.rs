@@ -65,6 +65,22 @@ pub(crate) struct Bulks {
 }
 
 impl Bulks {
+    /// Room for `parts` strings of which `bytes` bytes are copied.
+    pub(crate) fn with_capacity(parts: usize, bytes: usize) -> Bulks {
+        Bulks {
+            block: bytes::BytesMut::with_capacity(bytes),
+            parts: Vec::with_capacity(parts),
+        }
+    }
+
+    /// Adds `p`: copied or shared.
+    pub(crate) fn piece(&mut self, p: Piece<'_>) {
+        match p {
+            Piece::Copy(v) => self.copy(v),
+            Piece::Share(b) => self.share(b),
+        }
+    }
+
     /// Adds a copy of `v`.
     pub(crate) fn copy(&mut self, v: &[u8]) {
         self.block.extend_from_slice(v);
@@ -96,6 +112,16 @@ impl Bulks {
             }
             Err(b) => Reply::Bulk(b),
         })
+    }
+
+    /// The strings taken two by two, in order (an odd last one is dropped).
+    pub(crate) fn finish_pairs(self) -> Vec<(Reply, Reply)> {
+        let mut pairs = Vec::with_capacity(self.parts.len() / 2);
+        let mut strings = self.finish();
+        while let (Some(k), Some(v)) = (strings.next(), strings.next()) {
+            pairs.push((k, v));
+        }
+        pairs
     }
 }
 
@@ -135,10 +161,7 @@ impl Reply {
     pub(crate) fn bulks_of<'a>(pieces: impl IntoIterator<Item = Piece<'a>>) -> Vec<Reply> {
         let mut out = Bulks::default();
         for p in pieces {
-            match p {
-                Piece::Copy(v) => out.copy(v),
-                Piece::Share(b) => out.share(b),
-            }
+            out.piece(p);
         }
         out.finish().collect()
     }

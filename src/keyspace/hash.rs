@@ -22,7 +22,7 @@ use super::value::{SlimLoc, StrData, Value};
 use super::Exec;
 use crate::command::args::{self, err, int_arg, is, parse_f64, parse_i64};
 use crate::command::table::cmd;
-use crate::command::Piece;
+use crate::command::{Bulks, Piece};
 use crate::command::{Command, Reply};
 use crate::storage::{Location, RecordKind, ReplayEntry};
 
@@ -96,6 +96,14 @@ impl<'a> Val<'a> {
         match self {
             Val::Data(StrData::Heap(b)) => Piece::Share(b.clone()),
             v => Piece::Copy(v.bytes()),
+        }
+    }
+
+    /// The bytes [`Val::piece`] copies (0 for a value it shares).
+    pub(crate) fn copied_len(self) -> usize {
+        match self {
+            Val::Data(StrData::Heap(_)) => 0,
+            v => v.bytes().len(),
         }
     }
 
@@ -574,13 +582,15 @@ fn hgetall(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => e,
         Ok(None) => Reply::Map(Vec::new()),
         Ok(Some(h)) => {
-            let flat = Reply::bulks_of(h.iter().flat_map(|(k, v)| [Piece::Copy(k), v.piece()]));
-            let mut flat = flat.into_iter();
-            let mut pairs = Vec::with_capacity(flat.len() / 2);
-            while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
-                pairs.push((k, v));
+            // Sized first (a second walk of the fields costs less than
+            // growing the block and the lists as they fill).
+            let bytes = h.iter().map(|(k, v)| k.len() + v.copied_len()).sum();
+            let mut out = Bulks::with_capacity(2 * h.len(), bytes);
+            for (k, v) in h.iter() {
+                out.copy(k);
+                out.piece(v.piece());
             }
-            Reply::Map(pairs)
+            Reply::Map(out.finish_pairs())
         }
     }
 }
