@@ -159,7 +159,11 @@ impl Reply {
     /// [`Reply::bulks`] where some strings are shared as they are (long
     /// values already in a `Bytes`: no copy).
     pub(crate) fn bulks_of<'a>(pieces: impl IntoIterator<Item = Piece<'a>>) -> Vec<Reply> {
-        let mut out = Bulks::default();
+        let pieces = pieces.into_iter();
+        // Room for the strings the iterator promises, and a guess of 16
+        // bytes each for the block (it grows past that by doubling).
+        let n = pieces.size_hint().0;
+        let mut out = Bulks::with_capacity(n, 16 * n);
         for p in pieces {
             out.piece(p);
         }
