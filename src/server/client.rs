@@ -98,11 +98,8 @@ impl ClientHandle {
         self.kill.notify_one();
     }
 
-    pub fn touch(&self) {
-        self.touch_at(Instant::now());
-    }
-
-    /// [`ClientHandle::touch`] with a clock already read.
+    /// Notes activity at `now` (CLIENT LIST's idle time), with a clock the
+    /// caller already read.
     pub fn touch_at(&self, now: Instant) {
         let ms = now.saturating_duration_since(self.created).as_millis() as u64;
         self.last_active_ms.store(ms, Ordering::Relaxed);

@@ -121,7 +121,20 @@ pub(super) struct Connection {
     /// and nothing waits between them, so they share one instant (one
     /// clock read per group instead of three per command).
     pub write_clock: Option<(Instant, u64)>,
+    /// The wall clock (microseconds since the epoch) as of an instant:
+    /// [`Connection::clock`] derives the time from one monotonic read, and
+    /// reads the wall clock again only when this is [`WALL_ANCHOR_TTL`] old.
+    pub wall_anchor: Option<(Instant, u128)>,
+    /// The milliseconds of the clock a keyspace command read at its start
+    /// (taken by the first [`Connection::ctx`] of that command, so nothing
+    /// later, a blocked command's retry say, sees it).
+    pub cmd_clock: Option<u64>,
 }
+
+/// How long [`Connection::clock`] derives the wall clock from the
+/// monotonic one before it reads the wall clock again (a step of the
+/// system clock shows within this).
+const WALL_ANCHOR_TTL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Writes waiting to be submitted together.
 #[derive(Default)]
@@ -277,6 +290,8 @@ pub(super) fn spawn(
             inflight_cmds: 0,
             pending: PendingWrites::default(),
             write_clock: None,
+            wall_anchor: None,
+            cmd_clock: None,
         };
         conn.serve().await;
         conn.cleanup();
@@ -551,9 +566,31 @@ impl Connection {
         tx
     }
 
-    /// A fresh context for one command.
+    /// A fresh context for one command (with the clock its dispatch read,
+    /// the first time after it).
     pub(super) fn ctx(&mut self) -> Ctx {
-        self.ctx_at(now_ms())
+        let now_ms = match self.cmd_clock.take() {
+            Some(ms) => ms,
+            None => self.clock().1,
+        };
+        self.ctx_at(now_ms)
+    }
+
+    /// The monotonic clock and milliseconds since the epoch, from one clock
+    /// read (the wall clock is read again every [`WALL_ANCHOR_TTL`]).
+    pub(super) fn clock(&mut self) -> (Instant, u64) {
+        let now = Instant::now();
+        if let Some((at, us)) = self.wall_anchor {
+            let since = now.saturating_duration_since(at);
+            if since < WALL_ANCHOR_TTL {
+                return (now, ((us + since.as_micros()) / 1000) as u64);
+            }
+        }
+        let us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
+        self.wall_anchor = Some((now, us));
+        (now, (us / 1000) as u64)
     }
 
     /// [`Connection::ctx`] with the clock already read.
@@ -671,9 +708,14 @@ impl Connection {
             && !table::is_server_command(spec)
             && self.shared.backend.submits_write(spec)
         {
-            let (started, now_ms) = *self
-                .write_clock
-                .get_or_insert_with(|| (Instant::now(), now_ms()));
+            let (started, now_ms) = match self.write_clock {
+                Some(clock) => clock,
+                None => {
+                    let clock = self.clock();
+                    self.write_clock = Some(clock);
+                    clock
+                }
+            };
             self.handle.touch_at(started);
             let ctx = self.ctx_at(now_ms);
             let send = self.wants_reply();
@@ -695,15 +737,19 @@ impl Connection {
             }
             return Flow::Continue;
         }
-        self.handle.touch();
         self.drain_inflight().await;
-        let started = Instant::now();
+        // One clock read for the start, the idle time and the context.
+        let (started, now_ms) = self.clock();
+        self.handle.touch_at(started);
         let (reply, flow) = if table::is_server_command(spec) {
             self.exec_server(spec, &argv).await
         } else if spec.flags.blocking {
             self.exec_blocking(spec, &argv).await
         } else {
-            (Some(self.exec_keyspace(spec, &argv).await), Flow::Continue)
+            self.cmd_clock = Some(now_ms);
+            let reply = self.exec_keyspace(spec, &argv).await;
+            self.cmd_clock = None;
+            (Some(reply), Flow::Continue)
         };
         let elapsed = started.elapsed();
         if let Some(reply) = &reply {
