@@ -1202,6 +1202,35 @@ fn zremrangebylex(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 // ------------------------------------------------------------ add / score
 
 /// ZADD (GEOADD rewrites itself into a ZADD, as Redis does).
+/// The members ZADD writes, in order: the first one inline (a ZADD of one
+/// pair allocates nothing), the others in a list.
+#[derive(Default)]
+struct Writes<'a> {
+    first: Option<(&'a [u8], f64)>,
+    rest: Vec<(&'a [u8], f64)>,
+}
+
+impl<'a> Writes<'a> {
+    fn push(&mut self, w: (&'a [u8], f64)) {
+        match self.first {
+            None if self.rest.is_empty() => self.first = Some(w),
+            Some(first) => {
+                self.rest.push(first);
+                self.rest.push(w);
+                self.first = None;
+            }
+            None => self.rest.push(w),
+        }
+    }
+
+    fn as_slice(&self) -> &[(&'a [u8], f64)] {
+        match &self.first {
+            Some(w) => std::slice::from_ref(w),
+            None => &self.rest,
+        }
+    }
+}
+
 pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
         (false, false, false, false, false, false);
@@ -1238,19 +1267,34 @@ pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if incr && rest.len() > 2 {
         return err("ERR INCR option supports a single increment-element pair");
     }
-    let mut pairs = Vec::with_capacity(rest.len() / 2);
-    for p in rest.chunks_exact(2) {
-        match score_value(&p[0]) {
-            Ok(s) => pairs.push((s, &p[1])),
+    // A lone pair (the common ZADD) is kept on the stack: no allocation.
+    let lone: [(f64, &Bytes); 1];
+    let many: Vec<(f64, &Bytes)>;
+    let pairs: &[(f64, &Bytes)] = if rest.len() == 2 {
+        match score_value(&rest[0]) {
+            Ok(s) => {
+                lone = [(s, &rest[1])];
+                &lone
+            }
             Err(e) => return e,
         }
-    }
+    } else {
+        let mut parsed = Vec::with_capacity(rest.len() / 2);
+        for p in rest.chunks_exact(2) {
+            match score_value(&p[0]) {
+                Ok(s) => parsed.push((s, &p[1])),
+                Err(e) => return e,
+            }
+        }
+        many = parsed;
+        &many
+    };
     let key = &argv[1];
     let z = match get(ex, key) {
         Err(e) => return e,
         Ok(z) => z,
     };
-    let mut writes: Vec<(&[u8], f64)> = Vec::with_capacity(pairs.len());
+    let mut writes = Writes::default();
     let (mut added, mut updated) = (0i64, 0i64);
     let mut incr_result: Option<f64> = None;
     // The new place's path of a lone pair, for the write below.
@@ -1260,7 +1304,7 @@ pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         // command (a map of those only when there are several pairs).
         let mut pending: HashMap<&[u8], f64> = HashMap::new();
         let several = pairs.len() > 1;
-        for &(score, m) in &pairs {
+        for &(score, m) in pairs {
             let m: &[u8] = m;
             let earlier = if several {
                 pending.get(m).copied()
@@ -1312,7 +1356,7 @@ pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             }
         }
     }
-    write_along(ex, key, &writes, path.as_ref());
+    write_along(ex, key, writes.as_slice(), path.as_ref());
     if added + updated > 0 {
         ex.notify(ZSET, if incr { "zincr" } else { "zadd" }, key);
     }
