@@ -1202,31 +1202,25 @@ fn zremrangebylex(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 // ------------------------------------------------------------ add / score
 
 /// ZADD (GEOADD rewrites itself into a ZADD, as Redis does).
-/// The members ZADD writes, in order: the first one inline (a ZADD of one
-/// pair allocates nothing), the others in a list.
-#[derive(Default)]
-struct Writes<'a> {
-    first: Option<(&'a [u8], f64)>,
-    rest: Vec<(&'a [u8], f64)>,
+/// The members ZADD writes, in order: a ZADD of one pair keeps its one
+/// write inline (no allocation), one of several pairs a list.
+enum Writes<'a> {
+    One(Option<(&'a [u8], f64)>),
+    Many(Vec<(&'a [u8], f64)>),
 }
 
 impl<'a> Writes<'a> {
     fn push(&mut self, w: (&'a [u8], f64)) {
-        match self.first {
-            None if self.rest.is_empty() => self.first = Some(w),
-            Some(first) => {
-                self.rest.push(first);
-                self.rest.push(w);
-                self.first = None;
-            }
-            None => self.rest.push(w),
+        match self {
+            Writes::One(one) => *one = Some(w),
+            Writes::Many(many) => many.push(w),
         }
     }
 
     fn as_slice(&self) -> &[(&'a [u8], f64)] {
-        match &self.first {
-            Some(w) => std::slice::from_ref(w),
-            None => &self.rest,
+        match self {
+            Writes::One(one) => one.as_slice(),
+            Writes::Many(many) => many,
         }
     }
 }
@@ -1294,7 +1288,11 @@ pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => return e,
         Ok(z) => z,
     };
-    let mut writes = Writes::default();
+    let mut writes = if pairs.len() > 1 {
+        Writes::Many(Vec::with_capacity(pairs.len()))
+    } else {
+        Writes::One(None)
+    };
     let (mut added, mut updated) = (0i64, 0i64);
     let mut incr_result: Option<f64> = None;
     // The new place's path of a lone pair, for the write below.

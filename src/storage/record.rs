@@ -291,7 +291,6 @@ pub(crate) fn encode(
     key: &[u8],
     value: &[u8],
 ) {
-    let start = out.len();
     // The header is built in place and copied once (the CRC goes in last).
     let mut header = [0u8; V2_PREFIX + V2_MAX_VARINTS];
     header[4] = kind as u8;
@@ -302,8 +301,15 @@ pub(crate) fn encode(
     at = put_varint(&mut header, at, key.len() as u64);
     at = put_varint(&mut header, at, value.len() as u64);
     header[6] = (at - V2_PREFIX) as u8;
-    out.reserve(at + key.len() + value.len());
-    out.extend_from_slice(&header[..at]);
+    seal(out, &header[..at], key, value);
+}
+
+/// Appends a record whose header (its CRC still zero) is `header`, then
+/// the key and the value, and fills in the CRC.
+fn seal(out: &mut Vec<u8>, header: &[u8], key: &[u8], value: &[u8]) {
+    let start = out.len();
+    out.reserve(header.len() + key.len() + value.len());
+    out.extend_from_slice(header);
     out.extend_from_slice(key);
     out.extend_from_slice(value);
     let crc = crc32(&out[start + 4..]);
@@ -321,18 +327,14 @@ pub(crate) fn encode_v1(
     key: &[u8],
     value: &[u8],
 ) {
-    let start = out.len();
-    out.extend_from_slice(&[0u8; 4]);
-    out.push(kind as u8);
-    out.push(tag);
-    out.extend_from_slice(&gen.to_le_bytes());
-    out.extend_from_slice(&expire_at_ms.to_le_bytes());
-    out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
-    out.extend_from_slice(key);
-    out.extend_from_slice(value);
-    let crc = crc32(&out[start + 4..]);
-    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    let mut header = [0u8; V1_HEADER];
+    header[4] = kind as u8;
+    header[5] = tag;
+    header[6..14].copy_from_slice(&gen.to_le_bytes());
+    header[14..22].copy_from_slice(&expire_at_ms.to_le_bytes());
+    header[22..26].copy_from_slice(&(key.len() as u32).to_le_bytes());
+    header[26..30].copy_from_slice(&(value.len() as u32).to_le_bytes());
+    seal(out, &header, key, value);
 }
 
 fn le_u32(b: &[u8], at: usize) -> u32 {
@@ -347,20 +349,22 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// The header length of the record whose prefix ([`Layout::prefix_len`]
-/// bytes) is `prefix`, after checking its kind byte.
-pub(crate) fn header_len_of(prefix: &[u8], layout: Layout) -> Result<usize, HeaderError> {
+/// The kind and the header length of the record whose prefix
+/// ([`Layout::prefix_len`] bytes) is `prefix`.
+pub(crate) fn header_len_of(
+    prefix: &[u8],
+    layout: Layout,
+) -> Result<(DiskKind, usize), HeaderError> {
     if prefix.len() < layout.prefix_len() {
         return Err(HeaderError::Short);
     }
-    DiskKind::from_byte(prefix[4]).ok_or(HeaderError::BadKind(prefix[4]))?;
-    layout.header_len(prefix)
+    let kind = DiskKind::from_byte(prefix[4]).ok_or(HeaderError::BadKind(prefix[4]))?;
+    Ok((kind, layout.header_len(prefix)?))
 }
 
 /// Decodes the header of a record (no CRC check: the CRC covers the body too).
 pub(crate) fn decode_header(b: &[u8], layout: Layout) -> Result<RecordHeader, HeaderError> {
-    let header_len = header_len_of(b, layout)?;
-    let kind = DiskKind::from_byte(b[4]).ok_or(HeaderError::BadKind(b[4]))?;
+    let (kind, header_len) = header_len_of(b, layout)?;
     if b.len() < header_len {
         return Err(HeaderError::Short);
     }

@@ -264,7 +264,7 @@ pub(crate) fn scan_data_file(
         }
         // The prefix tells the header's length (version 2: its varints).
         let header_len = match record::header_len_of(&rec, layout) {
-            Ok(n) => n,
+            Ok((_, n)) => n,
             Err(e) => {
                 stop(&format!("{e:?}"))?;
                 return Ok(out);
