@@ -510,6 +510,12 @@ impl OrderTree {
         let mut steps = [(0u32, 0u32); MAX_PATH];
         let x = self.walk(score, member, &mut steps);
         crate::prefetch::lines(&self.leaves[x as usize]);
+        // The move changes one count per level: the counts are not in the
+        // lines the walk read (the separators), and the lowest levels'
+        // nodes are not cached in a big tree.
+        for &(a, c) in steps.iter().take(self.height) {
+            crate::prefetch::lines(&self.inners[a as usize].counts[c as usize]);
+        }
         Some(Path {
             steps,
             leaf: x,
@@ -549,12 +555,20 @@ impl OrderTree {
     /// leaf would run low, the new one is full) the general remove and
     /// insert follow, on nodes the walk left cached.
     ///
-    /// `to` is [`OrderTree::prefetch`]'s path for `(new, member)`, if the
-    /// caller has one: the walk to the new place is then skipped (a path
-    /// for another score, or one the tree changed since, is ignored; one
-    /// for another member is the caller's bug).
-    pub(crate) fn move_present(&mut self, old: f64, member: &[u8], new: f64, to: Option<&Path>) {
-        if !self.move_within(old, member, new, to) {
+    /// `to` and `from` are [`OrderTree::prefetch`]'s paths for `(new,
+    /// member)` and `(old, member)`, if the caller has them: the walk to
+    /// that place is then skipped (a path for another score, or one the
+    /// tree changed since, is ignored; one for another member is the
+    /// caller's bug).
+    pub(crate) fn move_present(
+        &mut self,
+        old: f64,
+        member: &[u8],
+        new: f64,
+        to: Option<&Path>,
+        from: Option<&Path>,
+    ) {
+        if !self.move_within(old, member, new, to, from) {
             // The same member moves (shared with the sorted set's table).
             if let Some(m) = self.remove_checked(old, member, true) {
                 self.insert_member(new, m);
@@ -564,16 +578,33 @@ impl OrderTree {
 
     /// [`OrderTree::move_present`]'s walk and its move when no node changes
     /// shape; false when nothing changed and the general path must run.
-    fn move_within(&mut self, old: f64, member: &[u8], new: f64, path: Option<&Path>) -> bool {
+    fn move_within(
+        &mut self,
+        old: f64,
+        member: &[u8],
+        new: f64,
+        to_path: Option<&Path>,
+        from_path: Option<&Path>,
+    ) -> bool {
         let height = self.height;
         if self.root == NIL || height > MAX_PATH {
             return false;
         }
         // (inner node, child taken) on the way to each leaf.
         let mut from = [(0u32, 0u32); MAX_PATH];
-        let (x, y, to) = match self.current(path, new) {
-            Some(p) => (self.walk(old, member, &mut from), p.leaf, p.steps),
-            None => {
+        let (x, y, to) = match (self.current(from_path, old), self.current(to_path, new)) {
+            (Some(f), Some(t)) => {
+                from = f.steps;
+                (f.leaf, t.leaf, t.steps)
+            }
+            (None, Some(t)) => (self.walk(old, member, &mut from), t.leaf, t.steps),
+            (Some(f), None) => {
+                from = f.steps;
+                let mut to = [(0u32, 0u32); MAX_PATH];
+                let y = self.walk(new, member, &mut to);
+                (f.leaf, y, to)
+            }
+            (None, None) => {
                 let mut to = [(0u32, 0u32); MAX_PATH];
                 let (mut x, mut y) = (self.root, self.root);
                 for level in 0..height {
@@ -973,11 +1004,12 @@ mod tests {
                 if let Some(i) = present {
                     let old = model.remove(i);
                     // Every other move with the new place's path, as ZADD
-                    // gives it.
+                    // gives it, every third with the old place's.
                     let path = (m % 2 == 0)
                         .then(|| tree.prefetch(score, &member))
                         .flatten();
-                    tree.move_present(old.0, &old.1, score, path.as_ref());
+                    let from = (m % 3 == 0).then(|| tree.prefetch(old.0, &old.1)).flatten();
+                    tree.move_present(old.0, &old.1, score, path.as_ref(), from.as_ref());
                 } else if m % 3 == 0 {
                     let path = tree.prefetch(score, &member);
                     tree.insert_along(score, Member::from(&member[..]), path.as_ref());
@@ -1123,6 +1155,15 @@ mod tests {
                 .map(|i| tree.prefetch(score(i, round), format!("m{i:05}").as_bytes()))
                 .collect();
             assert!(paths.iter().all(Option::is_some));
+            // The old places' paths too, for every other member.
+            let froms: Vec<Option<Path>> = (0..20_000u32)
+                .map(|i| {
+                    let m = format!("m{i:05}");
+                    (i % 2 == 0)
+                        .then(|| tree.prefetch(scores[i as usize], m.as_bytes()))
+                        .flatten()
+                })
+                .collect();
             for i in 0..20_000u32 {
                 let m = format!("m{i:05}");
                 let new = score(i, round);
@@ -1131,6 +1172,7 @@ mod tests {
                     m.as_bytes(),
                     new,
                     paths[i as usize].as_ref(),
+                    froms[i as usize].as_ref(),
                 );
                 scores[i as usize] = new;
             }
@@ -1138,7 +1180,7 @@ mod tests {
             // A fresh path for another score than the move's.
             let m = b"m00001";
             let path = tree.prefetch(-1.0, m);
-            tree.move_present(scores[1], m, 1e9, path.as_ref());
+            tree.move_present(scores[1], m, 1e9, path.as_ref(), path.as_ref());
             scores[1] = 1e9;
             tree.check();
             // New members inserted along paths taken before all of them.

@@ -213,7 +213,13 @@ impl<V> ScanMap<V> {
 
     /// The value of `member`.
     pub(crate) fn get(&self, member: &[u8]) -> Option<&V> {
-        match self.probe(order_hash(member), member) {
+        self.get_hashed(order_hash(member), member)
+    }
+
+    /// [`ScanMap::get`] with the member's hash from [`ScanMap::prefetch`].
+    pub(crate) fn get_hashed(&self, hash: u64, member: &[u8]) -> Option<&V> {
+        debug_assert_eq!(hash, order_hash(member));
+        match self.probe(hash, member) {
             Probe::Found(i) => self.slots[i].entry.as_ref().map(|(_, v)| v),
             Probe::Vacant(_) => None,
         }

@@ -238,7 +238,7 @@ mod tests {
                     (0 | 1, Some(i)) => {
                         let old = small.items()[i].score;
                         small.rescore(i, score);
-                        tree.move_present(old, &member, score, None);
+                        tree.move_present(old, &member, score, None, None);
                     }
                     (_, Some(i)) => {
                         let old = small.items()[i].score;

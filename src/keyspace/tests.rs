@@ -895,3 +895,81 @@ fn a_group_remembers_its_last_command_by_its_exact_name() {
     assert_eq!(name(last.find(&long)), None);
     assert_eq!(name(last.find(b"getex")), Some("getex"));
 }
+
+/// Lone-pair ZADDs on a sorted set big enough that ZADD finds both of a
+/// member's places before writing its record (the member table, the new
+/// place, then the old one): plain moves, INCR, GT / LT / NX / XX, new
+/// members and equal scores, against a model, through a reopen too.
+#[test]
+fn lone_zadds_on_a_big_sorted_set_match_a_model() {
+    use std::collections::HashMap;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ks = open(dir.path());
+    let members = 40_000u64;
+    let mut model: HashMap<String, f64> = HashMap::new();
+    for chunk in 0..members / 1000 {
+        let mut a = vec!["ZADD".to_owned(), "z".to_owned()];
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            let (s, m) = ((i * 7 % 1009) as f64, format!("m{i:06}"));
+            a.push(s.to_string());
+            a.push(m.clone());
+            model.insert(m, s);
+        }
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        assert_eq!(run(&ks, NOW, &a), Reply::Integer(1000));
+    }
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..30_000 {
+        let r = next();
+        // Some members beyond the set (added), scores with many ties.
+        let m = format!("m{:06}", r % (members + 2000));
+        let s = ((r >> 20) % 1013) as f64 - 3.0;
+        let opt = ["", "INCR", "GT", "LT", "NX", "XX", "CH"][(r >> 40) as usize % 7];
+        let cur = model.get(&m).copied();
+        let mut a = vec!["ZADD", "z"];
+        if !opt.is_empty() {
+            a.push(opt);
+        }
+        let s_text = s.to_string();
+        a.push(&s_text);
+        a.push(&m);
+        let new = match (opt, cur) {
+            ("INCR", Some(c)) => Some(c + s),
+            ("GT", Some(c)) => (s > c).then_some(s),
+            ("LT", Some(c)) => (s < c).then_some(s),
+            ("NX", Some(_)) => None,
+            ("XX", None) => None,
+            _ => Some(s),
+        };
+        let reply = run(&ks, NOW, &a);
+        let expected = match opt {
+            "INCR" => new.map_or(Reply::Nil, Reply::Double),
+            "CH" => Reply::Integer(i64::from(cur != new)),
+            _ => Reply::Integer(i64::from(cur.is_none() && new.is_some())),
+        };
+        assert_eq!(reply, expected, "{a:?} over {cur:?}");
+        if let Some(n) = new {
+            model.insert(m, n);
+        }
+    }
+    let mut order: Vec<(f64, &String)> = model.iter().map(|(m, s)| (*s, m)).collect();
+    order.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+    let expected = Reply::Array(order.iter().map(|(_, m)| bulk(m)).collect());
+    assert_eq!(run(&ks, NOW, &["ZRANGE", "z", "0", "-1"]), expected);
+    for (rank, (s, m)) in order.iter().enumerate().step_by(997) {
+        assert_eq!(
+            run(&ks, NOW, &["ZRANK", "z", m]),
+            Reply::Integer(rank as i64)
+        );
+        assert_eq!(run(&ks, NOW, &["ZSCORE", "z", m]), Reply::Double(*s));
+    }
+    drop(ks);
+    ks = open(dir.path());
+    assert_eq!(run(&ks, NOW, &["ZRANGE", "z", "0", "-1"]), expected);
+}

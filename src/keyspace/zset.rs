@@ -136,6 +136,16 @@ pub(crate) fn format_score(d: f64) -> String {
     )
 }
 
+/// Where a ZADD of one member found its places in a big sorted set before
+/// it wrote the record ([`ZSetValue::prefetch`]): the new one (`to`) and,
+/// for a member that moves, the old one (`from`). Each saves
+/// [`ZSetValue::set`] a walk while the tree is unchanged.
+#[derive(Default)]
+pub(crate) struct MovePaths {
+    to: Option<Path>,
+    from: Option<Path>,
+}
+
 /// A member's score and record.
 pub(crate) struct ZEntry {
     score: f64,
@@ -323,6 +333,25 @@ impl ZSetValue {
         }
     }
 
+    /// [`ZSetValue::score`] for a ZADD of one member: in a set too big
+    /// for the caches, the member table's slot starts loading first, and
+    /// while it comes the walk to `new`'s place (if given) runs and fetches
+    /// that leaf ([`ZSetValue::prefetch`]); returns the score and that path.
+    pub(crate) fn score_prefetching(
+        &self,
+        member: &[u8],
+        new: Option<f64>,
+    ) -> (Option<f64>, Option<Path>) {
+        match &**self {
+            ZSetData::Big(b) if b.list.len() >= PREFETCH_MIN => {
+                let hash = b.dict.prefetch(member);
+                let path = new.and_then(|s| b.list.prefetch(s, member));
+                (b.dict.get_hashed(hash, member).map(|e| e.score), path)
+            }
+            _ => (self.score(member), None),
+        }
+    }
+
     /// The score of `member`.
     pub(crate) fn score(&self, member: &[u8]) -> Option<f64> {
         match &**self {
@@ -334,12 +363,12 @@ impl ZSetValue {
     /// Sets a member's score in memory, with `loc` as its record's
     /// location (`None`: not known yet). Returns the replaced record's
     /// location (`Some(None)` if the member existed without one), `None` if
-    /// new. `path`: [`ZSetValue::prefetch`]'s answer for this member and score.
+    /// new. `paths`: [`ZSetValue::prefetch`]'s answers for this member.
     fn set(
         &mut self,
         member: &[u8],
         score: f64,
-        path: Option<&Path>,
+        paths: &MovePaths,
         loc: Option<Location>,
     ) -> Option<Option<Location>> {
         if let ZSetData::Small(z) = &mut **self {
@@ -362,7 +391,13 @@ impl ZSetValue {
         let BigZSet { dict, list } = &mut **b;
         if let Some(e) = dict.get_mut(member) {
             if e.score.total_cmp(&score) != std::cmp::Ordering::Equal {
-                list.move_present(e.score, member, score, path);
+                list.move_present(
+                    e.score,
+                    member,
+                    score,
+                    paths.to.as_ref(),
+                    paths.from.as_ref(),
+                );
                 e.score = score;
             }
             return Some(std::mem::replace(&mut e.loc, SlimLoc::new(loc)).get());
@@ -376,7 +411,7 @@ impl ZSetValue {
                 loc: SlimLoc::new(loc),
             },
         );
-        list.insert_along(score, m, path);
+        list.insert_along(score, m, paths.to.as_ref());
         None
     }
 
@@ -429,7 +464,7 @@ impl ZSetValue {
                 b.dict.reserve(pairs.len());
             }
             for (m, s) in pairs {
-                z.set(m, *s, None, None);
+                z.set(m, *s, &MovePaths::default(), None);
             }
         }
         debug_assert_eq!(z.len(), pairs.len(), "from_pairs takes distinct members");
@@ -469,7 +504,7 @@ impl ZSetValue {
             z.leave_listpack();
         }
         for (s, m) in self.range(0, usize::MAX, false) {
-            z.set(m, s, None, None);
+            z.set(m, s, &MovePaths::default(), None);
         }
         z
     }
@@ -586,7 +621,7 @@ pub(crate) fn replay(
     let Value::ZSet(z) = &mut entry.value else {
         return Err("zset record for a key of another type".to_owned());
     };
-    z.set(member, score, None, Some(e.location));
+    z.set(member, score, &MovePaths::default(), Some(e.location));
     Ok(())
 }
 
@@ -608,12 +643,12 @@ pub(crate) fn get<'e>(
 /// Writes (member, score) pairs into the zset at `key` (created if absent;
 /// the caller checked the type), one record each.
 fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)]) {
-    write_along(ex, key, pairs, None);
+    write_along(ex, key, pairs, &MovePaths::default());
 }
 
-/// [`write`] with [`ZSetValue::prefetch`]'s path for the only pair, if the
-/// caller has one (nothing changed the set since).
-fn write_along(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)], path: Option<&Path>) {
+/// [`write`] with the paths of the only pair, if the caller found them
+/// (see [`MovePaths`]).
+fn write_along(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)], paths: &MovePaths) {
     if pairs.is_empty() {
         return;
     }
@@ -633,7 +668,8 @@ fn write_along(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)], path: Opt
         return;
     };
     let mut dead = DeadTally::default();
-    let path = path.filter(|_| pairs.len() == 1);
+    let none = MovePaths::default();
+    let paths = if pairs.len() == 1 { paths } else { &none };
     for &(m, score) in pairs {
         // Redis's compact encoding stores -0 as 0 (a skiplist keeps -0);
         // the record holds what is stored.
@@ -651,7 +687,7 @@ fn write_along(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)], path: Opt
             &Bytes::new(),
             FixTarget::Sub,
         );
-        if let Some(Some(old)) = z.set(m, score, path, loc) {
+        if let Some(Some(old)) = z.set(m, score, paths, loc) {
             dead.add(old);
         }
     }
@@ -1295,8 +1331,8 @@ pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     };
     let (mut added, mut updated) = (0i64, 0i64);
     let mut incr_result: Option<f64> = None;
-    // The new place's path of a lone pair, for the write below.
-    let mut path = None;
+    // A lone pair's places in a big set, for the write below.
+    let mut paths = MovePaths::default();
     {
         // Decide against the current content and earlier pairs of this
         // command (a map of those only when there are several pairs).
@@ -1311,10 +1347,12 @@ pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             };
             let cur = earlier.or_else(|| {
                 let z = z.as_ref()?;
-                if !incr {
-                    path = z.prefetch(score, m).filter(|_| !several);
+                if several {
+                    return z.score(m);
                 }
-                z.score(m)
+                let (cur, to) = z.score_prefetching(m, (!incr).then_some(score));
+                paths.to = to;
+                cur
             });
             match cur {
                 Some(cur) => {
@@ -1336,6 +1374,13 @@ pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
                         updated += 1;
                         if several {
                             pending.insert(m, new);
+                        } else if let Some(z) = z.as_ref() {
+                            // The old place starts loading while the record
+                            // is written.
+                            if incr {
+                                paths.to = z.prefetch(new, m);
+                            }
+                            paths.from = z.prefetch(cur, m);
                         }
                         writes.push((m, new));
                     }
@@ -1354,7 +1399,7 @@ pub(crate) fn zadd(ex: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             }
         }
     }
-    write_along(ex, key, writes.as_slice(), path.as_ref());
+    write_along(ex, key, writes.as_slice(), &paths);
     if added + updated > 0 {
         ex.notify(ZSET, if incr { "zincr" } else { "zadd" }, key);
     }
@@ -2122,7 +2167,7 @@ mod tests {
             let built = ZSetValue::from_pairs(&pairs);
             let mut added = ZSetValue::default();
             for (m, s) in &pairs {
-                added.set(m, *s, None, None);
+                added.set(m, *s, &MovePaths::default(), None);
             }
             proptest::prop_assert_eq!(built.encoding(), added.encoding());
             proptest::prop_assert_eq!(built.len(), added.len());
@@ -2141,13 +2186,18 @@ mod tests {
         let mut z = ZSetValue::default();
         let name = |i: usize| format!("{i:04}-{}", "m".repeat(40)).into_bytes();
         for i in 0..2000 {
-            z.set(&name(i), i as f64, None, None);
+            z.set(&name(i), i as f64, &MovePaths::default(), None);
         }
         // Moves that split and merge leaves (the general remove + insert)
         // and moves within them.
         for round in 1..4 {
             for i in (0..2000).step_by(round) {
-                z.set(&name(i), ((i * 7919 * round) % 2000) as f64, None, None);
+                z.set(
+                    &name(i),
+                    ((i * 7919 * round) % 2000) as f64,
+                    &MovePaths::default(),
+                    None,
+                );
             }
         }
         assert_eq!(z.len(), 2000);
