@@ -17,11 +17,20 @@
 //!   them from the cursor's part. Parts never merge: after mass deletes a
 //!   SCAN may walk some empty parts.
 //!
+//! * A SCAN step hands out a part's keys in hash order, and the tables do
+//!   not keep the hashes: the step would hash every key of its part (up to
+//!   [`PART_CAP`]) to hand out ten. The dir remembers the sorted hashes of
+//!   the last few parts a SCAN visited ([`HashDir::sorted_hashes`]), each
+//!   under the part's `stamp`, which every added or removed key bumps; the
+//!   next step in the same part then finds its keys by hash.
+//!
 //! Memory: the tables load between 44 % (just split) and 87 % (full), as a
-//! hashbrown table does between doublings; a part adds 48 bytes and the
-//! directory 4 bytes per slot (about 1 MB at 10 M keys).
+//! hashbrown table does between doublings; a part adds 56 bytes and the
+//! directory 4 bytes per slot (about 1 MB at 10 M keys); the SCAN memory
+//! at most [`SCAN_MEMO`] parts' hashes (3.5 KB each).
 
 use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
@@ -30,6 +39,10 @@ use super::index::{table_hash, Key};
 /// Keys a part holds before it splits: the capacity of a 512-bucket
 /// hashbrown table (7/8 of the buckets).
 pub(super) const PART_CAP: usize = 448;
+
+/// Parts whose sorted hashes SCAN remembers (several clients scanning at
+/// once each keep theirs).
+const SCAN_MEMO: usize = 4;
 
 /// The longest prefix a part may have; a part this deep (only reachable
 /// through colliding hashes) grows its table instead of splitting.
@@ -46,6 +59,9 @@ struct Part<V> {
     /// Length of the prefix, in bits.
     bits: u32,
     prefix: u64,
+    /// Bumped whenever a key comes or goes: what SCAN remembered of the
+    /// part under another stamp is stale.
+    stamp: u64,
 }
 
 impl<V> Part<V> {
@@ -54,8 +70,26 @@ impl<V> Part<V> {
             table: HashTable::new(),
             bits,
             prefix,
+            stamp: 0,
         }
     }
+}
+
+/// The part of a hash as a SCAN step sees it ([`HashDir::part_at`]).
+pub(super) struct PartView<'a, V> {
+    pub(super) table: &'a HashTable<(Key, V)>,
+    /// The end of the part's hash range (exclusive; `None` for the last).
+    pub(super) end: Option<u64>,
+    id: usize,
+    stamp: u64,
+}
+
+/// The sorted key hashes of recently scanned parts: (part, its stamp then,
+/// the hashes), and the slot to reuse next.
+#[derive(Default)]
+struct ScanMemo {
+    parts: Vec<(usize, u64, Arc<[u64]>)>,
+    next: usize,
 }
 
 /// The parts of a `Hash` index and their directory (see the module docs).
@@ -63,6 +97,7 @@ pub(super) struct HashDir<V> {
     /// `2^depth` slots: `depth` is `dir.len().trailing_zeros()`.
     dir: Vec<u32>,
     parts: Vec<Part<V>>,
+    memo: Mutex<ScanMemo>,
 }
 
 /// Empties `table`, handing out its entries with their key hashes.
@@ -97,7 +132,14 @@ impl<V> HashDir<V> {
         HashDir {
             dir: vec![0],
             parts: vec![Part::new(0, 0)],
+            memo: Mutex::default(),
         }
+    }
+
+    /// Records that a key of hash `h` was added or removed.
+    pub(super) fn touch(&mut self, h: u64) {
+        let i = self.part_of(h);
+        self.parts[i].stamp += 1;
     }
 
     fn depth(&self) -> u32 {
@@ -159,6 +201,7 @@ impl<V> HashDir<V> {
         let lo = &mut self.parts[i];
         lo.bits = bits + 1;
         lo.prefix <<= 1;
+        lo.stamp += 1;
         // Both halves go to fresh tables: removing keys from a hashbrown
         // table leaves tombstones that count against its room, and the next
         // insert would double the table instead of filling it.
@@ -174,16 +217,56 @@ impl<V> HashDir<V> {
         self.dir[first..first + (1 << span)].fill(n);
     }
 
-    /// The table of the part holding hash `h` and the end of the part's
-    /// hash range (exclusive; `None` when the part is the last).
-    pub(super) fn part_at(&self, h: u64) -> (&HashTable<(Key, V)>, Option<u64>) {
-        let p = &self.parts[self.part_of(h)];
+    /// The part holding hash `h`.
+    pub(super) fn part_at(&self, h: u64) -> PartView<'_, V> {
+        let id = self.part_of(h);
+        let p = &self.parts[id];
         let end = if p.bits == 0 {
             None
         } else {
             (p.prefix + 1).checked_shl(64 - p.bits).filter(|&e| e != 0)
         };
-        (&p.table, end)
+        PartView {
+            table: &p.table,
+            end,
+            id,
+            stamp: p.stamp,
+        }
+    }
+
+    /// The key hashes of `part`, sorted (equal ones repeated): remembered
+    /// from an earlier step while the part has not changed, else computed
+    /// and remembered in place of the oldest.
+    pub(super) fn sorted_hashes(
+        &self,
+        part: &PartView<'_, V>,
+        hasher: &DefaultHashBuilder,
+    ) -> Arc<[u64]> {
+        // A panic elsewhere while the lock was held leaves only hashes.
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, _, hashes)) = memo
+            .parts
+            .iter()
+            .find(|(id, stamp, _)| *id == part.id && *stamp == part.stamp)
+        {
+            return Arc::clone(hashes);
+        }
+        let mut hashes: Vec<u64> = part
+            .table
+            .iter()
+            .map(|(k, _)| hasher.hash_one(k.as_slice()))
+            .collect();
+        hashes.sort_unstable();
+        let hashes: Arc<[u64]> = hashes.into();
+        let remembered = (part.id, part.stamp, Arc::clone(&hashes));
+        let next = memo.next;
+        if memo.parts.len() < SCAN_MEMO {
+            memo.parts.push(remembered);
+        } else {
+            memo.parts[next] = remembered;
+        }
+        memo.next = (next + 1) % SCAN_MEMO;
+        hashes
     }
 
     /// Every table.

@@ -373,6 +373,7 @@ impl<V> Index<V> {
                     }
                     hashbrown::hash_table::Entry::Vacant(v) => {
                         v.insert((Key::new(key), value));
+                        d.touch(h);
                         None
                     }
                 }
@@ -428,7 +429,11 @@ impl<V> Index<V> {
                 .table_mut(h)
                 .find_entry(table_hash(h), |(k, _)| **k == *key)
             {
-                Ok(o) => Some(o.remove().0 .1),
+                Ok(o) => {
+                    let old = o.remove().0 .1;
+                    d.touch(h);
+                    Some(old)
+                }
                 Err(_) => None,
             },
             Parts::BTree(t) => t[p].remove(key),
@@ -487,14 +492,15 @@ impl<V> Index<V> {
         let mut cursor = cursor;
         loop {
             let mut found: Vec<(u64, Cow<'_, [u8]>, &V)> = Vec::new();
-            let end = self.collect_from(cursor, &mut found);
+            let room = count - emitted;
+            let (end, more) = self.collect_from(cursor, room, &mut found);
             let order = |a: &(u64, Cow<'_, [u8]>, &V), b: &(u64, Cow<'_, [u8]>, &V)| {
                 a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1))
             };
-            let room = count - emitted;
-            if found.len() > room {
+            if !found.is_empty() && (found.len() > room || more) {
                 // Only the first `room` entries (and the rest of the last
                 // one's hash group) are handed out: select, then sort them.
+                let room = room.min(found.len());
                 found.select_nth_unstable_by(room - 1, order);
                 let last_hash = found[room - 1].0;
                 let mut n = room;
@@ -524,26 +530,45 @@ impl<V> Index<V> {
     }
 
     /// Pushes the entries of the partition holding hash `cursor` whose hash
-    /// is `>= cursor` to `out`; returns the end of the partition's hash range
-    /// (`None` for the last partition).
+    /// is `>= cursor` to `out` (the `Hash` kind: only the first `room` in
+    /// hash order, and the rest of the last one's hash group); returns the
+    /// end of the partition's hash range (`None` for the last partition)
+    /// and whether entries were left out.
     fn collect_from<'a>(
         &'a self,
         cursor: u64,
+        room: usize,
         out: &mut Vec<(u64, Cow<'a, [u8]>, &'a V)>,
-    ) -> Option<u64> {
+    ) -> (Option<u64>, bool) {
         let hasher = &self.hasher;
         let p = partition(cursor);
         let fixed_end = (p + 1 < PARTITIONS).then(|| ((p + 1) as u64) << PART_SHIFT);
         match &self.parts {
             Parts::Hash(d) => {
-                let (table, end) = d.part_at(cursor);
-                for (k, v) in table.iter() {
-                    let h = hasher.hash_one(&**k);
-                    if h >= cursor {
-                        out.push((h, Cow::Borrowed(&**k), v));
+                // The part's hashes in order, usually remembered from the
+                // step before: only the keys handed out are looked up (and
+                // hashed, to tell them from others with the same tag).
+                let part = d.part_at(cursor);
+                let hashes = d.sorted_hashes(&part, hasher);
+                let rest = &hashes[hashes.partition_point(|&h| h < cursor)..];
+                let n = match rest.get(room.saturating_sub(1)) {
+                    Some(&last) if rest.len() > room => rest.partition_point(|&h| h <= last),
+                    _ => rest.len(),
+                };
+                let mut previous = None;
+                for &h in &rest[..n] {
+                    if previous == Some(h) {
+                        // Keys of one hash: the first lookup found them all.
+                        continue;
+                    }
+                    previous = Some(h);
+                    for (k, v) in part.table.iter_hash(table_hash(h)) {
+                        if hasher.hash_one(&**k) == h {
+                            out.push((h, Cow::Borrowed(&**k), v));
+                        }
                     }
                 }
-                end
+                (part.end, n < rest.len())
             }
             Parts::BTree(t) => {
                 for (k, v) in t[p].iter() {
@@ -552,7 +577,7 @@ impl<V> Index<V> {
                         out.push((h, Cow::Borrowed(&**k), v));
                     }
                 }
-                fixed_end
+                (fixed_end, false)
             }
             Parts::SkipList(t) => {
                 // Skip-list entries lend their keys only while the entry
@@ -568,7 +593,7 @@ impl<V> Index<V> {
                     }
                     cur = e.next();
                 }
-                fixed_end
+                (fixed_end, false)
             }
         }
     }
@@ -838,6 +863,71 @@ mod tests {
             }
             for i in 0..2000 {
                 assert!(seen.contains(&key(i)), "{kind:?} missed stable key {i}");
+            }
+        }
+    }
+
+    /// Scans stepping in turn (more of them than the parts whose hashes
+    /// the `Hash` kind remembers) while keys come and go: a key added ahead
+    /// of a scan's cursor is handed out to it, a removed one never again,
+    /// every key present throughout once; on every kind and at every count.
+    #[test]
+    fn keys_added_or_removed_during_scans_are_seen_as_they_are() {
+        const SCANS: usize = 6;
+        for kind in KINDS {
+            for count in [1, 10, 1000] {
+                let mut ix: Index<u32> = Index::new(kind);
+                for i in 0..3000 {
+                    ix.insert(&key(i), i);
+                }
+                let mut cursors = [0u64; SCANS];
+                let mut live = [true; SCANS];
+                let mut seen: Vec<Vec<Vec<u8>>> = vec![Vec::new(); SCANS];
+                let mut must_see: Vec<Vec<Vec<u8>>> = vec![Vec::new(); SCANS];
+                let mut gone: BTreeSet<Vec<u8>> = BTreeSet::new();
+                let mut step = 0u32;
+                while live.iter().any(|l| *l) {
+                    for s in 0..SCANS {
+                        if !live[s] {
+                            continue;
+                        }
+                        cursors[s] = ix.scan(cursors[s], count, &mut |k, v| {
+                            assert!(!gone.contains(k), "{kind:?}: a removed key");
+                            assert_eq!(key(*v), k);
+                            seen[s].push(k.to_vec());
+                        });
+                        live[s] = cursors[s] != 0;
+                        step += 1;
+                        if step % 4 == 0 {
+                            let (n, k) = (3000 + step, key(3000 + step));
+                            let h = ix.hash_key(&k);
+                            ix.insert(&k, n);
+                            for t in 0..SCANS {
+                                if live[t] && h >= cursors[t] {
+                                    must_see[t].push(k.clone());
+                                }
+                            }
+                        }
+                        let r = key(step * 7 % 3000);
+                        if ix.remove(&r).is_some() {
+                            gone.insert(r);
+                        }
+                    }
+                }
+                for s in 0..SCANS {
+                    let handed: BTreeSet<&Vec<u8>> = seen[s].iter().collect();
+                    assert_eq!(handed.len(), seen[s].len(), "{kind:?}: a key twice");
+                    for k in &must_see[s] {
+                        assert!(handed.contains(k), "{kind:?} count {count}: an added key");
+                    }
+                    for i in 0..3000 {
+                        let k = key(i);
+                        assert!(
+                            gone.contains(&k) || handed.contains(&k),
+                            "{kind:?}: key {i}"
+                        );
+                    }
+                }
             }
         }
     }
