@@ -20,7 +20,7 @@
 //! * A SCAN step hands out a part's keys in hash order, and the tables do
 //!   not keep the hashes: the step would hash every key of its part (up to
 //!   [`PART_CAP`]) to hand out ten. The dir remembers the sorted hashes of
-//!   the last few parts a SCAN visited ([`HashDir::sorted_hashes`]), each
+//!   the last [`SCAN_MEMO`] parts a SCAN visited ([`HashDir::sorted_hashes`]), each
 //!   under the part's `stamp`, which every added or removed key bumps; the
 //!   next step in the same part then finds its keys by hash.
 //!
@@ -42,7 +42,7 @@ pub(super) const PART_CAP: usize = 448;
 
 /// Parts whose sorted hashes SCAN remembers (several clients scanning at
 /// once each keep theirs).
-const SCAN_MEMO: usize = 4;
+pub(super) const SCAN_MEMO: usize = 16;
 
 /// The longest prefix a part may have; a part this deep (only reachable
 /// through colliding hashes) grows its table instead of splitting.
