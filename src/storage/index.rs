@@ -549,6 +549,17 @@ impl<V> Index<V> {
                 // step before: only the keys handed out are looked up (and
                 // hashed, to tell them from others with the same tag).
                 let part = d.part_at(cursor);
+                if room >= part.table.len() {
+                    // The whole part fits (a big COUNT): each key hashed
+                    // once, nothing sorted or remembered.
+                    for (k, v) in part.table.iter() {
+                        let h = hasher.hash_one(&**k);
+                        if h >= cursor {
+                            out.push((h, Cow::Borrowed(&**k), v));
+                        }
+                    }
+                    return (part.end, false);
+                }
                 let hashes = d.sorted_hashes(&part, hasher);
                 let rest = &hashes[hashes.partition_point(|&h| h < cursor)..];
                 let n = match rest.get(room.saturating_sub(1)) {
