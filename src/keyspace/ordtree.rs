@@ -539,6 +539,23 @@ impl OrderTree {
         x
     }
 
+    /// The leaf where `(score, member)` belongs and the steps down to it:
+    /// `path`'s if the caller has a current one, else from a walk.
+    fn place(
+        &self,
+        path: Option<&Path>,
+        score: f64,
+        member: &[u8],
+    ) -> (u32, [(u32, u32); MAX_PATH]) {
+        match path {
+            Some(p) => (p.leaf, p.steps),
+            None => {
+                let mut steps = [(0u32, 0u32); MAX_PATH];
+                (self.walk(score, member, &mut steps), steps)
+            }
+        }
+    }
+
     /// `path` if it is still good for an element of `score`: the tree has
     /// not changed since it was taken, and it was taken for this score.
     fn current<'p>(&self, path: Option<&'p Path>, score: f64) -> Option<&'p Path> {
@@ -591,32 +608,25 @@ impl OrderTree {
             return false;
         }
         // (inner node, child taken) on the way to each leaf.
-        let mut from = [(0u32, 0u32); MAX_PATH];
-        let (x, y, to) = match (self.current(from_path, old), self.current(to_path, new)) {
-            (Some(f), Some(t)) => {
-                from = f.steps;
-                (f.leaf, t.leaf, t.steps)
+        let (from_path, to_path) = (self.current(from_path, old), self.current(to_path, new));
+        let (x, y, from, to) = if from_path.is_some() || to_path.is_some() {
+            let (x, from) = self.place(from_path, old, member);
+            let (y, to) = self.place(to_path, new, member);
+            (x, y, from, to)
+        } else {
+            // Neither path: both walks side by side.
+            let mut from = [(0u32, 0u32); MAX_PATH];
+            let mut to = [(0u32, 0u32); MAX_PATH];
+            let (mut x, mut y) = (self.root, self.root);
+            for level in 0..height {
+                let (nx, ny) = (&self.inners[x as usize], &self.inners[y as usize]);
+                let (cx, cy) = (nx.route(old, member), ny.route(new, member));
+                from[level] = (x, cx as u32);
+                to[level] = (y, cy as u32);
+                x = nx.children[cx];
+                y = ny.children[cy];
             }
-            (None, Some(t)) => (self.walk(old, member, &mut from), t.leaf, t.steps),
-            (Some(f), None) => {
-                from = f.steps;
-                let mut to = [(0u32, 0u32); MAX_PATH];
-                let y = self.walk(new, member, &mut to);
-                (f.leaf, y, to)
-            }
-            (None, None) => {
-                let mut to = [(0u32, 0u32); MAX_PATH];
-                let (mut x, mut y) = (self.root, self.root);
-                for level in 0..height {
-                    let (nx, ny) = (&self.inners[x as usize], &self.inners[y as usize]);
-                    let (cx, cy) = (nx.route(old, member), ny.route(new, member));
-                    from[level] = (x, cx as u32);
-                    to[level] = (y, cy as u32);
-                    x = nx.children[cx];
-                    y = ny.children[cy];
-                }
-                (x, y, to)
-            }
+            (x, y, from, to)
         };
         let (lx, ly) = (&self.leaves[x as usize], &self.leaves[y as usize]);
         // Every line of both leaves, not only the scores the searches read:

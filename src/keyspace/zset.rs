@@ -647,7 +647,7 @@ fn write(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)]) {
 }
 
 /// [`write`] with the paths of the only pair, if the caller found them
-/// (see [`MovePaths`]).
+/// (see [`MovePaths`]; ZADD finds them only for a lone pair).
 fn write_along(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)], paths: &MovePaths) {
     if pairs.is_empty() {
         return;
@@ -668,8 +668,6 @@ fn write_along(ex: &mut Exec<'_>, key: &Bytes, pairs: &[(&[u8], f64)], paths: &M
         return;
     };
     let mut dead = DeadTally::default();
-    let none = MovePaths::default();
-    let paths = if pairs.len() == 1 { paths } else { &none };
     for &(m, score) in pairs {
         // Redis's compact encoding stores -0 as 0 (a skiplist keeps -0);
         // the record holds what is stored.

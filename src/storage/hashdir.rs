@@ -29,12 +29,13 @@
 //! directory 4 bytes per slot (about 1 MB at 10 M keys); the SCAN memory
 //! at most [`SCAN_MEMO`] parts' hashes (3.5 KB each).
 
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::index::{table_hash, Key};
+use super::index::{push_from, table_hash, Key};
 
 /// Keys a part holds before it splits: the capacity of a 512-bucket
 /// hashbrown table (7/8 of the buckets).
@@ -76,10 +77,10 @@ impl<V> Part<V> {
 }
 
 /// The part of a hash as a SCAN step sees it ([`HashDir::part_at`]).
-pub(super) struct PartView<'a, V> {
-    pub(super) table: &'a HashTable<(Key, V)>,
+struct PartView<'a, V> {
+    table: &'a HashTable<(Key, V)>,
     /// The end of the part's hash range (exclusive; `None` for the last).
-    pub(super) end: Option<u64>,
+    end: Option<u64>,
     id: usize,
     stamp: u64,
 }
@@ -218,7 +219,7 @@ impl<V> HashDir<V> {
     }
 
     /// The part holding hash `h`.
-    pub(super) fn part_at(&self, h: u64) -> PartView<'_, V> {
+    fn part_at(&self, h: u64) -> PartView<'_, V> {
         let id = self.part_of(h);
         let p = &self.parts[id];
         let end = if p.bits == 0 {
@@ -237,11 +238,7 @@ impl<V> HashDir<V> {
     /// The key hashes of `part`, sorted (equal ones repeated): remembered
     /// from an earlier step while the part has not changed, else computed
     /// and remembered in place of the oldest.
-    pub(super) fn sorted_hashes(
-        &self,
-        part: &PartView<'_, V>,
-        hasher: &DefaultHashBuilder,
-    ) -> Arc<[u64]> {
+    fn sorted_hashes(&self, part: &PartView<'_, V>, hasher: &DefaultHashBuilder) -> Arc<[u64]> {
         // A panic elsewhere while the lock was held leaves only hashes.
         let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, _, hashes)) = memo
@@ -267,6 +264,50 @@ impl<V> HashDir<V> {
         }
         memo.next = (next + 1) % SCAN_MEMO;
         hashes
+    }
+
+    /// [`Index::scan`](super::index::Index::scan)'s step in the part
+    /// holding `cursor`: pushes its entries of hash `>= cursor` to `out`,
+    /// only the first `room` in hash order and the rest of the last one's
+    /// hash group; returns the end of the part's hash range (`None` for the
+    /// last part) and whether entries were left out.
+    pub(super) fn collect<'a>(
+        &'a self,
+        cursor: u64,
+        room: usize,
+        hasher: &DefaultHashBuilder,
+        out: &mut Vec<(u64, Cow<'a, [u8]>, &'a V)>,
+    ) -> (Option<u64>, bool) {
+        let part = self.part_at(cursor);
+        if room >= part.table.len() {
+            // The whole part fits (a big COUNT): each key hashed once,
+            // nothing sorted or remembered.
+            push_from(part.table.iter().map(|(k, v)| (k, v)), cursor, hasher, out);
+            return (part.end, false);
+        }
+        // The part's hashes in order, usually remembered from the step
+        // before: only the keys handed out are looked up (and hashed, to
+        // tell them from others with the same tag).
+        let hashes = self.sorted_hashes(&part, hasher);
+        let rest = &hashes[hashes.partition_point(|&h| h < cursor)..];
+        let n = match rest.get(room.saturating_sub(1)) {
+            Some(&last) if rest.len() > room => rest.partition_point(|&h| h <= last),
+            _ => rest.len(),
+        };
+        let mut previous = None;
+        for &h in &rest[..n] {
+            if previous == Some(h) {
+                // Keys of one hash: the first lookup found them all.
+                continue;
+            }
+            previous = Some(h);
+            for (k, v) in part.table.iter_hash(table_hash(h)) {
+                if hasher.hash_one(k.as_slice()) == h {
+                    out.push((h, Cow::Borrowed(k.as_slice()), v));
+                }
+            }
+        }
+        (part.end, n < rest.len())
     }
 
     /// Every table.

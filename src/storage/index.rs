@@ -212,6 +212,22 @@ fn partition(hash: u64) -> usize {
     (hash >> PART_SHIFT) as usize
 }
 
+/// Pushes the entries whose key hash is `>= cursor` to `out`, with their
+/// hashes (a SCAN step's candidates).
+pub(super) fn push_from<'a, V: 'a>(
+    entries: impl Iterator<Item = (&'a Key, &'a V)>,
+    cursor: u64,
+    hasher: &DefaultHashBuilder,
+    out: &mut Vec<(u64, Cow<'a, [u8]>, &'a V)>,
+) {
+    for (k, v) in entries {
+        let h = hasher.hash_one(&**k);
+        if h >= cursor {
+            out.push((h, Cow::Borrowed(&**k), v));
+        }
+    }
+}
+
 /// Is `key` within `(lo, hi)`'s upper bound?
 fn below(key: &[u8], hi: Bound<&[u8]>) -> bool {
     match hi {
@@ -544,50 +560,9 @@ impl<V> Index<V> {
         let p = partition(cursor);
         let fixed_end = (p + 1 < PARTITIONS).then(|| ((p + 1) as u64) << PART_SHIFT);
         match &self.parts {
-            Parts::Hash(d) => {
-                // The part's hashes in order, usually remembered from the
-                // step before: only the keys handed out are looked up (and
-                // hashed, to tell them from others with the same tag).
-                let part = d.part_at(cursor);
-                if room >= part.table.len() {
-                    // The whole part fits (a big COUNT): each key hashed
-                    // once, nothing sorted or remembered.
-                    for (k, v) in part.table.iter() {
-                        let h = hasher.hash_one(&**k);
-                        if h >= cursor {
-                            out.push((h, Cow::Borrowed(&**k), v));
-                        }
-                    }
-                    return (part.end, false);
-                }
-                let hashes = d.sorted_hashes(&part, hasher);
-                let rest = &hashes[hashes.partition_point(|&h| h < cursor)..];
-                let n = match rest.get(room.saturating_sub(1)) {
-                    Some(&last) if rest.len() > room => rest.partition_point(|&h| h <= last),
-                    _ => rest.len(),
-                };
-                let mut previous = None;
-                for &h in &rest[..n] {
-                    if previous == Some(h) {
-                        // Keys of one hash: the first lookup found them all.
-                        continue;
-                    }
-                    previous = Some(h);
-                    for (k, v) in part.table.iter_hash(table_hash(h)) {
-                        if hasher.hash_one(&**k) == h {
-                            out.push((h, Cow::Borrowed(&**k), v));
-                        }
-                    }
-                }
-                (part.end, n < rest.len())
-            }
+            Parts::Hash(d) => d.collect(cursor, room, hasher, out),
             Parts::BTree(t) => {
-                for (k, v) in t[p].iter() {
-                    let h = hasher.hash_one(&**k);
-                    if h >= cursor {
-                        out.push((h, Cow::Borrowed(&**k), v));
-                    }
-                }
+                push_from(t[p].iter(), cursor, hasher, out);
                 (fixed_end, false)
             }
             Parts::SkipList(t) => {
